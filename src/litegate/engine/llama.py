@@ -1,0 +1,244 @@
+"""One llama.cpp model in-process, through xllamacpp's embedded C++ server.
+
+xllamacpp runs llama.cpp's own server loop (continuous batching over ``parallel`` slots,
+prompt cache, grammar-constrained sampling) on a native thread; its handlers release the
+GIL, so Python threads submit requests concurrently and the C++ loop batches them.
+Streaming handlers call back once per chunk; returning True from the callback cancels
+the generation, which is how a client that hangs up stops burning CPU.
+
+The same C++ server also listens on a private loopback port, guarded by a random API key,
+for the few routes the handlers do not expose (tokenize, chat-template token counts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import httpx
+
+from litegate.errors import ContextLengthExceeded, EngineError, InvalidRequest, ModelFileError
+
+Kind = Literal["chat", "completion"]
+_END = object()
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    threads: int
+    ctx: int
+    parallel: int
+    verbosity: int = 0
+
+
+def _raise_for_engine_error(body: dict[str, Any]) -> None:
+    err = body.get("error")
+    if not err:
+        return
+    if isinstance(err, str):
+        raise EngineError(err)
+    message = str(err.get("message", "engine error"))
+    if err.get("type") == "exceed_context_size_error":
+        n_prompt, n_ctx = err.get("n_prompt_tokens"), err.get("n_ctx")
+        raise ContextLengthExceeded(
+            f"the prompt is {n_prompt} tokens but the model's context holds {n_ctx}; "
+            "shorten the prompt",
+            prompt_tokens=n_prompt,
+            n_ctx=n_ctx,
+        )
+    if int(err.get("code", 500)) == 400:
+        raise InvalidRequest(message)
+    raise EngineError(message)
+
+
+class LlamaEngine:
+    """A loaded GGUF model. Thread-safe; create one per model and close it when done."""
+
+    def __init__(self, path: Path, options: EngineOptions):
+        import xllamacpp  # deferred: importing it loads the native library
+
+        self.path = Path(path)
+        self.options = options
+        self._api_key = secrets.token_urlsafe(24)
+        params = xllamacpp.CommonParams()
+        params.model.path = str(self.path)
+        params.n_ctx = options.ctx
+        params.n_parallel = options.parallel
+        # One KV pool shared by all slots: a single long request may use the whole
+        # context, and idle slots cost nothing.
+        params.kv_unified = True
+        params.cpuparams.n_threads = options.threads
+        params.cpuparams_batch.n_threads = options.threads
+        params.port = 0  # the private listener takes any free port
+        params.hostnames = ["127.0.0.1"]
+        params.api_keys = [self._api_key]
+        params.verbosity = options.verbosity
+        params.endpoint_metrics = True
+        try:
+            self._server = xllamacpp.Server(params)
+        except RuntimeError as e:
+            raise ModelFileError(f"llama.cpp could not load {self.path}: {e}") from e
+        self._http = httpx.Client(
+            base_url=self._server.listening_address,
+            headers={"Authorization": f"Bearer {self._api_key}"},
+            timeout=60.0,
+        )
+        meta = self._http.get("/v1/models").json()["data"][0].get("meta", {})
+        self.n_ctx: int = int(meta.get("n_ctx", options.ctx))
+        self.n_ctx_train: int = int(meta.get("n_ctx_train", 0))
+        self.n_params: int = int(meta.get("n_params", 0))
+        self.size_bytes: int = int(meta.get("size", 0))
+        # Each in-flight request holds a thread while the C++ loop serves it; the pool is
+        # larger than the slot count so that queued requests wait in llama.cpp, not here.
+        self._executor = ThreadPoolExecutor(
+            max_workers=max(8, options.parallel * 8), thread_name_prefix=f"engine-{self.path.stem[:16]}"
+        )
+        self._active = 0
+        self._active_lock = threading.Lock()
+        self._closed = False
+
+    # -- introspection -------------------------------------------------------------------
+
+    @property
+    def active_requests(self) -> int:
+        """Requests currently inside the engine (generating or queued for a slot)."""
+        return self._active
+
+    @property
+    def listening_address(self) -> str:
+        """The private llama.cpp HTTP listener (API key protected); used by benchmarks."""
+        return self._server.listening_address
+
+    @property
+    def api_key(self) -> str:
+        return self._api_key
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        r = self._http.post("/tokenize", json={"content": text, "add_special": special, "parse_special": special})
+        r.raise_for_status()
+        return list(r.json()["tokens"])
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenize(text))
+
+    def count_chat_tokens(self, messages: list[dict[str, Any]], extra: dict[str, Any] | None = None) -> int:
+        """Prompt tokens of a chat request after the model's chat template is applied."""
+        r = self._http.post("/v1/chat/completions/input_tokens", json={"messages": messages, **(extra or {})})
+        body = r.json()
+        _raise_for_engine_error(body)
+        return int(body["input_tokens"])
+
+    def metrics(self) -> str:
+        return self._server.handle_metrics()
+
+    # -- blocking calls ------------------------------------------------------------------
+
+    def _track(self, delta: int) -> None:
+        with self._active_lock:
+            self._active += delta
+
+    def run(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+        """One non-streamed request; returns the OpenAI-shaped response body."""
+        self._check_open()
+        self._track(1)
+        try:
+            if kind == "chat":
+                result = self._server.handle_chat_completions(dict(body, stream=False))
+            else:
+                result = self._server.handle_completions(dict(body, stream=False))
+        finally:
+            self._track(-1)
+        if not isinstance(result, dict):
+            raise EngineError(f"engine returned {type(result).__name__}, expected a JSON object")
+        _raise_for_engine_error(result)
+        return result
+
+    def stream(self, kind: Kind, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
+        """One streamed request; ``on_chunk`` gets each chunk and returns True to cancel."""
+        self._check_open()
+        error: dict[str, Any] = {}
+
+        def callback(chunk: dict[str, Any]) -> bool:
+            if isinstance(chunk, dict) and "error" in chunk:
+                error.update(chunk)
+                return True
+            return bool(on_chunk(chunk))
+
+        body = dict(body, stream=True, stream_options={"include_usage": True})
+        self._track(1)
+        try:
+            if kind == "chat":
+                self._server.handle_chat_completions(body, callback)
+            else:
+                self._server.handle_completions(body, callback)
+        finally:
+            self._track(-1)
+        if error:
+            _raise_for_engine_error(error)
+
+    # -- asyncio bridges -----------------------------------------------------------------
+
+    async def arun(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.run, kind, body)
+
+    async def astream(self, kind: Kind, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Async iterator over chunks. Leaving the loop early (or being cancelled because
+        the client went away) cancels the generation at the next token."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        cancelled = threading.Event()
+
+        def on_chunk(chunk: dict[str, Any]) -> bool:
+            if cancelled.is_set():
+                return True
+            loop.call_soon_threadsafe(queue.put_nowait, chunk)
+            return False
+
+        future = loop.run_in_executor(self._executor, self.stream, kind, body, on_chunk)
+        future.add_done_callback(lambda _f: queue.put_nowait(_END))
+        try:
+            while True:
+                item = await queue.get()
+                if item is _END:
+                    break
+                yield item
+            await future  # re-raises an engine error
+        finally:
+            cancelled.set()
+
+    async def acall(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run a blocking helper (tokenize, count) off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise EngineError("the engine is closed")
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._http.close()
+        self._executor.shutdown(wait=False, cancel_futures=True)
+        server, self._server = self._server, None
+        del server  # the C++ destructor stops the loop thread and frees the model
+
+    def __enter__(self) -> LlamaEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def now_ms() -> float:
+    return time.perf_counter() * 1000.0

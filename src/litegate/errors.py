@@ -1,0 +1,58 @@
+"""Exceptions a caller can catch precisely; each carries a message that says what to do."""
+
+from __future__ import annotations
+
+
+class LitegateError(Exception):
+    """Base of every error litegate raises on purpose."""
+
+    status_code = 500
+    error_type = "server_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.code = code
+
+
+class InvalidRequest(LitegateError):
+    """The request is malformed or asks for something the model cannot do (HTTP 400)."""
+
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    """The prompt (plus the requested output) does not fit the model's context."""
+
+    def __init__(self, message: str, *, prompt_tokens: int | None = None, n_ctx: int | None = None,
+                 param: str | None = "messages"):
+        super().__init__(message, param=param, code="context_length_exceeded")
+        self.prompt_tokens = prompt_tokens
+        self.n_ctx = n_ctx
+
+
+class ModelNotFound(LitegateError):
+    """The request names a model this server does not serve (HTTP 404)."""
+
+    status_code = 404
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str):
+        super().__init__(message, param="model", code="model_not_found")
+
+
+class ModelNotAvailable(LitegateError):
+    """An embedded model's packages are not installed, or a path is not a model file."""
+
+    status_code = 404
+    error_type = "invalid_request_error"
+
+
+class ModelFileError(LitegateError):
+    """A model file exists but is unusable (wrong checksum, not GGUF, failed to load)."""
+
+
+class EngineError(LitegateError):
+    """The inference engine failed while serving a request."""

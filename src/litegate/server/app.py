@@ -1,0 +1,50 @@
+"""Builds the FastAPI application around a ModelRegistry that the caller owns."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+
+from litegate import __version__
+from litegate.engine import ModelRegistry
+from litegate.server import openai
+from litegate.server.errors import install_error_handlers
+
+
+def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_registry: bool = True) -> FastAPI:
+    """An app serving ``registry``; ``default_model`` answers requests that name no model."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if close_registry:
+            registry.close()
+
+    app = FastAPI(title="litegate", version=__version__, lifespan=lifespan)
+    app.state.registry = registry
+    app.state.default_model = default_model
+    app.state.started = int(time.time())
+    install_error_handlers(app)
+    app.include_router(openai.router)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> dict[str, Any]:
+        reg: ModelRegistry = request.app.state.registry
+        loaded = reg.loaded()
+        return {
+            "status": "ok",
+            "version": __version__,
+            "default_model": request.app.state.default_model,
+            "models": {
+                name: {"loaded": name in loaded,
+                       "active_requests": loaded[name].active_requests if name in loaded else 0}
+                for name in reg.names()
+            },
+            "active_requests": sum(e.active_requests for e in loaded.values()),
+        }
+
+    return app

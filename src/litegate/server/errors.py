@@ -1,0 +1,70 @@
+"""Error bodies shaped like OpenAI's: ``{"error": {"message", "type", "param", "code"}}``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from litegate.errors import ContextLengthExceeded, LitegateError
+
+
+def error_body(message: str, *, error_type: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None, **extra: Any) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code, **extra}}
+
+
+def error_response(status: int, message: str, **kwargs: Any) -> JSONResponse:
+    return JSONResponse(error_body(message, **kwargs), status_code=status)
+
+
+def litegate_error_response(exc: LitegateError) -> JSONResponse:
+    extra: dict[str, Any] = {}
+    if isinstance(exc, ContextLengthExceeded):
+        extra = {"prompt_tokens": exc.prompt_tokens, "n_ctx": exc.n_ctx}
+    return error_response(exc.status_code, exc.message, error_type=exc.error_type, param=exc.param,
+                          code=exc.code, **extra)
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p != "body"]
+    # pydantic names union members ("str", "list[...]") and function validators in loc;
+    # keep only the path a user wrote.
+    parts = [p for p in parts if not (p.startswith(("function-", "list[", "dict[")) or p in {"str", "int"})]
+    return ".".join(parts)
+
+
+def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request", None
+    first = errors[0]
+    if first.get("type") == "json_invalid":
+        return f"the request body is not valid JSON: {first.get('ctx', {}).get('error', 'parse error')}", None
+    path = _field_path(tuple(first.get("loc", ())))
+    msg = first.get("msg", "invalid value")
+    if first.get("type") == "missing":
+        msg = "is required"
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    if not path:
+        return f"invalid request body: {msg}{more}", None
+    return f"'{path}': {msg}{more}", path
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(LitegateError)
+    async def _litegate(_request: Request, exc: LitegateError) -> JSONResponse:
+        return litegate_error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        message, param = validation_message(exc)
+        return error_response(400, message, param=param, code="invalid_value" if param else "invalid_json")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
+        return error_response(exc.status_code, str(exc.detail), error_type=kind)

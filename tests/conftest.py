@@ -1,0 +1,76 @@
+"""Shared fixtures: a private LITEGATE_HOME and a real `litegate serve` on loopback."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+TEST_CTX = 2048
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("litegate-home")
+    os.environ["LITEGATE_HOME"] = str(path)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def litegate_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "litegate.cli", *args]
+
+
+def start_server(home: Path, *args: str, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = dict(os.environ, LITEGATE_HOME=str(home))
+    proc = subprocess.Popen(litegate_cmd("serve", "--port", str(port), *args), env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"litegate serve exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("litegate serve did not become healthy in time")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="session")
+def server(home: Path) -> Iterator[str]:
+    """Base URL of a real litegate server on the embedded lite model."""
+    proc, base = start_server(home, "--ctx", str(TEST_CTX))
+    yield base
+    stop_server(proc)
+
+
+@pytest.fixture()
+def http(server: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server, timeout=120) as client:
+        yield client

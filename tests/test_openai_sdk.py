@@ -1,0 +1,100 @@
+"""The official openai SDK against our server, as a user would point it at us."""
+
+from __future__ import annotations
+
+import openai
+import pytest
+
+
+@pytest.fixture()
+def client(server: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=server + "/v1", api_key="not-needed", max_retries=0)
+
+
+def test_chat_completion(client: openai.OpenAI) -> None:
+    r = client.chat.completions.create(
+        model="lite",
+        messages=[{"role": "system", "content": "Answer with one word."},
+                  {"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=10, temperature=0,
+    )
+    assert r.model == "lite"
+    assert r.choices[0].finish_reason in ("stop", "length")
+    assert "paris" in r.choices[0].message.content.lower()
+    assert r.usage.prompt_tokens > 5
+    assert 1 <= r.usage.completion_tokens <= 10
+    assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
+    extra = r.model_extra
+    assert extra["timings"]["predicted_n"] == r.usage.completion_tokens
+    assert extra["litegate"]["latency_ms"] > 0
+
+
+def test_streamed_chat_completion(client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(
+        model="lite", messages=[{"role": "user", "content": "Count from 1 to 5, separated by commas."}],
+        max_tokens=30, temperature=0, stream=True, stream_options={"include_usage": True},
+    )
+    text, finish, usage = [], None, None
+    for chunk in stream:
+        if chunk.choices:
+            text.append(chunk.choices[0].delta.content or "")
+            finish = chunk.choices[0].finish_reason or finish
+        if chunk.usage:
+            usage = chunk.usage
+    joined = "".join(text)
+    assert all(d in joined for d in "12345"), joined
+    assert finish in ("stop", "length")
+    assert usage is not None and usage.completion_tokens >= 5
+
+
+def test_stream_without_include_usage_still_reports_usage_on_last_chunk(client: openai.OpenAI) -> None:
+    chunks = list(client.chat.completions.create(
+        model="lite", messages=[{"role": "user", "content": "Say hi"}], max_tokens=5, stream=True))
+    last = chunks[-1]
+    assert last.choices[0].finish_reason is not None
+    assert last.usage is not None and last.usage.completion_tokens <= 5
+
+
+def test_greedy_decoding_is_repeatable(client: openai.OpenAI) -> None:
+    def once() -> str:
+        return client.chat.completions.create(
+            model="lite", messages=[{"role": "user", "content": "Name three colours."}],
+            max_tokens=16, temperature=0).choices[0].message.content
+    assert once() == once()
+
+
+def test_logprobs(client: openai.OpenAI) -> None:
+    r = client.chat.completions.create(
+        model="lite", messages=[{"role": "user", "content": "Is the sky blue? Answer yes or no."}],
+        max_tokens=3, temperature=0, logprobs=True, top_logprobs=3)
+    content = r.choices[0].logprobs.content
+    assert len(content) == r.usage.completion_tokens
+    for item in content:
+        assert item.logprob <= 0
+        assert 1 <= len(item.top_logprobs) <= 3
+        # the chosen token at temperature 0 is the most likely one
+        assert item.top_logprobs[0].logprob == pytest.approx(item.logprob, abs=1e-4)
+
+
+def test_text_completion_with_stop_and_legacy_logprobs(client: openai.OpenAI) -> None:
+    r = client.completions.create(model="lite", prompt="1, 2, 3, 4,", max_tokens=20, temperature=0,
+                                  stop=["8"], logprobs=2)
+    text = r.choices[0].text
+    assert "5" in text and "8" not in text
+    lp = r.choices[0].logprobs
+    assert len(lp.tokens) == len(lp.token_logprobs) == len(lp.top_logprobs)
+    assert "".join(lp.tokens).startswith(text[: len("".join(lp.tokens))][:3])
+
+
+def test_streamed_text_completion(client: openai.OpenAI) -> None:
+    pieces = [c.choices[0].text for c in client.completions.create(
+        model="lite", prompt="def add(a, b):", max_tokens=16, temperature=0, stream=True) if c.choices]
+    assert "return" in "".join(pieces)
+
+
+def test_models_list_and_file_name_alias(client: openai.OpenAI) -> None:
+    ids = [m.id for m in client.models.list().data]
+    assert "lite" in ids
+    r = client.chat.completions.create(model="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+                                       messages=[{"role": "user", "content": "hi"}], max_tokens=2)
+    assert r.usage.completion_tokens <= 2
