@@ -56,3 +56,10 @@ class ModelFileError(LitegateError):
 
 class EngineError(LitegateError):
     """The inference engine failed while serving a request."""
+
+
+class OutputTruncated(LitegateError):
+    """Generation stopped at max_tokens before the structured output was complete."""
+
+    status_code = 422
+    error_type = "output_truncated"

@@ -13,110 +13,12 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
+from litegate.chat import ChatCompletionRequest, CompletionRequest, PreparedChat, SamplingFields, prepare_chat
 from litegate.engine import LlamaEngine, ModelRegistry
 from litegate.errors import ContextLengthExceeded, InvalidRequest, LitegateError
 from litegate.server.errors import error_body
 
 router = APIRouter()
-
-
-class TextPart(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    type: str
-    text: str | None = None
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart] | None = None
-    name: str | None = None
-    tool_calls: list[dict[str, Any]] | None = None
-    tool_call_id: str | None = None
-
-    def engine_message(self, index: int) -> dict[str, Any]:
-        content = self.content
-        if isinstance(content, list):
-            texts = []
-            for j, part in enumerate(content):
-                if part.type != "text" or part.text is None:
-                    raise InvalidRequest(
-                        f"'messages.{index}.content.{j}': content parts of type {part.type!r} are not "
-                        "supported by this model; send text parts",
-                        param=f"messages.{index}.content.{j}.type",
-                    )
-                texts.append(part.text)
-            content = "".join(texts)
-        role = "system" if self.role == "developer" else self.role
-        msg: dict[str, Any] = {"role": role, "content": content if content is not None else ""}
-        if self.name:
-            msg["name"] = self.name
-        if self.tool_calls:
-            msg["tool_calls"] = self.tool_calls
-        if self.tool_call_id:
-            msg["tool_call_id"] = self.tool_call_id
-        return msg
-
-
-class StreamOptions(BaseModel):
-    include_usage: bool = False
-
-
-class SamplingFields(BaseModel):
-    """Fields shared by chat and text completions."""
-
-    model_config = ConfigDict(extra="ignore")
-    model: str | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0.0, le=2.0)
-    top_p: float | None = Field(default=None, gt=0.0, le=1.0)
-    top_k: int | None = Field(default=None, ge=0)
-    min_p: float | None = Field(default=None, ge=0.0, le=1.0)
-    seed: int | None = None
-    stop: str | list[str] | None = None
-    presence_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    frequency_penalty: float | None = Field(default=None, ge=-2.0, le=2.0)
-    repeat_penalty: float | None = Field(default=None, gt=0.0)
-    n: int = Field(default=1, ge=1)
-    stream: bool = False
-    stream_options: StreamOptions | None = None
-
-    @field_validator("stop")
-    @classmethod
-    def _stop(cls, v: str | list[str] | None) -> str | list[str] | None:
-        if isinstance(v, list) and any(not s for s in v):
-            raise ValueError("stop sequences must be non-empty strings")
-        return v
-
-    def sampling(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in ("temperature", "top_p", "top_k", "min_p", "seed", "presence_penalty",
-                    "frequency_penalty", "repeat_penalty"):
-            value = getattr(self, key)
-            if value is not None:
-                out[key] = value
-        if self.stop is not None:
-            out["stop"] = [self.stop] if isinstance(self.stop, str) else self.stop
-        return out
-
-
-class ChatCompletionRequest(SamplingFields):
-    messages: list[ChatMessage]
-    max_completion_tokens: int | None = Field(default=None, ge=1)
-    logprobs: bool = False
-    top_logprobs: int | None = Field(default=None, ge=0, le=20)
-    response_format: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: str | dict[str, Any] | None = None
-
-
-class CompletionRequest(SamplingFields):
-    prompt: str | list[str] | list[int]
-    logprobs: int | None = Field(default=None, ge=0, le=20)
-    echo: bool = False
-    suffix: str | None = None
 
 
 def _registry(request: Request) -> ModelRegistry:
@@ -164,7 +66,8 @@ def _sse(data: dict[str, Any] | str) -> bytes:
 
 async def _stream_response(engine: LlamaEngine, kind: Literal["chat", "completion"], body: dict[str, Any],
                            model: str, include_usage: bool, started: float,
-                           legacy_logprobs: bool = False) -> StreamingResponse | JSONResponse:
+                           legacy_logprobs: bool = False,
+                           prepared: PreparedChat | None = None) -> StreamingResponse | JSONResponse:
     """Start the generation and wait for its first chunk before answering, so that an
     engine error still becomes a proper HTTP status instead of a broken 200 stream."""
     chunks = engine.astream(kind, body)
@@ -178,6 +81,7 @@ async def _stream_response(engine: LlamaEngine, kind: Literal["chat", "completio
 
     async def events() -> AsyncIterator[bytes]:
         held: dict[str, Any] | None = None  # the finishing chunk, waiting for usage
+        text: list[str] = []  # the JSON so far, checked against the schema at the end
         try:
             pending = [first] if first is not None else []
             async for chunk in _chain(pending, chunks):
@@ -201,6 +105,11 @@ async def _stream_response(engine: LlamaEngine, kind: Literal["chat", "completio
                 if held is not None:
                     yield _sse(held)
                     held = None
+                if prepared is not None and prepared.mode == "json":
+                    for c in chunk.get("choices", []):
+                        text.append((c.get("delta") or {}).get("content") or "")
+                        if c.get("finish_reason") == "stop":
+                            prepared.check_text("".join(text))
                 if any(c.get("finish_reason") for c in chunk.get("choices", [])):
                     held = chunk
                     continue
@@ -255,30 +164,46 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Stre
     model = _model_name(request, req.model)
     registry = _registry(request)
     registry.lookup(model)  # 404 before any validation that needs the engine
-    _check_common(req)
-    if not req.messages:
-        raise InvalidRequest("'messages' must contain at least one message", param="messages")
-    if req.tools:
-        raise InvalidRequest("'tools' are not supported yet", param="tools")
-    if req.response_format and req.response_format.get("type") not in (None, "text"):
-        raise InvalidRequest("'response_format': only type 'text' is supported yet", param="response_format")
+    prepared = prepare_chat(req)
     engine = await _load(registry, model)
-    max_tokens = req.max_completion_tokens or req.max_tokens
+    max_tokens = prepared.body.get("max_tokens")
     _max_tokens_field(engine, max_tokens, "max_completion_tokens" if req.max_completion_tokens else "max_tokens")
-    messages = [m.engine_message(i) for i, m in enumerate(req.messages)]
-    prompt_tokens = await engine.acall(engine.count_chat_tokens, messages)
+    prompt_tokens = await engine.acall(engine.count_chat_tokens, prepared.messages)
     _check_budget(engine, prompt_tokens, max_tokens)
-    body: dict[str, Any] = {"messages": messages, **req.sampling()}
-    if max_tokens is not None:
-        body["max_tokens"] = max_tokens
-    if req.logprobs:
-        body["logprobs"] = True
-        body["top_logprobs"] = req.top_logprobs or 0
+    include_usage = bool(req.stream_options and req.stream_options.include_usage)
+    if req.stream and prepared.mode == "tools":
+        # Tool calls are only known once the whole reply is parsed: generate, then stream
+        # the result as chunks so streaming clients still work.
+        result = prepared.finish(await engine.arun("chat", prepared.body))
+        return StreamingResponse(_replay_as_stream(_finish(result, model, started), include_usage),
+                                 media_type="text/event-stream")
     if req.stream:
-        include_usage = bool(req.stream_options and req.stream_options.include_usage)
-        return await _stream_response(engine, "chat", body, model, include_usage, started)
-    result = await engine.arun("chat", body)
+        return await _stream_response(engine, "chat", prepared.body, model, include_usage, started,
+                                      prepared=prepared)
+    result = prepared.finish(await engine.arun("chat", prepared.body))
     return JSONResponse(_finish(result, model, started))
+
+
+async def _replay_as_stream(result: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
+    base = {"id": result.get("id"), "object": "chat.completion.chunk", "created": result.get("created"),
+            "model": result.get("model")}
+    for choice in result.get("choices", []):
+        message = choice.get("message") or {}
+        yield _sse(dict(base, choices=[{"index": choice.get("index", 0), "finish_reason": None,
+                                        "delta": {"role": "assistant", "content": message.get("content")}}]))
+        if message.get("tool_calls"):
+            calls = [dict(call, index=i) for i, call in enumerate(message["tool_calls"])]
+            yield _sse(dict(base, choices=[{"index": choice.get("index", 0), "finish_reason": None,
+                                            "delta": {"tool_calls": calls}}]))
+        last = dict(base, choices=[{"index": choice.get("index", 0), "delta": {},
+                                    "finish_reason": choice.get("finish_reason")}])
+        if not include_usage:
+            last.update(usage=result.get("usage"), timings=result.get("timings"), litegate=result.get("litegate"))
+        yield _sse(last)
+    if include_usage:
+        yield _sse(dict(base, choices=[], usage=result.get("usage"), timings=result.get("timings"),
+                        litegate=result.get("litegate")))
+    yield _sse("[DONE]")
 
 
 @router.post("/v1/completions", response_model=None)
