@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -21,6 +22,7 @@ from litegate.chat import ChatCompletionRequest, prepare_chat
 from litegate.config import Settings
 from litegate.engine import LlamaEngine, ModelRegistry
 from litegate.errors import InvalidRequest, OutputTruncated
+from litegate.models import CATALOG
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -38,7 +40,8 @@ class Litegate:
     def __init__(self, model: str = "lite", settings: Settings | None = None):
         self.settings = settings or Settings()
         self.registry = ModelRegistry(self.settings, extra_specs=[model])
-        self.model = self.registry.lookup(model if model in self.registry.names() else model.split("/")[-1]).name
+        served = model if model in CATALOG else Path(model).expanduser().name
+        self.model = self.registry.lookup(served).name
 
     def engine(self, model: str | None = None) -> LlamaEngine:
         return self.registry.engine(model or self.model)

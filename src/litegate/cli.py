@@ -133,7 +133,7 @@ def generate(
     except LitegateError as e:
         _fail(e.message)
     except KeyboardInterrupt:
-        raise typer.Exit(130)
+        raise typer.Exit(130) from None
     finally:
         registry.close()
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import secrets
 import threading
-import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -238,7 +237,3 @@ class LlamaEngine:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def now_ms() -> float:
-    return time.perf_counter() * 1000.0
