@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import os
 import statistics
 import threading
@@ -19,6 +20,8 @@ import time
 
 import httpx
 import uvicorn
+
+from concurrent.futures import ThreadPoolExecutor
 
 from litegate.config import Settings
 from litegate.engine import ModelRegistry
@@ -55,6 +58,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--port", type=int, default=8399)
+    ap.add_argument("--concurrency", type=int, nargs="*", default=[1, 4, 8])
     args = ap.parse_args()
 
     settings = Settings()
@@ -86,6 +90,22 @@ def main() -> None:
                 if rep > 0:  # rep 0 warms up both paths
                     results[name]["ttft"].append(ttft * 1000)
                     results[name]["tok_s"].append(tok_s)
+    # Aggregate decode throughput with several concurrent streams, each front end in turn.
+    throughput: dict[str, dict[str, float]] = {name: {} for name in peers}
+    for streams in args.concurrency:
+        for name in (list(peers) if streams % 2 else list(reversed(peers))):
+            url, headers = peers[name]
+
+            def one(i: int, url: str = url, headers: dict = headers, name: str = name, streams: int = streams) -> int:
+                body = {"model": "lite", "stream": True, "temperature": 0, "max_tokens": args.max_tokens,
+                        "messages": [{"role": "user", "content": f"({streams}-{i}-{name}) Describe a river."}]}
+                with httpx.Client(timeout=300) as client:
+                    return stream_once(client, url, body, headers)[2]
+
+            start = time.perf_counter()
+            with ThreadPoolExecutor(streams) as pool:
+                tokens = sum(pool.map(one, range(streams)))
+            throughput[name][f"{streams}_streams_tok_s"] = round(tokens / (time.perf_counter() - start), 1)
     server.should_exit = True
     time.sleep(0.3)
     registry.close()
@@ -96,6 +116,8 @@ def main() -> None:
         "bench": "serve",
         "machine": {"cpus": os.cpu_count(), "threads": settings.threads, "loadavg_1m": os.getloadavg()[0]},
         "reps": args.reps, "max_tokens": args.max_tokens, "results": summary,
+        "aggregate_throughput": throughput,
+        "peak_rss_mb_process": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "ttft_ratio_litegate_over_llamacpp": round(summary["litegate"]["ttft_ms_p50"] / summary["llama.cpp"]["ttft_ms_p50"], 3),
         "tok_s_ratio_litegate_over_llamacpp": round(summary["litegate"]["decode_tok_s_p50"] / summary["llama.cpp"]["decode_tok_s_p50"], 3),
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
