@@ -175,6 +175,9 @@ def models(
 
 
 def main() -> None:
+    from litegate.cli_tasks import register
+
+    register(app)
     app()
 
 

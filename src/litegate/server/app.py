@@ -11,12 +11,20 @@ from fastapi import FastAPI, Request
 
 from litegate import __version__
 from litegate.engine import ModelRegistry
-from litegate.server import openai
+from litegate.nano import ClassifierStore
+from litegate.server import openai, tasks
+from litegate.tasks import TaskRunner
 from litegate.server.errors import install_error_handlers
 
 
-def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_registry: bool = True) -> FastAPI:
-    """An app serving ``registry``; ``default_model`` answers requests that name no model."""
+def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_registry: bool = True,
+               store: ClassifierStore | None = None) -> FastAPI:
+    """An app serving ``registry``; ``default_model`` answers requests that name no model
+    and runs the LLM tiers of tasks."""
+    if store is None:
+        from litegate.embed import MiniLMEncoder
+
+        store = ClassifierStore(registry.settings.home, MiniLMEncoder)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -28,8 +36,10 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
     app.state.registry = registry
     app.state.default_model = default_model
     app.state.started = int(time.time())
+    app.state.tasks = TaskRunner(registry, store, lite_model=default_model)
     install_error_handlers(app)
     app.include_router(openai.router)
+    app.include_router(tasks.router)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, Any]:

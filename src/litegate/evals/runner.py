@@ -1,0 +1,120 @@
+"""Runs a task over labeled records and scores it; writes the HTML report."""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from litegate.errors import InvalidRequest
+from litegate.evals.datasets import OUT_OF_SCOPE
+from litegate.evals.metrics import classification_metrics, extraction_metrics, percentile
+from litegate.tasks import TaskRunner
+
+Progress = Callable[[int], None]
+
+
+def evaluate(runner: TaskRunner, task: str, records: list[dict[str, Any]], request: dict[str, Any],
+             advance: Progress = lambda _n: None) -> dict[str, Any]:
+    """``request`` holds the fixed part of each task request (labels, classifier, tier...)."""
+    if task not in ("classify", "extract"):
+        raise InvalidRequest("eval supports --task classify and --task extract")
+    if not records:
+        raise InvalidRequest("the eval data is empty")
+    latencies: list[float] = []
+    tokens = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
+    outputs = []
+    started = time.perf_counter()
+    for i, rec in enumerate(records):
+        if not isinstance(rec.get("text"), str):
+            raise InvalidRequest(f"record {i + 1} has no 'text' string")
+        if task == "classify" and not isinstance(rec.get("label"), str):
+            raise InvalidRequest(f"record {i + 1} has no 'label' string")
+        out = runner.run(task, {**request, "text": rec["text"]})
+        latencies.append(out["latency_ms"])
+        for k in tokens:
+            tokens[k] += out["usage"][k]
+        outputs.append(out)
+        advance(1)
+    metrics: dict[str, Any]
+    if task == "classify":
+        gold = [r["label"] for r in records]
+        pred = [o.get("label") or (o.get("labels") or [""])[0] for o in outputs]
+        conf = [o["confidence"] for o in outputs]
+        metrics = classification_metrics(gold, pred, conf,
+                                         out_of_scope=OUT_OF_SCOPE if OUT_OF_SCOPE in gold else None)
+    else:
+        fields = list((request.get("fields") or {}).keys()) or list(
+            (request.get("schema") or {}).get("properties", {}).keys())
+        gold = [{f: v for f, v in (r.get("slots") or {}).items() if f in fields} for r in records]
+        pred = [o["data"] for o in outputs]
+        metrics = extraction_metrics(gold, pred, fields)
+    metrics.update({
+        "task": task,
+        "tier": outputs[0]["tier"],
+        "model": outputs[0]["model"],
+        "latency_ms_p50": percentile(latencies, 50),
+        "latency_ms_p95": percentile(latencies, 95),
+        "tokens": tokens,
+        "wall_seconds": round(time.perf_counter() - started, 2),
+    })
+    return metrics
+
+
+def public_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in metrics.items() if not k.startswith("_")}
+
+
+def _svg_reliability(bins: list[dict[str, float]], size: int = 320) -> str:
+    pad, inner = 36, size - 48
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" role="img" '
+             'aria-label="reliability diagram">',
+             f'<rect x="{pad}" y="12" width="{inner}" height="{inner}" fill="#fafafa" stroke="#999"/>',
+             f'<line x1="{pad}" y1="{12 + inner}" x2="{pad + inner}" y2="12" stroke="#bbb" stroke-dasharray="4"/>']
+    for b in bins:
+        x = pad + b["lo"] * inner
+        w = (b["hi"] - b["lo"]) * inner - 2
+        h = b["accuracy"] * inner
+        parts.append(f'<rect x="{x + 1:.1f}" y="{12 + inner - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
+                     f'fill="#4a7bd0" opacity="0.8"><title>confidence {b["lo"]:.1f}-{b["hi"]:.1f}: '
+                     f'accuracy {b["accuracy"]:.2f} over {b["count"]} items</title></rect>')
+    parts.append(f'<text x="{pad + inner / 2}" y="{size - 4}" font-size="11" text-anchor="middle">confidence</text>')
+    parts.append(f'<text x="10" y="{12 + inner / 2}" font-size="11" transform="rotate(-90 10 {12 + inner / 2})" '
+                 'text-anchor="middle">accuracy</text></svg>')
+    return "".join(parts)
+
+
+def _svg_coverage(curve: list[dict[str, float]], size: int = 320) -> str:
+    pad, inner = 36, size - 48
+    lo = min([p["accuracy"] for p in curve] + [0.5])
+    def y(acc: float) -> float:
+        return 12 + inner - (acc - lo) / (1 - lo + 1e-9) * inner
+    points = " ".join(f'{pad + p["coverage"] * inner:.1f},{y(p["accuracy"]):.1f}' for p in curve)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" role="img" '
+            'aria-label="coverage-accuracy curve">'
+            f'<rect x="{pad}" y="12" width="{inner}" height="{inner}" fill="#fafafa" stroke="#999"/>'
+            f'<polyline points="{points}" fill="none" stroke="#d0643a" stroke-width="2"/>'
+            f'<text x="{pad + inner / 2}" y="{size - 4}" font-size="11" text-anchor="middle">coverage '
+            f'(most confident first)</text>'
+            f'<text x="{pad}" y="{12 + inner + 12}" font-size="10">0</text>'
+            f'<text x="4" y="20" font-size="10">1.0</text><text x="4" y="{12 + inner}" font-size="10">{lo:.2f}</text>'
+            "</svg>")
+
+
+def write_report(metrics: dict[str, Any], path: Path, title: str) -> None:
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(json.dumps(v) if not isinstance(v, float) else f'{v:.4f}')}</td></tr>"
+                   for k, v in public_metrics(metrics).items() if k != "per_field")
+    charts = ""
+    if "_reliability" in metrics:
+        charts = (f"<figure>{_svg_reliability(metrics['_reliability'])}<figcaption>Reliability: accuracy per "
+                  "confidence bin; the dashed diagonal is perfect calibration.</figcaption></figure>"
+                  f"<figure>{_svg_coverage(metrics['_coverage_curve'])}<figcaption>Accuracy when answering only "
+                  "the most confident fraction of items.</figcaption></figure>")
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse}}
+th,td{{text-align:left;padding:2px 12px;border-bottom:1px solid #eee}}figure{{display:inline-block;margin:1rem}}
+</style></head><body><h1>{html.escape(title)}</h1>{charts}<table>{rows}</table></body></html>"""
+    path.write_text(page, encoding="utf-8")

@@ -1,0 +1,245 @@
+"""The nano tier: named classifiers trained from examples, saved and versioned on disk.
+
+A classifier is sentence embeddings (all-MiniLM-L6-v2) joined with character n-gram
+TF-IDF features, under a multinomial logistic regression. Its probabilities are
+temperature-scaled on cross-validated predictions, so a confidence of 0.9 means about 90%
+right on data like the training set.
+
+On disk: ``<home>/classifiers/<name>/v<N>/`` holds ``model.pkl`` (written only by
+litegate; load classifiers only from a home directory you trust) and ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import shutil
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from litegate.errors import InvalidRequest, LitegateError
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_LABELS = 1000
+EMBEDDING_WEIGHT = 2.0  # balances the unit-norm embedding against the TF-IDF block
+
+
+class Encoder(Protocol):
+    name: str
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+class ClassifierNotFound(LitegateError):
+    status_code = 404
+    error_type = "not_found_error"
+
+
+@dataclass
+class ClassifierInfo:
+    name: str
+    version: int
+    labels: list[str]
+    examples: int
+    encoder: str
+    temperature: float
+    cv_accuracy: float | None
+    trained_at: str
+    train_seconds: float
+
+
+def check_examples(examples: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Validate ``[{"text", "label"}, ...]``; return texts and labels."""
+    if not isinstance(examples, list) or not examples:
+        raise InvalidRequest("'examples' must be a non-empty list of {\"text\", \"label\"} objects", param="examples")
+    texts, labels = [], []
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, dict) or not isinstance(ex.get("text"), str) or not ex["text"].strip():
+            raise InvalidRequest(f"'examples.{i}.text' must be a non-empty string", param=f"examples.{i}.text")
+        label = ex.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise InvalidRequest(f"'examples.{i}.label' must be a non-empty string", param=f"examples.{i}.label")
+        texts.append(ex["text"])
+        labels.append(label)
+    counts = Counter(labels)
+    if len(counts) < 2:
+        raise InvalidRequest("a classifier needs at least two labels", param="examples")
+    if len(counts) > MAX_LABELS:
+        raise InvalidRequest(f"a classifier takes at most {MAX_LABELS} labels, got {len(counts)}", param="examples")
+    thin = sorted(label for label, n in counts.items() if n < 2)
+    if thin:
+        shown = ", ".join(repr(t) for t in thin[:5]) + (" ..." if len(thin) > 5 else "")
+        raise InvalidRequest(f"every label needs at least two examples; these have one: {shown}", param="examples")
+    return texts, labels
+
+
+class NanoClassifier:
+    def __init__(self, info: ClassifierInfo, vectorizer: Any, model: Any):
+        self.info = info
+        self._vectorizer = vectorizer
+        self._model = model
+        self.labels: list[str] = list(model.classes_)
+
+    @staticmethod
+    def _features(vectorizer: Any, embeddings: np.ndarray, texts: list[str]) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([csr_matrix(embeddings * EMBEDDING_WEIGHT), vectorizer.transform(texts)]).tocsr()
+
+    @classmethod
+    def train(cls, name: str, examples: list[dict[str, Any]], encoder: Encoder, version: int = 1,
+              calibrate: bool = True) -> NanoClassifier:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        started = time.perf_counter()
+        texts, labels = check_examples(examples)
+        embeddings = encoder.encode(texts)
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, max_features=60000)
+        vectorizer.fit(texts)
+        features = cls._features(vectorizer, embeddings, texts)
+        temperature, cv_accuracy = 1.0, None
+        if calibrate:
+            temperature, cv_accuracy = _fit_temperature(features, np.array(labels))
+        model = LogisticRegression(C=20, max_iter=500)
+        model.fit(features, labels)
+        info = ClassifierInfo(name=name, version=version, labels=sorted(set(labels)), examples=len(texts),
+                              encoder=encoder.name, temperature=temperature, cv_accuracy=cv_accuracy,
+                              trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                              train_seconds=round(time.perf_counter() - started, 2))
+        return cls(info, vectorizer, model)
+
+    def predict_proba(self, texts: list[str], encoder: Encoder, embeddings: np.ndarray | None = None) -> np.ndarray:
+        if embeddings is None:
+            embeddings = encoder.encode(texts)
+        logits = self._model.decision_function(self._features(self._vectorizer, embeddings, texts))
+        if logits.ndim == 1:  # two classes: sklearn returns one margin
+            logits = np.stack([-logits / 2, logits / 2], axis=1)
+        return _softmax(logits / self.info.temperature)
+
+    def save(self, directory: Path) -> None:
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with open(tmp / "model.pkl", "wb") as f:
+            pickle.dump({"vectorizer": self._vectorizer, "model": self._model}, f)
+        (tmp / "meta.json").write_text(json.dumps(asdict(self.info), indent=2))
+        tmp.rename(directory)
+
+    @classmethod
+    def load(cls, directory: Path) -> NanoClassifier:
+        info = ClassifierInfo(**json.loads((directory / "meta.json").read_text()))
+        with open(directory / "model.pkl", "rb") as f:
+            parts = pickle.load(f)  # noqa: S301 - files written by ClassifierStore.save only
+        return cls(info, parts["vectorizer"], parts["model"])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _fit_temperature(features: Any, labels: np.ndarray) -> tuple[float, float | None]:
+    """Temperature that minimises the log loss of out-of-fold predictions."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = min(3, int(min(Counter(labels.tolist()).values())))
+    if folds < 2:
+        return 1.0, None
+    classes = np.unique(labels)
+    logits = np.zeros((len(labels), len(classes)))
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(features, labels):
+        model = LogisticRegression(C=20, max_iter=300)
+        model.fit(features[train_idx], labels[train_idx])
+        fold_logits = model.decision_function(features[test_idx])
+        if fold_logits.ndim == 1:
+            fold_logits = np.stack([-fold_logits / 2, fold_logits / 2], axis=1)
+        cols = np.searchsorted(classes, model.classes_)
+        logits[np.ix_(test_idx, cols)] = fold_logits
+    target = np.searchsorted(classes, labels)
+    best_t, best_loss = 1.0, np.inf
+    for t in np.exp(np.linspace(np.log(0.05), np.log(20), 80)):
+        p = _softmax(logits / t)
+        loss = -np.log(np.clip(p[np.arange(len(target)), target], 1e-12, None)).mean()
+        if loss < best_loss:
+            best_t, best_loss = float(t), loss
+    accuracy = float((logits.argmax(1) == target).mean())
+    return best_t, accuracy
+
+
+class ClassifierStore:
+    """Named, versioned classifiers under ``<home>/classifiers``; loads are cached."""
+
+    def __init__(self, home: Path, encoder_factory: Any):
+        self.dir = Path(home) / "classifiers"
+        self._encoder_factory = encoder_factory
+        self._encoder: Encoder | None = None
+        self._cache: dict[tuple[str, int], NanoClassifier] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def encoder(self) -> Encoder:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = self._encoder_factory()
+            return self._encoder
+
+    def _check_name(self, name: str) -> None:
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise InvalidRequest("a classifier name is 1-64 letters, digits, '_', '.' or '-', starting with a "
+                                 "letter or digit", param="name")
+
+    def versions(self, name: str) -> list[int]:
+        folder = self.dir / name
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name[1:]) for p in folder.iterdir()
+                      if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit())
+
+    def train(self, name: str, examples: list[dict[str, Any]]) -> ClassifierInfo:
+        self._check_name(name)
+        check_examples(examples)  # fail fast, before loading the encoder
+        version = (self.versions(name) or [0])[-1] + 1
+        clf = NanoClassifier.train(name, examples, self.encoder, version=version)
+        (self.dir / name).mkdir(parents=True, exist_ok=True)
+        clf.save(self.dir / name / f"v{version}")
+        with self._lock:
+            self._cache[(name, version)] = clf
+        return clf.info
+
+    def get(self, name: str, version: int | None = None) -> NanoClassifier:
+        self._check_name(name)
+        versions = self.versions(name)
+        if not versions:
+            known = ", ".join(self.names()) or "none yet"
+            raise ClassifierNotFound(f"no classifier named {name!r} (known: {known}); train one with "
+                                     f"POST /v1/classifiers or `litegate train {name} --data FILE.jsonl`",
+                                     param="classifier", code="classifier_not_found")
+        version = version or versions[-1]
+        if version not in versions:
+            raise ClassifierNotFound(f"classifier {name!r} has no version {version} (has {versions})",
+                                     param="classifier", code="classifier_not_found")
+        with self._lock:
+            clf = self._cache.get((name, version))
+        if clf is None:
+            clf = NanoClassifier.load(self.dir / name / f"v{version}")
+            with self._lock:
+                self._cache[(name, version)] = clf
+        return clf
+
+    def names(self) -> list[str]:
+        if not self.dir.is_dir():
+            return []
+        return sorted(p.name for p in self.dir.iterdir() if p.is_dir() and self.versions(p.name))
+
+    def list(self) -> list[ClassifierInfo]:
+        return [self.get(name).info for name in self.names()]

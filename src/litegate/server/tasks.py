@@ -1,0 +1,47 @@
+"""Task routes: POST /v1/tasks/{task}; nano classifiers under /v1/classifiers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+
+from litegate.tasks import TaskRequest, TaskRunner
+
+router = APIRouter()
+
+
+def _runner(request: Request) -> TaskRunner:
+    return request.app.state.tasks
+
+
+@router.post("/v1/tasks/{task}")
+async def run_task(task: str, body: TaskRequest, request: Request) -> dict[str, Any]:
+    return await run_in_threadpool(_runner(request).run, task, body)
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    examples: list[dict[str, Any]]
+
+
+@router.post("/v1/classifiers", status_code=201)
+async def train_classifier(body: TrainRequest, request: Request) -> dict[str, Any]:
+    info = await run_in_threadpool(_runner(request).store.train, body.name, body.examples)
+    return {"object": "classifier", **asdict(info)}
+
+
+@router.get("/v1/classifiers")
+async def list_classifiers(request: Request) -> dict[str, Any]:
+    infos = await run_in_threadpool(_runner(request).store.list)
+    return {"object": "list", "data": [{"object": "classifier", **asdict(i)} for i in infos]}
+
+
+@router.get("/v1/classifiers/{name}")
+async def get_classifier(name: str, request: Request) -> dict[str, Any]:
+    clf = await run_in_threadpool(_runner(request).store.get, name)
+    return {"object": "classifier", **asdict(clf.info), "versions": _runner(request).store.versions(name)}

@@ -1,0 +1,113 @@
+"""Runs a task on a tier and wraps the answer: id, confidence, tier, usage, latency."""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from litegate.engine import LlamaEngine, ModelRegistry
+from litegate.errors import LitegateError
+from litegate.nano import ClassifierStore
+from litegate.tasks.request import TaskRequest
+from litegate.tasks.scoring import LabelScorer
+
+
+class UnknownTask(LitegateError):
+    status_code = 404
+    error_type = "not_found_error"
+
+
+class TierUnavailable(LitegateError):
+    status_code = 400
+    error_type = "invalid_request_error"
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+
+    def add(self, result: dict[str, Any]) -> None:
+        u = result.get("usage") or {}
+        self.prompt_tokens += int(u.get("prompt_tokens", 0))
+        self.completion_tokens += int(u.get("completion_tokens", 0))
+        self.cached_tokens += int((u.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
+
+
+@dataclass
+class TaskOutput:
+    """What a task function returns; the runner adds the envelope."""
+
+    result: dict[str, Any]
+    confidence: float
+    tier: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+
+
+class TaskRunner:
+    """Owns what tasks need: the LLM registry, the nano classifiers, cached label scorers."""
+
+    def __init__(self, registry: ModelRegistry, store: ClassifierStore, lite_model: str = "lite"):
+        self.registry = registry
+        self.store = store
+        self.lite_model = lite_model
+        self._scorers: dict[tuple[str, tuple[str, ...]], LabelScorer] = {}
+        self._lock = threading.Lock()
+
+    # -- tiers ------------------------------------------------------------------------------
+
+    def llm(self, tier: str) -> tuple[str, LlamaEngine]:
+        """(model name, engine) for an LLM tier ("auto" and "lite" mean the lite model)."""
+        if tier in ("auto", "lite"):
+            return self.lite_model, self.registry.engine(self.lite_model)
+        if tier == "pro":
+            if "pro" not in self.registry.names():
+                raise TierUnavailable("the pro tier is not installed here; install it with pip install -e '.[pro]'",
+                                      param="tier", code="tier_unavailable")
+            return "pro", self.registry.engine("pro")
+        raise TierUnavailable(f"the {tier} tier cannot run this task; use tier 'lite' or 'pro'", param="tier",
+                              code="tier_unavailable")
+
+    def scorer(self, model: str, engine: LlamaEngine, labels: list[str]) -> LabelScorer:
+        key = (model, tuple(labels))
+        with self._lock:
+            scorer = self._scorers.get(key)
+        if scorer is None:
+            scorer = LabelScorer(engine, labels)
+            with self._lock:
+                if len(self._scorers) > 256:
+                    self._scorers.clear()
+                self._scorers[key] = scorer
+        return scorer
+
+    # -- running ----------------------------------------------------------------------------
+
+    def run(self, task: str, request: TaskRequest | dict[str, Any]) -> dict[str, Any]:
+        from litegate.tasks import TASKS
+
+        fn: Callable[[TaskRunner, TaskRequest], TaskOutput] | None = TASKS.get(task)
+        if fn is None:
+            raise UnknownTask(f"unknown task {task!r}; tasks: {', '.join(TASKS)}", param="task",
+                              code="unknown_task")
+        req = request if isinstance(request, TaskRequest) else TaskRequest.model_validate(request)
+        started = time.perf_counter()
+        out = fn(self, req)
+        return {
+            "id": "task_" + secrets.token_hex(12),
+            "task": task,
+            **out.result,
+            "confidence": round(float(out.confidence), 6),
+            "tier": out.tier,
+            "model": out.model,
+            "escalated": False,
+            "feature": req.feature,
+            "usage": {"prompt_tokens": out.usage.prompt_tokens, "completion_tokens": out.usage.completion_tokens,
+                      "cached_tokens": out.usage.cached_tokens},
+            "latency_ms": round((time.perf_counter() - started) * 1000, 2),
+        }

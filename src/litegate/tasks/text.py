@@ -1,0 +1,179 @@
+"""summarize, translate, answer (from given passages only), rank."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+import numpy as np
+
+from litegate.errors import InvalidRequest
+from litegate.structured import compile_schema
+from litegate.tasks.request import Passage, TaskRequest
+from litegate.tasks.runner import TaskOutput, TaskRunner, Usage
+from litegate.tasks.scoring import gbnf_alternatives
+
+NOT_IN_CONTEXT = "not in context"
+MAX_CANDIDATES = 200
+
+
+def _mean_token_probability(result: dict[str, Any]) -> float:
+    """exp(mean log-probability) of the generated tokens: the model's own certainty."""
+    tokens = (result["choices"][0].get("logprobs") or {}).get("content") or []
+    if not tokens:
+        return 0.0
+    return math.exp(sum(t.get("logprob", 0.0) for t in tokens) / len(tokens))
+
+
+def _generate(runner: TaskRunner, req: TaskRequest, system: str, user: str, max_tokens: int) -> tuple[str, dict, str]:
+    model, engine = runner.llm(req.tier)
+    result = engine.run("chat", {"messages": [{"role": "system", "content": system},
+                                              {"role": "user", "content": user}],
+                                 "temperature": 0.0, "max_tokens": max_tokens, "logprobs": True, "top_logprobs": 1})
+    return result["choices"][0]["message"]["content"] or "", result, model
+
+
+def _tier(req: TaskRequest) -> str:
+    return "lite" if req.tier == "auto" else req.tier
+
+
+def summarize(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
+    text = req.require_text()
+    system = (f"Summarize the text as at most {req.max_bullets} bullet points, each starting with '- ', "
+              f"at most {req.max_words} words in total. Use only facts from the text.")
+    out, result, model = _generate(runner, req, system, text, max_tokens=int(req.max_words * 2.5) + 16)
+    bullets = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip() for line in out.splitlines()]
+    bullets = [b for b in bullets if b][: req.max_bullets]
+    words_left, bounded = req.max_words, []
+    for b in bullets:  # enforce the word budget the model was asked to keep
+        words = b.split()
+        if words_left <= 0:
+            break
+        bounded.append(" ".join(words[:words_left]))
+        words_left -= len(words)
+    usage = Usage()
+    usage.add(result)
+    return TaskOutput(result={"summary": "\n".join(f"- {b}" for b in bounded), "bullets": bounded},
+                      confidence=_mean_token_probability(result), tier=_tier(req), model=model, usage=usage)
+
+
+def translate(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
+    text = req.require_text()
+    if not req.target_language or not req.target_language.strip():
+        raise InvalidRequest("'target_language' is required (for example 'French' or 'de')", param="target_language")
+    system = (f"Translate the user's text into {req.target_language}. Reply with the translation only, "
+              "keeping names, numbers and formatting.")
+    out, result, model = _generate(runner, req, system, text, max_tokens=min(4096, 3 * len(text) // 2 + 32))
+    usage = Usage()
+    usage.add(result)
+    return TaskOutput(result={"translation": out.strip(), "target_language": req.target_language},
+                      confidence=_mean_token_probability(result), tier=_tier(req), model=model, usage=usage)
+
+
+def _passages(req: TaskRequest) -> list[Passage]:
+    if not req.context:
+        raise InvalidRequest("'context' must hold at least one passage (strings or {id, text})", param="context")
+    passages = [p if isinstance(p, Passage) else Passage(id=str(i + 1), text=p) for i, p in enumerate(req.context)]
+    ids = [p.id for p in passages]
+    if len(set(ids)) != len(ids):
+        raise InvalidRequest("'context' passage ids must be unique", param="context")
+    if any(not p.text.strip() for p in passages):
+        raise InvalidRequest("'context' contains an empty passage", param="context")
+    return passages
+
+
+def _supported(answer_text: str, passages: list[Passage]) -> bool:
+    """At least half of the answer's words occur in the cited passages."""
+    words = re.findall(r"\w+", answer_text.lower())
+    if not words:
+        return False
+    source = " ".join(p.text.lower() for p in passages)
+    return sum(1 for w in words if w in source) * 2 >= len(words)
+
+
+def answer(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
+    question = req.query or req.text
+    if not question or not question.strip():
+        raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
+    passages = _passages(req)
+    ids = [p.id for p in passages]
+    schema = {"type": "object", "properties": {
+        "citations": {"type": "array", "items": {"enum": ids}, "maxItems": len(ids)},
+        "answer": {"type": ["string", "null"], "maxLength": 500},
+    }, "required": ["citations", "answer"], "additionalProperties": False}
+    compiled = compile_schema(schema)
+    listing = "\n".join(f"[{p.id}] {p.text}" for p in passages)
+    system = ("Answer the question using only the passages below. First list the ids of the passages that "
+              "contain the answer, then give a short answer taken from them. If no passage contains the "
+              'answer, reply {"citations": [], "answer": null}. Reply with only the JSON object.\n'
+              f"Passages:\n{listing}")
+    model, engine = runner.llm(req.tier)
+    result = engine.run("chat", {"messages": [{"role": "system", "content": system},
+                                              {"role": "user", "content": question}],
+                                 "temperature": 0.0, "max_tokens": 300, "logprobs": True, "top_logprobs": 1,
+                                 "grammar": compiled.grammar})
+    usage = Usage()
+    usage.add(result)
+    if result["choices"][0].get("finish_reason") == "length":
+        raise InvalidRequest("the answer did not fit its token budget", param="query", code="output_truncated")
+    data = json.loads(result["choices"][0]["message"]["content"])
+    citations = list(dict.fromkeys(data.get("citations") or []))
+    text = data.get("answer") or ""
+    if text.strip() and not citations:
+        # small models often skip the ids; cite the passages that contain the answer
+        citations = [p.id for p in passages if _supported(text, [p])]
+    cited = [p for p in passages if p.id in citations]
+    confidence = _mean_token_probability(result)
+    if not cited or not text.strip() or not _supported(text, cited):
+        # nothing cited, or an answer the cited passages do not contain: not in context
+        return TaskOutput(result={"answer": NOT_IN_CONTEXT, "found": False, "citations": []},
+                          confidence=confidence, tier=_tier(req), model=model, usage=usage)
+    return TaskOutput(result={"answer": text, "found": True, "citations": citations},
+                      confidence=confidence, tier=_tier(req), model=model, usage=usage)
+
+
+def rank(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
+    query = req.query
+    if not query or not query.strip():
+        raise InvalidRequest("'query' must be a non-empty string", param="query")
+    candidates = req.candidates or []
+    if len(candidates) < 1:
+        raise InvalidRequest("'candidates' must hold at least one string", param="candidates")
+    if len(candidates) > MAX_CANDIDATES:
+        raise InvalidRequest(f"'candidates' holds {len(candidates)}; the limit is {MAX_CANDIDATES}",
+                             param="candidates")
+    if any(not isinstance(c, str) or not c.strip() for c in candidates):
+        raise InvalidRequest("'candidates' contains an empty string", param="candidates")
+    top_k = min(req.top_k or len(candidates), len(candidates))
+    usage = Usage()
+    if req.tier in ("auto", "nano"):
+        encoder = runner.store.encoder
+        vectors = encoder.encode([query, *candidates])
+        scores = vectors[1:] @ vectors[0]
+        tier, model = "nano", encoder.name
+        # how clearly the best candidate beats the runner-up, as a probability
+        soft = np.exp((scores - scores.max()) / 0.05)
+        confidence = float(soft.max() / soft.sum())
+    else:
+        model, engine = runner.llm(req.tier)
+        grammar = gbnf_alternatives(["Yes", "No"])
+        yes_id, no_id = engine.tokenize("Yes")[0], engine.tokenize("No")[0]
+        values = []
+        for cand in candidates:  # the shared system prompt stays cached; only the pair is new
+            result = engine.run("chat", {"messages": [
+                {"role": "system", "content": "Decide whether the passage is relevant to the query. Reply Yes or No."},
+                {"role": "user", "content": f"Query: {query}\nPassage: {cand}\nRelevant?"}],
+                "temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": 20, "grammar": grammar})
+            usage.add(result)
+            top = {int(t["id"]): math.exp(t["logprob"])
+                   for t in result["choices"][0]["logprobs"]["content"][0]["top_logprobs"]}
+            yes, no = top.get(yes_id, 1e-9), top.get(no_id, 1e-9)
+            values.append(yes / (yes + no))
+        scores = np.array(values)
+        tier = req.tier
+        confidence = float(scores.max())
+    order = np.argsort(-scores, kind="stable")[:top_k]
+    ranking = [{"index": int(i), "score": round(float(scores[i]), 6), "text": candidates[int(i)]} for i in order]
+    return TaskOutput(result={"ranking": ranking}, confidence=confidence, tier=tier, model=model, usage=usage)
