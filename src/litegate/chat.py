@@ -189,7 +189,7 @@ def prepare_chat(req: ChatCompletionRequest) -> PreparedChat:
         prepared.compiled = compile_schema(schema, param="tools")
         messages = _with_system(tooling.render_history(messages), tooling.instruction(mode, chosen, parallel))
     else:
-        messages = tooling.render_history(messages)
+        messages = tooling.render_history(messages, as_json=False)
         if fmt_type == "json_object":
             prepared.mode = "json"
             prepared.compiled = compile_schema(ANY_OBJECT)

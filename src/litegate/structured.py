@@ -157,12 +157,15 @@ def compile_schema(schema: Any, param: str | None = None) -> CompiledSchema:
     if problem:
         raise SchemaError(f"the schema cannot be enforced: {problem.strip()}", "#", param)
     # llama.cpp reads this form: an llguidance grammar whose start rule is the JSON schema.
-    engine_grammar = "%llguidance {}\nstart: %json " + json.dumps(schema)
+    # Whitespace is fixed to json.dumps' layout: with free whitespace a small model can
+    # loop on newlines inside an object until max_tokens.
+    engine_grammar = "%llguidance {}\nstart: %json " + json.dumps({**schema, "x-guidance": _LAYOUT})
     return CompiledSchema(schema=schema, grammar=engine_grammar,
                           compile_ms=(time.perf_counter() - started) * 1000)
 
 
 ANY_OBJECT: dict[str, Any] = {"type": "object"}
+_LAYOUT = {"whitespace_flexible": False, "item_separator": ", ", "key_separator": ": "}
 
 
 def schema_instruction(schema: dict[str, Any]) -> str:

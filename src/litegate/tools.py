@@ -104,8 +104,9 @@ def instruction(mode: str, functions: list[Function], parallel: bool) -> str:
     return "\n".join(lines)
 
 
-def render_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rewrite assistant tool calls and tool results into the reply format the model knows."""
+def render_history(messages: list[dict[str, Any]], as_json: bool = True) -> list[dict[str, Any]]:
+    """Rewrite assistant tool calls and tool results into text the model reads: the JSON
+    reply format when tools are active, plain sentences when it must answer in prose."""
     names_by_id: dict[str, str] = {}
     out: list[dict[str, Any]] = []
     for msg in messages:
@@ -120,11 +121,19 @@ def render_history(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     pass
                 names_by_id[str(call.get("id"))] = str(fn.get("name"))
                 calls.append({"name": fn.get("name"), "arguments": args})
-            out.append({"role": "assistant", "content": json.dumps({"tool_calls": calls})})
+            if as_json:
+                out.append({"role": "assistant", "content": json.dumps({"tool_calls": calls})})
+            else:
+                said = "; ".join(f"{c['name']}({json.dumps(c['arguments'])})" for c in calls)
+                out.append({"role": "assistant", "content": f"(I called {said}.)"})
         elif msg["role"] == "tool":
             call_id = str(msg.get("tool_call_id"))
             name = names_by_id.get(call_id, msg.get("name") or "the function")
-            out.append({"role": "user", "content": f"Result of {name} (call {call_id}):\n{msg.get('content', '')}"})
+            if as_json:
+                text = f"Result of {name} (call {call_id}):\n{msg.get('content', '')}"
+            else:
+                text = f"The function {name} returned: {msg.get('content', '')}\nUse this result to answer."
+            out.append({"role": "user", "content": text})
         else:
             out.append({k: v for k, v in msg.items() if k in ("role", "content")})
     return out

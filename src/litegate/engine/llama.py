@@ -217,6 +217,15 @@ class LlamaEngine:
         """Run a blocking helper (tokenize, count) off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def warm_up(self) -> None:
+        """Run one tiny grammar-constrained request: llguidance builds its token index for
+        this vocabulary on first use (seconds for a 150k vocabulary), so pay it up front."""
+        try:
+            self.run("chat", {"messages": [{"role": "user", "content": "{}"}], "max_tokens": 1,
+                              "grammar": '%llguidance {}\nstart: %json {"type": "object"}'})
+        except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first request
+            pass
+
     # -- lifecycle -----------------------------------------------------------------------
 
     def _check_open(self) -> None:

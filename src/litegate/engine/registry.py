@@ -80,6 +80,8 @@ class ModelRegistry:
                 )
                 served.path = path
                 served.engine = LlamaEngine(path, options)
+                threading.Thread(target=served.engine.warm_up, daemon=True,
+                                 name=f"warm-up-{served.name}").start()
         return served.engine
 
     def loaded(self) -> dict[str, LlamaEngine]:

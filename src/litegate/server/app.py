@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from litegate import __version__
 from litegate.engine import ModelRegistry
 from litegate.nano import ClassifierStore
-from litegate.server import openai, tasks
+from litegate.server import gemini, openai, tasks
 from litegate.tasks import TaskRunner
 from litegate.server.errors import install_error_handlers
 
@@ -40,6 +40,9 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(tasks.router)
+    app.state.gemini = gemini.GeminiState()
+    app.include_router(gemini.router, prefix="/v1beta")
+    app.include_router(gemini.router, prefix="/v1")
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, Any]:

@@ -54,17 +54,32 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"'{path}': {msg}{more}", path
 
 
+def _is_gemini(request: Request) -> bool:
+    from litegate.server.gemini import is_gemini_path
+
+    return is_gemini_path(request.url.path)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    """OpenAI-shaped errors everywhere, except Google-shaped ones on the Gemini routes."""
+    from litegate.server.gemini import google_error
+
     @app.exception_handler(LitegateError)
-    async def _litegate(_request: Request, exc: LitegateError) -> JSONResponse:
+    async def _litegate(request: Request, exc: LitegateError) -> JSONResponse:
+        if _is_gemini(request):
+            return google_error(exc.status_code, exc.message)
         return litegate_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = validation_message(exc)
+        if _is_gemini(request):
+            return google_error(400, message)
         return error_response(400, message, param=param, code="invalid_value" if param else "invalid_json")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if _is_gemini(request):
+            return google_error(exc.status_code, str(exc.detail))
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         return error_response(exc.status_code, str(exc.detail), error_type=kind)

@@ -61,8 +61,8 @@ def classify(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
         probs = clf.predict_proba([text], runner.store.encoder)[0]
         scores = dict(zip(clf.labels, (float(p) for p in probs)))
         if req.labels:
-            wanted = runner_labels = list(req.label_map(maximum=10_000))
-            unknown = [label for label in runner_labels if label not in scores]
+            wanted = list(req.label_map(maximum=10_000))
+            unknown = [label for label in wanted if label not in scores]
             if unknown:
                 raise InvalidRequest(f"'labels' includes {unknown[:3]} which classifier {req.classifier!r} "
                                      "does not know", param="labels")

@@ -1,0 +1,442 @@
+"""Gemini-compatible routes under /v1beta, for code written against google-genai.
+
+generateContent, streamGenerateContent (SSE), countTokens, embedContent /
+batchEmbedContents, batchGenerateContent (inline requests, run in the background), and
+explicit context caching (cachedContents). A cached content is a prompt prefix: on
+creation its KV state is computed once; requests that name it put the same prefix first, so
+llama.cpp's prompt cache (slots plus a host-RAM cache) restores that state instead of
+prefilling it again. ``cachedContentTokenCount`` reports the tokens actually reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import re
+import secrets
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.concurrency import run_in_threadpool
+
+from litegate.chat import prepare_chat
+from litegate.engine import LlamaEngine, ModelRegistry
+from litegate.errors import InvalidRequest, LitegateError, ModelNotFound
+from litegate.gemini_format import contents_to_messages, to_chat_request, to_gemini_response
+
+router = APIRouter()  # mounted under /v1beta and /v1 (google-genai 3.x defaults to v1)
+
+MAX_CACHES = 100
+DEFAULT_TTL_S = 3600.0
+EMBEDDING_MODELS = {"all-minilm-l6-v2", "embedding", "text-embedding"}
+
+
+class ResourceExhausted(LitegateError):
+    status_code = 429
+    error_type = "RESOURCE_EXHAUSTED"
+
+
+class NotFound(LitegateError):
+    status_code = 404
+    error_type = "NOT_FOUND"
+
+
+def _now() -> float:
+    return time.time()
+
+
+def _rfc3339(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _parse_ttl(value: Any) -> float:
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", str(value))
+    if not m:
+        raise InvalidRequest(f"ttl {value!r} must be a duration in seconds such as '300s'")
+    seconds = float(m.group(1))
+    if seconds <= 0:
+        raise InvalidRequest("ttl must be positive")
+    return seconds
+
+
+def _parse_time(value: str) -> float:
+    try:
+        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise InvalidRequest(f"expireTime {value!r} is not an RFC 3339 timestamp") from None
+
+
+@dataclass
+class CachedContent:
+    name: str
+    model: str
+    display_name: str
+    body: dict[str, Any]  # systemInstruction, contents, tools, toolConfig
+    prefix_tokens: int
+    create_time: float
+    update_time: float
+    expire_time: float
+
+    def resource(self) -> dict[str, Any]:
+        return {"name": self.name, "model": f"models/{self.model}", "displayName": self.display_name,
+                "createTime": _rfc3339(self.create_time), "updateTime": _rfc3339(self.update_time),
+                "expireTime": _rfc3339(self.expire_time),
+                "usageMetadata": {"totalTokenCount": self.prefix_tokens}}
+
+
+@dataclass
+class BatchJob:
+    name: str
+    model: str
+    display_name: str
+    state: str = "BATCH_STATE_PENDING"
+    create_time: float = field(default_factory=_now)
+    update_time: float = field(default_factory=_now)
+    end_time: float | None = None
+    responses: list[dict[str, Any]] = field(default_factory=list)
+
+    def resource(self) -> dict[str, Any]:
+        meta: dict[str, Any] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
+                                "model": f"models/{self.model}", "displayName": self.display_name,
+                                "state": self.state, "createTime": _rfc3339(self.create_time),
+                                "updateTime": _rfc3339(self.update_time)}
+        if self.end_time:
+            meta["endTime"] = _rfc3339(self.end_time)
+            meta["output"] = {"inlinedResponses": {"inlinedResponses": self.responses}}
+        return {"name": self.name, "metadata": meta, "done": self.end_time is not None}
+
+
+class GeminiState:
+    """Cached contents and batch jobs of one app (in memory: they end with the process)."""
+
+    def __init__(self) -> None:
+        self.caches: dict[str, CachedContent] = {}
+        self.batches: dict[str, BatchJob] = {}
+        self.lock = threading.Lock()
+
+    def live_cache(self, name: str) -> CachedContent:
+        name = name if name.startswith("cachedContents/") else f"cachedContents/{name}"
+        with self.lock:
+            self._expire()
+            cache = self.caches.get(name)
+        if cache is None:
+            raise NotFound(f"cached content {name} not found (it may have expired)")
+        return cache
+
+    def _expire(self) -> None:
+        now = _now()
+        for key in [k for k, c in self.caches.items() if c.expire_time <= now]:
+            del self.caches[key]
+
+
+def _state(request: Request) -> GeminiState:
+    return request.app.state.gemini
+
+
+def _model_id(raw: str) -> str:
+    return raw[len("models/"):] if raw.startswith("models/") else raw
+
+
+async def _engine(request: Request, model: str) -> tuple[str, LlamaEngine]:
+    registry: ModelRegistry = request.app.state.registry
+    served = registry.lookup(model)
+    engine = served.engine or await run_in_threadpool(registry.engine, served.name)
+    return served.name, engine
+
+
+async def _json(request: Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidRequest(f"the request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return body
+
+
+def _with_cache(body: dict[str, Any], state: GeminiState, model: str) -> tuple[dict[str, Any], CachedContent | None]:
+    name = body.get("cachedContent")
+    if not name:
+        return body, None
+    cache = state.live_cache(str(name))
+    if cache.model != model:
+        raise InvalidRequest(f"{cache.name} was created for model {cache.model}, not {model}")
+    for key in ("systemInstruction", "tools", "toolConfig"):
+        if body.get(key) and cache.body.get(key):
+            raise InvalidRequest(f"{key} is already part of {cache.name}; it cannot be set again on the request")
+    merged = dict(body)
+    merged["contents"] = list(cache.body.get("contents") or []) + list(body.get("contents") or [])
+    for key in ("systemInstruction", "tools", "toolConfig"):
+        if cache.body.get(key):
+            merged[key] = cache.body[key]
+    return merged, cache
+
+
+async def _generate(request: Request, model: str, body: dict[str, Any]) -> dict[str, Any]:
+    name, engine = await _engine(request, model)
+    body, cache = _with_cache(body, _state(request), name)
+    chat_req, wants = to_chat_request(body)
+    prepared = prepare_chat(chat_req)
+    result = prepared.finish(await engine.arun("chat", prepared.body))
+    cached = 0
+    if cache is not None:
+        reused = int(((result.get("usage") or {}).get("prompt_tokens_details") or {}).get("cached_tokens", 0))
+        cached = min(reused, cache.prefix_tokens)
+    return to_gemini_response(result, name, wants, cached_tokens=cached)
+
+
+@router.post("/models/{model}:generateContent")
+async def generate_content(model: str, request: Request) -> dict[str, Any]:
+    return await _generate(request, _model_id(model), await _json(request))
+
+
+@router.post("/models/{model}:streamGenerateContent", response_model=None)
+async def stream_generate_content(model: str, request: Request) -> StreamingResponse:
+    body = await _json(request)
+    name, engine = await _engine(request, _model_id(model))
+    body, cache = _with_cache(body, _state(request), name)
+    chat_req, wants = to_chat_request(body)
+    prepared = prepare_chat(chat_req)
+    sse = request.query_params.get("alt") == "sse"
+
+    def frame(obj: dict[str, Any]) -> bytes:
+        data = json.dumps(obj, separators=(",", ":"))
+        return f"data: {data}\r\n\r\n".encode() if sse else (data + "\n").encode()
+
+    if prepared.mode == "tools":  # calls are known only once the reply is complete
+        result = prepared.finish(await engine.arun("chat", prepared.body))
+
+        async def single() -> AsyncIterator[bytes]:
+            yield frame(to_gemini_response(result, name, wants))
+        return StreamingResponse(single(), media_type="text/event-stream")
+
+    chunks = engine.astream("chat", prepared.body)
+    first = await anext(chunks, None)  # an engine error still becomes a proper status
+
+    async def events() -> AsyncIterator[bytes]:
+        text: list[str] = []
+        finish = "stop"
+        pending = [first] if first is not None else []
+        try:
+            async for chunk in _chain(pending, chunks):
+                for choice in chunk.get("choices", []):
+                    delta = (choice.get("delta") or {}).get("content")
+                    if delta:
+                        text.append(delta)
+                        yield frame({"candidates": [{"content": {"role": "model", "parts": [{"text": delta}]},
+                                                     "index": 0}], "modelVersion": name})
+                    if choice.get("finish_reason"):
+                        finish = choice["finish_reason"]
+                if "usage" in chunk and not chunk.get("choices"):
+                    if prepared.mode == "json" and finish == "stop":
+                        prepared.check_text("".join(text))
+                    u = chunk["usage"]
+                    reused = int((u.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
+                    meta = {"promptTokenCount": u["prompt_tokens"], "candidatesTokenCount": u["completion_tokens"],
+                            "totalTokenCount": u["total_tokens"], "thoughtsTokenCount": 0}
+                    if cache is not None:
+                        meta["cachedContentTokenCount"] = min(reused, cache.prefix_tokens)
+                    yield frame({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
+                                                 "finishReason": {"length": "MAX_TOKENS"}.get(finish, "STOP"),
+                                                 "index": 0}], "usageMetadata": meta, "modelVersion": name})
+        except LitegateError as e:
+            yield frame({"error": {"code": e.status_code, "message": e.message,
+                                   "status": _google_status(e.status_code)}})
+        finally:
+            await chunks.aclose()
+
+    return StreamingResponse(events(), media_type="text/event-stream" if sse else "application/json")
+
+
+async def _chain(first: list[dict[str, Any]], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
+    for item in first:
+        yield item
+    async for item in rest:
+        yield item
+
+
+@router.post("/models/{model}:countTokens")
+async def count_tokens(model: str, request: Request) -> dict[str, Any]:
+    body = await _json(request)
+    if "generateContentRequest" in body:
+        body = body["generateContentRequest"]
+    name, engine = await _engine(request, _model_id(model))
+    messages = contents_to_messages(body)
+    total = await engine.acall(engine.count_chat_tokens, messages)
+    return {"totalTokens": total}
+
+
+def _embed_texts(request: Request, model: str, contents: list[Any]) -> list[dict[str, Any]]:
+    registry: ModelRegistry = request.app.state.registry
+    if model.lower() not in EMBEDDING_MODELS and model not in registry.names():
+        raise ModelNotFound(f"the model {model!r} does not exist on this server; embeddings: "
+                            f"{', '.join(sorted(EMBEDDING_MODELS))}")
+    texts = []
+    for i, content in enumerate(contents):
+        parts = content.get("parts") if isinstance(content, dict) else None
+        if not isinstance(parts, list) or not parts:
+            raise InvalidRequest(f"requests[{i}].content.parts must be a non-empty list")
+        text = "".join(str(p.get("text", "")) for p in parts)
+        if not text.strip():
+            raise InvalidRequest(f"requests[{i}]: nothing to embed")
+        texts.append(text)
+    vectors = request.app.state.tasks.store.encoder.encode(texts)
+    return [{"values": [float(x) for x in v]} for v in vectors]
+
+
+@router.post("/models/{model}:embedContent")
+async def embed_content(model: str, request: Request) -> dict[str, Any]:
+    body = await _json(request)
+    embeddings = await run_in_threadpool(_embed_texts, request, _model_id(model), [body.get("content")])
+    return {"embedding": embeddings[0]}
+
+
+@router.post("/models/{model}:batchEmbedContents")
+async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
+    body = await _json(request)
+    reqs = body.get("requests")
+    if not isinstance(reqs, list) or not reqs:
+        raise InvalidRequest("requests must be a non-empty list")
+    contents = [r.get("content") if isinstance(r, dict) else None for r in reqs]
+    return {"embeddings": await run_in_threadpool(_embed_texts, request, _model_id(model), contents)}
+
+
+@router.post("/models/{model}:batchGenerateContent")
+async def batch_generate_content(model: str, request: Request) -> dict[str, Any]:
+    body = await _json(request)
+    name, _ = await _engine(request, _model_id(model))
+    batch = body.get("batch") or {}
+    items = (((batch.get("inputConfig") or {}).get("requests") or {}).get("requests"))
+    if not isinstance(items, list) or not items:
+        raise InvalidRequest("batch.inputConfig.requests.requests must be a non-empty list of inline requests "
+                             "(file input is not supported)")
+    for i, item in enumerate(items):  # validate everything before accepting the job
+        to_chat_request(item.get("request") or {}) if isinstance(item, dict) else None
+        if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
+            raise InvalidRequest(f"batch request {i} has no 'request' object")
+    job = BatchJob(name="batches/" + secrets.token_hex(8), model=name, display_name=batch.get("displayName", ""))
+    state = _state(request)
+    with state.lock:
+        state.batches[job.name] = job
+    asyncio.get_running_loop().create_task(_run_batch(request, job, items))
+    return job.resource()
+
+
+async def _run_batch(request: Request, job: BatchJob, items: list[dict[str, Any]]) -> None:
+    job.state, job.update_time = "BATCH_STATE_RUNNING", _now()
+    for item in items:
+        try:
+            response = await _generate(request, job.model, item["request"])
+            job.responses.append({"response": response, **({"metadata": item["metadata"]} if "metadata" in item
+                                                           else {})})
+        except LitegateError as e:
+            job.responses.append({"error": {"code": e.status_code, "message": e.message,
+                                            "status": _google_status(e.status_code)}})
+    job.state, job.end_time = "BATCH_STATE_SUCCEEDED", _now()
+    job.update_time = job.end_time
+
+
+@router.get("/batches/{name}")
+async def get_batch(name: str, request: Request) -> dict[str, Any]:
+    job = _state(request).batches.get(f"batches/{name}")
+    if job is None:
+        raise NotFound(f"batches/{name} not found")
+    return job.resource()
+
+
+# -- cachedContents ---------------------------------------------------------------------
+
+@router.post("/cachedContents")
+async def create_cache(request: Request) -> dict[str, Any]:
+    body = await _json(request)
+    model = _model_id(str(body.get("model") or ""))
+    if not model:
+        raise InvalidRequest("model is required")
+    name, engine = await _engine(request, model)
+    prefix = {k: body[k] for k in ("systemInstruction", "contents", "tools", "toolConfig") if body.get(k)}
+    if not prefix.get("contents") and not prefix.get("systemInstruction"):
+        raise InvalidRequest("a cached content needs contents or a systemInstruction")
+    messages = contents_to_messages({**prefix, "contents": prefix.get("contents") or
+                                     [{"role": "user", "parts": [{"text": ""}]}]})
+    tokens = await engine.acall(engine.count_chat_tokens, messages)
+    if tokens >= engine.n_ctx:
+        raise InvalidRequest(f"the cached content is {tokens} tokens; the model's context holds {engine.n_ctx}")
+    now = _now()
+    expire = _parse_time(body["expireTime"]) if body.get("expireTime") else now + (
+        _parse_ttl(body["ttl"]) if body.get("ttl") else DEFAULT_TTL_S)
+    if expire <= now:
+        raise InvalidRequest("expireTime is in the past")
+    state = _state(request)
+    with state.lock:
+        state._expire()
+        if len(state.caches) >= MAX_CACHES:
+            raise ResourceExhausted(f"at most {MAX_CACHES} cached contents may exist at once; delete some")
+        cache = CachedContent(name="cachedContents/" + secrets.token_hex(10), model=name,
+                              display_name=str(body.get("displayName", "")), body=prefix, prefix_tokens=tokens,
+                              create_time=now, update_time=now, expire_time=expire)
+        state.caches[cache.name] = cache
+    # Compute the prefix's KV state now, so the first request that uses it finds it cached.
+    await engine.arun("chat", {"messages": messages, "max_tokens": 1, "temperature": 0.0})
+    return cache.resource()
+
+
+@router.get("/cachedContents/{name}")
+async def get_cache(name: str, request: Request) -> dict[str, Any]:
+    return _state(request).live_cache(name).resource()
+
+
+@router.get("/cachedContents")
+async def list_caches(request: Request) -> dict[str, Any]:
+    state = _state(request)
+    with state.lock:
+        state._expire()
+        items = [c.resource() for c in state.caches.values()]
+    return {"cachedContents": items}
+
+
+@router.patch("/cachedContents/{name}")
+async def update_cache(name: str, request: Request) -> dict[str, Any]:
+    body = await _json(request)
+    cache = _state(request).live_cache(name)
+    mask = {m.strip() for m in request.query_params.get("updateMask", "").split(",") if m.strip()}
+    now = _now()
+    if body.get("expireTime") and (not mask or "expireTime" in mask or "expire_time" in mask):
+        cache.expire_time = _parse_time(body["expireTime"])
+    elif body.get("ttl") and (not mask or "ttl" in mask):
+        cache.expire_time = now + _parse_ttl(body["ttl"])
+    else:
+        raise InvalidRequest("only ttl or expireTime can be updated")
+    cache.update_time = now
+    return cache.resource()
+
+
+@router.delete("/cachedContents/{name}")
+async def delete_cache(name: str, request: Request) -> dict[str, Any]:
+    state = _state(request)
+    cache = state.live_cache(name)
+    with state.lock:
+        state.caches.pop(cache.name, None)
+    return {}
+
+
+def _google_status(code: int) -> str:
+    return {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+            422: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED"}.get(code, "INTERNAL")
+
+
+_GEMINI_PATH = re.compile(r"^/v1(beta)?/(models/[^/]+:|cachedContents|batches)|^/v1beta/")
+
+
+def is_gemini_path(path: str) -> bool:
+    return bool(_GEMINI_PATH.match(path))
+
+
+def google_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": status, "message": message, "status": _google_status(status)}},
+                        status_code=status)
