@@ -14,15 +14,18 @@ from litegate.config import Settings
 from litegate.errors import InvalidRequest, LitegateError
 
 
-def _runner(model: str = "lite"):
+def _runner(model: str = "lite", record: bool = True):
+    from litegate.accounting import Accountant
     from litegate.embed import MiniLMEncoder
     from litegate.engine import ModelRegistry
+    from litegate.ledger import Ledger
     from litegate.nano import ClassifierStore
     from litegate.tasks import TaskRunner
 
     settings = Settings()
+    accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
     return TaskRunner(ModelRegistry(settings, extra_specs=[model]), ClassifierStore(settings.home, MiniLMEncoder),
-                      lite_model=model)
+                      lite_model=model, accountant=accountant)
 
 
 def _progress(total: int | None, description: str) -> Progress:
@@ -199,7 +202,7 @@ def register(app: typer.Typer) -> None:
             if fields:
                 parsed = _split_pairs(fields)
                 request["fields"] = {n: "" for n in parsed} if isinstance(parsed, list) else parsed
-            runner = _runner(model)
+            runner = _runner(model, record=False)  # evals do not bill features
             with _progress(len(records), f"eval {task}") as progress:
                 bar = progress.add_task("eval", total=len(records))
                 metrics = evaluate(runner, task, records, request, advance=lambda n: progress.advance(bar, n))
@@ -211,6 +214,42 @@ def register(app: typer.Typer) -> None:
         out = public_metrics(metrics)
         out["report"] = str(path)
         print(json.dumps(out, indent=2))
+
+    @app.command()
+    def report(since: Annotated[Optional[str], typer.Option(help="a window such as 24h, 7d or 90m")] = None,
+               as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False) -> None:
+        """Cost, escalation, latency and cost per success, by feature and tier, from the ledger."""
+        import re
+        import time
+
+        from rich.table import Table
+
+        from litegate.cli import _fail, out
+        from litegate.ledger import Ledger
+
+        window = None
+        if since:
+            m = re.fullmatch(r"(\d+(?:\.\d+)?)([mhd])", since.strip())
+            if not m:
+                _fail("--since takes a number and m, h or d, such as 24h")
+            window = time.time() - float(m.group(1)) * {"m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        summary = Ledger(Settings().ledger_database_url()).summary(window)
+        if as_json:
+            print(json.dumps(summary, indent=2))
+            return
+        table = Table(title=f"litegate ledger: {summary['calls']} calls, ${summary['cost_usd']:.6f}, "
+                            f"${summary['cost_per_1000_calls_usd']:.4f} per 1,000 calls")
+        for col in ("feature", "tier", "calls", "tokens in/out", "cost $", "escalated", "p50 ms", "p95 ms",
+                    "success/fail", "$ per success"):
+            table.add_column(col)
+        for g in summary["groups"]:
+            table.add_row(str(g["feature"] or "-"), g["tier"], str(g["calls"]), f"{g['tokens_in']}/{g['tokens_out']}",
+                          f"{g['cost_usd']:.6f}", f"{g['escalation_rate']:.1%}",
+                          f"{g['latency_ms_p50']:.0f}" if g["latency_ms_p50"] is not None else "-",
+                          f"{g['latency_ms_p95']:.0f}" if g["latency_ms_p95"] is not None else "-",
+                          f"{g['successes']}/{g['failures']}",
+                          f"{g['cost_per_success_usd']:.6f}" if g["cost_per_success_usd"] else "-")
+        out.print(table)
 
     @app.command()
     def dataset(name: Annotated[str, typer.Argument(help="clinc150 or nlupp")],

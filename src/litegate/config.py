@@ -26,3 +26,10 @@ class Settings(BaseSettings):
     ctx: int = Field(default=8192, ge=256, description="context tokens per model, shared by its slots")
     parallel: int = Field(default=4, ge=1, le=64, description="concurrent sequences per model")
     log_level: int = Field(default=0, ge=0, le=4, description="llama.cpp log verbosity")
+    ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite in home")
+
+    def ledger_database_url(self) -> str:
+        if self.ledger_url:
+            return self.ledger_url
+        self.home.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{self.home / 'ledger.db'}"

@@ -25,6 +25,7 @@ PINNED = {
     "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
 }
 MAX_TOKENS = 128  # all-MiniLM-L6-v2 was trained on sequences up to 128 word pieces
+SMALL_BATCH = 8  # up to this many texts, encode on one BLAS thread
 
 
 def _model_files() -> dict[str, Path]:
@@ -111,6 +112,11 @@ class MiniLMEncoder:
         self._tokenizer = Tokenizer.from_file(str(files["tokenizer.json"]))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()  # the shipped tokenizer pads to 128; batches pad themselves
+        from threadpoolctl import ThreadpoolController
+
+        # A single short text is a few small matrix products: BLAS threads cost more than
+        # they save there, and they fight the LLM's threads in the same process.
+        self._blas = ThreadpoolController()
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         word, pos, tok_type, ln_w, ln_b = self._emb
@@ -139,6 +145,12 @@ class MiniLMEncoder:
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if len(texts) <= SMALL_BATCH:
+            with self._blas.limit(limits=1, user_api="blas"):
+                return self._encode(texts, batch_size)
+        return self._encode(texts, batch_size)
+
+    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
         encodings = self._tokenizer.encode_batch(list(texts))
         lengths = np.array([len(e.ids) for e in encodings])
         order = np.argsort(lengths)  # batch similar lengths together: less padding

@@ -1,9 +1,14 @@
 """The nano tier: named classifiers trained from examples, saved and versioned on disk.
 
 A classifier is sentence embeddings (all-MiniLM-L6-v2) joined with character n-gram
-TF-IDF features, under a multinomial logistic regression. Its probabilities are
-temperature-scaled on cross-validated predictions, so a confidence of 0.9 means about 90%
-right on data like the training set.
+TF-IDF features, under a multinomial logistic regression. Its label probabilities are
+temperature-scaled on cross-validated predictions. Its confidence also knows how typical
+the text is: its nearest-training-example similarity is placed among the training set's own
+(cross-validated) nearest-neighbour similarities, and a text less typical than 95% of the
+training texts has its top probability scaled down in proportion. That score is mapped to
+P(correct) by isotonic regression fitted on the same out-of-fold predictions. So confidence
+stays calibrated on in-scope data, the ranking of ordinary texts is left alone, and texts
+unlike anything in training (out of scope) get low confidence.
 
 On disk: ``<home>/classifiers/<name>/v<N>/`` holds ``model.pkl`` (written only by
 litegate; load classifiers only from a home directory you trust) and ``meta.json``.
@@ -29,6 +34,7 @@ from litegate.errors import InvalidRequest, LitegateError
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_LABELS = 1000
 EMBEDDING_WEIGHT = 2.0  # balances the unit-norm embedding against the TF-IDF block
+ATYPICAL_QUANTILE = 0.05  # texts less typical than this fraction of training texts lose confidence
 
 
 class Encoder(Protocol):
@@ -53,6 +59,30 @@ class ClassifierInfo:
     cv_accuracy: float | None
     trained_at: str
     train_seconds: float
+    calibration: str = "temperature"
+
+
+@dataclass
+class Calibration:
+    temperature: float = 1.0
+    cv_accuracy: float | None = None
+    typical_sims: np.ndarray | None = None  # sorted out-of-fold nearest-neighbour similarities
+    isotonic: Any = None  # P(correct) from top probability x typicality
+
+    def typicality(self, sims: np.ndarray) -> np.ndarray:
+        """1 for ordinary texts, falling to 0 below the ATYPICAL_QUANTILE of training texts."""
+        if self.typical_sims is None or not len(self.typical_sims):
+            return np.ones_like(sims)
+        rank = np.searchsorted(self.typical_sims, sims, side="right") / len(self.typical_sims)
+        return np.minimum(1.0, rank / ATYPICAL_QUANTILE)
+
+    def confidence(self, probs: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        top = probs.max(axis=1)
+        if self.isotonic is None:
+            return top
+        score = top * self.typicality(sims)
+        # a tiny monotone term breaks the isotonic plateaus' ties without moving calibration
+        return np.clip(self.isotonic.predict(score) * (1 - 1e-3) + 1e-3 * score, 0.0, 1.0)
 
 
 def check_examples(examples: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
@@ -81,10 +111,14 @@ def check_examples(examples: list[dict[str, Any]]) -> tuple[list[str], list[str]
 
 
 class NanoClassifier:
-    def __init__(self, info: ClassifierInfo, vectorizer: Any, model: Any):
+    def __init__(self, info: ClassifierInfo, vectorizer: Any, model: Any, calibration: Calibration | None = None,
+                 train_embeddings: np.ndarray | None = None):
         self.info = info
         self._vectorizer = vectorizer
         self._model = model
+        self._calibration = calibration or Calibration(temperature=info.temperature)
+        self._train_embeddings = train_embeddings  # float16 on disk
+        self._train_matrix = train_embeddings.astype(np.float32).T.copy() if train_embeddings is not None else None
         self.labels: list[str] = list(model.classes_)
 
     @staticmethod
@@ -105,31 +139,40 @@ class NanoClassifier:
         vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, max_features=60000)
         vectorizer.fit(texts)
         features = cls._features(vectorizer, embeddings, texts)
-        temperature, cv_accuracy = 1.0, None
-        if calibrate:
-            temperature, cv_accuracy = _fit_temperature(features, np.array(labels))
+        calibration = _calibrate(features, np.array(labels), embeddings) if calibrate else Calibration()
         model = LogisticRegression(C=20, max_iter=500)
         model.fit(features, labels)
         info = ClassifierInfo(name=name, version=version, labels=sorted(set(labels)), examples=len(texts),
-                              encoder=encoder.name, temperature=temperature, cv_accuracy=cv_accuracy,
+                              encoder=encoder.name, temperature=calibration.temperature,
+                              cv_accuracy=calibration.cv_accuracy,
                               trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                              train_seconds=round(time.perf_counter() - started, 2))
-        return cls(info, vectorizer, model)
+                              train_seconds=round(time.perf_counter() - started, 2),
+                              calibration="temperature+typicality+isotonic" if calibration.isotonic is not None
+                              else "temperature" if calibrate else "none")
+        return cls(info, vectorizer, model, calibration, embeddings.astype(np.float16))
 
-    def predict_proba(self, texts: list[str], encoder: Encoder, embeddings: np.ndarray | None = None) -> np.ndarray:
-        if embeddings is None:
-            embeddings = encoder.encode(texts)
+    def predict(self, texts: list[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+        """(label probabilities (n, labels), calibrated confidence of the top label (n,))."""
+        embeddings = encoder.encode(texts)
         logits = self._model.decision_function(self._features(self._vectorizer, embeddings, texts))
         if logits.ndim == 1:  # two classes: sklearn returns one margin
             logits = np.stack([-logits / 2, logits / 2], axis=1)
-        return _softmax(logits / self.info.temperature)
+        probs = _softmax(logits / self._calibration.temperature)
+        if self._train_matrix is None:
+            return probs, probs.max(axis=1)
+        sims = (embeddings @ self._train_matrix).max(axis=1)
+        return probs, self._calibration.confidence(probs, sims)
+
+    def predict_proba(self, texts: list[str], encoder: Encoder) -> np.ndarray:
+        return self.predict(texts, encoder)[0]
 
     def save(self, directory: Path) -> None:
         tmp = directory.with_name(directory.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         with open(tmp / "model.pkl", "wb") as f:
-            pickle.dump({"vectorizer": self._vectorizer, "model": self._model}, f)
+            pickle.dump({"vectorizer": self._vectorizer, "model": self._model, "calibration": self._calibration,
+                         "train_embeddings": self._train_embeddings}, f)
         (tmp / "meta.json").write_text(json.dumps(asdict(self.info), indent=2))
         tmp.rename(directory)
 
@@ -138,7 +181,8 @@ class NanoClassifier:
         info = ClassifierInfo(**json.loads((directory / "meta.json").read_text()))
         with open(directory / "model.pkl", "rb") as f:
             parts = pickle.load(f)  # noqa: S301 - files written by ClassifierStore.save only
-        return cls(info, parts["vectorizer"], parts["model"])
+        return cls(info, parts["vectorizer"], parts["model"], parts.get("calibration"),
+                   parts.get("train_embeddings"))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -147,16 +191,18 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def _fit_temperature(features: Any, labels: np.ndarray) -> tuple[float, float | None]:
-    """Temperature that minimises the log loss of out-of-fold predictions."""
+def _calibrate(features: Any, labels: np.ndarray, embeddings: np.ndarray) -> Calibration:
+    """Fit temperature, typicality and isotonic mapping on out-of-fold predictions."""
+    from sklearn.isotonic import IsotonicRegression
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold
 
     folds = min(3, int(min(Counter(labels.tolist()).values())))
     if folds < 2:
-        return 1.0, None
+        return Calibration()
     classes = np.unique(labels)
     logits = np.zeros((len(labels), len(classes)))
+    sims = np.zeros(len(labels), dtype=np.float32)
     for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(features, labels):
         model = LogisticRegression(C=20, max_iter=300)
         model.fit(features[train_idx], labels[train_idx])
@@ -165,6 +211,7 @@ def _fit_temperature(features: Any, labels: np.ndarray) -> tuple[float, float | 
             fold_logits = np.stack([-fold_logits / 2, fold_logits / 2], axis=1)
         cols = np.searchsorted(classes, model.classes_)
         logits[np.ix_(test_idx, cols)] = fold_logits
+        sims[test_idx] = (embeddings[test_idx] @ embeddings[train_idx].T).max(axis=1)
     target = np.searchsorted(classes, labels)
     best_t, best_loss = 1.0, np.inf
     for t in np.exp(np.linspace(np.log(0.05), np.log(20), 80)):
@@ -172,8 +219,12 @@ def _fit_temperature(features: Any, labels: np.ndarray) -> tuple[float, float | 
         loss = -np.log(np.clip(p[np.arange(len(target)), target], 1e-12, None)).mean()
         if loss < best_loss:
             best_t, best_loss = float(t), loss
-    accuracy = float((logits.argmax(1) == target).mean())
-    return best_t, accuracy
+    probs = _softmax(logits / best_t)
+    correct = (probs.argmax(axis=1) == target).astype(float)
+    calibration = Calibration(temperature=best_t, cv_accuracy=float(correct.mean()), typical_sims=np.sort(sims))
+    score = probs.max(axis=1) * calibration.typicality(sims)
+    calibration.isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, correct)
+    return calibration
 
 
 class ClassifierStore:

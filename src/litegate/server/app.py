@@ -8,9 +8,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.responses import Response
 
 from litegate import __version__
+from litegate.accounting import Accountant
 from litegate.engine import ModelRegistry
+from litegate.ledger import Ledger
 from litegate.nano import ClassifierStore
 from litegate.server import gemini, openai, tasks
 from litegate.tasks import TaskRunner
@@ -18,7 +21,7 @@ from litegate.server.errors import install_error_handlers
 
 
 def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_registry: bool = True,
-               store: ClassifierStore | None = None) -> FastAPI:
+               store: ClassifierStore | None = None, accountant: Accountant | None = None) -> FastAPI:
     """An app serving ``registry``; ``default_model`` answers requests that name no model
     and runs the LLM tiers of tasks."""
     if store is None:
@@ -36,13 +39,21 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
     app.state.registry = registry
     app.state.default_model = default_model
     app.state.started = int(time.time())
-    app.state.tasks = TaskRunner(registry, store, lite_model=default_model)
+    if accountant is None:
+        accountant = Accountant(Ledger(registry.settings.ledger_database_url()))
+    app.state.accountant = accountant
+    app.state.tasks = TaskRunner(registry, store, lite_model=default_model, accountant=accountant)
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(tasks.router)
     app.state.gemini = gemini.GeminiState()
     app.include_router(gemini.router, prefix="/v1beta")
     app.include_router(gemini.router, prefix="/v1")
+
+    @app.get("/metrics")
+    async def metrics(request: Request) -> Response:
+        return Response(request.app.state.accountant.metrics.render(),
+                        media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.get("/healthz")
     async def healthz(request: Request) -> dict[str, Any]:

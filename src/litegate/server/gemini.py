@@ -183,7 +183,13 @@ async def _generate(request: Request, model: str, body: dict[str, Any]) -> dict[
     body, cache = _with_cache(body, _state(request), name)
     chat_req, wants = to_chat_request(body)
     prepared = prepare_chat(chat_req)
+    started = time.perf_counter()
     result = prepared.finish(await engine.arun("chat", prepared.body))
+    from litegate.accounting import key_fingerprint
+
+    request.app.state.accountant.llm(result.get("id") or "", "gemini", name, result.get("usage"),
+                                     (time.perf_counter() - started) * 1000,
+                                     api_key=key_fingerprint(request.headers.get("x-goog-api-key")))
     cached = 0
     if cache is not None:
         reused = int(((result.get("usage") or {}).get("prompt_tokens_details") or {}).get("cached_tokens", 0))

@@ -67,7 +67,8 @@ def _sse(data: dict[str, Any] | str) -> bytes:
 async def _stream_response(engine: LlamaEngine, kind: Literal["chat", "completion"], body: dict[str, Any],
                            model: str, include_usage: bool, started: float,
                            legacy_logprobs: bool = False,
-                           prepared: PreparedChat | None = None) -> StreamingResponse | JSONResponse:
+                           prepared: PreparedChat | None = None,
+                           http_request: Request | None = None) -> StreamingResponse | JSONResponse:
     """Start the generation and wait for its first chunk before answering, so that an
     engine error still becomes a proper HTTP status instead of a broken 200 stream."""
     chunks = engine.astream(kind, body)
@@ -90,6 +91,9 @@ async def _stream_response(engine: LlamaEngine, kind: Literal["chat", "completio
                     _legacy_logprobs(chunk)
                 if not chunk.get("choices") and "usage" in chunk:
                     chunk.setdefault("litegate", {})["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+                    if http_request is not None:
+                        _account(http_request, chunk.get("id") or "", kind, model, chunk["usage"],
+                                 chunk["litegate"]["latency_ms"])
                     if include_usage:
                         if held is not None:
                             yield _sse(held)
@@ -152,10 +156,23 @@ def _legacy_logprobs(response: dict[str, Any]) -> None:
                               "text_offset": offsets}
 
 
-def _finish(response: dict[str, Any], model: str, started: float) -> dict[str, Any]:
+def _finish(response: dict[str, Any], model: str, started: float, request: Request | None = None,
+            kind: str = "chat") -> dict[str, Any]:
     response["model"] = model
-    response.setdefault("litegate", {})["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    latency_ms = round((time.perf_counter() - started) * 1000, 2)
+    response.setdefault("litegate", {})["latency_ms"] = latency_ms
+    if request is not None:
+        _account(request, response.get("id") or "", kind, model, response.get("usage"), latency_ms)
     return response
+
+
+def _account(request: Request, call_id: str, kind: str, model: str, usage: dict[str, Any] | None,
+             latency_ms: float) -> None:
+    from litegate.accounting import key_fingerprint
+
+    request.app.state.accountant.llm(call_id, kind, model, usage, latency_ms,
+                                     feature=request.headers.get("x-litegate-feature"),
+                                     api_key=key_fingerprint(request.headers.get("authorization")))
 
 
 @router.post("/v1/chat/completions", response_model=None)
@@ -175,13 +192,13 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Stre
         # Tool calls are only known once the whole reply is parsed: generate, then stream
         # the result as chunks so streaming clients still work.
         result = prepared.finish(await engine.arun("chat", prepared.body))
-        return StreamingResponse(_replay_as_stream(_finish(result, model, started), include_usage),
+        return StreamingResponse(_replay_as_stream(_finish(result, model, started, request), include_usage),
                                  media_type="text/event-stream")
     if req.stream:
         return await _stream_response(engine, "chat", prepared.body, model, include_usage, started,
-                                      prepared=prepared)
+                                      prepared=prepared, http_request=request)
     result = prepared.finish(await engine.arun("chat", prepared.body))
-    return JSONResponse(_finish(result, model, started))
+    return JSONResponse(_finish(result, model, started, request))
 
 
 async def _replay_as_stream(result: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
@@ -238,11 +255,11 @@ async def completions(req: CompletionRequest, request: Request) -> StreamingResp
     if req.stream:
         include_usage = bool(req.stream_options and req.stream_options.include_usage)
         return await _stream_response(engine, "completion", body, model, include_usage, started,
-                                      legacy_logprobs=req.logprobs is not None)
+                                      legacy_logprobs=req.logprobs is not None, http_request=request)
     result = await engine.arun("completion", body)
     if req.logprobs is not None:
         _legacy_logprobs(result)
-    return JSONResponse(_finish(result, model, started))
+    return JSONResponse(_finish(result, model, started, request, kind="completion"))
 
 
 async def _load(registry: ModelRegistry, model: str) -> LlamaEngine:

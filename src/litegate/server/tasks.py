@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from litegate.accounting import key_fingerprint
 from litegate.tasks import TaskRequest, TaskRunner
 
 router = APIRouter()
@@ -20,7 +21,28 @@ def _runner(request: Request) -> TaskRunner:
 
 @router.post("/v1/tasks/{task}")
 async def run_task(task: str, body: TaskRequest, request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(_runner(request).run, task, body)
+    api_key = key_fingerprint(request.headers.get("authorization"))
+    return await run_in_threadpool(_runner(request).run, task, body, api_key)
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    outcome: str
+
+
+@router.post("/v1/feedback")
+async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
+    """Mark an earlier call's outcome, so the ledger can report cost per success."""
+    return await run_in_threadpool(request.app.state.accountant.feedback, body.id, body.outcome)
+
+
+@router.get("/v1/report")
+async def report(request: Request, since_hours: float | None = None) -> dict[str, Any]:
+    import time
+
+    since = time.time() - since_hours * 3600 if since_hours else None
+    return await run_in_threadpool(request.app.state.accountant.ledger.summary, since)
 
 
 class TrainRequest(BaseModel):

@@ -58,8 +58,8 @@ def classify(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
             raise InvalidRequest("the nano tier needs 'classifier': the name of a trained classifier",
                                  param="classifier")
         clf = runner.store.get(req.classifier)
-        probs = clf.predict_proba([text], runner.store.encoder)[0]
-        scores = dict(zip(clf.labels, (float(p) for p in probs)))
+        probs, confidence = clf.predict([text], runner.store.encoder)
+        scores = dict(zip(clf.labels, (float(p) for p in probs[0])))
         if req.labels:
             wanted = list(req.label_map(maximum=10_000))
             unknown = [label for label in wanted if label not in scores]
@@ -68,9 +68,12 @@ def classify(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
                                      "does not know", param="labels")
             total = sum(scores[label] for label in wanted) or 1.0
             scores = {label: scores[label] / total for label in wanted}
-        out = TaskOutput(result={"scores": scores}, confidence=0.0, tier="nano",
-                         model=f"{clf.info.name}@v{clf.info.version}")
         best = max(scores, key=scores.get)
+        # calibrated P(correct), typicality included; it equals the top score only when the
+        # text looks like the training data
+        nano_confidence = float(confidence[0]) if not req.labels else scores[best]
+        out = TaskOutput(result={"scores": scores}, confidence=nano_confidence, tier="nano",
+                         model=f"{clf.info.name}@v{clf.info.version}")
     else:
         if req.classifier and req.tier in ("lite", "pro") and not req.labels:
             clf = runner.store.get(req.classifier)
@@ -85,7 +88,8 @@ def classify(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
         scores = out.result["scores"]
     ranked = sorted(scores.items(), key=lambda kv: -kv[1])
     out.result["scores"] = {k: round(v, 6) for k, v in ranked}
-    out.confidence = scores[best]
+    if not use_nano:
+        out.confidence = scores[best]
     if req.multi_label:
         threshold = 0.5 if use_nano else MULTI_LABEL_THRESHOLD
         labels = [k for k, v in ranked if v >= threshold] or [best]

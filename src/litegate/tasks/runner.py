@@ -53,10 +53,12 @@ class TaskOutput:
 class TaskRunner:
     """Owns what tasks need: the LLM registry, the nano classifiers, cached label scorers."""
 
-    def __init__(self, registry: ModelRegistry, store: ClassifierStore, lite_model: str = "lite"):
+    def __init__(self, registry: ModelRegistry, store: ClassifierStore, lite_model: str = "lite",
+                 accountant: Any = None):
         self.registry = registry
         self.store = store
         self.lite_model = lite_model
+        self.accountant = accountant  # records every call in the ledger when set
         self._scorers: dict[tuple[str, tuple[str, ...]], LabelScorer] = {}
         self._lock = threading.Lock()
 
@@ -88,7 +90,7 @@ class TaskRunner:
 
     # -- running ----------------------------------------------------------------------------
 
-    def run(self, task: str, request: TaskRequest | dict[str, Any]) -> dict[str, Any]:
+    def run(self, task: str, request: TaskRequest | dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
         from litegate.tasks import TASKS
 
         fn: Callable[[TaskRunner, TaskRequest], TaskOutput] | None = TASKS.get(task)
@@ -98,7 +100,7 @@ class TaskRunner:
         req = request if isinstance(request, TaskRequest) else TaskRequest.model_validate(request)
         started = time.perf_counter()
         out = fn(self, req)
-        return {
+        result = {
             "id": "task_" + secrets.token_hex(12),
             "task": task,
             **out.result,
@@ -111,3 +113,6 @@ class TaskRunner:
                       "cached_tokens": out.usage.cached_tokens},
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         }
+        if self.accountant is not None:
+            self.accountant.task(result, api_key=api_key)
+        return result

@@ -1,0 +1,80 @@
+"""Turns every served call into a ledger row and metric updates, priced by tier."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from litegate.errors import InvalidRequest, LitegateError
+from litegate.ledger import OUTCOMES, CallRecord, Ledger, Prices
+from litegate.metrics import Metrics
+
+log = logging.getLogger("litegate.accounting")
+
+
+class FeedbackNotFound(LitegateError):
+    status_code = 404
+    error_type = "not_found_error"
+
+
+def key_fingerprint(authorization: str | None) -> str | None:
+    """A short, non-reversible tag for an API key (the ledger never stores keys)."""
+    if not authorization:
+        return None
+    token = authorization.split(" ", 1)[-1].strip()
+    return hashlib.sha256(token.encode()).hexdigest()[:12] if token else None
+
+
+def tier_of_model(model: str) -> str:
+    return model if model in ("nano", "lite", "pro") else "local"
+
+
+class Accountant:
+    def __init__(self, ledger: Ledger, prices: Prices | None = None, metrics: Metrics | None = None):
+        self.ledger = ledger
+        self.prices = prices or Prices()
+        self.metrics = metrics or Metrics()
+
+    def _write(self, rec: CallRecord) -> None:
+        self.metrics.observe(rec)
+        try:
+            self.ledger.record(rec)
+        except Exception as e:  # noqa: BLE001 - a ledger outage must not fail the user's call
+            log.error("ledger write failed for %s: %s", rec.id, e)
+
+    def task(self, result: dict[str, Any], api_key: str | None = None) -> None:
+        usage = result.get("usage") or {}
+        seconds = float(result.get("latency_ms") or 0.0) / 1000.0
+        tier = result["tier"]
+        self._write(CallRecord(
+            id=result["id"], task=result["task"], tier=tier, model=result.get("model"),
+            feature=result.get("feature"), api_key=api_key,
+            tokens_in=int(usage.get("prompt_tokens", 0)), tokens_out=int(usage.get("completion_tokens", 0)),
+            tokens_cached=int(usage.get("cached_tokens", 0)), latency_ms=result.get("latency_ms"),
+            cost_usd=self.prices.cost(tier, int(usage.get("prompt_tokens", 0)),
+                                      int(usage.get("completion_tokens", 0)), seconds),
+            confidence=result.get("confidence"), escalated=bool(result.get("escalated")),
+            escalated_from=result.get("escalated_from")))
+
+    def llm(self, call_id: str, task: str, model: str, usage: dict[str, Any] | None, latency_ms: float,
+            feature: str | None = None, api_key: str | None = None, status: int = 200) -> None:
+        usage = usage or {}
+        tier = tier_of_model(model)
+        tokens_in = int(usage.get("prompt_tokens", 0))
+        tokens_out = int(usage.get("completion_tokens", 0))
+        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
+        self._write(CallRecord(id=call_id, task=task, tier=tier, model=model, feature=feature, api_key=api_key,
+                               tokens_in=tokens_in, tokens_out=tokens_out, tokens_cached=cached,
+                               latency_ms=latency_ms, status=status,
+                               cost_usd=self.prices.cost(tier, tokens_in, tokens_out, latency_ms / 1000.0)))
+
+    def feedback(self, call_id: str, outcome: str) -> dict[str, Any]:
+        if outcome not in OUTCOMES:
+            raise InvalidRequest(f"'outcome' must be one of {', '.join(OUTCOMES)}", param="outcome")
+        if not isinstance(call_id, str) or not call_id:
+            raise InvalidRequest("'id' must be the id of an earlier response", param="id")
+        if not self.ledger.set_outcome(call_id, outcome):
+            raise FeedbackNotFound(f"no call with id {call_id!r} in the ledger", param="id", code="call_not_found")
+        self.metrics.feedback.labels(outcome).inc()
+        return {"id": call_id, "outcome": outcome}
