@@ -55,7 +55,8 @@ class Accountant:
             cost_usd=self.prices.cost(tier, int(usage.get("prompt_tokens", 0)),
                                       int(usage.get("completion_tokens", 0)), seconds),
             confidence=result.get("confidence"), escalated=bool(result.get("escalated")),
-            escalated_from=result.get("escalated_from")))
+            escalated_from=result.get("escalated_from"),
+            outcome=None))
 
     def llm(self, call_id: str, task: str, model: str, usage: dict[str, Any] | None, latency_ms: float,
             feature: str | None = None, api_key: str | None = None, status: int = 200) -> None:

@@ -22,10 +22,12 @@ def _runner(model: str = "lite", record: bool = True):
     from litegate.nano import ClassifierStore
     from litegate.tasks import TaskRunner
 
+    from litegate.cascade import PolicyStore
+
     settings = Settings()
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
     return TaskRunner(ModelRegistry(settings, extra_specs=[model]), ClassifierStore(settings.home, MiniLMEncoder),
-                      lite_model=model, accountant=accountant)
+                      lite_model=model, accountant=accountant, policies=PolicyStore(settings.home) if record else None)
 
 
 def _progress(total: int | None, description: str) -> Progress:
@@ -214,6 +216,65 @@ def register(app: typer.Typer) -> None:
         out = public_metrics(metrics)
         out["report"] = str(path)
         print(json.dumps(out, indent=2))
+
+    @app.command()
+    def calibrate(task: Annotated[str, typer.Option(help="classify or route")],
+                  data: Annotated[Path, typer.Option(help='labeled JSONL ({"text", "label"})')],
+                  tiers: Annotated[str, typer.Option(help="tiers in order, e.g. nano,lite")] = "nano,lite",
+                  classifier: Optional[str] = None,
+                  labels: Annotated[Optional[str], typer.Option(help="labels for LLM tiers")] = None,
+                  target_accuracy: Optional[float] = None, max_escalation: Optional[float] = None,
+                  feature: Annotated[Optional[str], typer.Option(help="a policy for one feature only")] = None,
+                  limit: Optional[int] = None, model: ModelOpt = "lite") -> None:
+        """Measure each tier on labeled data and write cascade thresholds for tier 'auto'."""
+        import numpy as np
+
+        from litegate.cascade import PolicyStore, TierResults, choose_policy
+        from litegate.cli import _fail
+        from litegate.evals.datasets import read_jsonl
+        from litegate.ledger import Prices
+
+        try:
+            if task not in ("classify", "route"):
+                _fail("calibrate supports --task classify and --task route")
+            records = read_jsonl(data)[: limit or None]
+            if not records:
+                _fail("the calibration data is empty")
+            tier_list = [t.strip() for t in tiers.split(",") if t.strip()]
+            if not 1 <= len(tier_list) <= 2:
+                _fail("--tiers takes one or two tiers, such as nano,lite")
+            label_set = _split_pairs(labels) if labels else sorted({r["label"] for r in records})
+            runner = _runner(model, record=False)
+            prices = Prices()
+            results = []
+            for tier in tier_list:
+                base: dict[str, Any] = {"tier": tier}
+                if task == "route":
+                    base["routes"] = label_set
+                elif tier == "nano":
+                    base["classifier"] = classifier
+                else:
+                    base["labels"] = label_set
+                conf, ok, cost = [], [], []
+                with _progress(len(records), f"calibrate {tier}") as progress:
+                    bar = progress.add_task(tier, total=len(records))
+                    for rec in records:
+                        out = runner.run(task, {**base, "text": rec["text"]})
+                        answer = out.get("label") or out.get("route")
+                        conf.append(out["confidence"])
+                        ok.append(float(answer == rec["label"]))
+                        cost.append(prices.cost(out["tier"], out["usage"]["prompt_tokens"],
+                                                out["usage"]["completion_tokens"], out["latency_ms"] / 1000))
+                        progress.advance(bar)
+                results.append(TierResults(tier, np.array(conf), np.array(ok), np.array(cost)))
+            runner.registry.close()
+            policy = choose_policy(task, results, target_accuracy=target_accuracy, max_escalation=max_escalation,
+                                   feature=feature)
+            path = PolicyStore(Settings().home).save(policy)
+        except LitegateError as e:
+            _fail(e.message)
+        print(json.dumps({"policy": str(path), "steps": [s.__dict__ for s in policy.steps], **policy.expected},
+                         indent=2))
 
     @app.command()
     def report(since: Annotated[Optional[str], typer.Option(help="a window such as 24h, 7d or 90m")] = None,

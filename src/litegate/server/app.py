@@ -42,7 +42,10 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
     if accountant is None:
         accountant = Accountant(Ledger(registry.settings.ledger_database_url()))
     app.state.accountant = accountant
-    app.state.tasks = TaskRunner(registry, store, lite_model=default_model, accountant=accountant)
+    from litegate.cascade import PolicyStore
+
+    app.state.tasks = TaskRunner(registry, store, lite_model=default_model, accountant=accountant,
+                                 policies=PolicyStore(registry.settings.home))
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(tasks.router)

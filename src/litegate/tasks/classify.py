@@ -71,7 +71,8 @@ def classify(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
         best = max(scores, key=scores.get)
         # calibrated P(correct), typicality included; it equals the top score only when the
         # text looks like the training data
-        nano_confidence = float(confidence[0]) if not req.labels else scores[best]
+        full_set = not req.labels or set(scores) == set(clf.labels)
+        nano_confidence = float(confidence[0]) if full_set else scores[best]
         out = TaskOutput(result={"scores": scores}, confidence=nano_confidence, tier="nano",
                          model=f"{clf.info.name}@v{clf.info.version}")
     else:

@@ -54,11 +54,12 @@ class TaskRunner:
     """Owns what tasks need: the LLM registry, the nano classifiers, cached label scorers."""
 
     def __init__(self, registry: ModelRegistry, store: ClassifierStore, lite_model: str = "lite",
-                 accountant: Any = None):
+                 accountant: Any = None, policies: Any = None):
         self.registry = registry
         self.store = store
         self.lite_model = lite_model
         self.accountant = accountant  # records every call in the ledger when set
+        self.policies = policies  # cascade policies (litegate.cascade.PolicyStore) for tier "auto"
         self._scorers: dict[tuple[str, tuple[str, ...]], LabelScorer] = {}
         self._lock = threading.Lock()
 
@@ -90,6 +91,25 @@ class TaskRunner:
 
     # -- running ----------------------------------------------------------------------------
 
+    def _cascade(self, fn: Callable[..., TaskOutput], req: TaskRequest, policy: Any) -> tuple[TaskOutput, str | None, str]:
+        """Run the policy's tiers in order; returns (output, escalated_from, outcome)."""
+        usage = Usage()
+        out: TaskOutput | None = None
+        steps = policy.steps
+        for i, step in enumerate(steps):
+            out = fn(self, req.model_copy(update={"tier": step.tier}))
+            usage.prompt_tokens += out.usage.prompt_tokens
+            usage.completion_tokens += out.usage.completion_tokens
+            usage.cached_tokens += out.usage.cached_tokens
+            out.usage = usage
+            wants_stronger = out.result.get("route") == "use_stronger_model"
+            if out.confidence >= step.threshold and not wants_stronger:
+                return out, (steps[0].tier if i else None), "answered"
+            if not (step.escalate or wants_stronger) or i + 1 >= len(steps):
+                return out, (steps[0].tier if i else None), "human_review"
+        assert out is not None
+        return out, steps[0].tier, "human_review"
+
     def run(self, task: str, request: TaskRequest | dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
         from litegate.tasks import TASKS
 
@@ -99,7 +119,12 @@ class TaskRunner:
                               code="unknown_task")
         req = request if isinstance(request, TaskRequest) else TaskRequest.model_validate(request)
         started = time.perf_counter()
-        out = fn(self, req)
+        policy = self.policies.get(task, req.feature) if self.policies is not None and req.tier == "auto" else None
+        escalated_from, outcome = None, "answered"
+        if policy is None:
+            out = fn(self, req)
+        else:
+            out, escalated_from, outcome = self._cascade(fn, req, policy)
         result = {
             "id": "task_" + secrets.token_hex(12),
             "task": task,
@@ -107,7 +132,9 @@ class TaskRunner:
             "confidence": round(float(out.confidence), 6),
             "tier": out.tier,
             "model": out.model,
-            "escalated": False,
+            "escalated": escalated_from is not None,
+            "escalated_from": escalated_from,
+            "outcome": outcome,
             "feature": req.feature,
             "usage": {"prompt_tokens": out.usage.prompt_tokens, "completion_tokens": out.usage.completion_tokens,
                       "cached_tokens": out.usage.cached_tokens},

@@ -1,0 +1,150 @@
+"""Cascade policy: the cheapest confident tier answers; the uncertain escalate or go to a person.
+
+A policy lists tiers in order, each with a confidence threshold and whether falling below it
+escalates to the next tier or ends at ``human_review``. Escalation is only worth it where the
+next tier is expected to be *more accurate on the items the first tier is unsure of* — a
+pricier tier is not assumed better. ``calibrate`` measures exactly that on labeled data and
+writes the thresholds; without a policy, the first tier answers everything (never escalate
+without evidence).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litegate.errors import InvalidRequest
+
+HUMAN_REVIEW = "human_review"
+
+
+@dataclass
+class Step:
+    tier: str
+    threshold: float = 0.0  # below this confidence the step does not answer
+    escalate: bool = False  # below threshold: next tier (True) or human review (False)
+
+
+@dataclass
+class CascadePolicy:
+    task: str
+    steps: list[Step]
+    feature: str | None = None
+    expected: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CascadePolicy:
+        return cls(task=data["task"], feature=data.get("feature"), expected=data.get("expected", {}),
+                   steps=[Step(**s) for s in data["steps"]])
+
+
+class PolicyStore:
+    """Policies under ``<home>/policies/<task>[--<feature>].json``."""
+
+    def __init__(self, home: Path):
+        self.dir = Path(home) / "policies"
+
+    def _path(self, task: str, feature: str | None) -> Path:
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", feature) if feature else None
+        return self.dir / (f"{task}--{safe}.json" if safe else f"{task}.json")
+
+    def save(self, policy: CascadePolicy) -> Path:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self._path(policy.task, policy.feature)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(policy.to_json())
+        tmp.replace(path)
+        return path
+
+    def get(self, task: str, feature: str | None) -> CascadePolicy | None:
+        for path in ([self._path(task, feature)] if feature else []) + [self._path(task, None)]:
+            if path.is_file():
+                return CascadePolicy.from_dict(json.loads(path.read_text()))
+        return None
+
+
+@dataclass
+class TierResults:
+    """One tier's answers on a labeled set: confidence and correctness per item."""
+
+    tier: str
+    confidence: np.ndarray
+    correct: np.ndarray
+    cost_usd: np.ndarray
+
+
+def _candidates(conf: np.ndarray) -> list[float]:
+    qs = np.unique(np.quantile(conf, np.linspace(0, 0.95, 39)))
+    return [0.0] + [float(q) for q in qs]
+
+
+def choose_policy(task: str, results: list[TierResults], target_accuracy: float | None = None,
+                  max_escalation: float | None = None, feature: str | None = None) -> CascadePolicy:
+    """Thresholds for a one- or two-tier cascade on measured results.
+
+    With ``target_accuracy``: the cheapest policy (fewest human reviews, then least cost)
+    whose accuracy on the items it answers meets the target. With ``max_escalation``: the
+    policy with the most correct automated answers that escalates at most that share.
+    Escalating is allowed only when the next tier is more accurate than the first on the
+    items below the first tier's threshold.
+    """
+    if target_accuracy is None and max_escalation is None:
+        raise InvalidRequest("give --target-accuracy or --max-escalation")
+    first = results[0]
+    second = results[1] if len(results) > 1 else None
+    n = len(first.correct)
+    best: tuple[tuple[float, ...], CascadePolicy] | None = None
+    for t1 in _candidates(first.confidence):
+        low = first.confidence < t1
+        options: list[tuple[bool, float]] = [(False, 0.0)]
+        if second is not None and low.any() and second.correct[low].mean() > first.correct[low].mean():
+            options += [(True, t2) for t2 in _candidates(second.confidence[low])]
+        for escalate, t2 in options:
+            answered = ~low
+            correct = first.correct * answered
+            cost = first.cost_usd.sum()
+            human = low.copy()
+            escalated = np.zeros(n, bool)
+            if escalate and second is not None:
+                escalated = low
+                ok2 = low & (second.confidence >= t2)
+                answered = answered | ok2
+                correct = correct + second.correct * ok2
+                human = low & ~ok2
+                cost += second.cost_usd[low].sum()
+            n_ans = int(answered.sum())
+            accuracy = float(correct.sum() / n_ans) if n_ans else 0.0
+            esc_rate = float(escalated.mean())
+            human_rate = float(human.mean())
+            if target_accuracy is not None:
+                if accuracy < target_accuracy:
+                    continue
+                if max_escalation is not None and esc_rate > max_escalation:
+                    continue
+                key: tuple[float, ...] = (human_rate, cost)
+            else:
+                if esc_rate > max_escalation:  # type: ignore[operator]
+                    continue
+                key = (-float(correct.sum()), cost)
+            steps = [Step(first.tier, threshold=t1, escalate=escalate)]
+            if escalate and second is not None:
+                steps.append(Step(second.tier, threshold=t2, escalate=False))
+            policy = CascadePolicy(task=task, feature=feature, steps=steps, expected={
+                "items": n, "accuracy_on_answered": accuracy, "automated_correct_rate": float(correct.sum() / n),
+                "escalation_rate": esc_rate, "human_review_rate": human_rate,
+                "cost_per_1000_usd": float(1000 * cost / n),
+                "single_tier_accuracy": {r.tier: float(r.correct.mean()) for r in results}})
+            if best is None or key < best[0]:
+                best = (key, policy)
+    if best is None:
+        raise InvalidRequest(f"no thresholds reach an accuracy of {target_accuracy:.0%} on the answered items; "
+                             "lower the target or improve the tiers")
+    return best[1]

@@ -1,0 +1,117 @@
+"""Cascade: thresholds from labeled data, escalation only where the next tier does better,
+human_review when nobody is sure; the ledger and the response say what happened."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from conftest import litegate_cmd
+from litegate.cascade import CascadePolicy, PolicyStore, Step, TierResults, choose_policy
+from litegate.evals.datasets import clinc150, clinc150_domains, write_jsonl
+
+
+def synthetic(first_ok_when_confident: bool, second_better_on_low: bool) -> list[TierResults]:
+    rng = np.random.default_rng(0)
+    n = 400
+    conf1 = rng.uniform(0, 1, n)
+    ok1 = (rng.uniform(0, 1, n) < conf1).astype(float)  # calibrated first tier
+    low = conf1 < 0.5
+    ok2 = np.where(low, float(second_better_on_low), ok1)
+    conf2 = np.where(ok2 > 0, 0.9, 0.2)
+    cost1, cost2 = np.full(n, 1e-6), np.full(n, 1e-4)
+    return [TierResults("nano", conf1, ok1, cost1), TierResults("lite", conf2, ok2, cost2)]
+
+
+def test_escalates_only_when_the_next_tier_is_better_there() -> None:
+    better = choose_policy("classify", synthetic(True, True), target_accuracy=0.9)
+    assert better.steps[0].escalate and better.steps[1].tier == "lite"
+    assert better.expected["accuracy_on_answered"] >= 0.9
+    worse = choose_policy("classify", synthetic(True, False), target_accuracy=0.9)
+    assert not worse.steps[0].escalate and len(worse.steps) == 1  # no escalation: human_review instead
+    assert worse.expected["human_review_rate"] > 0 and worse.expected["escalation_rate"] == 0
+
+
+def test_max_escalation_is_respected() -> None:
+    policy = choose_policy("classify", synthetic(True, True), max_escalation=0.15)
+    assert policy.expected["escalation_rate"] <= 0.15
+
+
+def test_unreachable_target_is_a_clear_error() -> None:
+    results = synthetic(True, False)
+    results[0].correct[:] = 0
+    from litegate.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match="no thresholds reach"):
+        choose_policy("classify", results[:1], target_accuracy=0.99)
+
+
+@pytest.fixture(scope="module")
+def slice_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[str]]:
+    folder = tmp_path_factory.mktemp("cascade")
+    domains = clinc150_domains()
+    intents = sorted(domains["banking"][:6] + domains["credit_cards"][:6])
+    with open(folder / "train.jsonl", "w") as f:
+        write_jsonl([r for r in clinc150("train", per_label=5, seed=2) if r["label"] in intents], f)
+    with open(folder / "val.jsonl", "w") as f:
+        write_jsonl([r for r in clinc150("val") if r["label"] in intents][:60], f)
+    return folder / "train.jsonl", folder / "val.jsonl", intents
+
+
+def test_calibrate_then_auto_tier_follows_the_policy(home: Path, http: httpx.Client, slice_files) -> None:
+    train, val, intents = slice_files
+    env = dict(os.environ, LITEGATE_HOME=str(home))
+    run = lambda *a: subprocess.run(litegate_cmd(*a), env=env, capture_output=True, text=True, timeout=900)  # noqa: E731
+    assert run("train", "cascade12", "--data", str(train)).returncode == 0
+    r = run("calibrate", "--task", "classify", "--data", str(val), "--tiers", "nano,lite", "--classifier",
+            "cascade12", "--target-accuracy", "0.97", "--feature", "cascade-test")
+    assert r.returncode == 0, r.stderr
+    summary = json.loads(r.stdout)
+    assert summary["accuracy_on_answered"] >= 0.97
+    assert set(summary["single_tier_accuracy"]) == {"nano", "lite"}
+    policy = PolicyStore(home).get("classify", "cascade-test")
+    assert policy is not None and policy.steps[0].tier == "nano"
+    first = policy.steps[0]
+    for rec in [json.loads(line) for line in val.read_text().splitlines()][:25]:
+        out = http.post("/v1/tasks/classify", json={"text": rec["text"], "classifier": "cascade12",
+                                                    "labels": intents, "feature": "cascade-test"}).json()
+        if out["outcome"] == "answered" and not out["escalated"]:
+            assert out["tier"] == "nano" and out["confidence"] >= first.threshold
+        else:
+            assert out["confidence"] < first.threshold or out["escalated"]
+            if out["escalated"]:
+                assert out["escalated_from"] == "nano" and out["tier"] == policy.steps[1].tier
+
+
+def test_hand_written_policy_escalates_and_is_in_the_ledger(home: Path, http: httpx.Client, slice_files) -> None:
+    _, val, intents = slice_files
+    store = PolicyStore(home)
+    # a threshold above 1 means nano never answers alone: every call escalates to lite
+    store.save(CascadePolicy(task="classify", feature="escalation-test",
+                             steps=[Step("nano", threshold=1.01, escalate=True), Step("lite", threshold=0.999)]))
+    subprocess.run(litegate_cmd("train", "cascade12b", "--data", str(slice_files[0])),
+                   env=dict(os.environ, LITEGATE_HOME=str(home)), check=True, capture_output=True, timeout=600)
+    rec = json.loads(val.read_text().splitlines()[0])
+    out = http.post("/v1/tasks/classify", json={"text": rec["text"], "classifier": "cascade12b", "labels": intents,
+                                                "feature": "escalation-test"}).json()
+    assert out["escalated"] and out["escalated_from"] == "nano" and out["tier"] == "lite"
+    assert out["outcome"] in ("answered", "human_review")
+    assert out["usage"]["prompt_tokens"] > 0  # the lite call's tokens are counted
+    con = sqlite3.connect(home / "ledger.db")
+    row = con.execute("select escalated, escalated_from, tier from calls where id = ?", (out["id"],)).fetchone()
+    con.close()
+    assert row == (1, "nano", "lite")
+    # a route that asks for a stronger model escalates too
+    store.save(CascadePolicy(task="route", feature="route-test", steps=[Step("lite", 0.0, True), Step("lite", 0.0)]))
+    out = http.post("/v1/tasks/route", json={"text": "hello", "routes": {"greeting": "hello and hi"},
+                                             "feature": "route-test"}).json()
+    assert out["outcome"] in ("answered", "human_review")
+    if out["outcome"] == "human_review":  # only a repeated request for a stronger model ends there
+        assert out["route"] == "use_stronger_model" and out["escalated"]
