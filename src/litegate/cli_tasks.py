@@ -205,6 +205,9 @@ def register(app: typer.Typer) -> None:
                 parsed = _split_pairs(fields)
                 request["fields"] = {n: "" for n in parsed} if isinstance(parsed, list) else parsed
             runner = _runner(model, record=False)  # evals do not bill features
+            from litegate.cascade import PolicyStore
+
+            runner.policies = PolicyStore(Settings().home)  # tier auto follows a calibrated policy
             with _progress(len(records), f"eval {task}") as progress:
                 bar = progress.add_task("eval", total=len(records))
                 metrics = evaluate(runner, task, records, request, advance=lambda n: progress.advance(bar, n))

@@ -52,6 +52,23 @@ def evaluate(runner: TaskRunner, task: str, records: list[dict[str, Any]], reque
         gold = [{f: v for f, v in (r.get("slots") or {}).items() if f in fields} for r in records]
         pred = [o["data"] for o in outputs]
         metrics = extraction_metrics(gold, pred, fields)
+    if task == "classify":
+        from litegate.ledger import Prices
+
+        prices = Prices()
+        answered = [o.get("outcome", "answered") == "answered" for o in outputs]
+        right = [p == g for p, g in zip(pred, gold)]
+        n_answered = sum(answered)
+        metrics["cascade"] = {
+            "answered_rate": n_answered / len(outputs),
+            "human_review_rate": 1 - n_answered / len(outputs),
+            "escalation_rate": sum(bool(o.get("escalated")) for o in outputs) / len(outputs),
+            "accuracy_on_answered": (sum(r for r, a in zip(right, answered) if a) / n_answered) if n_answered else None,
+            "tiers": {t: sum(o["tier"] == t for o in outputs) for t in sorted({o["tier"] for o in outputs})},
+            "cost_per_1000_usd": 1000 * sum(prices.cost(o["tier"], o["usage"]["prompt_tokens"],
+                                                        o["usage"]["completion_tokens"], o["latency_ms"] / 1000)
+                                            for o in outputs) / len(outputs),
+        }
     metrics.update({
         "task": task,
         "tier": outputs[0]["tier"],
