@@ -33,8 +33,9 @@ def litegate_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "litegate.cli", *args]
 
 
-def start_server(home: Path, *args: str, timeout: float = 120.0) -> tuple[subprocess.Popen, str]:
-    port = free_port()
+def start_server(home: Path, *args: str, timeout: float = 120.0, port: int | None = None
+                 ) -> tuple[subprocess.Popen, str]:
+    port = port or free_port()
     env = dict(os.environ, LITEGATE_HOME=str(home))
     proc = subprocess.Popen(litegate_cmd("serve", "--port", str(port), *args), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -104,10 +103,10 @@ def test_hand_written_policy_escalates_and_is_in_the_ledger(home: Path, http: ht
     assert out["escalated"] and out["escalated_from"] == "nano" and out["tier"] == "lite"
     assert out["outcome"] in ("answered", "human_review")
     assert out["usage"]["prompt_tokens"] > 0  # the lite call's tokens are counted
-    con = sqlite3.connect(home / "ledger.db")
-    row = con.execute("select escalated, escalated_from, tier from calls where id = ?", (out["id"],)).fetchone()
-    con.close()
-    assert row == (1, "nano", "lite")
+    from test_ledger import ledger_row
+
+    rec = ledger_row(home, out["id"])
+    assert (rec["escalated"], rec["escalated_from"], rec["tier"]) == (1, "nano", "lite")
     # a route that asks for a stronger model escalates too
     store.save(CascadePolicy(task="route", feature="route-test", steps=[Step("lite", 0.0, True), Step("lite", 0.0)]))
     out = http.post("/v1/tasks/route", json={"text": "hello", "routes": {"greeting": "hello and hi"},

@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -13,12 +14,17 @@ import httpx
 from conftest import litegate_cmd
 
 
-def ledger_row(home: Path, call_id: str) -> dict | None:
-    con = sqlite3.connect(home / "ledger.db")
-    con.row_factory = sqlite3.Row
-    row = con.execute("select * from calls where id = ?", (call_id,)).fetchone()
-    con.close()
-    return dict(row) if row else None
+def ledger_row(home: Path, call_id: str, wait: float = 5.0) -> dict | None:
+    """The row for ``call_id``; the ledger is written in the background, so allow a moment."""
+    deadline = time.monotonic() + wait
+    while True:
+        con = sqlite3.connect(home / "ledger.db")
+        con.row_factory = sqlite3.Row
+        row = con.execute("select * from calls where id = ?", (call_id,)).fetchone()
+        con.close()
+        if row or time.monotonic() > deadline:
+            return dict(row) if row else None
+        time.sleep(0.05)
 
 
 def test_task_call_is_a_ledger_row_and_feedback_marks_it(http: httpx.Client, home: Path) -> None:
@@ -70,6 +76,7 @@ def test_metrics_count_calls(http: httpx.Client) -> None:
 
 def test_report_cli(http: httpx.Client, home: Path) -> None:
     http.post("/v1/tasks/rank", json={"query": "cats", "candidates": ["dogs", "kittens"], "feature": "cli-report"})
+    http.get("/v1/report")  # waits for the server's background ledger writer
     env = dict(os.environ, LITEGATE_HOME=str(home), COLUMNS="200")
     r = subprocess.run(litegate_cmd("report", "--json", "--since", "1h"), env=env, capture_output=True, text=True,
                        timeout=120)

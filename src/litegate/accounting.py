@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import queue
+import threading
 from typing import Any
 
 from litegate.errors import InvalidRequest, LitegateError
@@ -26,22 +28,43 @@ def key_fingerprint(authorization: str | None) -> str | None:
     return hashlib.sha256(token.encode()).hexdigest()[:12] if token else None
 
 
-def tier_of_model(model: str) -> str:
+def tier_of_model(model: str, remote: bool = False) -> str:
+    if remote:
+        return model  # remote models are priced per token under their own name
     return model if model in ("nano", "lite", "pro") else "local"
 
 
 class Accountant:
+    """Rows are written by a background thread, so a database round trip never sits on a
+    request's path; ``flush`` waits until everything queued so far is written."""
+
     def __init__(self, ledger: Ledger, prices: Prices | None = None, metrics: Metrics | None = None):
         self.ledger = ledger
         self.prices = prices or Prices()
         self.metrics = metrics or Metrics()
+        self._queue: queue.Queue[CallRecord | threading.Event] = queue.Queue()
+        self._writer = threading.Thread(target=self._drain, name="ledger-writer", daemon=True)
+        self._writer.start()
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            try:
+                self.ledger.record(item)
+            except Exception as e:  # noqa: BLE001 - a ledger outage must not fail the user's call
+                log.error("ledger write failed for %s: %s", item.id, e)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
 
     def _write(self, rec: CallRecord) -> None:
         self.metrics.observe(rec)
-        try:
-            self.ledger.record(rec)
-        except Exception as e:  # noqa: BLE001 - a ledger outage must not fail the user's call
-            log.error("ledger write failed for %s: %s", rec.id, e)
+        self._queue.put(rec)
 
     def task(self, result: dict[str, Any], api_key: str | None = None) -> None:
         usage = result.get("usage") or {}
@@ -61,7 +84,7 @@ class Accountant:
     def llm(self, call_id: str, task: str, model: str, usage: dict[str, Any] | None, latency_ms: float,
             feature: str | None = None, api_key: str | None = None, status: int = 200) -> None:
         usage = usage or {}
-        tier = tier_of_model(model)
+        tier = tier_of_model(model, remote=model in self.prices.per_million_in)
         tokens_in = int(usage.get("prompt_tokens", 0))
         tokens_out = int(usage.get("completion_tokens", 0))
         cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
@@ -75,6 +98,7 @@ class Accountant:
             raise InvalidRequest(f"'outcome' must be one of {', '.join(OUTCOMES)}", param="outcome")
         if not isinstance(call_id, str) or not call_id:
             raise InvalidRequest("'id' must be the id of an earlier response", param="id")
+        self.flush()  # the call may still be on its way to the ledger
         if not self.ledger.set_outcome(call_id, outcome):
             raise FeedbackNotFound(f"no call with id {call_id!r} in the ledger", param="id", code="call_not_found")
         self.metrics.feedback.labels(outcome).inc()

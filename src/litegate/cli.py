@@ -47,6 +47,8 @@ def serve(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per model (default: all cores)")] = None,
     ctx: Annotated[Optional[int], typer.Option(help="context tokens per model")] = None,
     parallel: Annotated[Optional[int], typer.Option(help="concurrent sequences per model")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML file declaring [[remote]] models "
+                                                        "(default: $LITEGATE_CONFIG)")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API (chat, completions, models) on the given model."""
     import uvicorn
@@ -54,8 +56,14 @@ def serve(
     from litegate.engine import ModelRegistry
     from litegate.server import create_app
 
+    import os
+
+    from litegate.remote import load_config
+
     settings = _settings(threads=threads, ctx=ctx, parallel=parallel)
     try:
+        config_path = config or (Path(os.environ["LITEGATE_CONFIG"]) if os.environ.get("LITEGATE_CONFIG") else None)
+        remotes = load_config(config_path) if config_path else []
         registry = ModelRegistry(settings, extra_specs=[model], progress=rich_progress)
         default = registry.lookup(_served_name(model)).name
         engine = registry.engine(default)
@@ -66,7 +74,10 @@ def serve(
     others = [n for n in registry.names() if n != default]
     if others:
         err.print(f"litegate: also available on first use: {', '.join(others)}", highlight=False)
-    uvicorn.run(create_app(registry, default), host=host, port=port, log_level="warning")
+    if remotes:
+        err.print(f"litegate: remote models: {', '.join(r.name + ' -> ' + r.base_url for r in remotes)}",
+                  highlight=False)
+    uvicorn.run(create_app(registry, default, remotes=remotes), host=host, port=port, log_level="warning")
 
 
 def _served_name(spec: str) -> str:

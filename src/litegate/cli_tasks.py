@@ -88,6 +88,8 @@ def run_task_command(task: str, text: Optional[str], base: dict[str, Any], model
         _fail(str(e).splitlines()[0] + ": " + " ".join(str(e).splitlines()[1:3]))
     finally:
         if "runner" in locals():
+            if runner.accountant is not None:
+                runner.accountant.flush()
             runner.registry.close()
 
 

@@ -21,7 +21,8 @@ from litegate.server.errors import install_error_handlers
 
 
 def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_registry: bool = True,
-               store: ClassifierStore | None = None, accountant: Accountant | None = None) -> FastAPI:
+               store: ClassifierStore | None = None, accountant: Accountant | None = None,
+               remotes: list[Any] | None = None) -> FastAPI:
     """An app serving ``registry``; ``default_model`` answers requests that name no model
     and runs the LLM tiers of tasks."""
     if store is None:
@@ -29,9 +30,15 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
 
         store = ClassifierStore(registry.settings.home, MiniLMEncoder)
 
+    from litegate.remote import RemoteModel
+
+    remote_models = {cfg.name: RemoteModel(cfg) for cfg in (remotes or [])}
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        for remote in remote_models.values():
+            await remote.aclose()
         if close_registry:
             registry.close()
 
@@ -41,6 +48,10 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
     app.state.started = int(time.time())
     if accountant is None:
         accountant = Accountant(Ledger(registry.settings.ledger_database_url()))
+    for name, remote in remote_models.items():
+        accountant.prices.per_million_in[name] = remote.config.price_in_per_million
+        accountant.prices.per_million_out[name] = remote.config.price_out_per_million
+    app.state.remotes = remote_models
     app.state.accountant = accountant
     from litegate.cascade import PolicyStore
 
@@ -72,6 +83,8 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
                 for name in reg.names()
             },
             "active_requests": sum(e.active_requests for e in loaded.values()),
+            "remotes": {name: {"circuit": r.breaker.state, "base_url": r.config.base_url}
+                        for name, r in request.app.state.remotes.items()},
         }
 
     return app

@@ -175,10 +175,52 @@ def _account(request: Request, call_id: str, kind: str, model: str, usage: dict[
                                      api_key=key_fingerprint(request.headers.get("authorization")))
 
 
+async def _remote_chat(req: ChatCompletionRequest, request: Request, remote: Any,
+                       started: float) -> StreamingResponse | JSONResponse | None:
+    """Forward to a remote model; None means it is down and the caller should fall back."""
+    from litegate.remote import RemoteRejected, RemoteUnavailable
+
+    body = await request.json()
+    body.pop("model", None)
+    name = remote.config.name
+    try:
+        if req.stream:
+            chunks = remote.stream(body)
+            first = await anext(chunks)
+
+            async def relay() -> AsyncIterator[bytes]:
+                yield first
+                async for piece in chunks:
+                    yield piece
+                _account(request, "remote_" + str(int(started * 1e6)), "chat", name, None,
+                         (time.perf_counter() - started) * 1000)
+            return StreamingResponse(relay(), media_type="text/event-stream")
+        result = await remote.chat(body)
+    except RemoteRejected as e:
+        return JSONResponse(e.body if isinstance(e.body, dict) else error_body(e.message), status_code=e.status_code)
+    except (RemoteUnavailable, StopAsyncIteration) as e:
+        request.state.fallback_reason = getattr(e, "message", "the remote stream ended at once")
+        return None
+    result["model"] = name
+    return JSONResponse(_finish(result, name, started, request))
+
+
 @router.post("/v1/chat/completions", response_model=None)
 async def chat_completions(req: ChatCompletionRequest, request: Request) -> StreamingResponse | JSONResponse:
     started = time.perf_counter()
     model = _model_name(request, req.model)
+    remotes = getattr(request.app.state, "remotes", {})
+    fallback_from = None
+    if model in remotes:
+        remote = remotes[model]
+        answered = await _remote_chat(req, request, remote, started)
+        if answered is not None:
+            return answered
+        if not remote.config.fallback:
+            from litegate.remote import RemoteUnavailable
+
+            raise RemoteUnavailable(request.state.fallback_reason)
+        fallback_from, model = model, remote.config.fallback
     registry = _registry(request)
     registry.lookup(model)  # 404 before any validation that needs the engine
     prepared = prepare_chat(req)
@@ -198,7 +240,13 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Stre
         return await _stream_response(engine, "chat", prepared.body, model, include_usage, started,
                                       prepared=prepared, http_request=request)
     result = prepared.finish(await engine.arun("chat", prepared.body))
-    return JSONResponse(_finish(result, model, started, request))
+    if fallback_from:
+        result.setdefault("litegate", {}).update(fallback_from=fallback_from,
+                                                 fallback_reason=request.state.fallback_reason)
+    response = JSONResponse(_finish(result, model, started, request))
+    if fallback_from:
+        response.headers["X-Litegate-Fallback-From"] = fallback_from
+    return response
 
 
 async def _replay_as_stream(result: dict[str, Any], include_usage: bool) -> AsyncIterator[bytes]:
@@ -274,7 +322,9 @@ async def _load(registry: ModelRegistry, model: str) -> LlamaEngine:
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
     registry = _registry(request)
-    data = []
+    data = [{"id": name, "object": "model", "created": request.app.state.started, "owned_by": "remote",
+             "upstream_model": r.config.model, "circuit": r.breaker.state}
+            for name, r in getattr(request.app.state, "remotes", {}).items()]
     for served in registry.served():
         entry: dict[str, Any] = {"id": served.name, "object": "model", "created": request.app.state.started,
                                  "owned_by": "litegate", "aliases": list(served.aliases),

@@ -42,7 +42,9 @@ async def report(request: Request, since_hours: float | None = None) -> dict[str
     import time
 
     since = time.time() - since_hours * 3600 if since_hours else None
-    return await run_in_threadpool(request.app.state.accountant.ledger.summary, since)
+    accountant = request.app.state.accountant
+    await run_in_threadpool(accountant.flush)
+    return await run_in_threadpool(accountant.ledger.summary, since)
 
 
 class TrainRequest(BaseModel):
