@@ -159,6 +159,19 @@ class Ledger:
                 "cost_per_1000_calls_usd": (1000 * sum(g["cost_usd"] for g in out) / total_calls) if total_calls else 0}
 
 
+def timeseries(rows: list[dict[str, Any]], since: float, until: float, buckets: int = 24) -> dict[str, Any]:
+    """Cost and calls per tier in ``buckets`` equal time slices of [since, until)."""
+    width = max(1e-9, (until - since) / buckets)
+    tiers = sorted({r["tier"] for r in rows})
+    cost = {t: [0.0] * buckets for t in tiers}
+    count = {t: [0] * buckets for t in tiers}
+    for r in rows:
+        i = min(buckets - 1, max(0, int((r["ts"] - since) / width)))
+        cost[r["tier"]][i] += r["cost_usd"] or 0.0
+        count[r["tier"]][i] += 1
+    return {"since": since, "until": until, "bucket_seconds": width, "tiers": tiers, "cost": cost, "calls": count}
+
+
 def _pct(values: list[float], q: float) -> float | None:
     if not values:
         return None

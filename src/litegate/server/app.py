@@ -15,7 +15,7 @@ from litegate.accounting import Accountant
 from litegate.engine import ModelRegistry
 from litegate.ledger import Ledger
 from litegate.nano import ClassifierStore
-from litegate.server import gemini, openai, tasks
+from litegate.server import dashboard, gemini, openai, tasks
 from litegate.tasks import TaskRunner
 from litegate.server.errors import install_error_handlers
 
@@ -60,6 +60,7 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
     install_error_handlers(app)
     app.include_router(openai.router)
     app.include_router(tasks.router)
+    app.include_router(dashboard.router)
     app.state.gemini = gemini.GeminiState()
     app.include_router(gemini.router, prefix="/v1beta")
     app.include_router(gemini.router, prefix="/v1")
