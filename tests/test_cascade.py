@@ -114,3 +114,42 @@ def test_hand_written_policy_escalates_and_is_in_the_ledger(home: Path, http: ht
     assert out["outcome"] in ("answered", "human_review")
     if out["outcome"] == "human_review":  # only a repeated request for a stronger model ends there
         assert out["route"] == "use_stronger_model" and out["escalated"]
+
+
+def test_shadow_traffic_and_escalation_budget_alarm(home: Path, http: httpx.Client, slice_files) -> None:
+    from test_ledger import ledger_row
+
+    _, val, intents = slice_files
+    store = PolicyStore(home)
+    # nano answers everything; every answered call is shadowed to lite; an escalation
+    # budget of 0% with a policy that always escalates trips the alarm
+    from litegate.cascade import Shadow
+
+    store.save(CascadePolicy(task="classify", feature="shadow-test", steps=[Step("nano", 0.0)],
+                             shadow=Shadow(tier="lite", fraction=1.0)))
+    texts = [json.loads(line)["text"] for line in val.read_text().splitlines()[:3]]
+    ids = [http.post("/v1/tasks/classify", json={"text": t, "classifier": "cascade12", "labels": intents,
+                                                  "feature": "shadow-test"}).json()["id"] for t in texts]
+    import time
+
+    deadline = time.monotonic() + 60
+    rows = []
+    while time.monotonic() < deadline:
+        rows = [ledger_row(home, i) for i in ids]
+        if all(r and r["shadow_tier"] for r in rows):
+            break
+        time.sleep(0.5)
+    assert all(r["shadow_tier"] == "lite" and r["shadow_agreement"] in (0, 1) for r in rows), rows
+    report = http.get("/v1/report").json()
+    group = next(g for g in report["groups"] if g["feature"] == "shadow-test")
+    assert group["shadowed"] == 3 and 0 <= group["shadow_agreement"] <= 1
+
+    store.save(CascadePolicy(task="classify", feature="creep", steps=[Step("nano", 1.01, True), Step("lite", 0.0)],
+                             max_escalation_rate=0.0))
+    for t in texts * 7:  # 21 calls, all escalated
+        http.post("/v1/tasks/classify", json={"text": t, "classifier": "cascade12", "labels": intents,
+                                              "feature": "creep"})
+    alarms = http.get("/v1/report").json()["alarms"]
+    assert any(a["feature"] == "creep" and a["escalation_rate"] == 1.0 for a in alarms), alarms
+    assert 'litegate_escalation_budget_exceeded{feature="creep",task="classify"} 1.0' in http.get("/metrics").text
+    assert "Escalation budget exceeded" in http.get("/dashboard").text

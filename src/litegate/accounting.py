@@ -42,7 +42,8 @@ class Accountant:
         self.ledger = ledger
         self.prices = prices or Prices()
         self.metrics = metrics or Metrics()
-        self._queue: queue.Queue[CallRecord | threading.Event] = queue.Queue()
+        self._queue: queue.Queue[Any] = queue.Queue()
+        self.alarms: dict[tuple[str, str | None], dict[str, Any]] = {}
         self._writer = threading.Thread(target=self._drain, name="ledger-writer", daemon=True)
         self._writer.start()
 
@@ -53,9 +54,12 @@ class Accountant:
                 item.set()
                 continue
             try:
-                self.ledger.record(item)
+                if isinstance(item, CallRecord):
+                    self.ledger.record(item)
+                else:
+                    item()  # an update that must follow the row's insert
             except Exception as e:  # noqa: BLE001 - a ledger outage must not fail the user's call
-                log.error("ledger write failed for %s: %s", item.id, e)
+                log.error("ledger write failed: %s", e)
 
     def flush(self, timeout: float = 10.0) -> None:
         done = threading.Event()
@@ -66,7 +70,26 @@ class Accountant:
         self.metrics.observe(rec)
         self._queue.put(rec)
 
-    def task(self, result: dict[str, Any], api_key: str | None = None) -> None:
+    def shadow(self, call_id: str, tier: str, agreed: bool) -> None:
+        self.metrics.shadow.labels(tier, str(agreed).lower()).inc()
+        self._queue.put(lambda: self.ledger.set_shadow(call_id, tier, agreed))
+
+    def check_budget(self, task: str, feature: str | None, budget: float) -> None:
+        """Raise (or clear) the "pro creep" alarm for a feature whose escalation rate over its
+        recent calls exceeds its budget."""
+        rate, n = self.ledger.escalation_rate(feature, task)
+        key = (task, feature)
+        if n >= 20 and rate > budget:
+            if key not in self.alarms:
+                log.warning("escalation budget exceeded: %s/%s escalates %.1f%% of its last %d calls (budget %.1f%%)",
+                            task, feature, 100 * rate, n, 100 * budget)
+            self.alarms[key] = {"task": task, "feature": feature, "escalation_rate": rate, "budget": budget,
+                                "calls": n}
+        else:
+            self.alarms.pop(key, None)
+        self.metrics.budget_exceeded.labels(task, feature or "").set(1 if key in self.alarms else 0)
+
+    def task(self, result: dict[str, Any], api_key: str | None = None, budget: float | None = None) -> None:
         usage = result.get("usage") or {}
         seconds = float(result.get("latency_ms") or 0.0) / 1000.0
         tier = result["tier"]
@@ -80,6 +103,9 @@ class Accountant:
             confidence=result.get("confidence"), escalated=bool(result.get("escalated")),
             escalated_from=result.get("escalated_from"),
             outcome=None))
+        if budget is not None:
+            task, feature = result["task"], result.get("feature")
+            self._queue.put(lambda: self.check_budget(task, feature, budget))
 
     def llm(self, call_id: str, task: str, model: str, usage: dict[str, Any] | None, latency_ms: float,
             feature: str | None = None, api_key: str | None = None, status: int = 200) -> None:

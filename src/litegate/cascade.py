@@ -31,19 +31,32 @@ class Step:
 
 
 @dataclass
+class Shadow:
+    """Also send ``fraction`` of answered calls, in the background, to ``tier``; the ledger
+    records whether it agreed."""
+
+    tier: str
+    fraction: float = 0.05
+
+
+@dataclass
 class CascadePolicy:
     task: str
     steps: list[Step]
     feature: str | None = None
     expected: dict[str, Any] = field(default_factory=dict)
+    shadow: Shadow | None = None
+    max_escalation_rate: float | None = None  # the escalation budget; exceeding it raises an alarm
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CascadePolicy:
+        shadow = data.get("shadow")
         return cls(task=data["task"], feature=data.get("feature"), expected=data.get("expected", {}),
-                   steps=[Step(**s) for s in data["steps"]])
+                   steps=[Step(**s) for s in data["steps"]], shadow=Shadow(**shadow) if shadow else None,
+                   max_escalation_rate=data.get("max_escalation_rate"))
 
 
 class PolicyStore:

@@ -107,6 +107,21 @@ class Ledger:
             result = conn.execute(update(calls).where(calls.c.id == call_id).values(outcome=outcome))
             return result.rowcount > 0
 
+    def set_shadow(self, call_id: str, tier: str, agreed: bool) -> bool:
+        with self.engine.begin() as conn:
+            result = conn.execute(update(calls).where(calls.c.id == call_id)
+                                  .values(shadow_tier=tier, shadow_agreement=agreed))
+            return result.rowcount > 0
+
+    def escalation_rate(self, feature: str | None, task: str, last: int = 200) -> tuple[float, int]:
+        """Escalation rate over the last ``last`` calls of a task and feature, and how many."""
+        q = (select(calls.c.escalated).where(calls.c.task == task)
+             .where(calls.c.feature.is_(None) if feature is None else calls.c.feature == feature)
+             .order_by(calls.c.ts.desc()).limit(last))
+        with self.engine.connect() as conn:
+            flags = [bool(r[0]) for r in conn.execute(q)]
+        return (sum(flags) / len(flags) if flags else 0.0), len(flags)
+
     def get(self, call_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(calls).where(calls.c.id == call_id)).mappings().first()
@@ -133,7 +148,9 @@ class Ledger:
                        func.sum(calls.c.cost_usd).label("cost_usd"),
                        func.sum(func.cast(calls.c.escalated, Integer)).label("escalated"),
                        func.sum(func.cast(calls.c.outcome == "success", Integer)).label("successes"),
-                       func.sum(func.cast(calls.c.outcome == "failure", Integer)).label("failures"))
+                       func.sum(func.cast(calls.c.outcome == "failure", Integer)).label("failures"),
+                       func.count(calls.c.shadow_agreement).label("shadowed"),
+                       func.sum(func.cast(calls.c.shadow_agreement, Integer)).label("shadow_agreed"))
                 .where(*cond).group_by(calls.c.feature, calls.c.tier)).mappings().all()
             latencies = conn.execute(select(calls.c.feature, calls.c.tier, calls.c.latency_ms).where(*cond)).all()
         lat: dict[tuple[str | None, str], list[float]] = {}
@@ -152,6 +169,8 @@ class Ledger:
                 "latency_ms_p50": _pct(values, 50), "latency_ms_p95": _pct(values, 95),
                 "successes": successes, "failures": int(g["failures"] or 0),
                 "cost_per_success_usd": (float(g["cost_usd"] or 0.0) / successes) if successes else None,
+                "shadowed": int(g["shadowed"] or 0),
+                "shadow_agreement": (int(g["shadow_agreed"] or 0) / int(g["shadowed"])) if g["shadowed"] else None,
             })
         total_calls = sum(g["calls"] for g in out)
         return {"groups": sorted(out, key=lambda g: (str(g["feature"]), g["tier"])),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from litegate.ledger import CallRecord
 
@@ -20,6 +20,11 @@ class Metrics:
         self.cost = Counter("litegate_cost_usd", "Estimated cost", ["feature", "tier"], registry=self.registry)
         self.escalations = Counter("litegate_escalations", "Calls escalated past their first tier",
                                    ["task", "from_tier", "to_tier"], registry=self.registry)
+        self.shadow = Counter("litegate_shadow_calls", "Shadow calls by tier and agreement", ["tier", "agreed"],
+                              registry=self.registry)
+        self.budget_exceeded = Gauge("litegate_escalation_budget_exceeded",
+                                     "1 while a feature escalates more than its budget", ["task", "feature"],
+                                     registry=self.registry)
         self.feedback = Counter("litegate_feedback", "Outcomes reported through /v1/feedback", ["outcome"],
                                 registry=self.registry)
 

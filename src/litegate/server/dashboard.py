@@ -65,17 +65,25 @@ def _hbars(rows: list[tuple[str, float, str]], color: str, width: int = 520) -> 
     return "".join(parts) + "</svg>"
 
 
-def render(summary: dict[str, Any], series: dict[str, Any], hours: float) -> str:
+def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
+           alarms: list[dict[str, Any]] | None = None) -> str:
     groups = summary["groups"]
     calls = summary["calls"]
     escalated = sum(g["escalation_rate"] * g["calls"] for g in groups)
     successes = sum(g["successes"] for g in groups)
     lat50 = [g["latency_ms_p50"] for g in groups if g["latency_ms_p50"] is not None]
+    shadowed = sum(g.get("shadowed", 0) for g in groups)
+    agreed = sum((g.get("shadow_agreement") or 0) * g.get("shadowed", 0) for g in groups)
     kpis = [("calls", f"{calls:,}"), ("cost", _money(summary["cost_usd"])),
             ("per 1,000 calls", _money(summary["cost_per_1000_calls_usd"])),
             ("escalation rate", f"{escalated / calls:.1%}" if calls else "–"),
             ("cost per success", _money(summary["cost_usd"] / successes) if successes else "no feedback yet"),
-            ("median latency", f"{sorted(lat50)[len(lat50) // 2]:.0f} ms" if lat50 else "–")]
+            ("median latency", f"{sorted(lat50)[len(lat50) // 2]:.0f} ms" if lat50 else "–"),
+            ("shadow agreement", f"{agreed / shadowed:.0%} of {shadowed}" if shadowed else "no shadow traffic")]
+    banner = "".join(
+        f'<div class="alarm">Escalation budget exceeded: {html.escape(a["task"])} / '
+        f'{html.escape(str(a["feature"] or "(untagged)"))} escalates {a["escalation_rate"]:.0%} of its last '
+        f'{a["calls"]} calls (budget {a["budget"]:.0%})</div>' for a in (alarms or []))
     by_feature: dict[str, float] = {}
     for g in groups:
         by_feature[g["feature"] or "(untagged)"] = by_feature.get(g["feature"] or "(untagged)", 0.0) + g["cost_usd"]
@@ -102,10 +110,10 @@ h1{{font-size:20px;margin:0 0 4px}} .sub{{color:#667;margin-bottom:16px}}
 .card h2{{font-size:14px;margin:0 0 8px}} .wide{{grid-column:1 / span 2}}
 .legend .key{{margin-right:12px;font-size:12px}} .legend i{{display:inline-block;width:10px;height:10px;margin-right:4px}}
 table{{border-collapse:collapse;font-size:13px;width:100%}} td,th{{text-align:left;padding:4px 8px;border-bottom:1px solid #eee}}
-.empty{{color:#889}}
+.empty{{color:#889}} .alarm{{background:#fde8e4;color:#8a2414;border-radius:8px;padding:10px 14px;margin-bottom:12px}}
 </style></head><body>
-<h1>litegate</h1><div class="sub">last {hours:g} hours · {time.strftime('%Y-%m-%d %H:%M:%S')} · shadow traffic: not configured</div>
-<div class="kpis">{cards}</div>
+<h1>litegate</h1><div class="sub">last {hours:g} hours · {time.strftime('%Y-%m-%d %H:%M:%S')}</div>
+{banner}<div class="kpis">{cards}</div>
 <div class="grid">
 <div class="card wide"><h2>Cost over time, by tier</h2>{_stacked_bars(series)}</div>
 <div class="card"><h2>Cost by feature</h2>{_hbars(feature_rows, '#3b6fd4')}</div>
@@ -128,4 +136,4 @@ async def dashboard(request: Request, hours: float = 24.0) -> HTMLResponse:
     since = until - hours * 3600
     summary = await run_in_threadpool(accountant.ledger.summary, since)
     rows = await run_in_threadpool(accountant.ledger.rows, since)
-    return HTMLResponse(render(summary, timeseries(rows, since, until), hours))
+    return HTMLResponse(render(summary, timeseries(rows, since, until), hours, list(accountant.alarms.values())))

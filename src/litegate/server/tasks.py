@@ -44,7 +44,9 @@ async def report(request: Request, since_hours: float | None = None) -> dict[str
     since = time.time() - since_hours * 3600 if since_hours else None
     accountant = request.app.state.accountant
     await run_in_threadpool(accountant.flush)
-    return await run_in_threadpool(accountant.ledger.summary, since)
+    summary = await run_in_threadpool(accountant.ledger.summary, since)
+    summary["alarms"] = list(accountant.alarms.values())
+    return summary
 
 
 class TrainRequest(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import secrets
 import threading
 import time
@@ -141,5 +142,19 @@ class TaskRunner:
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         }
         if self.accountant is not None:
-            self.accountant.task(result, api_key=api_key)
+            self.accountant.task(result, api_key=api_key, budget=policy.max_escalation_rate if policy else None)
+            if policy is not None and policy.shadow is not None and outcome == "answered" \
+                    and policy.shadow.tier != result["tier"] and random.random() < policy.shadow.fraction:
+                threading.Thread(target=self._shadow, args=(fn, req, policy.shadow.tier, result),
+                                 name="shadow", daemon=True).start()
         return result
+
+    def _shadow(self, fn: Callable[..., TaskOutput], req: TaskRequest, tier: str, result: dict[str, Any]) -> None:
+        """Run the same request on a stronger tier and record whether it agreed."""
+        try:
+            other = fn(self, req.model_copy(update={"tier": tier}))
+        except LitegateError:
+            return
+        keys = ("label", "labels", "route")
+        agreed = all(other.result.get(k) == result.get(k) for k in keys if k in result)
+        self.accountant.shadow(result["id"], tier, agreed)
