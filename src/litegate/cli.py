@@ -64,6 +64,9 @@ def serve(
     try:
         config_path = config or (Path(os.environ["LITEGATE_CONFIG"]) if os.environ.get("LITEGATE_CONFIG") else None)
         remotes = load_config(config_path) if config_path else []
+        from litegate.keys import load_keys
+
+        api_keys = load_keys(config_path) if config_path else []
         registry = ModelRegistry(settings, extra_specs=[model], progress=rich_progress)
         default = registry.lookup(_served_name(model)).name
         engine = registry.engine(default)
@@ -77,7 +80,13 @@ def serve(
     if remotes:
         err.print(f"litegate: remote models: {', '.join(r.name + ' -> ' + r.base_url for r in remotes)}",
                   highlight=False)
-    uvicorn.run(create_app(registry, default, remotes=remotes), host=host, port=port, log_level="warning")
+    if api_keys:
+        err.print(f"litegate: API keys required ({len(api_keys)} configured)", highlight=False)
+    elif host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"litegate: warning: listening on {host} without API keys; declare [[api_key]] in --config",
+                  highlight=False)
+    uvicorn.run(create_app(registry, default, remotes=remotes, api_keys=api_keys), host=host, port=port,
+                log_level="warning")
 
 
 def _served_name(spec: str) -> str:

@@ -122,6 +122,12 @@ class Ledger:
             flags = [bool(r[0]) for r in conn.execute(q)]
         return (sum(flags) / len(flags) if flags else 0.0), len(flags)
 
+    def spend(self, api_key: str, since: float) -> float:
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.sum(calls.c.cost_usd)).where(calls.c.api_key == api_key)
+                                 .where(calls.c.ts >= since)).scalar()
+        return float(total or 0.0)
+
     def get(self, call_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(calls).where(calls.c.id == call_id)).mappings().first()

@@ -189,6 +189,9 @@ def load_config(path: Path | str) -> list[RemoteConfig]:
         raise InvalidRequest(f"config file {path} is not valid TOML: {e}") from None
     remotes = []
     known = set(RemoteConfig.__dataclass_fields__)
+    unknown_tables = set(data) - {"remote", "api_key"}
+    if unknown_tables:
+        raise InvalidRequest(f"{path}: unknown sections {sorted(unknown_tables)}; expected [[remote]] and [[api_key]]")
     for i, table in enumerate(data.get("remote", [])):
         unknown = set(table) - known
         if unknown:

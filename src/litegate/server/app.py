@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
 from litegate import __version__
@@ -22,7 +22,7 @@ from litegate.server.errors import install_error_handlers
 
 def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_registry: bool = True,
                store: ClassifierStore | None = None, accountant: Accountant | None = None,
-               remotes: list[Any] | None = None) -> FastAPI:
+               remotes: list[Any] | None = None, api_keys: list[Any] | None = None) -> FastAPI:
     """An app serving ``registry``; ``default_model`` answers requests that name no model
     and runs the LLM tiers of tasks."""
     if store is None:
@@ -57,13 +57,21 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
 
     app.state.tasks = TaskRunner(registry, store, lite_model=default_model, accountant=accountant,
                                  policies=PolicyStore(registry.settings.home))
+    from litegate.keys import KeyGuard
+
+    app.state.keys = KeyGuard(api_keys or [], accountant.ledger)
+
+    async def require_key(request: Request) -> None:
+        request.app.state.keys.check(request)
+
+    guarded = [Depends(require_key)]
     install_error_handlers(app)
-    app.include_router(openai.router)
-    app.include_router(tasks.router)
-    app.include_router(dashboard.router)
+    app.include_router(openai.router, dependencies=guarded)
+    app.include_router(tasks.router, dependencies=guarded)
+    app.include_router(dashboard.router, dependencies=guarded)
     app.state.gemini = gemini.GeminiState()
-    app.include_router(gemini.router, prefix="/v1beta")
-    app.include_router(gemini.router, prefix="/v1")
+    app.include_router(gemini.router, prefix="/v1beta", dependencies=guarded)
+    app.include_router(gemini.router, prefix="/v1", dependencies=guarded)
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:

@@ -1,0 +1,133 @@
+"""Optional API keys with per-key rate limits and daily budgets.
+
+Off unless the config file declares ``[[api_key]]`` tables; then every API route needs a
+key (``Authorization: Bearer ...`` or Gemini's ``x-goog-api-key``). Keys are never stored:
+a table names an environment variable holding the key, or the key's sha256.
+
+    [[api_key]]
+    name = "team-a"
+    key_env = "TEAM_A_KEY"          # or key_sha256 = "<hex>"
+    rate_per_minute = 600           # optional
+    budget_usd_per_day = 5.0        # optional; counted from the ledger, UTC day
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+
+from litegate.errors import InvalidRequest, LitegateError
+
+
+class Unauthorized(LitegateError):
+    status_code = 401
+    error_type = "authentication_error"
+
+
+class RateLimited(LitegateError):
+    status_code = 429
+    error_type = "rate_limit_error"
+
+
+@dataclass
+class ApiKey:
+    name: str
+    sha256: str
+    rate_per_minute: float | None = None
+    budget_usd_per_day: float | None = None
+
+    @property
+    def fingerprint(self) -> str:  # what the ledger stores (see accounting.key_fingerprint)
+        return self.sha256[:12]
+
+
+def load_keys(path: Path | str) -> list[ApiKey]:
+    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    keys = []
+    for i, table in enumerate(data.get("api_key", [])):
+        where = f"{path}: [[api_key]] #{i + 1}"
+        unknown = set(table) - {"name", "key_env", "key_sha256", "rate_per_minute", "budget_usd_per_day"}
+        if unknown:
+            raise InvalidRequest(f"{where} has unknown keys {sorted(unknown)}")
+        if "key_env" in table:
+            secret = os.environ.get(table["key_env"], "")
+            if not secret:
+                raise InvalidRequest(f"{where}: the environment variable {table['key_env']} is empty or unset")
+            digest = hashlib.sha256(secret.encode()).hexdigest()
+        elif "key_sha256" in table:
+            digest = str(table["key_sha256"]).lower()
+        else:
+            raise InvalidRequest(f"{where} needs key_env or key_sha256")
+        keys.append(ApiKey(name=str(table.get("name") or f"key{i + 1}"), sha256=digest,
+                           rate_per_minute=table.get("rate_per_minute"),
+                           budget_usd_per_day=table.get("budget_usd_per_day")))
+    return keys
+
+
+class KeyGuard:
+    """Checks a request's key, its rate (token bucket) and its spend today."""
+
+    def __init__(self, keys: list[ApiKey], ledger: Any):
+        self.by_hash = {k.sha256: k for k in keys}
+        self.ledger = ledger
+        self._buckets: dict[str, tuple[float, float]] = {}  # hash -> (tokens, last refill)
+        self._spend: dict[str, tuple[float, float]] = {}  # hash -> (spent today, when computed)
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.by_hash)
+
+    def check(self, request: Request) -> ApiKey | None:
+        if not self.by_hash:
+            return None
+        auth = request.headers.get("authorization", "")
+        token = auth.split(" ", 1)[1].strip() if auth.lower().startswith("bearer ") else ""
+        token = token or request.headers.get("x-goog-api-key", "") or request.query_params.get("key", "")
+        if not token:
+            raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'", code="missing_api_key")
+        key = self.by_hash.get(hashlib.sha256(token.encode()).hexdigest())
+        if key is None:
+            raise Unauthorized("the API key is not valid", code="invalid_api_key")
+        if key.rate_per_minute:
+            self._take(key)
+        if key.budget_usd_per_day is not None:
+            spent = self._spent_today(key)
+            if spent >= key.budget_usd_per_day:
+                raise RateLimited(f"the daily budget of key {key.name!r} (${key.budget_usd_per_day}) is spent "
+                                  f"(${spent:.6f} today); it resets at 00:00 UTC", code="budget_exceeded")
+        return key
+
+    def _take(self, key: ApiKey) -> None:
+        rate = float(key.rate_per_minute) / 60.0
+        capacity = max(1.0, float(key.rate_per_minute))
+        now = time.monotonic()
+        with self._lock:
+            tokens, last = self._buckets.get(key.sha256, (capacity, now))
+            tokens = min(capacity, tokens + (now - last) * rate)
+            if tokens < 1.0:
+                self._buckets[key.sha256] = (tokens, now)
+                wait = (1.0 - tokens) / rate
+                raise RateLimited(f"key {key.name!r} is limited to {key.rate_per_minute} requests per minute; "
+                                  f"retry in {wait:.1f} s", code="rate_limit_exceeded")
+            self._buckets[key.sha256] = (tokens - 1.0, now)
+
+    def _spent_today(self, key: ApiKey) -> float:
+        now = time.time()
+        with self._lock:
+            cached = self._spend.get(key.sha256)
+        if cached and now - cached[1] < 2.0:
+            return cached[0]
+        midnight = now - (now % 86400)
+        spent = self.ledger.spend(key.fingerprint, midnight)
+        with self._lock:
+            self._spend[key.sha256] = (spent, now)
+        return spent
