@@ -153,3 +153,20 @@ def test_shadow_traffic_and_escalation_budget_alarm(home: Path, http: httpx.Clie
     assert any(a["feature"] == "creep" and a["escalation_rate"] == 1.0 for a in alarms), alarms
     assert 'litegate_escalation_budget_exceeded{feature="creep",task="classify"} 1.0' in http.get("/metrics").text
     assert "Escalation budget exceeded" in http.get("/dashboard").text
+
+
+def test_cascade_to_the_in_process_pro_model(home: Path, http: httpx.Client) -> None:
+    """lite -> pro (Qwen2.5-Coder-1.5B, in-process): the stronger local model decides."""
+    store = PolicyStore(home)
+    store.save(CascadePolicy(task="classify", feature="pro-test",
+                             steps=[Step("lite", threshold=1.01, escalate=True), Step("pro", threshold=0.0)]))
+    out = http.post("/v1/tasks/classify", json={"text": "Will it rain in Oslo tomorrow?",
+                                                "labels": ["weather", "music", "sports"], "feature": "pro-test"},
+                    timeout=300).json()
+    assert out["tier"] == "pro" and out["model"] == "pro", out
+    assert out["escalated"] and out["escalated_from"] == "lite" and out["outcome"] == "answered"
+    assert out["label"] == "weather"
+    from test_ledger import ledger_row
+
+    rec = ledger_row(home, out["id"])
+    assert (rec["tier"], rec["escalated_from"]) == ("pro", "lite")
