@@ -82,6 +82,10 @@ class SamplingFields(BaseModel):
             raise ValueError("stop sequences must be non-empty strings")
         return v
 
+    def check_single_choice(self) -> None:
+        if self.n != 1:
+            raise InvalidRequest("'n': only n=1 is supported; send several requests instead", param="n")
+
     def sampling(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key in ("temperature", "top_p", "top_k", "min_p", "seed", "presence_penalty",
@@ -163,8 +167,7 @@ def _with_system(messages: list[dict[str, Any]], text: str) -> list[dict[str, An
 
 def prepare_chat(req: ChatCompletionRequest) -> PreparedChat:
     """Validate everything that does not need the model and build the engine body."""
-    if req.n != 1:
-        raise InvalidRequest("'n': only n=1 is supported; send several requests instead", param="n")
+    req.check_single_choice()
     if not req.messages:
         raise InvalidRequest("'messages' must contain at least one message", param="messages")
     messages = [m.engine_message(i) for i, m in enumerate(req.messages)]

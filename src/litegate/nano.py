@@ -163,9 +163,6 @@ class NanoClassifier:
         sims = (embeddings @ self._train_matrix).max(axis=1)
         return probs, self._calibration.confidence(probs, sims)
 
-    def predict_proba(self, texts: list[str], encoder: Encoder) -> np.ndarray:
-        return self.predict(texts, encoder)[0]
-
     def save(self, directory: Path) -> None:
         tmp = directory.with_name(directory.name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)

@@ -213,6 +213,30 @@ class LlamaEngine:
         finally:
             cancelled.set()
 
+    async def astream_started(self, kind: Kind, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        """Like ``astream``, but waits for the first chunk before returning, so that an
+        engine error (a prompt too long, say) raises here and can still become an HTTP
+        status instead of a broken 200 stream. Closing the iterator cancels the generation."""
+        chunks = self.astream(kind, body)
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            first = None
+        except BaseException:
+            await chunks.aclose()
+            raise
+
+        async def started() -> AsyncIterator[dict[str, Any]]:
+            try:
+                if first is not None:
+                    yield first
+                async for chunk in chunks:
+                    yield chunk
+            finally:
+                await chunks.aclose()
+
+        return started()
+
     async def acall(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking helper (tokenize, count) off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)

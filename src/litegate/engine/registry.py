@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +84,13 @@ class ModelRegistry:
                 threading.Thread(target=served.engine.warm_up, daemon=True,
                                  name=f"warm-up-{served.name}").start()
         return served.engine
+
+    async def aengine(self, name: str) -> tuple[str, LlamaEngine]:
+        """(served name, engine) without blocking the event loop on a first load."""
+        served = self.lookup(name)
+        if served.engine is not None:
+            return served.name, served.engine
+        return served.name, await asyncio.to_thread(self.engine, served.name)
 
     def loaded(self) -> dict[str, LlamaEngine]:
         return {m.name: m.engine for m in self._models.values() if m.engine is not None}

@@ -144,10 +144,7 @@ def _model_id(raw: str) -> str:
 
 
 async def _engine(request: Request, model: str) -> tuple[str, LlamaEngine]:
-    registry: ModelRegistry = request.app.state.registry
-    served = registry.lookup(model)
-    engine = served.engine or await run_in_threadpool(registry.engine, served.name)
-    return served.name, engine
+    return await request.app.state.registry.aengine(model)
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -222,15 +219,13 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
             yield frame(to_gemini_response(result, name, wants))
         return StreamingResponse(single(), media_type="text/event-stream")
 
-    chunks = engine.astream("chat", prepared.body)
-    first = await anext(chunks, None)  # an engine error still becomes a proper status
+    chunks = await engine.astream_started("chat", prepared.body)
 
     async def events() -> AsyncIterator[bytes]:
         text: list[str] = []
         finish = "stop"
-        pending = [first] if first is not None else []
         try:
-            async for chunk in _chain(pending, chunks):
+            async for chunk in chunks:
                 for choice in chunk.get("choices", []):
                     delta = (choice.get("delta") or {}).get("content")
                     if delta:
@@ -258,13 +253,6 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
             await chunks.aclose()
 
     return StreamingResponse(events(), media_type="text/event-stream" if sse else "application/json")
-
-
-async def _chain(first: list[dict[str, Any]], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    for item in first:
-        yield item
-    async for item in rest:
-        yield item
 
 
 @router.post("/models/{model}:countTokens")

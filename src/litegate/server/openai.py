@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
-from litegate.chat import ChatCompletionRequest, CompletionRequest, PreparedChat, SamplingFields, prepare_chat
+from litegate.chat import ChatCompletionRequest, CompletionRequest, PreparedChat, prepare_chat
 from litegate.engine import LlamaEngine, ModelRegistry
 from litegate.errors import ContextLengthExceeded, InvalidRequest, LitegateError
 from litegate.server.errors import error_body
@@ -27,11 +27,6 @@ def _registry(request: Request) -> ModelRegistry:
 
 def _model_name(request: Request, requested: str | None) -> str:
     return requested or request.app.state.default_model
-
-
-def _check_common(req: SamplingFields) -> None:
-    if req.n != 1:
-        raise InvalidRequest("'n': only n=1 is supported; send several requests instead", param="n")
 
 
 def _check_budget(engine: LlamaEngine, prompt_tokens: int, max_tokens: int | None) -> None:
@@ -71,21 +66,13 @@ async def _stream_response(engine: LlamaEngine, kind: Literal["chat", "completio
                            http_request: Request | None = None) -> StreamingResponse | JSONResponse:
     """Start the generation and wait for its first chunk before answering, so that an
     engine error still becomes a proper HTTP status instead of a broken 200 stream."""
-    chunks = engine.astream(kind, body)
-    try:
-        first = await anext(chunks)
-    except StopAsyncIteration:
-        first = None
-    except LitegateError:
-        await chunks.aclose()
-        raise
+    chunks = await engine.astream_started(kind, body)
 
     async def events() -> AsyncIterator[bytes]:
         held: dict[str, Any] | None = None  # the finishing chunk, waiting for usage
         text: list[str] = []  # the JSON so far, checked against the schema at the end
         try:
-            pending = [first] if first is not None else []
-            async for chunk in _chain(pending, chunks):
+            async for chunk in chunks:
                 chunk["model"] = model
                 if legacy_logprobs:
                     _legacy_logprobs(chunk)
@@ -128,13 +115,6 @@ async def _stream_response(engine: LlamaEngine, kind: Literal["chat", "completio
 
     return StreamingResponse(events(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-
-
-async def _chain(first: list[dict[str, Any]], rest: AsyncIterator[dict[str, Any]]) -> AsyncIterator[dict[str, Any]]:
-    for item in first:
-        yield item
-    async for item in rest:
-        yield item
 
 
 def _legacy_logprobs(response: dict[str, Any]) -> None:
@@ -224,7 +204,7 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Stre
     registry = _registry(request)
     registry.lookup(model)  # 404 before any validation that needs the engine
     prepared = prepare_chat(req)
-    engine = await _load(registry, model)
+    engine = (await registry.aengine(model))[1]
     max_tokens = prepared.body.get("max_tokens")
     _max_tokens_field(engine, max_tokens, "max_completion_tokens" if req.max_completion_tokens else "max_tokens")
     prompt_tokens = await engine.acall(engine.count_chat_tokens, prepared.messages)
@@ -277,7 +257,7 @@ async def completions(req: CompletionRequest, request: Request) -> StreamingResp
     model = _model_name(request, req.model)
     registry = _registry(request)
     registry.lookup(model)
-    _check_common(req)
+    req.check_single_choice()
     if req.echo:
         raise InvalidRequest("'echo' is not supported", param="echo")
     if req.suffix:
@@ -291,7 +271,7 @@ async def completions(req: CompletionRequest, request: Request) -> StreamingResp
         prompt = req.prompt  # type: ignore[assignment]
     if not prompt:
         raise InvalidRequest("'prompt' must not be empty", param="prompt")
-    engine = await _load(registry, model)
+    engine = (await registry.aengine(model))[1]
     _max_tokens_field(engine, req.max_tokens, "max_tokens")
     prompt_tokens = len(prompt) if isinstance(prompt, list) else await engine.acall(engine.count_tokens, prompt)
     _check_budget(engine, prompt_tokens, req.max_tokens)
@@ -308,15 +288,6 @@ async def completions(req: CompletionRequest, request: Request) -> StreamingResp
     if req.logprobs is not None:
         _legacy_logprobs(result)
     return JSONResponse(_finish(result, model, started, request, kind="completion"))
-
-
-async def _load(registry: ModelRegistry, model: str) -> LlamaEngine:
-    served = registry.lookup(model)
-    if served.engine is not None:
-        return served.engine
-    import asyncio
-
-    return await asyncio.to_thread(registry.engine, model)
 
 
 @router.get("/v1/models")
