@@ -87,3 +87,17 @@ def test_report_cli(http: httpx.Client, home: Path) -> None:
     assert r.returncode == 0 and "cli-report" in r.stdout
     r = subprocess.run(litegate_cmd("report", "--since", "yesterday"), env=env, capture_output=True, text=True)
     assert r.returncode == 1 and "--since" in r.stderr
+
+
+def test_every_key_header_is_fingerprinted_the_same_way(http: httpx.Client, home: Path) -> None:
+    """Budgets are summed by fingerprint, so a key must get the same one whichever header carries it."""
+    import hashlib
+
+    expected = hashlib.sha256(b"shared-key").hexdigest()[:12]
+    body = {"query": "q", "candidates": ["a", "b"]}
+    ids = [http.post("/v1/tasks/rank", json=body, headers=h).json()["id"]
+           for h in ({"Authorization": "Bearer shared-key"}, {"x-goog-api-key": "shared-key"})]
+    ids.append(http.post("/v1beta/models/lite:generateContent", headers={"Authorization": "Bearer shared-key"},
+                         json={"contents": [{"parts": [{"text": "hi"}]}],
+                               "generationConfig": {"maxOutputTokens": 1}}).json()["responseId"])
+    assert [ledger_row(home, i)["api_key"] for i in ids] == [expected] * 3

@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import queue
 import threading
 from typing import Any
 
-from litegate.errors import InvalidRequest, LitegateError
+from litegate.errors import InvalidRequest, NotFound
 from litegate.ledger import OUTCOMES, CallRecord, Ledger, Prices
 from litegate.metrics import Metrics
 
 log = logging.getLogger("litegate.accounting")
 
 
-class FeedbackNotFound(LitegateError):
-    status_code = 404
-    error_type = "not_found_error"
-
-
-def key_fingerprint(authorization: str | None) -> str | None:
-    """A short, non-reversible tag for an API key (the ledger never stores keys)."""
-    if not authorization:
-        return None
-    token = authorization.split(" ", 1)[-1].strip()
-    return hashlib.sha256(token.encode()).hexdigest()[:12] if token else None
+class FeedbackNotFound(NotFound):
+    """POST /v1/feedback named a call the ledger does not have."""
 
 
 def tier_of_model(model: str, remote: bool = False) -> str:

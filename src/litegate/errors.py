@@ -33,6 +33,27 @@ class ContextLengthExceeded(InvalidRequest):
         self.n_ctx = n_ctx
 
 
+class NotFound(LitegateError):
+    """A named thing (task, classifier, call, cached content, batch) does not exist (HTTP 404)."""
+
+    status_code = 404
+    error_type = "not_found_error"
+
+
+class Unauthorized(LitegateError):
+    """A required API key is missing or wrong (HTTP 401)."""
+
+    status_code = 401
+    error_type = "authentication_error"
+
+
+class TooManyRequests(LitegateError):
+    """A rate limit, budget or capacity limit was reached (HTTP 429)."""
+
+    status_code = 429
+    error_type = "rate_limit_error"
+
+
 class ModelNotFound(LitegateError):
     """The request names a model this server does not serve (HTTP 404)."""
 

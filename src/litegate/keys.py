@@ -24,17 +24,28 @@ from typing import Any
 
 from fastapi import Request
 
-from litegate.errors import InvalidRequest, LitegateError
+from litegate.errors import InvalidRequest, TooManyRequests, Unauthorized
 
 
-class Unauthorized(LitegateError):
-    status_code = 401
-    error_type = "authentication_error"
+class RateLimited(TooManyRequests):
+    """A key's rate limit or daily budget is used up."""
 
 
-class RateLimited(LitegateError):
-    status_code = 429
-    error_type = "rate_limit_error"
+def request_token(request: Request) -> str:
+    """The API key a request carries: ``Authorization: Bearer``, Gemini's ``x-goog-api-key``,
+    or ``?key=`` (a browser on the dashboard)."""
+    auth = request.headers.get("authorization", "")
+    token = auth.split(" ", 1)[1].strip() if auth.lower().startswith("bearer ") else ""
+    return token or request.headers.get("x-goog-api-key", "") or request.query_params.get("key", "")
+
+
+def fingerprint(token: str) -> str | None:
+    """A short, non-reversible tag for a key: what the ledger stores instead of the key."""
+    return hashlib.sha256(token.encode()).hexdigest()[:12] if token else None
+
+
+def request_fingerprint(request: Request) -> str | None:
+    return fingerprint(request_token(request))
 
 
 @dataclass
@@ -45,7 +56,7 @@ class ApiKey:
     budget_usd_per_day: float | None = None
 
     @property
-    def fingerprint(self) -> str:  # what the ledger stores (see accounting.key_fingerprint)
+    def fingerprint(self) -> str:  # equals fingerprint(key): the ledger's api_key column
         return self.sha256[:12]
 
 
@@ -89,9 +100,7 @@ class KeyGuard:
     def check(self, request: Request) -> ApiKey | None:
         if not self.by_hash:
             return None
-        auth = request.headers.get("authorization", "")
-        token = auth.split(" ", 1)[1].strip() if auth.lower().startswith("bearer ") else ""
-        token = token or request.headers.get("x-goog-api-key", "") or request.query_params.get("key", "")
+        token = request_token(request)
         if not token:
             raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'", code="missing_api_key")
         key = self.by_hash.get(hashlib.sha256(token.encode()).hexdigest())

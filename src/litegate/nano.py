@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from litegate.errors import InvalidRequest, LitegateError
+from litegate.errors import InvalidRequest, NotFound
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_LABELS = 1000
@@ -43,9 +43,8 @@ class Encoder(Protocol):
     def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
-class ClassifierNotFound(LitegateError):
-    status_code = 404
-    error_type = "not_found_error"
+class ClassifierNotFound(NotFound):
+    """No classifier (or no such version) under that name."""
 
 
 @dataclass

@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from litegate.chat import prepare_chat
 from litegate.engine import LlamaEngine, ModelRegistry
-from litegate.errors import InvalidRequest, LitegateError, ModelNotFound
+from litegate.errors import InvalidRequest, LitegateError, ModelNotFound, NotFound, TooManyRequests
 from litegate.gemini_format import contents_to_messages, to_chat_request, to_gemini_response
 
 router = APIRouter()  # mounted under /v1beta and /v1 (google-genai 3.x defaults to v1)
@@ -35,16 +35,6 @@ router = APIRouter()  # mounted under /v1beta and /v1 (google-genai 3.x defaults
 MAX_CACHES = 100
 DEFAULT_TTL_S = 3600.0
 EMBEDDING_MODELS = {"all-minilm-l6-v2", "embedding", "text-embedding"}
-
-
-class ResourceExhausted(LitegateError):
-    status_code = 429
-    error_type = "RESOURCE_EXHAUSTED"
-
-
-class NotFound(LitegateError):
-    status_code = 404
-    error_type = "NOT_FOUND"
 
 
 def _now() -> float:
@@ -182,11 +172,10 @@ async def _generate(request: Request, model: str, body: dict[str, Any]) -> dict[
     prepared = prepare_chat(chat_req)
     started = time.perf_counter()
     result = prepared.finish(await engine.arun("chat", prepared.body))
-    from litegate.accounting import key_fingerprint
+    from litegate.keys import request_fingerprint
 
     request.app.state.accountant.llm(result.get("id") or "", "gemini", name, result.get("usage"),
-                                     (time.perf_counter() - started) * 1000,
-                                     api_key=key_fingerprint(request.headers.get("x-goog-api-key")))
+                                     (time.perf_counter() - started) * 1000, api_key=request_fingerprint(request))
     cached = 0
     if cache is not None:
         reused = int(((result.get("usage") or {}).get("prompt_tokens_details") or {}).get("cached_tokens", 0))
@@ -370,7 +359,7 @@ async def create_cache(request: Request) -> dict[str, Any]:
     with state.lock:
         state._expire()
         if len(state.caches) >= MAX_CACHES:
-            raise ResourceExhausted(f"at most {MAX_CACHES} cached contents may exist at once; delete some")
+            raise TooManyRequests(f"at most {MAX_CACHES} cached contents may exist at once; delete some")
         cache = CachedContent(name="cachedContents/" + secrets.token_hex(10), model=name,
                               display_name=str(body.get("displayName", "")), body=prefix, prefix_tokens=tokens,
                               create_time=now, update_time=now, expire_time=expire)

@@ -148,11 +148,11 @@ def _finish(response: dict[str, Any], model: str, started: float, request: Reque
 
 def _account(request: Request, call_id: str, kind: str, model: str, usage: dict[str, Any] | None,
              latency_ms: float) -> None:
-    from litegate.accounting import key_fingerprint
+    from litegate.keys import request_fingerprint
 
     request.app.state.accountant.llm(call_id, kind, model, usage, latency_ms,
                                      feature=request.headers.get("x-litegate-feature"),
-                                     api_key=key_fingerprint(request.headers.get("authorization")))
+                                     api_key=request_fingerprint(request))
 
 
 async def _remote_chat(req: ChatCompletionRequest, request: Request, remote: Any,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from litegate.accounting import key_fingerprint
+from litegate.keys import request_fingerprint
 from litegate.tasks import TaskRequest, TaskRunner
 
 router = APIRouter()
@@ -21,7 +21,7 @@ def _runner(request: Request) -> TaskRunner:
 
 @router.post("/v1/tasks/{task}")
 async def run_task(task: str, body: TaskRequest, request: Request) -> dict[str, Any]:
-    api_key = key_fingerprint(request.headers.get("authorization"))
+    api_key = request_fingerprint(request)
     return await run_in_threadpool(_runner(request).run, task, body, api_key)
 
 

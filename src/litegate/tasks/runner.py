@@ -11,20 +11,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litegate.engine import LlamaEngine, ModelRegistry
-from litegate.errors import LitegateError
+from litegate.errors import InvalidRequest, LitegateError, NotFound
 from litegate.nano import ClassifierStore
 from litegate.tasks.request import TaskRequest
 from litegate.tasks.scoring import LabelScorer
 
 
-class UnknownTask(LitegateError):
-    status_code = 404
-    error_type = "not_found_error"
+class UnknownTask(NotFound):
+    """The task name is not one of TASKS."""
 
 
-class TierUnavailable(LitegateError):
-    status_code = 400
-    error_type = "invalid_request_error"
+class TierUnavailable(InvalidRequest):
+    """The requested tier cannot run here (not installed, or cannot do this task)."""
 
 
 @dataclass
