@@ -13,7 +13,6 @@ from litegate.errors import InvalidRequest
 from litegate.structured import compile_schema
 from litegate.tasks.request import Passage, TaskRequest
 from litegate.tasks.runner import TaskOutput, TaskRunner, Usage
-from litegate.tasks.scoring import gbnf_alternatives
 
 NOT_IN_CONTEXT = "not in context"
 MAX_CANDIDATES = 200
@@ -158,8 +157,10 @@ def rank(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
         confidence = float(soft.max() / soft.sum())
     else:
         model, engine = runner.llm(req.tier)
-        grammar = gbnf_alternatives(["Yes", "No"])
-        yes_id, no_id = engine.tokenize("Yes")[0], engine.tokenize("No")[0]
+        # the runner caches the tokenisation and grammar of a label set per model
+        yes_no = runner.scorer(model, engine, ["Yes", "No"])
+        grammar = yes_no.grammar
+        yes_id, no_id = yes_no.tokens[0][0], yes_no.tokens[1][0]
         values = []
         for cand in candidates:  # the shared system prompt stays cached; only the pair is new
             result = engine.run("chat", {"messages": [
