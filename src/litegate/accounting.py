@@ -88,8 +88,9 @@ class Accountant:
             feature=result.get("feature"), api_key=api_key,
             tokens_in=int(usage.get("prompt_tokens", 0)), tokens_out=int(usage.get("completion_tokens", 0)),
             tokens_cached=int(usage.get("cached_tokens", 0)), latency_ms=result.get("latency_ms"),
-            cost_usd=self.prices.cost(tier, int(usage.get("prompt_tokens", 0)),
-                                      int(usage.get("completion_tokens", 0)), seconds),
+            cost_usd=result["cost_usd"] if "cost_usd" in result else
+            self.prices.cost(tier, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
+                             seconds),
             confidence=result.get("confidence"), escalated=bool(result.get("escalated")),
             escalated_from=result.get("escalated_from"),
             outcome=None))

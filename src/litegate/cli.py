@@ -47,8 +47,8 @@ def serve(
     threads: Annotated[Optional[int], typer.Option(help="CPU threads per model (default: all cores)")] = None,
     ctx: Annotated[Optional[int], typer.Option(help="context tokens per model")] = None,
     parallel: Annotated[Optional[int], typer.Option(help="concurrent sequences per model")] = None,
-    config: Annotated[Optional[Path], typer.Option(help="TOML file declaring [[remote]] models "
-                                                        "(default: $LITEGATE_CONFIG)")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML file declaring [[tier]]s, [[remote]] models and "
+                                                        "[[api_key]]s (default: $LITEGATE_CONFIG)")] = None,
 ) -> None:
     """Serve the OpenAI-compatible API (chat, completions, models) on the given model."""
     import uvicorn
@@ -64,6 +64,9 @@ def serve(
     try:
         config_path = config or (Path(os.environ["LITEGATE_CONFIG"]) if os.environ.get("LITEGATE_CONFIG") else None)
         remotes = load_config(config_path) if config_path else []
+        from litegate.tiers import load_tiers
+
+        tiers = load_tiers(config_path) if config_path else []
         from litegate.keys import load_keys
 
         api_keys = load_keys(config_path) if config_path else []
@@ -80,12 +83,15 @@ def serve(
     if remotes:
         err.print(f"litegate: remote models: {', '.join(r.name + ' -> ' + r.base_url for r in remotes)}",
                   highlight=False)
+    if tiers:
+        err.print(f"litegate: tiers: {' -> '.join(t.name + ' (' + t.kind + ')' for t in tiers)}", highlight=False)
     if api_keys:
         err.print(f"litegate: API keys required ({len(api_keys)} configured)", highlight=False)
     elif host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"litegate: warning: listening on {host} without API keys; declare [[api_key]] in --config",
                   highlight=False)
-    uvicorn.run(create_app(registry, default, remotes=remotes, api_keys=api_keys), host=host, port=port,
+    uvicorn.run(create_app(registry, default, remotes=remotes, api_keys=api_keys, tiers=tiers or None),
+                host=host, port=port,
                 log_level="warning")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
@@ -26,8 +27,13 @@ def _runner(model: str = "lite", record: bool = True):
 
     settings = Settings()
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
+    config = os.environ.get("LITEGATE_CONFIG")  # its [[tier]]s, as for litegate serve
+    from litegate.tiers import load_tiers
+
+    tiers = load_tiers(config) if config else None
     return TaskRunner(ModelRegistry(settings, extra_specs=[model]), ClassifierStore(settings.home, MiniLMEncoder),
-                      lite_model=model, accountant=accountant, policies=PolicyStore(settings.home) if record else None)
+                      lite_model=model, accountant=accountant, policies=PolicyStore(settings.home) if record else None,
+                      tiers=tiers or None)
 
 
 def _progress(total: int | None, description: str) -> Progress:
@@ -94,7 +100,7 @@ def run_task_command(task: str, text: Optional[str], base: dict[str, Any], model
 
 
 TextArg = Annotated[Optional[str], typer.Argument(help="the text; omit or '-' to read JSONL from stdin")]
-TierOpt = Annotated[str, typer.Option(help="auto, nano, lite or pro")]
+TierOpt = Annotated[str, typer.Option(help="auto (the cascade), nano, lite, pro or a [[tier]] of $LITEGATE_CONFIG")]
 FeatureOpt = Annotated[Optional[str], typer.Option(help="a tag for cost reporting")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the lite tier: lite, pro or a GGUF")]
 
@@ -237,7 +243,6 @@ def register(app: typer.Typer) -> None:
         from litegate.cascade import PolicyStore, TierResults, choose_policy
         from litegate.cli import _fail
         from litegate.evals.datasets import read_jsonl
-        from litegate.ledger import Prices
 
         try:
             if task not in ("classify", "route"):
@@ -250,7 +255,6 @@ def register(app: typer.Typer) -> None:
                 _fail("--tiers takes one or two tiers, such as nano,lite")
             label_set = _split_pairs(labels) if labels else sorted({r["label"] for r in records})
             runner = _runner(model, record=False)
-            prices = Prices()
             results = []
             for tier in tier_list:
                 base: dict[str, Any] = {"tier": tier}
@@ -268,8 +272,7 @@ def register(app: typer.Typer) -> None:
                         answer = out.get("label") or out.get("route")
                         conf.append(out["confidence"])
                         ok.append(float(answer == rec["label"]))
-                        cost.append(prices.cost(out["tier"], out["usage"]["prompt_tokens"],
-                                                out["usage"]["completion_tokens"], out["latency_ms"] / 1000))
+                        cost.append(out["cost_usd"])
                         progress.advance(bar)
                 results.append(TierResults(tier, np.array(conf), np.array(ok), np.array(cost)))
             runner.registry.close()

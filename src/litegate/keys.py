@@ -17,7 +17,6 @@ import hashlib
 import os
 import threading
 import time
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,7 +60,9 @@ class ApiKey:
 
 
 def load_keys(path: Path | str) -> list[ApiKey]:
-    data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    from litegate.remote import read_config
+
+    data = read_config(path)
     keys = []
     for i, table in enumerate(data.get("api_key", [])):
         where = f"{path}: [[api_key]] #{i + 1}"

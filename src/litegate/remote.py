@@ -178,8 +178,11 @@ def _json_or_text(raw: bytes) -> Any:
         return {"error": {"message": raw.decode(errors="replace")[:500]}}
 
 
-def load_config(path: Path | str) -> list[RemoteConfig]:
-    """Read ``[[remote]]`` tables from a TOML file."""
+SECTIONS = {"remote", "api_key", "tier"}
+
+
+def read_config(path: Path | str) -> dict[str, Any]:
+    """The parsed TOML config file, its sections checked."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -187,11 +190,18 @@ def load_config(path: Path | str) -> list[RemoteConfig]:
         raise InvalidRequest(f"config file {path} does not exist") from None
     except tomllib.TOMLDecodeError as e:
         raise InvalidRequest(f"config file {path} is not valid TOML: {e}") from None
+    unknown_tables = set(data) - SECTIONS
+    if unknown_tables:
+        raise InvalidRequest(f"{path}: unknown sections {sorted(unknown_tables)}; expected [[tier]], [[remote]] "
+                             "and [[api_key]]")
+    return data
+
+
+def load_config(path: Path | str) -> list[RemoteConfig]:
+    """Read ``[[remote]]`` tables from a TOML file."""
+    data = read_config(path)
     remotes = []
     known = set(RemoteConfig.__dataclass_fields__)
-    unknown_tables = set(data) - {"remote", "api_key"}
-    if unknown_tables:
-        raise InvalidRequest(f"{path}: unknown sections {sorted(unknown_tables)}; expected [[remote]] and [[api_key]]")
     for i, table in enumerate(data.get("remote", [])):
         unknown = set(table) - known
         if unknown:

@@ -38,11 +38,18 @@ class ModelRegistry:
             if model.installed():
                 self._add(ServedModel(model.name, model.name, aliases=(model.file_name,)))
         for spec in extra_specs or []:
-            if spec in CATALOG:
-                self._add(ServedModel(spec, spec, aliases=(CATALOG[spec].file_name,)))
-            else:
-                path = Path(spec).expanduser()
-                self._add(ServedModel(path.name, spec, aliases=(path.stem,)))
+            self.add(spec)
+
+    def add(self, spec: str) -> str:
+        """Serve an embedded model name or a GGUF path too; returns its served name."""
+        if spec in self._by_alias:
+            return self._by_alias[spec].name
+        if spec in CATALOG:
+            self._add(ServedModel(spec, spec, aliases=(CATALOG[spec].file_name,)))
+            return spec
+        path = Path(spec).expanduser()
+        self._add(ServedModel(path.name, spec, aliases=(path.stem,)))
+        return path.name
 
     def _add(self, served: ServedModel) -> None:
         if served.name in self._models:

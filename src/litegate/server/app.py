@@ -22,7 +22,8 @@ from litegate.server.errors import install_error_handlers
 
 def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_registry: bool = True,
                store: ClassifierStore | None = None, accountant: Accountant | None = None,
-               remotes: list[Any] | None = None, api_keys: list[Any] | None = None) -> FastAPI:
+               remotes: list[Any] | None = None, api_keys: list[Any] | None = None,
+               tiers: list[Any] | None = None) -> FastAPI:
     """An app serving ``registry``; ``default_model`` answers requests that name no model
     and runs the LLM tiers of tasks."""
     if store is None:
@@ -56,7 +57,7 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
     from litegate.cascade import PolicyStore
 
     app.state.tasks = TaskRunner(registry, store, lite_model=default_model, accountant=accountant,
-                                 policies=PolicyStore(registry.settings.home))
+                                 policies=PolicyStore(registry.settings.home), tiers=tiers)
     from litegate.keys import KeyGuard
 
     app.state.keys = KeyGuard(api_keys or [], accountant.ledger)
@@ -94,6 +95,7 @@ def create_app(registry: ModelRegistry, default_model: str = "lite", *, close_re
             "active_requests": sum(e.active_requests for e in loaded.values()),
             "remotes": {name: {"circuit": r.breaker.state, "base_url": r.config.base_url}
                         for name, r in request.app.state.remotes.items()},
+            "tiers": request.app.state.tasks.describe_tiers(),
         }
 
     return app

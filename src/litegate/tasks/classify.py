@@ -30,41 +30,40 @@ def _options_prompt(kind: str, options: dict[str, str], examples: list[Any] | No
 
 def _llm_choose(runner: TaskRunner, req: TaskRequest, kind: str, options: dict[str, str]) -> TaskOutput:
     text = req.require_text()
-    model, engine = runner.llm(req.tier)
+    llm = runner.llm(req.tier)
     if req.examples:
         for i, ex in enumerate(req.examples):
             if ex.label not in options:
                 raise InvalidRequest(f"'examples.{i}.label' is {ex.label!r}, which is not one of the options",
                                      param=f"examples.{i}.label")
-    scorer = runner.scorer(model, engine, list(options))
     # Instructions, options and examples come first and stay identical across calls, so
     # llama.cpp's prompt cache only has to prefill the new text.
     messages = [{"role": "system", "content": _options_prompt(kind, options, req.examples)},
                 {"role": "user", "content": f"Text: {text}\nAnswer:"}]
-    scores, raw = scorer.score(messages)
+    scores, raw = llm.label_scores(messages, list(options))
     usage = Usage()
     usage.add(raw)
     best = max(scores, key=scores.get)
     return TaskOutput(result={"scores": {k: round(v, 6) for k, v in scores.items()}, "_best": best},
-                      confidence=scores[best], tier="lite" if req.tier == "auto" else req.tier, model=model,
-                      usage=usage)
+                      confidence=scores[best], tier=llm.name, model=llm.model, usage=usage)
 
 
 def classify(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
     text = req.require_text()
-    use_nano = req.tier == "nano" or (req.tier == "auto" and req.classifier)
+    use_nano = runner.is_nano(req.tier)
+    classifier = req.classifier or (runner.tier_configs[req.tier].classifier if use_nano else None)
     if use_nano:
-        if not req.classifier:
+        if not classifier:
             raise InvalidRequest("the nano tier needs 'classifier': the name of a trained classifier",
                                  param="classifier")
-        clf = runner.store.get(req.classifier)
+        clf = runner.store.get(classifier)
         probs, confidence = clf.predict([text], runner.store.encoder)
         scores = dict(zip(clf.labels, (float(p) for p in probs[0])))
         if req.labels:
             wanted = list(req.label_map(maximum=10_000))
             unknown = [label for label in wanted if label not in scores]
             if unknown:
-                raise InvalidRequest(f"'labels' includes {unknown[:3]} which classifier {req.classifier!r} "
+                raise InvalidRequest(f"'labels' includes {unknown[:3]} which classifier {classifier!r} "
                                      "does not know", param="labels")
             total = sum(scores[label] for label in wanted) or 1.0
             scores = {label: scores[label] / total for label in wanted}
@@ -73,10 +72,10 @@ def classify(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
         # text looks like the training data
         full_set = not req.labels or set(scores) == set(clf.labels)
         nano_confidence = float(confidence[0]) if full_set else scores[best]
-        out = TaskOutput(result={"scores": scores}, confidence=nano_confidence, tier="nano",
+        out = TaskOutput(result={"scores": scores}, confidence=nano_confidence, tier=req.tier,
                          model=f"{clf.info.name}@v{clf.info.version}")
     else:
-        if req.classifier and req.tier in ("lite", "pro") and not req.labels:
+        if req.classifier and not req.labels:
             clf = runner.store.get(req.classifier)
             options = {label: "" for label in clf.labels}
             if len(options) > 50:

@@ -82,7 +82,7 @@ def extract(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
     text = req.require_text()
     schema, grounded = build_schema(req)
     compiled = compile_schema(schema, param="schema" if req.schema_ is not None else "fields")
-    model, engine = runner.llm(req.tier)
+    llm = runner.llm(req.tier)
     system = ("Extract information from the text into JSON following this schema:\n"
               + json.dumps(schema, separators=(",", ":"))
               + "\nUse null for anything the text does not state. Copy values exactly as they are written "
@@ -95,8 +95,8 @@ def extract(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
                      {"role": "assistant", "content": json.dumps(ex.output)}]
     messages.append({"role": "user", "content": f"Text: {text}"})
     body = {"messages": messages, "temperature": 0.0, "max_tokens": 64 + 48 * len(schema["properties"]),
-            "logprobs": True, "top_logprobs": 1, "grammar": compiled.grammar}
-    result = engine.run("chat", body)
+            "logprobs": True, "top_logprobs": 1}
+    result = llm.chat(body, schema=compiled)
     usage = Usage()
     usage.add(result)
     choice = result["choices"][0]
@@ -127,5 +127,4 @@ def extract(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
     confidence = min(confidences.values()) if confidences else 0.0
     return TaskOutput(result={"data": data, "field_confidence": {k: round(v, 6) for k, v in confidences.items()},
                               "spans": spans},
-                      confidence=confidence, tier="lite" if req.tier == "auto" else req.tier, model=model,
-                      usage=usage)
+                      confidence=confidence, tier=llm.name, model=llm.model, usage=usage)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from litegate.errors import InvalidRequest
 
-Tier = Literal["auto", "nano", "lite", "pro"]
 MAX_TEXT_CHARS = 100_000
 
 
@@ -42,7 +41,8 @@ class TaskRequest(BaseModel):
     max_bullets: int = Field(default=5, ge=1, le=50)
     max_words: int = Field(default=120, ge=5, le=2000)
     target_language: str | None = None
-    tier: Tier = "auto"
+    tier: str = Field(default="auto", min_length=1, max_length=64,
+                      description="auto (the cascade), or a tier by name: nano, lite, pro or one from the config")
     feature: str | None = Field(default=None, max_length=200)
 
     @field_validator("text", "query")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import secrets
 import threading
@@ -10,11 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from litegate.cascade import CascadePolicy, Step
 from litegate.engine import LlamaEngine, ModelRegistry
 from litegate.errors import InvalidRequest, LitegateError, NotFound
+from litegate.ledger import Prices
 from litegate.nano import ClassifierStore
 from litegate.tasks.request import TaskRequest
 from litegate.tasks.scoring import LabelScorer
+from litegate.tiers import SchemaViolation, TierConfig, TierDown, apply_prices, default_tiers, make_tier
+
+log = logging.getLogger("litegate.tasks")
 
 
 class UnknownTask(NotFound):
@@ -47,34 +53,103 @@ class TaskOutput:
     tier: str
     model: str
     usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
 
 
 class TaskRunner:
-    """Owns what tasks need: the LLM registry, the nano classifiers, cached label scorers."""
+    """Owns what tasks need: the tiers (LLM registry, remote clients, nano classifiers), the
+    cascade policies and cached label scorers."""
 
     def __init__(self, registry: ModelRegistry, store: ClassifierStore, lite_model: str = "lite",
-                 accountant: Any = None, policies: Any = None):
+                 accountant: Any = None, policies: Any = None, tiers: list[TierConfig] | None = None):
         self.registry = registry
         self.store = store
         self.lite_model = lite_model
         self.accountant = accountant  # records every call in the ledger when set
         self.policies = policies  # cascade policies (litegate.cascade.PolicyStore) for tier "auto"
+        configs = tiers or default_tiers(lite_model, "pro" in registry.names())
+        self.order = [c.name for c in configs]  # the cascade order
+        self.tier_configs = {c.name: c for c in configs}
+        # the built-in tiers stay addressable by name
+        self.tier_configs.setdefault("nano", TierConfig("nano", "nano", usd_per_hour=0.05))
+        self.tier_configs.setdefault("lite", TierConfig("lite", "local", model=lite_model))
+        if "pro" in registry.names():
+            self.tier_configs.setdefault("pro", TierConfig("pro", "local", model="pro"))
+        for cfg in self.tier_configs.values():
+            if cfg.kind == "local" and cfg.model:
+                registry.add(cfg.model)
+        if accountant is not None:
+            apply_prices(accountant.prices, self.tier_configs.values())
+        self._tiers: dict[str, Any] = {}
+        self._prices = Prices()
+        apply_prices(self._prices, self.tier_configs.values())
         self._scorers: dict[tuple[str, tuple[str, ...]], LabelScorer] = {}
         self._lock = threading.Lock()
 
     # -- tiers ------------------------------------------------------------------------------
 
-    def llm(self, tier: str) -> tuple[str, LlamaEngine]:
-        """(model name, engine) for an LLM tier ("auto" and "lite" mean the lite model)."""
-        if tier in ("auto", "lite"):
-            return self.lite_model, self.registry.engine(self.lite_model)
-        if tier == "pro":
-            if "pro" not in self.registry.names():
+    def is_nano(self, tier: str) -> bool:
+        cfg = self.tier_configs.get(tier)
+        return cfg is not None and cfg.kind == "nano"
+
+    def nano_tier(self) -> TierConfig:
+        return next((self.tier_configs[n] for n in self.order if self.tier_configs[n].kind == "nano"),
+                    self.tier_configs["nano"])
+
+    def llm_tiers(self) -> list[str]:
+        return [n for n in self.order if self.tier_configs[n].kind != "nano"]
+
+    def llm(self, tier: str) -> Any:
+        """The LLM tier named ``tier`` ("auto": the first in cascade order): a LocalTier or a
+        RemoteTier, both with ``chat`` and ``label_scores``."""
+        if tier == "auto":
+            names = self.llm_tiers()
+            if not names:
+                raise TierUnavailable("no LLM tier is configured", param="tier", code="tier_unavailable")
+            tier = names[0]
+        cfg = self.tier_configs.get(tier)
+        if cfg is None:
+            if tier == "pro":
                 raise TierUnavailable("the pro tier is not installed here; install it with pip install -e '.[pro]'",
                                       param="tier", code="tier_unavailable")
-            return "pro", self.registry.engine("pro")
-        raise TierUnavailable(f"the {tier} tier cannot run this task; use tier 'lite' or 'pro'", param="tier",
-                              code="tier_unavailable")
+            raise TierUnavailable(f"there is no tier {tier!r}; tiers: {', '.join(self.tier_configs)}",
+                                  param="tier", code="tier_unavailable")
+        if cfg.kind == "nano":
+            raise TierUnavailable(f"the {tier} tier (nano) cannot run this task; use an LLM tier such as "
+                                  f"{', '.join(self.llm_tiers()) or 'lite'}", param="tier", code="tier_unavailable")
+        with self._lock:
+            obj = self._tiers.get(tier)
+            if obj is None:
+                obj = self._tiers[tier] = make_tier(cfg, self)
+        return obj
+
+    def describe_tiers(self) -> list[dict[str, Any]]:
+        """The tiers in cascade order (then the other addressable ones), with circuit states."""
+        names = self.order + [n for n in self.tier_configs if n not in self.order]
+        out = []
+        for name in names:
+            cfg = self.tier_configs[name]
+            item: dict[str, Any] = {"name": name, "kind": cfg.kind, "in_cascade": name in self.order}
+            if cfg.model:
+                item["model"] = cfg.model
+            obj = self._tiers.get(name)
+            if obj is not None and hasattr(obj, "breaker"):
+                item["circuit"] = obj.breaker.state
+            out.append(item)
+        return out
+
+    def default_policy(self, task: str, req: TaskRequest) -> CascadePolicy:
+        """No calibrated policy: the first tier that can do the task answers; the next tiers
+        only see a request on a clear signal (a use_stronger_model route, a schema violation)."""
+        tiers = self.llm_tiers()
+        nano_first = (task == "classify" and (req.classifier or self.nano_tier().classifier)) or task == "rank"
+        if nano_first:
+            tiers = [self.nano_tier().name] + ([] if task == "rank" else tiers)
+        if not tiers:
+            raise TierUnavailable(f"no configured tier can run {task}", param="tier", code="tier_unavailable")
+        return CascadePolicy(task=task, steps=[Step(t, 0.0, escalate=True) for t in tiers])
 
     def scorer(self, model: str, engine: LlamaEngine, labels: list[str]) -> LabelScorer:
         key = (model, tuple(labels))
@@ -90,21 +165,48 @@ class TaskRunner:
 
     # -- running ----------------------------------------------------------------------------
 
+    def _step(self, fn: Callable[..., TaskOutput], req: TaskRequest, tier: str) -> TaskOutput:
+        """Run one tier, falling back to the tier's ``fallback`` when it is down; the output
+        carries its cost."""
+        started = time.perf_counter()
+        try:
+            out = fn(self, req.model_copy(update={"tier": tier}))
+        except TierDown as e:
+            cfg = self.tier_configs.get(tier)
+            if cfg is None or not cfg.fallback:
+                raise
+            log.warning("%s; falling back to %s", e.message, cfg.fallback)
+            out = self._step(fn, req, cfg.fallback)
+            out.fallback_from, out.fallback_reason = tier, e.reason
+            return out
+        seconds = time.perf_counter() - started
+        prices = self.accountant.prices if self.accountant is not None else self._prices
+        out.cost_usd += prices.cost(out.tier, out.usage.prompt_tokens, out.usage.completion_tokens, seconds)
+        return out
+
     def _cascade(self, fn: Callable[..., TaskOutput], req: TaskRequest, policy: Any) -> tuple[TaskOutput, str | None, str]:
         """Run the policy's tiers in order; returns (output, escalated_from, outcome)."""
-        usage = Usage()
+        usage, cost = Usage(), 0.0
         out: TaskOutput | None = None
         steps = policy.steps
         for i, step in enumerate(steps):
-            out = fn(self, req.model_copy(update={"tier": step.tier}))
+            last = i + 1 >= len(steps)
+            try:
+                out = self._step(fn, req, step.tier)
+            except SchemaViolation:
+                if last:
+                    raise
+                continue  # a reply that breaks the schema is a clear signal to escalate
             usage.prompt_tokens += out.usage.prompt_tokens
             usage.completion_tokens += out.usage.completion_tokens
             usage.cached_tokens += out.usage.cached_tokens
             out.usage = usage
+            cost += out.cost_usd
+            out.cost_usd = cost
             wants_stronger = out.result.get("route") == "use_stronger_model"
             if out.confidence >= step.threshold and not wants_stronger:
                 return out, (steps[0].tier if i else None), "answered"
-            if not (step.escalate or wants_stronger) or i + 1 >= len(steps):
+            if not (step.escalate or wants_stronger) or last:
                 return out, (steps[0].tier if i else None), "human_review"
         assert out is not None
         return out, steps[0].tier, "human_review"
@@ -118,12 +220,13 @@ class TaskRunner:
                               code="unknown_task")
         req = request if isinstance(request, TaskRequest) else TaskRequest.model_validate(request)
         started = time.perf_counter()
-        policy = self.policies.get(task, req.feature) if self.policies is not None and req.tier == "auto" else None
-        escalated_from, outcome = None, "answered"
-        if policy is None:
-            out = fn(self, req)
+        policy = None
+        if req.tier == "auto":
+            policy = self.policies.get(task, req.feature) if self.policies is not None else None
+            cascade = policy or self.default_policy(task, req)
         else:
-            out, escalated_from, outcome = self._cascade(fn, req, policy)
+            cascade = CascadePolicy(task=task, steps=[Step(req.tier)])
+        out, escalated_from, outcome = self._cascade(fn, req, cascade)
         result = {
             "id": "task_" + secrets.token_hex(12),
             "task": task,
@@ -137,8 +240,11 @@ class TaskRunner:
             "feature": req.feature,
             "usage": {"prompt_tokens": out.usage.prompt_tokens, "completion_tokens": out.usage.completion_tokens,
                       "cached_tokens": out.usage.cached_tokens},
+            "cost_usd": round(out.cost_usd, 9),
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         }
+        if out.fallback_from:
+            result["fallback_from"], result["fallback_reason"] = out.fallback_from, out.fallback_reason
         if self.accountant is not None:
             self.accountant.task(result, api_key=api_key, budget=policy.max_escalation_rate if policy else None)
             if policy is not None and policy.shadow is not None and outcome == "answered" \
@@ -150,7 +256,7 @@ class TaskRunner:
     def _shadow(self, fn: Callable[..., TaskOutput], req: TaskRequest, tier: str, result: dict[str, Any]) -> None:
         """Run the same request on a stronger tier and record whether it agreed."""
         try:
-            other = fn(self, req.model_copy(update={"tier": tier}))
+            other = self._step(fn, req, tier)
         except LitegateError:
             return
         keys = ("label", "labels", "route")

@@ -26,23 +26,18 @@ def _mean_token_probability(result: dict[str, Any]) -> float:
     return math.exp(sum(t.get("logprob", 0.0) for t in tokens) / len(tokens))
 
 
-def _generate(runner: TaskRunner, req: TaskRequest, system: str, user: str, max_tokens: int) -> tuple[str, dict, str]:
-    model, engine = runner.llm(req.tier)
-    result = engine.run("chat", {"messages": [{"role": "system", "content": system},
-                                              {"role": "user", "content": user}],
-                                 "temperature": 0.0, "max_tokens": max_tokens, "logprobs": True, "top_logprobs": 1})
-    return result["choices"][0]["message"]["content"] or "", result, model
-
-
-def _tier(req: TaskRequest) -> str:
-    return "lite" if req.tier == "auto" else req.tier
+def _generate(runner: TaskRunner, req: TaskRequest, system: str, user: str, max_tokens: int) -> tuple[str, dict, Any]:
+    llm = runner.llm(req.tier)
+    result = llm.chat({"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
+                       "temperature": 0.0, "max_tokens": max_tokens, "logprobs": True, "top_logprobs": 1})
+    return result["choices"][0]["message"]["content"] or "", result, llm
 
 
 def summarize(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
     text = req.require_text()
     system = (f"Summarize the text as at most {req.max_bullets} bullet points, each starting with '- ', "
               f"at most {req.max_words} words in total. Use only facts from the text.")
-    out, result, model = _generate(runner, req, system, text, max_tokens=int(req.max_words * 2.5) + 16)
+    out, result, llm = _generate(runner, req, system, text, max_tokens=int(req.max_words * 2.5) + 16)
     bullets = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip() for line in out.splitlines()]
     bullets = [b for b in bullets if b][: req.max_bullets]
     words_left, bounded = req.max_words, []
@@ -55,7 +50,7 @@ def summarize(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
     usage = Usage()
     usage.add(result)
     return TaskOutput(result={"summary": "\n".join(f"- {b}" for b in bounded), "bullets": bounded},
-                      confidence=_mean_token_probability(result), tier=_tier(req), model=model, usage=usage)
+                      confidence=_mean_token_probability(result), tier=llm.name, model=llm.model, usage=usage)
 
 
 def translate(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
@@ -64,11 +59,11 @@ def translate(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
         raise InvalidRequest("'target_language' is required (for example 'French' or 'de')", param="target_language")
     system = (f"Translate the user's text into {req.target_language}. Reply with the translation only, "
               "keeping names, numbers and formatting.")
-    out, result, model = _generate(runner, req, system, text, max_tokens=min(4096, 3 * len(text) // 2 + 32))
+    out, result, llm = _generate(runner, req, system, text, max_tokens=min(4096, 3 * len(text) // 2 + 32))
     usage = Usage()
     usage.add(result)
     return TaskOutput(result={"translation": out.strip(), "target_language": req.target_language},
-                      confidence=_mean_token_probability(result), tier=_tier(req), model=model, usage=usage)
+                      confidence=_mean_token_probability(result), tier=llm.name, model=llm.model, usage=usage)
 
 
 def _passages(req: TaskRequest) -> list[Passage]:
@@ -108,11 +103,10 @@ def answer(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
               "contain the answer, then give a short answer taken from them. If no passage contains the "
               'answer, reply {"citations": [], "answer": null}. Reply with only the JSON object.\n'
               f"Passages:\n{listing}")
-    model, engine = runner.llm(req.tier)
-    result = engine.run("chat", {"messages": [{"role": "system", "content": system},
-                                              {"role": "user", "content": question}],
-                                 "temperature": 0.0, "max_tokens": 300, "logprobs": True, "top_logprobs": 1,
-                                 "grammar": compiled.grammar})
+    llm = runner.llm(req.tier)
+    result = llm.chat({"messages": [{"role": "system", "content": system}, {"role": "user", "content": question}],
+                       "temperature": 0.0, "max_tokens": 300, "logprobs": True, "top_logprobs": 1},
+                      schema=compiled)
     usage = Usage()
     usage.add(result)
     if result["choices"][0].get("finish_reason") == "length":
@@ -128,9 +122,9 @@ def answer(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
     if not cited or not text.strip() or not _supported(text, cited):
         # nothing cited, or an answer the cited passages do not contain: not in context
         return TaskOutput(result={"answer": NOT_IN_CONTEXT, "found": False, "citations": []},
-                          confidence=confidence, tier=_tier(req), model=model, usage=usage)
+                          confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
     return TaskOutput(result={"answer": text, "found": True, "citations": citations},
-                      confidence=confidence, tier=_tier(req), model=model, usage=usage)
+                      confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
 
 
 def rank(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
@@ -147,33 +141,26 @@ def rank(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
         raise InvalidRequest("'candidates' contains an empty string", param="candidates")
     top_k = min(req.top_k or len(candidates), len(candidates))
     usage = Usage()
-    if req.tier in ("auto", "nano"):
+    if runner.is_nano(req.tier):
         encoder = runner.store.encoder
         vectors = encoder.encode([query, *candidates])
         scores = vectors[1:] @ vectors[0]
-        tier, model = "nano", encoder.name
+        tier, model = req.tier, encoder.name
         # how clearly the best candidate beats the runner-up, as a probability
         soft = np.exp((scores - scores.max()) / 0.05)
         confidence = float(soft.max() / soft.sum())
     else:
-        model, engine = runner.llm(req.tier)
-        # the runner caches the tokenisation and grammar of a label set per model
-        yes_no = runner.scorer(model, engine, ["Yes", "No"])
-        grammar = yes_no.grammar
-        yes_id, no_id = yes_no.tokens[0][0], yes_no.tokens[1][0]
+        llm = runner.llm(req.tier)
         values = []
         for cand in candidates:  # the shared system prompt stays cached; only the pair is new
-            result = engine.run("chat", {"messages": [
+            yes_no, result = llm.label_scores([
                 {"role": "system", "content": "Decide whether the passage is relevant to the query. Reply Yes or No."},
-                {"role": "user", "content": f"Query: {query}\nPassage: {cand}\nRelevant?"}],
-                "temperature": 0.0, "max_tokens": 1, "logprobs": True, "top_logprobs": 20, "grammar": grammar})
+                {"role": "user", "content": f"Query: {query}\nPassage: {cand}\nRelevant?"}], ["Yes", "No"],
+                max_tokens=1)
             usage.add(result)
-            top = {int(t["id"]): math.exp(t["logprob"])
-                   for t in result["choices"][0]["logprobs"]["content"][0]["top_logprobs"]}
-            yes, no = top.get(yes_id, 1e-9), top.get(no_id, 1e-9)
-            values.append(yes / (yes + no))
+            values.append(yes_no["Yes"])
         scores = np.array(values)
-        tier = req.tier
+        tier, model = llm.name, llm.model
         confidence = float(scores.max())
     order = np.argsort(-scores, kind="stable")[:top_k]
     ranking = [{"index": int(i), "score": round(float(scores[i]), 6), "text": candidates[int(i)]} for i in order]
