@@ -260,7 +260,7 @@ def register(app: typer.Typer) -> None:
                 base: dict[str, Any] = {"tier": tier}
                 if task == "route":
                     base["routes"] = label_set
-                elif tier == "nano":
+                elif runner.is_nano(tier):
                     base["classifier"] = classifier
                 else:
                     base["labels"] = label_set

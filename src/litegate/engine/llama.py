@@ -35,6 +35,14 @@ class EngineOptions:
     ctx: int
     parallel: int
     verbosity: int = 0
+    # speculative decoding: "none", "draft" (a smaller model of the same tokenizer proposes
+    # tokens, path in ``draft``) or "ngram" (tokens are proposed from n-grams already in the
+    # prompt and output: free when the output copies the input, as extraction does)
+    speculative: str = "none"
+    draft: Path | None = None
+    draft_max: int = 16  # most tokens proposed per step
+    draft_p_min: float = 0.75  # the draft stops proposing when its own token is less likely
+    ngram_n: int = 5  # n-gram mode: the lookup key length in tokens
 
 
 def _raise_for_engine_error(body: dict[str, Any]) -> None:
@@ -55,6 +63,29 @@ def _raise_for_engine_error(body: dict[str, Any]) -> None:
     if int(err.get("code", 500)) == 400:
         raise InvalidRequest(message)
     raise EngineError(message)
+
+
+def _speculation(params: Any, options: EngineOptions) -> None:
+    import xllamacpp
+
+    kinds = xllamacpp.common_speculative_type
+    spec = params.speculative
+    if options.speculative == "draft":
+        if options.draft is None:
+            raise InvalidRequest("speculative decoding with a draft model needs the draft model's path")
+        spec.types = [kinds.COMMON_SPECULATIVE_TYPE_DRAFT_SIMPLE]
+        spec.draft.mparams.path = str(options.draft)
+        spec.draft.n_max = options.draft_max
+        spec.draft.n_min = 0
+        spec.draft.p_min = options.draft_p_min
+        spec.draft.cpuparams.n_threads = options.threads
+        spec.draft.cpuparams_batch.n_threads = options.threads
+    elif options.speculative == "ngram":
+        spec.types = [kinds.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
+        spec.ngram_simple.size_n = options.ngram_n
+        spec.ngram_simple.size_m = options.draft_max
+    elif options.speculative != "none":
+        raise InvalidRequest(f"unknown speculative decoding mode {options.speculative!r}; use none, draft or ngram")
 
 
 class LlamaEngine:
@@ -80,6 +111,7 @@ class LlamaEngine:
         params.api_keys = [self._api_key]
         params.verbosity = options.verbosity
         params.endpoint_metrics = True
+        _speculation(params, options)
         try:
             self._server = xllamacpp.Server(params)
         except RuntimeError as e:

@@ -80,11 +80,18 @@ class ModelRegistry:
         with served.lock:
             if served.engine is None:
                 _, path = resolve_model(served.spec, self.cache, self._progress)
+                spec, draft = "none", None
+                if served.name == "pro" and self.settings.speculative != "none":
+                    spec = self.settings.speculative
+                    if spec == "draft":
+                        _, draft = resolve_model("lite", self.cache, self._progress)
                 options = EngineOptions(
                     threads=self.settings.threads,
                     ctx=self.settings.ctx,
                     parallel=self.settings.parallel,
                     verbosity=self.settings.log_level,
+                    speculative=spec,
+                    draft=draft,
                 )
                 served.path = path
                 served.engine = LlamaEngine(path, options)
