@@ -11,6 +11,7 @@ half-open probe succeeds.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import threading
@@ -20,8 +21,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import httpx
 
 from litegate.errors import InvalidRequest, LitegateError
 
@@ -94,28 +93,36 @@ class CircuitBreaker:
 
 @dataclass
 class RemoteModel:
+    """Chat passthrough to a remote model over aiohttp (measured about a millisecond faster
+    per call than httpx's async client here: bench/overhead.py)."""
+
     config: RemoteConfig
     breaker: CircuitBreaker = field(init=False)
-    _client: httpx.AsyncClient | None = field(default=None, init=False)
+    _session: Any = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.breaker = CircuitBreaker(self.config.breaker_failures, self.config.breaker_reset_s)
         self._semaphore = asyncio.Semaphore(self.config.concurrency)
+        self._url = self.config.base_url.rstrip("/") + "/chat/completions"
 
     def _headers(self) -> dict[str, str]:
         key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
         return {"Authorization": f"Bearer {key}"} if key else {}
 
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(base_url=self.config.base_url.rstrip("/"),
-                                             timeout=httpx.Timeout(self.config.timeout_s, connect=5.0),
-                                             headers=self._headers(),
-                                             limits=httpx.Limits(max_keepalive_connections=self.config.concurrency))
-        return self._client
+    def session(self) -> Any:
+        import aiohttp
+
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers(),
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s, connect=5.0),
+                connector=aiohttp.TCPConnector(limit=self.config.concurrency))
+        return self._session
 
     async def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         """POST /chat/completions with retries; raises RemoteUnavailable or RemoteRejected."""
+        import aiohttp
+
         if not self.breaker.allow():
             raise RemoteUnavailable(f"{self.config.name} is unavailable (circuit open after repeated failures)")
         payload = dict(body, model=self.config.model, stream=False)
@@ -125,53 +132,51 @@ class RemoteModel:
                 if attempt:
                     await asyncio.sleep(min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random()))
                 try:
-                    r = await self.client().post("/chat/completions", json=payload)
-                except (httpx.TransportError, httpx.TimeoutException) as e:
+                    async with self.session().post(self._url, json=payload) as r:
+                        raw = await r.read()
+                        status = r.status
+                except (aiohttp.ClientError, asyncio.TimeoutError) as e:
                     last = f"{type(e).__name__}: {e}"
                     continue
-                if r.status_code in RETRY_STATUS:
-                    last = f"HTTP {r.status_code}"
+                if status in RETRY_STATUS:
+                    last = f"HTTP {status}"
                     continue
-                if r.status_code >= 400:
-                    try:
-                        detail = r.json()
-                    except ValueError:
-                        detail = {"error": {"message": r.text[:500]}}
+                if status >= 400:
                     self.breaker.success()  # the remote is up; the request was wrong
-                    raise RemoteRejected(r.status_code, detail)
+                    raise RemoteRejected(status, _json_or_text(raw))
                 self.breaker.success()
-                return r.json()
+                return json.loads(raw)
         self.breaker.failure()
         raise RemoteUnavailable(f"{self.config.name} failed after {self.config.max_retries + 1} attempts ({last})")
 
     async def stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
         """Pass the remote's SSE bytes through (no retry once bytes have flowed)."""
+        import aiohttp
+
         if not self.breaker.allow():
             raise RemoteUnavailable(f"{self.config.name} is unavailable (circuit open after repeated failures)")
         payload = dict(body, model=self.config.model, stream=True)
         try:
-            async with self.client().stream("POST", "/chat/completions", json=payload) as r:
-                if r.status_code >= 400:
-                    detail = await r.aread()
-                    if r.status_code in RETRY_STATUS:
+            async with self.session().post(self._url, json=payload) as r:
+                if r.status >= 400:
+                    detail = await r.read()
+                    if r.status in RETRY_STATUS:
                         self.breaker.failure()
-                        raise RemoteUnavailable(f"{self.config.name} answered HTTP {r.status_code}")
-                    raise RemoteRejected(r.status_code, _json_or_text(detail))
+                        raise RemoteUnavailable(f"{self.config.name} answered HTTP {r.status}")
+                    raise RemoteRejected(r.status, _json_or_text(detail))
                 self.breaker.success()
-                async for chunk in r.aiter_raw():
+                async for chunk in r.content.iter_any():
                     yield chunk
-        except (httpx.TransportError, httpx.TimeoutException) as e:
+        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
             self.breaker.failure()
             raise RemoteUnavailable(f"{self.config.name}: {type(e).__name__}: {e}") from None
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 def _json_or_text(raw: bytes) -> Any:
-    import json
-
     try:
         return json.loads(raw)
     except ValueError:
