@@ -18,7 +18,7 @@ Requests alternate between the peers, one at a time, for time to first token (a 
 prompt, fresh each rep so no one profits from a prompt cache, identical across peers so
 greedy outputs have the same length) and single-stream decode
 speed; then aggregate decode tokens/s with 1, 4 and 8 concurrent streams, each peer in
-turn. Peak RSS is each server process's high-water mark. Prints JSON.
+turn, the median of ``--rounds`` runs. Peak RSS is each server process's high-water mark. Prints JSON.
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=10)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument("--concurrency", type=int, nargs="*", default=[1, 4, 8])
+    ap.add_argument("--rounds", type=int, default=3, help="throughput runs per peer and stream count (median)")
     ap.add_argument("--llama-cpp-python", nargs="?", const=str(HERE / ".venv-llama-cpp-python"), default=None,
                     metavar="VENV", help="also benchmark llama-cpp-python's server (installed into VENV once)")
     ap.add_argument("--serve-raw", nargs=6, help=argparse.SUPPRESS)
@@ -188,18 +189,22 @@ def main() -> None:
                 if rep > 0:  # rep 0 warms up every path
                     ttft[name].append(first * 1000)
                     tok_s[name].append(speed)
-        throughput: dict[str, dict[str, float]] = {name: {} for name in peers}
-        for k, streams in enumerate(args.concurrency):
-            for name in peers[k % len(peers):] + peers[: k % len(peers)]:
-                def one(i: int, name: str = name, streams: int = streams) -> int:
-                    with httpx.Client(timeout=600) as client:
-                        return stream_once(client, bases[name] + "/v1/chat/completions",
-                                           body(f"{streams}-{i}", "Describe a river."))[2]
+        runs: dict[str, dict[str, list[float]]] = {name: {} for name in peers}
+        for round_ in range(args.rounds):
+            for k, streams in enumerate(args.concurrency):
+                shift = (k + round_) % len(peers)
+                for name in peers[shift:] + peers[:shift]:
+                    def one(i: int, name: str = name, streams: int = streams, round_: int = round_) -> int:
+                        with httpx.Client(timeout=600) as client:
+                            return stream_once(client, bases[name] + "/v1/chat/completions",
+                                               body(f"{round_}-{streams}-{i}", "Describe a river."))[2]
 
-                start = time.perf_counter()
-                with ThreadPoolExecutor(streams) as pool:
-                    tokens = sum(pool.map(one, range(streams)))
-                throughput[name][f"{streams}_streams_tok_s"] = round(tokens / (time.perf_counter() - start), 1)
+                    start = time.perf_counter()
+                    with ThreadPoolExecutor(streams) as pool:
+                        tokens = sum(pool.map(one, range(streams)))
+                    runs[name].setdefault(f"{streams}_streams_tok_s", []).append(
+                        tokens / (time.perf_counter() - start))
+        throughput = {name: {key: round(statistics.median(v), 1) for key, v in r.items()} for name, r in runs.items()}
         rss = {name: peak_rss_mb(proc.pid) for name, proc in procs.items()}
     finally:
         for proc in procs.values():
@@ -225,7 +230,7 @@ def main() -> None:
         "bench": "serve",
         "machine": {"cpus": os.cpu_count(), "threads": threads, "ctx": ctx, "slots": parallel,
                     "loadavg_1m_at_end": os.getloadavg()[0]},
-        "model": model.name, "reps": args.reps, "max_tokens": args.max_tokens,
+        "model": model.name, "reps": args.reps, "rounds": args.rounds, "max_tokens": args.max_tokens,
         "results": results, "ratios": ratios,
         "at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }, indent=2))

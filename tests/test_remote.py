@@ -43,9 +43,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, home: Path):
     (remote_home / "models").symlink_to(home / "models")  # reuse the joined model file
     remote_proc, remote_base = start_server(remote_home, "--ctx", "2048", port=remote_port)
     config = tmp_path_factory.mktemp("cfg") / "litegate.toml"
-    config.write_text(f'''
-[[remote]]
-name = "pro-remote"
+    # the same remote is a chat model ([[remote]]) and an OpenAI-kind task tier ([[tier]])
+    remote = f'''name = "pro-remote"
 base_url = "{remote_base}/v1"
 model = "lite"
 price_in_per_million = 1.0
@@ -55,7 +54,10 @@ max_retries = 1
 timeout_s = 20
 breaker_failures = 2
 breaker_reset_s = 3
-
+'''
+    config.write_text(f'''
+[[remote]]
+{remote}
 [[tier]]
 name = "nano"
 kind = "nano"
@@ -67,18 +69,8 @@ model = "lite"
 usd_per_hour = 0.2
 
 [[tier]]
-name = "pro-remote"
 kind = "openai"
-base_url = "{remote_base}/v1"
-model = "lite"
-price_in_per_million = 1.0
-price_out_per_million = 2.0
-fallback = "lite"
-max_retries = 1
-timeout_s = 20
-breaker_failures = 2
-breaker_reset_s = 3
-
+{remote}
 [[tier]]
 name = "gemini-remote"
 kind = "gemini"
