@@ -126,7 +126,7 @@ class MiniLMEncoder:
         x = _layer_norm(x, ln_w, ln_b, self.eps)
         bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
         hd = self.dim // self.heads
-        scale = 1.0 / np.sqrt(hd)
+        scale = 1.0 / float(np.sqrt(hd))  # a Python float: a NumPy float64 would make it all float64
         for (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in self._layers:
             qkv = x @ qkv_w + qkv_b
             q, k, v = (qkv[:, j * self.dim:(j + 1) * self.dim].reshape(n, t, self.heads, hd).transpose(0, 2, 1, 3)
