@@ -104,10 +104,18 @@ def test_remote_tier_through_the_gateway(gateway, home: Path) -> None:
     row = (rec["tier"], rec["tokens_in"], rec["tokens_out"], rec["cost_usd"])
     assert row[0] == "pro-remote"
     assert row[3] == pytest.approx((row[1] * 1.0 + row[2] * 2.0) / 1e6)
-    text = "".join(c.choices[0].delta.content or "" for c in client.chat.completions.create(
+    chunks = list(client.chat.completions.create(
         model="pro-remote", messages=[{"role": "user", "content": "Count to three"}], max_tokens=12,
-        temperature=0, stream=True) if c.choices)
-    assert text
+        temperature=0, stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert all(c.choices for c in chunks)  # usage was not asked for: the relay drops the usage event
+    rec = ledger_row(home, chunks[0].id)  # streamed remote calls are ledgered with the remote's usage
+    assert rec["tier"] == "pro-remote" and 0 < rec["tokens_out"] <= 12 and rec["tokens_in"] > 0
+    assert rec["cost_usd"] == pytest.approx((rec["tokens_in"] * 1.0 + rec["tokens_out"] * 2.0) / 1e6)
+    chunks = list(client.chat.completions.create(
+        model="pro-remote", messages=[{"role": "user", "content": "Count to three"}], max_tokens=12,
+        temperature=0, stream=True, stream_options={"include_usage": True}))
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == rec["tokens_out"]
 
 
 def test_remote_errors_pass_through(gateway) -> None:

@@ -7,6 +7,7 @@ Requests are validated here, in full, before they reach llama.cpp: its own serve
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -164,6 +165,31 @@ def _account(request: Request, call_id: str, kind: str, model: str, usage: dict[
                                      api_key=request_fingerprint(request))
 
 
+_SSE_EVENT_END = re.compile(rb"\r?\n\r?\n")
+
+
+async def _chain_first(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    yield first
+    async for piece in rest:
+        yield piece
+
+
+def _note_usage(event: bytes, seen: dict[str, Any]) -> bool:
+    """Remember a relayed SSE event's id and usage; False for the usage-only event (the
+    relay drops it unless the client asked for usage)."""
+    if not event.startswith(b"data: {"):
+        return True
+    try:
+        chunk = json.loads(event[6:])
+    except ValueError:
+        return True
+    seen.setdefault("id", chunk.get("id"))
+    if chunk.get("usage"):
+        seen["usage"] = chunk["usage"]
+        return bool(chunk.get("choices"))
+    return True
+
+
 async def _remote_chat(req: ChatCompletionRequest, request: Request, remote: Any,
                        started: float) -> StreamingResponse | JSONResponse | None:
     """Forward to a remote model; None means it is down and the caller should fall back."""
@@ -174,15 +200,24 @@ async def _remote_chat(req: ChatCompletionRequest, request: Request, remote: Any
     name = remote.config.name
     try:
         if req.stream:
+            wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            body["stream_options"] = {"include_usage": True}  # for the ledger; dropped below if unasked
             chunks = remote.stream(body)
             first = await anext(chunks)
 
             async def relay() -> AsyncIterator[bytes]:
-                yield first
-                async for piece in chunks:
-                    yield piece
-                _account(request, "remote_" + str(int(started * 1e6)), "chat", name, None,
-                         (time.perf_counter() - started) * 1000)
+                seen: dict[str, Any] = {}
+                buffer = b""
+                async for piece in _chain_first(first, chunks):
+                    buffer += piece
+                    *events, buffer = _SSE_EVENT_END.split(buffer)
+                    out = [e for e in events if _note_usage(e, seen) or wants_usage]
+                    if out:
+                        yield b"\n\n".join(out) + b"\n\n"
+                if buffer:
+                    yield buffer
+                _account(request, seen.get("id") or "remote_" + str(int(started * 1e6)), "chat", name,
+                         seen.get("usage"), (time.perf_counter() - started) * 1000)
             return StreamingResponse(relay(), media_type="text/event-stream")
         result = await remote.chat(body)
     except RemoteRejected as e:
