@@ -71,7 +71,10 @@ def runner(provider, tmp_path_factory: pytest.TempPathFactory, home: Path) -> It
     base, _ = provider
     tiers = [TierConfig("flaky", "openai", model="m", base_url=base, max_retries=2, price_in_per_million=1.0,
                         breaker_failures=5),
-             TierConfig("lite", "local", model="lite")]
+             TierConfig("lite", "local", model="lite"),
+             # nothing listens there, and no fallback is configured
+             TierConfig("dead", "openai", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=0,
+                        timeout_s=2)]
     settings = Settings(home=home, ctx=2048, parallel=2)
     runner = TaskRunner(ModelRegistry(settings), ClassifierStore(home, MiniLMEncoder), tiers=tiers,
                         policies=PolicyStore(tmp_path_factory.mktemp("policies")))
@@ -105,3 +108,24 @@ def test_schema_violation_escalates(runner: TaskRunner, provider) -> None:
     runner.policies.dir.joinpath("extract.json").unlink()
     out = runner.run("extract", {**request, "tier": "auto"})
     assert out["tier"] == "lite" and out["escalated_from"] == "flaky" and out["outcome"] == "answered"
+
+
+def test_a_down_tier_without_fallback_is_skipped(runner: TaskRunner) -> None:
+    request = {"text": "Is it raining?", "labels": LABELS, "tier": "auto", "feature": "down-test"}
+    # first in the cascade and down: the next tier answers, and says which one was down
+    runner.policies.save(CascadePolicy.from_dict({"task": "classify", "feature": "down-test", "steps": [
+        {"tier": "dead", "threshold": 0.0, "escalate": True}, {"tier": "lite", "threshold": 0.0}]}))
+    out = runner.run("classify", request)
+    assert (out["tier"], out["outcome"], out["fallback_from"]) == ("lite", "answered", "dead")
+    assert "ConnectError" in out["fallback_reason"] or "connect" in out["fallback_reason"].lower()
+    # the escalation target is down: the unsure answer so far goes to human review
+    runner.policies.save(CascadePolicy.from_dict({"task": "classify", "feature": "down-test", "steps": [
+        {"tier": "lite", "threshold": 1.01, "escalate": True}, {"tier": "dead", "threshold": 0.0}]}))
+    out = runner.run("classify", request)
+    assert (out["tier"], out["outcome"], out["fallback_from"], out["escalated"]) == \
+        ("lite", "human_review", "dead", False)
+    # asked for by name, a down tier with no fallback is an error (503), not a silent answer
+    from litegate.tiers import TierDown
+
+    with pytest.raises(TierDown, match="dead tier is unavailable"):
+        runner.run("classify", {**request, "tier": "dead"})

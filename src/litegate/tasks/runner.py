@@ -185,18 +185,41 @@ class TaskRunner:
         return out
 
     def _cascade(self, fn: Callable[..., TaskOutput], req: TaskRequest, policy: Any) -> tuple[TaskOutput, str | None, str]:
-        """Run the policy's tiers in order; returns (output, escalated_from, outcome)."""
+        """Run the policy's tiers in order; returns (output, escalated_from, outcome).
+
+        A tier that is down (and has no ``fallback`` of its own) is skipped for the next one;
+        when it was the last, the answer so far goes to human review, saying which tier was
+        down."""
         usage, cost = Usage(), 0.0
         out: TaskOutput | None = None
+        at = 0  # the step whose output ``out`` is
+        down: tuple[str, str] | None = None
         steps = policy.steps
+
+        def done(outcome: str) -> tuple[TaskOutput, str | None, str]:
+            assert out is not None
+            if down is not None and out.fallback_from is None:
+                out.fallback_from, out.fallback_reason = down
+            return out, (steps[0].tier if at else None), outcome
+
         for i, step in enumerate(steps):
             last = i + 1 >= len(steps)
             try:
-                out = self._step(fn, req, step.tier)
+                step_out = self._step(fn, req, step.tier)
             except SchemaViolation:
-                if last:
+                if last and out is None:
                     raise
+                if last:
+                    return done("human_review")
                 continue  # a reply that breaks the schema is a clear signal to escalate
+            except TierDown as e:
+                down = down or (step.tier, e.reason)
+                if last and out is None:
+                    raise
+                if last:
+                    return done("human_review")
+                continue
+            out, at = step_out, i
             usage.prompt_tokens += out.usage.prompt_tokens
             usage.completion_tokens += out.usage.completion_tokens
             usage.cached_tokens += out.usage.cached_tokens
@@ -205,11 +228,10 @@ class TaskRunner:
             out.cost_usd = cost
             wants_stronger = out.result.get("route") == "use_stronger_model"
             if out.confidence >= step.threshold and not wants_stronger:
-                return out, (steps[0].tier if i else None), "answered"
+                return done("answered")
             if not (step.escalate or wants_stronger) or last:
-                return out, (steps[0].tier if i else None), "human_review"
-        assert out is not None
-        return out, steps[0].tier, "human_review"
+                return done("human_review")
+        return done("human_review")
 
     def run(self, task: str, request: TaskRequest | dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
         from litegate.tasks import TASKS
