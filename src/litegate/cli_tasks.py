@@ -36,6 +36,17 @@ def _runner(model: str = "lite", record: bool = True):
                       tiers=tiers or None)
 
 
+def _sample(records: list[dict[str, Any]], limit: int | None) -> list[dict[str, Any]]:
+    """``--limit N``: a fixed random sample of N records (files are often sorted by label, so
+    the first N would be one label), in file order."""
+    if not limit or limit >= len(records):
+        return records
+    import random
+
+    keep = sorted(random.Random(0).sample(range(len(records)), limit))
+    return [records[i] for i in keep]
+
+
 def _progress(total: int | None, description: str) -> Progress:
     from litegate.cli import err
 
@@ -192,7 +203,8 @@ def register(app: typer.Typer) -> None:
                      classifier: Optional[str] = None,
                      labels: Annotated[Optional[str], typer.Option(help="labels for LLM tiers")] = None,
                      fields: Annotated[Optional[str], typer.Option(help="fields for extract")] = None,
-                     tier: TierOpt = "auto", limit: Optional[int] = None,
+                     tier: TierOpt = "auto",
+                     limit: Annotated[Optional[int], typer.Option(help="a fixed random sample of N records")] = None,
                      report: Annotated[Optional[Path], typer.Option(help="HTML report path")] = None,
                      model: ModelOpt = "lite") -> None:
         """Score a task on labeled JSONL: prints JSON metrics, writes an HTML report."""
@@ -201,14 +213,15 @@ def register(app: typer.Typer) -> None:
         from litegate.evals.runner import evaluate, public_metrics, write_report
 
         try:
-            records = read_jsonl(data)[: limit or None]
+            every = read_jsonl(data)
+            records = _sample(every, limit)
             request: dict[str, Any] = {"tier": tier}
             if classifier:
                 request["classifier"] = classifier
             if labels:
                 request["labels"] = _split_pairs(labels)
             elif task == "classify" and not classifier:
-                request["labels"] = sorted({r.get("label") for r in records if isinstance(r.get("label"), str)})
+                request["labels"] = sorted({r.get("label") for r in every if isinstance(r.get("label"), str)})
             if fields:
                 parsed = _split_pairs(fields)
                 request["fields"] = {n: "" for n in parsed} if isinstance(parsed, list) else parsed
@@ -236,7 +249,8 @@ def register(app: typer.Typer) -> None:
                   labels: Annotated[Optional[str], typer.Option(help="labels for LLM tiers")] = None,
                   target_accuracy: Optional[float] = None, max_escalation: Optional[float] = None,
                   feature: Annotated[Optional[str], typer.Option(help="a policy for one feature only")] = None,
-                  limit: Optional[int] = None, model: ModelOpt = "lite") -> None:
+                  limit: Annotated[Optional[int], typer.Option(help="a fixed random sample of N records")] = None,
+                  model: ModelOpt = "lite") -> None:
         """Measure each tier on labeled data and write cascade thresholds for tier 'auto'."""
         import numpy as np
 
@@ -247,13 +261,14 @@ def register(app: typer.Typer) -> None:
         try:
             if task not in ("classify", "route"):
                 _fail("calibrate supports --task classify and --task route")
-            records = read_jsonl(data)[: limit or None]
+            every = read_jsonl(data)
+            records = _sample(every, limit)
             if not records:
                 _fail("the calibration data is empty")
             tier_list = [t.strip() for t in tiers.split(",") if t.strip()]
             if not 1 <= len(tier_list) <= 2:
                 _fail("--tiers takes one or two tiers, such as nano,lite")
-            label_set = _split_pairs(labels) if labels else sorted({r["label"] for r in records})
+            label_set = _split_pairs(labels) if labels else sorted({r["label"] for r in every})
             runner = _runner(model, record=False)
             results = []
             for tier in tier_list:
