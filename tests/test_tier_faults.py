@@ -35,6 +35,11 @@ def provider_app(state: dict) -> FastAPI:
             return JSONResponse({"error": {"message": "slow down"}}, status_code=429)
         # ignores response_format: answers prose where JSON was asked for
         content = "Sure! The invoice number is 4471." if body.get("response_format") else "weather"
+        if "no logprobs" in body["messages"][-1]["content"]:  # a model that gives none
+            return JSONResponse({"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
+                                 "choices": [{"index": 0, "finish_reason": "stop",
+                                              "message": {"role": "assistant", "content": " Music."}}],
+                                 "usage": {"prompt_tokens": 40, "completion_tokens": 2, "total_tokens": 42}})
         return JSONResponse({
             "id": f"chatcmpl-{state['calls']}", "object": "chat.completion", "created": int(time.time()),
             "model": body["model"],
@@ -129,3 +134,33 @@ def test_a_down_tier_without_fallback_is_skipped(runner: TaskRunner) -> None:
 
     with pytest.raises(TierDown, match="dead tier is unavailable"):
         runner.run("classify", {**request, "tier": "dead"})
+
+
+def test_labels_without_log_probabilities(runner: TaskRunner) -> None:
+    out = runner.run("classify", {"text": "play jazz (no logprobs)", "labels": LABELS, "tier": "flaky"})
+    assert out["label"] == "music" and out["scores"]["music"] == 1.0  # only the text is known
+
+
+def test_text_label_walk() -> None:
+    from litegate.tiers import text_label_distribution
+
+    def step(token: str, alts: dict[str, float]) -> dict:
+        import math
+
+        return {"token": token, "logprob": math.log(alts[token]),
+                "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in alts.items()]}
+
+    labels = ["card_declined", "card_lost", "cash_back"]
+    steps = [step("card", {"card": 0.8, "cash": 0.15, "hello": 0.05}),
+             step("_lost", {"_lost": 0.9, "_decl": 0.1}),
+             step("<|im_end|>", {"<|im_end|>": 1.0})]
+    scores = text_label_distribution(labels, steps)
+    # "hello" leads to no label: renormalised over card (0.8) and cash (0.15)
+    assert scores["cash_back"] == pytest.approx(0.15 / 0.95, rel=1e-6)
+    assert scores["card_lost"] == pytest.approx(0.8 / 0.95 * 0.9, rel=1e-6)
+    assert scores["card_declined"] == pytest.approx(0.8 / 0.95 * 0.1, rel=1e-6)
+    # a reply that leaves the labels: as under a grammar, the alternatives that lead to
+    # labels share the mass; none at all gives the uniform distribution
+    assert text_label_distribution(["yes", "no"], [step("maybe", {"maybe": 0.9, "yes": 0.1})]) == \
+        {"yes": 1.0, "no": 0.0}
+    assert text_label_distribution(["yes", "no"], [step("maybe", {"maybe": 1.0})]) == {"yes": 0.5, "no": 0.5}

@@ -152,7 +152,8 @@ def text_label_distribution(labels: list[str], steps: list[dict[str, Any]]) -> d
     Along the generated path, each step's alternatives give the labels they lead to their
     probability (renormalised over the alternatives that lead to some label: the label set's
     view); an alternative off the path splits its mass evenly between the labels it leads
-    to. The path's own mass goes to the label it completes.
+    to. The path's own mass goes to the label it completes. A path that leaves the labels
+    (the model wrote something else) leaves its mass to the alternatives that did not.
     """
     n = len(labels)
     final = [0.0] * n
@@ -168,13 +169,16 @@ def text_label_distribution(labels: list[str], steps: list[dict[str, Any]]) -> d
         alts.setdefault(chosen, math.exp(step.get("logprob", 0.0)))
         members = {a: [i for i in alive if _consistent(prefix + a, labels[i])] for a in alts}
         useful = {a: p for a, p in alts.items() if members[a]}
-        if chosen not in useful:
-            break  # the model wrote something that is no label: keep what is priced
         total = sum(useful.values())
         for a, p in useful.items():
             if a != chosen:
                 for i in members[a]:
                     final[i] += path * (p / total) / len(members[a])
+        if chosen not in useful:
+            # the model wrote something that is no label: as under a grammar, the
+            # alternatives that lead to labels share the path's mass
+            path, alive = 0.0, []
+            break
         path *= useful[chosen] / total
         prefix += chosen
         alive = members[chosen]
@@ -183,11 +187,22 @@ def text_label_distribution(labels: list[str], steps: list[dict[str, Any]]) -> d
     done = [i for i in alive if _consistent(prefix, labels[i]) and prefix.strip(_TRAILING).casefold()
             .lstrip(" \"'`") == labels[i].casefold()]
     for i in done or alive:
-        final[i] += path / len(done or alive)
+        final[i] += path / len(done or alive)  # (nothing when the walk left the labels)
     total = sum(final)
     if total <= 0:
         return {label: 1.0 / n for label in labels}
     return {label: final[i] / total for i, label in enumerate(labels)}
+
+
+def text_only_distribution(labels: list[str], text: str) -> dict[str, float]:
+    """No log-probabilities: the label the reply names gets everything (calibration then
+    learns how far to trust such a tier); a reply naming no label gets the uniform
+    distribution, whose low confidence escalates or goes to human review."""
+    named = [i for i, label in enumerate(labels) if _consistent(text.strip(), label)
+             and text.strip().strip(_TRAILING).lstrip(" \"'`").casefold() == label.casefold()]
+    if len(named) != 1:
+        return {label: 1.0 / len(labels) for label in labels}
+    return {label: float(i == named[0]) for i, label in enumerate(labels)}
 
 
 # -- local --------------------------------------------------------------------------------------
@@ -313,6 +328,8 @@ class RemoteTier:
                 "max_tokens": max_tokens or min(64, 4 + longest)}
         result = self.call(body)
         steps = (result["choices"][0].get("logprobs") or {}).get("content") or []
+        if not steps:  # a provider or model without log-probabilities: only the text is known
+            return text_only_distribution(labels, result["choices"][0]["message"].get("content") or ""), result
         return text_label_distribution(labels, steps), result
 
 
