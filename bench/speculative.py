@@ -18,7 +18,6 @@ import json
 import os
 import statistics
 import time
-from pathlib import Path
 
 from litegate.config import Settings
 from litegate.embed import MiniLMEncoder

@@ -27,6 +27,11 @@ from litegate.errors import InvalidRequest, LitegateError
 RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
 
 
+def backoff_s(attempt: int) -> float:
+    """Seconds to wait before retry ``attempt`` (1, 2, ...): exponential, capped, jittered."""
+    return min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random())
+
+
 class RemoteUnavailable(LitegateError):
     status_code = 503
     error_type = "remote_unavailable"
@@ -130,7 +135,7 @@ class RemoteModel:
         async with self._semaphore:
             for attempt in range(self.config.max_retries + 1):
                 if attempt:
-                    await asyncio.sleep(min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random()))
+                    await asyncio.sleep(backoff_s(attempt))
                 try:
                     async with self.session().post(self._url, json=payload) as r:
                         raw = await r.read()

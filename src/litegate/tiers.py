@@ -9,7 +9,7 @@ A tier is one of four kinds:
 - ``nano``: the trained classifiers (classify and rank only).
 
 Every LLM tier answers the same two calls, so task code does not know where it runs:
-``chat(body, schema=..., choices=...)`` returns an OpenAI-shaped chat completion, and
+``chat(body, schema=...)`` returns an OpenAI-shaped chat completion, and
 ``label_scores(messages, labels)`` a probability for each label. Locally the schema or
 label set becomes a grammar and labels are priced by token id; remotely the schema becomes
 the provider's JSON mode (the reply is validated here, a violation escalates), and labels
@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import random
 import re
 import threading
 import time
@@ -34,10 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from litegate.errors import InvalidRequest, LitegateError
+from litegate.remote import RETRY_STATUS, CircuitBreaker, RemoteRejected, backoff_s, read_config
 
 KINDS = ("local", "openai", "gemini", "nano")
-RETRY_STATUS = {408, 409, 429, 500, 502, 503, 504}
-TOP_LOGPROBS = 20
 
 
 class TierDown(LitegateError):
@@ -222,14 +220,9 @@ class LocalTier:
     def engine(self) -> Any:
         return self._runner.registry.engine(self.config.model or "lite")
 
-    def chat(self, body: dict[str, Any], schema: Any = None, choices: list[str] | None = None) -> dict[str, Any]:
-        from litegate.tasks.scoring import gbnf_alternatives
-
-        body = dict(body)
+    def chat(self, body: dict[str, Any], schema: Any = None) -> dict[str, Any]:
         if schema is not None:
-            body["grammar"] = schema.grammar
-        elif choices:
-            body["grammar"] = gbnf_alternatives(choices)
+            body = dict(body, grammar=schema.grammar)
         return self.engine().run("chat", body)
 
     def label_scores(self, messages: list[dict[str, Any]], labels: list[str],
@@ -246,8 +239,6 @@ class RemoteTier:
     kind = "remote"
 
     def __init__(self, config: TierConfig):
-        from litegate.remote import CircuitBreaker
-
         self.config = config
         self.name = config.name
         self.model = config.model or ""
@@ -289,7 +280,7 @@ class RemoteTier:
         with self._slots:
             for attempt in range(self.config.max_retries + 1):
                 if attempt:
-                    time.sleep(min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random()))
+                    time.sleep(backoff_s(attempt))
                 try:
                     result = self._request(body, schema)
                 except Exception as e:  # noqa: BLE001 - sorted into transient / rejected / unknown below
@@ -306,7 +297,7 @@ class RemoteTier:
         self.breaker.failure()
         raise TierDown(self.name, f"failed after {self.config.max_retries + 1} attempts ({last})")
 
-    def chat(self, body: dict[str, Any], schema: Any = None, choices: list[str] | None = None) -> dict[str, Any]:
+    def chat(self, body: dict[str, Any], schema: Any = None) -> dict[str, Any]:
         raw_schema = getattr(schema, "schema", schema)
         result = self.call(body, raw_schema)
         if raw_schema is not None:
@@ -323,6 +314,8 @@ class RemoteTier:
 
     def label_scores(self, messages: list[dict[str, Any]], labels: list[str],
                      max_tokens: int | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+        from litegate.tasks.scoring import TOP_LOGPROBS  # (tasks import this module)
+
         longest = max(len(label) for label in labels)
         body = {"messages": messages, "temperature": 0.0, "logprobs": True, "top_logprobs": TOP_LOGPROBS,
                 "max_tokens": max_tokens or min(64, 4 + longest)}
@@ -361,8 +354,6 @@ class OpenAITier(RemoteTier):
         import openai
 
         if isinstance(error, openai.APIStatusError):
-            from litegate.remote import RemoteRejected
-
             return RemoteRejected(error.status_code, error.body if isinstance(error.body, dict) else
                                   {"error": {"message": str(error)}})
         return None
@@ -411,8 +402,6 @@ class GeminiTier(RemoteTier):
         from google.genai import errors
 
         if isinstance(error, errors.ClientError):
-            from litegate.remote import RemoteRejected
-
             return RemoteRejected(int(error.code or 400), {"error": {"message": error.message or str(error)}})
         return None
 
@@ -459,8 +448,6 @@ def make_tier(config: TierConfig, runner: Any) -> Any:
 
 def load_tiers(path: Path | str) -> list[TierConfig]:
     """The ``[[tier]]`` tables of a config file (empty when it declares none)."""
-    from litegate.remote import read_config
-
     return parse_tiers(read_config(path).get("tier", []), str(path))
 
 
