@@ -80,17 +80,15 @@ class Accountant:
         self.metrics.budget_exceeded.labels(task, feature or "").set(1 if key in self.alarms else 0)
 
     def task(self, result: dict[str, Any], api_key: str | None = None, budget: float | None = None) -> None:
+        """A task response as a row; its ``cost_usd`` was priced per tier step by the runner."""
         usage = result.get("usage") or {}
-        seconds = float(result.get("latency_ms") or 0.0) / 1000.0
         tier = result["tier"]
         self._write(CallRecord(
             id=result["id"], task=result["task"], tier=tier, model=result.get("model"),
             feature=result.get("feature"), api_key=api_key,
             tokens_in=int(usage.get("prompt_tokens", 0)), tokens_out=int(usage.get("completion_tokens", 0)),
             tokens_cached=int(usage.get("cached_tokens", 0)), latency_ms=result.get("latency_ms"),
-            cost_usd=result["cost_usd"] if "cost_usd" in result else
-            self.prices.cost(tier, int(usage.get("prompt_tokens", 0)), int(usage.get("completion_tokens", 0)),
-                             seconds),
+            cost_usd=result["cost_usd"],
             confidence=result.get("confidence"), escalated=bool(result.get("escalated")),
             escalated_from=result.get("escalated_from"),
             outcome=None))

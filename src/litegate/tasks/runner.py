@@ -80,11 +80,10 @@ class TaskRunner:
         for cfg in self.tier_configs.values():
             if cfg.kind == "local" and cfg.model:
                 registry.add(cfg.model)
-        if accountant is not None:
-            apply_prices(accountant.prices, self.tier_configs.values())
+        # one price table: the ledger's when there is one (it also prices chat calls)
+        self.prices = accountant.prices if accountant is not None else Prices()
+        apply_prices(self.prices, self.tier_configs.values())
         self._tiers: dict[str, Any] = {}
-        self._prices = Prices()
-        apply_prices(self._prices, self.tier_configs.values())
         self._scorers: dict[tuple[str, tuple[str, ...]], LabelScorer] = {}
         self._lock = threading.Lock()
 
@@ -180,8 +179,7 @@ class TaskRunner:
             out.fallback_from, out.fallback_reason = tier, e.reason
             return out
         seconds = time.perf_counter() - started
-        prices = self.accountant.prices if self.accountant is not None else self._prices
-        out.cost_usd += prices.cost(out.tier, out.usage.prompt_tokens, out.usage.completion_tokens, seconds)
+        out.cost_usd += self.prices.cost(out.tier, out.usage.prompt_tokens, out.usage.completion_tokens, seconds)
         return out
 
     def _cascade(self, fn: Callable[..., TaskOutput], req: TaskRequest, policy: Any) -> tuple[TaskOutput, str | None, str]:
