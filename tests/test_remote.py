@@ -299,6 +299,10 @@ def test_bad_config_is_a_one_line_error(tmp_path: Path, home: Path) -> None:
     ('[[tier]]\nname = "a"\nkind = "gemini"\nmodel = "m"\nconcurrency = 0\n', "positive integer"),
     ('[[tier]]\nname = "a"\nkind = "gemini"\nmodel = "m"\nprice_in_per_million = -1\n', ">= 0"),
     ('[[tiers]]\nname = "a"\n', "unknown sections"),
+    ('[[tier]]\nname = "a"\nkind = "gemini"\nmodel = "m"\nfallback = "a"\n', "cycle: a -> a"),
+    ('[[tier]]\nname = "a"\nkind = "gemini"\nmodel = "m"\nfallback = "b"\n'
+     '[[tier]]\nname = "b"\nkind = "openai"\nmodel = "m"\nbase_url = "http://x/v1"\nfallback = "a"\n',
+     "cycle: a -> b -> a"),
 ])
 def test_bad_tier_config(tmp_path: Path, tables: str, message: str) -> None:
     from litegate.errors import InvalidRequest

@@ -116,8 +116,14 @@ def parse_tiers(tables: Any, source: str) -> list[TierConfig]:
     for t in tiers:
         if t.fallback is not None and t.fallback not in names and t.fallback not in ("lite", "pro"):
             raise InvalidRequest(f"{source}: tier {t.name!r} falls back to {t.fallback!r}, which is not a tier")
-        if t.fallback == t.name:
-            raise InvalidRequest(f"{source}: tier {t.name!r} cannot fall back to itself")
+        # a chain of fallbacks must end: each one is tried when the previous is down
+        chain, at = [t.name], t.fallback
+        by_name = {x.name: x for x in tiers}
+        while at is not None:
+            if at in chain:
+                raise InvalidRequest(f"{source}: tier fallbacks form a cycle: {' -> '.join(chain + [at])}")
+            chain.append(at)
+            at = by_name[at].fallback if at in by_name else None
     return tiers
 
 
