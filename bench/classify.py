@@ -20,11 +20,8 @@ import time
 from pathlib import Path
 
 from litegate.config import Settings
-from litegate.embed import MiniLMEncoder
-from litegate.engine import ModelRegistry
 from litegate.evals.datasets import clinc150, clinc150_domains
-from litegate.nano import ClassifierStore
-from litegate.tasks import TaskRunner
+from litegate.runtime import build
 
 
 def pct(values: list[float], q: float) -> float:
@@ -42,9 +39,10 @@ def main() -> None:
     random.Random(0).shuffle(texts)
     texts = texts[: args.n]
     with tempfile.TemporaryDirectory() as tmp:
-        runner = TaskRunner(ModelRegistry(settings, extra_specs=["lite"]), ClassifierStore(Path(tmp), MiniLMEncoder))
-        runner.store.train("bench", [r for r in clinc150("train", per_label=10) if r["label"] in intents])
-        runner.registry.engine("lite")
+        rt = build(settings.model_copy(update={"home": Path(tmp)}), record=False)
+        runner = rt.tasks
+        rt.classifiers.train("bench", [r for r in clinc150("train", per_label=10) if r["label"] in intents])
+        rt.registry.engine("lite")
         time.sleep(3)  # let the engine's warm-up finish
         runner.run("classify", {"text": "warm up", "classifier": "bench"})
         lat: dict[str, list[float]] = {"nano": [], "lite_cold": [], "lite_cached": []}
@@ -55,7 +53,7 @@ def main() -> None:
             rng.shuffle(shuffled)
             lat["lite_cold"].append(runner.run("classify", {"text": text, "labels": shuffled})["latency_ms"])
             lat["lite_cached"].append(runner.run("classify", {"text": text, "labels": intents})["latency_ms"])
-        runner.registry.close()
+        rt.close()
     print(json.dumps({
         "bench": "classify", "items": len(texts), "labels": len(intents),
         "machine": {"cpus": os.cpu_count(), "threads": settings.threads, "loadavg_1m": os.getloadavg()[0]},

@@ -22,7 +22,7 @@ from google import genai
 from google.genai import types
 
 from litegate.config import Settings
-from litegate.engine import ModelRegistry
+from litegate.runtime import build
 from litegate.server import create_app
 
 WORDS = "river stone lamp garden window harbor violin pepper meadow lantern copper falcon".split()
@@ -52,9 +52,9 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8398)
     args = ap.parse_args()
 
-    registry = ModelRegistry(Settings(), extra_specs=["lite"])
-    registry.engine("lite")
-    server = uvicorn.Server(uvicorn.Config(create_app(registry, "lite", close_registry=False), host="127.0.0.1",
+    rt = build(Settings(), record=False)
+    rt.registry.engine("lite")
+    server = uvicorn.Server(uvicorn.Config(create_app(rt, close_runtime=False), host="127.0.0.1",
                                            port=args.port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()
     while not server.started:
@@ -80,7 +80,7 @@ def main() -> None:
     client.caches.delete(name=cache.name)
     server.should_exit = True
     time.sleep(0.3)
-    registry.close()
+    rt.close()
     p50u, p50c = statistics.median(uncached), statistics.median(cached)
     print(json.dumps({
         "bench": "context_cache",

@@ -20,13 +20,10 @@ import statistics
 import time
 
 from litegate.config import Settings
-from litegate.embed import MiniLMEncoder
-from litegate.engine import ModelRegistry
 from litegate.engine.llama import EngineOptions, LlamaEngine
 from litegate.evals.datasets import nlupp_banking, nlupp_fields
 from litegate.models import LITE, PRO, ModelCache
-from litegate.nano import ClassifierStore
-from litegate.tasks import TaskRunner
+from litegate.runtime import build
 
 
 def main() -> None:
@@ -40,7 +37,7 @@ def main() -> None:
     args = ap.parse_args()
 
     settings = Settings()
-    cache = ModelCache(settings.home)
+    cache = ModelCache(settings.home, settings.models_dir)
     lite_path, pro_path = cache.ensure(LITE), cache.ensure(PRO)
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     engines = {}
@@ -50,8 +47,8 @@ def main() -> None:
                                 draft_p_min=args.p_min, ngram_n=args.ngram_n)
         engines[mode] = LlamaEngine(pro_path, options)
         engines[mode].warm_up()
-    registry = ModelRegistry(settings)
-    runner = TaskRunner(registry, ClassifierStore(settings.home, MiniLMEncoder))
+    rt = build(settings, record=False)
+    runner, registry = rt.tasks, rt.registry
     served = registry.lookup("pro")
     fields = dict(list(nlupp_fields().items())[: args.fields])
     items = nlupp_banking(folds=[0])[: args.items]

@@ -24,7 +24,7 @@ from schema_corpus import corpus  # noqa: E402
 from litegate.chat import ChatCompletionRequest, prepare_chat  # noqa: E402
 from litegate.config import Settings  # noqa: E402
 from litegate.engine import ModelRegistry  # noqa: E402
-from litegate.structured import compile_schema  # noqa: E402
+from litegate.chat.structured import compile_schema  # noqa: E402
 
 
 def main() -> None:

@@ -1,4 +1,8 @@
-"""Shared fixtures: a private LITEGATE_HOME and a real `litegate serve` on loopback."""
+"""Shared fixtures: a private LITEGATE_HOME and a real `litegate serve` on loopback.
+
+Every test home shares one folder of joined model files (``LITEGATE_MODELS_DIR``): the
+user's own model cache, where ``litegate serve`` would put them anyway, so a run joins
+(and sha256-checks) each model at most once instead of once per home."""
 
 from __future__ import annotations
 
@@ -14,6 +18,23 @@ import httpx
 import pytest
 
 TEST_CTX = 2048
+
+
+def _shared_models_dir() -> Path:
+    explicit = os.environ.get("LITEGATE_MODELS_DIR")
+    if explicit:
+        return Path(explicit)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "litegate" / "models"
+
+
+os.environ["LITEGATE_MODELS_DIR"] = str(_shared_models_dir())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests under tests/unit are the fast layer (``pytest -m unit``): no model, no server."""
+    for item in items:
+        if "/unit/" in str(item.fspath):
+            item.add_marker(pytest.mark.unit)
 
 
 @pytest.fixture(scope="session")

@@ -79,7 +79,8 @@ def test_path_that_is_not_gguf_is_refused(cache: ModelCache, tmp_path: Path) -> 
 
 
 def test_cli_models_joins_and_lists(tmp_path: Path) -> None:
-    env = dict(os.environ, LITEGATE_HOME=str(tmp_path), COLUMNS="200")
+    env = {k: v for k, v in os.environ.items() if k != "LITEGATE_MODELS_DIR"}  # its own cache here
+    env.update(LITEGATE_HOME=str(tmp_path), COLUMNS="200")
     r = subprocess.run(litegate_cmd("models"), env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "lite" in r.stdout and "ready" in r.stdout

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from conftest import free_port, start_server, stop_server
-from litegate.remote import CircuitBreaker
+from litegate.tiers import CircuitBreaker
 
 
 def test_circuit_breaker_transitions() -> None:
@@ -36,14 +36,11 @@ def test_circuit_breaker_transitions() -> None:
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory: pytest.TempPathFactory, home: Path):
     remote_port = free_port()
-    from litegate.models import LITE, ModelCache
-
-    ModelCache(home).ensure(LITE)
-    remote_home = tmp_path_factory.mktemp("remote-home")
-    (remote_home / "models").symlink_to(home / "models")  # reuse the joined model file
+    remote_home = tmp_path_factory.mktemp("remote-home")  # the joined models are shared (conftest)
     remote_proc, remote_base = start_server(remote_home, "--ctx", "2048", port=remote_port)
     config = tmp_path_factory.mktemp("cfg") / "litegate.toml"
-    # the same remote is a chat model ([[remote]]) and an OpenAI-kind task tier ([[tier]])
+    # an OpenAI-kind tier is a task tier and a chat model at once; the older [[remote]] table
+    # still declares a chat model (as a tier outside the default cascade)
     remote = f'''name = "pro-remote"
 base_url = "{remote_base}/v1"
 model = "lite"
@@ -57,7 +54,7 @@ breaker_reset_s = 3
 '''
     config.write_text(f'''
 [[remote]]
-{remote}
+{remote.replace('pro-remote', 'legacy-remote')}
 [[tier]]
 name = "nano"
 kind = "nano"
@@ -116,6 +113,19 @@ def test_remote_tier_through_the_gateway(gateway, home: Path) -> None:
         model="pro-remote", messages=[{"role": "user", "content": "Count to three"}], max_tokens=12,
         temperature=0, stream=True, stream_options={"include_usage": True}))
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == rec["tokens_out"]
+
+
+def test_legacy_remote_table_still_serves_chat(gateway, home: Path) -> None:
+    base, _ = gateway
+    client = openai.OpenAI(base_url=base + "/v1", api_key="k", max_retries=0)
+    r = client.chat.completions.create(model="legacy-remote", messages=[{"role": "user", "content": "Say hi"}],
+                                       max_tokens=4, temperature=0)
+    assert r.model == "legacy-remote" and r.choices[0].message.content
+    from test_ledger import ledger_row
+
+    assert ledger_row(home, r.id)["tier"] == "legacy-remote"  # priced under its own name, not "pro"
+    tiers = {t["name"]: t for t in httpx.get(base + "/healthz").json()["tiers"]}
+    assert tiers["legacy-remote"]["in_cascade"] is False and tiers["pro-remote"]["in_cascade"] is True
 
 
 def test_remote_errors_pass_through(gateway) -> None:
@@ -306,16 +316,17 @@ def test_bad_config_is_a_one_line_error(tmp_path: Path, home: Path) -> None:
 ])
 def test_bad_tier_config(tmp_path: Path, tables: str, message: str) -> None:
     from litegate.errors import InvalidRequest
-    from litegate.tiers import load_tiers
+    from litegate.config import load_config
 
     path = tmp_path / "c.toml"
     path.write_text(tables)
     with pytest.raises(InvalidRequest, match=message):
-        load_tiers(path)
+        load_config(path)
 
 
 def test_gemini_tier_without_its_key_is_unavailable(tmp_path: Path) -> None:
-    from litegate.tiers import GeminiTier, TierConfig, TierDown
+    from litegate.errors import TierDown
+    from litegate.tiers import GeminiTier, TierConfig
 
     tier = GeminiTier(TierConfig("g", "gemini", model="m", api_key_env="LITEGATE_TEST_UNSET_KEY"))
     with pytest.raises(TierDown, match="LITEGATE_TEST_UNSET_KEY"):

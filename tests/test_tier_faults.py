@@ -18,7 +18,8 @@ from fastapi.responses import JSONResponse
 from conftest import free_port
 from litegate.cascade import CascadePolicy, PolicyStore
 from litegate.tasks import TaskRunner
-from litegate.tiers import SchemaViolation, TierConfig
+from litegate.errors import SchemaViolation
+from litegate.tiers import TierConfig
 
 LABELS = ["weather", "music", "banking"]
 
@@ -68,10 +69,8 @@ def provider() -> Iterator[tuple[str, dict]]:
 
 @pytest.fixture(scope="module")
 def runner(provider, tmp_path_factory: pytest.TempPathFactory, home: Path) -> Iterator[TaskRunner]:
-    from litegate.embed import MiniLMEncoder
-    from litegate.engine import ModelRegistry
-    from litegate.config import Settings
-    from litegate.nano import ClassifierStore
+    from litegate.config import Config, Settings
+    from litegate.runtime import build
 
     base, _ = provider
     tiers = [TierConfig("flaky", "openai", model="m", base_url=base, max_retries=2, price_in_per_million=1.0,
@@ -80,11 +79,10 @@ def runner(provider, tmp_path_factory: pytest.TempPathFactory, home: Path) -> It
              # nothing listens there, and no fallback is configured
              TierConfig("dead", "openai", model="m", base_url=f"http://127.0.0.1:{free_port()}/v1", max_retries=0,
                         timeout_s=2)]
-    settings = Settings(home=home, ctx=2048, parallel=2)
-    runner = TaskRunner(ModelRegistry(settings), ClassifierStore(home, MiniLMEncoder), tiers=tiers,
-                        policies=PolicyStore(tmp_path_factory.mktemp("policies")))
-    yield runner
-    runner.registry.close()
+    rt = build(Settings(home=home, ctx=2048, parallel=2), Config(tiers=tiers), record=False)
+    rt.tasks.policies = PolicyStore(tmp_path_factory.mktemp("policies"))
+    yield rt.tasks
+    rt.close()
 
 
 def test_429_is_retried_with_backoff(runner: TaskRunner, provider) -> None:
@@ -130,7 +128,7 @@ def test_a_down_tier_without_fallback_is_skipped(runner: TaskRunner) -> None:
     assert (out["tier"], out["outcome"], out["fallback_from"], out["escalated"]) == \
         ("lite", "human_review", "dead", False)
     # asked for by name, a down tier with no fallback is an error (503), not a silent answer
-    from litegate.tiers import TierDown
+    from litegate.errors import TierDown
 
     with pytest.raises(TierDown, match="dead tier is unavailable"):
         runner.run("classify", {**request, "tier": "dead"})
@@ -139,28 +137,3 @@ def test_a_down_tier_without_fallback_is_skipped(runner: TaskRunner) -> None:
 def test_labels_without_log_probabilities(runner: TaskRunner) -> None:
     out = runner.run("classify", {"text": "play jazz (no logprobs)", "labels": LABELS, "tier": "flaky"})
     assert out["label"] == "music" and out["scores"]["music"] == 1.0  # only the text is known
-
-
-def test_text_label_walk() -> None:
-    from litegate.tiers import text_label_distribution
-
-    def step(token: str, alts: dict[str, float]) -> dict:
-        import math
-
-        return {"token": token, "logprob": math.log(alts[token]),
-                "top_logprobs": [{"token": t, "logprob": math.log(p)} for t, p in alts.items()]}
-
-    labels = ["card_declined", "card_lost", "cash_back"]
-    steps = [step("card", {"card": 0.8, "cash": 0.15, "hello": 0.05}),
-             step("_lost", {"_lost": 0.9, "_decl": 0.1}),
-             step("<|im_end|>", {"<|im_end|>": 1.0})]
-    scores = text_label_distribution(labels, steps)
-    # "hello" leads to no label: renormalised over card (0.8) and cash (0.15)
-    assert scores["cash_back"] == pytest.approx(0.15 / 0.95, rel=1e-6)
-    assert scores["card_lost"] == pytest.approx(0.8 / 0.95 * 0.9, rel=1e-6)
-    assert scores["card_declined"] == pytest.approx(0.8 / 0.95 * 0.1, rel=1e-6)
-    # a reply that leaves the labels: as under a grammar, the alternatives that lead to
-    # labels share the mass; none at all gives the uniform distribution
-    assert text_label_distribution(["yes", "no"], [step("maybe", {"maybe": 0.9, "yes": 0.1})]) == \
-        {"yes": 1.0, "no": 0.0}
-    assert text_label_distribution(["yes", "no"], [step("maybe", {"maybe": 1.0})]) == {"yes": 0.5, "no": 0.5}

@@ -1,4 +1,6 @@
-"""Turns every served call into a ledger row and metric updates, priced by tier."""
+"""Turns every finished call into a ledger row and metric updates. An observer: the chat
+service and the task runner hand it what happened (priced by the tier that answered); it never
+calls back into them."""
 
 from __future__ import annotations
 
@@ -7,30 +9,19 @@ import queue
 import threading
 from typing import Any
 
-from litegate.errors import InvalidRequest, NotFound
-from litegate.ledger import OUTCOMES, CallRecord, Ledger, Prices
+from litegate.errors import FeedbackNotFound, InvalidRequest
+from litegate.ledger import OUTCOMES, CallRecord, Ledger
 from litegate.metrics import Metrics
 
 log = logging.getLogger("litegate.accounting")
-
-
-class FeedbackNotFound(NotFound):
-    """POST /v1/feedback named a call the ledger does not have."""
-
-
-def tier_of_model(model: str, remote: bool = False) -> str:
-    if remote:
-        return model  # remote models are priced per token under their own name
-    return model if model in ("nano", "lite", "pro") else "local"
 
 
 class Accountant:
     """Rows are written by a background thread, so a database round trip never sits on a
     request's path; ``flush`` waits until everything queued so far is written."""
 
-    def __init__(self, ledger: Ledger, prices: Prices | None = None, metrics: Metrics | None = None):
+    def __init__(self, ledger: Ledger, metrics: Metrics | None = None):
         self.ledger = ledger
-        self.prices = prices or Prices()
         self.metrics = metrics or Metrics()
         self._queue: queue.Queue[Any] = queue.Queue()
         self.alarms: dict[tuple[str, str | None], dict[str, Any]] = {}
@@ -96,17 +87,17 @@ class Accountant:
             task, feature = result["task"], result.get("feature")
             self._queue.put(lambda: self.check_budget(task, feature, budget))
 
-    def llm(self, call_id: str, task: str, model: str, usage: dict[str, Any] | None, latency_ms: float,
-            feature: str | None = None, api_key: str | None = None, status: int = 200) -> None:
+    def chat(self, call_id: str, api: str, tier: str, model: str, usage: dict[str, Any] | None, latency_ms: float,
+             cost_usd: float, feature: str | None = None, api_key: str | None = None, status: int = 200) -> None:
+        """A chat-shaped call (OpenAI, Gemini, Python API, CLI) as a row; ``api`` is the
+        front end's kind of call (chat, completion, gemini, ...)."""
         usage = usage or {}
-        tier = tier_of_model(model, remote=model in self.prices.per_million_in)
-        tokens_in = int(usage.get("prompt_tokens", 0))
-        tokens_out = int(usage.get("completion_tokens", 0))
-        cached = int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
-        self._write(CallRecord(id=call_id, task=task, tier=tier, model=model, feature=feature, api_key=api_key,
-                               tokens_in=tokens_in, tokens_out=tokens_out, tokens_cached=cached,
-                               latency_ms=latency_ms, status=status,
-                               cost_usd=self.prices.cost(tier, tokens_in, tokens_out, latency_ms / 1000.0)))
+        self._write(CallRecord(id=call_id, task=api, tier=tier, model=model, feature=feature, api_key=api_key,
+                               tokens_in=int(usage.get("prompt_tokens", 0) or 0),
+                               tokens_out=int(usage.get("completion_tokens", 0) or 0),
+                               tokens_cached=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
+                                                 or 0),
+                               latency_ms=latency_ms, status=status, cost_usd=cost_usd))
 
     def feedback(self, call_id: str, outcome: str) -> dict[str, Any]:
         if outcome not in OUTCOMES:

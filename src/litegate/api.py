@@ -1,4 +1,5 @@
-"""The Python API: the same chat path as the HTTP server, in-process.
+"""The Python API: the same chat service and task runner as the HTTP server, in-process
+(every call is ledgered like an HTTP one).
 
     from pydantic import BaseModel
     from litegate import Litegate
@@ -18,11 +19,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from litegate.chat import ChatCompletionRequest, prepare_chat
-from litegate.config import Settings
-from litegate.engine import LlamaEngine, ModelRegistry
-from litegate.errors import InvalidRequest, OutputTruncated
-from litegate.models import CATALOG
+from litegate.chat import ChatCall, ChatCompletionRequest
+from litegate.config import Config, Settings
+from litegate.engine import LlamaEngine
+from litegate.errors import OutputTruncated
+from litegate.runtime import Runtime, build
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -35,13 +36,15 @@ def _messages(prompt: str | list[dict[str, Any]], system: str | None) -> list[di
 
 
 class Litegate:
-    """Owns a model registry; ``model`` is the default for every call."""
+    """Owns a Runtime; ``model`` is the default for every call, ``feature`` tags the ledger rows."""
 
-    def __init__(self, model: str = "lite", settings: Settings | None = None):
-        self.settings = settings or Settings()
-        self.registry = ModelRegistry(self.settings, extra_specs=[model])
-        served = model if model in CATALOG else Path(model).expanduser().name
-        self.model = self.registry.lookup(served).name
+    def __init__(self, model: str = "lite", settings: Settings | None = None,
+                 config: Config | Path | str | None = None, feature: str | None = None):
+        self.runtime: Runtime = build(settings, config, model=model)
+        self.settings = self.runtime.settings
+        self.registry = self.runtime.registry
+        self.model = self.runtime.default_model
+        self.feature = feature
 
     def engine(self, model: str | None = None) -> LlamaEngine:
         return self.registry.engine(model or self.model)
@@ -49,12 +52,14 @@ class Litegate:
     def chat(self, prompt: str | list[dict[str, Any]], *, system: str | None = None, model: str | None = None,
              **params: Any) -> dict[str, Any]:
         """An OpenAI-shaped chat completion (``params`` as in the HTTP API)."""
-        req = ChatCompletionRequest(messages=_messages(prompt, system), **params)
-        prepared = prepare_chat(req)
-        engine = self.engine(model)
-        if prepared.body.get("max_tokens", 0) >= engine.n_ctx:
-            raise InvalidRequest(f"max_tokens must be below the context size {engine.n_ctx}", param="max_tokens")
-        return prepared.finish(engine.run("chat", prepared.body))
+        req = ChatCompletionRequest(messages=_messages(prompt, system), model=model or self.model, **params)
+        return self.runtime.chat.run_sync(ChatCall(req, api="python", feature=self.feature))
+
+    def task(self, name: str, **request: Any) -> dict[str, Any]:
+        """Run a task (classify, extract, ...) as ``POST /v1/tasks/{name}`` would."""
+        if self.feature and "feature" not in request:
+            request["feature"] = self.feature
+        return self.runtime.tasks.run(name, request)
 
     def parse(self, output_type: type[T], prompt: str | list[dict[str, Any]], *, system: str | None = None,
               model: str | None = None, **params: Any) -> T:
@@ -72,7 +77,7 @@ class Litegate:
         return output_type.model_validate_json(choice["message"]["content"])
 
     def close(self) -> None:
-        self.registry.close()
+        self.runtime.close()
 
     def __enter__(self) -> Litegate:
         return self

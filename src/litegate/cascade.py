@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from litegate.errors import InvalidRequest
+from litegate.errors import InvalidRequest, SchemaViolation, TierDown
 
 HUMAN_REVIEW = "human_review"
 
@@ -57,6 +58,69 @@ class CascadePolicy:
         return cls(task=data["task"], feature=data.get("feature"), expected=data.get("expected", {}),
                    steps=[Step(**s) for s in data["steps"]], shadow=Shadow(**shadow) if shadow else None,
                    max_escalation_rate=data.get("max_escalation_rate"))
+
+
+class StepOutput(Protocol):
+    """What one tier's step gives the cascade loop (a TaskOutput)."""
+
+    confidence: float
+    usage: Any
+    cost_usd: float
+    fallback_from: str | None
+    fallback_reason: str | None
+
+    @property
+    def wants_stronger(self) -> bool: ...
+
+
+@dataclass
+class CascadeOutcome:
+    output: Any  # the answering step's output, its usage and cost summed over every step run
+    escalated_from: str | None
+    outcome: str  # "answered" or "human_review"
+
+
+def run_policy(steps: list[Step], attempt: Callable[[str], Any]) -> CascadeOutcome:
+    """Run the steps' tiers in order with ``attempt(tier)``: the first confident answer wins;
+    below a step's threshold the call escalates (when the step allows it) or goes to human
+    review. A reply that breaks the schema is a clear signal to escalate; a tier that is down
+    (and has no ``fallback`` of its own) is skipped for the next one, and when it was the last,
+    the answer so far goes to human review naming the down tier. Pure: no I/O of its own."""
+    out: Any = None
+    at = 0  # the step whose output ``out`` is
+    down: tuple[str, str] | None = None
+    usage, cost = None, 0.0
+
+    def done(outcome: str) -> CascadeOutcome:
+        if down is not None and out.fallback_from is None:
+            out.fallback_from, out.fallback_reason = down
+        return CascadeOutcome(out, steps[0].tier if at else None, outcome)
+
+    for i, step in enumerate(steps):
+        last = i + 1 >= len(steps)
+        try:
+            step_out = attempt(step.tier)
+        except (SchemaViolation, TierDown) as e:
+            if isinstance(e, TierDown):
+                down = down or (step.tier, e.reason)
+            if out is None and last:
+                raise
+            if last:
+                return done(HUMAN_REVIEW)
+            continue
+        if usage is None:
+            usage = step_out.usage
+        else:
+            usage.add(step_out.usage)
+        cost += step_out.cost_usd
+        out, at = step_out, i
+        out.usage, out.cost_usd = usage, cost
+        wants_stronger = out.wants_stronger
+        if out.confidence >= step.threshold and not wants_stronger:
+            return done("answered")
+        if not (step.escalate or wants_stronger) or last:
+            return done(HUMAN_REVIEW)
+    return done(HUMAN_REVIEW)
 
 
 class PolicyStore:

@@ -1,13 +1,25 @@
-"""Settings read from the environment (``LITEGATE_*``); the app owns one instance."""
+"""Settings from the environment (``LITEGATE_*``) and the one config file (TOML), read once.
+
+The config file declares tiers in cascade order (``[[tier]]``), API keys (``[[api_key]]``)
+and, for older files, remote chat models (``[[remote]]``, now OpenAI-kind tiers that stay out
+of the default cascade).
+"""
 
 from __future__ import annotations
 
+import logging
 import os
+import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from litegate.errors import ConfigError
+
+log = logging.getLogger("litegate.config")
 
 
 def _default_home() -> Path:
@@ -23,12 +35,14 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LITEGATE_", extra="ignore")
 
     home: Path = Field(default_factory=_default_home, description="cache and data directory")
+    models_dir: Path | None = Field(default=None, description="joined model files (default: <home>/models)")
     threads: int = Field(default_factory=_default_threads, ge=1, description="decode threads per model")
     ctx: int = Field(default=8192, ge=256, description="context tokens per model, shared by its slots")
     parallel: int = Field(default=8, ge=1, le=64,
                           description="concurrent sequences per model (8 measured best on 2 cores: bench/settings.py)")
     log_level: int = Field(default=0, ge=0, le=4, description="llama.cpp log verbosity")
     ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite in home")
+    config: Path | None = Field(default=None, description="the TOML config file")
     speculative: Literal["none", "draft", "ngram"] = Field(
         default="none", description="speculative decoding for the pro model: the lite model as draft, or n-gram "
                                     "lookup; off by default because on 2 cores it measured slower (bench/speculative.py)")
@@ -38,3 +52,78 @@ class Settings(BaseSettings):
             return self.ledger_url
         self.home.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{self.home / 'ledger.db'}"
+
+    def model_cache_dir(self) -> Path:
+        return self.models_dir or self.home / "models"
+
+
+SECTIONS = ("tier", "api_key", "remote")
+_REMOTE_KEYS = {"name", "base_url", "model", "api_key_env", "timeout_s", "max_retries", "concurrency",
+                "price_in_per_million", "price_out_per_million", "fallback", "breaker_failures", "breaker_reset_s"}
+
+
+@dataclass
+class Config:
+    """What the config file declares; empty when there is none."""
+
+    tiers: list[Any] = field(default_factory=list)  # TierConfigs, in cascade order
+    api_keys: list[Any] = field(default_factory=list)
+    source: str | None = None
+
+
+def read_toml(path: Path | str) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"{path}: unknown sections {unknown}; expected [[tier]], [[api_key]] and [[remote]]")
+    return data
+
+
+def _remote_tables(tables: Any, source: str) -> list[dict[str, Any]]:
+    """``[[remote]]`` (the older way to declare a remote chat model) as ``[[tier]]`` tables of
+    kind openai that stay out of the default cascade."""
+    if not isinstance(tables, list):
+        raise ConfigError(f"{source}: 'remote' must be an array of tables ([[remote]])")
+    if tables:
+        log.warning("%s: [[remote]] is deprecated; declare [[tier]] with kind = \"openai\" instead "
+                    "(it is served on the chat API under its name too)", source)
+    out = []
+    for i, table in enumerate(tables):
+        where = f"{source}: [[remote]] #{i + 1}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        unknown = set(table) - _REMOTE_KEYS
+        if unknown:
+            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+        for key in ("name", "base_url", "model"):
+            if not isinstance(table.get(key), str) or not table[key]:
+                raise ConfigError(f"{where} needs '{key}'")
+        out.append({"concurrency": 16, "fallback": "lite", **table, "kind": "openai", "cascade": False})
+    return out
+
+
+def load_config(path: Path | str | None) -> Config:
+    """Read and check the config file once: tiers, remotes (as tiers) and API keys."""
+    if path is None:
+        return Config()
+    from litegate.keys import parse_keys
+    from litegate.tiers import TIER_KINDS, parse_tiers
+
+    data = read_toml(path)
+    source = str(path)
+    tables = list(data.get("tier", [])) if isinstance(data.get("tier", []), list) else data["tier"]
+    if isinstance(tables, list):
+        tables = tables + _remote_tables(data.get("remote", []), source)
+    tiers = parse_tiers(tables, source, TIER_KINDS)
+    return Config(tiers=tiers, api_keys=parse_keys(data.get("api_key", []), source), source=source)
+

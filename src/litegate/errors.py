@@ -54,6 +54,70 @@ class TooManyRequests(LitegateError):
     error_type = "rate_limit_error"
 
 
+class RateLimited(TooManyRequests):
+    """An API key's rate limit or daily budget is used up."""
+
+
+class FeedbackNotFound(NotFound):
+    """POST /v1/feedback named a call the ledger does not have."""
+
+
+class UnknownTask(NotFound):
+    """The task name is not one of the declared tasks."""
+
+
+class ClassifierNotFound(NotFound):
+    """No trained nano classifier (or version) by that name."""
+
+
+class SchemaError(InvalidRequest):
+    """A schema that cannot be enforced; ``path`` points into it (``#/properties/a``)."""
+
+    def __init__(self, message: str, path: str, param: str | None = None):
+        super().__init__(f"{message} at {path}", param=param, code="invalid_schema")
+        self.path = path
+
+
+class TierUnavailable(InvalidRequest):
+    """The requested tier cannot run here (not configured, not installed, or cannot do this task)."""
+
+    def __init__(self, message: str, *, param: str | None = "tier", code: str | None = "tier_unavailable"):
+        super().__init__(message, param=param, code=code)
+
+
+class TierDown(LitegateError):
+    """A tier failed after its retries, or its circuit is open (HTTP 503)."""
+
+    status_code = 503
+    error_type = "tier_unavailable"
+
+    def __init__(self, tier: str, reason: str):
+        super().__init__(f"the {tier} tier is unavailable: {reason}")
+        self.tier = tier
+        self.reason = reason
+
+
+class SchemaViolation(LitegateError):
+    """A remote tier's reply does not follow the requested JSON schema (escalates)."""
+
+    status_code = 502
+    error_type = "schema_violation"
+
+
+class RemoteRejected(LitegateError):
+    """A remote answered with a 4xx that retrying will not fix: passed on as is."""
+
+    def __init__(self, status: int, body: object):
+        message = (body.get("error") or {}).get("message") if isinstance(body, dict) else None
+        super().__init__(message or f"the remote model answered {status}")
+        self.status_code = status
+        self.body = body
+
+
+class ConfigError(InvalidRequest):
+    """The config file is missing, not TOML, or declares something invalid."""
+
+
 class ModelNotFound(LitegateError):
     """The request names a model this server does not serve (HTTP 404)."""
 

@@ -18,16 +18,11 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 
-from litegate.errors import InvalidRequest, TooManyRequests, Unauthorized
-
-
-class RateLimited(TooManyRequests):
-    """A key's rate limit or daily budget is used up."""
+from litegate.errors import ConfigError, RateLimited, Unauthorized
 
 
 def request_token(request: Request) -> str:
@@ -59,25 +54,27 @@ class ApiKey:
         return self.sha256[:12]
 
 
-def load_keys(path: Path | str) -> list[ApiKey]:
-    from litegate.remote import read_config
-
-    data = read_config(path)
+def parse_keys(tables: Any, source: str) -> list[ApiKey]:
+    """Validate ``[[api_key]]`` tables into ApiKeys (the secrets are hashed at once)."""
+    if not isinstance(tables, list):
+        raise ConfigError(f"{source}: 'api_key' must be an array of tables ([[api_key]])")
     keys = []
-    for i, table in enumerate(data.get("api_key", [])):
-        where = f"{path}: [[api_key]] #{i + 1}"
+    for i, table in enumerate(tables):
+        where = f"{source}: [[api_key]] #{i + 1}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
         unknown = set(table) - {"name", "key_env", "key_sha256", "rate_per_minute", "budget_usd_per_day"}
         if unknown:
-            raise InvalidRequest(f"{where} has unknown keys {sorted(unknown)}")
+            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
         if "key_env" in table:
             secret = os.environ.get(table["key_env"], "")
             if not secret:
-                raise InvalidRequest(f"{where}: the environment variable {table['key_env']} is empty or unset")
+                raise ConfigError(f"{where}: the environment variable {table['key_env']} is empty or unset")
             digest = hashlib.sha256(secret.encode()).hexdigest()
         elif "key_sha256" in table:
             digest = str(table["key_sha256"]).lower()
         else:
-            raise InvalidRequest(f"{where} needs key_env or key_sha256")
+            raise ConfigError(f"{where} needs key_env or key_sha256")
         keys.append(ApiKey(name=str(table.get("name") or f"key{i + 1}"), sha256=digest,
                            rate_per_minute=table.get("rate_per_minute"),
                            budget_usd_per_day=table.get("budget_usd_per_day")))

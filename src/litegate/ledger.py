@@ -67,21 +67,6 @@ class CallRecord:
     ts: float = field(default_factory=time.time)
 
 
-@dataclass
-class Prices:
-    """What a call costs. Remote tiers bill tokens; local tiers bill compute time."""
-
-    per_million_in: dict[str, float] = field(default_factory=dict)
-    per_million_out: dict[str, float] = field(default_factory=dict)
-    local_usd_per_hour: dict[str, float] = field(default_factory=lambda: {"nano": 0.05, "lite": 0.10, "pro": 0.10})
-
-    def cost(self, tier: str, tokens_in: int, tokens_out: int, seconds: float) -> float:
-        if tier in self.per_million_in or tier in self.per_million_out:
-            return (tokens_in * self.per_million_in.get(tier, 0.0)
-                    + tokens_out * self.per_million_out.get(tier, 0.0)) / 1e6
-        return seconds * self.local_usd_per_hour.get(tier, 0.10) / 3600.0
-
-
 class Ledger:
     def __init__(self, url: str):
         kwargs: dict[str, Any] = {}

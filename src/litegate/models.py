@@ -108,8 +108,8 @@ class ModelCache:
     file is noticed without hashing half a gigabyte on every start.
     """
 
-    def __init__(self, home: Path):
-        self.dir = Path(home) / "models"
+    def __init__(self, home: Path, models_dir: Path | None = None):
+        self.dir = Path(models_dir) if models_dir else Path(home) / "models"
 
     def path_for(self, model: EmbeddedModel) -> Path:
         return self.dir / model.file_name

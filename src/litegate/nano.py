@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from litegate.errors import InvalidRequest, NotFound
+from litegate.errors import ClassifierNotFound, InvalidRequest
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_LABELS = 1000
@@ -41,10 +41,6 @@ class Encoder(Protocol):
     name: str
 
     def encode(self, texts: list[str]) -> np.ndarray: ...
-
-
-class ClassifierNotFound(NotFound):
-    """No classifier (or no such version) under that name."""
 
 
 @dataclass

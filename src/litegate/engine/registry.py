@@ -30,7 +30,7 @@ class ModelRegistry:
     def __init__(self, settings: Settings, extra_specs: list[str] | None = None,
                  progress: ProgressFactory = _no_progress):
         self.settings = settings
-        self.cache = ModelCache(settings.home)
+        self.cache = ModelCache(settings.home, settings.models_dir)
         self._progress = progress
         self._models: dict[str, ServedModel] = {}
         self._by_alias: dict[str, ServedModel] = {}

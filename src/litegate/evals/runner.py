@@ -12,18 +12,26 @@ from typing import Any
 from litegate.errors import InvalidRequest
 from litegate.evals.datasets import OUT_OF_SCOPE
 from litegate.evals.metrics import classification_metrics, extraction_metrics, percentile
-from litegate.tasks import TaskRunner
+from litegate.tasks import TASKS, TaskRunner
+
+
+def _gold_data(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any] | None:
+    return next((record[k] for k in keys if isinstance(record.get(k), dict)), None)
 
 Progress = Callable[[int], None]
 
 
 def evaluate(runner: TaskRunner, task: str, records: list[dict[str, Any]], request: dict[str, Any],
              advance: Progress = lambda _n: None) -> dict[str, Any]:
-    """``request`` holds the fixed part of each task request (labels, classifier, tier...)."""
-    if task not in ("classify", "extract"):
-        raise InvalidRequest("eval supports --task classify and --task extract")
+    """``request`` holds the fixed part of each task request (labels, classifier, tier...);
+    what is scored, and against which field of a record, is the task's declaration."""
+    spec = runner.spec(task)
+    if spec.metric is None:
+        scored = ", ".join(n for n, s in TASKS.items() if s.metric)
+        raise InvalidRequest(f"eval scores {scored}; {task} has no metric yet")
     if not records:
         raise InvalidRequest("the eval data is empty")
+    gold_key = spec.gold[0]
     latencies: list[float] = []
     tokens = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
     outputs = []
@@ -31,8 +39,8 @@ def evaluate(runner: TaskRunner, task: str, records: list[dict[str, Any]], reque
     for i, rec in enumerate(records):
         if not isinstance(rec.get("text"), str):
             raise InvalidRequest(f"record {i + 1} has no 'text' string")
-        if task == "classify" and not isinstance(rec.get("label"), str):
-            raise InvalidRequest(f"record {i + 1} has no 'label' string")
+        if spec.metric == "classification" and not isinstance(rec.get(gold_key), str):
+            raise InvalidRequest(f"record {i + 1} has no '{gold_key}' string")
         out = runner.run(task, {**request, "text": rec["text"]})
         latencies.append(out["latency_ms"])
         for k in tokens:
@@ -40,22 +48,12 @@ def evaluate(runner: TaskRunner, task: str, records: list[dict[str, Any]], reque
         outputs.append(out)
         advance(1)
     metrics: dict[str, Any]
-    if task == "classify":
-        gold = [r["label"] for r in records]
-        pred = [o.get("label") or (o.get("labels") or [""])[0] for o in outputs]
+    if spec.metric == "classification":
+        gold = [r[gold_key] for r in records]
+        pred = [o.get("label") or o.get("route") or (o.get("labels") or [""])[0] for o in outputs]
         conf = [o["confidence"] for o in outputs]
         metrics = classification_metrics(gold, pred, conf,
                                          out_of_scope=OUT_OF_SCOPE if OUT_OF_SCOPE in gold else None)
-    else:
-        fields = list((request.get("fields") or {}).keys()) or list(
-            (request.get("schema") or {}).get("properties", {}).keys())
-        gold = [{f: v for f, v in (r.get("slots") or {}).items() if f in fields} for r in records]
-        pred = [o["data"] for o in outputs]
-        metrics = extraction_metrics(gold, pred, fields)
-    if task == "classify":
-        from litegate.ledger import Prices
-
-        prices = Prices()
         answered = [o.get("outcome", "answered") == "answered" for o in outputs]
         right = [p == g for p, g in zip(pred, gold)]
         n_answered = sum(answered)
@@ -65,10 +63,15 @@ def evaluate(runner: TaskRunner, task: str, records: list[dict[str, Any]], reque
             "escalation_rate": sum(bool(o.get("escalated")) for o in outputs) / len(outputs),
             "accuracy_on_answered": (sum(r for r, a in zip(right, answered) if a) / n_answered) if n_answered else None,
             "tiers": {t: sum(o["tier"] == t for o in outputs) for t in sorted({o["tier"] for o in outputs})},
-            "cost_per_1000_usd": 1000 * sum(prices.cost(o["tier"], o["usage"]["prompt_tokens"],
-                                                        o["usage"]["completion_tokens"], o["latency_ms"] / 1000)
-                                            for o in outputs) / len(outputs),
+            # each call was priced by the tiers that ran it (configured prices included)
+            "cost_per_1000_usd": 1000 * sum(o["cost_usd"] for o in outputs) / len(outputs),
         }
+    else:
+        fields = list((request.get("fields") or {}).keys()) or list(
+            (request.get("schema") or {}).get("properties", {}).keys())
+        gold = [{f: v for f, v in (_gold_data(r, spec.gold) or {}).items() if f in fields} for r in records]
+        pred = [o["data"] for o in outputs]
+        metrics = extraction_metrics(gold, pred, fields)
     metrics.update({
         "task": task,
         "tier": outputs[0]["tier"],

@@ -130,7 +130,7 @@ async def dashboard(request: Request, hours: float = 24.0) -> HTMLResponse:
         from litegate.errors import InvalidRequest
 
         raise InvalidRequest("'hours' must be between 0 and 8760", param="hours")
-    accountant = request.app.state.accountant
+    accountant = request.app.state.runtime.accountant
     await run_in_threadpool(accountant.flush)
     until = time.time()
     since = until - hours * 3600

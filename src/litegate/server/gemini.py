@@ -25,10 +25,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from litegate.chat import prepare_chat
-from litegate.engine import LlamaEngine, ModelRegistry
+from litegate.chat import ChatCall
+from litegate.engine import LlamaEngine
 from litegate.errors import InvalidRequest, LitegateError, ModelNotFound, NotFound, TooManyRequests
 from litegate.gemini_format import contents_to_messages, to_chat_request, to_gemini_response
+from litegate.keys import request_fingerprint
 
 router = APIRouter()  # mounted under /v1beta and /v1 (google-genai 3.x defaults to v1)
 
@@ -134,7 +135,18 @@ def _model_id(raw: str) -> str:
 
 
 async def _engine(request: Request, model: str) -> tuple[str, LlamaEngine]:
-    return await request.app.state.registry.aengine(model)
+    return await request.app.state.runtime.registry.aengine(model)
+
+
+def _served(request: Request, model: str) -> str:
+    """The served name (404 for an unknown model), before anything is loaded."""
+    return request.app.state.runtime.chat.target(model).model
+
+
+def _call(request: Request, body: dict[str, Any]) -> tuple[ChatCall, dict[str, Any]]:
+    chat_req, wants = to_chat_request(body)
+    return ChatCall(chat_req, api="gemini", feature=request.headers.get("x-litegate-feature"),
+                    api_key=request_fingerprint(request)), wants
 
 
 async def _json(request: Request) -> dict[str, Any]:
@@ -166,16 +178,12 @@ def _with_cache(body: dict[str, Any], state: GeminiState, model: str) -> tuple[d
 
 
 async def _generate(request: Request, model: str, body: dict[str, Any]) -> dict[str, Any]:
-    name, engine = await _engine(request, model)
+    name = _served(request, model)
     body, cache = _with_cache(body, _state(request), name)
-    chat_req, wants = to_chat_request(body)
-    prepared = prepare_chat(chat_req)
-    started = time.perf_counter()
-    result = prepared.finish(await engine.arun("chat", prepared.body))
-    from litegate.keys import request_fingerprint
-
-    request.app.state.accountant.llm(result.get("id") or "", "gemini", name, result.get("usage"),
-                                     (time.perf_counter() - started) * 1000, api_key=request_fingerprint(request))
+    call, wants = _call(request, body)
+    call.request.model = name
+    run = await request.app.state.runtime.chat.run(call)
+    result = run.result
     cached = 0
     if cache is not None:
         reused = int(((result.get("usage") or {}).get("prompt_tokens_details") or {}).get("cached_tokens", 0))
@@ -191,41 +199,38 @@ async def generate_content(model: str, request: Request) -> dict[str, Any]:
 @router.post("/models/{model}:streamGenerateContent", response_model=None)
 async def stream_generate_content(model: str, request: Request) -> StreamingResponse:
     body = await _json(request)
-    name, engine = await _engine(request, _model_id(model))
+    name = _served(request, _model_id(model))
     body, cache = _with_cache(body, _state(request), name)
-    chat_req, wants = to_chat_request(body)
-    prepared = prepare_chat(chat_req)
+    call, wants = _call(request, body)
+    call.request.model = name
+    run = await request.app.state.runtime.chat.run(call, stream=True)
     sse = request.query_params.get("alt") == "sse"
 
     def frame(obj: dict[str, Any]) -> bytes:
         data = json.dumps(obj, separators=(",", ":"))
         return f"data: {data}\r\n\r\n".encode() if sse else (data + "\n").encode()
 
-    if prepared.mode == "tools":  # calls are known only once the reply is complete
-        result = prepared.finish(await engine.arun("chat", prepared.body))
+    media_type = "text/event-stream" if sse else "application/json"
+    if run.chunks is None:  # tool calls (known once the reply is complete) and remote tiers
+        result = run.result
 
         async def single() -> AsyncIterator[bytes]:
             yield frame(to_gemini_response(result, name, wants))
-        return StreamingResponse(single(), media_type="text/event-stream")
-
-    chunks = await engine.astream_started("chat", prepared.body)
+        return StreamingResponse(single(), media_type=media_type)
+    chunks = run.chunks
 
     async def events() -> AsyncIterator[bytes]:
-        text: list[str] = []
         finish = "stop"
         try:
             async for chunk in chunks:
                 for choice in chunk.get("choices", []):
                     delta = (choice.get("delta") or {}).get("content")
                     if delta:
-                        text.append(delta)
                         yield frame({"candidates": [{"content": {"role": "model", "parts": [{"text": delta}]},
                                                      "index": 0}], "modelVersion": name})
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
                 if "usage" in chunk and not chunk.get("choices"):
-                    if prepared.mode == "json" and finish == "stop":
-                        prepared.check_text("".join(text))
                     u = chunk["usage"]
                     reused = int((u.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
                     meta = {"promptTokenCount": u["prompt_tokens"], "candidatesTokenCount": u["completion_tokens"],
@@ -241,7 +246,7 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
         finally:
             await chunks.aclose()
 
-    return StreamingResponse(events(), media_type="text/event-stream" if sse else "application/json")
+    return StreamingResponse(events(), media_type=media_type)
 
 
 @router.post("/models/{model}:countTokens")
@@ -256,7 +261,7 @@ async def count_tokens(model: str, request: Request) -> dict[str, Any]:
 
 
 def _embed_texts(request: Request, model: str, contents: list[Any]) -> list[dict[str, Any]]:
-    registry: ModelRegistry = request.app.state.registry
+    registry = request.app.state.runtime.registry
     if model.lower() not in EMBEDDING_MODELS and model not in registry.names():
         raise ModelNotFound(f"the model {model!r} does not exist on this server; embeddings: "
                             f"{', '.join(sorted(EMBEDDING_MODELS))}")
@@ -269,7 +274,7 @@ def _embed_texts(request: Request, model: str, contents: list[Any]) -> list[dict
         if not text.strip():
             raise InvalidRequest(f"requests[{i}]: nothing to embed")
         texts.append(text)
-    vectors = request.app.state.tasks.store.encoder.encode(texts)
+    vectors = request.app.state.runtime.classifiers.encoder.encode(texts)
     return [{"values": [float(x) for x in v]} for v in vectors]
 
 
@@ -293,7 +298,7 @@ async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
 @router.post("/models/{model}:batchGenerateContent")
 async def batch_generate_content(model: str, request: Request) -> dict[str, Any]:
     body = await _json(request)
-    name, _ = await _engine(request, _model_id(model))
+    name = _served(request, _model_id(model))
     batch = body.get("batch") or {}
     items = (((batch.get("inputConfig") or {}).get("requests") or {}).get("requests"))
     if not isinstance(items, list) or not items:

@@ -10,19 +10,33 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from litegate.keys import request_fingerprint
-from litegate.tasks import TaskRequest, TaskRunner
+from litegate.tasks import TASKS, TaskRunner, TaskSpec
 
 router = APIRouter()
 
 
 def _runner(request: Request) -> TaskRunner:
-    return request.app.state.tasks
+    return request.app.state.runtime.tasks
+
+
+def _task_route(spec: TaskSpec) -> Any:
+    async def run_task(body: Any, request: Request) -> dict[str, Any]:
+        return await run_in_threadpool(_runner(request).run, spec.name, body, request_fingerprint(request))
+
+    # the body's model is the task's own request model (set here: annotations are strings)
+    run_task.__annotations__ = {"body": spec.request, "request": Request, "return": dict[str, Any]}
+    run_task.__name__ = f"run_{spec.name}"
+    return run_task
+
+
+for _spec in TASKS.values():  # one typed route per declared task (and its schema in /openapi.json)
+    router.add_api_route(f"/v1/tasks/{_spec.name}", _task_route(_spec), methods=["POST"], summary=_spec.summary)
 
 
 @router.post("/v1/tasks/{task}")
-async def run_task(task: str, body: TaskRequest, request: Request) -> dict[str, Any]:
-    api_key = request_fingerprint(request)
-    return await run_in_threadpool(_runner(request).run, task, body, api_key)
+async def unknown_task(task: str, request: Request) -> dict[str, Any]:
+    _runner(request).spec(task)  # raises UnknownTask (404)
+    raise AssertionError("declared tasks have their own routes")
 
 
 class FeedbackRequest(BaseModel):
@@ -34,7 +48,7 @@ class FeedbackRequest(BaseModel):
 @router.post("/v1/feedback")
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
     """Mark an earlier call's outcome, so the ledger can report cost per success."""
-    return await run_in_threadpool(request.app.state.accountant.feedback, body.id, body.outcome)
+    return await run_in_threadpool(request.app.state.runtime.accountant.feedback, body.id, body.outcome)
 
 
 @router.get("/v1/report")
@@ -42,7 +56,7 @@ async def report(request: Request, since_hours: float | None = None) -> dict[str
     import time
 
     since = time.time() - since_hours * 3600 if since_hours else None
-    accountant = request.app.state.accountant
+    accountant = request.app.state.runtime.accountant
     await run_in_threadpool(accountant.flush)
     summary = await run_in_threadpool(accountant.ledger.summary, since)
     summary["alarms"] = list(accountant.alarms.values())
@@ -57,17 +71,17 @@ class TrainRequest(BaseModel):
 
 @router.post("/v1/classifiers", status_code=201)
 async def train_classifier(body: TrainRequest, request: Request) -> dict[str, Any]:
-    info = await run_in_threadpool(_runner(request).store.train, body.name, body.examples)
+    info = await run_in_threadpool(request.app.state.runtime.classifiers.train, body.name, body.examples)
     return {"object": "classifier", **asdict(info)}
 
 
 @router.get("/v1/classifiers")
 async def list_classifiers(request: Request) -> dict[str, Any]:
-    infos = await run_in_threadpool(_runner(request).store.list)
+    infos = await run_in_threadpool(request.app.state.runtime.classifiers.list)
     return {"object": "list", "data": [{"object": "classifier", **asdict(i)} for i in infos]}
 
 
 @router.get("/v1/classifiers/{name}")
 async def get_classifier(name: str, request: Request) -> dict[str, Any]:
-    clf = await run_in_threadpool(_runner(request).store.get, name)
-    return {"object": "classifier", **asdict(clf.info), "versions": _runner(request).store.versions(name)}
+    clf = await run_in_threadpool(request.app.state.runtime.classifiers.get, name)
+    return {"object": "classifier", **asdict(clf.info), "versions": request.app.state.runtime.classifiers.versions(name)}

@@ -1,23 +1,26 @@
 """Automation tasks: classify, extract, route, summarize, translate, rank, answer.
 
-Each is one function over a TaskRunner; the HTTP route, the CLI and the Python API all call
-``TaskRunner.run(name, request)``.
+Each task is declared once (``TaskSpec``: request model, the function per tier capability,
+how answers compare, what evals score); the HTTP routes, the CLI, evals and the Python API
+all run them through ``TaskRunner.run(name, request)``. A new task is one module plus one
+line here.
 """
 
-from litegate.tasks.classify import classify, route
-from litegate.tasks.extract import extract
-from litegate.tasks.request import TaskRequest
-from litegate.tasks.runner import TaskRunner
-from litegate.tasks.text import answer, rank, summarize, translate
+from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec
+from litegate.tasks.classify import CLASSIFY, ROUTE
+from litegate.tasks.extract import EXTRACT
+from litegate.tasks.text import ANSWER, RANK, SUMMARIZE, TRANSLATE
 
-TASKS = {
-    "classify": classify,
-    "extract": extract,
-    "route": route,
-    "summarize": summarize,
-    "translate": translate,
-    "rank": rank,
-    "answer": answer,
-}
+TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
+    CLASSIFY,
+    EXTRACT,
+    ROUTE,
+    SUMMARIZE,
+    TRANSLATE,
+    RANK,
+    ANSWER,
+)}
 
-__all__ = ["TASKS", "TaskRequest", "TaskRunner"]
+from litegate.tasks.runner import TaskRunner  # noqa: E402 - the runner reads TASKS
+
+__all__ = ["TASKS", "TaskContext", "TaskOutput", "TaskRequest", "TaskRunner", "TaskSpec"]

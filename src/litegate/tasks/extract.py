@@ -14,13 +14,23 @@ import math
 import re
 from typing import Any
 
+from pydantic import Field
+
+from litegate.chat.structured import compile_schema
 from litegate.errors import InvalidRequest
-from litegate.structured import compile_schema
-from litegate.tasks.request import TaskRequest
-from litegate.tasks.runner import TaskOutput, TaskRunner, Usage
+from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, TextRequest
+from litegate.tiers.base import Usage
 
 
-def build_schema(req: TaskRequest) -> tuple[dict[str, Any], bool]:
+class ExtractRequest(TextRequest):
+    cli = {"schema_": {"json_file": True}}
+
+    fields: dict[str, str] | None = Field(default=None, description="{field: description}; values come from the text")
+    schema_: dict[str, Any] | None = Field(default=None, alias="schema", description="an object JSON Schema")
+    examples: list[Example] | None = Field(default=None, description="examples with 'text' and 'output'")
+
+
+def build_schema(req: ExtractRequest) -> tuple[dict[str, Any], bool]:
     """(schema, grounded) where grounded means string values must come from the text."""
     if req.fields is not None and req.schema_ is not None:
         raise InvalidRequest("send either 'fields' or 'schema', not both", param="schema")
@@ -78,11 +88,10 @@ def find_span(text: str, value: str) -> tuple[int, int] | None:
     return (m.start(), m.end()) if m else None
 
 
-def extract(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
+def extract(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
     text = req.require_text()
     schema, grounded = build_schema(req)
     compiled = compile_schema(schema, param="schema" if req.schema_ is not None else "fields")
-    llm = runner.llm(req.tier)
     system = ("Extract information from the text into JSON following this schema:\n"
               + json.dumps(schema, separators=(",", ":"))
               + "\nUse null for anything the text does not state. Copy values exactly as they are written "
@@ -128,3 +137,9 @@ def extract(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
     return TaskOutput(result={"data": data, "field_confidence": {k: round(v, 6) for k, v in confidences.items()},
                               "spans": spans},
                       confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
+
+
+EXTRACT = TaskSpec(
+    name="extract", request=ExtractRequest,
+    summary="Extract fields (null when not stated) with per-field confidence and spans.",
+    runs={"chat": extract}, answer_keys=("data",), metric="extraction", gold=("data", "slots"))

@@ -1,4 +1,11 @@
-"""Runs a task on a tier and wraps the answer: id, confidence, tier, usage, latency."""
+"""Runs a declared task through a cascade of tiers and wraps the answer: id, confidence,
+tier, usage, cost, latency, outcome.
+
+Layered like an HTTP client's send: ``run`` (validate, pick the policy, envelope, observers)
+-> ``run_policy`` (the cascade loop, pure) -> ``step`` (one tier, its fallback when down, its
+price) -> the task function on the tier. Accounting and shadowing are observers of a finished
+call; nothing below calls back up.
+"""
 
 from __future__ import annotations
 
@@ -8,245 +15,128 @@ import secrets
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from litegate.cascade import CascadePolicy, Step
-from litegate.engine import LlamaEngine, ModelRegistry
-from litegate.errors import InvalidRequest, LitegateError, NotFound
-from litegate.ledger import Prices
-from litegate.nano import ClassifierStore
-from litegate.tasks.request import TaskRequest
-from litegate.tasks.scoring import LabelScorer
-from litegate.tiers import SchemaViolation, TierConfig, TierDown, apply_prices, default_tiers, make_tier
+from pydantic import ValidationError
+
+from litegate.cascade import CascadePolicy, Step, run_policy
+from litegate.errors import InvalidRequest, LitegateError, TierDown, TierUnavailable, UnknownTask
+from litegate.tasks import TASKS
+from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec
 
 log = logging.getLogger("litegate.tasks")
 
 
-class UnknownTask(NotFound):
-    """The task name is not one of TASKS."""
-
-
-class TierUnavailable(InvalidRequest):
-    """The requested tier cannot run here (not installed, or cannot do this task)."""
-
-
 @dataclass
-class Usage:
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cached_tokens: int = 0
+class FinishedTask:
+    """What observers see once a task call has its answer."""
 
-    def add(self, result: dict[str, Any]) -> None:
-        u = result.get("usage") or {}
-        self.prompt_tokens += int(u.get("prompt_tokens", 0))
-        self.completion_tokens += int(u.get("completion_tokens", 0))
-        self.cached_tokens += int((u.get("prompt_tokens_details") or {}).get("cached_tokens", 0))
-
-
-@dataclass
-class TaskOutput:
-    """What a task function returns; the runner adds the envelope."""
-
+    spec: TaskSpec
+    request: TaskRequest
     result: dict[str, Any]
-    confidence: float
-    tier: str
-    model: str
-    usage: Usage = field(default_factory=Usage)
-    cost_usd: float = 0.0
-    fallback_from: str | None = None
-    fallback_reason: str | None = None
+    policy: CascadePolicy | None  # the calibrated policy followed, if any
+    api_key: str | None
+
+
+Observer = Callable[[FinishedTask], None]
+
+
+def validate(spec: TaskSpec, payload: TaskRequest | dict[str, Any]) -> TaskRequest:
+    """A request for ``spec`` from a dict (or another task's request); pydantic problems become
+    one InvalidRequest naming the field."""
+    if isinstance(payload, spec.request):
+        return payload
+    if isinstance(payload, TaskRequest):
+        payload = payload.model_dump(by_alias=True, exclude_unset=True)
+    try:
+        return spec.request.model_validate(payload)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ()))
+        message = "is not a field of this task" if first.get("type") == "extra_forbidden" else first.get("msg")
+        raise InvalidRequest(f"'{field}' {message} ({spec.name})" if field else f"{message} ({spec.name})",
+                             param=field or None) from None
 
 
 class TaskRunner:
-    """Owns what tasks need: the tiers (LLM registry, remote clients, nano classifiers), the
-    cascade policies and cached label scorers."""
+    """Holds the tiers (cascade order first), the policies and the observers."""
 
-    def __init__(self, registry: ModelRegistry, store: ClassifierStore, lite_model: str = "lite",
-                 accountant: Any = None, policies: Any = None, tiers: list[TierConfig] | None = None):
-        self.registry = registry
-        self.store = store
-        self.lite_model = lite_model
-        self.accountant = accountant  # records every call in the ledger when set
-        self.policies = policies  # cascade policies (litegate.cascade.PolicyStore) for tier "auto"
-        configs = tiers or default_tiers(lite_model, "pro" in registry.names())
-        self.order = [c.name for c in configs]  # the cascade order
-        self.tier_configs = {c.name: c for c in configs}
-        # the built-in tiers stay addressable by name
-        self.tier_configs.setdefault("nano", TierConfig("nano", "nano", usd_per_hour=0.05))
-        self.tier_configs.setdefault("lite", TierConfig("lite", "local", model=lite_model))
-        if "pro" in registry.names():
-            self.tier_configs.setdefault("pro", TierConfig("pro", "local", model="pro"))
-        for cfg in self.tier_configs.values():
-            if cfg.kind == "local" and cfg.model:
-                registry.add(cfg.model)
-        # one price table: the ledger's when there is one (it also prices chat calls)
-        self.prices = accountant.prices if accountant is not None else Prices()
-        apply_prices(self.prices, self.tier_configs.values())
-        self._tiers: dict[str, Any] = {}
-        self._scorers: dict[tuple[str, tuple[str, ...]], LabelScorer] = {}
-        self._lock = threading.Lock()
+    def __init__(self, tiers: dict[str, Any], order: list[str], context: TaskContext | None = None,
+                 policies: Any = None, observers: list[Observer] | None = None):
+        self.tiers = tiers
+        self.order = order  # the default cascade order
+        self.context = context or TaskContext()
+        self.policies = policies  # calibrated policies (litegate.cascade.PolicyStore) for tier "auto"
+        self.observers: list[Observer] = list(observers or [])
 
-    # -- tiers ------------------------------------------------------------------------------
+    # -- lookups ----------------------------------------------------------------------------
 
-    def is_nano(self, tier: str) -> bool:
-        cfg = self.tier_configs.get(tier)
-        return cfg is not None and cfg.kind == "nano"
+    def spec(self, task: str) -> TaskSpec:
+        spec = TASKS.get(task)
+        if spec is None:
+            raise UnknownTask(f"unknown task {task!r}; tasks: {', '.join(TASKS)}", param="task", code="unknown_task")
+        return spec
 
-    def nano_tier(self) -> TierConfig:
-        return next((self.tier_configs[n] for n in self.order if self.tier_configs[n].kind == "nano"),
-                    self.tier_configs["nano"])
-
-    def llm_tiers(self) -> list[str]:
-        return [n for n in self.order if self.tier_configs[n].kind != "nano"]
-
-    def llm(self, tier: str) -> Any:
-        """The LLM tier named ``tier`` ("auto": the first in cascade order): a LocalTier or a
-        RemoteTier, both with ``chat`` and ``label_scores``."""
-        if tier == "auto":
-            names = self.llm_tiers()
-            if not names:
-                raise TierUnavailable("no LLM tier is configured", param="tier", code="tier_unavailable")
-            tier = names[0]
-        cfg = self.tier_configs.get(tier)
-        if cfg is None:
-            if tier == "pro":
-                raise TierUnavailable("the pro tier is not installed here; install it with pip install -e '.[pro]'",
-                                      param="tier", code="tier_unavailable")
-            raise TierUnavailable(f"there is no tier {tier!r}; tiers: {', '.join(self.tier_configs)}",
-                                  param="tier", code="tier_unavailable")
-        if cfg.kind == "nano":
-            raise TierUnavailable(f"the {tier} tier (nano) cannot run this task; use an LLM tier such as "
-                                  f"{', '.join(self.llm_tiers()) or 'lite'}", param="tier", code="tier_unavailable")
-        with self._lock:
-            obj = self._tiers.get(tier)
-            if obj is None:
-                obj = self._tiers[tier] = make_tier(cfg, self)
-        return obj
+    def tier(self, name: str) -> Any:
+        tier = self.tiers.get(name)
+        if tier is None:
+            if name == "pro":
+                raise TierUnavailable("the pro tier is not installed here; install it with pip install -e '.[pro]'")
+            raise TierUnavailable(f"there is no tier {name!r}; tiers: {', '.join(self.tiers)}")
+        return tier
 
     def describe_tiers(self) -> list[dict[str, Any]]:
-        """The tiers in cascade order (then the other addressable ones), with circuit states."""
-        names = self.order + [n for n in self.tier_configs if n not in self.order]
-        out = []
-        for name in names:
-            cfg = self.tier_configs[name]
-            item: dict[str, Any] = {"name": name, "kind": cfg.kind, "in_cascade": name in self.order}
-            if cfg.model:
-                item["model"] = cfg.model
-            obj = self._tiers.get(name)
-            if obj is not None and hasattr(obj, "breaker"):
-                item["circuit"] = obj.breaker.state
-            out.append(item)
-        return out
+        """The tiers in cascade order, then the other addressable ones."""
+        names = self.order + [n for n in self.tiers if n not in self.order]
+        return [dict(self.tiers[n].describe(), in_cascade=n in self.order) for n in names]
 
-    def default_policy(self, task: str, req: TaskRequest) -> CascadePolicy:
-        """No calibrated policy: the first tier that can do the task answers; the next tiers
-        only see a request on a clear signal (a use_stronger_model route, a schema violation)."""
-        tiers = self.llm_tiers()
-        nano_first = (task == "classify" and (req.classifier or self.nano_tier().classifier)) or task == "rank"
-        if nano_first:
-            tiers = [self.nano_tier().name] + ([] if task == "rank" else tiers)
+    def default_policy(self, spec: TaskSpec, req: TaskRequest) -> CascadePolicy:
+        """No calibrated policy: the first tier that can take the request answers; the next
+        only see it on a clear signal (a use_stronger_model route, a schema violation, a tier
+        that is down)."""
+        tiers = [n for n in self.order if spec.can_run(self.tiers[n], req)]
         if not tiers:
-            raise TierUnavailable(f"no configured tier can run {task}", param="tier", code="tier_unavailable")
-        return CascadePolicy(task=task, steps=[Step(t, 0.0, escalate=True) for t in tiers])
-
-    def scorer(self, model: str, engine: LlamaEngine, labels: list[str]) -> LabelScorer:
-        key = (model, tuple(labels))
-        with self._lock:
-            scorer = self._scorers.get(key)
-        if scorer is None:
-            scorer = LabelScorer(engine, labels)
-            with self._lock:
-                if len(self._scorers) > 256:
-                    self._scorers.clear()
-                self._scorers[key] = scorer
-        return scorer
+            raise TierUnavailable(f"no configured tier can run {spec.name} for this request")
+        return CascadePolicy(task=spec.name, steps=[Step(t, 0.0, escalate=True) for t in tiers])
 
     # -- running ----------------------------------------------------------------------------
 
-    def _step(self, fn: Callable[..., TaskOutput], req: TaskRequest, tier: str) -> TaskOutput:
+    def step(self, spec: TaskSpec, req: TaskRequest, name: str) -> TaskOutput:
         """Run one tier, falling back to the tier's ``fallback`` when it is down; the output
-        carries its cost."""
+        carries the tier's price for the work."""
+        tier = self.tier(name)
+        fn = spec.function_for(tier)
+        if fn is None:
+            able = [n for n in self.order if spec.function_for(self.tiers[n]) is not None]
+            raise TierUnavailable(f"the {name} tier ({tier.kind}) cannot run {spec.name}; use "
+                                  f"{', '.join(able) or 'an LLM tier'}")
         started = time.perf_counter()
         try:
-            out = fn(self, req.model_copy(update={"tier": tier}))
+            out = fn(self.context, tier, req)
         except TierDown as e:
-            cfg = self.tier_configs.get(tier)
-            if cfg is None or not cfg.fallback:
+            if not tier.config.fallback:
                 raise
-            log.warning("%s; falling back to %s", e.message, cfg.fallback)
-            out = self._step(fn, req, cfg.fallback)
-            out.fallback_from, out.fallback_reason = tier, e.reason
+            log.warning("%s; falling back to %s", e.message, tier.config.fallback)
+            out = self.step(spec, req, tier.config.fallback)
+            out.fallback_from, out.fallback_reason = name, e.reason
             return out
-        seconds = time.perf_counter() - started
-        out.cost_usd += self.prices.cost(out.tier, out.usage.prompt_tokens, out.usage.completion_tokens, seconds)
+        out.cost_usd += tier.cost(out.usage, time.perf_counter() - started)
         return out
 
-    def _cascade(self, fn: Callable[..., TaskOutput], req: TaskRequest, policy: Any) -> tuple[TaskOutput, str | None, str]:
-        """Run the policy's tiers in order; returns (output, escalated_from, outcome).
-
-        A tier that is down (and has no ``fallback`` of its own) is skipped for the next one;
-        when it was the last, the answer so far goes to human review, saying which tier was
-        down."""
-        usage, cost = Usage(), 0.0
-        out: TaskOutput | None = None
-        at = 0  # the step whose output ``out`` is
-        down: tuple[str, str] | None = None
-        steps = policy.steps
-
-        def done(outcome: str) -> tuple[TaskOutput, str | None, str]:
-            assert out is not None
-            if down is not None and out.fallback_from is None:
-                out.fallback_from, out.fallback_reason = down
-            return out, (steps[0].tier if at else None), outcome
-
-        for i, step in enumerate(steps):
-            last = i + 1 >= len(steps)
-            try:
-                step_out = self._step(fn, req, step.tier)
-            except SchemaViolation:
-                if last and out is None:
-                    raise
-                if last:
-                    return done("human_review")
-                continue  # a reply that breaks the schema is a clear signal to escalate
-            except TierDown as e:
-                down = down or (step.tier, e.reason)
-                if last and out is None:
-                    raise
-                if last:
-                    return done("human_review")
-                continue
-            out, at = step_out, i
-            usage.prompt_tokens += out.usage.prompt_tokens
-            usage.completion_tokens += out.usage.completion_tokens
-            usage.cached_tokens += out.usage.cached_tokens
-            out.usage = usage
-            cost += out.cost_usd
-            out.cost_usd = cost
-            wants_stronger = out.result.get("route") == "use_stronger_model"
-            if out.confidence >= step.threshold and not wants_stronger:
-                return done("answered")
-            if not (step.escalate or wants_stronger) or last:
-                return done("human_review")
-        return done("human_review")
-
     def run(self, task: str, request: TaskRequest | dict[str, Any], api_key: str | None = None) -> dict[str, Any]:
-        from litegate.tasks import TASKS
-
-        fn: Callable[[TaskRunner, TaskRequest], TaskOutput] | None = TASKS.get(task)
-        if fn is None:
-            raise UnknownTask(f"unknown task {task!r}; tasks: {', '.join(TASKS)}", param="task",
-                              code="unknown_task")
-        req = request if isinstance(request, TaskRequest) else TaskRequest.model_validate(request)
+        spec = self.spec(task)
+        req = validate(spec, request)
         started = time.perf_counter()
         policy = None
         if req.tier == "auto":
             policy = self.policies.get(task, req.feature) if self.policies is not None else None
-            cascade = policy or self.default_policy(task, req)
+            steps = (policy or self.default_policy(spec, req)).steps
         else:
-            cascade = CascadePolicy(task=task, steps=[Step(req.tier)])
-        out, escalated_from, outcome = self._cascade(fn, req, cascade)
+            self.tier(req.tier)
+            steps = [Step(req.tier)]
+        done = run_policy(steps, lambda name: self.step(spec, req, name))
+        out = done.output
         result = {
             "id": "task_" + secrets.token_hex(12),
             "task": task,
@@ -254,31 +144,61 @@ class TaskRunner:
             "confidence": round(float(out.confidence), 6),
             "tier": out.tier,
             "model": out.model,
-            "escalated": escalated_from is not None,
-            "escalated_from": escalated_from,
-            "outcome": outcome,
+            "escalated": done.escalated_from is not None,
+            "escalated_from": done.escalated_from,
+            "outcome": done.outcome,
             "feature": req.feature,
-            "usage": {"prompt_tokens": out.usage.prompt_tokens, "completion_tokens": out.usage.completion_tokens,
-                      "cached_tokens": out.usage.cached_tokens},
+            "usage": out.usage.as_dict(),
             "cost_usd": round(out.cost_usd, 9),
             "latency_ms": round((time.perf_counter() - started) * 1000, 2),
         }
         if out.fallback_from:
             result["fallback_from"], result["fallback_reason"] = out.fallback_from, out.fallback_reason
-        if self.accountant is not None:
-            self.accountant.task(result, api_key=api_key, budget=policy.max_escalation_rate if policy else None)
-            if policy is not None and policy.shadow is not None and outcome == "answered" \
-                    and policy.shadow.tier != result["tier"] and random.random() < policy.shadow.fraction:
-                threading.Thread(target=self._shadow, args=(fn, req, policy.shadow.tier, result),
-                                 name="shadow", daemon=True).start()
+        finished = FinishedTask(spec, req, result, policy, api_key)
+        for observe in self.observers:
+            try:
+                observe(finished)
+            except Exception as e:  # noqa: BLE001 - an observer must not fail the user's call
+                log.error("task observer failed: %s", e)
         return result
 
-    def _shadow(self, fn: Callable[..., TaskOutput], req: TaskRequest, tier: str, result: dict[str, Any]) -> None:
-        """Run the same request on a stronger tier and record whether it agreed."""
+
+class Shadowing:
+    """An observer: sends a policy's ``shadow.fraction`` of answered calls, in the background,
+    to the shadow tier and records whether it agreed."""
+
+    def __init__(self, runner: TaskRunner, accountant: Any, sample: Callable[[], float] = random.random,
+                 background: bool = True):
+        self.runner = runner
+        self.accountant = accountant
+        self.sample = sample
+        self.background = background
+
+    def __call__(self, done: FinishedTask) -> None:
+        shadow = done.policy.shadow if done.policy is not None else None
+        if shadow is None or done.result["outcome"] != "answered" or shadow.tier == done.result["tier"]:
+            return
+        if self.sample() >= shadow.fraction:
+            return
+        if self.background:
+            threading.Thread(target=self.compare, args=(done, shadow.tier), name="shadow", daemon=True).start()
+        else:
+            self.compare(done, shadow.tier)
+
+    def compare(self, done: FinishedTask, tier: str) -> None:
         try:
-            other = self._step(fn, req, tier)
+            other = self.runner.step(done.spec, done.request, tier)
         except LitegateError:
             return
-        keys = ("label", "labels", "route")
-        agreed = all(other.result.get(k) == result.get(k) for k in keys if k in result)
-        self.accountant.shadow(result["id"], tier, agreed)
+        self.accountant.shadow(done.result["id"], tier, done.spec.agree(other.result, done.result))
+
+
+def accounting_observer(accountant: Any) -> Observer:
+    """An observer that writes each finished task as a ledger row (and checks the escalation
+    budget of a calibrated policy)."""
+
+    def observe(done: FinishedTask) -> None:
+        accountant.task(done.result, api_key=done.api_key,
+                        budget=done.policy.max_escalation_rate if done.policy else None)
+
+    return observe

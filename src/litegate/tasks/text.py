@@ -9,13 +9,56 @@ from typing import Any
 
 import numpy as np
 
+from pydantic import BaseModel, Field, field_validator
+
+from litegate.chat.structured import compile_schema
 from litegate.errors import InvalidRequest
-from litegate.structured import compile_schema
-from litegate.tasks.request import Passage, TaskRequest
-from litegate.tasks.runner import TaskOutput, TaskRunner, Usage
+from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec, TextRequest, check_size
+from litegate.tiers.base import Usage
 
 NOT_IN_CONTEXT = "not in context"
 MAX_CANDIDATES = 200
+
+
+class SummarizeRequest(TextRequest):
+    max_bullets: int = Field(default=5, ge=1, le=50, description="most bullet points")
+    max_words: int = Field(default=120, ge=5, le=2000, description="most words in all")
+
+
+class TranslateRequest(TextRequest):
+    cli = {"target_language": {"flag": "--to"}}
+
+    target_language: str | None = Field(default=None, description="the target language, e.g. French or de")
+
+
+class Passage(BaseModel):
+    id: str
+    text: str
+
+
+class AnswerRequest(TextRequest):
+    cli = {"context": {"lines_file": True}}
+
+    query: str | None = Field(default=None, description="the question")
+    context: list[str | Passage] | None = Field(default=None, description="passages: strings or {id, text}")
+
+    @field_validator("query")
+    @classmethod
+    def _query_size(cls, v: str | None) -> str | None:
+        return check_size(v)
+
+
+class RankRequest(TaskRequest):
+    cli = {"candidates": {"lines_file": True}}
+
+    query: str | None = Field(default=None, description="what to rank for")
+    candidates: list[str] | None = Field(default=None, description="the candidates")
+    top_k: int | None = Field(default=None, ge=1, description="keep the best k")
+
+    @field_validator("query")
+    @classmethod
+    def _query_size(cls, v: str | None) -> str | None:
+        return check_size(v)
 
 
 def _mean_token_probability(result: dict[str, Any]) -> float:
@@ -26,18 +69,17 @@ def _mean_token_probability(result: dict[str, Any]) -> float:
     return math.exp(sum(t.get("logprob", 0.0) for t in tokens) / len(tokens))
 
 
-def _generate(runner: TaskRunner, req: TaskRequest, system: str, user: str, max_tokens: int) -> tuple[str, dict, Any]:
-    llm = runner.llm(req.tier)
+def _generate(llm: Any, system: str, user: str, max_tokens: int) -> tuple[str, dict, Any]:
     result = llm.chat({"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
                        "temperature": 0.0, "max_tokens": max_tokens, "logprobs": True, "top_logprobs": 1})
     return result["choices"][0]["message"]["content"] or "", result, llm
 
 
-def summarize(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
+def summarize(ctx: TaskContext, llm: Any, req: SummarizeRequest) -> TaskOutput:
     text = req.require_text()
     system = (f"Summarize the text as at most {req.max_bullets} bullet points, each starting with '- ', "
               f"at most {req.max_words} words in total. Use only facts from the text.")
-    out, result, llm = _generate(runner, req, system, text, max_tokens=int(req.max_words * 2.5) + 16)
+    out, result, llm = _generate(llm, system, text, max_tokens=int(req.max_words * 2.5) + 16)
     bullets = [re.sub(r"^\s*(?:[-*•]|\d+[.)])\s*", "", line).strip() for line in out.splitlines()]
     bullets = [b for b in bullets if b][: req.max_bullets]
     words_left, bounded = req.max_words, []
@@ -53,20 +95,20 @@ def summarize(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
                       confidence=_mean_token_probability(result), tier=llm.name, model=llm.model, usage=usage)
 
 
-def translate(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
+def translate(ctx: TaskContext, llm: Any, req: TranslateRequest) -> TaskOutput:
     text = req.require_text()
     if not req.target_language or not req.target_language.strip():
         raise InvalidRequest("'target_language' is required (for example 'French' or 'de')", param="target_language")
     system = (f"Translate the user's text into {req.target_language}. Reply with the translation only, "
               "keeping names, numbers and formatting.")
-    out, result, llm = _generate(runner, req, system, text, max_tokens=min(4096, 3 * len(text) // 2 + 32))
+    out, result, llm = _generate(llm, system, text, max_tokens=min(4096, 3 * len(text) // 2 + 32))
     usage = Usage()
     usage.add(result)
     return TaskOutput(result={"translation": out.strip(), "target_language": req.target_language},
                       confidence=_mean_token_probability(result), tier=llm.name, model=llm.model, usage=usage)
 
 
-def _passages(req: TaskRequest) -> list[Passage]:
+def _passages(req: AnswerRequest) -> list[Passage]:
     if not req.context:
         raise InvalidRequest("'context' must hold at least one passage (strings or {id, text})", param="context")
     passages = [p if isinstance(p, Passage) else Passage(id=str(i + 1), text=p) for i, p in enumerate(req.context)]
@@ -87,7 +129,7 @@ def _supported(answer_text: str, passages: list[Passage]) -> bool:
     return sum(1 for w in words if w in source) * 2 >= len(words)
 
 
-def answer(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
+def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     question = req.query or req.text
     if not question or not question.strip():
         raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
@@ -103,7 +145,6 @@ def answer(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
               "contain the answer, then give a short answer taken from them. If no passage contains the "
               'answer, reply {"citations": [], "answer": null}. Reply with only the JSON object.\n'
               f"Passages:\n{listing}")
-    llm = runner.llm(req.tier)
     result = llm.chat({"messages": [{"role": "system", "content": system}, {"role": "user", "content": question}],
                        "temperature": 0.0, "max_tokens": 300, "logprobs": True, "top_logprobs": 1},
                       schema=compiled)
@@ -127,7 +168,7 @@ def answer(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
                       confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
 
 
-def rank(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
+def _rank_inputs(req: RankRequest) -> tuple[str, list[str], int]:
     query = req.query
     if not query or not query.strip():
         raise InvalidRequest("'query' must be a non-empty string", param="query")
@@ -139,29 +180,47 @@ def rank(runner: TaskRunner, req: TaskRequest) -> TaskOutput:
                              param="candidates")
     if any(not isinstance(c, str) or not c.strip() for c in candidates):
         raise InvalidRequest("'candidates' contains an empty string", param="candidates")
-    top_k = min(req.top_k or len(candidates), len(candidates))
-    usage = Usage()
-    if runner.is_nano(req.tier):
-        encoder = runner.store.encoder
-        vectors = encoder.encode([query, *candidates])
-        scores = vectors[1:] @ vectors[0]
-        tier, model = req.tier, encoder.name
-        # how clearly the best candidate beats the runner-up, as a probability
-        soft = np.exp((scores - scores.max()) / 0.05)
-        confidence = float(soft.max() / soft.sum())
-    else:
-        llm = runner.llm(req.tier)
-        values = []
-        for cand in candidates:  # the shared system prompt stays cached; only the pair is new
-            yes_no, result = llm.label_scores([
-                {"role": "system", "content": "Decide whether the passage is relevant to the query. Reply Yes or No."},
-                {"role": "user", "content": f"Query: {query}\nPassage: {cand}\nRelevant?"}], ["Yes", "No"],
-                max_tokens=1)
-            usage.add(result)
-            values.append(yes_no["Yes"])
-        scores = np.array(values)
-        tier, model = llm.name, llm.model
-        confidence = float(scores.max())
+    return query, candidates, min(req.top_k or len(candidates), len(candidates))
+
+
+def _ranking(scores: np.ndarray, candidates: list[str], top_k: int) -> dict[str, Any]:
     order = np.argsort(-scores, kind="stable")[:top_k]
-    ranking = [{"index": int(i), "score": round(float(scores[i]), 6), "text": candidates[int(i)]} for i in order]
-    return TaskOutput(result={"ranking": ranking}, confidence=confidence, tier=tier, model=model, usage=usage)
+    return {"ranking": [{"index": int(i), "score": round(float(scores[i]), 6), "text": candidates[int(i)]}
+                        for i in order]}
+
+
+def rank_nano(ctx: TaskContext, tier: Any, req: RankRequest) -> TaskOutput:
+    query, candidates, top_k = _rank_inputs(req)
+    vectors = tier.embed([query, *candidates])
+    scores = vectors[1:] @ vectors[0]
+    # how clearly the best candidate beats the runner-up, as a probability
+    soft = np.exp((scores - scores.max()) / 0.05)
+    return TaskOutput(result=_ranking(scores, candidates, top_k), confidence=float(soft.max() / soft.sum()),
+                      tier=tier.name, model=tier.model)
+
+
+def rank_llm(ctx: TaskContext, llm: Any, req: RankRequest) -> TaskOutput:
+    query, candidates, top_k = _rank_inputs(req)
+    usage = Usage()
+    values = []
+    for cand in candidates:  # the shared system prompt stays cached; only the pair is new
+        yes_no, result = llm.label_scores([
+            {"role": "system", "content": "Decide whether the passage is relevant to the query. Reply Yes or No."},
+            {"role": "user", "content": f"Query: {query}\nPassage: {cand}\nRelevant?"}], ["Yes", "No"],
+            max_tokens=1)
+        usage.add(result)
+        values.append(yes_no["Yes"])
+    scores = np.array(values)
+    return TaskOutput(result=_ranking(scores, candidates, top_k), confidence=float(scores.max()),
+                      tier=llm.name, model=llm.model, usage=usage)
+
+
+SUMMARIZE = TaskSpec(name="summarize", request=SummarizeRequest, summary="Summarize within a bullet and word budget.",
+                     runs={"chat": summarize})
+TRANSLATE = TaskSpec(name="translate", request=TranslateRequest, summary="Translate into a target language.",
+                     runs={"chat": translate}, answer_keys=("translation",))
+ANSWER = TaskSpec(name="answer", request=AnswerRequest,
+                  summary="Answer from the given passages only, citing them; 'not in context' otherwise.",
+                  runs={"chat": answer}, answer_keys=("answer", "citations"), positional=None)
+RANK = TaskSpec(name="rank", request=RankRequest, summary="Rank candidates for a query (top-k with scores).",
+                runs={"embed": rank_nano, "labels": rank_llm}, answer_keys=("ranking",), positional=None)

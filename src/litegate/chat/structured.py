@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from litegate.errors import InvalidRequest
+from litegate.errors import SchemaError
 
 MAX_SCHEMA_BYTES = 64 * 1024
 MAX_DEPTH = 12
@@ -40,14 +40,6 @@ FORMATS = {"date", "date-time", "email", "uuid"}
 _SUBSCHEMA_MAPS = {"properties", "$defs", "definitions"}
 _SUBSCHEMA_LISTS = {"anyOf", "oneOf", "prefixItems"}
 _SUBSCHEMA_SINGLE = {"items", "additionalProperties"}
-
-
-class SchemaError(InvalidRequest):
-    """A schema that cannot be enforced; ``path`` points into it (``#/properties/a``)."""
-
-    def __init__(self, message: str, path: str, param: str | None = None):
-        super().__init__(f"{message} at {path}", param=param, code="invalid_schema")
-        self.path = path
 
 
 def _pointer(parts: list[str | int]) -> str:

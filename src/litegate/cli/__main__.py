@@ -1,0 +1,3 @@
+from litegate.cli import main
+
+main()

@@ -1,0 +1,66 @@
+"""report: cost, escalation, latency and cost per success from the ledger."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Annotated, Any, Optional
+
+import typer
+
+from litegate.cli.common import fail, out, settings
+
+COLUMNS = ("feature", "tier", "calls", "tokens in/out", "cost $", "escalated", "p50 ms", "p95 ms",
+           "success/fail", "$ per success")
+
+
+def rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
+    def ms(v: float | None) -> str:
+        return f"{v:.0f}" if v is not None else "-"
+
+    return [(str(g["feature"] or "-"), g["tier"], str(g["calls"]), f"{g['tokens_in']}/{g['tokens_out']}",
+             f"{g['cost_usd']:.6f}", f"{g['escalation_rate']:.1%}", ms(g["latency_ms_p50"]), ms(g["latency_ms_p95"]),
+             f"{g['successes']}/{g['failures']}",
+             f"{g['cost_per_success_usd']:.6f}" if g["cost_per_success_usd"] else "-") for g in summary["groups"]]
+
+
+def plain_table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell, never cut: for pipes and narrow terminals."""
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *body]]
+    return "\n".join(lines)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def report(since: Annotated[Optional[str], typer.Option(help="a window such as 24h, 7d or 90m")] = None,
+               as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False) -> None:
+        """Cost, escalation, latency and cost per success, by feature and tier, from the ledger."""
+        from rich.table import Table
+
+        from litegate.ledger import Ledger
+
+        window = None
+        if since:
+            m = re.fullmatch(r"(\d+(?:\.\d+)?)([mhd])", since.strip())
+            if not m:
+                fail("--since takes a number and m, h or d, such as 24h")
+            window = time.time() - float(m.group(1)) * {"m": 60, "h": 3600, "d": 86400}[m.group(2)]
+        summary = Ledger(settings().ledger_database_url()).summary(window)
+        if as_json:
+            print(json.dumps(summary, indent=2))
+            return
+        title = (f"litegate ledger: {summary['calls']} calls, ${summary['cost_usd']:.6f}, "
+                 f"${summary['cost_per_1000_calls_usd']:.4f} per 1,000 calls")
+        body = rows(summary)
+        table = Table(title=title)
+        for col in COLUMNS:
+            table.add_column(col, no_wrap=True)
+        for r in body:
+            table.add_row(*r)
+        if out.is_terminal and out.measure(table).maximum <= out.width:
+            out.print(table)
+        else:  # piped, or too wide for the terminal: a plain table that is never cut
+            print(title)
+            print(plain_table(COLUMNS, body))

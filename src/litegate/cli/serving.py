@@ -1,0 +1,163 @@
+"""serve, generate, models: the served model and the embedded weights."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from litegate.cli.common import err, fail, out, rich_progress, runtime, settings
+from litegate.errors import LitegateError
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="lite, pro, or a path to a GGUF file")]
+
+
+def _port_free(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, or None (checked before loading a model)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        return f"cannot resolve {host}: {e.strerror}"
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            return f"cannot listen on {host}:{port}: {e.strerror}"
+    return None
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def serve(
+        host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
+        model: ModelOpt = "lite",
+        threads: Annotated[Optional[int], typer.Option(help="CPU threads per model (default: all cores)")] = None,
+        ctx: Annotated[Optional[int], typer.Option(help="context tokens per model")] = None,
+        parallel: Annotated[Optional[int], typer.Option(help="concurrent sequences per model")] = None,
+        config: Annotated[Optional[Path], typer.Option(help="TOML file declaring tiers, API keys and remote "
+                                                            "models (default: $LITEGATE_CONFIG)")] = None,
+    ) -> None:
+        """Serve the HTTP API (OpenAI, Gemini, tasks, dashboard) on the given model."""
+        import uvicorn
+
+        from litegate.server import create_app
+
+        problem = _port_free(host, port)
+        if problem:
+            fail(problem)
+        try:
+            rt = runtime(model, config=config, threads=threads, ctx=ctx, parallel=parallel)
+            engine = rt.registry.engine(rt.default_model)
+        except LitegateError as e:
+            fail(e.message)
+        s = rt.settings
+        err.print(f"litegate: serving [bold]{rt.default_model}[/bold] ({engine.path.name}, ctx {engine.n_ctx}, "
+                  f"{s.threads} threads, {s.parallel} slots) on http://{host}:{port}/v1", highlight=False)
+        others = [n for n in rt.registry.names() if n != rt.default_model]
+        if others:
+            err.print(f"litegate: also available on first use: {', '.join(others)}", highlight=False)
+        remotes = rt.chat.remote_names()
+        if remotes:
+            err.print("litegate: remote models: " + ", ".join(f"{n} -> {rt.tiers[n].config.base_url}"
+                                                              for n in remotes), highlight=False)
+        err.print(f"litegate: tiers: {' -> '.join(f'{n} ({rt.tiers[n].kind})' for n in rt.order)}", highlight=False)
+        if rt.config.api_keys:
+            err.print(f"litegate: API keys required ({len(rt.config.api_keys)} configured)", highlight=False)
+        elif host not in ("127.0.0.1", "localhost", "::1"):
+            err.print(f"litegate: warning: listening on {host} without API keys; declare \\[\\[api_key]] in --config",
+                      highlight=False)
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="warning")
+
+    @app.command()
+    def generate(
+        prompt: Annotated[str, typer.Argument(help="the user message; '-' reads it from stdin")],
+        model: ModelOpt = "lite",
+        system: Annotated[Optional[str], typer.Option(help="a system message")] = None,
+        max_tokens: Annotated[int, typer.Option(min=1, help="most tokens to generate")] = 512,
+        temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.7,
+        seed: Annotated[Optional[int], typer.Option()] = None,
+        raw: Annotated[bool, typer.Option(help="plain text completion, no chat template")] = False,
+        feature: Annotated[Optional[str], typer.Option(help="a tag for cost reporting")] = None,
+    ) -> None:
+        """Generate a reply and stream it to the terminal (ledgered like any call)."""
+        from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
+
+        if prompt == "-":
+            prompt = sys.stdin.read()
+        if not prompt.strip():
+            fail("the prompt is empty")
+        rt = None
+        try:
+            rt = runtime(model, parallel=1)
+            params = {"model": rt.default_model, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+            if raw:
+                req = CompletionRequest(prompt=prompt, **params)
+            else:
+                messages = ([{"role": "system", "content": system}] if system else []) + [
+                    {"role": "user", "content": prompt}]
+                req = ChatCompletionRequest(messages=messages, **params)
+
+            def on_chunk(chunk: dict) -> bool:
+                for choice in chunk.get("choices", []):
+                    text = choice.get("text") if raw else (choice.get("delta") or {}).get("content")
+                    if text:
+                        sys.stdout.write(text)
+                        sys.stdout.flush()
+                return False
+
+            last = rt.chat.run_sync(ChatCall(req, api="cli", feature=feature), on_chunk=on_chunk)
+            sys.stdout.write("\n")
+            usage, timings = last.get("usage") or {}, last.get("timings") or {}
+            if usage:
+                err.print(f"[dim]{usage.get('prompt_tokens')} prompt + {usage.get('completion_tokens')} generated "
+                          f"tokens, {timings.get('predicted_per_second', 0):.1f} tok/s[/dim]", highlight=False)
+        except LitegateError as e:
+            fail(e.message)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        finally:
+            if rt is not None:
+                rt.close()
+
+    @app.command()
+    def models(
+        verify: Annotated[bool, typer.Option("--verify", help="re-hash cached files in full")] = False,
+        join: Annotated[bool, typer.Option("--join/--no-join", help="join installed models into the cache")] = True,
+    ) -> None:
+        """List the embedded models; join and verify the installed ones."""
+        from litegate.models import CATALOG, ModelCache
+
+        s = settings()
+        cache = ModelCache(s.home, s.models_dir)
+        table = Table(title=f"embedded models (cache: {cache.dir})")
+        for col in ("name", "model", "installed", "cache", "size", "path"):
+            table.add_column(col)
+        failed = False
+        for model in CATALOG.values():
+            installed = model.installed()
+            state = cache.status(model)
+            if installed and join:
+                try:
+                    if verify and state != "missing":
+                        if not cache.verify(model, rich_progress):
+                            err.print(f"{model.file_name}: checksum mismatch, re-joining", highlight=False)
+                            cache.path_for(model).unlink(missing_ok=True)
+                    cache.ensure(model, rich_progress)
+                except LitegateError as e:
+                    err.print(f"[red]error:[/red] {escape(e.message)}", highlight=False)
+                    failed = True
+                state = cache.status(model)
+            hint = "" if installed else f" ({escape(model.install_hint)})"
+            table.add_row(model.name, model.title, "yes" if installed else "no" + hint, state,
+                          f"{model.size / 1e6:,.0f} MB", str(cache.path_for(model)) if state == "ready" else "")
+        out.print(table)
+        if failed:
+            raise typer.Exit(1)

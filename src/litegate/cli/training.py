@@ -1,0 +1,161 @@
+"""train, eval, calibrate, dataset: learning from labeled data and measuring it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from litegate.cli.common import fail, item_progress, runtime, sample, settings, split_pairs
+from litegate.errors import LitegateError
+
+TierOpt = Annotated[str, typer.Option(help="auto (the cascade), nano, lite, pro or a tier of the config file")]
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the lite tier: lite, pro or a GGUF")]
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def train(name: Annotated[str, typer.Argument(help="the classifier's name")],
+              data: Annotated[Path, typer.Option(help='JSONL, one {"text", "label"} per line')]) -> None:
+        """Train (or retrain, as a new version) a nano classifier."""
+        from dataclasses import asdict
+
+        from litegate.embed import MiniLMEncoder
+        from litegate.evals.datasets import read_jsonl
+        from litegate.nano import ClassifierStore
+
+        try:
+            examples = read_jsonl(data)
+            info = ClassifierStore(settings().home, MiniLMEncoder).train(name, examples)
+        except LitegateError as e:
+            fail(e.message)
+        print(json.dumps(asdict(info)))
+
+    @app.command("eval")
+    def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract")],
+                     data: Annotated[Path, typer.Option(help="JSONL records")],
+                     classifier: Optional[str] = None,
+                     labels: Annotated[Optional[str], typer.Option(help="labels for LLM tiers")] = None,
+                     fields: Annotated[Optional[str], typer.Option(help="fields for extract")] = None,
+                     tier: TierOpt = "auto",
+                     limit: Annotated[Optional[int], typer.Option(help="a fixed random sample of N records")] = None,
+                     report: Annotated[Optional[Path], typer.Option(help="HTML report path")] = None,
+                     model: ModelOpt = "lite") -> None:
+        """Score a task on labeled JSONL: prints JSON metrics, writes an HTML report."""
+        from litegate.evals.datasets import read_jsonl
+        from litegate.evals.runner import evaluate, public_metrics, write_report
+
+        rt = None
+        try:
+            every = read_jsonl(data)
+            records = sample(every, limit)
+            request: dict[str, Any] = {"tier": tier}
+            if classifier:
+                request["classifier"] = classifier
+            if labels:
+                request["labels" if task != "route" else "routes"] = split_pairs(labels)
+            elif task in ("classify", "route") and not classifier:
+                request["labels" if task == "classify" else "routes"] = sorted(
+                    {r.get("label") for r in every if isinstance(r.get("label"), str)})
+            if fields:
+                parsed = split_pairs(fields)
+                request["fields"] = {n: "" for n in parsed} if isinstance(parsed, list) else parsed
+            rt = runtime(model, record=False)  # evals do not bill features; tier auto follows a calibrated policy
+            with item_progress(len(records), f"eval {task}") as progress:
+                bar = progress.add_task("eval", total=len(records))
+                metrics = evaluate(rt.tasks, task, records, request, advance=lambda n: progress.advance(bar, n))
+        except LitegateError as e:
+            fail(e.message)
+        finally:
+            if rt is not None:
+                rt.close()
+        path = report or data.with_suffix(f".{task}.report.html")
+        write_report(metrics, path, f"litegate eval: {task} on {data.name}")
+        out = public_metrics(metrics)
+        out["report"] = str(path)
+        print(json.dumps(out, indent=2))
+
+    @app.command()
+    def calibrate(task: Annotated[str, typer.Option(help="classify or route")],
+                  data: Annotated[Path, typer.Option(help='labeled JSONL ({"text", "label"})')],
+                  tiers: Annotated[str, typer.Option(help="tiers in order, e.g. nano,lite")] = "nano,lite",
+                  classifier: Optional[str] = None,
+                  labels: Annotated[Optional[str], typer.Option(help="labels for LLM tiers")] = None,
+                  target_accuracy: Optional[float] = None, max_escalation: Optional[float] = None,
+                  feature: Annotated[Optional[str], typer.Option(help="a policy for one feature only")] = None,
+                  limit: Annotated[Optional[int], typer.Option(help="a fixed random sample of N records")] = None,
+                  model: ModelOpt = "lite") -> None:
+        """Measure each tier on labeled data and write cascade thresholds for tier 'auto'."""
+        import numpy as np
+
+        from litegate.cascade import TierResults, choose_policy
+        from litegate.evals.datasets import read_jsonl
+
+        rt = None
+        try:
+            if task not in ("classify", "route"):
+                fail("calibrate supports --task classify and --task route")
+            every = read_jsonl(data)
+            records = sample(every, limit)
+            if not records:
+                fail("the calibration data is empty")
+            tier_list = [t.strip() for t in tiers.split(",") if t.strip()]
+            if not 1 <= len(tier_list) <= 2:
+                fail("--tiers takes one or two tiers, such as nano,lite")
+            label_set = split_pairs(labels) if labels else sorted({r["label"] for r in every})
+            rt = runtime(model, record=False)
+            results = []
+            for tier in tier_list:
+                base: dict[str, Any] = {"tier": tier}
+                if task == "route":
+                    base["routes"] = label_set
+                elif "classifier" in rt.tasks.tier(tier).capabilities:
+                    base["classifier"] = classifier
+                else:
+                    base["labels"] = label_set
+                conf, ok, cost = [], [], []
+                with item_progress(len(records), f"calibrate {tier}") as progress:
+                    bar = progress.add_task(tier, total=len(records))
+                    for rec in records:
+                        answer = rt.tasks.run(task, {**base, "text": rec["text"]})
+                        conf.append(answer["confidence"])
+                        ok.append(float((answer.get("label") or answer.get("route")) == rec["label"]))
+                        cost.append(answer["cost_usd"])
+                        progress.advance(bar)
+                results.append(TierResults(tier, np.array(conf), np.array(ok), np.array(cost)))
+            policy = choose_policy(task, results, target_accuracy=target_accuracy, max_escalation=max_escalation,
+                                   feature=feature)
+            path = rt.policies.save(policy)
+        except LitegateError as e:
+            fail(e.message)
+        finally:
+            if rt is not None:
+                rt.close()
+        print(json.dumps({"policy": str(path), "steps": [s.__dict__ for s in policy.steps], **policy.expected},
+                         indent=2))
+
+    @app.command()
+    def dataset(name: Annotated[str, typer.Argument(help="clinc150 or nlupp")],
+                split: str = "test", domain: Optional[str] = None, per_label: Optional[int] = None,
+                include_oos: bool = False, folds: str = "0-19", seed: int = 0) -> None:
+        """Write a public labeled set as JSONL to stdout (the format eval and train read)."""
+        from litegate.evals import datasets as ds
+
+        try:
+            if name == "clinc150":
+                records = ds.clinc150(split, domain=domain, include_oos=include_oos, per_label=per_label, seed=seed)
+            elif name == "nlupp":
+                lo, _, hi = folds.partition("-")
+                records = ds.nlupp_banking(range(int(lo), int(hi or lo) + 1))
+            else:
+                fail("dataset is clinc150 or nlupp")
+        except (LitegateError, OSError) as e:
+            fail(getattr(e, "message", str(e)))
+        try:
+            ds.write_jsonl(records, sys.stdout)
+            sys.stdout.flush()
+        except BrokenPipeError:  # | head: the reader has what it wanted
+            sys.stderr.close()

@@ -1,0 +1,122 @@
+"""The composition root: ``build(settings, config) -> Runtime``.
+
+Everything a litegate process owns is made here, once, and nowhere else: the model registry,
+the tiers (from the config, or the defaults), the ledger's accountant, the cascade policies,
+the chat service and the task runner. ``litegate serve``, the CLI task commands, the Python
+API and the tests all start from ``build``; state lives in the Runtime, never in module
+globals, so two can exist side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from litegate.config import Config, Settings, load_config
+from litegate.tiers import TIER_KINDS, BaseTier, TierConfig, check_names, make_tier
+
+
+@dataclass
+class TierDeps:
+    """What tier kinds may use: the local model registry and the nano classifiers."""
+
+    registry: Any
+    classifiers: Any
+    settings: Settings
+
+
+def default_tiers(lite_model: str, pro_installed: bool) -> list[TierConfig]:
+    """No config: nano (when a classifier is named) -> lite -> pro (when installed)."""
+    tiers = [TierConfig("nano", "nano"), TierConfig("lite", "local", model=lite_model)]
+    if pro_installed:
+        tiers.append(TierConfig("pro", "local", model="pro"))
+    return tiers
+
+
+def served_name(spec: str) -> str:
+    """The name a model is served under: an embedded name, or a GGUF file's name."""
+    from litegate.models import CATALOG
+
+    return spec if spec in CATALOG else Path(spec).expanduser().name
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    config: Config
+    registry: Any
+    classifiers: Any
+    tiers: dict[str, BaseTier]
+    order: list[str]  # the default cascade order
+    accountant: Any
+    policies: Any
+    chat: Any
+    tasks: Any
+    default_model: str
+
+    def close(self) -> None:
+        if self.accountant is not None:
+            self.accountant.flush()
+        for tier in self.tiers.values():
+            tier.close()
+        self.registry.close()
+
+    async def aclose(self) -> None:
+        for tier in self.tiers.values():
+            await tier.aclose()
+
+
+def build(settings: Settings | None = None, config: Config | Path | str | None = None, *, model: str = "lite",
+          record: bool = True, encoder_factory: Any = None, registry: Any = None, progress: Any = None,
+          extra_tiers: list[TierConfig] | None = None) -> Runtime:
+    """Make a Runtime. ``model`` is the LLM behind the ``lite`` tier and the chat default;
+    ``record=False`` keeps calls out of the ledger (evals); ``registry`` and
+    ``encoder_factory`` let tests substitute fakes for the engine and the encoder."""
+    from litegate.accounting import Accountant
+    from litegate.cascade import PolicyStore
+    from litegate.chat.service import ChatService
+    from litegate.ledger import Ledger
+    from litegate.nano import ClassifierStore
+    from litegate.tasks import TaskContext, TaskRunner
+    from litegate.tasks.runner import Shadowing, accounting_observer
+
+    settings = settings or Settings()
+    if not isinstance(config, Config):
+        config = load_config(config if config is not None else settings.config)
+    if registry is None:
+        from litegate.engine import ModelRegistry
+
+        kwargs = {"progress": progress} if progress is not None else {}
+        registry = ModelRegistry(settings, extra_specs=[model], **kwargs)
+    default_model = registry.lookup(served_name(model)).name
+    if encoder_factory is None:
+        from litegate.embed import MiniLMEncoder
+
+        encoder_factory = MiniLMEncoder
+    classifiers = ClassifierStore(settings.home, encoder_factory)
+
+    declared = list(config.tiers) + list(extra_tiers or [])
+    if extra_tiers:
+        check_names(declared, "extra tiers")
+    configs = declared if any(c.cascade for c in declared) else (
+        default_tiers(default_model, "pro" in registry.names()) + declared)
+    order = [c.name for c in configs if c.cascade]
+    by_name = {c.name: c for c in configs}
+    # the built-in tiers stay addressable by name
+    by_name.setdefault("nano", TierConfig("nano", "nano", cascade=False))
+    by_name.setdefault("lite", TierConfig("lite", "local", model=default_model, cascade=False))
+    if "pro" in registry.names():
+        by_name.setdefault("pro", TierConfig("pro", "local", model="pro", cascade=False))
+    deps = TierDeps(registry, classifiers, settings)
+    tiers = {name: make_tier(cfg, deps) for name, cfg in by_name.items() if cfg.kind in TIER_KINDS}
+
+    accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
+    policies = PolicyStore(settings.home)
+    chat = ChatService(registry, tiers, accountant, default_model)
+    runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers), policies=policies)
+    if accountant is not None:
+        runner.observers += [accounting_observer(accountant), Shadowing(runner, accountant)]
+    return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers, tiers=tiers,
+                   order=order, accountant=accountant, policies=policies, chat=chat, tasks=runner,
+                   default_model=default_model)

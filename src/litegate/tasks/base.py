@@ -1,0 +1,135 @@
+"""What a task is, as data: its request model, the function that runs it on each kind of
+tier (by capability), how two answers compare, and what an eval scores.
+
+The runner, the cascade defaults, shadowing, ``eval``, ``calibrate``, the HTTP routes and the
+CLI read these declarations; adding a task is one module with a ``TaskSpec`` plus one line in
+``litegate.tasks.TASKS``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from litegate.errors import InvalidRequest
+from litegate.tiers.base import Usage
+
+MAX_TEXT_CHARS = 100_000
+
+
+class TaskRequest(BaseModel):
+    """Fields every task takes."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # CLI: per-field option settings ({"flag": "--to"}, {"lines_file": True}, {"json_file": True})
+    cli: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    tier: str = Field(default="auto", min_length=1, max_length=64,
+                      description="auto (the cascade), or a tier by name: nano, lite, pro or one from the config")
+    feature: str | None = Field(default=None, max_length=200, description="a tag for cost reporting")
+
+
+class TextRequest(TaskRequest):
+    text: str | None = Field(default=None, description="the input text")
+
+    @field_validator("text")
+    @classmethod
+    def _size(cls, v: str | None) -> str | None:
+        return check_size(v)
+
+    def require_text(self) -> str:
+        if self.text is None or not self.text.strip():
+            raise InvalidRequest("'text' must be a non-empty string", param="text")
+        return self.text
+
+
+def check_size(v: str | None) -> str | None:
+    if v is not None and len(v) > MAX_TEXT_CHARS:
+        raise ValueError(f"is {len(v):,} characters; the limit is {MAX_TEXT_CHARS:,}")
+    return v
+
+
+class Example(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str
+    label: str | None = None
+    output: dict[str, Any] | None = None
+
+
+def label_map(raw: list[str] | dict[str, str] | None, param: str = "labels", minimum: int = 2,
+              maximum: int = 50) -> dict[str, str]:
+    """Labels as {name: description}, checked for emptiness, duplicates and count."""
+    if raw is None or len(raw) == 0:
+        raise InvalidRequest(f"'{param}' is required: a list of names or {{name: description}}", param=param)
+    pairs = list(raw.items()) if isinstance(raw, dict) else [(name, "") for name in raw]
+    names = [name.strip() if isinstance(name, str) else name for name, _ in pairs]
+    if any(not n for n in names):
+        raise InvalidRequest(f"'{param}' contains an empty name", param=param)
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidRequest(f"'{param}' names {', '.join(repr(d) for d in dupes)} more than once", param=param)
+    if len(names) < minimum:
+        raise InvalidRequest(f"'{param}' needs at least {minimum} entries to choose between, got {len(names)}",
+                             param=param)
+    if len(names) > maximum:
+        raise InvalidRequest(f"'{param}' has {len(names)} entries; an LLM tier takes at most {maximum}. "
+                             "Train a nano classifier (POST /v1/classifiers) for larger label sets", param=param)
+    return {n: (d or "") for n, (_, d) in zip(names, pairs)}
+
+
+@dataclass
+class TaskOutput:
+    """What a task function returns; the runner adds the envelope."""
+
+    result: dict[str, Any]
+    confidence: float
+    tier: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    fallback_from: str | None = None
+    fallback_reason: str | None = None
+
+    @property
+    def wants_stronger(self) -> bool:
+        """The answer itself asks for a stronger tier (route: use_stronger_model)."""
+        return self.result.get("route") == "use_stronger_model"
+
+
+@dataclass
+class TaskContext:
+    """What task functions may read besides their tier: the trained classifiers."""
+
+    classifiers: Any = None
+
+
+TaskFn = Callable[[TaskContext, Any, Any], TaskOutput]  # (context, tier, request) -> output
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    name: str
+    request: type[TaskRequest]
+    runs: dict[str, TaskFn]  # tier capability -> the function that runs the task on such a tier
+    summary: str  # one line: the CLI help and the API docs
+    answer_keys: tuple[str, ...] = ()  # what must be equal for two answers to agree (shadowing)
+    metric: str | None = None  # what eval scores: "classification" or "extraction"
+    gold: tuple[str, ...] = ()  # fields of a labeled record that hold the right answer
+    # whether a tier that has the capability can take this request (nano classify needs a classifier)
+    accepts: Callable[[Any, Any], bool] | None = None
+    positional: str | None = "text"  # the CLI argument
+
+    def function_for(self, tier: Any) -> TaskFn | None:
+        for capability, fn in self.runs.items():
+            if capability in tier.capabilities:
+                return fn
+        return None
+
+    def can_run(self, tier: Any, request: Any) -> bool:
+        return self.function_for(tier) is not None and (self.accepts is None or self.accepts(tier, request))
+
+    def agree(self, a: dict[str, Any], b: dict[str, Any]) -> bool:
+        return all(a.get(k) == b.get(k) for k in self.answer_keys if k in a or k in b)

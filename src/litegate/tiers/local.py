@@ -1,0 +1,57 @@
+"""``kind = "local"``: an embedded model or a GGUF file, in-process on llama.cpp.
+
+Schemas and label sets become grammars; labels are priced by token id. Priced by compute
+time (``usd_per_hour``).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from litegate.scoring import LabelScorer
+from litegate.tiers.base import LOCAL_USD_PER_HOUR, BaseTier, TierConfig
+
+
+class LocalTier(BaseTier):
+    kind = "local"
+    capabilities = frozenset({"chat", "labels"})
+    requires = ("model",)
+    default_usd_per_hour = LOCAL_USD_PER_HOUR
+    MAX_SCORERS = 256
+
+    def __init__(self, config: TierConfig, deps: Any):
+        super().__init__(config, deps)
+        self.registry = deps.registry
+        self.served = self.registry.add(config.model or "lite")
+        self._scorers: dict[tuple[str, ...], LabelScorer] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> str:
+        return self.registry.lookup(self.served).name
+
+    def engine(self) -> Any:
+        return self.registry.engine(self.served)
+
+    def chat(self, body: dict[str, Any], schema: Any = None) -> dict[str, Any]:
+        if schema is not None:
+            body = dict(body, grammar=schema.grammar)
+        return self.engine().run("chat", body)
+
+    def scorer(self, labels: list[str]) -> LabelScorer:
+        """Label tokenisations and grammar, computed once per label set."""
+        key = tuple(labels)
+        with self._lock:
+            scorer = self._scorers.get(key)
+        if scorer is None:
+            scorer = LabelScorer(self.engine(), labels)
+            with self._lock:
+                if len(self._scorers) >= self.MAX_SCORERS:
+                    self._scorers.clear()
+                self._scorers[key] = scorer
+        return scorer
+
+    def label_scores(self, messages: list[dict[str, Any]], labels: list[str],
+                     max_tokens: int | None = None) -> tuple[dict[str, float], dict[str, Any]]:
+        return self.scorer(labels).score(messages, max_tokens=max_tokens)

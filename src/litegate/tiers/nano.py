@@ -1,0 +1,47 @@
+"""``kind = "nano"``: trained nano classifiers and the sentence encoder, in NumPy.
+
+No LLM: classify asks a trained classifier (the request's, else the tier's ``classifier``);
+rank compares sentence embeddings. Priced by compute time.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from litegate.errors import InvalidRequest
+from litegate.tiers.base import NANO_USD_PER_HOUR, BaseTier, TierConfig
+
+
+class NanoTier(BaseTier):
+    kind = "nano"
+    capabilities = frozenset({"classifier", "embed"})
+    default_usd_per_hour = NANO_USD_PER_HOUR
+
+    def __init__(self, config: TierConfig, deps: Any):
+        super().__init__(config, deps)
+        self.classifiers = deps.classifiers
+
+    @property
+    def model(self) -> str:
+        return self.classifiers.encoder.name
+
+    def has_classifier(self, requested: str | None) -> bool:
+        return bool(requested or self.config.classifier)
+
+    def classifier(self, requested: str | None) -> Any:
+        name = requested or self.config.classifier
+        if not name:
+            raise InvalidRequest(f"the {self.name} tier needs 'classifier': the name of a trained classifier",
+                                 param="classifier")
+        return self.classifiers.get(name)
+
+    def predict(self, text: str, requested: str | None) -> tuple[Any, dict[str, float], float]:
+        """(classifier, label -> probability, calibrated P(correct) with typicality)."""
+        clf = self.classifier(requested)
+        probs, confidence = clf.predict([text], self.classifiers.encoder)
+        return clf, dict(zip(clf.labels, (float(p) for p in probs[0]))), float(confidence[0])
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        return self.classifiers.encoder.encode(texts)

@@ -1,0 +1,215 @@
+"""Fakes for the fast layer, in the spirit of httpx's MockTransport: the real runtime, chat
+service, runner and tiers, with the engine, the encoder and remote providers replaced by
+small objects whose answers a test scripts. They plug in where the real ones do
+(``runtime.build(registry=..., encoder_factory=...)``, a tier kind), so the code path is the
+one production runs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litegate.config import Config, Settings
+from litegate.errors import ModelNotFound
+from litegate.tiers import TierConfig
+from litegate.tiers.remote import RemoteTier
+
+Reply = Callable[[dict[str, Any]], str]
+
+
+def completion(text: str, prompt_tokens: int = 10, completion_tokens: int | None = None,
+               finish: str = "stop", logprobs: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    choice: dict[str, Any] = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish}
+    if logprobs is not None:
+        choice["logprobs"] = {"content": logprobs}
+    n = completion_tokens if completion_tokens is not None else max(1, len(text.split()))
+    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake", "choices": [choice],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}}
+
+
+class FakeEngine:
+    """An engine whose replies come from ``reply(body)``; tokens are whitespace words."""
+
+    def __init__(self, reply: Reply | None = None, n_ctx: int = 512, name: str = "fake.gguf"):
+        self.reply = reply or (lambda body: "hello there")
+        self.n_ctx = n_ctx
+        self.path = Path(name)
+        self.bodies: list[dict[str, Any]] = []
+        self.counted = 0
+        self.active_requests = 0
+
+    def tokenize(self, text: str, *, special: bool = False) -> list[int]:
+        return [sum(map(ord, w)) for w in text.split()] or [0]
+
+    def count_tokens(self, text: str) -> int:
+        self.counted += 1
+        return len(text.split())
+
+    def count_chat_tokens(self, messages: list[dict[str, Any]], extra: Any = None) -> int:
+        self.counted += 1
+        return sum(len(str(m.get("content") or "").split()) + 4 for m in messages)
+
+    def _result(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.bodies.append(body)
+        text = self.reply(body)
+        prompt = self.count_chat_tokens(body["messages"]) if kind == "chat" else len(str(body["prompt"]).split())
+        self.counted -= 1
+        out = completion(text, prompt_tokens=prompt)
+        if kind == "completion":
+            out["choices"][0] = {"index": 0, "text": text, "finish_reason": "stop"}
+        return out
+
+    def run(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self._result(kind, body)
+
+    def _chunks(self, kind: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+        result = self._result(kind, body)
+        text = result["choices"][0].get("message", {}).get("content") or result["choices"][0].get("text", "")
+        words = text.split(" ")
+        chunks = []
+        for i, w in enumerate(words):
+            piece = w if i == 0 else " " + w
+            delta = {"content": piece} if kind == "chat" else None
+            choice = {"index": 0, "finish_reason": "stop" if i == len(words) - 1 else None}
+            choice.update({"delta": delta} if delta else {"text": piece})
+            chunks.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [choice]})
+        chunks.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [],
+                       "usage": result["usage"]})
+        return chunks
+
+    def stream(self, kind: str, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
+        for chunk in self._chunks(kind, body):
+            if on_chunk(chunk):
+                return
+
+    async def arun(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.run(kind, body)
+
+    async def astream_started(self, kind: str, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+        chunks = self._chunks(kind, body)
+
+        async def gen() -> AsyncIterator[dict[str, Any]]:
+            for c in chunks:
+                await asyncio.sleep(0)
+                yield c
+        return gen()
+
+    async def acall(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return fn(*args)
+
+    def close(self) -> None:
+        pass
+
+
+@dataclass
+class _Served:
+    name: str
+    aliases: tuple[str, ...] = ()
+    engine: Any = None
+
+
+class FakeRegistry:
+    """Model names -> FakeEngines (the ModelRegistry interface the runtime uses)."""
+
+    def __init__(self, engines: dict[str, FakeEngine] | None = None):
+        self.engines = engines if engines is not None else {"lite": FakeEngine()}
+        self.closed = False
+
+    def add(self, spec: str) -> str:
+        self.engines.setdefault(spec, FakeEngine(name=spec))
+        return spec
+
+    def names(self) -> list[str]:
+        return list(self.engines)
+
+    def served(self) -> list[_Served]:
+        return [_Served(n, engine=e) for n, e in self.engines.items()]
+
+    def lookup(self, name: str) -> _Served:
+        if name not in self.engines:
+            raise ModelNotFound(f"the model {name!r} does not exist on this server; available: "
+                                f"{', '.join(self.engines)}")
+        return _Served(name)
+
+    def engine(self, name: str) -> FakeEngine:
+        self.lookup(name)
+        return self.engines[name]
+
+    async def aengine(self, name: str) -> tuple[str, FakeEngine]:
+        return name, self.engine(name)
+
+    def loaded(self) -> dict[str, FakeEngine]:
+        return dict(self.engines)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeEncoder:
+    """Bag-of-letters vectors: similar texts get similar vectors, instantly."""
+
+    name = "fake-encoder"
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        out = np.zeros((len(texts), 64), np.float32)
+        for i, t in enumerate(texts):
+            for w in t.lower().split():
+                out[i, hash(w) % 64] += 1.0
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.where(norms == 0, 1, norms)
+
+
+@dataclass
+class ScriptedProvider:
+    """What a remote tier sends and gets back: ``handler(body, schema)`` returns an OpenAI chat
+    completion dict or raises (``ProviderError(status)`` for an HTTP status)."""
+
+    handler: Callable[[dict[str, Any], Any], dict[str, Any]]
+    calls: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ProviderError(Exception):
+    def __init__(self, status: int):
+        super().__init__(f"HTTP {status}")
+        self.status = status
+
+
+class ScriptedTier(RemoteTier):
+    """A remote tier kind for tests: the provider is a Python function; the retries, breaker,
+    schema check and label maths are RemoteTier's own."""
+
+    kind = "scripted"
+    requires = ("model",)
+    providers: dict[str, ScriptedProvider] = {}
+
+    def _request(self, body: dict[str, Any], schema: Any) -> dict[str, Any]:
+        provider = self.providers[self.name]
+        provider.calls.append(body)
+        return provider.handler(body, schema)
+
+    def classify(self, error: BaseException) -> Any:
+        from litegate.errors import RemoteRejected
+
+        if isinstance(error, ProviderError):
+            return "transient" if error.status in (429, 500, 502, 503) else RemoteRejected(error.status, {})
+        return None
+
+
+def runtime(tmp_path: Path, tiers: list[TierConfig] | None = None, engines: dict[str, FakeEngine] | None = None,
+            record: bool = True, **settings: Any) -> Any:
+    """A real Runtime (ledger on SQLite in tmp_path) over fake engines and a fake encoder."""
+    from litegate.runtime import build
+
+    s = Settings(home=tmp_path, **settings)
+    return build(s, Config(tiers=tiers or []), registry=FakeRegistry(engines), encoder_factory=FakeEncoder,
+                 record=record)
+
+
+def json_reply(value: Any) -> Reply:
+    return lambda body: json.dumps(value)

@@ -1,0 +1,104 @@
+"""The cascade loop (``run_policy``), pure: scripted step outputs, no tiers."""
+
+from __future__ import annotations
+
+import pytest
+
+from litegate.cascade import HUMAN_REVIEW, Step, TierResults, choose_policy, run_policy
+from litegate.errors import SchemaViolation, TierDown
+from litegate.tasks.base import TaskOutput
+from litegate.tiers.base import Usage
+
+import numpy as np
+
+
+def out(tier: str, confidence: float, cost: float = 1.0, tokens: int = 10, **result) -> TaskOutput:
+    return TaskOutput(result=dict(result), confidence=confidence, tier=tier, model=tier,
+                      usage=Usage(prompt_tokens=tokens, completion_tokens=1), cost_usd=cost)
+
+
+def scripted(answers: dict[str, object]):
+    calls: list[str] = []
+
+    def attempt(tier: str):
+        calls.append(tier)
+        a = answers[tier]
+        if isinstance(a, Exception):
+            raise a
+        return a
+    return attempt, calls
+
+
+def test_confident_first_tier_answers_alone() -> None:
+    attempt, calls = scripted({"nano": out("nano", 0.9), "lite": out("lite", 0.99)})
+    done = run_policy([Step("nano", 0.8, escalate=True), Step("lite", 0.5)], attempt)
+    assert (done.outcome, done.output.tier, done.escalated_from, calls) == ("answered", "nano", None, ["nano"])
+
+
+def test_unsure_first_tier_escalates_and_costs_add_up() -> None:
+    attempt, calls = scripted({"nano": out("nano", 0.3, cost=1.0), "lite": out("lite", 0.9, cost=2.0)})
+    done = run_policy([Step("nano", 0.8, escalate=True), Step("lite", 0.5)], attempt)
+    assert (done.outcome, done.output.tier, done.escalated_from) == ("answered", "lite", "nano")
+    assert done.output.cost_usd == 3.0 and done.output.usage.prompt_tokens == 20
+
+
+def test_unsure_without_escalation_goes_to_human_review() -> None:
+    attempt, calls = scripted({"nano": out("nano", 0.3), "lite": out("lite", 0.9)})
+    done = run_policy([Step("nano", 0.8, escalate=False), Step("lite", 0.5)], attempt)
+    assert (done.outcome, done.output.tier, calls) == (HUMAN_REVIEW, "nano", ["nano"])
+
+
+def test_unsure_last_tier_goes_to_human_review() -> None:
+    attempt, _ = scripted({"nano": out("nano", 0.3), "lite": out("lite", 0.4)})
+    done = run_policy([Step("nano", 0.8, escalate=True), Step("lite", 0.5)], attempt)
+    assert (done.outcome, done.output.tier, done.escalated_from) == (HUMAN_REVIEW, "lite", "nano")
+
+
+def test_use_stronger_model_route_escalates_even_when_confident() -> None:
+    attempt, calls = scripted({"lite": out("lite", 0.99, route="use_stronger_model"),
+                               "pro": out("pro", 0.7, route="billing")})
+    done = run_policy([Step("lite", 0.0, escalate=False), Step("pro", 0.0)], attempt)
+    assert (done.output.tier, done.outcome, calls) == ("pro", "answered", ["lite", "pro"])
+
+
+def test_schema_violation_escalates_to_the_next_tier() -> None:
+    attempt, _ = scripted({"remote": SchemaViolation("bad"), "lite": out("lite", 0.6)})
+    done = run_policy([Step("remote", 0.0, escalate=True), Step("lite", 0.0)], attempt)
+    assert (done.output.tier, done.escalated_from, done.output.fallback_from) == ("lite", "remote", None)
+
+
+def test_down_tier_is_skipped_and_named() -> None:
+    attempt, _ = scripted({"remote": TierDown("remote", "timeout"), "lite": out("lite", 0.6)})
+    done = run_policy([Step("remote", 0.0, escalate=True), Step("lite", 0.0)], attempt)
+    assert (done.output.tier, done.outcome) == ("lite", "answered")
+    assert (done.output.fallback_from, done.output.fallback_reason) == ("remote", "timeout")
+
+
+def test_down_escalation_target_leaves_the_answer_for_review() -> None:
+    attempt, _ = scripted({"lite": out("lite", 0.2), "remote": TierDown("remote", "circuit open")})
+    done = run_policy([Step("lite", 0.5, escalate=True), Step("remote", 0.0)], attempt)
+    assert (done.output.tier, done.outcome, done.output.fallback_from) == ("lite", HUMAN_REVIEW, "remote")
+
+
+def test_only_tier_down_raises() -> None:
+    attempt, _ = scripted({"remote": TierDown("remote", "refused")})
+    with pytest.raises(TierDown):
+        run_policy([Step("remote")], attempt)
+
+
+def test_calibration_never_escalates_to_a_worse_tier() -> None:
+    conf = np.array([0.9] * 50 + [0.2] * 50)
+    first = TierResults("nano", conf, np.array([1.0] * 50 + [0.6] * 50), np.full(100, 1e-6))
+    worse = TierResults("lite", np.full(100, 0.9), np.array([1.0] * 50 + [0.3] * 50), np.full(100, 1e-4))
+    policy = choose_policy("classify", [first, worse], target_accuracy=0.95)
+    assert [s.tier for s in policy.steps] == ["nano"] and policy.steps[0].escalate is False
+    assert policy.expected["human_review_rate"] == 0.5
+
+
+def test_calibration_escalates_where_the_next_tier_is_better() -> None:
+    conf = np.array([0.9] * 50 + [0.2] * 50)
+    first = TierResults("nano", conf, np.array([1.0] * 50 + [0.2] * 50), np.full(100, 1e-6))
+    better = TierResults("pro", np.full(100, 0.9), np.array([1.0] * 100), np.full(100, 1e-4))
+    policy = choose_policy("classify", [first, better], target_accuracy=0.95)
+    assert [s.tier for s in policy.steps] == ["nano", "pro"] and policy.steps[0].escalate
+    assert policy.expected["accuracy_on_answered"] == 1.0 and policy.expected["escalation_rate"] == 0.5

@@ -1,0 +1,183 @@
+"""The chat service under every front end: checks, context budget, reply checks, ledger.
+
+Driven through the real FastAPI app (in-process ASGI, no socket), the Python API's path
+(``run_sync``) and the real ledger on SQLite, with a fake engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fakes import FakeEngine, ProviderError, ScriptedProvider, ScriptedTier, completion, runtime
+from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
+from litegate.errors import ContextLengthExceeded, EngineError, InvalidRequest, ModelNotFound
+from litegate.server import create_app
+from litegate.tiers import TIER_KINDS, TierConfig
+
+
+def rows(rt) -> list[dict]:
+    rt.accountant.flush()
+    return rt.accountant.ledger.rows()
+
+
+@pytest.fixture()
+def rt(tmp_path: Path):
+    r = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: "four words of reply", n_ctx=200)})
+    yield r
+    r.close()
+
+
+@pytest.fixture()
+def client(rt):
+    with TestClient(create_app(rt, close_runtime=False)) as c:
+        yield c
+
+
+def test_python_api_path_is_ledgered_with_feature_and_price(rt) -> None:
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}], model="lite")
+    result = rt.chat.run_sync(ChatCall(req, api="python", feature="notes"))
+    assert result["choices"][0]["message"]["content"] == "four words of reply"
+    [row] = rows(rt)
+    assert (row["task"], row["tier"], row["model"], row["feature"]) == ("python", "lite", "lite", "notes")
+    assert (row["tokens_in"], row["tokens_out"]) == (result["usage"]["prompt_tokens"], 4)
+    # the lite tier prices by compute time: $0.10 per hour of latency
+    assert row["cost_usd"] == pytest.approx(result["litegate"]["latency_ms"] / 1000 * 0.10 / 3600, rel=1e-3)
+
+
+def test_streamed_python_call_is_ledgered_once(rt) -> None:
+    seen: list[str] = []
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}])
+    rt.chat.run_sync(ChatCall(req, api="cli"), on_chunk=lambda c: seen.append(
+        "".join((ch.get("delta") or {}).get("content") or "" for ch in c.get("choices", []))) and False)
+    assert "".join(seen) == "four words of reply"
+    assert [r["task"] for r in rows(rt)] == ["cli"]
+
+
+def test_unknown_model_is_404_before_any_work(rt) -> None:
+    with pytest.raises(ModelNotFound):
+        rt.chat.run_sync(ChatCall(ChatCompletionRequest(messages=[{"role": "user", "content": "x"}], model="nope")))
+    assert rows(rt) == []
+
+
+def test_over_long_prompt_is_a_context_error_with_counts(rt) -> None:
+    long = "word " * 300
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": long}])
+    with pytest.raises(ContextLengthExceeded) as e:
+        rt.chat.run_sync(ChatCall(req))
+    assert e.value.prompt_tokens == 304 and e.value.n_ctx == 200
+    assert rows(rt) == []
+
+
+def test_short_prompt_skips_the_exact_count(rt) -> None:
+    engine = rt.registry.engines["lite"]
+    engine.n_ctx = 100_000
+    rt.chat.run_sync(ChatCall(ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}])))
+    assert engine.counted == 0  # the byte bound fit: no loopback count
+
+
+def test_max_tokens_beyond_the_context_is_refused(rt) -> None:
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}], max_tokens=200)
+    with pytest.raises(InvalidRequest, match="'max_tokens' is 200"):
+        rt.chat.run_sync(ChatCall(req))
+
+
+def test_prompt_plus_max_tokens_over_the_context_names_the_room_left(rt) -> None:
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "word " * 150}], max_tokens=100)
+    with pytest.raises(ContextLengthExceeded, match="at most 46"):
+        rt.chat.run_sync(ChatCall(req))
+
+
+def test_completion_with_token_prompt_is_budgeted_without_counting(rt) -> None:
+    with pytest.raises(ContextLengthExceeded):
+        rt.chat.run_sync(ChatCall(CompletionRequest(prompt=list(range(250)))))
+
+
+def test_json_reply_that_breaks_the_schema_is_an_engine_error(tmp_path: Path) -> None:
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: '{"a": "not a number"}')})
+    fmt = {"type": "json_schema", "json_schema": {"name": "x", "schema": {
+        "type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}}}
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "x"}], response_format=fmt)
+    with pytest.raises(EngineError, match="broke the schema"):
+        rt.chat.run_sync(ChatCall(req))
+    rt.close()
+
+
+def test_openai_route_feature_header_and_usage(client: TestClient, rt) -> None:
+    r = client.post("/v1/chat/completions", headers={"X-Litegate-Feature": "triage"},
+                    json={"messages": [{"role": "user", "content": "hi"}]})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["model"] == "lite" and body["usage"]["completion_tokens"] == 4
+    [row] = rows(rt)
+    assert (row["id"], row["task"], row["feature"]) == (body["id"], "chat", "triage")
+
+
+def test_openai_stream_carries_usage_on_the_last_chunk(client: TestClient, rt) -> None:
+    with client.stream("POST", "/v1/chat/completions",
+                       json={"messages": [{"role": "user", "content": "hi"}], "stream": True}) as r:
+        events = [line[6:] for line in r.iter_lines() if line.startswith("data: ")]
+    assert events[-1] == "[DONE]"
+    chunks = [json.loads(e) for e in events[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks) == "four words of reply"
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop" and chunks[-1]["usage"]["completion_tokens"] == 4
+    assert len(rows(rt)) == 1
+
+
+def test_gemini_stream_is_ledgered_with_its_feature(client: TestClient, rt) -> None:
+    with client.stream("POST", "/v1beta/models/lite:streamGenerateContent?alt=sse",
+                       headers={"X-Litegate-Feature": "gem"},
+                       json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}) as r:
+        frames = [json.loads(line[6:]) for line in r.iter_lines() if line.startswith("data: ")]
+    text = "".join(p.get("text", "") for f in frames for p in f["candidates"][0]["content"]["parts"])
+    assert text == "four words of reply"
+    assert frames[-1]["usageMetadata"]["candidatesTokenCount"] == 4
+    [row] = rows(rt)
+    assert (row["task"], row["feature"], row["tier"], row["tokens_out"]) == ("gemini", "gem", "lite", 4)
+
+
+def test_gemini_over_long_prompt_is_invalid_argument_with_counts(client: TestClient, rt) -> None:
+    body = {"contents": [{"role": "user", "parts": [{"text": "word " * 300}]}]}
+    for path in ("/v1beta/models/lite:generateContent", "/v1beta/models/lite:streamGenerateContent"):
+        r = client.post(path, json=body)
+        assert r.status_code == 400, r.text
+        error = r.json()["error"]
+        assert error["status"] == "INVALID_ARGUMENT"
+        assert "304 tokens" in error["message"] and "holds 200" in error["message"]
+    assert rows(rt) == []
+
+
+def test_remote_tier_is_served_by_name_with_its_own_price(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(TIER_KINDS, "scripted", ScriptedTier)
+    ScriptedTier.providers["pro"] = ScriptedProvider(lambda body, schema: completion("remote says hi", 100, 20))
+    rt = runtime(tmp_path, tiers=[TierConfig("pro", "scripted", model="m", price_in_per_million=1.0,
+                                             price_out_per_million=2.0, cascade=False)])
+    result = rt.chat.run_sync(ChatCall(ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}],
+                                                             model="pro")))
+    assert result["model"] == "pro" and result["choices"][0]["message"]["content"] == "remote says hi"
+    [row] = rows(rt)
+    # priced per token under the tier's own name: a local "pro" price never applies
+    assert (row["tier"], row["cost_usd"]) == ("pro", pytest.approx((100 * 1.0 + 20 * 2.0) / 1e6))
+    rt.close()
+
+
+def test_down_remote_falls_back_and_says_so(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setitem(TIER_KINDS, "scripted", ScriptedTier)
+
+    def down(body, schema):
+        raise ProviderError(503)
+
+    ScriptedTier.providers["far"] = ScriptedProvider(down)
+    rt = runtime(tmp_path, tiers=[TierConfig("far", "scripted", model="m", max_retries=1, fallback="lite",
+                                             cascade=False)])
+    rt.tiers["far"].resilience._sleep = lambda s: None
+    with TestClient(create_app(rt, close_runtime=False)) as client:
+        r = client.post("/v1beta/models/far:generateContent",
+                        json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+    assert r.status_code == 200, r.text
+    assert len(ScriptedTier.providers["far"].calls) == 2  # one retry, then the fallback
+    [row] = rows(rt)
+    assert row["tier"] == "lite"
+    rt.close()
