@@ -39,6 +39,32 @@ def test_generate_content_stream(client: genai.Client) -> None:
     assert chunks[-1].usage_metadata.candidates_token_count >= 5
 
 
+def test_streamed_call_is_a_ledger_row_with_its_feature(server: str, home) -> None:
+    from test_ledger import ledger_row
+
+    client = genai.Client(api_key="unused", http_options=types.HttpOptions(
+        base_url=server, headers={"X-Litegate-Feature": "gemini-stream"}))
+    chunks = list(client.models.generate_content_stream(
+        model="lite", contents="Say hello.", config=types.GenerateContentConfig(temperature=0, max_output_tokens=8)))
+    assert chunks[0].response_id and chunks[-1].response_id == chunks[0].response_id
+    row = ledger_row(home, chunks[0].response_id)
+    assert row is not None, "a streamed Gemini call must be ledgered"
+    assert (row["task"], row["feature"], row["tier"]) == ("gemini", "gemini-stream", "lite")
+    assert row["tokens_out"] == chunks[-1].usage_metadata.candidates_token_count and row["cost_usd"] > 0
+
+
+def test_over_long_prompt_is_invalid_argument_with_token_counts(client: genai.Client) -> None:
+    from conftest import TEST_CTX
+
+    long = "alpha beta gamma delta " * 700  # ~2,800 tokens against a 2,048-token test context
+    for call in (client.models.generate_content, client.models.generate_content_stream):
+        with pytest.raises(errors.ClientError) as e:
+            result = call(model="lite", contents=long)
+            list(result) if not hasattr(result, "text") else None
+        assert e.value.code == 400 and e.value.status == "INVALID_ARGUMENT"
+        assert f"holds {TEST_CTX}" in e.value.message and "the prompt is" in e.value.message
+
+
 def test_count_tokens(client: genai.Client) -> None:
     short = client.models.count_tokens(model="lite", contents="hello").total_tokens
     longer = client.models.count_tokens(model="lite", contents="hello " * 50).total_tokens

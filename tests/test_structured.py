@@ -222,10 +222,19 @@ class Customer(BaseModel):
 
 
 def test_python_api_returns_a_pydantic_instance(home) -> None:
-    with Litegate() as lg:
+    import sqlite3
+
+    with Litegate(feature="python-parse") as lg:
         customer = lg.parse(Customer, "Customer Maria Rossi, 41, member since 2019-03-02, lives in Rome, Italy.",
                             max_tokens=200)
         assert isinstance(customer, Customer)
         assert customer.address.city == "Rome" and 0 <= customer.age <= 130
         with pytest.raises(OutputTruncated):
             lg.parse(Customer, "Customer Maria Rossi.", max_tokens=5)
+        reply = lg.chat("Say hi", max_tokens=4)
+    # the Python API's calls are ledgered like HTTP ones (the runtime flushes on close)
+    con = sqlite3.connect(home / "ledger.db")
+    rows = con.execute("select id, task, tier, tokens_out from calls where feature = 'python-parse'").fetchall()
+    con.close()
+    assert len(rows) == 3 and {r[1] for r in rows} == {"python"} and {r[2] for r in rows} == {"lite"}
+    assert (reply["id"], "python", "lite", reply["usage"]["completion_tokens"]) in rows

@@ -89,22 +89,31 @@ def read_toml(path: Path | str) -> dict[str, Any]:
     return data
 
 
+def check_tables(tables: Any, section: str, known: set[str], source: str) -> list[tuple[str, dict[str, Any]]]:
+    """``[[section]]`` tables as (where, table) pairs: an array of tables with known keys only."""
+    if not isinstance(tables, list):
+        raise ConfigError(f"{source}: '{section}' must be an array of tables ([[{section}]])")
+    out = []
+    for i, table in enumerate(tables):
+        where = f"{source}: [[{section}]] #{i + 1}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        unknown = set(table) - known
+        if unknown:
+            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+        out.append((where, table))
+    return out
+
+
 def _remote_tables(tables: Any, source: str) -> list[dict[str, Any]]:
     """``[[remote]]`` (the older way to declare a remote chat model) as ``[[tier]]`` tables of
     kind openai that stay out of the default cascade."""
-    if not isinstance(tables, list):
-        raise ConfigError(f"{source}: 'remote' must be an array of tables ([[remote]])")
-    if tables:
+    checked = check_tables(tables, "remote", _REMOTE_KEYS, source)
+    if checked:
         log.warning("%s: [[remote]] is deprecated; declare [[tier]] with kind = \"openai\" instead "
                     "(it is served on the chat API under its name too)", source)
     out = []
-    for i, table in enumerate(tables):
-        where = f"{source}: [[remote]] #{i + 1}"
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where} must be a table")
-        unknown = set(table) - _REMOTE_KEYS
-        if unknown:
-            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+    for where, table in checked:
         for key in ("name", "base_url", "model"):
             if not isinstance(table.get(key), str) or not table[key]:
                 raise ConfigError(f"{where} needs '{key}'")

@@ -56,16 +56,11 @@ class ApiKey:
 
 def parse_keys(tables: Any, source: str) -> list[ApiKey]:
     """Validate ``[[api_key]]`` tables into ApiKeys (the secrets are hashed at once)."""
-    if not isinstance(tables, list):
-        raise ConfigError(f"{source}: 'api_key' must be an array of tables ([[api_key]])")
+    from litegate.config import check_tables
+
     keys = []
-    for i, table in enumerate(tables):
-        where = f"{source}: [[api_key]] #{i + 1}"
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where} must be a table")
-        unknown = set(table) - {"name", "key_env", "key_sha256", "rate_per_minute", "budget_usd_per_day"}
-        if unknown:
-            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+    known = {"name", "key_env", "key_sha256", "rate_per_minute", "budget_usd_per_day"}
+    for i, (where, table) in enumerate(check_tables(tables, "api_key", known, source)):
         if "key_env" in table:
             secret = os.environ.get(table["key_env"], "")
             if not secret:

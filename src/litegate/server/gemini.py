@@ -227,7 +227,8 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
                     delta = (choice.get("delta") or {}).get("content")
                     if delta:
                         yield frame({"candidates": [{"content": {"role": "model", "parts": [{"text": delta}]},
-                                                     "index": 0}], "modelVersion": name})
+                                                     "index": 0}], "modelVersion": name,
+                                     "responseId": chunk.get("id")})
                     if choice.get("finish_reason"):
                         finish = choice["finish_reason"]
                 if "usage" in chunk and not chunk.get("choices"):
@@ -239,7 +240,8 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
                         meta["cachedContentTokenCount"] = min(reused, cache.prefix_tokens)
                     yield frame({"candidates": [{"content": {"role": "model", "parts": [{"text": ""}]},
                                                  "finishReason": {"length": "MAX_TOKENS"}.get(finish, "STOP"),
-                                                 "index": 0}], "usageMetadata": meta, "modelVersion": name})
+                                                 "index": 0}], "usageMetadata": meta, "modelVersion": name,
+                                 "responseId": chunk.get("id")})
         except LitegateError as e:
             yield frame({"error": {"code": e.status_code, "message": e.message,
                                    "status": _google_status(e.status_code)}})

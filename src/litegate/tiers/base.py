@@ -161,17 +161,10 @@ def parse_tiers(tables: Any, source: str, kinds: dict[str, type[BaseTier]],
                 builtin: tuple[str, ...] = ("lite", "pro")) -> list[TierConfig]:
     """Validate ``[[tier]]`` tables (in cascade order) into TierConfigs; every problem is a
     one-line ConfigError naming the table."""
-    if not isinstance(tables, list):
-        raise ConfigError(f"{source}: 'tier' must be an array of tables ([[tier]])")
-    known = {f.name for f in fields(TierConfig)}
+    from litegate.config import check_tables
+
     tiers: list[TierConfig] = []
-    for i, table in enumerate(tables):
-        where = f"{source}: [[tier]] #{i + 1}"
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where} must be a table")
-        unknown = set(table) - known
-        if unknown:
-            raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+    for where, table in check_tables(tables, "tier", {f.name for f in fields(TierConfig)}, source):
         name = table.get("name")
         if not isinstance(name, str) or not _NAME.fullmatch(name):
             raise ConfigError(f"{where} needs 'name' (letters, digits, _ . : -)")
