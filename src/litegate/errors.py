@@ -148,3 +148,13 @@ class OutputTruncated(LitegateError):
 
     status_code = 422
     error_type = "output_truncated"
+
+
+class TransientStatus(Exception):
+    """An HTTP status worth retrying (429, 5xx), raised inside a remote call so the retry loop
+    retries it; never leaves the tier (exhausted retries become TierDown)."""
+
+    def __init__(self, status: int, body: object = None):
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.body = body

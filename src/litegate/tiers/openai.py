@@ -13,9 +13,9 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from litegate.errors import LitegateError, RemoteRejected, TierDown
+from litegate.errors import LitegateError, RemoteRejected, TierDown, TransientStatus
 from litegate.tiers.remote import RemoteTier
-from litegate.tiers.resilience import RETRY_STATUS, TransientStatus
+from litegate.tiers.resilience import RETRY_STATUS
 
 _SDK_FIELDS = ("messages", "max_tokens", "temperature", "logprobs", "top_logprobs", "stop", "seed")
 

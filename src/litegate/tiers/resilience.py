@@ -14,7 +14,7 @@ import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from litegate.errors import LitegateError, TierDown
 
@@ -128,11 +128,3 @@ class Resilience:
                 return result
         raise self._exhausted(last)
 
-
-class TransientStatus(Exception):
-    """An HTTP status worth retrying (429, 5xx), raised inside a call so the loop retries it."""
-
-    def __init__(self, status: int, body: Any = None):
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.body = body
