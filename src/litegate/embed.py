@@ -112,6 +112,9 @@ class MiniLMEncoder:
         self._tokenizer = Tokenizer.from_file(str(files["tokenizer.json"]))
         self._tokenizer.enable_truncation(MAX_TOKENS)
         self._tokenizer.no_padding()  # the shipped tokenizer pads to 128; batches pad themselves
+        self._untruncated = Tokenizer.from_file(str(files["tokenizer.json"]))
+        self._untruncated.no_truncation()
+        self._untruncated.no_padding()
         from threadpoolctl import ThreadpoolController
 
         # A single short text is a few small matrix products: BLAS threads cost more than
@@ -119,6 +122,14 @@ class MiniLMEncoder:
         self._blas = ThreadpoolController()
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        n, t = ids.shape
+        x = self._hidden(ids, mask, self.layers)
+        summed = (x.reshape(n, t, self.dim) * mask[..., None]).sum(1)
+        pooled = summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+    def _hidden(self, ids: np.ndarray, mask: np.ndarray, layers: int) -> np.ndarray:
+        """Token vectors after the first ``layers`` layers, (n * t, dim)."""
         word, pos, tok_type, ln_w, ln_b = self._emb
         n, t = ids.shape
         # dense layers work on a 2-D (tokens, dim) matrix: one GEMM each
@@ -127,7 +138,7 @@ class MiniLMEncoder:
         bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
         hd = self.dim // self.heads
         scale = 1.0 / float(np.sqrt(hd))  # a Python float: a NumPy float64 would make it all float64
-        for (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in self._layers:
+        for (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in self._layers[:layers]:
             qkv = x @ qkv_w + qkv_b
             q, k, v = (qkv[:, j * self.dim:(j + 1) * self.dim].reshape(n, t, self.heads, hd).transpose(0, 2, 1, 3)
                        for j in range(3))
@@ -138,9 +149,7 @@ class MiniLMEncoder:
             ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(n * t, self.dim)
             x = _layer_norm(x + ctx @ o_w + o_b, ln1_w, ln1_b, self.eps)
             x = _layer_norm(x + _gelu(x @ i_w + i_b) @ f_w + f_b, ln2_w, ln2_b, self.eps)
-        summed = (x.reshape(n, t, self.dim) * mask[..., None]).sum(1)
-        pooled = summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return x
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
@@ -166,3 +175,33 @@ class MiniLMEncoder:
                 mask[row, :len(seq)] = 1.0
             out[idx] = self._forward(ids, mask)
         return out
+
+    def encode_tokens(self, texts: list[str], layer: int | None = None,
+                      window: int = MAX_TOKENS - 2) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Contextual word-piece vectors for each text: (offsets (t, 2) character ranges,
+        vectors (t, dim) float32) after ``layer`` layers (default: all), [CLS]/[SEP] left out.
+        Texts longer than the model's 128 pieces are encoded in consecutive windows, so no
+        part of a long text is dropped."""
+        layers = self.layers if layer is None else max(1, min(layer, self.layers))
+        pieces = self._untruncated.encode_batch(list(texts), add_special_tokens=False)
+        cls_id, sep_id = self._tokenizer.token_to_id("[CLS]"), self._tokenizer.token_to_id("[SEP]")
+        rows: list[tuple[int, int, int]] = []  # (text, first piece, last piece) per window
+        for i, enc in enumerate(pieces):
+            for start in range(0, max(len(enc.ids), 1), window):
+                rows.append((i, start, min(len(enc.ids), start + window)))
+        vectors = [np.zeros((len(enc.ids), self.dim), np.float32) for enc in pieces]
+        order = sorted(range(len(rows)), key=lambda r: rows[r][2] - rows[r][1])
+        with self._blas.limit(limits=1 if len(rows) <= SMALL_BATCH else None, user_api="blas"):
+            for b in range(0, len(order), 64):
+                batch = [rows[r] for r in order[b:b + 64]]
+                t = max(end - start for _, start, end in batch) + 2
+                ids = np.zeros((len(batch), t), dtype=np.int64)
+                mask = np.zeros((len(batch), t), dtype=np.float32)
+                for row, (i, start, end) in enumerate(batch):
+                    seq = [cls_id, *pieces[i].ids[start:end], sep_id]
+                    ids[row, :len(seq)] = seq
+                    mask[row, :len(seq)] = 1.0
+                hidden = self._hidden(ids, mask, layers).reshape(len(batch), t, self.dim)
+                for row, (i, start, end) in enumerate(batch):
+                    vectors[i][start:end] = hidden[row, 1:1 + end - start]
+        return [(np.array(enc.offsets, dtype=np.int64).reshape(-1, 2), vec) for enc, vec in zip(pieces, vectors)]

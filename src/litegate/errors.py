@@ -70,6 +70,10 @@ class ClassifierNotFound(NotFound):
     """No trained nano classifier (or version) by that name."""
 
 
+class ExtractorNotFound(NotFound):
+    """No trained nano extractor (or version) by that name."""
+
+
 class SchemaError(InvalidRequest):
     """A schema that cannot be enforced; ``path`` points into it (``#/properties/a``)."""
 
