@@ -4,12 +4,11 @@ hand-written nested cases that use every supported keyword."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-if not DATA.exists():  # a clone elsewhere: look beside the repository's parent too
-    DATA = Path("/work/shared/data")
+from litegate.evals.datasets import shared_data_dir
+
+DATA = shared_data_dir()  # the public sets shipped in the package
 
 
 def nlupp_cases(n: int = 5) -> list[tuple[str, str, dict[str, Any]]]:

@@ -73,7 +73,7 @@ def test_train_then_eval_writes_metrics_and_report(home: Path, tmp_path: Path) -
 def test_eval_extract_on_nlupp(home: Path, tmp_path: Path) -> None:
     from litegate.evals.datasets import nlupp_banking
 
-    records = [r for r in nlupp_banking([0]) if r["slots"]][:6]
+    records = [r for r in nlupp_banking([0]) if r["data"]][:6]
     with open(tmp_path / "x.jsonl", "w") as f:
         write_jsonl(records, f)
     r = run(home, "eval", "--task", "extract", "--data", str(tmp_path / "x.jsonl"),

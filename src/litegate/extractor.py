@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import pickle
 import re
+import shutil
 import threading
 import time
 from collections import Counter
@@ -376,10 +377,22 @@ class _Tagger:
 
 
 class NanoExtractor:
-    def __init__(self, info: ExtractorInfo, tagger: _Tagger, calibration: dict[str, Any] | None = None):
+    def __init__(self, info: ExtractorInfo, tagger: _Tagger, calibration: dict[str, Any] | None = None,
+                 examples: list[dict[str, Any]] | None = None, embeddings: np.ndarray | None = None):
         self.info = info
         self.tagger = tagger
         self.calibration = calibration or {}  # "found" / "absent": isotonic maps raw score -> P(correct)
+        self.examples = examples or []  # the training examples, for LLM tiers to learn from
+        self.embeddings = embeddings  # their sentence vectors (float16), for retrieval
+
+    def nearest(self, text: str, k: int, encoder: Any) -> list[dict[str, Any]]:
+        """The ``k`` training examples most like ``text`` (cosine of sentence vectors), most
+        similar last, so the closest sits next to the question in a prompt."""
+        if not self.examples or self.embeddings is None or k <= 0:
+            return []
+        sims = self.embeddings.astype(np.float32) @ encoder.encode([text])[0]
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [self.examples[int(i)] for i in top[::-1]]
 
     @property
     def fields(self) -> list[str]:
@@ -402,7 +415,8 @@ class NanoExtractor:
                              trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              train_seconds=round(time.perf_counter() - started, 2),
                              field_examples={n: counts[n] for n in fields}, warnings=warnings, oof_f1=oof_f1)
-        return cls(info, tagger, calibration)
+        kept = [{"text": t, "data": {n: t[a:b] for n, (a, b) in g.items()}} for t, g in zip(texts, golds)]
+        return cls(info, tagger, calibration, kept, encoder.encode(texts).astype(np.float16))
 
     def predict(self, texts: list[str], encoder: Any) -> list[dict[str, Any]]:
         """Per text: ``data`` (every field; null when not stated), ``spans``, ``field_confidence``
@@ -422,17 +436,26 @@ class NanoExtractor:
         return results
 
     def save(self, directory: Path) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
-        (directory / "info.json").write_text(json.dumps(asdict(self.info), indent=2))
-        with open(directory / "model.pkl", "wb") as f:
-            pickle.dump({"tagger": self.tagger, "calibration": self.calibration}, f)
+        """Written beside, then renamed into place: a version is whole or absent."""
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        (tmp / "info.json").write_text(json.dumps(asdict(self.info), indent=2))
+        with open(tmp / "examples.jsonl", "w", encoding="utf-8") as f:
+            for ex in self.examples:
+                f.write(json.dumps(ex, ensure_ascii=False) + "\n")
+        with open(tmp / "model.pkl", "wb") as f:
+            pickle.dump({"tagger": self.tagger, "calibration": self.calibration, "embeddings": self.embeddings}, f)
+        tmp.rename(directory)
 
     @classmethod
     def load(cls, directory: Path) -> NanoExtractor:
         info = ExtractorInfo(**json.loads((directory / "info.json").read_text()))
         with open(directory / "model.pkl", "rb") as f:
             state = pickle.load(f)  # written by this class, under the user's own home
-        return cls(info, state["tagger"], state["calibration"])
+        examples = [json.loads(line) for line in (directory / "examples.jsonl").read_text(encoding="utf-8")
+                    .splitlines() if line.strip()]
+        return cls(info, state["tagger"], state["calibration"], examples, state.get("embeddings"))
 
 
 def _calibrate(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
@@ -512,6 +535,7 @@ class ExtractorStore:
         check_examples(examples, fields)  # fail fast, before loading the encoder
         version = (self.versions(name) or [0])[-1] + 1
         ext = NanoExtractor.train(name, examples, self.encoder, fields=fields, version=version)
+        (self.dir / name).mkdir(parents=True, exist_ok=True)
         ext.save(self.dir / name / f"v{version}")
         with self._lock:
             self._cache[(name, version)] = ext

@@ -107,12 +107,13 @@ def check_examples(examples: list[dict[str, Any]]) -> tuple[list[str], list[str]
 
 class NanoClassifier:
     def __init__(self, info: ClassifierInfo, vectorizer: Any, model: Any, calibration: Calibration | None = None,
-                 train_embeddings: np.ndarray | None = None):
+                 train_embeddings: np.ndarray | None = None, examples: list[dict[str, str]] | None = None):
         self.info = info
         self._vectorizer = vectorizer
         self._model = model
         self._calibration = calibration or Calibration(temperature=info.temperature)
         self._train_embeddings = train_embeddings  # float16 on disk
+        self.examples = examples or []  # the training examples (text, label), for LLM tiers to learn from
         self._train_matrix = train_embeddings.astype(np.float32).T.copy() if train_embeddings is not None else None
         self.labels: list[str] = list(model.classes_)
 
@@ -144,7 +145,16 @@ class NanoClassifier:
                               train_seconds=round(time.perf_counter() - started, 2),
                               calibration="temperature+typicality+isotonic" if calibration.isotonic is not None
                               else "temperature" if calibrate else "none")
-        return cls(info, vectorizer, model, calibration, embeddings.astype(np.float16))
+        return cls(info, vectorizer, model, calibration, embeddings.astype(np.float16),
+                   [{"text": t, "label": lab} for t, lab in zip(texts, labels)])
+
+    def nearest(self, text: str, k: int, encoder: Encoder) -> list[dict[str, str]]:
+        """The ``k`` training examples most like ``text``, most similar last."""
+        if not self.examples or self._train_matrix is None or k <= 0:
+            return []
+        sims = encoder.encode([text])[0] @ self._train_matrix
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [self.examples[int(i)] for i in top[::-1]]
 
     def predict(self, texts: list[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
         """(label probabilities (n, labels), calibrated confidence of the top label (n,))."""
@@ -164,7 +174,7 @@ class NanoClassifier:
         tmp.mkdir(parents=True)
         with open(tmp / "model.pkl", "wb") as f:
             pickle.dump({"vectorizer": self._vectorizer, "model": self._model, "calibration": self._calibration,
-                         "train_embeddings": self._train_embeddings}, f)
+                         "train_embeddings": self._train_embeddings, "examples": self.examples}, f)
         (tmp / "meta.json").write_text(json.dumps(asdict(self.info), indent=2))
         tmp.rename(directory)
 
@@ -174,7 +184,7 @@ class NanoClassifier:
         with open(directory / "model.pkl", "rb") as f:
             parts = pickle.load(f)  # noqa: S301 - files written by ClassifierStore.save only
         return cls(info, parts["vectorizer"], parts["model"], parts.get("calibration"),
-                   parts.get("train_embeddings"))
+                   parts.get("train_embeddings"), parts.get("examples"))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ class TierDeps:
     registry: Any
     classifiers: Any
     settings: Settings
+    extractors: Any = None
 
 
 def default_tiers(lite_model: str, pro_installed: bool) -> list[TierConfig]:
@@ -47,6 +48,7 @@ class Runtime:
     config: Config
     registry: Any
     classifiers: Any
+    extractors: Any
     tiers: dict[str, BaseTier]
     order: list[str]  # the default cascade order
     accountant: Any
@@ -77,6 +79,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     from litegate.cascade import PolicyStore
     from litegate.chat.service import ChatService
     from litegate.ledger import Ledger
+    from litegate.extractor import ExtractorStore
     from litegate.nano import ClassifierStore
     from litegate.tasks import TaskContext, TaskRunner
     from litegate.tasks.runner import Shadowing, accounting_observer
@@ -95,6 +98,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
 
         encoder_factory = MiniLMEncoder
     classifiers = ClassifierStore(settings.home, encoder_factory)
+    extractors = ExtractorStore(settings.home, classifiers)  # one encoder for both
 
     declared = list(config.tiers) + list(extra_tiers or [])
     if extra_tiers:
@@ -108,15 +112,16 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     by_name.setdefault("lite", TierConfig("lite", "local", model=default_model, cascade=False))
     if "pro" in registry.names():
         by_name.setdefault("pro", TierConfig("pro", "local", model="pro", cascade=False))
-    deps = TierDeps(registry, classifiers, settings)
+    deps = TierDeps(registry, classifiers, settings, extractors)
     tiers = {name: make_tier(cfg, deps) for name, cfg in by_name.items() if cfg.kind in TIER_KINDS}
 
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
     policies = PolicyStore(settings.home)
     chat = ChatService(registry, tiers, accountant, default_model)
-    runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers), policies=policies)
+    runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors), policies=policies)
     if accountant is not None:
         runner.observers += [accounting_observer(accountant), Shadowing(runner, accountant)]
-    return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers, tiers=tiers,
+    return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers,
+                   extractors=extractors, tiers=tiers,
                    order=order, accountant=accountant, policies=policies, chat=chat, tasks=runner,
                    default_model=default_model)

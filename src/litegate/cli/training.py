@@ -18,18 +18,43 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def train(name: Annotated[str, typer.Argument(help="the classifier's name")],
-              data: Annotated[Path, typer.Option(help='JSONL, one {"text", "label"} per line')]) -> None:
-        """Train (or retrain, as a new version) a nano classifier."""
+    def train(name: Annotated[str, typer.Argument(help="the classifier's or extractor's name")],
+              data: Annotated[Path, typer.Option(help='JSONL: {"text", "label"} per line (classify) or '
+                                                      '{"text", "data": {field: value}} (extract)')],
+              task: Annotated[str, typer.Option(help="classify (a nano classifier) or extract (a nano "
+                                                     "extractor)")] = "classify",
+              fields: Annotated[Optional[Path], typer.Option(help="extract: a JSON file mapping each field to "
+                                                                  "its description (default: the keys seen)")] = None
+              ) -> None:
+        """Train (or retrain, as a new version) a nano classifier or extractor."""
         from dataclasses import asdict
 
         from litegate.embed import MiniLMEncoder
+        from litegate.errors import InvalidRequest
         from litegate.evals.datasets import read_jsonl
+        from litegate.extractor import ExtractorStore
         from litegate.nano import ClassifierStore
 
         try:
+            if task not in ("classify", "extract"):
+                fail("--task is classify or extract")
             examples = read_jsonl(data)
-            info = ClassifierStore(settings().home, MiniLMEncoder).train(name, examples)
+            classifiers = ClassifierStore(settings().home, MiniLMEncoder)
+            if task == "classify":
+                info = classifiers.train(name, examples)
+            else:
+                described = None
+                if fields is not None:
+                    try:
+                        described = json.loads(fields.read_text(encoding="utf-8"))
+                    except (OSError, ValueError) as e:
+                        raise InvalidRequest(f"{fields}: not a readable JSON object of field -> description "
+                                             f"({e})") from None
+                info = ExtractorStore(settings().home, classifiers).train(name, examples, described)
+                for warning in info.warnings:
+                    from litegate.cli.common import err
+
+                    err.print(f"warning: {warning}", highlight=False)
         except LitegateError as e:
             fail(e.message)
         print(json.dumps(asdict(info)))
@@ -38,6 +63,7 @@ def register(app: typer.Typer) -> None:
     def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract")],
                      data: Annotated[Path, typer.Option(help="JSONL records")],
                      classifier: Optional[str] = None,
+                     extractor: Annotated[Optional[str], typer.Option(help="a trained nano extractor")] = None,
                      labels: Annotated[Optional[str], typer.Option(help="labels for LLM tiers")] = None,
                      fields: Annotated[Optional[str], typer.Option(help="fields for extract")] = None,
                      tier: TierOpt = "auto",
@@ -55,6 +81,8 @@ def register(app: typer.Typer) -> None:
             request: dict[str, Any] = {"tier": tier}
             if classifier:
                 request["classifier"] = classifier
+            if extractor:
+                request["extractor"] = extractor
             if labels:
                 request["labels" if task != "route" else "routes"] = split_pairs(labels)
             elif task in ("classify", "route") and not classifier:
@@ -79,10 +107,12 @@ def register(app: typer.Typer) -> None:
         print(json.dumps(out, indent=2))
 
     @app.command()
-    def calibrate(task: Annotated[str, typer.Option(help="classify or route")],
-                  data: Annotated[Path, typer.Option(help='labeled JSONL ({"text", "label"})')],
+    def calibrate(task: Annotated[str, typer.Option(help="classify, route or extract")],
+                  data: Annotated[Path, typer.Option(help='labeled JSONL ({"text", "label"} or {"text", "data"})')],
                   tiers: Annotated[str, typer.Option(help="tiers in order, e.g. nano,lite")] = "nano,lite",
                   classifier: Optional[str] = None,
+                  extractor: Annotated[Optional[str], typer.Option(help="extract: a trained nano extractor (its "
+                                                                        "fields, and examples for LLM tiers)")] = None,
                   labels: Annotated[Optional[str], typer.Option(help="labels for LLM tiers")] = None,
                   target_accuracy: Optional[float] = None, max_escalation: Optional[float] = None,
                   feature: Annotated[Optional[str], typer.Option(help="a policy for one feature only")] = None,
@@ -96,8 +126,10 @@ def register(app: typer.Typer) -> None:
 
         rt = None
         try:
-            if task not in ("classify", "route"):
-                fail("calibrate supports --task classify and --task route")
+            if task not in ("classify", "route", "extract"):
+                fail("calibrate supports --task classify, route and extract")
+            if task == "extract" and not extractor:
+                fail("calibrate --task extract needs --extractor NAME (its fields are what is extracted)")
             every = read_jsonl(data)
             records = sample(every, limit)
             if not records:
@@ -105,12 +137,20 @@ def register(app: typer.Typer) -> None:
             tier_list = [t.strip() for t in tiers.split(",") if t.strip()]
             if not 1 <= len(tier_list) <= 2:
                 fail("--tiers takes one or two tiers, such as nano,lite")
-            label_set = split_pairs(labels) if labels else sorted({r["label"] for r in every})
             rt = runtime(model, record=False)
+            if task == "extract":
+                from litegate.evals.metrics import field_correct
+
+                fields = list(rt.extractors.get(extractor).info.fields)
+                label_set: Any = None
+            else:
+                label_set = split_pairs(labels) if labels else sorted({r["label"] for r in every})
             results = []
             for tier in tier_list:
                 base: dict[str, Any] = {"tier": tier}
-                if task == "route":
+                if task == "extract":
+                    base["extractor"] = extractor
+                elif task == "route":
                     base["routes"] = label_set
                 elif "classifier" in rt.tasks.tier(tier).capabilities:
                     base["classifier"] = classifier
@@ -122,7 +162,11 @@ def register(app: typer.Typer) -> None:
                     for rec in records:
                         answer = rt.tasks.run(task, {**base, "text": rec["text"]})
                         conf.append(answer["confidence"])
-                        ok.append(float((answer.get("label") or answer.get("route")) == rec["label"]))
+                        if task == "extract":  # a call is right when every field is (stated or null)
+                            gold = rec.get("data") or rec.get("slots") or {}
+                            ok.append(float(all(field_correct(gold.get(f), answer["data"].get(f)) for f in fields)))
+                        else:
+                            ok.append(float((answer.get("label") or answer.get("route")) == rec["label"]))
                         cost.append(answer["cost_usd"])
                         progress.advance(bar)
                 results.append(TierResults(tier, np.array(conf), np.array(ok), np.array(cost)))

@@ -1,7 +1,7 @@
 """JSONL in and out, and loaders that turn the public sets into that format.
 
 Classification records are ``{"text", "label"}``; extraction records are
-``{"text", "slots": {field: value}}`` (a field that is absent means "not stated").
+``{"text", "data": {field: value}}`` (a field that is absent means "not stated").
 """
 
 from __future__ import annotations
@@ -50,17 +50,13 @@ def write_jsonl(records: Iterable[dict[str, Any]], out: TextIO) -> int:
 
 
 def shared_data_dir() -> Path:
-    """The project's shared/data folder (next to the repository), or LITEGATE_DATA."""
+    """The public sets shipped inside the package (``evals/data``, with their licenses), or
+    the folder ``LITEGATE_DATA`` names."""
     import os
 
     if os.environ.get("LITEGATE_DATA"):
         return Path(os.environ["LITEGATE_DATA"])
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        candidate = parent / "shared" / "data"
-        if candidate.is_dir():
-            return candidate
-    return Path("/work/shared/data")
+    return Path(__file__).resolve().parent / "data"
 
 
 def clinc150(split: str = "test", domain: str | None = None, include_oos: bool = False,
@@ -94,13 +90,14 @@ def clinc150_domains(data_dir: Path | None = None) -> dict[str, list[str]]:
 
 
 def nlupp_banking(folds: Iterable[int] = range(20), data_dir: Path | None = None) -> list[dict[str, Any]]:
-    """NLU++ banking as extraction records (slot values as written in the text)."""
+    """NLU++ banking as extraction records: ``{"text", "data": {field: value as written in the
+    text}}`` (what ``litegate train --task extract`` and ``eval --task extract`` read)."""
     base = (data_dir or shared_data_dir()) / "nlupp_banking"
     out = []
     for fold in folds:
         for item in json.loads((base / f"fold{fold}.json").read_text()):
-            slots = {name: s["text"] for name, s in (item.get("slots") or {}).items() if s.get("text")}
-            out.append({"text": item["text"], "slots": slots, "intents": item.get("intents", [])})
+            data = {name: s["text"] for name, s in (item.get("slots") or {}).items() if s.get("text")}
+            out.append({"text": item["text"], "data": data})
     return out
 
 

@@ -109,5 +109,31 @@ def extraction_metrics(gold: list[dict[str, Any]], pred: list[dict[str, Any]], f
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    for counts in per_field.values():
+        counts["f1"] = round(2 * counts["tp"] / (2 * counts["tp"] + counts["fp"] + counts["fn"]), 4) \
+            if counts["tp"] + counts["fp"] + counts["fn"] else None
     return {"items": len(gold), "slot_precision": precision, "slot_recall": recall, "slot_f1": f1,
             "per_field": per_field}
+
+
+def field_correct(gold: Any, pred: Any) -> bool:
+    """One field of one item: right when both are absent or both say the same (normalised)."""
+    if gold is None or pred is None:
+        return gold is None and pred is None
+    return _norm(str(pred)) == _norm(str(gold))
+
+
+def field_calibration(gold: list[dict[str, Any]], outputs: list[dict[str, Any]], fields: list[str]) -> dict[str, Any]:
+    """How well ``field_confidence`` predicts that a field (stated or null) is right: expected
+    calibration error over every (item, field), and the share of items with every field right."""
+    conf, right, whole = [], [], []
+    for g, o in zip(gold, outputs):
+        item = [field_correct(g.get(f), o["data"].get(f)) for f in fields]
+        whole.append(all(item))
+        for f, ok in zip(fields, item):
+            conf.append(float((o.get("field_confidence") or {}).get(f, o.get("confidence", 0.0))))
+            right.append(float(ok))
+    c, r = np.array(conf), np.array(right)
+    return {"field_accuracy": float(r.mean()) if len(r) else None,
+            "field_ece": expected_calibration_error(c, r) if len(r) else None,
+            "all_fields_right_rate": float(np.mean(whole)) if whole else None}

@@ -11,7 +11,7 @@ from typing import Any
 
 from litegate.errors import InvalidRequest
 from litegate.evals.datasets import OUT_OF_SCOPE
-from litegate.evals.metrics import classification_metrics, extraction_metrics, percentile
+from litegate.evals.metrics import classification_metrics, extraction_metrics, field_calibration, percentile
 from litegate.tasks import TASKS, TaskRunner
 
 
@@ -69,9 +69,12 @@ def evaluate(runner: TaskRunner, task: str, records: list[dict[str, Any]], reque
     else:
         fields = list((request.get("fields") or {}).keys()) or list(
             (request.get("schema") or {}).get("properties", {}).keys())
+        if not fields and request.get("extractor"):
+            fields = list(runner.context.extractors.get(request["extractor"]).info.fields)
         gold = [{f: v for f, v in (_gold_data(r, spec.gold) or {}).items() if f in fields} for r in records]
         pred = [o["data"] for o in outputs]
         metrics = extraction_metrics(gold, pred, fields)
+        metrics.update(field_calibration(gold, outputs, fields))
     metrics.update({
         "task": task,
         "tier": outputs[0]["tier"],

@@ -85,3 +85,38 @@ async def list_classifiers(request: Request) -> dict[str, Any]:
 async def get_classifier(name: str, request: Request) -> dict[str, Any]:
     clf = await run_in_threadpool(request.app.state.runtime.classifiers.get, name)
     return {"object": "classifier", **asdict(clf.info), "versions": request.app.state.runtime.classifiers.versions(name)}
+
+
+class TrainExtractorRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    examples: list[dict[str, Any]]
+    fields: dict[str, str] | None = None
+
+
+def _extractor_body(info: Any, versions: list[int] | None = None) -> dict[str, Any]:
+    body = {"object": "extractor", **asdict(info)}
+    if versions is not None:
+        body["versions"] = versions
+    return body
+
+
+@router.post("/v1/extractors", status_code=201)
+async def train_extractor(body: TrainExtractorRequest, request: Request) -> dict[str, Any]:
+    """Train (or retrain, as a new version) a nano extractor from {"text", "data"} examples."""
+    store = request.app.state.runtime.extractors
+    info = await run_in_threadpool(store.train, body.name, body.examples, body.fields)
+    return _extractor_body(info)
+
+
+@router.get("/v1/extractors")
+async def list_extractors(request: Request) -> dict[str, Any]:
+    infos = await run_in_threadpool(request.app.state.runtime.extractors.list)
+    return {"object": "list", "data": [_extractor_body(i) for i in infos]}
+
+
+@router.get("/v1/extractors/{name}")
+async def get_extractor(name: str, request: Request) -> dict[str, Any]:
+    store = request.app.state.runtime.extractors
+    ext = await run_in_threadpool(store.get, name)
+    return _extractor_body(ext.info, store.versions(name))

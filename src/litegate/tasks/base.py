@@ -101,9 +101,11 @@ class TaskOutput:
 
 @dataclass
 class TaskContext:
-    """What task functions may read besides their tier: the trained classifiers."""
+    """What task functions may read besides their tier: the trained classifiers and
+    extractors (their labels, fields and training examples teach LLM tiers too)."""
 
     classifiers: Any = None
+    extractors: Any = None
 
 
 TaskFn = Callable[[TaskContext, Any, Any], TaskOutput]  # (context, tier, request) -> output

@@ -16,6 +16,7 @@ from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, Text
 from litegate.tiers.base import Usage
 
 MULTI_LABEL_THRESHOLD = 0.25  # LLM tiers: labels this likely join the top label
+RETRIEVED = 6  # a named classifier's training examples shown to an LLM tier
 BUILTIN_ROUTES = {
     "use_stronger_model": "the request is too hard or too unclear for this model to handle reliably",
     "human_review": "a person must look at this request (sensitive, risky, or none of the routes fits)",
@@ -47,17 +48,20 @@ def _options_prompt(kind: str, options: dict[str, str], examples: list[Any] | No
     return "\n".join(lines)
 
 
-def choose(tier: Any, text: str, kind: str, options: dict[str, str],
-           examples: list[Example] | None) -> tuple[dict[str, float], Usage]:
-    """Every option's probability from one constrained generation on an LLM tier."""
+def choose(tier: Any, text: str, kind: str, options: dict[str, str], examples: list[Example] | None,
+           similar: list[dict[str, str]] | None = None) -> tuple[dict[str, float], Usage]:
+    """Every option's probability from one constrained generation on an LLM tier;
+    ``similar`` (retrieved training examples) go last, next to the text."""
     for i, ex in enumerate(examples or []):
         if ex.label not in options:
             raise InvalidRequest(f"'examples.{i}.label' is {ex.label!r}, which is not one of the options",
                                  param=f"examples.{i}.label")
     # Instructions, options and examples come first and stay identical across calls, so
-    # llama.cpp's prompt cache only has to prefill the new text.
+    # llama.cpp's prompt cache only has to prefill the new text (and the retrieved examples).
+    near = "".join(f"Text: {ex['text']}\nAnswer: {ex['label']}\n\n" for ex in similar or []
+                   if ex["label"] in options)
     messages = [{"role": "system", "content": _options_prompt(kind, options, examples)},
-                {"role": "user", "content": f"Text: {text}\nAnswer:"}]
+                {"role": "user", "content": (f"Similar texts:\n{near}" if near else "") + f"Text: {text}\nAnswer:"}]
     scores, raw = tier.label_scores(messages, list(options))
     usage = Usage()
     usage.add(raw)
@@ -70,15 +74,18 @@ def _ranked(scores: dict[str, float]) -> list[tuple[str, float]]:
 
 def classify_llm(ctx: TaskContext, tier: Any, req: ClassifyRequest) -> TaskOutput:
     text = req.require_text()
-    if req.classifier and not req.labels:
-        clf = ctx.classifiers.get(req.classifier)
+    similar = None
+    clf = ctx.classifiers.get(req.classifier) if req.classifier else None
+    if clf is not None and not req.labels:
         options = {label: "" for label in clf.labels}
         if len(options) > 50:
             raise InvalidRequest(f"classifier {req.classifier!r} has {len(options)} labels; LLM tiers take at "
                                  "most 50: pass 'labels' to narrow them", param="labels")
     else:
         options = label_map(req.labels)
-    scores, usage = choose(tier, text, "Classify", options, req.examples)
+    if clf is not None and not req.examples:  # the classifier's training examples teach the LLM too
+        similar = clf.nearest(text, RETRIEVED, ctx.classifiers.encoder)
+    scores, usage = choose(tier, text, "Classify", options, req.examples, similar)
     ranked = _ranked(scores)
     best = ranked[0][0]
     result: dict[str, Any] = {"scores": {k: round(v, 6) for k, v in ranked}}

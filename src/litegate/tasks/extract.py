@@ -1,10 +1,21 @@
 """extract: fields from text as JSON, with a confidence and a character span per field.
 
-Output is constrained to the schema, with every top-level field nullable and required, so
-"not stated" has a way to be said. Each field's confidence is the probability the model
-gave to the exact tokens of its value. String values from a ``fields`` mapping must occur
-in the text: a value that does not is replaced by null (with confidence 0) rather than
-passed on as an invention.
+Three ways to run it:
+
+- **nano** (``"extractor": NAME``): a trained extractor (``litegate.extractor``) tags the
+  words; each field's confidence is a calibrated P(correct).
+- **local LLM, grounded** (``fields``): the reply lists only the fields the text states, and
+  the grammar lets every value be nothing but a run of words copied from the text, so output
+  tokens scale with what is there and nothing is invented. Each field's confidence is the
+  probability the model gave its value's tokens; a field it left out gets the probability of
+  the reply as a whole.
+- **schema** (``schema``, or a remote tier): the reply follows an object schema with every
+  top-level field nullable and required; string values from ``fields`` that do not occur in
+  the text are replaced by null (confidence 0), never passed on.
+
+With an extractor named, LLM tiers also learn from its training examples: the most similar
+ones (by the nano encoder) are given as worked examples, and its fields and descriptions are
+used when the request names none.
 """
 
 from __future__ import annotations
@@ -21,6 +32,8 @@ from litegate.errors import InvalidRequest
 from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, TextRequest
 from litegate.tiers.base import Usage
 
+RETRIEVED = 4  # training examples shown to an LLM tier when an extractor is named
+
 
 class ExtractRequest(TextRequest):
     cli = {"schema_": {"json_file": True}}
@@ -28,23 +41,31 @@ class ExtractRequest(TextRequest):
     fields: dict[str, str] | None = Field(default=None, description="{field: description}; values come from the text")
     schema_: dict[str, Any] | None = Field(default=None, alias="schema", description="an object JSON Schema")
     examples: list[Example] | None = Field(default=None, description="examples with 'text' and 'output'")
+    extractor: str | None = Field(default=None, description="a trained nano extractor (also teaches LLM tiers)")
 
 
-def build_schema(req: ExtractRequest) -> tuple[dict[str, Any], bool]:
+class Grammar:
+    """A raw llguidance grammar for local tiers (what ``chat(schema=...)`` reads)."""
+
+    def __init__(self, grammar: str):
+        self.grammar = grammar
+        self.schema = None
+
+
+def build_schema(fields: dict[str, str] | None, schema: dict[str, Any] | None) -> tuple[dict[str, Any], bool]:
     """(schema, grounded) where grounded means string values must come from the text."""
-    if req.fields is not None and req.schema_ is not None:
+    if fields is not None and schema is not None:
         raise InvalidRequest("send either 'fields' or 'schema', not both", param="schema")
-    if req.fields is not None:
-        if not req.fields or any(not name.strip() for name in req.fields):
+    if fields is not None:
+        if not fields or any(not name.strip() for name in fields):
             raise InvalidRequest("'fields' must name at least one field, and no field name may be empty",
                                  param="fields")
         props = {name: {"type": ["string", "null"], **({"description": d} if d else {})}
-                 for name, d in req.fields.items()}
+                 for name, d in fields.items()}
         return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}, True
-    if req.schema_ is None:
-        raise InvalidRequest("'fields' ({name: description}) or 'schema' (a JSON Schema object) is required",
-                             param="fields")
-    schema = req.schema_
+    if schema is None:
+        raise InvalidRequest("'fields' ({name: description}), 'schema' (a JSON Schema object) or 'extractor' "
+                             "is required", param="fields")
     props = schema.get("properties") if isinstance(schema, dict) else None
     if not isinstance(props, dict) or not props:
         raise InvalidRequest("'schema' must be an object schema with at least one property", param="schema")
@@ -72,10 +93,6 @@ def value_spans(text: str) -> dict[str, tuple[int, int]]:
         i = end
 
 
-def _normal(s: str) -> str:
-    return re.sub(r"\s+", " ", s).strip().lower()
-
-
 def find_span(text: str, value: str) -> tuple[int, int] | None:
     if not value.strip():
         return None
@@ -88,58 +105,175 @@ def find_span(text: str, value: str) -> tuple[int, int] | None:
     return (m.start(), m.end()) if m else None
 
 
-def extract(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
+def grounded_grammar(fields: list[str], text: str) -> str:
+    """A JSON object that lists any subset of ``fields`` in their order, each value a run of
+    whole words copied from ``text`` (llguidance's substring constraint over the text as it
+    appears inside a JSON string)."""
+    inner = json.dumps(text, ensure_ascii=False)[1:-1]
+    lines = ["%llguidance {}", 'start: "{" (' + " | ".join(f"p{i} r{i}" for i in range(len(fields))) + ')? "}"',
+             'value: "\\"" %regex ' + json.dumps({"substring_words": inner}, ensure_ascii=False) + ' "\\""']
+    for i, name in enumerate(fields):
+        key = json.dumps(json.dumps(name, ensure_ascii=False) + ":", ensure_ascii=False)
+        lines.append(f"p{i}: {key} value")
+        later = [f'"," p{j} r{j}' for j in range(i + 1, len(fields))]
+        lines.append(f"r{i}: ({' | '.join(later)})?" if later else f'r{i}: ""')
+    return "\n".join(lines)
+
+
+def _token_offsets(choice: dict[str, Any]) -> list[tuple[int, int, float]]:
+    offsets, pos = [], 0
+    for tok in (choice.get("logprobs") or {}).get("content") or []:
+        piece = bytes(tok.get("bytes") or []).decode("utf-8", errors="ignore") or tok.get("token", "")
+        offsets.append((pos, pos + len(piece), tok.get("logprob", 0.0)))
+        pos += len(piece)
+    return offsets
+
+
+def _examples_for(ctx: TaskContext, req: ExtractRequest, text: str) -> tuple[dict[str, str] | None, list[Example]]:
+    """The request's fields (or the extractor's) and its worked examples (or the extractor's
+    training examples most like the text)."""
+    fields = req.fields
+    examples = list(req.examples or [])
+    if req.extractor:
+        ext = ctx.extractors.get(req.extractor)
+        known = ext.info.fields
+        if fields is not None:
+            unknown = [f for f in fields if f not in known]
+            if unknown:
+                raise InvalidRequest(f"'fields' names {unknown[0]!r}, which extractor {req.extractor!r} does not "
+                                     f"extract ({', '.join(known)})", param=f"fields.{unknown[0]}")
+        elif req.schema_ is None:
+            fields = dict(known)
+        if not examples:
+            for ex in ext.nearest(text, RETRIEVED, ctx.extractors.encoder):
+                data = {k: v for k, v in ex["data"].items() if fields is None or k in fields}
+                examples.append(Example(text=ex["text"], output=data))
+    return fields, examples
+
+
+def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
     text = req.require_text()
-    schema, grounded = build_schema(req)
+    fields, examples = _examples_for(ctx, req, text)
+    schema, grounded = build_schema(fields, req.schema_)
+    for i, ex in enumerate(examples):
+        if ex.output is None:
+            raise InvalidRequest("extract examples need 'text' and 'output'", param=f"examples.{i}")
+    if grounded and "grammar" in llm.capabilities:
+        return _grounded(llm, text, schema, examples)
     compiled = compile_schema(schema, param="schema" if req.schema_ is not None else "fields")
     system = ("Extract information from the text into JSON following this schema:\n"
               + json.dumps(schema, separators=(",", ":"))
               + "\nUse null for anything the text does not state. Copy values exactly as they are written "
                 "in the text; never guess. Reply with only the JSON object.")
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
-    for ex in req.examples or []:
-        if ex.output is None:
-            raise InvalidRequest("extract examples need 'text' and 'output'", param="examples")
+    for ex in examples:
+        full = {name: (ex.output or {}).get(name) for name in schema["properties"]}
         messages += [{"role": "user", "content": f"Text: {ex.text}"},
-                     {"role": "assistant", "content": json.dumps(ex.output)}]
+                     {"role": "assistant", "content": json.dumps(full, ensure_ascii=False)}]
     messages.append({"role": "user", "content": f"Text: {text}"})
     body = {"messages": messages, "temperature": 0.0, "max_tokens": 64 + 48 * len(schema["properties"]),
             "logprobs": True, "top_logprobs": 1}
     result = llm.chat(body, schema=compiled)
-    usage = Usage()
-    usage.add(result)
-    choice = result["choices"][0]
-    if choice.get("finish_reason") == "length":
-        raise InvalidRequest("the extraction did not fit its token budget; extract fewer fields per call",
-                             param="fields", code="output_truncated")
+    choice = _complete(result)
     content = choice["message"]["content"]
     data = json.loads(content)
-    tokens = (choice.get("logprobs") or {}).get("content") or []
-    offsets, pos = [], 0
-    for tok in tokens:
-        piece = bytes(tok.get("bytes") or []).decode("utf-8", errors="ignore") or tok.get("token", "")
-        offsets.append((pos, pos + len(piece), tok.get("logprob", 0.0)))
-        pos += len(piece)
+    offsets = _token_offsets(choice)
     spans_in_output = value_spans(content)
     confidences: dict[str, float] = {}
     spans: dict[str, list[int] | None] = {}
     for name in schema["properties"]:
         start, end = spans_in_output.get(name, (0, 0))
-        logprob = sum(lp for s, e, lp in offsets if s < end and e > start)
-        confidences[name] = math.exp(logprob)
+        confidences[name] = math.exp(sum(lp for s, e, lp in offsets if s < end and e > start))
         value = data.get(name)
         span = find_span(text, value) if isinstance(value, str) else None
         if grounded and isinstance(value, str) and span is None:
             data[name] = None  # not in the text: an invention, not an extraction
             confidences[name] = 0.0
         spans[name] = list(span) if span else None
-    confidence = min(confidences.values()) if confidences else 0.0
+    return _output(data, confidences, spans, llm, result)
+
+
+def _complete(result: dict[str, Any]) -> dict[str, Any]:
+    choice = result["choices"][0]
+    if choice.get("finish_reason") == "length":
+        raise InvalidRequest("the extraction did not fit its token budget; extract fewer fields per call",
+                             param="fields", code="output_truncated")
+    return choice
+
+
+def _grounded(llm: Any, text: str, schema: dict[str, Any], examples: list[Example]) -> TaskOutput:
+    """Only the stated fields, each value copied from the text (see the module doc)."""
+    names = list(schema["properties"])
+    listing = "\n".join(f"- {n}" + (f": {p['description']}" if p.get("description") else "")
+                        for n, p in schema["properties"].items())
+    system = ("Extract these fields from the text:\n" + listing + "\nReply with one JSON object that holds only "
+              "the fields the text states, each value copied exactly as it is written in the text. Leave out "
+              "every field the text does not state; reply {} when it states none.")
+    messages: list[dict[str, Any]] = [{"role": "system", "content": system}]
+    for ex in examples:
+        shown = {n: v for n in names if isinstance(v := (ex.output or {}).get(n), str) and v}
+        messages += [{"role": "user", "content": f"Text: {ex.text}"},
+                     {"role": "assistant", "content": json.dumps(shown, ensure_ascii=False,
+                                                                 separators=(",", ":"))}]
+    messages.append({"role": "user", "content": f"Text: {text}"})
+    body = {"messages": messages, "temperature": 0.0, "logprobs": True, "top_logprobs": 1,
+            "max_tokens": 16 + 24 * len(names) + len(text) // 2}
+    result = llm.chat(body, schema=Grammar(grounded_grammar(names, text)))
+    choice = _complete(result)
+    content = choice["message"]["content"]
+    stated = json.loads(content)
+    offsets = _token_offsets(choice)
+    overall = math.exp(sum(lp for _, _, lp in offsets) / max(len(offsets), 1))
+    positions = value_spans(content)
+    data: dict[str, Any] = {}
+    confidences: dict[str, float] = {}
+    spans: dict[str, list[int] | None] = {}
+    for name in names:
+        value = stated.get(name)
+        span = find_span(text, value) if isinstance(value, str) and value.strip() else None
+        if span is None:
+            data[name], spans[name], confidences[name] = None, None, overall
+            continue
+        start, end = positions[name]
+        data[name] = text[span[0]:span[1]]
+        spans[name] = list(span)
+        confidences[name] = math.exp(sum(lp for s, e, lp in offsets if s < end and e > start))
+    return _output(data, confidences, spans, llm, result)
+
+
+def _output(data: dict[str, Any], confidences: dict[str, float], spans: dict[str, Any], llm: Any,
+            result: dict[str, Any]) -> TaskOutput:
+    usage = Usage()
+    usage.add(result)
     return TaskOutput(result={"data": data, "field_confidence": {k: round(v, 6) for k, v in confidences.items()},
                               "spans": spans},
-                      confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
+                      confidence=min(confidences.values()) if confidences else 0.0, tier=llm.name,
+                      model=llm.model, usage=usage)
+
+
+def extract_nano(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOutput:
+    text = req.require_text()
+    if req.schema_ is not None:
+        raise InvalidRequest("a nano extractor copies values from the text; it takes 'fields', not 'schema'",
+                             param="schema")
+    ext = tier.extractor(req.extractor)
+    if req.fields is not None:
+        unknown = [f for f in req.fields if f not in ext.info.fields]
+        if unknown:
+            raise InvalidRequest(f"'fields' names {unknown[0]!r}, which extractor {ext.info.name!r} does not "
+                                 f"extract ({', '.join(ext.info.fields)})", param=f"fields.{unknown[0]}")
+    [answer] = ext.predict([text], tier.encoder)
+    keep = list(req.fields) if req.fields is not None else ext.fields
+    result = {"data": {k: answer["data"][k] for k in keep},
+              "field_confidence": {k: answer["field_confidence"][k] for k in keep},
+              "spans": {k: answer["spans"][k] for k in keep}}
+    return TaskOutput(result=result, confidence=min(result["field_confidence"].values(), default=1.0),
+                      tier=tier.name, model=f"{ext.info.name}@v{ext.info.version}")
 
 
 EXTRACT = TaskSpec(
     name="extract", request=ExtractRequest,
     summary="Extract fields (null when not stated) with per-field confidence and spans.",
-    runs={"chat": extract}, answer_keys=("data",), metric="extraction", gold=("data", "slots"))
+    runs={"extractor": extract_nano, "chat": extract_llm}, answer_keys=("data",), metric="extraction",
+    gold=("data", "slots"),
+    accepts=lambda tier, req: "extractor" not in tier.capabilities or bool(req.extractor))

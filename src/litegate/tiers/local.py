@@ -15,7 +15,7 @@ from litegate.tiers.base import LOCAL_USD_PER_HOUR, BaseTier, TierConfig
 
 class LocalTier(BaseTier):
     kind = "local"
-    capabilities = frozenset({"chat", "labels"})
+    capabilities = frozenset({"chat", "labels", "grammar"})  # grammar: raw llguidance grammars
     requires = ("model",)
     default_usd_per_hour = LOCAL_USD_PER_HOUR
     MAX_SCORERS = 256

@@ -1,7 +1,7 @@
-"""``kind = "nano"``: trained nano classifiers and the sentence encoder, in NumPy.
+"""``kind = "nano"``: trained nano classifiers and extractors, and the sentence encoder.
 
-No LLM: classify asks a trained classifier (the request's, else the tier's ``classifier``);
-rank compares sentence embeddings. Priced by compute time.
+No LLM: classify asks a trained classifier (the request's, else the tier's ``classifier``),
+extract a trained extractor; rank compares sentence embeddings. Priced by compute time.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from litegate.tiers.base import NANO_USD_PER_HOUR, BaseTier, TierConfig
 
 class NanoTier(BaseTier):
     kind = "nano"
-    capabilities = frozenset({"classifier", "embed"})
+    capabilities = frozenset({"classifier", "extractor", "embed"})
     default_usd_per_hour = NANO_USD_PER_HOUR
 
     def __init__(self, config: TierConfig, deps: Any):
         super().__init__(config, deps)
         self.classifiers = deps.classifiers
+        self.extractors = getattr(deps, "extractors", None)
 
     @property
     def model(self) -> str:
@@ -42,6 +43,16 @@ class NanoTier(BaseTier):
         clf = self.classifier(requested)
         probs, confidence = clf.predict([text], self.classifiers.encoder)
         return clf, dict(zip(clf.labels, (float(p) for p in probs[0]))), float(confidence[0])
+
+    @property
+    def encoder(self) -> Any:
+        return self.classifiers.encoder
+
+    def extractor(self, requested: str | None) -> Any:
+        if not requested:
+            raise InvalidRequest(f"the {self.name} tier needs 'extractor': the name of a trained extractor",
+                                 param="extractor")
+        return self.extractors.get(requested)
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.classifiers.encoder.encode(texts)
