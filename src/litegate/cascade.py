@@ -160,7 +160,7 @@ class TierResults:
 
 def _candidates(conf: np.ndarray) -> list[float]:
     qs = np.unique(np.quantile(conf, np.linspace(0, 0.95, 39)))
-    return [0.0] + [float(q) for q in qs]
+    return [0.0] + [float(q) for q in qs] + [float(np.inf)]  # inf: every item is below
 
 
 def choose_policy(task: str, results: list[TierResults], target_accuracy: float | None = None,
@@ -171,13 +171,15 @@ def choose_policy(task: str, results: list[TierResults], target_accuracy: float 
     whose accuracy on the items it answers meets the target. With ``max_escalation``: the
     policy with the most correct automated answers that escalates at most that share.
     Escalating is allowed only when the next tier is more accurate than the first on the
-    items below the first tier's threshold.
+    items below the first tier's threshold. A policy is never less accurate on what it
+    answers than the best single tier is on everything.
     """
     if target_accuracy is None and max_escalation is None:
         raise InvalidRequest("give --target-accuracy or --max-escalation")
     first = results[0]
     second = results[1] if len(results) > 1 else None
     n = len(first.correct)
+    floor = max(float(r.correct.mean()) for r in results) - 1e-9
     best: tuple[tuple[float, ...], CascadePolicy] | None = None
     for t1 in _candidates(first.confidence):
         low = first.confidence < t1
@@ -199,6 +201,8 @@ def choose_policy(task: str, results: list[TierResults], target_accuracy: float 
                 cost += second.cost_usd[low].sum()
             n_ans = int(answered.sum())
             accuracy = float(correct.sum() / n_ans) if n_ans else 0.0
+            if accuracy < floor:
+                continue
             esc_rate = float(escalated.mean())
             human_rate = float(human.mean())
             if target_accuracy is not None:
@@ -211,7 +215,7 @@ def choose_policy(task: str, results: list[TierResults], target_accuracy: float 
                 if esc_rate > max_escalation:  # type: ignore[operator]
                     continue
                 key = (-float(correct.sum()), cost)
-            steps = [Step(first.tier, threshold=t1, escalate=escalate)]
+            steps = [Step(first.tier, threshold=min(t1, 1.01), escalate=escalate)]
             if escalate and second is not None:
                 steps.append(Step(second.tier, threshold=t2, escalate=False))
             policy = CascadePolicy(task=task, feature=feature, steps=steps, expected={
@@ -222,6 +226,7 @@ def choose_policy(task: str, results: list[TierResults], target_accuracy: float 
             if best is None or key < best[0]:
                 best = (key, policy)
     if best is None:
-        raise InvalidRequest(f"no thresholds reach an accuracy of {target_accuracy:.0%} on the answered items; "
-                             "lower the target or improve the tiers")
+        goal = f"an accuracy of {target_accuracy:.0%}" if target_accuracy is not None else "the escalation cap"
+        raise InvalidRequest(f"no thresholds reach {goal} on the answered items while staying at least as "
+                             f"accurate as the best single tier ({floor:.1%}); lower the target or improve the tiers")
     return best[1]

@@ -164,6 +164,24 @@ class FakeEncoder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1, norms)
 
+    def encode_tokens(self, texts: list[str], layer: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Word pieces = words; each vector mixes the word's own bucket with its neighbours'."""
+        import re
+
+        out = []
+        for text in texts:
+            spans = [(m.start(), m.end()) for m in re.finditer(r"\w+|[^\w\s]", text)]
+            vecs = np.zeros((len(spans), 64), np.float32)
+            for i, (a, b) in enumerate(spans):
+                word = text[a:b].lower()
+                vecs[i, (sum(map(ord, word)) * 7) % 64] += 1.0
+                vecs[i, 1 if word.isdigit() else 2] += 1.0
+                for d in (-1, 1):
+                    if 0 <= i + d < len(spans):
+                        vecs[i, (sum(map(ord, text[spans[i + d][0]:spans[i + d][1]].lower())) * 13) % 64] += 0.3
+            out.append((np.array(spans, dtype=np.int64).reshape(-1, 2), vecs))
+        return out
+
 
 @dataclass
 class ScriptedProvider:

@@ -102,3 +102,21 @@ def test_calibration_escalates_where_the_next_tier_is_better() -> None:
     policy = choose_policy("classify", [first, better], target_accuracy=0.95)
     assert [s.tier for s in policy.steps] == ["nano", "pro"] and policy.steps[0].escalate
     assert policy.expected["accuracy_on_answered"] == 1.0 and policy.expected["escalation_rate"] == 0.5
+
+
+def test_calibrated_cascade_is_never_below_the_best_single_tier() -> None:
+    # nano is right on 60%, lite on 80%: a low target must not settle for nano alone
+    rng = np.random.default_rng(0)
+    conf = rng.uniform(0, 1, 200)
+    nano = TierResults("nano", conf, (rng.uniform(0, 1, 200) < 0.6).astype(float), np.full(200, 1e-6))
+    lite = TierResults("lite", np.full(200, 0.9), (rng.uniform(0, 1, 200) < 0.8).astype(float), np.full(200, 1e-4))
+    policy = choose_policy("extract", [nano, lite], target_accuracy=0.5)
+    assert policy.expected["accuracy_on_answered"] >= lite.correct.mean() - 1e-9
+    assert policy.steps[0].escalate and json_safe(policy.to_json())
+
+
+def json_safe(text: str) -> bool:
+    import json
+
+    json.loads(text)  # no Infinity in a written policy
+    return "Infinity" not in text
