@@ -134,6 +134,9 @@ def field_calibration(gold: list[dict[str, Any]], outputs: list[dict[str, Any]],
             conf.append(float((o.get("field_confidence") or {}).get(f, o.get("confidence", 0.0))))
             right.append(float(ok))
     c, r = np.array(conf), np.array(right)
-    return {"field_accuracy": float(r.mean()) if len(r) else None,
-            "field_ece": expected_calibration_error(c, r) if len(r) else None,
-            "all_fields_right_rate": float(np.mean(whole)) if whole else None}
+    out: dict[str, Any] = {"field_accuracy": float(r.mean()) if len(r) else None,
+                           "field_ece": expected_calibration_error(c, r) if len(r) else None,
+                           "all_fields_right_rate": float(np.mean(whole)) if whole else None}
+    if len(r):
+        out["_reliability"] = reliability(c, r)
+    return out

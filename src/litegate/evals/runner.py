@@ -127,11 +127,38 @@ def _svg_coverage(curve: list[dict[str, float]], size: int = 320) -> str:
             "</svg>")
 
 
+def _svg_field_f1(per_field: dict[str, dict[str, Any]], width: int = 520) -> str:
+    row, label_w = 22, 170
+    items = list(per_field.items())
+    height = 16 + row * len(items)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             'aria-label="slot F1 per field">']
+    for i, (name, c) in enumerate(items):
+        y = 8 + i * row
+        f1 = c.get("f1") or 0.0
+        w = f1 * (width - label_w - 120)
+        parts.append(f'<text x="{label_w - 6}" y="{y + 14}" font-size="11" text-anchor="end">'
+                     f'{html.escape(name)}</text>'
+                     f'<rect x="{label_w}" y="{y + 3}" width="{w:.1f}" height="{row - 8}" fill="#4a7bd0">'
+                     f'<title>{html.escape(name)}: F1 {f1:.2f}</title></rect>'
+                     f'<text x="{label_w + w + 6:.1f}" y="{y + 14}" font-size="10">'
+                     f'{f1:.2f} ({c["tp"]}/{c["fp"]}/{c["fn"]})</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def write_report(metrics: dict[str, Any], path: Path, title: str) -> None:
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(json.dumps(v) if not isinstance(v, float) else f'{v:.4f}')}</td></tr>"
                    for k, v in public_metrics(metrics).items() if k != "per_field")
     charts = ""
-    if "_reliability" in metrics:
+    if "per_field" in metrics:
+        charts += (f"<figure>{_svg_field_f1(metrics['per_field'])}<figcaption>Slot F1 per field (bar), with "
+                   "true positives / false positives / misses.</figcaption></figure>")
+    if "_reliability" in metrics and "_coverage_curve" not in metrics:
+        charts += (f"<figure>{_svg_reliability(metrics['_reliability'])}<figcaption>Reliability of field "
+                   "confidence: share of fields right (stated or null) per confidence bin; the dashed diagonal "
+                   "is perfect calibration.</figcaption></figure>")
+    if "_coverage_curve" in metrics:
         charts = (f"<figure>{_svg_reliability(metrics['_reliability'])}<figcaption>Reliability: accuracy per "
                   "confidence bin; the dashed diagonal is perfect calibration.</figcaption></figure>"
                   f"<figure>{_svg_coverage(metrics['_coverage_curve'])}<figcaption>Accuracy when answering only "
