@@ -82,8 +82,11 @@ def test_cli_models_joins_and_lists(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "LITEGATE_MODELS_DIR"}  # its own cache here
     env.update(LITEGATE_HOME=str(tmp_path), COLUMNS="200")
     r = subprocess.run(litegate_cmd("models"), env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr  # listing joins nothing
+    assert "lite" in r.stdout and "missing" in r.stdout and not (tmp_path / "models" / LITE.file_name).exists()
+    r = subprocess.run(litegate_cmd("models", "--join"), env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
-    assert "lite" in r.stdout and "ready" in r.stdout
+    assert "ready" in r.stdout
     assert (tmp_path / "models" / LITE.file_name).stat().st_size == LITE.size
     # corrupt it, then --verify notices and repairs
     path = tmp_path / "models" / LITE.file_name

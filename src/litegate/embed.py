@@ -205,3 +205,7 @@ class MiniLMEncoder:
                 for row, (i, start, end) in enumerate(batch):
                     vectors[i][start:end] = hidden[row, 1:1 + end - start]
         return [(np.array(enc.offsets, dtype=np.int64).reshape(-1, 2), vec) for enc, vec in zip(pieces, vectors)]
+
+    def count_tokens(self, texts: list[str]) -> int:
+        """Word pieces the texts take (as truncated for encoding), [CLS]/[SEP] included."""
+        return sum(len(e.ids) for e in self._tokenizer.encode_batch(list(texts)))

@@ -249,14 +249,14 @@ class _Tagger:
         to_centroids = v @ self.centroids.T
         to_descriptions = v @ self.descriptions.T
         nearest = np.zeros((len(v), len(self.tags)))
-        if len(self.neighbours):
-            sims = v @ self.neighbours.T
+        for start in range(0, len(v) if len(self.neighbours) else 0, 512):  # blocks: long texts stay small
+            sims = v[start:start + 512] @ self.neighbours.T
             if owners is not None and own >= 0:
                 sims[:, owners == own] = -1.0
             for t in range(1, len(self.tags)):
                 mask = self.neighbour_tags == t
                 if mask.any():
-                    nearest[:, t] = sims[:, mask].max(1)
+                    nearest[start:start + 512, t] = sims[:, mask].max(1)
         fields = [t[2:] for t in self.tags if t.startswith("B-")]
         out = []
         for i, lexical in enumerate(doc.lexical):

@@ -55,6 +55,7 @@ class Runtime:
     policies: Any
     chat: Any
     tasks: Any
+    embeddings: Any
     default_model: str
 
     def close(self) -> None:
@@ -78,6 +79,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     from litegate.accounting import Accountant
     from litegate.cascade import PolicyStore
     from litegate.chat.service import ChatService
+    from litegate.embeddings import EmbeddingService
     from litegate.ledger import Ledger
     from litegate.extractor import ExtractorStore
     from litegate.nano import ClassifierStore
@@ -118,10 +120,13 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
     policies = PolicyStore(settings.home)
     chat = ChatService(registry, tiers, accountant, default_model)
+    nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
+    embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
     runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors), policies=policies)
     if accountant is not None:
         runner.observers += [accounting_observer(accountant), Shadowing(runner, accountant)]
     return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers,
                    extractors=extractors, tiers=tiers,
                    order=order, accountant=accountant, policies=policies, chat=chat, tasks=runner,
+                   embeddings=embeddings,
                    default_model=default_model)

@@ -129,10 +129,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def models(
-        verify: Annotated[bool, typer.Option("--verify", help="re-hash cached files in full")] = False,
-        join: Annotated[bool, typer.Option("--join/--no-join", help="join installed models into the cache")] = True,
+        verify: Annotated[bool, typer.Option("--verify", help="join the installed models and re-hash the cached "
+                                                              "files in full")] = False,
+        join: Annotated[bool, typer.Option("--join", help="join the installed models into the cache (the pro "
+                                                          "model is 1.1 GB)")] = False,
     ) -> None:
-        """List the embedded models; join and verify the installed ones."""
+        """List the embedded models and their cache state; --join / --verify join and check them."""
         from litegate.models import CATALOG, ModelCache
 
         s = settings()
@@ -144,7 +146,7 @@ def register(app: typer.Typer) -> None:
         for model in CATALOG.values():
             installed = model.installed()
             state = cache.status(model)
-            if installed and join:
+            if installed and (join or verify):
                 try:
                     if verify and state != "missing":
                         if not cache.verify(model, rich_progress):

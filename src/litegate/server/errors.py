@@ -55,9 +55,10 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 
 def _is_gemini(request: Request) -> bool:
+    """Gemini routes, and google-genai on the routes both APIs share (GET /v1/models)."""
     from litegate.server.gemini import is_gemini_path
 
-    return is_gemini_path(request.url.path)
+    return is_gemini_path(request.url.path) or "x-goog-api-client" in request.headers
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -80,6 +81,16 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if _is_gemini(request):
-            return google_error(exc.status_code, str(exc.detail))
+            detail = str(exc.detail)
+            if exc.status_code in (404, 405):  # Google answers an unknown method with 404
+                return google_error(404, f"this server has no route {request.method} {request.url.path}")
+            return google_error(exc.status_code, detail)
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        return error_response(exc.status_code, str(exc.detail), error_type=kind)
+        message = str(exc.detail)
+        if exc.status_code == 404 and message == "Not Found":
+            message = (f"this server has no route {request.method} {request.url.path}; see /docs for the routes "
+                       "it serves")
+            return error_response(404, message, error_type=kind, code="unknown_route")
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(exc.status_code, message, error_type=kind)

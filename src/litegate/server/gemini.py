@@ -27,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 
 from litegate.chat import ChatCall
 from litegate.engine import LlamaEngine
-from litegate.errors import InvalidRequest, LitegateError, ModelNotFound, NotFound, TooManyRequests
+from litegate.errors import InvalidRequest, LitegateError, NotFound, TooManyRequests
 from litegate.gemini_format import contents_to_messages, to_chat_request, to_gemini_response
 from litegate.keys import request_fingerprint
 
@@ -35,7 +35,6 @@ router = APIRouter()  # mounted under /v1beta and /v1 (google-genai 3.x defaults
 
 MAX_CACHES = 100
 DEFAULT_TTL_S = 3600.0
-EMBEDDING_MODELS = {"all-minilm-l6-v2", "embedding", "text-embedding"}
 
 
 def _now() -> float:
@@ -191,6 +190,41 @@ async def _generate(request: Request, model: str, body: dict[str, Any]) -> dict[
     return to_gemini_response(result, name, wants, cached_tokens=cached)
 
 
+def gemini_models(request: Request) -> list[dict[str, Any]]:
+    """The served models as Gemini model resources (chat models, then the embedding model)."""
+    rt = request.app.state.runtime
+    out = []
+    for name in rt.chat.remote_names() + [m.name for m in rt.registry.served()]:
+        served = next((m for m in rt.registry.served() if m.name == name), None)
+        n_ctx = served.engine.n_ctx if served is not None and served.engine is not None else rt.settings.ctx
+        out.append({"name": f"models/{name}", "baseModelId": name, "version": "litegate",
+                    "displayName": name, "description": f"{name}, served by litegate",
+                    "inputTokenLimit": n_ctx, "outputTokenLimit": n_ctx,
+                    "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens",
+                                                   "createCachedContent", "batchGenerateContent"]})
+    from litegate.embeddings import MODEL
+
+    out.append({"name": f"models/{MODEL}", "baseModelId": MODEL, "version": "litegate", "displayName": MODEL,
+                "description": "sentence embeddings (384 dimensions)", "inputTokenLimit": 128,
+                "outputTokenLimit": 1, "supportedGenerationMethods": ["embedContent", "batchEmbedContents"]})
+    return out
+
+
+@router.get("/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    return {"models": gemini_models(request)}
+
+
+@router.get("/models/{model}")
+async def get_model(model: str, request: Request) -> dict[str, Any]:
+    name = _model_id(model)
+    for item in gemini_models(request):
+        if item["name"] == f"models/{name}" or item["baseModelId"].lower() == name.lower():
+            return item
+    request.app.state.runtime.chat.target(name)  # the usual 404, naming what exists
+    raise NotFound(f"models/{name} not found")
+
+
 @router.post("/models/{model}:generateContent")
 async def generate_content(model: str, request: Request) -> dict[str, Any]:
     return await _generate(request, _model_id(model), await _json(request))
@@ -262,28 +296,35 @@ async def count_tokens(model: str, request: Request) -> dict[str, Any]:
     return {"totalTokens": total}
 
 
-def _embed_texts(request: Request, model: str, contents: list[Any]) -> list[dict[str, Any]]:
-    registry = request.app.state.runtime.registry
-    if model.lower() not in EMBEDDING_MODELS and model not in registry.names():
-        raise ModelNotFound(f"the model {model!r} does not exist on this server; embeddings: "
-                            f"{', '.join(sorted(EMBEDDING_MODELS))}")
-    texts = []
-    for i, content in enumerate(contents):
+def _embed_texts(request: Request, model: str, items: list[Any]) -> list[dict[str, Any]]:
+    """``items``: embedContent-shaped objects ({"content", "outputDimensionality"})."""
+    texts, dims = [], set()
+    for i, item in enumerate(items):
+        content = item.get("content") if isinstance(item, dict) else None
         parts = content.get("parts") if isinstance(content, dict) else None
-        if not isinstance(parts, list) or not parts:
-            raise InvalidRequest(f"requests[{i}].content.parts must be a non-empty list")
+        if not isinstance(parts, list) or not parts or not all(isinstance(p, dict) for p in parts):
+            raise InvalidRequest(f"requests[{i}].content.parts must be a non-empty list of parts")
         text = "".join(str(p.get("text", "")) for p in parts)
         if not text.strip():
             raise InvalidRequest(f"requests[{i}]: nothing to embed")
         texts.append(text)
-    vectors = request.app.state.runtime.classifiers.encoder.encode(texts)
+        dim = item.get("outputDimensionality")
+        if dim is not None:
+            if isinstance(dim, bool) or not isinstance(dim, int):
+                raise InvalidRequest(f"requests[{i}].outputDimensionality must be an integer")
+            dims.add(dim)
+    if len(dims) > 1:
+        raise InvalidRequest("every request of a batch must ask for the same outputDimensionality")
+    vectors, _ = request.app.state.runtime.embeddings.embed(
+        texts, model, next(iter(dims), None), api="gemini-embed", feature=request.headers.get("x-litegate-feature"),
+        api_key=request_fingerprint(request), param="requests")
     return [{"values": [float(x) for x in v]} for v in vectors]
 
 
 @router.post("/models/{model}:embedContent")
 async def embed_content(model: str, request: Request) -> dict[str, Any]:
     body = await _json(request)
-    embeddings = await run_in_threadpool(_embed_texts, request, _model_id(model), [body.get("content")])
+    embeddings = await run_in_threadpool(_embed_texts, request, _model_id(model), [body])
     return {"embedding": embeddings[0]}
 
 
@@ -293,8 +334,7 @@ async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
     reqs = body.get("requests")
     if not isinstance(reqs, list) or not reqs:
         raise InvalidRequest("requests must be a non-empty list")
-    contents = [r.get("content") if isinstance(r, dict) else None for r in reqs]
-    return {"embeddings": await run_in_threadpool(_embed_texts, request, _model_id(model), contents)}
+    return {"embeddings": await run_in_threadpool(_embed_texts, request, _model_id(model), reqs)}
 
 
 @router.post("/models/{model}:batchGenerateContent")

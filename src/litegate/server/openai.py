@@ -6,15 +6,19 @@ checks, the context budget, the engine or remote call and the ledger for every f
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from litegate.chat import ChatCall, ChatCompletionRequest, ChatRun, CompletionRequest
-from litegate.errors import LitegateError, RemoteRejected
+from litegate.errors import InvalidRequest, LitegateError, RemoteRejected
 from litegate.keys import request_fingerprint
 from litegate.server.errors import error_body
 
@@ -156,8 +160,51 @@ async def _replay_as_stream(result: dict[str, Any], include_usage: bool) -> Asyn
     yield _sse("[DONE]")
 
 
+class EmbeddingRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    input: str | list[str] | list[int] | list[list[int]]
+    model: str | None = None
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = Field(default=None, ge=1)
+    user: str | None = None
+
+
+@router.post("/v1/embeddings")
+async def embeddings(req: EmbeddingRequest, request: Request) -> dict[str, Any]:
+    """OpenAI's embeddings shape over the nano encoder (all-minilm-l6-v2, 384 dimensions)."""
+    if isinstance(req.input, str):
+        texts = [req.input]
+    elif all(isinstance(t, str) for t in req.input):
+        texts = list(req.input)  # type: ignore[arg-type]
+    else:
+        raise InvalidRequest("'input' must be a string or a list of strings; token arrays are not supported "
+                             "by this embedding model", param="input")
+    service = request.app.state.runtime.embeddings
+    vectors, tokens = await run_in_threadpool(
+        service.embed, texts, req.model, req.dimensions, api="embeddings",
+        feature=request.headers.get("x-litegate-feature"), api_key=request_fingerprint(request))
+    data = []
+    for i, v in enumerate(vectors):
+        if req.encoding_format == "base64":
+            value: Any = base64.b64encode(np.asarray(v, dtype="<f4").tobytes()).decode()
+        else:
+            value = [float(x) for x in v]
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    return {"object": "list", "data": data, "model": service.check_model(req.model),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def _gemini_client(request: Request) -> bool:
+    """google-genai calls GET /v1/models[/{m}] too (its default API version is v1)."""
+    return "x-goog-api-client" in request.headers or "x-goog-api-key" in request.headers
+
+
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
+    if _gemini_client(request):
+        from litegate.server.gemini import gemini_models
+
+        return {"models": gemini_models(request)}
     rt = request.app.state.runtime
     data = [{"id": name, "object": "model", "created": request.app.state.started, "owned_by": "remote",
              "upstream_model": rt.tiers[name].config.model, "circuit": rt.tiers[name].breaker.state}
@@ -174,5 +221,9 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict[str, Any]:
+    if _gemini_client(request):
+        from litegate.server.gemini import get_model as gemini_get_model
+
+        return await gemini_get_model(model_id, request)
     served = request.app.state.runtime.registry.lookup(model_id)
     return {"id": served.name, "object": "model", "created": request.app.state.started, "owned_by": "litegate"}

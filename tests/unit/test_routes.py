@@ -1,0 +1,91 @@
+"""Routes clients call first: embeddings (OpenAI and Gemini shapes), Gemini's model list,
+unknown routes answered in the API's error shape."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from fakes import runtime
+from litegate.server import create_app
+
+
+@pytest.fixture()
+def rt(tmp_path: Path):
+    r = runtime(tmp_path)
+    yield r
+    r.close()
+
+
+@pytest.fixture()
+def client(rt):
+    with TestClient(create_app(rt, close_runtime=False)) as c:
+        yield c
+
+
+def test_openai_embeddings_float_and_base64(client: TestClient, rt) -> None:
+    r = client.post("/v1/embeddings", json={"model": "all-minilm-l6-v2", "input": ["hello world", "goodbye"]},
+                    headers={"X-Litegate-Feature": "search"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["object"] == "list" and [d["index"] for d in body["data"]] == [0, 1]
+    first = np.array(body["data"][0]["embedding"])
+    assert first.shape == (64,) and abs(np.linalg.norm(first) - 1) < 1e-5
+    assert body["usage"]["prompt_tokens"] == 3 == body["usage"]["total_tokens"]
+    packed = client.post("/v1/embeddings", json={"input": "hello world", "encoding_format": "base64"}).json()
+    decoded = np.frombuffer(base64.b64decode(packed["data"][0]["embedding"]), dtype="<f4")
+    assert np.allclose(decoded, first, atol=1e-6)
+    rt.accountant.flush()
+    rows = rt.accountant.ledger.rows()
+    assert {(x["task"], x["tier"], x["feature"]) for x in rows} >= {("embeddings", "nano", "search")}
+
+
+@pytest.mark.parametrize("body, status, needle", [
+    ({"input": "x", "dimensions": 16}, 400, "cannot be shortened"),
+    ({"input": "x", "model": "text-embedding-3-large"}, 404, "does not exist"),
+    ({"input": []}, 400, "at least one text"),
+    ({"input": [""]}, 400, "non-empty string"),
+    ({"input": [[1, 2, 3]]}, 400, "token arrays"),
+])
+def test_bad_embedding_requests(client: TestClient, body: dict, status: int, needle: str) -> None:
+    r = client.post("/v1/embeddings", json=body)
+    assert r.status_code == status and needle in r.json()["error"]["message"]
+
+
+def test_gemini_embeddings_refuse_a_dimension_they_cannot_give(client: TestClient) -> None:
+    r = client.post("/v1beta/models/all-minilm-l6-v2:embedContent",
+                    json={"content": {"parts": [{"text": "hi"}]}, "outputDimensionality": 128})
+    assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT"
+    ok = client.post("/v1beta/models/all-minilm-l6-v2:batchEmbedContents",
+                     json={"requests": [{"content": {"parts": [{"text": "a"}]}},
+                                        {"content": {"parts": [{"text": "b"}]}}]})
+    assert ok.status_code == 200 and len(ok.json()["embeddings"]) == 2
+
+
+def test_gemini_model_routes(client: TestClient) -> None:
+    listed = client.get("/v1beta/models").json()["models"]
+    names = [m["name"] for m in listed]
+    assert "models/lite" in names and "models/all-minilm-l6-v2" in names
+    lite = client.get("/v1beta/models/lite").json()
+    assert lite["name"] == "models/lite" and "generateContent" in lite["supportedGenerationMethods"]
+    # google-genai asks /v1/models too, with its own header: it gets Gemini's shape there
+    via_v1 = client.get("/v1/models", headers={"x-goog-api-client": "google-genai-sdk/1.0"}).json()
+    assert [m["name"] for m in via_v1["models"]] == names
+    assert client.get("/v1/models/lite", headers={"x-goog-api-client": "x"}).json()["name"] == "models/lite"
+    assert client.get("/v1/models").json()["object"] == "list"  # everyone else: OpenAI's shape
+    missing = client.get("/v1beta/models/nope")
+    assert missing.status_code == 404 and missing.json()["error"]["status"] == "NOT_FOUND"
+
+
+def test_unknown_routes_answer_in_the_api_shape(client: TestClient) -> None:
+    r = client.post("/v1/responses", json={"input": "hi"})
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "unknown_route" and "POST /v1/responses" in r.json()["error"]["message"]
+    g = client.post("/v1beta/models/lite:frobnicate", json={})
+    assert g.status_code == 404 and g.json()["error"]["status"] == "NOT_FOUND"
+    m = client.delete("/v1/chat/completions")
+    assert m.status_code == 405 and "DELETE is not allowed" in m.json()["error"]["message"]
