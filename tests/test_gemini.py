@@ -65,6 +65,21 @@ def test_over_long_prompt_is_invalid_argument_with_token_counts(client: genai.Cl
         assert f"holds {TEST_CTX}" in e.value.message and "the prompt is" in e.value.message
 
 
+def test_models_list_and_get(client: genai.Client) -> None:
+    names = [m.name for m in client.models.list()]
+    assert "models/lite" in names and "models/all-minilm-l6-v2" in names
+    lite = client.models.get(model="lite")
+    assert lite.name == "models/lite" and lite.input_token_limit > 0
+    assert "generateContent" in lite.supported_actions
+
+
+def test_embed_output_dimensionality_it_cannot_give_is_refused(client: genai.Client) -> None:
+    with pytest.raises(errors.ClientError) as e:
+        client.models.embed_content(model="all-minilm-l6-v2", contents="hi",
+                                    config=types.EmbedContentConfig(output_dimensionality=128))
+    assert e.value.code == 400 and "cannot be shortened" in e.value.message
+
+
 def test_count_tokens(client: genai.Client) -> None:
     short = client.models.count_tokens(model="lite", contents="hello").total_tokens
     longer = client.models.count_tokens(model="lite", contents="hello " * 50).total_tokens

@@ -98,3 +98,24 @@ def test_models_list_and_file_name_alias(client: openai.OpenAI) -> None:
     r = client.chat.completions.create(model="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
                                        messages=[{"role": "user", "content": "hi"}], max_tokens=2)
     assert r.usage.completion_tokens <= 2
+
+
+def test_embeddings_through_the_sdk(client: openai.OpenAI) -> None:
+    import numpy as np
+
+    r = client.embeddings.create(model="all-minilm-l6-v2", input=["the cat sat", "a cat was sitting", "tax forms"])
+    v = np.array([d.embedding for d in r.data])
+    assert v.shape == (3, 384) and r.usage.prompt_tokens > 6
+    assert v[0] @ v[1] > v[0] @ v[2]  # similar sentences are closer
+    # the SDK asks for base64 by default when numpy is around; both shapes decode the same
+    b = client.embeddings.create(model="all-minilm-l6-v2", input="the cat sat", encoding_format="base64")
+    assert np.allclose(np.array(b.data[0].embedding, dtype=np.float32) if isinstance(b.data[0].embedding, list)
+                       else np.frombuffer(__import__("base64").b64decode(b.data[0].embedding), dtype="<f4"),
+                       v[0], atol=1e-5)
+    with pytest.raises(openai.BadRequestError, match="cannot be shortened"):
+        client.embeddings.create(model="all-minilm-l6-v2", input="x", dimensions=128)
+
+
+def test_unknown_route_is_a_clear_404(client: openai.OpenAI) -> None:
+    with pytest.raises(openai.NotFoundError, match="no route POST /v1/responses"):
+        client.responses.create(model="lite", input="hi")
