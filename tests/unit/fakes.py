@@ -59,9 +59,12 @@ class FakeEngine:
     def _result(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         self.bodies.append(body)
         text = self.reply(body)
+        finish = "stop"
+        if isinstance(text, tuple):  # (text, finish_reason)
+            text, finish = text
         prompt = self.count_chat_tokens(body["messages"]) if kind == "chat" else len(str(body["prompt"]).split())
         self.counted -= 1
-        out = completion(text, prompt_tokens=prompt)
+        out = completion(text, prompt_tokens=prompt, finish=finish)
         if kind == "completion":
             out["choices"][0] = {"index": 0, "text": text, "finish_reason": "stop"}
         return out

@@ -181,3 +181,50 @@ def test_down_remote_falls_back_and_says_so(tmp_path: Path, monkeypatch) -> None
     [row] = rows(rt)
     assert row["tier"] == "lite"
     rt.close()
+
+
+TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "weather for a city",
+                                           "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
+                                                          "required": ["city"]}}}]
+
+
+def test_auto_tool_choice_decides_first_then_generates_under_the_branch(tmp_path: Path) -> None:
+    def reply(body):
+        if "logprobs" in body and body.get("max_tokens", 99) < 10:  # the decision pass
+            return "x"
+        return '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}'
+
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(reply)})
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "weather in Oslo?"}], tools=TOOLS,
+                                tool_choice="auto")
+    out = rt.chat.run_sync(ChatCall(req))
+    engine = rt.registry.engines["lite"]
+    decision, final = engine.bodies[-2], engine.bodies[-1]
+    assert '"{\\"tool_calls\\""' in decision["grammar"] and '"{\\"content\\""' in decision["grammar"]
+    assert '"content"' not in final["grammar"]  # generated under the call branch alone
+    assert out["choices"][0]["finish_reason"] == "tool_calls"
+    assert out["litegate"]["tool_decision"]["threshold"] == 0.5
+    rt.chat.tool_call_threshold = 1.01  # never call: the answer branch
+    rt.registry.engines["lite"].reply = lambda body: "x" if body.get("max_tokens", 99) < 10 else \
+        '{"content": "It is sunny."}'
+    out = rt.chat.run_sync(ChatCall(req))
+    assert '"tool_calls"' not in rt.registry.engines["lite"].bodies[-1]["grammar"]
+    assert out["choices"][0]["message"] == {"role": "assistant", "content": "It is sunny."}
+    rt.close()
+
+
+def test_a_cut_off_tool_reply_never_shows_the_wrapper(tmp_path: Path) -> None:
+    replies = iter([("x", "stop"), ('{"tool_calls": [{"name": "get_wea', "length"),
+                    ("x", "stop"), ('{"content": "It is su', "length"),
+                    ("x", "stop"), ('{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}', "length")])
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: next(replies))})
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "weather?"}], tools=TOOLS, max_tokens=30)
+    cut_call = rt.chat.run_sync(ChatCall(req))["choices"][0]
+    assert cut_call["finish_reason"] == "length" and cut_call["message"]["content"] is None
+    cut_answer = rt.chat.run_sync(ChatCall(req))["choices"][0]
+    assert cut_answer["finish_reason"] == "length" and cut_answer["message"]["content"] == "It is su"
+    # complete and valid exactly at the budget: a finished call, not "length"
+    done = rt.chat.run_sync(ChatCall(req))["choices"][0]
+    assert done["finish_reason"] == "tool_calls" and done["message"]["tool_calls"][0]["function"]["name"] == \
+        "get_weather"
+    rt.close()

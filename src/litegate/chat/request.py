@@ -124,6 +124,15 @@ class PreparedChat:
     mode: Literal["text", "json", "tools"] = "text"
     compiled: CompiledSchema | None = None
     functions: list[tooling.Function] = field(default_factory=list)
+    # tool_choice "auto": the two branches, so a first pass can decide between them
+    # (tooling.decide) before the reply is generated under the chosen one
+    branches: dict[str, CompiledSchema] | None = None
+
+    def choose(self, branch: str) -> None:
+        """Generate under one branch of an ``auto`` reply: "call" or "answer"."""
+        assert self.branches is not None
+        self.compiled = self.branches[branch]
+        self.body = dict(self.body, grammar=self.compiled.grammar)
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -137,13 +146,28 @@ class PreparedChat:
             message = choice.get("message") or {}
             text = message.get("content") or ""
             if choice.get("finish_reason") == "length":
-                continue  # truncated: reported as such, never parsed as if complete
-            value = self.check_text(text)
+                value = self._complete_value(text)
+                if value is None:  # truncated: reported as such, never parsed as if complete
+                    if self.mode == "tools":  # the internal wrapper is never shown as text
+                        choice["message"] = {"role": "assistant", "content": tooling.partial_content(text)}
+                    continue
+                choice["finish_reason"] = "stop"  # the grammar completed exactly at the budget
+            else:
+                value = self.check_text(text)
             if self.mode == "tools":
                 new_message, reason = tooling.to_message(value)
                 choice["message"] = new_message
                 choice["finish_reason"] = reason
         return result
+
+    def _complete_value(self, text: str) -> Any:
+        """The reply's value when it is complete and valid despite a ``length`` stop, else None."""
+        assert self.compiled is not None
+        try:
+            value = json.loads(text)
+        except ValueError:
+            return None
+        return None if self.compiled.validate(value) else value
 
     def check_text(self, text: str) -> Any:
         assert self.compiled is not None
@@ -190,6 +214,9 @@ def prepare_chat(req: ChatCompletionRequest) -> PreparedChat:
         prepared.mode = "tools"
         prepared.functions = chosen
         prepared.compiled = compile_schema(schema, param="tools")
+        if mode == "auto":
+            call, answer = schema["anyOf"]
+            prepared.branches = {"call": compile_schema(call, param="tools"), "answer": compile_schema(answer)}
         messages = _with_system(tooling.render_history(messages), tooling.instruction(mode, chosen, parallel))
     else:
         messages = tooling.render_history(messages, as_json=False)

@@ -23,6 +23,9 @@ from litegate.errors import ContextLengthExceeded, InvalidRequest, RemoteRejecte
 from litegate.tiers.base import LOCAL_USD_PER_HOUR, Price, Usage
 
 Kind = Literal["chat", "completion"]
+# tool_choice "auto" on local models: call when the first pass gives the call branch at least
+# this probability (measured on the labeled set in chat/tool_cases.py: bench/tool_choice.py)
+TOOL_CALL_THRESHOLD = 0.5
 
 
 @dataclass
@@ -132,8 +135,11 @@ class _Plan:
 
 
 class ChatService:
-    def __init__(self, registry: Any, tiers: dict[str, Any], accountant: Any = None, default_model: str = "lite"):
+    def __init__(self, registry: Any, tiers: dict[str, Any], accountant: Any = None, default_model: str = "lite",
+                 tool_call_threshold: float = TOOL_CALL_THRESHOLD):
         self.registry = registry
+        self.tool_call_threshold = tool_call_threshold
+        self._deciders: dict[int, Any] = {}
         self.tiers = tiers  # every tier by name (remote ones are served by name)
         self.accountant = accountant
         self.default_model = default_model
@@ -178,6 +184,26 @@ class ChatService:
             return True
         return not surely_fits(engine.n_ctx, plan.body["messages"], plan.max_tokens)
 
+    def _decide(self, engine: Any, plan: _Plan) -> float | None:
+        """``tool_choice: "auto"``: price the two ways the reply can start (a call or a direct
+        answer) in one short constrained pass, then generate under the chosen one. Greedy
+        decoding alone let a small model drift into prose; this makes the decision explicit
+        and its threshold measurable. Returns P(call), or None when there is nothing to decide."""
+        prepared = plan.prepared
+        if prepared is None or not prepared.branches:
+            return None
+        from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX
+        from litegate.scoring import LabelScorer
+
+        scorer = self._deciders.get(id(engine))
+        if scorer is None or scorer.engine is not engine:
+            scorer = self._deciders[id(engine)] = LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
+        scores, _ = scorer.score(plan.body["messages"])
+        p_call = float(scores[CALL_PREFIX])
+        prepared.choose("call" if p_call >= self.tool_call_threshold else "answer")
+        plan.body = prepared.body
+        return p_call
+
     def _count(self, engine: Any, plan: _Plan) -> int:
         if plan.kind == "completion":
             return engine.count_tokens(plan.body["prompt"])
@@ -210,6 +236,8 @@ class ChatService:
         run = ChatRun(model=plan.target.model, kind=plan.kind, prepared=plan.prepared)
         if fallback:
             run.fallback_from, run.fallback_reason = fallback
+        if plan.prepared is not None and plan.prepared.branches:
+            run.meta["tool_decision"] = await engine.acall(self._decide, engine, plan)
         if stream and not (plan.prepared is not None and plan.prepared.mode == "tools"):
             chunks = await engine.astream_started(plan.kind, plan.body)
             run.chunks = self._watch(chunks, call, plan, started)
@@ -334,9 +362,11 @@ class ChatService:
         engine = self.registry.engine(plan.target.model)
         if self._prompt_checks(engine, plan):
             check_budget(engine.n_ctx, self._count(engine, plan), plan.max_tokens)
+        run = ChatRun(plan.target.model, plan.kind, plan.prepared)
+        if plan.prepared is not None and plan.prepared.branches:
+            run.meta["tool_decision"] = self._decide(engine, plan)
         if on_chunk is None or (plan.prepared is not None and plan.prepared.mode == "tools"):
-            result = engine.run(plan.kind, plan.body)
-            return self._finish(result, call, plan, started, ChatRun(plan.target.model, plan.kind, plan.prepared))
+            return self._finish(engine.run(plan.kind, plan.body), call, plan, started, run)
         last: dict[str, Any] = {}
 
         def relay(chunk: dict[str, Any]) -> bool:
@@ -360,6 +390,9 @@ class ChatService:
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         meta = result.setdefault("litegate", {})
         meta["latency_ms"] = latency_ms
+        if run.meta.get("tool_decision") is not None:
+            meta["tool_decision"] = {"p_call": round(run.meta["tool_decision"], 4),
+                                     "threshold": self.tool_call_threshold}
         if run.fallback_from:
             meta.update(fallback_from=run.fallback_from, fallback_reason=run.fallback_reason)
         self._record(result.get("id") or "", call, plan.target, result.get("usage"), latency_ms)

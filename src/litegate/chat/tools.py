@@ -91,17 +91,48 @@ def reply_schema(mode: str, functions: list[Function], parallel: bool) -> dict[s
 def instruction(mode: str, functions: list[Function], parallel: bool) -> str:
     listing = json.dumps([{"name": f.name, "description": f.description, "parameters": f.parameters}
                           for f in functions], separators=(",", ":"))
-    lines = [f"You can call these functions:\n{listing}", "Reply with only one JSON object."]
-    if mode == "auto":
-        lines.append('If no function fits the request, or function results above already answer it, '
-                     'answer directly: {"content": <your answer>}.')
+    # the call format comes before the way out: described last, a small model takes the way
+    # out far too often (bench/tool_choice.py)
     call = 'To call functions: {"tool_calls": [{"name": <function name>, "arguments": {...}}]}'
     if parallel:
         call += ", one entry per call when the request needs several (for example one per item asked about)"
-    lines.append(call + ".")
-    if mode != "auto":
+    lines = [f"You can call these functions:\n{listing}", "Reply with only one JSON object.", call + "."]
+    if mode == "auto":
+        lines.append("When the user asks for something one of the functions does or looks up, call it. "
+                     "Only when no function fits the request, or function results above already answer "
+                     'it, answer directly: {"content": <your answer>}.')
+    else:
         lines.append("You must call at least one function.")
     return "\n".join(lines)
+
+
+CALL_PREFIX = '{"tool_calls"'
+ANSWER_PREFIX = '{"content"'
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
+
+
+def partial_content(text: str) -> str | None:
+    """The text of a direct answer cut off by max_tokens (``{"content": "...`` unfinished); None
+    for a cut-off tool call, whose arguments are unusable."""
+    m = re.match(r'\s*\{\s*"content"\s*:\s*"', text)
+    if not m:
+        return None
+    raw, out, i = text[m.end():], [], 0
+    while i < len(raw) and raw[i] != '"':  # decode the JSON string as far as it goes
+        if raw[i] != "\\":
+            out.append(raw[i])
+            i += 1
+        elif raw[i + 1:i + 2] in _ESCAPES:
+            out.append(_ESCAPES[raw[i + 1]])
+            i += 2
+        elif raw[i + 1:i + 2] == "u" and re.fullmatch(r"[0-9a-fA-F]{4}", raw[i + 2:i + 6]):
+            out.append(chr(int(raw[i + 2:i + 6], 16)))
+            i += 6
+        else:
+            break  # an escape cut in half
+    return "".join(out)
 
 
 def render_history(messages: list[dict[str, Any]], as_json: bool = True) -> list[dict[str, Any]]:

@@ -4,11 +4,11 @@ Three ways to run it:
 
 - **nano** (``"extractor": NAME``): a trained extractor (``litegate.extractor``) tags the
   words; each field's confidence is a calibrated P(correct).
-- **local LLM, grounded** (``fields``): the reply lists only the fields the text states, and
-  the grammar lets every value be nothing but a run of words copied from the text, so output
-  tokens scale with what is there and nothing is invented. Each field's confidence is the
-  probability the model gave its value's tokens; a field it left out gets the probability of
-  the reply as a whole.
+- **local LLM, grounded** (``fields`` with worked examples: given, or retrieved from a named
+  extractor): the reply lists only the fields the text states, and the grammar lets every
+  value be nothing but a run of words copied from the text, so output tokens scale with what
+  is there and nothing is invented. Each field's confidence is the probability the model gave
+  its value's tokens; a field it left out gets the probability of the reply as a whole.
 - **schema** (``schema``, or a remote tier): the reply follows an object schema with every
   top-level field nullable and required; string values from ``fields`` that do not occur in
   the text are replaced by null (confidence 0), never passed on.
@@ -158,7 +158,10 @@ def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
     for i, ex in enumerate(examples):
         if ex.output is None:
             raise InvalidRequest("extract examples need 'text' and 'output'", param=f"examples.{i}")
-    if grounded and "grammar" in llm.capabilities:
+    if grounded and examples and "grammar" in llm.capabilities:
+        # compact and grounded once worked examples show the model what to pull out; without
+        # them the 0.5B model answered {} to nearly everything (bench/extract.py), so zero-shot
+        # requests keep the full schema (a nullable key per field, values checked against the text)
         return _grounded(llm, text, schema, examples)
     compiled = compile_schema(schema, param="schema" if req.schema_ is not None else "fields")
     system = ("Extract information from the text into JSON following this schema:\n"

@@ -1,0 +1,90 @@
+"""A small labeled set of tool-calling decisions: for each prompt, whether a model given these
+tools under ``tool_choice: "auto"`` should call one (and which) or answer in text.
+
+Used by ``bench/tool_choice.py`` to measure decision accuracy and by the tests; written here
+for this project (no external source). Tool results already in the conversation count as
+"answer": the call was made, the model should now reply.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fn(name: str, description: str, **props: str) -> dict[str, Any]:
+    return {"type": "function", "function": {
+        "name": name, "description": description,
+        "parameters": {"type": "object", "properties": {k: {"type": "string", "description": v}
+                                                        for k, v in props.items()},
+                       "required": list(props)}}}
+
+
+WEATHER = _fn("get_weather", "Current weather for a city", city="the city name")
+STOCK = _fn("get_stock_price", "Latest price of a stock", ticker="the ticker symbol, e.g. AAPL")
+EMAIL = _fn("send_email", "Send an email", to="recipient address", subject="subject line", body="message text")
+FLIGHTS = _fn("search_flights", "Find flights between two cities on a date", origin="departure city",
+              destination="arrival city", date="the date, YYYY-MM-DD")
+CURRENCY = _fn("convert_currency", "Convert an amount between currencies", amount="the amount",
+               source="currency code to convert from", target="currency code to convert to")
+ORDER = _fn("get_order_status", "Look up the status of a customer order", order_id="the order number")
+CALENDAR = _fn("create_event", "Put an event in the user's calendar", title="what the event is",
+               date="the date", time="the time")
+WIKI = _fn("search_docs", "Search the company's internal documentation", query="what to look for")
+
+
+def _user(text: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": text}]
+
+
+def _after(question: str, name: str, args: str, result: str) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": question},
+            {"role": "assistant", "content": None, "tool_calls": [
+                {"id": "call_1", "type": "function", "function": {"name": name, "arguments": args}}]},
+            {"role": "tool", "tool_call_id": "call_1", "content": result}]
+
+
+# (messages, tools, expected: a function name, or None for a text answer)
+CASES: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]] = [
+    (_user("What's the weather like in Paris right now?"), [WEATHER, STOCK], "get_weather"),
+    (_user("Is it raining in Tokyo?"), [WEATHER, CALENDAR], "get_weather"),
+    (_user("How much is one share of Microsoft (MSFT) trading at?"), [WEATHER, STOCK], "get_stock_price"),
+    (_user("Send an email to bob@example.com saying the meeting moved to 3pm."), [EMAIL, CALENDAR], "send_email"),
+    (_user("Find me flights from Berlin to Rome on 2026-12-03."), [FLIGHTS, WEATHER], "search_flights"),
+    (_user("How many euros is 250 US dollars?"), [CURRENCY, STOCK], "convert_currency"),
+    (_user("Where is my order 88123?"), [ORDER, EMAIL], "get_order_status"),
+    (_user("Add a dentist appointment to my calendar on Friday at 10am."), [CALENDAR, EMAIL], "create_event"),
+    (_user("What does our travel policy say about hotel budgets?"), [WIKI, FLIGHTS], "search_docs"),
+    (_user("Check the status of order A-551 please"), [ORDER, WIKI], "get_order_status"),
+    (_user("weather in Lagos?"), [WEATHER], "get_weather"),
+    (_user("Convert 1200 yen to pounds"), [CURRENCY], "convert_currency"),
+    (_user("Email alice@corp.com the subject 'Q3 numbers' and tell her the report is ready"), [EMAIL],
+     "send_email"),
+    (_user("I need a flight from Madrid to Lisbon tomorrow, 2026-11-24"), [FLIGHTS, CURRENCY], "search_flights"),
+    (_user("What's TSLA at today?"), [STOCK, WIKI], "get_stock_price"),
+    (_user("Look up how to reset a VPN token in our docs"), [WIKI, ORDER], "search_docs"),
+    (_user("Schedule 'team lunch' on 2026-12-01 at 12:30"), [CALENDAR], "create_event"),
+    (_user("Is it cold in Oslo today? I'm deciding on a coat."), [WEATHER, FLIGHTS], "get_weather"),
+    (_user("Tell me a joke about cats."), [WEATHER, STOCK], None),
+    (_user("What is the capital of Italy?"), [WEATHER, EMAIL], None),
+    (_user("Thanks, that's all I needed!"), [ORDER, EMAIL], None),
+    (_user("Write a haiku about autumn."), [CALENDAR, WIKI], None),
+    (_user("Hi there! How are you?"), [WEATHER], None),
+    (_user("Explain what a mutual fund is in one sentence."), [STOCK, CURRENCY], None),
+    (_user("Translate 'good morning' into Spanish."), [EMAIL, WIKI], None),
+    (_user("What is 12 times 12?"), [WEATHER, ORDER], None),
+    (_user("Summarize: the meeting covered budgets and hiring; both were approved."), [EMAIL, CALENDAR], None),
+    (_user("Can you recommend a good book about history?"), [FLIGHTS, STOCK], None),
+    (_user("What does HTTP stand for?"), [WIKI, WEATHER], None),
+    (_user("Say hello in French."), [CURRENCY], None),
+    (_after("What's the weather in Paris?", "get_weather", '{"city": "Paris"}', "18°C, sunny"), [WEATHER], None),
+    (_after("Where is order 88123?", "get_order_status", '{"order_id": "88123"}', "shipped, arriving Monday"),
+     [ORDER, EMAIL], None),
+    (_after("How many euros is 100 dollars?", "convert_currency",
+            '{"amount": "100", "source": "USD", "target": "EUR"}', "92.10 EUR"), [CURRENCY], None),
+    (_after("What's AAPL at?", "get_stock_price", '{"ticker": "AAPL"}', "231.40 USD"), [STOCK, WEATHER], None),
+    (_after("Find flights Berlin to Rome on 2026-12-03", "search_flights",
+            '{"origin": "Berlin", "destination": "Rome", "date": "2026-12-03"}',
+            "LH 232 at 07:10, 129 EUR; AZ 431 at 13:45, 98 EUR"), [FLIGHTS], None),
+    (_after("Email bob@example.com that I'm late", "send_email",
+            '{"to": "bob@example.com", "subject": "Running late", "body": "I am late"}', "sent"), [EMAIL], None),
+]
