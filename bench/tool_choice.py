@@ -35,7 +35,7 @@ def main() -> None:
         rt.registry.engine(rt.default_model)
         time.sleep(3)
         right = called_right_tool = calls_expected = 0
-        latency, wrong = [], []
+        latency, wrong, cases = [], [], []
         for messages, tools, expected in CASES:
             req = ChatCompletionRequest(messages=messages, tools=tools, tool_choice="auto", temperature=0,
                                         max_tokens=args.max_tokens)
@@ -50,6 +50,8 @@ def main() -> None:
             if expected is not None:
                 calls_expected += 1
                 called_right_tool += decided == expected
+            cases.append({"prompt": messages[0]["content"][:60], "expected": expected, "got": decided,
+                          **((result.get("litegate") or {}).get("tool_decision") or {})})
             if not ok or (expected is not None and decided != expected):
                 wrong.append({"prompt": messages[0]["content"][:60], "expected": expected, "got": decided,
                               "text": (message.get("content") or "")[:60],
@@ -59,7 +61,7 @@ def main() -> None:
         "bench": "tool_choice_auto", "model": args.model, "cases": len(CASES),
         "decision_accuracy": round(right / len(CASES), 3),
         "right_tool_when_a_call_was_due": round(called_right_tool / max(calls_expected, 1), 3),
-        "latency_ms_p50": round(statistics.median(latency), 1), "wrong": wrong,
+        "latency_ms_p50": round(statistics.median(latency), 1), "wrong": wrong, "decisions": cases,
         "machine": {"cpus": os.cpu_count(), "load_avg_start": [round(x, 2) for x in load],
                     "load_avg_end": [round(x, 2) for x in os.getloadavg()]}}, indent=2))
 

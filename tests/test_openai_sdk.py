@@ -119,3 +119,30 @@ def test_embeddings_through_the_sdk(client: openai.OpenAI) -> None:
 def test_unknown_route_is_a_clear_404(client: openai.OpenAI) -> None:
     with pytest.raises(openai.NotFoundError, match="no route POST /v1/responses"):
         client.responses.create(model="lite", input="hi")
+
+
+def test_tool_choice_auto_calls_when_a_tool_fits_and_answers_when_none_does(client: openai.OpenAI) -> None:
+    import json as _json
+
+    from litegate.chat.tool_cases import STOCK, WEATHER
+
+    r = client.chat.completions.create(model="lite", tools=[WEATHER, STOCK], tool_choice="auto", max_tokens=60,
+                                       temperature=0,
+                                       messages=[{"role": "user", "content": "What's the weather like in Paris now?"}])
+    call = r.choices[0].message.tool_calls[0]
+    assert r.choices[0].finish_reason == "tool_calls" and call.function.name == "get_weather"
+    assert "paris" in _json.loads(call.function.arguments)["city"].lower()
+    assert r.model_extra["litegate"]["tool_decision"]["call"] is True
+    r = client.chat.completions.create(model="lite", tools=[WEATHER, STOCK], tool_choice="auto", max_tokens=40,
+                                       temperature=0, messages=[{"role": "user", "content": "Tell me a joke about cats."}])
+    assert not r.choices[0].message.tool_calls and r.choices[0].message.content
+    assert not r.choices[0].message.content.lstrip().startswith("{")  # the wrapper never shows
+
+
+def test_tool_reply_cut_by_max_tokens_is_not_shown_as_text(client: openai.OpenAI) -> None:
+    from litegate.chat.tool_cases import WEATHER
+
+    r = client.chat.completions.create(model="lite", tools=[WEATHER], tool_choice="required", max_tokens=5,
+                                       messages=[{"role": "user", "content": "Weather in Paris?"}])
+    assert r.choices[0].finish_reason == "length"
+    assert r.choices[0].message.content is None and not r.choices[0].message.tool_calls

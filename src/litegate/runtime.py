@@ -119,7 +119,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
 
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
     policies = PolicyStore(settings.home)
-    chat = ChatService(registry, tiers, accountant, default_model)
+    chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers)
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
     embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
     runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors), policies=policies)

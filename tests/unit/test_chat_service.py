@@ -203,13 +203,23 @@ def test_auto_tool_choice_decides_first_then_generates_under_the_branch(tmp_path
     assert '"{\\"tool_calls\\""' in decision["grammar"] and '"{\\"content\\""' in decision["grammar"]
     assert '"content"' not in final["grammar"]  # generated under the call branch alone
     assert out["choices"][0]["finish_reason"] == "tool_calls"
-    assert out["litegate"]["tool_decision"]["threshold"] == 0.5
-    rt.chat.tool_call_threshold = 1.01  # never call: the answer branch
+    decision = out["litegate"]["tool_decision"]
+    assert decision["call"] and decision["after_result"] is False and 0 <= decision["tool_match"] <= 1
+    rt.chat.tool_call_threshold, rt.chat.tool_match = 1.01, 1.01  # never call: the answer branch
     rt.registry.engines["lite"].reply = lambda body: "x" if body.get("max_tokens", 99) < 10 else \
         '{"content": "It is sunny."}'
     out = rt.chat.run_sync(ChatCall(req))
     assert '"tool_calls"' not in rt.registry.engines["lite"].bodies[-1]["grammar"]
     assert out["choices"][0]["message"] == {"role": "assistant", "content": "It is sunny."}
+    # right after a tool result the model answers unless it is sure it needs another call
+    rt.chat.tool_call_threshold, rt.chat.tool_match = 0.0, 0.0
+    after = ChatCompletionRequest(tools=TOOLS, tool_choice="auto", messages=[
+        {"role": "user", "content": "weather in Oslo?"},
+        {"role": "assistant", "tool_calls": [{"id": "c1", "type": "function",
+                                               "function": {"name": "get_weather", "arguments": "{}"}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"}])
+    out = rt.chat.run_sync(ChatCall(after))
+    assert out["litegate"]["tool_decision"]["after_result"] is True and out["choices"][0]["message"]["content"]
     rt.close()
 
 

@@ -23,9 +23,13 @@ from litegate.errors import ContextLengthExceeded, InvalidRequest, RemoteRejecte
 from litegate.tiers.base import LOCAL_USD_PER_HOUR, Price, Usage
 
 Kind = Literal["chat", "completion"]
-# tool_choice "auto" on local models: call when the first pass gives the call branch at least
-# this probability (measured on the labeled set in chat/tool_cases.py: bench/tool_choice.py)
+# tool_choice "auto" on local models (measured on the labeled set in chat/tool_cases.py with
+# bench/tool_choice.py): call when the request is this close (cosine of nano sentence vectors)
+# to a tool's name and description, or when the model itself gives the call branch at least
+# TOOL_CALL_THRESHOLD; right after a tool result, only when the model is this sure
+TOOL_MATCH = 0.16
 TOOL_CALL_THRESHOLD = 0.5
+TOOL_CALL_AFTER_RESULT = 0.9
 
 
 @dataclass
@@ -128,6 +132,7 @@ class _Plan:
     body: dict[str, Any]
     prepared: PreparedChat | None
     max_tokens_param: str
+    request_messages: list[dict[str, Any]] | None = None  # as the client sent them
 
     @property
     def max_tokens(self) -> int | None:
@@ -136,9 +141,11 @@ class _Plan:
 
 class ChatService:
     def __init__(self, registry: Any, tiers: dict[str, Any], accountant: Any = None, default_model: str = "lite",
-                 tool_call_threshold: float = TOOL_CALL_THRESHOLD):
+                 tool_call_threshold: float = TOOL_CALL_THRESHOLD, encoder_source: Any = None):
         self.registry = registry
         self.tool_call_threshold = tool_call_threshold
+        self.tool_match = TOOL_MATCH
+        self.encoder_source = encoder_source  # the nano encoder's owner (matches requests to tools)
         self._deciders: dict[int, Any] = {}
         self.tiers = tiers  # every tier by name (remote ones are served by name)
         self.accountant = accountant
@@ -171,7 +178,8 @@ class ChatService:
         assert isinstance(call.request, ChatCompletionRequest)
         prepared = prepare_chat(call.request)
         param = "max_completion_tokens" if call.request.max_completion_tokens else "max_tokens"
-        return _Plan(target, "chat", prepared.body, prepared, param)
+        asked = [m.model_dump(exclude_none=True) for m in call.request.messages] if prepared.branches else None
+        return _Plan(target, "chat", prepared.body, prepared, param, asked)
 
     def _prompt_checks(self, engine: Any, plan: _Plan) -> bool:
         """The checks that need no token count; True when the exact count is still needed."""
@@ -184,11 +192,14 @@ class ChatService:
             return True
         return not surely_fits(engine.n_ctx, plan.body["messages"], plan.max_tokens)
 
-    def _decide(self, engine: Any, plan: _Plan) -> float | None:
-        """``tool_choice: "auto"``: price the two ways the reply can start (a call or a direct
-        answer) in one short constrained pass, then generate under the chosen one. Greedy
-        decoding alone let a small model drift into prose; this makes the decision explicit
-        and its threshold measurable. Returns P(call), or None when there is nothing to decide."""
+    def _decide(self, engine: Any, plan: _Plan) -> dict[str, Any] | None:
+        """``tool_choice: "auto"``: decide between a call and a direct answer before generating,
+        then generate under the chosen branch. Greedy decoding alone let the 0.5B model drift
+        into prose for every request (0 of 18 due calls made), so the decision takes two
+        signals: how close the request is to a tool's description (the nano encoder), and the
+        probability the model gives each way the reply can start (one short constrained
+        pass). Right after a tool result the model answers unless it is sure it needs another
+        call. Returns what was decided, or None when there was nothing to decide."""
         prepared = plan.prepared
         if prepared is None or not prepared.branches:
             return None
@@ -200,9 +211,26 @@ class ChatService:
             scorer = self._deciders[id(engine)] = LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
         scores, _ = scorer.score(plan.body["messages"])
         p_call = float(scores[CALL_PREFIX])
-        prepared.choose("call" if p_call >= self.tool_call_threshold else "answer")
+        request = plan.request_messages or []
+        after_result = bool(request) and request[-1].get("role") == "tool"
+        match = self._tool_match(request, prepared.functions)
+        if after_result:
+            call = p_call >= TOOL_CALL_AFTER_RESULT
+        else:
+            call = p_call >= self.tool_call_threshold or (match is not None and match >= self.tool_match)
+        prepared.choose("call" if call else "answer")
         plan.body = prepared.body
-        return p_call
+        return {"p_call": round(p_call, 4), "tool_match": None if match is None else round(match, 4),
+                "after_result": after_result, "call": call}
+
+    def _tool_match(self, messages: list[dict[str, Any]], functions: list[Any]) -> float | None:
+        """The best cosine between the last user message and each tool's name and description."""
+        users = [m for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)]
+        if self.encoder_source is None or not users or not functions:
+            return None
+        texts = [users[-1]["content"]] + [f"{f.name.replace('_', ' ')}: {f.description}" for f in functions]
+        vectors = self.encoder_source.encoder.encode(texts)
+        return float((vectors[1:] @ vectors[0]).max())
 
     def _count(self, engine: Any, plan: _Plan) -> int:
         if plan.kind == "completion":
@@ -391,8 +419,7 @@ class ChatService:
         meta = result.setdefault("litegate", {})
         meta["latency_ms"] = latency_ms
         if run.meta.get("tool_decision") is not None:
-            meta["tool_decision"] = {"p_call": round(run.meta["tool_decision"], 4),
-                                     "threshold": self.tool_call_threshold}
+            meta["tool_decision"] = run.meta["tool_decision"]
         if run.fallback_from:
             meta.update(fallback_from=run.fallback_from, fallback_reason=run.fallback_reason)
         self._record(result.get("id") or "", call, plan.target, result.get("usage"), latency_ms)
