@@ -72,14 +72,15 @@ def test_calibrate_then_auto_then_eval(trained: dict, home: Path, tmp_path: Path
     with open(test, "w") as f:
         write_jsonl(records([3]), f)
     r = run(home, "calibrate", "--task", "extract", "--extractor", "bank", "--tiers", "nano,lite", "--data",
-            str(val), "--limit", "12", "--target-accuracy", "0.5")
+            str(val), "--limit", "12", "--target-accuracy", "0.5", "--feature", "bank-intake")
     assert r.returncode == 0, r.stderr
     policy = json.loads(r.stdout)
     assert [s["tier"] for s in policy["steps"]][0] == "nano"
     # never less accurate on what it answers than the better tier alone
     single = policy["single_tier_accuracy"]
     assert policy["accuracy_on_answered"] >= max(single.values()) - 1e-9
-    out = http.post("/v1/tasks/extract", json={"text": "pay 12 dollars to Ann Lee", "extractor": "bank"}).json()
+    out = http.post("/v1/tasks/extract", json={"text": "pay 12 dollars to Ann Lee", "extractor": "bank",
+                                               "feature": "bank-intake"}).json()
     assert out["tier"] in ("nano", "lite") and out["outcome"] in ("answered", "human_review")
     r = run(home, "eval", "--task", "extract", "--extractor", "bank", "--tier", "nano", "--data", str(test),
             "--report", str(tmp_path / "r.html"))

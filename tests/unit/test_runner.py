@@ -186,3 +186,14 @@ def test_every_declared_task_has_a_request_model_and_a_capability() -> None:
         assert spec.name == name and spec.runs and spec.summary
         assert set(spec.runs) <= {"chat", "labels", "classifier", "extractor", "embed"}
         assert {"tier", "feature"} <= set(spec.request.model_fields)
+
+
+def test_a_calibrated_policy_skips_tiers_that_cannot_take_the_request(tmp_path: Path, scripted) -> None:
+    rt = make(tmp_path, scripted, a=(labelling("bug"), {}))
+    rt.policies.save(CascadePolicy("classify", [Step("nano", 0.9, escalate=True), Step("a", 0.0)]))
+    out = rt.tasks.run("classify", {"text": "it crashes", "labels": LABELS})  # no classifier: nano cannot
+    assert (out["tier"], out["escalated"], out["outcome"]) == ("a", False, "answered")
+    rt.policies.save(CascadePolicy("classify", [Step("nano", 0.9)]))
+    out = rt.tasks.run("classify", {"text": "it crashes", "labels": LABELS})  # nothing left: the default
+    assert out["tier"] == "a"
+    rt.close()

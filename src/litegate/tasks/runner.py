@@ -131,7 +131,13 @@ class TaskRunner:
         policy = None
         if req.tier == "auto":
             policy = self.policies.get(task, req.feature) if self.policies is not None else None
-            steps = (policy or self.default_policy(spec, req)).steps
+            # a calibrated policy's steps that cannot take this request are passed over (a
+            # policy calibrated with an extractor says nothing about a request with bare fields)
+            steps = [s for s in policy.steps if s.tier in self.tiers and spec.can_run(self.tiers[s.tier], req)] \
+                if policy is not None else []
+            if not steps:
+                policy = None
+                steps = self.default_policy(spec, req).steps
         else:
             self.tier(req.tier)
             steps = [Step(req.tier)]
