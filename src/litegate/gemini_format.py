@@ -10,6 +10,8 @@ import json
 import secrets
 from typing import Any
 
+from pydantic import ValidationError
+
 from litegate.chat import ChatCompletionRequest
 from litegate.errors import InvalidRequest
 
@@ -59,9 +61,22 @@ def openapi_to_json_schema(schema: Any, path: str = "responseSchema") -> dict[st
     return out
 
 
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InvalidRequest(f"{where} must be an object")
+    return value
+
+
+def _list(value: Any, where: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise InvalidRequest(f"{where} must be a list")
+    return value
+
+
 def _text_of(parts: list[dict[str, Any]], where: str) -> str:
     texts = []
     for j, part in enumerate(parts or []):
+        _obj(part, f"{where}.parts[{j}]")
         if "text" in part:
             texts.append(str(part["text"]))
         elif any(k in part for k in ("inlineData", "fileData")):
@@ -77,7 +92,8 @@ def contents_to_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     system = body.get("systemInstruction") or body.get("system_instruction")
     if system:
-        text = _text_of(system.get("parts", []) if isinstance(system, dict) else [], "systemInstruction")
+        text = _text_of(_list(_obj(system, "systemInstruction").get("parts", []), "systemInstruction.parts"),
+                        "systemInstruction")
         if text:
             messages.append({"role": "system", "content": text})
     contents = body.get("contents")
@@ -91,9 +107,11 @@ def contents_to_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         parts = content.get("parts")
         if not isinstance(parts, list) or not parts:
             raise InvalidRequest(f"contents[{i}].parts must be a non-empty list")
-        calls = [p["functionCall"] for p in parts if isinstance(p, dict) and "functionCall" in p]
-        responses = [p["functionResponse"] for p in parts if isinstance(p, dict) and "functionResponse" in p]
-        text = _text_of([p for p in parts if isinstance(p, dict)], f"contents[{i}]")
+        text = _text_of(parts, f"contents[{i}]")
+        calls = [_obj(p["functionCall"], f"contents[{i}].parts[{j}].functionCall")
+                 for j, p in enumerate(parts) if "functionCall" in p]
+        responses = [_obj(p["functionResponse"], f"contents[{i}].parts[{j}].functionResponse")
+                     for j, p in enumerate(parts) if "functionResponse" in p]
         if role == "model":
             msg: dict[str, Any] = {"role": "assistant", "content": text or None}
             if calls:
@@ -151,8 +169,10 @@ def to_chat_request(body: dict[str, Any]) -> tuple[ChatCompletionRequest, dict[s
         req["logprobs"] = True
         req["top_logprobs"] = int(cfg.get("logprobs") or 0)
     tools = []
-    for tool in body.get("tools") or []:
-        for decl in tool.get("functionDeclarations") or []:
+    for t, tool in enumerate(_list(body.get("tools") or [], "tools")):
+        for d, decl in enumerate(_list(_obj(tool, f"tools[{t}]").get("functionDeclarations") or [],
+                                       f"tools[{t}].functionDeclarations")):
+            _obj(decl, f"tools[{t}].functionDeclarations[{d}]")
             params = decl.get("parametersJsonSchema")
             if params is None and decl.get("parameters") is not None:
                 params = openapi_to_json_schema(decl["parameters"], f"functionDeclarations.{decl.get('name')}")
@@ -161,7 +181,8 @@ def to_chat_request(body: dict[str, Any]) -> tuple[ChatCompletionRequest, dict[s
                                                            "parameters": params or {"type": "object",
                                                                                     "properties": {}}}})
     if tools:
-        fcc = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+        fcc = _obj(_obj(body.get("toolConfig") or {}, "toolConfig").get("functionCallingConfig") or {},
+                   "toolConfig.functionCallingConfig")
         mode = str(fcc.get("mode", "AUTO")).upper()
         allowed = fcc.get("allowedFunctionNames") or []
         if allowed:
@@ -182,8 +203,21 @@ def to_chat_request(body: dict[str, Any]) -> tuple[ChatCompletionRequest, dict[s
         else:
             raise InvalidRequest(f"toolConfig.functionCallingConfig.mode {mode!r} is not AUTO, ANY or NONE")
     thinking = cfg.get("thinkingConfig") or {}
-    return ChatCompletionRequest.model_validate(req), {"logprobs": want_logprobs,
-                                                       "thinking_requested": bool(thinking)}
+    try:
+        chat = ChatCompletionRequest.model_validate(req)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ()) if not str(p).startswith(("function-", "list[", "dict[")))
+        raise InvalidRequest(f"{_GEMINI_NAME.get(field, field)}: {first.get('msg', 'invalid value')}") from None
+    return chat, {"logprobs": want_logprobs, "thinking_requested": bool(thinking)}
+
+
+# chat request fields -> the Gemini fields they came from (for error messages)
+_GEMINI_NAME = {"temperature": "generationConfig.temperature", "top_p": "generationConfig.topP",
+                "top_k": "generationConfig.topK", "max_tokens": "generationConfig.maxOutputTokens",
+                "seed": "generationConfig.seed", "presence_penalty": "generationConfig.presencePenalty",
+                "frequency_penalty": "generationConfig.frequencyPenalty", "stop": "generationConfig.stopSequences",
+                "top_logprobs": "generationConfig.logprobs"}
 
 
 _FINISH = {"stop": "STOP", "length": "MAX_TOKENS", "tool_calls": "STOP"}

@@ -89,3 +89,40 @@ def test_unknown_routes_answer_in_the_api_shape(client: TestClient) -> None:
     assert g.status_code == 404 and g.json()["error"]["status"] == "NOT_FOUND"
     m = client.delete("/v1/chat/completions")
     assert m.status_code == 405 and "DELETE is not allowed" in m.json()["error"]["message"]
+
+
+GENERATE = "/v1beta/models/lite:generateContent"
+USER = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+
+
+@pytest.mark.parametrize("path, body, needle", [
+    ("/v1/chat/completions", '{"messages":[{"role":"user","content":"hi \\ud800"}]}', "unpaired surrogate"),
+    (GENERATE, '{"contents":[{"role":"user","parts":[{"text":"hi \\ud800"}]}]}', "unpaired surrogate"),
+    (GENERATE, {**USER, "generationConfig": {"temperature": 5}}, "generationConfig.temperature"),
+    (GENERATE, {**USER, "generationConfig": {"maxOutputTokens": 0}}, "generationConfig.maxOutputTokens"),
+    ("/v1beta/models/lite:streamGenerateContent", {**USER, "generationConfig": {"topP": 7}}, "generationConfig.topP"),
+    (GENERATE, {**USER, "generationConfig": {"stopSequences": [""]}}, "stopSequences"),
+    (GENERATE, {**USER, "tools": ["x"]}, "tools[0] must be an object"),
+    (GENERATE, {"contents": [{"role": "model", "parts": [{"functionCall": "x"}]}, USER["contents"][0]]},
+     "functionCall must be an object"),
+    (GENERATE, {**USER, "systemInstruction": {"parts": [5]}}, "systemInstruction.parts[0] must be an object"),
+    ("/v1beta/models/lite:batchGenerateContent", {"batch": "x"}, "inline requests"),
+    ("/v1beta/cachedContents", {"model": "models/lite", **USER, "expireTime": 12345}, "RFC 3339"),
+    ("/v1beta/cachedContents", {"model": "models/lite", **USER, "ttl": "1" + "0" * 400 + "s"}, "duration"),
+    (GENERATE, '{"contents":' + "[" * 100000 + "]" * 100000 + "}", "nests too deeply"),
+    ("/v1/chat/completions", '{"messages":[{"role":"user","content":"hi"}],"repeat_penalty":Infinity}',
+     "repeat_penalty"),
+    ("/v1/chat/completions", {"messages": [{"role": "user", "content": "hi"}], "tools": [
+        {"type": "function", "function": {"name": "f"}}], "tool_choice": {"type": "function", "function": "f"}},
+     "tool_choice"),
+])
+def test_malformed_input_is_a_400_never_a_500(client: TestClient, path: str, body, needle: str) -> None:
+    import json as _json
+
+    raw = body if isinstance(body, str) else _json.dumps(body)
+    r = client.post(path, content=raw.encode(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert needle in error["message"]
+    if "v1beta" in path:
+        assert error["status"] == "INVALID_ARGUMENT"

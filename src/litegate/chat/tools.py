@@ -63,7 +63,8 @@ def select_functions(functions: list[Function], tool_choice: str | dict[str, Any
     if tool_choice in ("none", "required"):
         return str(tool_choice), functions
     if isinstance(tool_choice, dict):
-        name = (tool_choice.get("function") or {}).get("name")
+        fn = tool_choice.get("function")
+        name = fn.get("name") if isinstance(fn, dict) else None
         chosen = [f for f in functions if f.name == name]
         if not chosen:
             raise InvalidRequest(f"'tool_choice' names the function {name!r}, which is not in 'tools'",

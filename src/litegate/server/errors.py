@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from litegate.errors import ContextLengthExceeded, LitegateError
@@ -77,6 +78,27 @@ def install_error_handlers(app: FastAPI) -> None:
         if _is_gemini(request):
             return google_error(400, message)
         return error_response(400, message, param=param, code="invalid_value" if param else "invalid_json")
+
+    def _bad(request: Request, message: str) -> JSONResponse:
+        if _is_gemini(request):
+            return google_error(400, message)
+        return error_response(400, message)
+
+    @app.exception_handler(UnicodeError)
+    async def _unicode(request: Request, exc: UnicodeError) -> JSONResponse:
+        # a lone surrogate ("\ud800") is valid JSON but no valid text: it cannot reach a model
+        return _bad(request, "the request holds text that is not valid Unicode (an unpaired surrogate such as "
+                             "\\ud800); send valid UTF-8 text")
+
+    @app.exception_handler(RecursionError)
+    async def _deep(request: Request, exc: RecursionError) -> JSONResponse:
+        return _bad(request, "the request body nests too deeply")
+
+    @app.exception_handler(ValidationError)
+    async def _shape(request: Request, exc: ValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        return _bad(request, f"'{where}': {first.get('msg', 'invalid value')}" if where else "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -45,21 +45,29 @@ def _rfc3339(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
+MAX_TTL_S = 366 * 86400.0  # a cached content lives at most a year
+
+
 def _parse_ttl(value: Any) -> float:
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)s\s*", str(value))
+    m = re.fullmatch(r"\s*(\d{1,12}(?:\.\d{1,9})?)s\s*", str(value))
     if not m:
-        raise InvalidRequest(f"ttl {value!r} must be a duration in seconds such as '300s'")
+        raise InvalidRequest(f"ttl {str(value)[:40]!r} must be a duration in seconds such as '300s'")
     seconds = float(m.group(1))
-    if seconds <= 0:
-        raise InvalidRequest("ttl must be positive")
+    if not 0 < seconds <= MAX_TTL_S:
+        raise InvalidRequest(f"ttl must be more than 0 and at most {MAX_TTL_S:.0f}s (a year)")
     return seconds
 
 
-def _parse_time(value: str) -> float:
+def _parse_time(value: Any) -> float:
+    if not isinstance(value, str):
+        raise InvalidRequest("expireTime must be an RFC 3339 timestamp string such as '2026-01-01T00:00:00Z'")
     try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise InvalidRequest(f"expireTime {value!r} is not an RFC 3339 timestamp") from None
+        ts = dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError):
+        raise InvalidRequest(f"expireTime {value[:40]!r} is not an RFC 3339 timestamp") from None
+    if ts > _now() + MAX_TTL_S:
+        raise InvalidRequest("expireTime is more than a year away")
+    return ts
 
 
 @dataclass
@@ -342,7 +350,9 @@ async def batch_generate_content(model: str, request: Request) -> dict[str, Any]
     body = await _json(request)
     name = _served(request, _model_id(model))
     batch = body.get("batch") or {}
-    items = (((batch.get("inputConfig") or {}).get("requests") or {}).get("requests"))
+    config = batch.get("inputConfig") if isinstance(batch, dict) else None
+    requests = config.get("requests") if isinstance(config, dict) else None
+    items = requests.get("requests") if isinstance(requests, dict) else None
     if not isinstance(items, list) or not items:
         raise InvalidRequest("batch.inputConfig.requests.requests must be a non-empty list of inline requests "
                              "(file input is not supported)")
@@ -350,7 +360,7 @@ async def batch_generate_content(model: str, request: Request) -> dict[str, Any]
         to_chat_request(item.get("request") or {}) if isinstance(item, dict) else None
         if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
             raise InvalidRequest(f"batch request {i} has no 'request' object")
-    job = BatchJob(name="batches/" + secrets.token_hex(8), model=name, display_name=batch.get("displayName", ""))
+    job = BatchJob(name="batches/" + secrets.token_hex(8), model=name, display_name=str(batch.get("displayName", "")))
     state = _state(request)
     with state.lock:
         state.batches[job.name] = job
