@@ -126,3 +126,18 @@ def test_malformed_input_is_a_400_never_a_500(client: TestClient, path: str, bod
     assert needle in error["message"]
     if "v1beta" in path:
         assert error["status"] == "INVALID_ARGUMENT"
+
+
+@pytest.mark.parametrize("schema, needle", [
+    ({"type": "object", "properties": {"a": {"enum": ["x" * 60_000]}}}, "enum value is 60,000 characters"),
+    ({"type": "string", "pattern": "((a{1,100}){1,100}){1,100}"}, "nested repetitions"),
+    ({"type": "string", "pattern": "[\\s\\S]{1000000}"}, "repeats up to 1,000,000"),
+    ({"type": "string", "minLength": 1_000_000_000}, "'minLength' is 1,000,000,000"),
+    ({"$defs": {"a": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"}, "only refers back to itself"),
+])
+def test_schemas_that_would_stall_decoding_are_refused(client: TestClient, schema: dict, needle: str) -> None:
+    r = client.post("/v1/chat/completions", json={
+        "messages": [{"role": "user", "content": "hi"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}})
+    assert r.status_code == 400 and needle in r.json()["error"]["message"], r.text
+    assert r.json()["error"]["code"] == "invalid_schema"

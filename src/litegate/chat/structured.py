@@ -16,6 +16,7 @@ response that pretends to be valid.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,14 @@ from litegate.errors import SchemaError
 MAX_SCHEMA_BYTES = 64 * 1024
 MAX_DEPTH = 12
 MAX_NODES = 2000
+# Bounds on what makes the grammar engine slow per token, so one request cannot stall every
+# other: a 60,000-character enum value cost ~10 s per token, counted repetitions such as
+# ((a{1,100}){1,100}){1,100} and lengths of 1e9 cost seconds per token.
+MAX_LITERAL_CHARS = 2000  # each enum / const string
+MAX_COUNT = 10_000  # minLength, maxLength, minItems, maxItems
+MAX_REPEAT = 1000  # one {n,m} bound in a pattern
+MAX_REPEAT_PRODUCT = 10_000  # all the bounds of a pattern multiplied
+_REPEAT = re.compile(r"(?<!\\)\{(\d+)(?:,(\d*))?\}")
 
 # Keywords llguidance enforces while decoding (or that carry no constraint).
 _ANNOTATIONS = {"title", "description", "default", "examples", "$schema", "$id", "$comment",
@@ -108,8 +117,11 @@ def _walk(node: Any, path: list[str | int], depth: int, counter: list[int], para
                 raise SchemaError("only local references ('#/$defs/...') are supported", _pointer(here), param)
             if _resolve(root, value) is None:
                 raise SchemaError(f"the reference {value!r} points nowhere", _pointer(here), param)
+            if _ref_cycle(root, value):
+                raise SchemaError(f"the reference {value!r} only refers back to itself", _pointer(here), param)
         if key == "type" and isinstance(value, list) and len(value) != len(set(value)):
             raise SchemaError("'type' lists a type twice", _pointer(here), param)
+        _check_cost(key, value, here, param)
         if key in _SUBSCHEMA_MAPS and isinstance(value, dict):
             for name, sub in value.items():
                 _walk(sub, here + [name], depth + 1, counter, param, root)
@@ -124,6 +136,43 @@ def _walk(node: Any, path: list[str | int], depth: int, counter: list[int], para
             if name not in props and node.get("additionalProperties") is False:
                 raise SchemaError(f"'required' names {name!r}, which no property allows",
                                   _pointer(path + ["required"]), param)
+
+
+def _check_cost(key: str, value: Any, here: list[str | int], param: str | None) -> None:
+    """Refuse what would make constrained decoding crawl (see MAX_LITERAL_CHARS and friends)."""
+    literals = value if key == "enum" and isinstance(value, list) else [value] if key == "const" else []
+    for i, lit in enumerate(literals):
+        text = lit if isinstance(lit, str) else json.dumps(lit)
+        if len(text) > MAX_LITERAL_CHARS:
+            where = here + [i] if key == "enum" else here
+            raise SchemaError(f"an {key} value is {len(text):,} characters; the limit is {MAX_LITERAL_CHARS:,}",
+                              _pointer(where), param)
+    if key in ("minLength", "maxLength", "minItems", "maxItems") and isinstance(value, (int, float)) \
+            and value > MAX_COUNT:
+        raise SchemaError(f"'{key}' is {value:,}; the limit is {MAX_COUNT:,}", _pointer(here), param)
+    if key == "pattern" and isinstance(value, str):
+        product = 1
+        for low, comma, high in ((m.group(1), m.group(0).count(","), m.group(2)) for m in _REPEAT.finditer(value)):
+            bound = int(high) if high else int(low) if not comma else int(low)
+            if max(int(low), bound) > MAX_REPEAT:
+                raise SchemaError(f"the pattern repeats up to {max(int(low), bound):,} times; the limit is "
+                                  f"{MAX_REPEAT:,}", _pointer(here), param)
+            product *= max(bound, 1)
+        if product > MAX_REPEAT_PRODUCT:
+            raise SchemaError(f"the pattern's nested repetitions allow {product:,} repeats; the limit is "
+                              f"{MAX_REPEAT_PRODUCT:,}", _pointer(here), param)
+
+
+def _ref_cycle(root: dict[str, Any], ref: str) -> bool:
+    """Whether ``ref`` leads, through references alone, back to itself (no value can satisfy it)."""
+    seen, at = set(), ref
+    while isinstance(at, str):
+        if at in seen:
+            return True
+        seen.add(at)
+        node = _resolve(root, at)
+        at = node.get("$ref") if isinstance(node, dict) and set(node) - _ANNOTATIONS == {"$ref"} else None
+    return False
 
 
 def _resolve(root: dict[str, Any], ref: str) -> Any:
