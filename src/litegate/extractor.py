@@ -30,8 +30,8 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ExtractorNotFound, InvalidRequest
+from litegate.store import VersionedStore
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
 MAX_FIELDS = 64
 # words: numbers keep their inner separators and ordinal endings (67.27, 10:10, 1,200, 4th);
@@ -505,66 +505,25 @@ def _same(text: str, a: tuple[int, int], b: tuple[int, int]) -> bool:
     return normalize_value(text[a[0]:a[1]]) == normalize_value(text[b[0]:b[1]])
 
 
-class ExtractorStore:
+class ExtractorStore(VersionedStore):
     """Named, versioned extractors under ``<home>/extractors`` (newest used; old versions kept)."""
 
+    kind = "extractor"
+    not_found = ExtractorNotFound
+    train_hint = "train one with POST /v1/extractors or `litegate train {name} --task extract --data FILE.jsonl`"
+
     def __init__(self, home: Path, encoder_source: Any):
-        self.dir = Path(home) / "extractors"
-        self._encoder_source = encoder_source  # an object with .encoder (the classifier store)
-        self._cache: dict[tuple[str, int], NanoExtractor] = {}
-        self._lock = threading.Lock()
+        super().__init__(home, NanoExtractor.load)
+        self._encoder_source = encoder_source  # the classifier store: one encoder for every nano model
 
     @property
     def encoder(self) -> Any:
         return self._encoder_source.encoder
 
-    def _check_name(self, name: str) -> None:
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise InvalidRequest("an extractor name is 1-64 letters, digits, '_', '.' or '-', starting with a "
-                                 "letter or digit", param="name")
-
-    def versions(self, name: str) -> list[int]:
-        folder = self.dir / name
-        if not folder.is_dir():
-            return []
-        return sorted(int(p.name[1:]) for p in folder.iterdir()
-                      if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit())
-
     def train(self, name: str, examples: list[dict[str, Any]], fields: dict[str, str] | None = None) -> ExtractorInfo:
-        self._check_name(name)
+        self.check_name(name)
         check_examples(examples, fields)  # fail fast, before loading the encoder
-        version = (self.versions(name) or [0])[-1] + 1
+        version = self.next_version(name)
         ext = NanoExtractor.train(name, examples, self.encoder, fields=fields, version=version)
-        (self.dir / name).mkdir(parents=True, exist_ok=True)
-        ext.save(self.dir / name / f"v{version}")
-        with self._lock:
-            self._cache[(name, version)] = ext
+        self.put(name, version, ext)
         return ext.info
-
-    def get(self, name: str, version: int | None = None) -> NanoExtractor:
-        self._check_name(name)
-        versions = self.versions(name)
-        if not versions:
-            known = ", ".join(self.names()) or "none yet"
-            raise ExtractorNotFound(f"no extractor named {name!r} (known: {known}); train one with "
-                                    f"POST /v1/extractors or `litegate train {name} --task extract --data FILE.jsonl`",
-                                    param="extractor", code="extractor_not_found")
-        version = version or versions[-1]
-        if version not in versions:
-            raise ExtractorNotFound(f"extractor {name!r} has no version {version} (has {versions})",
-                                    param="extractor", code="extractor_not_found")
-        with self._lock:
-            ext = self._cache.get((name, version))
-        if ext is None:
-            ext = NanoExtractor.load(self.dir / name / f"v{version}")
-            with self._lock:
-                self._cache[(name, version)] = ext
-        return ext
-
-    def names(self) -> list[str]:
-        if not self.dir.is_dir():
-            return []
-        return sorted(p.name for p in self.dir.iterdir() if p.is_dir() and self.versions(p.name))
-
-    def list(self) -> list[ExtractorInfo]:
-        return [self.get(name).info for name in self.names()]

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import pickle
-import re
 import shutil
-import threading
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -30,8 +28,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from litegate.errors import ClassifierNotFound, InvalidRequest
+from litegate.store import VersionedStore
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_LABELS = 1000
 EMBEDDING_WEIGHT = 2.0  # balances the unit-norm embedding against the TF-IDF block
 ATYPICAL_QUANTILE = 0.05  # texts less typical than this fraction of training texts lose confidence
@@ -229,15 +227,18 @@ def _calibrate(features: Any, labels: np.ndarray, embeddings: np.ndarray) -> Cal
     return calibration
 
 
-class ClassifierStore:
-    """Named, versioned classifiers under ``<home>/classifiers``; loads are cached."""
+class ClassifierStore(VersionedStore):
+    """Named, versioned classifiers under ``<home>/classifiers``; it also owns the encoder
+    every nano model shares."""
+
+    kind = "classifier"
+    not_found = ClassifierNotFound
+    train_hint = "train one with POST /v1/classifiers or `litegate train {name} --data FILE.jsonl`"
 
     def __init__(self, home: Path, encoder_factory: Any):
-        self.dir = Path(home) / "classifiers"
+        super().__init__(home, NanoClassifier.load)
         self._encoder_factory = encoder_factory
         self._encoder: Encoder | None = None
-        self._cache: dict[tuple[str, int], NanoClassifier] = {}
-        self._lock = threading.Lock()
 
     @property
     def encoder(self) -> Encoder:
@@ -246,53 +247,10 @@ class ClassifierStore:
                 self._encoder = self._encoder_factory()
             return self._encoder
 
-    def _check_name(self, name: str) -> None:
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise InvalidRequest("a classifier name is 1-64 letters, digits, '_', '.' or '-', starting with a "
-                                 "letter or digit", param="name")
-
-    def versions(self, name: str) -> list[int]:
-        folder = self.dir / name
-        if not folder.is_dir():
-            return []
-        return sorted(int(p.name[1:]) for p in folder.iterdir()
-                      if p.is_dir() and p.name.startswith("v") and p.name[1:].isdigit())
-
     def train(self, name: str, examples: list[dict[str, Any]]) -> ClassifierInfo:
-        self._check_name(name)
+        self.check_name(name)
         check_examples(examples)  # fail fast, before loading the encoder
-        version = (self.versions(name) or [0])[-1] + 1
+        version = self.next_version(name)
         clf = NanoClassifier.train(name, examples, self.encoder, version=version)
-        (self.dir / name).mkdir(parents=True, exist_ok=True)
-        clf.save(self.dir / name / f"v{version}")
-        with self._lock:
-            self._cache[(name, version)] = clf
+        self.put(name, version, clf)
         return clf.info
-
-    def get(self, name: str, version: int | None = None) -> NanoClassifier:
-        self._check_name(name)
-        versions = self.versions(name)
-        if not versions:
-            known = ", ".join(self.names()) or "none yet"
-            raise ClassifierNotFound(f"no classifier named {name!r} (known: {known}); train one with "
-                                     f"POST /v1/classifiers or `litegate train {name} --data FILE.jsonl`",
-                                     param="classifier", code="classifier_not_found")
-        version = version or versions[-1]
-        if version not in versions:
-            raise ClassifierNotFound(f"classifier {name!r} has no version {version} (has {versions})",
-                                     param="classifier", code="classifier_not_found")
-        with self._lock:
-            clf = self._cache.get((name, version))
-        if clf is None:
-            clf = NanoClassifier.load(self.dir / name / f"v{version}")
-            with self._lock:
-                self._cache[(name, version)] = clf
-        return clf
-
-    def names(self) -> list[str]:
-        if not self.dir.is_dir():
-            return []
-        return sorted(p.name for p in self.dir.iterdir() if p.is_dir() and self.versions(p.name))
-
-    def list(self) -> list[ClassifierInfo]:
-        return [self.get(name).info for name in self.names()]

@@ -30,12 +30,6 @@ def rt(tmp_path: Path):
     r.close()
 
 
-@pytest.fixture()
-def client(rt):
-    with TestClient(create_app(rt, close_runtime=False)) as c:
-        yield c
-
-
 def test_python_api_path_is_ledgered_with_feature_and_price(rt) -> None:
     req = ChatCompletionRequest(messages=[{"role": "user", "content": "hi"}], model="lite")
     result = rt.chat.run_sync(ChatCall(req, api="python", feature="notes"))

@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from fakes import runtime
-from litegate.server import create_app
 
 
 @pytest.fixture()
@@ -19,12 +18,6 @@ def rt(tmp_path: Path):
     r = runtime(tmp_path)
     yield r
     r.close()
-
-
-@pytest.fixture()
-def client(rt):
-    with TestClient(create_app(rt, close_runtime=False)) as c:
-        yield c
 
 
 def test_openai_embeddings_float_and_base64(client: TestClient, rt) -> None:
