@@ -134,3 +134,24 @@ def test_schemas_that_would_stall_decoding_are_refused(client: TestClient, schem
         "response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": schema}}})
     assert r.status_code == 400 and needle in r.json()["error"]["message"], r.text
     assert r.json()["error"]["code"] == "invalid_schema"
+
+
+def test_ollama_routes_stream_ndjson_by_default_and_answer_errors_in_its_shape(client: TestClient, rt) -> None:
+    import json as _json
+
+    with client.stream("POST", "/api/chat", json={"model": "lite",
+                                                 "messages": [{"role": "user", "content": "hi"}]}) as r:
+        lines = [_json.loads(line) for line in r.iter_lines() if line]
+    assert r.headers["content-type"].startswith("application/x-ndjson")
+    assert lines[-1]["done"] and not lines[0]["done"]
+    assert "".join(x["message"]["content"] for x in lines) == "hello there"
+    one = client.post("/api/generate", json={"model": "lite", "prompt": "hi", "stream": False}).json()
+    assert one["response"] == "hello there" and one["done"] and one["eval_count"] == 2
+    bad = client.post("/api/chat", json={"model": "lite", "messages": []})
+    assert bad.status_code == 400 and bad.json() == {"error": "messages must be a non-empty list"}
+    missing = client.post("/api/chat", json={"model": "nope", "messages": [{"role": "user", "content": "x"}]})
+    assert missing.status_code == 404 and "nope" in missing.json()["error"]
+    assert client.get("/api/version").json()["version"]
+    assert [m["name"] for m in client.get("/api/tags").json()["models"]] == ["lite"]
+    rt.accountant.flush()
+    assert {row["task"] for row in rt.accountant.ledger.rows()} == {"ollama"}

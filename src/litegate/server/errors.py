@@ -62,6 +62,14 @@ def _is_gemini(request: Request) -> bool:
     return is_gemini_path(request.url.path) or "x-goog-api-client" in request.headers
 
 
+def _is_ollama(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def ollama_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """OpenAI-shaped errors everywhere, except Google-shaped ones on the Gemini routes."""
     from litegate.server.gemini import google_error
@@ -70,6 +78,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _litegate(request: Request, exc: LitegateError) -> JSONResponse:
         if _is_gemini(request):
             return google_error(exc.status_code, exc.message)
+        if _is_ollama(request):
+            return ollama_error(exc.status_code, exc.message)
         return litegate_error_response(exc)
 
     @app.exception_handler(RequestValidationError)
@@ -77,11 +87,15 @@ def install_error_handlers(app: FastAPI) -> None:
         message, param = validation_message(exc)
         if _is_gemini(request):
             return google_error(400, message)
+        if _is_ollama(request):
+            return ollama_error(400, message)
         return error_response(400, message, param=param, code="invalid_value" if param else "invalid_json")
 
     def _bad(request: Request, message: str) -> JSONResponse:
         if _is_gemini(request):
             return google_error(400, message)
+        if _is_ollama(request):
+            return ollama_error(400, message)
         return error_response(400, message)
 
     @app.exception_handler(UnicodeError)
@@ -109,6 +123,9 @@ def install_error_handlers(app: FastAPI) -> None:
             return google_error(exc.status_code, detail)
         kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
         message = str(exc.detail)
+        if _is_ollama(request):
+            return ollama_error(exc.status_code, f"no route {request.method} {request.url.path}"
+                                if exc.status_code in (404, 405) else message)
         if exc.status_code == 404 and message == "Not Found":
             message = (f"this server has no route {request.method} {request.url.path}; see /docs for the routes "
                        "it serves")
