@@ -117,8 +117,44 @@ def test_embeddings_through_the_sdk(client: openai.OpenAI) -> None:
 
 
 def test_unknown_route_is_a_clear_404(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError, match="no route POST /v1/responses"):
-        client.responses.create(model="lite", input="hi")
+    with pytest.raises(openai.NotFoundError, match="no route POST /v1/files"):
+        client.post("/files", cast_to=dict, body={})
+
+
+def test_responses_api_text_stream_schema_and_tools(client: openai.OpenAI) -> None:
+    import json as _json
+
+    from pydantic import BaseModel
+
+    r = client.responses.create(model="lite", instructions="Answer in one word.",
+                                input="What is the capital of France?", max_output_tokens=8, temperature=0)
+    assert "paris" in r.output_text.lower() and r.usage.output_tokens <= 8 and r.status == "completed"
+    events = list(client.responses.create(model="lite", input="Count from 1 to 5.", max_output_tokens=30,
+                                          temperature=0, stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert all(d in text for d in "12345") and events[-1].response.output_text == text
+
+    class City(BaseModel):
+        name: str
+        country: str
+
+    parsed = client.responses.parse(model="lite", input="The capital of Italy, as JSON.", text_format=City,
+                                    max_output_tokens=40, temperature=0)
+    assert parsed.output_parsed.name.lower() == "rome"
+    tool = {"type": "function", "name": "get_weather", "description": "Current weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    r = client.responses.create(model="lite", input="What's the weather like in Paris now?", tools=[tool],
+                                max_output_tokens=60, temperature=0)
+    call = r.output[0]
+    assert call.type == "function_call" and call.name == "get_weather"
+    assert "paris" in _json.loads(call.arguments)["city"].lower()
+    r = client.responses.create(model="lite", tools=[tool], max_output_tokens=40, temperature=0, input=[
+        {"role": "user", "content": "What's the weather like in Paris now?"},
+        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        {"type": "function_call_output", "call_id": call.call_id, "output": "18°C and sunny"}])
+    assert r.output[0].type == "message" and r.output_text
 
 
 def test_tool_choice_auto_calls_when_a_tool_fits_and_answers_when_none_does(client: openai.OpenAI) -> None:

@@ -75,9 +75,9 @@ def test_gemini_model_routes(client: TestClient) -> None:
 
 
 def test_unknown_routes_answer_in_the_api_shape(client: TestClient) -> None:
-    r = client.post("/v1/responses", json={"input": "hi"})
+    r = client.post("/v1/files", json={})
     assert r.status_code == 404
-    assert r.json()["error"]["code"] == "unknown_route" and "POST /v1/responses" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == "unknown_route" and "POST /v1/files" in r.json()["error"]["message"]
     g = client.post("/v1beta/models/lite:frobnicate", json={})
     assert g.status_code == 404 and g.json()["error"]["status"] == "NOT_FOUND"
     m = client.delete("/v1/chat/completions")
@@ -155,3 +155,21 @@ def test_ollama_routes_stream_ndjson_by_default_and_answer_errors_in_its_shape(c
     assert [m["name"] for m in client.get("/api/tags").json()["models"]] == ["lite"]
     rt.accountant.flush()
     assert {row["task"] for row in rt.accountant.ledger.rows()} == {"ollama"}
+
+
+def test_responses_api_shapes(client: TestClient, rt) -> None:
+    r = client.post("/v1/responses", json={"model": "lite", "input": "hi", "instructions": "be brief"})
+    body = r.json()
+    assert r.status_code == 200 and body["object"] == "response" and body["status"] == "completed"
+    assert body["output"][0]["content"][0] == {"type": "output_text", "text": "hello there", "annotations": []}
+    assert body["usage"]["output_tokens"] == 2
+    sent = rt.registry.engines["lite"].bodies[-1]["messages"]
+    assert sent[0] == {"role": "system", "content": "be brief"} and sent[-1]["content"] == "hi"
+    with client.stream("POST", "/v1/responses", json={"model": "lite", "input": "hi", "stream": True}) as s:
+        kinds = [line[7:] for line in s.iter_lines() if line.startswith("event: ")]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    assert kinds.count("response.output_text.delta") == 2
+    bad = client.post("/v1/responses", json={"model": "lite", "input": [{"type": "input_image"}]})
+    assert bad.status_code == 400 and "input_image" in bad.json()["error"]["message"]
+    prev = client.post("/v1/responses", json={"model": "lite", "input": "x", "previous_response_id": "resp_1"})
+    assert prev.status_code == 400 and prev.json()["error"]["param"] == "previous_response_id"
