@@ -13,6 +13,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from litegate.errors import ContextLengthExceeded, LitegateError
 
 
+async def json_body(request: Request) -> dict[str, Any]:
+    """The body as a JSON object, for routes that read it themselves (Gemini, Ollama,
+    Responses); anything else is a 400 in the route's own error shape."""
+    import json
+
+    from litegate.errors import InvalidRequest
+
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except (ValueError, UnicodeDecodeError) as e:
+        raise InvalidRequest(f"the request body is not valid JSON: {e}") from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return body
+
+
 def error_body(message: str, *, error_type: str = "invalid_request_error", param: str | None = None,
                code: str | None = None, **extra: Any) -> dict[str, Any]:
     return {"error": {"message": message, "type": error_type, "param": param, "code": code, **extra}}

@@ -30,6 +30,7 @@ from litegate.engine import LlamaEngine
 from litegate.errors import InvalidRequest, LitegateError, NotFound, TooManyRequests
 from litegate.gemini_format import contents_to_messages, to_chat_request, to_gemini_response
 from litegate.keys import request_fingerprint
+from litegate.server.errors import json_body
 
 router = APIRouter()  # mounted under /v1beta and /v1 (google-genai 3.x defaults to v1)
 
@@ -156,16 +157,6 @@ def _call(request: Request, body: dict[str, Any]) -> tuple[ChatCall, dict[str, A
                     api_key=request_fingerprint(request)), wants
 
 
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidRequest(f"the request body is not valid JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    return body
-
-
 def _with_cache(body: dict[str, Any], state: GeminiState, model: str) -> tuple[dict[str, Any], CachedContent | None]:
     name = body.get("cachedContent")
     if not name:
@@ -235,12 +226,12 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
 
 @router.post("/models/{model}:generateContent")
 async def generate_content(model: str, request: Request) -> dict[str, Any]:
-    return await _generate(request, _model_id(model), await _json(request))
+    return await _generate(request, _model_id(model), await json_body(request))
 
 
 @router.post("/models/{model}:streamGenerateContent", response_model=None)
 async def stream_generate_content(model: str, request: Request) -> StreamingResponse:
-    body = await _json(request)
+    body = await json_body(request)
     name = _served(request, _model_id(model))
     body, cache = _with_cache(body, _state(request), name)
     call, wants = _call(request, body)
@@ -295,7 +286,7 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
 
 @router.post("/models/{model}:countTokens")
 async def count_tokens(model: str, request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_body(request)
     if "generateContentRequest" in body:
         body = body["generateContentRequest"]
     name, engine = await _engine(request, _model_id(model))
@@ -331,14 +322,14 @@ def _embed_texts(request: Request, model: str, items: list[Any]) -> list[dict[st
 
 @router.post("/models/{model}:embedContent")
 async def embed_content(model: str, request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_body(request)
     embeddings = await run_in_threadpool(_embed_texts, request, _model_id(model), [body])
     return {"embedding": embeddings[0]}
 
 
 @router.post("/models/{model}:batchEmbedContents")
 async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_body(request)
     reqs = body.get("requests")
     if not isinstance(reqs, list) or not reqs:
         raise InvalidRequest("requests must be a non-empty list")
@@ -347,7 +338,7 @@ async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
 
 @router.post("/models/{model}:batchGenerateContent")
 async def batch_generate_content(model: str, request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_body(request)
     name = _served(request, _model_id(model))
     batch = body.get("batch") or {}
     config = batch.get("inputConfig") if isinstance(batch, dict) else None
@@ -394,7 +385,7 @@ async def get_batch(name: str, request: Request) -> dict[str, Any]:
 
 @router.post("/cachedContents")
 async def create_cache(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_body(request)
     model = _model_id(str(body.get("model") or ""))
     if not model:
         raise InvalidRequest("model is required")
@@ -442,7 +433,7 @@ async def list_caches(request: Request) -> dict[str, Any]:
 
 @router.patch("/cachedContents/{name}")
 async def update_cache(name: str, request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_body(request)
     cache = _state(request).live_cache(name)
     mask = {m.strip() for m in request.query_params.get("updateMask", "").split(",") if m.strip()}
     now = _now()

@@ -23,6 +23,7 @@ from litegate import __version__
 from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
 from litegate.errors import InvalidRequest, LitegateError
 from litegate.keys import request_fingerprint
+from litegate.server.errors import json_body
 
 router = APIRouter(prefix="/api")
 
@@ -33,16 +34,6 @@ _OPTIONS = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k", "m
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-async def _json(request: Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidRequest(f"the request body is not valid JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
-    return body
 
 
 def _sampling(body: dict[str, Any]) -> dict[str, Any]:
@@ -117,30 +108,18 @@ def _ndjson(lines: AsyncIterator[dict[str, Any]]) -> StreamingResponse:
     return StreamingResponse(body(), media_type="application/x-ndjson")
 
 
-@router.post("/chat", response_model=None)
-async def chat(request: Request) -> Any:
-    body = await _json(request)
-    model = str(body.get("model") or request.app.state.runtime.default_model)
-    params: dict[str, Any] = {"model": model, "messages": _messages(body.get("messages")), **_sampling(body)}
-    if _format(body):
-        params["response_format"] = _format(body)
-    if body.get("tools"):
-        params["tools"] = body["tools"]
-    stream = body.get("stream", True) is not False
-    started = time.perf_counter()
-    run = await request.app.state.runtime.chat.run(_call(request, ChatCompletionRequest.model_validate(params),
-                                                         "ollama"), stream=stream)
+def _reply(run: Any, stream: bool, started: float, shape: Any) -> Any:
+    """One finished object or NDJSON lines; ``shape(text, final_choice)`` puts the reply text
+    where the route wants it (``message`` for chat, ``response`` for generate)."""
     name = run.model
+
+    def done(usage: dict[str, Any] | None, finish: str | None, extra: dict[str, Any]) -> dict[str, Any]:
+        return {"model": name, "created_at": _now(), **extra, "done": True,
+                "done_reason": "length" if finish == "length" else "stop", **_counts(usage, started)}
+
     if run.chunks is None:
-        result = run.result
-        choice = result["choices"][0]
-        message = {"role": "assistant", "content": choice["message"].get("content") or ""}
-        calls = _ollama_calls(choice["message"])
-        if calls:
-            message["tool_calls"] = calls
-        final = {"model": name, "created_at": _now(), "message": message, "done": True,
-                 "done_reason": "length" if choice.get("finish_reason") == "length" else "stop",
-                 **_counts(result.get("usage"), started)}
+        choice = run.result["choices"][0]
+        final = done(run.result.get("usage"), choice.get("finish_reason"), shape(None, choice))
         if not stream:
             return JSONResponse(final)
 
@@ -154,23 +133,53 @@ async def chat(request: Request) -> Any:
         try:
             async for chunk in chunks:
                 for c in chunk.get("choices", []):
-                    delta = (c.get("delta") or {}).get("content")
-                    if delta:
-                        yield {"model": name, "created_at": _now(),
-                               "message": {"role": "assistant", "content": delta}, "done": False}
+                    piece = c.get("text") if "text" in c else (c.get("delta") or {}).get("content")
+                    if piece:
+                        yield {"model": name, "created_at": _now(), **shape(piece, None), "done": False}
                     finish = c.get("finish_reason") or finish
                 if not chunk.get("choices") and "usage" in chunk:
-                    yield {"model": name, "created_at": _now(), "message": {"role": "assistant", "content": ""},
-                           "done": True, "done_reason": "length" if finish == "length" else "stop",
-                           **_counts(chunk["usage"], started)}
+                    yield done(chunk["usage"], finish, shape("", None))
         finally:
             await chunks.aclose()
     return _ndjson(lines())
 
 
+def _chat_shape(text: str | None, choice: dict[str, Any] | None) -> dict[str, Any]:
+    if choice is None:
+        return {"message": {"role": "assistant", "content": text}}
+    message = {"role": "assistant", "content": choice["message"].get("content") or ""}
+    calls = _ollama_calls(choice["message"])
+    if calls:
+        message["tool_calls"] = calls
+    return {"message": message}
+
+
+def _generate_shape(text: str | None, choice: dict[str, Any] | None) -> dict[str, Any]:
+    if choice is None:
+        return {"response": text}
+    return {"response": choice.get("text") if "text" in choice else (choice.get("message") or {}).get("content")
+            or ""}
+
+
+@router.post("/chat", response_model=None)
+async def chat(request: Request) -> Any:
+    body = await json_body(request)
+    model = str(body.get("model") or request.app.state.runtime.default_model)
+    params: dict[str, Any] = {"model": model, "messages": _messages(body.get("messages")), **_sampling(body)}
+    if _format(body):
+        params["response_format"] = _format(body)
+    if body.get("tools"):
+        params["tools"] = body["tools"]
+    stream = body.get("stream", True) is not False
+    started = time.perf_counter()
+    run = await request.app.state.runtime.chat.run(_call(request, ChatCompletionRequest.model_validate(params),
+                                                         "ollama"), stream=stream)
+    return _reply(run, stream, started, _chat_shape)
+
+
 @router.post("/generate", response_model=None)
 async def generate(request: Request) -> Any:
-    body = await _json(request)
+    body = await json_body(request)
     model = str(body.get("model") or request.app.state.runtime.default_model)
     prompt = body.get("prompt")
     if not isinstance(prompt, str):
@@ -188,48 +197,12 @@ async def generate(request: Request) -> Any:
             params["response_format"] = _format(body)
         req = ChatCompletionRequest.model_validate(params)
     run = await request.app.state.runtime.chat.run(_call(request, req, "ollama"), stream=stream)
-    name = run.model
-
-    def text_of(choice: dict[str, Any], streamed: bool) -> str:
-        if "text" in choice:
-            return choice.get("text") or ""
-        part = choice.get("delta") if streamed else choice.get("message")
-        return (part or {}).get("content") or ""
-
-    if run.chunks is None:
-        result = run.result
-        final = {"model": name, "created_at": _now(), "response": text_of(result["choices"][0], False), "done": True,
-                 "done_reason": "length" if result["choices"][0].get("finish_reason") == "length" else "stop",
-                 **_counts(result.get("usage"), started)}
-        if not stream:
-            return JSONResponse(final)
-
-        async def one() -> AsyncIterator[dict[str, Any]]:
-            yield final
-        return _ndjson(one())
-    chunks = run.chunks
-
-    async def lines() -> AsyncIterator[dict[str, Any]]:
-        finish = "stop"
-        try:
-            async for chunk in chunks:
-                for c in chunk.get("choices", []):
-                    piece = text_of(c, True)
-                    if piece:
-                        yield {"model": name, "created_at": _now(), "response": piece, "done": False}
-                    finish = c.get("finish_reason") or finish
-                if not chunk.get("choices") and "usage" in chunk:
-                    yield {"model": name, "created_at": _now(), "response": "", "done": True,
-                           "done_reason": "length" if finish == "length" else "stop",
-                           **_counts(chunk["usage"], started)}
-        finally:
-            await chunks.aclose()
-    return _ndjson(lines())
+    return _reply(run, stream, started, _generate_shape)
 
 
 @router.post("/embed")
 async def embed(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_body(request)
     raw = body.get("input")
     texts = [raw] if isinstance(raw, str) else raw
     if not isinstance(texts, list):
@@ -245,7 +218,7 @@ async def embed(request: Request) -> dict[str, Any]:
 @router.post("/embeddings")
 async def embeddings(request: Request) -> dict[str, Any]:
     """Ollama's older single-text route."""
-    body = await _json(request)
+    body = await json_body(request)
     vectors, _ = await run_in_threadpool(
         request.app.state.runtime.embeddings.embed, [body.get("prompt")], body.get("model"), None,
         api="ollama-embed", feature=request.headers.get("x-litegate-feature"), api_key=request_fingerprint(request))
@@ -280,7 +253,7 @@ async def ps(request: Request) -> dict[str, Any]:
 
 @router.post("/show")
 async def show(request: Request) -> dict[str, Any]:
-    body = await _json(request)
+    body = await json_body(request)
     name = str(body.get("model") or body.get("name") or "")
     served = request.app.state.runtime.registry.lookup(name)  # 404 for an unknown model
     entry = _model_entry(request, served)

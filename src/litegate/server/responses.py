@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from litegate.chat import ChatCall, ChatCompletionRequest
 from litegate.errors import InvalidRequest, LitegateError
 from litegate.keys import request_fingerprint
+from litegate.server.errors import json_body
 
 router = APIRouter()
 
@@ -139,12 +140,7 @@ def _event(kind: str, seq: int, **data: Any) -> bytes:
 
 @router.post("/v1/responses", response_model=None)
 async def create_response(request: Request) -> Any:
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError) as e:
-        raise InvalidRequest(f"the request body is not valid JSON: {e}") from None
-    if not isinstance(body, dict):
-        raise InvalidRequest("the request body must be a JSON object")
+    body = await json_body(request)
     if body.get("previous_response_id"):
         raise InvalidRequest("'previous_response_id' is not supported: this server keeps no responses; send "
                              "the conversation in 'input'", param="previous_response_id")
