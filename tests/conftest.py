@@ -96,3 +96,15 @@ def server(home: Path) -> Iterator[str]:
 def http(server: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server, timeout=120) as client:
         yield client
+
+
+@pytest.fixture()
+def client(rt) -> Iterator[object]:
+    """The unit layer's in-process HTTP (no socket) to the real app over a test module's fake
+    Runtime (``rt``); modules that drive a real server define their own ``client``."""
+    from fastapi.testclient import TestClient
+
+    from litegate.server import create_app
+
+    with TestClient(create_app(rt, close_runtime=False)) as c:
+        yield c
