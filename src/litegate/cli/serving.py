@@ -15,6 +15,7 @@ from litegate.cli.common import err, fail, out, rich_progress, runtime, settings
 from litegate.errors import LitegateError
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="lite, pro, or a path to a GGUF file")]
+SHUTDOWN_GRACE_S = 5
 
 
 def _port_free(host: str, port: int) -> str | None:
@@ -74,7 +75,10 @@ def register(app: typer.Typer) -> None:
         elif host not in ("127.0.0.1", "localhost", "::1"):
             err.print(f"litegate: warning: listening on {host} without API keys; declare \\[\\[api_key]] in --config",
                       highlight=False)
-        uvicorn.run(create_app(rt), host=host, port=port, log_level="warning")
+        # on SIGTERM, in-flight requests get a few seconds, then are cancelled: a long
+        # generation must not hold a shutdown (or a rolling restart) for a minute
+        uvicorn.run(create_app(rt), host=host, port=port, log_level="warning",
+                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
     @app.command()
     def generate(
