@@ -360,20 +360,22 @@ class ChatService:
                             target: Target, started: float) -> AsyncIterator[bytes]:
         seen: dict[str, Any] = {}
         buffer = first
-        async for piece in rest:
-            buffer += piece
+        try:
+            async for piece in rest:
+                buffer += piece
+                *events, buffer = _SSE_EVENT_END.split(buffer)
+                out = [e for e in events if _note_usage(e, seen) or wants_usage]
+                if out:
+                    yield b"\n\n".join(out) + b"\n\n"
             *events, buffer = _SSE_EVENT_END.split(buffer)
             out = [e for e in events if _note_usage(e, seen) or wants_usage]
             if out:
                 yield b"\n\n".join(out) + b"\n\n"
-        *events, buffer = _SSE_EVENT_END.split(buffer)
-        out = [e for e in events if _note_usage(e, seen) or wants_usage]
-        if out:
-            yield b"\n\n".join(out) + b"\n\n"
-        if buffer:
-            yield buffer
-        self._record(seen.get("id") or "remote_" + secrets.token_hex(8), call, target, seen.get("usage"),
-                     (time.perf_counter() - started) * 1000)
+            if buffer:
+                yield buffer
+        finally:  # ledgered even when the client hangs up as soon as it has read [DONE]
+            self._record(seen.get("id") or "remote_" + secrets.token_hex(8), call, target, seen.get("usage"),
+                         (time.perf_counter() - started) * 1000)
 
     # -- sync (Python API, CLI) ---------------------------------------------------------------
 
