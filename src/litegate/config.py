@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     log_level: int = Field(default=0, ge=0, le=4, description="llama.cpp log verbosity")
     ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite in home")
     config: Path | None = Field(default=None, description="the TOML config file")
+    distill_every: int = Field(default=0, ge=0, description="retrain a learning classifier or extractor in the "
+                                                            "background after this many new labels (0: only on "
+                                                            "`litegate distill`)")
+    teacher_min_confidence: float = Field(default=0.9, gt=0, le=1, description="a stronger tier's answer becomes a "
+                                          "training label at this confidence or above (when no calibrated policy "
+                                          "sets its threshold)")
     speculative: Literal["none", "draft", "ngram"] = Field(
         default="none", description="speculative decoding for the pro model: the lite model as draft, or n-gram "
                                     "lookup; off by default because on 2 cores it measured slower (bench/speculative.py)")

@@ -58,6 +58,13 @@ class RateLimited(TooManyRequests):
     """An API key's rate limit or daily budget is used up."""
 
 
+class Conflict(LitegateError):
+    """The request collides with work already under way (a second distill of one name: HTTP 409)."""
+
+    status_code = 409
+    error_type = "conflict_error"
+
+
 class FeedbackNotFound(NotFound):
     """POST /v1/feedback named a call the ledger does not have."""
 

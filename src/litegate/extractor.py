@@ -53,6 +53,9 @@ class ExtractorInfo:
     field_examples: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     oof_f1: float | None = None  # slot F1 of the out-of-fold predictions (an honest estimate)
+    learn: bool = False  # keep the texts of calls made to it, to learn from corrections (litegate.learning)
+    base_examples: int | None = None  # how many of its examples were given by the user (the rest were learned)
+    distilled: dict[str, Any] | None = None  # how a distilled version beat the one before (litegate.learning)
 
 
 def find_value(text: str, value: str) -> tuple[int, int] | None:
@@ -398,9 +401,16 @@ class NanoExtractor:
     def fields(self) -> list[str]:
         return list(self.info.fields)
 
+    def similarity(self, text: str, encoder: Any) -> float | None:
+        """Cosine of ``text`` to its nearest training example: how typical it is."""
+        if self.embeddings is None or not len(self.embeddings):
+            return None
+        return float((self.embeddings.astype(np.float32) @ encoder.encode([text])[0]).max())
+
     @classmethod
     def train(cls, name: str, examples: list[dict[str, Any]], encoder: Any, fields: dict[str, str] | None = None,
-              version: int = 1, calibrate: bool = True) -> NanoExtractor:
+              version: int = 1, calibrate: bool = True, learn: bool = False,
+              base_examples: int | None = None) -> NanoExtractor:
         started = time.perf_counter()
         texts, golds, fields, warnings = check_examples(examples, fields)
         docs = _prepare(texts, encoder)
@@ -414,7 +424,8 @@ class NanoExtractor:
                              encoder=getattr(encoder, "name", "encoder"),
                              trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              train_seconds=round(time.perf_counter() - started, 2),
-                             field_examples={n: counts[n] for n in fields}, warnings=warnings, oof_f1=oof_f1)
+                             field_examples={n: counts[n] for n in fields}, warnings=warnings, oof_f1=oof_f1,
+                             learn=learn, base_examples=base_examples)
         kept = [{"text": t, "data": {n: t[a:b] for n, (a, b) in g.items()}} for t, g in zip(texts, golds)]
         return cls(info, tagger, calibration, kept, encoder.encode(texts).astype(np.float16))
 
@@ -520,10 +531,12 @@ class ExtractorStore(VersionedStore):
     def encoder(self) -> Any:
         return self._encoder_source.encoder
 
-    def train(self, name: str, examples: list[dict[str, Any]], fields: dict[str, str] | None = None) -> ExtractorInfo:
+    def train(self, name: str, examples: list[dict[str, Any]], fields: dict[str, str] | None = None,
+              learn: bool = False) -> ExtractorInfo:
         self.check_name(name)
         check_examples(examples, fields)  # fail fast, before loading the encoder
         version = self.next_version(name)
-        ext = NanoExtractor.train(name, examples, self.encoder, fields=fields, version=version)
+        ext = NanoExtractor.train(name, examples, self.encoder, fields=fields, version=version, learn=learn,
+                                  base_examples=len(examples))
         self.put(name, version, ext)
         return ext.info

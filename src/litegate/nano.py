@@ -53,6 +53,9 @@ class ClassifierInfo:
     trained_at: str
     train_seconds: float
     calibration: str = "temperature"
+    learn: bool = False  # keep the texts of calls made to it, to learn from corrections (litegate.learning)
+    base_examples: int | None = None  # how many of its examples were given by the user (the rest were learned)
+    distilled: dict[str, Any] | None = None  # how a distilled version beat the one before (litegate.learning)
 
 
 @dataclass
@@ -79,7 +82,8 @@ class Calibration:
 
 
 def check_examples(examples: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
-    """Validate ``[{"text", "label"}, ...]``; return texts and labels."""
+    """Validate ``[{"text", "label"}, ...]`` (an optional ``"weight"`` > 0 per example, 1 by
+    default); return texts and labels."""
     if not isinstance(examples, list) or not examples:
         raise InvalidRequest("'examples' must be a non-empty list of {\"text\", \"label\"} objects", param="examples")
     texts, labels = [], []
@@ -89,6 +93,9 @@ def check_examples(examples: list[dict[str, Any]]) -> tuple[list[str], list[str]
         label = ex.get("label")
         if not isinstance(label, str) or not label.strip():
             raise InvalidRequest(f"'examples.{i}.label' must be a non-empty string", param=f"examples.{i}.label")
+        weight = ex.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 100:
+            raise InvalidRequest(f"'examples.{i}.weight' must be a number in (0, 100]", param=f"examples.{i}.weight")
         texts.append(ex["text"])
         labels.append(label)
     counts = Counter(labels)
@@ -123,28 +130,37 @@ class NanoClassifier:
 
     @classmethod
     def train(cls, name: str, examples: list[dict[str, Any]], encoder: Encoder, version: int = 1,
-              calibrate: bool = True) -> NanoClassifier:
+              calibrate: bool = True, learn: bool = False, base_examples: int | None = None) -> NanoClassifier:
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         started = time.perf_counter()
         texts, labels = check_examples(examples)
+        weights = np.array([float(ex.get("weight", 1.0)) for ex in examples])
         embeddings = encoder.encode(texts)
         vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, max_features=60000)
         vectorizer.fit(texts)
         features = cls._features(vectorizer, embeddings, texts)
         calibration = _calibrate(features, np.array(labels), embeddings) if calibrate else Calibration()
         model = LogisticRegression(C=20, max_iter=500)
-        model.fit(features, labels)
+        model.fit(features, labels, sample_weight=weights)
         info = ClassifierInfo(name=name, version=version, labels=sorted(set(labels)), examples=len(texts),
                               encoder=encoder.name, temperature=calibration.temperature,
                               cv_accuracy=calibration.cv_accuracy,
                               trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                               train_seconds=round(time.perf_counter() - started, 2),
                               calibration="temperature+typicality+isotonic" if calibration.isotonic is not None
-                              else "temperature" if calibrate else "none")
-        return cls(info, vectorizer, model, calibration, embeddings.astype(np.float16),
-                   [{"text": t, "label": lab} for t, lab in zip(texts, labels)])
+                              else "temperature" if calibrate else "none",
+                              learn=learn, base_examples=base_examples)
+        kept = [{"text": t, "label": lab, **({"weight": w} if w != 1.0 else {})}
+                for t, lab, w in zip(texts, labels, weights.tolist())]
+        return cls(info, vectorizer, model, calibration, embeddings.astype(np.float16), kept)
+
+    def similarity(self, text: str, encoder: Encoder) -> float | None:
+        """Cosine of ``text`` to its nearest training example: how typical it is."""
+        if self._train_matrix is None:
+            return None
+        return float((encoder.encode([text])[0] @ self._train_matrix).max())
 
     def nearest(self, text: str, k: int, encoder: Encoder) -> list[dict[str, str]]:
         """The ``k`` training examples most like ``text``, most similar last."""
@@ -247,10 +263,11 @@ class ClassifierStore(VersionedStore):
                 self._encoder = self._encoder_factory()
             return self._encoder
 
-    def train(self, name: str, examples: list[dict[str, Any]]) -> ClassifierInfo:
+    def train(self, name: str, examples: list[dict[str, Any]], learn: bool = False) -> ClassifierInfo:
         self.check_name(name)
         check_examples(examples)  # fail fast, before loading the encoder
         version = self.next_version(name)
-        clf = NanoClassifier.train(name, examples, self.encoder, version=version)
+        clf = NanoClassifier.train(name, examples, self.encoder, version=version, learn=learn,
+                                   base_examples=len(examples))
         self.put(name, version, clf)
         return clf.info

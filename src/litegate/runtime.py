@@ -57,8 +57,11 @@ class Runtime:
     tasks: Any
     embeddings: Any
     default_model: str
+    learner: Any = None
 
     def close(self) -> None:
+        if self.learner is not None:
+            self.learner.wait_background()
         if self.accountant is not None:
             self.accountant.flush()
         for tier in self.tiers.values():
@@ -80,8 +83,9 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     from litegate.cascade import PolicyStore
     from litegate.chat.service import ChatService
     from litegate.embeddings import EmbeddingService
-    from litegate.ledger import Ledger
     from litegate.extractor import ExtractorStore
+    from litegate.learning import Learner
+    from litegate.ledger import Ledger
     from litegate.nano import ClassifierStore
     from litegate.tasks import TaskContext, TaskRunner
     from litegate.tasks.runner import Shadowing, accounting_observer
@@ -123,10 +127,14 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
     embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
     runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors), policies=policies)
+    learner = None
     if accountant is not None:
-        runner.observers += [accounting_observer(accountant), Shadowing(runner, accountant)]
+        learner = Learner(accountant.ledger.engine, classifiers, extractors, ledger=accountant.ledger,
+                          distill_every=settings.distill_every,
+                          teacher_min_confidence=settings.teacher_min_confidence)
+        runner.observers += [accounting_observer(accountant), learner.observe,
+                             Shadowing(runner, accountant, listeners=[learner.shadowed])]
     return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers,
                    extractors=extractors, tiers=tiers,
                    order=order, accountant=accountant, policies=policies, chat=chat, tasks=runner,
-                   embeddings=embeddings,
-                   default_model=default_model)
+                   embeddings=embeddings, default_model=default_model, learner=learner)

@@ -1,5 +1,6 @@
 """Named, versioned models under ``<home>/<kind>s/NAME/vN/`` (classifiers, extractors): the
-newest version answers, older ones stay for rollback; loads are cached."""
+newest version answers unless an ``active`` file in the name's folder pins an older one (a
+rollback); older versions stay; loads are cached."""
 
 from __future__ import annotations
 
@@ -39,12 +40,38 @@ class VersionedStore:
     def next_version(self, name: str) -> int:
         return (self.versions(name) or [0])[-1] + 1
 
+    def active(self, name: str) -> int | None:
+        """The version that answers: the pinned one after a rollback, else the newest."""
+        versions = self.versions(name)
+        if not versions:
+            return None
+        try:
+            pinned = int((self.dir / name / "active").read_text().strip())
+        except (OSError, ValueError):
+            return versions[-1]
+        return pinned if pinned in versions else versions[-1]
+
     def put(self, name: str, version: int, model: Any) -> None:
-        """Save a new version (``model.save(dir)``) and cache it."""
+        """Save a new version (``model.save(dir)``), make it the active one and cache it."""
         (self.dir / name).mkdir(parents=True, exist_ok=True)
         model.save(self.dir / name / f"v{version}")
         with self._lock:
             self._cache[(name, version)] = model
+        (self.dir / name / "active").unlink(missing_ok=True)
+
+    def rollback(self, name: str) -> tuple[int, int]:
+        """Pin the version before the active one; returns (from, to)."""
+        self.get(name)  # a clear 404 for an unknown name
+        current = self.active(name)
+        older = [v for v in self.versions(name) if current is not None and v < current]
+        if not older:
+            raise InvalidRequest(f"{self.kind} {name!r} has no version before v{current} to roll back to",
+                                 param=self.kind)
+        pin = self.dir / name / "active"
+        tmp = pin.with_name("active.tmp")
+        tmp.write_text(str(older[-1]))
+        tmp.replace(pin)
+        return current, older[-1]
 
     def get(self, name: str, version: int | None = None) -> Any:
         self.check_name(name)
@@ -54,7 +81,7 @@ class VersionedStore:
             known = ", ".join(self.names()) or "none yet"
             raise self.not_found(f"no {self.kind} named {name!r} (known: {known}); {self.train_hint.format(name=name)}",
                                  param=self.kind, code=code)
-        version = version or versions[-1]
+        version = version or self.active(name)
         if version not in versions:
             raise self.not_found(f"{self.kind} {name!r} has no version {version} (has {versions})", param=self.kind,
                                  code=code)

@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from litegate import __version__
 from litegate.runtime import Runtime
-from litegate.server import dashboard, gemini, ollama, openai, responses, tasks
+from litegate.server import dashboard, gemini, learning, ollama, openai, responses, tasks
 from litegate.server.errors import install_error_handlers
 
 
@@ -40,6 +40,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     install_error_handlers(app)
     app.include_router(openai.router, dependencies=guarded)
     app.include_router(tasks.router, dependencies=guarded)
+    app.include_router(learning.router, dependencies=guarded)
     app.include_router(dashboard.router, dependencies=guarded)
     app.include_router(ollama.router, dependencies=guarded)
     app.include_router(responses.router, dependencies=guarded)

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from litegate.errors import InvalidRequest
 from litegate.keys import request_fingerprint
+from litegate.ledger import OUTCOMES
 from litegate.tasks import TASKS, TaskRunner, TaskSpec
 
 router = APIRouter()
@@ -42,13 +44,36 @@ async def unknown_task(task: str, request: Request) -> dict[str, Any]:
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: str
-    outcome: str
+    outcome: str | None = None
+    correct: Any = None
+
+
+def apply_feedback(runtime: Any, call_id: str, outcome: str | None, correct: Any) -> dict[str, Any]:
+    """An outcome (success / failure, for cost per success) and/or a correction (the right
+    answer, which a learning classifier or extractor trains on); a correction without an
+    outcome sets it from whether the call's answer agreed."""
+    if outcome is None and correct is None:
+        raise InvalidRequest("give 'outcome' (success or failure), 'correct' (the right answer), or both",
+                             param="outcome")
+    if runtime.accountant is None:
+        raise InvalidRequest("this server keeps no ledger, so it takes no feedback")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidRequest(f"'outcome' must be one of {', '.join(OUTCOMES)}", param="outcome")
+    body: dict[str, Any] = {"id": call_id}
+    if correct is not None:
+        runtime.accountant.flush()  # the call may still be on its way to the ledger
+        if runtime.learner is None:
+            raise InvalidRequest("this server does not learn (no ledger)", param="correct")
+        body.update(runtime.learner.correct(call_id, correct))
+        outcome = outcome or ("success" if body["agreed"] else "failure")
+    body.update(runtime.accountant.feedback(call_id, outcome))
+    return body
 
 
 @router.post("/v1/feedback")
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
-    """Mark an earlier call's outcome, so the ledger can report cost per success."""
-    return await run_in_threadpool(request.app.state.runtime.accountant.feedback, body.id, body.outcome)
+    """Mark an earlier call's outcome, and/or correct its answer."""
+    return await run_in_threadpool(apply_feedback, request.app.state.runtime, body.id, body.outcome, body.correct)
 
 
 @router.get("/v1/report")
@@ -67,11 +92,12 @@ class TrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str
     examples: list[dict[str, Any]]
+    learn: bool = False
 
 
 @router.post("/v1/classifiers", status_code=201)
 async def train_classifier(body: TrainRequest, request: Request) -> dict[str, Any]:
-    info = await run_in_threadpool(request.app.state.runtime.classifiers.train, body.name, body.examples)
+    info = await run_in_threadpool(request.app.state.runtime.classifiers.train, body.name, body.examples, body.learn)
     return {"object": "classifier", **asdict(info)}
 
 
@@ -84,7 +110,8 @@ async def list_classifiers(request: Request) -> dict[str, Any]:
 @router.get("/v1/classifiers/{name}")
 async def get_classifier(name: str, request: Request) -> dict[str, Any]:
     clf = await run_in_threadpool(request.app.state.runtime.classifiers.get, name)
-    return {"object": "classifier", **asdict(clf.info), "versions": request.app.state.runtime.classifiers.versions(name)}
+    store = request.app.state.runtime.classifiers
+    return {"object": "classifier", **asdict(clf.info), "versions": store.versions(name)}
 
 
 class TrainExtractorRequest(BaseModel):
@@ -92,6 +119,7 @@ class TrainExtractorRequest(BaseModel):
     name: str
     examples: list[dict[str, Any]]
     fields: dict[str, str] | None = None
+    learn: bool = False
 
 
 def _extractor_body(info: Any, versions: list[int] | None = None) -> dict[str, Any]:
@@ -105,7 +133,7 @@ def _extractor_body(info: Any, versions: list[int] | None = None) -> dict[str, A
 async def train_extractor(body: TrainExtractorRequest, request: Request) -> dict[str, Any]:
     """Train (or retrain, as a new version) a nano extractor from {"text", "data"} examples."""
     store = request.app.state.runtime.extractors
-    info = await run_in_threadpool(store.train, body.name, body.examples, body.fields)
+    info = await run_in_threadpool(store.train, body.name, body.examples, body.fields, body.learn)
     return _extractor_body(info)
 
 

@@ -40,6 +40,7 @@ class FinishedTask:
 
 
 Observer = Callable[[FinishedTask], None]
+ShadowListener = Callable[[FinishedTask, str, TaskOutput], None]  # (the call, the shadow tier, its answer)
 
 
 def validate(spec: TaskSpec, payload: TaskRequest | dict[str, Any]) -> TaskRequest:
@@ -171,14 +172,16 @@ class TaskRunner:
 
 class Shadowing:
     """An observer: sends a policy's ``shadow.fraction`` of answered calls, in the background,
-    to the shadow tier and records whether it agreed."""
+    to the shadow tier and records whether it agreed; ``listeners`` (the learner) also see the
+    shadow tier's answer."""
 
     def __init__(self, runner: TaskRunner, accountant: Any, sample: Callable[[], float] = random.random,
-                 background: bool = True):
+                 background: bool = True, listeners: list[ShadowListener] | None = None):
         self.runner = runner
         self.accountant = accountant
         self.sample = sample
         self.background = background
+        self.listeners = list(listeners or [])
 
     def __call__(self, done: FinishedTask) -> None:
         shadow = done.policy.shadow if done.policy is not None else None
@@ -197,6 +200,11 @@ class Shadowing:
         except LitegateError:
             return
         self.accountant.shadow(done.result["id"], tier, done.spec.agree(other.result, done.result))
+        for listen in self.listeners:
+            try:
+                listen(done, tier, other)
+            except Exception as e:  # noqa: BLE001 - a listener must not break shadowing
+                log.error("shadow listener failed: %s", e)
 
 
 def accounting_observer(accountant: Any) -> Observer:
