@@ -10,10 +10,12 @@ sure. Three things label those rows:
   human label always replaces a teacher's;
 - nothing else: no other table stores texts (``purge`` deletes them).
 
-``distill`` retrains from the user's original examples plus every collected label, scores the
-candidate against the active version on a held-back slice of the labels neither has seen
-(every fifth new label, human ones first), promotes it only if it is not worse, and keeps the
-old version for ``rollback``. The review queue lists unlabeled calls that went to human review
+``distill`` retrains from the user's original examples plus every collected label and scores
+the candidate against the active version on the new labels, which the active version has
+never seen: they are split into up to five folds, each scored by a candidate trained without
+it (human labels are the yardstick when there are any; teacher labels then only train). The
+candidate is promoted, refitted on everything, only if it is not worse; the old version stays
+for ``rollback``. The review queue lists unlabeled calls that went to human review
 or fell under a confidence, most informative first (smallest margin, least typical).
 """
 
@@ -28,6 +30,7 @@ import time
 from collections import Counter
 from typing import Any
 
+import numpy as np
 from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text, delete, select, update
 
 from litegate.errors import Conflict, FeedbackNotFound, InvalidRequest, LitegateError
@@ -36,7 +39,7 @@ from litegate.ledger import metadata
 log = logging.getLogger("litegate.learning")
 
 TEACHER_WEIGHT = 0.5  # a stronger tier's label counts half a person's
-HOLDOUT_EVERY = 5  # every fifth new label is held back to compare candidate and current
+HOLDOUT_FOLDS = 5  # the new labels are scored in this many held-back folds
 REVIEW_BELOW = 0.5  # the review queue's default confidence bound
 TYPICALITY_WEIGHT = 0.25  # review order: margin + this x similarity to the training set (lowest first)
 
@@ -88,7 +91,6 @@ class Learner:
         self.ledger = ledger
         self.distill_every = distill_every
         self.teacher_min_confidence = teacher_min_confidence
-        self.last_distill: dict[tuple[str, str], dict[str, Any]] = {}
         examples.create(engine, checkfirst=True)
         self._queue: queue.Queue[Any] = queue.Queue()
         self._background: set[tuple[str, str]] = set()
@@ -318,7 +320,8 @@ class Learner:
         model = self.store(kind).get(name)
         self.flush()
         rows = [r for r in self._rows(kind, name, labeled=False, limit=20_000)
-                if r["outcome"] == "human_review" or (r["confidence"] is not None and r["confidence"] < below)]
+                if r["outcome"] == "human_review" or below >= 1
+                or (r["confidence"] is not None and r["confidence"] < below)]
         rows.sort(key=lambda r: (r["margin"] if r["margin"] is not None else 0.0)
                   + TYPICALITY_WEIGHT * (r["typicality"] if r["typicality"] is not None else 0.0))
         items = [{"id": r["id"], "ts": r["ts"], "text": r["text"],
@@ -350,14 +353,13 @@ class Learner:
         if it is not worse than the active version on the held-back labels."""
         store = self.store(kind)
         store.check_name(name)
-        current = store.get(name)  # 404 for an unknown name, before taking the lock
+        store.get(name)  # 404 for an unknown name, before taking the lock
         lock = self._lock(kind, name)
         try:
             return self._distill(kind, name, store, progress)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
             lock.close()
-            self.last_distill[(kind, name)] = {"at": time.time(), "from": current.info.version}
 
     def _distill(self, kind: str, name: str, store: Any, progress: Any) -> dict[str, Any]:
         started = time.perf_counter()
@@ -371,10 +373,8 @@ class Learner:
             return {"object": "distill", kind: name, "promoted": False, "nothing_to_learn": True, "version": v,
                     "message": f"nothing to learn: no new labels for {name} since v{v}"}
         human = [r for r in new if r["label_source"] == "human"]
-        pool = human or new
-        held = [r for i, r in enumerate(pool) if i % HOLDOUT_EVERY == HOLDOUT_EVERY - 1] or [pool[-1]]
-        held_ids = {r["id"] for r in held}
-
+        pool = human or new  # what the candidate is measured on
+        folds = [pool[i::min(HOLDOUT_FOLDS, len(pool))] for i in range(min(HOLDOUT_FOLDS, len(pool)))]
         waiting: set[str] = set()
 
         def training(rows_: list[dict]) -> list[dict[str, Any]]:
@@ -398,27 +398,32 @@ class Learner:
             if progress is not None:
                 progress(message)
 
-        encoder = store.encoder
-        step(f"training a candidate on {len(base)} original + {len(rows) - len(held)} collected examples")
-        candidate = self._train(kind, name, current, training([r for r in rows if r["id"] not in held_ids]),
-                                calibrate=False)
-        step(f"scoring candidate and v{v} on {len(held)} held-back labels")
-        cand_score = self._score(kind, candidate, held, encoder)
-        cur_score = self._score(kind, current, held, encoder)
-        report = {"from_version": v, "held_back": len(held), "candidate_score": round(cand_score, 4),
-                  "current_score": round(cur_score, 4),
+        encoder = _Memo(store.encoder)  # each text is encoded once across the folds and the refit
+        cand_tally = np.zeros(3)
+        for k, fold in enumerate(folds):
+            step(f"candidate {k + 1}/{len(folds)}: trained without {len(fold)} of the {len(pool)} new labels")
+            held_ids = {r["id"] for r in fold}
+            candidate = self._train(kind, name, current, training([r for r in rows if r["id"] not in held_ids]),
+                                    calibrate=False, encoder=encoder)
+            cand_tally += self._tally(kind, candidate, fold, encoder)
+        step(f"scoring v{v} on the {len(pool)} new labels")
+        cand_score = _metric(kind, cand_tally)
+        cur_score = _metric(kind, self._tally(kind, current, pool, encoder))
+        report = {"from_version": v, "held_back": len(pool), "folds": len(folds),
+                  "candidate_score": round(cand_score, 4), "current_score": round(cur_score, 4),
                   "metric": "accuracy" if kind == "classifier" else "slot_f1",
                   "labels": {"human": sum(r["label_source"] == "human" for r in rows),
                              "teacher": sum(r["label_source"] == "teacher" for r in rows), "new": len(new)},
                   "waiting_labels": sorted(waiting)}
         if cand_score < cur_score:
             return {"object": "distill", kind: name, "promoted": False, "version": v, **report,
-                    "message": f"not promoted: the candidate scores {cand_score:.3f} on {len(held)} held-back labels, "
+                    "message": f"not promoted: the candidate scores {cand_score:.3f} on {len(pool)} held-back labels, "
                                f"v{v} scores {cur_score:.3f}; v{v} stays",
                     "seconds": round(time.perf_counter() - started, 2)}
         step("refitting on every label, with calibration")
         waiting.clear()
-        final = self._train(kind, name, current, training(rows), calibrate=True, version=store.next_version(name))
+        final = self._train(kind, name, current, training(rows), calibrate=True, version=store.next_version(name),
+                            encoder=encoder)
         report["waiting_labels"] = sorted(waiting)  # kept; trainable once they have two examples
         final.info.distilled = dict(report, seconds=round(time.perf_counter() - started, 2))
         store.put(name, final.info.version, final)
@@ -427,34 +432,35 @@ class Learner:
                 lab in waiting for lab in (labels_of(json.loads(r["label"])) if kind == "classifier" else []))]))
                          .where(examples.c.trained_in.is_(None)).values(trained_in=final.info.version))
         return {"object": "distill", kind: name, "promoted": True, "version": final.info.version, **report,
-                "message": f"promoted v{final.info.version}: the candidate scores {cand_score:.3f} on {len(held)} "
+                "message": f"promoted v{final.info.version}: the candidate scores {cand_score:.3f} on {len(pool)} "
                            f"held-back labels, v{v} scores {cur_score:.3f}",
                 "seconds": round(time.perf_counter() - started, 2)}
 
-    def _train(self, kind: str, name: str, current: Any, data: list[dict[str, Any]], calibrate: bool,
+    @staticmethod
+    def _train(kind: str, name: str, current: Any, data: list[dict[str, Any]], calibrate: bool, encoder: Any,
                version: int | None = None) -> Any:
-        store = self.stores[kind]
         version = version or current.info.version
         base = current.info.base_examples or len(current.examples)
         if kind == "classifier":
             from litegate.nano import NanoClassifier
 
-            return NanoClassifier.train(name, data, store.encoder, version=version, calibrate=calibrate, learn=True,
+            return NanoClassifier.train(name, data, encoder, version=version, calibrate=calibrate, learn=True,
                                         base_examples=base)
         from litegate.extractor import NanoExtractor
 
-        return NanoExtractor.train(name, data, store.encoder, fields=dict(current.info.fields), version=version,
+        return NanoExtractor.train(name, data, encoder, fields=dict(current.info.fields), version=version,
                                    calibrate=calibrate, learn=True, base_examples=base)
 
     @staticmethod
-    def _score(kind: str, model: Any, rows: list[dict], encoder: Any) -> float:
-        """Accuracy (classify) or slot F1 (extract) on labeled rows."""
+    def _tally(kind: str, model: Any, rows: list[dict], encoder: Any) -> np.ndarray:
+        """Counts to score on labeled rows: (right, 0, wrong) for classify, (tp, fp, fn) for
+        extract; ``_metric`` turns a sum of them into accuracy or slot F1."""
         texts = [r["text"] for r in rows]
         golds = [json.loads(r["label"]) for r in rows]
         if kind == "classifier":
             probs, _ = model.predict(texts, encoder)
-            best = [model.labels[int(i)] for i in probs.argmax(axis=1)]
-            return sum(b in labels_of(g) for b, g in zip(best, golds)) / len(rows)
+            right = sum(model.labels[int(i)] in labels_of(g) for i, g in zip(probs.argmax(axis=1), golds))
+            return np.array([right, 0, len(rows) - right], dtype=float)
         from litegate.extractor import normalize_value
 
         tp = fp = fn = 0
@@ -466,7 +472,7 @@ class Learner:
                 else:
                     fp += p is not None
                     fn += g is not None
-        return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+        return np.array([tp, fp, fn], dtype=float)
 
     def rollback(self, kind: str, name: str) -> dict[str, Any]:
         """Make the version before the active one answer again; labels first trained in the
@@ -553,6 +559,38 @@ class Learner:
                             "reviewed_share": d["reviewed"] / n})
         return {"object": "learning_curve", kind: name, "active_version": active, "below": below,
                 "versions": versions, "days": per_day, **self.counts(kind, name)}
+
+
+def _metric(kind: str, tally: np.ndarray) -> float:
+    right, fp, wrong = (float(x) for x in tally)
+    if kind == "classifier":
+        return right / (right + wrong) if right + wrong else 1.0
+    return 2 * right / (2 * right + fp + wrong) if right + fp + wrong else 1.0
+
+
+class _Memo:
+    """An encoder that remembers: a distill encodes each text once, not once per fit."""
+
+    def __init__(self, encoder: Any):
+        self._encoder = encoder
+        self.name = encoder.name
+        self._vectors: dict[str, np.ndarray] = {}
+        self._tokens: dict[tuple[str, Any], Any] = {}
+
+    def encode(self, texts: list[str], **kwargs: Any) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            self._vectors.update(zip(missing, self._encoder.encode(missing, **kwargs)))
+        return np.stack([self._vectors[t] for t in texts]) if texts else self._encoder.encode(texts, **kwargs)
+
+    def encode_tokens(self, texts: list[str], layer: Any = None) -> list[Any]:
+        missing = list(dict.fromkeys(t for t in texts if (t, layer) not in self._tokens))
+        if missing:
+            self._tokens.update(zip(((t, layer) for t in missing), self._encoder.encode_tokens(missing, layer=layer)))
+        return [self._tokens[(t, layer)] for t in texts]
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self._encoder, item)
 
 
 def _agree(predicted: dict[str, Any] | None, label: dict[str, Any]) -> bool:

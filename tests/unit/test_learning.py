@@ -53,7 +53,7 @@ def test_correct_distill_promote_and_rollback(client: TestClient, rt) -> None:
     r = client.post("/v1/classifiers/intents/distill")
     assert r.status_code == 200, r.text
     body = r.json()
-    assert body["promoted"] is True and body["version"] == 2 and body["held_back"] == 1
+    assert body["promoted"] is True and body["version"] == 2 and body["held_back"] == 3 and body["folds"] == 3
     assert body["candidate_score"] >= body["current_score"]
     assert body["labels"] == {"human": 3, "teacher": 0, "new": 3}
     got = classify(client, "a pizza please")
@@ -91,14 +91,22 @@ def test_a_label_with_one_example_waits_for_a_second(client: TestClient, rt) -> 
 
 
 def test_a_worse_candidate_is_not_promoted(client: TestClient, rt) -> None:
+    from sqlalchemy import update
+
+    from litegate.learning import examples
+
     train(client)
-    # four wrong corrections, then a right one that is held back (every fifth new label)
-    texts = [f"play jazz music please {i}" for i in range(5)]
-    for i, text in enumerate(texts):
-        call = classify(client, text)
-        assert call["label"] == "music"
-        client.post("/v1/feedback", json={"id": call["id"], "correct": {"label": "weather" if i < 4 else "music"}})
+    # a stronger tier labeled four near-identical requests wrongly; a person labels the fifth
+    calls = [classify(client, f"play jazz music please {i}") for i in range(5)]
+    assert {c["label"] for c in calls} == {"music"}
+    rt.learner.flush()
+    with rt.learner.engine.begin() as conn:
+        conn.execute(update(examples).where(examples.c.id.in_([c["id"] for c in calls[:4]]))
+                     .values(label='{"label": "weather"}', label_source="teacher", teacher_tier="big", label_ts=1.0))
+    client.post("/v1/feedback", json={"id": calls[4]["id"], "correct": {"label": "music"}})
     body = client.post("/v1/classifiers/intents/distill").json()
+    # measured on the human label only: the candidate taught by the wrong teacher is worse
+    assert body["held_back"] == 1 and body["labels"] == {"human": 1, "teacher": 4, "new": 5}
     assert body["promoted"] is False and body["version"] == 1 and "not promoted" in body["message"]
     assert body["candidate_score"] < body["current_score"] == 1.0
     assert client.get("/v1/classifiers/intents").json()["versions"] == [1]

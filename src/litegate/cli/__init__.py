@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from litegate.cli import report, serving, tasks, training
+from litegate.cli import learning, report, serving, tasks, training
 
 app = typer.Typer(help="litegate: a self-hosted lite tier for LLM automation.", no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -12,6 +12,7 @@ serving.register(app)
 tasks.register(app)
 training.register(app)
 report.register(app)
+learning.register(app)
 
 
 def main() -> None:

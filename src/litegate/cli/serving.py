@@ -45,6 +45,9 @@ def register(app: typer.Typer) -> None:
         parallel: Annotated[Optional[int], typer.Option(help="concurrent sequences per model")] = None,
         config: Annotated[Optional[Path], typer.Option(help="TOML file declaring tiers, API keys and remote "
                                                             "models (default: $LITEGATE_CONFIG)")] = None,
+        distill_every: Annotated[Optional[int], typer.Option(help="retrain a learning classifier or extractor in "
+                                                                  "the background after N new labels (default: "
+                                                                  "$LITEGATE_DISTILL_EVERY, 0 = off)")] = None,
     ) -> None:
         """Serve the HTTP API (OpenAI, Gemini, tasks, dashboard) on the given model."""
         import uvicorn
@@ -55,7 +58,10 @@ def register(app: typer.Typer) -> None:
         if problem:
             fail(problem)
         try:
-            rt = runtime(model, config=config, threads=threads, ctx=ctx, parallel=parallel)
+            if distill_every is not None and distill_every < 0:
+                fail("--distill-every takes a number of labels, 0 or more")
+            rt = runtime(model, config=config, threads=threads, ctx=ctx, parallel=parallel,
+                         distill_every=distill_every)
             engine = rt.registry.engine(rt.default_model)
         except LitegateError as e:
             fail(e.message)

@@ -24,7 +24,10 @@ def register(app: typer.Typer) -> None:
               task: Annotated[str, typer.Option(help="classify (a nano classifier) or extract (a nano "
                                                      "extractor)")] = "classify",
               fields: Annotated[Optional[Path], typer.Option(help="extract: a JSON file mapping each field to "
-                                                                  "its description (default: the keys seen)")] = None
+                                                                  "its description (default: the keys seen)")] = None,
+              learn: Annotated[bool, typer.Option("--learn", help="keep the texts of calls made to it, so "
+                                                                  "corrections and stronger tiers can teach it "
+                                                                  "(litegate distill)")] = False
               ) -> None:
         """Train (or retrain, as a new version) a nano classifier or extractor."""
         from dataclasses import asdict
@@ -41,7 +44,7 @@ def register(app: typer.Typer) -> None:
             examples = read_jsonl(data)
             classifiers = ClassifierStore(settings().home, MiniLMEncoder)
             if task == "classify":
-                info = classifiers.train(name, examples)
+                info = classifiers.train(name, examples, learn=learn)
             else:
                 described = None
                 if fields is not None:
@@ -50,7 +53,7 @@ def register(app: typer.Typer) -> None:
                     except (OSError, ValueError) as e:
                         raise InvalidRequest(f"{fields}: not a readable JSON object of field -> description "
                                              f"({e})") from None
-                info = ExtractorStore(settings().home, classifiers).train(name, examples, described)
+                info = ExtractorStore(settings().home, classifiers).train(name, examples, described, learn=learn)
                 for warning in info.warnings:
                     from litegate.cli.common import err
 
