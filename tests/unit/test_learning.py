@@ -296,3 +296,27 @@ def test_extractor_corrections_and_distill(client: TestClient, rt) -> None:
     assert info["examples"] == len(EXTRACT_BASE) + 1 and info["versions"] == [1, 2]
     assert json.loads(json.dumps(client.get("/v1/review?extractor=orders&below=1").json()))["fields"] == \
         {"order": "", "city": ""}
+
+
+def test_review_page_labels_through_a_form_and_distills(client: TestClient, rt) -> None:
+    train(client)
+    calls = [classify(client, t) for t in ("order a pizza", "get me a large pizza", "banana bread recipe")]
+    page = client.get("/dashboard/learning?classifier=intents")
+    assert page.status_code == 200 and "Review queue" in page.text and "Held-back score per version" in page.text
+    assert "<script" not in page.text
+    pending = client.get("/v1/review?classifier=intents").json()["pending"]
+    assert page.text.count('<form method="post" action="/dashboard/learning?') == pending
+    r = client.post("/dashboard/learning?classifier=intents", data={"id": calls[0]["id"], "label": "music",
+                                                                     "new_label": "food"}, follow_redirects=False)
+    assert r.status_code == 303 and "saved=" in r.headers["location"]
+    assert rt.learner.counts("classifier", "intents")["human_labels"] == 1
+    bad = client.post("/dashboard/learning?classifier=intents", data={"id": calls[1]["id"], "label": ""})
+    assert bad.status_code == 400 and "choose a label" in bad.text
+    missing = client.post("/dashboard/learning?classifier=intents", data={"id": "task_x", "label": "music"})
+    assert missing.status_code == 404 and "no call with id" in missing.text
+    client.post("/dashboard/learning?classifier=intents", data={"id": calls[1]["id"], "new_label": "food"})
+    done = client.post("/dashboard/learning/distill?classifier=intents", follow_redirects=True)
+    assert done.status_code == 200 and "promoted v2" in done.text
+    assert "/dashboard/learning?classifier=intents" in client.get("/dashboard").text
+    assert client.get("/dashboard/learning").status_code == 400
+    assert client.get("/dashboard/learning?classifier=nope").status_code == 404

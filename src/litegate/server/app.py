@@ -12,7 +12,7 @@ from fastapi.responses import Response
 
 from litegate import __version__
 from litegate.runtime import Runtime
-from litegate.server import dashboard, gemini, learning, ollama, openai, responses, tasks
+from litegate.server import dashboard, gemini, learning, learning_page, ollama, openai, responses, tasks
 from litegate.server.errors import install_error_handlers
 
 
@@ -42,6 +42,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     app.include_router(tasks.router, dependencies=guarded)
     app.include_router(learning.router, dependencies=guarded)
     app.include_router(dashboard.router, dependencies=guarded)
+    app.include_router(learning_page.router, dependencies=guarded)
     app.include_router(ollama.router, dependencies=guarded)
     app.include_router(responses.router, dependencies=guarded)
     app.state.gemini = gemini.GeminiState()

@@ -18,6 +18,19 @@ from litegate.ledger import timeseries
 
 router = APIRouter()
 
+STYLE = """body{font-family:system-ui,sans-serif;margin:24px;color:#1d2430;background:#f6f7f9}
+h1{font-size:20px;margin:0 0 4px} .sub{color:#667;margin-bottom:16px}
+.kpis{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:16px}
+.kpi{background:#fff;border-radius:8px;padding:12px 16px;min-width:130px;box-shadow:0 1px 2px #0001}
+.kpi .v{font-size:20px;font-weight:600} .kpi .k{color:#667;font-size:12px}
+.grid{display:grid;grid-template-columns:1fr 1fr;gap:16px}
+.card{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0001}
+.card h2{font-size:14px;margin:0 0 8px} .wide{grid-column:1 / span 2}
+.legend .key{margin-right:12px;font-size:12px} .legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+table{border-collapse:collapse;font-size:13px;width:100%} td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #eee}
+.empty{color:#889} .alarm{background:#fde8e4;color:#8a2414;border-radius:8px;padding:10px 14px;margin-bottom:12px}
+"""
+
 PALETTE = ["#3b6fd4", "#e07b39", "#3aa17e", "#b54fb3", "#d4b23b", "#6d7f94"]
 
 
@@ -66,7 +79,8 @@ def _hbars(rows: list[tuple[str, float, str]], color: str, width: int = 520) -> 
 
 
 def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
-           alarms: list[dict[str, Any]] | None = None) -> str:
+           alarms: list[dict[str, Any]] | None = None, learning: list[tuple[str, str]] | None = None,
+           key: str | None = None) -> str:
     groups = summary["groups"]
     calls = summary["calls"]
     escalated = sum(g["escalation_rate"] * g["calls"] for g in groups)
@@ -98,20 +112,14 @@ def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
         f"<td>{_money(g['cost_usd'])}</td><td>{g['escalation_rate']:.1%}</td><td>{g['successes']}/{g['failures']}</td>"
         f"<td>{_money(g['cost_per_success_usd']) if g['cost_per_success_usd'] else '–'}</td></tr>" for g in groups)
     cards = "".join(f'<div class="kpi"><div class="v">{v}</div><div class="k">{k}</div></div>' for k, v in kpis)
+    from urllib.parse import urlencode
+
+    links = " · ".join(
+        f'<a href="/dashboard/learning?{html.escape(urlencode({kind: name, **({"key": key} if key else {})}))}">'
+        f'{kind} {html.escape(name)}</a>' for kind, name in learning or [])
+    learning_card = (f'<div class="card wide"><h2>Learning from review</h2>{links}</div>' if links else "")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>litegate dashboard</title>
-<style>
-body{{font-family:system-ui,sans-serif;margin:24px;color:#1d2430;background:#f6f7f9}}
-h1{{font-size:20px;margin:0 0 4px}} .sub{{color:#667;margin-bottom:16px}}
-.kpis{{display:flex;gap:12px;flex-wrap:wrap;margin-bottom:16px}}
-.kpi{{background:#fff;border-radius:8px;padding:12px 16px;min-width:130px;box-shadow:0 1px 2px #0001}}
-.kpi .v{{font-size:20px;font-weight:600}} .kpi .k{{color:#667;font-size:12px}}
-.grid{{display:grid;grid-template-columns:1fr 1fr;gap:16px}}
-.card{{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0001}}
-.card h2{{font-size:14px;margin:0 0 8px}} .wide{{grid-column:1 / span 2}}
-.legend .key{{margin-right:12px;font-size:12px}} .legend i{{display:inline-block;width:10px;height:10px;margin-right:4px}}
-table{{border-collapse:collapse;font-size:13px;width:100%}} td,th{{text-align:left;padding:4px 8px;border-bottom:1px solid #eee}}
-.empty{{color:#889}} .alarm{{background:#fde8e4;color:#8a2414;border-radius:8px;padding:10px 14px;margin-bottom:12px}}
-</style></head><body>
+<style>{STYLE}</style></head><body>
 <h1>litegate</h1><div class="sub">last {hours:g} hours · {time.strftime('%Y-%m-%d %H:%M:%S')}</div>
 {banner}<div class="kpis">{cards}</div>
 <div class="grid">
@@ -121,7 +129,7 @@ table{{border-collapse:collapse;font-size:13px;width:100%}} td,th{{text-align:le
 <div class="card"><h2>Latency (bar: p95)</h2>{_hbars(lat_rows, '#3aa17e')}</div>
 <div class="card"><h2>By feature and tier</h2><table><tr><th>feature</th><th>tier</th><th>calls</th><th>cost</th>
 <th>escalated</th><th>success/fail</th><th>per success</th></tr>{table}</table></div>
-</div></body></html>"""
+{learning_card}</div></body></html>"""
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -136,4 +144,20 @@ async def dashboard(request: Request, hours: float = 24.0) -> HTMLResponse:
     since = until - hours * 3600
     summary = await run_in_threadpool(accountant.ledger.summary, since)
     rows = await run_in_threadpool(accountant.ledger.rows, since)
-    return HTMLResponse(render(summary, timeseries(rows, since, until), hours, list(accountant.alarms.values())))
+    runtime = request.app.state.runtime
+    learning = await run_in_threadpool(_learning_models, runtime)
+    return HTMLResponse(render(summary, timeseries(rows, since, until), hours, list(accountant.alarms.values()),
+                               learning, request.query_params.get("key")))
+
+
+def _learning_models(runtime: Any) -> list[tuple[str, str]]:
+    """(kind, name) of every classifier and extractor trained with learn."""
+    found = []
+    for kind, store in (("classifier", runtime.classifiers), ("extractor", runtime.extractors)):
+        for name in store.names():
+            try:
+                if getattr(store.get(name).info, "learn", False):
+                    found.append((kind, name))
+            except Exception:  # noqa: BLE001 - an unreadable model is left off the page, not a 500
+                continue
+    return found
