@@ -541,7 +541,8 @@ class Learner:
             versions.append({"version": version, "trained_at": info.trained_at, "examples": info.examples,
                              "active": version == active, "candidate_score": d.get("candidate_score"),
                              "previous_score": d.get("current_score"), "held_back": d.get("held_back"),
-                             "metric": d.get("metric")})
+                             "metric": d.get("metric"),
+                             "cv_score": getattr(info, "cv_accuracy", None) or getattr(info, "oof_f1", None)})
         days: dict[str, dict[str, Any]] = {}
         for r in self._rows(kind, name):
             day = time.strftime("%Y-%m-%d", time.gmtime(r["ts"]))

@@ -58,6 +58,18 @@ def _item_form(kind: str, name: str, item: dict[str, Any], options: dict[str, An
     return f'<form method="post" action="{action}">{hidden}{controls}<button type="submit">Save label</button></form>'
 
 
+def _score(v: dict[str, Any]) -> float:
+    """A version's bar: its held-back score when distilled, else its cross-validated estimate."""
+    return v["candidate_score"] if v["candidate_score"] is not None else (v["cv_score"] or 0.0)
+
+
+def _score_text(v: dict[str, Any]) -> str:
+    if v["candidate_score"] is not None:
+        n = v["held_back"]
+        return f"{v['candidate_score']:.3f} on {n} new label{'s' if n != 1 else ''} (before: {v['previous_score']:.3f})"
+    return f"{v['cv_score']:.3f} cross-validated" if v["cv_score"] is not None else "no estimate"
+
+
 def render(kind: str, name: str, curve: dict[str, Any], queue: dict[str, Any], request: Request,
            notice: str = "", error: str = "") -> str:
     versions = curve["versions"]
@@ -65,9 +77,7 @@ def render(kind: str, name: str, curve: dict[str, Any], queue: dict[str, Any], r
             ("human labels", f"{curve['human_labels']:,}"), ("teacher labels", f"{curve['teacher_labels']:,}"),
             ("not yet trained on", f"{curve['new_labels']:,}"), ("to review", f"{queue['pending']:,}")]
     cards = "".join(f'<div class="kpi"><div class="v">{v}</div><div class="k">{k}</div></div>' for k, v in kpis)
-    score_rows = [(f"v{v['version']}" + (" (active)" if v["active"] else ""), v["candidate_score"] or 0.0,
-                   f"{v['candidate_score']:.3f} {v['metric']} on {v['held_back']} new labels (v{v['version'] - 1}: "
-                   f"{v['previous_score']:.3f})" if v["candidate_score"] is not None else "trained from examples")
+    score_rows = [(f"v{v['version']}" + (" (active)" if v["active"] else ""), _score(v), _score_text(v))
                   for v in versions]
     day_rows = [(d["day"], d["unsure_share"], f"{d['unsure_share']:.1%} of {d['calls']}") for d in curve["days"]]
     day_table = "".join(
@@ -91,7 +101,7 @@ def render(kind: str, name: str, curve: dict[str, Any], queue: dict[str, Any], r
 <div class="sub">labels from review and stronger tiers train the next version · {distill}</div>
 {banner}<div class="kpis">{cards}</div>
 <div class="grid">
-<div class="card"><h2>Held-back score per version</h2>{_hbars(score_rows, '#3aa17e')}</div>
+<div class="card"><h2>Score per version</h2>{_hbars(score_rows, '#3aa17e')}</div>
 <div class="card"><h2>Calls under {curve['below']:g} confidence, per day</h2>{_hbars(day_rows, '#e07b39')}
 <table><tr><th>day</th><th>calls</th><th>unsure</th><th>escalated</th><th>reviewed</th><th>corrected</th></tr>
 {day_table}</table></div>
