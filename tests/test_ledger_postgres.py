@@ -62,3 +62,28 @@ def test_ledger_on_postgres(postgres_url: str) -> None:
     assert summary["calls"] == 2 and abs(summary["cost_usd"] - 4e-6) < 1e-12
     # a second Ledger on the same URL (another replica) sees the same rows
     assert Ledger(postgres_url).get("a")["outcome"] == "success"
+
+
+def test_learning_examples_on_postgres(postgres_url: str, tmp_path: Path) -> None:
+    """The examples table lives beside the ledger: corrections, review and distill on PostgreSQL."""
+    from litegate.config import Config, Settings
+    from litegate.evals.datasets import clinc150
+    from litegate.runtime import build
+
+    rt = build(Settings(home=tmp_path, ledger_url=postgres_url), Config())
+    try:
+        rt.classifiers.train("pg-bank", clinc150("train", domain="banking", per_label=3, seed=4), learn=True)
+        stream = clinc150("test", domain="banking", per_label=2, seed=5)
+        ids = {rt.tasks.run("classify", {"text": r["text"], "classifier": "pg-bank", "tier": "nano"})["id"]: r["label"]
+               for r in stream}
+        queue = rt.learner.review("classifier", "pg-bank", limit=10, below=1.0)
+        assert queue["pending"] == len(stream) and len(queue["data"]) == 10
+        for item in queue["data"]:
+            rt.learner.correct(item["id"], {"label": ids[item["id"]]})
+        result = rt.learner.distill("classifier", "pg-bank")
+        assert result["held_back"] == 10 and result["labels"]["human"] == 10
+        assert result["promoted"] == (result["candidate_score"] >= result["current_score"])
+        assert rt.learner.curve("classifier", "pg-bank")["human_labels"] == 10
+        assert rt.learner.purge("classifier", "pg-bank") == len(stream)
+    finally:
+        rt.close()
