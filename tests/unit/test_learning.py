@@ -319,4 +319,7 @@ def test_review_page_labels_through_a_form_and_distills(client: TestClient, rt) 
     assert done.status_code == 200 and "promoted v2" in done.text
     assert "/dashboard/learning?classifier=intents" in client.get("/dashboard").text
     assert client.get("/dashboard/learning").status_code == 400
+    assert client.get("/dashboard/learning?classifier=intents&below=x").status_code == 400
+    wide = client.get("/dashboard/learning?classifier=intents&below=1&limit=5").text
+    assert "below=1&amp;limit=5" in wide  # the forms post back to the same view
     assert client.get("/dashboard/learning?classifier=nope").status_code == 404

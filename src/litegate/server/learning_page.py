@@ -33,11 +33,12 @@ padding:10px 14px;margin-bottom:12px} label.f{display:inline-block;min-width:90p
 
 
 def _query(kind: str, name: str, request: Request, **extra: str) -> str:
-    params = {kind: name, **extra}
-    key = request.query_params.get("key")
-    if key:
-        params["key"] = key
-    return urlencode(params)
+    """The page's own query (the model, the queue's bounds, the API key) plus ``extra``."""
+    params = {kind: name}
+    for keep in ("below", "limit", "key"):
+        if request.query_params.get(keep):
+            params[keep] = request.query_params[keep]
+    return urlencode({**params, **extra})
 
 
 def _item_form(kind: str, name: str, item: dict[str, Any], options: dict[str, Any], request: Request) -> str:
@@ -112,14 +113,20 @@ def render(kind: str, name: str, curve: dict[str, Any], queue: dict[str, Any], r
 async def _page(request: Request, kind: str, name: str, notice: str = "", error: str = "",
                 status: int = 200) -> HTMLResponse:
     lr = learner(request)
-    curve = await run_in_threadpool(lr.curve, kind, name)
-    queue = await run_in_threadpool(lr.review, kind, name, 25)
+    try:
+        below = float(request.query_params.get("below", 0.5))
+        limit = int(request.query_params.get("limit", 25))
+    except ValueError:
+        raise InvalidRequest("'below' is a number in (0, 1] and 'limit' a whole number", param="below") from None
+    curve = await run_in_threadpool(lr.curve, kind, name, below)
+    queue = await run_in_threadpool(lr.review, kind, name, limit, below)
     return HTMLResponse(render(kind, name, curve, queue, request, notice, error), status_code=status)
 
 
 @router.get("/dashboard/learning", response_class=HTMLResponse)
 async def learning_page(request: Request, classifier: str | None = None, extractor: str | None = None,
                         saved: str | None = None, message: str | None = None) -> HTMLResponse:
+    """``?below=`` (default 0.5) and ``?limit=`` (default 25) bound the review queue shown."""
     kind, name = which(classifier, extractor)
     notice = message or (f"Saved the label for {saved}." if saved else "")
     return await _page(request, kind, name, notice=notice)
