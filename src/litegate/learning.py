@@ -417,7 +417,7 @@ class Learner:
                   "waiting_labels": sorted(waiting)}
         if cand_score < cur_score:
             return {"object": "distill", kind: name, "promoted": False, "version": v, **report,
-                    "message": f"not promoted: the candidate scores {cand_score:.3f} on {len(pool)} held-back labels, "
+                    "message": f"not promoted: the candidate scores {cand_score:.3f} on {_labels(len(pool))}, "
                                f"v{v} scores {cur_score:.3f}; v{v} stays",
                     "seconds": round(time.perf_counter() - started, 2)}
         step("refitting on every label, with calibration")
@@ -432,8 +432,8 @@ class Learner:
                 lab in waiting for lab in (labels_of(json.loads(r["label"])) if kind == "classifier" else []))]))
                          .where(examples.c.trained_in.is_(None)).values(trained_in=final.info.version))
         return {"object": "distill", kind: name, "promoted": True, "version": final.info.version, **report,
-                "message": f"promoted v{final.info.version}: the candidate scores {cand_score:.3f} on {len(pool)} "
-                           f"held-back labels, v{v} scores {cur_score:.3f}",
+                "message": f"promoted v{final.info.version}: the candidate scores {cand_score:.3f} on "
+                           f"{_labels(len(pool))}, v{v} scores {cur_score:.3f}",
                 "seconds": round(time.perf_counter() - started, 2)}
 
     @staticmethod
@@ -560,6 +560,10 @@ class Learner:
                             "reviewed_share": d["reviewed"] / n})
         return {"object": "learning_curve", kind: name, "active_version": active, "below": below,
                 "versions": versions, "days": per_day, **self.counts(kind, name)}
+
+
+def _labels(n: int) -> str:
+    return f"{n} held-back label{'s' if n != 1 else ''}"
 
 
 def _metric(kind: str, tally: np.ndarray) -> float:
