@@ -164,7 +164,7 @@ class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
     input: str | list[str] | list[int] | list[list[int]]
     model: str | None = None
-    encoding_format: Literal["float", "base64"] = "float"
+    encoding_format: Literal["float", "base64"] | None = None  # null (litellm sends it) means float
     dimensions: int | None = Field(default=None, ge=1)
     user: str | None = None
 
