@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 
-def _fn(name: str, description: str, **props: str) -> dict[str, Any]:
+def _fn(fn_name: str, description: str, **props: str) -> dict[str, Any]:
     return {"type": "function", "function": {
-        "name": name, "description": description,
+        "name": fn_name, "description": description,
         "parameters": {"type": "object", "properties": {k: {"type": "string", "description": v}
                                                         for k, v in props.items()},
                        "required": list(props)}}}
@@ -87,4 +87,57 @@ CASES: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]] = [
             "LH 232 at 07:10, 129 EUR; AZ 431 at 13:45, 98 EUR"), [FLIGHTS], None),
     (_after("Email bob@example.com that I'm late", "send_email",
             '{"to": "bob@example.com", "subject": "Running late", "body": "I am late"}', "sent"), [EMAIL], None),
+]
+
+
+# A second set with other tools and phrasings, written before any change was measured on it:
+# decision rules are chosen on CASES and reported on both.
+TABLE = _fn("book_table", "Reserve a table at a restaurant", restaurant="the restaurant", time="when",
+            people="how many guests")
+TRAINS = _fn("get_train_times", "Departure times of trains between two stations", origin="from station",
+             destination="to station")
+TIMER = _fn("set_timer", "Start a countdown timer", minutes="how many minutes")
+STAFF = _fn("lookup_employee", "Find a colleague's contact details in the staff directory",
+            full_name="their name")
+TICKET = _fn("create_ticket", "Open a support ticket for an IT problem", summary="what is wrong")
+PACKAGE = _fn("track_package", "Track a parcel by its tracking number", tracking_number="the tracking number")
+NEWS = _fn("get_news", "Latest news headlines on a topic", topic="the topic")
+TRANSLATE_DOC = _fn("translate_file", "Translate an uploaded file into another language", file_id="the file",
+                    language="target language")
+
+HELDOUT_CASES: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]] = [
+    (_user("Book a table for four at Luigi's tonight at 8."), [TABLE, TIMER], "book_table"),
+    (_user("When is the next train from Leeds to York?"), [TRAINS, TABLE], "get_train_times"),
+    (_user("Set a timer for 12 minutes"), [TIMER, NEWS], "set_timer"),
+    (_user("What's Priya Natarajan's phone number?"), [STAFF, TICKET], "lookup_employee"),
+    (_user("My laptop won't connect to the office wifi, please open a ticket"), [TICKET, STAFF], "create_ticket"),
+    (_user("Where is parcel 1Z999AA10123456784?"), [PACKAGE, TRAINS], "track_package"),
+    (_user("Any news about the elections today?"), [NEWS, TIMER], "get_news"),
+    (_user("Please translate file f_123 into German"), [TRANSLATE_DOC, NEWS], "translate_file"),
+    (_user("Can you reserve us a spot at Sakura for 7pm, two people?"), [TABLE], "book_table"),
+    (_user("trains Glasgow to Edinburgh"), [TRAINS], "get_train_times"),
+    (_user("remind me in 5 minutes to check the oven"), [TIMER], "set_timer"),
+    (_user("Who is the contact for payroll, Tom Becker? I need his email."), [STAFF], "lookup_employee"),
+    (_user("The printer on floor 3 is jammed again."), [TICKET, PACKAGE], "create_ticket"),
+    (_user("Has my package with tracking number 9400111899223 shipped yet?"), [PACKAGE], "track_package"),
+    (_user("What are today's top headlines in technology?"), [NEWS, TRAINS], "get_news"),
+    (_user("What is a good tip at a restaurant in the US?"), [TABLE], None),
+    (_user("How fast do high-speed trains go?"), [TRAINS, NEWS], None),
+    (_user("How long should I boil an egg?"), [TIMER], None),
+    (_user("What makes a good employee?"), [STAFF, TICKET], None),
+    (_user("Write a short poem about the sea."), [TICKET, PACKAGE], None),
+    (_user("What is the square root of 144?"), [NEWS, TIMER], None),
+    (_user("Translate 'thank you' into Japanese."), [TRANSLATE_DOC], None),
+    (_user("Who wrote Pride and Prejudice?"), [NEWS, STAFF], None),
+    (_user("Give me three tips for a job interview."), [STAFF, TABLE], None),
+    (_user("Good night!"), [TIMER, NEWS], None),
+    (_user("Explain the difference between a virus and a bacterium."), [TICKET], None),
+    (_after("Book a table for two at Nopa at 7", "book_table",
+            '{"restaurant": "Nopa", "time": "19:00", "people": "2"}', "confirmed, ref 8812"), [TABLE], None),
+    (_after("Next train Leeds to York?", "get_train_times", '{"origin": "Leeds", "destination": "York"}',
+            "14:05, 14:35, 15:05"), [TRAINS], None),
+    (_after("Track 1Z999", "track_package", '{"tracking_number": "1Z999"}', "out for delivery"), [PACKAGE],
+     None),
+    (_after("Open a ticket: VPN down", "create_ticket", '{"summary": "VPN down"}', "ticket IT-4411 opened"),
+     [TICKET, STAFF], None),
 ]
