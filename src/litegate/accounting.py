@@ -68,7 +68,8 @@ class Accountant:
                                 "calls": n}
         else:
             self.alarms.pop(key, None)
-        self.metrics.budget_exceeded.labels(task, feature or "").set(1 if key in self.alarms else 0)
+        label = self.metrics.feature_label(feature)
+        self.metrics.budget_exceeded.labels(task, label).set(1 if key in self.alarms else 0)
 
     def task(self, result: dict[str, Any], api_key: str | None = None, budget: float | None = None) -> None:
         """A task response as a row; its ``cost_usd`` was priced per tier step by the runner."""

@@ -48,10 +48,16 @@ class Unauthorized(LitegateError):
 
 
 class TooManyRequests(LitegateError):
-    """A rate limit, budget or capacity limit was reached (HTTP 429)."""
+    """A rate limit, budget or capacity limit was reached (HTTP 429, with ``Retry-After``:
+    ``retry_after`` seconds, at least 1)."""
 
     status_code = 429
     error_type = "rate_limit_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = None,
+                 retry_after: float = 1.0):
+        super().__init__(message, param=param, code=code)
+        self.retry_after = retry_after
 
 
 class RateLimited(TooManyRequests):

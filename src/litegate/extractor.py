@@ -78,7 +78,7 @@ def check_examples(examples: Any, fields: dict[str, str] | None) -> tuple[list[s
         if not isinstance(fields, dict) or not fields:
             raise InvalidRequest("'fields' must map each field name to a description", param="fields")
         for name, desc in fields.items():
-            if not FIELD_RE.match(str(name)) or not isinstance(desc, str):
+            if not FIELD_RE.fullmatch(str(name)) or not isinstance(desc, str):
                 raise InvalidRequest(f"field {name!r}: names are letters, digits, '_', '.', '-'; descriptions "
                                      "are strings", param="fields")
     texts, golds, seen = [], [], Counter()
@@ -98,7 +98,7 @@ def check_examples(examples: Any, fields: dict[str, str] | None) -> tuple[list[s
             if fields is not None and name not in fields:
                 raise InvalidRequest(f"'{where}.data.{name}': {name!r} is not one of the fields "
                                      f"({', '.join(fields)})", param=f"{where}.data.{name}")
-            if not FIELD_RE.match(name):
+            if not FIELD_RE.fullmatch(name):
                 raise InvalidRequest(f"'{where}.data': field name {name!r} is not valid (letters, digits, '_', "
                                      "'.', '-')", param=f"{where}.data")
             if not isinstance(value, str) or not value.strip():

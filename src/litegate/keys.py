@@ -42,6 +42,20 @@ def request_fingerprint(request: Request) -> str | None:
     return fingerprint(request_token(request))
 
 
+MAX_FEATURE_CHARS = 200  # as a task request's "feature" field
+
+
+def request_feature(request: Request) -> str | None:
+    """The ``X-Litegate-Feature`` header (a tag for cost reports), checked like the task field."""
+    feature = request.headers.get("x-litegate-feature")
+    if feature is not None and (len(feature) > MAX_FEATURE_CHARS or not feature.isprintable()):
+        from litegate.errors import InvalidRequest
+
+        raise InvalidRequest(f"the X-Litegate-Feature header must be printable and at most {MAX_FEATURE_CHARS} "
+                             "characters", param="X-Litegate-Feature")
+    return feature or None
+
+
 @dataclass
 class ApiKey:
     name: str
@@ -104,8 +118,10 @@ class KeyGuard:
         if key.budget_usd_per_day is not None:
             spent = self._spent_today(key)
             if spent >= key.budget_usd_per_day:
+                now = time.time()
                 raise RateLimited(f"the daily budget of key {key.name!r} (${key.budget_usd_per_day}) is spent "
-                                  f"(${spent:.6f} today); it resets at 00:00 UTC", code="budget_exceeded")
+                                  f"(${spent:.6f} today); it resets at 00:00 UTC", code="budget_exceeded",
+                                  retry_after=86400 - now % 86400)
         return key
 
     def _take(self, key: ApiKey) -> None:
@@ -119,7 +135,7 @@ class KeyGuard:
                 self._buckets[key.sha256] = (tokens, now)
                 wait = (1.0 - tokens) / rate
                 raise RateLimited(f"key {key.name!r} is limited to {key.rate_per_minute} requests per minute; "
-                                  f"retry in {wait:.1f} s", code="rate_limit_exceeded")
+                                  f"retry in {wait:.1f} s", code="rate_limit_exceeded", retry_after=wait)
             self._buckets[key.sha256] = (tokens - 1.0, now)
 
     def _spent_today(self, key: ApiKey) -> float:

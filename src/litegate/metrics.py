@@ -6,6 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 
 from litegate.ledger import CallRecord
 
+MAX_FEATURE_LABELS = 100  # distinct feature values with their own series; later ones count as "other"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -27,6 +28,19 @@ class Metrics:
                                      registry=self.registry)
         self.feedback = Counter("litegate_feedback", "Outcomes reported through /v1/feedback", ["outcome"],
                                 registry=self.registry)
+        self._features: set[str] = set()
+
+    def feature_label(self, feature: str | None) -> str:
+        """A feature's label value: the first MAX_FEATURE_LABELS distinct ones keep their name
+        (the ledger keeps every name), so the metrics cannot grow without bound."""
+        if not feature:
+            return ""
+        if feature in self._features:
+            return feature
+        if len(self._features) < MAX_FEATURE_LABELS:
+            self._features.add(feature)
+            return feature
+        return "other"
 
     def observe(self, rec: CallRecord) -> None:
         self.requests.labels(rec.task, rec.tier, str(rec.status)).inc()
@@ -36,7 +50,7 @@ class Metrics:
             if n:
                 self.tokens.labels(rec.tier, kind).inc(n)
         if rec.cost_usd:
-            self.cost.labels(rec.feature or "", rec.tier).inc(rec.cost_usd)
+            self.cost.labels(self.feature_label(rec.feature), rec.tier).inc(rec.cost_usd)
         if rec.escalated and rec.escalated_from:
             self.escalations.labels(rec.task, rec.escalated_from, rec.tier).inc()
 

@@ -26,7 +26,7 @@ class VersionedStore:
         self._lock = threading.Lock()
 
     def check_name(self, name: str) -> None:
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise InvalidRequest(f"a {self.kind} name is 1-64 letters, digits, '_', '.' or '-', starting with a "
                                  "letter or digit", param="name")
 

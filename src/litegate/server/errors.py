@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from litegate.errors import ContextLengthExceeded, LitegateError
+from litegate.errors import ContextLengthExceeded, LitegateError, TooManyRequests
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -93,10 +95,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LitegateError)
     async def _litegate(request: Request, exc: LitegateError) -> JSONResponse:
         if _is_gemini(request):
-            return google_error(exc.status_code, exc.message)
-        if _is_ollama(request):
-            return ollama_error(exc.status_code, exc.message)
-        return litegate_error_response(exc)
+            response = google_error(exc.status_code, exc.message)
+        elif _is_ollama(request):
+            response = ollama_error(exc.status_code, exc.message)
+        else:
+            response = litegate_error_response(exc)
+        if isinstance(exc, TooManyRequests):  # every 429 says when to come back
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -29,7 +29,7 @@ from litegate.chat import ChatCall
 from litegate.engine import LlamaEngine
 from litegate.errors import InvalidRequest, LitegateError, NotFound, TooManyRequests
 from litegate.gemini_format import contents_to_messages, to_chat_request, to_gemini_response
-from litegate.keys import request_fingerprint
+from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import json_body
 
 router = APIRouter()  # mounted under /v1beta and /v1 (google-genai 3.x defaults to v1)
@@ -153,7 +153,7 @@ def _served(request: Request, model: str) -> str:
 
 def _call(request: Request, body: dict[str, Any]) -> tuple[ChatCall, dict[str, Any]]:
     chat_req, wants = to_chat_request(body)
-    return ChatCall(chat_req, api="gemini", feature=request.headers.get("x-litegate-feature"),
+    return ChatCall(chat_req, api="gemini", feature=request_feature(request),
                     api_key=request_fingerprint(request)), wants
 
 
@@ -315,7 +315,7 @@ def _embed_texts(request: Request, model: str, items: list[Any]) -> list[dict[st
     if len(dims) > 1:
         raise InvalidRequest("every request of a batch must ask for the same outputDimensionality")
     vectors, _ = request.app.state.runtime.embeddings.embed(
-        texts, model, next(iter(dims), None), api="gemini-embed", feature=request.headers.get("x-litegate-feature"),
+        texts, model, next(iter(dims), None), api="gemini-embed", feature=request_feature(request),
         api_key=request_fingerprint(request), param="requests")
     return [{"values": [float(x) for x in v]} for v in vectors]
 

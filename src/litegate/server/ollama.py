@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from litegate import __version__
 from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
 from litegate.errors import InvalidRequest, LitegateError
-from litegate.keys import request_fingerprint
+from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import json_body
 
 router = APIRouter(prefix="/api")
@@ -79,7 +79,7 @@ def _messages(raw: Any) -> list[dict[str, Any]]:
 
 
 def _call(request: Request, req: ChatCompletionRequest | CompletionRequest, api: str) -> ChatCall:
-    return ChatCall(req, api=api, feature=request.headers.get("x-litegate-feature"),
+    return ChatCall(req, api=api, feature=request_feature(request),
                     api_key=request_fingerprint(request))
 
 
@@ -210,7 +210,7 @@ async def embed(request: Request) -> dict[str, Any]:
     started = time.perf_counter()
     vectors, tokens = await run_in_threadpool(
         request.app.state.runtime.embeddings.embed, texts, body.get("model"), body.get("dimensions"),
-        api="ollama-embed", feature=request.headers.get("x-litegate-feature"), api_key=request_fingerprint(request))
+        api="ollama-embed", feature=request_feature(request), api_key=request_fingerprint(request))
     return {"model": body.get("model") or "all-minilm-l6-v2", "embeddings": [[float(x) for x in v] for v in vectors],
             "total_duration": int((time.perf_counter() - started) * 1e9), "prompt_eval_count": tokens}
 
@@ -221,7 +221,7 @@ async def embeddings(request: Request) -> dict[str, Any]:
     body = await json_body(request)
     vectors, _ = await run_in_threadpool(
         request.app.state.runtime.embeddings.embed, [body.get("prompt")], body.get("model"), None,
-        api="ollama-embed", feature=request.headers.get("x-litegate-feature"), api_key=request_fingerprint(request))
+        api="ollama-embed", feature=request_feature(request), api_key=request_fingerprint(request))
     return {"embedding": [float(x) for x in vectors[0]]}
 
 

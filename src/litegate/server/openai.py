@@ -19,14 +19,14 @@ from starlette.concurrency import run_in_threadpool
 
 from litegate.chat import ChatCall, ChatCompletionRequest, ChatRun, CompletionRequest
 from litegate.errors import InvalidRequest, LitegateError, RemoteRejected
-from litegate.keys import request_fingerprint
+from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import error_body
 
 router = APIRouter()
 
 
 def _call(request: Request, req: ChatCompletionRequest | CompletionRequest, api: str) -> ChatCall:
-    return ChatCall(req, api=api, feature=request.headers.get("x-litegate-feature"),
+    return ChatCall(req, api=api, feature=request_feature(request),
                     api_key=request_fingerprint(request))
 
 
@@ -182,7 +182,7 @@ async def embeddings(req: EmbeddingRequest, request: Request) -> dict[str, Any]:
     service = request.app.state.runtime.embeddings
     vectors, tokens = await run_in_threadpool(
         service.embed, texts, req.model, req.dimensions, api="embeddings",
-        feature=request.headers.get("x-litegate-feature"), api_key=request_fingerprint(request))
+        feature=request_feature(request), api_key=request_fingerprint(request))
     data = []
     for i, v in enumerate(vectors):
         if req.encoding_format == "base64":

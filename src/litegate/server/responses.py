@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from litegate.chat import ChatCall, ChatCompletionRequest
 from litegate.errors import InvalidRequest, LitegateError
-from litegate.keys import request_fingerprint
+from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import json_body
 
 router = APIRouter()
@@ -145,7 +145,7 @@ async def create_response(request: Request) -> Any:
         raise InvalidRequest("'previous_response_id' is not supported: this server keeps no responses; send "
                              "the conversation in 'input'", param="previous_response_id")
     req = to_chat_request(body)
-    call = ChatCall(req, api="responses", feature=request.headers.get("x-litegate-feature"),
+    call = ChatCall(req, api="responses", feature=request_feature(request),
                     api_key=request_fingerprint(request))
     stream = bool(body.get("stream"))
     run = await request.app.state.runtime.chat.run(call, stream=stream)

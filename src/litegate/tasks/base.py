@@ -8,6 +8,7 @@ CLI read these declarations; adding a task is one module with a ``TaskSpec`` plu
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -64,11 +65,15 @@ def label_map(raw: list[str] | dict[str, str] | None, param: str = "labels", min
     """Labels as {name: description}, checked for emptiness, duplicates and count."""
     if raw is None or len(raw) == 0:
         raise InvalidRequest(f"'{param}' is required: a list of names or {{name: description}}", param=param)
+    if len(raw) > maximum:  # before any per-name work: a huge list is refused in O(1)
+        raise InvalidRequest(f"'{param}' has {len(raw)} entries; an LLM tier takes at most {maximum}. "
+                             "Train a nano classifier (POST /v1/classifiers) for larger label sets", param=param)
     pairs = list(raw.items()) if isinstance(raw, dict) else [(name, "") for name in raw]
     names = [name.strip() if isinstance(name, str) else name for name, _ in pairs]
     if any(not n for n in names):
         raise InvalidRequest(f"'{param}' contains an empty name", param=param)
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    counts = Counter(names)
+    dupes = sorted(n for n, c in counts.items() if c > 1)
     if dupes:
         raise InvalidRequest(f"'{param}' names {', '.join(repr(d) for d in dupes)} more than once", param=param)
     if len(names) < minimum:

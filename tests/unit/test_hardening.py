@@ -1,0 +1,73 @@
+"""Hostile and careless input from the reliability probe: names that end in a newline, huge label
+lists, oversized feature tags, unbounded metric labels, 429s that say when to come back."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from fakes import runtime
+from litegate.config import load_config
+from litegate.ledger import CallRecord
+from litegate.metrics import MAX_FEATURE_LABELS, Metrics
+
+
+@pytest.fixture()
+def rt(tmp_path: Path):
+    r = runtime(tmp_path)
+    yield r
+    r.close()
+
+
+def test_names_must_match_whole(client: TestClient) -> None:
+    examples = [{"text": t, "label": lab} for t, lab in (("a b", "x"), ("c d", "x"), ("e f", "y"), ("g h", "y"))]
+    r = client.post("/v1/classifiers", json={"name": "evil\n", "examples": examples})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "name"
+    r = client.post("/v1/extractors", json={"name": "ok", "fields": {"city\n": "the city"},
+                                            "examples": [{"text": "to Oslo", "data": {"city\n": "Oslo"}}]})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "fields"
+
+
+def test_a_huge_label_list_is_refused_before_any_per_label_work(client: TestClient) -> None:
+    labels = [f"label {i}" for i in range(40_000)] + ["label 1"]
+    r = client.post("/v1/tasks/classify", json={"text": "hello", "labels": labels, "tier": "lite"})
+    assert r.status_code == 400 and "at most 50" in r.json()["error"]["message"]
+
+
+def test_feature_header_is_bounded(client: TestClient) -> None:
+    r = client.post("/v1/embeddings", json={"input": "hi"}, headers={"X-Litegate-Feature": "f" * 201})
+    assert r.status_code == 400 and r.json()["error"]["param"] == "X-Litegate-Feature"
+    assert client.post("/v1/embeddings", json={"input": "hi"}, headers={"X-Litegate-Feature": "f" * 200}
+                       ).status_code == 200
+
+
+def test_metric_labels_for_features_are_bounded() -> None:
+    metrics = Metrics()
+    for i in range(MAX_FEATURE_LABELS + 50):
+        metrics.observe(CallRecord(id=str(i), task="chat", tier="lite", feature=f"feature-{i}", cost_usd=1e-6))
+    text = metrics.render().decode()
+    series = [line for line in text.splitlines() if line.startswith("litegate_cost_usd_total{")]
+    assert len(series) == MAX_FEATURE_LABELS + 1 and any('feature="other"' in line for line in series)
+
+
+def test_every_429_carries_retry_after(tmp_path: Path, monkeypatch) -> None:
+    from litegate.server import create_app
+
+    monkeypatch.setenv("TEST_KEY", "sk-test")
+    path = tmp_path / "litegate.toml"
+    path.write_text('[[api_key]]\nname = "t"\nkey_env = "TEST_KEY"\nrate_per_minute = 1\n')
+    rt = runtime(tmp_path)
+    rt.config.api_keys = load_config(path).api_keys
+    try:
+        with TestClient(create_app(rt, close_runtime=False)) as client:
+            headers = {"Authorization": "Bearer sk-test"}
+            assert client.post("/v1/embeddings", json={"input": "hi"}, headers=headers).status_code == 200
+            r = client.post("/v1/embeddings", json={"input": "hi"}, headers=headers)
+            assert r.status_code == 429 and 1 <= int(r.headers["Retry-After"]) <= 60
+            g = client.post("/v1beta/models/lite:generateContent", headers={"x-goog-api-key": "sk-test"},
+                            json={"contents": [{"parts": [{"text": "hi"}]}]})
+            assert g.status_code == 429 and int(g.headers["Retry-After"]) >= 1
+    finally:
+        rt.close()
