@@ -182,3 +182,15 @@ def test_tool_reply_cut_by_max_tokens_is_not_shown_as_text(client: openai.OpenAI
                                        messages=[{"role": "user", "content": "Weather in Paris?"}])
     assert r.choices[0].finish_reason == "length"
     assert r.choices[0].message.content is None and not r.choices[0].message.tool_calls
+
+
+def test_a_function_without_parameters_is_called_with_empty_arguments(client: openai.OpenAI) -> None:
+    """Declared with "properties": {} (as the llm CLI's tools are), the arguments must be {}:
+    an open object once let the model copy the schema into them."""
+    tools = [{"type": "function", "function": {"name": "app_version", "description": "The installed app version",
+                                               "parameters": {"type": "object", "properties": {}}}}]
+    for _ in range(3):
+        r = client.chat.completions.create(
+            model="lite", tools=tools, tool_choice="required", max_tokens=40, temperature=1.0,
+            messages=[{"role": "user", "content": "Which version of the app is installed? Use the tool."}])
+        assert r.choices[0].message.tool_calls[0].function.arguments == "{}"

@@ -71,3 +71,16 @@ def test_every_429_carries_retry_after(tmp_path: Path, monkeypatch) -> None:
             assert g.status_code == 429 and int(g.headers["Retry-After"]) >= 1
     finally:
         rt.close()
+
+
+def test_tool_arguments_take_only_declared_properties() -> None:
+    from litegate.chat.tools import closed
+
+    assert closed({"type": "object", "properties": {}}) == {"type": "object", "properties": {},
+                                                            "additionalProperties": False}
+    nested = closed({"type": "object", "properties": {"a": {"type": "object", "properties": {"b": {}}}},
+                     "additionalProperties": True})
+    assert nested["additionalProperties"] is True  # what the caller said stays
+    assert nested["properties"]["a"]["additionalProperties"] is False
+    assert closed({"type": "array", "items": {"type": "object", "properties": {}}})["items"][
+        "additionalProperties"] is False

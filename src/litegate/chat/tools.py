@@ -74,9 +74,25 @@ def select_functions(functions: list[Function], tool_choice: str | dict[str, Any
                          "'function': {'name': ...}}", param="tool_choice")
 
 
+def closed(schema: Any) -> Any:
+    """A parameters schema as the grammar should read it: an object that lists its properties
+    and says nothing of others takes no others. A function declared with ``"properties": {}``
+    then gets ``{}`` as arguments, not whatever the model invents (once: the schema itself)."""
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {k: closed(v) for k, v in out["properties"].items()}
+        if "additionalProperties" not in out and "patternProperties" not in out:
+            out["additionalProperties"] = False
+    if isinstance(out.get("items"), dict):
+        out["items"] = closed(out["items"])
+    return out
+
+
 def reply_schema(mode: str, functions: list[Function], parallel: bool) -> dict[str, Any]:
     calls = [{"type": "object",
-              "properties": {"name": {"const": f.name}, "arguments": f.parameters},
+              "properties": {"name": {"const": f.name}, "arguments": closed(f.parameters)},
               "required": ["name", "arguments"], "additionalProperties": False} for f in functions]
     call_list = {"type": "array", "items": calls[0] if len(calls) == 1 else {"anyOf": calls},
                  "minItems": 1, "maxItems": MAX_PARALLEL_CALLS if parallel else 1}
