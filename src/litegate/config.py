@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     log_level: int = Field(default=0, ge=0, le=4, description="llama.cpp log verbosity")
     ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite in home")
     config: Path | None = Field(default=None, description="the TOML config file")
+    max_body_mb: float = Field(default=32, gt=0, le=4096, description="largest request body accepted, in MB "
+                                                                     "(larger: HTTP 413)")
     distill_every: int = Field(default=0, ge=0, description="retrain a learning classifier or extractor in the "
                                                             "background after this many new labels (0: only on "
                                                             "`litegate distill`)")

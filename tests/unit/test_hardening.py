@@ -84,3 +84,25 @@ def test_tool_arguments_take_only_declared_properties() -> None:
     assert nested["properties"]["a"]["additionalProperties"] is False
     assert closed({"type": "array", "items": {"type": "object", "properties": {}}})["items"][
         "additionalProperties"] is False
+
+
+def test_request_bodies_over_the_limit_are_413(tmp_path: Path) -> None:
+    from litegate.server import create_app
+
+    rt = runtime(tmp_path, max_body_mb=0.01)  # 10 KB
+    try:
+        with TestClient(create_app(rt, close_runtime=False)) as client:
+            big = {"input": "word " * 5000}
+            r = client.post("/v1/embeddings", json=big)
+            assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+
+            def chunks():  # no Content-Length: counted as it arrives
+                for _ in range(20):
+                    yield b"x" * 1000
+
+            r = client.post("/v1beta/models/lite:generateContent", content=chunks(),
+                            headers={"Content-Type": "application/json"})
+            assert r.status_code == 413
+            assert client.post("/v1/embeddings", json={"input": "small"}).status_code == 200
+    finally:
+        rt.close()

@@ -46,6 +46,9 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     app.include_router(ollama.router, dependencies=guarded)
     app.include_router(responses.router, dependencies=guarded)
     app.state.gemini = gemini.GeminiState()
+    from litegate.server.limits import BodyLimit
+
+    app.add_middleware(BodyLimit, max_bytes=int(runtime.settings.max_body_mb * (1 << 20)))
     app.include_router(gemini.router, prefix="/v1beta", dependencies=guarded)
     app.include_router(gemini.router, prefix="/v1", dependencies=guarded)
 
