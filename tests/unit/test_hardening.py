@@ -106,3 +106,23 @@ def test_request_bodies_over_the_limit_are_413(tmp_path: Path) -> None:
             assert client.post("/v1/embeddings", json={"input": "small"}).status_code == 200
     finally:
         rt.close()
+
+
+def test_host_and_browser_origin_are_checked(rt) -> None:
+    from litegate.cli.serving import serve_hosts
+    from litegate.server import create_app
+
+    assert serve_hosts("0.0.0.0", None) == ["*"] and "localhost" in serve_hosts("127.0.0.1", None)
+    assert serve_hosts("127.0.0.1", "a.example, b.example") == ["a.example", "b.example"]
+    app = create_app(rt, close_runtime=False, allowed_hosts=serve_hosts("127.0.0.1", None))
+    with TestClient(app, base_url="http://127.0.0.1:8080") as client:
+        assert client.get("/healthz").status_code == 200
+        ok = client.post("/v1/embeddings", json={"input": "hi"}, headers={"Origin": "http://localhost:3000"})
+        assert ok.status_code == 200  # a page served from this machine
+        r = client.post("/v1beta/models/lite:generateContent", content='{"contents": []}',
+                        headers={"Origin": "https://evil.example", "Content-Type": "text/plain"})
+        assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
+        r = client.get("/healthz", headers={"Host": "rebound.example:8080"})  # DNS rebinding
+        assert r.status_code == 421 and r.json()["error"]["code"] == "host_not_allowed"
+    with TestClient(create_app(rt, close_runtime=False, allowed_hosts=["*"]), base_url="http://x.example") as c:
+        assert c.get("/healthz").status_code == 200

@@ -18,6 +18,18 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="lite, pro, or a pa
 SHUTDOWN_GRACE_S = 5
 
 
+def serve_hosts(host: str, allowed: str | None) -> list[str]:
+    """The Host names ``serve`` answers: what --allowed-hosts lists, else loopback names and
+    the listening address (any, when it listens on every interface)."""
+    from litegate.server.limits import LOOPBACK_HOSTS
+
+    if allowed:
+        return [h.strip() for h in allowed.split(",") if h.strip()]
+    if host in ("0.0.0.0", "::", ""):
+        return ["*"]
+    return [*LOOPBACK_HOSTS, host]
+
+
 def _port_free(host: str, port: int) -> str | None:
     """Why ``host:port`` cannot be listened on, or None (checked before loading a model)."""
     try:
@@ -45,6 +57,10 @@ def register(app: typer.Typer) -> None:
         parallel: Annotated[Optional[int], typer.Option(help="concurrent sequences per model")] = None,
         config: Annotated[Optional[Path], typer.Option(help="TOML file declaring tiers, API keys and remote "
                                                             "models (default: $LITEGATE_CONFIG)")] = None,
+        allowed_hosts: Annotated[Optional[str], typer.Option(help="comma-separated host names the Host header (and a "
+                                                                  "browser's Origin) may carry; '*' for any (default: "
+                                                                  "loopback names and --host; any when --host is "
+                                                                  "0.0.0.0 or ::)")] = None,
         distill_every: Annotated[Optional[int], typer.Option(help="retrain a learning classifier or extractor in "
                                                                   "the background after N new labels (default: "
                                                                   "$LITEGATE_DISTILL_EVERY, 0 = off)")] = None,
@@ -86,8 +102,8 @@ def register(app: typer.Typer) -> None:
                       highlight=False)
         # on SIGTERM, in-flight requests get a few seconds, then are cancelled: a long
         # generation must not hold a shutdown (or a rolling restart) for a minute
-        uvicorn.run(create_app(rt), host=host, port=port, log_level="warning",
-                    timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
+        app_ = create_app(rt, allowed_hosts=serve_hosts(host, allowed_hosts))
+        uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
     @app.command()
     def generate(

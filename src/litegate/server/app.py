@@ -16,8 +16,10 @@ from litegate.server import dashboard, gemini, learning, learning_page, ollama, 
 from litegate.server.errors import install_error_handlers
 
 
-def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
-    """An app serving ``runtime``: its default model answers requests that name no model."""
+def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: list[str] | None = None) -> FastAPI:
+    """An app serving ``runtime``: its default model answers requests that name no model.
+    ``allowed_hosts`` (``litegate serve`` always passes them) bounds the Host and Origin
+    headers accepted; None checks neither (in-process use)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,9 +48,11 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True) -> FastAPI:
     app.include_router(ollama.router, dependencies=guarded)
     app.include_router(responses.router, dependencies=guarded)
     app.state.gemini = gemini.GeminiState()
-    from litegate.server.limits import BodyLimit
+    from litegate.server.limits import BodyLimit, HostGuard
 
     app.add_middleware(BodyLimit, max_bytes=int(runtime.settings.max_body_mb * (1 << 20)))
+    if allowed_hosts is not None:
+        app.add_middleware(HostGuard, allowed=allowed_hosts)
     app.include_router(gemini.router, prefix="/v1beta", dependencies=guarded)
     app.include_router(gemini.router, prefix="/v1", dependencies=guarded)
 

@@ -1,4 +1,5 @@
-"""Request limits that apply before any route runs: the body size (HTTP 413)."""
+"""Request limits that apply before any route runs: the body size (413), the Host and a
+browser's Origin (421 / 403)."""
 
 from __future__ import annotations
 
@@ -51,10 +52,54 @@ class BodyLimit:
 
     async def _refuse(self, send: Any) -> None:
         mb = self.max_bytes / (1 << 20)
-        body = json.dumps({"error": {"message": f"the request body is larger than the {mb:g} MB limit "
-                                                "(LITEGATE_MAX_BODY_MB)", "type": "invalid_request_error",
-                                     "param": None, "code": "request_too_large"}}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-                                (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await _refuse(send, 413, f"the request body is larger than the {mb:g} MB limit (LITEGATE_MAX_BODY_MB)",
+                      "request_too_large")
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def _host_only(value: str) -> str:
+    """``example.com:8080`` -> ``example.com``; ``[::1]:8080`` -> ``::1``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1:value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class HostGuard:
+    """DNS rebinding and cross-site requests: the ``Host`` header must name an allowed host, and
+    a browser's ``Origin``, when sent, must too (a web page cannot make a browser drive the
+    API). Clients that are not browsers send no Origin and are unaffected. ``"*"`` allows all."""
+
+    def __init__(self, app: Any, allowed: list[str]):
+        self.app = app
+        self.any = "*" in allowed
+        self.allowed = {_host_only(h) for h in allowed if h != "*"}
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or self.any:
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+        host = _host_only(headers.get("host", ""))
+        if host not in self.allowed:
+            await _refuse(send, 421, f"host {host!r} is not served here; allowed: {', '.join(sorted(self.allowed))} "
+                                     "(litegate serve --allowed-hosts)", "host_not_allowed")
+            return
+        origin = headers.get("origin")
+        if origin and origin != "null":
+            origin_host = _host_only(origin.split("://", 1)[-1].split("/", 1)[0])
+            if origin_host not in self.allowed:
+                await _refuse(send, 403, f"requests from web pages at {origin!r} are refused (litegate serve "
+                                         "--allowed-hosts)", "origin_not_allowed")
+                return
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Any, status: int, message: str, code: str) -> None:
+    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                 "code": code}}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
