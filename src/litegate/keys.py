@@ -25,12 +25,19 @@ from fastapi import Request
 from litegate.errors import ConfigError, RateLimited, Unauthorized
 
 
+BROWSER_PAGES = ("/dashboard", "/docs", "/redoc", "/openapi.json")  # where ?key= is taken (a browser)
+
+
 def request_token(request: Request) -> str:
     """The API key a request carries: ``Authorization: Bearer``, Gemini's ``x-goog-api-key``,
-    or ``?key=`` (a browser on the dashboard)."""
+    or ``?key=`` on the pages a browser opens (the dashboard, the API docs) — elsewhere a key
+    in the URL would end up in proxies' logs."""
     auth = request.headers.get("authorization", "")
     token = auth.split(" ", 1)[1].strip() if auth.lower().startswith("bearer ") else ""
-    return token or request.headers.get("x-goog-api-key", "") or request.query_params.get("key", "")
+    token = token or request.headers.get("x-goog-api-key", "")
+    if not token and request.url.path.startswith(BROWSER_PAGES):
+        token = request.query_params.get("key", "")
+    return token
 
 
 def fingerprint(token: str) -> str | None:
@@ -109,7 +116,10 @@ class KeyGuard:
             return None
         token = request_token(request)
         if not token:
-            raise Unauthorized("an API key is required: send 'Authorization: Bearer <key>'", code="missing_api_key")
+            hint = (" (a key in the URL is taken only on the dashboard and docs pages)"
+                    if request.query_params.get("key") else "")
+            raise Unauthorized(f"an API key is required: send 'Authorization: Bearer <key>' or 'x-goog-api-key'{hint}",
+                               code="missing_api_key")
         key = self.by_hash.get(hashlib.sha256(token.encode()).hexdigest())
         if key is None:
             raise Unauthorized("the API key is not valid", code="invalid_api_key")

@@ -126,3 +126,29 @@ def test_host_and_browser_origin_are_checked(rt) -> None:
         assert r.status_code == 421 and r.json()["error"]["code"] == "host_not_allowed"
     with TestClient(create_app(rt, close_runtime=False, allowed_hosts=["*"]), base_url="http://x.example") as c:
         assert c.get("/healthz").status_code == 200
+
+
+def test_with_keys_on_urls_carry_keys_only_to_browser_pages_and_docs_are_guarded(tmp_path: Path,
+                                                                                 monkeypatch) -> None:
+    from litegate.server import create_app
+
+    monkeypatch.setenv("TEST_KEY", "sk-test")
+    path = tmp_path / "litegate.toml"
+    path.write_text('[[api_key]]\nname = "t"\nkey_env = "TEST_KEY"\n')
+    rt = runtime(tmp_path)
+    rt.config.api_keys = load_config(path).api_keys
+    try:
+        with TestClient(create_app(rt, close_runtime=False)) as client:
+            r = client.post("/v1/embeddings?key=sk-test", json={"input": "hi"})
+            assert r.status_code == 401 and "only on the dashboard" in r.json()["error"]["message"]
+            assert client.get("/dashboard?key=sk-test").status_code == 200
+            assert client.get("/openapi.json").status_code == 401 and client.get("/docs").status_code == 401
+            spec = client.get("/openapi.json?key=sk-test")
+            assert spec.status_code == 200 and "/v1/chat/completions" in spec.json()["paths"]
+            assert "openapi.json?key=sk-test" in client.get("/docs?key=sk-test").text
+            health = client.get("/healthz").json()
+            assert health["status"] == "ok" and "tiers" not in health and "remotes" not in health
+    finally:
+        rt.close()
+    with TestClient(create_app(runtime(tmp_path / "open"), close_runtime=False)) as client:
+        assert client.get("/openapi.json").status_code == 200 and "tiers" in client.get("/healthz").json()

@@ -28,7 +28,10 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
         if close_runtime:
             runtime.close()
 
-    app = FastAPI(title="litegate", version=__version__, lifespan=lifespan)
+    keys_on = bool(runtime.config.api_keys)
+    # with API keys, the API's description is behind them too (routes added below)
+    app = FastAPI(title="litegate", version=__version__, lifespan=lifespan,
+                  **({"openapi_url": None, "docs_url": None, "redoc_url": None} if keys_on else {}))
     app.state.runtime = runtime
     app.state.started = int(time.time())
     from litegate.keys import KeyGuard
@@ -40,6 +43,8 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
 
     guarded = [Depends(require_key)]
     install_error_handlers(app)
+    if keys_on:
+        _guarded_docs(app, guarded)
     app.include_router(openai.router, dependencies=guarded)
     app.include_router(tasks.router, dependencies=guarded)
     app.include_router(learning.router, dependencies=guarded)
@@ -54,7 +59,11 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     if allowed_hosts is not None:
         app.add_middleware(HostGuard, allowed=allowed_hosts)
     app.include_router(gemini.router, prefix="/v1beta", dependencies=guarded)
-    app.include_router(gemini.router, prefix="/v1", dependencies=guarded)
+    from fastapi.utils import generate_unique_id
+
+    # the same routes again under /v1 (where google-genai asks by default): their own operation ids
+    app.include_router(gemini.router, prefix="/v1", dependencies=guarded,
+                       generate_unique_id_function=lambda route: "gemini_" + generate_unique_id(route))
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
@@ -75,9 +84,35 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
                 for name in rt.registry.names()
             },
             "active_requests": sum(e.active_requests for e in loaded.values()),
-            "remotes": {name: {"circuit": rt.tiers[name].breaker.state, "base_url": rt.tiers[name].config.base_url}
-                        for name in rt.chat.remote_names()},
-            "tiers": rt.tasks.describe_tiers(),
+            # with API keys on, an unauthenticated probe learns no configuration (base URLs, tiers)
+            **({} if keys_on else {
+                "remotes": {name: {"circuit": rt.tiers[name].breaker.state,
+                                   "base_url": rt.tiers[name].config.base_url}
+                            for name in rt.chat.remote_names()},
+                "tiers": rt.tasks.describe_tiers()}),
         }
 
     return app
+
+
+def _guarded_docs(app: FastAPI, guarded: list[Any]) -> None:
+    """/openapi.json, /docs and /redoc behind the API keys (``?key=`` works there)."""
+    from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+    from fastapi.openapi.utils import get_openapi
+    from fastapi.responses import HTMLResponse, JSONResponse
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=guarded)
+    async def openapi(request: Request) -> JSONResponse:
+        return JSONResponse(get_openapi(title=app.title, version=app.version, routes=app.routes))
+
+    def spec_url(request: Request) -> str:
+        key = request.query_params.get("key")
+        return "/openapi.json" + (f"?key={key}" if key else "")
+
+    @app.get("/docs", include_in_schema=False, dependencies=guarded)
+    async def docs(request: Request) -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=spec_url(request), title="litegate API")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=guarded)
+    async def redoc(request: Request) -> HTMLResponse:
+        return get_redoc_html(openapi_url=spec_url(request), title="litegate API")
