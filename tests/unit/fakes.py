@@ -44,6 +44,7 @@ class FakeEngine:
         self.bodies: list[dict[str, Any]] = []
         self.counted = 0
         self.active_requests = 0
+        self.timings: dict[str, Any] | None = None  # llama.cpp's per-call timings, when a test sets them
 
     def tokenize(self, text: str, *, special: bool = False) -> list[int]:
         return [sum(map(ord, w)) for w in text.split()] or [0]
@@ -65,6 +66,8 @@ class FakeEngine:
         prompt = self.count_chat_tokens(body["messages"]) if kind == "chat" else len(str(body["prompt"]).split())
         self.counted -= 1
         out = completion(text, prompt_tokens=prompt, finish=finish)
+        if self.timings is not None:
+            out["timings"] = dict(self.timings)
         if kind == "completion":
             out["choices"][0] = {"index": 0, "text": text, "finish_reason": "stop"}
         return out

@@ -152,3 +152,26 @@ def test_with_keys_on_urls_carry_keys_only_to_browser_pages_and_docs_are_guarded
         rt.close()
     with TestClient(create_app(runtime(tmp_path / "open"), close_runtime=False)) as client:
         assert client.get("/openapi.json").status_code == 200 and "tiers" in client.get("/healthz").json()
+
+
+def test_local_cost_is_engine_time_not_time_spent_waiting(tmp_path: Path) -> None:
+    import time
+
+    from fakes import FakeEngine
+    from litegate.chat import ChatCall, ChatCompletionRequest
+    from litegate.tiers.base import Price, Usage
+
+    price = Price(usd_per_hour=3600.0)  # $1 per second
+    assert price.cost(Usage.of({}, {"prompt_ms": 200, "predicted_ms": 300}), seconds=10.0) == pytest.approx(0.5)
+    assert price.cost(Usage.of({}), seconds=2.0) == pytest.approx(2.0)  # no timings: wall time
+    engine = FakeEngine(reply=lambda body: time.sleep(0.3) or "hi")  # 0.3 s waiting for a slot, say
+    engine.timings = {"prompt_ms": 4.0, "predicted_ms": 6.0}
+    rt = runtime(tmp_path, engines={"lite": engine})
+    try:
+        rt.chat.run_sync(ChatCall(ChatCompletionRequest(model="lite", messages=[{"role": "user", "content": "x"}])))
+        rt.accountant.flush()
+        row = rt.accountant.ledger.rows()[0]
+        per_second = rt.tiers["lite"].price.usd_per_hour / 3600
+        assert row["latency_ms"] >= 300 and row["cost_usd"] == pytest.approx(0.010 * per_second)
+    finally:
+        rt.close()

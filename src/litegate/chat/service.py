@@ -308,7 +308,8 @@ class ChatService:
                 if not chunk.get("choices") and "usage" in chunk:
                     latency_ms = round((time.perf_counter() - started) * 1000, 2)
                     chunk.setdefault("litegate", {})["latency_ms"] = latency_ms
-                    self._record(chunk.get("id") or "", call, plan.target, chunk["usage"], latency_ms)
+                    self._record(chunk.get("id") or "", call, plan.target, chunk["usage"], latency_ms,
+                                 chunk.get("timings"))
                 yield chunk
         finally:
             await chunks.aclose()
@@ -407,7 +408,7 @@ class ChatService:
 
         engine.stream(plan.kind, plan.body, relay)
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        self._record(last.get("id") or "", call, plan.target, last.get("usage"), latency_ms)
+        self._record(last.get("id") or "", call, plan.target, last.get("usage"), latency_ms, last.get("timings"))
         return last
 
     # -- finishing ------------------------------------------------------------------------------
@@ -424,14 +425,15 @@ class ChatService:
             meta["tool_decision"] = run.meta["tool_decision"]
         if run.fallback_from:
             meta.update(fallback_from=run.fallback_from, fallback_reason=run.fallback_reason)
-        self._record(result.get("id") or "", call, plan.target, result.get("usage"), latency_ms)
+        self._record(result.get("id") or "", call, plan.target, result.get("usage"), latency_ms,
+                     result.get("timings"))
         return result
 
     def _record(self, call_id: str, call: ChatCall, target: Target, usage: dict[str, Any] | None,
-                latency_ms: float) -> None:
+                latency_ms: float, timings: dict[str, Any] | None = None) -> None:
         if self.accountant is None:
             return
-        cost = target.price.cost(Usage.of(usage), latency_ms / 1000.0)
+        cost = target.price.cost(Usage.of(usage, timings), latency_ms / 1000.0)
         self.accountant.chat(call_id or "chat_" + secrets.token_hex(12), call.api, target.tier, target.model,
                              usage, latency_ms, cost, feature=call.feature, api_key=call.api_key)
 
