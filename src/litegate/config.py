@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     ctx: int = Field(default=8192, ge=256, description="context tokens per model, shared by its slots")
     parallel: int = Field(default=8, ge=1, le=64,
                           description="concurrent sequences per model (8 measured best on 2 cores: bench/settings.py)")
+    queue: int = Field(default=32, ge=0, le=10_000,
+                       description="requests that may wait for a model's slots; beyond parallel + queue a new "
+                                   "request is refused at once with 503 and Retry-After")
     log_level: int = Field(default=0, ge=0, le=4, description="llama.cpp log verbosity")
     ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite in home")
     config: Path | None = Field(default=None, description="the TOML config file")

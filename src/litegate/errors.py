@@ -114,6 +114,17 @@ class TierDown(LitegateError):
         self.reason = reason
 
 
+class Overloaded(LitegateError):
+    """A model's slots and its waiting line are full (HTTP 503 with ``Retry-After``)."""
+
+    status_code = 503
+    error_type = "overloaded"
+
+    def __init__(self, message: str, *, retry_after: float = 1.0):
+        super().__init__(message, code="overloaded")
+        self.retry_after = retry_after
+
+
 class SchemaViolation(LitegateError):
     """A remote tier's reply does not follow the requested JSON schema (escalates)."""
 

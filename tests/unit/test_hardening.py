@@ -175,3 +175,27 @@ def test_local_cost_is_engine_time_not_time_spent_waiting(tmp_path: Path) -> Non
         assert row["latency_ms"] >= 300 and row["cost_usd"] == pytest.approx(0.010 * per_second)
     finally:
         rt.close()
+
+
+def test_an_overloaded_model_is_a_503_with_retry_after_in_each_api_shape(tmp_path: Path) -> None:
+    from fakes import FakeEngine
+    from litegate.errors import Overloaded
+    from litegate.server import create_app
+
+    def busy(body: dict) -> str:
+        raise Overloaded("lite is busy", retry_after=2.0)
+
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(reply=busy)})
+    try:
+        with TestClient(create_app(rt, close_runtime=False)) as client:
+            r = client.post("/v1/chat/completions", json={"model": "lite", "messages": [{"role": "user",
+                                                                                         "content": "hi"}]})
+            assert r.status_code == 503 and r.headers["Retry-After"] == "2"
+            assert r.json()["error"]["code"] == "overloaded"
+            g = client.post("/v1beta/models/lite:generateContent", json={"contents": [{"parts": [{"text": "hi"}]}]})
+            assert g.status_code == 503 and g.headers["Retry-After"] == "2"
+            o = client.post("/api/chat", json={"model": "lite", "stream": False,
+                                               "messages": [{"role": "user", "content": "hi"}]})
+            assert o.status_code == 503 and o.headers["Retry-After"] == "2" and "busy" in o.json()["error"]
+    finally:
+        rt.close()

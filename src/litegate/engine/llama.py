@@ -13,9 +13,10 @@ for the few routes the handlers do not expose (tokenize, chat-template token cou
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +24,11 @@ from typing import Any, Literal
 
 import httpx
 
-from litegate.errors import ContextLengthExceeded, EngineError, InvalidRequest, ModelFileError
+from litegate.errors import ContextLengthExceeded, EngineError, InvalidRequest, ModelFileError, Overloaded
 
 Kind = Literal["chat", "completion"]
 _END = object()
+_admission = threading.local()  # set while a thread runs an admitted request
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,7 @@ class EngineOptions:
     draft_max: int = 16  # most tokens proposed per step
     draft_p_min: float = 0.75  # the draft stops proposing when its own token is less likely
     ngram_n: int = 5  # n-gram mode: the lookup key length in tokens
+    queue: int = 32  # requests that may wait for a slot; beyond parallel + queue, new ones get a 503
 
 
 def _raise_for_engine_error(body: dict[str, Any]) -> None:
@@ -132,6 +135,7 @@ class LlamaEngine:
             max_workers=max(8, options.parallel * 8), thread_name_prefix=f"engine-{self.path.stem[:16]}"
         )
         self._active = 0
+        self._admitted = 0  # requests accepted and not finished: generating, or waiting for a slot
         self._active_lock = threading.Lock()
         self._closed = False
 
@@ -175,8 +179,35 @@ class LlamaEngine:
         with self._active_lock:
             self._active += delta
 
+    @contextlib.contextmanager
+    def admitted(self) -> Iterator[None]:
+        """Admission control for one request: refused with Overloaded (503, Retry-After) when
+        the slots and the waiting line are full, so a burst gets a fast answer instead of a
+        minute in line. Re-entrant within a thread (an async call's executor thread)."""
+        if getattr(_admission, "inside", False):
+            yield
+            return
+        limit = self.options.parallel + self.options.queue
+        with self._active_lock:
+            if self._admitted >= limit:
+                raise Overloaded(f"{self.path.stem} is busy: {self.options.parallel} requests generating and "
+                                 f"{self.options.queue} waiting (LITEGATE_QUEUE); retry shortly",
+                                 retry_after=2.0)
+            self._admitted += 1
+        _admission.inside = True
+        try:
+            yield
+        finally:
+            _admission.inside = False
+            with self._active_lock:
+                self._admitted -= 1
+
     def run(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
         """One non-streamed request; returns the OpenAI-shaped response body."""
+        with self.admitted():
+            return self._run(kind, body)
+
+    def _run(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
         self._check_open()
         self._track(1)
         try:
@@ -193,6 +224,10 @@ class LlamaEngine:
 
     def stream(self, kind: Kind, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
         """One streamed request; ``on_chunk`` gets each chunk and returns True to cancel."""
+        with self.admitted():
+            self._stream(kind, body, on_chunk)
+
+    def _stream(self, kind: Kind, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
         self._check_open()
         error: dict[str, Any] = {}
 
@@ -217,8 +252,7 @@ class LlamaEngine:
     # -- asyncio bridges -----------------------------------------------------------------
 
     async def arun(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.run, kind, body)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self.run, kind, body)
 
     async def astream(self, kind: Kind, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Async iterator over chunks. Leaving the loop early (or being cancelled because
@@ -277,7 +311,7 @@ class LlamaEngine:
         """Run one tiny grammar-constrained request: llguidance builds its token index for
         this vocabulary on first use (seconds for a 150k vocabulary), so pay it up front."""
         try:
-            self.run("chat", {"messages": [{"role": "user", "content": "{}"}], "max_tokens": 1,
+            self._run("chat", {"messages": [{"role": "user", "content": "{}"}], "max_tokens": 1,  # not admitted
                               "grammar": '%llguidance {}\nstart: %json {"type": "object"}'})
         except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first request
             pass

@@ -89,6 +89,7 @@ class ModelRegistry:
                     threads=self.settings.threads,
                     ctx=self.settings.ctx,
                     parallel=self.settings.parallel,
+                    queue=self.settings.queue,
                     verbosity=self.settings.log_level,
                     speculative=spec,
                     draft=draft,

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from litegate.errors import ContextLengthExceeded, LitegateError, TooManyRequests
+from litegate.errors import ContextLengthExceeded, LitegateError
 
 
 async def json_body(request: Request) -> dict[str, Any]:
@@ -100,8 +100,8 @@ def install_error_handlers(app: FastAPI) -> None:
             response = ollama_error(exc.status_code, exc.message)
         else:
             response = litegate_error_response(exc)
-        if isinstance(exc, TooManyRequests):  # every 429 says when to come back
-            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        if exc.status_code in (429, 503):  # every 429 and 503 says when to come back
+            response.headers["Retry-After"] = str(max(1, math.ceil(getattr(exc, "retry_after", None) or 1.0)))
         return response
 
     @app.exception_handler(RequestValidationError)
