@@ -48,3 +48,25 @@ def test_a_burst_beyond_slots_and_queue_is_refused_fast_with_retry_after(small_s
         r = client.post("/v1/chat/completions", json={"model": "lite", "max_tokens": 5,
                                                       "messages": [{"role": "user", "content": "hi"}]})
         assert r.status_code == 200
+
+
+@pytest.mark.parametrize("path, body", [
+    ("/v1/chat/completions", {"model": "lite", "max_tokens": 400, "temperature": 0,
+                              "messages": [{"role": "user", "content": "Write a very long story about a ship."}]}),
+    ("/api/chat", {"model": "lite", "stream": False, "options": {"num_predict": 400, "temperature": 0},
+                   "messages": [{"role": "user", "content": "Write a very long story about a ship."}]}),
+])
+def test_a_non_streamed_request_whose_client_leaves_is_cancelled(server: str, path: str, body: dict) -> None:
+    import time
+
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(server + path, json=body, timeout=httpx.Timeout(10, read=1.5))
+    deadline = time.monotonic() + 5
+    active = None
+    while time.monotonic() < deadline:
+        active = httpx.get(server + "/healthz").json()["active_requests"]
+        if active == 0:
+            break
+        time.sleep(0.2)
+    # 400 tokens take 10+ s here; the engine is free within a few seconds of the client leaving
+    assert active == 0

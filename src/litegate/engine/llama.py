@@ -68,6 +68,31 @@ def _raise_for_engine_error(body: dict[str, Any]) -> None:
     raise EngineError(message)
 
 
+def assemble_chat(chunks: list[dict[str, Any]]) -> dict[str, Any]:
+    """A streamed chat reply as the non-streamed response body (one choice)."""
+    text: list[str] = []
+    reasoning: list[str] = []
+    finish = None
+    head: dict[str, Any] = {}
+    tail: dict[str, Any] = {}
+    for chunk in chunks:
+        if not head:
+            head = {k: chunk[k] for k in ("id", "created", "model", "system_fingerprint") if k in chunk}
+        for choice in chunk.get("choices") or []:
+            delta = choice.get("delta") or {}
+            text.append(delta.get("content") or "")
+            reasoning.append(delta.get("reasoning_content") or "")
+            finish = choice.get("finish_reason") or finish
+        for key in ("usage", "timings"):
+            if chunk.get(key) is not None:
+                tail[key] = chunk[key]
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(text)}
+    if any(reasoning):
+        message["reasoning_content"] = "".join(reasoning)
+    return {"choices": [{"finish_reason": finish, "index": 0, "message": message}], **head,
+            "object": "chat.completion", **tail}
+
+
 def _speculation(params: Any, options: EngineOptions) -> None:
     import xllamacpp
 
@@ -252,7 +277,15 @@ class LlamaEngine:
     # -- asyncio bridges -----------------------------------------------------------------
 
     async def arun(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self.run, kind, body)
+        """One non-streamed request from async code. A plain chat request is streamed inside
+        and assembled, so that cancelling the awaiting task (its client went away) stops the
+        generation at the next token; the others (logprobs, several choices, completions) run
+        whole."""
+        if kind != "chat" or body.get("logprobs") or body.get("top_logprobs") or (body.get("n") or 1) != 1 \
+                or body.get("tools"):
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self.run, kind, body)
+        chunks = [chunk async for chunk in self.astream(kind, body)]
+        return assemble_chat(chunks)
 
     async def astream(self, kind: Kind, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
         """Async iterator over chunks. Leaving the loop early (or being cancelled because

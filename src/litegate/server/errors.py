@@ -104,6 +104,13 @@ def install_error_handlers(app: FastAPI) -> None:
             response.headers["Retry-After"] = str(max(1, math.ceil(getattr(exc, "retry_after", None) or 1.0)))
         return response
 
+    from litegate.server.limits import ClientGone
+
+    @app.exception_handler(ClientGone)
+    async def _gone(request: Request, exc: ClientGone) -> JSONResponse:
+        return JSONResponse({"error": {"message": "the client closed the connection", "type": "client_closed"}},
+                            status_code=499)  # nobody reads it; the access log shows what happened
+
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = validation_message(exc)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import re
 import secrets
 import threading
@@ -31,7 +32,9 @@ from litegate.errors import InvalidRequest, LitegateError, NotFound, TooManyRequ
 from litegate.gemini_format import contents_to_messages, to_chat_request, to_gemini_response
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import json_body
+from litegate.server.limits import while_connected
 
+log = logging.getLogger("litegate.gemini")
 router = APIRouter()  # mounted under /v1beta and /v1 (google-genai 3.x defaults to v1)
 
 MAX_CACHES = 100
@@ -226,7 +229,9 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
 
 @router.post("/models/{model}:generateContent")
 async def generate_content(model: str, request: Request) -> dict[str, Any]:
-    return await _generate(request, _model_id(model), await json_body(request))
+    body = await json_body(request)
+    # a batch runs on after its request ended; a direct call ends when its client goes away
+    return await while_connected(request, _generate(request, _model_id(model), body))
 
 
 @router.post("/models/{model}:streamGenerateContent", response_model=None)
@@ -369,6 +374,10 @@ async def _run_batch(request: Request, job: BatchJob, items: list[dict[str, Any]
         except LitegateError as e:
             job.responses.append({"error": {"code": e.status_code, "message": e.message,
                                             "status": _google_status(e.status_code)}})
+        except Exception as e:  # noqa: BLE001 - one item's failure must not leave the job RUNNING forever
+            log.exception("batch %s: an item failed", job.name)
+            job.responses.append({"error": {"code": 500, "message": f"internal error: {type(e).__name__}",
+                                            "status": _google_status(500)}})
     job.state, job.end_time = "BATCH_STATE_SUCCEEDED", _now()
     job.update_time = job.end_time
 

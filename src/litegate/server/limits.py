@@ -1,10 +1,15 @@
-"""Request limits that apply before any route runs: the body size (413), the Host and a
-browser's Origin (421 / 403)."""
+"""Request limits: the body size (413), the Host and a browser's Origin (421 / 403), applied
+before any route runs; and work that ends when its client goes away."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 Scope = dict[str, Any]
 
@@ -103,3 +108,27 @@ async def _refuse(send: Any, status: int, message: str, code: str) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready; the work was cancelled."""
+
+
+async def while_connected(request: Any, work: Awaitable[T], poll_s: float = 0.25) -> T:
+    """Await ``work`` unless the client disconnects first: then cancel it (a generation stops
+    at its next token) and raise ClientGone. A non-streamed request whose client timed out
+    no longer keeps the engine busy."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=poll_s)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                raise ClientGone()
+    finally:
+        if not task.done():
+            task.cancel()

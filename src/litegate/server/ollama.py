@@ -24,6 +24,7 @@ from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
 from litegate.errors import InvalidRequest, LitegateError
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import json_body
+from litegate.server.limits import while_connected
 
 router = APIRouter(prefix="/api")
 
@@ -172,8 +173,8 @@ async def chat(request: Request) -> Any:
         params["tools"] = body["tools"]
     stream = body.get("stream", True) is not False
     started = time.perf_counter()
-    run = await request.app.state.runtime.chat.run(_call(request, ChatCompletionRequest.model_validate(params),
-                                                         "ollama"), stream=stream)
+    call = _call(request, ChatCompletionRequest.model_validate(params), "ollama")
+    run = await while_connected(request, request.app.state.runtime.chat.run(call, stream=stream))
     return _reply(run, stream, started, _chat_shape)
 
 
@@ -196,7 +197,8 @@ async def generate(request: Request) -> Any:
         if _format(body):
             params["response_format"] = _format(body)
         req = ChatCompletionRequest.model_validate(params)
-    run = await request.app.state.runtime.chat.run(_call(request, req, "ollama"), stream=stream)
+    run = await while_connected(request, request.app.state.runtime.chat.run(_call(request, req, "ollama"),
+                                                                            stream=stream))
     return _reply(run, stream, started, _generate_shape)
 
 

@@ -21,6 +21,7 @@ from litegate.chat import ChatCall, ChatCompletionRequest, ChatRun, CompletionRe
 from litegate.errors import InvalidRequest, LitegateError, RemoteRejected
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import error_body
+from litegate.server.limits import while_connected
 
 router = APIRouter()
 
@@ -105,12 +106,13 @@ async def chat_completions(req: ChatCompletionRequest, request: Request) -> Stre
         if isinstance(relayed, dict):
             return JSONResponse(relayed)
         return StreamingResponse(relayed, media_type="text/event-stream")
-    return _answer(await service.run(call, stream=req.stream), req.stream, include_usage)
+    return _answer(await while_connected(request, service.run(call, stream=req.stream)), req.stream, include_usage)
 
 
 @router.post("/v1/completions", response_model=None)
 async def completions(req: CompletionRequest, request: Request) -> StreamingResponse | JSONResponse:
-    run = await request.app.state.runtime.chat.run(_call(request, req, "completion"), stream=req.stream)
+    run = await while_connected(request, request.app.state.runtime.chat.run(_call(request, req, "completion"),
+                                                                            stream=req.stream))
     if run.chunks is not None:
         return _stream(run, bool(req.stream_options and req.stream_options.include_usage),
                        legacy_logprobs=req.logprobs is not None)

@@ -17,6 +17,7 @@ from litegate.chat import ChatCall, ChatCompletionRequest
 from litegate.errors import InvalidRequest, LitegateError
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import json_body
+from litegate.server.limits import while_connected
 
 router = APIRouter()
 
@@ -148,7 +149,7 @@ async def create_response(request: Request) -> Any:
     call = ChatCall(req, api="responses", feature=request_feature(request),
                     api_key=request_fingerprint(request))
     stream = bool(body.get("stream"))
-    run = await request.app.state.runtime.chat.run(call, stream=stream)
+    run = await while_connected(request, request.app.state.runtime.chat.run(call, stream=stream))
     rid, created = "resp_" + secrets.token_hex(12), int(time.time())
     if not stream:
         result = run.result
