@@ -70,3 +70,37 @@ def test_a_non_streamed_request_whose_client_leaves_is_cancelled(server: str, pa
         time.sleep(0.2)
     # 400 tokens take 10+ s here; the engine is free within a few seconds of the client leaving
     assert active == 0
+
+
+@pytest.fixture(scope="module")
+def deadline_server(tmp_path_factory: pytest.TempPathFactory) -> str:
+    import os
+
+    home = tmp_path_factory.mktemp("deadline-home")
+    os.environ["LITEGATE_DECODE_DEADLINE_S"] = "2"
+    try:
+        proc, base = start_server(home, "--ctx", str(TEST_CTX))
+    finally:
+        del os.environ["LITEGATE_DECODE_DEADLINE_S"]
+    yield base
+    stop_server(proc)
+
+
+def test_a_runaway_generation_is_stopped_at_the_decode_deadline(deadline_server: str) -> None:
+    import json
+    import time
+
+    body = {"model": "lite", "max_tokens": 1500, "temperature": 0,
+            "messages": [{"role": "user", "content": "Write a very long story about a lighthouse."}]}
+    started = time.monotonic()
+    r = httpx.post(deadline_server + "/v1/chat/completions", json=body, timeout=120)
+    assert r.status_code == 504 and r.json()["error"]["type"] == "timeout", r.text
+    assert time.monotonic() - started < 30  # 1,500 tokens would take a minute or more here
+    events = []
+    with httpx.stream("POST", deadline_server + "/v1/chat/completions", json=dict(body, stream=True),
+                      timeout=120) as s:
+        for line in s.iter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                events.append(json.loads(line[6:]))
+    assert len(events) > 3 and "decode deadline" in events[-1]["error"]["message"]
+    assert httpx.get(deadline_server + "/healthz").json()["active_requests"] == 0

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     queue: int = Field(default=32, ge=0, le=10_000,
                        description="requests that may wait for a model's slots; beyond parallel + queue a new "
                                    "request is refused at once with 503 and Retry-After")
+    decode_deadline_s: float = Field(default=300.0, gt=0, description="a generation still running this long after "
+                                     "its first token is stopped with 504 (streamed and plain chat requests)")
     log_level: int = Field(default=0, ge=0, le=4, description="llama.cpp log verbosity")
     ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite in home")
     config: Path | None = Field(default=None, description="the TOML config file")

@@ -171,6 +171,13 @@ class EngineError(LitegateError):
     """The inference engine failed while serving a request."""
 
 
+class DeadlineExceeded(LitegateError):
+    """A generation ran past the per-request decode deadline and was stopped (HTTP 504)."""
+
+    status_code = 504
+    error_type = "timeout"
+
+
 class OutputTruncated(LitegateError):
     """Generation stopped at max_tokens before the structured output was complete."""
 

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from typing import Any, Literal
 
 import httpx
 
-from litegate.errors import ContextLengthExceeded, EngineError, InvalidRequest, ModelFileError, Overloaded
+from litegate.errors import (ContextLengthExceeded, DeadlineExceeded, EngineError, InvalidRequest, ModelFileError,
+                             Overloaded)
 
 Kind = Literal["chat", "completion"]
 _END = object()
@@ -46,6 +48,7 @@ class EngineOptions:
     draft_p_min: float = 0.75  # the draft stops proposing when its own token is less likely
     ngram_n: int = 5  # n-gram mode: the lookup key length in tokens
     queue: int = 32  # requests that may wait for a slot; beyond parallel + queue, new ones get a 503
+    deadline_s: float = 300.0  # a streamed generation running longer than this (from its first chunk) is stopped
 
 
 def _raise_for_engine_error(body: dict[str, Any]) -> None:
@@ -255,10 +258,18 @@ class LlamaEngine:
     def _stream(self, kind: Kind, body: dict[str, Any], on_chunk: Callable[[dict[str, Any]], bool]) -> None:
         self._check_open()
         error: dict[str, Any] = {}
+        first: list[float] = []  # when the first chunk came: the deadline counts from there, not from the queue
+        timed_out = threading.Event()
 
         def callback(chunk: dict[str, Any]) -> bool:
             if isinstance(chunk, dict) and "error" in chunk:
                 error.update(chunk)
+                return True
+            now = time.monotonic()
+            if not first:
+                first.append(now)
+            elif now - first[0] > self.options.deadline_s:
+                timed_out.set()  # a runaway request (a costly grammar, say) must not hold a slot forever
                 return True
             return bool(on_chunk(chunk))
 
@@ -273,6 +284,10 @@ class LlamaEngine:
             self._track(-1)
         if error:
             _raise_for_engine_error(error)
+        if timed_out.is_set():
+            raise DeadlineExceeded(f"the generation ran past the {self.options.deadline_s:g} s decode deadline and "
+                                   "was stopped (LITEGATE_DECODE_DEADLINE_S); ask for fewer tokens or a simpler "
+                                   "schema")
 
     # -- asyncio bridges -----------------------------------------------------------------
 

@@ -90,6 +90,7 @@ class ModelRegistry:
                     ctx=self.settings.ctx,
                     parallel=self.settings.parallel,
                     queue=self.settings.queue,
+                    deadline_s=self.settings.decode_deadline_s,
                     verbosity=self.settings.log_level,
                     speculative=spec,
                     draft=draft,
