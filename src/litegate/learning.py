@@ -31,7 +31,7 @@ from collections import Counter
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text, delete, select, update
+from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text, delete, func, select, update
 
 from litegate.errors import Conflict, FeedbackNotFound, InvalidRequest, LitegateError
 from litegate.ledger import metadata
@@ -292,12 +292,18 @@ class Learner:
             return [dict(r) for r in conn.execute(q).mappings()]
 
     def counts(self, kind: str, name: str) -> dict[str, int]:
-        rows = self._rows(kind, name)
-        labeled = [r for r in rows if r["label"] is not None]
-        return {"calls": len(rows), "labels": len(labeled),
-                "human_labels": sum(r["label_source"] == "human" for r in labeled),
-                "teacher_labels": sum(r["label_source"] == "teacher" for r in labeled),
-                "new_labels": sum(r["trained_in"] is None for r in labeled)}
+        """Calls kept and labels collected for one model (one aggregate query)."""
+        labeled = examples.c.label.is_not(None)
+        q = select(func.count(),
+                   func.count().filter(labeled),
+                   func.count().filter(labeled & (examples.c.label_source == "human")),
+                   func.count().filter(labeled & (examples.c.label_source == "teacher")),
+                   func.count().filter(labeled & examples.c.trained_in.is_(None))
+                   ).where(examples.c.kind == kind).where(examples.c.name == name)
+        with self.engine.connect() as conn:
+            calls, labels, human, teacher, new = conn.execute(q).one()
+        return {"calls": calls, "labels": labels, "human_labels": human, "teacher_labels": teacher,
+                "new_labels": new}
 
     def purge(self, kind: str, name: str | None = None) -> int:
         """Delete kept texts (one model's, or every one's); returns how many rows went."""
