@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     queue: int = Field(default=32, ge=0, le=10_000,
                        description="requests that may wait for a model's slots; beyond parallel + queue a new "
                                    "request is refused at once with 503 and Retry-After")
+    prompt_cache_mb: int = Field(default=512, ge=0, le=65536,
+                                 description="host RAM per model for llama.cpp's cache of earlier prompts "
+                                             "(reused when a prompt shares their prefix); 0 turns it off")
     decode_deadline_s: float = Field(default=300.0, gt=0, description="a generation still running this long after "
                                      "its first token is stopped with 504 (streamed and plain chat requests)")
     log_level: int = Field(default=0, ge=0, le=4, description="llama.cpp log verbosity")

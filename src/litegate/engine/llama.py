@@ -49,6 +49,7 @@ class EngineOptions:
     ngram_n: int = 5  # n-gram mode: the lookup key length in tokens
     queue: int = 32  # requests that may wait for a slot; beyond parallel + queue, new ones get a 503
     deadline_s: float = 300.0  # a streamed generation running longer than this (from its first chunk) is stopped
+    prompt_cache_mb: int = 512  # llama.cpp's host-RAM cache of prompt states (its own default is 8 GiB)
 
 
 def _raise_for_engine_error(body: dict[str, Any]) -> None:
@@ -135,6 +136,9 @@ class LlamaEngine:
         # One KV pool shared by all slots: a single long request may use the whole
         # context, and idle slots cost nothing.
         params.kv_unified = True
+        # llama.cpp keeps finished prompts' states in host RAM for reuse, by default up to 8 GiB
+        # per model (16 GiB with lite and pro on a 24 GiB machine): bounded here.
+        params.cache_ram_mib = options.prompt_cache_mb
         params.cpuparams.n_threads = options.threads
         params.cpuparams_batch.n_threads = options.threads
         params.port = 0  # the private listener takes any free port

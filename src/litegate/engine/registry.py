@@ -91,6 +91,7 @@ class ModelRegistry:
                     parallel=self.settings.parallel,
                     queue=self.settings.queue,
                     deadline_s=self.settings.decode_deadline_s,
+                    prompt_cache_mb=self.settings.prompt_cache_mb,
                     verbosity=self.settings.log_level,
                     speculative=spec,
                     draft=draft,
