@@ -5,10 +5,9 @@ calls back into them."""
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from typing import Any
 
+from litegate.background import SerialWorker
 from litegate.errors import FeedbackNotFound, InvalidRequest
 from litegate.ledger import OUTCOMES, CallRecord, Ledger
 from litegate.metrics import Metrics
@@ -23,37 +22,20 @@ class Accountant:
     def __init__(self, ledger: Ledger, metrics: Metrics | None = None):
         self.ledger = ledger
         self.metrics = metrics or Metrics()
-        self._queue: queue.Queue[Any] = queue.Queue()
         self.alarms: dict[tuple[str, str | None], dict[str, Any]] = {}
-        self._writer = threading.Thread(target=self._drain, name="ledger-writer", daemon=True)
-        self._writer.start()
-
-    def _drain(self) -> None:
-        while True:
-            item = self._queue.get()
-            if isinstance(item, threading.Event):
-                item.set()
-                continue
-            try:
-                if isinstance(item, CallRecord):
-                    self.ledger.record(item)
-                else:
-                    item()  # an update that must follow the row's insert
-            except Exception as e:  # noqa: BLE001 - a ledger outage must not fail the user's call
-                log.error("ledger write failed: %s", e)
+        # updates (shadow agreement, budget checks) run after the row's insert: one queue, in order
+        self._writer = SerialWorker("ledger write", log)
 
     def flush(self, timeout: float = 10.0) -> None:
-        done = threading.Event()
-        self._queue.put(done)
-        done.wait(timeout)
+        self._writer.flush(timeout)
 
     def _write(self, rec: CallRecord) -> None:
         self.metrics.observe(rec)
-        self._queue.put(rec)
+        self._writer.submit(lambda: self.ledger.record(rec))
 
     def shadow(self, call_id: str, tier: str, agreed: bool) -> None:
         self.metrics.shadow.labels(tier, str(agreed).lower()).inc()
-        self._queue.put(lambda: self.ledger.set_shadow(call_id, tier, agreed))
+        self._writer.submit(lambda: self.ledger.set_shadow(call_id, tier, agreed))
 
     def check_budget(self, task: str, feature: str | None, budget: float) -> None:
         """Raise (or clear) the "pro creep" alarm for a feature whose escalation rate over its
@@ -86,7 +68,7 @@ class Accountant:
             outcome=None))
         if budget is not None:
             task, feature = result["task"], result.get("feature")
-            self._queue.put(lambda: self.check_budget(task, feature, budget))
+            self._writer.submit(lambda: self.check_budget(task, feature, budget))
 
     def chat(self, call_id: str, api: str, tier: str, model: str, usage: dict[str, Any] | None, latency_ms: float,
              cost_usd: float, feature: str | None = None, api_key: str | None = None, status: int = 200) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import queue
 import threading
 import time
 from collections import Counter
@@ -33,6 +32,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text, delete, func, select, update
 
+from litegate.background import SerialWorker
 from litegate.errors import Conflict, FeedbackNotFound, InvalidRequest, LitegateError
 from litegate.ledger import metadata
 
@@ -66,6 +66,7 @@ examples = Table(
 )
 
 KINDS = {"classifier": "classify", "extractor": "extract"}  # model kind -> its task
+KIND_OF_TASK = {task: kind for kind, task in KINDS.items()}
 
 
 def answer_of(kind: str, result: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,29 +93,12 @@ class Learner:
         self.distill_every = distill_every
         self.teacher_min_confidence = teacher_min_confidence
         examples.create(engine, checkfirst=True)
-        self._queue: queue.Queue[Any] = queue.Queue()
+        self._writer = SerialWorker("examples write", log)  # recording never sits on a request's path
         self._background: set[tuple[str, str]] = set()
         self._background_lock = threading.Lock()
-        self._writer = threading.Thread(target=self._drain, name="examples-writer", daemon=True)
-        self._writer.start()
-
-    # -- background writes ------------------------------------------------------------------
-
-    def _drain(self) -> None:
-        while True:
-            item = self._queue.get()
-            if isinstance(item, threading.Event):
-                item.set()
-                continue
-            try:
-                item()
-            except Exception as e:  # noqa: BLE001 - recording must never fail a user's call
-                log.error("examples write failed: %s", e)
 
     def flush(self, timeout: float = 30.0) -> None:
-        done = threading.Event()
-        self._queue.put(done)
-        done.wait(timeout)
+        self._writer.flush(timeout)
 
     def store(self, kind: str) -> Any:
         if kind not in self.stores:
@@ -125,7 +109,7 @@ class Learner:
 
     def observe(self, done: Any) -> None:
         """A task-runner observer: keeps the text of calls to a learning model."""
-        kind = {"classify": "classifier", "extract": "extractor"}.get(done.spec.name)
+        kind = KIND_OF_TASK.get(done.spec.name)
         name = getattr(done.request, kind, None) if kind else None
         if not name:
             return
@@ -142,7 +126,7 @@ class Learner:
             threshold = self._threshold(done.policy, result["tier"])
             if result.get("confidence", 0.0) >= threshold:
                 teacher = result["tier"]
-        self._queue.put(lambda: self._record(kind, name, model, text, result, teacher))
+        self._writer.submit(lambda: self._record(kind, name, model, text, result, teacher))
 
     def _threshold(self, policy: Any, tier: str) -> float:
         for step in getattr(policy, "steps", None) or []:
@@ -172,7 +156,7 @@ class Learner:
 
     def shadowed(self, done: Any, tier: str, output: Any) -> None:
         """A Shadowing listener: a confident stronger tier's answer labels the call."""
-        kind = {"classify": "classifier", "extract": "extractor"}.get(done.spec.name)
+        kind = KIND_OF_TASK.get(done.spec.name)
         if not kind or output.confidence < self._threshold(done.policy, tier):
             return
         answer = answer_of(kind, output.result)
@@ -191,7 +175,7 @@ class Learner:
                     label=json.dumps(answer), label_source="teacher", teacher_tier=tier, label_ts=time.time()))
             self._maybe_distill(row.kind, row.name)
 
-        self._queue.put(label)
+        self._writer.submit(label)
 
     @staticmethod
     def _usable(kind: str, model: Any, text: str, answer: dict[str, Any]) -> bool:
@@ -542,7 +526,7 @@ class Learner:
         active = store.active(name)
         versions = []
         for version in store.versions(name):
-            info = store.get(name, version).info
+            info = store.info(name, version)
             d = info.distilled or {}
             versions.append({"version": version, "trained_at": info.trained_at, "examples": info.examples,
                              "active": version == active, "candidate_score": d.get("candidate_score"),
