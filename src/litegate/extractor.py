@@ -459,9 +459,13 @@ class NanoExtractor:
             pickle.dump({"tagger": self.tagger, "calibration": self.calibration, "embeddings": self.embeddings}, f)
         tmp.rename(directory)
 
+    @staticmethod
+    def load_info(directory: Path) -> ExtractorInfo:
+        return ExtractorInfo(**json.loads((directory / "info.json").read_text()))
+
     @classmethod
     def load(cls, directory: Path) -> NanoExtractor:
-        info = ExtractorInfo(**json.loads((directory / "info.json").read_text()))
+        info = cls.load_info(directory)
         with open(directory / "model.pkl", "rb") as f:
             state = pickle.load(f)  # written by this class, under the user's own home
         examples = [json.loads(line) for line in (directory / "examples.jsonl").read_text(encoding="utf-8")
@@ -524,7 +528,7 @@ class ExtractorStore(VersionedStore):
     train_hint = "train one with POST /v1/extractors or `litegate train {name} --task extract --data FILE.jsonl`"
 
     def __init__(self, home: Path, encoder_source: Any):
-        super().__init__(home, NanoExtractor.load)
+        super().__init__(home, NanoExtractor.load, NanoExtractor.load_info)
         self._encoder_source = encoder_source  # the classifier store: one encoder for every nano model
 
     @property

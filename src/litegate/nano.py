@@ -192,9 +192,13 @@ class NanoClassifier:
         (tmp / "meta.json").write_text(json.dumps(asdict(self.info), indent=2))
         tmp.rename(directory)
 
+    @staticmethod
+    def load_info(directory: Path) -> ClassifierInfo:
+        return ClassifierInfo(**json.loads((directory / "meta.json").read_text()))
+
     @classmethod
     def load(cls, directory: Path) -> NanoClassifier:
-        info = ClassifierInfo(**json.loads((directory / "meta.json").read_text()))
+        info = cls.load_info(directory)
         with open(directory / "model.pkl", "rb") as f:
             parts = pickle.load(f)  # noqa: S301 - files written by ClassifierStore.save only
         return cls(info, parts["vectorizer"], parts["model"], parts.get("calibration"),
@@ -252,7 +256,7 @@ class ClassifierStore(VersionedStore):
     train_hint = "train one with POST /v1/classifiers or `litegate train {name} --data FILE.jsonl`"
 
     def __init__(self, home: Path, encoder_factory: Any):
-        super().__init__(home, NanoClassifier.load)
+        super().__init__(home, NanoClassifier.load, NanoClassifier.load_info)
         self._encoder_factory = encoder_factory
         self._encoder: Encoder | None = None
 

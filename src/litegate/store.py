@@ -19,9 +19,10 @@ class VersionedStore:
     not_found: type[NotFound] = NotFound
     train_hint = ""  # how to make one, for the not-found message
 
-    def __init__(self, home: Path, load: Callable[[Path], Any]):
+    def __init__(self, home: Path, load: Callable[[Path], Any], load_info: Callable[[Path], Any]):
         self.dir = Path(home) / f"{self.kind}s"
         self._load = load
+        self._load_info = load_info  # a version's info alone, without loading its model
         self._cache: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
 
@@ -40,9 +41,10 @@ class VersionedStore:
     def next_version(self, name: str) -> int:
         return (self.versions(name) or [0])[-1] + 1
 
-    def active(self, name: str) -> int | None:
-        """The version that answers: the pinned one after a rollback, else the newest."""
-        versions = self.versions(name)
+    def active(self, name: str, versions: list[int] | None = None) -> int | None:
+        """The version that answers: the pinned one after a rollback, else the newest
+        (``versions``: the name's versions, when the caller has listed them already)."""
+        versions = self.versions(name) if versions is None else versions
         if not versions:
             return None
         try:
@@ -62,8 +64,9 @@ class VersionedStore:
     def rollback(self, name: str) -> tuple[int, int]:
         """Pin the version before the active one; returns (from, to)."""
         self.get(name)  # a clear 404 for an unknown name
-        current = self.active(name)
-        older = [v for v in self.versions(name) if current is not None and v < current]
+        versions = self.versions(name)
+        current = self.active(name, versions)
+        older = [v for v in versions if current is not None and v < current]
         if not older:
             raise InvalidRequest(f"{self.kind} {name!r} has no version before v{current} to roll back to",
                                  param=self.kind)
@@ -81,7 +84,7 @@ class VersionedStore:
             known = ", ".join(self.names()) or "none yet"
             raise self.not_found(f"no {self.kind} named {name!r} (known: {known}); {self.train_hint.format(name=name)}",
                                  param=self.kind, code=code)
-        version = version or self.active(name)
+        version = version or self.active(name, versions)
         if version not in versions:
             raise self.not_found(f"{self.kind} {name!r} has no version {version} (has {versions})", param=self.kind,
                                  code=code)
@@ -92,6 +95,17 @@ class VersionedStore:
             with self._lock:
                 self._cache[(name, version)] = model
         return model
+
+    def info(self, name: str, version: int) -> Any:
+        """One version's info (the loaded model's if it is cached, else read from its folder):
+        listing versions must not load every version's model."""
+        with self._lock:
+            model = self._cache.get((name, version))
+        if model is not None:
+            return model.info
+        if version not in self.versions(name):
+            self.get(name, version)  # the not-found error, worded as everywhere
+        return self._load_info(self.dir / name / f"v{version}")
 
     def names(self) -> list[str]:
         if not self.dir.is_dir():

@@ -34,10 +34,11 @@ def learner() -> Any:
 
 def kind_of(lr: Any, name: str, task: str | None) -> str:
     if task is not None:
-        kinds = {"classify": "classifier", "extract": "extractor"}
-        if task not in kinds:
+        from litegate.learning import KIND_OF_TASK
+
+        if task not in KIND_OF_TASK:
             fail("--task is classify or extract")
-        return kinds[task]
+        return KIND_OF_TASK[task]
     found = [k for k, store in lr.stores.items() if store.versions(name)]
     if not found:
         fail(f"no classifier or extractor named {name!r}; train one with `litegate train {name} --learn ...`")
