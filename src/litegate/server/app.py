@@ -98,12 +98,11 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
 def _guarded_docs(app: FastAPI, guarded: list[Any]) -> None:
     """/openapi.json, /docs and /redoc behind the API keys (``?key=`` works there)."""
     from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-    from fastapi.openapi.utils import get_openapi
     from fastapi.responses import HTMLResponse, JSONResponse
 
     @app.get("/openapi.json", include_in_schema=False, dependencies=guarded)
     async def openapi(request: Request) -> JSONResponse:
-        return JSONResponse(get_openapi(title=app.title, version=app.version, routes=app.routes))
+        return JSONResponse(app.openapi())  # built once, then cached by the app
 
     def spec_url(request: Request) -> str:
         key = request.query_params.get("key")

@@ -108,8 +108,8 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ClientGone)
     async def _gone(request: Request, exc: ClientGone) -> JSONResponse:
-        return JSONResponse({"error": {"message": "the client closed the connection", "type": "client_closed"}},
-                            status_code=499)  # nobody reads it; the access log shows what happened
+        # nobody reads it; the access log shows what happened
+        return error_response(499, "the client closed the connection", error_type="client_closed")
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -9,6 +9,8 @@ import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
+from litegate.server.errors import error_body
+
 T = TypeVar("T")
 
 Scope = dict[str, Any]
@@ -103,8 +105,7 @@ class HostGuard:
 
 
 async def _refuse(send: Any, status: int, message: str, code: str) -> None:
-    body = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                 "code": code}}).encode()
+    body = json.dumps(error_body(message, code=code)).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

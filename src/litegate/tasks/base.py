@@ -79,9 +79,6 @@ def label_map(raw: list[str] | dict[str, str] | None, param: str = "labels", min
     if len(names) < minimum:
         raise InvalidRequest(f"'{param}' needs at least {minimum} entries to choose between, got {len(names)}",
                              param=param)
-    if len(names) > maximum:
-        raise InvalidRequest(f"'{param}' has {len(names)} entries; an LLM tier takes at most {maximum}. "
-                             "Train a nano classifier (POST /v1/classifiers) for larger label sets", param=param)
     return {n: (d or "") for n, (_, d) in zip(names, pairs)}
 
 
