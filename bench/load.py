@@ -24,12 +24,13 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
+
+from common import pct, start_server
 
 
 def rss_mb(pid: int) -> float:
@@ -39,28 +40,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def pct(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    values = sorted(values)
-    return round(values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))], 1)
+def pct1(values: list[float], q: float) -> float | None:
+    return round(pct(values, q), 1) if values else None
 
 
 def start(port: int, queue: int, home: str) -> subprocess.Popen:
-    env = dict(os.environ, LITEGATE_HOME=home, LITEGATE_QUEUE=str(queue))
-    proc = subprocess.Popen([sys.executable, "-m", "litegate.cli", "serve", "--port", str(port), "--ctx", "4096"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"litegate serve exited: {proc.stderr.read()}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.3)
-    proc.kill()
-    raise SystemExit("litegate serve did not start")
+    return start_server(port, ["--ctx", "4096"], dict(os.environ, LITEGATE_HOME=home, LITEGATE_QUEUE=str(queue)))
 
 
 async def burst(base: str, clients: int, max_tokens: int) -> dict:
@@ -93,7 +78,7 @@ async def burst(base: str, clients: int, max_tokens: int) -> dict:
         by_kind.setdefault(kind, []).append(ms)
     failures = sum(len(v) for k, v in by_kind.items() if k not in ("200", "503+retry-after", "429+retry-after"))
     return {"clients": clients, "wall_s": round(wall, 1), "failures": failures,
-            "statuses": {k: {"n": len(v), "p50_ms": pct(v, 50), "p99_ms": pct(v, 99)} for k, v in by_kind.items()}}
+            "statuses": {k: {"n": len(v), "p50_ms": pct1(v, 50), "p99_ms": pct1(v, 99)} for k, v in by_kind.items()}}
 
 
 async def soak(base: str, pid: int, seconds: float) -> dict:

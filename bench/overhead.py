@@ -16,32 +16,13 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-
-def start(args: list[str], env: dict[str, str], port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "litegate.cli", "serve", "--port", str(port), *args], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"server on port {port} did not start")
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+from common import pct, start_server
 
 
 def main() -> None:
@@ -51,12 +32,12 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ)
-        remote = start([], dict(env, LITEGATE_LEDGER_URL=f"sqlite:///{Path(tmp) / 'remote.db'}"), args.port)
+        remote = start_server(args.port, [], dict(env, LITEGATE_LEDGER_URL=f"sqlite:///{Path(tmp) / 'remote.db'}"))
         config = Path(tmp) / "litegate.toml"
         config.write_text(f'[[remote]]\nname = "remote"\nbase_url = "http://127.0.0.1:{args.port}/v1"\n'
                           'model = "lite"\n')
-        gateway = start(["--config", str(config)], dict(env, LITEGATE_LEDGER_URL=f"sqlite:///{Path(tmp) / 'gw.db'}"),
-                        args.port + 1)
+        gateway = start_server(args.port + 1, ["--config", str(config)],
+                               dict(env, LITEGATE_LEDGER_URL=f"sqlite:///{Path(tmp) / 'gw.db'}"))
         time.sleep(5)  # both engines finish their background warm-up
         body = {"messages": [{"role": "user", "content": "Reply with the word ok."}], "max_tokens": 1,
                 "temperature": 0}

@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -108,3 +108,17 @@ def client(rt) -> Iterator[object]:
 
     with TestClient(create_app(rt, close_runtime=False)) as c:
         yield c
+
+
+def colour_pixels(shot: Path) -> Callable[[str], int]:
+    """For a screenshot: how many of its pixels are within 12 levels per channel of a colour
+    (each chart draws its bars in its own colour)."""
+    from PIL import Image
+
+    counts = {rgb: n for n, rgb in Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)}
+
+    def pixels(hex_colour: str) -> int:
+        target = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+        return sum(n for rgb, n in counts.items() if max(abs(a - b) for a, b in zip(rgb, target)) <= 12)
+
+    return pixels

@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from conftest import colour_pixels
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
@@ -35,22 +37,13 @@ def test_dashboard_html_has_charts_from_the_ledger(http: httpx.Client) -> None:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is installed by the README's test command")
 def test_dashboard_screenshot_shows_the_charts(http: httpx.Client, server: str, tmp_path: Path) -> None:
-    from PIL import Image
-
     make_traffic(http)
     shot = tmp_path / "dashboard.png"
     subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                     "--disable-background-networking", "--disable-component-update", "--disable-sync",
                     f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1200,1000",
                     f"--screenshot={shot}", f"{server}/dashboard"], check=True, capture_output=True, timeout=120)
-    image = Image.open(shot).convert("RGB")
-    colours = image.getcolors(maxcolors=1 << 20)
-    counts = {rgb: n for n, rgb in colours}
-
-    def pixels(hex_colour: str) -> int:
-        target = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-        return sum(n for rgb, n in counts.items() if max(abs(a - b) for a, b in zip(rgb, target)) <= 12)
-
+    pixels = colour_pixels(shot)
     # each chart's bars are drawn in its own colour; all of them must be visible on screen
     assert pixels("#3b6fd4") > 400, "cost bars missing"
     assert pixels("#e07b39") > 50, "escalation or second-tier bars missing"

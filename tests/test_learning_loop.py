@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import free_port, litegate_cmd
+from conftest import colour_pixels, free_port, litegate_cmd
 from litegate.evals.datasets import clinc150
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -154,8 +154,6 @@ class Browser:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is installed by the README's test command")
 def test_review_page_in_chromium(server: str, http: httpx.Client, learning: dict, tmp_path: Path) -> None:
-    from PIL import Image
-
     # every unlabeled call, so the reviewer finds a call of the stream whatever the tests before labeled
     page = f"{server}/dashboard/learning?classifier={NAME}&below=1&limit=200"
     pending = http.get("/v1/review", params={"classifier": NAME, "below": 1, "limit": 200}).json()
@@ -181,12 +179,7 @@ def test_review_page_in_chromium(server: str, http: httpx.Client, learning: dict
         browser.screenshot(shot)
     finally:
         browser.close()
-    counts = {rgb: n for n, rgb in Image.open(shot).convert("RGB").getcolors(maxcolors=1 << 20)}
-
-    def pixels(hex_colour: str) -> int:
-        target = tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
-        return sum(n for rgb, n in counts.items() if max(abs(a - b) for a, b in zip(rgb, target)) <= 12)
-
+    pixels = colour_pixels(shot)
     assert pixels("#3aa17e") > 100, "score bars missing"
     assert pixels("#e07b39") > 30, "per-day unsure bars missing"
     assert pixels("#3b6fd4") > 300, "the label buttons are missing"

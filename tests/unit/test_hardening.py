@@ -4,6 +4,7 @@ lists, oversized feature tags, unbounded metric labels, 429s that say when to co
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -52,14 +53,20 @@ def test_metric_labels_for_features_are_bounded() -> None:
     assert len(series) == MAX_FEATURE_LABELS + 1 and any('feature="other"' in line for line in series)
 
 
+def keyed_runtime(tmp_path: Path, monkeypatch, key_options: str = "") -> Any:
+    """A fake-engine runtime with one API key, ``sk-test``, declared as a config file does."""
+    monkeypatch.setenv("TEST_KEY", "sk-test")
+    path = tmp_path / "litegate.toml"
+    path.write_text('[[api_key]]\nname = "t"\nkey_env = "TEST_KEY"\n' + key_options)
+    rt = runtime(tmp_path)
+    rt.config.api_keys = load_config(path).api_keys
+    return rt
+
+
 def test_every_429_carries_retry_after(tmp_path: Path, monkeypatch) -> None:
     from litegate.server import create_app
 
-    monkeypatch.setenv("TEST_KEY", "sk-test")
-    path = tmp_path / "litegate.toml"
-    path.write_text('[[api_key]]\nname = "t"\nkey_env = "TEST_KEY"\nrate_per_minute = 1\n')
-    rt = runtime(tmp_path)
-    rt.config.api_keys = load_config(path).api_keys
+    rt = keyed_runtime(tmp_path, monkeypatch, "rate_per_minute = 1\n")
     try:
         with TestClient(create_app(rt, close_runtime=False)) as client:
             headers = {"Authorization": "Bearer sk-test"}
@@ -132,11 +139,7 @@ def test_with_keys_on_urls_carry_keys_only_to_browser_pages_and_docs_are_guarded
                                                                                  monkeypatch) -> None:
     from litegate.server import create_app
 
-    monkeypatch.setenv("TEST_KEY", "sk-test")
-    path = tmp_path / "litegate.toml"
-    path.write_text('[[api_key]]\nname = "t"\nkey_env = "TEST_KEY"\n')
-    rt = runtime(tmp_path)
-    rt.config.api_keys = load_config(path).api_keys
+    rt = keyed_runtime(tmp_path, monkeypatch)
     try:
         with TestClient(create_app(rt, close_runtime=False)) as client:
             r = client.post("/v1/embeddings?key=sk-test", json={"input": "hi"})
