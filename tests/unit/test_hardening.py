@@ -102,6 +102,7 @@ def test_request_bodies_over_the_limit_are_413(tmp_path: Path) -> None:
             big = {"input": "word " * 5000}
             r = client.post("/v1/embeddings", json=big)
             assert r.status_code == 413 and r.json()["error"]["code"] == "request_too_large"
+            assert r.headers["connection"] == "close"  # the unread body is not taken for a next request
 
             def chunks():  # no Content-Length: counted as it arrives
                 for _ in range(20):

@@ -60,7 +60,7 @@ class BodyLimit:
     async def _refuse(self, send: Any) -> None:
         mb = self.max_bytes / (1 << 20)
         await _refuse(send, 413, f"the request body is larger than the {mb:g} MB limit (LITEGATE_MAX_BODY_MB)",
-                      "request_too_large")
+                      "request_too_large", close=True)
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -104,10 +104,14 @@ class HostGuard:
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Any, status: int, message: str, code: str) -> None:
+async def _refuse(send: Any, status: int, message: str, code: str, close: bool = False) -> None:
+    """An error answered before the route runs; ``close`` ends the connection (a body left
+    unread must not be parsed as the next request)."""
     body = json.dumps(error_body(message, code=code)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
