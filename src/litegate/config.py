@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     config: Path | None = Field(default=None, description="the TOML config file")
     max_body_mb: float = Field(default=32, gt=0, le=4096, description="largest request body accepted, in MB "
                                                                      "(larger: HTTP 413)")
+    max_file_mb: float = Field(default=200, gt=0, le=65536, description="largest file accepted by the OpenAI and "
+                                                                     "Gemini Files APIs, in MB (larger: HTTP 413)")
+    batch_concurrency: int = Field(default=16, ge=1, le=1024, description="batch lines answered at once per job "
+                                   "(LLM lines also wait for a free engine slot; interactive requests go first)")
     distill_every: int = Field(default=0, ge=0, description="retrain a learning classifier or extractor in the "
                                                             "background after this many new labels (0: only on "
                                                             "`litegate distill`)")

@@ -46,6 +46,9 @@ def fingerprint(token: str) -> str | None:
 
 
 def request_fingerprint(request: Request) -> str | None:
+    internal = request.scope.get("litegate.internal")
+    if internal is not None:  # a batch line (litegate.server.internal): its creator's key
+        return internal.get("api_key")
     return fingerprint(request_token(request))
 
 
@@ -114,6 +117,13 @@ class KeyGuard:
     def check(self, request: Request) -> ApiKey | None:
         if not self.by_hash:
             return None
+        internal = request.scope.get("litegate.internal")
+        if internal is not None:  # a batch line: its creator was checked when the batch was made
+            owner = next((k for k in self.by_hash.values() if k.fingerprint == internal.get("api_key")), None)
+            if owner is None:
+                raise Unauthorized("the API key that created this batch is no longer configured",
+                                   code="invalid_api_key")
+            return self._check_budget(owner)
         token = request_token(request)
         if not token:
             hint = (" (a key in the URL is taken only on the dashboard and docs pages)"
@@ -125,7 +135,10 @@ class KeyGuard:
             raise Unauthorized("the API key is not valid", code="invalid_api_key")
         if key.rate_per_minute:
             self._take(key)
-        if key.budget_usd_per_day is not None:
+        return self._check_budget(key)
+
+    def _check_budget(self, key: ApiKey | None) -> ApiKey | None:
+        if key is not None and key.budget_usd_per_day is not None:
             spent = self._spent_today(key)
             if spent >= key.budget_usd_per_day:
                 now = time.time()

@@ -113,6 +113,15 @@ class Ledger:
                                  .where(calls.c.ts >= since)).scalar()
         return float(total or 0.0)
 
+    def cost_of(self, call_ids: list[str]) -> float:
+        """The summed cost of these calls (a batch job's lines)."""
+        total = 0.0
+        with self.engine.connect() as conn:
+            for start in range(0, len(call_ids), 500):
+                total += float(conn.execute(select(func.sum(calls.c.cost_usd))
+                                            .where(calls.c.id.in_(call_ids[start:start + 500]))).scalar() or 0.0)
+        return total
+
     def get(self, call_id: str) -> dict[str, Any] | None:
         with self.engine.connect() as conn:
             row = conn.execute(select(calls).where(calls.c.id == call_id)).mappings().first()

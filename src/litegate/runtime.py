@@ -58,6 +58,8 @@ class Runtime:
     embeddings: Any
     default_model: str
     learner: Any = None
+    files: Any = None  # litegate.files.FileStore
+    batches: Any = None  # litegate.batches.BatchStore
 
     def close(self) -> None:
         if self.learner is not None:
@@ -134,7 +136,19 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
                           teacher_min_confidence=settings.teacher_min_confidence)
         runner.observers += [accounting_observer(accountant), learner.observe,
                              Shadowing(runner, accountant, listeners=[learner.shadowed])]
-    return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers,
+    from litegate.batches import BatchStore
+    from litegate.files import FileStore
+
+    if accountant is not None:
+        store_engine = accountant.ledger.engine
+    else:  # evals keep calls out of the ledger, not files and batches
+        from sqlalchemy import create_engine
+
+        store_engine = create_engine(settings.ledger_database_url())
+    files = FileStore(store_engine, settings.home)
+    batches = BatchStore(store_engine, files)
+    return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers, files=files,
+                   batches=batches,
                    extractors=extractors, tiers=tiers,
                    order=order, accountant=accountant, policies=policies, chat=chat, tasks=runner,
                    embeddings=embeddings, default_model=default_model, learner=learner)

@@ -75,9 +75,9 @@ def test_gemini_model_routes(client: TestClient) -> None:
 
 
 def test_unknown_routes_answer_in_the_api_shape(client: TestClient) -> None:
-    r = client.post("/v1/files", json={})
+    r = client.post("/v1/assistants", json={})
     assert r.status_code == 404
-    assert r.json()["error"]["code"] == "unknown_route" and "POST /v1/files" in r.json()["error"]["message"]
+    assert r.json()["error"]["code"] == "unknown_route" and "POST /v1/assistants" in r.json()["error"]["message"]
     g = client.post("/v1beta/models/lite:frobnicate", json={})
     assert g.status_code == 404 and g.json()["error"]["status"] == "NOT_FOUND"
     m = client.delete("/v1/chat/completions")
@@ -99,7 +99,7 @@ USER = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
     (GENERATE, {"contents": [{"role": "model", "parts": [{"functionCall": "x"}]}, USER["contents"][0]]},
      "functionCall must be an object"),
     (GENERATE, {**USER, "systemInstruction": {"parts": [5]}}, "systemInstruction.parts[0] must be an object"),
-    ("/v1beta/models/lite:batchGenerateContent", {"batch": "x"}, "inline requests"),
+    ("/v1beta/models/lite:batchGenerateContent", {"batch": "x"}, "inputConfig"),
     ("/v1beta/cachedContents", {"model": "models/lite", **USER, "expireTime": 12345}, "RFC 3339"),
     ("/v1beta/cachedContents", {"model": "models/lite", **USER, "ttl": "1" + "0" * 400 + "s"}, "duration"),
     (GENERATE, '{"contents":' + "[" * 100000 + "]" * 100000 + "}", "nests too deeply"),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import secrets
 import threading
 import time
@@ -31,6 +32,8 @@ from litegate.errors import (ContextLengthExceeded, DeadlineExceeded, EngineErro
 Kind = Literal["chat", "completion"]
 _END = object()
 _admission = threading.local()  # set while a thread runs an admitted request
+# "batch" while a batch line runs (litegate.server.internal): admitted only into a free slot
+PRIORITY: contextvars.ContextVar[str] = contextvars.ContextVar("litegate_priority", default="interactive")
 
 
 @dataclass(frozen=True)
@@ -219,9 +222,13 @@ class LlamaEngine:
         if getattr(_admission, "inside", False):
             yield
             return
-        limit = self.options.parallel + self.options.queue
+        batch = PRIORITY.get() == "batch"
+        # batch work takes only a free slot, leaving one for interactive requests when there are two or more
+        limit = max(1, self.options.parallel - 1) if batch else self.options.parallel + self.options.queue
         with self._active_lock:
             if self._admitted >= limit:
+                if batch:
+                    raise Overloaded(f"{self.path.stem}: no free slot for batch work", retry_after=0.2)
                 raise Overloaded(f"{self.path.stem} is busy: {self.options.parallel} requests generating and "
                                  f"{self.options.queue} waiting (LITEGATE_QUEUE); retry shortly",
                                  retry_after=2.0)
@@ -302,7 +309,8 @@ class LlamaEngine:
         whole."""
         if kind != "chat" or body.get("logprobs") or body.get("top_logprobs") or (body.get("n") or 1) != 1 \
                 or body.get("tools"):
-            return await asyncio.get_running_loop().run_in_executor(self._executor, self.run, kind, body)
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, contextvars.copy_context().run, self.run, kind, body)
         chunks = [chunk async for chunk in self.astream(kind, body)]
         return assemble_chat(chunks)
 
@@ -319,7 +327,7 @@ class LlamaEngine:
             loop.call_soon_threadsafe(queue.put_nowait, chunk)
             return False
 
-        future = loop.run_in_executor(self._executor, self.stream, kind, body, on_chunk)
+        future = loop.run_in_executor(self._executor, contextvars.copy_context().run, self.stream, kind, body, on_chunk)
         future.add_done_callback(lambda _f: queue.put_nowait(_END))
         try:
             while True:
@@ -357,7 +365,8 @@ class LlamaEngine:
 
     async def acall(self, fn: Callable[..., Any], *args: Any) -> Any:
         """Run a blocking helper (tokenize, count) off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._executor, contextvars.copy_context().run, fn,
+                                                                *args)
 
     def warm_up(self) -> None:
         """Run one tiny grammar-constrained request: llguidance builds its token index for

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,8 +13,13 @@ from fastapi.responses import Response
 
 from litegate import __version__
 from litegate.runtime import Runtime
-from litegate.server import dashboard, gemini, learning, learning_page, ollama, openai, responses, tasks
+from litegate.batches import BatchRunner
+from litegate.server import (batches, dashboard, gemini, gemini_batches, learning, learning_page, ollama, openai,
+                             responses, tasks)
 from litegate.server.errors import install_error_handlers
+from litegate.server.internal import AppDispatch
+
+log = logging.getLogger("litegate.server")
 
 
 def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: list[str] | None = None) -> FastAPI:
@@ -23,7 +29,11 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        resumed = runner.resume_all()  # jobs a previous process left unfinished
+        if resumed:
+            log.info("resuming %d unfinished batch job(s): %s", len(resumed), ", ".join(resumed))
         yield
+        await runner.close()
         await runtime.aclose()
         if close_runtime:
             runtime.close()
@@ -52,18 +62,27 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     app.include_router(learning_page.router, dependencies=guarded)
     app.include_router(ollama.router, dependencies=guarded)
     app.include_router(responses.router, dependencies=guarded)
+    app.include_router(batches.router, dependencies=guarded)
     app.state.gemini = gemini.GeminiState()
     from litegate.server.limits import BodyLimit, HostGuard
 
-    app.add_middleware(BodyLimit, max_bytes=int(runtime.settings.max_body_mb * (1 << 20)))
+    file_limit = int(runtime.settings.max_file_mb * (1 << 20))
+    app.add_middleware(BodyLimit, max_bytes=int(runtime.settings.max_body_mb * (1 << 20)),
+                       larger={"/v1/files": file_limit, "/upload/": file_limit})
     if allowed_hosts is not None:
         app.add_middleware(HostGuard, allowed=allowed_hosts)
-    app.include_router(gemini.router, prefix="/v1beta", dependencies=guarded)
     from fastapi.utils import generate_unique_id
 
-    # the same routes again under /v1 (where google-genai asks by default): their own operation ids
-    app.include_router(gemini.router, prefix="/v1", dependencies=guarded,
-                       generate_unique_id_function=lambda route: "gemini_" + generate_unique_id(route))
+    for prefix in ("/v1beta", "/v1"):  # google-genai asks under /v1 by default; the OpenAI routes come first
+        ids = {} if prefix == "/v1beta" else {"generate_unique_id_function": lambda route: "gemini_" +
+                                              generate_unique_id(route)}
+        app.include_router(gemini.router, prefix=prefix, dependencies=guarded, **ids)
+        app.include_router(gemini_batches.router, prefix=prefix, dependencies=guarded, **ids)
+        app.include_router(gemini_batches.upload_router, prefix="/upload" + prefix, dependencies=guarded, **ids)
+    runner = BatchRunner(runtime.batches, AppDispatch(app), concurrency=runtime.settings.batch_concurrency,
+                         max_line_bytes=int(runtime.settings.max_body_mb * (1 << 20)),
+                         cost_of=_ledger_cost(runtime))
+    app.state.batch_runner = runner
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
@@ -93,6 +112,16 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
         }
 
     return app
+
+
+def _ledger_cost(runtime: Runtime) -> Any:
+    if runtime.accountant is None:
+        return None
+
+    def cost_of(call_ids: list[str]) -> float:
+        runtime.accountant.flush()  # the lines' calls are written in the background
+        return runtime.accountant.ledger.cost_of(call_ids)
+    return cost_of
 
 
 def _guarded_docs(app: FastAPI, guarded: list[Any]) -> None:

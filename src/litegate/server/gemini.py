@@ -1,8 +1,7 @@
 """Gemini-compatible routes under /v1beta, for code written against google-genai.
 
 generateContent, streamGenerateContent (SSE), countTokens, embedContent /
-batchEmbedContents, batchGenerateContent (inline requests, run in the background), and
-explicit context caching (cachedContents). A cached content is a prompt prefix: on
+batchEmbedContents, and explicit context caching (cachedContents). A cached content is a prompt prefix: on
 creation its KV state is computed once; requests that name it put the same prefix first, so
 llama.cpp's prompt cache (slots plus a host-RAM cache) restores that state instead of
 prefilling it again. ``cachedContentTokenCount`` reports the tokens actually reused.
@@ -10,7 +9,6 @@ prefilling it again. ``cachedContentTokenCount`` reports the tokens actually reu
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import logging
@@ -19,7 +17,7 @@ import secrets
 import threading
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -92,34 +90,12 @@ class CachedContent:
                 "usageMetadata": {"totalTokenCount": self.prefix_tokens}}
 
 
-@dataclass
-class BatchJob:
-    name: str
-    model: str
-    display_name: str
-    state: str = "BATCH_STATE_PENDING"
-    create_time: float = field(default_factory=_now)
-    update_time: float = field(default_factory=_now)
-    end_time: float | None = None
-    responses: list[dict[str, Any]] = field(default_factory=list)
-
-    def resource(self) -> dict[str, Any]:
-        meta: dict[str, Any] = {"@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
-                                "model": f"models/{self.model}", "displayName": self.display_name,
-                                "state": self.state, "createTime": _rfc3339(self.create_time),
-                                "updateTime": _rfc3339(self.update_time)}
-        if self.end_time:
-            meta["endTime"] = _rfc3339(self.end_time)
-            meta["output"] = {"inlinedResponses": {"inlinedResponses": self.responses}}
-        return {"name": self.name, "metadata": meta, "done": self.end_time is not None}
-
-
 class GeminiState:
-    """Cached contents and batch jobs of one app (in memory: they end with the process)."""
+    """Cached contents of one app (in memory: they end with the process; batch jobs are durable,
+    see litegate.server.gemini_batches)."""
 
     def __init__(self) -> None:
         self.caches: dict[str, CachedContent] = {}
-        self.batches: dict[str, BatchJob] = {}
         self.lock = threading.Lock()
 
     def live_cache(self, name: str) -> CachedContent:
@@ -341,55 +317,6 @@ async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
     return {"embeddings": await run_in_threadpool(_embed_texts, request, _model_id(model), reqs)}
 
 
-@router.post("/models/{model}:batchGenerateContent")
-async def batch_generate_content(model: str, request: Request) -> dict[str, Any]:
-    body = await json_body(request)
-    name = _served(request, _model_id(model))
-    batch = body.get("batch") or {}
-    config = batch.get("inputConfig") if isinstance(batch, dict) else None
-    requests = config.get("requests") if isinstance(config, dict) else None
-    items = requests.get("requests") if isinstance(requests, dict) else None
-    if not isinstance(items, list) or not items:
-        raise InvalidRequest("batch.inputConfig.requests.requests must be a non-empty list of inline requests "
-                             "(file input is not supported)")
-    for i, item in enumerate(items):  # validate everything before accepting the job
-        to_chat_request(item.get("request") or {}) if isinstance(item, dict) else None
-        if not isinstance(item, dict) or not isinstance(item.get("request"), dict):
-            raise InvalidRequest(f"batch request {i} has no 'request' object")
-    job = BatchJob(name="batches/" + secrets.token_hex(8), model=name, display_name=str(batch.get("displayName", "")))
-    state = _state(request)
-    with state.lock:
-        state.batches[job.name] = job
-    asyncio.get_running_loop().create_task(_run_batch(request, job, items))
-    return job.resource()
-
-
-async def _run_batch(request: Request, job: BatchJob, items: list[dict[str, Any]]) -> None:
-    job.state, job.update_time = "BATCH_STATE_RUNNING", _now()
-    for item in items:
-        try:
-            response = await _generate(request, job.model, item["request"])
-            job.responses.append({"response": response, **({"metadata": item["metadata"]} if "metadata" in item
-                                                           else {})})
-        except LitegateError as e:
-            job.responses.append({"error": {"code": e.status_code, "message": e.message,
-                                            "status": _google_status(e.status_code)}})
-        except Exception as e:  # noqa: BLE001 - one item's failure must not leave the job RUNNING forever
-            log.exception("batch %s: an item failed", job.name)
-            job.responses.append({"error": {"code": 500, "message": f"internal error: {type(e).__name__}",
-                                            "status": _google_status(500)}})
-    job.state, job.end_time = "BATCH_STATE_SUCCEEDED", _now()
-    job.update_time = job.end_time
-
-
-@router.get("/batches/{name}")
-async def get_batch(name: str, request: Request) -> dict[str, Any]:
-    job = _state(request).batches.get(f"batches/{name}")
-    if job is None:
-        raise NotFound(f"batches/{name} not found")
-    return job.resource()
-
-
 # -- cachedContents ---------------------------------------------------------------------
 
 @router.post("/cachedContents")
@@ -470,7 +397,7 @@ def _google_status(code: int) -> str:
             422: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED"}.get(code, "INTERNAL")
 
 
-_GEMINI_PATH = re.compile(r"^/v1(beta)?/(models/[^/]+:|cachedContents|batches)|^/v1beta/")
+_GEMINI_PATH = re.compile(r"^/v1(beta)?/(models/[^/]+:|cachedContents)|^/v1beta/|^/upload/")
 
 
 def is_gemini_path(path: str) -> bool:

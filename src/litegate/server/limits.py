@@ -21,17 +21,20 @@ class BodyLimit:
     Content-Length when it has one, else by counting while it arrives. The body is buffered
     (it is bounded) and replayed to the app; later messages (a disconnect) pass through."""
 
-    def __init__(self, app: Any, max_bytes: int):
+    def __init__(self, app: Any, max_bytes: int, larger: dict[str, int] | None = None):
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = larger or {}  # path prefix -> its own limit (file uploads)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http" or scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
+        path = scope.get("path", "")
+        limit = next((n for prefix, n in self.larger.items() if path.startswith(prefix)), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._refuse(send, limit)
             return
         chunks, size = [], 0
         while True:
@@ -40,8 +43,8 @@ class BodyLimit:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(send)
+            if size > limit:
+                await self._refuse(send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body"):
@@ -57,9 +60,9 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Any) -> None:
-        mb = self.max_bytes / (1 << 20)
-        await _refuse(send, 413, f"the request body is larger than the {mb:g} MB limit (LITEGATE_MAX_BODY_MB)",
+    async def _refuse(self, send: Any, limit: int) -> None:
+        setting = "LITEGATE_MAX_FILE_MB" if limit != self.max_bytes else "LITEGATE_MAX_BODY_MB"
+        await _refuse(send, 413, f"the request body is larger than the {limit / (1 << 20):g} MB limit ({setting})",
                       "request_too_large", close=True)
 
 
@@ -85,7 +88,7 @@ class HostGuard:
         self.allowed = {_host_only(h) for h in allowed if h != "*"}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or self.any:
+        if scope["type"] != "http" or self.any or "litegate.internal" in scope:  # batch lines come from within
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}

@@ -73,6 +73,10 @@ class TaskRunner:
 
     # -- lookups ----------------------------------------------------------------------------
 
+    @staticmethod
+    def names() -> list[str]:
+        return list(TASKS)
+
     def spec(self, task: str) -> TaskSpec:
         spec = TASKS.get(task)
         if spec is None:

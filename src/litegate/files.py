@@ -1,0 +1,141 @@
+"""Stored files: what the OpenAI Files API and the Gemini Files API upload, and what batch
+jobs write.
+
+A file is a row in the ``files`` table (beside the ledger: SQLite by default, PostgreSQL by
+``LITEGATE_LEDGER_URL``) and its bytes under ``$LITEGATE_HOME/files/<id>``. The bytes are
+written to a temporary name, synced and renamed before the row is inserted, so a row always
+has whole content behind it; a crash leaves at most an orphan temporary file.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, insert, select
+from sqlalchemy.engine import Engine
+
+from litegate.errors import InvalidRequest, NotFound
+
+metadata = MetaData()
+files_table = Table(
+    "files", metadata,
+    Column("id", String(80), primary_key=True),
+    Column("api", String(16), nullable=False),  # openai / gemini
+    Column("purpose", String(32), nullable=False),  # batch, batch_output, user_data, ...
+    Column("filename", String(512), nullable=False),
+    Column("mime_type", String(128)),
+    Column("bytes", Integer, nullable=False),
+    Column("sha256", String(64)),
+    Column("created_at", Float, nullable=False, index=True),
+    Column("expires_at", Float),
+)
+
+OPENAI_PURPOSES = ("batch", "user_data", "assistants", "vision", "fine-tune", "evals")
+ID_RE_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+@dataclass
+class StoredFile:
+    id: str
+    api: str
+    purpose: str
+    filename: str
+    mime_type: str | None
+    bytes: int
+    sha256: str | None
+    created_at: float
+    expires_at: float | None = None
+
+    def openai(self) -> dict[str, Any]:
+        return {"id": self.id, "object": "file", "bytes": self.bytes, "created_at": int(self.created_at),
+                "expires_at": int(self.expires_at) if self.expires_at else None, "filename": self.filename,
+                "purpose": self.purpose, "status": "processed", "status_details": None}
+
+
+class FileStore:
+    def __init__(self, engine: Engine, home: Path):
+        self.engine = engine
+        self.root = home / "files"
+        self.root.mkdir(parents=True, exist_ok=True)
+        metadata.create_all(engine)
+
+    @staticmethod
+    def new_id(api: str) -> str:
+        return ("file-" if api == "openai" else "") + secrets.token_hex(12)
+
+    def path(self, file_id: str) -> Path:
+        if not file_id or set(file_id.lower()) - ID_RE_CHARS:
+            raise NotFound(f"no file {file_id[:80]!r}")
+        return self.root / file_id
+
+    def put(self, data: bytes, *, api: str, purpose: str, filename: str, mime_type: str | None = None,
+            file_id: str | None = None, expires_at: float | None = None) -> StoredFile:
+        """Store ``data``; with a ``file_id`` that exists, the old content is replaced
+        (batch outputs are rewritten whole when a job is finalized again after a crash)."""
+        import hashlib
+
+        file_id = file_id or self.new_id(api)
+        target = self.path(file_id)
+        tmp = target.with_name(target.name + f".{secrets.token_hex(4)}.tmp")
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise OSError(f"cannot write {target}: {e.strerror or e}") from e
+        stored = StoredFile(id=file_id, api=api, purpose=purpose, filename=filename[:512] or file_id,
+                            mime_type=mime_type, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                            created_at=time.time(), expires_at=expires_at)
+        with self.engine.begin() as conn:
+            conn.execute(delete(files_table).where(files_table.c.id == file_id))
+            conn.execute(insert(files_table).values(**stored.__dict__))
+        return stored
+
+    def get(self, file_id: str) -> StoredFile:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(files_table).where(files_table.c.id == file_id)).mappings().first()
+        if row is None:
+            raise NotFound(f"no file with id {file_id[:80]!r}", param="file_id")
+        return StoredFile(**row)
+
+    def content(self, file_id: str) -> bytes:
+        self.get(file_id)
+        try:
+            return self.path(file_id).read_bytes()
+        except FileNotFoundError:
+            raise NotFound(f"the content of file {file_id!r} is gone from {self.root}") from None
+
+    def list(self, *, api: str | None = None, purpose: str | None = None, after: str | None = None,
+             limit: int = 10000, newest_first: bool = True) -> list[StoredFile]:
+        q = select(files_table)
+        if api:
+            q = q.where(files_table.c.api == api)
+        if purpose:
+            q = q.where(files_table.c.purpose == purpose)
+        order = files_table.c.created_at.desc() if newest_first else files_table.c.created_at.asc()
+        with self.engine.connect() as conn:
+            rows = [StoredFile(**r) for r in conn.execute(q.order_by(order, files_table.c.id)).mappings()]
+        if after:
+            ids = [r.id for r in rows]
+            rows = rows[ids.index(after) + 1:] if after in ids else []
+        return rows[:limit]
+
+    def delete(self, file_id: str) -> None:
+        self.get(file_id)
+        with self.engine.begin() as conn:
+            conn.execute(delete(files_table).where(files_table.c.id == file_id))
+        self.path(file_id).unlink(missing_ok=True)
+
+
+def check_purpose(purpose: str) -> str:
+    if purpose not in OPENAI_PURPOSES:
+        raise InvalidRequest(f"purpose {purpose[:40]!r} is not one of {', '.join(OPENAI_PURPOSES)}", param="purpose")
+    return purpose
