@@ -141,9 +141,10 @@ async def upload(request: Request) -> Response:
         size = int(size_header) if size_header and size_header.isdigit() else None
         if size is not None and size > limit:
             raise PayloadTooLarge(f"the file is larger than the {limit >> 20} MB limit (LITEGATE_MAX_FILE_MB)")
-        mime = str(meta.get("mimeType") or request.headers.get("x-goog-upload-header-content-type")
-                   or "application/octet-stream")[:128]
-        new_id = _uploads(request).start(str(meta.get("displayName") or "")[:512], mime, size)
+        mime = str(meta.get("mimeType") or meta.get("mime_type")
+                   or request.headers.get("x-goog-upload-header-content-type") or "application/octet-stream")[:128]
+        display = meta.get("displayName") or meta.get("display_name") or ""
+        new_id = _uploads(request).start(str(display)[:512], mime, size)
         url = str(request.url.include_query_params(upload_id=new_id))
         return Response(b"", headers={"x-goog-upload-url": url, "x-goog-upload-status": "active",
                                       "x-goog-upload-chunk-granularity": str(8 << 20)})
