@@ -314,9 +314,11 @@ def endpoint_ok(endpoint: str, tasks: list[str]) -> bool:
     return endpoint in OPENAI_ENDPOINTS or bool(m and m.group(1) in tasks)
 
 
-def parse_openai_lines(data: bytes, endpoint: str, max_line_bytes: int) -> list[Line]:
+def parse_openai_lines(data: bytes, endpoint: str | None, max_line_bytes: int,
+                       tasks: list[str] | None = None) -> list[Line]:
     """The request lines of an OpenAI batch input file. A line that cannot run becomes that
-    line's error; a file that is not JSONL at all, or repeats a custom_id, is refused."""
+    line's error; a file that is not JSONL at all, or repeats a custom_id, is refused.
+    ``endpoint`` None: each line may name any endpoint a batch can call (``litegate batch run``)."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -358,8 +360,10 @@ def parse_openai_lines(data: bytes, endpoint: str, max_line_bytes: int) -> list[
         error = None
         if method != "POST":
             error = {"code": "invalid_method", "message": f"method must be POST, got {str(method)[:20]!r}"}
-        elif url != endpoint:
+        elif endpoint is not None and url != endpoint:
             error = {"code": "invalid_url", "message": f"url {str(url)[:100]!r} is not the batch's endpoint {endpoint}"}
+        elif endpoint is None and not (isinstance(url, str) and endpoint_ok(url, tasks or [])):
+            error = {"code": "invalid_url", "message": f"url {str(url)[:100]!r} is not an endpoint a batch can call"}
         elif not isinstance(body, dict):
             error = {"code": "invalid_body", "message": "body must be a JSON object"}
         lines.append(Line(i, cid, url, body if error is None else None, error))
@@ -411,6 +415,78 @@ def prefix_order(lines: list[Line]) -> list[Line]:
 
 
 # -- the runner -----------------------------------------------------------------------------
+
+def result_line(api: str, line: Line, status: int, body: Any) -> dict[str, Any]:
+    """An answered line as the API's output line: OpenAI's ``{"id", "custom_id", "response"}``
+    or Gemini's ``{"key", "response" | "error"}``."""
+    if api == "openai":
+        return {"id": "batch_req_" + secrets.token_hex(12), "custom_id": line.custom_id,
+                "response": {"status_code": status, "request_id": "req_" + secrets.token_hex(12), "body": body},
+                "error": None}
+    out: dict[str, Any] = {}
+    if line.custom_id is not None:
+        out["key"] = line.custom_id
+    if line.metadata is not None:
+        out["metadata"] = line.metadata
+    if 200 <= status < 300:
+        out["response"] = body
+    else:
+        err = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+        out["error"] = {"code": status, "message": str(err.get("message") or body)[:2000],
+                        "status": err.get("status") or "INTERNAL"}
+    return out
+
+
+def error_line(api: str, line: Line, error: dict[str, Any]) -> dict[str, Any]:
+    """A line that could not run, with its error."""
+    if api == "openai":
+        return {"id": "batch_req_" + secrets.token_hex(12), "custom_id": line.custom_id, "response": None,
+                "error": error}
+    out: dict[str, Any] = {"error": error}
+    if line.custom_id is not None:
+        out["key"] = line.custom_id
+    return out
+
+
+async def answer_lines(lines: list[Line], call: Callable[[Line], Awaitable[tuple[int, Any]]],
+                       done: Callable[[Line, int, Any], Awaitable[None]], concurrency: int,
+                       stop: Callable[[], Awaitable[bool]] | None = None, check_every_s: float = 0.5) -> bool:
+    """Answer ``lines``, ``concurrency`` at a time: ``call`` each (again later while it raises
+    Retry), then ``done`` with its status and body. ``stop`` is asked every ``check_every_s``;
+    when it says so, the lines in flight are cancelled and False is returned."""
+    async def one(line: Line) -> None:
+        delay = 0.2
+        while True:
+            try:
+                status, body = await call(line)
+                break
+            except Retry as r:
+                await asyncio.sleep(max(delay, r.after))
+                delay = min(delay * 2, 5.0)
+        await done(line, status, body)
+
+    queue = list(reversed(lines))
+    in_flight: set[asyncio.Task[None]] = set()
+    last_check = time.monotonic()
+    try:
+        while queue or in_flight:
+            while queue and len(in_flight) < concurrency:
+                in_flight.add(asyncio.create_task(one(queue.pop())))
+            finished, in_flight = await asyncio.wait(in_flight, timeout=check_every_s,
+                                                     return_when=asyncio.FIRST_COMPLETED)
+            for t in finished:
+                if t.exception() is not None:
+                    raise t.exception()  # type: ignore[misc]
+            if stop is not None and time.monotonic() - last_check >= check_every_s:
+                last_check = time.monotonic()
+                if await stop():
+                    return False
+        return True
+    finally:
+        for t in in_flight:
+            t.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+
 
 class BatchRunner:
     """Runs jobs: claims one, answers its unanswered lines (``concurrency`` at a time), then
@@ -486,81 +562,33 @@ class BatchRunner:
         done = await asyncio.to_thread(self.store.answered, job_id)
         for line in lines:  # lines that cannot run are answered at once
             if line.error is not None and line.index not in done:
-                self._record(job, line, False, None, self._error_result(job, line, line.error))
+                self._record(job, line, False, None, error_line(job.api, line, line.error))
         pending = prefix_order([ln for ln in lines if ln.error is None and ln.index not in done])
         if job.status != "cancelling":
             await self._answer(job, pending)
         return await asyncio.to_thread(self.finalize, job_id, lines)
 
     async def _answer(self, job: Job, pending: list[Line]) -> None:
-        queue = list(reversed(pending))
-        in_flight: set[asyncio.Task[None]] = set()
-        last_check = time.monotonic()
-        while queue or in_flight:
-            while queue and len(in_flight) < self.concurrency:
-                in_flight.add(asyncio.create_task(self._one(job, queue.pop())))
-            finished, in_flight = await asyncio.wait(in_flight, timeout=0.5, return_when=asyncio.FIRST_COMPLETED)
-            for t in finished:
-                if t.exception() is not None:
-                    for other in in_flight:
-                        other.cancel()
-                    raise t.exception()  # type: ignore[misc]
-            if time.monotonic() - last_check >= 0.5:
-                last_check = time.monotonic()
-                current = await asyncio.to_thread(self.store.get, job.id)
-                if current.status == "cancelling":
-                    for t in in_flight:
-                        t.cancel()
-                    await asyncio.gather(*in_flight, return_exceptions=True)
-                    return
-                await asyncio.to_thread(self.store.renew, job.id)
+        async def stop() -> bool:
+            current = await asyncio.to_thread(self.store.get, job.id)
+            if current.status == "cancelling":
+                return True
+            await asyncio.to_thread(self.store.renew, job.id)
+            return False
 
-    async def _one(self, job: Job, line: Line) -> None:
-        delay = 0.2
-        while True:
-            try:
-                status, body = await self.dispatch(line.url or job.endpoint, line.body or {}, job)
-                break
-            except Retry as r:
-                await asyncio.sleep(max(delay, r.after))
-                delay = min(delay * 2, 5.0)
-        ok = 200 <= status < 300
-        call_id = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
-        await asyncio.to_thread(self._record, job, line, ok, status, self._result(job, line, status, body), call_id)
+        async def done(line: Line, status: int, body: Any) -> None:
+            ok = 200 <= status < 300
+            call_id = body.get("id") if isinstance(body, dict) and isinstance(body.get("id"), str) else None
+            await asyncio.to_thread(self._record, job, line, ok, status, result_line(job.api, line, status, body),
+                                    call_id)
+
+        await answer_lines(pending, lambda line: self.dispatch(line.url or job.endpoint, line.body or {}, job),
+                           done, self.concurrency, stop)
 
     def _record(self, job: Job, line: Line, ok: bool, status: int | None, result: dict[str, Any],
                 call_id: str | None = None) -> None:
         if self.store.record(job.id, line.index, line.custom_id, ok, status, result, call_id) and self.on_line:
             self.on_line(job, line.index)
-
-    @staticmethod
-    def _result(job: Job, line: Line, status: int, body: Any) -> dict[str, Any]:
-        if job.api == "openai":
-            return {"id": "batch_req_" + secrets.token_hex(12), "custom_id": line.custom_id,
-                    "response": {"status_code": status, "request_id": "req_" + secrets.token_hex(12), "body": body},
-                    "error": None}
-        out: dict[str, Any] = {}
-        if line.custom_id is not None:
-            out["key"] = line.custom_id
-        if line.metadata is not None:
-            out["metadata"] = line.metadata
-        if 200 <= status < 300:
-            out["response"] = body
-        else:
-            err = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
-            out["error"] = {"code": status, "message": str(err.get("message") or body)[:2000],
-                            "status": err.get("status") or "INTERNAL"}
-        return out
-
-    @staticmethod
-    def _error_result(job: Job, line: Line, error: dict[str, Any]) -> dict[str, Any]:
-        if job.api == "openai":
-            return {"id": "batch_req_" + secrets.token_hex(12), "custom_id": line.custom_id, "response": None,
-                    "error": error}
-        out: dict[str, Any] = {"error": error}
-        if line.custom_id is not None:
-            out["key"] = line.custom_id
-        return out
 
     def finalize(self, job_id: str, lines: list[Line]) -> Job:
         job = self.store.get(job_id)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from litegate.ledger import CallRecord
@@ -12,6 +14,8 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 5, 10
 
 class Metrics:
     def __init__(self) -> None:
+        self.total_cost_usd = 0.0  # everything this process has spent (litegate batch run's progress bar)
+        self._total_lock = threading.Lock()
         self.registry = CollectorRegistry()
         self.requests = Counter("litegate_requests", "Calls served", ["task", "tier", "status"],
                                 registry=self.registry)
@@ -51,6 +55,8 @@ class Metrics:
                 self.tokens.labels(rec.tier, kind).inc(n)
         if rec.cost_usd:
             self.cost.labels(self.feature_label(rec.feature), rec.tier).inc(rec.cost_usd)
+            with self._total_lock:
+                self.total_cost_usd += rec.cost_usd
         if rec.escalated and rec.escalated_from:
             self.escalations.labels(rec.task, rec.escalated_from, rec.tier).inc()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from litegate.cli import learning, report, serving, tasks, training
+from litegate.cli import batch, learning, report, serving, tasks, training
 
 app = typer.Typer(help="litegate: a self-hosted lite tier for LLM automation.", no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -13,6 +13,7 @@ tasks.register(app)
 training.register(app)
 report.register(app)
 learning.register(app)
+batch.register(app)
 
 
 def main() -> None:

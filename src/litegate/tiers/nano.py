@@ -23,6 +23,11 @@ class NanoTier(BaseTier):
         super().__init__(config, deps)
         self.classifiers = deps.classifiers
         self.extractors = getattr(deps, "extractors", None)
+        from litegate.coalesce import Coalescer
+
+        # concurrent calls to one classifier run as one batched forward pass (batch jobs, bursts)
+        self._predict = Coalescer(lambda clf, texts: clf.predict(texts, self.classifiers.encoder),
+                                  split=lambda r, a, b: (r[0][a:b], r[1][a:b]))
 
     @property
     def model(self) -> str:
@@ -41,7 +46,7 @@ class NanoTier(BaseTier):
     def predict(self, text: str, requested: str | None) -> tuple[Any, dict[str, float], float]:
         """(classifier, label -> probability, calibrated P(correct) with typicality)."""
         clf = self.classifier(requested)
-        probs, confidence = clf.predict([text], self.classifiers.encoder)
+        probs, confidence = self._predict(clf, [text])
         return clf, dict(zip(clf.labels, (float(p) for p in probs[0]))), float(confidence[0])
 
     @property

@@ -1,0 +1,252 @@
+"""litegate batch run | list | status | cancel.
+
+``run`` answers a JSONL file in this process (or on a Ray cluster) and is resumable: OUT is
+the checkpoint. ``list``, ``status`` and ``cancel`` speak to a running server's Batch API
+(``--url``, default ``$LITEGATE_URL`` or http://127.0.0.1:8080; ``$LITEGATE_API_KEY`` when keys
+are on).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from litegate.cli.common import err, fail, out, split_pairs
+from litegate.errors import LitegateError
+
+batch_app = typer.Typer(help="Batch jobs: answer a JSONL file here or on Ray; list, inspect and cancel a server's "
+                             "batches.", no_args_is_help=True, rich_markup_mode=None)
+UrlOpt = Annotated[str, typer.Option("--url", envvar="LITEGATE_URL", help="the server")]
+EXECUTORS = ("local", "ray")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(batch_app, name="batch")
+
+
+@batch_app.command("run")
+def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="request lines ({custom_id, method, url, "
+                                                   "body}), or {text} lines with --task")],
+        output: Annotated[Path, typer.Option("-o", "--output", metavar="OUT.jsonl",
+                                             help="answers, one per line (OpenAI's batch output shape)")],
+        task: Annotated[Optional[str], typer.Option(help="make {text} lines into requests to this task")] = None,
+        classifier: Annotated[Optional[str], typer.Option(help="with --task classify: a trained classifier")] = None,
+        extractor: Annotated[Optional[str], typer.Option(help="with --task extract: a trained extractor")] = None,
+        labels: Annotated[Optional[str], typer.Option(help="with --task classify/route: 'a,b,c' or 'a:desc,...'")
+                          ] = None,
+        tier: Annotated[Optional[str], typer.Option(help="with --task: a tier name or auto")] = None,
+        model: Annotated[str, typer.Option(help="the LLM behind the lite tier")] = "lite",
+        feature: Annotated[Optional[str], typer.Option(help="the cost-report tag of every call (default: the "
+                                                            "input file's name)")] = None,
+        concurrency: Annotated[int, typer.Option(min=1, max=1024, help="lines in flight per worker")] = 32,
+        executor: Annotated[str, typer.Option(help="local (this process) or ray")] = "local",
+        address: Annotated[Optional[str], typer.Option(help="with --executor ray: the cluster (default: start a "
+                                                            "local Ray, or RAY_ADDRESS)")] = None,
+        workers: Annotated[int, typer.Option(min=1, max=1024, help="with --executor ray: actors, each loading the "
+                                                                   "models once")] = 1,
+        block: Annotated[int, typer.Option(min=1, max=100_000, help="with --executor ray: lines per task")] = 256,
+        restart: Annotated[bool, typer.Option("--restart", help="answer every line again (default: skip the "
+                                                                "custom_ids already in OUT)")] = False,
+        ctx: Annotated[Optional[int], typer.Option(help="context tokens per model")] = None,
+        ) -> None:
+    """Answer a JSONL file of requests, resumably: lines already in OUT are skipped."""
+    from litegate.batch_files import Owner, answered_ids, read_input, rewrite_in_order
+    from litegate.tasks import TASKS
+
+    if executor not in EXECUTORS:
+        fail(f"--executor must be one of {', '.join(EXECUTORS)}")
+    options: dict[str, Any] = {}
+    if task is None and (classifier or extractor or labels or tier):
+        fail("--classifier, --extractor, --labels and --tier go with --task")
+    if classifier:
+        options["classifier"] = classifier
+    if extractor:
+        options["extractor"] = extractor
+    if tier:
+        options["tier"] = tier
+    try:
+        if labels:
+            options["labels"] = split_pairs(labels)
+        from litegate.cli.common import settings as cli_settings
+
+        s = cli_settings(ctx=ctx)
+        lines = read_input(input_path, task, options, int(s.max_body_mb * (1 << 20)), list(TASKS))
+    except LitegateError as e:
+        fail(e.message)
+    if output.resolve() == input_path.resolve():
+        fail("OUT must be another file than IN")
+    if restart and output.exists():
+        output.unlink()
+    done = answered_ids(output)
+    todo = [ln for ln in lines if ln.custom_id not in done]
+    owner = Owner(id=f"cli-{int(time.time())}", feature=feature or input_path.name)
+    err.print(f"{len(lines)} lines, {len(lines) - len(todo)} already in {output}, {len(todo)} to answer "
+              f"({executor})", highlight=False)
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        sink = open(output, "a", encoding="utf-8")
+    except OSError as e:
+        fail(f"cannot write {output}: {e.strerror or e}")
+    counts = {"ok": 0, "failed": 0}
+    lock = threading.Lock()
+
+    def write(result: dict[str, Any]) -> None:
+        ok = result.get("error") is None and 200 <= int((result.get("response") or {}).get("status_code", 0)) < 300
+        with lock:
+            sink.write(json.dumps(result, ensure_ascii=False) + "\n")
+            sink.flush()
+            counts["ok" if ok else "failed"] += 1
+            advance(1)
+
+    from litegate.batch_files import write_errors
+
+    progress, advance, cost = _progress(len(todo))
+    started = time.perf_counter()
+    try:
+        with progress:
+            bad = [ln for ln in todo if ln.error is not None]
+            write_errors(bad, write)
+            good = [ln for ln in todo if ln.error is None]
+            if good:
+                if executor == "local":
+                    _run_local(good, owner, model, s, concurrency, write, cost)
+                else:
+                    from litegate.ray_executor import run_on_ray
+
+                    run_on_ray(good, owner, model, s, concurrency, write, address=address, workers=workers,
+                               block=block)
+    except KeyboardInterrupt:
+        sink.close()
+        fail(f"interrupted: {counts['ok'] + counts['failed']} lines written to {output}; run the same command "
+             "again to answer the rest", code=130)
+    except LitegateError as e:
+        sink.close()
+        fail(e.message)
+    except OSError as e:
+        sink.close()
+        fail(f"cannot write {output}: {e.strerror or e}; the lines written so far are kept")
+    sink.close()
+    rewrite_in_order(output, lines)
+    seconds = time.perf_counter() - started
+    summary = {"lines": len(lines), "answered": counts["ok"], "failed": counts["failed"],
+               "skipped": len(lines) - len(todo), "seconds": round(seconds, 2),
+               "items_per_s": round(len(todo) / seconds, 1) if seconds and todo else None,
+               "cost_usd": round(cost[0], 9), "output": str(output)}
+    out.print_json(json.dumps(summary))
+    if counts["failed"]:
+        raise typer.Exit(2)
+
+
+def _progress(total: int) -> tuple[Any, Any, list[float]]:
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                               TimeElapsedColumn, TimeRemainingColumn)
+
+    cost = [0.0]
+
+    class Rate(TextColumn):
+        def render(self, task: Any) -> Any:
+            from rich.text import Text
+
+            speed = task.finished_speed or task.speed
+            return Text(f"{speed:,.1f} items/s" if speed else "- items/s")
+
+    class Cost(TextColumn):
+        def render(self, task: Any) -> Any:
+            from rich.text import Text
+
+            return Text(f"${cost[0]:.6f}")
+
+    progress = Progress(TextColumn("[bold]batch"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+                        Rate(""), Cost(""), TimeElapsedColumn(), TimeRemainingColumn(), console=err,
+                        disable=not err.is_terminal)
+    task_id = progress.add_task("batch", total=total)
+    return progress, lambda n: progress.advance(task_id, n), cost
+
+
+def _run_local(lines: list[Any], owner: Any, model: str, s: Any, concurrency: int, write: Any,
+               cost: list[float]) -> None:
+    import asyncio
+
+    from litegate.batch_files import LineApp
+    from litegate.runtime import build
+
+    from litegate.cli.common import rich_progress
+
+    rt = build(s, None, model=model, progress=rich_progress)
+    try:
+        app = LineApp(rt, owner)
+
+        def on_result(result: dict[str, Any]) -> None:
+            write(result)
+            if rt.accountant is not None:
+                cost[0] = rt.accountant.metrics.total_cost_usd
+
+        asyncio.run(app.answer(lines, concurrency, on_result))
+    finally:
+        rt.close()
+        if rt.accountant is not None:
+            cost[0] = rt.accountant.metrics.total_cost_usd
+
+
+# -- against a server -----------------------------------------------------------------------
+
+def _client(url: str) -> Any:
+    import httpx
+
+    key = os.environ.get("LITEGATE_API_KEY")
+    return httpx.Client(base_url=url.rstrip("/"), timeout=30,
+                        headers={"Authorization": f"Bearer {key}"} if key else {})
+
+
+def _get(url: str, method: str, path: str) -> Any:
+    import httpx
+
+    try:
+        with _client(url) as c:
+            r = c.request(method, path)
+    except httpx.TransportError as e:
+        fail(f"cannot reach {url}: {e} (start it with `litegate serve`, or pass --url)")
+    if r.status_code >= 400:
+        try:
+            message = r.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = r.text[:300]
+        fail(f"{r.status_code}: {message}")
+    return r.json()
+
+
+@batch_app.command("list")
+def list_batches(url: UrlOpt = "http://127.0.0.1:8080",
+                 as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """The server's OpenAI-API batches, newest first."""
+    data = _get(url, "GET", "/v1/batches?limit=100")["data"]
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    from rich.table import Table
+
+    table = Table("id", "status", "endpoint", "done", "failed", "total", "created", "cost $")
+    for b in data:
+        c = b["request_counts"]
+        table.add_row(b["id"], b["status"], b["endpoint"], str(c["completed"]), str(c["failed"]), str(c["total"]),
+                      time.strftime("%Y-%m-%d %H:%M", time.localtime(b["created_at"])),
+                      f"{b['cost_usd']:.6f}" if b.get("cost_usd") is not None else "")
+    out.print(table)
+
+
+@batch_app.command("status")
+def status(batch_id: str, url: UrlOpt = "http://127.0.0.1:8080") -> None:
+    """One batch, as JSON."""
+    out.print_json(json.dumps(_get(url, "GET", f"/v1/batches/{batch_id}")))
+
+
+@batch_app.command("cancel")
+def cancel(batch_id: str, url: UrlOpt = "http://127.0.0.1:8080") -> None:
+    """Stop a running batch (what finished is kept in its output file)."""
+    out.print_json(json.dumps(_get(url, "POST", f"/v1/batches/{batch_id}/cancel")))
