@@ -120,7 +120,7 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
                     from litegate.ray_executor import run_on_ray
 
                     run_on_ray(good, owner, model, s, concurrency, write, address=address, workers=workers,
-                               block=block)
+                               block=block, on_cost=lambda c: cost.__setitem__(0, c))
     except KeyboardInterrupt:
         sink.close()
         fail(f"interrupted: {counts['ok'] + counts['failed']} lines written to {output}; run the same command "

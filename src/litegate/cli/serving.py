@@ -105,6 +105,46 @@ def register(app: typer.Typer) -> None:
         app_ = create_app(rt, allowed_hosts=serve_hosts(host, allowed_hosts))
         uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
+    @app.command("serve-ray")
+    def serve_ray(
+        host: Annotated[str, typer.Option(help="address Ray Serve's proxy listens on")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="port of the one endpoint")] = 8000,
+        replicas: Annotated[int, typer.Option(min=1, max=1024, help="litegate apps behind it, each with its own "
+                                                                     "models")] = 2,
+        model: ModelOpt = "lite",
+        cpus_per_replica: Annotated[float, typer.Option(min=0.0, help="CPUs Ray reserves per replica")] = 1.0,
+        address: Annotated[Optional[str], typer.Option(help="an existing Ray cluster (default: $RAY_ADDRESS, else "
+                                                            "a local Ray started for it)")] = None,
+    ) -> None:
+        """Serve the same HTTP API from N replicas on a Ray cluster (pip install -e '.[ray]')."""
+        import os
+        import time
+
+        problem = _port_free(host, port)
+        if problem:
+            fail(problem)
+        try:
+            import ray
+            from ray import serve
+
+            from litegate.ray_serve import deployment
+        except ImportError:
+            fail("serve-ray needs Ray Serve: pip install -e '.[ray]'")
+        env = {k: v for k, v in os.environ.items() if k.startswith("LITEGATE_")}
+        ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
+                 runtime_env={"env_vars": env} if env else None)
+        serve.start(http_options={"host": host, "port": port})
+        serve.run(deployment(replicas, model, cpus_per_replica=cpus_per_replica), name="litegate",
+                  route_prefix="/")
+        err.print(f"litegate: {replicas} replica(s) of {model} on http://{host}:{port}/v1 (Ray Serve); Ctrl-C stops",
+                  highlight=False)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            serve.shutdown()
+            ray.shutdown()
+
     @app.command()
     def generate(
         prompt: Annotated[str, typer.Argument(help="the user message; '-' reads it from stdin")],
