@@ -81,6 +81,14 @@ class PayloadTooLarge(LitegateError):
         super().__init__(message, param=param, code=code)
 
 
+class StorageError(LitegateError):
+    """The home directory cannot take a write (disk full, read-only): HTTP 507. Nothing that
+    was written before is lost."""
+
+    status_code = 507
+    error_type = "server_error"
+
+
 class FeedbackNotFound(NotFound):
     """POST /v1/feedback named a call the ledger does not have."""
 

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, insert, select
 from sqlalchemy.engine import Engine
 
-from litegate.errors import InvalidRequest, NotFound
+from litegate.errors import InvalidRequest, NotFound, StorageError
 
 metadata = MetaData()
 files_table = Table(
@@ -90,7 +90,8 @@ class FileStore:
             os.replace(tmp, target)
         except OSError as e:
             tmp.unlink(missing_ok=True)
-            raise OSError(f"cannot write {target}: {e.strerror or e}") from e
+            raise StorageError(f"cannot write {target}: {e.strerror or e} (free space in, or permissions of, "
+                               f"{self.root})", code="storage_error") from e
         stored = StoredFile(id=file_id, api=api, purpose=purpose, filename=filename[:512] or file_id,
                             mime_type=mime_type, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
                             created_at=time.time(), expires_at=expires_at)

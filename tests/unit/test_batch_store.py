@@ -202,3 +202,58 @@ def test_coalescer_combines_concurrent_calls() -> None:
 
     with pytest.raises(ValueError):
         Coalescer(broken)("k", [1])
+
+
+def test_batch_routes_in_process(tmp_path: Path) -> None:
+    """The OpenAI batch routes over a fake runtime: a job runs to the end in the app's own
+    loop; too large an upload is a 413; a full disk fails the job, keeping its answered lines."""
+    from fastapi.testclient import TestClient
+    from fakes import runtime
+
+    from litegate.server import create_app
+
+    rt = runtime(tmp_path, max_file_mb=0.01)
+    try:
+        with TestClient(create_app(rt, close_runtime=False)) as client:
+            rows = [{"custom_id": f"e{i}", "method": "POST", "url": "/v1/embeddings", "body": {"input": f"t{i}"}}
+                    for i in range(5)]
+            up = client.post("/v1/files", files={"file": ("in.jsonl", _jsonl(rows))}, data={"purpose": "batch"})
+            assert up.status_code == 200, up.text
+            created = client.post("/v1/batches", json={"input_file_id": up.json()["id"], "endpoint": "/v1/embeddings",
+                                                       "completion_window": "24h"})
+            assert created.status_code == 200, created.text
+            deadline = time.monotonic() + 20
+            while (job := client.get(f"/v1/batches/{created.json()['id']}").json())["status"] != "completed":
+                assert time.monotonic() < deadline, job
+                time.sleep(0.05)
+            assert job["request_counts"] == {"total": 5, "completed": 5, "failed": 0}
+            out = client.get(f"/v1/files/{job['output_file_id']}/content").text.splitlines()
+            assert len(out) == 5 and client.get("/v1/files").json()["data"]
+            assert client.post("/v1/files", files={"file": ("big.jsonl", b"x" * 20_000)},
+                               data={"purpose": "batch"}).status_code == 413
+            assert client.post("/v1/batches", json={"input_file_id": up.json()["id"], "endpoint": "/v1/moderations"}
+                               ).status_code == 400
+            assert client.post("/v1/files", json={"purpose": "batch"}).status_code == 400
+            # the disk fills up while the job's output is written
+            job2 = client.post("/v1/batches", json={"input_file_id": up.json()["id"], "endpoint": "/v1/embeddings",
+                                                    "completion_window": "24h"}).json()
+            import litegate.files as files_module
+
+            def no_space(fd: int) -> None:
+                raise OSError(28, "No space left on device")
+
+            real_fsync = files_module.os.fsync
+            files_module.os.fsync = no_space
+            try:
+                deadline = time.monotonic() + 20
+                while (job2 := client.get(f"/v1/batches/{job2['id']}").json())["status"] not in ("failed", "completed"):
+                    assert time.monotonic() < deadline, job2
+                    time.sleep(0.05)
+                assert job2["status"] == "failed" and "No space left" in job2["errors"]["data"][0]["message"]
+                assert job2["request_counts"]["completed"] == 5  # the answered lines are kept
+                full = client.post("/v1/files", files={"file": ("in.jsonl", b"{}\n")}, data={"purpose": "batch"})
+                assert full.status_code == 507 and "No space left" in full.json()["error"]["message"]
+            finally:
+                files_module.os.fsync = real_fsync
+    finally:
+        rt.close()
