@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litegate.batches import Line, answer_lines, error_line, parse_openai_lines, result_line
+from litegate.batches import Line, answer_lines, error_line, parse_openai_lines, result_line, task_prefetch
 from litegate.errors import InvalidRequest
 
 GOLD_FIELDS = ("label", "labels", "data", "id", "custom_id")  # what a {"text"} line may carry besides inputs
@@ -124,7 +124,7 @@ class LineApp:
         async def done(line: Line, status: int, body: Any) -> None:
             on_result(result_line("openai", line, status, body))
 
-        await answer_lines(lines, self.call, done, concurrency)
+        await answer_lines(lines, self.call, done, concurrency, prefetch=task_prefetch(self.runtime))
 
     def answer_block(self, lines: list[Line], concurrency: int) -> list[dict[str, Any]]:
         """A block of lines, answered synchronously (a Ray actor's call)."""

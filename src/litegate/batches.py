@@ -450,10 +450,12 @@ def error_line(api: str, line: Line, error: dict[str, Any]) -> dict[str, Any]:
 
 async def answer_lines(lines: list[Line], call: Callable[[Line], Awaitable[tuple[int, Any]]],
                        done: Callable[[Line, int, Any], Awaitable[None]], concurrency: int,
-                       stop: Callable[[], Awaitable[bool]] | None = None, check_every_s: float = 0.5) -> bool:
+                       stop: Callable[[], Awaitable[bool]] | None = None, check_every_s: float = 0.5,
+                       prefetch: Callable[[list[Line]], None] | None = None, chunk: int = 256) -> bool:
     """Answer ``lines``, ``concurrency`` at a time: ``call`` each (again later while it raises
     Retry), then ``done`` with its status and body. ``stop`` is asked every ``check_every_s``;
-    when it says so, the lines in flight are cancelled and False is returned."""
+    when it says so, the lines in flight are cancelled and False is returned. ``prefetch``
+    gets each ``chunk`` of lines before they run (work they can share, done once)."""
     async def one(line: Line) -> None:
         delay = 0.2
         while True:
@@ -465,27 +467,45 @@ async def answer_lines(lines: list[Line], call: Callable[[Line], Awaitable[tuple
                 delay = min(delay * 2, 5.0)
         await done(line, status, body)
 
-    queue = list(reversed(lines))
-    in_flight: set[asyncio.Task[None]] = set()
+    step = chunk if prefetch is not None else max(1, len(lines))
     last_check = time.monotonic()
-    try:
-        while queue or in_flight:
-            while queue and len(in_flight) < concurrency:
-                in_flight.add(asyncio.create_task(one(queue.pop())))
-            finished, in_flight = await asyncio.wait(in_flight, timeout=check_every_s,
-                                                     return_when=asyncio.FIRST_COMPLETED)
-            for t in finished:
-                if t.exception() is not None:
-                    raise t.exception()  # type: ignore[misc]
-            if stop is not None and time.monotonic() - last_check >= check_every_s:
-                last_check = time.monotonic()
-                if await stop():
-                    return False
-        return True
-    finally:
-        for t in in_flight:
-            t.cancel()
-        await asyncio.gather(*in_flight, return_exceptions=True)
+    for start in range(0, len(lines), step):
+        part = lines[start:start + step]
+        if prefetch is not None:
+            await asyncio.to_thread(prefetch, part)
+        queue = list(reversed(part))
+        in_flight: set[asyncio.Task[None]] = set()
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < concurrency:
+                    in_flight.add(asyncio.create_task(one(queue.pop())))
+                finished, in_flight = await asyncio.wait(in_flight, timeout=check_every_s,
+                                                         return_when=asyncio.FIRST_COMPLETED)
+                for t in finished:
+                    if t.exception() is not None:
+                        raise t.exception()  # type: ignore[misc]
+                if stop is not None and time.monotonic() - last_check >= check_every_s:
+                    last_check = time.monotonic()
+                    if await stop():
+                        return False
+        finally:
+            for t in in_flight:
+                t.cancel()
+            await asyncio.gather(*in_flight, return_exceptions=True)
+    return True
+
+
+def task_prefetch(runtime: Any) -> Callable[[list[Line]], None]:
+    """A prefetch for lines to ``/v1/tasks/{task}`` (``TaskRunner.prefetch``)."""
+    def prefetch(lines: list[Line]) -> None:
+        by_task: dict[str, list[Any]] = {}
+        for line in lines:
+            m = TASK_ENDPOINT.match(line.url or "")
+            if m and line.body is not None:
+                by_task.setdefault(m.group(1), []).append(line.body)
+        for task, bodies in by_task.items():
+            runtime.tasks.prefetch(task, bodies)
+    return prefetch
 
 
 class BatchRunner:
@@ -494,13 +514,15 @@ class BatchRunner:
 
     def __init__(self, store: BatchStore, dispatch: Dispatch, *, concurrency: int = 16,
                  max_line_bytes: int = 1 << 20, on_line: Callable[[Job, int], None] | None = None,
-                 cost_of: Callable[[list[str]], float] | None = None):
+                 cost_of: Callable[[list[str]], float] | None = None,
+                 prefetch: Callable[[list[Line]], None] | None = None):
         self.store = store
         self.dispatch = dispatch
         self.concurrency = concurrency
         self.max_line_bytes = max_line_bytes
         self.on_line = on_line
         self.cost_of = cost_of  # call ids -> their summed cost in the ledger
+        self.prefetch = prefetch
         self._running: dict[str, asyncio.Task[None]] = {}
 
     def lines(self, job: Job) -> list[Line]:
@@ -582,8 +604,13 @@ class BatchRunner:
             await asyncio.to_thread(self._record, job, line, ok, status, result_line(job.api, line, status, body),
                                     call_id)
 
-        await answer_lines(pending, lambda line: self.dispatch(line.url or job.endpoint, line.body or {}, job),
-                           done, self.concurrency, stop)
+        def with_url(line: Line) -> Line:
+            line.url = line.url or job.endpoint
+            return line
+
+        await answer_lines([with_url(ln) for ln in pending],
+                           lambda line: self.dispatch(line.url or job.endpoint, line.body or {}, job),
+                           done, self.concurrency, stop, prefetch=self.prefetch)
 
     def _record(self, job: Job, line: Line, ok: bool, status: int | None, result: dict[str, Any],
                 call_id: str | None = None) -> None:

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
                                                                      "Gemini Files APIs, in MB (larger: HTTP 413)")
     batch_concurrency: int = Field(default=16, ge=1, le=1024, description="batch lines answered at once per job "
                                    "(LLM lines also wait for a free engine slot; interactive requests go first)")
+    coalesce: bool = Field(default=True, description="concurrent calls to one nano classifier run as one batched "
+                                                     "forward pass (more throughput under load; bench/batch.py)")
     distill_every: int = Field(default=0, ge=0, description="retrain a learning classifier or extractor in the "
                                                             "background after this many new labels (0: only on "
                                                             "`litegate distill`)")

@@ -46,34 +46,58 @@ class LineActor:
         return os.getpid()
 
 
-def run_on_ray(lines: list[Line], owner: Any, model: str, settings: Any, concurrency: int,
-               write: Callable[[dict[str, Any]], None], *, address: str | None = None, workers: int = 1,
-               block: int = 256, on_cost: Callable[[float], None] | None = None) -> dict[str, Any]:
-    try:
-        import ray
-        from ray.util import ActorPool
-    except ImportError:
-        raise InvalidRequest("the Ray executor needs Ray: pip install -e '.[ray]'") from None
-    address = address or os.environ.get("RAY_ADDRESS") or None
-    started_here = not ray.is_initialized()
-    if started_here:
-        env = {k: v for k, v in os.environ.items() if k.startswith("LITEGATE_")}
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False,
-                 runtime_env={"env_vars": env} if env else None)
-    try:
+class RayPool:
+    """Actors on a Ray cluster, ready to answer blocks of lines (models loaded once each)."""
+
+    def __init__(self, settings: Any, model: str, owner: Any, *, address: str | None = None, workers: int = 1):
+        try:
+            import ray
+        except ImportError:
+            raise InvalidRequest("the Ray executor needs Ray: pip install -e '.[ray]'") from None
+        self.ray = ray
+        self.started_here = not ray.is_initialized()
+        if self.started_here:
+            env = {k: v for k, v in os.environ.items() if k.startswith("LITEGATE_")}
+            ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
+                     log_to_driver=False, configure_logging=False, runtime_env={"env_vars": env} if env else None)
         actor = ray.remote(num_cpus=1)(LineActor)
         state = settings.model_dump(mode="json", exclude_none=True)
         who = {"id": owner.id, "feature": owner.feature, "api_key": owner.api_key}
-        actors = [actor.remote(state, model, who) for _ in range(workers)]
-        pool = ActorPool(actors)
+        self.actors = [actor.remote(state, model, who) for _ in range(workers)]
+        self.pids = ray.get([a.pid.remote() for a in self.actors])  # every actor has built its app
+
+    def run(self, lines: list[Line], concurrency: int, write: Callable[[dict[str, Any]], None], *, block: int = 256,
+            on_cost: Callable[[float], None] | None = None) -> int:
+        """Answer ``lines`` in blocks across the actors; each block's answers are written as it
+        returns. Returns the number of blocks."""
+        from ray.util import ActorPool
+
+        pool = ActorPool(self.actors)
         blocks = [lines[i:i + block] for i in range(0, len(lines), block)]
         for results in pool.map_unordered(lambda a, b: a.answer.remote(b, concurrency), blocks):
             for result in results:
                 write(result)
             if on_cost is not None:
-                on_cost(sum(ray.get([a.spent.remote() for a in actors])))
-        pids = ray.get([a.pid.remote() for a in actors])
-        return {"workers": len(actors), "pids": pids, "blocks": len(blocks)}
+                on_cost(sum(self.ray.get([a.spent.remote() for a in self.actors])))
+        return len(blocks)
+
+    def close(self) -> None:
+        for a in self.actors:
+            self.ray.kill(a)
+        if self.started_here:
+            self.ray.shutdown()
+
+
+def run_on_ray(lines: list[Line], owner: Any, model: str, settings: Any, concurrency: int,
+               write: Callable[[dict[str, Any]], None], *, address: str | None = None, workers: int = 1,
+               block: int = 256, on_cost: Callable[[float], None] | None = None) -> dict[str, Any]:
+    import time
+
+    pool = RayPool(settings, model, owner, address=address, workers=workers)
+    try:
+        started = time.perf_counter()
+        blocks = pool.run(lines, concurrency, write, block=block, on_cost=on_cost)
+        return {"workers": len(pool.actors), "pids": pool.pids, "blocks": blocks,
+                "seconds": time.perf_counter() - started}
     finally:
-        if started_here:
-            ray.shutdown()
+        pool.close()

@@ -108,6 +108,7 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
 
     progress, advance, cost = _progress(len(todo))
     started = time.perf_counter()
+    answering = [0.0]  # seconds spent answering, after the models were loaded
     try:
         with progress:
             bad = [ln for ln in todo if ln.error is not None]
@@ -115,12 +116,13 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
             good = [ln for ln in todo if ln.error is None]
             if good:
                 if executor == "local":
-                    _run_local(good, owner, model, s, concurrency, write, cost)
+                    answering[0] = _run_local(good, owner, model, s, concurrency, write, cost)
                 else:
                     from litegate.ray_executor import run_on_ray
 
-                    run_on_ray(good, owner, model, s, concurrency, write, address=address, workers=workers,
-                               block=block, on_cost=lambda c: cost.__setitem__(0, c))
+                    answering[0] = run_on_ray(good, owner, model, s, concurrency, write, address=address,
+                                              workers=workers, block=block,
+                                              on_cost=lambda c: cost.__setitem__(0, c))["seconds"]
     except KeyboardInterrupt:
         sink.close()
         fail(f"interrupted: {counts['ok'] + counts['failed']} lines written to {output}; run the same command "
@@ -136,7 +138,8 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
     seconds = time.perf_counter() - started
     summary = {"lines": len(lines), "answered": counts["ok"], "failed": counts["failed"],
                "skipped": len(lines) - len(todo), "seconds": round(seconds, 2),
-               "items_per_s": round(len(todo) / seconds, 1) if seconds and todo else None,
+               "answer_seconds": round(answering[0], 2),
+               "items_per_s": round(len(todo) / answering[0], 1) if answering[0] and todo else None,
                "cost_usd": round(cost[0], 9), "output": str(output)}
     out.print_json(json.dumps(summary))
     if counts["failed"]:
@@ -170,7 +173,8 @@ def _progress(total: int) -> tuple[Any, Any, list[float]]:
 
 
 def _run_local(lines: list[Any], owner: Any, model: str, s: Any, concurrency: int, write: Any,
-               cost: list[float]) -> None:
+               cost: list[float]) -> float:
+    """Answer in this process; returns the seconds spent answering (the models loaded)."""
     import asyncio
 
     from litegate.batch_files import LineApp
@@ -187,7 +191,9 @@ def _run_local(lines: list[Any], owner: Any, model: str, s: Any, concurrency: in
             if rt.accountant is not None:
                 cost[0] = rt.accountant.metrics.total_cost_usd
 
+        started = time.perf_counter()
         asyncio.run(app.answer(lines, concurrency, on_result))
+        return time.perf_counter() - started
     finally:
         rt.close()
         if rt.accountant is not None:

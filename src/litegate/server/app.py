@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from litegate import __version__
 from litegate.runtime import Runtime
-from litegate.batches import BatchRunner
+from litegate.batches import BatchRunner, task_prefetch
 from litegate.server import (batches, dashboard, gemini, gemini_batches, learning, learning_page, ollama, openai,
                              responses, tasks)
 from litegate.server.errors import install_error_handlers
@@ -81,7 +81,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
         app.include_router(gemini_batches.upload_router, prefix="/upload" + prefix, dependencies=guarded, **ids)
     runner = BatchRunner(runtime.batches, AppDispatch(app), concurrency=runtime.settings.batch_concurrency,
                          max_line_bytes=int(runtime.settings.max_body_mb * (1 << 20)),
-                         cost_of=_ledger_cost(runtime))
+                         cost_of=_ledger_cost(runtime), prefetch=task_prefetch(runtime))
     app.state.batch_runner = runner
 
     @app.get("/metrics")

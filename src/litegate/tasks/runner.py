@@ -73,6 +73,26 @@ class TaskRunner:
 
     # -- lookups ----------------------------------------------------------------------------
 
+    def prefetch(self, task: str, bodies: list[Any]) -> None:
+        """Work a block of requests can share, done once ahead of them (a batch job's next
+        lines): classify requests that name a classifier and may run on a nano tier get their
+        answers from one batched forward pass. Each request still runs its own path after."""
+        if task != "classify":
+            return
+        nano = [t for t in self.tiers.values() if hasattr(t, "prefetch")]
+        if not nano:
+            return
+        by_name: dict[str, list[str]] = {}
+        for b in bodies:
+            if (isinstance(b, dict) and isinstance(b.get("classifier"), str) and isinstance(b.get("text"), str)
+                    and b.get("tier") in (None, "auto", *(t.name for t in nano))):
+                by_name.setdefault(b["classifier"], []).append(b["text"])
+        for name, texts in by_name.items():
+            try:
+                nano[0].prefetch(name, texts)
+            except LitegateError:  # an unknown classifier: each line gets its own error
+                continue
+
     @staticmethod
     def names() -> list[str]:
         return list(TASKS)

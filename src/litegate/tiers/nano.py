@@ -6,6 +6,8 @@ extract a trained extractor; rank compares sentence embeddings. Priced by comput
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -26,8 +28,14 @@ class NanoTier(BaseTier):
         from litegate.coalesce import Coalescer
 
         # concurrent calls to one classifier run as one batched forward pass (batch jobs, bursts)
-        self._predict = Coalescer(lambda clf, texts: clf.predict(texts, self.classifiers.encoder),
-                                  split=lambda r, a, b: (r[0][a:b], r[1][a:b]))
+        def predict(clf: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+            return clf.predict(texts, self.classifiers.encoder)
+
+        self._predict: Any = (Coalescer(predict, split=lambda r, a, b: (r[0][a:b], r[1][a:b]))
+                              if getattr(deps.settings, "coalesce", True) else predict)
+        # answers computed ahead for a batch job's next lines (prefetch), taken by predict
+        self._ahead: OrderedDict[tuple[Any, str], tuple[np.ndarray, float]] = OrderedDict()
+        self._ahead_lock = threading.Lock()
 
     @property
     def model(self) -> str:
@@ -46,8 +54,30 @@ class NanoTier(BaseTier):
     def predict(self, text: str, requested: str | None) -> tuple[Any, dict[str, float], float]:
         """(classifier, label -> probability, calibrated P(correct) with typicality)."""
         clf = self.classifier(requested)
-        probs, confidence = self._predict(clf, [text])
-        return clf, dict(zip(clf.labels, (float(p) for p in probs[0]))), float(confidence[0])
+        with self._ahead_lock:
+            ahead = self._ahead.pop((clf, text), None)
+        if ahead is not None:
+            row, conf = ahead
+        else:
+            probs, confidence = self._predict(clf, [text])
+            row, conf = probs[0], float(confidence[0])
+        return clf, dict(zip(clf.labels, (float(p) for p in row))), conf
+
+    AHEAD = 8192  # answers kept ahead at most
+
+    def prefetch(self, requested: str | None, texts: list[str]) -> None:
+        """Compute a block of texts' answers in one batched pass (a batch job's next lines);
+        each is taken, once, by the predict call for that text."""
+        clf = self.classifier(requested)
+        todo = list(dict.fromkeys(texts))[:self.AHEAD]
+        if not todo:
+            return
+        probs, confidence = self._predict(clf, todo)
+        with self._ahead_lock:
+            for text, row, conf in zip(todo, probs, confidence):
+                self._ahead[(clf, text)] = (row, float(conf))
+            while len(self._ahead) > self.AHEAD:
+                self._ahead.popitem(last=False)
 
     @property
     def encoder(self) -> Any:
