@@ -32,7 +32,7 @@ class NanoTier(BaseTier):
             return clf.predict(texts, self.classifiers.encoder)
 
         self._predict: Any = (Coalescer(predict, split=lambda r, a, b: (r[0][a:b], r[1][a:b]))
-                              if getattr(deps.settings, "coalesce", True) else predict)
+                              if getattr(getattr(deps, "settings", None), "coalesce", True) else predict)
         # answers computed ahead for a batch job's next lines (prefetch), taken by predict
         self._ahead: OrderedDict[tuple[Any, str], tuple[np.ndarray, float]] = OrderedDict()
         self._ahead_lock = threading.Lock()
