@@ -66,6 +66,12 @@ class Accountant:
             confidence=result.get("confidence"), escalated=bool(result.get("escalated")),
             escalated_from=result.get("escalated_from"),
             outcome=None))
+        docs = result.get("documents")
+        if docs:
+            self.documents(result["id"], {"files": len(docs), "pages": sum(d["pages"] for d in docs),
+                                          "audio_seconds": sum(d["seconds"] for d in docs),
+                                          "ocr_ms": sum(d["ocr_ms"] for d in docs),
+                                          "asr_ms": sum(d["asr_ms"] for d in docs)})
         if budget is not None:
             task, feature = result["task"], result.get("feature")
             self._writer.submit(lambda: self.check_budget(task, feature, budget))
@@ -81,6 +87,10 @@ class Accountant:
                                tokens_cached=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
                                                  or 0),
                                latency_ms=latency_ms, status=status, cost_usd=cost_usd))
+
+    def documents(self, call_id: str, usage: dict[str, Any]) -> None:
+        """What a call's files took to read (pages, audio seconds, OCR and speech time)."""
+        self._writer.submit(lambda: self.ledger.record_documents(call_id, usage))
 
     def feedback(self, call_id: str, outcome: str) -> dict[str, Any]:
         if outcome not in OUTCOMES:

@@ -73,18 +73,36 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
-def _text_of(parts: list[dict[str, Any]], where: str) -> str:
-    texts = []
+def _text_of(parts: list[dict[str, Any]], where: str, media: bool = False) -> str | list[dict[str, Any]]:
+    """The parts' text; with ``media``, inlineData / fileData parts make it a list of OpenAI
+    content parts (``file`` parts that the document layer reads)."""
+    out: list[dict[str, Any]] = []
     for j, part in enumerate(parts or []):
         _obj(part, f"{where}.parts[{j}]")
         if "text" in part:
-            texts.append(str(part["text"]))
-        elif any(k in part for k in ("inlineData", "fileData")):
-            raise InvalidRequest(f"{where}.parts[{j}]: inline media (images, audio, files) is not supported by "
-                                 "this server yet; send text parts")
+            out.append({"type": "text", "text": str(part["text"])})
+        elif "inlineData" in part or "inline_data" in part:
+            data = _obj(part.get("inlineData") or part.get("inline_data"), f"{where}.parts[{j}].inlineData")
+            if not media:
+                raise InvalidRequest(f"{where}.parts[{j}]: files are read in contents only")
+            mime = data.get("mimeType") or data.get("mime_type")
+            if not isinstance(mime, str) or not isinstance(data.get("data"), str):
+                raise InvalidRequest(f"{where}.parts[{j}].inlineData needs mimeType and data (base64)")
+            out.append({"type": "file", "file": {"file_data": f"data:{mime};base64,{data['data']}",
+                                                 "filename": data.get("displayName")}})
+        elif "fileData" in part or "file_data" in part:
+            ref = _obj(part.get("fileData") or part.get("file_data"), f"{where}.parts[{j}].fileData")
+            uri = ref.get("fileUri") or ref.get("file_uri")
+            if not media:
+                raise InvalidRequest(f"{where}.parts[{j}]: files are read in contents only")
+            if not isinstance(uri, str) or not uri:
+                raise InvalidRequest(f"{where}.parts[{j}].fileData needs a fileUri (from files.upload)")
+            out.append({"type": "file", "file": {"file_id": uri}})
         elif "thought" in part or "thoughtSignature" in part:
             continue
-    return "".join(texts)
+    if any(p["type"] != "text" for p in out):
+        return out
+    return "".join(p["text"] for p in out)
 
 
 def contents_to_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
@@ -107,7 +125,7 @@ def contents_to_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         parts = content.get("parts")
         if not isinstance(parts, list) or not parts:
             raise InvalidRequest(f"contents[{i}].parts must be a non-empty list")
-        text = _text_of(parts, f"contents[{i}]")
+        text = _text_of(parts, f"contents[{i}]", media=role not in ("model",))
         calls = [_obj(p["functionCall"], f"contents[{i}].parts[{j}].functionCall")
                  for j, p in enumerate(parts) if "functionCall" in p]
         responses = [_obj(p["functionResponse"], f"contents[{i}].parts[{j}].functionResponse")

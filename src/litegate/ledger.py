@@ -43,6 +43,17 @@ calls = Table(
     Column("outcome", String(16)),  # success / failure, from POST /v1/feedback
 )
 
+# a call's files: one row per call that read any (litegate.attachments)
+documents = Table(
+    "call_documents", metadata,
+    Column("call_id", String(64), primary_key=True),
+    Column("files", Integer, nullable=False),
+    Column("pages", Integer, default=0),
+    Column("audio_seconds", Float, default=0.0),
+    Column("ocr_ms", Float, default=0.0),
+    Column("asr_ms", Float, default=0.0),
+)
+
 
 @dataclass
 class CallRecord:
@@ -86,6 +97,14 @@ class Ledger:
     def record(self, rec: CallRecord) -> None:
         with self.engine.begin() as conn:
             conn.execute(calls.insert().values(**asdict(rec)))
+
+    def record_documents(self, call_id: str, usage: dict[str, Any]) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(documents.insert().values(call_id=call_id, files=int(usage.get("files", 0)),
+                                                   pages=int(usage.get("pages", 0)),
+                                                   audio_seconds=float(usage.get("audio_seconds", 0.0)),
+                                                   ocr_ms=float(usage.get("ocr_ms", 0.0)),
+                                                   asr_ms=float(usage.get("asr_ms", 0.0))))
 
     def set_outcome(self, call_id: str, outcome: str) -> bool:
         with self.engine.begin() as conn:

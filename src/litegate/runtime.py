@@ -125,17 +125,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
 
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
     policies = PolicyStore(settings.home)
-    chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers)
-    nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
-    embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
-    runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors), policies=policies)
-    learner = None
-    if accountant is not None:
-        learner = Learner(accountant.ledger.engine, classifiers, extractors, ledger=accountant.ledger,
-                          distill_every=settings.distill_every,
-                          teacher_min_confidence=settings.teacher_min_confidence)
-        runner.observers += [accounting_observer(accountant), learner.observe,
-                             Shadowing(runner, accountant, listeners=[learner.shadowed])]
+    from litegate.attachments import Attachments
     from litegate.batches import BatchStore
     from litegate.files import FileStore
 
@@ -147,6 +137,19 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
         store_engine = create_engine(settings.ledger_database_url())
     files = FileStore(store_engine, settings.home)
     batches = BatchStore(store_engine, files)
+    attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
+    chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers, attachments=attachments)
+    nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
+    embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
+    runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors,
+                                                  attachments=attachments), policies=policies)
+    learner = None
+    if accountant is not None:
+        learner = Learner(accountant.ledger.engine, classifiers, extractors, ledger=accountant.ledger,
+                          distill_every=settings.distill_every,
+                          teacher_min_confidence=settings.teacher_min_confidence)
+        runner.observers += [accounting_observer(accountant), learner.observe,
+                             Shadowing(runner, accountant, listeners=[learner.shadowed])]
     return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers, files=files,
                    batches=batches,
                    extractors=extractors, tiers=tiers,

@@ -40,6 +40,7 @@ class ChatCall:
     api: str = "chat"  # the ledger's task column: chat, completion, gemini, python, cli
     feature: str | None = None
     api_key: str | None = None  # the key's fingerprint, never the key
+    documents: Any = None  # what its files read as (litegate.attachments.Read), set by the service
 
     @property
     def kind(self) -> Kind:
@@ -141,8 +142,10 @@ class _Plan:
 
 class ChatService:
     def __init__(self, registry: Any, tiers: dict[str, Any], accountant: Any = None, default_model: str = "lite",
-                 tool_call_threshold: float = TOOL_CALL_THRESHOLD, encoder_source: Any = None):
+                 tool_call_threshold: float = TOOL_CALL_THRESHOLD, encoder_source: Any = None,
+                 attachments: Any = None):
         self.registry = registry
+        self.attachments = attachments  # litegate.attachments.Attachments: files in messages -> text
         self.tool_call_threshold = tool_call_threshold
         self.tool_match = TOOL_MATCH
         self.encoder_source = encoder_source  # the nano encoder's owner (matches requests to tools)
@@ -166,6 +169,19 @@ class ChatService:
             if getattr(t, "served", None) == served:
                 return Target(model=served, tier=t.name, price=t.price)
         return Target(model=served, tier="local", price=Price(usd_per_hour=LOCAL_USD_PER_HOUR))
+
+    def _has_files(self, call: ChatCall) -> bool:
+        from litegate.attachments import MEDIA_PART_TYPES
+
+        if call.kind != "chat" or call.documents is not None:
+            return False
+        for m in call.request.messages:  # type: ignore[union-attr]
+            if isinstance(m.content, list) and any(p.type in MEDIA_PART_TYPES for p in m.content):
+                if self.attachments is None:
+                    raise InvalidRequest("files in messages need the document layer, which this service was built "
+                                         "without", param="messages")
+                return True
+        return False
 
     def _plan(self, call: ChatCall, target: Target | None = None) -> _Plan:
         target = target or self.target(call.request.model)
@@ -250,6 +266,8 @@ class ChatService:
         everything else (tool calls, which are known only once the reply is complete, and
         remote tiers) as a finished ``result``."""
         started = time.perf_counter()
+        if self._has_files(call):  # OCR and speech are CPU work: off the event loop
+            call.documents = await asyncio.to_thread(self.attachments.resolve_messages, call.request.messages)
         plan = self._plan(call)
         fallback: tuple[str, str] | None = None
         while plan.target.remote is not None:  # fallback chains end: the config check refuses cycles
@@ -384,6 +402,8 @@ class ChatService:
         """The same path, blocking. With ``on_chunk`` the reply is streamed (return True from
         it to cancel); the finished reply (or the usage chunk, when streamed) is returned."""
         started = time.perf_counter()
+        if self._has_files(call):
+            call.documents = self.attachments.resolve_messages(call.request.messages)
         plan = self._plan(call)
         if plan.target.remote is not None:
             body = {k: v for k, v in plan.body.items() if k != "grammar"}
@@ -425,6 +445,8 @@ class ChatService:
             meta["tool_decision"] = run.meta["tool_decision"]
         if run.fallback_from:
             meta.update(fallback_from=run.fallback_from, fallback_reason=run.fallback_reason)
+        if call.documents is not None and call.documents.documents:
+            meta["documents"] = call.documents.summary()
         self._record(result.get("id") or "", call, plan.target, result.get("usage"), latency_ms,
                      result.get("timings"))
         return result
@@ -434,7 +456,11 @@ class ChatService:
         if self.accountant is None:
             return
         cost = target.price.cost(Usage.of(usage, timings), latency_ms / 1000.0)
-        self.accountant.chat(call_id or "chat_" + secrets.token_hex(12), call.api, target.tier, target.model,
+        call_id = call_id or "chat_" + secrets.token_hex(12)
+        if call.documents is not None and call.documents.documents:
+            cost += call.documents.cost_usd
+            self.accountant.documents(call_id, call.documents.usage())
+        self.accountant.chat(call_id, call.api, target.tier, target.model,
                              usage, latency_ms, cost, feature=call.feature, api_key=call.api_key)
 
 

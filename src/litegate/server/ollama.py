@@ -65,9 +65,13 @@ def _messages(raw: Any) -> list[dict[str, Any]]:
     for i, m in enumerate(raw):
         if not isinstance(m, dict):
             raise InvalidRequest(f"messages[{i}] must be an object")
-        if m.get("images"):
-            raise InvalidRequest(f"messages[{i}].images: images are not supported by this server yet")
         msg: dict[str, Any] = {"role": m.get("role"), "content": m.get("content") or ""}
+        images = m.get("images")
+        if images:  # base64 images: read by the document layer (OCR)
+            if not isinstance(images, list) or not all(isinstance(x, str) for x in images):
+                raise InvalidRequest(f"messages[{i}].images must be a list of base64 strings")
+            msg["content"] = [{"type": "text", "text": str(msg["content"])}] + [
+                {"type": "file", "file": {"file_data": x, "filename": f"image {k + 1}"}} for k, x in enumerate(images)]
         if m.get("tool_calls"):
             msg["tool_calls"] = [{"id": f"call_{i}_{j}", "type": "function", "function": {
                 "name": (c.get("function") or {}).get("name"),

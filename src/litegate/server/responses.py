@@ -22,19 +22,26 @@ from litegate.server.limits import while_connected
 router = APIRouter()
 
 
-def _content_text(content: Any, where: str) -> str:
+def _content_text(content: Any, where: str) -> str | list[dict[str, Any]]:
+    """Text parts as one string; with input_image / input_file parts, a list of chat content
+    parts (the document layer reads the files)."""
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
         raise InvalidRequest(f"{where} must be a string or a list of content parts", param=where)
-    texts = []
+    parts: list[dict[str, Any]] = []
     for j, part in enumerate(content):
-        if not isinstance(part, dict) or part.get("type") not in ("input_text", "output_text", "text"):
-            kind = part.get("type") if isinstance(part, dict) else type(part).__name__
-            raise InvalidRequest(f"{where}[{j}]: content of type {kind!r} is not supported by this server yet; "
-                                 "send input_text", param=f"{where}[{j}]")
-        texts.append(str(part.get("text") or ""))
-    return "".join(texts)
+        kind = part.get("type") if isinstance(part, dict) else type(part).__name__
+        if kind in ("input_text", "output_text", "text"):
+            parts.append({"type": "text", "text": str(part.get("text") or "")})
+        elif kind in ("input_image", "input_file", "input_audio"):
+            parts.append(part)
+        else:
+            raise InvalidRequest(f"{where}[{j}]: content of type {kind!r} is not supported; send input_text, "
+                                 "input_image, input_file or input_audio", param=f"{where}[{j}]")
+    if any(p["type"] != "text" for p in parts):
+        return parts
+    return "".join(p["text"] for p in parts)
 
 
 def to_messages(body: dict[str, Any]) -> list[dict[str, Any]]:

@@ -35,6 +35,11 @@ class TaskRequest(BaseModel):
 
 class TextRequest(TaskRequest):
     text: str | None = Field(default=None, description="the input text")
+    files: list[dict[str, Any]] | None = Field(
+        default=None, max_length=20,
+        description="files read as text before the task runs (with or instead of text): {mime_type, data: base64} "
+                    "or {file_id}; images and scans by OCR, PDFs by their text layer, audio and video by speech "
+                    "recognition")
 
     @field_validator("text")
     @classmethod
@@ -108,6 +113,7 @@ class TaskContext:
 
     classifiers: Any = None
     extractors: Any = None
+    attachments: Any = None  # litegate.attachments.Attachments: a request's files -> text
 
 
 TaskFn = Callable[[TaskContext, Any, Any], TaskOutput]  # (context, tier, request) -> output

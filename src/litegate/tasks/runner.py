@@ -73,6 +73,25 @@ class TaskRunner:
 
     # -- lookups ----------------------------------------------------------------------------
 
+    def _read_files(self, req: TaskRequest) -> Any:
+        """A request's ``files`` as text, before the request's own text (what was read, or None)."""
+        files = getattr(req, "files", None)
+        if not files:
+            return None
+        if self.context.attachments is None:
+            raise InvalidRequest("files need the document layer, which this runner was built without", param="files")
+        from litegate.documents import as_prompt
+        from litegate.tasks.base import MAX_TEXT_CHARS
+
+        read = self.context.attachments.read([self.context.attachments.task_part(f, f"files.{i}")
+                                             for i, f in enumerate(files)])
+        text = "\n\n".join(t for t in (req.text, as_prompt(read.documents)) if t)  # type: ignore[attr-defined]
+        if len(text) > MAX_TEXT_CHARS:
+            raise InvalidRequest(f"the text and the files' text come to {len(text):,} characters; the limit is "
+                                 f"{MAX_TEXT_CHARS:,}: send fewer pages or a shorter file", param="files")
+        req.text = text  # type: ignore[attr-defined]
+        return read
+
     def prefetch(self, task: str, bodies: list[Any]) -> None:
         """Work a block of requests can share, done once ahead of them (a batch job's next
         lines): classify requests that name a classifier and may run on a nano tier get their
@@ -153,6 +172,7 @@ class TaskRunner:
         spec = self.spec(task)
         req = validate(spec, request)
         started = time.perf_counter()
+        read = self._read_files(req)
         policy = None
         if req.tier == "auto":
             policy = self.policies.get(task, req.feature) if self.policies is not None else None
@@ -185,6 +205,9 @@ class TaskRunner:
         }
         if out.fallback_from:
             result["fallback_from"], result["fallback_reason"] = out.fallback_from, out.fallback_reason
+        if read is not None:
+            result["documents"] = read.summary()
+            result["cost_usd"] = round(out.cost_usd + read.cost_usd, 9)
         finished = FinishedTask(spec, req, result, policy, api_key)
         for observe in self.observers:
             try:
