@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import time
 from typing import Any
 
@@ -48,9 +49,11 @@ def open_frames(part: Part, limits: Limits) -> list[Any]:
         return frames
     except InvalidRequest:
         raise
-    except Image.DecompressionBombError:
-        raise InvalidRequest(f"{part.name} declares an image too large to decode safely; send a smaller image",
-                             param=part.name, code="image_too_large") from None
+    except Image.DecompressionBombError as e:  # Pillow's own guard fires inside open(), before ours
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = f" of {int(found.group(1)) / 1e6:.0f} megapixels" if found else ""
+        raise InvalidRequest(f"{part.name} is an image{size}, over the {limits.max_pixels / 1e6:g} megapixel limit; "
+                             "send a smaller image", param=part.name, code="image_too_large") from None
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as e:
         raise InvalidRequest(f"{part.name} is not a readable {part.mime_type or 'image'} (corrupt or truncated: "
                              f"{str(e)[:120] or type(e).__name__}); check the file", param=part.name,

@@ -42,14 +42,15 @@ def _tool(name: str) -> str:
     return path
 
 
-def _run(args: list[str], part: Part, limits: Limits, what: str) -> bytes:
+def _run(args: list[str], part: Part, limits: Limits, what: str, path: Path) -> bytes:
     try:
         done = subprocess.run(args, capture_output=True, timeout=limits.tool_timeout_s, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise InvalidRequest(f"{part.name}: {what} took over {limits.tool_timeout_s:g} s; the file may be corrupt or "
                              "too long", param=part.name, code="invalid_document") from None
     if done.returncode != 0:
-        reason = done.stderr.decode(errors="replace").strip().splitlines()[-1:] or ["no reason given"]
+        reason = done.stderr.decode(errors="replace").replace(f"{path}: ", "").strip().splitlines()[-1:] or [
+            "no reason given"]
         raise InvalidRequest(f"{part.name} is not a readable {part.mime_type or 'media file'} (corrupt or truncated: "
                              f"{reason[0][:160]}); check the file", param=part.name, code="invalid_document")
     return done.stdout
@@ -58,7 +59,7 @@ def _run(args: list[str], part: Part, limits: Limits, what: str) -> bytes:
 def probe(path: Path, part: Part, limits: Limits) -> MediaInfo:
     """The container's duration and streams, from its header (ffprobe decodes nothing)."""
     out = _run([_tool("ffprobe"), "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-                str(path)], part, limits, "reading the header")
+                str(path)], part, limits, "reading the header", path)
     try:
         info = json.loads(out or b"{}")
     except ValueError:
@@ -97,7 +98,7 @@ def decode_audio(path: Path, part: Part, limits: Limits) -> Any:
 
     out = _run([_tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-t", f"{limits.max_seconds:g}",
                 "-map", "0:a:0", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"],
-               part, limits, "decoding the audio")
+               part, limits, "decoding the audio", path)
     return np.frombuffer(out[:len(out) // 4 * 4], dtype=np.float32)
 
 
@@ -160,7 +161,7 @@ def video_frames(path: Path, part: Part, limits: Limits, duration: float | None,
     pattern = tmp / "frame-%05d.png"
     _run([_tool("ffmpeg"), "-nostdin", "-v", "error", "-i", str(path), "-t", f"{limits.max_seconds:g}", "-an",
           "-vf", f"fps=1/{every:.3f}:start_time=0,scale='min(1600,iw)':-2", "-frames:v", str(limits.max_frames),
-          str(pattern)], part, limits, "extracting frames")
+          str(pattern)], part, limits, "extracting frames", path)
     frames = []
     for i, file in enumerate(sorted(tmp.glob("frame-*.png"))):
         with Image.open(file) as im:
