@@ -145,7 +145,8 @@ def _classic(inv: Invoice, rng: random.Random, subtotal: float, tax: float) -> N
 def _receipt(inv: Invoice, rng: random.Random, subtotal: float, tax: float) -> None:
     c, s = inv.currency, 24
     inv.width = 720
-    rows = [(60, [(60, inv.vendor.upper(), 32, True)]),
+    inv.vendor = inv.vendor.upper()  # as printed: the field's true value
+    rows = [(60, [(60, inv.vendor, 32, True)]),
             (110, [(60, f"{rng.randint(1, 220)} {rng.choice(STREETS)}, {rng.choice(CITIES)}", s - 4, False)]),
             (170, [(60, f"Receipt {inv.number}", s, False)]),
             (210, [(60, f"{inv.date} {rng.randint(7, 21):02d}:{rng.randint(0, 59):02d}", s, False)])]
@@ -538,11 +539,17 @@ def main() -> None:
             pages.append((inv, clean, degrade(clean, rng)))
     report: dict = {"load_before": open("/proc/loadavg").read().split()[:3],
                     "pages": len(pages), "templates": TEMPLATES, "fonts": sorted({p[0].font for p in pages})}
-    report["ocr"] = bench_ocr(pages, [e for e in args.engines.split(",") if e])
-    report["pdf"] = bench_pdfs(pages)
-    report["speech"] = bench_speech(args.notes)
+    runs = [("ocr", lambda: bench_ocr(pages, [e for e in args.engines.split(",") if e])),
+            ("pdf", lambda: bench_pdfs(pages)), ("speech", lambda: bench_speech(args.notes))]
     if args.field_docs:
-        report["fields"] = bench_fields(args.field_docs, args.seed)
+        runs.append(("fields", lambda: bench_fields(args.field_docs, args.seed)))
+    for name, run in runs:
+        started = time.perf_counter()
+        try:
+            report[name] = run()
+        except Exception as e:  # noqa: BLE001 - one part failing still reports the others
+            report[name] = {"error": f"{type(e).__name__}: {e}"}
+        print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     report["load_after"] = open("/proc/loadavg").read().split()[:3]
     json.dump(report, sys.stdout, indent=1)
     print()

@@ -283,3 +283,24 @@ def test_a_video_gives_its_speech_and_its_on_screen_text_once(tmp_path: Path, in
     assert "[file 1: call.mp4, on screen at 0:00]" in as_prompt([doc])
     with pytest.raises(InvalidRequest, match="over the 5-second limit"):
         read(Part("video/mp4", video.read_bytes(), "p"), Limits(max_seconds=5))
+
+
+def test_the_ocr_engine_and_the_speech_model_load_without_the_network(monkeypatch, invoice) -> None:
+    """Both are built from files already installed: any connection attempt fails the test."""
+    import socket
+
+    from litegate.documents import ocr, speech
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"a network connection was attempted: {args}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    img, number, _ = invoice
+    words = ocr.RapidOcrEngine().recognize(img)
+    assert any(number in w.text for w in words)
+    recognizer = speech.SpeechRecognizer()
+    import numpy as np
+
+    segments, language, _ = recognizer.transcribe(np.zeros(16000, dtype=np.float32))
+    assert language == "en" and recognizer._model is not None

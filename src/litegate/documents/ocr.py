@@ -30,11 +30,15 @@ DEFAULT_ENGINE = "rapidocr"
 
 @dataclass
 class Word:
-    """Recognised text with its axis-aligned box ``[x0, y0, x1, y1]`` in image pixels."""
+    """Recognised text with its axis-aligned box ``[x0, y0, x1, y1]`` in image pixels. On a
+    skewed page an engine also gives the slope of the text's baseline (dy/dx) and the text's
+    own height (the box of a tilted line is taller than its letters)."""
 
     text: str
     box: list[float]
     score: float = 1.0
+    slope: float | None = None
+    height: float | None = None
 
 
 class OcrEngine(Protocol):
@@ -77,31 +81,47 @@ def engine(name: str | None = None) -> OcrEngine:
 
 # ---- reading order ---------------------------------------------------------------------------
 
+def skew(words: list[Word]) -> float:
+    """The page's skew (dy/dx): the median baseline slope of the words wide enough to tell."""
+    slopes = sorted(w.slope for w in words if w.slope is not None and w.box[2] - w.box[0] > 3 * (w.height or 1.0))
+    if len(slopes) < 3:
+        return 0.0
+    middle = slopes[len(slopes) // 2]
+    return middle if abs(middle) < 0.2 else 0.0  # past ~11 degrees it is no scan; don't guess
+
+
 def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
     """Words grouped into lines, in reading order: (line text, line box).
 
-    A word joins the line it overlaps most vertically (at least half the smaller height),
-    lines run top to bottom and words left to right, joined by a space. Columns of a table
-    row therefore come out as one line, which is how a reader (and a model) expects them."""
-    lines: list[dict[str, Any]] = []
-    for w in sorted(words, key=lambda w: (w.box[1] + w.box[3]) / 2):
+    The page is first straightened (each word's centre moved by the page's skew), so a row
+    of a slightly rotated scan stays one row across the page. A word then joins the line it
+    overlaps most vertically (at least half the smaller height); lines run top to bottom and
+    words left to right, joined by a space. The cells of a table row therefore come out as
+    one line, which is how a reader (and a model) expects them."""
+    tilt = skew(words)
+    placed = []
+    for w in words:
         x0, y0, x1, y1 = w.box
-        h = max(y1 - y0, 1.0)
+        h = max(w.height or (y1 - y0), 1.0)
+        yc = (y0 + y1) / 2 - tilt * (x0 + x1) / 2
+        placed.append((yc - h / 2, yc + h / 2, h, w))
+    lines: list[dict[str, Any]] = []
+    for y0, y1, h, w in sorted(placed, key=lambda p: p[0] + p[1]):
         best, best_overlap = None, 0.0
         for line in lines:
-            ly0, ly1 = line["y0"], line["y1"]
-            overlap = min(y1, ly1) - max(y0, ly0)
+            overlap = min(y1, line["y1"]) - max(y0, line["y0"])
             frac = overlap / max(min(h, line["h"]), 1.0)
             if frac >= 0.5 and frac > best_overlap:
                 best, best_overlap = line, frac
         if best is None:
             lines.append({"words": [w], "y0": y0, "y1": y1, "h": h})
         else:
-            best["words"].append(w)
-            # the line's band follows its words' median, not the union (a tall word would
+            # the line's band follows its words' mean, not their union (a tall word would
             # otherwise swallow the next line)
-            best["y0"] = (best["y0"] * (len(best["words"]) - 1) + y0) / len(best["words"])
-            best["y1"] = (best["y1"] * (len(best["words"]) - 1) + y1) / len(best["words"])
+            n = len(best["words"]) + 1
+            best["words"].append(w)
+            best["y0"] += (y0 - best["y0"]) / n
+            best["y1"] += (y1 - best["y1"]) / n
             best["h"] = max(best["y1"] - best["y0"], 1.0)
     out = []
     for line in sorted(lines, key=lambda line: line["y0"]):
@@ -133,8 +153,10 @@ def lines_to_text(lines: list[tuple[str, list[float]]]) -> str:
 RAPIDOCR_MODELS = {  # inside the rapidocr 3.10.0 wheel, under rapidocr/models/
     "Det": ("PP-OCRv6_det_small.onnx", "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f"),
     "Rec": ("PP-OCRv6_rec_small.onnx", "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884"),
-    "Cls": ("ch_ppocr_mobile_v2.0_cls_mobile.onnx", "e47acedf663230f8863ff1ab0e64dd2d82b838fceb5957146dab185a89d6215c"),
 }
+# The wheel's text-direction classifier (upright or 180 degrees) is left off: on long lines of
+# upright text it often answers "180" and the line comes out as garbage (bench/documents.py:
+# a 15% error rate on such a letter with it, 0% without).
 RAPIDOCR_HINT = "pip install rapidocr==3.10.0 onnxruntime"
 
 
@@ -159,7 +181,7 @@ class RapidOcrEngine:
             raise ModelNotAvailable(f"the rapidocr OCR engine is not installed ({e}); install it with: "
                                     f"{RAPIDOCR_HINT}") from None
         models = Path(rapidocr.__file__).parent / "models"
-        params: dict[str, Any] = {"Global.log_level": "error"}
+        params: dict[str, Any] = {"Global.log_level": "error", "Global.use_cls": False}
         for stage, (file_name, digest) in RAPIDOCR_MODELS.items():
             path = models / file_name
             if not path.is_file() or _sha256(path) != digest:
@@ -182,9 +204,13 @@ class RapidOcrEngine:
             return []
         words = []
         for quad, text, score in zip(result.boxes, result.txts, result.scores):
+            # quad: top-left, top-right, bottom-right, bottom-left, following the text's tilt
+            (ax, ay), (bx, by), _, (dx, dy) = ((float(p[0]), float(p[1])) for p in quad)
             xs = [float(p[0]) for p in quad]
             ys = [float(p[1]) for p in quad]
-            words.append(Word(str(text), [min(xs), min(ys), max(xs), max(ys)], float(score)))
+            slope = (by - ay) / (bx - ax) if bx - ax > 1 else None
+            words.append(Word(str(text), [min(xs), min(ys), max(xs), max(ys)], float(score), slope,
+                              ((dx - ax) ** 2 + (dy - ay) ** 2) ** 0.5))
         return words
 
 
@@ -214,13 +240,21 @@ class TesseractEngine:
             raise ModelNotAvailable(f"tesseract took over {self.timeout_s:g} s on one page") from None
         if done.returncode != 0:
             raise ModelNotAvailable(f"tesseract failed: {done.stderr.decode(errors='replace').strip()[-200:]}")
-        words = []
+        words, lines = [], {}
         for row in done.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
             cols = row.split("\t")
             if len(cols) != 12 or cols[0] != "5" or not cols[11].strip():
                 continue
             x, y, w, h = (float(c) for c in cols[6:10])
             words.append(Word(cols[11], [x, y, x + w, y + h], max(float(cols[10]), 0.0) / 100))
+            lines.setdefault(tuple(cols[1:5]), []).append(words[-1])
+        for line in lines.values():  # tesseract found the lines: their tilt is the page's skew
+            if len(line) >= 2:
+                first, last = line[0].box, line[-1].box
+                if last[2] - first[0] > 0:
+                    slope = ((last[3] - first[3]) / (last[2] - first[2])) if last[2] != first[2] else 0.0
+                    for w in line:
+                        w.slope, w.height = slope, None
         return words
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from litegate.errors import InvalidRequest, PayloadTooLarge
 
 from litegate.documents import media, speech
-from litegate.documents.images import ocr_image, read_image
+from litegate.documents.images import check_pixels, ocr_image, read_image
 from litegate.documents.pdf import read_pdf
 from litegate.documents.sniff import SUPPORTED, resolve_type
 from litegate.documents.types import Document, Limits, Part, Segment
@@ -120,6 +120,8 @@ def read_video(part: Part, mime_type: str, limits: Limits) -> Document:
         path.write_bytes(part.data)
         info = media.probe(path, part, limits)
         media.check_duration(part, info.duration, limits)
+        if info.has_video:
+            check_pixels(part, info.width or 1, info.height or 1, limits, what="video")
         doc.seconds = round(info.duration or 0.0, 2)
         if info.has_audio:
             samples = media.decode_audio(path, part, limits)

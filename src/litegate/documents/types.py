@@ -40,7 +40,7 @@ class Document:
     kind: str  # "image" | "pdf" | "audio" | "video" | "text"
     text: str
     segments: list[Segment] = field(default_factory=list)
-    pages: int = 0
+    pages: int = 0  # PDF pages, image frames, or video frames OCR'd
     seconds: float = 0.0  # audio and video duration
     method: str = ""  # "text", "text-layer", "ocr", "text-layer+ocr", "asr", "asr+ocr"
     ocr_ms: float = 0.0
