@@ -33,6 +33,17 @@ class ContextLengthExceeded(InvalidRequest):
         self.n_ctx = n_ctx
 
 
+class PayloadTooLarge(LitegateError):
+    """An input is larger than a configured size limit (HTTP 413), e.g. a document over
+    ``Limits.max_bytes``."""
+
+    status_code = 413
+    error_type = "invalid_request_error"
+
+    def __init__(self, message: str, *, param: str | None = None, code: str | None = "request_too_large"):
+        super().__init__(message, param=param, code=code)
+
+
 class NotFound(LitegateError):
     """A named thing (task, classifier, call, cached content, batch) does not exist (HTTP 404)."""
 

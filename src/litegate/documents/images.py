@@ -1,0 +1,89 @@
+"""Images: opened with their size checked before any pixel is decoded, then OCR'd."""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+from typing import Any
+
+from litegate.errors import InvalidRequest
+
+from litegate.documents import ocr
+from litegate.documents.types import Document, Limits, Part, Segment
+
+OCR_MAX_SIDE = 4000  # larger images are scaled down before OCR: text stays legible, time bounded
+
+
+def check_pixels(part: Part, width: int, height: int, limits: Limits, what: str = "image") -> None:
+    if width <= 0 or height <= 0:
+        raise InvalidRequest(f"{part.name} is a {what} of {width}x{height} pixels: it is corrupt", param=part.name,
+                             code="invalid_document")
+    if width * height > limits.max_pixels:
+        raise InvalidRequest(f"{part.name} is a {what} of {width}x{height} pixels ({width * height / 1e6:.0f} "
+                             f"megapixels), over the {limits.max_pixels / 1e6:g} megapixel limit; send a smaller "
+                             "image", param=part.name, code="image_too_large")
+
+
+def open_frames(part: Part, limits: Limits) -> list[Any]:
+    """The decoded pages of an image (TIFF may hold several; other formats give their first
+    frame), each checked against the pixel limit before it is decoded."""
+    from PIL import Image, ImageOps
+
+    # Image.open reads only the header; the pixel check runs before load() decodes anything.
+    # (Pillow's own bomb guard, an error at twice its MAX_IMAGE_PIXELS, stays on behind it.)
+    try:
+        im = Image.open(io.BytesIO(part.data))
+        frames = []
+        count = getattr(im, "n_frames", 1) if im.format == "TIFF" else 1
+        if count > limits.max_pages:
+            raise InvalidRequest(f"{part.name} has {count} pages, over the {limits.max_pages}-page limit",
+                                 param=part.name, code="too_many_pages")
+        for i in range(count):
+            if i:
+                im.seek(i)
+            check_pixels(part, im.size[0], im.size[1], limits)
+            im.load()
+            frame = ImageOps.exif_transpose(im) if i == 0 else im.copy()
+            frames.append(frame.convert("RGB") if frame.mode not in ("RGB", "L") else frame.copy())
+        return frames
+    except InvalidRequest:
+        raise
+    except Image.DecompressionBombError as e:  # Pillow's own guard fires inside open(), before ours
+        found = re.search(r"\((\d+) pixels\)", str(e))
+        size = f" of {int(found.group(1)) / 1e6:.0f} megapixels" if found else ""
+        raise InvalidRequest(f"{part.name} is an image{size}, over the {limits.max_pixels / 1e6:g} megapixel limit; "
+                             "send a smaller image", param=part.name, code="image_too_large") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError, MemoryError) as e:
+        raise InvalidRequest(f"{part.name} is not a readable {part.mime_type or 'image'} (corrupt or truncated: "
+                             f"{str(e)[:120] or type(e).__name__}); check the file", param=part.name,
+                             code="invalid_document") from None
+
+
+def ocr_image(image: Any, engine_name: str | None, page: int | None = None) -> tuple[str, list[Segment], float]:
+    """(text, one segment per line, milliseconds spent) for one page image."""
+    scale = 1.0
+    if max(image.size) > OCR_MAX_SIDE:
+        scale = OCR_MAX_SIDE / max(image.size)
+        image = image.resize((max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))))
+    started = time.perf_counter()
+    words = ocr.engine(engine_name).recognize(image)
+    ms = (time.perf_counter() - started) * 1000
+    lines = ocr.layout(words)
+    segments = [Segment(text, page=page, box=[round(v / scale, 1) for v in box]) for text, box in lines]
+    return ocr.lines_to_text(lines), segments, ms
+
+
+def read_image(part: Part, mime_type: str, limits: Limits) -> Document:
+    frames = open_frames(part, limits)
+    texts, segments, ms = [], [], 0.0
+    for i, frame in enumerate(frames, 1):
+        text, segs, spent = ocr_image(frame, limits.ocr_engine, page=i if len(frames) > 1 else None)
+        texts.append(text)
+        segments.extend(segs)
+        ms += spent
+    doc = Document(name=part.name, mime_type=mime_type, kind="image", text="\n\n".join(t for t in texts if t),
+                   segments=segments, pages=len(frames), method="ocr", ocr_ms=ms, filename=part.filename)
+    if not doc.text:
+        doc.notes.append("no text was found in the image")
+    return doc

@@ -1,0 +1,262 @@
+"""Optical character recognition behind one small seam: an engine turns a page image into
+words with boxes, and ``layout`` turns those into text in reading order.
+
+Engines are registered by name (``register``) and built once, lazily, on first use; each
+guards its own inference with a lock, so worker threads can share it. Built in:
+
+- ``rapidocr`` (the default): PP-OCRv6 small detection and recognition run by onnxruntime,
+  the ONNX files shipped inside the ``rapidocr`` wheel. They are passed by path and checked
+  against pinned sha256s, so the library never reaches for its model download.
+- ``tesseract``: Debian's ``tesseract-ocr`` (+ ``tesseract-ocr-eng``), run as a process.
+
+bench/documents.py measures both on the same rendered pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from litegate.errors import ModelFileError, ModelNotAvailable
+
+DEFAULT_ENGINE = "rapidocr"
+
+
+@dataclass
+class Word:
+    """Recognised text with its axis-aligned box ``[x0, y0, x1, y1]`` in image pixels. On a
+    skewed page an engine also gives the slope of the text's baseline (dy/dx) and the text's
+    own height (the box of a tilted line is taller than its letters)."""
+
+    text: str
+    box: list[float]
+    score: float = 1.0
+    slope: float | None = None
+    height: float | None = None
+
+
+class OcrEngine(Protocol):
+    name: str
+
+    def recognize(self, image: Any) -> list[Word]:
+        """Words (or runs of words) found on ``image``, a PIL image, in any order."""
+        ...
+
+
+_FACTORIES: dict[str, Callable[[], OcrEngine]] = {}
+_BUILT: dict[str, OcrEngine] = {}
+_BUILD_LOCK = threading.Lock()
+
+
+def register(name: str, factory: Callable[[], OcrEngine]) -> None:
+    """Make an engine available by name; ``factory`` runs once, on the name's first use."""
+    with _BUILD_LOCK:
+        _FACTORIES[name] = factory
+        _BUILT.pop(name, None)
+
+
+def names() -> list[str]:
+    return list(_FACTORIES)
+
+
+def engine(name: str | None = None) -> OcrEngine:
+    """The engine called ``name`` (default: rapidocr), built on first use."""
+    name = name or DEFAULT_ENGINE
+    built = _BUILT.get(name)
+    if built is not None:
+        return built
+    with _BUILD_LOCK:
+        if name not in _BUILT:
+            if name not in _FACTORIES:
+                raise ModelNotAvailable(f"no OCR engine called {name!r}; available: {', '.join(_FACTORIES)}")
+            _BUILT[name] = _FACTORIES[name]()
+        return _BUILT[name]
+
+
+# ---- reading order ---------------------------------------------------------------------------
+
+def skew(words: list[Word]) -> float:
+    """The page's skew (dy/dx): the median baseline slope of the words wide enough to tell."""
+    slopes = sorted(w.slope for w in words if w.slope is not None and w.box[2] - w.box[0] > 3 * (w.height or 1.0))
+    if len(slopes) < 3:
+        return 0.0
+    middle = slopes[len(slopes) // 2]
+    return middle if abs(middle) < 0.2 else 0.0  # past ~11 degrees it is no scan; don't guess
+
+
+def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
+    """Words grouped into lines, in reading order: (line text, line box).
+
+    The page is first straightened (each word's centre moved by the page's skew), so a row
+    of a slightly rotated scan stays one row across the page. A word then joins the line it
+    overlaps most vertically (at least half the smaller height); lines run top to bottom and
+    words left to right, joined by a space. The cells of a table row therefore come out as
+    one line, which is how a reader (and a model) expects them."""
+    tilt = skew(words)
+    placed = []
+    for w in words:
+        x0, y0, x1, y1 = w.box
+        h = max(w.height or (y1 - y0), 1.0)
+        yc = (y0 + y1) / 2 - tilt * (x0 + x1) / 2
+        placed.append((yc - h / 2, yc + h / 2, h, w))
+    lines: list[dict[str, Any]] = []
+    for y0, y1, h, w in sorted(placed, key=lambda p: p[0] + p[1]):
+        best, best_overlap = None, 0.0
+        for line in lines:
+            overlap = min(y1, line["y1"]) - max(y0, line["y0"])
+            frac = overlap / max(min(h, line["h"]), 1.0)
+            if frac >= 0.5 and frac > best_overlap:
+                best, best_overlap = line, frac
+        if best is None:
+            lines.append({"words": [w], "y0": y0, "y1": y1, "h": h})
+        else:
+            # the line's band follows its words' mean, not their union (a tall word would
+            # otherwise swallow the next line)
+            n = len(best["words"]) + 1
+            best["words"].append(w)
+            best["y0"] += (y0 - best["y0"]) / n
+            best["y1"] += (y1 - best["y1"]) / n
+            best["h"] = max(best["y1"] - best["y0"], 1.0)
+    out = []
+    for line in sorted(lines, key=lambda line: line["y0"]):
+        ws = sorted(line["words"], key=lambda w: w.box[0])
+        text = " ".join(w.text.strip() for w in ws if w.text.strip())
+        if text:
+            box = [min(w.box[0] for w in ws), min(w.box[1] for w in ws), max(w.box[2] for w in ws),
+                   max(w.box[3] for w in ws)]
+            out.append((text, box))
+    return out
+
+
+def lines_to_text(lines: list[tuple[str, list[float]]]) -> str:
+    """Lines joined by newlines; a blank line where the vertical gap is well over a line's
+    height (a new block: the address, the items, the totals)."""
+    if not lines:
+        return ""
+    heights = sorted(box[3] - box[1] for _, box in lines)
+    typical = max(heights[len(heights) // 2], 1.0)
+    parts = [lines[0][0]]
+    for (_, prev), (text, box) in zip(lines, lines[1:]):
+        parts.append("\n\n" if box[1] - prev[3] > 1.5 * typical else "\n")
+        parts.append(text)
+    return "".join(parts)
+
+
+# ---- rapidocr --------------------------------------------------------------------------------
+
+RAPIDOCR_MODELS = {  # inside the rapidocr 3.10.0 wheel, under rapidocr/models/
+    "Det": ("PP-OCRv6_det_small.onnx", "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f"),
+    "Rec": ("PP-OCRv6_rec_small.onnx", "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884"),
+}
+# The wheel's text-direction classifier (upright or 180 degrees) is left off: on long lines of
+# upright text it often answers "180" and the line comes out as garbage (bench/documents.py:
+# a 15% error rate on such a letter with it, 0% without).
+RAPIDOCR_HINT = "pip install rapidocr==3.10.0 onnxruntime"
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class RapidOcrEngine:
+    """PP-OCRv6 small (multilingual Latin and CJK) through rapidocr and onnxruntime."""
+
+    name = "rapidocr"
+
+    def __init__(self, threads: int | None = None) -> None:
+        try:
+            import rapidocr
+            from rapidocr import RapidOCR
+        except ImportError as e:
+            raise ModelNotAvailable(f"the rapidocr OCR engine is not installed ({e}); install it with: "
+                                    f"{RAPIDOCR_HINT}") from None
+        models = Path(rapidocr.__file__).parent / "models"
+        params: dict[str, Any] = {"Global.log_level": "error", "Global.use_cls": False}
+        for stage, (file_name, digest) in RAPIDOCR_MODELS.items():
+            path = models / file_name
+            if not path.is_file() or _sha256(path) != digest:
+                # a missing file would make rapidocr download one: refuse instead
+                raise ModelFileError(f"{path} is missing or does not match its pinned sha256; reinstall: "
+                                     f"pip install --force-reinstall {RAPIDOCR_HINT.split('install ')[1]}")
+            params[f"{stage}.model_path"] = str(path)
+        if threads:
+            params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+        self._ocr = RapidOCR(params=params)
+        self._lock = threading.Lock()
+
+    def recognize(self, image: Any) -> list[Word]:
+        import numpy as np
+
+        rgb = np.asarray(image.convert("RGB"))
+        with self._lock:
+            result = self._ocr(rgb[:, :, ::-1].copy())  # it works in OpenCV's BGR order
+        if result.boxes is None or result.txts is None:
+            return []
+        words = []
+        for quad, text, score in zip(result.boxes, result.txts, result.scores):
+            # quad: top-left, top-right, bottom-right, bottom-left, following the text's tilt
+            (ax, ay), (bx, by), _, (dx, dy) = ((float(p[0]), float(p[1])) for p in quad)
+            xs = [float(p[0]) for p in quad]
+            ys = [float(p[1]) for p in quad]
+            slope = (by - ay) / (bx - ax) if bx - ax > 1 else None
+            words.append(Word(str(text), [min(xs), min(ys), max(xs), max(ys)], float(score), slope,
+                              ((dx - ax) ** 2 + (dy - ay) ** 2) ** 0.5))
+        return words
+
+
+# ---- tesseract -------------------------------------------------------------------------------
+
+class TesseractEngine:
+    """Debian's tesseract (LSTM, English), one process per page; its own word boxes."""
+
+    name = "tesseract"
+
+    def __init__(self, lang: str = "eng", timeout_s: float = 120.0) -> None:
+        if shutil.which("tesseract") is None:
+            raise ModelNotAvailable("the tesseract OCR engine is not installed; install it with: "
+                                    "apt-get install tesseract-ocr tesseract-ocr-eng")
+        self.lang = lang
+        self.timeout_s = timeout_s
+
+    def recognize(self, image: Any) -> list[Word]:
+        import io
+
+        buf = io.BytesIO()
+        image.convert("L").save(buf, format="PNG")
+        try:
+            done = subprocess.run(["tesseract", "stdin", "stdout", "-l", self.lang, "--psm", "3", "tsv"],
+                                  input=buf.getvalue(), capture_output=True, timeout=self.timeout_s)
+        except subprocess.TimeoutExpired:
+            raise ModelNotAvailable(f"tesseract took over {self.timeout_s:g} s on one page") from None
+        if done.returncode != 0:
+            raise ModelNotAvailable(f"tesseract failed: {done.stderr.decode(errors='replace').strip()[-200:]}")
+        words, lines = [], {}
+        for row in done.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
+            cols = row.split("\t")
+            if len(cols) != 12 or cols[0] != "5" or not cols[11].strip():
+                continue
+            x, y, w, h = (float(c) for c in cols[6:10])
+            words.append(Word(cols[11], [x, y, x + w, y + h], max(float(cols[10]), 0.0) / 100))
+            lines.setdefault(tuple(cols[1:5]), []).append(words[-1])
+        for line in lines.values():  # tesseract found the lines: their tilt is the page's skew
+            if len(line) >= 2:
+                first, last = line[0].box, line[-1].box
+                if last[2] - first[0] > 0:
+                    slope = ((last[3] - first[3]) / (last[2] - first[2])) if last[2] != first[2] else 0.0
+                    for w in line:
+                        w.slope, w.height = slope, None
+        return words
+
+
+register("rapidocr", RapidOcrEngine)
+register("tesseract", TesseractEngine)

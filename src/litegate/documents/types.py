@@ -1,0 +1,65 @@
+"""The document layer's values: what goes in (a Part), what comes out (a Document of Segments)
+and the bounds every read is held to (Limits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Part:
+    """One file from a request. ``name`` says where in the request it came from
+    (``messages.0.content.1``): errors name it as their ``param``. ``filename`` is what the
+    user called it, when known, for the prompt's provenance markers."""
+
+    mime_type: str | None
+    data: bytes
+    name: str
+    filename: str | None = None
+
+
+@dataclass
+class Segment:
+    """A piece of a document's text and where it came from: a page and a box (pixels of the
+    page as read, ``[x0, y0, x1, y1]``) for text on pages, seconds for speech and video."""
+
+    text: str
+    page: int | None = None
+    box: list[float] | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+
+
+@dataclass
+class Document:
+    """A file turned into text. ``text`` keeps the layout (reading order, line breaks, table
+    rows as lines; pages separated by a blank line); ``segments`` say where each piece was."""
+
+    name: str
+    mime_type: str
+    kind: str  # "image" | "pdf" | "audio" | "video" | "text"
+    text: str
+    segments: list[Segment] = field(default_factory=list)
+    pages: int = 0  # PDF pages, image frames, or video frames OCR'd
+    seconds: float = 0.0  # audio and video duration
+    method: str = ""  # "text", "text-layer", "ocr", "text-layer+ocr", "asr", "asr+ocr"
+    ocr_ms: float = 0.0
+    asr_ms: float = 0.0
+    language: str | None = None
+    notes: list[str] = field(default_factory=list)
+    filename: str | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on one read, so that no input can take unbounded time or memory."""
+
+    max_bytes: int = 20 * 1024 * 1024  # larger: PayloadTooLarge (HTTP 413)
+    max_pages: int = 50  # PDF pages and TIFF frames
+    max_pixels: int = 40_000_000  # per image or rendered page; checked before decoding
+    max_seconds: float = 600.0  # audio and video duration, checked before decoding
+    render_dpi: int = 150  # PDF pages without a usable text layer are rendered at this for OCR
+    frame_every_s: float = 5.0  # a video frame is OCR'd this often
+    max_frames: int = 40  # at most this many video frames are OCR'd (spread over the video)
+    tool_timeout_s: float = 120.0  # one ffmpeg / ffprobe / tesseract run
+    ocr_engine: str | None = None  # None: the default engine (see documents.ocr)
