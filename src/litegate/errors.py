@@ -82,16 +82,6 @@ class Conflict(LitegateError):
     error_type = "conflict_error"
 
 
-class PayloadTooLarge(LitegateError):
-    """A file or request is larger than a configured limit (HTTP 413)."""
-
-    status_code = 413
-    error_type = "invalid_request_error"
-
-    def __init__(self, message: str, *, param: str | None = None, code: str | None = "request_too_large"):
-        super().__init__(message, param=param, code=code)
-
-
 class StorageError(LitegateError):
     """The home directory cannot take a write (disk full, read-only): HTTP 507. Nothing that
     was written before is lost."""

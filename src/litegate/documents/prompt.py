@@ -23,11 +23,12 @@ def _safe(text: str) -> str:
     return _FORGED.sub("(", text)
 
 
-def as_prompt(docs: list[Document]) -> str:
+def as_prompt(docs: list[Document], start: int = 1) -> str:
     """The documents' text, file by file, with a marker before each page, each timed stretch
-    of speech and each on-screen text: ``[file 1: invoice.pdf, page 2]``."""
+    of speech and each on-screen text: ``[file 1: invoice.pdf, page 2]`` (numbered from
+    ``start``: a request's files placed one by one keep one numbering)."""
     blocks = []
-    for n, doc in enumerate(docs, 1):
+    for n, doc in enumerate(docs, start):
         label = f"file {n}: {doc.filename or doc.mime_type}"
         facts = [doc.kind]
         if doc.kind == "pdf" or (doc.kind == "image" and doc.pages > 1):
