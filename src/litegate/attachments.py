@@ -279,8 +279,9 @@ def public_address(host: str, port: int, where: str) -> str:
 def _b64(value: Any, where: str) -> bytes:
     if not isinstance(value, str) or not value.strip():
         raise InvalidRequest(f"{where} must be base64-encoded bytes", param=where)
+    value = value.strip().replace("-", "+").replace("_", "/")  # the URL-safe alphabet too (google-genai's)
     try:
-        return base64.b64decode(value.strip() + "=" * (-len(value.strip()) % 4), validate=False)
+        return base64.b64decode(value + "=" * (-len(value) % 4), validate=False)
     except (binascii.Error, ValueError):
         raise InvalidRequest(f"{where} is not valid base64", param=where) from None
 

@@ -6,6 +6,7 @@ Nothing here names a task: a new task's command appears with its declaration.
 
 from __future__ import annotations
 
+import base64
 import inspect
 import json
 import sys
@@ -34,6 +35,20 @@ def _option(name: str, field: Any, settings: dict[str, Any]) -> tuple[Any, Any, 
     flag = settings.get("flag") or "--" + (field.alias or name).replace("_", "-")
     help_text = field.description or ""
     kind = _strip_optional(field.annotation)
+    if name == "files":  # --file PATH, repeatable: read by the document layer
+        def files(paths: list[Path] | None) -> list[dict[str, Any]] | None:
+            if not paths:
+                return None
+            out = []
+            for p in paths:
+                try:
+                    data = p.read_bytes()
+                except OSError as e:
+                    raise InvalidRequest(f"cannot read {p}: {e.strerror}") from None
+                out.append({"data": base64.b64encode(data).decode(), "filename": p.name})
+            return out
+        return Annotated[Optional[list[Path]], typer.Option("--file", help="a file to read (image, PDF, audio, "
+                                                                          "video, text); repeat for more")], None, files
     if settings.get("lines_file"):
         def lines(p: Path | None) -> list[str] | None:
             return None if p is None else [ln for ln in _read(p).splitlines() if ln.strip()]
@@ -80,7 +95,7 @@ def run_task_command(task: str, text: str | None, base: dict[str, Any], model: s
     try:
         rt = runtime(model)
         spec = rt.tasks.spec(task)
-        if positional is None or (text is not None and text != "-"):
+        if positional is None or (text is not None and text != "-") or (text is None and base.get("files")):
             request = dict(base, **({positional: text} if positional and text is not None else {}))
             print(json.dumps(rt.tasks.run(task, request), ensure_ascii=False))
             return
