@@ -233,11 +233,12 @@ class Attachments:
                                   f"{self.max_request_bytes / 1e6:g} MB per request (LITEGATE_MAX_DOCUMENT_MB)")
         return Read([read(p, self.limits) for p in parts])
 
-    def resolve_messages(self, messages: list[Any]) -> Read:
+    def resolve_messages(self, messages: list[Any], keep_images: bool = False) -> Read:
         """Chat messages (pydantic ChatMessage or dicts) with media parts: each such part is
         replaced, in place, by a text part holding the file's text with provenance markers.
-        Returns what was read (empty when there were no files)."""
-        from litegate.documents import as_prompt
+        ``keep_images``: the model has a multimodal projector, so images stay images (as data
+        URLs) and go to it. Returns what was read (empty when there were no files)."""
+        from litegate.documents import as_prompt, sniff
 
         found: list[tuple[Any, int, Any]] = []  # (message content list, index, Part)
         for i, msg in enumerate(messages):
@@ -246,8 +247,15 @@ class Attachments:
                 continue
             for j, part in enumerate(content):
                 raw = _as_dict(part)
-                if raw.get("type") in MEDIA_PART_TYPES:
-                    found.append((content, j, self.part(raw, f"messages.{i}.content.{j}")))
+                if raw.get("type") not in MEDIA_PART_TYPES:
+                    continue
+                p = self.part(raw, f"messages.{i}.content.{j}")
+                kind = sniff(p.data) or ""
+                if keep_images and kind.startswith("image/"):
+                    url = f"data:{kind};base64,{base64.b64encode(p.data).decode()}"
+                    content[j] = _image_part(content[j], url)
+                    continue
+                found.append((content, j, p))
         if not found:
             return Read()
         done = self.read([p for _, _, p in found])
@@ -291,6 +299,12 @@ def _as_dict(part: Any) -> dict[str, Any]:
         return part
     dump = getattr(part, "model_dump", None)
     return dump() if dump is not None else {}
+
+
+def _image_part(original: Any, url: str) -> Any:
+    if isinstance(original, dict):
+        return {"type": "image_url", "image_url": {"url": url}}
+    return type(original)(type="image_url", image_url={"url": url})
 
 
 def _text_part(original: Any, text: str) -> Any:

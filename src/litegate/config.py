@@ -57,6 +57,8 @@ class Settings(BaseSettings):
                                                                      "Gemini Files APIs, in MB (larger: HTTP 413)")
     batch_concurrency: int = Field(default=16, ge=1, le=1024, description="batch lines answered at once per job "
                                    "(LLM lines also wait for a free engine slot; interactive requests go first)")
+    mmproj: Path | None = Field(default=None, description="a multimodal projector GGUF for the served --model: "
+                                                         "images go to the model itself instead of OCR")
     fetch_urls: bool = Field(default=False, description="fetch http(s) URLs given as files (image_url, file_url) "
                                                         "through the address guard; off: data URLs and file ids only")
     max_document_mb: float = Field(default=20, gt=0, le=4096, description="largest total of files in one request, in "

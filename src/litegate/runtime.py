@@ -35,6 +35,21 @@ def default_tiers(lite_model: str, pro_installed: bool) -> list[TierConfig]:
     return tiers
 
 
+def check_mmproj(path: Path) -> Path:
+    """A projector file the user brings: it must exist and be a GGUF."""
+    from litegate.errors import ConfigError
+
+    path = Path(path).expanduser()
+    try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as e:
+        raise ConfigError(f"--mmproj {path}: {e.strerror}") from None
+    if magic != b"GGUF":
+        raise ConfigError(f"--mmproj {path} is not a GGUF file (a multimodal projector, e.g. mmproj-*.gguf)")
+    return path
+
+
 def served_name(spec: str) -> str:
     """The name a model is served under: an embedded name, or a GGUF file's name."""
     from litegate.models import CATALOG
@@ -101,6 +116,8 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
         kwargs = {"progress": progress} if progress is not None else {}
         registry = ModelRegistry(settings, extra_specs=[model], **kwargs)
     default_model = registry.lookup(served_name(model)).name
+    if settings.mmproj is not None:
+        registry.lookup(default_model).mmproj = check_mmproj(settings.mmproj)
     if encoder_factory is None:
         from litegate.embed import MiniLMEncoder
 

@@ -87,3 +87,28 @@ def test_request_size_limit_and_messages(att: Attachments) -> None:
     assert "[file 2: text/csv" in content[2]["text"]
     assert read.usage()["files"] == 2 and read.cost_usd == 0.0
     assert att.resolve_messages([{"role": "user", "content": "no files"}]).documents == []
+
+
+def test_images_stay_images_for_a_model_with_a_projector(att: Attachments, tmp_path: Path) -> None:
+    import io
+
+    from PIL import Image
+
+    from litegate.errors import ConfigError
+    from litegate.runtime import check_mmproj
+
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), "white").save(buf, format="PNG")
+    messages = [{"role": "user", "content": [
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64," + b64(buf.getvalue())}},
+        {"type": "file", "file": {"file_data": "data:text/plain,notes"}}]}]
+    read = att.resolve_messages(messages, keep_images=True)
+    assert messages[0]["content"][0]["type"] == "image_url"  # for the model itself
+    assert messages[0]["content"][1]["type"] == "text" and len(read.documents) == 1
+    with pytest.raises(ConfigError, match="No such file"):
+        check_mmproj(tmp_path / "missing.gguf")
+    (tmp_path / "x.gguf").write_bytes(b"nope")
+    with pytest.raises(ConfigError, match="not a GGUF"):
+        check_mmproj(tmp_path / "x.gguf")
+    (tmp_path / "m.gguf").write_bytes(b"GGUF\x03\x00")
+    assert check_mmproj(tmp_path / "m.gguf") == tmp_path / "m.gguf"

@@ -183,6 +183,11 @@ class ChatService:
                 return True
         return False
 
+    def _sees_images(self, call: ChatCall) -> bool:
+        """Whether the call's model reads images itself (a local model with a projector)."""
+        target = self.target(call.request.model)
+        return target.remote is None and self.registry.lookup(target.model).mmproj is not None
+
     def _plan(self, call: ChatCall, target: Target | None = None) -> _Plan:
         target = target or self.target(call.request.model)
         if call.kind == "completion":
@@ -267,7 +272,8 @@ class ChatService:
         remote tiers) as a finished ``result``."""
         started = time.perf_counter()
         if self._has_files(call):  # OCR and speech are CPU work: off the event loop
-            call.documents = await asyncio.to_thread(self.attachments.resolve_messages, call.request.messages)
+            call.documents = await asyncio.to_thread(self.attachments.resolve_messages, call.request.messages,
+                                                     self._sees_images(call))
         plan = self._plan(call)
         fallback: tuple[str, str] | None = None
         while plan.target.remote is not None:  # fallback chains end: the config check refuses cycles
@@ -403,7 +409,7 @@ class ChatService:
         it to cancel); the finished reply (or the usage chunk, when streamed) is returned."""
         started = time.perf_counter()
         if self._has_files(call):
-            call.documents = self.attachments.resolve_messages(call.request.messages)
+            call.documents = self.attachments.resolve_messages(call.request.messages, self._sees_images(call))
         plan = self._plan(call)
         if plan.target.remote is not None:
             body = {k: v for k, v in plan.body.items() if k != "grammar"}

@@ -64,6 +64,9 @@ def register(app: typer.Typer) -> None:
         distill_every: Annotated[Optional[int], typer.Option(help="retrain a learning classifier or extractor in "
                                                                   "the background after N new labels (default: "
                                                                   "$LITEGATE_DISTILL_EVERY, 0 = off)")] = None,
+        mmproj: Annotated[Optional[Path], typer.Option(help="a multimodal projector GGUF for --model (e.g. "
+                                                            "mmproj-*.gguf of a vision model you bring): images go "
+                                                            "to the model itself instead of OCR")] = None,
     ) -> None:
         """Serve the HTTP API (OpenAI, Gemini, tasks, dashboard) on the given model."""
         import uvicorn
@@ -80,7 +83,7 @@ def register(app: typer.Typer) -> None:
 
             ensure_installed()  # the nano encoder's weights: installed now, not inside a first request
             rt = runtime(model, config=config, threads=threads, ctx=ctx, parallel=parallel,
-                         distill_every=distill_every)
+                         distill_every=distill_every, mmproj=mmproj)
             engine = rt.registry.engine(rt.default_model)
         except LitegateError as e:
             fail(e.message)

@@ -53,6 +53,7 @@ class EngineOptions:
     queue: int = 32  # requests that may wait for a slot; beyond parallel + queue, new ones get a 503
     deadline_s: float = 300.0  # a streamed generation running longer than this (from its first chunk) is stopped
     prompt_cache_mb: int = 512  # llama.cpp's host-RAM cache of prompt states (its own default is 8 GiB)
+    mmproj: Path | None = None  # a multimodal projector GGUF for this model (images in chat messages)
 
 
 def _raise_for_engine_error(body: dict[str, Any]) -> None:
@@ -149,6 +150,8 @@ class LlamaEngine:
         params.api_keys = [self._api_key]
         params.verbosity = options.verbosity
         params.endpoint_metrics = True
+        if options.mmproj is not None:
+            params.mmproj.path = str(options.mmproj)
         _speculation(params, options)
         try:
             self._server = xllamacpp.Server(params)

@@ -20,6 +20,7 @@ class ServedModel:
     aliases: tuple[str, ...] = ()
     engine: LlamaEngine | None = None
     path: Path | None = None
+    mmproj: Path | None = None  # a multimodal projector: images go to the model itself
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -95,6 +96,7 @@ class ModelRegistry:
                     verbosity=self.settings.log_level,
                     speculative=spec,
                     draft=draft,
+                    mmproj=served.mmproj,
                 )
                 served.path = path
                 served.engine = LlamaEngine(path, options)
