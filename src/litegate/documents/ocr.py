@@ -9,7 +9,10 @@ guards its own inference with a lock, so worker threads can share it. Built in:
   against pinned sha256s, so the library never reaches for its model download.
 - ``tesseract``: Debian's ``tesseract-ocr`` (+ ``tesseract-ocr-eng``), run as a process.
 
-bench/documents.py measures both on the same rendered pages.
+bench/documents.py measures them on the same rendered invoices, receipts and letters: rapidocr
+misread 0.02% of characters on clean pages and 0.04% on rotated, blurred, noisy ones, against
+1.7% and 1.0% for tesseract (and 1.3% and 5.2% for rapidocr-onnxruntime's PP-OCRv4), at about
+the same time per page (1.2-1.4 s on 2 busy cores); hence the default.
 """
 
 from __future__ import annotations

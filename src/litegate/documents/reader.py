@@ -67,12 +67,14 @@ def read_text(part: Part, mime_type: str) -> Document:
                     pages=1, method="text", notes=notes, filename=part.filename)
 
 
-def _asr(samples: object, doc: Document) -> None:
-    segments, language, ms = speech.recognizer().transcribe(samples)
+def _asr(samples: object, doc: Document, limits: Limits) -> None:
+    recognizer = speech.recognizer(limits.speech_model)
+    segments, language, ms = recognizer.transcribe(samples)
     doc.segments.extend(segments)
     doc.asr_ms += ms
     doc.language = language
-    doc.notes.append(speech.ENGLISH_ONLY_NOTE)
+    if recognizer.model.english_only:
+        doc.notes.append(speech.ENGLISH_ONLY_NOTE)
 
 
 def read_audio(part: Part, mime_type: str, limits: Limits) -> Document:
@@ -93,7 +95,7 @@ def read_audio(part: Part, mime_type: str, limits: Limits) -> Document:
             doc.seconds = info.duration or 0.0
     doc.seconds = round(doc.seconds or len(samples) / media.SAMPLE_RATE, 2)
     if len(samples):
-        _asr(samples, doc)
+        _asr(samples, doc, limits)
     doc.text = "\n".join(s.text for s in doc.segments)
     if not doc.text:
         doc.notes.append("no speech was recognised")
@@ -126,7 +128,7 @@ def read_video(part: Part, mime_type: str, limits: Limits) -> Document:
         if info.has_audio:
             samples = media.decode_audio(path, part, limits)
             if len(samples):
-                _asr(samples, doc)
+                _asr(samples, doc, limits)
         else:
             doc.notes.append("the video has no audio track")
         seen: set[str] = set()

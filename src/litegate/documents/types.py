@@ -63,3 +63,4 @@ class Limits:
     max_frames: int = 40  # at most this many video frames are OCR'd (spread over the video)
     tool_timeout_s: float = 120.0  # one ffmpeg / ffprobe / tesseract run
     ocr_engine: str | None = None  # None: the default engine (see documents.ocr)
+    speech_model: str | None = None  # None: whisper-tiny.en; "whisper-base" is multilingual (documents.speech)
