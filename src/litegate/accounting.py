@@ -25,12 +25,15 @@ class Accountant:
         self.alarms: dict[tuple[str, str | None], dict[str, Any]] = {}
         # updates (shadow agreement, budget checks) run after the row's insert: one queue, in order
         self._writer = SerialWorker("ledger write", log)
+        self.spend_listeners: list[Any] = []  # (api_key fingerprint, cost) of every call, as it is recorded
 
     def flush(self, timeout: float = 10.0) -> None:
         self._writer.flush(timeout)
 
     def _write(self, rec: CallRecord) -> None:
         self.metrics.observe(rec)
+        for listener in self.spend_listeners:
+            listener(rec.api_key, rec.cost_usd or 0.0)
         self._writer.submit(lambda: self.ledger.record(rec))
 
     def shadow(self, call_id: str, tier: str, agreed: bool) -> None:

@@ -103,12 +103,36 @@ def parse_keys(tables: Any, source: str) -> list[ApiKey]:
 class KeyGuard:
     """Checks a request's key, its rate (token bucket) and its spend today."""
 
+    RESERVATION_S = 120.0  # a reservation whose call never reached the ledger lapses after this
+    PRIOR_COST_USD = 0.1 / 3600  # a call's expected cost before any is known: a second of a local tier
+
     def __init__(self, keys: list[ApiKey], ledger: Any):
         self.by_hash = {k.sha256: k for k in keys}
+        self.by_fingerprint = {k.fingerprint: k for k in keys}
         self.ledger = ledger
         self._buckets: dict[str, tuple[float, float]] = {}  # hash -> (tokens, last refill)
         self._spend: dict[str, tuple[float, float]] = {}  # hash -> (spent today, when computed)
+        # calls let through and not yet in the ledger: (expiry, expected cost) per key, so a burst
+        # of concurrent calls cannot all pass a budget that has room for one
+        self._reserved: dict[str, list[tuple[float, float]]] = {}
+        self._mean_cost: dict[str, float] = {}  # hash -> running mean cost of its calls
         self._lock = threading.Lock()
+
+    def spent(self, fingerprint: str | None, cost: float) -> None:
+        """A call of this key reached the ledger (the Accountant calls this): its cost counts at
+        once, and the oldest reservation of the key is released."""
+        key = self.by_fingerprint.get(fingerprint or "")
+        if key is None or key.budget_usd_per_day is None:
+            return
+        with self._lock:
+            cached = self._spend.get(key.sha256)
+            if cached is not None:
+                self._spend[key.sha256] = (cached[0] + cost, cached[1])
+            mean = self._mean_cost.get(key.sha256)
+            self._mean_cost[key.sha256] = cost if mean is None else 0.9 * mean + 0.1 * cost
+            pending = self._reserved.get(key.sha256)
+            if pending:
+                pending.pop(0)
 
     @property
     def enabled(self) -> bool:
@@ -140,11 +164,20 @@ class KeyGuard:
     def _check_budget(self, key: ApiKey | None) -> ApiKey | None:
         if key is not None and key.budget_usd_per_day is not None:
             spent = self._spent_today(key)
-            if spent >= key.budget_usd_per_day:
-                now = time.time()
-                raise RateLimited(f"the daily budget of key {key.name!r} (${key.budget_usd_per_day}) is spent "
-                                  f"(${spent:.6f} today); it resets at 00:00 UTC", code="budget_exceeded",
-                                  retry_after=86400 - now % 86400)
+            now = time.time()
+            with self._lock:
+                pending = [r for r in self._reserved.get(key.sha256, []) if r[0] > now]
+                expected = self._mean_cost.get(key.sha256, self.PRIOR_COST_USD)
+                reserved = sum(amount for _, amount in pending)
+                if spent >= key.budget_usd_per_day or (pending and spent + reserved + expected
+                                                       > key.budget_usd_per_day):
+                    self._reserved[key.sha256] = pending
+                    busy = f", ${reserved:.6f} more in calls under way" if pending else ""
+                    raise RateLimited(f"the daily budget of key {key.name!r} (${key.budget_usd_per_day}) is spent "
+                                      f"(${spent:.6f} today{busy}); it resets at 00:00 UTC", code="budget_exceeded",
+                                      retry_after=(5.0 if spent < key.budget_usd_per_day else 86400 - now % 86400))
+                pending.append((now + self.RESERVATION_S, expected))
+                self._reserved[key.sha256] = pending
         return key
 
     def _take(self, key: ApiKey) -> None:

@@ -203,3 +203,43 @@ def test_an_overloaded_model_is_a_503_with_retry_after_in_each_api_shape(tmp_pat
             assert o.status_code == 503 and o.headers["Retry-After"] == "2" and "busy" in o.json()["error"]
     finally:
         rt.close()
+
+
+def test_a_burst_cannot_overshoot_a_daily_budget() -> None:
+    """Calls let through are reserved at the key's mean call cost until they reach the ledger,
+    so 30 concurrent calls against a budget with room for 3 do not all pass."""
+    import hashlib
+
+    from litegate.errors import RateLimited
+    from litegate.keys import ApiKey, KeyGuard
+
+    class Ledger:
+        def spend(self, fingerprint: str, since: float) -> float:
+            return 0.0
+
+    class Req:
+        scope: dict = {}
+        headers = {"authorization": "Bearer k"}
+        query_params: dict = {}
+
+        class url:
+            path = "/v1/chat/completions"
+
+    key = ApiKey("k", hashlib.sha256(b"k").hexdigest(), budget_usd_per_day=0.03)
+    guard = KeyGuard([key], Ledger())
+    guard.check(Req())
+    guard.spent(key.fingerprint, 0.01)  # one call done: its cost is known, and counted at once
+    passed = refused = 0
+    for _ in range(30):
+        try:
+            guard.check(Req())
+            passed += 1
+        except RateLimited as e:
+            refused += 1
+            assert e.code == "budget_exceeded" and e.retry_after == 5.0  # calls under way may leave room
+    assert passed == 2 and refused == 28  # 0.01 spent + 2 x 0.01 under way = the budget, no more
+    guard.spent(key.fingerprint, 0.01)
+    guard.spent(key.fingerprint, 0.01)
+    with pytest.raises(RateLimited) as e:
+        guard.check(Req())
+    assert e.value.retry_after > 60  # spent: until midnight UTC

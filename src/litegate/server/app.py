@@ -47,6 +47,8 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     from litegate.keys import KeyGuard
 
     app.state.keys = KeyGuard(runtime.config.api_keys, runtime.accountant.ledger if runtime.accountant else None)
+    if runtime.accountant is not None and app.state.keys.enabled:
+        runtime.accountant.spend_listeners.append(app.state.keys.spent)
 
     async def require_key(request: Request) -> None:
         request.app.state.keys.check(request)
