@@ -200,7 +200,7 @@ def test_errors_are_google_shaped(server: str, client: genai.Client) -> None:
                    json={"contents": [{"role": "user", "parts": [{"inlineData": {"mimeType": "image/png",
                                                                                  "data": "AAAA"}}]}]})
     assert r.status_code == 400
-    assert r.json()["error"]["status"] == "INVALID_ARGUMENT" and "inline media" in r.json()["error"]["message"]
+    assert r.json()["error"]["status"] == "INVALID_ARGUMENT" and "contents[0].parts[0]" in r.json()["error"]["message"]
     r = httpx.post(server + "/v1beta/models/lite:generateContent", json={"contents": []})
     assert r.status_code == 400 and set(r.json()["error"]) == {"code", "message", "status"}
     r = httpx.post(server + "/v1beta/models/lite:generateContent", content=b"{not json")

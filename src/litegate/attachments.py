@@ -249,7 +249,8 @@ class Attachments:
                 raw = _as_dict(part)
                 if raw.get("type") not in MEDIA_PART_TYPES:
                     continue
-                p = self.part(raw, f"messages.{i}.content.{j}")
+                # front ends that convert their own shapes say where the part was in theirs
+                p = self.part(raw, str(raw.get("where") or f"messages.{i}.content.{j}"))
                 kind = sniff(p.data) or ""
                 if keep_images and kind.startswith("image/"):
                     url = f"data:{kind};base64,{base64.b64encode(p.data).decode()}"

@@ -89,7 +89,8 @@ def _text_of(parts: list[dict[str, Any]], where: str, media: bool = False) -> st
             if not isinstance(mime, str) or not isinstance(data.get("data"), str):
                 raise InvalidRequest(f"{where}.parts[{j}].inlineData needs mimeType and data (base64)")
             out.append({"type": "file", "file": {"file_data": f"data:{mime};base64,{data['data']}",
-                                                 "filename": data.get("displayName")}})
+                                                 "filename": data.get("displayName")},
+                        "where": f"{where}.parts[{j}]"})
         elif "fileData" in part or "file_data" in part:
             ref = _obj(part.get("fileData") or part.get("file_data"), f"{where}.parts[{j}].fileData")
             uri = ref.get("fileUri") or ref.get("file_uri")
@@ -97,7 +98,7 @@ def _text_of(parts: list[dict[str, Any]], where: str, media: bool = False) -> st
                 raise InvalidRequest(f"{where}.parts[{j}]: files are read in contents only")
             if not isinstance(uri, str) or not uri:
                 raise InvalidRequest(f"{where}.parts[{j}].fileData needs a fileUri (from files.upload)")
-            out.append({"type": "file", "file": {"file_id": uri}})
+            out.append({"type": "file", "file": {"file_id": uri}, "where": f"{where}.parts[{j}]"})
         elif "thought" in part or "thoughtSignature" in part:
             continue
     if any(p["type"] != "text" for p in out):

@@ -71,7 +71,8 @@ def _messages(raw: Any) -> list[dict[str, Any]]:
             if not isinstance(images, list) or not all(isinstance(x, str) for x in images):
                 raise InvalidRequest(f"messages[{i}].images must be a list of base64 strings")
             msg["content"] = [{"type": "text", "text": str(msg["content"])}] + [
-                {"type": "file", "file": {"file_data": x, "filename": f"image {k + 1}"}} for k, x in enumerate(images)]
+                {"type": "file", "file": {"file_data": x, "filename": f"image {k + 1}"},
+                 "where": f"messages[{i}].images[{k}]"} for k, x in enumerate(images)]
         if m.get("tool_calls"):
             msg["tool_calls"] = [{"id": f"call_{i}_{j}", "type": "function", "function": {
                 "name": (c.get("function") or {}).get("name"),

@@ -35,7 +35,7 @@ def _content_text(content: Any, where: str) -> str | list[dict[str, Any]]:
         if kind in ("input_text", "output_text", "text"):
             parts.append({"type": "text", "text": str(part.get("text") or "")})
         elif kind in ("input_image", "input_file", "input_audio"):
-            parts.append(part)
+            parts.append({**part, "where": f"{where}[{j}]"})
         else:
             raise InvalidRequest(f"{where}[{j}]: content of type {kind!r} is not supported; send input_text, "
                                  "input_image, input_file or input_audio", param=f"{where}[{j}]")
