@@ -117,8 +117,8 @@ def test_embeddings_through_the_sdk(client: openai.OpenAI) -> None:
 
 
 def test_unknown_route_is_a_clear_404(client: openai.OpenAI) -> None:
-    with pytest.raises(openai.NotFoundError, match="no route POST /v1/files"):
-        client.post("/files", cast_to=dict, body={})
+    with pytest.raises(openai.NotFoundError, match="no route POST /v1/assistants"):
+        client.post("/assistants", cast_to=dict, body={})
 
 
 def test_responses_api_text_stream_schema_and_tools(client: openai.OpenAI) -> None:
