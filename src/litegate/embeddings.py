@@ -29,6 +29,8 @@ class EmbeddingService:
         return int(getattr(self.classifiers.encoder, "dim", 384))
 
     def check_model(self, model: str | None) -> str:
+        if model is not None and not isinstance(model, str):
+            raise InvalidRequest("'model' must be a string", param="model")
         if model and model not in ALIASES and model.lower() not in ALIASES:
             raise ModelNotFound(f"the embedding model {model!r} does not exist on this server; use {MODEL}")
         return MODEL

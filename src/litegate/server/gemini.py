@@ -29,6 +29,7 @@ from litegate.engine import LlamaEngine
 from litegate.errors import InvalidRequest, LitegateError, NotFound, TooManyRequests
 from litegate.gemini_format import contents_to_messages, to_chat_request, to_gemini_response
 from litegate.keys import request_feature, request_fingerprint
+from litegate.server.bodies import BATCH_EMBED, CACHE, CACHE_UPDATE, COUNT_TOKENS, EMBED, GENERATE, body
 from litegate.server.errors import json_body
 from litegate.server.limits import while_connected
 
@@ -203,14 +204,14 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
     raise NotFound(f"models/{name} not found")
 
 
-@router.post("/models/{model}:generateContent")
+@router.post("/models/{model}:generateContent", openapi_extra=body(GENERATE))
 async def generate_content(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
     # a batch runs on after its request ended; a direct call ends when its client goes away
     return await while_connected(request, _generate(request, _model_id(model), body))
 
 
-@router.post("/models/{model}:streamGenerateContent", response_model=None)
+@router.post("/models/{model}:streamGenerateContent", response_model=None, openapi_extra=body(GENERATE))
 async def stream_generate_content(model: str, request: Request) -> StreamingResponse:
     body = await json_body(request)
     name = _served(request, _model_id(model))
@@ -265,7 +266,7 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
     return StreamingResponse(events(), media_type=media_type)
 
 
-@router.post("/models/{model}:countTokens")
+@router.post("/models/{model}:countTokens", openapi_extra=body(COUNT_TOKENS))
 async def count_tokens(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
     if "generateContentRequest" in body:
@@ -301,14 +302,14 @@ def _embed_texts(request: Request, model: str, items: list[Any]) -> list[dict[st
     return [{"values": [float(x) for x in v]} for v in vectors]
 
 
-@router.post("/models/{model}:embedContent")
+@router.post("/models/{model}:embedContent", openapi_extra=body(EMBED))
 async def embed_content(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
     embeddings = await run_in_threadpool(_embed_texts, request, _model_id(model), [body])
     return {"embedding": embeddings[0]}
 
 
-@router.post("/models/{model}:batchEmbedContents")
+@router.post("/models/{model}:batchEmbedContents", openapi_extra=body(BATCH_EMBED))
 async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
     reqs = body.get("requests")
@@ -319,7 +320,7 @@ async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
 
 # -- cachedContents ---------------------------------------------------------------------
 
-@router.post("/cachedContents")
+@router.post("/cachedContents", openapi_extra=body(CACHE))
 async def create_cache(request: Request) -> dict[str, Any]:
     body = await json_body(request)
     model = _model_id(str(body.get("model") or ""))
@@ -367,7 +368,7 @@ async def list_caches(request: Request) -> dict[str, Any]:
     return {"cachedContents": items}
 
 
-@router.patch("/cachedContents/{name}")
+@router.patch("/cachedContents/{name}", openapi_extra=body(CACHE_UPDATE))
 async def update_cache(name: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
     cache = _state(request).live_cache(name)

@@ -29,6 +29,7 @@ from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge
 from litegate.files import StoredFile
 from litegate.gemini_format import to_chat_request
 from litegate.keys import request_feature, request_fingerprint
+from litegate.server.bodies import BATCH_GENERATE, body
 from litegate.server.errors import json_body
 
 router = APIRouter()  # mounted under /v1beta and /v1
@@ -246,7 +247,7 @@ def _gemini_job(request: Request, name: str) -> Job:
     return job
 
 
-@router.post("/models/{model}:batchGenerateContent")
+@router.post("/models/{model}:batchGenerateContent", openapi_extra=body(BATCH_GENERATE))
 async def batch_generate_content(model: str, request: Request) -> dict[str, Any]:
     from litegate.server.gemini import _model_id, _served
 

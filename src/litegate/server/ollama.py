@@ -23,6 +23,8 @@ from litegate import __version__
 from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
 from litegate.errors import InvalidRequest, LitegateError
 from litegate.keys import request_feature, request_fingerprint
+from litegate.server.bodies import (OLLAMA_CHAT, OLLAMA_EMBED, OLLAMA_EMBEDDINGS, OLLAMA_GENERATE, OLLAMA_SHOW,
+                                     body)
 from litegate.server.errors import json_body
 from litegate.server.limits import while_connected
 
@@ -167,7 +169,7 @@ def _generate_shape(text: str | None, choice: dict[str, Any] | None) -> dict[str
             or ""}
 
 
-@router.post("/chat", response_model=None)
+@router.post("/chat", response_model=None, openapi_extra=body(OLLAMA_CHAT))
 async def chat(request: Request) -> Any:
     body = await json_body(request)
     model = str(body.get("model") or request.app.state.runtime.default_model)
@@ -183,7 +185,7 @@ async def chat(request: Request) -> Any:
     return _reply(run, stream, started, _chat_shape)
 
 
-@router.post("/generate", response_model=None)
+@router.post("/generate", response_model=None, openapi_extra=body(OLLAMA_GENERATE))
 async def generate(request: Request) -> Any:
     body = await json_body(request)
     model = str(body.get("model") or request.app.state.runtime.default_model)
@@ -207,7 +209,7 @@ async def generate(request: Request) -> Any:
     return _reply(run, stream, started, _generate_shape)
 
 
-@router.post("/embed")
+@router.post("/embed", openapi_extra=body(OLLAMA_EMBED))
 async def embed(request: Request) -> dict[str, Any]:
     body = await json_body(request)
     raw = body.get("input")
@@ -222,7 +224,7 @@ async def embed(request: Request) -> dict[str, Any]:
             "total_duration": int((time.perf_counter() - started) * 1e9), "prompt_eval_count": tokens}
 
 
-@router.post("/embeddings")
+@router.post("/embeddings", openapi_extra=body(OLLAMA_EMBEDDINGS))
 async def embeddings(request: Request) -> dict[str, Any]:
     """Ollama's older single-text route."""
     body = await json_body(request)
@@ -258,7 +260,7 @@ async def ps(request: Request) -> dict[str, Any]:
                        for s in request.app.state.runtime.registry.served() if s.name in loaded]}
 
 
-@router.post("/show")
+@router.post("/show", openapi_extra=body(OLLAMA_SHOW))
 async def show(request: Request) -> dict[str, Any]:
     body = await json_body(request)
     name = str(body.get("model") or body.get("name") or "")

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from litegate.chat import ChatCall, ChatCompletionRequest
 from litegate.errors import InvalidRequest, LitegateError
 from litegate.keys import request_feature, request_fingerprint
+from litegate.server.bodies import RESPONSES, body
 from litegate.server.errors import json_body
 from litegate.server.limits import while_connected
 
@@ -146,7 +147,7 @@ def _event(kind: str, seq: int, **data: Any) -> bytes:
     return f"event: {kind}\ndata: {payload}\n\n".encode()
 
 
-@router.post("/v1/responses", response_model=None)
+@router.post("/v1/responses", response_model=None, openapi_extra=body(RESPONSES))
 async def create_response(request: Request) -> Any:
     body = await json_body(request)
     if body.get("previous_response_id"):
