@@ -85,6 +85,8 @@ class _Parser:
         return tok
 
     def expect(self, text: str) -> None:
+        if self.peek() is None:
+            raise ExprError(f"ends where {text!r} is expected")
         tok = self.take()
         if tok[1] != text:
             raise ExprError(f"expected {text!r}, found {tok[1]!r}")
