@@ -72,7 +72,8 @@ def test_the_shipped_example_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTAKE_WEBHOOK_SECRET", "s3cret")
     p = load_pipeline(EXAMPLE)
     assert p.name == "intake"
-    assert [s.kind for s in p.steps] == ["ingest", "extract", "classify", "classify", "summarize", "write", "notify"]
+    assert [s.kind for s in p.steps] == ["ingest", "extract", "classify", "classify", "review", "summarize", "write",
+                                        "notify"]
     summary = p.step("summary")
     assert summary.tier == "pro" and summary.when is not None and summary.feature == "intake.summary"
     assert p.step("extract").prepared["text"] == "{{ steps.ingest.text }}"  # the text comes from ingest
