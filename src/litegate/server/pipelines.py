@@ -95,10 +95,7 @@ async def create_run(name: str, request: Request, wait: float | None = None) -> 
     run, todo = await run_in_threadpool(svc.submit, pipeline.name, inp, key, api_key)
     if todo:
         future = svc.start_run(run["id"], api_key)
-        try:
-            await asyncio.wait_for(asyncio.wrap_future(future), timeout=pipeline.sync_wait_s if wait is None else wait)
-        except asyncio.TimeoutError:
-            pass
+        await _wait(future, pipeline.sync_wait_s if wait is None else wait)
     body = await run_in_threadpool(svc.show, run["id"])
     body["replayed"] = not todo
     if body["status"] in ("queued", "running"):
@@ -152,14 +149,17 @@ async def review_run(name: str, run_id: str, request: Request, wait: float = 0) 
     return await _started(svc, run, wait)
 
 
+async def _wait(future: Any, seconds: float) -> None:
+    """Wait for a run up to ``seconds``; never cancels it (wait_for would cancel a run still
+    queued in the pool, leaving it queued forever)."""
+    if seconds > 0:
+        await asyncio.wait([asyncio.wrap_future(future)], timeout=seconds)
+
+
 async def _started(svc: PipelineService, run: dict[str, Any], wait: float) -> JSONResponse:
     if run["status"] == "queued":
         future = svc.start_run(run["id"])
-        if wait:
-            try:
-                await asyncio.wait_for(asyncio.wrap_future(future), timeout=min(wait, 600))
-            except asyncio.TimeoutError:
-                pass
+        await _wait(future, min(wait, 600))
     body = await run_in_threadpool(svc.show, run["id"])
     return JSONResponse(body, status_code=202 if body["status"] in ("queued", "running") else 200)
 
