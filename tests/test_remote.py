@@ -50,7 +50,7 @@ fallback = "lite"
 max_retries = 1
 timeout_s = 20
 breaker_failures = 2
-breaker_reset_s = 3
+breaker_reset_s = 8
 '''
     config.write_text(f'''
 [[remote]]
@@ -277,7 +277,7 @@ def test_killed_remote_falls_back_and_opens_the_breaker(gateway, home: Path) -> 
     # bring the remote back: after the reset window a half-open probe closes the circuit
     proc, _ = start_server(state["remote_home"], "--ctx", "2048", port=state["remote_port"])
     state["remote_proc"] = proc
-    time.sleep(3.2)
+    time.sleep(8.2)
     r = httpx.post(base + "/v1/chat/completions", json=body, timeout=60)
     assert r.status_code == 200 and "fallback_from" not in r.json().get("litegate", {})
     assert httpx.get(base + "/healthz").json()["remotes"]["pro-remote"]["circuit"] == "closed"
