@@ -457,14 +457,12 @@ async def answer_lines(lines: list[Line], call: Callable[[Line], Awaitable[tuple
     when it says so, the lines in flight are cancelled and False is returned. ``prefetch``
     gets each ``chunk`` of lines before they run (work they can share, done once)."""
     async def one(line: Line) -> None:
-        delay = 0.2
         while True:
             try:
                 status, body = await call(line)
                 break
             except Retry as r:
-                await asyncio.sleep(max(delay, r.after))
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(r.after)
         await done(line, status, body)
 
     step = chunk if prefetch is not None else max(1, len(lines))

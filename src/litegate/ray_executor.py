@@ -60,7 +60,11 @@ class RayPool:
             env = {k: v for k, v in os.environ.items() if k.startswith("LITEGATE_")}
             ray.init(address=address or os.environ.get("RAY_ADDRESS") or None, include_dashboard=False,
                      log_to_driver=False, configure_logging=False, runtime_env={"env_vars": env} if env else None)
-        actor = ray.remote(num_cpus=1)(LineActor)
+        # Ray caps an actor's BLAS/OpenMP threads at its num_cpus; the nano encoder's batched
+        # matrix products want every core an actor's share of the cluster gives it
+        threads = max(1, int(ray.cluster_resources().get("CPU", 1) // max(1, workers)))
+        actor = ray.remote(num_cpus=1, runtime_env={"env_vars": {"OMP_NUM_THREADS": str(threads),
+                                                                 "OPENBLAS_NUM_THREADS": str(threads)}})(LineActor)
         state = settings.model_dump(mode="json", exclude_none=True)
         who = {"id": owner.id, "feature": owner.feature, "api_key": owner.api_key}
         self.actors = [actor.remote(state, model, who) for _ in range(workers)]
