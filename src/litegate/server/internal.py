@@ -77,7 +77,8 @@ class AppDispatch:
         if status == 503 and "retry-after" in out_headers:  # the engine is full: the line waits, it is not failed
             # a slot frees within one generation: look again soon (the header's whole seconds are for clients
             # across a network; a batch line in process polls faster)
-            raise Retry(0.1 if b'"overloaded"' in raw or b"no free slot" in raw else min(2.0, float(out_headers.get("retry-after") or 1)))
+            engine_full = b'"overloaded"' in raw or b"no free slot" in raw
+            raise Retry(0.1 if engine_full else min(2.0, float(out_headers.get("retry-after") or 1)))
         try:
             parsed = json.loads(raw) if raw else None
         except ValueError:
