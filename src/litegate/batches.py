@@ -169,7 +169,8 @@ def _owner_alive(owner: str | None) -> bool:
     except PermissionError:
         return True
     # the pid exists, but it may be a new process that reused it: the start time tells
-    return _started_at(int(pid)) == owner.rsplit(":", 1)[-1] or _started_at(int(pid)) is None
+    started = _started_at(int(pid))
+    return started is None or started == owner.rsplit(":", 1)[-1]
 
 
 def _started_at(pid: int) -> str | None:

@@ -101,18 +101,24 @@ class Config:
     source: str | None = None
 
 
+def load_toml(path: Path, label: str) -> dict[str, Any]:
+    """A TOML file's tables; anything unreadable is a one-line ConfigError naming the
+    ``label``led file (config file, pipeline file)."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{label} {path} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{label} {path} is a directory") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{label} {path} is not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{label} {path}: not valid TOML: {e}") from None
+
+
 def read_toml(path: Path | str) -> dict[str, Any]:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"config file {path} is a directory") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"config file {path} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {path} is not valid TOML: {e}") from None
+    data = load_toml(path, "config file")
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"{path}: unknown sections {unknown}; expected [[tier]], [[api_key]] and [[remote]]")

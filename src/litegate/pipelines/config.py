@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from litegate.config import load_toml
 from litegate.errors import ConfigError
 from litegate.pipelines.expr import Expression, ExprError, template_paths
 
@@ -105,16 +105,7 @@ def load_pipelines(location: Path | None, home: Path, explicit: bool = False) ->
 
 def load_pipeline(path: Path | str) -> Pipeline:
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"pipeline file {path} does not exist") from None
-    except IsADirectoryError:
-        raise ConfigError(f"pipeline file {path} is a directory") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"pipeline file {path} is not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path.name}: not valid TOML: {e}") from None
+    data = load_toml(path, "pipeline file")
     return parse_pipeline(data, path.name, default_name=path.stem, source=str(path))
 
 

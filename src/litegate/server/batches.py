@@ -21,12 +21,9 @@ from litegate.errors import InvalidRequest, NotFound
 from litegate.files import check_purpose
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import json_body
+from litegate.server.openai import gemini_client
 
 router = APIRouter()
-
-
-def _gemini(request: Request) -> bool:
-    return "x-goog-api-client" in request.headers or "x-goog-api-key" in request.headers
 
 
 def _page(items: list[dict[str, Any]], has_more: bool) -> dict[str, Any]:
@@ -73,7 +70,7 @@ async def upload_file(request: Request) -> dict[str, Any]:
 @router.get("/v1/files")
 async def list_files(request: Request, purpose: str | None = None, limit: str | None = None,
                      after: str | None = None, order: str = "desc") -> Any:
-    if _gemini(request):
+    if gemini_client(request):
         from litegate.server.gemini_batches import list_gemini_files
 
         return await list_gemini_files(request)
@@ -87,7 +84,7 @@ async def list_files(request: Request, purpose: str | None = None, limit: str | 
 
 @router.get("/v1/files/{file_id}")
 async def get_file(file_id: str, request: Request) -> Any:
-    if _gemini(request):
+    if gemini_client(request):
         from litegate.server.gemini_batches import download_gemini_file, get_gemini_file
 
         if file_id.endswith(":download"):
@@ -107,7 +104,7 @@ async def file_content(file_id: str, request: Request) -> Response:
 
 @router.delete("/v1/files/{file_id}")
 async def delete_file(file_id: str, request: Request) -> dict[str, Any]:
-    if _gemini(request):
+    if gemini_client(request):
         from litegate.server.gemini_batches import delete_gemini_file
 
         return await delete_gemini_file(file_id, request)
@@ -165,7 +162,7 @@ def _line_limit(request: Request) -> int:
 
 @router.get("/v1/batches")
 async def list_batches(request: Request, after: str | None = None, limit: str | None = None) -> dict[str, Any]:
-    if _gemini(request):
+    if gemini_client(request):
         from litegate.server.gemini_batches import list_gemini_batches
 
         return await list_gemini_batches(request)
@@ -176,7 +173,7 @@ async def list_batches(request: Request, after: str | None = None, limit: str | 
 
 @router.get("/v1/batches/{batch_id}")
 async def get_batch(batch_id: str, request: Request) -> dict[str, Any]:
-    if _gemini(request):
+    if gemini_client(request):
         from litegate.server.gemini_batches import get_gemini_batch
 
         return await get_gemini_batch(batch_id, request)

@@ -31,6 +31,7 @@ from litegate.gemini_format import to_chat_request
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.bodies import BATCH_GENERATE, body
 from litegate.server.errors import json_body
+from litegate.server.gemini import _model_id, _rfc3339, _served
 
 router = APIRouter()  # mounted under /v1beta and /v1
 upload_router = APIRouter()  # /upload/v1beta/files and /upload/v1/files
@@ -40,12 +41,6 @@ STATES = {"validating": "BATCH_STATE_PENDING", "in_progress": "BATCH_STATE_RUNNI
           "completed": "BATCH_STATE_SUCCEEDED", "failed": "BATCH_STATE_FAILED",
           "cancelled": "BATCH_STATE_CANCELLED", "expired": "BATCH_STATE_EXPIRED"}
 FILE_TTL_S = 48 * 3600.0  # uploaded files live two days, as Gemini's do
-
-
-def _rfc3339(ts: float | None) -> str | None:
-    from litegate.server.gemini import _rfc3339 as fmt
-
-    return fmt(ts) if ts else None
 
 
 def _file_name(raw: str) -> str:
@@ -249,8 +244,6 @@ def _gemini_job(request: Request, name: str) -> Job:
 
 @router.post("/models/{model}:batchGenerateContent", openapi_extra=body(BATCH_GENERATE))
 async def batch_generate_content(model: str, request: Request) -> dict[str, Any]:
-    from litegate.server.gemini import _model_id, _served
-
     body = await json_body(request)
     rt = request.app.state.runtime
     name = _served(request, _model_id(model))

@@ -196,14 +196,14 @@ async def embeddings(req: EmbeddingRequest, request: Request) -> dict[str, Any]:
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
-def _gemini_client(request: Request) -> bool:
+def gemini_client(request: Request) -> bool:
     """google-genai calls GET /v1/models[/{m}] too (its default API version is v1)."""
     return "x-goog-api-client" in request.headers or "x-goog-api-key" in request.headers
 
 
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
-    if _gemini_client(request):
+    if gemini_client(request):
         from litegate.server.gemini import gemini_models
 
         return {"models": gemini_models(request)}
@@ -223,7 +223,7 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict[str, Any]:
-    if _gemini_client(request):
+    if gemini_client(request):
         from litegate.server.gemini import get_model as gemini_get_model
 
         return await gemini_get_model(model_id, request)
