@@ -141,3 +141,56 @@ HELDOUT_CASES: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str | None
     (_after("Open a ticket: VPN down", "create_ticket", '{"summary": "VPN down"}', "ticket IT-4411 opened"),
      [TICKET, STAFF], None),
 ]
+
+
+# A third set, written before the argument-grounding check was measured on anything: other
+# tools again, and more requests that are on a tool's topic but ask for no action or lookup.
+HOTEL = _fn("search_hotels", "Find hotel rooms in a city for given dates", city="the city", check_in="arrival date",
+            nights="number of nights")
+INVOICE = _fn("get_invoice", "Fetch a customer's invoice by its number", invoice_number="the invoice number")
+REFUND = _fn("issue_refund", "Refund a customer's payment", order_id="the order", amount="amount to refund")
+RECIPE = _fn("find_recipe", "Search the recipe database by dish or ingredient", query="dish or ingredient")
+LIGHTS = _fn("set_lights", "Turn the smart lights in a room on or off", room="which room", state="on or off")
+MEETING = _fn("schedule_meeting", "Book a meeting room and invite people", attendees="who to invite",
+              start="start date and time")
+ROUTE = _fn("get_directions", "Driving directions between two places", start="starting point",
+            destination="where to go")
+DEFINE = _fn("lookup_definition", "Look up a term in the legal glossary", term="the term")
+
+HELDOUT2_CASES: list[tuple[list[dict[str, Any]], list[dict[str, Any]], str | None]] = [
+    (_user("Find me a hotel in Vienna from March 3 for two nights"), [HOTEL, ROUTE], "search_hotels"),
+    (_user("Pull up invoice INV-2291 for me"), [INVOICE, REFUND], "get_invoice"),
+    (_user("Refund 40 dollars on order 55102, the item arrived broken"), [REFUND, INVOICE], "issue_refund"),
+    (_user("Do we have a recipe for mushroom risotto?"), [RECIPE, LIGHTS], "find_recipe"),
+    (_user("Turn off the kitchen lights"), [LIGHTS, RECIPE], "set_lights"),
+    (_user("Set up a meeting with Dana and Luis next Tuesday at 10"), [MEETING, HOTEL], "schedule_meeting"),
+    (_user("How do I drive from Lyon to Geneva?"), [ROUTE, HOTEL], "get_directions"),
+    (_user("What does 'force majeure' mean in our glossary?"), [DEFINE, INVOICE], "lookup_definition"),
+    (_user("any rooms in Porto this weekend?"), [HOTEL], "search_hotels"),
+    (_user("lights on in the living room please"), [LIGHTS], "set_lights"),
+    (_user("I was double charged on order 7781, please give back the 19.99"), [REFUND], "issue_refund"),
+    (_user("Directions to the airport from Central Station"), [ROUTE, MEETING], "get_directions"),
+    (_user("Something with chickpeas for dinner? Check our recipes."), [RECIPE], "find_recipe"),
+    (_user("Can you get me invoice number 00418?"), [INVOICE], "get_invoice"),
+    (_user("Look up 'indemnification' in the legal glossary"), [DEFINE], "lookup_definition"),
+    (_user("What should I pack for a week in a hotel?"), [HOTEL], None),
+    (_user("Why do invoices have due dates?"), [INVOICE, REFUND], None),
+    (_user("Is it rude to ask for a refund at a restaurant?"), [REFUND], None),
+    (_user("What is the origin of the word recipe?"), [RECIPE, DEFINE], None),
+    (_user("How much energy does an LED bulb save?"), [LIGHTS], None),
+    (_user("Tips for running a shorter meeting?"), [MEETING, ROUTE], None),
+    (_user("Why do GPS directions sometimes take weird routes?"), [ROUTE], None),
+    (_user("Write a limerick about a lawyer."), [DEFINE, INVOICE], None),
+    (_user("What is 15% of 80?"), [REFUND, INVOICE], None),
+    (_user("Thank you so much, you've been very helpful."), [HOTEL, MEETING], None),
+    (_user("Name three famous French dishes."), [RECIPE], None),
+    (_after("Refund order 55102", "issue_refund", '{"order_id": "55102", "amount": "40"}', "refunded 40.00 USD"),
+     [REFUND, INVOICE], None),
+    (_after("Hotel in Vienna for 2 nights from 2027-03-03", "search_hotels",
+            '{"city": "Vienna", "check_in": "2027-03-03", "nights": "2"}', "Hotel Sacher 310 EUR; Motel One 89 EUR"),
+     [HOTEL], None),
+    (_after("Turn off the kitchen lights", "set_lights", '{"room": "kitchen", "state": "off"}', "ok"), [LIGHTS],
+     None),
+    (_after("Define estoppel", "lookup_definition", '{"term": "estoppel"}',
+            "A rule that stops a party from going back on an earlier statement"), [DEFINE], None),
+]
