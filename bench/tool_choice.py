@@ -1,9 +1,10 @@
 """How often `tool_choice: "auto"` makes the right decision: call a tool (and the right one)
 or answer in text, on the labeled sets in litegate/chat/tool_cases.py: the tuning set (36
-prompts, 8 tools; the decision's thresholds were chosen on it) and a held-out set (30 prompts,
-8 other tools, written before any change was measured on it).
+prompts, 8 tools; the decision's thresholds were chosen on it), a held-out set (30 prompts,
+8 other tools, written before any change was measured on it) and a second held-out set (30
+prompts, 8 more tools, written before the argument-grounding check was measured on it).
 
-    python bench/tool_choice.py [--model lite] [--set tuning|heldout|both]
+    python bench/tool_choice.py [--model lite] [--set tuning|heldout|heldout2|all]
 
 Runs each prompt through the chat service (the path every front end takes) on the local
 model, greedy, and prints one JSON object: decision accuracy, right-tool accuracy among
@@ -21,7 +22,7 @@ import time
 from pathlib import Path
 
 from litegate.chat import ChatCall, ChatCompletionRequest
-from litegate.chat.tool_cases import CASES, HELDOUT_CASES
+from litegate.chat.tool_cases import CASES, HELDOUT2_CASES, HELDOUT_CASES
 from litegate.config import Settings
 from litegate.runtime import build
 
@@ -58,12 +59,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="lite")
     ap.add_argument("--max-tokens", type=int, default=120)
-    ap.add_argument("--set", choices=["tuning", "heldout", "both"], default="both",
-                    help="tuning: the cases decision rules were chosen on; heldout: a second set never tuned on")
+    ap.add_argument("--set", choices=["tuning", "heldout", "heldout2", "all"], default="all",
+                    help="tuning: the cases decision rules were chosen on; heldout, heldout2: sets never tuned on")
     args = ap.parse_args()
     load = os.getloadavg()
-    sets = {"tuning": CASES, "heldout": HELDOUT_CASES}
-    chosen = list(sets) if args.set == "both" else [args.set]
+    sets = {"tuning": CASES, "heldout": HELDOUT_CASES, "heldout2": HELDOUT2_CASES}
+    chosen = list(sets) if args.set == "all" else [args.set]
     out: dict = {"bench": "tool_choice_auto", "model": args.model}
     with tempfile.TemporaryDirectory() as tmp:
         rt = build(Settings(home=Path(tmp)), model=args.model, record=False)
@@ -72,7 +73,7 @@ def main() -> None:
         for name in chosen:
             out[name] = run_set(rt, sets[name], args.max_tokens)
         rt.close()
-    if len(chosen) == 2:
+    if len(chosen) > 1:
         right = sum(out[n]["right_decisions"] for n in chosen)
         total = sum(out[n]["cases"] for n in chosen)
         out["decision_accuracy_all"] = round(right / total, 3)

@@ -175,6 +175,21 @@ def test_tool_choice_auto_calls_when_a_tool_fits_and_answers_when_none_does(clie
     assert not r.choices[0].message.content.lstrip().startswith("{")  # the wrapper never shows
 
 
+def test_tool_choice_auto_answers_a_question_on_the_tools_topic_that_names_nothing_to_look_up(
+        client: openai.OpenAI) -> None:
+    from litegate.chat.tool_cases import TRAINS
+
+    # close to the tool's description, so the model starts a call; its arguments are made up
+    # ("London" to "Paris"), so the call is dropped and the question answered
+    r = client.chat.completions.create(model="lite", tools=[TRAINS], tool_choice="auto", max_tokens=40,
+                                       temperature=0,
+                                       messages=[{"role": "user", "content": "How fast do high-speed trains go?"}])
+    assert not r.choices[0].message.tool_calls and r.choices[0].message.content
+    decision = r.model_extra["litegate"]["tool_decision"]
+    assert decision["call"] is False and decision["grounding"][0]["invented"]
+    assert r.usage.completion_tokens > 5
+
+
 def test_tool_reply_cut_by_max_tokens_is_not_shown_as_text(client: openai.OpenAI) -> None:
     from litegate.chat.tool_cases import WEATHER
 

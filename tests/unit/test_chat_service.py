@@ -222,7 +222,8 @@ def test_a_cut_off_tool_reply_never_shows_the_wrapper(tmp_path: Path) -> None:
                     ("x", "stop"), ('{"content": "It is su', "length"),
                     ("x", "stop"), ('{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}', "length")])
     rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: next(replies))})
-    req = ChatCompletionRequest(messages=[{"role": "user", "content": "weather?"}], tools=TOOLS, max_tokens=30)
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "weather in Oslo?"}], tools=TOOLS,
+                                max_tokens=30)
     cut_call = rt.chat.run_sync(ChatCall(req))["choices"][0]
     assert cut_call["finish_reason"] == "length" and cut_call["message"]["content"] is None
     cut_answer = rt.chat.run_sync(ChatCall(req))["choices"][0]
@@ -231,4 +232,34 @@ def test_a_cut_off_tool_reply_never_shows_the_wrapper(tmp_path: Path) -> None:
     done = rt.chat.run_sync(ChatCall(req))["choices"][0]
     assert done["finish_reason"] == "tool_calls" and done["message"]["tool_calls"][0]["function"]["name"] == \
         "get_weather"
+    rt.close()
+
+
+def test_a_call_with_made_up_arguments_becomes_an_answer_and_both_passes_are_priced(tmp_path: Path) -> None:
+    replies = iter(["x", '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "London"}}]}',
+                    '{"content": "Rome."}',
+                    "x", '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}, '
+                         '{"name": "get_weather", "arguments": {"city": "Madrid"}}]}'])
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: next(replies))})
+    rt.chat.tool_call_threshold = 0.0  # the decision always says "call"
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "What is the capital of Italy?"}],
+                                tools=TOOLS, tool_choice="auto")
+    out = rt.chat.run_sync(ChatCall(req))
+    assert out["choices"][0]["message"] == {"role": "assistant", "content": "Rome."}
+    assert out["choices"][0]["finish_reason"] == "stop"
+    decision = out["litegate"]["tool_decision"]
+    assert decision["call"] is False
+    assert decision["grounding"] == [{"name": "get_weather", "grounded": [], "invented": ["city"], "kept": False}]
+    engine = rt.registry.engines["lite"]
+    assert '"tool_calls"' not in engine.bodies[-1]["grammar"]  # the second pass: the answer branch
+    one_pass = engine.run("chat", {"messages": [{"role": "user", "content": "x"}]})["usage"]["completion_tokens"]
+    assert out["usage"]["completion_tokens"] > one_pass  # the dropped call's tokens are counted too
+    # of two calls, the one whose city the user named is kept
+    replies = iter(["x", '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}, '
+                         '{"name": "get_weather", "arguments": {"city": "Madrid"}}]}'])
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "Is it snowing in Oslo?"}], tools=TOOLS,
+                                tool_choice="auto")
+    out = rt.chat.run_sync(ChatCall(req))
+    calls = out["choices"][0]["message"]["tool_calls"]
+    assert [json.loads(c["function"]["arguments"]) for c in calls] == [{"city": "Oslo"}]
     rt.close()

@@ -131,6 +131,7 @@ class PreparedChat:
     # tool_choice "auto": the two branches, so a first pass can decide between them
     # (tooling.decide) before the reply is generated under the chosen one
     branches: dict[str, CompiledSchema] | None = None
+    instruction: str = ""  # the tool listing and reply format added to the system message
 
     def choose(self, branch: str) -> None:
         """Generate under one branch of an ``auto`` reply: "call" or "answer"."""
@@ -221,7 +222,8 @@ def prepare_chat(req: ChatCompletionRequest) -> PreparedChat:
         if mode == "auto":
             call, answer = schema["anyOf"]
             prepared.branches = {"call": compile_schema(call, param="tools"), "answer": compile_schema(answer)}
-        messages = _with_system(tooling.render_history(messages), tooling.instruction(mode, chosen, parallel))
+        prepared.instruction = tooling.instruction(mode, chosen, parallel)
+        messages = _with_system(tooling.render_history(messages), prepared.instruction)
     else:
         messages = tooling.render_history(messages, as_json=False)
         if fmt_type == "json_object":

@@ -244,6 +244,33 @@ class ChatService:
         return {"p_call": round(p_call, 4), "tool_match": None if match is None else round(match, 4),
                 "after_result": after_result, "call": call}
 
+    def _ground(self, plan: _Plan, result: dict[str, Any], decision: dict[str, Any] | None) -> bool:
+        """After ``auto`` chose a call: drop the calls whose arguments were made up rather than
+        taken from the conversation (chat/grounding.py). True when none is left, and the reply
+        must be generated again as an answer."""
+        if not decision or not decision["call"] or decision["after_result"]:
+            return False
+        from litegate.chat.grounding import check_calls, conversation_text
+
+        choice = result["choices"][0]
+        try:
+            calls = json.loads(choice["message"].get("content") or "")["tool_calls"]
+        except (ValueError, KeyError, TypeError):
+            return False  # cut short by max_tokens: reported as it is
+        prepared = plan.prepared
+        checks = check_calls(calls, prepared.functions,
+                             conversation_text(plan.body["messages"], leave_out=prepared.instruction))
+        decision["grounding"] = [c.as_dict() for c in checks]
+        kept = [c for c, check in zip(calls, checks) if check.kept]
+        if kept:
+            if len(kept) < len(calls):
+                choice["message"]["content"] = json.dumps({"tool_calls": kept})
+            return False
+        decision["call"] = False
+        prepared.choose("answer")
+        plan.body = prepared.body
+        return True
+
     def _tool_match(self, messages: list[dict[str, Any]], functions: list[Any]) -> float | None:
         """The best cosine between the last user message and each tool's name and description."""
         users = [m for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)]
@@ -295,6 +322,8 @@ class ChatService:
             run.chunks = self._watch(chunks, call, plan, started)
             return run
         result = await engine.arun(plan.kind, plan.body)
+        if self._ground(plan, result, run.meta.get("tool_decision")):
+            result = _spent_too(await engine.arun(plan.kind, plan.body), result)
         run.result = self._finish(result, call, plan, started, run)
         return run
 
@@ -423,7 +452,10 @@ class ChatService:
         if plan.prepared is not None and plan.prepared.branches:
             run.meta["tool_decision"] = self._decide(engine, plan)
         if on_chunk is None or (plan.prepared is not None and plan.prepared.mode == "tools"):
-            return self._finish(engine.run(plan.kind, plan.body), call, plan, started, run)
+            result = engine.run(plan.kind, plan.body)
+            if self._ground(plan, result, run.meta.get("tool_decision")):
+                result = _spent_too(engine.run(plan.kind, plan.body), result)
+            return self._finish(result, call, plan, started, run)
         last: dict[str, Any] = {}
 
         def relay(chunk: dict[str, Any]) -> bool:
@@ -471,6 +503,22 @@ class ChatService:
 
 
 _SSE_EVENT_END = re.compile(rb"\r?\n\r?\n")
+
+
+def _spent_too(result: dict[str, Any], dropped: dict[str, Any]) -> dict[str, Any]:
+    """``result`` with the tokens and time of a generation that was thrown away added to its
+    usage and timings, so the ledger prices both."""
+    usage, before = result.get("usage"), dropped.get("usage") or {}
+    if isinstance(usage, dict):
+        for key in ("prompt_tokens", "completion_tokens", "total_tokens"):
+            if isinstance(usage.get(key), int) and isinstance(before.get(key), int):
+                usage[key] += before[key]
+    timings, earlier = result.get("timings"), dropped.get("timings") or {}
+    if isinstance(timings, dict):
+        for key in ("prompt_ms", "predicted_ms"):
+            if isinstance(timings.get(key), (int, float)) and isinstance(earlier.get(key), (int, float)):
+                timings[key] += earlier[key]
+    return result
 
 
 def _note_usage(event: bytes, seen: dict[str, Any]) -> bool:

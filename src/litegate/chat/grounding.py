@@ -1,0 +1,126 @@
+"""Whether a tool call's arguments come from the conversation or were made up.
+
+Under ``tool_choice: "auto"`` a small model asked a general question on a tool's topic ("How
+fast do high-speed trains go?" with a train-times tool) calls the tool anyway and invents the
+arguments (``origin: "London"``). A call that is due takes its arguments from what the user
+said: a city, a name, an order number, a topic. So after a call is generated, each required
+argument is checked against the conversation's words — not counting words that only repeat
+the tool's own name and descriptions, or words too common to tell anything — and a call whose
+checkable arguments are mostly not found there is dropped; with no call left, the reply is an
+answer. Values the check cannot judge (booleans, enums, a value made only of common or tool
+words) do not count either way. Normalised values pass on their parts: ``"10:00"`` for "10am",
+``"EUR"`` for "euros", ``"Lisboa"`` for "Lisbon"; a value the model derived with no word in
+common ("USD" for "US dollars") counts against, so a call needs half its checkable arguments.
+Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+_WORD = re.compile(r"[^\W_]+")
+_PIECE = re.compile(r"\d+|\D+")
+# words that say nothing about where a value came from
+_COMMON = frozenset("""
+a an the and or but if of to in on at for from by with without about into onto over under as per via
+is are was were be been being am do does did have has had can could will would shall should may might must
+i me my mine you your yours we us our ours they them their it its he him his she her this that these those
+there here what when where who whom which why how all any some no not yes ok okay please thanks thank
+get got make set new one two now today tomorrow yesterday just also very more most much many
+pm am etc e g ie eg vs mr mrs ms dr st th nd rd
+""".split())
+
+
+def _words(text: str) -> list[str]:
+    """Lower-cased words, letters and digits apart ("10am" -> "10", "am"), numbers without
+    leading zeros."""
+    out: list[str] = []
+    for word in _WORD.findall(text.lower()):
+        for piece in _PIECE.findall(word):
+            if piece.isdigit():
+                piece = piece.lstrip("0")
+            if piece:
+                out.append(piece)
+    return out
+
+
+def _strings(value: Any) -> Iterable[str]:
+    if isinstance(value, bool) or value is None:
+        return
+    if isinstance(value, (str, int, float)):
+        yield str(value)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+
+
+def _found(word: str, seen: set[str], prefixes: set[str]) -> bool:
+    if word in seen:
+        return True
+    if word.isdigit():
+        return False
+    if len(word) >= 3 and any(s.startswith(word) for s in seen):  # "eur" in "euros"
+        return True
+    return len(word) >= 5 and word[:5] in prefixes  # "lisboa" / "lisbon"
+
+
+@dataclass
+class Check:
+    """One call's arguments against the conversation."""
+
+    name: str
+    grounded: list[str]  # argument names whose values were found
+    invented: list[str]  # argument names whose values were not
+
+    @property
+    def kept(self) -> bool:
+        return 2 * len(self.grounded) >= len(self.invented) + len(self.grounded)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "grounded": self.grounded, "invented": self.invented, "kept": self.kept}
+
+
+def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation: str) -> list[Check]:
+    """Check each call (``{"name", "arguments"}``, as the reply grammar writes them) of
+    ``functions`` (chat.tools.Function) against the conversation's text."""
+    seen = set(_words(conversation))
+    prefixes = {w[:5] for w in seen if len(w) >= 5 and not w.isdigit()}
+    by_name = {f.name: f for f in functions}
+    checks = []
+    for call in calls:
+        fn = by_name.get(call.get("name"))
+        args = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+        params = (fn.parameters if fn is not None else {}) or {}
+        props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+        required = [k for k in params.get("required") or [] if k in args] or list(args)
+        tool_words = set(_words(f"{call.get('name')} {fn.description if fn else ''} {json.dumps(params)}"))
+        grounded, invented = [], []
+        for key in required:
+            spec = props.get(key) if isinstance(props.get(key), dict) else {}
+            if "enum" in spec or "const" in spec:
+                continue
+            words = {w for s in _strings(args[key]) for w in _words(s)} - _COMMON - tool_words
+            if not words:
+                continue
+            (grounded if any(_found(w, seen, prefixes) for w in words) else invented).append(key)
+        checks.append(Check(str(call.get("name")), grounded, invented))
+    return checks
+
+
+def conversation_text(messages: list[dict[str, Any]], leave_out: str = "") -> str:
+    """Everything the model was shown, as text, without ``leave_out`` (the tool listing)."""
+    parts: list[str] = []
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list):
+            content = " ".join(p.get("text") or "" for p in content if isinstance(p, dict))
+        if isinstance(content, str):
+            parts.append(content.replace(leave_out, " ") if leave_out else content)
+    return "\n".join(parts)

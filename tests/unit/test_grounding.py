@@ -1,0 +1,63 @@
+"""The argument check behind ``tool_choice: "auto"`` (litegate.chat.grounding), on its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from litegate.chat.grounding import check_calls, conversation_text
+from litegate.chat.tools import parse_tools
+
+pytestmark = pytest.mark.unit
+
+FLIGHTS = {"type": "function", "function": {
+    "name": "search_flights", "description": "Find flights between two cities on a date",
+    "parameters": {"type": "object", "required": ["origin", "destination", "date"], "properties": {
+        "origin": {"type": "string"}, "destination": {"type": "string"}, "date": {"type": "string"},
+        "cabin": {"type": "string", "enum": ["economy", "business"]}, "note": {"type": "string"}}}}}
+TABLE = {"type": "function", "function": {
+    "name": "book_table", "description": "Reserve a table at a restaurant",
+    "parameters": {"type": "object", "properties": {"restaurant": {"type": "string"}, "people": {"type": "integer"},
+                                                    "vegan": {"type": "boolean"}}}}}
+FUNCTIONS = parse_tools([FLIGHTS, TABLE])
+
+
+def check(text: str, name: str, **args):
+    return check_calls([{"name": name, "arguments": args}], FUNCTIONS, text)[0]
+
+
+def test_values_taken_from_the_request_pass_and_made_up_ones_do_not() -> None:
+    ok = check("Flights from Madrid to Lisbon on 2026-11-24?", "search_flights", origin="Madrid",
+               destination="Lisboa", date="2026-11-24")  # "Lisboa" for "Lisbon" passes on its stem
+    assert ok.kept and ok.grounded == ["origin", "destination", "date"] and not ok.invented
+    made_up = check("How fast do high-speed trains go?", "search_flights", origin="London", destination="Paris",
+                    date="2026-01-01")
+    assert not made_up.kept and made_up.invented == ["origin", "destination", "date"]
+
+
+def test_half_the_arguments_is_enough_and_normalised_values_count_by_their_parts() -> None:
+    # "10:00" matches "10am"; the date was derived from "Friday", with no word in common
+    assert check("Flights Oslo to Bergen on Friday at 10am", "search_flights", origin="Oslo",
+                 destination="Nowhere", date="2026-11-27").kept is False  # 1 of 3
+    assert check("Oslo to Bergen, Friday", "search_flights", origin="Oslo", destination="Bergen",
+                 date="2026-11-27").kept  # 2 of 3
+
+
+def test_words_of_the_tool_itself_and_common_words_prove_nothing() -> None:
+    # "restaurant" is the tool's own word; "people" is an integer the user never said
+    echo = check("What is a good tip at a restaurant?", "book_table", restaurant="The Restaurant", people=2)
+    assert echo.invented == ["people"] and not echo.kept
+    # booleans, enums and optional arguments are not judged; a call with nothing to judge is kept
+    assert check("book something", "book_table", vegan=True).kept
+    flagged = check("Oslo to Rome on 2026-12-03", "search_flights", origin="Oslo", destination="Rome",
+                    date="2026-12-03", cabin="business", note="window seat")
+    assert flagged.grounded == ["origin", "destination", "date"] and not flagged.invented
+
+
+def test_numbers_match_without_leading_zeros_and_the_listing_is_left_out() -> None:
+    assert check("a table for 004 at Nopa", "book_table", restaurant="Nopa", people=4).kept
+    listing = "You can call: book_table for Luigi's"
+    text = conversation_text([{"role": "system", "content": "Be brief.\n" + listing},
+                              {"role": "user", "content": [{"type": "text", "text": "a table please"}]}],
+                             leave_out=listing)
+    assert "Luigi" not in text and "a table please" in text
+    assert not check(text, "book_table", restaurant="Luigi's", people=2).kept
