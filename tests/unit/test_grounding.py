@@ -61,3 +61,9 @@ def test_numbers_match_without_leading_zeros_and_the_listing_is_left_out() -> No
                              leave_out=listing)
     assert "Luigi" not in text and "a table please" in text
     assert not check(text, "book_table", restaurant="Luigi's", people=2).kept
+
+
+def test_numbers_written_as_words_ground_their_digits() -> None:
+    assert check("a table at Nopa for two", "book_table", restaurant="Nopa", people=2).grounded == ["restaurant",
+                                                                                                    "people"]
+    assert check("a table at Nopa for twenty people", "book_table", restaurant="Nopa", people="20").kept

@@ -9,8 +9,9 @@ the tool's own name and descriptions, or words too common to tell anything — a
 checkable arguments are mostly not found there is dropped; with no call left, the reply is an
 answer. Values the check cannot judge (booleans, enums, a value made only of common or tool
 words) do not count either way. Normalised values pass on their parts: ``"10:00"`` for "10am",
-``"EUR"`` for "euros", ``"Lisboa"`` for "Lisbon"; a value the model derived with no word in
-common ("USD" for "US dollars") counts against, so a call needs half its checkable arguments.
+``"EUR"`` for "euros", ``"Lisboa"`` for "Lisbon", ``2`` for "two"; a value the model derived
+with no word in common ("USD" for "US dollars") counts against, so a call needs half its
+checkable arguments.
 Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py.
 """
 
@@ -33,6 +34,14 @@ there here what when where who whom which why how all any some no not yes ok oka
 get got make set new one two now today tomorrow yesterday just also very more most much many
 pm am etc e g ie eg vs mr mrs ms dr st th nd rd
 """.split())
+
+
+_NUMBERS = {w: str(n) for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen twenty".split())}
+_NUMBERS.update({w: str(20 + 10 * n) for n, w in enumerate(
+    "twenty thirty forty fifty sixty seventy eighty ninety".split())}, single="1", couple="2", pair="2", dozen="12",
+    hundred="100", thousand="1000")
 
 
 def _words(text: str) -> list[str]:
@@ -91,6 +100,7 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
     """Check each call (``{"name", "arguments"}``, as the reply grammar writes them) of
     ``functions`` (chat.tools.Function) against the conversation's text."""
     seen = set(_words(conversation))
+    seen |= {_NUMBERS[w] for w in seen if w in _NUMBERS}  # "for two people" grounds "people": 2
     prefixes = {w[:5] for w in seen if len(w) >= 5 and not w.isdigit()}
     by_name = {f.name: f for f in functions}
     checks = []
