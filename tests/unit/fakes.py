@@ -60,12 +60,15 @@ class FakeEngine:
     def _result(self, kind: str, body: dict[str, Any]) -> dict[str, Any]:
         self.bodies.append(body)
         text = self.reply(body)
-        finish = "stop"
+        finish, logprobs = "stop", None
         if isinstance(text, tuple):  # (text, finish_reason)
             text, finish = text
+        if isinstance(text, list):  # [(token text, logprob), ...]
+            logprobs = [{"token": t, "logprob": lp, "bytes": list(t.encode())} for t, lp in text]
+            text = "".join(t for t, _ in text)
         prompt = self.count_chat_tokens(body["messages"]) if kind == "chat" else len(str(body["prompt"]).split())
         self.counted -= 1
-        out = completion(text, prompt_tokens=prompt, finish=finish)
+        out = completion(text, prompt_tokens=prompt, finish=finish, logprobs=logprobs)
         if self.timings is not None:
             out["timings"] = dict(self.timings)
         if kind == "completion":

@@ -129,3 +129,22 @@ def test_grounded_grammar_is_valid_llguidance() -> None:
     assert LLMatcher.validate_grammar(LLMatcher.grammar_from_lark(grammar)) == ""
     assert grammar.count("substring_words") == 1 and '"\\"amount\\":"' in grammar
     assert json.loads(json.dumps(text, ensure_ascii=False))  # the text is embedded JSON-escaped
+
+
+def test_a_local_llm_learns_from_the_extractor_and_drops_values_it_doubts(tmp_path: Path) -> None:
+    from fakes import FakeEngine
+
+    tokens = [('{"amount":"', -0.01), ("31 euros", -0.1), ('","person":"', -0.01), ("Ann Lee", -3.0), ('"}', 0.0)]
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: tokens)})
+    rt.extractors.train("pay", examples(), fields={"amount": "money", "person": "who"})
+    out = rt.tasks.run("extract", {"text": "please send 31 euros to Ann Lee today", "extractor": "pay",
+                                   "tier": "lite"})
+    # the value the model gave 5% is dropped as not stated; the one it was sure of is kept
+    assert out["data"] == {"amount": "31 euros", "person": None} and out["spans"]["amount"] == [12, 20]
+    assert out["field_confidence"]["amount"] > 0.85
+    body = rt.registry.engines["lite"].bodies[-1]
+    system, shots = body["messages"][0]["content"], body["messages"][1:-1]
+    # each field's description shows values it took in training; worked examples are retrieved
+    assert "- amount: money (e.g. " in system and "euros" in system.split("- amount:")[1].split("\n")[0]
+    assert "- person: who (e.g. " in system and len(shots) == 8
+    rt.close()

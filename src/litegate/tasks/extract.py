@@ -8,14 +8,18 @@ Three ways to run it:
   extractor): the reply lists only the fields the text states, and the grammar lets every
   value be nothing but a run of words copied from the text, so output tokens scale with what
   is there and nothing is invented. Each field's confidence is the probability the model gave
-  its value's tokens; a field it left out gets the probability of the reply as a whole.
+  its value's tokens; a field it left out gets the probability of the reply as a whole. A value
+  the model gave less than ``VALUE_FLOOR`` probability is dropped as not stated: the 0.5B
+  model, asked for fields a text does not have, fills one with whatever words it can find
+  ("declined" as a date), and those are exactly the values it is least sure of.
 - **schema** (``schema``, or a remote tier): the reply follows an object schema with every
   top-level field nullable and required; string values from ``fields`` that do not occur in
   the text are replaced by null (confidence 0), never passed on.
 
 With an extractor named, LLM tiers also learn from its training examples: the most similar
-ones (by the nano encoder) are given as worked examples, and its fields and descriptions are
-used when the request names none.
+ones (by the nano encoder) are given as worked examples, its fields and descriptions are
+used when the request names none, and each field's description carries the values it took
+most often in training (what a date or an amount looks like in this data).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections import Counter
 from typing import Any
 
 from pydantic import Field
@@ -33,6 +38,11 @@ from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, Text
 from litegate.tiers.base import Usage
 
 RETRIEVED = 4  # training examples shown to an LLM tier when an extractor is named
+VALUES_SHOWN = 3  # a named extractor's most common training values per field, shown in its description
+# grounded extraction on local tiers: a stated value given less probability than this is dropped
+# (on a fold of NLU++ banking kept out of the bench's test sample, slot F1 of lite with retrieved
+# examples went 0.35 -> 0.46 with the training values in the descriptions, and to 0.55 with this floor)
+VALUE_FLOOR = 0.1
 
 
 class ExtractRequest(TextRequest):
@@ -144,11 +154,23 @@ def _examples_for(ctx: TaskContext, req: ExtractRequest, text: str) -> tuple[dic
                                      f"extract ({', '.join(known)})", param=f"fields.{unknown[0]}")
         elif req.schema_ is None:
             fields = dict(known)
+        if fields is not None:
+            fields = _with_values(fields, ext.examples)
         if not examples:
             for ex in ext.nearest(text, RETRIEVED, ctx.extractors.encoder):
                 data = {k: v for k, v in ex["data"].items() if fields is None or k in fields}
                 examples.append(Example(text=ex["text"], output=data))
     return fields, examples
+
+
+def _with_values(fields: dict[str, str], examples: list[dict[str, Any]]) -> dict[str, str]:
+    """Each field's description followed by the values it took most often in ``examples``."""
+    out = {}
+    for name, description in fields.items():
+        seen = Counter(v for ex in examples if isinstance(v := ex["data"].get(name), str) and v.strip())
+        values = ", ".join(json.dumps(v, ensure_ascii=False) for v, _ in seen.most_common(VALUES_SHOWN))
+        out[name] = f"{description} (e.g. {values})".strip() if values else description
+    return out
 
 
 def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
@@ -238,9 +260,13 @@ def _grounded(llm: Any, text: str, schema: dict[str, Any], examples: list[Exampl
             data[name], spans[name], confidences[name] = None, None, overall
             continue
         start, end = positions[name]
+        p = math.exp(sum(lp for s, e, lp in offsets if s < end and e > start))
+        if p < VALUE_FLOOR:
+            data[name], spans[name], confidences[name] = None, None, overall
+            continue
         data[name] = text[span[0]:span[1]]
         spans[name] = list(span)
-        confidences[name] = math.exp(sum(lp for s, e, lp in offsets if s < end and e > start))
+        confidences[name] = p
     return _output(data, confidences, spans, llm, result)
 
 
