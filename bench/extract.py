@@ -2,15 +2,16 @@
 run, the lite model with the extractor's retrieved examples (grounded decoding), and a
 calibrated nano -> lite cascade.
 
-    python bench/extract.py [--sizes 1,2,10] [--llm-limit 60] [--no-llm]
+    python bench/extract.py [--sizes 1,2,10] [--llm-limit 150] [--zero-shot-limit 60] [--no-llm]
 
 Protocol: train on the first N folds (1, 2 or 10 of 20), score on all the others; slot F1 is
 micro over every test utterance, a predicted (field, value) right when the value matches the
 gold one after normalisation (case, spacing, surrounding punctuation). The baseline is a plain
 linear-chain CRF (python-crfsuite) with the classic word features (the word, its suffixes,
 case and digit flags, its shape, the same for its neighbours). The LLM rows (lite with the
-extractor's 4 most similar training examples, and lite zero-shot with the field
-descriptions) use a fixed random sample of the 2-fold test set; the cascade is calibrated on
+extractor's 4 most similar training examples and its fields' descriptions with their most
+common training values; lite zero-shot with the field descriptions alone, on the first 60)
+use a fixed random sample of the 2-fold test set; the cascade is calibrated on
 fold 2 (kept out of that test sample) and simulated on the sample from the two tiers' answers
 (the same decisions `tier: auto` makes). Prints one JSON object.
 """
@@ -32,6 +33,7 @@ import numpy as np
 
 from litegate.cascade import TierResults, choose_policy
 from litegate.config import Settings
+from litegate.errors import LitegateError
 from litegate.evals.datasets import nlupp_banking, nlupp_fields
 from litegate.evals.metrics import extraction_metrics, field_correct
 from litegate.extractor import NanoExtractor, find_value
@@ -116,7 +118,9 @@ def p(values: list[float], q: float) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="1,2,10", help="training folds for each run")
-    ap.add_argument("--llm-limit", type=int, default=60, help="test items for the LLM rows (2-fold run)")
+    ap.add_argument("--llm-limit", type=int, default=150, help="test items for the LLM rows (2-fold run)")
+    ap.add_argument("--zero-shot-limit", type=int, default=60,
+                    help="of those, how many the zero-shot row runs (every field as a key: slow)")
     ap.add_argument("--calibration-limit", type=int, default=60, help="fold-2 items to calibrate the cascade on")
     ap.add_argument("--no-llm", action="store_true")
     args = ap.parse_args()
@@ -162,20 +166,29 @@ def main() -> None:
             rt.registry.engine("lite")
             time.sleep(3)  # the engine's grammar warm-up
 
-            def answers(records: list[dict], request: dict) -> list[dict]:
+            failed: dict[str, int] = {}
+
+            def answers(records: list[dict], request: dict, label: str) -> list[dict]:
                 got = []
                 for k, r in enumerate(records):
-                    got.append(rt.tasks.run("extract", {**request, "text": r["text"]}))
-                    print(f"  {request['tier']} {k + 1}/{len(records)}", file=sys.stderr, end="\r")
+                    try:
+                        got.append(rt.tasks.run("extract", {**request, "text": r["text"]}))
+                    except LitegateError as e:  # counted as stating nothing, and reported
+                        failed[label] = failed.get(label, 0) + 1
+                        print(f"  {label}: {e}", file=sys.stderr)
+                        got.append({"data": {}, "confidence": 0.0, "cost_usd": 0.0, "latency_ms": 0.0,
+                                    "usage": {"completion_tokens": 0}})
+                    print(f"  {label} {k + 1}/{len(records)}", file=sys.stderr, end="\r")
                 return got
 
             seen_fields = {k: described.get(k, "") for k in seen}
             print("[2 folds] lite with retrieved examples, zero-shot lite, nano, calibration", file=sys.stderr)
-            lite = answers(sample, {"tier": "lite", "extractor": "bench"})
-            zero = answers(sample, {"tier": "lite", "fields": seen_fields})
-            nano_s_out = answers(sample, {"tier": "nano", "extractor": "bench"})
-            cal_nano = answers(calib, {"tier": "nano", "extractor": "bench"})
-            cal_lite = answers(calib, {"tier": "lite", "extractor": "bench"})
+            lite = answers(sample, {"tier": "lite", "extractor": "bench"}, "lite")
+            zero_sample = sample[:args.zero_shot_limit]
+            zero = answers(zero_sample, {"tier": "lite", "fields": seen_fields}, "lite zero-shot")
+            nano_s_out = answers(sample, {"tier": "nano", "extractor": "bench"}, "nano")
+            cal_nano = answers(calib, {"tier": "nano", "extractor": "bench"}, "calibration nano")
+            cal_lite = answers(calib, {"tier": "lite", "extractor": "bench"}, "calibration lite")
             sg = [r["data"] for r in sample]
 
             def tier_results(name: str, got: list[dict], records: list[dict]) -> TierResults:
@@ -202,8 +215,10 @@ def main() -> None:
                                    "latency_ms_p95": p(lat, 95),
                                    "completion_tokens_mean": round(statistics.mean(
                                        g["usage"]["completion_tokens"] for g in lite), 1)},
-                "lite_zero_shot": {**scores(sg, [g["data"] for g in zero], fields),
+                "lite_zero_shot": {"items": len(zero_sample),
+                                   **scores([r["data"] for r in zero_sample], [g["data"] for g in zero], fields),
                                    "latency_ms_p50": p([g["latency_ms"] for g in zero], 50)},
+                "failed_calls": failed,
                 "nano": scores(sg, [g["data"] for g in nano_s_out], fields),
                 "cascade": {"policy": [s.__dict__ for s in policy.steps], **scores(sg, picked, fields),
                             "escalated": round(sum(a["confidence"] < first.threshold for a in nano_s_out)

@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import Field
 
-from litegate.chat.structured import compile_schema
+from litegate.chat.structured import MAX_COUNT, compile_schema
 from litegate.errors import InvalidRequest
 from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, TextRequest
 from litegate.tiers.base import Usage
@@ -185,7 +185,11 @@ def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
         # them the 0.5B model answered {} to nearly everything (bench/extract.py), so zero-shot
         # requests keep the full schema (a nullable key per field, values checked against the text)
         return _grounded(llm, text, schema, examples)
-    compiled = compile_schema(schema, param="schema" if req.schema_ is not None else "fields")
+    bounded = schema
+    if grounded:  # a value copied from the text is no longer than the text: a model that loops stops there
+        bounded = dict(schema, properties={name: dict(p, maxLength=min(len(text), MAX_COUNT))
+                                           for name, p in schema["properties"].items()})
+    compiled = compile_schema(bounded, param="schema" if req.schema_ is not None else "fields")
     system = ("Extract information from the text into JSON following this schema:\n"
               + json.dumps(schema, separators=(",", ":"))
               + "\nUse null for anything the text does not state. Copy values exactly as they are written "
@@ -196,7 +200,8 @@ def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
         messages += [{"role": "user", "content": f"Text: {ex.text}"},
                      {"role": "assistant", "content": json.dumps(full, ensure_ascii=False)}]
     messages.append({"role": "user", "content": f"Text: {text}"})
-    body = {"messages": messages, "temperature": 0.0, "max_tokens": 64 + 48 * len(schema["properties"]),
+    per_field = min(48 + len(text) // 2, 160) if grounded else 48
+    body = {"messages": messages, "temperature": 0.0, "max_tokens": 64 + per_field * len(schema["properties"]),
             "logprobs": True, "top_logprobs": 1}
     result = llm.chat(body, schema=compiled)
     choice = _complete(result)
