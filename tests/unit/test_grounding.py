@@ -67,3 +67,10 @@ def test_numbers_written_as_words_ground_their_digits() -> None:
     assert check("a table at Nopa for two", "book_table", restaurant="Nopa", people=2).grounded == ["restaurant",
                                                                                                     "people"]
     assert check("a table at Nopa for twenty people", "book_table", restaurant="Nopa", people="20").kept
+
+
+def test_values_in_scripts_without_spaces_are_looked_for_as_characters() -> None:
+    assert check("请帮我订北京饭店的桌子，四个人", "book_table", restaurant="北京饭店", people=4).kept
+    assert not check("今天天气怎么样", "book_table", restaurant="北京饭店").kept
+    assert check("จองโต๊ะที่ร้านบ้านไทย", "book_table", restaurant="บ้านไทย").kept
+    assert check("Ресторан «Пушкин», на двоих", "book_table", restaurant="Пушкин", people=2).kept

@@ -11,8 +11,8 @@ answer. Values the check cannot judge (booleans, enums, a value made only of com
 words) do not count either way. Normalised values pass on their parts: ``"10:00"`` for "10am",
 ``"EUR"`` for "euros", ``"Lisboa"`` for "Lisbon", ``2`` for "two"; a value the model derived
 with no word in common ("USD" for "US dollars") counts against, so a call needs half its
-checkable arguments.
-Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py.
+checkable arguments. In scripts written without spaces (Chinese, Japanese, Thai) a value is
+looked for as a run of characters. Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py.
 """
 
 from __future__ import annotations
@@ -80,6 +80,16 @@ def _found(word: str, seen: set[str], prefixes: set[str]) -> bool:
     return len(word) >= 5 and word[:5] in prefixes  # "lisboa" / "lisbon"
 
 
+def _unspaced(value: str) -> bool:
+    """Whether a value is in a script written without spaces between words (Chinese, Japanese,
+    Thai...), where it is looked for as a run of characters instead of as words."""
+    return any(c.isalpha() and any(low <= ord(c) <= high for low, high in _UNSPACED) for c in value)
+
+
+# Thai, Lao, Myanmar, Khmer, then CJK, kana, Hangul and what follows
+_UNSPACED = ((0x0E00, 0x0EFF), (0x1000, 0x109F), (0x1780, 0x17FF), (0x2E80, 0x10FFFF))
+
+
 @dataclass
 class Check:
     """One call's arguments against the conversation."""
@@ -100,6 +110,7 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
     """Check each call (``{"name", "arguments"}``, as the reply grammar writes them) of
     ``functions`` (chat.tools.Function) against the conversation's text."""
     seen = set(_words(conversation))
+    folded = conversation.casefold()
     seen |= {_NUMBERS[w] for w in seen if w in _NUMBERS}  # "for two people" grounds "people": 2
     prefixes = {w[:5] for w in seen if len(w) >= 5 and not w.isdigit()}
     by_name = {f.name: f for f in functions}
@@ -110,7 +121,8 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
         params = (fn.parameters if fn is not None else {}) or {}
         props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
         required = [k for k in params.get("required") or [] if k in args] or list(args)
-        tool_words = set(_words(f"{call.get('name')} {fn.description if fn else ''} {json.dumps(params)}"))
+        tool_words = set(_words(f"{call.get('name')} {fn.description if fn else ''} "
+                                f"{json.dumps(params, ensure_ascii=False)}"))
         grounded, invented = [], []
         for key in required:
             spec = props.get(key) if isinstance(props.get(key), dict) else {}
@@ -119,7 +131,9 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
             words = {w for s in _strings(args[key]) for w in _words(s)} - _COMMON - tool_words
             if not words:
                 continue
-            (grounded if any(_found(w, seen, prefixes) for w in words) else invented).append(key)
+            found = any(_found(w, seen, prefixes) for w in words) or any(
+                _unspaced(v) and v.strip().casefold() in folded for v in _strings(args[key]))
+            (grounded if found else invented).append(key)
         checks.append(Check(str(call.get("name")), grounded, invented))
     return checks
 
