@@ -11,7 +11,8 @@ answer. Values the check cannot judge (booleans, enums, a value made only of com
 words) do not count either way. Normalised values pass on their parts: ``"10:00"`` for "10am",
 ``"EUR"`` for "euros", ``"Lisboa"`` for "Lisbon", ``2`` for "two"; a value the model derived
 with no word in common ("USD" for "US dollars") counts against, so a call needs half its
-checkable arguments. In scripts written without spaces (Chinese, Japanese, Thai) a value is
+checkable arguments. A date or time written out in full ("2026-11-24", "19:00") passes when the
+conversation names a time ("tomorrow", "Friday", "tonight"). In scripts written without spaces (Chinese, Japanese, Thai) a value is
 looked for as a run of characters. Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py.
 """
 
@@ -42,6 +43,17 @@ _NUMBERS = {w: str(n) for n, w in enumerate(
 _NUMBERS.update({w: str(20 + 10 * n) for n, w in enumerate(
     "twenty thirty forty fifty sixty seventy eighty ninety".split())}, single="1", couple="2", pair="2", dozen="12",
     hundred="100", thousand="1000")
+
+
+# a date or time the model wrote out from a relative one ("tomorrow" -> "2026-11-24")
+_DATE_OR_TIME = re.compile(r"\d{4}-\d{1,2}-\d{1,2}(?:[T ]\d{1,2}:\d{2}(?::\d{2})?\S*)?|\d{1,2}:\d{2}(?::\d{2})?"
+                           r"\s*(?:[ap]\.?m\.?)?", re.IGNORECASE)
+_WHEN = frozenset("""
+today tomorrow tonight yesterday morning afternoon evening night noon midnight now soon later weekend week weeks
+month months year years day days hour hours minute minutes monday tuesday wednesday thursday friday saturday
+sunday january february march april may june july august september october november december next last this
+coming o clock oclock
+""".split())
 
 
 def _words(text: str) -> list[str]:
@@ -111,6 +123,7 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
     ``functions`` (chat.tools.Function) against the conversation's text."""
     seen = set(_words(conversation))
     folded = conversation.casefold()
+    when = bool(seen & _WHEN) or bool(_DATE_OR_TIME.search(conversation))  # the conversation names a time
     seen |= {_NUMBERS[w] for w in seen if w in _NUMBERS}  # "for two people" grounds "people": 2
     prefixes = {w[:5] for w in seen if len(w) >= 5 and not w.isdigit()}
     by_name = {f.name: f for f in functions}
@@ -131,8 +144,10 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
             words = {w for s in _strings(args[key]) for w in _words(s)} - _COMMON - tool_words
             if not words:
                 continue
+            values = list(_strings(args[key]))
             found = any(_found(w, seen, prefixes) for w in words) or any(
-                _unspaced(v) and v.strip().casefold() in folded for v in _strings(args[key]))
+                _unspaced(v) and v.strip().casefold() in folded for v in values) or (
+                when and all(_DATE_OR_TIME.fullmatch(v.strip()) for v in values))
             (grounded if found else invented).append(key)
         checks.append(Check(str(call.get("name")), grounded, invented))
     return checks
