@@ -141,10 +141,10 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
             spec = props.get(key) if isinstance(props.get(key), dict) else {}
             if "enum" in spec or "const" in spec:
                 continue
-            words = {w for s in _strings(args[key]) for w in _words(s)} - _COMMON - tool_words
+            values = list(_strings(args[key]))
+            words = {w for v in values for w in _words(v)} - _COMMON - tool_words
             if not words:
                 continue
-            values = list(_strings(args[key]))
             found = any(_found(w, seen, prefixes) for w in words) or any(
                 _unspaced(v) and v.strip().casefold() in folded for v in values) or (
                 when and all(_DATE_OR_TIME.fullmatch(v.strip()) for v in values))
