@@ -7,7 +7,10 @@ positions around) plus what the nano encoder knows, compressed into a few number
 the cosine of the word's contextual vector (MiniLM after its 4th of 6 layers: measured
 better for words than the last, which is tuned for whole sentences) to each tag's centroid
 in the training data, to its nearest training word of each tag, and to the field's
-description. Values are always copied from the text.
+description. Values are always copied from the text. A linear probe (logistic regression on
+the word's contextual vector and its two neighbours') reads each tag's probability straight
+from the encoder; the CRF sees those probabilities as features, learned from out-of-fold
+probe outputs so it weighs them as they behave on unseen text.
 
 Each field's confidence is a calibrated P(correct): the CRF's marginal probability of the
 chosen span (or of no span at all) mapped through isotonic regression fitted on out-of-fold
@@ -39,6 +42,8 @@ MAX_FIELDS = 64
 WORD = re.compile(r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th)?|\w+(?:'\w+)?|[^\w\s]")
 ENCODER_LAYER = 4
 OOF_FOLDS = 4
+PROBE_C = 100.0  # the probe's inverse regularisation: the vectors carry the signal; the CRF smooths
+PROBE_FOLDS = 4  # out-of-fold probe outputs for the CRF to learn from
 
 
 @dataclass
@@ -221,9 +226,43 @@ def _tags(doc: _Doc, spans: dict[str, tuple[int, int]], tag_index: dict[str, int
     return tags
 
 
+def _probe_inputs(doc: _Doc) -> np.ndarray:
+    """Each word's unit vector beside its neighbours' (zeros past either end)."""
+    v = doc.vectors / np.maximum(np.linalg.norm(doc.vectors, axis=1, keepdims=True), 1e-9)
+    pad = np.zeros((1, v.shape[1]), v.dtype)
+    return np.hstack([v, np.vstack([pad, v[:-1]]), np.vstack([v[1:], pad])])
+
+
+def _fit_probe(docs: list[_Doc], labels: list[list[int]]) -> Any:
+    """A multinomial logistic regression from a word's inputs to its tag; None when the
+    examples hold fewer than two tags."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+
+    y = np.concatenate([np.asarray(t, np.int64) for t in labels]) if labels else np.zeros(0, np.int64)
+    if len(set(y.tolist())) < 2:
+        return None
+    probe = LogisticRegression(C=PROBE_C, max_iter=300)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe.fit(np.vstack([_probe_inputs(d) for d in docs]).astype(np.float32), y)
+    return probe
+
+
+def _probe_probabilities(probe: Any, doc: _Doc, n_tags: int) -> np.ndarray | None:
+    if probe is None:
+        return None
+    p = np.zeros((len(doc.offsets), n_tags))
+    if len(doc.offsets):
+        p[:, probe.classes_] = probe.predict_proba(_probe_inputs(doc).astype(np.float32))
+    return p
+
+
 class _Tagger:
     """A CRF over lexical features plus encoder similarities (to tag centroids, to the nearest
-    training word of each tag, to field descriptions)."""
+    training word of each tag, to field descriptions) and a linear probe's tag probabilities."""
 
     MAX_NEIGHBOURS = 20_000  # training words kept for the nearest-word features
 
@@ -235,6 +274,7 @@ class _Tagger:
         self.neighbours = neighbours  # (n, dim) unit rows of tagged training words
         self.neighbour_tags = neighbour_tags  # (n,) tag index
         self.descriptions = descriptions  # (fields, dim) unit rows (zero without a description)
+        self.probe: Any = None  # the linear probe (None in versions trained before it, or without tags)
         self._tagger: Any = None
         self._lock = threading.Lock()
 
@@ -242,11 +282,13 @@ class _Tagger:
         return {k: v for k, v in self.__dict__.items() if k not in ("_tagger", "_lock")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state, _tagger=None, _lock=threading.Lock())
+        self.__dict__.update({"probe": None, **state}, _tagger=None, _lock=threading.Lock())
 
-    def features(self, doc: _Doc, own: int = -1, owners: np.ndarray | None = None) -> list[dict[str, float]]:
+    def features(self, doc: _Doc, own: int = -1, owners: np.ndarray | None = None,
+                 probed: np.ndarray | None = None) -> list[dict[str, float]]:
         """Each word's features; ``own`` hides a training doc's own words from its
-        nearest-word features (they would be exact matches)."""
+        nearest-word features (they would be exact matches); ``probed`` gives a training
+        doc's out-of-fold probe probabilities."""
         norms = np.maximum(np.linalg.norm(doc.vectors, axis=1, keepdims=True), 1e-9)
         v = doc.vectors / norms
         to_centroids = v @ self.centroids.T
@@ -261,6 +303,8 @@ class _Tagger:
                 if mask.any():
                     nearest[start:start + 512, t] = sims[:, mask].max(1)
         fields = [t[2:] for t in self.tags if t.startswith("B-")]
+        if probed is None:
+            probed = _probe_probabilities(self.probe, doc, len(self.tags))
         out = []
         for i, lexical in enumerate(doc.lexical):
             f = dict(lexical)
@@ -272,6 +316,11 @@ class _Tagger:
             for k, name in enumerate(fields):
                 if self.descriptions[k].any():
                     f["description=" + name] = float(to_descriptions[i, k]) * 2
+            if probed is not None:
+                f["probe=O"] = float(probed[i, 0])
+                for t in range(1, len(self.tags)):
+                    if probed[i, t] > 0.02:
+                        f["probe=" + self.tags[t]] = float(probed[i, t]) * 2
             out.append(f)
         return out
 
@@ -311,9 +360,23 @@ class _Tagger:
                 c = vec.mean(0)
                 descriptions[k] = c / max(float(np.linalg.norm(c)), 1e-9)
         tagger = cls(tags, b"", centroids, neighbours, neighbour_tags, descriptions)
+        tagger.probe = _fit_probe(docs, labels)
+        probed: list[np.ndarray | None] = [None] * len(docs)
+        if tagger.probe is not None and len(docs) >= 2 * PROBE_FOLDS:
+            order = np.random.default_rng(1).permutation(len(docs))
+            for k in range(PROBE_FOLDS):
+                held = set(order[k::PROBE_FOLDS].tolist())
+                rest = [i for i in range(len(docs)) if i not in held]
+                probe = _fit_probe([docs[i] for i in rest], [labels[i] for i in rest])
+                for i in held:
+                    probed[i] = (_probe_probabilities(probe, docs[i], len(tags)) if probe is not None
+                                 else np.eye(len(tags))[np.zeros(len(docs[i].offsets), np.int64)])
+        elif tagger.probe is not None:  # too few examples to hold any out: the CRF learns without it
+            tagger.probe = None
         trainer = pycrfsuite.Trainer(verbose=False)
         for n, (d, y) in enumerate(zip(docs, labels)):
-            trainer.append(pycrfsuite.ItemSequence(tagger.features(d, n, owner_ids)), [tags[t] for t in y])
+            trainer.append(pycrfsuite.ItemSequence(tagger.features(d, n, owner_ids, probed[n])),
+                           [tags[t] for t in y])
         trainer.set_params({"c1": 0.05, "c2": 0.1, "max_iterations": 200, "feature.possible_transitions": True})
         fd, path = tempfile.mkstemp(suffix=".crfsuite")
         os.close(fd)

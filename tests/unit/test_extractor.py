@@ -59,6 +59,26 @@ def test_training_keeps_examples_and_an_honest_estimate(trained: NanoExtractor) 
     assert len(near) == 2 and "send" in near[-1]["text"]
 
 
+def test_the_probe_feeds_the_crf_and_versions_without_it_still_load(trained: NanoExtractor) -> None:
+    import pickle
+
+    from litegate.extractor import _prepare
+
+    tagger = trained.tagger
+    assert tagger.probe is not None and set(tagger.probe.classes_) >= {0, tagger.tags.index("B-amount")}
+    [doc] = _prepare(["please send 777 euros to Ivo Marsh today"], FakeEncoder())
+    words = tagger.features(doc)
+    # "777" starts an amount: the probe says so, and the CRF learned a weight for that feature
+    assert words[2]["probe=B-amount"] > 1.0 and words[2]["probe=O"] < 0.5
+    weights = tagger._open().info().state_features
+    assert weights.get(("probe=B-amount", "B-amount"), 0.0) > 0.0
+    state = tagger.__getstate__()
+    del state["probe"]  # as pickled before the probe existed
+    old = pickle.loads(pickle.dumps(tagger))
+    old.__setstate__(state)
+    assert old.probe is None and not any(k.startswith("probe") for k in old.features(doc)[2])
+
+
 @pytest.mark.parametrize("bad, message", [
     ([], "non-empty list"),
     ([{"text": "pay Ann", "data": {"person": "Bob"}}], "'examples.0.data.person': 'Bob' does not occur in the text"),
