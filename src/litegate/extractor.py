@@ -19,6 +19,7 @@ predictions of the training examples, as the nano classifier does.
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import re
@@ -463,6 +464,16 @@ class NanoExtractor:
     @property
     def fields(self) -> list[str]:
         return list(self.info.fields)
+
+    @functools.cached_property
+    def common_values(self) -> dict[str, list[str]]:
+        """Each field's training values, most frequent first (counted once per loaded version)."""
+        counts: dict[str, Counter[str]] = {name: Counter() for name in self.info.fields}
+        for ex in self.examples:
+            for name, value in ex["data"].items():
+                if name in counts and isinstance(value, str) and value.strip():
+                    counts[name][value] += 1
+        return {name: [v for v, _ in c.most_common()] for name, c in counts.items()}
 
     def similarity(self, text: str, encoder: Any) -> float | None:
         """Cosine of ``text`` to its nearest training example: how typical it is."""

@@ -27,7 +27,6 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections import Counter
 from typing import Any
 
 from pydantic import Field
@@ -155,7 +154,7 @@ def _examples_for(ctx: TaskContext, req: ExtractRequest, text: str) -> tuple[dic
         elif req.schema_ is None:
             fields = dict(known)
         if fields is not None:
-            fields = _with_values(fields, ext.examples)
+            fields = _with_values(fields, ext.common_values)
         if not examples:
             for ex in ext.nearest(text, RETRIEVED, ctx.extractors.encoder):
                 data = {k: v for k, v in ex["data"].items() if fields is None or k in fields}
@@ -163,12 +162,11 @@ def _examples_for(ctx: TaskContext, req: ExtractRequest, text: str) -> tuple[dic
     return fields, examples
 
 
-def _with_values(fields: dict[str, str], examples: list[dict[str, Any]]) -> dict[str, str]:
-    """Each field's description followed by the values it took most often in ``examples``."""
+def _with_values(fields: dict[str, str], common: dict[str, list[str]]) -> dict[str, str]:
+    """Each field's description followed by the values it took most often in training."""
     out = {}
     for name, description in fields.items():
-        seen = Counter(v for ex in examples if isinstance(v := ex["data"].get(name), str) and v.strip())
-        values = ", ".join(json.dumps(v, ensure_ascii=False) for v, _ in seen.most_common(VALUES_SHOWN))
+        values = ", ".join(json.dumps(v, ensure_ascii=False) for v in common.get(name, [])[:VALUES_SHOWN])
         out[name] = f"{description} (e.g. {values})".strip() if values else description
     return out
 
