@@ -2,7 +2,7 @@
 run, the lite model with the extractor's retrieved examples (grounded decoding), and a
 calibrated nano -> lite cascade.
 
-    python bench/extract.py [--sizes 1,2,10] [--llm-limit 150] [--zero-shot-limit 60] [--no-llm]
+    python bench/extract.py [--sizes 1,2,10] [--llm-limit 150] [--zero-shot-limit 60] [--pro-limit 0] [--no-llm]
 
 Protocol: train on the first N folds (1, 2 or 10 of 20), score on all the others; slot F1 is
 micro over every test utterance, a predicted (field, value) right when the value matches the
@@ -122,6 +122,9 @@ def main() -> None:
     ap.add_argument("--zero-shot-limit", type=int, default=60,
                     help="of those, how many the zero-shot row runs (every field as a key: slow)")
     ap.add_argument("--calibration-limit", type=int, default=60, help="fold-2 items to calibrate the cascade on")
+    ap.add_argument("--pro-limit", type=int, default=0,
+                    help="of the LLM sample, how many the pro model also answers with retrieved examples "
+                         "(the same prompt on a bigger model; ~6 s an item)")
     ap.add_argument("--no-llm", action="store_true")
     args = ap.parse_args()
     load_start = os.getloadavg()
@@ -186,6 +189,8 @@ def main() -> None:
             lite = answers(sample, {"tier": "lite", "extractor": "bench"}, "lite")
             zero_sample = sample[:args.zero_shot_limit]
             zero = answers(zero_sample, {"tier": "lite", "fields": seen_fields}, "lite zero-shot")
+            pro_sample = sample[:args.pro_limit]
+            pro = answers(pro_sample, {"tier": "pro", "extractor": "bench"}, "pro") if pro_sample else []
             nano_s_out = answers(sample, {"tier": "nano", "extractor": "bench"}, "nano")
             cal_nano = answers(calib, {"tier": "nano", "extractor": "bench"}, "calibration nano")
             cal_lite = answers(calib, {"tier": "lite", "extractor": "bench"}, "calibration lite")
@@ -218,6 +223,12 @@ def main() -> None:
                 "lite_zero_shot": {"items": len(zero_sample),
                                    **scores([r["data"] for r in zero_sample], [g["data"] for g in zero], fields),
                                    "latency_ms_p50": p([g["latency_ms"] for g in zero], 50)},
+                **({"pro_retrieved": {"items": len(pro_sample), **scores([r["data"] for r in pro_sample],
+                                                                         [g["data"] for g in pro], fields),
+                                      "lite_on_same_items": scores([r["data"] for r in pro_sample],
+                                                                   [g["data"] for g in lite[:len(pro)]], fields),
+                                      "latency_ms_p50": p([g["latency_ms"] for g in pro], 50)}}
+                   if pro_sample else {}),
                 "failed_calls": failed,
                 "nano": scores(sg, [g["data"] for g in nano_s_out], fields),
                 "cascade": {"policy": [s.__dict__ for s in policy.steps], **scores(sg, picked, fields),
