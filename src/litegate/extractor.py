@@ -210,7 +210,11 @@ def _prepare(texts: list[str], encoder: Any) -> list[_Doc]:
         for k, (start, end) in enumerate(spans):
             while j < len(pieces) and pieces[j][1] <= start:
                 j += 1
-            inside = [m for m in range(j, len(pieces)) if pieces[m][0] < end and pieces[m][1] > start]
+            inside, m = [], j
+            while m < len(pieces) and pieces[m][0] < end:  # pieces are in order: stop past the word
+                if pieces[m][1] > start:
+                    inside.append(m)
+                m += 1
             if inside:
                 word_vectors[k] = vectors[inside].mean(0)
         docs.append(_Doc(text, np.array(spans, dtype=np.int64).reshape(-1, 2), word_vectors,
