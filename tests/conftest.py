@@ -7,6 +7,7 @@ user's own model cache, where ``litegate serve`` would put them anyway, so a run
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -122,3 +123,16 @@ def colour_pixels(shot: Path) -> Callable[[str], int]:
         return sum(n for rgb, n in counts.items() if max(abs(a - b) for a, b in zip(rgb, target)) <= 12)
 
     return pixels
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def screenshot(url: str, shot: Path, profile: Path, size: str = "1200,1000") -> Callable[[str], int]:
+    """Open ``url`` in headless Chromium, save what it shows to ``shot`` and return its
+    colour counter (``colour_pixels``)."""
+    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                    f"--user-data-dir={profile}", "--hide-scrollbars", f"--window-size={size}",
+                    f"--screenshot={shot}", url], check=True, capture_output=True, timeout=120)
+    return colour_pixels(shot)

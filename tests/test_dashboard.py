@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import colour_pixels
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+from conftest import CHROMIUM, screenshot
 
 
 def make_traffic(http: httpx.Client) -> None:
@@ -38,12 +34,7 @@ def test_dashboard_html_has_charts_from_the_ledger(http: httpx.Client) -> None:
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is installed by the README's test command")
 def test_dashboard_screenshot_shows_the_charts(http: httpx.Client, server: str, tmp_path: Path) -> None:
     make_traffic(http)
-    shot = tmp_path / "dashboard.png"
-    subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'profile'}", "--hide-scrollbars", "--window-size=1200,1000",
-                    f"--screenshot={shot}", f"{server}/dashboard"], check=True, capture_output=True, timeout=120)
-    pixels = colour_pixels(shot)
+    pixels = screenshot(f"{server}/dashboard", tmp_path / "dashboard.png", tmp_path / "profile")
     # each chart's bars are drawn in its own colour; all of them must be visible on screen
     assert pixels("#3b6fd4") > 400, "cost bars missing"
     assert pixels("#e07b39") > 50, "escalation or second-tier bars missing"

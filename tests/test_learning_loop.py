@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,10 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import colour_pixels, free_port, litegate_cmd
+from conftest import CHROMIUM, colour_pixels, free_port, litegate_cmd
 from litegate.evals.datasets import clinc150
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 NAME = "bank-learn"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import litegate_cmd, start_server, stop_server
+from conftest import CHROMIUM, litegate_cmd, screenshot, start_server, stop_server
 from test_documents import png, render_invoice, text_pdf
 
 sys.path.insert(0, str(Path(__file__).parent / "unit"))
@@ -136,6 +136,10 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         assert stats["steps"]["summary"]["skipped"] == (1 if sure else 0)
         page = http.get("/dashboard/pipelines")
         assert page.status_code == 200 and "intake" in page.text and "Share of runs reaching each tier" in page.text
+        if CHROMIUM:  # what a person sees: the cost-per-step bars and the tier-share bars, drawn
+            pixels = screenshot(f"{base}/dashboard/pipelines", home / "pipelines.png", home / "chromium")
+            assert pixels("#3b6fd4") > 200, "cost-per-step bars missing"
+            assert pixels("#e07b39") > 200, "tier-share bars missing"
     rows = table_rows(home / "ledger.db")
     assert [r["run_id"] for r in rows] == [run["id"], contract["id"]]
     assert rows[0]["total"] == "$1,284.50" and rows[0]["doc_type"] == "invoice"
