@@ -77,7 +77,8 @@ def generate(n: int, contracts: float, scanned: float, folder: Path, seed: int =
             name = f"doc{i:03d}.pdf"
         else:
             inv = make_invoice(rng, rng.choice(TEMPLATES))
-            fields = {**inv.fields(), "doc_type": "receipt" if inv.template == "receipt" else "invoice"}
+            fields = {**inv.fields(), "doc_type": "receipt" if inv.template == "receipt" else "invoice",
+                      "template": inv.template}
             if rng.random() < scanned:
                 data, name = png_bytes(render(inv)), f"doc{i:03d}.png"
             else:
@@ -108,6 +109,7 @@ def main() -> None:
     ap.add_argument("--contracts", type=float, default=0.1)
     ap.add_argument("--scanned", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--dump", type=Path, help="write each document's truth and what the pipeline found (JSONL)")
     args = ap.parse_args()
 
     from webhooks import Receiver
@@ -134,9 +136,14 @@ def main() -> None:
     rt.registry.engine("pro")
     from concurrent.futures import ThreadPoolExecutor
 
+    done = [0]
+
     def one(name: str) -> dict:
         p = docs / name
-        return svc.run("intake", RunInput(files=[{"path": str(p), "filename": name}], ref=name))
+        run = svc.run("intake", RunInput(files=[{"path": str(p), "filename": name}], ref=name))
+        done[0] += 1
+        print(f"  {done[0]}/{len(truth)} documents", file=sys.stderr, end="\r")
+        return run
 
     started = time.perf_counter()
     with ThreadPoolExecutor(args.concurrency) as pool:
@@ -157,6 +164,15 @@ def main() -> None:
             right[f] += same(f, data.get(f), t[f])
         seen["doc_type"] += 1
         right["doc_type"] += ((steps.get("doc_type") or {}).get("output") or {}).get("label") == t["doc_type"]
+    if args.dump:
+        with open(args.dump, "w", encoding="utf-8") as f:
+            for run in runs:
+                steps = {s["step"]: s for s in run["steps"]}
+                found = ((steps.get("extract") or {}).get("output") or {}).get("data") or {}
+                f.write(json.dumps({"document": run["input_ref"], "truth": truth[run["input_ref"]],
+                                    "found": {k: found.get(k) for k in fields},
+                                    "doc_type": ((steps.get("doc_type") or {}).get("output") or {}).get("label"),
+                                    "status": run["status"]}, ensure_ascii=False) + "\n")
     pro_runs = sum(1 for r in runs if "pro" in r["tiers"])
     report = {
         "documents": len(runs), "contracts": sum(1 for t in truth.values() if t["doc_type"] == "contract"),
