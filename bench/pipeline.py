@@ -155,24 +155,22 @@ def main() -> None:
     fields = ["vendor", "number", "date", "total"]
     right = {f: 0 for f in fields + ["doc_type"]}
     seen = {f: 0 for f in fields + ["doc_type"]}
+    found = []  # per document: its truth beside what the pipeline found (--dump)
     for run in runs:
         t = truth[run["input_ref"]]
         steps = {s["step"]: s for s in run["steps"]}
         data = ((steps.get("extract") or {}).get("output") or {}).get("data") or {}
+        label = ((steps.get("doc_type") or {}).get("output") or {}).get("label")
         for f in fields:
             seen[f] += 1
             right[f] += same(f, data.get(f), t[f])
         seen["doc_type"] += 1
-        right["doc_type"] += ((steps.get("doc_type") or {}).get("output") or {}).get("label") == t["doc_type"]
+        right["doc_type"] += label == t["doc_type"]
+        found.append({"document": run["input_ref"], "truth": t, "found": {k: data.get(k) for k in fields},
+                      "doc_type": label, "status": run["status"]})
     if args.dump:
         with open(args.dump, "w", encoding="utf-8") as f:
-            for run in runs:
-                steps = {s["step"]: s for s in run["steps"]}
-                found = ((steps.get("extract") or {}).get("output") or {}).get("data") or {}
-                f.write(json.dumps({"document": run["input_ref"], "truth": truth[run["input_ref"]],
-                                    "found": {k: found.get(k) for k in fields},
-                                    "doc_type": ((steps.get("doc_type") or {}).get("output") or {}).get("label"),
-                                    "status": run["status"]}, ensure_ascii=False) + "\n")
+            f.writelines(json.dumps(row, ensure_ascii=False) + "\n" for row in found)
     pro_runs = sum(1 for r in runs if "pro" in r["tiers"])
     report = {
         "documents": len(runs), "contracts": sum(1 for t in truth.values() if t["doc_type"] == "contract"),

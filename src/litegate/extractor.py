@@ -231,9 +231,13 @@ def _tags(doc: _Doc, spans: dict[str, tuple[int, int]], tag_index: dict[str, int
     return tags
 
 
-def _probe_inputs(doc: _Doc) -> np.ndarray:
-    """Each word's unit vector beside its neighbours' (zeros past either end)."""
-    v = doc.vectors / np.maximum(np.linalg.norm(doc.vectors, axis=1, keepdims=True), 1e-9)
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to length 1 (zero rows stay zero)."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
+
+
+def _probe_inputs(v: np.ndarray) -> np.ndarray:
+    """Each word's unit vector (rows of ``v``) beside its neighbours' (zeros past either end)."""
     pad = np.zeros((1, v.shape[1]), v.dtype)
     return np.hstack([v, np.vstack([pad, v[:-1]]), np.vstack([v[1:], pad])])
 
@@ -252,16 +256,17 @@ def _fit_probe(docs: list[_Doc], labels: list[list[int]]) -> Any:
     probe = LogisticRegression(C=PROBE_C, max_iter=300)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        probe.fit(np.vstack([_probe_inputs(d) for d in docs]).astype(np.float32), y)
+        probe.fit(np.vstack([_probe_inputs(_unit(d.vectors)) for d in docs]).astype(np.float32), y)
     return probe
 
 
-def _probe_probabilities(probe: Any, doc: _Doc, n_tags: int) -> np.ndarray | None:
+def _probe_probabilities(probe: Any, v: np.ndarray, n_tags: int) -> np.ndarray | None:
+    """Each word's tag probabilities from its unit vector (rows of ``v``) and its neighbours'."""
     if probe is None:
         return None
-    p = np.zeros((len(doc.offsets), n_tags))
-    if len(doc.offsets):
-        p[:, probe.classes_] = probe.predict_proba(_probe_inputs(doc).astype(np.float32))
+    p = np.zeros((len(v), n_tags))
+    if len(v):
+        p[:, probe.classes_] = probe.predict_proba(_probe_inputs(v).astype(np.float32))
     return p
 
 
@@ -294,8 +299,7 @@ class _Tagger:
         """Each word's features; ``own`` hides a training doc's own words from its
         nearest-word features (they would be exact matches); ``probed`` gives a training
         doc's out-of-fold probe probabilities."""
-        norms = np.maximum(np.linalg.norm(doc.vectors, axis=1, keepdims=True), 1e-9)
-        v = doc.vectors / norms
+        v = _unit(doc.vectors)
         to_centroids = v @ self.centroids.T
         to_descriptions = v @ self.descriptions.T
         nearest = np.zeros((len(v), len(self.tags)))
@@ -309,7 +313,7 @@ class _Tagger:
                     nearest[start:start + 512, t] = sims[:, mask].max(1)
         fields = [t[2:] for t in self.tags if t.startswith("B-")]
         if probed is None:
-            probed = _probe_probabilities(self.probe, doc, len(self.tags))
+            probed = _probe_probabilities(self.probe, v, len(self.tags))
         out = []
         for i, lexical in enumerate(doc.lexical):
             f = dict(lexical)
@@ -344,7 +348,7 @@ class _Tagger:
         labels = [_tags(d, g, index) for d, g in zip(docs, golds)]
         rows, owners, row_tags = [], [], []
         for n, (d, y) in enumerate(zip(docs, labels)):
-            v = d.vectors / np.maximum(np.linalg.norm(d.vectors, axis=1, keepdims=True), 1e-9)
+            v = _unit(d.vectors)
             for i, t in enumerate(y):
                 if t:
                     rows.append(v[i])
@@ -365,19 +369,18 @@ class _Tagger:
                 c = vec.mean(0)
                 descriptions[k] = c / max(float(np.linalg.norm(c)), 1e-9)
         tagger = cls(tags, b"", centroids, neighbours, neighbour_tags, descriptions)
-        tagger.probe = _fit_probe(docs, labels)
+        # with too few examples to hold any out, the CRF learns without a probe
+        tagger.probe = _fit_probe(docs, labels) if len(docs) >= 2 * PROBE_FOLDS else None
         probed: list[np.ndarray | None] = [None] * len(docs)
-        if tagger.probe is not None and len(docs) >= 2 * PROBE_FOLDS:
+        if tagger.probe is not None:
             order = np.random.default_rng(1).permutation(len(docs))
             for k in range(PROBE_FOLDS):
                 held = set(order[k::PROBE_FOLDS].tolist())
                 rest = [i for i in range(len(docs)) if i not in held]
                 probe = _fit_probe([docs[i] for i in rest], [labels[i] for i in rest])
-                for i in held:
-                    probed[i] = (_probe_probabilities(probe, docs[i], len(tags)) if probe is not None
+                for i in held:  # a fold whose rest holds one tag only: every word "O" for sure
+                    probed[i] = (_probe_probabilities(probe, _unit(docs[i].vectors), len(tags)) if probe is not None
                                  else np.eye(len(tags))[np.zeros(len(docs[i].offsets), np.int64)])
-        elif tagger.probe is not None:  # too few examples to hold any out: the CRF learns without it
-            tagger.probe = None
         trainer = pycrfsuite.Trainer(verbose=False)
         for n, (d, y) in enumerate(zip(docs, labels)):
             trainer.append(pycrfsuite.ItemSequence(tagger.features(d, n, owner_ids, probed[n])),

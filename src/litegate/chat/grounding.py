@@ -12,8 +12,9 @@ words) do not count either way. Normalised values pass on their parts: ``"10:00"
 ``"EUR"`` for "euros", ``"Lisboa"`` for "Lisbon", ``2`` for "two"; a value the model derived
 with no word in common ("USD" for "US dollars") counts against, so a call needs half its
 checkable arguments. A date or time written out in full ("2026-11-24", "19:00") passes when the
-conversation names a time ("tomorrow", "Friday", "tonight"). In scripts written without spaces (Chinese, Japanese, Thai) a value is
-looked for as a run of characters. Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py.
+conversation names a time ("tomorrow", "Friday", "tonight"). In scripts written without spaces
+(Chinese, Japanese, Thai) a value is looked for as a run of characters. Measured with
+bench/tool_choice.py on the labeled sets in chat/tool_cases.py.
 """
 
 from __future__ import annotations
