@@ -86,10 +86,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8478)
     args = ap.parse_args()
 
-    from litegate.batch_files import Owner
-    from litegate.batches import Line
     from litegate.config import Settings
+    from litegate.deploy.batch_files import Owner
     from litegate.evals.datasets import clinc150
+    from litegate.jobs.batches import Line
     from litegate.runtime import build
 
     home = Path(tempfile.mkdtemp(prefix="litegate-bench-batch-"))
@@ -150,7 +150,7 @@ def main() -> None:
 
     if not args.no_ray:
         try:
-            from litegate.ray_executor import RayPool
+            from litegate.deploy.ray_executor import RayPool
 
             pool = RayPool(settings, "lite", Owner("bench", feature="bench"), workers=1)
             try:

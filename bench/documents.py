@@ -518,9 +518,9 @@ def bench_speech(count: int, models: list[str]) -> dict:
 
 
 def bench_fields(per_template: int, seed: int) -> dict:
-    from litegate.embed import MiniLMEncoder
     from litegate.evals.metrics import field_correct
-    from litegate.extractor import NanoExtractor
+    from litegate.nano.encoder import MiniLMEncoder
+    from litegate.nano.extractor import NanoExtractor
 
     rng = random.Random(seed + 1)
     docs = []

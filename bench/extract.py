@@ -31,13 +31,13 @@ from pathlib import Path
 
 import numpy as np
 
-from litegate.cascade import TierResults, choose_policy
 from litegate.config import Settings
 from litegate.errors import LitegateError
 from litegate.evals.datasets import nlupp_banking, nlupp_fields
 from litegate.evals.metrics import extraction_metrics, field_correct
-from litegate.extractor import NanoExtractor, find_value
+from litegate.nano.extractor import NanoExtractor, find_value
 from litegate.runtime import build
+from litegate.tasks.cascade import TierResults, choose_policy
 
 TOKEN = re.compile(r"\w+|[^\w\s]")
 

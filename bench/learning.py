@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from litegate.config import Config, Settings
+from litegate.config import Settings
+from litegate.configfile import Config
 from litegate.runtime import build
 
 DATA = Path(__file__).resolve().parents[1] / "src/litegate/evals/data/clinc150/data_full.json"

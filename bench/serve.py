@@ -37,7 +37,7 @@ from pathlib import Path
 import httpx
 
 from litegate.config import Settings
-from litegate.models import LITE, ModelCache
+from litegate.engine.catalog import LITE, ModelCache
 
 LLAMA_CPP_PYTHON = "llama-cpp-python[server]==0.3.36"
 HERE = Path(__file__).resolve().parent

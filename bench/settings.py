@@ -18,8 +18,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from litegate.config import Settings
+from litegate.engine.catalog import LITE, ModelCache
 from litegate.engine.llama import EngineOptions, LlamaEngine
-from litegate.models import LITE, ModelCache
 
 
 def main() -> None:

@@ -20,9 +20,9 @@ import statistics
 import time
 
 from litegate.config import Settings
+from litegate.engine.catalog import LITE, PRO, ModelCache
 from litegate.engine.llama import EngineOptions, LlamaEngine
 from litegate.evals.datasets import nlupp_banking, nlupp_fields
-from litegate.models import LITE, PRO, ModelCache
 from litegate.runtime import build
 
 

@@ -19,12 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from schema_corpus import corpus  # noqa: E402
-
 from litegate.chat import ChatCompletionRequest, prepare_chat  # noqa: E402
+from litegate.chat.structured import compile_schema  # noqa: E402
 from litegate.config import Settings  # noqa: E402
 from litegate.engine import ModelRegistry  # noqa: E402
-from litegate.chat.structured import compile_schema  # noqa: E402
+from schema_corpus import corpus  # noqa: E402
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from conftest import litegate_cmd
-from litegate.cascade import CascadePolicy, PolicyStore, Step, TierResults, choose_policy
 from litegate.evals.datasets import clinc150, clinc150_domains, write_jsonl
+from litegate.tasks.cascade import CascadePolicy, PolicyStore, Step, TierResults, choose_policy
 
 
 def synthetic(first_ok_when_confident: bool, second_better_on_low: bool) -> list[TierResults]:
@@ -123,7 +123,7 @@ def test_shadow_traffic_and_escalation_budget_alarm(home: Path, http: httpx.Clie
     store = PolicyStore(home)
     # nano answers everything; every answered call is shadowed to lite; an escalation
     # budget of 0% with a policy that always escalates trips the alarm
-    from litegate.cascade import Shadow
+    from litegate.tasks.cascade import Shadow
 
     store.save(CascadePolicy(task="classify", feature="shadow-test", steps=[Step("nano", 0.0)],
                              shadow=Shadow(tier="lite", fraction=1.0)))

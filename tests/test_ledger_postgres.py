@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import free_port
-from litegate.ledger import CallRecord, Ledger
+from litegate.ledger.calls import CallRecord, Ledger
 
 PG_BIN = next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin"))), None) if Path("/usr/lib/postgresql").exists() \
     else None
@@ -66,7 +66,8 @@ def test_ledger_on_postgres(postgres_url: str) -> None:
 
 def test_learning_examples_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     """The examples table lives beside the ledger: corrections, review and distill on PostgreSQL."""
-    from litegate.config import Config, Settings
+    from litegate.config import Settings
+    from litegate.configfile import Config
     from litegate.evals.datasets import clinc150
     from litegate.runtime import build
 

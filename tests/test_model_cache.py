@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import litegate_cmd
+from litegate.engine.catalog import LITE, ModelCache, resolve_model
 from litegate.errors import ModelFileError, ModelNotAvailable
-from litegate.models import LITE, ModelCache, resolve_model
 
 
 @pytest.fixture()

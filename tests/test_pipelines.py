@@ -30,7 +30,7 @@ SECRET = "intake-test-secret"
 
 
 def pro_installed() -> bool:
-    from litegate.models import CATALOG
+    from litegate.engine.catalog import CATALOG
 
     return CATALOG["pro"].installed()
 

@@ -59,7 +59,7 @@ def test_ray_executor_matches_local_and_resumes(home: Path, trained: Path) -> No
 def test_ray_serve_replicas_behind_one_endpoint(home: Path, trained: Path) -> None:
     from ray import serve
 
-    from litegate.ray_serve import deployment
+    from litegate.deploy.ray_serve import deployment
 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k.startswith("LITEGATE_")} | {"LITEGATE_HOME": str(home)}

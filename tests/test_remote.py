@@ -202,7 +202,7 @@ def test_gemini_tier_through_google_genai(gateway, home: Path) -> None:
 
 
 def write_policy(home: Path, steps: list[dict]) -> None:
-    from litegate.cascade import CascadePolicy, PolicyStore
+    from litegate.tasks.cascade import CascadePolicy, PolicyStore
 
     PolicyStore(home).save(CascadePolicy.from_dict({"task": "classify", "feature": CASCADE_FEATURE,
                                                     "steps": steps}))
@@ -315,8 +315,8 @@ def test_bad_config_is_a_one_line_error(tmp_path: Path, home: Path) -> None:
      "cycle: a -> b -> a"),
 ])
 def test_bad_tier_config(tmp_path: Path, tables: str, message: str) -> None:
+    from litegate.configfile import load_config
     from litegate.errors import InvalidRequest
-    from litegate.config import load_config
 
     path = tmp_path / "c.toml"
     path.write_text(tables)

@@ -13,8 +13,8 @@ import openai
 import pytest
 from pydantic import BaseModel, Field
 
-from schema_corpus import corpus
 from litegate import Litegate, OutputTruncated
+from schema_corpus import corpus
 
 CHAT = "/v1/chat/completions"
 

@@ -16,9 +16,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from conftest import free_port
-from litegate.cascade import CascadePolicy, PolicyStore
-from litegate.tasks import TaskRunner
 from litegate.errors import SchemaViolation
+from litegate.tasks import TaskRunner
+from litegate.tasks.cascade import CascadePolicy, PolicyStore
 from litegate.tiers import TierConfig
 
 LABELS = ["weather", "music", "banking"]
@@ -69,7 +69,8 @@ def provider() -> Iterator[tuple[str, dict]]:
 
 @pytest.fixture(scope="module")
 def runner(provider, tmp_path_factory: pytest.TempPathFactory, home: Path) -> Iterator[TaskRunner]:
-    from litegate.config import Config, Settings
+    from litegate.config import Settings
+    from litegate.configfile import Config
     from litegate.runtime import build
 
     base, _ = provider

@@ -20,7 +20,8 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from litegate.chat import ChatCall, ChatCompletionRequest
-from litegate.config import Config, Settings
+from litegate.config import Settings
+from litegate.configfile import Config
 from litegate.engine import LlamaEngine
 from litegate.errors import OutputTruncated
 from litegate.runtime import Runtime, build

@@ -1,8 +1,6 @@
-"""Settings from the environment (``LITEGATE_*``) and the one config file (TOML), read once.
-
-The config file declares tiers in cascade order (``[[tier]]``), API keys (``[[api_key]]``)
-and, for older files, remote chat models (``[[remote]]``, now OpenAI-kind tiers that stay out
-of the default cascade).
+"""Settings from the environment (``LITEGATE_*``), and the TOML helpers every config reader
+shares (``load_toml``, ``check_tables``). A leaf: what the config file declares is read by
+``litegate.configfile``, which knows the tier kinds and keys.
 """
 
 from __future__ import annotations
@@ -10,7 +8,6 @@ from __future__ import annotations
 import logging
 import os
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -87,20 +84,6 @@ class Settings(BaseSettings):
         return self.models_dir or self.home / "models"
 
 
-SECTIONS = ("tier", "api_key", "remote")
-_REMOTE_KEYS = {"name", "base_url", "model", "api_key_env", "timeout_s", "max_retries", "concurrency",
-                "price_in_per_million", "price_out_per_million", "fallback", "breaker_failures", "breaker_reset_s"}
-
-
-@dataclass
-class Config:
-    """What the config file declares; empty when there is none."""
-
-    tiers: list[Any] = field(default_factory=list)  # TierConfigs, in cascade order
-    api_keys: list[Any] = field(default_factory=list)
-    source: str | None = None
-
-
 def load_toml(path: Path, label: str) -> dict[str, Any]:
     """A TOML file's tables; anything unreadable is a one-line ConfigError naming the
     ``label``led file (config file, pipeline file)."""
@@ -114,15 +97,6 @@ def load_toml(path: Path, label: str) -> dict[str, Any]:
         raise ConfigError(f"{label} {path} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{label} {path}: not valid TOML: {e}") from None
-
-
-def read_toml(path: Path | str) -> dict[str, Any]:
-    path = Path(path)
-    data = load_toml(path, "config file")
-    unknown = sorted(set(data) - set(SECTIONS))
-    if unknown:
-        raise ConfigError(f"{path}: unknown sections {unknown}; expected [[tier]], [[api_key]] and [[remote]]")
-    return data
 
 
 def check_tables(tables: Any, section: str, known: set[str], source: str) -> list[tuple[str, dict[str, Any]]]:
@@ -139,36 +113,3 @@ def check_tables(tables: Any, section: str, known: set[str], source: str) -> lis
             raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
         out.append((where, table))
     return out
-
-
-def _remote_tables(tables: Any, source: str) -> list[dict[str, Any]]:
-    """``[[remote]]`` (the older way to declare a remote chat model) as ``[[tier]]`` tables of
-    kind openai that stay out of the default cascade."""
-    checked = check_tables(tables, "remote", _REMOTE_KEYS, source)
-    if checked:
-        log.warning("%s: [[remote]] is deprecated; declare [[tier]] with kind = \"openai\" instead "
-                    "(it is served on the chat API under its name too)", source)
-    out = []
-    for where, table in checked:
-        for key in ("name", "base_url", "model"):
-            if not isinstance(table.get(key), str) or not table[key]:
-                raise ConfigError(f"{where} needs '{key}'")
-        out.append({"concurrency": 16, "fallback": "lite", **table, "kind": "openai", "cascade": False})
-    return out
-
-
-def load_config(path: Path | str | None) -> Config:
-    """Read and check the config file once: tiers, remotes (as tiers) and API keys."""
-    if path is None:
-        return Config()
-    from litegate.keys import parse_keys
-    from litegate.tiers import TIER_KINDS, parse_tiers
-
-    data = read_toml(path)
-    source = str(path)
-    tables = list(data.get("tier", [])) if isinstance(data.get("tier", []), list) else data["tier"]
-    if isinstance(tables, list):
-        tables = tables + _remote_tables(data.get("remote", []), source)
-    tiers = parse_tiers(tables, source, TIER_KINDS)
-    return Config(tiers=tiers, api_keys=parse_keys(data.get("api_key", []), source), source=source)
-

@@ -24,7 +24,6 @@ from fastapi import Request
 
 from litegate.errors import ConfigError, RateLimited, Unauthorized
 
-
 BROWSER_PAGES = ("/dashboard", "/docs", "/redoc", "/openapi.json")  # where ?key= is taken (a browser)
 
 

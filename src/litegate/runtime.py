@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litegate.config import Config, Settings, load_config
+from litegate.config import Settings
+from litegate.configfile import Config, load_config
 from litegate.tiers import TIER_KINDS, BaseTier, TierConfig, check_names, make_tier
 
 
@@ -52,7 +53,7 @@ def check_mmproj(path: Path) -> Path:
 
 def served_name(spec: str) -> str:
     """The name a model is served under: an embedded name, or a GGUF file's name."""
-    from litegate.models import CATALOG
+    from litegate.engine.catalog import CATALOG
 
     return spec if spec in CATALOG else Path(spec).expanduser().name
 
@@ -73,8 +74,8 @@ class Runtime:
     embeddings: Any
     default_model: str
     learner: Any = None
-    files: Any = None  # litegate.files.FileStore
-    batches: Any = None  # litegate.batches.BatchStore
+    files: Any = None  # litegate.jobs.files.FileStore
+    batches: Any = None  # litegate.jobs.batches.BatchStore
 
     def close(self) -> None:
         if self.learner is not None:
@@ -96,15 +97,15 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     """Make a Runtime. ``model`` is the LLM behind the ``lite`` tier and the chat default;
     ``record=False`` keeps calls out of the ledger (evals); ``registry`` and
     ``encoder_factory`` let tests substitute fakes for the engine and the encoder."""
-    from litegate.accounting import Accountant
-    from litegate.cascade import PolicyStore
     from litegate.chat.service import ChatService
-    from litegate.embeddings import EmbeddingService
-    from litegate.extractor import ExtractorStore
-    from litegate.learning import Learner
-    from litegate.ledger import Ledger
-    from litegate.nano import ClassifierStore
+    from litegate.learning.loop import Learner
+    from litegate.ledger.accounting import Accountant
+    from litegate.ledger.calls import Ledger
+    from litegate.nano.classifier import ClassifierStore
+    from litegate.nano.embeddings import EmbeddingService
+    from litegate.nano.extractor import ExtractorStore
     from litegate.tasks import TaskContext, TaskRunner
+    from litegate.tasks.cascade import PolicyStore
     from litegate.tasks.runner import Shadowing, accounting_observer
 
     settings = settings or Settings()
@@ -119,7 +120,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     if settings.mmproj is not None:
         registry.lookup(default_model).mmproj = check_mmproj(settings.mmproj)
     if encoder_factory is None:
-        from litegate.embed import MiniLMEncoder
+        from litegate.nano.encoder import MiniLMEncoder
 
         encoder_factory = MiniLMEncoder
     classifiers = ClassifierStore(settings.home, encoder_factory)
@@ -142,9 +143,9 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
 
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
     policies = PolicyStore(settings.home)
-    from litegate.attachments import Attachments
-    from litegate.batches import BatchStore
-    from litegate.files import FileStore
+    from litegate.documents.attachments import Attachments
+    from litegate.jobs.batches import BatchStore
+    from litegate.jobs.files import FileStore
 
     if accountant is not None:
         store_engine = accountant.ledger.engine

@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from litegate.config import Config, Settings
+from litegate.config import Settings
+from litegate.configfile import Config
 from litegate.errors import ModelNotFound
 from litegate.tiers import TierConfig
 from litegate.tiers.remote import RemoteTier

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from litegate.attachments import Attachments, public_address
+from litegate.documents.attachments import Attachments, public_address
 from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge
-from litegate.files import FileStore
+from litegate.jobs.files import FileStore
 
 pytestmark = pytest.mark.unit
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from litegate.batch_files import answered_ids, rewrite_in_order, task_lines
-from litegate.batches import BatchRunner, BatchStore, Retry, parse_gemini_lines, parse_openai_lines, prefix_order
-from litegate.coalesce import Coalescer
+from litegate.deploy.batch_files import answered_ids, rewrite_in_order, task_lines
 from litegate.errors import Conflict, InvalidRequest, NotFound
-from litegate.files import FileStore
+from litegate.jobs.batches import BatchRunner, BatchStore, Retry, parse_gemini_lines, parse_openai_lines, prefix_order
+from litegate.jobs.files import FileStore
+from litegate.nano.coalesce import Coalescer
 
 pytestmark = pytest.mark.unit
 
@@ -207,8 +207,8 @@ def test_coalescer_combines_concurrent_calls() -> None:
 def test_batch_routes_in_process(tmp_path: Path) -> None:
     """The OpenAI batch routes over a fake runtime: a job runs to the end in the app's own
     loop; too large an upload is a 413; a full disk fails the job, keeping its answered lines."""
-    from fastapi.testclient import TestClient
     from fakes import runtime
+    from fastapi.testclient import TestClient
 
     from litegate.server import create_app
 
@@ -237,7 +237,7 @@ def test_batch_routes_in_process(tmp_path: Path) -> None:
             # the disk fills up while the job's output is written
             job2 = client.post("/v1/batches", json={"input_file_id": up.json()["id"], "endpoint": "/v1/embeddings",
                                                     "completion_window": "24h"}).json()
-            import litegate.files as files_module
+            import litegate.jobs.files as files_module
 
             def no_space(fd: int) -> None:
                 raise OSError(28, "No space left on device")

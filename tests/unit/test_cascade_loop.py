@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
-from litegate.cascade import HUMAN_REVIEW, Step, TierResults, choose_policy, run_policy
 from litegate.errors import SchemaViolation, TierDown
+from litegate.ledger.pricing import Usage
 from litegate.tasks.base import TaskOutput
-from litegate.tiers.base import Usage
-
-import numpy as np
+from litegate.tasks.cascade import HUMAN_REVIEW, Step, TierResults, choose_policy, run_policy
 
 
 def out(tier: str, confidence: float, cost: float = 1.0, tokens: int = 10, **result) -> TaskOutput:

@@ -9,9 +9,9 @@ import json
 from pathlib import Path
 
 import pytest
+from fakes import FakeEngine, ProviderError, ScriptedProvider, ScriptedTier, completion, runtime
 from fastapi.testclient import TestClient
 
-from fakes import FakeEngine, ProviderError, ScriptedProvider, ScriptedTier, completion, runtime
 from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
 from litegate.errors import ContextLengthExceeded, EngineError, InvalidRequest, ModelNotFound
 from litegate.server import create_app

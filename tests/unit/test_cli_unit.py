@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import fakes
 import pytest
 from typer.testing import CliRunner
 
-import fakes
 from litegate.cli import app
-from litegate.ledger import CallRecord, Ledger
+from litegate.ledger.calls import CallRecord, Ledger
 
 
 @pytest.fixture()

@@ -9,8 +9,7 @@ import wave
 
 import pytest
 
-from litegate.documents import Document, Limits, Part, Segment, as_prompt, read, sniff
-from litegate.documents import ocr
+from litegate.documents import Document, Limits, Part, Segment, as_prompt, ocr, read, sniff
 from litegate.errors import InvalidRequest, ModelNotAvailable, PayloadTooLarge
 
 pytestmark = pytest.mark.unit

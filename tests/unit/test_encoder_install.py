@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from litegate import embed
 from litegate.errors import ModelNotAvailable
+from litegate.nano import encoder as embed
 
 
 def test_refuses_with_the_command_when_auto_install_is_off(monkeypatch) -> None:

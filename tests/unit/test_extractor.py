@@ -8,11 +8,11 @@ import random
 from pathlib import Path
 
 import pytest
+from fakes import FakeEncoder, runtime
 from fastapi.testclient import TestClient
 
-from fakes import FakeEncoder, runtime
 from litegate.errors import ExtractorNotFound, InvalidRequest
-from litegate.extractor import ExtractorStore, NanoExtractor, check_examples
+from litegate.nano.extractor import ExtractorStore, NanoExtractor, check_examples
 from litegate.server import create_app
 from litegate.tasks.extract import grounded_grammar
 
@@ -62,7 +62,7 @@ def test_training_keeps_examples_and_an_honest_estimate(trained: NanoExtractor) 
 def test_the_probe_feeds_the_crf_and_versions_without_it_still_load(trained: NanoExtractor) -> None:
     import pickle
 
-    from litegate.extractor import _prepare
+    from litegate.nano.extractor import _prepare
 
     tagger = trained.tagger
     assert tagger.probe is not None and set(tagger.probe.classes_) >= {0, tagger.tags.index("B-amount")}

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import runtime
 from fastapi.testclient import TestClient
 
-from fakes import runtime
-from litegate.config import load_config
-from litegate.ledger import CallRecord
-from litegate.metrics import MAX_FEATURE_LABELS, Metrics
+from litegate.configfile import load_config
+from litegate.ledger.calls import CallRecord
+from litegate.ledger.metrics import MAX_FEATURE_LABELS, Metrics
 
 
 @pytest.fixture()
@@ -162,8 +162,9 @@ def test_local_cost_is_engine_time_not_time_spent_waiting(tmp_path: Path) -> Non
     import time
 
     from fakes import FakeEngine
+
     from litegate.chat import ChatCall, ChatCompletionRequest
-    from litegate.tiers.base import Price, Usage
+    from litegate.ledger.pricing import Price, Usage
 
     price = Price(usd_per_hour=3600.0)  # $1 per second
     assert price.cost(Usage.of({}, {"prompt_ms": 200, "predicted_ms": 300}), seconds=10.0) == pytest.approx(0.5)
@@ -183,6 +184,7 @@ def test_local_cost_is_engine_time_not_time_spent_waiting(tmp_path: Path) -> Non
 
 def test_an_overloaded_model_is_a_503_with_retry_after_in_each_api_shape(tmp_path: Path) -> None:
     from fakes import FakeEngine
+
     from litegate.errors import Overloaded
     from litegate.server import create_app
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import runtime
 from fastapi.testclient import TestClient
 
-from fakes import runtime
-from litegate.cascade import CascadePolicy, Shadow, Step
+from litegate.tasks.cascade import CascadePolicy, Shadow, Step
 from litegate.tiers import TIER_KINDS, BaseTier, TierConfig
 
 BASE = [{"text": t, "label": "weather"} for t in ("will it rain today", "is it sunny outside", "forecast for snow")] + \
@@ -93,7 +93,7 @@ def test_a_label_with_one_example_waits_for_a_second(client: TestClient, rt) -> 
 def test_a_worse_candidate_is_not_promoted(client: TestClient, rt) -> None:
     from sqlalchemy import update
 
-    from litegate.learning import examples
+    from litegate.learning.loop import examples
 
     train(client)
     # a stronger tier labeled four near-identical requests wrongly; a person labels the fifth
@@ -186,7 +186,7 @@ def test_review_queue_lists_unsure_calls_most_informative_first(client: TestClie
 def test_texts_are_kept_only_for_learning_models(client: TestClient, rt) -> None:
     from sqlalchemy import select
 
-    from litegate.learning import examples
+    from litegate.learning.loop import examples
 
     train(client, learn=False, name="plain")
     train(client, learn=True, name="intents")

@@ -10,7 +10,7 @@ import pytest
 
 from litegate.errors import ConfigError
 from litegate.pipelines import load_pipeline, load_pipelines, parse_pipeline
-from litegate.pipelines.expr import Expression, ExprError, as_number, render
+from litegate.pipelines.expr import ExprError, Expression, as_number, render
 
 pytestmark = pytest.mark.unit
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "intake.toml"

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
-
 from fakes import FakeEngine, runtime
+from fastapi.testclient import TestClient
+from webhooks import Receiver
+
 from litegate.pipelines import PipelineService, RunInput, load_pipeline
 from litegate.pipelines.notify import verify
-from webhooks import Receiver
 
 pytestmark = pytest.mark.unit
 SECRET = "test-signing-secret"

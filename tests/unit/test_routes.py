@@ -8,9 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fastapi.testclient import TestClient
-
 from fakes import runtime
+from fastapi.testclient import TestClient
 
 
 @pytest.fixture()

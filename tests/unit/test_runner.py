@@ -8,11 +8,11 @@ import math
 from pathlib import Path
 
 import pytest
-
 from fakes import ProviderError, ScriptedProvider, ScriptedTier, completion, runtime
-from litegate.cascade import CascadePolicy, Shadow, Step
+
 from litegate.errors import InvalidRequest, SchemaViolation, TierUnavailable, UnknownTask
 from litegate.tasks import TASKS
+from litegate.tasks.cascade import CascadePolicy, Shadow, Step
 from litegate.tasks.runner import FinishedTask, Shadowing
 from litegate.tiers import TIER_KINDS, TierConfig
 

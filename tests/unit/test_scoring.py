@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from litegate.scoring import LabelScorer, gbnf_alternatives, text_label_distribution, text_only_distribution
+from litegate.tiers.scoring import LabelScorer, gbnf_alternatives, text_label_distribution, text_only_distribution
 
 
 class TokenEngine:

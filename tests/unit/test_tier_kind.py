@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from fakes import runtime
+
 from litegate.chat import ChatCall, ChatCompletionRequest
-from litegate.config import load_config
+from litegate.configfile import load_config
 from litegate.tiers import TIER_KINDS, BaseTier
 
 

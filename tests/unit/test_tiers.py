@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from litegate.config import load_config
+from litegate.configfile import load_config
 from litegate.errors import ConfigError, InvalidRequest, RemoteRejected, TierDown
 from litegate.tiers import TIER_KINDS, CircuitBreaker, Price, Resilience, TierConfig, Usage, parse_tiers
 

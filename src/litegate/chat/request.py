@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from litegate.chat import tools as tooling  # noqa: I001
-from litegate.errors import EngineError, InvalidRequest
 from litegate.chat.structured import ANY_OBJECT, CompiledSchema, compile_schema, schema_instruction
+from litegate.errors import EngineError, InvalidRequest
 
 
 class TextPart(BaseModel):

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from litegate.chat.request import ChatCompletionRequest, CompletionRequest, PreparedChat, prepare_chat
 from litegate.errors import ContextLengthExceeded, InvalidRequest, RemoteRejected, TierDown
-from litegate.tiers.base import LOCAL_USD_PER_HOUR, Price, Usage
+from litegate.ledger.pricing import LOCAL_USD_PER_HOUR, Price, Usage
 
 Kind = Literal["chat", "completion"]
 # tool_choice "auto" on local models (measured on the labeled set in chat/tool_cases.py with
@@ -40,7 +40,7 @@ class ChatCall:
     api: str = "chat"  # the ledger's task column: chat, completion, gemini, python, cli
     feature: str | None = None
     api_key: str | None = None  # the key's fingerprint, never the key
-    documents: Any = None  # what its files read as (litegate.attachments.Read), set by the service
+    documents: Any = None  # what its files read as (litegate.documents.attachments.Read), set by the service
 
     @property
     def kind(self) -> Kind:
@@ -145,7 +145,7 @@ class ChatService:
                  tool_call_threshold: float = TOOL_CALL_THRESHOLD, encoder_source: Any = None,
                  attachments: Any = None):
         self.registry = registry
-        self.attachments = attachments  # litegate.attachments.Attachments: files in messages -> text
+        self.attachments = attachments  # litegate.documents.attachments.Attachments: files in messages -> text
         self.tool_call_threshold = tool_call_threshold
         self.tool_match = TOOL_MATCH
         self.encoder_source = encoder_source  # the nano encoder's owner (matches requests to tools)
@@ -171,7 +171,7 @@ class ChatService:
         return Target(model=served, tier="local", price=Price(usd_per_hour=LOCAL_USD_PER_HOUR))
 
     def _has_files(self, call: ChatCall) -> bool:
-        from litegate.attachments import MEDIA_PART_TYPES
+        from litegate.documents.attachments import MEDIA_PART_TYPES
 
         if call.kind != "chat" or call.documents is not None:
             return False
@@ -225,7 +225,7 @@ class ChatService:
         if prepared is None or not prepared.branches:
             return None
         from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX
-        from litegate.scoring import LabelScorer
+        from litegate.tiers.scoring import LabelScorer
 
         scorer = self._deciders.get(id(engine))
         if scorer is None or scorer.engine is not engine:

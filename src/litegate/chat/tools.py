@@ -16,8 +16,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from litegate.errors import InvalidRequest
 from litegate.chat.structured import check_schema
+from litegate.errors import InvalidRequest
 
 _NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_PARALLEL_CALLS = 8

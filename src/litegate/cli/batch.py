@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -36,28 +36,28 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
                                                    "body}), or {text} lines with --task")],
         output: Annotated[Path, typer.Option("-o", "--output", metavar="OUT.jsonl",
                                              help="answers, one per line (OpenAI's batch output shape)")],
-        task: Annotated[Optional[str], typer.Option(help="make {text} lines into requests to this task")] = None,
-        classifier: Annotated[Optional[str], typer.Option(help="with --task classify: a trained classifier")] = None,
-        extractor: Annotated[Optional[str], typer.Option(help="with --task extract: a trained extractor")] = None,
-        labels: Annotated[Optional[str], typer.Option(help="with --task classify/route: 'a,b,c' or 'a:desc,...'")
+        task: Annotated[str | None, typer.Option(help="make {text} lines into requests to this task")] = None,
+        classifier: Annotated[str | None, typer.Option(help="with --task classify: a trained classifier")] = None,
+        extractor: Annotated[str | None, typer.Option(help="with --task extract: a trained extractor")] = None,
+        labels: Annotated[str | None, typer.Option(help="with --task classify/route: 'a,b,c' or 'a:desc,...'")
                           ] = None,
-        tier: Annotated[Optional[str], typer.Option(help="with --task: a tier name or auto")] = None,
+        tier: Annotated[str | None, typer.Option(help="with --task: a tier name or auto")] = None,
         model: Annotated[str, typer.Option(help="the LLM behind the lite tier")] = "lite",
-        feature: Annotated[Optional[str], typer.Option(help="the cost-report tag of every call (default: the "
+        feature: Annotated[str | None, typer.Option(help="the cost-report tag of every call (default: the "
                                                             "input file's name)")] = None,
         concurrency: Annotated[int, typer.Option(min=1, max=1024, help="lines in flight per worker")] = 32,
         executor: Annotated[str, typer.Option(help="local (this process) or ray")] = "local",
-        address: Annotated[Optional[str], typer.Option(help="with --executor ray: the cluster (default: start a "
+        address: Annotated[str | None, typer.Option(help="with --executor ray: the cluster (default: start a "
                                                             "local Ray, or RAY_ADDRESS)")] = None,
         workers: Annotated[int, typer.Option(min=1, max=1024, help="with --executor ray: actors, each loading the "
                                                                    "models once")] = 1,
         block: Annotated[int, typer.Option(min=1, max=100_000, help="with --executor ray: lines per task")] = 256,
         restart: Annotated[bool, typer.Option("--restart", help="answer every line again (default: skip the "
                                                                 "custom_ids already in OUT)")] = False,
-        ctx: Annotated[Optional[int], typer.Option(help="context tokens per model")] = None,
+        ctx: Annotated[int | None, typer.Option(help="context tokens per model")] = None,
         ) -> None:
     """Answer a JSONL file of requests, resumably: lines already in OUT are skipped."""
-    from litegate.batch_files import Owner, answered_ids, read_input, rewrite_in_order
+    from litegate.deploy.batch_files import Owner, answered_ids, read_input, rewrite_in_order
     from litegate.tasks import TASKS
 
     if executor not in EXECUTORS:
@@ -103,7 +103,7 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
             counts["ok" if ok else "failed"] += 1
             advance(1)
 
-    from litegate.batch_files import write_errors
+    from litegate.deploy.batch_files import write_errors
 
     progress, advance, cost = _progress(len(todo))
     started = time.perf_counter()
@@ -117,7 +117,7 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
                 if executor == "local":
                     answering[0] = _run_local(good, owner, model, s, concurrency, write, cost)
                 else:
-                    from litegate.ray_executor import run_on_ray
+                    from litegate.deploy.ray_executor import run_on_ray
 
                     answering[0] = run_on_ray(good, owner, model, s, concurrency, write, address=address,
                                               workers=workers, block=block,
@@ -146,8 +146,15 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
 
 
 def _progress(total: int) -> tuple[Any, Any, list[float]]:
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
-                               TimeElapsedColumn, TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     cost = [0.0]
 
@@ -176,7 +183,7 @@ def _run_local(lines: list[Any], owner: Any, model: str, s: Any, concurrency: in
     """Answer in this process; returns the seconds spent answering (the models loaded)."""
     import asyncio
 
-    from litegate.batch_files import LineApp
+    from litegate.deploy.batch_files import LineApp
     from litegate.runtime import build
 
     rt = build(s, None, model=model, progress=rich_progress)

@@ -1,4 +1,4 @@
-"""distill, review, examples: learning from corrections (litegate.learning) from the shell.
+"""distill, review, examples: learning from corrections (litegate.learning.loop) from the shell.
 
 They work on ``$LITEGATE_HOME`` and the ledger's database directly, so they run beside a
 ``litegate serve`` of the same home (a running distill there makes a second one fail cleanly).
@@ -7,24 +7,24 @@ They work on ``$LITEGATE_HOME`` and the ledger's database directly, so they run 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from litegate.cli.common import err, fail, out, settings
 from litegate.errors import LitegateError
 
-TaskOpt = Annotated[Optional[str], typer.Option(help="classify or extract, when NAME is both a classifier and an "
+TaskOpt = Annotated[str | None, typer.Option(help="classify or extract, when NAME is both a classifier and an "
                                                      "extractor")]
 
 
 def learner() -> Any:
     """A Learner over the home's stores and the ledger's database (no model is loaded)."""
-    from litegate.embed import MiniLMEncoder
-    from litegate.extractor import ExtractorStore
-    from litegate.learning import Learner
-    from litegate.ledger import Ledger
-    from litegate.nano import ClassifierStore
+    from litegate.learning.loop import Learner
+    from litegate.ledger.calls import Ledger
+    from litegate.nano.classifier import ClassifierStore
+    from litegate.nano.encoder import MiniLMEncoder
+    from litegate.nano.extractor import ExtractorStore
 
     s = settings()
     classifiers = ClassifierStore(s.home, MiniLMEncoder)
@@ -34,7 +34,7 @@ def learner() -> Any:
 
 def kind_of(lr: Any, name: str, task: str | None) -> str:
     if task is not None:
-        from litegate.learning import KIND_OF_TASK
+        from litegate.learning.loop import KIND_OF_TASK
 
         if task not in KIND_OF_TASK:
             fail("--task is classify or extract")
@@ -81,12 +81,12 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def feedback(call_id: Annotated[str, typer.Argument(metavar="ID", help="the id of an earlier task call")],
-                 correct: Annotated[Optional[str], typer.Option(help='the right answer as JSON: {"label": ...} '
+                 correct: Annotated[str | None, typer.Option(help='the right answer as JSON: {"label": ...} '
                                                                      'or {"data": {...}}; a bare word is a label')]
                  = None,
-                 outcome: Annotated[Optional[str], typer.Option(help="success or failure")] = None) -> None:
+                 outcome: Annotated[str | None, typer.Option(help="success or failure")] = None) -> None:
         """Correct an earlier call's answer (and/or mark its outcome), as POST /v1/feedback does."""
-        from litegate.ledger import OUTCOMES
+        from litegate.ledger.calls import OUTCOMES
 
         if correct is None and outcome is None:
             fail("give --correct (the right answer), --outcome (success or failure), or both")

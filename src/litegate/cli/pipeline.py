@@ -14,7 +14,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +23,7 @@ from litegate.errors import LitegateError
 
 pipeline_app = typer.Typer(help="Document pipelines: run a folder or a JSONL file through one, list and inspect "
                                 "runs, check pipeline files.", no_args_is_help=True, rich_markup_mode=None)
-PipelinesOpt = Annotated[Optional[Path], typer.Option("--pipelines", help="a pipeline TOML file or a folder of them "
+PipelinesOpt = Annotated[Path | None, typer.Option("--pipelines", help="a pipeline TOML file or a folder of them "
                                                       "(default: $LITEGATE_PIPELINES, else $LITEGATE_HOME/pipelines)")]
 
 
@@ -159,8 +159,14 @@ def _one(svc: Any, name: str, inp: Any, key: str | None) -> dict[str, Any]:
 
 
 def _progress(total: int, cost: list[float], counts: dict[str, int]) -> tuple[Any, Any]:
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
     from rich.text import Text
 
     class Tally(TextColumn):
@@ -176,7 +182,7 @@ def _progress(total: int, cost: list[float], counts: dict[str, int]) -> tuple[An
 
 def _store() -> Any:
     from litegate.cli.common import settings
-    from litegate.ledger import Ledger
+    from litegate.ledger.calls import Ledger
     from litegate.pipelines.notify import Outbox
     from litegate.pipelines.store import RunStore
 
@@ -185,8 +191,8 @@ def _store() -> Any:
 
 
 @pipeline_app.command("runs")
-def runs(name: Annotated[Optional[str], typer.Argument(help="a pipeline (default: all)")] = None,
-         status: Annotated[Optional[str], typer.Option(help="queued, running, succeeded, failed, human_review, "
+def runs(name: Annotated[str | None, typer.Argument(help="a pipeline (default: all)")] = None,
+         status: Annotated[str | None, typer.Option(help="queued, running, succeeded, failed, human_review, "
                                                             "rejected")] = None,
          limit: Annotated[int, typer.Option(min=1, max=100_000)] = 50,
          as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
@@ -232,7 +238,7 @@ def check(pipelines: PipelinesOpt = None) -> None:
 
 
 @pipeline_app.command("dead-letters")
-def dead_letters(name: Annotated[Optional[str], typer.Argument(help="a pipeline (default: all)")] = None,
+def dead_letters(name: Annotated[str | None, typer.Argument(help="a pipeline (default: all)")] = None,
                  as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Webhooks that failed every attempt (kept with their body and last error)."""
     _, outbox = _store()

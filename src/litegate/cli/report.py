@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -34,17 +34,17 @@ def plain_table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def report(since: Annotated[Optional[str], typer.Option(help="a window such as 24h, 7d or 90m")] = None,
+    def report(since: Annotated[str | None, typer.Option(help="a window such as 24h, 7d or 90m")] = None,
                as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
-               learning: Annotated[Optional[str], typer.Option(help="the learning curve of a classifier or "
+               learning: Annotated[str | None, typer.Option(help="the learning curve of a classifier or "
                                                                     "extractor trained with --learn")] = None,
-               task: Annotated[Optional[str], typer.Option(help="with --learning: classify or extract, when the "
+               task: Annotated[str | None, typer.Option(help="with --learning: classify or extract, when the "
                                                                 "name is both")] = None) -> None:
         """Cost, escalation, latency and cost per success, by feature and tier, from the ledger;
         or, with --learning NAME, how a learning model improved."""
         from rich.table import Table
 
-        from litegate.ledger import Ledger
+        from litegate.ledger.calls import Ledger
 
         if learning:
             from litegate.cli.learning import learning_report

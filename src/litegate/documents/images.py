@@ -7,10 +7,9 @@ import re
 import time
 from typing import Any
 
-from litegate.errors import InvalidRequest
-
 from litegate.documents import ocr
 from litegate.documents.types import Document, Limits, Part, Segment
+from litegate.errors import InvalidRequest
 
 OCR_MAX_SIDE = 4000  # larger images are scaled down before OCR: text stays legible, time bounded
 

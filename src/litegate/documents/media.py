@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litegate.errors import InvalidRequest, ModelNotAvailable
-
 from litegate.documents.types import Limits, Part
+from litegate.errors import InvalidRequest, ModelNotAvailable
 
 SAMPLE_RATE = 16_000  # what the speech model listens at
 FFMPEG_HINT = "apt-get install ffmpeg"

@@ -11,10 +11,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from litegate.errors import InvalidRequest, ModelNotAvailable
-
 from litegate.documents.images import ocr_image
 from litegate.documents.types import Document, Limits, Part, Segment
+from litegate.errors import InvalidRequest, ModelNotAvailable
 
 _PDFIUM = threading.Lock()
 _PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD

@@ -8,13 +8,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from litegate.errors import InvalidRequest, PayloadTooLarge
-
 from litegate.documents import media, speech
 from litegate.documents.images import check_pixels, ocr_image, read_image
 from litegate.documents.pdf import read_pdf
 from litegate.documents.sniff import SUPPORTED, resolve_type
 from litegate.documents.types import Document, Limits, Part, Segment
+from litegate.errors import InvalidRequest, PayloadTooLarge
 
 
 def read(part: Part, limits: Limits = Limits()) -> Document:

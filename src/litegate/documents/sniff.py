@@ -7,9 +7,8 @@ instead of being fed to the wrong decoder.
 
 from __future__ import annotations
 
-from litegate.errors import InvalidRequest
-
 from litegate.documents.types import Part
+from litegate.errors import InvalidRequest
 
 # canonical type -> kind; the order is the one error messages list them in
 SUPPORTED: dict[str, str] = {

@@ -26,10 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litegate.documents.types import Segment
 from litegate.errors import ModelFileError, ModelNotAvailable
 from litegate.packages import file_sha256, install_once
-
-from litegate.documents.types import Segment
 
 
 @dataclass(frozen=True)

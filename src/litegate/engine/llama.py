@@ -26,8 +26,14 @@ from typing import Any, Literal
 
 import httpx
 
-from litegate.errors import (ContextLengthExceeded, DeadlineExceeded, EngineError, InvalidRequest, ModelFileError,
-                             Overloaded)
+from litegate.errors import (
+    ContextLengthExceeded,
+    DeadlineExceeded,
+    EngineError,
+    InvalidRequest,
+    ModelFileError,
+    Overloaded,
+)
 
 Kind = Literal["chat", "completion"]
 _END = object()

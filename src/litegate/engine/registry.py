@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from litegate.config import Settings
+from litegate.engine.catalog import CATALOG, ModelCache, ProgressFactory, _no_progress, resolve_model
 from litegate.engine.llama import EngineOptions, LlamaEngine
 from litegate.errors import ModelNotFound
-from litegate.models import CATALOG, ModelCache, ProgressFactory, _no_progress, resolve_model
 
 
 @dataclass

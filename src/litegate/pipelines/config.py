@@ -19,7 +19,7 @@ from typing import Any
 
 from litegate.config import load_toml
 from litegate.errors import ConfigError
-from litegate.pipelines.expr import Expression, ExprError, template_paths
+from litegate.pipelines.expr import ExprError, Expression, template_paths
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 PIPELINE_KEYS = {"name", "description", "feature", "step", "sync_wait_s"}

@@ -191,7 +191,7 @@ class Outbox:
     def _attempt(self, did: str) -> None:
         import httpx
 
-        from litegate import __version__
+        from litegate._version import __version__
 
         with self.engine.connect() as conn:
             d = dict(conn.execute(select(t).where(t.c.id == did)).mappings().one())

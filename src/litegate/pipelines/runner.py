@@ -126,7 +126,7 @@ class RunInput:
 class PipelineService:
     def __init__(self, runtime: Any, pipelines: dict[str, Pipeline], *, workers: int = 2,
                  outbox_transport: Any = None, poll_s: float = 0.5):
-        from litegate.batches import PROCESS
+        from litegate.jobs.batches import PROCESS
 
         if runtime.accountant is not None:
             engine = runtime.accountant.ledger.engine
@@ -226,7 +226,7 @@ class PipelineService:
     def resume_unfinished(self) -> list[str]:
         """Runs a dead process left queued or running: executed again from their first step
         not done (their finished steps are kept)."""
-        from litegate.batches import _owner_alive
+        from litegate.jobs.batches import _owner_alive
 
         resumed = []
         for run in self.store.unfinished():

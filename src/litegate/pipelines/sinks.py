@@ -15,8 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Column, Float, MetaData, String, Table, Text, create_engine, inspect,
-                        insert)
+from sqlalchemy import JSON, Boolean, Column, Float, MetaData, String, Table, Text, create_engine, insert, inspect
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 

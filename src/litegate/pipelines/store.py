@@ -17,13 +17,26 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import (Boolean, Column, Float, Integer, String, Table, Text, UniqueConstraint, delete, func,
-                        insert, select, update)
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from litegate.errors import NotFound
-from litegate.ledger import metadata
+from litegate.ledger.calls import metadata
 
 runs_table = Table(
     "pipeline_runs", metadata,
@@ -41,7 +54,7 @@ runs_table = Table(
     Column("latency_ms", Float),
     Column("escalated", Boolean, default=False),  # any step's cascade escalated
     Column("tiers", String(200)),  # the tiers its steps ran on, comma-separated
-    Column("owner", String(128)),  # the process running it (litegate.batches.PROCESS)
+    Column("owner", String(128)),  # the process running it (litegate.jobs.batches.PROCESS)
     Column("attempts", Integer, default=0),
     Column("created_at", Float, nullable=False, index=True),
     Column("started_at", Float),

@@ -11,11 +11,19 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 
-from litegate import __version__
+from litegate._version import __version__
+from litegate.jobs.batches import BatchRunner, task_prefetch
 from litegate.runtime import Runtime
-from litegate.batches import BatchRunner, task_prefetch
-from litegate.server import (batches, dashboard, gemini, gemini_batches, learning, learning_page, ollama, openai,
-                             pipelines, pipelines_page, responses, tasks)
+from litegate.server.gemini import batches as gemini_batches
+from litegate.server.gemini import routes as gemini
+from litegate.server.native import learning, pipelines, tasks
+from litegate.server.ollama import routes as ollama
+from litegate.server.openai import batches
+from litegate.server.openai import chat as openai
+from litegate.server.pages import dashboard
+from litegate.server.pages import learning as learning_page
+from litegate.server.pages import pipelines as pipelines_page
+from litegate.server.responses import routes as responses
 from litegate.server.errors import install_error_handlers
 from litegate.server.internal import AppDispatch
 

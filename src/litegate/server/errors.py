@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -75,7 +74,7 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
 
 def _is_gemini(request: Request) -> bool:
     """Gemini routes, and google-genai on the routes both APIs share (GET /v1/models)."""
-    from litegate.server.gemini import is_gemini_path
+    from litegate.server.gemini.routes import is_gemini_path
 
     return is_gemini_path(request.url.path) or "x-goog-api-client" in request.headers
 
@@ -90,7 +89,7 @@ def ollama_error(status: int, message: str) -> JSONResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     """OpenAI-shaped errors everywhere, except Google-shaped ones on the Gemini routes."""
-    from litegate.server.gemini import google_error
+    from litegate.server.gemini.routes import google_error
 
     @app.exception_handler(LitegateError)
     async def _litegate(request: Request, exc: LitegateError) -> JSONResponse:

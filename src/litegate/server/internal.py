@@ -13,8 +13,9 @@ import asyncio
 import json
 from typing import Any
 
-from litegate.batches import Job, Retry
 from litegate.engine.llama import PRIORITY
+from litegate.jobs.batches import Job, Retry
+
 INTERNAL_HOST = b"litegate.internal"
 
 

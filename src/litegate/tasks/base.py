@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from litegate.errors import InvalidRequest
-from litegate.tiers.base import Usage
+from litegate.ledger.pricing import Usage
 
 MAX_TEXT_CHARS = 100_000
 
@@ -113,7 +113,7 @@ class TaskContext:
 
     classifiers: Any = None
     extractors: Any = None
-    attachments: Any = None  # litegate.attachments.Attachments: a request's files -> text
+    attachments: Any = None  # litegate.documents.attachments.Attachments: a request's files -> text
 
 
 TaskFn = Callable[[TaskContext, Any, Any], TaskOutput]  # (context, tier, request) -> output

@@ -12,8 +12,8 @@ import numpy as np
 from pydantic import Field
 
 from litegate.errors import InvalidRequest
+from litegate.ledger.pricing import Usage
 from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, TextRequest, label_map
-from litegate.tiers.base import Usage
 
 MULTI_LABEL_THRESHOLD = 0.25  # LLM tiers: labels this likely join the top label
 RETRIEVED = 6  # a named classifier's training examples shown to an LLM tier

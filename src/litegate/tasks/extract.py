@@ -2,7 +2,7 @@
 
 Three ways to run it:
 
-- **nano** (``"extractor": NAME``): a trained extractor (``litegate.extractor``) tags the
+- **nano** (``"extractor": NAME``): a trained extractor (``litegate.nano.extractor``) tags the
   words; each field's confidence is a calibrated P(correct).
 - **local LLM, grounded** (``fields`` with worked examples: given, or retrieved from a named
   extractor): the reply lists only the fields the text states, and the grammar lets every
@@ -33,8 +33,8 @@ from pydantic import Field
 
 from litegate.chat.structured import MAX_COUNT, compile_schema
 from litegate.errors import InvalidRequest
+from litegate.ledger.pricing import Usage
 from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, TextRequest
-from litegate.tiers.base import Usage
 
 RETRIEVED = 4  # training examples shown to an LLM tier when an extractor is named
 VALUES_SHOWN = 3  # a named extractor's most common training values per field, shown in its description

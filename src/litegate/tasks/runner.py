@@ -20,10 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from litegate.cascade import CascadePolicy, Step, run_policy
 from litegate.errors import InvalidRequest, LitegateError, TierDown, TierUnavailable, UnknownTask
 from litegate.tasks import TASKS
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec
+from litegate.tasks.cascade import CascadePolicy, Step, run_policy
 
 log = logging.getLogger("litegate.tasks")
 
@@ -68,7 +68,7 @@ class TaskRunner:
         self.tiers = tiers
         self.order = order  # the default cascade order
         self.context = context or TaskContext()
-        self.policies = policies  # calibrated policies (litegate.cascade.PolicyStore) for tier "auto"
+        self.policies = policies  # calibrated policies (litegate.tasks.cascade.PolicyStore) for tier "auto"
         self.observers: list[Observer] = list(observers or [])
 
     # -- lookups ----------------------------------------------------------------------------

@@ -8,13 +8,12 @@ import re
 from typing import Any
 
 import numpy as np
-
 from pydantic import BaseModel, Field, field_validator
 
 from litegate.chat.structured import compile_schema
 from litegate.errors import InvalidRequest
+from litegate.ledger.pricing import Usage
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec, TextRequest, check_size
-from litegate.tiers.base import Usage
 
 NOT_IN_CONTEXT = "not in context"
 MAX_CANDIDATES = 200

@@ -6,7 +6,8 @@ To add a kind, write a module with a ``BaseTier`` subclass (its ``kind``, ``capa
 
 from __future__ import annotations
 
-from litegate.tiers.base import BaseTier, Price, Tier, TierConfig, Usage, check_names, parse_tiers
+from litegate.ledger.pricing import Price, Usage
+from litegate.tiers.base import BaseTier, Tier, TierConfig, check_names, parse_tiers
 from litegate.tiers.gemini import GeminiTier
 from litegate.tiers.local import LocalTier
 from litegate.tiers.nano import NanoTier

@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from litegate.scoring import LabelScorer
-from litegate.tiers.base import LOCAL_USD_PER_HOUR, BaseTier, TierConfig
+from litegate.ledger.pricing import LOCAL_USD_PER_HOUR
+from litegate.tiers.base import BaseTier, TierConfig
+from litegate.tiers.scoring import LabelScorer
 
 
 class LocalTier(BaseTier):

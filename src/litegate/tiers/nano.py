@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import InvalidRequest
-from litegate.tiers.base import NANO_USD_PER_HOUR, BaseTier, TierConfig
+from litegate.ledger.pricing import NANO_USD_PER_HOUR
+from litegate.tiers.base import BaseTier, TierConfig
 
 
 class NanoTier(BaseTier):
@@ -25,7 +26,7 @@ class NanoTier(BaseTier):
         super().__init__(config, deps)
         self.classifiers = deps.classifiers
         self.extractors = getattr(deps, "extractors", None)
-        from litegate.coalesce import Coalescer
+        from litegate.nano.coalesce import Coalescer
 
         # concurrent calls to one classifier run as one batched forward pass (batch jobs, bursts)
         def predict(clf: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

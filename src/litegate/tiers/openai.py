@@ -110,7 +110,7 @@ class OpenAITier(RemoteTier):
                 breaker.success()
                 async for chunk in r.content.iter_any():
                     yield chunk
-        except (aiohttp.ClientError, asyncio.TimeoutError) as e:
+        except (TimeoutError, aiohttp.ClientError) as e:
             breaker.failure()
             raise TierDown(self.name, f"{type(e).__name__}: {e}") from None
 

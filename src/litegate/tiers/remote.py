@@ -10,9 +10,9 @@ import threading
 from typing import Any
 
 from litegate.errors import LitegateError, SchemaViolation, TierDown
-from litegate.scoring import TOP_LOGPROBS, text_label_distribution, text_only_distribution
 from litegate.tiers.base import BaseTier, TierConfig
 from litegate.tiers.resilience import Resilience
+from litegate.tiers.scoring import TOP_LOGPROBS, text_label_distribution, text_only_distribution
 
 
 class RemoteTier(BaseTier):

@@ -1,0 +1,277 @@
+"""The nano tier: named classifiers trained from examples, saved and versioned on disk.
+
+A classifier is sentence embeddings (all-MiniLM-L6-v2) joined with character n-gram
+TF-IDF features, under a multinomial logistic regression. Its label probabilities are
+temperature-scaled on cross-validated predictions. Its confidence also knows how typical
+the text is: its nearest-training-example similarity is placed among the training set's own
+(cross-validated) nearest-neighbour similarities, and a text less typical than 95% of the
+training texts has its top probability scaled down in proportion. That score is mapped to
+P(correct) by isotonic regression fitted on the same out-of-fold predictions. So confidence
+stays calibrated on in-scope data, the ranking of ordinary texts is left alone, and texts
+unlike anything in training (out of scope) get low confidence.
+
+On disk: ``<home>/classifiers/<name>/v<N>/`` holds ``model.pkl`` (written only by
+litegate; load classifiers only from a home directory you trust) and ``meta.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from litegate.errors import ClassifierNotFound, InvalidRequest
+from litegate.nano.versions import VersionedStore
+
+MAX_LABELS = 1000
+EMBEDDING_WEIGHT = 2.0  # balances the unit-norm embedding against the TF-IDF block
+ATYPICAL_QUANTILE = 0.05  # texts less typical than this fraction of training texts lose confidence
+
+
+class Encoder(Protocol):
+    name: str
+
+    def encode(self, texts: list[str]) -> np.ndarray: ...
+
+
+@dataclass
+class ClassifierInfo:
+    name: str
+    version: int
+    labels: list[str]
+    examples: int
+    encoder: str
+    temperature: float
+    cv_accuracy: float | None
+    trained_at: str
+    train_seconds: float
+    calibration: str = "temperature"
+    learn: bool = False  # keep the texts of calls made to it, to learn from corrections (litegate.learning.loop)
+    base_examples: int | None = None  # how many of its examples were given by the user (the rest were learned)
+    distilled: dict[str, Any] | None = None  # how a distilled version beat the one before (litegate.learning.loop)
+
+
+@dataclass
+class Calibration:
+    temperature: float = 1.0
+    cv_accuracy: float | None = None
+    typical_sims: np.ndarray | None = None  # sorted out-of-fold nearest-neighbour similarities
+    isotonic: Any = None  # P(correct) from top probability x typicality
+
+    def typicality(self, sims: np.ndarray) -> np.ndarray:
+        """1 for ordinary texts, falling to 0 below the ATYPICAL_QUANTILE of training texts."""
+        if self.typical_sims is None or not len(self.typical_sims):
+            return np.ones_like(sims)
+        rank = np.searchsorted(self.typical_sims, sims, side="right") / len(self.typical_sims)
+        return np.minimum(1.0, rank / ATYPICAL_QUANTILE)
+
+    def confidence(self, probs: np.ndarray, sims: np.ndarray) -> np.ndarray:
+        top = probs.max(axis=1)
+        if self.isotonic is None:
+            return top
+        score = top * self.typicality(sims)
+        # a tiny monotone term breaks the isotonic plateaus' ties without moving calibration
+        return np.clip(self.isotonic.predict(score) * (1 - 1e-3) + 1e-3 * score, 0.0, 1.0)
+
+
+def check_examples(examples: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """Validate ``[{"text", "label"}, ...]`` (an optional ``"weight"`` > 0 per example, 1 by
+    default); return texts and labels."""
+    if not isinstance(examples, list) or not examples:
+        raise InvalidRequest("'examples' must be a non-empty list of {\"text\", \"label\"} objects", param="examples")
+    texts, labels = [], []
+    for i, ex in enumerate(examples):
+        if not isinstance(ex, dict) or not isinstance(ex.get("text"), str) or not ex["text"].strip():
+            raise InvalidRequest(f"'examples.{i}.text' must be a non-empty string", param=f"examples.{i}.text")
+        label = ex.get("label")
+        if not isinstance(label, str) or not label.strip():
+            raise InvalidRequest(f"'examples.{i}.label' must be a non-empty string", param=f"examples.{i}.label")
+        weight = ex.get("weight", 1.0)
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 < weight <= 100:
+            raise InvalidRequest(f"'examples.{i}.weight' must be a number in (0, 100]", param=f"examples.{i}.weight")
+        texts.append(ex["text"])
+        labels.append(label)
+    counts = Counter(labels)
+    if len(counts) < 2:
+        raise InvalidRequest("a classifier needs at least two labels", param="examples")
+    if len(counts) > MAX_LABELS:
+        raise InvalidRequest(f"a classifier takes at most {MAX_LABELS} labels, got {len(counts)}", param="examples")
+    thin = sorted(label for label, n in counts.items() if n < 2)
+    if thin:
+        shown = ", ".join(repr(t) for t in thin[:5]) + (" ..." if len(thin) > 5 else "")
+        raise InvalidRequest(f"every label needs at least two examples; these have one: {shown}", param="examples")
+    return texts, labels
+
+
+class NanoClassifier:
+    def __init__(self, info: ClassifierInfo, vectorizer: Any, model: Any, calibration: Calibration | None = None,
+                 train_embeddings: np.ndarray | None = None, examples: list[dict[str, str]] | None = None):
+        self.info = info
+        self._vectorizer = vectorizer
+        self._model = model
+        self._calibration = calibration or Calibration(temperature=info.temperature)
+        self._train_embeddings = train_embeddings  # float16 on disk
+        self.examples = examples or []  # the training examples (text, label), for LLM tiers to learn from
+        self._train_matrix = train_embeddings.astype(np.float32).T.copy() if train_embeddings is not None else None
+        self.labels: list[str] = list(model.classes_)
+
+    @staticmethod
+    def _features(vectorizer: Any, embeddings: np.ndarray, texts: list[str]) -> Any:
+        from scipy.sparse import csr_matrix, hstack
+
+        return hstack([csr_matrix(embeddings * EMBEDDING_WEIGHT), vectorizer.transform(texts)]).tocsr()
+
+    @classmethod
+    def train(cls, name: str, examples: list[dict[str, Any]], encoder: Encoder, version: int = 1,
+              calibrate: bool = True, learn: bool = False, base_examples: int | None = None) -> NanoClassifier:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.linear_model import LogisticRegression
+
+        started = time.perf_counter()
+        texts, labels = check_examples(examples)
+        weights = np.array([float(ex.get("weight", 1.0)) for ex in examples])
+        embeddings = encoder.encode(texts)
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, max_features=60000)
+        vectorizer.fit(texts)
+        features = cls._features(vectorizer, embeddings, texts)
+        calibration = _calibrate(features, np.array(labels), embeddings) if calibrate else Calibration()
+        model = LogisticRegression(C=20, max_iter=500)
+        model.fit(features, labels, sample_weight=weights)
+        info = ClassifierInfo(name=name, version=version, labels=sorted(set(labels)), examples=len(texts),
+                              encoder=encoder.name, temperature=calibration.temperature,
+                              cv_accuracy=calibration.cv_accuracy,
+                              trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                              train_seconds=round(time.perf_counter() - started, 2),
+                              calibration="temperature+typicality+isotonic" if calibration.isotonic is not None
+                              else "temperature" if calibrate else "none",
+                              learn=learn, base_examples=base_examples)
+        kept = [{"text": t, "label": lab, **({"weight": w} if w != 1.0 else {})}
+                for t, lab, w in zip(texts, labels, weights.tolist())]
+        return cls(info, vectorizer, model, calibration, embeddings.astype(np.float16), kept)
+
+    def similarity(self, text: str, encoder: Encoder) -> float | None:
+        """Cosine of ``text`` to its nearest training example: how typical it is."""
+        if self._train_matrix is None:
+            return None
+        return float((encoder.encode([text])[0] @ self._train_matrix).max())
+
+    def nearest(self, text: str, k: int, encoder: Encoder) -> list[dict[str, str]]:
+        """The ``k`` training examples most like ``text``, most similar last."""
+        if not self.examples or self._train_matrix is None or k <= 0:
+            return []
+        sims = encoder.encode([text])[0] @ self._train_matrix
+        top = np.argsort(-sims, kind="stable")[:k]
+        return [self.examples[int(i)] for i in top[::-1]]
+
+    def predict(self, texts: list[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
+        """(label probabilities (n, labels), calibrated confidence of the top label (n,))."""
+        embeddings = encoder.encode(texts)
+        logits = self._model.decision_function(self._features(self._vectorizer, embeddings, texts))
+        if logits.ndim == 1:  # two classes: sklearn returns one margin
+            logits = np.stack([-logits / 2, logits / 2], axis=1)
+        probs = _softmax(logits / self._calibration.temperature)
+        if self._train_matrix is None:
+            return probs, probs.max(axis=1)
+        sims = (embeddings @ self._train_matrix).max(axis=1)
+        return probs, self._calibration.confidence(probs, sims)
+
+    def save(self, directory: Path) -> None:
+        tmp = directory.with_name(directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        with open(tmp / "model.pkl", "wb") as f:
+            pickle.dump({"vectorizer": self._vectorizer, "model": self._model, "calibration": self._calibration,
+                         "train_embeddings": self._train_embeddings, "examples": self.examples}, f)
+        (tmp / "meta.json").write_text(json.dumps(asdict(self.info), indent=2))
+        tmp.rename(directory)
+
+    @staticmethod
+    def load_info(directory: Path) -> ClassifierInfo:
+        return ClassifierInfo(**json.loads((directory / "meta.json").read_text()))
+
+    @classmethod
+    def load(cls, directory: Path) -> NanoClassifier:
+        info = cls.load_info(directory)
+        with open(directory / "model.pkl", "rb") as f:
+            parts = pickle.load(f)  # noqa: S301 - files written by ClassifierStore.save only
+        return cls(info, parts["vectorizer"], parts["model"], parts.get("calibration"),
+                   parts.get("train_embeddings"), parts.get("examples"))
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def _calibrate(features: Any, labels: np.ndarray, embeddings: np.ndarray) -> Calibration:
+    """Fit temperature, typicality and isotonic mapping on out-of-fold predictions."""
+    from sklearn.isotonic import IsotonicRegression
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = min(3, int(min(Counter(labels.tolist()).values())))
+    if folds < 2:
+        return Calibration()
+    classes = np.unique(labels)
+    logits = np.zeros((len(labels), len(classes)))
+    sims = np.zeros(len(labels), dtype=np.float32)
+    for train_idx, test_idx in StratifiedKFold(folds, shuffle=True, random_state=0).split(features, labels):
+        model = LogisticRegression(C=20, max_iter=300)
+        model.fit(features[train_idx], labels[train_idx])
+        fold_logits = model.decision_function(features[test_idx])
+        if fold_logits.ndim == 1:
+            fold_logits = np.stack([-fold_logits / 2, fold_logits / 2], axis=1)
+        cols = np.searchsorted(classes, model.classes_)
+        logits[np.ix_(test_idx, cols)] = fold_logits
+        sims[test_idx] = (embeddings[test_idx] @ embeddings[train_idx].T).max(axis=1)
+    target = np.searchsorted(classes, labels)
+    best_t, best_loss = 1.0, np.inf
+    for t in np.exp(np.linspace(np.log(0.05), np.log(20), 80)):
+        p = _softmax(logits / t)
+        loss = -np.log(np.clip(p[np.arange(len(target)), target], 1e-12, None)).mean()
+        if loss < best_loss:
+            best_t, best_loss = float(t), loss
+    probs = _softmax(logits / best_t)
+    correct = (probs.argmax(axis=1) == target).astype(float)
+    calibration = Calibration(temperature=best_t, cv_accuracy=float(correct.mean()), typical_sims=np.sort(sims))
+    score = probs.max(axis=1) * calibration.typicality(sims)
+    calibration.isotonic = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0).fit(score, correct)
+    return calibration
+
+
+class ClassifierStore(VersionedStore):
+    """Named, versioned classifiers under ``<home>/classifiers``; it also owns the encoder
+    every nano model shares."""
+
+    kind = "classifier"
+    not_found = ClassifierNotFound
+    train_hint = "train one with POST /v1/classifiers or `litegate train {name} --data FILE.jsonl`"
+
+    def __init__(self, home: Path, encoder_factory: Any):
+        super().__init__(home, NanoClassifier.load, NanoClassifier.load_info)
+        self._encoder_factory = encoder_factory
+        self._encoder: Encoder | None = None
+
+    @property
+    def encoder(self) -> Encoder:
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = self._encoder_factory()
+            return self._encoder
+
+    def train(self, name: str, examples: list[dict[str, Any]], learn: bool = False) -> ClassifierInfo:
+        self.check_name(name)
+        check_examples(examples)  # fail fast, before loading the encoder
+        version = self.next_version(name)
+        clf = NanoClassifier.train(name, examples, self.encoder, version=version, learn=learn,
+                                   base_examples=len(examples))
+        self.put(name, version, clf)
+        return clf.info

@@ -1,0 +1,150 @@
+"""Task routes: POST /v1/tasks/{task}; nano classifiers under /v1/classifiers."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict
+from starlette.concurrency import run_in_threadpool
+
+from litegate.errors import InvalidRequest
+from litegate.keys import request_fingerprint
+from litegate.ledger.calls import OUTCOMES
+from litegate.tasks import TASKS, TaskRunner, TaskSpec
+
+router = APIRouter()
+
+
+def _runner(request: Request) -> TaskRunner:
+    return request.app.state.runtime.tasks
+
+
+def _task_route(spec: TaskSpec) -> Any:
+    async def run_task(body: Any, request: Request) -> dict[str, Any]:
+        return await run_in_threadpool(_runner(request).run, spec.name, body, request_fingerprint(request))
+
+    # the body's model is the task's own request model (set here: annotations are strings)
+    run_task.__annotations__ = {"body": spec.request, "request": Request, "return": dict[str, Any]}
+    run_task.__name__ = f"run_{spec.name}"
+    return run_task
+
+
+for _spec in TASKS.values():  # one typed route per declared task (and its schema in /openapi.json)
+    router.add_api_route(f"/v1/tasks/{_spec.name}", _task_route(_spec), methods=["POST"], summary=_spec.summary)
+
+
+@router.post("/v1/tasks/{task}")
+async def unknown_task(task: str, request: Request) -> dict[str, Any]:
+    _runner(request).spec(task)  # raises UnknownTask (404)
+    raise AssertionError("declared tasks have their own routes")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    id: str
+    outcome: str | None = None
+    correct: Any = None
+
+
+def apply_feedback(runtime: Any, call_id: str, outcome: str | None, correct: Any) -> dict[str, Any]:
+    """An outcome (success / failure, for cost per success) and/or a correction (the right
+    answer, which a learning classifier or extractor trains on); a correction without an
+    outcome sets it from whether the call's answer agreed."""
+    if outcome is None and correct is None:
+        raise InvalidRequest("give 'outcome' (success or failure), 'correct' (the right answer), or both",
+                             param="outcome")
+    if runtime.accountant is None:
+        raise InvalidRequest("this server keeps no ledger, so it takes no feedback")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise InvalidRequest(f"'outcome' must be one of {', '.join(OUTCOMES)}", param="outcome")
+    body: dict[str, Any] = {"id": call_id}
+    if correct is not None:
+        runtime.accountant.flush()  # the call may still be on its way to the ledger
+        if runtime.learner is None:
+            raise InvalidRequest("this server does not learn (no ledger)", param="correct")
+        body.update(runtime.learner.correct(call_id, correct))
+        outcome = outcome or ("success" if body["agreed"] else "failure")
+    body.update(runtime.accountant.feedback(call_id, outcome))
+    return body
+
+
+@router.post("/v1/feedback")
+async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
+    """Mark an earlier call's outcome, and/or correct its answer."""
+    return await run_in_threadpool(apply_feedback, request.app.state.runtime, body.id, body.outcome, body.correct)
+
+
+@router.get("/v1/report")
+async def report(request: Request, since_hours: float | None = None) -> dict[str, Any]:
+    import time
+
+    since = time.time() - since_hours * 3600 if since_hours else None
+    accountant = request.app.state.runtime.accountant
+    await run_in_threadpool(accountant.flush)
+    summary = await run_in_threadpool(accountant.ledger.summary, since)
+    summary["alarms"] = list(accountant.alarms.values())
+    return summary
+
+
+class TrainRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    examples: list[dict[str, Any]]
+    learn: bool = False
+
+
+@router.post("/v1/classifiers", status_code=201)
+async def train_classifier(body: TrainRequest, request: Request) -> dict[str, Any]:
+    info = await run_in_threadpool(request.app.state.runtime.classifiers.train, body.name, body.examples, body.learn)
+    return {"object": "classifier", **asdict(info)}
+
+
+@router.get("/v1/classifiers")
+async def list_classifiers(request: Request) -> dict[str, Any]:
+    infos = await run_in_threadpool(request.app.state.runtime.classifiers.list)
+    return {"object": "list", "data": [{"object": "classifier", **asdict(i)} for i in infos]}
+
+
+@router.get("/v1/classifiers/{name}")
+async def get_classifier(name: str, request: Request) -> dict[str, Any]:
+    clf = await run_in_threadpool(request.app.state.runtime.classifiers.get, name)
+    store = request.app.state.runtime.classifiers
+    return {"object": "classifier", **asdict(clf.info), "versions": store.versions(name)}
+
+
+class TrainExtractorRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    examples: list[dict[str, Any]]
+    fields: dict[str, str] | None = None
+    learn: bool = False
+
+
+def _extractor_body(info: Any, versions: list[int] | None = None) -> dict[str, Any]:
+    body = {"object": "extractor", **asdict(info)}
+    if versions is not None:
+        body["versions"] = versions
+    return body
+
+
+@router.post("/v1/extractors", status_code=201)
+async def train_extractor(body: TrainExtractorRequest, request: Request) -> dict[str, Any]:
+    """Train (or retrain, as a new version) a nano extractor from {"text", "data"} examples."""
+    store = request.app.state.runtime.extractors
+    info = await run_in_threadpool(store.train, body.name, body.examples, body.fields, body.learn)
+    return _extractor_body(info)
+
+
+@router.get("/v1/extractors")
+async def list_extractors(request: Request) -> dict[str, Any]:
+    infos = await run_in_threadpool(request.app.state.runtime.extractors.list)
+    return {"object": "list", "data": [_extractor_body(i) for i in infos]}
+
+
+@router.get("/v1/extractors/{name}")
+async def get_extractor(name: str, request: Request) -> dict[str, Any]:
+    store = request.app.state.runtime.extractors
+    ext = await run_in_threadpool(store.get, name)
+    return _extractor_body(ext.info, store.versions(name))

@@ -1,0 +1,1 @@
+"""Ollama-compatible routes under /api; errors in Ollama's shape."""

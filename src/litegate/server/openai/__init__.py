@@ -1,0 +1,1 @@
+"""OpenAI-compatible routes: chat and text completions, the model list, Files and Batch APIs."""

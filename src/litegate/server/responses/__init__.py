@@ -1,0 +1,1 @@
+"""A minimal OpenAI Responses API (``POST /v1/responses``)."""
