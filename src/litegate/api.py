@@ -37,14 +37,17 @@ def _messages(prompt: str | list[dict[str, Any]], system: str | None) -> list[di
 
 
 class Litegate:
-    """Owns a Runtime; ``model`` is the default for every call, ``feature`` tags the ledger rows."""
+    """Owns a Runtime (or uses the ``runtime`` given, which the caller closes); ``model`` is
+    the default for every call, ``feature`` tags the ledger rows."""
 
     def __init__(self, model: str = "lite", settings: Settings | None = None,
-                 config: Config | Path | str | None = None, feature: str | None = None):
-        self.runtime: Runtime = build(settings, config, model=model)
+                 config: Config | Path | str | None = None, feature: str | None = None,
+                 runtime: Runtime | None = None):
+        self._owns = runtime is None
+        self.runtime: Runtime = runtime if runtime is not None else build(settings, config, model=model)
         self.settings = self.runtime.settings
         self.registry = self.runtime.registry
-        self.model = self.runtime.default_model
+        self.model = self.runtime.default_model if self._owns or model == "lite" else model
         self.feature = feature
 
     def engine(self, model: str | None = None) -> LlamaEngine:
@@ -78,7 +81,8 @@ class Litegate:
         return output_type.model_validate_json(choice["message"]["content"])
 
     def close(self) -> None:
-        self.runtime.close()
+        if self._owns:
+            self.runtime.close()
 
     def __enter__(self) -> Litegate:
         return self

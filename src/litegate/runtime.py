@@ -15,17 +15,7 @@ from typing import Any
 
 from litegate.config import Settings
 from litegate.configfile import Config, load_config
-from litegate.tiers import TIER_KINDS, BaseTier, TierConfig, check_names, make_tier
-
-
-@dataclass
-class TierDeps:
-    """What tier kinds may use: the local model registry and the nano classifiers."""
-
-    registry: Any
-    classifiers: Any
-    settings: Settings
-    extractors: Any = None
+from litegate.tiers import TIER_KINDS, BaseTier, TierConfig, TierDeps, check_names, make_tier
 
 
 def default_tiers(lite_model: str, pro_installed: bool) -> list[TierConfig]:
@@ -82,6 +72,7 @@ class Runtime:
             self.learner.wait_background()
         if self.accountant is not None:
             self.accountant.flush()
+        self.chat.close()
         for tier in self.tiers.values():
             tier.close()
         self.registry.close()
@@ -156,7 +147,9 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     files = FileStore(store_engine, settings.home)
     batches = BatchStore(store_engine, files)
     attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
-    chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers, attachments=attachments)
+    chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers, attachments=attachments,
+                       local_tier=lambda served: make_tier(TierConfig("local", "local", model=served, cascade=False),
+                                                          deps))
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
     embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
     runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors,

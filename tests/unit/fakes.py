@@ -7,6 +7,7 @@ one production runs."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import zlib
 from collections.abc import AsyncIterator, Callable
@@ -18,11 +19,13 @@ import numpy as np
 
 from litegate.config import Settings
 from litegate.configfile import Config
+from litegate.engine.registry import ServedModel
 from litegate.errors import ModelNotFound
 from litegate.tiers import TierConfig
 from litegate.tiers.remote import RemoteTier
 
 Reply = Callable[[dict[str, Any]], str]
+_IDS = itertools.count(1)  # every fake reply has its own id, as the ledger's key
 
 
 def completion(text: str, prompt_tokens: int = 10, completion_tokens: int | None = None,
@@ -31,7 +34,7 @@ def completion(text: str, prompt_tokens: int = 10, completion_tokens: int | None
     if logprobs is not None:
         choice["logprobs"] = {"content": logprobs}
     n = completion_tokens if completion_tokens is not None else max(1, len(text.split()))
-    return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": "fake", "choices": [choice],
+    return {"id": f"chatcmpl-fake-{next(_IDS)}", "object": "chat.completion", "created": 0, "model": "fake", "choices": [choice],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}}
 
 
@@ -89,8 +92,8 @@ class FakeEngine:
             delta = {"content": piece} if kind == "chat" else None
             choice = {"index": 0, "finish_reason": "stop" if i == len(words) - 1 else None}
             choice.update({"delta": delta} if delta else {"text": piece})
-            chunks.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [choice]})
-        chunks.append({"id": "chatcmpl-fake", "object": "chat.completion.chunk", "choices": [],
+            chunks.append({"id": result["id"], "object": "chat.completion.chunk", "choices": [choice]})
+        chunks.append({"id": result["id"], "object": "chat.completion.chunk", "choices": [],
                        "usage": result["usage"]})
         return chunks
 
@@ -118,13 +121,6 @@ class FakeEngine:
         pass
 
 
-@dataclass
-class _Served:
-    name: str
-    aliases: tuple[str, ...] = ()
-    engine: Any = None
-
-
 class FakeRegistry:
     """Model names -> FakeEngines (the ModelRegistry interface the runtime uses)."""
 
@@ -139,14 +135,14 @@ class FakeRegistry:
     def names(self) -> list[str]:
         return list(self.engines)
 
-    def served(self) -> list[_Served]:
-        return [_Served(n, engine=e) for n, e in self.engines.items()]
+    def served(self) -> list[ServedModel]:
+        return [ServedModel(n, n, engine=e) for n, e in self.engines.items()]  # type: ignore[arg-type]
 
-    def lookup(self, name: str) -> _Served:
+    def lookup(self, name: str) -> ServedModel:
         if name not in self.engines:
             raise ModelNotFound(f"the model {name!r} does not exist on this server; available: "
                                 f"{', '.join(self.engines)}")
-        return _Served(name)
+        return ServedModel(name, name)
 
     def engine(self, name: str) -> FakeEngine:
         self.lookup(name)
@@ -175,7 +171,8 @@ class FakeEncoder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1, norms)
 
-    def encode_tokens(self, texts: list[str], layer: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    def encode_tokens(self, texts: list[str], layer: int | None = None,
+                      window: int = 510) -> list[tuple[np.ndarray, np.ndarray]]:
         """Word pieces = words; each vector mixes the word's own bucket with its neighbours'."""
         import re
 

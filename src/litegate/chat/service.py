@@ -1,10 +1,12 @@
 """The chat service: the one path under every chat-shaped front end.
 
-OpenAI routes, Gemini routes, the Python API and ``litegate generate`` all hand it a
-validated request and get back a finished reply or a stream of chunks. In between, once:
-model lookup (a local model, or a remote tier served under its name) -> request checks ->
-context budget -> engine or remote -> reply checks (schema, tool calls) -> ledger row priced
-by the tier that answered. Front ends only translate shapes.
+OpenAI routes, Gemini routes, Ollama routes, the Python API and ``litegate generate`` all hand
+it a validated request and get back a finished reply or a stream of chunks. In between, once:
+model name -> tier (every model is reached through a tier: the local engine's or a remote's) ->
+request checks -> context budget -> the tier -> reply checks (schema, tool calls) -> ledger row
+priced by the tier that answered; a tier that is down hands over to its fallback
+(``tiers.fallback``). Sync callers run the same async path on a portal loop. Front ends only
+translate shapes.
 """
 
 from __future__ import annotations
@@ -18,9 +20,19 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from litegate.chat.grounding import check_calls, conversation_text
+from litegate.chat.portal import Portal
 from litegate.chat.request import ChatCompletionRequest, CompletionRequest, PreparedChat, prepare_chat
-from litegate.errors import ContextLengthExceeded, InvalidRequest, RemoteRejected, TierDown
-from litegate.ledger.pricing import LOCAL_USD_PER_HOUR, Price, Usage
+from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX
+from litegate.documents.attachments import MEDIA_PART_TYPES, Attachments
+from litegate.engine.llama import LlamaEngine
+from litegate.engine.registry import ModelRegistry
+from litegate.errors import ContextLengthExceeded, InvalidRequest, TierDown
+from litegate.ledger.accounting import Accountant
+from litegate.ledger.pricing import Price, Usage
+from litegate.tiers.base import Tier
+from litegate.tiers.fallback import FellBack, acall_with_fallback
+from litegate.tiers.scoring import LabelScorer
 
 Kind = Literal["chat", "completion"]
 # tool_choice "auto" on local models (measured on the labeled set in chat/tool_cases.py with
@@ -49,12 +61,19 @@ class ChatCall:
 
 @dataclass
 class Target:
-    """Where a model name leads: a local model on the registry, or a remote tier."""
+    """Where a model name leads: the tier that serves it, under the name replies carry."""
 
-    model: str  # the served name
-    tier: str  # the ledger's tier column
-    price: Price
-    remote: Any = None  # a tier with achat/astream (kind openai), or one with chat only
+    model: str  # the served name (a local model's) or the remote tier's name
+    tier: Tier
+
+    @property
+    def price(self) -> Price:
+        return self.tier.price
+
+    @property
+    def local(self) -> bool:
+        """Runs on an engine in this process (context budgets and tool decisions apply)."""
+        return "engine" in self.tier.capabilities
 
 
 @dataclass
@@ -70,6 +89,14 @@ class ChatRun:
     fallback_from: str | None = None
     fallback_reason: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def fell_back(self, fell: FellBack | None) -> ChatRun:
+        """Note that the call was answered by a fallback (in the reply's ``litegate`` too)."""
+        if fell is not None:
+            self.fallback_from, self.fallback_reason = fell.tier, fell.reason
+            if self.result is not None:
+                self.result.setdefault("litegate", {}).update(fallback_from=fell.tier, fallback_reason=fell.reason)
+        return self
 
 
 def surely_fits(n_ctx: int, messages: list[dict[str, Any]], max_tokens: int | None) -> bool:
@@ -141,41 +168,54 @@ class _Plan:
 
 
 class ChatService:
-    def __init__(self, registry: Any, tiers: dict[str, Any], accountant: Any = None, default_model: str = "lite",
-                 tool_call_threshold: float = TOOL_CALL_THRESHOLD, encoder_source: Any = None,
-                 attachments: Any = None):
+    def __init__(self, registry: ModelRegistry, tiers: dict[str, Tier], accountant: Accountant | None = None,
+                 default_model: str = "lite", tool_call_threshold: float = TOOL_CALL_THRESHOLD,
+                 encoder_source: Any = None, attachments: Attachments | None = None,
+                 local_tier: Callable[[str], Tier] | None = None):
         self.registry = registry
-        self.attachments = attachments  # litegate.documents.attachments.Attachments: files in messages -> text
+        self.attachments = attachments  # files in messages -> text
         self.tool_call_threshold = tool_call_threshold
         self.tool_match = TOOL_MATCH
         self.encoder_source = encoder_source  # the nano encoder's owner (matches requests to tools)
-        self._deciders: dict[int, Any] = {}
+        self._deciders: dict[int, LabelScorer] = {}
         self.tiers = tiers  # every tier by name (remote ones are served by name)
         self.accountant = accountant
         self.default_model = default_model
+        self._local_tier = local_tier  # makes a tier for a served model no configured tier runs
+        self._adhoc: dict[str, Tier] = {}
+        self.portal = Portal("litegate-chat")
 
     # -- lookup ---------------------------------------------------------------------------------
 
     def remote_names(self) -> list[str]:
-        return [name for name, t in self.tiers.items() if getattr(t, "remote", False)]
+        return [name for name, t in self.tiers.items() if t.remote]
 
-    def target(self, name: str | None) -> Target:
+    def tier_for(self, name: str | None) -> Tier:
+        """The tier a model name leads to: a chat tier by its name, else the tier that runs the
+        served model of that name (ModelNotFound, a 404, for anything else)."""
         name = name or self.default_model
         tier = self.tiers.get(name)
-        if tier is not None and getattr(tier, "remote", False):
-            return Target(model=name, tier=name, price=tier.price, remote=tier)
-        served = self.registry.lookup(name).name  # ModelNotFound (404) for anything else
+        if tier is not None and tier.remote:
+            return tier
+        served = self.registry.lookup(name).name
         for t in self.tiers.values():
             if getattr(t, "served", None) == served:
-                return Target(model=served, tier=t.name, price=t.price)
-        return Target(model=served, tier="local", price=Price(usd_per_hour=LOCAL_USD_PER_HOUR))
+                return t
+        if served not in self._adhoc:
+            if self._local_tier is None:
+                raise InvalidRequest(f"no tier serves the model {served!r}", param="model")
+            self._adhoc[served] = self._local_tier(served)
+        return self._adhoc[served]
+
+    def target(self, name: str | None) -> Target:
+        tier = self.tier_for(name)
+        return Target(model=getattr(tier, "served", tier.name), tier=tier)
 
     def _has_files(self, call: ChatCall) -> bool:
-        from litegate.documents.attachments import MEDIA_PART_TYPES
-
         if call.kind != "chat" or call.documents is not None:
             return False
-        for m in call.request.messages:  # type: ignore[union-attr]
+        assert isinstance(call.request, ChatCompletionRequest)
+        for m in call.request.messages:
             if isinstance(m.content, list) and any(p.type in MEDIA_PART_TYPES for p in m.content):
                 if self.attachments is None:
                     raise InvalidRequest("files in messages need the document layer, which this service was built "
@@ -185,14 +225,13 @@ class ChatService:
 
     def _sees_images(self, call: ChatCall) -> bool:
         """Whether the call's model reads images itself (a local model with a projector)."""
-        target = self.target(call.request.model)
-        return target.remote is None and self.registry.lookup(target.model).mmproj is not None
+        return bool(getattr(self.tier_for(call.request.model), "reads_images", False))
 
-    def _plan(self, call: ChatCall, target: Target | None = None) -> _Plan:
-        target = target or self.target(call.request.model)
+    def _plan(self, call: ChatCall, tier: Tier) -> _Plan:
+        target = Target(model=getattr(tier, "served", tier.name), tier=tier)
         if call.kind == "completion":
             assert isinstance(call.request, CompletionRequest)
-            if target.remote is not None:
+            if not target.local:
                 raise InvalidRequest(f"{target.model} is a remote chat model; use /v1/chat/completions",
                                      param="model")
             return _Plan(target, "completion", completion_body(call.request), None, "max_tokens")
@@ -202,7 +241,7 @@ class ChatService:
         asked = [m.model_dump(exclude_none=True) for m in call.request.messages] if prepared.branches else None
         return _Plan(target, "chat", prepared.body, prepared, param, asked)
 
-    def _prompt_checks(self, engine: Any, plan: _Plan) -> bool:
+    def _prompt_checks(self, engine: LlamaEngine, plan: _Plan) -> bool:
         """The checks that need no token count; True when the exact count is still needed."""
         check_max_tokens(engine.n_ctx, plan.max_tokens, plan.max_tokens_param)
         if plan.kind == "completion":
@@ -213,7 +252,7 @@ class ChatService:
             return True
         return not surely_fits(engine.n_ctx, plan.body["messages"], plan.max_tokens)
 
-    def _decide(self, engine: Any, plan: _Plan) -> dict[str, Any] | None:
+    def _decide(self, engine: LlamaEngine, plan: _Plan) -> dict[str, Any] | None:
         """``tool_choice: "auto"``: decide between a call and a direct answer before generating,
         then generate under the chosen branch. Greedy decoding alone let the 0.5B model drift
         into prose for every request (0 of 18 due calls made), so the decision takes two
@@ -224,9 +263,6 @@ class ChatService:
         prepared = plan.prepared
         if prepared is None or not prepared.branches:
             return None
-        from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX
-        from litegate.tiers.scoring import LabelScorer
-
         scorer = self._deciders.get(id(engine))
         if scorer is None or scorer.engine is not engine:
             scorer = self._deciders[id(engine)] = LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
@@ -250,14 +286,13 @@ class ChatService:
         must be generated again as an answer."""
         if not decision or not decision["call"] or decision["after_result"]:
             return False
-        from litegate.chat.grounding import check_calls, conversation_text
-
         choice = result["choices"][0]
         try:
             calls = json.loads(choice["message"].get("content") or "")["tool_calls"]
         except (ValueError, KeyError, TypeError):
             return False  # cut short by max_tokens: reported as it is
         prepared = plan.prepared
+        assert prepared is not None
         checks = check_calls(calls, prepared.functions,
                              conversation_text(plan.body["messages"], leave_out=prepared.instruction))
         decision["grounding"] = [c.as_dict() for c in checks]
@@ -280,67 +315,48 @@ class ChatService:
         vectors = self.encoder_source.encoder.encode(texts)
         return float((vectors[1:] @ vectors[0]).max())
 
-    def _count(self, engine: Any, plan: _Plan) -> int:
+    def _count(self, engine: LlamaEngine, plan: _Plan) -> int:
         if plan.kind == "completion":
             return engine.count_tokens(plan.body["prompt"])
         return engine.count_chat_tokens(plan.body["messages"])
 
-    # -- async (HTTP front ends) ---------------------------------------------------------------
-
-    async def _engine_for(self, plan: _Plan) -> Any:
-        engine = (await self.registry.aengine(plan.target.model))[1]
-        if self._prompt_checks(engine, plan):
-            check_budget(engine.n_ctx, await engine.acall(self._count, engine, plan), plan.max_tokens)
-        return engine
+    # -- running ---------------------------------------------------------------------------------
 
     async def run(self, call: ChatCall, stream: bool = False) -> ChatRun:
-        """Check, budget and start a call. Streamed local calls come back as ``chunks``;
-        everything else (tool calls, which are known only once the reply is complete, and
-        remote tiers) as a finished ``result``."""
+        """Check, budget and start a call on the tier its model names, or on that tier's
+        fallbacks while each is down. Streamed local calls come back as ``chunks``; everything
+        else (tool calls, which are known only once the reply is complete, and remote tiers)
+        as a finished ``result``."""
         started = time.perf_counter()
+        first = self.tier_for(call.request.model)
         if self._has_files(call):  # OCR and speech are CPU work: off the event loop
+            assert self.attachments is not None and isinstance(call.request, ChatCompletionRequest)
             call.documents = await asyncio.to_thread(self.attachments.resolve_messages, call.request.messages,
                                                      self._sees_images(call))
-        plan = self._plan(call)
-        fallback: tuple[str, str] | None = None
-        while plan.target.remote is not None:  # fallback chains end: the config check refuses cycles
-            try:
-                return await self._remote(call, plan, started, fallback)
-            except TierDown as e:
-                if not plan.target.remote.config.fallback:
-                    raise
-                fallback = fallback or (plan.target.model, e.reason)
-                plan = self._plan(call, self.target(plan.target.remote.config.fallback))
-        engine = await self._engine_for(plan)
+        run, fell = await acall_with_fallback(first, lambda tier: self._run_on(call, tier, stream, started),
+                                              self.tier_for)
+        return run.fell_back(fell)
+
+    async def _run_on(self, call: ChatCall, tier: Tier, stream: bool, started: float) -> ChatRun:
+        """One attempt on one tier."""
+        plan = self._plan(call, tier)
         run = ChatRun(model=plan.target.model, kind=plan.kind, prepared=plan.prepared)
-        if fallback:
-            run.fallback_from, run.fallback_reason = fallback
+        if not plan.target.local:
+            body = {k: v for k, v in plan.body.items() if k != "grammar"}
+            schema = plan.prepared.compiled if plan.prepared is not None else None
+            run.result = self._finish(await tier.achat(body, schema), call, plan, started, run)  # type: ignore[attr-defined]
+            return run
+        engine: LlamaEngine = await tier.aengine()  # type: ignore[attr-defined]
+        if self._prompt_checks(engine, plan):
+            check_budget(engine.n_ctx, await engine.acall(self._count, engine, plan), plan.max_tokens)
         if plan.prepared is not None and plan.prepared.branches:
             run.meta["tool_decision"] = await engine.acall(self._decide, engine, plan)
         if stream and not (plan.prepared is not None and plan.prepared.mode == "tools"):
-            chunks = await engine.astream_started(plan.kind, plan.body)
-            run.chunks = self._watch(chunks, call, plan, started)
+            run.chunks = self._watch(await tier.astream(plan.kind, plan.body), call, plan, started)  # type: ignore[attr-defined]
             return run
-        result = await engine.arun(plan.kind, plan.body)
+        result = await tier.arun(plan.kind, plan.body)  # type: ignore[attr-defined]
         if self._ground(plan, result, run.meta.get("tool_decision")):
-            result = _spent_too(await engine.arun(plan.kind, plan.body), result)
-        run.result = self._finish(result, call, plan, started, run)
-        return run
-
-    async def _remote(self, call: ChatCall, plan: _Plan, started: float,
-                      fallback: tuple[str, str] | None = None) -> ChatRun:
-        tier = plan.target.remote
-        body = {k: v for k, v in plan.body.items() if k != "grammar"}
-        if plan.prepared is not None and plan.prepared.compiled is not None:
-            body["response_format"] = {"type": "json_schema", "json_schema": {
-                "name": "reply", "schema": plan.prepared.compiled.schema}}
-        if hasattr(tier, "achat"):
-            result = await tier.achat(body)
-        else:
-            result = await asyncio.to_thread(tier.chat, body)
-        run = ChatRun(model=plan.target.model, kind=plan.kind, prepared=plan.prepared)
-        if fallback:
-            run.fallback_from, run.fallback_reason = fallback
+            result = _spent_too(await tier.arun(plan.kind, plan.body), result)  # type: ignore[attr-defined]
         run.result = self._finish(result, call, plan, started, run)
         return run
 
@@ -349,15 +365,15 @@ class ChatService:
         """Engine chunks with the served model's name; the JSON reply is checked when it ends
         and the call ledgered when its usage passes. Closing it cancels the generation."""
         text: list[str] = []
-        check = plan.prepared is not None and plan.prepared.mode == "json"
+        prepared = plan.prepared if plan.prepared is not None and plan.prepared.mode == "json" else None
         try:
             async for chunk in chunks:
                 chunk["model"] = plan.target.model
-                if check:
+                if prepared is not None:
                     for c in chunk.get("choices", []):
                         text.append((c.get("delta") or {}).get("content") or "")
                         if c.get("finish_reason") == "stop":
-                            plan.prepared.check_text("".join(text))
+                            prepared.check_text("".join(text))
                 if not chunk.get("choices") and "usage" in chunk:
                     latency_ms = round((time.perf_counter() - started) * 1000, 2)
                     chunk.setdefault("litegate", {})["latency_ms"] = latency_ms
@@ -365,45 +381,46 @@ class ChatService:
                                  chunk.get("timings"))
                 yield chunk
         finally:
-            await chunks.aclose()
+            await chunks.aclose()  # type: ignore[attr-defined]
 
     # -- remote relay (the OpenAI route passes a remote's bytes through) -----------------------
 
-    def relay_tier(self, name: str | None) -> Any:
-        """The remote tier that relays chat requests for ``name``, if any."""
+    def relay_tier(self, name: str | None) -> Tier | None:
+        """The tier that relays chat requests for ``name`` as they are (capability ``relay``)."""
         tier = self.tiers.get(name or self.default_model)
-        return tier if tier is not None and hasattr(tier, "astream") else None
+        return tier if tier is not None and "relay" in tier.capabilities else None
 
     async def relay(self, call: ChatCall, raw_body: dict[str, Any], stream: bool
                     ) -> dict[str, Any] | AsyncIterator[bytes] | ChatRun:
-        """Pass an OpenAI-shaped body to the remote tier as is: a finished reply, the remote's
-        SSE bytes, or — when the tier is down and has a fallback — a ChatRun on the fallback."""
+        """Pass an OpenAI-shaped body to the remote tier as is: a finished reply, or the
+        remote's SSE bytes; when the tier is down, a ChatRun on its fallback."""
         started = time.perf_counter()
-        target = self.target(call.request.model)
-        tier = target.remote
+        first = self.relay_tier(call.request.model)
+        if first is None:
+            raise InvalidRequest(f"{call.request.model!r} is not a relayed model", param="model")
+
+        async def attempt(tier: Tier) -> dict[str, Any] | AsyncIterator[bytes] | ChatRun:
+            if tier is first:
+                return await self._relay_once(call, tier, raw_body, stream, started)
+            return await self._run_on(call, tier, False, started)
+
+        out, fell = await acall_with_fallback(first, attempt, self.tier_for)
+        return out.fell_back(fell) if isinstance(out, ChatRun) else out
+
+    async def _relay_once(self, call: ChatCall, tier: Any, raw_body: dict[str, Any], stream: bool,
+                          started: float) -> dict[str, Any] | AsyncIterator[bytes]:
+        target = Target(model=tier.name, tier=tier)
         body = {k: v for k, v in raw_body.items() if k != "model"}
-        try:
-            if stream:
-                wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-                body["stream_options"] = {"include_usage": True}  # for the ledger; dropped if unasked
-                chunks = tier.astream(body)
-                try:
-                    first = await anext(chunks)
-                except StopAsyncIteration:
-                    raise TierDown(tier.name, "the remote stream ended at once") from None
-                return self._relay_stream(first, chunks, wants_usage, call, target, started)
-            result = await tier.achat(body)
-        except RemoteRejected:
-            raise
-        except TierDown as e:
-            if not tier.config.fallback:
-                raise
-            fallback_call = ChatCall(call.request.model_copy(update={"model": tier.config.fallback}),
-                                     call.api, call.feature, call.api_key)
-            run = await self.run(fallback_call, stream=False)
-            run.fallback_from, run.fallback_reason = target.model, e.reason
-            run.result.setdefault("litegate", {}).update(fallback_from=target.model, fallback_reason=e.reason)
-            return run
+        if stream:
+            wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            body["stream_options"] = {"include_usage": True}  # for the ledger; dropped if unasked
+            chunks = tier.arelay_stream(body)
+            try:
+                first = await anext(chunks)
+            except StopAsyncIteration:
+                raise TierDown(tier.name, "the remote stream ended at once") from None
+            return self._relay_stream(first, chunks, wants_usage, call, target, started)
+        result: dict[str, Any] = await tier.arelay(body)
         result["model"] = target.model
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         result.setdefault("litegate", {})["latency_ms"] = latency_ms
@@ -434,42 +451,42 @@ class ChatService:
     # -- sync (Python API, CLI) ---------------------------------------------------------------
 
     def run_sync(self, call: ChatCall, on_chunk: Callable[[dict[str, Any]], bool] | None = None) -> dict[str, Any]:
-        """The same path, blocking. With ``on_chunk`` the reply is streamed (return True from
-        it to cancel); the finished reply (or the usage chunk, when streamed) is returned."""
-        started = time.perf_counter()
-        if self._has_files(call):
-            call.documents = self.attachments.resolve_messages(call.request.messages, self._sees_images(call))
-        plan = self._plan(call)
-        if plan.target.remote is not None:
-            body = {k: v for k, v in plan.body.items() if k != "grammar"}
-            schema = plan.prepared.compiled if plan.prepared is not None else None
-            result = plan.target.remote.chat(body, schema=schema)
-            return self._finish(result, call, plan, started, ChatRun(plan.target.model, plan.kind, plan.prepared))
-        engine = self.registry.engine(plan.target.model)
-        if self._prompt_checks(engine, plan):
-            check_budget(engine.n_ctx, self._count(engine, plan), plan.max_tokens)
-        run = ChatRun(plan.target.model, plan.kind, plan.prepared)
-        if plan.prepared is not None and plan.prepared.branches:
-            run.meta["tool_decision"] = self._decide(engine, plan)
-        if on_chunk is None or (plan.prepared is not None and plan.prepared.mode == "tools"):
-            result = engine.run(plan.kind, plan.body)
-            if self._ground(plan, result, run.meta.get("tool_decision")):
-                result = _spent_too(engine.run(plan.kind, plan.body), result)
-            return self._finish(result, call, plan, started, run)
+        """The same async path, blocking (on the portal's loop). With ``on_chunk`` the reply
+        is streamed (return True from it to cancel); the finished reply (or the usage chunk,
+        when streamed) is returned."""
+        return self.portal.run(self._to_end(call, on_chunk))
+
+    async def _to_end(self, call: ChatCall, on_chunk: Callable[[dict[str, Any]], bool] | None) -> dict[str, Any]:
+        run = await self.run(call, stream=on_chunk is not None)
+        if run.chunks is None:
+            assert run.result is not None
+            return run.result
+        assert on_chunk is not None
         last: dict[str, Any] = {}
-
-        def relay(chunk: dict[str, Any]) -> bool:
-            chunk["model"] = plan.target.model
-            if not chunk.get("choices") and "usage" in chunk:
-                last.update(chunk)
-            return bool(on_chunk(chunk))
-
-        engine.stream(plan.kind, plan.body, relay)
-        latency_ms = round((time.perf_counter() - started) * 1000, 2)
-        self._record(last.get("id") or "", call, plan.target, last.get("usage"), latency_ms, last.get("timings"))
+        try:
+            async for chunk in run.chunks:
+                if not chunk.get("choices") and "usage" in chunk:
+                    last.update(chunk)
+                if on_chunk(chunk):
+                    break
+        finally:
+            await run.chunks.aclose()  # type: ignore[attr-defined]
+        if run.fallback_from:
+            last.setdefault("litegate", {}).update(fallback_from=run.fallback_from,
+                                                   fallback_reason=run.fallback_reason)
         return last
 
-    # -- finishing ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close what sync calls opened on the portal's loop (remote sessions), then the loop."""
+        for tier in self.tiers.values():
+            if tier.remote:
+                try:
+                    self.portal.run(tier.aclose())
+                except Exception:  # noqa: BLE001 - closing must not fail shutdown
+                    pass
+        self.portal.close()
+
+# -- finishing ------------------------------------------------------------------------------
 
     def _finish(self, result: dict[str, Any], call: ChatCall, plan: _Plan, started: float,
                 run: ChatRun) -> dict[str, Any]:
@@ -498,7 +515,7 @@ class ChatService:
         if call.documents is not None and call.documents.documents:
             cost += call.documents.cost_usd
             self.accountant.documents(call_id, call.documents.usage())
-        self.accountant.chat(call_id, call.api, target.tier, target.model,
+        self.accountant.chat(call_id, call.api, target.tier.name, target.model,
                              usage, latency_ms, cost, feature=call.feature, api_key=call.api_key)
 
 

@@ -14,8 +14,10 @@ from fastapi.responses import Response
 from litegate._version import __version__
 from litegate.jobs.batches import BatchRunner, task_prefetch
 from litegate.runtime import Runtime
+from litegate.server.errors import install_error_handlers
 from litegate.server.gemini import batches as gemini_batches
 from litegate.server.gemini import routes as gemini
+from litegate.server.internal import AppDispatch
 from litegate.server.native import learning, pipelines, tasks
 from litegate.server.ollama import routes as ollama
 from litegate.server.openai import batches
@@ -24,8 +26,6 @@ from litegate.server.pages import dashboard
 from litegate.server.pages import learning as learning_page
 from litegate.server.pages import pipelines as pipelines_page
 from litegate.server.responses import routes as responses
-from litegate.server.errors import install_error_handlers
-from litegate.server.internal import AppDispatch
 
 log = logging.getLogger("litegate.server")
 

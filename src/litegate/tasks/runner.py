@@ -20,10 +20,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from litegate.errors import InvalidRequest, LitegateError, TierDown, TierUnavailable, UnknownTask
+from litegate.errors import InvalidRequest, LitegateError, TierUnavailable, UnknownTask
 from litegate.tasks import TASKS
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec
 from litegate.tasks.cascade import CascadePolicy, Step, run_policy
+from litegate.tiers.base import Tier
+from litegate.tiers.fallback import call_with_fallback
 
 log = logging.getLogger("litegate.tasks")
 
@@ -122,7 +124,7 @@ class TaskRunner:
             raise UnknownTask(f"unknown task {task!r}; tasks: {', '.join(TASKS)}", param="task", code="unknown_task")
         return spec
 
-    def tier(self, name: str) -> Any:
+    def tier(self, name: str) -> Tier:
         tier = self.tiers.get(name)
         if tier is None:
             if name == "pro":
@@ -147,25 +149,23 @@ class TaskRunner:
     # -- running ----------------------------------------------------------------------------
 
     def step(self, spec: TaskSpec, req: TaskRequest, name: str) -> TaskOutput:
-        """Run one tier, falling back to the tier's ``fallback`` when it is down; the output
-        carries the tier's price for the work."""
-        tier = self.tier(name)
-        fn = spec.function_for(tier)
-        if fn is None:
-            able = [n for n in self.order if spec.function_for(self.tiers[n]) is not None]
-            raise TierUnavailable(f"the {name} tier ({tier.kind}) cannot run {spec.name}; use "
-                                  f"{', '.join(able) or 'an LLM tier'}")
-        started = time.perf_counter()
-        try:
+        """Run one tier, or its fallbacks while each is down (``tiers.fallback``); the output
+        carries the price of the work of the tier that answered."""
+
+        def attempt(tier: Tier) -> TaskOutput:
+            fn = spec.function_for(tier)
+            if fn is None:
+                able = [n for n in self.order if spec.function_for(self.tiers[n]) is not None]
+                raise TierUnavailable(f"the {tier.name} tier ({tier.kind}) cannot run {spec.name}; use "
+                                      f"{', '.join(able) or 'an LLM tier'}")
+            started = time.perf_counter()
             out = fn(self.context, tier, req)
-        except TierDown as e:
-            if not tier.config.fallback:
-                raise
-            log.warning("%s; falling back to %s", e.message, tier.config.fallback)
-            out = self.step(spec, req, tier.config.fallback)
-            out.fallback_from, out.fallback_reason = name, e.reason
+            out.cost_usd += tier.cost(out.usage, time.perf_counter() - started)
             return out
-        out.cost_usd += tier.cost(out.usage, time.perf_counter() - started)
+
+        out, fell = call_with_fallback(self.tier(name), attempt, self.tier)
+        if fell is not None:
+            out.fallback_from, out.fallback_reason = fell.tier, fell.reason
         return out
 
     def run(self, task: str, request: TaskRequest | dict[str, Any], api_key: str | None = None) -> dict[str, Any]:

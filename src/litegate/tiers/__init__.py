@@ -7,7 +7,7 @@ To add a kind, write a module with a ``BaseTier`` subclass (its ``kind``, ``capa
 from __future__ import annotations
 
 from litegate.ledger.pricing import Price, Usage
-from litegate.tiers.base import BaseTier, Tier, TierConfig, check_names, parse_tiers
+from litegate.tiers.base import BaseTier, Tier, TierConfig, TierDeps, check_names, parse_tiers
 from litegate.tiers.gemini import GeminiTier
 from litegate.tiers.local import LocalTier
 from litegate.tiers.nano import NanoTier
@@ -22,10 +22,10 @@ TIER_KINDS: dict[str, type[BaseTier]] = {
 }
 
 
-def make_tier(config: TierConfig, deps: object) -> BaseTier:
+def make_tier(config: TierConfig, deps: TierDeps) -> BaseTier:
     return TIER_KINDS[config.kind](config, deps)
 
 
 __all__ = ["TIER_KINDS", "RETRY_STATUS", "BaseTier", "CircuitBreaker", "GeminiTier", "LocalTier", "NanoTier",
-           "OpenAITier", "Price", "Resilience", "Tier", "TierConfig", "Usage", "backoff_s", "check_names",
+           "OpenAITier", "Price", "Resilience", "Tier", "TierConfig", "TierDeps", "Usage", "backoff_s", "check_names",
            "make_tier", "parse_tiers"]

@@ -3,8 +3,13 @@
 A tier is a place a task's model work can run. Task code calls the protocol only — it never
 asks which kind a tier is, only what it can do (``capabilities``):
 
-- ``"chat"``: ``chat(body, schema=None)`` returns an OpenAI-shaped chat completion whose
-  reply follows ``schema`` when one is given;
+- ``"chat"``: ``chat(body, schema=None)`` (sync, for tasks in worker threads) and
+  ``achat(body, schema=None)`` (async, for the chat service) return an OpenAI-shaped chat
+  completion whose reply follows ``schema`` when one is given;
+- ``"stream"``: ``astream(kind, body)`` yields chunks as they decode;
+- ``"engine"``: the tier runs on a llama.cpp engine in this process (``aengine()``), which the
+  chat service reads for context budgets and tool-call decisions;
+- ``"relay"``: ``arelay_stream(body)`` passes an OpenAI-compatible remote's bytes through;
 - ``"labels"``: ``label_scores(messages, labels)`` prices every label in one generation;
 - ``"classifier"`` / ``"embed"``: trained nano classifiers and sentence embeddings.
 
@@ -14,12 +19,22 @@ local ones.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from litegate.config import Settings, check_tables
 from litegate.errors import ConfigError
-from litegate.ledger.pricing import Price, Usage
+from litegate.ledger.pricing import LOCAL_USD_PER_HOUR, NANO_USD_PER_HOUR, Price, Usage, engine_ms
+
+if TYPE_CHECKING:
+    from litegate.engine.registry import ModelRegistry
+    from litegate.nano.classifier import ClassifierStore
+    from litegate.nano.extractor import ExtractorStore
+
+__all__ = ["LOCAL_USD_PER_HOUR", "NANO_USD_PER_HOUR", "BaseTier", "Price", "Tier", "TierConfig", "TierDeps", "Usage",
+           "check_names", "engine_ms", "parse_tiers"]
 
 
 @dataclass
@@ -43,21 +58,40 @@ class TierConfig:
     options: dict[str, Any] = field(default_factory=dict)  # kind-specific settings
 
 
+@dataclass
+class TierDeps:
+    """What tier kinds may use, made once by the composition root."""
+
+    registry: ModelRegistry
+    classifiers: ClassifierStore
+    settings: Settings
+    extractors: ExtractorStore | None = None
+
+
 @runtime_checkable
 class Tier(Protocol):
-    """The one seam between tasks (and the chat service) and where model work runs."""
+    """The one seam between tasks (and the chat service) and where model work runs. What a
+    tier can do beyond this is named by ``capabilities`` (see the module's docstring)."""
 
     name: str
     kind: str
     config: TierConfig
     capabilities: frozenset[str]
+    remote: bool
 
     @property
     def model(self) -> str: ...
 
+    @property
+    def price(self) -> Price: ...
+
     def cost(self, usage: Usage, seconds: float) -> float: ...
 
     def describe(self) -> dict[str, Any]: ...
+
+    def close(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 class BaseTier:
@@ -74,6 +108,13 @@ class BaseTier:
         self.config = config
         self.name = config.name
         self.deps = deps
+
+    def chat(self, body: dict[str, Any], schema: Any = None) -> dict[str, Any]:
+        raise NotImplementedError(f"the {self.kind} tier cannot chat")
+
+    async def achat(self, body: dict[str, Any], schema: Any = None) -> dict[str, Any]:
+        """Async chat; a kind whose client is sync only runs ``chat`` in a worker thread."""
+        return await asyncio.to_thread(self.chat, body, schema)
 
     @property
     def model(self) -> str:
@@ -117,8 +158,6 @@ def parse_tiers(tables: Any, source: str, kinds: dict[str, type[BaseTier]],
                 builtin: tuple[str, ...] = ("lite", "pro")) -> list[TierConfig]:
     """Validate ``[[tier]]`` tables (in cascade order) into TierConfigs; every problem is a
     one-line ConfigError naming the table."""
-    from litegate.config import check_tables
-
     tiers: list[TierConfig] = []
     for where, table in check_tables(tables, "tier", {f.name for f in fields(TierConfig)}, source):
         name = table.get("name")

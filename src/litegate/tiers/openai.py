@@ -1,20 +1,23 @@
 """``kind = "openai"``: any OpenAI-compatible endpoint.
 
 Task calls go through the ``openai`` SDK (sync, in the task's worker thread). The same tier is
-also served on the chat API under its name: chat requests are relayed over aiohttp (measured
-about a millisecond per call faster than httpx's async client: bench/overhead.py), with the
-same retries and the same circuit breaker.
+also served on the chat API under its name: async chat (``achat``) and the byte relay
+(``arelay_stream``) go over aiohttp (measured about a millisecond per call faster than httpx's
+async client: bench/overhead.py), with the same retries and the same circuit breaker. Each
+event loop gets its own session (the server's, and the one sync callers run on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
 from litegate.errors import LitegateError, RemoteRejected, TierDown, TransientStatus
-from litegate.tiers.remote import RemoteTier
+from litegate.tiers.base import TierConfig, TierDeps
+from litegate.tiers.remote import RemoteTier, check_reply
 from litegate.tiers.resilience import RETRY_STATUS
 
 _SDK_FIELDS = ("messages", "max_tokens", "temperature", "logprobs", "top_logprobs", "stop", "seed")
@@ -25,9 +28,9 @@ class OpenAITier(RemoteTier):
     capabilities = frozenset({"chat", "labels", "relay"})
     requires = ("model", "base_url")
 
-    def __init__(self, config: Any, deps: Any = None):
+    def __init__(self, config: TierConfig, deps: TierDeps | None = None):
         super().__init__(config, deps)
-        self._session: Any = None
+        self._sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
         self._url = (config.base_url or "").rstrip("/") + "/chat/completions"
 
     # -- sync, for tasks -----------------------------------------------------------------------
@@ -61,20 +64,39 @@ class OpenAITier(RemoteTier):
     # -- async, for the chat API relay -----------------------------------------------------------
 
     def session(self) -> Any:
+        """This event loop's session (an aiohttp session belongs to the loop it was made on)."""
         import aiohttp
 
-        if self._session is None or self._session.closed:
+        loop = asyncio.get_running_loop()
+        session = self._sessions.get(loop)
+        if session is None or session.closed:
             key = self.api_key()
-            self._session = aiohttp.ClientSession(
+            session = self._sessions[loop] = aiohttp.ClientSession(
                 headers={"Authorization": f"Bearer {key}"} if key != "unused" else {},
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout_s, connect=5.0),
                 connector=aiohttp.TCPConnector(limit=self.config.concurrency))
-        return self._session
+        return session
 
-    async def achat(self, body: dict[str, Any]) -> dict[str, Any]:
-        """POST /chat/completions with retries; raises TierDown or RemoteRejected."""
+    async def achat(self, body: dict[str, Any], schema: Any = None) -> dict[str, Any]:
+        """POST /chat/completions with retries; raises TierDown or RemoteRejected. A reply that
+        breaks ``schema`` raises SchemaViolation, as on the sync path."""
+        raw_schema = getattr(schema, "schema", schema)
         payload = dict(body, model=self.model, stream=False)
+        if raw_schema is not None:
+            payload["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply",
+                                                                                 "schema": raw_schema}}
+        result = await self._apost(payload)
+        if raw_schema is not None:
+            choice = result["choices"][0]
+            if choice.get("finish_reason") != "length":
+                check_reply(self.name, choice["message"].get("content") or "", raw_schema)
+        return result
 
+    async def arelay(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A client's OpenAI-shaped body passed to the remote as is, answered in full."""
+        return await self._apost(dict(body, model=self.model, stream=False))
+
+    async def _apost(self, payload: dict[str, Any]) -> dict[str, Any]:
         async def attempt() -> dict[str, Any]:
             async with self.session().post(self._url, json=payload) as r:
                 raw = await r.read()
@@ -91,7 +113,7 @@ class OpenAITier(RemoteTier):
             return error
         return self.classify(error)
 
-    async def astream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
+    async def arelay_stream(self, body: dict[str, Any]) -> AsyncIterator[bytes]:
         """The remote's SSE bytes (no retry once bytes have flowed); TierDown when it is down."""
         import aiohttp
 
@@ -115,8 +137,11 @@ class OpenAITier(RemoteTier):
             raise TierDown(self.name, f"{type(e).__name__}: {e}") from None
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
+        """Close the sessions of the running loop (others close with their loop)."""
+        loop = asyncio.get_running_loop()
+        session = self._sessions.pop(loop, None)
+        if session is not None:
+            await session.close()
 
 
 def json_or_text(raw: bytes) -> Any:

@@ -13,6 +13,7 @@ import asyncio
 import random
 import threading
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -72,7 +73,9 @@ class Resilience:
         self.breaker = CircuitBreaker(breaker_failures, breaker_reset_s)
         self._slots = threading.BoundedSemaphore(concurrency)
         self._concurrency = concurrency
-        self._aslots: asyncio.Semaphore | None = None
+        # one async cap per event loop (an asyncio.Semaphore belongs to the loop it waits on)
+        self._aslots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = \
+            weakref.WeakKeyDictionary()
         self._sleep = sleep
 
     def _open(self) -> TierDown:
@@ -112,10 +115,12 @@ class Resilience:
     async def acall(self, fn: Callable[[], Awaitable[T]], classify: Classify) -> T:
         if not self.breaker.allow():
             raise self._open()
-        if self._aslots is None:
-            self._aslots = asyncio.Semaphore(self._concurrency)
+        loop = asyncio.get_running_loop()
+        slots = self._aslots.get(loop)
+        if slots is None:
+            slots = self._aslots[loop] = asyncio.Semaphore(self._concurrency)
         last = "no attempt"
-        async with self._aslots:
+        async with slots:
             for attempt in range(self.max_retries + 1):
                 if attempt:
                     await asyncio.sleep(backoff_s(attempt))
