@@ -129,7 +129,13 @@ def test_host_and_browser_origin_are_checked(rt) -> None:
         assert ok.status_code == 200  # a page served from this machine
         r = client.post("/v1beta/models/lite:generateContent", content='{"contents": []}',
                         headers={"Origin": "https://evil.example", "Content-Type": "text/plain"})
+        # refused before any route runs, in the Gemini API's own error shape
+        assert r.status_code == 403 and r.json()["error"]["status"] == "PERMISSION_DENIED"
+        assert "evil.example" in r.json()["error"]["message"]
+        r = client.post("/v1/embeddings", json={"input": "hi"}, headers={"Origin": "https://evil.example"})
         assert r.status_code == 403 and r.json()["error"]["code"] == "origin_not_allowed"
+        r = client.post("/api/embed", json={"model": "lite", "input": "hi"}, headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403 and "evil.example" in r.json()["error"]  # Ollama's shape: a string
         r = client.get("/healthz", headers={"Host": "rebound.example:8080"})  # DNS rebinding
         assert r.status_code == 421 and r.json()["error"]["code"] == "host_not_allowed"
     with TestClient(create_app(rt, close_runtime=False, allowed_hosts=["*"]), base_url="http://x.example") as c:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
@@ -13,32 +13,62 @@ from fastapi.responses import Response
 
 from litegate._version import __version__
 from litegate.jobs.batches import BatchRunner, task_prefetch
+from litegate.keys import KeyGuard
 from litegate.runtime import Runtime
+from litegate.server import gemini, native, ollama, openai, pages, responses
 from litegate.server.errors import install_error_handlers
-from litegate.server.gemini import batches as gemini_batches
-from litegate.server.gemini import routes as gemini
+from litegate.server.front import ErrorShapes, FrontEnd
 from litegate.server.internal import AppDispatch
-from litegate.server.native import learning, pipelines, tasks
-from litegate.server.ollama import routes as ollama
-from litegate.server.openai import batches
-from litegate.server.openai import chat as openai
-from litegate.server.pages import dashboard
-from litegate.server.pages import learning as learning_page
-from litegate.server.pages import pipelines as pipelines_page
-from litegate.server.responses import routes as responses
+from litegate.server.limits import BodyLimit, HostGuard
 
 log = logging.getLogger("litegate.server")
 
+# The front-end APIs, in the order their routes are matched (OpenAI's /v1/models and /v1/files
+# before Gemini's routes under /v1). A new API is a folder with a FRONT and a line here.
+FRONT_ENDS: tuple[FrontEnd, ...] = (openai.FRONT, native.FRONT, pages.FRONT, ollama.FRONT, responses.FRONT,
+                                    gemini.FRONT)
+
 
 def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: list[str] | None = None,
-               with_pipelines: bool = True) -> FastAPI:
+               with_pipelines: bool = True, fronts: tuple[FrontEnd, ...] = FRONT_ENDS) -> FastAPI:
     """An app serving ``runtime``: its default model answers requests that name no model.
     ``allowed_hosts`` (``litegate serve`` always passes them) bounds the Host and Origin
     headers accepted; None checks neither (in-process use). ``with_pipelines``: load the
-    pipeline files (batch line apps do without)."""
+    pipeline files (batch line apps do without). ``fronts``: the APIs served."""
+    keys_on = bool(runtime.config.api_keys)
+    # with API keys, the API's description is behind them too (routes added below)
+    app = FastAPI(title="litegate", version=__version__, lifespan=_lifespan(close_runtime),
+                  **({"openapi_url": None, "docs_url": None, "redoc_url": None} if keys_on else {}))
+    app.state.runtime = runtime
+    app.state.started = int(time.time())
+    guarded = _keys(app, runtime)
+    shapes = ErrorShapes(fronts)
+    install_error_handlers(app, shapes)
+    if keys_on:
+        _guarded_docs(app, guarded)
+    for front in fronts:
+        front.mount(app, guarded)
+    # pipeline files are checked here, so a bad one stops the server before it listens
+    app.state.pipelines = pipelines_for(runtime) if with_pipelines else None
+    file_limit = int(runtime.settings.max_file_mb * (1 << 20))
+    app.add_middleware(BodyLimit, max_bytes=int(runtime.settings.max_body_mb * (1 << 20)),
+                       larger={"/v1/files": file_limit, "/upload/": file_limit}, shapes=shapes)
+    if allowed_hosts is not None:
+        app.add_middleware(HostGuard, allowed=allowed_hosts, shapes=shapes)
+    app.state.batch_runner = BatchRunner(runtime.batches, AppDispatch(app),
+                                         concurrency=runtime.settings.batch_concurrency,
+                                         max_line_bytes=int(runtime.settings.max_body_mb * (1 << 20)),
+                                         cost_of=_ledger_cost(runtime), prefetch=task_prefetch(runtime))
+    _probes(app, keys_on)
+    return app
 
+
+def _lifespan(close_runtime: bool) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        runtime: Runtime = app.state.runtime
+        runner: BatchRunner = app.state.batch_runner
+        pipeline_service = app.state.pipelines
         resumed = runner.resume_all()  # jobs a previous process left unfinished
         if resumed:
             log.info("resuming %d unfinished batch job(s): %s", len(resumed), ", ".join(resumed))
@@ -55,14 +85,11 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
         if close_runtime:
             runtime.close()
 
-    keys_on = bool(runtime.config.api_keys)
-    # with API keys, the API's description is behind them too (routes added below)
-    app = FastAPI(title="litegate", version=__version__, lifespan=lifespan,
-                  **({"openapi_url": None, "docs_url": None, "redoc_url": None} if keys_on else {}))
-    app.state.runtime = runtime
-    app.state.started = int(time.time())
-    from litegate.keys import KeyGuard
+    return lifespan
 
+
+def _keys(app: FastAPI, runtime: Runtime) -> list[Any]:
+    """The API keys' guard, as the dependency every route takes."""
     app.state.keys = KeyGuard(runtime.config.api_keys, runtime.accountant.ledger if runtime.accountant else None)
     if runtime.accountant is not None and app.state.keys.enabled:
         runtime.accountant.spend_listeners.append(app.state.keys.spent)
@@ -70,43 +97,11 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     async def require_key(request: Request) -> None:
         request.app.state.keys.check(request)
 
-    guarded = [Depends(require_key)]
-    install_error_handlers(app)
-    if keys_on:
-        _guarded_docs(app, guarded)
-    app.include_router(openai.router, dependencies=guarded)
-    app.include_router(tasks.router, dependencies=guarded)
-    app.include_router(learning.router, dependencies=guarded)
-    app.include_router(dashboard.router, dependencies=guarded)
-    app.include_router(learning_page.router, dependencies=guarded)
-    app.include_router(ollama.router, dependencies=guarded)
-    app.include_router(responses.router, dependencies=guarded)
-    app.include_router(batches.router, dependencies=guarded)
-    app.include_router(pipelines.router, dependencies=guarded)
-    app.include_router(pipelines_page.router, dependencies=guarded)
-    # pipeline files are checked here, so a bad one stops the server before it listens
-    pipeline_service = pipelines_for(runtime) if with_pipelines else None
-    app.state.pipelines = pipeline_service
-    app.state.gemini = gemini.GeminiState()
-    from litegate.server.limits import BodyLimit, HostGuard
+    return [Depends(require_key)]
 
-    file_limit = int(runtime.settings.max_file_mb * (1 << 20))
-    app.add_middleware(BodyLimit, max_bytes=int(runtime.settings.max_body_mb * (1 << 20)),
-                       larger={"/v1/files": file_limit, "/upload/": file_limit})
-    if allowed_hosts is not None:
-        app.add_middleware(HostGuard, allowed=allowed_hosts)
-    from fastapi.utils import generate_unique_id
 
-    for prefix in ("/v1beta", "/v1"):  # google-genai asks under /v1 by default; the OpenAI routes come first
-        ids = {} if prefix == "/v1beta" else {"generate_unique_id_function": lambda route: "gemini_" +
-                                              generate_unique_id(route)}
-        app.include_router(gemini.router, prefix=prefix, dependencies=guarded, **ids)
-        app.include_router(gemini_batches.router, prefix=prefix, dependencies=guarded, **ids)
-        app.include_router(gemini_batches.upload_router, prefix="/upload" + prefix, dependencies=guarded, **ids)
-    runner = BatchRunner(runtime.batches, AppDispatch(app), concurrency=runtime.settings.batch_concurrency,
-                         max_line_bytes=int(runtime.settings.max_body_mb * (1 << 20)),
-                         cost_of=_ledger_cost(runtime), prefetch=task_prefetch(runtime))
-    app.state.batch_runner = runner
+def _probes(app: FastAPI, keys_on: bool) -> None:
+    """/metrics and /healthz: open, for monitors."""
 
     @app.get("/metrics")
     async def metrics(request: Request) -> Response:
@@ -129,13 +124,11 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
             "active_requests": sum(e.active_requests for e in loaded.values()),
             # with API keys on, an unauthenticated probe learns no configuration (base URLs, tiers)
             **({} if keys_on else {
-                "remotes": {name: {"circuit": rt.tiers[name].breaker.state,
+                "remotes": {name: {"circuit": rt.tiers[name].breaker.state,  # type: ignore[attr-defined]
                                    "base_url": rt.tiers[name].config.base_url}
                             for name in rt.chat.remote_names()},
                 "tiers": rt.tasks.describe_tiers()}),
         }
-
-    return app
 
 
 def pipelines_for(runtime: Runtime) -> Any:

@@ -1,7 +1,10 @@
-"""Error bodies shaped like OpenAI's: ``{"error": {"message", "type", "param", "code"}}``."""
+"""Errors as HTTP answers: the handlers that word every error in its API's shape
+(``server.front``), OpenAI's body helpers, and the JSON body reader of the routes that read
+their bodies themselves."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -11,16 +14,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from litegate.errors import ContextLengthExceeded, LitegateError
+from litegate.errors import ContextLengthExceeded, InvalidRequest, LitegateError
+from litegate.server.front import ErrorShapes, Problem
+from litegate.server.limits import ClientGone
 
 
 async def json_body(request: Request) -> dict[str, Any]:
     """The body as a JSON object, for routes that read it themselves (Gemini, Ollama,
     Responses); anything else is a 400 in the route's own error shape."""
-    import json
-
-    from litegate.errors import InvalidRequest
-
     try:
         body = json.loads(await request.body() or b"{}")
     except (ValueError, UnicodeDecodeError) as e:
@@ -37,14 +38,6 @@ def error_body(message: str, *, error_type: str = "invalid_request_error", param
 
 def error_response(status: int, message: str, **kwargs: Any) -> JSONResponse:
     return JSONResponse(error_body(message, **kwargs), status_code=status)
-
-
-def litegate_error_response(exc: LitegateError) -> JSONResponse:
-    extra: dict[str, Any] = {}
-    if isinstance(exc, ContextLengthExceeded):
-        extra = {"prompt_tokens": exc.prompt_tokens, "n_ctx": exc.n_ctx}
-    return error_response(exc.status_code, exc.message, error_type=exc.error_type, param=exc.param,
-                          code=exc.code, **extra)
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:
@@ -72,38 +65,22 @@ def validation_message(exc: RequestValidationError) -> tuple[str, str | None]:
     return f"'{path}': {msg}{more}", path
 
 
-def _is_gemini(request: Request) -> bool:
-    """Gemini routes, and google-genai on the routes both APIs share (GET /v1/models)."""
-    from litegate.server.gemini.routes import is_gemini_path
+def install_error_handlers(app: FastAPI, shapes: ErrorShapes) -> None:
+    """Every error in the shape of the API its request was for (``server.front``)."""
 
-    return is_gemini_path(request.url.path) or "x-goog-api-client" in request.headers
-
-
-def _is_ollama(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
-def ollama_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status_code=status)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    """OpenAI-shaped errors everywhere, except Google-shaped ones on the Gemini routes."""
-    from litegate.server.gemini.routes import google_error
+    def answer(request: Request, problem: Problem) -> JSONResponse:
+        shape = shapes.for_request(request.url.path, request.headers)
+        return JSONResponse(shape.body(problem), status_code=problem.status)
 
     @app.exception_handler(LitegateError)
     async def _litegate(request: Request, exc: LitegateError) -> JSONResponse:
-        if _is_gemini(request):
-            response = google_error(exc.status_code, exc.message)
-        elif _is_ollama(request):
-            response = ollama_error(exc.status_code, exc.message)
-        else:
-            response = litegate_error_response(exc)
+        extra: dict[str, Any] = {}
+        if isinstance(exc, ContextLengthExceeded):
+            extra = {"prompt_tokens": exc.prompt_tokens, "n_ctx": exc.n_ctx}
+        response = answer(request, Problem(exc.status_code, exc.message, exc.error_type, exc.param, exc.code, extra))
         if exc.status_code in (429, 503):  # every 429 and 503 says when to come back
             response.headers["Retry-After"] = str(max(1, math.ceil(getattr(exc, "retry_after", None) or 1.0)))
         return response
-
-    from litegate.server.limits import ClientGone
 
     @app.exception_handler(ClientGone)
     async def _gone(request: Request, exc: ClientGone) -> JSONResponse:
@@ -113,51 +90,31 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = validation_message(exc)
-        if _is_gemini(request):
-            return google_error(400, message)
-        if _is_ollama(request):
-            return ollama_error(400, message)
-        return error_response(400, message, param=param, code="invalid_value" if param else "invalid_json")
-
-    def _bad(request: Request, message: str) -> JSONResponse:
-        if _is_gemini(request):
-            return google_error(400, message)
-        if _is_ollama(request):
-            return ollama_error(400, message)
-        return error_response(400, message)
+        return answer(request, Problem(400, message, param=param, code="invalid_value" if param else "invalid_json"))
 
     @app.exception_handler(UnicodeError)
     async def _unicode(request: Request, exc: UnicodeError) -> JSONResponse:
         # a lone surrogate ("\ud800") is valid JSON but no valid text: it cannot reach a model
-        return _bad(request, "the request holds text that is not valid Unicode (an unpaired surrogate such as "
-                             "\\ud800); send valid UTF-8 text")
+        return answer(request, Problem(400, "the request holds text that is not valid Unicode (an unpaired "
+                                            "surrogate such as \\ud800); send valid UTF-8 text"))
 
     @app.exception_handler(RecursionError)
     async def _deep(request: Request, exc: RecursionError) -> JSONResponse:
-        return _bad(request, "the request body nests too deeply")
+        return answer(request, Problem(400, "the request body nests too deeply"))
 
     @app.exception_handler(ValidationError)
     async def _shape(request: Request, exc: ValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return _bad(request, f"'{where}': {first.get('msg', 'invalid value')}" if where else "invalid request")
+        return answer(request, Problem(400, f"'{where}': {first.get('msg', 'invalid value')}" if where
+                                       else "invalid request"))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if _is_gemini(request):
-            detail = str(exc.detail)
-            if exc.status_code in (404, 405):  # Google answers an unknown method with 404
-                return google_error(404, f"this server has no route {request.method} {request.url.path}")
-            return google_error(exc.status_code, detail)
-        kind = "not_found_error" if exc.status_code == 404 else "invalid_request_error"
-        message = str(exc.detail)
-        if _is_ollama(request):
-            return ollama_error(exc.status_code, f"no route {request.method} {request.url.path}"
-                                if exc.status_code in (404, 405) else message)
-        if exc.status_code == 404 and message == "Not Found":
-            message = (f"this server has no route {request.method} {request.url.path}; see /docs for the routes "
-                       "it serves")
-            return error_response(404, message, error_type=kind, code="unknown_route")
-        if exc.status_code == 405:
-            message = f"{request.method} is not allowed on {request.url.path}"
-        return error_response(exc.status_code, message, error_type=kind)
+        shape = shapes.for_request(request.url.path, request.headers)
+        if exc.status_code == 405 or (exc.status_code == 404 and exc.detail == "Not Found"):
+            problem = shape.no_route(request.method, request.url.path, exc.status_code)
+        else:
+            problem = Problem(exc.status_code, str(exc.detail),
+                              "not_found_error" if exc.status_code == 404 else "invalid_request_error")
+        return JSONResponse(shape.body(problem), status_code=problem.status)

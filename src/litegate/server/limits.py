@@ -9,7 +9,7 @@ import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from litegate.server.errors import error_body
+from litegate.server.front import OPENAI_SHAPE, ErrorShape, ErrorShapes, Problem
 
 T = TypeVar("T")
 
@@ -21,8 +21,10 @@ class BodyLimit:
     Content-Length when it has one, else by counting while it arrives. The body is buffered
     (it is bounded) and replayed to the app; later messages (a disconnect) pass through."""
 
-    def __init__(self, app: Any, max_bytes: int, larger: dict[str, int] | None = None):
+    def __init__(self, app: Any, max_bytes: int, larger: dict[str, int] | None = None,
+                 shapes: ErrorShapes | None = None):
         self.app = app
+        self.shapes = shapes
         self.max_bytes = max_bytes
         self.larger = larger or {}  # path prefix -> its own limit (file uploads)
 
@@ -34,7 +36,7 @@ class BodyLimit:
         limit = next((n for prefix, n in self.larger.items() if path.startswith(prefix)), self.max_bytes)
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._refuse(send, limit)
+            await self._refuse(scope, send, limit)
             return
         chunks, size = [], 0
         while True:
@@ -44,7 +46,7 @@ class BodyLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
-                await self._refuse(send, limit)
+                await self._refuse(scope, send, limit)
                 return
             chunks.append(chunk)
             if not message.get("more_body"):
@@ -60,9 +62,9 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, send: Any, limit: int) -> None:
+    async def _refuse(self, scope: Scope, send: Any, limit: int) -> None:
         setting = "LITEGATE_MAX_FILE_MB" if limit != self.max_bytes else "LITEGATE_MAX_BODY_MB"
-        await _refuse(send, 413, f"the request body is larger than the {limit / (1 << 20):g} MB limit ({setting})",
+        await _refuse(_shape(self.shapes, scope), send, 413, f"the request body is larger than the {limit / (1 << 20):g} MB limit ({setting})",
                       "request_too_large", close=True)
 
 
@@ -82,8 +84,9 @@ class HostGuard:
     a browser's ``Origin``, when sent, must too (a web page cannot make a browser drive the
     API). Clients that are not browsers send no Origin and are unaffected. ``"*"`` allows all."""
 
-    def __init__(self, app: Any, allowed: list[str]):
+    def __init__(self, app: Any, allowed: list[str], shapes: ErrorShapes | None = None):
         self.app = app
+        self.shapes = shapes
         self.any = "*" in allowed
         self.allowed = {_host_only(h) for h in allowed if h != "*"}
 
@@ -94,23 +97,27 @@ class HostGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         host = _host_only(headers.get("host", ""))
         if host not in self.allowed:
-            await _refuse(send, 421, f"host {host!r} is not served here; allowed: {', '.join(sorted(self.allowed))} "
+            await _refuse(_shape(self.shapes, scope), send, 421, f"host {host!r} is not served here; allowed: {', '.join(sorted(self.allowed))} "
                                      "(litegate serve --allowed-hosts)", "host_not_allowed")
             return
         origin = headers.get("origin")
         if origin and origin != "null":
             origin_host = _host_only(origin.split("://", 1)[-1].split("/", 1)[0])
             if origin_host not in self.allowed:
-                await _refuse(send, 403, f"requests from web pages at {origin!r} are refused (litegate serve "
+                await _refuse(_shape(self.shapes, scope), send, 403, f"requests from web pages at {origin!r} are refused (litegate serve "
                                          "--allowed-hosts)", "origin_not_allowed")
                 return
         await self.app(scope, receive, send)
 
 
-async def _refuse(send: Any, status: int, message: str, code: str, close: bool = False) -> None:
-    """An error answered before the route runs; ``close`` ends the connection (a body left
-    unread must not be parsed as the next request)."""
-    body = json.dumps(error_body(message, code=code)).encode()
+def _shape(shapes: ErrorShapes | None, scope: Scope) -> ErrorShape:
+    return shapes.for_scope(scope) if shapes is not None else OPENAI_SHAPE
+
+
+async def _refuse(shape: ErrorShape, send: Any, status: int, message: str, code: str, close: bool = False) -> None:
+    """An error answered before the route runs, in the shape of the request's API; ``close``
+    ends the connection (a body left unread must not be parsed as the next request)."""
+    body = json.dumps(shape.body(Problem(status, message, code=code))).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     if close:
         headers.append((b"connection", b"close"))

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from litegate.chat import ChatCall
@@ -31,6 +31,7 @@ from litegate.errors import InvalidRequest, LitegateError, NotFound, TooManyRequ
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.bodies import BATCH_EMBED, CACHE, CACHE_UPDATE, COUNT_TOKENS, EMBED, GENERATE, body
 from litegate.server.errors import json_body
+from litegate.server.gemini.shape import google_status
 from litegate.server.limits import while_connected
 
 log = logging.getLogger("litegate.gemini")
@@ -259,7 +260,7 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
                                  "responseId": chunk.get("id")})
         except LitegateError as e:
             yield frame({"error": {"code": e.status_code, "message": e.message,
-                                   "status": _google_status(e.status_code)}})
+                                   "status": google_status(e.status_code)}})
         finally:
             await chunks.aclose()
 
@@ -391,20 +392,3 @@ async def delete_cache(name: str, request: Request) -> dict[str, Any]:
     with state.lock:
         state.caches.pop(cache.name, None)
     return {}
-
-
-def _google_status(code: int) -> str:
-    return {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-            422: "INVALID_ARGUMENT", 429: "RESOURCE_EXHAUSTED"}.get(code, "INTERNAL")
-
-
-_GEMINI_PATH = re.compile(r"^/v1(beta)?/(models/[^/]+:|cachedContents)|^/v1beta/|^/upload/")
-
-
-def is_gemini_path(path: str) -> bool:
-    return bool(_GEMINI_PATH.match(path))
-
-
-def google_error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"code": status, "message": message, "status": _google_status(status)}},
-                        status_code=status)
