@@ -18,6 +18,7 @@ import secrets
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from litegate.chat.grounding import check_calls, conversation_text
@@ -74,6 +75,20 @@ class Target:
     def local(self) -> bool:
         """Runs on an engine in this process (context budgets and tool decisions apply)."""
         return "engine" in self.tier.capabilities
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One model the chat APIs serve, as every API's model list shows it."""
+
+    name: str
+    remote: bool
+    aliases: tuple[str, ...] = ()
+    loaded: bool = False
+    n_ctx: int | None = None  # known once a local model is loaded
+    upstream_model: str | None = None  # a remote tier's model at its provider
+    circuit: str | None = None  # a remote tier's breaker
+    path: Path | None = None  # a local model's file, once resolved
 
 
 @dataclass
@@ -189,6 +204,18 @@ class ChatService:
 
     def remote_names(self) -> list[str]:
         return [name for name, t in self.tiers.items() if t.remote]
+
+    def models(self) -> list[ModelEntry]:
+        """The one model list (remote tiers by name, then the served local models) that the
+        OpenAI, Gemini and Ollama model routes render in their own shapes."""
+        out = [ModelEntry(name, remote=True, upstream_model=t.config.model,
+                          circuit=getattr(getattr(t, "breaker", None), "state", None))
+               for name, t in self.tiers.items() if t.remote]
+        for served in self.registry.served():
+            engine = served.engine
+            out.append(ModelEntry(served.name, remote=False, aliases=tuple(served.aliases), loaded=engine is not None,
+                                  n_ctx=engine.n_ctx if engine is not None else None, path=served.path))
+        return out
 
     def tier_for(self, name: str | None) -> Tier:
         """The tier a model name leads to: a chat tier by its name, else the tier that runs the

@@ -174,11 +174,10 @@ def gemini_models(request: Request) -> list[dict[str, Any]]:
     """The served models as Gemini model resources (chat models, then the embedding model)."""
     rt = request.app.state.runtime
     out = []
-    for name in rt.chat.remote_names() + [m.name for m in rt.registry.served()]:
-        served = next((m for m in rt.registry.served() if m.name == name), None)
-        n_ctx = served.engine.n_ctx if served is not None and served.engine is not None else rt.settings.ctx
-        out.append({"name": f"models/{name}", "baseModelId": name, "version": "litegate",
-                    "displayName": name, "description": f"{name}, served by litegate",
+    for m in rt.chat.models():
+        n_ctx = m.n_ctx or rt.settings.ctx
+        out.append({"name": f"models/{m.name}", "baseModelId": m.name, "version": "litegate",
+                    "displayName": m.name, "description": f"{m.name}, served by litegate",
                     "inputTokenLimit": n_ctx, "outputTokenLimit": n_ctx,
                     "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens",
                                                    "createCachedContent", "batchGenerateContent"]})

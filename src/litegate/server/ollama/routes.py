@@ -21,6 +21,8 @@ from starlette.concurrency import run_in_threadpool
 
 from litegate._version import __version__
 from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
+from litegate.chat.service import ModelEntry
+from litegate.engine.catalog import CATALOG
 from litegate.errors import InvalidRequest, LitegateError
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.bodies import OLLAMA_CHAT, OLLAMA_EMBED, OLLAMA_EMBEDDINGS, OLLAMA_GENERATE, OLLAMA_SHOW, body
@@ -233,39 +235,39 @@ async def embeddings(request: Request) -> dict[str, Any]:
     return {"embedding": [float(x) for x in vectors[0]]}
 
 
-def _model_entry(request: Request, served: Any) -> dict[str, Any]:
-    from litegate.engine.catalog import CATALOG
-
-    spec = CATALOG.get(served.name)
-    size = spec.size if spec is not None else (served.path.stat().st_size if served.path else 0)
+def _model_entry(m: ModelEntry) -> dict[str, Any]:
+    spec = CATALOG.get(m.name)
+    size = spec.size if spec is not None else (m.path.stat().st_size if m.path is not None and m.path.exists() else 0)
     digest = spec.sha256 if spec is not None else ""
-    return {"name": served.name, "model": served.name, "modified_at": _now(), "size": size, "digest": digest,
-            "details": {"format": "gguf", "family": "qwen2" if spec is not None else "",
-                        "parameter_size": {"lite": "0.5B", "pro": "1.5B"}.get(served.name, ""),
+    return {"name": m.name, "model": m.name, "modified_at": _now(), "size": size, "digest": digest,
+            "details": {"format": "remote" if m.remote else "gguf", "family": "qwen2" if spec is not None else "",
+                        "parameter_size": {"lite": "0.5B", "pro": "1.5B"}.get(m.name, ""),
                         "quantization_level": "Q4_K_M" if spec is not None else ""}}
+
+
+def _models(request: Request) -> list[ModelEntry]:
+    return list(request.app.state.runtime.chat.models())
 
 
 @router.get("/tags")
 async def tags(request: Request) -> dict[str, Any]:
-    return {"models": [_model_entry(request, s) for s in request.app.state.runtime.registry.served()]}
+    return {"models": [_model_entry(m) for m in _models(request)]}
 
 
 @router.get("/ps")
 async def ps(request: Request) -> dict[str, Any]:
-    loaded = request.app.state.runtime.registry.loaded()
     # a loaded model stays until the server stops; Ollama's clients want a time here
     until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
-    return {"models": [dict(_model_entry(request, s), size_vram=0, expires_at=until)
-                       for s in request.app.state.runtime.registry.served() if s.name in loaded]}
+    return {"models": [dict(_model_entry(m), size_vram=0, expires_at=until) for m in _models(request) if m.loaded]}
 
 
 @router.post("/show", openapi_extra=body(OLLAMA_SHOW))
 async def show(request: Request) -> dict[str, Any]:
     body = await json_body(request)
     name = str(body.get("model") or body.get("name") or "")
-    served = request.app.state.runtime.registry.lookup(name)  # 404 for an unknown model
-    entry = _model_entry(request, served)
-    return {"modelfile": f"FROM {served.name}", "parameters": "", "template": "", "details": entry["details"],
+    found = request.app.state.runtime.chat.target(name).model  # 404 for an unknown model
+    entry = _model_entry(next(m for m in _models(request) if m.name == found))
+    return {"modelfile": f"FROM {found}", "parameters": "", "template": "", "details": entry["details"],
             "model_info": {"general.architecture": entry["details"]["family"]},
             "capabilities": ["completion", "tools"], "modified_at": entry["modified_at"]}
 

@@ -207,16 +207,17 @@ async def list_models(request: Request) -> dict[str, Any]:
         from litegate.server.gemini.routes import gemini_models
 
         return {"models": gemini_models(request)}
-    rt = request.app.state.runtime
-    data = [{"id": name, "object": "model", "created": request.app.state.started, "owned_by": "remote",
-             "upstream_model": rt.tiers[name].config.model, "circuit": rt.tiers[name].breaker.state}
-            for name in rt.chat.remote_names()]
-    for served in rt.registry.served():
-        entry: dict[str, Any] = {"id": served.name, "object": "model", "created": request.app.state.started,
-                                 "owned_by": "litegate", "aliases": list(served.aliases),
-                                 "loaded": served.engine is not None}
-        if served.engine is not None:
-            entry["context_length"] = served.engine.n_ctx
+    started = request.app.state.started
+    data = []
+    for m in request.app.state.runtime.chat.models():
+        if m.remote:
+            entry: dict[str, Any] = {"id": m.name, "object": "model", "created": started, "owned_by": "remote",
+                                     "upstream_model": m.upstream_model, "circuit": m.circuit}
+        else:
+            entry = {"id": m.name, "object": "model", "created": started, "owned_by": "litegate",
+                     "aliases": list(m.aliases), "loaded": m.loaded}
+            if m.n_ctx is not None:
+                entry["context_length"] = m.n_ctx
         data.append(entry)
     return {"object": "list", "data": data}
 
