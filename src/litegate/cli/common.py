@@ -101,3 +101,10 @@ def split_pairs(value: str | None) -> list[str] | dict[str, str] | None:
     if any(":" in v for v in items):
         return {k.strip(): d.strip() for k, _, d in (v.partition(":") for v in items)}
     return items
+
+
+def plain_table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
+    """Columns padded to their widest cell, never cut: for pipes and narrow terminals."""
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *body]]
+    return "\n".join(lines)

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from litegate.cli.common import err, fail, out, settings
+from litegate.cli.common import err, fail, out, plain_table, settings
 from litegate.errors import LitegateError
 
 TaskOpt = Annotated[str | None, typer.Option(help="classify or extract, when NAME is both a classifier and an "
@@ -159,7 +159,6 @@ def learning_report(name: str, task: str | None, as_json: bool) -> None:
     if as_json:
         print(json.dumps(curve, indent=2))
         return
-    from litegate.cli.report import plain_table
 
     print(f"{kind} {name}: v{curve['active_version']} active; {curve['calls']} calls kept, {curve['human_labels']} "
           f"human and {curve['teacher_labels']} teacher labels, {curve['new_labels']} not yet trained on")

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 import typer
 
-from litegate.cli.common import err, fail, out
+from litegate.cli.common import err, fail, out, plain_table
 from litegate.errors import LitegateError
 
 pipeline_app = typer.Typer(help="Document pipelines: run a folder or a JSONL file through one, list and inspect "
@@ -204,7 +204,6 @@ def runs(name: Annotated[str | None, typer.Argument(help="a pipeline (default: a
     if as_json:
         out.print_json(json.dumps(data))
         return
-    from litegate.cli.report import plain_table
 
     header = ("id", "pipeline", "status", "document", "cost $", "tiers", "step", "created")
     body = [(r["id"], r["pipeline"], r["status"], str(r["input_ref"] or "")[:60], f"{r['cost_usd']:.6f}",
@@ -246,7 +245,6 @@ def dead_letters(name: Annotated[str | None, typer.Argument(help="a pipeline (de
     if as_json:
         out.print_json(json.dumps(data))
         return
-    from litegate.cli.report import plain_table
 
     out.print(plain_table(("id", "pipeline", "run", "url", "attempts", "last error"),
                           [(d["id"], d["pipeline"], d["run_id"], d["url"], str(d["attempts"]),

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from litegate.cli.common import fail, out, settings
+from litegate.cli.common import fail, out, plain_table, settings
 
 COLUMNS = ("feature", "tier", "calls", "tokens in/out", "cost $", "escalated", "p50 ms", "p95 ms",
            "success/fail", "$ per success")
@@ -23,13 +23,6 @@ def rows(summary: dict[str, Any]) -> list[tuple[str, ...]]:
              f"{g['cost_usd']:.6f}", f"{g['escalation_rate']:.1%}", ms(g["latency_ms_p50"]), ms(g["latency_ms_p95"]),
              f"{g['successes']}/{g['failures']}",
              f"{g['cost_per_success_usd']:.6f}" if g["cost_per_success_usd"] else "-") for g in summary["groups"]]
-
-
-def plain_table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
-    """Columns padded to their widest cell, never cut: for pipes and narrow terminals."""
-    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *body]]
-    return "\n".join(lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from litegate.errors import ConfigError, InvalidRequest, LitegateError
-from litegate.pipelines.config import StepConfig, env_value, expression, template
 from litegate.pipelines.expr import Expression, render
+from litegate.pipelines.spec import StepConfig, env_value, expression, template
 
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RESERVED_COLUMNS = ("run_id", "pipeline", "input_ref", "written_at")

@@ -21,9 +21,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from litegate.errors import InvalidRequest, LitegateError, TierUnavailable, UnknownTask
-from litegate.tasks import TASKS
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec
 from litegate.tasks.cascade import CascadePolicy, Step, run_policy
+from litegate.tasks.registry import TASKS
 from litegate.tiers.base import Tier
 from litegate.tiers.fallback import call_with_fallback
 
