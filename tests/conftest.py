@@ -28,7 +28,18 @@ def _shared_models_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "litegate" / "models"
 
 
+_ENV_BEFORE = {key: os.environ.get(key) for key in ("LITEGATE_MODELS_DIR", "LITEGATE_HOME")}
+# set at import, so every server and CLI process the tests start inherits it
 os.environ["LITEGATE_MODELS_DIR"] = str(_shared_models_dir())
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Leave the environment as the run found it (a caller's own LITEGATE_* included)."""
+    for key, value in _ENV_BEFORE.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -39,10 +50,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("litegate-home")
-    os.environ["LITEGATE_HOME"] = str(path)
-    return path
+    before = os.environ.get("LITEGATE_HOME")
+    os.environ["LITEGATE_HOME"] = str(path)  # the CLI and in-process runtimes of the session use it
+    yield path
+    if before is None:
+        os.environ.pop("LITEGATE_HOME", None)
+    else:
+        os.environ["LITEGATE_HOME"] = before
 
 
 def free_port() -> int:

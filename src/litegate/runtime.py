@@ -9,13 +9,32 @@ globals, so two can exist side by side.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine, create_engine
+
+from litegate.chat.service import ChatService
 from litegate.config import Settings
 from litegate.configfile import Config, load_config
-from litegate.tiers import TIER_KINDS, BaseTier, TierConfig, TierDeps, check_names, make_tier
+from litegate.documents.attachments import Attachments
+from litegate.engine.catalog import CATALOG, ProgressFactory
+from litegate.engine.registry import ModelRegistry
+from litegate.errors import ConfigError
+from litegate.jobs.batches import BatchStore
+from litegate.jobs.files import FileStore
+from litegate.learning.loop import Learner
+from litegate.ledger.accounting import Accountant
+from litegate.ledger.calls import Ledger
+from litegate.nano.classifier import ClassifierStore
+from litegate.nano.embeddings import EmbeddingService
+from litegate.nano.encoder import MiniLMEncoder
+from litegate.nano.extractor import ExtractorStore
+from litegate.tasks import TaskContext, TaskRunner
+from litegate.tasks.cascade import PolicyStore
+from litegate.tasks.runner import Shadowing, accounting_observer
+from litegate.tiers import TIER_KINDS, BaseTier, Tier, TierConfig, TierDeps, check_names, make_tier
 
 
 def default_tiers(lite_model: str, pro_installed: bool) -> list[TierConfig]:
@@ -28,8 +47,6 @@ def default_tiers(lite_model: str, pro_installed: bool) -> list[TierConfig]:
 
 def check_mmproj(path: Path) -> Path:
     """A projector file the user brings: it must exist and be a GGUF."""
-    from litegate.errors import ConfigError
-
     path = Path(path).expanduser()
     try:
         with open(path, "rb") as f:
@@ -43,8 +60,6 @@ def check_mmproj(path: Path) -> Path:
 
 def served_name(spec: str) -> str:
     """The name a model is served under: an embedded name, or a GGUF file's name."""
-    from litegate.engine.catalog import CATALOG
-
     return spec if spec in CATALOG else Path(spec).expanduser().name
 
 
@@ -52,22 +67,27 @@ def served_name(spec: str) -> str:
 class Runtime:
     settings: Settings
     config: Config
-    registry: Any
-    classifiers: Any
-    extractors: Any
+    registry: ModelRegistry
+    classifiers: ClassifierStore
+    extractors: ExtractorStore
     tiers: dict[str, BaseTier]
     order: list[str]  # the default cascade order
-    accountant: Any
-    policies: Any
-    chat: Any
-    tasks: Any
-    embeddings: Any
+    accountant: Accountant | None  # None: calls stay out of the ledger (evals)
+    policies: PolicyStore
+    chat: ChatService
+    tasks: TaskRunner
+    embeddings: EmbeddingService
     default_model: str
-    learner: Any = None
-    files: Any = None  # litegate.jobs.files.FileStore
-    batches: Any = None  # litegate.jobs.batches.BatchStore
+    files: FileStore
+    batches: BatchStore
+    learner: Learner | None = None
+    _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
+        """Release everything the runtime made; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
         if self.learner is not None:
             self.learner.wait_background()
         if self.accountant is not None:
@@ -83,86 +103,73 @@ class Runtime:
 
 
 def build(settings: Settings | None = None, config: Config | Path | str | None = None, *, model: str = "lite",
-          record: bool = True, encoder_factory: Any = None, registry: Any = None, progress: Any = None,
-          extra_tiers: list[TierConfig] | None = None) -> Runtime:
+          record: bool = True, encoder_factory: Any = None, registry: ModelRegistry | None = None,
+          progress: ProgressFactory | None = None, extra_tiers: list[TierConfig] | None = None) -> Runtime:
     """Make a Runtime. ``model`` is the LLM behind the ``lite`` tier and the chat default;
     ``record=False`` keeps calls out of the ledger (evals); ``registry`` and
     ``encoder_factory`` let tests substitute fakes for the engine and the encoder."""
-    from litegate.chat.service import ChatService
-    from litegate.learning.loop import Learner
-    from litegate.ledger.accounting import Accountant
-    from litegate.ledger.calls import Ledger
-    from litegate.nano.classifier import ClassifierStore
-    from litegate.nano.embeddings import EmbeddingService
-    from litegate.nano.extractor import ExtractorStore
-    from litegate.tasks import TaskContext, TaskRunner
-    from litegate.tasks.cascade import PolicyStore
-    from litegate.tasks.runner import Shadowing, accounting_observer
-
     settings = settings or Settings()
     if not isinstance(config, Config):
         config = load_config(config if config is not None else settings.config)
     if registry is None:
-        from litegate.engine import ModelRegistry
-
         kwargs = {"progress": progress} if progress is not None else {}
         registry = ModelRegistry(settings, extra_specs=[model], **kwargs)
     default_model = registry.lookup(served_name(model)).name
     if settings.mmproj is not None:
         registry.lookup(default_model).mmproj = check_mmproj(settings.mmproj)
-    if encoder_factory is None:
-        from litegate.nano.encoder import MiniLMEncoder
-
-        encoder_factory = MiniLMEncoder
-    classifiers = ClassifierStore(settings.home, encoder_factory)
+    classifiers = ClassifierStore(settings.home, encoder_factory or MiniLMEncoder)
     extractors = ExtractorStore(settings.home, classifiers)  # one encoder for both
+    deps = TierDeps(registry, classifiers, settings, extractors)
+    tiers, order = _tiers(config, extra_tiers, registry, default_model, deps)
+    accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
+    # evals keep calls out of the ledger, not files and batches
+    store_engine: Engine = accountant.ledger.engine if accountant is not None else \
+        create_engine(settings.ledger_database_url())
+    files = FileStore(store_engine, settings.home)
+    attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
 
+    def local_tier(served: str) -> Tier:  # a served model no configured tier runs
+        return make_tier(TierConfig("local", "local", model=served, cascade=False), deps)
+
+    chat = ChatService(registry, dict(tiers), accountant, default_model, encoder_source=classifiers,
+                       attachments=attachments, local_tier=local_tier)
+    nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
+    embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
+    policies = PolicyStore(settings.home)
+    runner = TaskRunner(dict(tiers), order, TaskContext(classifiers=classifiers, extractors=extractors,
+                                                        attachments=attachments), policies=policies)
+    learner = _learner(settings, accountant, classifiers, extractors, runner)
+    return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers,
+                   extractors=extractors, tiers=tiers, order=order, accountant=accountant, policies=policies,
+                   chat=chat, tasks=runner, embeddings=embeddings, default_model=default_model, files=files,
+                   batches=BatchStore(store_engine, files), learner=learner)
+
+
+def _tiers(config: Config, extra_tiers: list[TierConfig] | None, registry: ModelRegistry, default_model: str,
+           deps: TierDeps) -> tuple[dict[str, BaseTier], list[str]]:
+    """Every tier by name, and the default cascade order: the config's tiers (the defaults when
+    it declares no cascade); the built-in ones stay addressable by name."""
     declared = list(config.tiers) + list(extra_tiers or [])
     if extra_tiers:
         check_names(declared, "extra tiers")
     configs = declared if any(c.cascade for c in declared) else (
         default_tiers(default_model, "pro" in registry.names()) + declared)
-    order = [c.name for c in configs if c.cascade]
     by_name = {c.name: c for c in configs}
-    # the built-in tiers stay addressable by name
     by_name.setdefault("nano", TierConfig("nano", "nano", cascade=False))
     by_name.setdefault("lite", TierConfig("lite", "local", model=default_model, cascade=False))
     if "pro" in registry.names():
         by_name.setdefault("pro", TierConfig("pro", "local", model="pro", cascade=False))
-    deps = TierDeps(registry, classifiers, settings, extractors)
     tiers = {name: make_tier(cfg, deps) for name, cfg in by_name.items() if cfg.kind in TIER_KINDS}
+    return tiers, [c.name for c in configs if c.cascade]
 
-    accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
-    policies = PolicyStore(settings.home)
-    from litegate.documents.attachments import Attachments
-    from litegate.jobs.batches import BatchStore
-    from litegate.jobs.files import FileStore
 
-    if accountant is not None:
-        store_engine = accountant.ledger.engine
-    else:  # evals keep calls out of the ledger, not files and batches
-        from sqlalchemy import create_engine
-
-        store_engine = create_engine(settings.ledger_database_url())
-    files = FileStore(store_engine, settings.home)
-    batches = BatchStore(store_engine, files)
-    attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
-    chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers, attachments=attachments,
-                       local_tier=lambda served: make_tier(TierConfig("local", "local", model=served, cascade=False),
-                                                          deps))
-    nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
-    embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
-    runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors,
-                                                  attachments=attachments), policies=policies)
-    learner = None
-    if accountant is not None:
-        learner = Learner(accountant.ledger.engine, classifiers, extractors, ledger=accountant.ledger,
-                          distill_every=settings.distill_every,
-                          teacher_min_confidence=settings.teacher_min_confidence)
-        runner.observers += [accounting_observer(accountant), learner.observe,
-                             Shadowing(runner, accountant, listeners=[learner.shadowed])]
-    return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers, files=files,
-                   batches=batches,
-                   extractors=extractors, tiers=tiers,
-                   order=order, accountant=accountant, policies=policies, chat=chat, tasks=runner,
-                   embeddings=embeddings, default_model=default_model, learner=learner)
+def _learner(settings: Settings, accountant: Accountant | None, classifiers: ClassifierStore,
+             extractors: ExtractorStore, runner: TaskRunner) -> Learner | None:
+    """The learning loop, fed by the runner's observers (only where calls are ledgered)."""
+    if accountant is None:
+        return None
+    learner = Learner(accountant.ledger.engine, classifiers, extractors, ledger=accountant.ledger,
+                      distill_every=settings.distill_every, teacher_min_confidence=settings.teacher_min_confidence)
+    runner.observers += [accounting_observer(accountant), learner.observe,
+                         Shadowing(runner, accountant, listeners=[learner.shadowed])]
+    return learner

@@ -25,7 +25,8 @@ from litegate.tiers import TierConfig
 from litegate.tiers.remote import RemoteTier
 
 Reply = Callable[[dict[str, Any]], str]
-_IDS = itertools.count(1)  # every fake reply has its own id, as the ledger's key
+_IDS = itertools.count(1)
+OPEN_RUNTIMES: list[Any] = []  # every fake reply has its own id, as the ledger's key
 
 
 def completion(text: str, prompt_tokens: int = 10, completion_tokens: int | None = None,
@@ -233,8 +234,10 @@ def runtime(tmp_path: Path, tiers: list[TierConfig] | None = None, engines: dict
     from litegate.runtime import build
 
     s = Settings(home=tmp_path, **settings)
-    return build(s, Config(tiers=tiers or []), registry=FakeRegistry(engines), encoder_factory=FakeEncoder,
-                 record=record)
+    rt = build(s, Config(tiers=tiers or []), registry=FakeRegistry(engines), encoder_factory=FakeEncoder,
+               record=record)
+    OPEN_RUNTIMES.append(rt)  # closed after the test even when it fails before its own close (conftest)
+    return rt
 
 
 def json_reply(value: Any) -> Reply:
