@@ -107,9 +107,14 @@ def test_a_broken_image_part_is_refused_clearly(http: httpx.Client) -> None:
 
 
 def test_text_parts_are_accepted(http: httpx.Client) -> None:
-    r = http.post(CHAT, json={"model": "lite", "max_tokens": 3, "messages": [
+    r = http.post(CHAT, json={"model": "lite", "max_tokens": 3, "temperature": 0, "messages": [
         {"role": "user", "content": [{"type": "text", "text": "Say "}, {"type": "text", "text": "hi"}]}]})
     assert r.status_code == 200, r.text
+    whole = http.post(CHAT, json={"model": "lite", "max_tokens": 3, "temperature": 0, "messages": [
+        {"role": "user", "content": "Say hi"}]})
+    # the parts are joined into one message: the model sees exactly the text of the plain form
+    assert r.json()["usage"]["prompt_tokens"] == whole.json()["usage"]["prompt_tokens"]
+    assert r.json()["choices"][0]["message"]["content"] == whole.json()["choices"][0]["message"]["content"]
 
 
 def test_empty_completion_prompt_is_400(http: httpx.Client) -> None:

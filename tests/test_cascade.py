@@ -9,47 +9,11 @@ import subprocess
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
 from conftest import litegate_cmd
 from litegate.evals.datasets import clinc150, clinc150_domains, write_jsonl
-from litegate.tasks.cascade import CascadePolicy, PolicyStore, Step, TierResults, choose_policy
-
-
-def synthetic(first_ok_when_confident: bool, second_better_on_low: bool) -> list[TierResults]:
-    rng = np.random.default_rng(0)
-    n = 400
-    conf1 = rng.uniform(0, 1, n)
-    ok1 = (rng.uniform(0, 1, n) < conf1).astype(float)  # calibrated first tier
-    low = conf1 < 0.5
-    ok2 = np.where(low, float(second_better_on_low), ok1)
-    conf2 = np.where(ok2 > 0, 0.9, 0.2)
-    cost1, cost2 = np.full(n, 1e-6), np.full(n, 1e-4)
-    return [TierResults("nano", conf1, ok1, cost1), TierResults("lite", conf2, ok2, cost2)]
-
-
-def test_escalates_only_when_the_next_tier_is_better_there() -> None:
-    better = choose_policy("classify", synthetic(True, True), target_accuracy=0.9)
-    assert better.steps[0].escalate and better.steps[1].tier == "lite"
-    assert better.expected["accuracy_on_answered"] >= 0.9
-    worse = choose_policy("classify", synthetic(True, False), target_accuracy=0.9)
-    assert not worse.steps[0].escalate and len(worse.steps) == 1  # no escalation: human_review instead
-    assert worse.expected["human_review_rate"] > 0 and worse.expected["escalation_rate"] == 0
-
-
-def test_max_escalation_is_respected() -> None:
-    policy = choose_policy("classify", synthetic(True, True), max_escalation=0.15)
-    assert policy.expected["escalation_rate"] <= 0.15
-
-
-def test_unreachable_target_is_a_clear_error() -> None:
-    results = synthetic(True, False)
-    results[0].correct[:] = 0
-    from litegate.errors import InvalidRequest
-
-    with pytest.raises(InvalidRequest, match="no thresholds reach"):
-        choose_policy("classify", results[:1], target_accuracy=0.99)
+from litegate.tasks.cascade import CascadePolicy, PolicyStore, Step
 
 
 @pytest.fixture(scope="module")

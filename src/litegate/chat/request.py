@@ -129,7 +129,7 @@ class PreparedChat:
     compiled: CompiledSchema | None = None
     functions: list[tooling.Function] = field(default_factory=list)
     # tool_choice "auto": the two branches, so a first pass can decide between them
-    # (tooling.decide) before the reply is generated under the chosen one
+    # (ChatService._decide) before the reply is generated under the chosen one
     branches: dict[str, CompiledSchema] | None = None
     instruction: str = ""  # the tool listing and reply format added to the system message
 
