@@ -138,7 +138,8 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     policies = PolicyStore(settings.home)
     runner = TaskRunner(dict(tiers), order, TaskContext(classifiers=classifiers, extractors=extractors,
                                                         attachments=attachments), policies=policies)
-    learner = _learner(settings, accountant, classifiers, extractors, runner)
+    students = frozenset(n for n, t in tiers.items() if {"classifier", "extractor"} & t.capabilities)
+    learner = _learner(settings, accountant, classifiers, extractors, runner, students)
     return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers,
                    extractors=extractors, tiers=tiers, order=order, accountant=accountant, policies=policies,
                    chat=chat, tasks=runner, embeddings=embeddings, default_model=default_model, files=files,
@@ -164,12 +165,13 @@ def _tiers(config: Config, extra_tiers: list[TierConfig] | None, registry: Model
 
 
 def _learner(settings: Settings, accountant: Accountant | None, classifiers: ClassifierStore,
-             extractors: ExtractorStore, runner: TaskRunner) -> Learner | None:
+             extractors: ExtractorStore, runner: TaskRunner, students: frozenset[str]) -> Learner | None:
     """The learning loop, fed by the runner's observers (only where calls are ledgered)."""
     if accountant is None:
         return None
     learner = Learner(accountant.ledger.engine, classifiers, extractors, ledger=accountant.ledger,
-                      distill_every=settings.distill_every, teacher_min_confidence=settings.teacher_min_confidence)
+                      distill_every=settings.distill_every, teacher_min_confidence=settings.teacher_min_confidence,
+                      students=students)
     runner.observers += [accounting_observer(accountant), learner.observe,
                          Shadowing(runner, accountant, listeners=[learner.shadowed])]
     return learner

@@ -34,7 +34,7 @@ def learner() -> Any:
 
 def kind_of(lr: Any, name: str, task: str | None) -> str:
     if task is not None:
-        from litegate.learning.loop import KIND_OF_TASK
+        from litegate.learning.adapters import KIND_OF_TASK
 
         if task not in KIND_OF_TASK:
             fail("--task is classify or extract")

@@ -26,13 +26,13 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
 from typing import Any
 
 import numpy as np
 from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text, delete, func, select, update
 
 from litegate.errors import Conflict, FeedbackNotFound, InvalidRequest, LitegateError
+from litegate.learning.adapters import KIND_OF_TASK, KINDS, ModelKind
 from litegate.ledger.calls import metadata
 from litegate.ledger.writer import SerialWorker
 
@@ -65,30 +65,14 @@ examples = Table(
     Column("trained_in", Integer),  # the version first trained with this label (null: new)
 )
 
-KINDS = {"classifier": "classify", "extractor": "extract"}  # model kind -> its task
-KIND_OF_TASK = {task: kind for kind, task in KINDS.items()}
-
-
-def answer_of(kind: str, result: dict[str, Any]) -> dict[str, Any] | None:
-    """The part of a task result a label compares with: {"label"}, {"labels"} or {"data"}."""
-    if kind == "classifier":
-        if isinstance(result.get("labels"), list):
-            return {"labels": list(result["labels"])}
-        return {"label": result["label"]} if isinstance(result.get("label"), str) else None
-    return {"data": dict(result["data"])} if isinstance(result.get("data"), dict) else None
-
-
-def labels_of(answer: dict[str, Any]) -> list[str]:
-    return list(answer["labels"]) if "labels" in answer else [answer["label"]]
-
-
 class Learner:
     """Owns the examples table; records calls in the background, takes corrections, distills."""
 
     def __init__(self, engine: Any, classifiers: Any, extractors: Any, ledger: Any = None, distill_every: int = 0,
-                 teacher_min_confidence: float = 0.9):
+                 teacher_min_confidence: float = 0.9, students: frozenset[str] = frozenset({"nano"})):
         self.engine = engine
         self.stores = {"classifier": classifiers, "extractor": extractors}
+        self.students = students  # the tiers that run the learning models: never their own teachers
         self.ledger = ledger
         self.distill_every = distill_every
         self.teacher_min_confidence = teacher_min_confidence
@@ -99,6 +83,10 @@ class Learner:
 
     def flush(self, timeout: float = 30.0) -> None:
         self._writer.flush(timeout)
+
+    def kind(self, kind: str) -> ModelKind:
+        self.store(kind)
+        return KINDS[kind]
 
     def store(self, kind: str) -> Any:
         if kind not in self.stores:
@@ -122,7 +110,7 @@ class Learner:
         result = dict(done.result)
         text = done.request.text
         teacher = None
-        if result.get("escalated") and result.get("tier") != "nano":
+        if result.get("escalated") and result.get("tier") not in self.students:
             threshold = self._threshold(done.policy, result["tier"])
             if result.get("confidence", 0.0) >= threshold:
                 teacher = result["tier"]
@@ -136,18 +124,15 @@ class Learner:
 
     def _record(self, kind: str, name: str, model: Any, text: str, result: dict[str, Any],
                 teacher: str | None) -> None:
-        answer = answer_of(kind, result)
-        if kind == "classifier":
-            probs = sorted((result.get("scores") or {}).values(), reverse=True) + [0.0, 0.0]
-            margin = float(probs[0] - probs[1])
-        else:
-            margin = float(result.get("confidence", 0.0))
+        adapter = KINDS[kind]
+        answer = adapter.answer_of(result)
+        margin = adapter.margin(result)
         typicality = model.similarity(text, self.stores[kind].encoder)
         row = {"id": result["id"], "ts": time.time(), "kind": kind, "name": name, "version": model.info.version,
                "text": text, "prediction": json.dumps(answer), "confidence": result.get("confidence"),
                "margin": margin, "typicality": typicality, "tier": result.get("tier"),
                "outcome": result.get("outcome"), "escalated": bool(result.get("escalated"))}
-        if teacher and answer is not None and self._usable(kind, model, text, answer):
+        if teacher and answer is not None and adapter.usable(model, text, answer):
             row.update(label=json.dumps(answer), label_source="teacher", teacher_tier=teacher, label_ts=time.time())
         with self.engine.begin() as conn:
             conn.execute(examples.insert().values(**row))
@@ -159,7 +144,7 @@ class Learner:
         kind = KIND_OF_TASK.get(done.spec.name)
         if not kind or output.confidence < self._threshold(done.policy, tier):
             return
-        answer = answer_of(kind, output.result)
+        answer = KINDS[kind].answer_of(output.result)
         call_id = done.result["id"]
 
         def label() -> None:
@@ -169,24 +154,13 @@ class Learner:
                 if row is None or answer is None:
                     return
                 model = self.stores[row.kind].get(row.name)
-                if not self._usable(row.kind, model, row.text, answer):
+                if not KINDS[row.kind].usable(model, row.text, answer):
                     return
                 conn.execute(update(examples).where(examples.c.id == call_id).values(
                     label=json.dumps(answer), label_source="teacher", teacher_tier=tier, label_ts=time.time()))
             self._maybe_distill(row.kind, row.name)
 
         self._writer.submit(label)
-
-    @staticmethod
-    def _usable(kind: str, model: Any, text: str, answer: dict[str, Any]) -> bool:
-        """A teacher's answer is kept only in a shape training can use."""
-        if kind == "classifier":
-            return all(isinstance(x, str) and x for x in labels_of(answer))
-        from litegate.nano.extractor import find_value
-
-        data = answer.get("data") or {}
-        return all(v is None or (isinstance(v, str) and find_value(text, v) is not None)
-                   for k, v in data.items() if k in model.fields)
 
     # -- corrections ------------------------------------------------------------------------
 
@@ -200,65 +174,23 @@ class Learner:
             if call is None:
                 raise FeedbackNotFound(f"no call with id {call_id!r} in the ledger", param="id",
                                        code="call_not_found")
-            if call["task"] not in KINDS.values():
+            if call["task"] not in KIND_OF_TASK:
                 raise InvalidRequest(f"call {call_id!r} was a {call['task']} call; corrections apply to classify and "
                                      "extract calls", param="correct")
             raise InvalidRequest(f"call {call_id!r} was not kept for learning: only calls that name a classifier or "
                                  "extractor trained with learn keep their text (retrain it with --learn, or "
                                  '"learn": true)', param="id", code="not_learning")
         model = self.store(row["kind"]).get(row["name"])
-        label = self.check(row["kind"], model, row["text"], correct)
+        label = self.kind(row["kind"]).check(model, row["text"], correct)
         with self.engine.begin() as conn:
             conn.execute(update(examples).where(examples.c.id == call_id).values(
                 label=json.dumps(label), label_source="human", teacher_tier=None, label_ts=time.time(),
                 trained_in=None))
         predicted = json.loads(row["prediction"]) if row["prediction"] else None
+        agreed = predicted is not None and KINDS[row["kind"]].agree(predicted, label)
         self._maybe_distill(row["kind"], row["name"])
-        return {"id": call_id, row["kind"]: row["name"], "correct": label, "agreed": _agree(predicted, label),
+        return {"id": call_id, row["kind"]: row["name"], "correct": label, "agreed": agreed,
                 "new_labels": self.counts(row["kind"], row["name"])["new_labels"]}
-
-    @staticmethod
-    def check(kind: str, model: Any, text: str, correct: Any) -> dict[str, Any]:
-        """A correction in the task's own shape, or InvalidRequest naming the field."""
-        if kind == "classifier":
-            if not isinstance(correct, dict) or not correct:
-                raise InvalidRequest("'correct' must be {\"label\": ...} or {\"labels\": [...]} for a classify call",
-                                     param="correct")
-            extra = sorted(set(correct) - {"label", "labels"})
-            if extra:
-                raise InvalidRequest(f"'correct.{extra[0]}' is not part of a classify correction (label or labels)",
-                                     param=f"correct.{extra[0]}")
-            if len(correct) != 1:
-                raise InvalidRequest("'correct' takes one of label or labels, not both", param="correct")
-            if "label" in correct:
-                value = correct["label"]
-                if not isinstance(value, str) or not value.strip() or len(value) > 200:
-                    raise InvalidRequest("'correct.label' must be a non-empty string of at most 200 characters",
-                                         param="correct.label")
-                return {"label": value.strip()}
-            values = correct["labels"]
-            if (not isinstance(values, list) or not values
-                    or not all(isinstance(v, str) and v.strip() and len(v) <= 200 for v in values)):
-                raise InvalidRequest("'correct.labels' must be a non-empty list of label names", param="correct.labels")
-            return {"labels": list(dict.fromkeys(v.strip() for v in values))}
-        from litegate.nano.extractor import find_value
-
-        if not isinstance(correct, dict) or set(correct) != {"data"} or not isinstance(correct["data"], dict):
-            raise InvalidRequest("'correct' must be {\"data\": {field: value or null}} for an extract call",
-                                 param="correct.data")
-        data: dict[str, str | None] = {}
-        for field, value in correct["data"].items():
-            if field not in model.fields:
-                raise InvalidRequest(f"'correct.data.{field}': not a field of extractor {model.info.name!r} "
-                                     f"({', '.join(model.fields)})", param=f"correct.data.{field}")
-            if value is not None and (not isinstance(value, str) or not value.strip()):
-                raise InvalidRequest(f"'correct.data.{field}' must be the value as written in the text, or null",
-                                     param=f"correct.data.{field}")
-            if value is not None and find_value(text, value) is None:
-                raise InvalidRequest(f"'correct.data.{field}': {value!r} does not occur in the call's text; values "
-                                     "are copied from the text", param=f"correct.data.{field}")
-            data[field] = value
-        return {"data": {f: data.get(f) for f in model.fields}}
 
     # -- what has been collected ------------------------------------------------------------
 
@@ -318,7 +250,7 @@ class Learner:
                   "prediction": json.loads(r["prediction"]) if r["prediction"] else None,
                   "confidence": r["confidence"], "margin": r["margin"], "typicality": r["typicality"],
                   "tier": r["tier"], "outcome": r["outcome"], "version": r["version"]} for r in rows[:limit]]
-        options = {"labels": list(model.labels)} if kind == "classifier" else {"fields": dict(model.info.fields)}
+        options = KINDS[kind].options(model)
         return {"object": "list", kind: name, "version": model.info.version, "pending": len(rows), "below": below,
                 **options, "data": items}
 
@@ -366,23 +298,14 @@ class Learner:
         pool = human or new  # what the candidate is measured on
         folds = [pool[i::min(HOLDOUT_FOLDS, len(pool))] for i in range(min(HOLDOUT_FOLDS, len(pool)))]
         waiting: set[str] = set()
+        adapter = KINDS[kind]
 
         def training(rows_: list[dict]) -> list[dict[str, Any]]:
             out = [dict(ex) for ex in base]
             for r in rows_:
-                answer = json.loads(r["label"])
                 weight = 1.0 if r["label_source"] == "human" else TEACHER_WEIGHT
-                if kind == "classifier":
-                    out += [{"text": r["text"], "label": lab, **({"weight": weight} if weight != 1 else {})}
-                            for lab in labels_of(answer)]
-                else:
-                    out.append({"text": r["text"], "data": {k: v for k, v in answer["data"].items()
-                                                            if v is not None and k in current.fields}})
-            if kind == "classifier":  # a label becomes trainable once it has two examples
-                counts = Counter(ex["label"] for ex in out)
-                waiting.update(label for label, n in counts.items() if n < 2)
-                out = [ex for ex in out if counts[ex["label"]] >= 2]
-            return out
+                out += adapter.rows(current, r["text"], json.loads(r["label"]), weight)
+            return adapter.trainable(out, waiting)
 
         def step(message: str) -> None:
             if progress is not None:
@@ -393,15 +316,15 @@ class Learner:
         for k, fold in enumerate(folds):
             step(f"candidate {k + 1}/{len(folds)}: trained without {len(fold)} of the {len(pool)} new labels")
             held_ids = {r["id"] for r in fold}
-            candidate = self._train(kind, name, current, training([r for r in rows if r["id"] not in held_ids]),
-                                    calibrate=False, encoder=encoder)
-            cand_tally += self._tally(kind, candidate, fold, encoder)
+            candidate = adapter.train(name, current, training([r for r in rows if r["id"] not in held_ids]),
+                                      calibrate=False, encoder=encoder, version=v)
+            cand_tally += _tally(adapter, candidate, fold, encoder)
         step(f"scoring v{v} on the {len(pool)} new labels")
-        cand_score = _metric(kind, cand_tally)
-        cur_score = _metric(kind, self._tally(kind, current, pool, encoder))
+        cand_score = adapter.score(cand_tally)
+        cur_score = adapter.score(_tally(adapter, current, pool, encoder))
         report = {"from_version": v, "held_back": len(pool), "folds": len(folds),
                   "candidate_score": round(cand_score, 4), "current_score": round(cur_score, 4),
-                  "metric": "accuracy" if kind == "classifier" else "slot_f1",
+                  "metric": adapter.metric,
                   "labels": {"human": sum(r["label_source"] == "human" for r in rows),
                              "teacher": sum(r["label_source"] == "teacher" for r in rows), "new": len(new)},
                   "waiting_labels": sorted(waiting)}
@@ -412,57 +335,19 @@ class Learner:
                     "seconds": round(time.perf_counter() - started, 2)}
         step("refitting on every label, with calibration")
         waiting.clear()
-        final = self._train(kind, name, current, training(rows), calibrate=True, version=store.next_version(name),
-                            encoder=encoder)
+        final = adapter.train(name, current, training(rows), calibrate=True, encoder=encoder,
+                              version=store.next_version(name))
         report["waiting_labels"] = sorted(waiting)  # kept; trainable once they have two examples
         final.info.distilled = dict(report, seconds=round(time.perf_counter() - started, 2))
         store.put(name, final.info.version, final)
         with self.engine.begin() as conn:
-            conn.execute(update(examples).where(examples.c.id.in_([r["id"] for r in rows if not any(
-                lab in waiting for lab in (labels_of(json.loads(r["label"])) if kind == "classifier" else []))]))
+            trained = [r["id"] for r in rows if not adapter.waits(json.loads(r["label"]), waiting)]
+            conn.execute(update(examples).where(examples.c.id.in_(trained))
                          .where(examples.c.trained_in.is_(None)).values(trained_in=final.info.version))
         return {"object": "distill", kind: name, "promoted": True, "version": final.info.version, **report,
                 "message": f"promoted v{final.info.version}: the candidate scores {cand_score:.3f} on "
                            f"{_labels(len(pool))}, v{v} scores {cur_score:.3f}",
                 "seconds": round(time.perf_counter() - started, 2)}
-
-    @staticmethod
-    def _train(kind: str, name: str, current: Any, data: list[dict[str, Any]], calibrate: bool, encoder: Any,
-               version: int | None = None) -> Any:
-        version = version or current.info.version
-        base = current.info.base_examples or len(current.examples)
-        if kind == "classifier":
-            from litegate.nano.classifier import NanoClassifier
-
-            return NanoClassifier.train(name, data, encoder, version=version, calibrate=calibrate, learn=True,
-                                        base_examples=base)
-        from litegate.nano.extractor import NanoExtractor
-
-        return NanoExtractor.train(name, data, encoder, fields=dict(current.info.fields), version=version,
-                                   calibrate=calibrate, learn=True, base_examples=base)
-
-    @staticmethod
-    def _tally(kind: str, model: Any, rows: list[dict], encoder: Any) -> np.ndarray:
-        """Counts to score on labeled rows: (right, 0, wrong) for classify, (tp, fp, fn) for
-        extract; ``_metric`` turns a sum of them into accuracy or slot F1."""
-        texts = [r["text"] for r in rows]
-        golds = [json.loads(r["label"]) for r in rows]
-        if kind == "classifier":
-            probs, _ = model.predict(texts, encoder)
-            right = sum(model.labels[int(i)] in labels_of(g) for i, g in zip(probs.argmax(axis=1), golds))
-            return np.array([right, 0, len(rows) - right], dtype=float)
-        from litegate.nano.extractor import normalize_value
-
-        tp = fp = fn = 0
-        for pred, gold in zip(model.predict(texts, encoder), golds):
-            for field in model.fields:
-                p, g = pred["data"].get(field), gold["data"].get(field)
-                if p is not None and g is not None and normalize_value(p) == normalize_value(g):
-                    tp += 1
-                else:
-                    fp += p is not None
-                    fn += g is not None
-        return np.array([tp, fp, fn], dtype=float)
 
     def rollback(self, kind: str, name: str) -> dict[str, Any]:
         """Make the version before the active one answer again; labels first trained in the
@@ -556,11 +441,8 @@ def _labels(n: int) -> str:
     return f"{n} held-back label{'s' if n != 1 else ''}"
 
 
-def _metric(kind: str, tally: np.ndarray) -> float:
-    right, fp, wrong = (float(x) for x in tally)
-    if kind == "classifier":
-        return right / (right + wrong) if right + wrong else 1.0
-    return 2 * right / (2 * right + fp + wrong) if right + fp + wrong else 1.0
+def _tally(adapter: ModelKind, model: Any, rows: list[dict], encoder: Any) -> np.ndarray:
+    return adapter.tally(model, [r["text"] for r in rows], [json.loads(r["label"]) for r in rows], encoder)
 
 
 class _Memo:
@@ -586,17 +468,3 @@ class _Memo:
 
     def __getattr__(self, item: str) -> Any:
         return getattr(self._encoder, item)
-
-
-def _agree(predicted: dict[str, Any] | None, label: dict[str, Any]) -> bool:
-    if predicted is None:
-        return False
-    if "data" in label:
-        from litegate.nano.extractor import normalize_value
-
-        pd = predicted.get("data") or {}
-        return all((pd.get(k) is None) == (v is None) and (v is None or normalize_value(pd[k]) == normalize_value(v))
-                   for k, v in label["data"].items())
-    return sorted(labels_of(predicted)) == sorted(labels_of(label)) if predicted.get(
-        "label" if "label" in predicted else "labels") is not None else False
-
