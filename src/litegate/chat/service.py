@@ -238,6 +238,24 @@ class ChatService:
         tier = self.tier_for(name)
         return Target(model=getattr(tier, "served", tier.name), tier=tier)
 
+    async def count(self, name: str | None, messages: list[dict[str, Any]]) -> tuple[str, int, int]:
+        """(served name, context size, prompt tokens) of ``messages`` for a local model (the
+        Gemini API's countTokens and cached contents); a remote model's tokenizer is not here."""
+        tier = self.tier_for(name)
+        if "engine" not in tier.capabilities:
+            raise InvalidRequest(f"{tier.name} is a remote model; token counts are known for local models only",
+                                 param="model")
+        engine: LlamaEngine = await tier.aengine()  # type: ignore[attr-defined]
+        tokens = await engine.acall(engine.count_chat_tokens, messages)
+        return getattr(tier, "served", tier.name), engine.n_ctx, int(tokens)
+
+    async def prefill(self, name: str | None, messages: list[dict[str, Any]]) -> None:
+        """Compute a prompt prefix's KV state on a local model now (context caching), so the
+        first request that shares it finds it cached."""
+        tier = self.tier_for(name)
+        if "engine" in tier.capabilities:
+            await tier.arun("chat", {"messages": messages, "max_tokens": 1, "temperature": 0.0})  # type: ignore[attr-defined]
+
     def _has_files(self, call: ChatCall) -> bool:
         if call.kind != "chat" or call.documents is not None:
             return False

@@ -26,7 +26,6 @@ from starlette.concurrency import run_in_threadpool
 
 from litegate.chat import ChatCall
 from litegate.chat.gemini_shapes import contents_to_messages, to_chat_request, to_gemini_response
-from litegate.engine import LlamaEngine
 from litegate.errors import InvalidRequest, LitegateError, NotFound, TooManyRequests
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.bodies import BATCH_EMBED, CACHE, CACHE_UPDATE, COUNT_TOKENS, EMBED, GENERATE, body
@@ -121,10 +120,6 @@ def _state(request: Request) -> GeminiState:
 
 def _model_id(raw: str) -> str:
     return raw[len("models/"):] if raw.startswith("models/") else raw
-
-
-async def _engine(request: Request, model: str) -> tuple[str, LlamaEngine]:
-    return await request.app.state.runtime.registry.aengine(model)
 
 
 def _served(request: Request, model: str) -> str:
@@ -271,9 +266,7 @@ async def count_tokens(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
     if "generateContentRequest" in body:
         body = body["generateContentRequest"]
-    name, engine = await _engine(request, _model_id(model))
-    messages = contents_to_messages(body)
-    total = await engine.acall(engine.count_chat_tokens, messages)
+    _, _, total = await request.app.state.runtime.chat.count(_model_id(model), contents_to_messages(body))
     return {"totalTokens": total}
 
 
@@ -326,15 +319,14 @@ async def create_cache(request: Request) -> dict[str, Any]:
     model = _model_id(str(body.get("model") or ""))
     if not model:
         raise InvalidRequest("model is required")
-    name, engine = await _engine(request, model)
     prefix = {k: body[k] for k in ("systemInstruction", "contents", "tools", "toolConfig") if body.get(k)}
     if not prefix.get("contents") and not prefix.get("systemInstruction"):
         raise InvalidRequest("a cached content needs contents or a systemInstruction")
     messages = contents_to_messages({**prefix, "contents": prefix.get("contents") or
                                      [{"role": "user", "parts": [{"text": ""}]}]})
-    tokens = await engine.acall(engine.count_chat_tokens, messages)
-    if tokens >= engine.n_ctx:
-        raise InvalidRequest(f"the cached content is {tokens} tokens; the model's context holds {engine.n_ctx}")
+    name, n_ctx, tokens = await request.app.state.runtime.chat.count(model, messages)
+    if tokens >= n_ctx:
+        raise InvalidRequest(f"the cached content is {tokens} tokens; the model's context holds {n_ctx}")
     now = _now()
     expire = _parse_time(body["expireTime"]) if body.get("expireTime") else now + (
         _parse_ttl(body["ttl"]) if body.get("ttl") else DEFAULT_TTL_S)
@@ -350,7 +342,7 @@ async def create_cache(request: Request) -> dict[str, Any]:
                               create_time=now, update_time=now, expire_time=expire)
         state.caches[cache.name] = cache
     # Compute the prefix's KV state now, so the first request that uses it finds it cached.
-    await engine.arun("chat", {"messages": messages, "max_tokens": 1, "temperature": 0.0})
+    await request.app.state.runtime.chat.prefill(name, messages)
     return cache.resource()
 
 

@@ -228,5 +228,6 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
         from litegate.server.gemini.routes import get_model as gemini_get_model
 
         return await gemini_get_model(model_id, request)
-    served = request.app.state.runtime.registry.lookup(model_id)
-    return {"id": served.name, "object": "model", "created": request.app.state.started, "owned_by": "litegate"}
+    found = request.app.state.runtime.chat.target(model_id)  # 404 for an unknown model
+    owner = "remote" if found.tier.remote else "litegate"
+    return {"id": found.model, "object": "model", "created": request.app.state.started, "owned_by": owner}
