@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -21,14 +20,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
 from litegate.chat.grounding import check_calls, conversation_text
 from litegate.chat.portal import Portal
+from litegate.chat.relay import relay_events
 from litegate.chat.request import ChatCompletionRequest, CompletionRequest, PreparedChat, prepare_chat
 from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX
 from litegate.documents.attachments import MEDIA_PART_TYPES, Attachments
 from litegate.engine.llama import LlamaEngine
 from litegate.engine.registry import ModelRegistry
-from litegate.errors import ContextLengthExceeded, InvalidRequest, TierDown
+from litegate.errors import InvalidRequest, TierDown
 from litegate.ledger.accounting import Accountant
 from litegate.ledger.pricing import Price, Usage
 from litegate.tiers.base import Tier
@@ -112,58 +113,6 @@ class ChatRun:
             if self.result is not None:
                 self.result.setdefault("litegate", {}).update(fallback_from=fell.tier, fallback_reason=fell.reason)
         return self
-
-
-def surely_fits(n_ctx: int, messages: list[dict[str, Any]], max_tokens: int | None) -> bool:
-    """Whether the prompt fits without counting it. Every token of a byte-level or
-    byte-fallback vocabulary covers at least one byte, so the messages' UTF-8 size (as JSON,
-    which only adds) plus the chat template's own tokens bound the prompt; when even that
-    bound fits, the exact count (a loopback round trip, ~1 ms) is skipped."""
-    bound = len(json.dumps(messages, ensure_ascii=False).encode()) + 16 * len(messages) + 256
-    return bound + (max_tokens or 0) < n_ctx
-
-
-def check_max_tokens(n_ctx: int, value: int | None, param: str) -> None:
-    if value is not None and value >= n_ctx:
-        raise InvalidRequest(f"'{param}' is {value} but the model's context holds {n_ctx} tokens in all; "
-                             "ask for fewer", param=param)
-
-
-def check_budget(n_ctx: int, prompt_tokens: int, max_tokens: int | None) -> None:
-    if prompt_tokens >= n_ctx:
-        raise ContextLengthExceeded(
-            f"the prompt is {prompt_tokens} tokens but the model's context holds {n_ctx}; shorten the prompt",
-            prompt_tokens=prompt_tokens, n_ctx=n_ctx)
-    if max_tokens is not None and prompt_tokens + max_tokens > n_ctx:
-        raise ContextLengthExceeded(
-            f"the prompt is {prompt_tokens} tokens and max_tokens is {max_tokens}, together "
-            f"{prompt_tokens + max_tokens}, but the model's context holds {n_ctx}; "
-            f"lower max_tokens to at most {n_ctx - prompt_tokens}",
-            prompt_tokens=prompt_tokens, n_ctx=n_ctx, param="max_tokens")
-
-
-def completion_body(req: CompletionRequest) -> dict[str, Any]:
-    """Checks of a legacy text completion request, and its engine body."""
-    req.check_single_choice()
-    if req.echo:
-        raise InvalidRequest("'echo' is not supported", param="echo")
-    if req.suffix:
-        raise InvalidRequest("'suffix' is not supported", param="suffix")
-    prompt: str | list[int]
-    if isinstance(req.prompt, list) and req.prompt and isinstance(req.prompt[0], str):
-        if len(req.prompt) != 1:
-            raise InvalidRequest("'prompt': send one prompt per request", param="prompt")
-        prompt = req.prompt[0]  # type: ignore[assignment]
-    else:
-        prompt = req.prompt  # type: ignore[assignment]
-    if not prompt:
-        raise InvalidRequest("'prompt' must not be empty", param="prompt")
-    body: dict[str, Any] = {"prompt": prompt, **req.sampling()}
-    if req.max_tokens is not None:
-        body["max_tokens"] = req.max_tokens
-    if req.logprobs is not None:
-        body["logprobs"] = req.logprobs
-    return body
 
 
 @dataclass
@@ -475,20 +424,9 @@ class ChatService:
     async def _relay_stream(self, first: bytes, rest: AsyncIterator[bytes], wants_usage: bool, call: ChatCall,
                             target: Target, started: float) -> AsyncIterator[bytes]:
         seen: dict[str, Any] = {}
-        buffer = first
         try:
-            async for piece in rest:
-                buffer += piece
-                *events, buffer = _SSE_EVENT_END.split(buffer)
-                out = [e for e in events if _note_usage(e, seen) or wants_usage]
-                if out:
-                    yield b"\n\n".join(out) + b"\n\n"
-            *events, buffer = _SSE_EVENT_END.split(buffer)
-            out = [e for e in events if _note_usage(e, seen) or wants_usage]
-            if out:
-                yield b"\n\n".join(out) + b"\n\n"
-            if buffer:
-                yield buffer
+            async for piece in relay_events(first, rest, wants_usage, seen):
+                yield piece
         finally:  # ledgered even when the client hangs up as soon as it has read [DONE]
             self._record(seen.get("id") or "remote_" + secrets.token_hex(8), call, target, seen.get("usage"),
                          (time.perf_counter() - started) * 1000)
@@ -564,9 +502,6 @@ class ChatService:
                              usage, latency_ms, cost, feature=call.feature, api_key=call.api_key)
 
 
-_SSE_EVENT_END = re.compile(rb"\r?\n\r?\n")
-
-
 def _spent_too(result: dict[str, Any], dropped: dict[str, Any]) -> dict[str, Any]:
     """``result`` with the tokens and time of a generation that was thrown away added to its
     usage and timings, so the ledger prices both."""
@@ -581,19 +516,3 @@ def _spent_too(result: dict[str, Any], dropped: dict[str, Any]) -> dict[str, Any
             if isinstance(timings.get(key), (int, float)) and isinstance(earlier.get(key), (int, float)):
                 timings[key] += earlier[key]
     return result
-
-
-def _note_usage(event: bytes, seen: dict[str, Any]) -> bool:
-    """Remember a relayed SSE event's id and usage; False for the usage-only event (the
-    relay drops it unless the client asked for usage)."""
-    if not event.startswith(b"data: {"):
-        return True
-    try:
-        chunk = json.loads(event[6:])
-    except ValueError:
-        return True
-    seen.setdefault("id", chunk.get("id"))
-    if chunk.get("usage"):
-        seen["usage"] = chunk["usage"]
-        return bool(chunk.get("choices"))
-    return True
