@@ -26,6 +26,7 @@ class TierDeps:
     classifiers: Any
     settings: Settings
     extractors: Any = None
+    encoders: Any = None  # litegate.nano.encoders.EncoderRegistry
 
 
 def default_tiers(lite_model: str, pro_installed: bool) -> list[TierConfig]:
@@ -73,6 +74,7 @@ class Runtime:
     tasks: Any
     embeddings: Any
     default_model: str
+    encoders: Any = None  # litegate.nano.encoders.EncoderRegistry: each encoder made once
     learner: Any = None
     files: Any = None  # litegate.jobs.files.FileStore
     batches: Any = None  # litegate.jobs.batches.BatchStore
@@ -103,6 +105,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     from litegate.ledger.calls import Ledger
     from litegate.nano.classifier import ClassifierStore
     from litegate.nano.embeddings import EmbeddingService
+    from litegate.nano.encoders import EncoderRegistry
     from litegate.nano.extractor import ExtractorStore
     from litegate.tasks import TaskContext, TaskRunner
     from litegate.tasks.cascade import PolicyStore
@@ -119,12 +122,9 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     default_model = registry.lookup(served_name(model)).name
     if settings.mmproj is not None:
         registry.lookup(default_model).mmproj = check_mmproj(settings.mmproj)
-    if encoder_factory is None:
-        from litegate.nano.encoder import MiniLMEncoder
-
-        encoder_factory = MiniLMEncoder
-    classifiers = ClassifierStore(settings.home, encoder_factory)
-    extractors = ExtractorStore(settings.home, classifiers)  # one encoder for both
+    encoders = EncoderRegistry(settings.model_cache_dir(), factory=encoder_factory)
+    classifiers = ClassifierStore(settings.home, encoders)
+    extractors = ExtractorStore(settings.home, encoders)
 
     declared = list(config.tiers) + list(extra_tiers or [])
     if extra_tiers:
@@ -138,7 +138,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     by_name.setdefault("lite", TierConfig("lite", "local", model=default_model, cascade=False))
     if "pro" in registry.names():
         by_name.setdefault("pro", TierConfig("pro", "local", model="pro", cascade=False))
-    deps = TierDeps(registry, classifiers, settings, extractors)
+    deps = TierDeps(registry, classifiers, settings, extractors, encoders)
     tiers = {name: make_tier(cfg, deps) for name, cfg in by_name.items() if cfg.kind in TIER_KINDS}
 
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
@@ -156,9 +156,9 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     files = FileStore(store_engine, settings.home)
     batches = BatchStore(store_engine, files)
     attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
-    chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers, attachments=attachments)
+    chat = ChatService(registry, tiers, accountant, default_model, encoders=encoders, attachments=attachments)
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
-    embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
+    embeddings = EmbeddingService(encoders, accountant, nano_tier.price if nano_tier is not None else None)
     runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors,
                                                   attachments=attachments), policies=policies)
     learner = None
@@ -172,4 +172,4 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
                    batches=batches,
                    extractors=extractors, tiers=tiers,
                    order=order, accountant=accountant, policies=policies, chat=chat, tasks=runner,
-                   embeddings=embeddings, default_model=default_model, learner=learner)
+                   embeddings=embeddings, default_model=default_model, learner=learner, encoders=encoders)

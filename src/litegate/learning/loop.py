@@ -35,6 +35,7 @@ from sqlalchemy import Boolean, Column, Float, Integer, String, Table, Text, del
 from litegate.errors import Conflict, FeedbackNotFound, InvalidRequest, LitegateError
 from litegate.ledger.calls import metadata
 from litegate.ledger.writer import SerialWorker
+from litegate.nano.encoders import MemoEncoder
 
 log = logging.getLogger("litegate.learning.loop")
 
@@ -113,8 +114,11 @@ class Learner:
         name = getattr(done.request, kind, None) if kind else None
         if not name:
             return
+        # the request's view of the store: the model it already read, the vectors it computed
+        store = getattr(done.context, kind + "s", None) if getattr(done, "context", None) is not None else None
+        store = store if store is not None else self.stores[kind]
         try:
-            model = self.stores[kind].get(name)
+            model = store.get(name)
         except LitegateError:
             return
         if not getattr(model.info, "learn", False):
@@ -126,7 +130,7 @@ class Learner:
             threshold = self._threshold(done.policy, result["tier"])
             if result.get("confidence", 0.0) >= threshold:
                 teacher = result["tier"]
-        self._writer.submit(lambda: self._record(kind, name, model, text, result, teacher))
+        self._writer.submit(lambda: self._record(kind, name, model, text, result, teacher, store))
 
     def _threshold(self, policy: Any, tier: str) -> float:
         for step in getattr(policy, "steps", None) or []:
@@ -135,14 +139,14 @@ class Learner:
         return self.teacher_min_confidence
 
     def _record(self, kind: str, name: str, model: Any, text: str, result: dict[str, Any],
-                teacher: str | None) -> None:
+                teacher: str | None, store: Any = None) -> None:
         answer = answer_of(kind, result)
         if kind == "classifier":
             probs = sorted((result.get("scores") or {}).values(), reverse=True) + [0.0, 0.0]
             margin = float(probs[0] - probs[1])
         else:
             margin = float(result.get("confidence", 0.0))
-        typicality = model.similarity(text, self.stores[kind].encoder)
+        typicality = model.similarity(text, (store or self.stores[kind]).encoder_for(model))
         row = {"id": result["id"], "ts": time.time(), "kind": kind, "name": name, "version": model.info.version,
                "text": text, "prediction": json.dumps(answer), "confidence": result.get("confidence"),
                "margin": margin, "typicality": typicality, "tier": result.get("tier"),
@@ -388,7 +392,7 @@ class Learner:
             if progress is not None:
                 progress(message)
 
-        encoder = _Memo(store.encoder)  # each text is encoded once across the folds and the refit
+        encoder = MemoEncoder(store.encoder_for(current))  # each text encoded once across the folds and the refit
         cand_tally = np.zeros(3)
         for k, fold in enumerate(folds):
             step(f"candidate {k + 1}/{len(folds)}: trained without {len(fold)} of the {len(pool)} new labels")
@@ -435,11 +439,12 @@ class Learner:
             from litegate.nano.classifier import NanoClassifier
 
             return NanoClassifier.train(name, data, encoder, version=version, calibrate=calibrate, learn=True,
-                                        base_examples=base)
+                                        base_examples=base, encoder_name=current.info.encoder)
         from litegate.nano.extractor import NanoExtractor
 
         return NanoExtractor.train(name, data, encoder, fields=dict(current.info.fields), version=version,
-                                   calibrate=calibrate, learn=True, base_examples=base)
+                                   calibrate=calibrate, learn=True, base_examples=base,
+                                   encoder_name=current.info.encoder)
 
     @staticmethod
     def _tally(kind: str, model: Any, rows: list[dict], encoder: Any) -> np.ndarray:
@@ -561,31 +566,6 @@ def _metric(kind: str, tally: np.ndarray) -> float:
     if kind == "classifier":
         return right / (right + wrong) if right + wrong else 1.0
     return 2 * right / (2 * right + fp + wrong) if right + fp + wrong else 1.0
-
-
-class _Memo:
-    """An encoder that remembers: a distill encodes each text once, not once per fit."""
-
-    def __init__(self, encoder: Any):
-        self._encoder = encoder
-        self.name = encoder.name
-        self._vectors: dict[str, np.ndarray] = {}
-        self._tokens: dict[tuple[str, Any], Any] = {}
-
-    def encode(self, texts: list[str], **kwargs: Any) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            self._vectors.update(zip(missing, self._encoder.encode(missing, **kwargs)))
-        return np.stack([self._vectors[t] for t in texts]) if texts else self._encoder.encode(texts, **kwargs)
-
-    def encode_tokens(self, texts: list[str], layer: Any = None) -> list[Any]:
-        missing = list(dict.fromkeys(t for t in texts if (t, layer) not in self._tokens))
-        if missing:
-            self._tokens.update(zip(((t, layer) for t in missing), self._encoder.encode_tokens(missing, layer=layer)))
-        return [self._tokens[(t, layer)] for t in texts]
-
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self._encoder, item)
 
 
 def _agree(predicted: dict[str, Any] | None, label: dict[str, Any]) -> bool:

@@ -37,6 +37,7 @@ class FinishedTask:
     result: dict[str, Any]
     policy: CascadePolicy | None  # the calibrated policy followed, if any
     api_key: str | None
+    context: TaskContext | None = None  # the request's view of the models (what it read and encoded)
 
 
 Observer = Callable[[FinishedTask], None]
@@ -146,7 +147,7 @@ class TaskRunner:
 
     # -- running ----------------------------------------------------------------------------
 
-    def step(self, spec: TaskSpec, req: TaskRequest, name: str) -> TaskOutput:
+    def step(self, spec: TaskSpec, req: TaskRequest, name: str, context: TaskContext | None = None) -> TaskOutput:
         """Run one tier, falling back to the tier's ``fallback`` when it is down; the output
         carries the tier's price for the work."""
         tier = self.tier(name)
@@ -157,12 +158,12 @@ class TaskRunner:
                                   f"{', '.join(able) or 'an LLM tier'}")
         started = time.perf_counter()
         try:
-            out = fn(self.context, tier, req)
+            out = fn(context or self.context, tier, req)
         except TierDown as e:
             if not tier.config.fallback:
                 raise
             log.warning("%s; falling back to %s", e.message, tier.config.fallback)
-            out = self.step(spec, req, tier.config.fallback)
+            out = self.step(spec, req, tier.config.fallback, context)
             out.fallback_from, out.fallback_reason = name, e.reason
             return out
         out.cost_usd += tier.cost(out.usage, time.perf_counter() - started)
@@ -172,6 +173,7 @@ class TaskRunner:
         spec = self.spec(task)
         req = validate(spec, request)
         started = time.perf_counter()
+        context = self.context.for_request()
         read = self._read_files(req)
         policy = None
         if req.tier == "auto":
@@ -186,7 +188,7 @@ class TaskRunner:
         else:
             self.tier(req.tier)
             steps = [Step(req.tier)]
-        done = run_policy(steps, lambda name: self.step(spec, req, name))
+        done = run_policy(steps, lambda name: self.step(spec, req, name, context))
         out = done.output
         result = {
             "id": "task_" + secrets.token_hex(12),
@@ -208,7 +210,7 @@ class TaskRunner:
         if read is not None:
             result["documents"] = read.summary()
             result["cost_usd"] = round(out.cost_usd + read.cost_usd, 9)
-        finished = FinishedTask(spec, req, result, policy, api_key)
+        finished = FinishedTask(spec, req, result, policy, api_key, context)
         for observe in self.observers:
             try:
                 observe(finished)
