@@ -134,7 +134,8 @@ def test_a_cascaded_extract_request_reads_its_extractor_once_and_encodes_its_tex
         rt.policies.save(CascadePolicy(task="extract", steps=[Step("nano", 1.01, escalate=True), Step("lite", 0.0)]))
         listed: list[str] = []
         versions = VersionedStore.versions
-        monkeypatch.setattr(VersionedStore, "versions", lambda self, name: (listed.append(name), versions(self, name))[1])
+        monkeypatch.setattr(VersionedStore, "versions",
+                            lambda self, name: (listed.append(name), versions(self, name))[1])
         text = "please send 31 euros to Bob today"
         out = rt.tasks.run("extract", {"text": text, "extractor": "pay"})
         rt.learner.flush()
