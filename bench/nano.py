@@ -7,8 +7,8 @@ plain logistic regression on the same vectors.
 Prints JSON. Sets: CLINC150 (150 intents; train split, 10 per intent or all 100; scored on
 the test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banking read
 as classification of each utterance's set of intents (sets with at least 12 utterances in
-folds 0-14, which train; folds 16-19 test; fold 15 is held for tuning and never scored), and xSID (``--xsid``: a folder of
-xSID 0.5 ``LANG.valid.conll`` / ``LANG.test.conll`` files; 10 per intent from valid, scored on
+folds 0-14, which train; folds 16-19 test; fold 15 is held for tuning and never scored), and
+xSID (``--xsid``: a folder of xSID 0.5 ``LANG.valid.conll`` / ``LANG.test.conll`` files; 10 per intent from valid, scored on
 test; intents with fewer than 10 in valid are left out). The vectors of every text are
 computed once per encoder and kept in ``--cache`` (one .npz per encoder), so a second run
 only trains and scores. ``--encode-only`` fills the cache and stops.
@@ -186,8 +186,9 @@ def latency(encoder: Any, clf: NanoClassifier, texts: list[str]) -> dict[str, An
         clf.predict([text], encoder)
         call_ms.append((time.perf_counter() - t1) * 1000)
         encode_ms.append((t1 - t0) * 1000)
-    return {"encode_p50_ms": round(statistics.median(encode_ms), 2), "call_p50_ms": round(statistics.median(call_ms), 2),
-            "calls": len(texts), "loadavg_1m": round(os.getloadavg()[0], 2)}
+    return {"encode_p50_ms": round(statistics.median(encode_ms), 2),
+            "call_p50_ms": round(statistics.median(call_ms), 2), "calls": len(texts),
+            "loadavg_1m": round(os.getloadavg()[0], 2)}
 
 
 def main() -> None:
@@ -209,7 +210,7 @@ def main() -> None:
                            "cpus": os.cpu_count(), "sets": {}, "latency": {}}
     for key in args.encoders.split(","):
         cache = VectorCache(args.cache / f"{key}.npz", lambda key=key: registry.get(key))
-        for name, data in sets.items():
+        for data in sets.values():
             wanted = [r for r in regimes if r in data]
             cache.fill([it["text"] for part in [*wanted, "test"] for it in data[part]])
         if args.encode_only:

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import litegate_cmd
 
+from conftest import litegate_cmd
 from litegate.nano.embeddings import EmbeddingService
 from litegate.nano.encoders import EncoderRegistry
 
