@@ -4,14 +4,14 @@ plain logistic regression on the same vectors.
     python bench/nano.py [--encoders fast,accurate,multilingual] [--sets clinc150,nlupp,xsid]
                          [--regimes 10shot,full] [--test-per-label 10] [--xsid DIR] [--encode-only]
 
-Prints JSON. Sets: CLINC150 (150 intents; train split, 10 per intent or all 100; scored on
-the test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banking read
-as classification of each utterance's set of intents (sets with at least 12 utterances in
-folds 0-14, which train; folds 16-19 test; fold 15 is held for tuning and never scored), and
-xSID (``--xsid``: a folder of xSID 0.5 ``LANG.valid.conll`` / ``LANG.test.conll`` files; 10 per intent from valid, scored on
-test; intents with fewer than 10 in valid are left out). The vectors of every text are
-computed once per encoder and kept in ``--cache`` (one .npz per encoder), so a second run
-only trains and scores. ``--encode-only`` fills the cache and stops.
+Prints JSON. Sets: CLINC150 (150 intents; train split, 10 per intent or all 100; scored on the
+test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banking read as
+classification of each utterance's set of intents (sets with at least 12 utterances in folds
+0-14, which train; folds 16-19 test; fold 15 is held for tuning and never scored), and xSID
+(``--xsid``: a folder of xSID 0.5 ``LANG.valid.conll`` / ``LANG.test.conll`` files; 10 per
+intent from valid, scored on test; intents with fewer than 10 in valid are left out). The
+vectors of every text are computed once per encoder and kept in ``--cache`` (one .npz per
+encoder), so a second run only trains and scores. ``--encode-only`` fills the cache and stops.
 
 ECE: 15 equal-width confidence bins, |accuracy - mean confidence| weighted by bin size; for
 the nano classifier the confidence is its calibrated P(correct), for the plain logistic
