@@ -42,7 +42,7 @@ MAX_FIELDS = 64
 # words: numbers keep their inner separators and ordinal endings (67.27, 10:10, 1,200, 4th);
 # runs of letters and digits (with an apostrophe: o'clock); each other character alone
 WORD = re.compile(r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th)?|\w+(?:'\w+)?|[^\w\s]")
-ENCODER_LAYER = 4
+ENCODER_LAYER = 4  # of MiniLM's 6; deeper encoders are read at the same share of their depth
 OOF_FOLDS = 4
 PROBE_C = 100.0  # the probe's inverse regularisation: the vectors carry the signal; the CRF smooths
 PROBE_FOLDS = 4  # out-of-fold probe outputs for the CRF to learn from
@@ -200,9 +200,16 @@ def _lexical(words: list[str], i: int) -> dict[str, float]:
     return f
 
 
+def word_layer(encoder: Any) -> int:
+    """The layer whose vectors describe words: two thirds of the way up (4 of MiniLM's 6, 8 of
+    MPNet's 12); the last layers are tuned for whole sentences."""
+    layers = getattr(encoder, "layers", None)
+    return max(1, round(int(layers) * 2 / 3)) if isinstance(layers, int) else ENCODER_LAYER
+
+
 def _prepare(texts: list[str], encoder: Any) -> list[_Doc]:
     docs = []
-    for text, (pieces, vectors) in zip(texts, encoder.encode_tokens(texts, layer=ENCODER_LAYER)):
+    for text, (pieces, vectors) in zip(texts, encoder.encode_tokens(texts, layer=word_layer(encoder))):
         spans = [(m.start(), m.end()) for m in WORD.finditer(text)]
         words = [text[a:b] for a, b in spans]
         dim = vectors.shape[1] if vectors.ndim == 2 else 0
@@ -366,7 +373,7 @@ class _Tagger:
         described = [(k, f"{n.replace('_', ' ')}: {d}") for k, (n, d) in enumerate(fields.items()) if d.strip()]
         if described:
             for (k, _), (_, vec) in zip(described, encoder.encode_tokens([t for _, t in described],
-                                                                         layer=ENCODER_LAYER)):
+                                                                         layer=word_layer(encoder))):
                 c = vec.mean(0)
                 descriptions[k] = c / max(float(np.linalg.norm(c)), 1e-9)
         tagger = cls(tags, b"", centroids, neighbours, neighbour_tags, descriptions)
