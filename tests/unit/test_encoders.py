@@ -146,3 +146,19 @@ def test_a_cascaded_extract_request_reads_its_extractor_once_and_encodes_its_tex
         assert sum(d["calls"] for d in rt.learner.curve("extractor", "pay")["days"]) == 1
     finally:
         rt.close()
+
+
+def test_embeddings_pick_the_encoder_by_name_and_refuse_unknown_ones(tmp_path: Path) -> None:
+    rt = runtime(tmp_path)
+    try:
+        client = TestClient(create_app(rt))
+        r = client.post("/v1/embeddings", json={"input": ["hello there"], "model": "all-mpnet-base-v2"})
+        assert r.status_code == 200, r.text
+        assert r.json()["model"] == "all-mpnet-base-v2" and "accurate" in rt.encoders._built
+        assert "multilingual" not in rt.encoders._built  # only what is asked for is made
+        r = client.post("/v1/embeddings", json={"input": ["hello there"], "model": "nano"})
+        assert r.status_code == 200 and r.json()["model"] == "all-minilm-l6-v2"
+        r = client.post("/v1/embeddings", json={"input": ["hello"], "model": "text-embedding-3-large"})
+        assert r.status_code == 404 and "all-mpnet-base-v2" in r.json()["error"]["message"]
+    finally:
+        rt.close()
