@@ -3,6 +3,7 @@ run, the lite model with the extractor's retrieved examples (grounded decoding),
 calibrated nano -> lite cascade.
 
     python bench/extract.py [--sizes 1,2,10] [--llm-limit 150] [--zero-shot-limit 60] [--pro-limit 0] [--no-llm]
+                            [--encoder fast|accurate]
 
 Protocol: train on the first N folds (1, 2 or 10 of 20), score on all the others; slot F1 is
 micro over every test utterance, a predicted (field, value) right when the value matches the
@@ -126,13 +127,15 @@ def main() -> None:
                     help="of the LLM sample, how many the pro model also answers with retrieved examples "
                          "(the same prompt on a bigger model; ~6 s an item)")
     ap.add_argument("--no-llm", action="store_true")
+    ap.add_argument("--encoder", default="fast", help="the nano encoder whose word vectors the extractor reads")
     args = ap.parse_args()
     load_start = os.getloadavg()
     described = nlupp_fields()
     out: dict[str, object] = {"bench": "extract", "data": "NLU++ banking (20 folds)", "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         rt = build(Settings(home=Path(tmp)), record=False)
-        encoder = rt.classifiers.encoder
+        encoder = rt.encoders.get(args.encoder)
+        out["encoder"] = args.encoder
         for size in [int(s) for s in args.sizes.split(",")]:
             train, test = nlupp_banking(range(size)), nlupp_banking(range(size, 20))
             fields = sorted({k for r in train for k in r["data"]} | {k for r in test for k in r["data"]})

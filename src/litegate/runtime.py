@@ -29,7 +29,7 @@ from litegate.ledger.accounting import Accountant
 from litegate.ledger.calls import Ledger
 from litegate.nano.classifier import ClassifierStore
 from litegate.nano.embeddings import EmbeddingService
-from litegate.nano.encoder import MiniLMEncoder
+from litegate.nano.encoders import EncoderRegistry
 from litegate.nano.extractor import ExtractorStore
 from litegate.tasks import TaskContext, TaskRunner
 from litegate.tasks.cascade import PolicyStore
@@ -80,6 +80,7 @@ class Runtime:
     default_model: str
     files: FileStore
     batches: BatchStore
+    encoders: EncoderRegistry
     learner: Learner | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -117,9 +118,10 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     default_model = registry.lookup(served_name(model)).name
     if settings.mmproj is not None:
         registry.lookup(default_model).mmproj = check_mmproj(settings.mmproj)
-    classifiers = ClassifierStore(settings.home, encoder_factory or MiniLMEncoder)
-    extractors = ExtractorStore(settings.home, classifiers)  # one encoder for both
-    deps = TierDeps(registry, classifiers, settings, extractors)
+    encoders = EncoderRegistry(settings.model_cache_dir(), factory=encoder_factory)  # each encoder made once
+    classifiers = ClassifierStore(settings.home, encoders)
+    extractors = ExtractorStore(settings.home, encoders)
+    deps = TierDeps(registry, classifiers, settings, extractors, encoders)
     tiers, order = _tiers(config, extra_tiers, registry, default_model, deps)
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
     # evals keep calls out of the ledger, not files and batches
@@ -131,10 +133,10 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     def local_tier(served: str) -> Tier:  # a served model no configured tier runs
         return make_tier(TierConfig("local", "local", model=served, cascade=False), deps)
 
-    chat = ChatService(registry, dict(tiers), accountant, default_model, encoder_source=classifiers,
+    chat = ChatService(registry, dict(tiers), accountant, default_model, encoders=encoders,
                        attachments=attachments, local_tier=local_tier)
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
-    embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
+    embeddings = EmbeddingService(encoders, accountant, nano_tier.price if nano_tier is not None else None)
     policies = PolicyStore(settings.home)
     runner = TaskRunner(dict(tiers), order, TaskContext(classifiers=classifiers, extractors=extractors,
                                                         attachments=attachments), policies=policies)
@@ -143,7 +145,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers,
                    extractors=extractors, tiers=tiers, order=order, accountant=accountant, policies=policies,
                    chat=chat, tasks=runner, embeddings=embeddings, default_model=default_model, files=files,
-                   batches=BatchStore(store_engine, files), learner=learner)
+                   batches=BatchStore(store_engine, files), learner=learner, encoders=encoders)
 
 
 def _tiers(config: Config, extra_tiers: list[TierConfig] | None, registry: ModelRegistry, default_model: str,

@@ -163,6 +163,7 @@ class FakeEncoder:
     """Bag-of-letters vectors: similar texts get similar vectors, instantly."""
 
     name = "fake-encoder"
+    dim = 64
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         out = np.zeros((len(texts), 64), np.float32)
@@ -190,6 +191,9 @@ class FakeEncoder:
                         vecs[i, (sum(map(ord, text[spans[i + d][0]:spans[i + d][1]].lower())) * 13) % 64] += 0.3
             out.append((np.array(spans, dtype=np.int64).reshape(-1, 2), vecs))
         return out
+
+    def count_tokens(self, texts: list[str]) -> int:
+        return sum(len(t.split()) for t in texts)
 
 
 @dataclass

@@ -12,6 +12,7 @@ from fakes import FakeEncoder, runtime
 from fastapi.testclient import TestClient
 
 from litegate.errors import ExtractorNotFound, InvalidRequest
+from litegate.nano.encoders import EncoderRegistry
 from litegate.nano.extractor import ExtractorStore, NanoExtractor, check_examples
 from litegate.server import create_app
 from litegate.tasks.extract import grounded_grammar
@@ -101,15 +102,12 @@ def test_a_field_outside_the_declared_ones_is_refused_and_a_thin_field_warned() 
 
 
 def test_store_versions_and_not_found(tmp_path: Path) -> None:
-    class Source:
-        encoder = FakeEncoder()
-
-    store = ExtractorStore(tmp_path, Source())
+    store = ExtractorStore(tmp_path, EncoderRegistry(factory=FakeEncoder))
     assert store.train("pay", examples(24)).version == 1
     assert store.train("pay", examples(24, seed=1)).version == 2
     assert store.versions("pay") == [1, 2] and store.get("pay").info.version == 2
     assert store.get("pay", 1).info.version == 1
-    fresh = ExtractorStore(tmp_path, Source())  # loads from disk
+    fresh = ExtractorStore(tmp_path, EncoderRegistry(factory=FakeEncoder))  # loads from disk
     [out] = fresh.get("pay").predict(["transfer 12 euros now please"], FakeEncoder())
     assert out["data"]["amount"] == "12 euros"
     with pytest.raises(ExtractorNotFound, match="no extractor named 'nope'"):

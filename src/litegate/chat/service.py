@@ -32,6 +32,7 @@ from litegate.engine.registry import ModelRegistry
 from litegate.errors import InvalidRequest, TierDown
 from litegate.ledger.accounting import Accountant
 from litegate.ledger.pricing import Price, Usage
+from litegate.nano.encoders import EncoderRegistry
 from litegate.tiers.base import Tier
 from litegate.tiers.fallback import FellBack, acall_with_fallback
 from litegate.tiers.scoring import LabelScorer
@@ -134,13 +135,13 @@ class _Plan:
 class ChatService:
     def __init__(self, registry: ModelRegistry, tiers: dict[str, Tier], accountant: Accountant | None = None,
                  default_model: str = "lite", tool_call_threshold: float = TOOL_CALL_THRESHOLD,
-                 encoder_source: Any = None, attachments: Attachments | None = None,
+                 encoders: EncoderRegistry | None = None, attachments: Attachments | None = None,
                  local_tier: Callable[[str], Tier] | None = None):
         self.registry = registry
         self.attachments = attachments  # files in messages -> text
         self.tool_call_threshold = tool_call_threshold
         self.tool_match = TOOL_MATCH
-        self.encoder_source = encoder_source  # the nano encoder's owner (matches requests to tools)
+        self.encoders = encoders  # the nano encoders, injected (the default one matches requests to tools)
         self._deciders: dict[int, LabelScorer] = {}
         self.tiers = tiers  # every tier by name (remote ones are served by name)
         self.accountant = accountant
@@ -303,10 +304,10 @@ class ChatService:
     def _tool_match(self, messages: list[dict[str, Any]], functions: list[Any]) -> float | None:
         """The best cosine between the last user message and each tool's name and description."""
         users = [m for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)]
-        if self.encoder_source is None or not users or not functions:
+        if self.encoders is None or not users or not functions:
             return None
         texts = [users[-1]["content"]] + [f"{f.name.replace('_', ' ')}: {f.description}" for f in functions]
-        vectors = self.encoder_source.encoder.encode(texts)
+        vectors = self.encoders.default.encode(texts)
         return float((vectors[1:] @ vectors[0]).max())
 
     def _count(self, engine: LlamaEngine, plan: _Plan) -> int:

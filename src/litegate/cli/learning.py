@@ -23,13 +23,13 @@ def learner() -> Any:
     from litegate.learning.loop import Learner
     from litegate.ledger.calls import Ledger
     from litegate.nano.classifier import ClassifierStore
-    from litegate.nano.encoder import MiniLMEncoder
+    from litegate.nano.encoders import EncoderRegistry
     from litegate.nano.extractor import ExtractorStore
 
     s = settings()
-    classifiers = ClassifierStore(s.home, MiniLMEncoder)
+    encoders = EncoderRegistry(s.model_cache_dir())
     ledger = Ledger(s.ledger_database_url())
-    return Learner(ledger.engine, classifiers, ExtractorStore(s.home, classifiers), ledger=ledger)
+    return Learner(ledger.engine, ClassifierStore(s.home, encoders), ExtractorStore(s.home, encoders), ledger=ledger)
 
 
 def kind_of(lr: Any, name: str, task: str | None) -> str:

@@ -27,7 +27,10 @@ def register(app: typer.Typer) -> None:
                                                                   "its description (default: the keys seen)")] = None,
               learn: Annotated[bool, typer.Option("--learn", help="keep the texts of calls made to it, so "
                                                                   "corrections and stronger tiers can teach it "
-                                                                  "(litegate distill)")] = False
+                                                                  "(litegate distill)")] = False,
+              encoder: Annotated[str | None, typer.Option(help="fast (default), accurate, multilingual, or auto "
+                                                                "(multilingual when the data is not English); "
+                                                                "see litegate encoders")] = None
               ) -> None:
         """Train (or retrain, as a new version) a nano classifier or extractor."""
         from dataclasses import asdict
@@ -35,16 +38,16 @@ def register(app: typer.Typer) -> None:
         from litegate.errors import InvalidRequest
         from litegate.evals.datasets import read_jsonl
         from litegate.nano.classifier import ClassifierStore
-        from litegate.nano.encoder import MiniLMEncoder
+        from litegate.nano.encoders import EncoderRegistry
         from litegate.nano.extractor import ExtractorStore
 
         try:
             if task not in ("classify", "extract"):
                 fail("--task is classify or extract")
             examples = read_jsonl(data)
-            classifiers = ClassifierStore(settings().home, MiniLMEncoder)
+            encoders = EncoderRegistry(settings().model_cache_dir())
             if task == "classify":
-                info = classifiers.train(name, examples, learn=learn)
+                info = ClassifierStore(settings().home, encoders).train(name, examples, learn=learn, encoder=encoder)
             else:
                 described = None
                 if fields is not None:
@@ -53,7 +56,8 @@ def register(app: typer.Typer) -> None:
                     except (OSError, ValueError) as e:
                         raise InvalidRequest(f"{fields}: not a readable JSON object of field -> description "
                                              f"({e})") from None
-                info = ExtractorStore(settings().home, classifiers).train(name, examples, described, learn=learn)
+                info = ExtractorStore(settings().home, encoders).train(name, examples, described, learn=learn,
+                                                                       encoder=encoder)
                 for warning in info.warnings:
                     from litegate.cli.common import err
 
@@ -61,6 +65,24 @@ def register(app: typer.Typer) -> None:
         except LitegateError as e:
             fail(e.message)
         print(json.dumps(asdict(info)))
+
+    @app.command("encoders")
+    def encoders_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+        """The nano encoders: size, speed and languages (choose one with train --encoder)."""
+        from litegate.nano.encoders import EncoderRegistry
+
+        rows = EncoderRegistry(settings().model_cache_dir()).describe()
+        if as_json:
+            print(json.dumps(rows, indent=2))
+            return
+        print(f"{'name':<13}{'model':<24}{'dims':>5}{'MB':>6}  {'p50 ms':<8}{'extractors':<11}{'installed':<10}"
+              "languages")
+        for r in rows:
+            print(f"{r['name'] + (' *' if r['default'] else ''):<13}{r['model']:<24}{r['dimensions']:>5}"
+                  f"{r['size_mb']:>6}  {r['p50_ms']:<8}{'yes' if r['extractors'] else 'no':<11}"
+                  f"{'yes' if r['installed'] else 'no':<10}{r['languages']}")
+        print("* the default. p50: one short text, measured by bench/nano.py (docs/encoders.md); weights not "
+              "installed are installed on first use.")
 
     @app.command("eval")
     def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract")],

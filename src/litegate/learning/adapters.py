@@ -128,7 +128,8 @@ class ClassifierKind(ModelKind):
     def train(self, name: str, current: Any, data: list[dict[str, Any]], calibrate: bool, encoder: Any,
               version: int) -> Any:
         return NanoClassifier.train(name, data, encoder, version=version, calibrate=calibrate, learn=True,
-                                    base_examples=current.info.base_examples or len(current.examples))
+                                    base_examples=current.info.base_examples or len(current.examples),
+                                    encoder_name=current.info.encoder)
 
     def tally(self, model: Any, texts: list[str], golds: list[dict[str, Any]], encoder: Any) -> np.ndarray:
         probs, _ = model.predict(texts, encoder)
@@ -185,7 +186,8 @@ class ExtractorKind(ModelKind):
               version: int) -> Any:
         return NanoExtractor.train(name, data, encoder, fields=dict(current.info.fields), version=version,
                                    calibrate=calibrate, learn=True,
-                                   base_examples=current.info.base_examples or len(current.examples))
+                                   base_examples=current.info.base_examples or len(current.examples),
+                                   encoder_name=current.info.encoder)
 
     def tally(self, model: Any, texts: list[str], golds: list[dict[str, Any]], encoder: Any) -> np.ndarray:
         tp = fp = fn = 0

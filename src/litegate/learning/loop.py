@@ -35,6 +35,7 @@ from litegate.errors import Conflict, FeedbackNotFound, InvalidRequest, Litegate
 from litegate.learning.adapters import KIND_OF_TASK, KINDS, ModelKind
 from litegate.ledger.calls import metadata
 from litegate.ledger.writer import SerialWorker
+from litegate.nano.encoders import MemoEncoder
 
 log = logging.getLogger("litegate.learning.loop")
 
@@ -101,8 +102,11 @@ class Learner:
         name = getattr(done.request, kind, None) if kind else None
         if not name:
             return
+        # the request's view of the store: the model it already read, the vectors it computed
+        store = getattr(done.context, kind + "s", None) if getattr(done, "context", None) is not None else None
+        store = store if store is not None else self.stores[kind]
         try:
-            model = self.stores[kind].get(name)
+            model = store.get(name)
         except LitegateError:
             return
         if not getattr(model.info, "learn", False):
@@ -114,7 +118,7 @@ class Learner:
             threshold = self._threshold(done.policy, result["tier"])
             if result.get("confidence", 0.0) >= threshold:
                 teacher = result["tier"]
-        self._writer.submit(lambda: self._record(kind, name, model, text, result, teacher))
+        self._writer.submit(lambda: self._record(kind, name, model, text, result, teacher, store))
 
     def _threshold(self, policy: Any, tier: str) -> float:
         for step in getattr(policy, "steps", None) or []:
@@ -123,11 +127,11 @@ class Learner:
         return self.teacher_min_confidence
 
     def _record(self, kind: str, name: str, model: Any, text: str, result: dict[str, Any],
-                teacher: str | None) -> None:
+                teacher: str | None, store: Any = None) -> None:
         adapter = KINDS[kind]
         answer = adapter.answer_of(result)
         margin = adapter.margin(result)
-        typicality = model.similarity(text, self.stores[kind].encoder)
+        typicality = model.similarity(text, (store or self.stores[kind]).encoder_for(model))
         row = {"id": result["id"], "ts": time.time(), "kind": kind, "name": name, "version": model.info.version,
                "text": text, "prediction": json.dumps(answer), "confidence": result.get("confidence"),
                "margin": margin, "typicality": typicality, "tier": result.get("tier"),
@@ -311,7 +315,7 @@ class Learner:
             if progress is not None:
                 progress(message)
 
-        encoder = _Memo(store.encoder)  # each text is encoded once across the folds and the refit
+        encoder = MemoEncoder(store.encoder_for(current))  # each text encoded once across the folds and the refit
         cand_tally = np.zeros(3)
         for k, fold in enumerate(folds):
             step(f"candidate {k + 1}/{len(folds)}: trained without {len(fold)} of the {len(pool)} new labels")
@@ -443,28 +447,3 @@ def _labels(n: int) -> str:
 
 def _tally(adapter: ModelKind, model: Any, rows: list[dict], encoder: Any) -> np.ndarray:
     return adapter.tally(model, [r["text"] for r in rows], [json.loads(r["label"]) for r in rows], encoder)
-
-
-class _Memo:
-    """An encoder that remembers: a distill encodes each text once, not once per fit."""
-
-    def __init__(self, encoder: Any):
-        self._encoder = encoder
-        self.name = encoder.name
-        self._vectors: dict[str, np.ndarray] = {}
-        self._tokens: dict[tuple[str, Any], Any] = {}
-
-    def encode(self, texts: list[str], **kwargs: Any) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            self._vectors.update(zip(missing, self._encoder.encode(missing, **kwargs)))
-        return np.stack([self._vectors[t] for t in texts]) if texts else self._encoder.encode(texts, **kwargs)
-
-    def encode_tokens(self, texts: list[str], layer: Any = None) -> list[Any]:
-        missing = list(dict.fromkeys(t for t in texts if (t, layer) not in self._tokens))
-        if missing:
-            self._tokens.update(zip(((t, layer) for t in missing), self._encoder.encode_tokens(missing, layer=layer)))
-        return [self._tokens[(t, layer)] for t in texts]
-
-    def __getattr__(self, item: str) -> Any:
-        return getattr(self._encoder, item)

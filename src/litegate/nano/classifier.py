@@ -23,22 +23,17 @@ import time
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from litegate.errors import ClassifierNotFound, InvalidRequest
+from litegate.nano.encoders import Encoder, EncoderRegistry
 from litegate.nano.versions import VersionedStore
 
 MAX_LABELS = 1000
 EMBEDDING_WEIGHT = 2.0  # balances the unit-norm embedding against the TF-IDF block
 ATYPICAL_QUANTILE = 0.05  # texts less typical than this fraction of training texts lose confidence
-
-
-class Encoder(Protocol):
-    name: str
-
-    def encode(self, texts: list[str]) -> np.ndarray: ...
 
 
 @dataclass
@@ -47,7 +42,7 @@ class ClassifierInfo:
     version: int
     labels: list[str]
     examples: int
-    encoder: str
+    encoder: str  # the key of the encoder it was trained with (fast, accurate, multilingual)
     temperature: float
     cv_accuracy: float | None
     trained_at: str
@@ -130,7 +125,10 @@ class NanoClassifier:
 
     @classmethod
     def train(cls, name: str, examples: list[dict[str, Any]], encoder: Encoder, version: int = 1,
-              calibrate: bool = True, learn: bool = False, base_examples: int | None = None) -> NanoClassifier:
+              calibrate: bool = True, learn: bool = False, base_examples: int | None = None,
+              encoder_name: str | None = None) -> NanoClassifier:
+        """``encoder_name``: the encoder's key in the registry, recorded so the version loads
+        with it (default: the encoder's own name)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -145,7 +143,7 @@ class NanoClassifier:
         model = LogisticRegression(C=20, max_iter=500)
         model.fit(features, labels, sample_weight=weights)
         info = ClassifierInfo(name=name, version=version, labels=sorted(set(labels)), examples=len(texts),
-                              encoder=encoder.name, temperature=calibration.temperature,
+                              encoder=encoder_name or encoder.name, temperature=calibration.temperature,
                               cv_accuracy=calibration.cv_accuracy,
                               trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                               train_seconds=round(time.perf_counter() - started, 2),
@@ -248,30 +246,24 @@ def _calibrate(features: Any, labels: np.ndarray, embeddings: np.ndarray) -> Cal
 
 
 class ClassifierStore(VersionedStore):
-    """Named, versioned classifiers under ``<home>/classifiers``; it also owns the encoder
-    every nano model shares."""
+    """Named, versioned classifiers under ``<home>/classifiers``, each run with the encoder it
+    was trained with (from the injected registry)."""
 
     kind = "classifier"
     not_found = ClassifierNotFound
     train_hint = "train one with POST /v1/classifiers or `litegate train {name} --data FILE.jsonl`"
 
-    def __init__(self, home: Path, encoder_factory: Any):
-        super().__init__(home, NanoClassifier.load, NanoClassifier.load_info)
-        self._encoder_factory = encoder_factory
-        self._encoder: Encoder | None = None
+    def __init__(self, home: Path, encoders: EncoderRegistry):
+        super().__init__(home, NanoClassifier.load, NanoClassifier.load_info, encoders)
 
-    @property
-    def encoder(self) -> Encoder:
-        with self._lock:
-            if self._encoder is None:
-                self._encoder = self._encoder_factory()
-            return self._encoder
-
-    def train(self, name: str, examples: list[dict[str, Any]], learn: bool = False) -> ClassifierInfo:
+    def train(self, name: str, examples: list[dict[str, Any]], learn: bool = False,
+              encoder: str | None = None) -> ClassifierInfo:
+        """``encoder``: a registry key, ``auto`` (by the examples' language) or None (the default)."""
         self.check_name(name)
-        check_examples(examples)  # fail fast, before loading the encoder
+        texts, _ = check_examples(examples)  # fail fast, before loading the encoder
+        key = self.encoders.choose(encoder, texts)
         version = self.next_version(name)
-        clf = NanoClassifier.train(name, examples, self.encoder, version=version, learn=learn,
-                                   base_examples=len(examples))
+        clf = NanoClassifier.train(name, examples, self.encoders.get(key), version=version, learn=learn,
+                                   base_examples=len(examples), encoder_name=key)
         self.put(name, version, clf)
         return clf.info

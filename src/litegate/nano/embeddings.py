@@ -1,6 +1,9 @@
 """Sentence embeddings for every front end (OpenAI ``/v1/embeddings``, Gemini
 ``embedContent`` / ``batchEmbedContents``): one place that checks the model and dimensions,
-runs the nano encoder, and ledgers the call priced as nano compute time."""
+runs the chosen nano encoder, and ledgers the call priced as nano compute time.
+
+The model is an encoder's key (``fast``, ``accurate``, ``multilingual``) or its model's name;
+the historical names (``all-minilm-l6-v2``, ``embedding``, ``nano``...) mean the default."""
 
 from __future__ import annotations
 
@@ -12,34 +15,46 @@ import numpy as np
 
 from litegate.errors import InvalidRequest, ModelNotFound
 from litegate.ledger.pricing import NANO_USD_PER_HOUR, Price, Usage
+from litegate.nano.encoders import DEFAULT, KINDS, EncoderRegistry
 
-MODEL = "all-minilm-l6-v2"
+MODEL = "all-minilm-l6-v2"  # the default's name as answered (lower case, as it has always been)
 ALIASES = {MODEL, "all-MiniLM-L6-v2", "embedding", "text-embedding", "nano"}
 MAX_INPUTS = 2048
 
 
 class EmbeddingService:
-    def __init__(self, classifiers: Any, accountant: Any = None, price: Price | None = None):
-        self.classifiers = classifiers  # owns the encoder
+    def __init__(self, encoders: EncoderRegistry, accountant: Any = None, price: Price | None = None):
+        self.encoders = encoders
         self.accountant = accountant
         self.price = price or Price(usd_per_hour=NANO_USD_PER_HOUR)
 
     @property
     def dimensions(self) -> int:
-        return int(getattr(self.classifiers.encoder, "dim", 384))
+        return KINDS[DEFAULT].dim
+
+    @staticmethod
+    def _kind(model: str | None) -> str:
+        if not model or model in ALIASES or model.lower() in ALIASES:
+            return DEFAULT
+        for kind in KINDS.values():
+            if model.lower() in (kind.key, kind.model.lower()):
+                return kind.key
+        names = ", ".join([MODEL] + [k.model.lower() for k in KINDS.values() if k.key != DEFAULT] + list(KINDS))
+        raise ModelNotFound(f"the embedding model {model!r} does not exist on this server; use one of {names}")
 
     def check_model(self, model: str | None) -> str:
+        """The name answered for ``model`` (the encoder's model name, lower case)."""
         if model is not None and not isinstance(model, str):
             raise InvalidRequest("'model' must be a string", param="model")
-        if model and model not in ALIASES and model.lower() not in ALIASES:
-            raise ModelNotFound(f"the embedding model {model!r} does not exist on this server; use {MODEL}")
-        return MODEL
+        kind = self._kind(model)
+        return MODEL if kind == DEFAULT else KINDS[kind].model.lower()
 
     def embed(self, texts: list[str], model: str | None = None, dimensions: int | None = None, *,
               api: str = "embeddings", feature: str | None = None, api_key: str | None = None,
               param: str = "input") -> tuple[np.ndarray, int]:
         """(unit vectors (n, dim) float32, tokens used); ledgered."""
         name = self.check_model(model)
+        kind = KINDS[self._kind(model)]
         if not texts:
             raise InvalidRequest(f"'{param}' must hold at least one text", param=param)
         if len(texts) > MAX_INPUTS:
@@ -48,11 +63,12 @@ class EmbeddingService:
         for i, t in enumerate(texts):
             if not isinstance(t, str) or not t.strip():
                 raise InvalidRequest(f"'{param}[{i}]' must be a non-empty string", param=param)
-        if dimensions is not None and dimensions != self.dimensions:
-            raise InvalidRequest(f"{name} returns {self.dimensions} dimensions and cannot be shortened "
+        encoder = self.encoders.get(kind.key)
+        dim = int(getattr(encoder, "dim", kind.dim))
+        if dimensions is not None and dimensions != dim:
+            raise InvalidRequest(f"{name} returns {dim} dimensions and cannot be shortened "
                                  f"(asked for {dimensions}); leave the dimensions out", param="dimensions")
         started = time.perf_counter()
-        encoder = self.classifiers.encoder
         vectors = encoder.encode(texts)
         tokens = int(encoder.count_tokens(texts)) if hasattr(encoder, "count_tokens") else sum(
             len(t.split()) for t in texts)

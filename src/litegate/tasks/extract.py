@@ -156,7 +156,7 @@ def _examples_for(ctx: TaskContext, req: ExtractRequest, text: str) -> tuple[dic
         if fields is not None:
             fields = _with_values(fields, ext.common_values)
         if not examples:
-            for ex in ext.nearest(text, RETRIEVED, ctx.extractors.encoder):
+            for ex in ext.nearest(text, RETRIEVED, ctx.extractors.encoder_for(ext)):
                 data = {k: v for k, v in ex["data"].items() if fields is None or k in fields}
                 examples.append(Example(text=ex["text"], output=data))
     return fields, examples
@@ -288,13 +288,19 @@ def extract_nano(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOutput
     if req.schema_ is not None:
         raise InvalidRequest("a nano extractor copies values from the text; it takes 'fields', not 'schema'",
                              param="schema")
-    ext = tier.extractor(req.extractor)
+    if not req.extractor:
+        raise InvalidRequest(f"the {tier.name} tier needs 'extractor': the name of a trained extractor",
+                             param="extractor")
+    # the request's view of the store (when run by the task runner): the extractor is read once
+    # and the text encoded once, for this step, an escalation and the learner after it
+    store = ctx.extractors if ctx.extractors is not None else tier.extractors
+    ext = store.get(req.extractor)
     if req.fields is not None:
         unknown = [f for f in req.fields if f not in ext.info.fields]
         if unknown:
             raise InvalidRequest(f"'fields' names {unknown[0]!r}, which extractor {ext.info.name!r} does not "
                                  f"extract ({', '.join(ext.info.fields)})", param=f"fields.{unknown[0]}")
-    [answer] = ext.predict([text], tier.encoder)
+    [answer] = ext.predict([text], store.encoder_for(ext))
     keep = list(req.fields) if req.fields is not None else ext.fields
     result = {"data": {k: answer["data"][k] for k in keep},
               "field_confidence": {k: answer["field_confidence"][k] for k in keep},

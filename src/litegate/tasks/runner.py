@@ -39,6 +39,7 @@ class FinishedTask:
     result: dict[str, Any]
     policy: CascadePolicy | None  # the calibrated policy followed, if any
     api_key: str | None
+    context: TaskContext | None = None  # the request's view of the models (what it read and encoded)
 
 
 Observer = Callable[[FinishedTask], None]
@@ -148,9 +149,10 @@ class TaskRunner:
 
     # -- running ----------------------------------------------------------------------------
 
-    def step(self, spec: TaskSpec, req: TaskRequest, name: str) -> TaskOutput:
+    def step(self, spec: TaskSpec, req: TaskRequest, name: str, context: TaskContext | None = None) -> TaskOutput:
         """Run one tier, or its fallbacks while each is down (``tiers.fallback``); the output
-        carries the price of the work of the tier that answered."""
+        carries the price of the work of the tier that answered. ``context``: the request's
+        view of the models (what it read and encoded), else the runner's."""
 
         def attempt(tier: Tier) -> TaskOutput:
             fn = spec.function_for(tier)
@@ -159,7 +161,7 @@ class TaskRunner:
                 raise TierUnavailable(f"the {tier.name} tier ({tier.kind}) cannot run {spec.name}; use "
                                       f"{', '.join(able) or 'an LLM tier'}")
             started = time.perf_counter()
-            out = fn(self.context, tier, req)
+            out = fn(context or self.context, tier, req)
             out.cost_usd += tier.cost(out.usage, time.perf_counter() - started)
             return out
 
@@ -172,6 +174,7 @@ class TaskRunner:
         spec = self.spec(task)
         req = validate(spec, request)
         started = time.perf_counter()
+        context = self.context.for_request()
         read = self._read_files(req)
         policy = None
         if req.tier == "auto":
@@ -186,7 +189,7 @@ class TaskRunner:
         else:
             self.tier(req.tier)
             steps = [Step(req.tier)]
-        done = run_policy(steps, lambda name: self.step(spec, req, name))
+        done = run_policy(steps, lambda name: self.step(spec, req, name, context))
         out = done.output
         result = {
             "id": "task_" + secrets.token_hex(12),
@@ -208,7 +211,7 @@ class TaskRunner:
         if read is not None:
             result["documents"] = read.summary()
             result["cost_usd"] = round(out.cost_usd + read.cost_usd, 9)
-        finished = FinishedTask(spec, req, result, policy, api_key)
+        finished = FinishedTask(spec, req, result, policy, api_key, context)
         for observe in self.observers:
             try:
                 observe(finished)

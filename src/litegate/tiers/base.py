@@ -31,6 +31,7 @@ from litegate.ledger.pricing import LOCAL_USD_PER_HOUR, NANO_USD_PER_HOUR, Price
 if TYPE_CHECKING:
     from litegate.engine.registry import ModelRegistry
     from litegate.nano.classifier import ClassifierStore
+    from litegate.nano.encoders import EncoderRegistry
     from litegate.nano.extractor import ExtractorStore
 
 __all__ = ["LOCAL_USD_PER_HOUR", "NANO_USD_PER_HOUR", "BaseTier", "Price", "Tier", "TierConfig", "TierDeps", "Usage",
@@ -66,6 +67,7 @@ class TierDeps:
     classifiers: ClassifierStore
     settings: Settings
     extractors: ExtractorStore | None = None
+    encoders: EncoderRegistry | None = None
 
 
 @runtime_checkable

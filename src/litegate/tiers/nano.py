@@ -26,11 +26,12 @@ class NanoTier(BaseTier):
         super().__init__(config, deps)
         self.classifiers = deps.classifiers
         self.extractors = getattr(deps, "extractors", None)
+        self.encoders = getattr(deps, "encoders", None) or getattr(self.classifiers, "encoders", None)
         from litegate.nano.coalesce import Coalescer
 
         # concurrent calls to one classifier run as one batched forward pass (batch jobs, bursts)
         def predict(clf: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-            return clf.predict(texts, self.classifiers.encoder)
+            return clf.predict(texts, self.classifiers.encoder_for(clf))
 
         self._predict: Any = (Coalescer(predict, split=lambda r, a, b: (r[0][a:b], r[1][a:b]))
                               if getattr(getattr(deps, "settings", None), "coalesce", True) else predict)
@@ -40,7 +41,7 @@ class NanoTier(BaseTier):
 
     @property
     def model(self) -> str:
-        return self.classifiers.encoder.name
+        return self.encoders.default.name
 
     def has_classifier(self, requested: str | None) -> bool:
         return bool(requested or self.config.classifier)
@@ -82,7 +83,7 @@ class NanoTier(BaseTier):
 
     @property
     def encoder(self) -> Any:
-        return self.classifiers.encoder
+        return self.encoders.default
 
     def extractor(self, requested: str | None) -> Any:
         if not requested:
@@ -91,4 +92,4 @@ class NanoTier(BaseTier):
         return self.extractors.get(requested)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        return self.classifiers.encoder.encode(texts)
+        return self.encoders.default.encode(texts)

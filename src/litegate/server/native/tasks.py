@@ -93,12 +93,21 @@ class TrainRequest(BaseModel):
     name: str
     examples: list[dict[str, Any]]
     learn: bool = False
+    encoder: str | None = None  # fast (default), accurate, multilingual or auto (GET /v1/encoders)
 
 
 @router.post("/v1/classifiers", status_code=201)
 async def train_classifier(body: TrainRequest, request: Request) -> dict[str, Any]:
-    info = await run_in_threadpool(request.app.state.runtime.classifiers.train, body.name, body.examples, body.learn)
+    info = await run_in_threadpool(request.app.state.runtime.classifiers.train, body.name, body.examples, body.learn,
+                                   body.encoder)
     return {"object": "classifier", **asdict(info)}
+
+
+@router.get("/v1/encoders")
+async def list_encoders(request: Request) -> dict[str, Any]:
+    """The nano encoders a classifier or extractor can be trained with."""
+    encoders = request.app.state.runtime.encoders
+    return {"object": "list", "data": [{"object": "encoder", **e} for e in encoders.describe()]}
 
 
 @router.get("/v1/classifiers")
@@ -120,6 +129,7 @@ class TrainExtractorRequest(BaseModel):
     examples: list[dict[str, Any]]
     fields: dict[str, str] | None = None
     learn: bool = False
+    encoder: str | None = None  # fast (default), accurate or auto (extractors need word vectors)
 
 
 def _extractor_body(info: Any, versions: list[int] | None = None) -> dict[str, Any]:
@@ -133,7 +143,7 @@ def _extractor_body(info: Any, versions: list[int] | None = None) -> dict[str, A
 async def train_extractor(body: TrainExtractorRequest, request: Request) -> dict[str, Any]:
     """Train (or retrain, as a new version) a nano extractor from {"text", "data"} examples."""
     store = request.app.state.runtime.extractors
-    info = await run_in_threadpool(store.train, body.name, body.examples, body.fields, body.learn)
+    info = await run_in_threadpool(store.train, body.name, body.examples, body.fields, body.learn, body.encoder)
     return _extractor_body(info)
 
 

@@ -1,0 +1,245 @@
+"""The nano classifier per encoder: accuracy, ECE and p50 latency, 10-shot and full, beside a
+plain logistic regression on the same vectors.
+
+    python bench/nano.py [--encoders fast,accurate,multilingual] [--sets clinc150,nlupp,xsid]
+                         [--regimes 10shot,full] [--test-per-label 10] [--xsid DIR] [--encode-only]
+
+Prints JSON. Sets: CLINC150 (150 intents; train split, 10 per intent or all 100; scored on the
+test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banking read as
+classification of each utterance's set of intents (sets with at least 12 utterances in folds
+0-14, which train; folds 16-19 test; fold 15 is held for tuning and never scored), and xSID
+(``--xsid``: a folder of xSID 0.5 ``LANG.valid.conll`` / ``LANG.test.conll`` files; 10 per
+intent from valid, scored on test; intents with fewer than 10 in valid are left out). The
+vectors of every text are computed once per encoder and kept in ``--cache`` (one .npz per
+encoder), so a second run only trains and scores. ``--encode-only`` fills the cache and stops.
+
+ECE: 15 equal-width confidence bins, |accuracy - mean confidence| weighted by bin size; for
+the nano classifier the confidence is its calibrated P(correct), for the plain logistic
+regression its top probability. p50: one text per call through the real encoder and the
+10-shot classifier of ``--latency-set`` (``predict`` with a one-text batch), after a warm-up,
+the encoders taking turns text by text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litegate.config import Settings
+from litegate.evals.datasets import clinc150, shared_data_dir
+from litegate.nano.classifier import NanoClassifier
+from litegate.nano.encoders import KINDS, EncoderRegistry
+
+BINS = 15
+
+
+def log(message: str) -> None:
+    print(f"[nano bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+class VectorCache:
+    """Sentence vectors of one encoder, by text, saved as it goes (an interrupted run resumes)."""
+
+    def __init__(self, path: Path, encoder: Any):
+        self.path = path
+        self.encoder = encoder
+        self.vectors: dict[str, np.ndarray] = {}
+        if path.exists():
+            with np.load(path, allow_pickle=False) as data:
+                self.vectors = dict(zip(data["texts"].tolist(), data["vectors"]))
+
+    def fill(self, texts: list[str], chunk: int = 256) -> None:
+        missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
+        for start in range(0, len(missing), chunk):
+            part = missing[start:start + chunk]
+            self.vectors.update(zip(part, self.encoder().encode(part)))
+            self.save()
+            log(f"{self.path.stem}: {min(start + chunk, len(missing))}/{len(missing)} new texts encoded")
+
+    def save(self) -> None:
+        texts = list(self.vectors)
+        tmp = self.path.with_suffix(".tmp.npz")
+        np.savez(tmp, texts=np.array(texts), vectors=np.stack([self.vectors[t] for t in texts]))
+        os.replace(tmp, self.path)
+
+
+class CachedEncoder:
+    """The Encoder protocol over cached vectors (training and scoring need no forward pass)."""
+
+    def __init__(self, name: str, cache: VectorCache):
+        self.name = name
+        self.cache = cache
+        self.dim = len(next(iter(cache.vectors.values())))
+
+    def encode(self, texts: list[str], **_: Any) -> np.ndarray:
+        return np.stack([self.cache.vectors[t] for t in texts]).astype(np.float32)
+
+
+def per_label(items: list[dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
+    rng = random.Random(seed)
+    by: dict[str, list[dict[str, Any]]] = {}
+    for it in items:
+        by.setdefault(it["label"], []).append(it)
+    return [it for label in sorted(by) for it in rng.sample(by[label], min(n, len(by[label])))]
+
+
+def nlupp_intents() -> dict[str, list[dict[str, Any]]]:
+    base = shared_data_dir() / "nlupp_banking"
+    folds: dict[int, list[dict[str, Any]]] = {}
+    for k in range(20):  # the label is the utterance's set of intents
+        folds[k] = [{"text": it["text"], "label": "+".join(sorted(it["intents"]))}
+                    for it in json.loads((base / f"fold{k}.json").read_text()) if it.get("intents")]
+    pool = [it for k in range(15) for it in folds[k]]
+    test = [it for k in range(16, 20) for it in folds[k]]
+    counts = Counter(it["label"] for it in pool)
+    keep = {label for label, n in counts.items() if n >= 12}
+    pool = [it for it in pool if it["label"] in keep]
+    return {"full": pool, "10shot": per_label(pool, 10, 0), "test": [it for it in test if it["label"] in keep]}
+
+
+def read_xsid(path: Path) -> list[dict[str, Any]]:
+    out, text = [], None
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# text:") or line.startswith("# text ="):
+            text = line.split(":", 1)[1].strip() if line.startswith("# text:") else line.split("=", 1)[1].strip()
+        elif (line.startswith("# intent:") or line.startswith("# intent =")) and text:
+            label = line.split(":", 1)[1].strip() if line.startswith("# intent:") else line.split("=", 1)[1].strip()
+            out.append({"text": text, "label": label})
+            text = None
+    return out
+
+
+def xsid_sets(folder: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    sets = {}
+    for valid in sorted(folder.glob("*.valid.conll")):
+        lang = valid.name.split(".")[0]
+        test_path = folder / f"{lang}.test.conll"
+        if not valid.stat().st_size or not test_path.exists():
+            continue
+        pool = read_xsid(valid)
+        keep = {label for label, n in Counter(it["label"] for it in pool).items() if n >= 10}
+        sets[f"xsid-{lang}"] = {"10shot": per_label([it for it in pool if it["label"] in keep], 10, 0),
+                                "test": [it for it in read_xsid(test_path) if it["label"] in keep]}
+    return sets
+
+
+def load_sets(names: list[str], test_per_label: int, xsid: Path | None) -> dict[str, dict[str, list[dict]]]:
+    sets: dict[str, dict[str, list[dict]]] = {}
+    if "clinc150" in names:
+        test = clinc150("test")
+        sets["clinc150"] = {"full": clinc150("train"), "10shot": clinc150("train", per_label=10, seed=0),
+                            "test": per_label(test, test_per_label, 1) if test_per_label else test}
+    if "nlupp" in names:
+        sets["nlupp-banking-intents"] = nlupp_intents()
+    if "xsid" in names and xsid is not None:
+        sets.update(xsid_sets(xsid))
+    return sets
+
+
+def ece(confidence: np.ndarray, correct: np.ndarray) -> float:
+    edges = np.linspace(0, 1, BINS + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (confidence > lo) & (confidence <= hi) if lo > 0 else (confidence <= hi)
+        if inside.any():
+            total += inside.mean() * abs(correct[inside].mean() - confidence[inside].mean())
+    return round(float(total), 4)
+
+
+def score(train: list[dict], test: list[dict], encoder: CachedEncoder) -> dict[str, Any]:
+    from sklearn.linear_model import LogisticRegression
+
+    texts, gold = [it["text"] for it in test], np.array([it["label"] for it in test])
+    started = time.perf_counter()
+    clf = NanoClassifier.train("bench", train, encoder)
+    seconds = time.perf_counter() - started
+    probs, confidence = clf.predict(texts, encoder)
+    right = np.array(clf.labels)[probs.argmax(1)] == gold
+    plain = LogisticRegression(C=20, max_iter=1000).fit(encoder.encode([it["text"] for it in train]),
+                                                         [it["label"] for it in train])
+    plain_probs = plain.predict_proba(encoder.encode(texts))
+    plain_right = plain.classes_[plain_probs.argmax(1)] == gold
+    return {"train": len(train), "test": len(test), "labels": len(clf.labels),
+            "nano": {"accuracy": round(float(right.mean()), 4), "ece": ece(confidence, right.astype(float)),
+                     "train_seconds": round(seconds, 1)},
+            "logreg": {"accuracy": round(float(plain_right.mean()), 4),
+                       "ece": ece(plain_probs.max(1), plain_right.astype(float))}}
+
+
+def latency(models: dict[str, tuple[Any, NanoClassifier]], texts: list[str]) -> dict[str, Any]:
+    """Per encoder, one text per call; the encoders take turns text by text, so a busy moment
+    of the machine falls on all of them alike and their ratios hold."""
+    for encoder, clf in models.values():
+        for text in texts[:5]:
+            clf.predict([text], encoder)
+    encode_ms: dict[str, list[float]] = {key: [] for key in models}
+    call_ms: dict[str, list[float]] = {key: [] for key in models}
+    load = os.getloadavg()[0]
+    for text in texts:
+        for key, (encoder, clf) in models.items():
+            t0 = time.perf_counter()
+            encoder.encode([text])
+            t1 = time.perf_counter()
+            clf.predict([text], encoder)
+            call_ms[key].append((time.perf_counter() - t1) * 1000)
+            encode_ms[key].append((t1 - t0) * 1000)
+    return {key: {"encode_p50_ms": round(statistics.median(encode_ms[key]), 2),
+                  "call_p50_ms": round(statistics.median(call_ms[key]), 2), "calls": len(texts),
+                  "loadavg_1m": [round(load, 2), round(os.getloadavg()[0], 2)]} for key in models}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--encoders", default="fast,accurate,multilingual")
+    ap.add_argument("--sets", default="clinc150,nlupp,xsid")
+    ap.add_argument("--regimes", default="10shot,full")
+    ap.add_argument("--test-per-label", type=int, default=10)
+    ap.add_argument("--xsid", type=Path, default=None)
+    ap.add_argument("--cache", type=Path, default=Settings().home / "bench-nano-cache")
+    ap.add_argument("--latency-calls", type=int, default=40)
+    ap.add_argument("--latency-set", default="clinc150", help="the set whose 10-shot classifier and test texts "
+                                                               "time the calls")
+    ap.add_argument("--encode-only", action="store_true")
+    args = ap.parse_args()
+    args.cache.mkdir(parents=True, exist_ok=True)
+    registry = EncoderRegistry(Settings().model_cache_dir())
+    regimes = args.regimes.split(",")
+    sets = load_sets(args.sets.split(","), args.test_per_label, args.xsid)
+    out: dict[str, Any] = {"bench": "nano", "loadavg_start": [round(x, 2) for x in os.getloadavg()],
+                           "cpus": os.cpu_count(), "sets": {}, "latency": {}}
+    timed: dict[str, tuple[Any, NanoClassifier]] = {}
+    for key in args.encoders.split(","):
+        cache = VectorCache(args.cache / f"{key}.npz", lambda key=key: registry.get(key))
+        for data in sets.values():
+            wanted = [r for r in regimes if r in data]
+            cache.fill([it["text"] for part in [*wanted, "test"] for it in data[part]])
+        if args.encode_only:
+            continue
+        encoder = CachedEncoder(KINDS[key].model, cache)
+        for name, data in sets.items():
+            for regime in (r for r in regimes if r in data):
+                log(f"{key}: {name} {regime}")
+                out["sets"].setdefault(name, {}).setdefault(regime, {})[key] = score(data[regime], data["test"],
+                                                                                     encoder)
+        if args.latency_set in sets and args.latency_calls:
+            timed[key] = (registry.get(key), NanoClassifier.train("bench", sets[args.latency_set]["10shot"], encoder))
+    if timed:
+        test = sets[args.latency_set]["test"]
+        texts = [it["text"] for it in random.Random(2).sample(test, min(args.latency_calls, len(test)))]
+        out["latency"] = latency(timed, texts)
+    out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
