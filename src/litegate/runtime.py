@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litegate.chat.decision import load_for as load_tool_decision
 from litegate.config import Settings
 from litegate.configfile import Config, load_config
 from litegate.tiers import TIER_KINDS, BaseTier, TierConfig, check_names, make_tier
@@ -156,7 +157,8 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     files = FileStore(store_engine, settings.home)
     batches = BatchStore(store_engine, files)
     attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
-    chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers, attachments=attachments)
+    chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers, attachments=attachments,
+                       tool_decision=load_tool_decision(settings.home))
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
     embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
     runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors,

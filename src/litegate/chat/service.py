@@ -143,13 +143,15 @@ class _Plan:
 class ChatService:
     def __init__(self, registry: Any, tiers: dict[str, Any], accountant: Any = None, default_model: str = "lite",
                  tool_call_threshold: float = TOOL_CALL_THRESHOLD, encoder_source: Any = None,
-                 attachments: Any = None):
+                 attachments: Any = None, tool_decision: Any = None):
         self.registry = registry
         self.attachments = attachments  # litegate.documents.attachments.Attachments: files in messages -> text
         self.tool_call_threshold = tool_call_threshold
         self.tool_match = TOOL_MATCH
         self.encoder_source = encoder_source  # the nano encoder's owner (matches requests to tools)
         self._deciders: dict[int, Any] = {}
+        # the learned call decision (chat/decision.py); None: the fixed thresholds above
+        self.tool_decision = tool_decision
         self.tiers = tiers  # every tier by name (remote ones are served by name)
         self.accountant = accountant
         self.default_model = default_model
@@ -224,6 +226,7 @@ class ChatService:
         prepared = plan.prepared
         if prepared is None or not prepared.branches:
             return None
+        from litegate.chat.decision import decide
         from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX
         from litegate.tiers.scoring import LabelScorer
 
@@ -231,18 +234,15 @@ class ChatService:
         if scorer is None or scorer.engine is not engine:
             scorer = self._deciders[id(engine)] = LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
         scores, _ = scorer.score(plan.body["messages"])
-        p_call = float(scores[CALL_PREFIX])
         request = plan.request_messages or []
         after_result = bool(request) and request[-1].get("role") == "tool"
-        match = self._tool_match(request, prepared.functions)
-        if after_result:
-            call = p_call >= TOOL_CALL_AFTER_RESULT
-        else:
-            call = p_call >= self.tool_call_threshold or (match is not None and match >= self.tool_match)
+        encoder = self.encoder_source.encoder if self.encoder_source is not None else None
+        info = decide(self.tool_decision, float(scores[CALL_PREFIX]), after_result, request, prepared.functions,
+                      encoder, rule=(self.tool_call_threshold, self.tool_match))
+        call = info["call"]
         prepared.choose("call" if call else "answer")
         plan.body = prepared.body
-        return {"p_call": round(p_call, 4), "tool_match": None if match is None else round(match, 4),
-                "after_result": after_result, "call": call}
+        return info
 
     def _ground(self, plan: _Plan, result: dict[str, Any], decision: dict[str, Any] | None) -> bool:
         """After ``auto`` chose a call: drop the calls whose arguments were made up rather than
@@ -250,7 +250,7 @@ class ChatService:
         must be generated again as an answer."""
         if not decision or not decision["call"] or decision["after_result"]:
             return False
-        from litegate.chat.grounding import check_calls, conversation_text
+        from litegate.chat.grounding import check_calls, conversation_text, kept_calls
 
         choice = result["choices"][0]
         try:
@@ -261,10 +261,10 @@ class ChatService:
         checks = check_calls(calls, prepared.functions,
                              conversation_text(plan.body["messages"], leave_out=prepared.instruction))
         decision["grounding"] = [c.as_dict() for c in checks]
-        kept = [c for c, check in zip(calls, checks) if check.kept]
+        kept = kept_calls(calls, checks)
         if kept:
-            if len(kept) < len(calls):
-                choice["message"]["content"] = json.dumps({"tool_calls": kept})
+            if kept != calls:
+                choice["message"]["content"] = json.dumps({"tool_calls": kept}, ensure_ascii=False)
             return False
         decision["call"] = False
         prepared.choose("answer")
