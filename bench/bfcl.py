@@ -1,7 +1,7 @@
 """Function calling on the Berkeley Function Calling Leaderboard's public (non-live) data,
 scored with an AST check written here after BFCL's own rules, against running servers.
 
-    python bench/bfcl.py --data DIR [--start] [--pro] [--litegate URL] [--raw URL]
+    python bench/bfcl.py --data DIR [--start] [--pro N] [--litegate URL] [--raw URL]
                          [--categories simple multiple parallel parallel_multiple irrelevance]
                          [--split untouched|tuning|all] [--limit N] [--dump FILE]
 
@@ -14,8 +14,8 @@ Each item is split in two by a hash of its id: ``tuning`` (what the tool decisio
 fitted and tuned on) and ``untouched`` (never tuned on; the figures to quote). Every request
 goes to each peer in turn, ``tool_choice: "auto"``, greedy:
 
-- ``litegate`` (the lite model) and, with ``--pro``, ``litegate-pro`` (model ``pro`` on the
-  same server);
+- ``litegate`` (the lite model) and, with ``--pro N``, ``litegate-pro`` (model ``pro`` on the
+  same server, on the first N items of each category: it is about three times slower);
 - ``llama.cpp``: llama.cpp's own server on the same GGUF (started as bench/serve.py does),
   scored on its ``tool_calls`` (BFCL's function-calling mode) and, as ``text_calls``, also on
   calls written as JSON in its text, which is the fairer view of the model itself.
@@ -287,7 +287,7 @@ def summarize(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
             "errors": dict(sorted(reasons.items(), key=lambda kv: -kv[1]))}
 
 
-def start_servers(pro: bool, threads: int | None) -> tuple[dict[str, str], list[subprocess.Popen]]:
+def start_servers(threads: int | None) -> tuple[dict[str, str], list[subprocess.Popen]]:
     from litegate.config import Settings
     from litegate.engine.catalog import LITE, ModelCache
 
@@ -320,7 +320,8 @@ def main() -> None:
     ap.add_argument("--start", action="store_true", help="start litegate and raw llama.cpp on free ports")
     ap.add_argument("--litegate", help="base URL of a running litegate server")
     ap.add_argument("--raw", help="base URL of a running raw llama.cpp server (the peer)")
-    ap.add_argument("--pro", action="store_true", help="also run model 'pro' on the litegate server")
+    ap.add_argument("--pro", type=int, default=0, metavar="N",
+                    help="also run model 'pro' on the litegate server, on the first N items of each category")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--dump", type=Path, help="write every item's reply, verdict and decision signals (JSONL)")
@@ -329,7 +330,7 @@ def main() -> None:
     procs: list[subprocess.Popen] = []
     bases: dict[str, str] = {}
     if args.start:
-        bases, procs = start_servers(args.pro, args.threads)
+        bases, procs = start_servers(args.threads)
     if args.litegate:
         bases["litegate"] = args.litegate.rstrip("/")
     if args.raw:
@@ -350,9 +351,11 @@ def main() -> None:
                 items.sort(key=lambda q: hashlib.sha256(q["id"].encode()).hexdigest())
                 if args.limit:
                     items = items[:args.limit]
-                for item in items:
+                for k, item in enumerate(items):
                     _, names = openai_tools(item["function"])
                     for peer, base, model in peers:
+                        if model == "pro" and k >= args.pro:
+                            continue
                         message, ms, meta = ask(client, base, model, item, args.max_tokens)
                         calls = calls_of(message, names)
                         row = {"id": item["id"], "split": item["split"], "latency_ms": round(ms, 1),

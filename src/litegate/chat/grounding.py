@@ -171,7 +171,7 @@ def _typed_verdict(value: Any, said: _Conversation, tool_numbers: set[float]) ->
     if not isinstance(value, str):
         return None
     code = values.currency_code(value)
-    if code is not None and (len(value.strip()) == 3 or code in said.currencies):
+    if code is not None and (value.strip() in values.CURRENCIES or code in said.currencies):  # "USD", not "won"
         return code in said.currencies
     unit = values.unit_symbol(value)
     if unit is not None and len(value.strip()) <= 12 and unit in said.units:
