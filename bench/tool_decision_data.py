@@ -39,7 +39,8 @@ from litegate.config import Settings  # noqa: E402
 from litegate.runtime import build  # noqa: E402
 from litegate.tiers.scoring import LabelScorer  # noqa: E402
 
-NEAR_COPY = 0.75  # tools at least this similar to the item's own are not negatives
+NEAR_COPY = 0.6  # tools at least this similar to the item's own are not negatives
+LESS_SIMILAR = 0.75  # nor tools at least this close to the question, relative to its own tool
 
 
 def _order(item_id: str) -> str:
@@ -59,6 +60,9 @@ def bfcl_cases(data: Path, per_category: int) -> list[dict[str, Any]]:
 
 
 def hard_negatives(data: Path, encoder: Any, count: int) -> list[dict[str, Any]]:
+    """A simple question with the most similar tool of another item that still cannot answer
+    it: one clearly less similar to the question than its own tool, and not a near copy of it
+    (the most similar one often can: "Who discovered the neutron?" and a scientist-for-discovery tool)."""
     items = sorted(load(data, "simple"), key=lambda q: _order(q["id"]))
     tools = [openai_tools(q["function"])[0][0] for q in items]
     functions = [parse_tools([t])[0] for t in tools]
@@ -70,8 +74,9 @@ def hard_negatives(data: Path, encoder: Any, count: int) -> list[dict[str, Any]]
         similar = t_vec @ q_vec[i]
         near_copy = t_vec @ t_vec[i]
         for j in np.argsort(-similar):
-            if j != i and near_copy[j] < NEAR_COPY and functions[j].name != functions[i].name:
-                out.append({"source": "generated_related_tool", "id": f"{q['id']}~{items[j]['id']}",
+            if j != i and similar[j] < LESS_SIMILAR * similar[i] and near_copy[j] < NEAR_COPY \
+                    and functions[j].name != functions[i].name:
+                out.append({"source": "generated_related_tool", "id": f"{q['id']}~~{items[j]['id']}",
                             "split": split_of(q["id"]), "messages": q["question"][0], "tools": [tools[j]],
                             "call": False})
                 break
@@ -87,7 +92,7 @@ def project_cases() -> list[dict[str, Any]]:
                 continue
             out.append({"source": f"project_{name}", "id": f"{name}_{k}", "split": split, "messages": messages,
                         "tools": tools, "call": expected is not None})
-    return out
+    return sorted(out, key=lambda c: _order(c["id"]))  # calls and answers mixed when a run is cut short
 
 
 def interleave(groups: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:

@@ -41,6 +41,8 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="save as the shipped decision")
     args = ap.parse_args()
     rows = [json.loads(line) for line in args.cases.read_text().splitlines() if line.strip()]
+    # an earlier negative rule ("~" ids) paired questions with tools that could answer them
+    rows = [r for r in rows if not (r["source"] == "generated_related_tool" and "~~" not in r["id"])]
     tuning = [r for r in rows if r["split"] == "tuning"]
     untouched = [r for r in rows if r["split"] == "untouched"]
     sources: dict[str, int] = {}
