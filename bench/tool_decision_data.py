@@ -51,7 +51,8 @@ def bfcl_cases(data: Path, per_category: int) -> list[dict[str, Any]]:
     out = []
     for category in ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance"):
         items = sorted(load(data, category), key=lambda q: _order(q["id"]))
-        halves = [[q for q in items if q["split"] == split][:per_category] for split in ("tuning", "untouched")]
+        halves = [[q for q in items if q["split"] == split][:per_category or None]
+                  for split in ("tuning", "untouched")]
         for q in interleave(halves):  # both splits grow together when a run is cut short
             out.append({"source": f"bfcl_{category}", "id": q["id"], "split": q["split"],
                         "messages": q["question"][0], "tools": openai_tools(q["function"])[0],
@@ -110,6 +111,8 @@ def main() -> None:
     ap.add_argument("--per-category", type=int, default=30, help="BFCL items per category and split")
     ap.add_argument("--negatives", type=int, default=60)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--encoder-only", action="store_true",
+                    help="only the encoder's signals (no LLM pass: seconds, for every case; --per-category 0 = all)")
     args = ap.parse_args()
     done = set()
     if args.out.exists():  # resume
@@ -117,9 +120,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(home=Path(tmp), **({"threads": args.threads} if args.threads else {}))
         rt = build(settings, model="lite", record=False)
-        engine = rt.registry.engine(rt.default_model)
         encoder = rt.chat.encoder_source.encoder
-        scorer = LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
+        engine = None if args.encoder_only else rt.registry.engine(rt.default_model)
+        scorer = None if engine is None else LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
         by_source: dict[str, list[dict[str, Any]]] = {}
         for case in bfcl_cases(args.bfcl, args.per_category) + hard_negatives(args.bfcl, encoder, args.negatives) \
                 + project_cases():
@@ -132,11 +135,14 @@ def main() -> None:
                 req = ChatCompletionRequest(messages=case["messages"], tools=case["tools"], tool_choice="auto",
                                             temperature=0)
                 prepared = prepare_chat(req)
-                scores, _ = scorer.score(prepared.body["messages"])
                 signals = encoder_signals(encoder, last_user_text(case["messages"]) or "", prepared.functions)
                 row = {k: case[k] for k in ("source", "id", "split", "call")}
-                row["features"] = features(float(scores[CALL_PREFIX]), signals)
-                row["p_call"] = float(scores[CALL_PREFIX])
+                if scorer is None:
+                    row["features"] = signals
+                else:
+                    scores, _ = scorer.score(prepared.body["messages"])
+                    row["features"] = features(float(scores[CALL_PREFIX]), signals)
+                    row["p_call"] = float(scores[CALL_PREFIX])
                 row["ms"] = round((time.perf_counter() - started) * 1000)
                 out.write(json.dumps(row) + "\n")
                 out.flush()

@@ -102,3 +102,14 @@ def test_labeled_cases_are_checked_before_any_is_measured() -> None:
         read_cases([good, {**good, "call": "yes"}])
     with pytest.raises(InvalidRequest, match="line 1: "):
         read_cases([{**good, "tools": [{"type": "function", "function": {"name": "bad name!"}}]}])
+
+
+def test_the_encoder_stage_learns_from_rows_without_the_models_probability() -> None:
+    rows, labels = _toy()
+    cheap = [{k: v for k, v in r.items() if k != "logit_p_call"} for r in rows] * 3  # encoder signals only
+    model = fit(cheap + rows, labels * 3 + labels)
+    assert model.mix != [0.0, 1.0, 0.0] and model.mix[1] > 0  # the mix was fitted on the measured rows
+    assert [model.probability(r) >= 0.5 for r in rows] == labels
+    assert sum("logit_p_call" in r for r in model.rows) == len(rows)
+    only_cheap = fit(cheap, labels * 3)
+    assert only_cheap.mix == [0.0, 1.0, 0.0]  # nothing measured: the encoder stage alone decides

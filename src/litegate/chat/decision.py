@@ -1,7 +1,8 @@
 """The learned call decision behind ``tool_choice: "auto"``: call a tool or answer in text.
 
-A small calibrated model (logistic regression on a handful of signals) replaces the fixed
-thresholds the decision used to take. The signals, for the last user message and the tools:
+A small calibrated model (stacked logistic regressions on a handful of signals,
+``ToolDecision``) replaces the fixed thresholds the decision used to take. The signals, for
+the last user message and the tools:
 
 - ``logit_p_call``: the model's own probability of starting a call (one short constrained pass);
 - ``tool_match``: the best cosine between the message and a tool's name and description (the
@@ -34,7 +35,8 @@ from litegate.chat.values import numbers
 from litegate.errors import InvalidRequest
 from litegate.tiers.scoring import LabelScorer
 
-FEATURES = ("logit_p_call", "tool_match", "param_match", "overlap", "fillable")
+ENCODER_FEATURES = ("tool_match", "param_match", "overlap", "fillable")
+FEATURES = ("logit_p_call", *ENCODER_FEATURES)
 SHIPPED = Path(__file__).with_name("tool_decision.json")
 # right after a tool result the model answers unless it is sure it needs another call
 AFTER_RESULT_P_CALL = 0.9
@@ -98,27 +100,35 @@ def features(p_call: float, signals: dict[str, float]) -> dict[str, float]:
 
 @dataclass
 class ToolDecision:
-    """Standardized logistic regression over FEATURES: P(a call is due)."""
+    """P(a call is due), in two stacked logistic regressions: one over the encoder's signals
+    (``ENCODER_FEATURES``, standardized; cheap to measure, so fitted on many cases), then one
+    that mixes its log-odds with the model's own ``logit_p_call`` (an LLM pass per case, so
+    fitted on the cases where that was measured)."""
 
     coef: list[float]
     intercept: float
     mean: list[float]
     scale: list[float]
+    mix: list[float] = field(default_factory=lambda: [0.0, 1.0, 0.0])  # bias, encoder log-odds, logit_p_call
     threshold: float = 0.5
     trained_on: dict[str, Any] = field(default_factory=dict)
-    rows: list[dict[str, Any]] = field(default_factory=list)  # the feature rows it was fitted on, with labels
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the rows it was fitted on, labeled
+
+    def encoder_logit(self, feats: dict[str, float]) -> float:
+        x = (np.array([feats[k] for k in ENCODER_FEATURES]) - np.array(self.mean)) / np.array(self.scale)
+        return float(x @ np.array(self.coef) + self.intercept)
 
     def probability(self, feats: dict[str, float]) -> float:
-        x = (np.array([feats[k] for k in FEATURES]) - np.array(self.mean)) / np.array(self.scale)
-        z = float(x @ np.array(self.coef) + self.intercept)
-        return 1.0 / (1.0 + math.exp(-z))
+        z = self.mix[0] + self.mix[1] * self.encoder_logit(feats) + self.mix[2] * feats["logit_p_call"]
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
     def as_dict(self) -> dict[str, Any]:
         return {"features": list(FEATURES), "coef": self.coef, "intercept": self.intercept, "mean": self.mean,
-                "scale": self.scale, "threshold": self.threshold, "trained_on": self.trained_on, "rows": self.rows}
+                "scale": self.scale, "mix": self.mix, "threshold": self.threshold, "trained_on": self.trained_on,
+                "rows": self.rows}
 
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.as_dict(), indent=1) + "\n")
+        path.write_text(json.dumps(self.as_dict(), separators=(",", ":")) + "\n")
 
     @classmethod
     def load(cls, path: Path = SHIPPED) -> ToolDecision:
@@ -126,26 +136,39 @@ class ToolDecision:
         if list(data.get("features") or []) != list(FEATURES):
             raise ValueError(f"{path}: a tool decision fitted on other features ({data.get('features')}); "
                              "refit it with `litegate train --task tool_decision`")
-        return cls(data["coef"], data["intercept"], data["mean"], data["scale"], data.get("threshold", 0.5),
-                   data.get("trained_on") or {}, data.get("rows") or [])
+        return cls(data["coef"], data["intercept"], data["mean"], data["scale"], data["mix"],
+                   data.get("threshold", 0.5), data.get("trained_on") or {}, data.get("rows") or [])
+
+
+def _logistic(x: np.ndarray, y: list[bool], weights: list[float]) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+    return model.fit(x, np.array(y, dtype=int), sample_weight=np.array(weights))
 
 
 def fit(rows: list[dict[str, float]], labels: list[bool], weights: list[float] | None = None,
         trained_on: dict[str, Any] | None = None) -> ToolDecision:
-    """Fit the decision on feature rows (``features()``) and whether a call was due; the rows
-    are kept with it, so a user's cases can be added to them later (``refit``)."""
-    from sklearn.linear_model import LogisticRegression
-
+    """Fit the decision on feature rows and whether a call was due. Every row feeds the encoder
+    stage; the rows that carry ``logit_p_call`` also feed the mix. The rows are kept with the
+    decision, so a user's cases can be added later (``refit``)."""
+    weights = weights or [1.0] * len(rows)
     if len(set(labels)) < 2:
         raise ValueError("the tool decision needs labeled cases of both kinds: calls due and answers due")
-    x = np.array([[r[k] for k in FEATURES] for r in rows], dtype=float)
+    x = np.array([[r[k] for k in ENCODER_FEATURES] for r in rows], dtype=float)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
-    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
-    model.fit((x - mean) / scale, np.array(labels, dtype=int), sample_weight=weights)
-    kept = [{**{k: round(float(r[k]), 5) for k in FEATURES}, "call": bool(y)} for r, y in zip(rows, labels)]
-    return ToolDecision([float(c) for c in model.coef_[0]], float(model.intercept_[0]), mean.tolist(),
-                        scale.tolist(), 0.5, trained_on or {"cases": len(rows)}, kept)
+    stage = _logistic((x - mean) / scale, labels, weights)
+    model = ToolDecision([float(c) for c in stage.coef_[0]], float(stage.intercept_[0]), mean.tolist(),
+                         scale.tolist(), trained_on=trained_on or {"cases": len(rows)})
+    measured = [i for i, r in enumerate(rows) if r.get("logit_p_call") is not None]
+    if len({labels[i] for i in measured}) == 2:
+        z = np.array([[model.encoder_logit(rows[i]), rows[i]["logit_p_call"]] for i in measured])
+        mix = _logistic(z, [labels[i] for i in measured], [weights[i] for i in measured])
+        model.mix = [float(mix.intercept_[0]), float(mix.coef_[0][0]), float(mix.coef_[0][1])]
+    model.rows = [{**{k: round(float(r[k]), 4) for k in FEATURES if r.get(k) is not None}, "call": bool(y),
+                   **({"weight": w} if w != 1.0 else {})} for r, y, w in zip(rows, labels, weights)]
+    return model
 
 
 def case_features(engine: Any, encoder: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
@@ -181,10 +204,10 @@ def read_cases(lines: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], 
 
 def refit(base: ToolDecision, rows: list[dict[str, float]], labels: list[bool], weight: float = 2.0) -> ToolDecision:
     """The shipped decision's rows plus a user's own cases (weighted ``weight`` each), fitted again."""
-    old = [{k: r[k] for k in FEATURES} for r in base.rows]
     old_labels = [bool(r["call"]) for r in base.rows]
+    old_weights = [float(r.get("weight", 1.0)) for r in base.rows]
     trained_on = {**base.trained_on, "user_cases": len(rows)}
-    return fit(old + rows, old_labels + labels, [1.0] * len(old) + [weight] * len(rows), trained_on)
+    return fit(base.rows + rows, old_labels + labels, old_weights + [weight] * len(rows), trained_on)
 
 
 def load_for(home: Path | None) -> ToolDecision | None:
