@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine
 
+from litegate.chat.decision import load_for as load_tool_decision
 from litegate.chat.service import ChatService
 from litegate.config import Settings
 from litegate.configfile import Config, load_config
@@ -134,7 +135,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
         return make_tier(TierConfig("local", "local", model=served, cascade=False), deps)
 
     chat = ChatService(registry, dict(tiers), accountant, default_model, encoders=encoders,
-                       attachments=attachments, local_tier=local_tier)
+                       attachments=attachments, local_tier=local_tier, tool_decision=load_tool_decision(settings.home))
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
     embeddings = EmbeddingService(encoders, accountant, nano_tier.price if nano_tier is not None else None)
     policies = PolicyStore(settings.home)

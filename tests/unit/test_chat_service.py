@@ -189,6 +189,8 @@ def test_auto_tool_choice_decides_first_then_generates_under_the_branch(tmp_path
         return '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}'
 
     rt = runtime(tmp_path, engines={"lite": FakeEngine(reply)})
+    learned = rt.chat.tool_decision
+    rt.chat.tool_decision = None  # the fixed thresholds first
     req = ChatCompletionRequest(messages=[{"role": "user", "content": "weather in Oslo?"}], tools=TOOLS,
                                 tool_choice="auto")
     out = rt.chat.run_sync(ChatCall(req))
@@ -205,6 +207,13 @@ def test_auto_tool_choice_decides_first_then_generates_under_the_branch(tmp_path
     out = rt.chat.run_sync(ChatCall(req))
     assert '"tool_calls"' not in rt.registry.engines["lite"].bodies[-1]["grammar"]
     assert out["choices"][0]["message"] == {"role": "assistant", "content": "It is sunny."}
+    if learned is not None:  # the learned decision (chat/decision.py): its probability against its threshold
+        rt.chat.tool_decision = learned
+        learned.threshold = 1.01
+        decision = rt.chat.run_sync(ChatCall(req))["litegate"]["tool_decision"]
+        assert decision["call"] is False and 0 <= decision["p_due"] <= 1
+        learned.threshold = 0.0
+        assert rt.chat.run_sync(ChatCall(req))["litegate"]["tool_decision"]["call"] is True
     # right after a tool result the model answers unless it is sure it needs another call
     rt.chat.tool_call_threshold, rt.chat.tool_match = 0.0, 0.0
     after = ChatCompletionRequest(tools=TOOLS, tool_choice="auto", messages=[

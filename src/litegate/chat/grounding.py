@@ -7,14 +7,17 @@ said: a city, a name, an order number, a topic. So after a call is generated, ea
 argument is checked against the conversation's words — not counting words that only repeat
 the tool's own name and descriptions, or words too common to tell anything — and a call whose
 checkable arguments are mostly not found there is dropped; with no call left, the reply is an
-answer. Values the check cannot judge (booleans, enums, a value made only of common or tool
-words) do not count either way. Normalised values pass on their parts: ``"10:00"`` for "10am",
-``"EUR"`` for "euros", ``"Lisboa"`` for "Lisbon", ``2`` for "two"; a value the model derived
-with no word in common ("USD" for "US dollars") counts against, so a call needs half its
-checkable arguments. A date or time written out in full ("2026-11-24", "19:00") passes when the
-conversation names a time ("tomorrow", "Friday", "tonight"). In scripts written without spaces
-(Chinese, Japanese, Thai) a value is looked for as a run of characters. Measured with
-bench/tool_choice.py on the labeled sets in chat/tool_cases.py.
+answer. An optional argument whose value the conversation does not support is left out of the
+call rather than sent. Values the check cannot judge (booleans, enums, a value made only of
+common or tool words) do not count either way. Numbers, currencies, units and dates are read
+in any notation (chat/values.py): ``2000000`` for "$2,000,000", ``"USD"`` for "US dollars",
+``"km"`` for "kilometres", ``"2026-12-04"`` for "Friday"; other normalised values pass on
+their parts: ``"10:00"`` for "10am", ``"Lisboa"`` for "Lisbon". A value the model derived
+with no word in common counts against, so a call needs half its checkable arguments. A date
+or time written out in full passes when the conversation names a time ("tomorrow", "tonight").
+In scripts written without spaces (Chinese, Japanese, Thai) a value is looked for as a run of
+characters. Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py and
+bench/bfcl.py.
 """
 
 from __future__ import annotations
@@ -22,8 +25,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from litegate.chat import values
 
 _WORD = re.compile(r"[^\W_]+")
 _PIECE = re.compile(r"\d+|\D+")
@@ -110,23 +116,95 @@ class Check:
     name: str
     grounded: list[str]  # argument names whose values were found
     invented: list[str]  # argument names whose values were not
+    left_out: list[str] = field(default_factory=list)  # optional arguments with made-up values, dropped
 
     @property
     def kept(self) -> bool:
         return 2 * len(self.grounded) >= len(self.invented) + len(self.grounded)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "grounded": self.grounded, "invented": self.invented, "kept": self.kept}
+        return {"name": self.name, "grounded": self.grounded, "invented": self.invented, "kept": self.kept,
+                **({"left_out": self.left_out} if self.left_out else {})}
+
+
+@dataclass
+class _Conversation:
+    """What a conversation states, read once for all the calls checked against it."""
+
+    text: str
+    seen: set[str] = field(init=False)
+    prefixes: set[str] = field(init=False)
+    when: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.seen = set(_words(self.text))
+        self.when = bool(self.seen & _WHEN) or bool(_DATE_OR_TIME.search(self.text))  # the conversation names a time
+        self.seen |= {_NUMBERS[w] for w in self.seen if w in _NUMBERS}  # "for two people" grounds "people": 2
+        self.prefixes = {w[:5] for w in self.seen if len(w) >= 5 and not w.isdigit()}
+        self.folded = self.text.casefold()
+
+    @cached_property
+    def numbers(self) -> set[float]:
+        return values.numbers(self.text)
+
+    @cached_property
+    def currencies(self) -> set[str]:
+        return values.currencies(self.text)
+
+    @cached_property
+    def units(self) -> set[str]:
+        return values.units(self.text)
+
+    @cached_property
+    def dates(self) -> set[Any]:
+        return values.dates(self.text)
+
+
+def _typed_verdict(value: Any, said: _Conversation, tool_numbers: set[float]) -> bool | None:
+    """Whether a number, currency, unit or date is one the conversation states (None: not one of these)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) or (
+            isinstance(value, str) and values.as_number(value) is not None):
+        number = values.as_number(value)
+        if number is None or values.number_stated(number, tool_numbers):
+            return None  # the tool's own default or example: proves nothing
+        return values.number_stated(number, said.numbers)
+    if not isinstance(value, str):
+        return None
+    code = values.currency_code(value)
+    if code is not None and (value.strip() in values.CURRENCIES or code in said.currencies):  # "USD", not "won"
+        return code in said.currencies
+    unit = values.unit_symbol(value)
+    if unit is not None and len(value.strip()) <= 12 and unit in said.units:
+        return True
+    day = values.as_date(value)
+    if day is not None and day in said.dates:
+        return True
+    return None
+
+
+def _value_found(value: Any, said: _Conversation, tool_words: set[str], tool_numbers: set[float]) -> bool | None:
+    """True when ``value`` comes from the conversation, False when it was made up, None when it
+    cannot tell (a boolean, or only common or tool words)."""
+    if isinstance(value, list) and value and all(not isinstance(v, (dict, list)) for v in value):
+        verdicts = [_value_found(v, said, tool_words, tool_numbers) for v in value]
+        judged = [v for v in verdicts if v is not None]
+        return None if not judged else any(judged)
+    typed = _typed_verdict(value, said, tool_numbers)
+    if typed is not None:
+        return typed
+    strings = list(_strings(value))
+    words = {w for v in strings for w in _words(v)} - _COMMON - tool_words
+    if not words:
+        return None
+    return any(_found(w, said.seen, said.prefixes) for w in words) or any(
+        _unspaced(v) and v.strip().casefold() in said.folded for v in strings) or (
+        said.when and all(_DATE_OR_TIME.fullmatch(v.strip()) for v in strings))
 
 
 def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation: str) -> list[Check]:
     """Check each call (``{"name", "arguments"}``, as the reply grammar writes them) of
     ``functions`` (chat.tools.Function) against the conversation's text."""
-    seen = set(_words(conversation))
-    folded = conversation.casefold()
-    when = bool(seen & _WHEN) or bool(_DATE_OR_TIME.search(conversation))  # the conversation names a time
-    seen |= {_NUMBERS[w] for w in seen if w in _NUMBERS}  # "for two people" grounds "people": 2
-    prefixes = {w[:5] for w in seen if len(w) >= 5 and not w.isdigit()}
+    said = _Conversation(conversation)
     by_name = {f.name: f for f in functions}
     checks = []
     for call in calls:
@@ -135,23 +213,34 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
         params = (fn.parameters if fn is not None else {}) or {}
         props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
         required = [k for k in params.get("required") or [] if k in args] or list(args)
-        tool_words = set(_words(f"{call.get('name')} {fn.description if fn else ''} "
-                                f"{json.dumps(params, ensure_ascii=False)}"))
-        grounded, invented = [], []
-        for key in required:
+        listing = f"{call.get('name')} {fn.description if fn else ''} {json.dumps(params, ensure_ascii=False)}"
+        tool_words, tool_numbers = set(_words(listing)), values.numbers(listing)
+        grounded, invented, left_out = [], [], []
+        for key in args:
             spec = props.get(key) if isinstance(props.get(key), dict) else {}
             if "enum" in spec or "const" in spec:
                 continue
-            values = list(_strings(args[key]))
-            words = {w for v in values for w in _words(v)} - _COMMON - tool_words
-            if not words:
+            found = _value_found(args[key], said, tool_words, tool_numbers)
+            if found is None:
                 continue
-            found = any(_found(w, seen, prefixes) for w in words) or any(
-                _unspaced(v) and v.strip().casefold() in folded for v in values) or (
-                when and all(_DATE_OR_TIME.fullmatch(v.strip()) for v in values))
-            (grounded if found else invented).append(key)
-        checks.append(Check(str(call.get("name")), grounded, invented))
+            if key in required:
+                (grounded if found else invented).append(key)
+            elif not found:
+                left_out.append(key)
+        checks.append(Check(str(call.get("name")), grounded, invented, left_out))
     return checks
+
+
+def kept_calls(calls: list[dict[str, Any]], checks: list[Check]) -> list[dict[str, Any]]:
+    """The calls worth making, without the optional arguments the conversation does not support."""
+    out = []
+    for call, check in zip(calls, checks):
+        if check.kept:
+            args = call.get("arguments")
+            if check.left_out and isinstance(args, dict):
+                call = {**call, "arguments": {k: v for k, v in args.items() if k not in check.left_out}}
+            out.append(call)
+    return out
 
 
 def conversation_text(messages: list[dict[str, Any]], leave_out: str = "") -> str:

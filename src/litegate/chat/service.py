@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
-from litegate.chat.grounding import check_calls, conversation_text
+from litegate.chat.decision import decide
+from litegate.chat.grounding import check_calls, conversation_text, kept_calls
 from litegate.chat.portal import Portal
 from litegate.chat.relay import relay_events
 from litegate.chat.request import ChatCompletionRequest, CompletionRequest, PreparedChat, prepare_chat
@@ -136,13 +137,15 @@ class ChatService:
     def __init__(self, registry: ModelRegistry, tiers: dict[str, Tier], accountant: Accountant | None = None,
                  default_model: str = "lite", tool_call_threshold: float = TOOL_CALL_THRESHOLD,
                  encoders: EncoderRegistry | None = None, attachments: Attachments | None = None,
-                 local_tier: Callable[[str], Tier] | None = None):
+                 local_tier: Callable[[str], Tier] | None = None, tool_decision: Any = None):
         self.registry = registry
         self.attachments = attachments  # files in messages -> text
         self.tool_call_threshold = tool_call_threshold
         self.tool_match = TOOL_MATCH
         self.encoders = encoders  # the nano encoders, injected (the default one matches requests to tools)
         self._deciders: dict[int, LabelScorer] = {}
+        # the learned call decision (chat/decision.py); None: the fixed thresholds above
+        self.tool_decision = tool_decision
         self.tiers = tiers  # every tier by name (remote ones are served by name)
         self.accountant = accountant
         self.default_model = default_model
@@ -262,18 +265,15 @@ class ChatService:
         if scorer is None or scorer.engine is not engine:
             scorer = self._deciders[id(engine)] = LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
         scores, _ = scorer.score(plan.body["messages"])
-        p_call = float(scores[CALL_PREFIX])
         request = plan.request_messages or []
         after_result = bool(request) and request[-1].get("role") == "tool"
-        match = self._tool_match(request, prepared.functions)
-        if after_result:
-            call = p_call >= TOOL_CALL_AFTER_RESULT
-        else:
-            call = p_call >= self.tool_call_threshold or (match is not None and match >= self.tool_match)
+        encoder = self.encoders.default if self.encoders is not None else None
+        info = decide(self.tool_decision, float(scores[CALL_PREFIX]), after_result, request, prepared.functions,
+                      encoder, rule=(self.tool_call_threshold, self.tool_match))
+        call = info["call"]
         prepared.choose("call" if call else "answer")
         plan.body = prepared.body
-        return {"p_call": round(p_call, 4), "tool_match": None if match is None else round(match, 4),
-                "after_result": after_result, "call": call}
+        return info
 
     def _ground(self, plan: _Plan, result: dict[str, Any], decision: dict[str, Any] | None) -> bool:
         """After ``auto`` chose a call: drop the calls whose arguments were made up rather than
@@ -291,24 +291,15 @@ class ChatService:
         checks = check_calls(calls, prepared.functions,
                              conversation_text(plan.body["messages"], leave_out=prepared.instruction))
         decision["grounding"] = [c.as_dict() for c in checks]
-        kept = [c for c, check in zip(calls, checks) if check.kept]
+        kept = kept_calls(calls, checks)
         if kept:
-            if len(kept) < len(calls):
-                choice["message"]["content"] = json.dumps({"tool_calls": kept})
+            if kept != calls:
+                choice["message"]["content"] = json.dumps({"tool_calls": kept}, ensure_ascii=False)
             return False
         decision["call"] = False
         prepared.choose("answer")
         plan.body = prepared.body
         return True
-
-    def _tool_match(self, messages: list[dict[str, Any]], functions: list[Any]) -> float | None:
-        """The best cosine between the last user message and each tool's name and description."""
-        users = [m for m in messages if m.get("role") == "user" and isinstance(m.get("content"), str)]
-        if self.encoders is None or not users or not functions:
-            return None
-        texts = [users[-1]["content"]] + [f"{f.name.replace('_', ' ')}: {f.description}" for f in functions]
-        vectors = self.encoders.default.encode(texts)
-        return float((vectors[1:] @ vectors[0]).max())
 
     def _count(self, engine: LlamaEngine, plan: _Plan) -> int:
         if plan.kind == "completion":

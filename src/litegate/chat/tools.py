@@ -106,8 +106,9 @@ def reply_schema(mode: str, functions: list[Function], parallel: bool) -> dict[s
 
 
 def instruction(mode: str, functions: list[Function], parallel: bool) -> str:
+    # plain UTF-8: escaped, "³" reaches the model as "\\u00b3" and comes back garbled
     listing = json.dumps([{"name": f.name, "description": f.description, "parameters": f.parameters}
-                          for f in functions], separators=(",", ":"))
+                          for f in functions], separators=(",", ":"), ensure_ascii=False)
     # the call format comes before the way out: described last, a small model takes the way
     # out far too often (bench/tool_choice.py)
     call = 'To call functions: {"tool_calls": [{"name": <function name>, "arguments": {...}}]}'
@@ -170,9 +171,9 @@ def render_history(messages: list[dict[str, Any]], as_json: bool = True) -> list
                 names_by_id[str(call.get("id"))] = str(fn.get("name"))
                 calls.append({"name": fn.get("name"), "arguments": args})
             if as_json:
-                out.append({"role": "assistant", "content": json.dumps({"tool_calls": calls})})
+                out.append({"role": "assistant", "content": json.dumps({"tool_calls": calls}, ensure_ascii=False)})
             else:
-                said = "; ".join(f"{c['name']}({json.dumps(c['arguments'])})" for c in calls)
+                said = "; ".join(f"{c['name']}({json.dumps(c['arguments'], ensure_ascii=False)})" for c in calls)
                 out.append({"role": "assistant", "content": f"(I called {said}.)"})
         elif msg["role"] == "tool":
             call_id = str(msg.get("tool_call_id"))

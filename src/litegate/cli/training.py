@@ -18,11 +18,14 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def train(name: Annotated[str, typer.Argument(help="the classifier's or extractor's name")],
-              data: Annotated[Path, typer.Option(help='JSONL: {"text", "label"} per line (classify) or '
-                                                      '{"text", "data": {field: value}} (extract)')],
-              task: Annotated[str, typer.Option(help="classify (a nano classifier) or extract (a nano "
-                                                     "extractor)")] = "classify",
+    def train(name: Annotated[str, typer.Argument(help="the classifier's or extractor's name (tool_decision: "
+                                                       "a name for your cases)")],
+              data: Annotated[Path, typer.Option(help='JSONL: {"text", "label"} per line (classify), '
+                                                      '{"text", "data": {field: value}} (extract) or '
+                                                      '{"messages", "tools", "call": true|false} (tool_decision)')],
+              task: Annotated[str, typer.Option(help="classify (a nano classifier), extract (a nano "
+                                                     "extractor) or tool_decision (when tool_choice auto calls a "
+                                                     "tool)")] = "classify",
               fields: Annotated[Path | None, typer.Option(help="extract: a JSON file mapping each field to "
                                                                   "its description (default: the keys seen)")] = None,
               learn: Annotated[bool, typer.Option("--learn", help="keep the texts of calls made to it, so "
@@ -42,9 +45,12 @@ def register(app: typer.Typer) -> None:
         from litegate.nano.extractor import ExtractorStore
 
         try:
-            if task not in ("classify", "extract"):
-                fail("--task is classify or extract")
+            if task not in ("classify", "extract", "tool_decision"):
+                fail("--task is classify, extract or tool_decision")
             examples = read_jsonl(data)
+            if task == "tool_decision":
+                print(json.dumps(_train_tool_decision(name, examples)))
+                return
             encoders = EncoderRegistry(settings().model_cache_dir())
             if task == "classify":
                 info = ClassifierStore(settings().home, encoders).train(name, examples, learn=learn, encoder=encoder)
@@ -228,3 +234,29 @@ def register(app: typer.Typer) -> None:
             sys.stdout.flush()
         except BrokenPipeError:  # | head: the reader has what it wanted
             sys.stderr.close()
+
+
+def _train_tool_decision(name: str, lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """The shipped call decision refitted with the user's labeled cases, saved in the home folder,
+    where every server started on it picks it up."""
+    from litegate.chat.decision import SHIPPED, ToolDecision, case_features, read_cases, refit
+    from litegate.errors import InvalidRequest
+
+    cases = read_cases(lines)
+    if not cases:
+        raise InvalidRequest("no cases in the file: one JSON object per line")
+    rt = runtime("lite", record=False)
+    try:
+        engine = rt.registry.engine(rt.default_model)
+        encoder = rt.chat.encoder_source.encoder
+        rows = [case_features(engine, encoder, messages, tools) for messages, tools, _ in cases]
+    finally:
+        rt.close()
+    model = refit(ToolDecision.load(SHIPPED), rows, [call for _, _, call in cases])
+    model.trained_on["user_cases_name"] = name
+    path = settings().home / "tool_decision.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.save(path)
+    right = sum((model.probability(r) >= model.threshold) == call for r, (_, _, call) in zip(rows, cases))
+    return {"task": "tool_decision", "path": str(path), "cases": len(cases),
+            "right_on_your_cases": round(right / len(cases), 3), "trained_on": model.trained_on}

@@ -1,0 +1,92 @@
+"""Fit the learned call decision on the ``tuning`` cases of bench/tool_decision_data.py and
+measure it against the fixed thresholds it replaces, on the tuning and the untouched cases.
+
+    python bench/tool_decision_fit.py MEASURED.jsonl [--encoder-rows ENCODER.jsonl] [--own-weight W] [--write]
+
+``MEASURED`` holds cases with the lite model's call probability (an LLM pass each);
+``ENCODER`` (``--encoder-only``) every case with the encoder's signals alone. The encoder
+stage is fitted on every tuning case, the mix with the model's probability on the measured
+ones. Prints JSON: decision accuracy (a call when one is due, none when none is) of the fixed
+rule (p_call >= 0.5 or tool_match >= 0.16) and of the learned decision on the measured cases,
+per split and source, and of the encoder stage alone on every case. With ``--write`` the
+decision is saved as the package's shipped one (src/litegate/chat/tool_decision.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from litegate.chat.decision import FEATURES, SHIPPED, fit, rule_of_thresholds
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # an earlier negative rule ("~" ids) paired questions with tools that could answer them
+    return [r for r in rows if not (r["source"] == "generated_related_tool" and "~~" not in r["id"])]
+
+
+def rule_call(row: dict[str, Any]) -> bool:
+    p = 1 / (1 + math.exp(-row["features"]["logit_p_call"]))
+    return rule_of_thresholds(p, row["features"]["tool_match"])
+
+
+def accuracy(rows: list[dict[str, Any]], decide: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    if not rows:
+        return {}
+    out: dict[str, Any] = {"n": len(rows), "all": round(sum(decide(r) == r["call"] for r in rows) / len(rows), 3)}
+    for source in sorted({r["source"] for r in rows}):
+        part = [r for r in rows if r["source"] == source]
+        out[source] = f"{sum(decide(r) == r['call'] for r in part)}/{len(part)}"
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("measured", type=Path)
+    ap.add_argument("--encoder-rows", type=Path, help="cases with the encoder's signals only (many more)")
+    ap.add_argument("--own-weight", type=float, default=1.0,
+                    help="weight of the project's own cases against BFCL's and the generated ones")
+    ap.add_argument("--write", action="store_true", help="save as the shipped decision")
+    args = ap.parse_args()
+    measured = read(args.measured)
+    by_id = {r["id"]: r for r in (read(args.encoder_rows) if args.encoder_rows else [])}
+    by_id.update({r["id"]: r for r in measured})  # a measured case replaces its encoder-only row
+    tuning = [r for r in by_id.values() if r["split"] == "tuning"]
+    sources: dict[str, int] = {}
+    for r in tuning:
+        sources[r["source"]] = sources.get(r["source"], 0) + 1
+    weights = [args.own_weight if r["source"].startswith("project") else 1.0 for r in tuning]
+    model = fit([r["features"] for r in tuning], [r["call"] for r in tuning], weights, trained_on={
+        "cases": len(tuning), "with_p_call": sum("p_call" in r for r in tuning), "sources": sources,
+        "own_weight": args.own_weight,
+        "data": "BFCL v4 non-live categories (Apache-2.0, gorilla repository; the tuning half by id hash), "
+                "generated related-tool negatives, litegate's own tuning set (chat/tool_cases.py); "
+                "the model's call probability measured on the lite model"})
+
+    def learned(r: dict[str, Any]) -> bool:
+        return model.probability(r["features"]) >= model.threshold
+
+    def encoder_stage(r: dict[str, Any]) -> bool:
+        return model.encoder_logit(r["features"]) >= 0
+
+    split = {s: [r for r in measured if r["split"] == s] for s in ("tuning", "untouched")}
+    everything = {s: [r for r in by_id.values() if r["split"] == s] for s in ("tuning", "untouched")}
+    print(json.dumps({
+        "bench": "tool_decision_fit", "features": list(FEATURES),
+        "encoder_coef": [round(c, 3) for c in model.coef], "mix": [round(c, 3) for c in model.mix],
+        "measured_cases": {
+            "fixed_thresholds": {s: accuracy(rows, rule_call) for s, rows in split.items()},
+            "learned": {s: accuracy(rows, learned) for s, rows in split.items()}},
+        "encoder_stage_alone_all_cases": {s: accuracy(rows, encoder_stage) for s, rows in everything.items()},
+    }, indent=2))
+    if args.write:
+        model.save(SHIPPED)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""The learned call decision behind ``tool_choice: "auto"``: call a tool or answer in text.
+
+A small calibrated model (stacked logistic regressions on a handful of signals,
+``ToolDecision``) replaces the fixed thresholds the decision used to take. The signals, for
+the last user message and the tools:
+
+- ``logit_p_call``: the model's own probability of starting a call (one short constrained pass);
+- ``tool_match``: the best cosine between the message and a tool's name and description (the
+  nano encoder), and ``param_match``, the same with the tool's parameter descriptions;
+- ``overlap``: the share of the best tool's own content words the message uses;
+- ``fillable``: whether the message states as many numbers as the best tool needs numeric
+  arguments — a first look at whether its arguments can come from the conversation (the full
+  argument check runs on the generated call, chat/grounding.py).
+
+The shipped weights (``tool_decision.json`` beside this module) were fitted on public
+function-calling data whose license allows it plus generated hard negatives (a question paired
+with a related tool from another item, which cannot answer it), and on the project's tuning set;
+``litegate train --task tool_decision`` refits them with a user's own labeled cases added.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litegate.chat.request import ChatCompletionRequest, prepare_chat
+from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX
+from litegate.chat.values import numbers
+from litegate.errors import InvalidRequest
+from litegate.tiers.scoring import LabelScorer
+
+ENCODER_FEATURES = ("tool_match", "param_match", "overlap", "fillable")
+FEATURES = ("logit_p_call", *ENCODER_FEATURES)
+SHIPPED = Path(__file__).with_name("tool_decision.json")
+# right after a tool result the model answers unless it is sure it needs another call
+AFTER_RESULT_P_CALL = 0.9
+_WORD = re.compile(r"[^\W\d_]+")
+_STOP = frozenset("""a an the and or of to in on at for from by with is are be this that it as into given
+specific specified certain based using use get find return returns calculate compute provide information
+details data value values number list name type default optional required parameter function""".split())
+_NUMERIC = ("integer", "number", "float")
+
+
+def _content_words(text: str) -> set[str]:
+    return {w[:6] for w in _WORD.findall(text.lower().replace("_", " ")) if len(w) > 2 and w not in _STOP}
+
+
+def tool_text(fn: Any, with_params: bool = False) -> str:
+    text = f"{fn.name.replace('_', ' ').replace('.', ' ')}: {fn.description}"
+    if with_params:
+        props = (fn.parameters or {}).get("properties") or {}
+        described = [f"{k.replace('_', ' ')} ({(v or {}).get('description', '')})" for k, v in props.items()
+                     if isinstance(v, dict)]
+        text += " Takes " + "; ".join(described) if described else ""
+    return text
+
+
+def _numeric_required(fn: Any) -> int:
+    params = fn.parameters or {}
+    props = params.get("properties") or {}
+    return sum(1 for k in params.get("required") or [] if isinstance(props.get(k), dict)
+               and props[k].get("type") in _NUMERIC)
+
+
+def last_user_text(messages: list[dict[str, Any]]) -> str | None:
+    for m in reversed(messages):
+        if m.get("role") == "user":
+            content = m.get("content")
+            if isinstance(content, list):
+                content = " ".join(p.get("text") or "" for p in content if isinstance(p, dict))
+            return content if isinstance(content, str) else None
+    return None
+
+
+def encoder_signals(encoder: Any, request: str, functions: list[Any]) -> dict[str, float]:
+    """The signals that need only the nano encoder (no LLM pass)."""
+    texts = [request] + [tool_text(f) for f in functions] + [tool_text(f, True) for f in functions]
+    vectors = encoder.encode(texts)
+    n = len(functions)
+    short, full = vectors[1:1 + n] @ vectors[0], vectors[1 + n:] @ vectors[0]
+    best = functions[int(np.argmax(short))]
+    words = _content_words(request)
+    own = _content_words(tool_text(best))
+    needed = _numeric_required(best)
+    return {"tool_match": float(short.max()), "param_match": float(full.max()),
+            "overlap": len(own & words) / max(len(own), 1),
+            "fillable": 1.0 if not needed else min(1.0, len(numbers(request)) / needed)}
+
+
+def features(p_call: float, signals: dict[str, float]) -> dict[str, float]:
+    p = min(max(p_call, 1e-4), 1 - 1e-4)
+    return {"logit_p_call": math.log(p / (1 - p)), **signals}
+
+
+@dataclass
+class ToolDecision:
+    """P(a call is due), in two stacked logistic regressions: one over the encoder's signals
+    (``ENCODER_FEATURES``, standardized; cheap to measure, so fitted on many cases), then one
+    that mixes its log-odds with the model's own ``logit_p_call`` (an LLM pass per case, so
+    fitted on the cases where that was measured)."""
+
+    coef: list[float]
+    intercept: float
+    mean: list[float]
+    scale: list[float]
+    mix: list[float] = field(default_factory=lambda: [0.0, 1.0, 0.0])  # bias, encoder log-odds, logit_p_call
+    threshold: float = 0.5
+    trained_on: dict[str, Any] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)  # the rows it was fitted on, labeled
+
+    def encoder_logit(self, feats: dict[str, float]) -> float:
+        x = (np.array([feats[k] for k in ENCODER_FEATURES]) - np.array(self.mean)) / np.array(self.scale)
+        return float(x @ np.array(self.coef) + self.intercept)
+
+    def probability(self, feats: dict[str, float]) -> float:
+        z = self.mix[0] + self.mix[1] * self.encoder_logit(feats) + self.mix[2] * feats["logit_p_call"]
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"features": list(FEATURES), "coef": self.coef, "intercept": self.intercept, "mean": self.mean,
+                "scale": self.scale, "mix": self.mix, "threshold": self.threshold, "trained_on": self.trained_on,
+                "rows": self.rows}
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.as_dict(), separators=(",", ":")) + "\n")
+
+    @classmethod
+    def load(cls, path: Path = SHIPPED) -> ToolDecision:
+        data = json.loads(path.read_text())
+        if list(data.get("features") or []) != list(FEATURES):
+            raise ValueError(f"{path}: a tool decision fitted on other features ({data.get('features')}); "
+                             "refit it with `litegate train --task tool_decision`")
+        return cls(data["coef"], data["intercept"], data["mean"], data["scale"], data["mix"],
+                   data.get("threshold", 0.5), data.get("trained_on") or {}, data.get("rows") or [])
+
+
+def _logistic(x: np.ndarray, y: list[bool], weights: list[float]) -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=1000)
+    return model.fit(x, np.array(y, dtype=int), sample_weight=np.array(weights))
+
+
+def fit(rows: list[dict[str, float]], labels: list[bool], weights: list[float] | None = None,
+        trained_on: dict[str, Any] | None = None) -> ToolDecision:
+    """Fit the decision on feature rows and whether a call was due. Every row feeds the encoder
+    stage; the rows that carry ``logit_p_call`` also feed the mix. The rows are kept with the
+    decision, so a user's cases can be added later (``refit``)."""
+    weights = weights or [1.0] * len(rows)
+    if len(set(labels)) < 2:
+        raise ValueError("the tool decision needs labeled cases of both kinds: calls due and answers due")
+    x = np.array([[r[k] for k in ENCODER_FEATURES] for r in rows], dtype=float)
+    mean, scale = x.mean(axis=0), x.std(axis=0)
+    scale[scale == 0] = 1.0
+    stage = _logistic((x - mean) / scale, labels, weights)
+    model = ToolDecision([float(c) for c in stage.coef_[0]], float(stage.intercept_[0]), mean.tolist(),
+                         scale.tolist(), trained_on=trained_on or {"cases": len(rows)})
+    measured = [i for i, r in enumerate(rows) if r.get("logit_p_call") is not None]
+    if len({labels[i] for i in measured}) == 2:
+        z = np.array([[model.encoder_logit(rows[i]), rows[i]["logit_p_call"]] for i in measured])
+        mix = _logistic(z, [labels[i] for i in measured], [weights[i] for i in measured])
+        model.mix = [float(mix.intercept_[0]), float(mix.coef_[0][0]), float(mix.coef_[0][1])]
+    model.rows = [{**{k: round(float(r[k]), 4) for k in FEATURES if r.get(k) is not None}, "call": bool(y),
+                   **({"weight": w} if w != 1.0 else {})} for r, y, w in zip(rows, labels, weights)]
+    return model
+
+
+def case_features(engine: Any, encoder: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
+                  scorer: LabelScorer | None = None) -> dict[str, float]:
+    """The decision's features for one labeled case, measured the way a request is: the prompt
+    ``tool_choice: "auto"`` builds, one scoring pass on ``engine``, the encoder's signals."""
+    prepared = prepare_chat(ChatCompletionRequest(messages=messages, tools=tools, tool_choice="auto",
+                                                  temperature=0))
+    scorer = scorer or LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
+    scores, _ = scorer.score(prepared.body["messages"])
+    return features(float(scores[CALL_PREFIX]),
+                    encoder_signals(encoder, last_user_text(messages) or "", prepared.functions))
+
+
+def read_cases(lines: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]], bool]]:
+    """A user's labeled cases: ``{"messages": [...], "tools": [...], "call": true|false}`` per line."""
+    cases = []
+    for n, line in enumerate(lines, 1):
+        messages, tools, call = line.get("messages"), line.get("tools"), line.get("call")
+        if not isinstance(messages, list) or not messages or not isinstance(tools, list) or not tools \
+                or not isinstance(call, bool):
+            raise InvalidRequest(f"line {n}: a tool decision case is {{\"messages\": [...], \"tools\": [...], "
+                                 f"\"call\": true or false}}; fix or remove the line")
+        try:  # checked before any case is measured
+            prepare_chat(ChatCompletionRequest(messages=messages, tools=tools, tool_choice="auto"))
+        except InvalidRequest as e:
+            raise InvalidRequest(f"line {n}: {e.message}") from None
+        except ValueError as e:  # the request model's own validation
+            raise InvalidRequest(f"line {n}: not a valid chat request ({str(e).splitlines()[0]})") from None
+        cases.append((messages, tools, call))
+    return cases
+
+
+def refit(base: ToolDecision, rows: list[dict[str, float]], labels: list[bool], weight: float = 2.0) -> ToolDecision:
+    """The shipped decision's rows plus a user's own cases (weighted ``weight`` each), fitted again."""
+    old_labels = [bool(r["call"]) for r in base.rows]
+    old_weights = [float(r.get("weight", 1.0)) for r in base.rows]
+    trained_on = {**base.trained_on, "user_cases": len(rows)}
+    return fit(base.rows + rows, old_labels + labels, old_weights + [weight] * len(rows), trained_on)
+
+
+def load_for(home: Path | None) -> ToolDecision | None:
+    """The decision a server uses: the user's refit one in ``home`` if any, else the shipped
+    one; None (the fixed rule) when neither exists."""
+    for path in ([home / "tool_decision.json"] if home is not None else []) + [SHIPPED]:
+        if path.exists():
+            return ToolDecision.load(path)
+    return None
+
+
+def decide(model: ToolDecision | None, p_call: float, after_result: bool, messages: list[dict[str, Any]],
+           functions: list[Any], encoder: Any, rule: tuple[float, float] = (0.5, 0.16)) -> dict[str, Any]:
+    """Call or answer, and the signals that said so (reported in the reply's ``litegate``);
+    without a learned model, the fixed ``rule`` (p_call, tool_match thresholds) decides."""
+    info: dict[str, Any] = {"p_call": round(p_call, 4), "tool_match": None, "after_result": after_result}
+    request = last_user_text(messages)
+    signals = encoder_signals(encoder, request, functions) if encoder is not None and request and functions \
+        else None
+    if signals is not None:
+        info["tool_match"] = round(signals["tool_match"], 4)
+    if after_result:
+        call = p_call >= AFTER_RESULT_P_CALL
+    elif model is None or signals is None:
+        call = rule_of_thresholds(p_call, info["tool_match"], *rule)
+    else:
+        due = model.probability(features(p_call, signals))
+        info["p_due"] = round(due, 4)
+        call = due >= model.threshold
+    info["call"] = call
+    return info
+
+
+def rule_of_thresholds(p_call: float, tool_match: float | None, p_threshold: float = 0.5,
+                       match_threshold: float = 0.16) -> bool:
+    """The fixed rule the learned decision replaced (kept to measure against)."""
+    return p_call >= p_threshold or (tool_match is not None and tool_match >= match_threshold)

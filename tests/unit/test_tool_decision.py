@@ -1,0 +1,115 @@
+"""The learned call decision (litegate.chat.decision) on its own, with the fake encoder."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+from fakes import FakeEncoder
+
+from litegate.chat.decision import (
+    FEATURES,
+    SHIPPED,
+    ToolDecision,
+    decide,
+    encoder_signals,
+    fit,
+    load_for,
+    read_cases,
+    refit,
+)
+from litegate.chat.tools import parse_tools
+from litegate.errors import InvalidRequest
+
+pytestmark = pytest.mark.unit
+
+WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Current weather for a city",
+                                            "parameters": {"type": "object", "properties": {
+                                                "city": {"type": "string"}}, "required": ["city"]}}}
+AREA = {"type": "function", "function": {"name": "triangle_area", "description": "Area of a triangle",
+                                         "parameters": {"type": "object", "required": ["base", "height"],
+                                                        "properties": {"base": {"type": "number"},
+                                                                       "height": {"type": "number"}}}}}
+
+
+def _row(p_call: float, match: float, overlap: float) -> dict[str, float]:
+    return {"logit_p_call": math.log(p_call / (1 - p_call)), "tool_match": match, "param_match": match,
+            "overlap": overlap, "fillable": 1.0}
+
+
+def _toy() -> tuple[list[dict[str, float]], list[bool]]:
+    due = [_row(p, m, o) for p, m, o in [(0.6, 0.7, 0.8), (0.1, 0.6, 0.6), (0.3, 0.8, 0.5), (0.05, 0.55, 0.7)]]
+    not_due = [_row(p, m, o) for p, m, o in [(0.02, 0.3, 0.1), (0.2, 0.2, 0.0), (0.01, 0.45, 0.2), (0.4, 0.1, 0.0)]]
+    return due + not_due, [True] * 4 + [False] * 4
+
+
+def test_a_fitted_decision_separates_due_calls_and_round_trips(tmp_path: Path) -> None:
+    rows, labels = _toy()
+    model = fit(rows, labels)
+    assert [model.probability(r) >= 0.5 for r in rows] == labels
+    assert model.probability(_row(0.5, 0.9, 0.9)) > 0.9 > 0.1 > model.probability(_row(0.01, 0.05, 0.0))
+    model.save(tmp_path / "d.json")
+    again = ToolDecision.load(tmp_path / "d.json")
+    assert again.probability(rows[0]) == pytest.approx(model.probability(rows[0]))
+    assert len(again.rows) == len(rows) and again.rows[0]["call"] is True
+    with pytest.raises(ValueError, match="needs labeled cases of both kinds"):
+        fit(rows[:4], labels[:4])
+
+
+def test_a_decision_on_other_features_is_refused(tmp_path: Path) -> None:
+    data = fit(*_toy()).as_dict()
+    data["features"] = ["tool_match"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="refit it"):
+        ToolDecision.load(tmp_path / "old.json")
+
+
+def test_the_users_refit_decision_wins_over_the_shipped_one(tmp_path: Path) -> None:
+    shipped = load_for(tmp_path)  # nothing of the user's yet: the package's own
+    assert (shipped is None and not SHIPPED.exists()) or shipped.rows == ToolDecision.load(SHIPPED).rows
+    base = fit(*_toy())
+    rows, labels = [_row(0.02, 0.35, 0.1)] * 3, [True] * 3  # the user says: these are due
+    mine = refit(base, rows, labels, weight=5.0)
+    assert mine.trained_on["user_cases"] == 3 and len(mine.rows) == len(base.rows) + 3
+    assert mine.probability(rows[0]) > base.probability(rows[0])
+    mine.save(tmp_path / "tool_decision.json")
+    assert load_for(tmp_path).rows == mine.rows
+
+
+def test_signals_and_the_decision_reported() -> None:
+    functions = parse_tools([WEATHER, AREA])
+    encoder = FakeEncoder()
+    signals = encoder_signals(encoder, "area of a triangle with base 10 and height 5", functions)
+    assert set(signals) == set(FEATURES) - {"logit_p_call"} and signals["fillable"] == 1.0
+    assert encoder_signals(encoder, "area of a triangle", functions)["fillable"] == 0.0  # no numbers to fill
+    messages = [{"role": "user", "content": "area of a triangle with base 10 and height 5"}]
+    model = fit(*_toy())
+    info = decide(model, 0.3, False, messages, functions, encoder)
+    assert set(info) == {"p_call", "tool_match", "after_result", "p_due", "call"}
+    assert info["call"] == (info["p_due"] >= model.threshold)
+    # without a model the fixed rule decides; right after a tool result only a sure model calls
+    assert decide(None, 0.6, False, messages, functions, encoder)["call"] is True
+    assert decide(None, 0.01, False, messages, functions, encoder, rule=(0.5, 1.01))["call"] is False
+    assert decide(model, 0.6, True, messages, functions, encoder)["call"] is False
+
+
+def test_labeled_cases_are_checked_before_any_is_measured() -> None:
+    good = {"messages": [{"role": "user", "content": "weather in Oslo"}], "tools": [WEATHER], "call": True}
+    assert read_cases([good])[0][2] is True
+    with pytest.raises(InvalidRequest, match="line 2: a tool decision case is"):
+        read_cases([good, {**good, "call": "yes"}])
+    with pytest.raises(InvalidRequest, match="line 1: "):
+        read_cases([{**good, "tools": [{"type": "function", "function": {"name": "bad name!"}}]}])
+
+
+def test_the_encoder_stage_learns_from_rows_without_the_models_probability() -> None:
+    rows, labels = _toy()
+    cheap = [{k: v for k, v in r.items() if k != "logit_p_call"} for r in rows] * 3  # encoder signals only
+    model = fit(cheap + rows, labels * 3 + labels)
+    assert model.mix != [0.0, 1.0, 0.0] and model.mix[1] > 0  # the mix was fitted on the measured rows
+    assert [model.probability(r) >= 0.5 for r in rows] == labels
+    assert sum("logit_p_call" in r for r in model.rows) == len(rows)
+    only_cheap = fit(cheap, labels * 3)
+    assert only_cheap.mix == [0.0, 1.0, 0.0]  # nothing measured: the encoder stage alone decides

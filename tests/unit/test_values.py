@@ -1,0 +1,109 @@
+"""Values read from a conversation (litegate.chat.values), and the argument check that uses them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from litegate.chat.grounding import check_calls, kept_calls
+from litegate.chat.tools import parse_tools
+from litegate.chat.values import as_date, as_number, currencies, currency_code, dates, numbers, unit_symbol, units
+
+pytestmark = pytest.mark.unit
+
+
+def _fn(name: str, description: str, required: list[str], **props: dict) -> dict:
+    return {"type": "function", "function": {"name": name, "description": description, "parameters": {
+        "type": "object", "properties": props, "required": required}}}
+
+
+ROE = _fn("calculate_return_on_equity", "Return on equity from net income and shareholder equity",
+          ["net_income", "shareholder_equity"], net_income={"type": "number"}, shareholder_equity={"type": "number"},
+          dividends_paid={"type": "number", "description": "dividends paid (default 0)"})
+CONVERT = _fn("convert_currency", "Convert an amount between currencies", ["amount", "source", "target"],
+              amount={"type": "number"}, source={"type": "string"}, target={"type": "string"})
+DISTANCE = _fn("route_distance", "Distance of a route", ["origin", "destination"],
+               origin={"type": "string"}, destination={"type": "string"}, unit={"type": "string"})
+MEETING = _fn("schedule_meeting", "Schedule a meeting", ["title", "date"], title={"type": "string"},
+              date={"type": "string"})
+FUNCTIONS = parse_tools([ROE, CONVERT, DISTANCE, MEETING])
+
+
+def check(text: str, name: str, **args):
+    return check_calls([{"name": name, "arguments": args}], FUNCTIONS, text)[0]
+
+
+def test_numbers_in_every_notation() -> None:
+    assert {2_000_000, 10_000_000} <= numbers("net income of $2,000,000, equity of $10,000,000")
+    assert {2.5, 2_500_000} <= numbers("2.5 million people")
+    assert {15, 0.15} <= numbers("a rate of 15%") and 0.07 in numbers("7 percent")
+    assert 3000 in numbers("about 3k users") and 4_000_000_000 in numbers("4bn in sales")
+    assert {25, 200, 12, 1.5} <= numbers("twenty-five, two hundred, a dozen, one and a half")
+    assert 0.75 in numbers("3/4 of it") and 1_200_000 in numbers("1'200'000 inhabitants")
+    assert -3 in numbers("b = -3") and 0.5 in numbers("a probability of .5")
+    assert numbers("no figures here") == set()
+
+
+def test_a_value_as_a_number() -> None:
+    assert as_number("$2,000") == 2000 and as_number("15%") == 15 and as_number(3) == 3.0
+    assert as_number(True) is None and as_number("Paris") is None and as_number("10:30") is None
+
+
+def test_currencies_by_name_symbol_and_code() -> None:
+    assert currencies("How many Canadian dollars for 500 US dollars?") == {"CAD", "USD"}
+    assert currencies("Canadian dollars to euros") == {"CAD", "EUR"}  # no US dollar named
+    assert currencies("£20 in yen") == {"GBP", "JPY"} and currencies("convert 5 EUR") == {"EUR"}
+    assert currency_code("US Dollars") == "USD" and currency_code("usd") == "USD" and currency_code("Paris") is None
+
+
+def test_units_by_name_and_symbol() -> None:
+    assert units("5 kilometres and 3kg, then 20 miles") == {"km", "kg", "mi"}
+    assert unit_symbol("Kilometers") == "km" and unit_symbol("kg") == "kg" and unit_symbol("blue") is None
+    assert "m" not in units("I am here")  # a lone letter is a unit only after a number
+
+
+def test_dates_written_out_and_relative() -> None:
+    today = dt.date(2026, 12, 5)  # a Saturday
+    assert dt.date(2026, 12, 6) in dates("tomorrow", today) and dt.date(2026, 12, 4) in dates("yesterday", today)
+    assert dt.date(2026, 12, 11) in dates("next Friday", today) and dt.date(2026, 12, 8) in dates("in 3 days", today)
+    assert dt.date(2024, 3, 3) in dates("on March 3rd, 2024", today) and dt.date(2026, 3, 4) in dates("4 March", today)
+    assert {dt.date(2024, 5, 4), dt.date(2024, 4, 5)} <= dates("4/5/2024", today)  # either way round
+    assert as_date("2026-12-06T10:00") == dt.date(2026, 12, 6) and as_date("soon") is None
+
+
+def test_calls_that_copy_numbers_in_another_notation_are_kept() -> None:
+    roe = check("net income of $2,000,000 and shareholder equity of $10,000,000", "calculate_return_on_equity",
+                net_income=2000000, shareholder_equity=10000000)
+    assert roe.kept and roe.grounded == ["net_income", "shareholder_equity"]
+    made_up = check("What is return on equity?", "calculate_return_on_equity", net_income=100, shareholder_equity=50)
+    assert not made_up.kept and made_up.invented == ["net_income", "shareholder_equity"]
+
+
+def test_currency_codes_derived_from_names_are_grounded_and_others_are_not() -> None:
+    ok = check("How many Canadian dollars for 500 US dollars?", "convert_currency", amount=500, source="USD",
+               target="CAD")
+    assert ok.kept and not ok.invented
+    wrong = check("How many Canadian dollars for 500 US dollars?", "convert_currency", amount=500, source="USD",
+                  target="GBP")
+    assert wrong.invented == ["target"]
+
+
+def test_optional_arguments_the_conversation_does_not_support_are_left_out() -> None:
+    calls = [{"name": "route_distance", "arguments": {"origin": "Oslo", "destination": "Bergen", "unit": "miles"}}]
+    checks = check_calls(calls, FUNCTIONS, "How far is it from Oslo to Bergen?")
+    assert checks[0].left_out == ["unit"] and kept_calls(calls, checks) == [
+        {"name": "route_distance", "arguments": {"origin": "Oslo", "destination": "Bergen"}}]
+    stated = check_calls(calls, FUNCTIONS, "How far is it from Oslo to Bergen in miles?")
+    assert stated[0].left_out == [] and kept_calls(calls, stated) == calls
+    # a default the tool itself names is not made up
+    assert check("net income 5000, equity 20000", "calculate_return_on_equity", net_income=5000,
+                 shareholder_equity=20000, dividends_paid=0).left_out == []
+
+
+def test_relative_dates_ground_the_date_they_name() -> None:
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    assert check("Set up the budget review tomorrow", "schedule_meeting", title="budget review",
+                 date=tomorrow).kept
+    assert check("Set up the budget review", "schedule_meeting", title="budget review",
+                 date="2031-01-01").invented == ["date"]
