@@ -239,15 +239,15 @@ def list_batches(url: UrlOpt = "http://127.0.0.1:8080",
     if as_json:
         out.print_json(json.dumps(data))
         return
-    from rich.table import Table
+    from litegate.cli.report import plain_table
 
-    table = Table("id", "status", "endpoint", "done", "failed", "total", "created", "cost $")
-    for b in data:
-        c = b["request_counts"]
-        table.add_row(b["id"], b["status"], b["endpoint"], str(c["completed"]), str(c["failed"]), str(c["total"]),
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(b["created_at"])),
-                      f"{b['cost_usd']:.6f}" if b.get("cost_usd") is not None else "")
-    out.print(table)
+    # plain padded columns: ids are there to be copied, so no column is ever cut or folded
+    rows = [(b["id"], b["status"], b["endpoint"], str(b["request_counts"]["completed"]),
+             str(b["request_counts"]["failed"]), str(b["request_counts"]["total"]),
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(b["created_at"])),
+             f"{b['cost_usd']:.6f}" if b.get("cost_usd") is not None else "") for b in data]
+    out.print(plain_table(("id", "status", "endpoint", "done", "failed", "total", "created", "cost $"), rows),
+              highlight=False, soft_wrap=True)
 
 
 @batch_app.command("status")

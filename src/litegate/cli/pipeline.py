@@ -229,10 +229,21 @@ def show(run_id: str) -> None:
 
 @pipeline_app.command("check")
 def check(pipelines: PipelinesOpt = None) -> None:
-    """Check pipeline files: one line per problem (the file, the step and the key)."""
+    """Check pipeline files: one line per problem (the file, the step and the key), including
+    tiers this installation does not have."""
+    from litegate.pipelines.runner import check_tiers
+    from litegate.runtime import build
+
     s, found = _load(pipelines)
     if not found:
         fail(f"no pipeline files at {s.pipelines or s.home / 'pipelines'}")
+    rt = build(s, None)  # the tiers a run would have (config file, installed models); nothing loads
+    try:
+        check_tiers(found, rt.tasks.tiers)
+    except LitegateError as e:
+        fail(e.message)
+    finally:
+        rt.close()
     for p in found.values():
         err.print(f"{p.name}: {len(p.steps)} steps ok ({' -> '.join(st.name for st in p.steps)})", highlight=False)
 

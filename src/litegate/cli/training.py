@@ -16,6 +16,28 @@ TierOpt = Annotated[str, typer.Option(help="auto (the cascade), nano, lite, pro 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the lite tier: lite, pro or a GGUF")]
 
 
+def _by_line(e: LitegateError, data: Path) -> str:
+    """A training error about ``examples.N...`` (the library's names) as FILE:LINE, the place
+    in the file the user wrote (blank lines counted, as an editor counts them)."""
+    import re
+
+    found = re.match(r"examples\.(\d+)(?:\.(.+))?$", getattr(e, "param", None) or "")
+    if not found:
+        return e.message
+    try:
+        lines = data.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return e.message
+    numbered = [n for n, line in enumerate(lines, 1) if line.strip()]
+    index = int(found.group(1))
+    if index >= len(numbered):
+        return e.message
+    where = f"{data}:{numbered[index]}"
+    field = found.group(2)
+    message = e.message.replace(f"'{e.param}'", f"'{field}'" if field else "this line", 1)
+    return f"{where}: {message}"
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def train(name: Annotated[str, typer.Argument(help="the classifier's or extractor's name")],
@@ -59,7 +81,7 @@ def register(app: typer.Typer) -> None:
 
                     err.print(f"warning: {warning}", highlight=False)
         except LitegateError as e:
-            fail(e.message)
+            fail(_by_line(e, data))
         print(json.dumps(asdict(info)))
 
     @app.command("eval")
@@ -186,8 +208,15 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def dataset(name: Annotated[str, typer.Argument(help="clinc150 or nlupp")],
-                split: str = "test", domain: str | None = None, per_label: int | None = None,
-                include_oos: bool = False, folds: str = "0-19", seed: int = 0) -> None:
+                split: Annotated[str, typer.Option(help="clinc150: train, val or test")] = "test",
+                domain: Annotated[str | None, typer.Option(help="clinc150: keep one domain's intents (banking, "
+                                                                  "travel, ...)")] = None,
+                per_label: Annotated[int | None, typer.Option(help="clinc150: at most N records per intent, "
+                                                                    "a fixed random sample (--seed)")] = None,
+                include_oos: Annotated[bool, typer.Option(help="clinc150: add the out-of-scope records "
+                                                               "(label \"oos\")")] = False,
+                folds: Annotated[str, typer.Option(help="nlupp: the folds to write, N or N-M (of 0-19)")] = "0-19",
+                seed: Annotated[int, typer.Option(help="clinc150: the sample's seed for --per-label")] = 0) -> None:
         """Write a public labeled set as JSONL to stdout (the format eval and train read)."""
         from litegate.evals import datasets as ds
 

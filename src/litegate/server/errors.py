@@ -113,6 +113,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = validation_message(exc)
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if param is None and request.method in ("POST", "PUT", "PATCH") and "json" not in content_type \
+                and not content_type.startswith("multipart/"):
+            # FastAPI reads a body as JSON only when it says so (curl -d sends form encoding)
+            message = (f"the request body must be JSON with the header Content-Type: application/json "
+                       f"(this request said {content_type or 'no Content-Type'!s})")
+            if not _is_gemini(request) and not _is_ollama(request):
+                return error_response(400, message, code="invalid_content_type")
         if _is_gemini(request):
             return google_error(400, message)
         if _is_ollama(request):
