@@ -17,7 +17,8 @@ def test_the_readme_is_one_page_with_the_serve_command_first() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 150
     blocks = snippets(ROOT / "README.md")
-    assert blocks[0].code.strip() == "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && litegate serve"
+    serve = "python3 -m venv .venv && . .venv/bin/activate && pip install -e . && litegate serve"
+    assert blocks[0].code.strip() == serve
     assert "test install" in text[:text.index(blocks[1].code.strip())].rsplit("\n\n", 2)[-1]
 
 
