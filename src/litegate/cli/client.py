@@ -28,10 +28,10 @@ def _litegate_at(url: str, timeout: float) -> bool:
 def find_server(url: str | None, local: bool, model: str = "lite") -> str | None:
     """The server to send requests to, or None to load the models here. An address the user
     gave must answer; the default port is only tried (``LITEGATE_LOCAL=1`` skips that)."""
+    given = None if local else url or os.environ.get("LITEGATE_URL")
     if local:
-        return None
-    given = url or os.environ.get("LITEGATE_URL")
-    if given:
+        found = None
+    elif given:
         if not _litegate_at(given, 5.0):
             fail(f"no litegate server answers at {given} (--url / LITEGATE_URL); start one with `litegate serve`, "
                  f"or pass --local to load the models in this process")
@@ -45,10 +45,11 @@ def find_server(url: str | None, local: bool, model: str = "lite") -> str | None
         fail(f"--model {model} loads a model in this process; a server answers with its own models: "
              f"drop --url / LITEGATE_URL, or pass --local")
     if found:
-        err.print(f"[dim]using the server at {found}[/dim]", highlight=False)
-    else:
-        err.print("[dim]no server found (--url, LITEGATE_URL or port 8080): loading the models in this "
-                  "process[/dim]", highlight=False)
+        err.print(f"[dim]using the server at {found}[/dim]", highlight=False, soft_wrap=True)
+    elif not local and model == "lite" and os.environ.get("LITEGATE_LOCAL", "") in ("", "0"):
+        # chosen for the user, so said; --local, LITEGATE_LOCAL and --model say it themselves
+        err.print(f"[dim]no server at {DEFAULT_URL} (or --url, LITEGATE_URL): loading the models in this "
+                  f"process[/dim]", highlight=False, soft_wrap=True)
     return found
 
 

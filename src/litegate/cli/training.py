@@ -4,16 +4,56 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from litegate.cli.common import fail, item_progress, runtime, sample, settings, split_pairs
+from litegate.cli.common import (
+    CountingEncoder,
+    err,
+    fail,
+    item_progress,
+    runtime,
+    sample,
+    settings,
+    split_pairs,
+    work_progress,
+)
 from litegate.errors import LitegateError
 
 TierOpt = Annotated[str, typer.Option(help="auto (the cascade), nano, lite, pro or a tier of the config file")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the lite tier: lite, pro or a GGUF")]
+
+
+def _train(classifiers: Any, task: str, name: str, examples: list[dict[str, Any]], fields: Path | None,
+           learn: bool) -> Any:
+    from litegate.errors import InvalidRequest
+    from litegate.nano.extractor import ExtractorStore
+
+    if task == "classify":
+        return classifiers.train(name, examples, learn=learn)
+    described = None
+    if fields is not None:
+        try:
+            described = json.loads(fields.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise InvalidRequest(f"{fields}: not a readable JSON object of field -> description ({e})") from None
+    info = ExtractorStore(settings().home, classifiers).train(name, examples, described, learn=learn)
+    for warning in info.warnings:
+        err.print(f"warning: {warning}", highlight=False)
+    return info
+
+
+def _trained(task: str, info: Any) -> str:
+    """The result of a training in words, for the terminal (the JSON goes to stdout)."""
+    if task == "classify":
+        return (f"{info.name} v{info.version} trained: {info.examples:,} examples of {len(info.labels)} labels, "
+                f"cross-validated accuracy {info.cv_accuracy:.2f}, in {info.train_seconds:.1f} s")
+    f1 = f", out-of-fold slot F1 {info.oof_f1:.2f}" if info.oof_f1 is not None else ""
+    return (f"{info.name} v{info.version} trained: {info.examples:,} examples of {len(info.fields)} fields{f1}, "
+            f"in {info.train_seconds:.1f} s")
 
 
 def _by_line(e: LitegateError, data: Path) -> str:
@@ -54,34 +94,23 @@ def register(app: typer.Typer) -> None:
         """Train (or retrain, as a new version) a nano classifier or extractor."""
         from dataclasses import asdict
 
-        from litegate.errors import InvalidRequest
         from litegate.evals.datasets import read_jsonl
         from litegate.nano.classifier import ClassifierStore
         from litegate.nano.encoder import MiniLMEncoder
-        from litegate.nano.extractor import ExtractorStore
 
         try:
             if task not in ("classify", "extract"):
                 fail("--task is classify or extract")
             examples = read_jsonl(data)
-            classifiers = ClassifierStore(settings().home, MiniLMEncoder)
-            if task == "classify":
-                info = classifiers.train(name, examples, learn=learn)
-            else:
-                described = None
-                if fields is not None:
-                    try:
-                        described = json.loads(fields.read_text(encoding="utf-8"))
-                    except (OSError, ValueError) as e:
-                        raise InvalidRequest(f"{fields}: not a readable JSON object of field -> description "
-                                             f"({e})") from None
-                info = ExtractorStore(settings().home, classifiers).train(name, examples, described, learn=learn)
-                for warning in info.warnings:
-                    from litegate.cli.common import err
-
-                    err.print(f"warning: {warning}", highlight=False)
+            counted: list[Callable[[int], None]] = []
+            classifiers = ClassifierStore(settings().home,
+                                          lambda: CountingEncoder(MiniLMEncoder(), lambda n: counted[0](n)))
+            with work_progress(f"training {name} on {len(examples):,} examples") as advance:
+                counted.append(advance)
+                info = _train(classifiers, task, name, examples, fields, learn)
         except LitegateError as e:
             fail(_by_line(e, data))
+        err.print(_trained(task, info), highlight=False)
         print(json.dumps(asdict(info)))
 
     @app.command("eval")
