@@ -140,6 +140,9 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
                "answer_seconds": round(answering[0], 2),
                "items_per_s": round(len(todo) / answering[0], 1) if answering[0] and todo else None,
                "cost_usd": round(cost[0], 9), "output": str(output)}
+    rate = f" at {summary['items_per_s']}/s" if summary["items_per_s"] else ""
+    err.print(f"{counts['ok']:,} lines answered{rate}, {counts['failed']:,} failed, {summary['skipped']:,} already "
+              f"done; ${cost[0]:.6f}; answers in {output}", highlight=False, soft_wrap=True)
     out.print_json(json.dumps(summary))
     if counts["failed"]:
         raise typer.Exit(2)

@@ -141,6 +141,10 @@ def run(name: Annotated[str, typer.Argument(help="the pipeline")],
     summary = {"pipeline": name, "documents": len(docs), **counts, "seconds": round(seconds, 2),
                "documents_per_minute": round(len(docs) / seconds * 60, 1) if seconds else None,
                "cost_usd": round(cost[0], 9), "webhooks_pending": left}
+    done = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to do"
+    err.print(f"{name}: {len(docs)} document{'s' if len(docs) != 1 else ''} ({done}) in {seconds:.0f} s, "
+              f"${cost[0]:.6f}" + (f"; {left} webhooks still queued" if left else ""), highlight=False,
+              soft_wrap=True)
     out.print_json(json.dumps(summary))
     if counts.get("failed"):
         raise typer.Exit(2)

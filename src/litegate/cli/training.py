@@ -56,6 +56,29 @@ def _trained(task: str, info: Any) -> str:
             f"in {info.train_seconds:.1f} s")
 
 
+def _scored(task: str, metrics: dict[str, Any]) -> str:
+    """An eval's result in words (the JSON goes to stdout)."""
+    n = metrics.get("items")
+    if metrics.get("slot_f1") is not None:
+        head = f"slot F1 {metrics['slot_f1']:.2f} on {n:,} items"
+    elif metrics.get("accuracy") is not None:
+        ece = f", calibration error {metrics['ece']:.3f}" if metrics.get("ece") is not None else ""
+        head = f"accuracy {metrics['accuracy']:.2f} on {n:,} items{ece}"
+    else:
+        head = f"{n} items"
+    return f"eval {task}: {head}; report in {metrics['report']}"
+
+
+def _calibrated(policy: Any) -> str:
+    """A calibrated cascade in words: what it answers, escalates and leaves to people."""
+    e = policy.expected
+    steps = " then ".join(f"{s.tier} (answers at confidence {s.threshold:.2f} or above)" if s.threshold <= 1 else
+                          f"{s.tier} (never answers alone)" for s in policy.steps)
+    return (f"{policy.task} policy: {steps}; expected accuracy {e['accuracy_on_answered']:.2f} on what it answers, "
+            f"{e['escalation_rate']:.0%} escalated, {e['human_review_rate']:.0%} to human review, "
+            f"${e['cost_per_1000_usd']:.4f} per 1,000 calls")
+
+
 def _by_line(e: LitegateError, data: Path) -> str:
     """A training error about ``examples.N...`` (the library's names) as FILE:LINE, the place
     in the file the user wrote (blank lines counted, as an editor counts them)."""
@@ -158,6 +181,7 @@ def register(app: typer.Typer) -> None:
         write_report(metrics, path, f"litegate eval: {task} on {data.name}")
         out = public_metrics(metrics)
         out["report"] = str(path)
+        err.print(_scored(task, out), highlight=False, soft_wrap=True)
         print(json.dumps(out, indent=2))
 
     @app.command()
@@ -232,6 +256,7 @@ def register(app: typer.Typer) -> None:
         finally:
             if rt is not None:
                 rt.close()
+        err.print(_calibrated(policy), highlight=False, soft_wrap=True)
         print(json.dumps({"policy": str(path), "steps": [s.__dict__ for s in policy.steps], **policy.expected},
                          indent=2))
 

@@ -23,6 +23,7 @@ from litegate.server.openai import chat as openai
 from litegate.server.pages import dashboard
 from litegate.server.pages import learning as learning_page
 from litegate.server.pages import pipelines as pipelines_page
+from litegate.server.pages import playground as playground_page
 from litegate.server.responses import routes as responses
 from litegate.server.errors import install_error_handlers
 from litegate.server.internal import AppDispatch
@@ -84,6 +85,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     app.include_router(batches.router, dependencies=guarded)
     app.include_router(pipelines.router, dependencies=guarded)
     app.include_router(pipelines_page.router, dependencies=guarded)
+    app.include_router(playground_page.router, dependencies=guarded)
     # pipeline files are checked here, so a bad one stops the server before it listens
     pipeline_service = pipelines_for(runtime) if with_pipelines else None
     app.state.pipelines = pipeline_service
