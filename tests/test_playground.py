@@ -55,6 +55,21 @@ def test_a_task_on_two_tiers_side_by_side_and_the_call_to_copy(server: str, tmp_
             done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
             assert done.returncode == 0, (view, done.stderr)
             assert "two-year warranty" in done.stdout, (view, done.stdout)
+        # a trained classifier on the nano tier, and the CLI line that names it
+        examples = [{"text": t, "label": label} for t, label in [
+            ("I was charged twice", "billing"), ("refund my last payment", "billing"),
+            ("the app crashes on start", "bug"), ("error 500 when I save", "bug")]]
+        assert httpx.post(f"{server}/v1/classifiers", json={"name": "pg-tickets", "examples": examples},
+                          timeout=300).status_code == 201
+        browser.evaluate("document.getElementById('mode').value = 'classify';"
+                         "document.getElementById('mode').onchange();"
+                         "document.getElementById('trained').value = 'pg-tickets';"
+                         "for (const i of document.querySelectorAll('#tiers input')) i.checked = i.value === 'nano';"
+                         "document.getElementById('run').click()")
+        browser.wait_for("document.getElementById('results').dataset.done === '2'", timeout=300)
+        assert cards(browser)["nano"]["answer"] == "billing"
+        browser.evaluate("document.querySelector('[data-view=cli]').click()")
+        assert "--classifier 'pg-tickets'" in browser.evaluate("document.getElementById('code').textContent")
     finally:
         browser.close()
 

@@ -14,7 +14,8 @@ from litegate.tasks import TASKS
 router = APIRouter()
 
 # the inputs each task reads, by the page's field names (the task's request fields are the API's)
-TASK_INPUTS = {"classify": ["text", "labels"], "extract": ["text", "fields", "schema"], "route": ["text", "labels"],
+TASK_INPUTS = {"classify": ["text", "labels", "trained"], "extract": ["text", "fields", "schema", "trained"],
+               "route": ["text", "labels"],
                "summarize": ["text"], "translate": ["text", "to"], "rank": ["query", "items"],
                "answer": ["query", "items"]}
 
@@ -92,10 +93,12 @@ function body(tier, files) {  // [path, request body] for one tier
   }
   const b = {tier};
   if (INPUTS[m].includes('text') && text.trim()) b.text = text;
-  if (m === 'classify') b.labels = pairs($('labels').value);
+  const trained = $('trained').value.trim();
+  if (m === 'classify') { if (trained) b.classifier = trained; else b.labels = pairs($('labels').value); }
   if (m === 'route') { const r = pairs($('labels').value);
     b.routes = Array.isArray(r) ? Object.fromEntries(r.map(n => [n, ''])) : r; }
-  if (m === 'extract') { if ($('schema').value.trim()) b.schema = JSON.parse($('schema').value);
+  if (m === 'extract' && trained) b.extractor = trained;
+  else if (m === 'extract') { if ($('schema').value.trim()) b.schema = JSON.parse($('schema').value);
     else { const f = pairs($('fields').value);
       b.fields = Array.isArray(f) ? Object.fromEntries(f.map(n => [n, ''])) : f; } }
   if (m === 'translate') b.target_language = $('to').value;
@@ -180,6 +183,8 @@ function cliLine(m, b, base, q) {
   if (b.routes) opts.push('--routes ' + q(Object.entries(b.routes).map(([k, v]) => v ? `${k}:${v}` : k).join(',')));
   if (b.fields) opts.push('--fields ' + q(Object.entries(b.fields).map(([k, v]) => v ? `${k}:${v}` : k).join(',')));
   if (b.schema) opts.push('--schema ' + q(JSON.stringify(b.schema)));
+  if (b.classifier) opts.push('--classifier ' + q(b.classifier));
+  if (b.extractor) opts.push('--extractor ' + q(b.extractor));
   if (b.target_language) opts.push('--to ' + q(b.target_language));
   if (b.query) opts.push('--query ' + q(b.query));
   if (b.candidates) opts.push('--candidates items.txt');
@@ -225,6 +230,8 @@ def render() -> str:
 <input type="text" id="fields" value="vendor: the company that issued it, total: the total amount due"></div>
 <div data-input="schema"><label for="schema">JSON schema <span class="hint">(optional; for a prompt, the reply
 follows it; for extract, instead of fields)</span></label><textarea id="schema"></textarea></div>
+<div data-input="trained"><label for="trained">Trained classifier or extractor <span class="hint">(optional: the
+nano tier needs one; the LLM tiers learn from its examples)</span></label><input type="text" id="trained"></div>
 <div data-input="to"><label for="to">Target language</label><input type="text" id="to" value="French"></div>
 <div data-input="query"><label for="query">Query</label><input type="text" id="query"
 value="How long is the warranty?"></div>
