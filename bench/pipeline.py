@@ -110,6 +110,8 @@ def main() -> None:
     ap.add_argument("--scanned", type=float, default=0.2)
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--dump", type=Path, help="write each document's truth and what the pipeline found (JSONL)")
+    ap.add_argument("--summary-tier", default="pro", help="the summary step's tier (the example ships with lite, "
+                                                          "so that it runs without the pro extra)")
     args = ap.parse_args()
 
     from webhooks import Receiver
@@ -127,13 +129,18 @@ def main() -> None:
     os.environ.update(INTAKE_WEBHOOK_URL=receiver.url, INTAKE_WEBHOOK_SECRET="bench-secret")
     settings = Settings(home=work / "home", ctx=8192)
     rt = build(settings)
-    svc = PipelineService(rt, {"intake": load_pipeline(ROOT / "examples" / "intake.toml")})
+    intake = load_pipeline(ROOT / "examples" / "intake.toml")
+    for step in intake.steps:
+        if step.name == "summary":
+            step.tier = args.summary_tier
+    svc = PipelineService(rt, {"intake": intake})
     svc.start()
     from litegate.pipelines import RunInput
 
     # load both models before the clock starts (what a running server has done already)
     rt.registry.engine("lite")
-    rt.registry.engine("pro")
+    if args.summary_tier == "pro":
+        rt.registry.engine("pro")
     from concurrent.futures import ThreadPoolExecutor
 
     done = [0]

@@ -31,6 +31,9 @@ def _shared_models_dir() -> Path:
 _ENV_BEFORE = {key: os.environ.get(key) for key in ("LITEGATE_MODELS_DIR", "LITEGATE_HOME")}
 # set at import, so every server and CLI process the tests start inherits it
 os.environ["LITEGATE_MODELS_DIR"] = str(_shared_models_dir())
+# the CLI's task commands use a server answering on port 8080 when there is one: tests never
+# pick up a stray one (those that test the client mode name their server with LITEGATE_URL)
+os.environ["LITEGATE_LOCAL"] = "1"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -172,7 +172,7 @@ def test_review_page_in_chromium(server: str, http: httpx.Client, learning: dict
         assert after["pending"] == pending["pending"] - 1 and target not in {x["id"] for x in after["data"]}
         # ... then distills from the page
         browser.evaluate("[...document.querySelectorAll('button')].find(b => b.textContent == 'Distill now').click()")
-        browser.wait_for("/promoted v\\d|not promoted/.test(document.body.innerText)")
+        browser.wait_for("/v\\d promoted|not promoted/.test(document.body.innerText)")
         shot = tmp_path / "learning.png"
         browser.screenshot(shot)
     finally:

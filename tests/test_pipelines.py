@@ -29,16 +29,6 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "intake.toml"
 SECRET = "intake-test-secret"
 
 
-def pro_installed() -> bool:
-    from litegate.engine.catalog import CATALOG
-
-    return CATALOG["pro"].installed()
-
-
-needs_pro = pytest.mark.skipif(not pro_installed(), reason="the example summarises contracts on pro: "
-                                                           "pip install -e '.[pro]'")
-
-
 def invoice_pdf(vendor: str, number: str, total: str) -> bytes:
     return text_pdf([[vendor, "INVOICE", f"Invoice No: {number}", "Date: 2024-05-02", "Bill to: Jane Whitfield",
                       "Description   Qty   Amount", "Printer paper A4   4   $51.96", f"Total due: {total}",
@@ -97,7 +87,6 @@ def intake_server(tmp_path_factory: pytest.TempPathFactory, intake_env: None) ->
     stop_server(proc)
 
 
-@needs_pro
 def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver: Receiver) -> None:
     base, home = intake_server
     with httpx.Client(base_url=base, timeout=600) as http:
@@ -113,26 +102,25 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         assert "Kestrel" in (data["vendor"] or "")
         assert steps["doc_type"]["output"]["label"] == "invoice"
         sure = steps["doc_type"]["output"]["confidence"] >= 0.7
-        # only contracts, and documents whose type lite is unsure of, reach pro
+        # only contracts, and documents whose type lite is unsure of, get a summary
         assert (steps["summary"]["status"] == "skipped") == sure
-        assert (run["tiers"] == ["lite"]) == sure and run["cost_usd"] > 0
+        assert run["tiers"] == ["lite"] and run["cost_usd"] > 0  # the example runs without the pro extra
         assert all(steps[s]["cost_usd"] > 0 for s in ("extract", "doc_type", "priority"))  # a text layer costs nothing
         # the same upload again: the same run, no second row or webhook
         again = http.post("/v1/pipelines/intake/runs?wait=600", files={"file": ("kestrel.pdf", pdf, "application/pdf")})
         assert again.status_code == 200 and again.json()["id"] == run["id"] and again.json()["replayed"]
-        # a contract: summarised by pro
+        # a contract: summarised
         c = http.post("/v1/pipelines/intake/runs?wait=600", files={"file": ("msa.pdf", contract_pdf(), "application/pdf")})
         contract = c.json()
         assert contract["status"] == "succeeded", contract
         csteps = {s["step"]: s for s in contract["steps"]}
         kind = csteps["doc_type"]["output"]
-        assert kind["label"] == "contract" or kind["confidence"] < 0.7  # told apart, or unsure: either way, pro
-        assert csteps["summary"]["tier"] == "pro" and csteps["summary"]["output"]["summary"]
-        assert "pro" in contract["tiers"]
+        assert kind["label"] == "contract" or kind["confidence"] < 0.7  # told apart, or unsure: either way, summarised
+        assert csteps["summary"]["tier"] == "lite" and csteps["summary"]["output"]["summary"]
         listed = http.get("/v1/pipelines/intake/runs").json()["data"]
         assert {x["id"] for x in listed} == {run["id"], contract["id"]}
         stats = http.get("/v1/pipelines/intake/stats").json()
-        assert stats["share_by_tier"]["pro"] == (0.5 if sure else 1.0)
+        assert stats["share_by_tier"] == {"lite": 1.0} and stats["steps"]["summary"]["ran"] == (1 if sure else 2)
         assert stats["steps"]["summary"]["skipped"] == (1 if sure else 0)
         page = http.get("/dashboard/pipelines")
         assert page.status_code == 200 and "intake" in page.text and "Share of runs reaching each tier" in page.text
@@ -151,8 +139,6 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
 
 
 def test_the_intake_example_from_the_cli_on_a_folder(tmp_path: Path, intake_env: None, receiver: Receiver) -> None:
-    if not pro_installed():
-        pytest.skip("the example names the pro tier: pip install -e '.[pro]'")
     docs = tmp_path / "inbox"
     docs.mkdir()
     (docs / "blue-harbor.pdf").write_bytes(invoice_pdf("Blue Harbor Logistics", "A512-7781", "$642.10"))
@@ -195,6 +181,24 @@ def test_an_invalid_pipeline_file_stops_the_cli_and_the_server_with_one_line(tmp
     served = subprocess.run(litegate_cmd("serve", "--port", "0", "--pipelines", str(bad)), env=env,
                             capture_output=True, text=True, timeout=120)
     assert served.returncode == 1 and "bad.toml: step 'a': when:" in served.stderr
+
+
+
+def test_pipeline_check_refuses_a_tier_this_installation_lacks(tmp_path: Path) -> None:
+    """check says what run would say, before any model loads: no "8 steps ok" for a tier that
+    is not there."""
+    bad = tmp_path / "tiers.toml"
+    bad.write_text('[[step]]\nname = "kind"\nkind = "classify"\ntier = "gpt-9"\nlabels = ["x", "y"]\n')
+    env = dict(os.environ, LITEGATE_HOME=str(tmp_path / "home"))
+    r = subprocess.run(litegate_cmd("pipeline", "check", "--pipelines", str(bad)), env=env, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 1 and "steps ok" not in r.stderr
+    assert r.stderr.startswith("error: tiers.toml: step 'kind': tier: there is no tier 'gpt-9' here; tiers: nano, lite")
+    good = tmp_path / "ok.toml"
+    good.write_text(bad.read_text().replace("gpt-9", "lite"))
+    ok = subprocess.run(litegate_cmd("pipeline", "check", "--pipelines", str(good)), env=env, capture_output=True,
+                        text=True, timeout=120)
+    assert ok.returncode == 0 and "ok: 1 steps ok (kind)" in ok.stderr
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------

@@ -316,7 +316,7 @@ def test_review_page_labels_through_a_form_and_distills(client: TestClient, rt) 
     assert missing.status_code == 404 and "no call with id" in missing.text
     client.post("/dashboard/learning?classifier=intents", data={"id": calls[1]["id"], "new_label": "food"})
     done = client.post("/dashboard/learning/distill?classifier=intents", follow_redirects=True)
-    assert done.status_code == 200 and "promoted v2" in done.text
+    assert done.status_code == 200 and "v2 promoted" in done.text
     assert "/dashboard/learning?classifier=intents" in client.get("/dashboard").text
     assert client.get("/dashboard/learning").status_code == 400
     assert client.get("/dashboard/learning?classifier=intents&below=x").status_code == 400

@@ -75,7 +75,7 @@ def test_the_shipped_example_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [s.kind for s in p.steps] == ["ingest", "extract", "classify", "classify", "review", "summarize", "write",
                                         "notify"]
     summary = p.step("summary")
-    assert summary.tier == "pro" and summary.when is not None and summary.feature == "intake.summary"
+    assert summary.tier == "lite" and summary.when is not None and summary.feature == "intake.summary"
     assert p.step("extract").prepared["text"] == "{{ steps.ingest.text }}"  # the text comes from ingest
 
 

@@ -410,7 +410,9 @@ class ChatService:
         result["model"] = target.model
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         result.setdefault("litegate", {})["latency_ms"] = latency_ms
-        self._record(result.get("id") or "", call, target, result.get("usage"), latency_ms)
+        cost = self._record(result.get("id") or "", call, target, result.get("usage"), latency_ms)
+        if cost is not None:
+            result["litegate"]["cost_usd"] = round(cost, 9)
         return result
 
     async def _relay_stream(self, first: bytes, rest: AsyncIterator[bytes], wants_usage: bool, call: ChatCall,
@@ -477,14 +479,16 @@ class ChatService:
             meta.update(fallback_from=run.fallback_from, fallback_reason=run.fallback_reason)
         if call.documents is not None and call.documents.documents:
             meta["documents"] = call.documents.summary()
-        self._record(result.get("id") or "", call, plan.target, result.get("usage"), latency_ms,
-                     result.get("timings"))
+        cost = self._record(result.get("id") or "", call, plan.target, result.get("usage"), latency_ms,
+                            result.get("timings"))
+        if cost is not None:
+            meta["cost_usd"] = round(cost, 9)  # as a task response says it (the playground shows both)
         return result
 
     def _record(self, call_id: str, call: ChatCall, target: Target, usage: dict[str, Any] | None,
-                latency_ms: float, timings: dict[str, Any] | None = None) -> None:
+                latency_ms: float, timings: dict[str, Any] | None = None) -> float | None:
         if self.accountant is None:
-            return
+            return None
         cost = target.price.cost(Usage.of(usage, timings), latency_ms / 1000.0)
         call_id = call_id or "chat_" + secrets.token_hex(12)
         if call.documents is not None and call.documents.documents:
@@ -492,6 +496,7 @@ class ChatService:
             self.accountant.documents(call_id, call.documents.usage())
         self.accountant.chat(call_id, call.api, target.tier.name, target.model,
                              usage, latency_ms, cost, feature=call.feature, api_key=call.api_key)
+        return cost
 
 
 def _spent_too(result: dict[str, Any], dropped: dict[str, Any]) -> dict[str, Any]:

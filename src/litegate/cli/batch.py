@@ -140,6 +140,9 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
                "answer_seconds": round(answering[0], 2),
                "items_per_s": round(len(todo) / answering[0], 1) if answering[0] and todo else None,
                "cost_usd": round(cost[0], 9), "output": str(output)}
+    rate = f" at {summary['items_per_s']}/s" if summary["items_per_s"] else ""
+    err.print(f"{counts['ok']:,} lines answered{rate}, {counts['failed']:,} failed, {summary['skipped']:,} already "
+              f"done; ${cost[0]:.6f}; answers in {output}", highlight=False, soft_wrap=True)
     out.print_json(json.dumps(summary))
     if counts["failed"]:
         raise typer.Exit(2)
@@ -239,15 +242,15 @@ def list_batches(url: UrlOpt = "http://127.0.0.1:8080",
     if as_json:
         out.print_json(json.dumps(data))
         return
-    from rich.table import Table
+    from litegate.cli.report import plain_table
 
-    table = Table("id", "status", "endpoint", "done", "failed", "total", "created", "cost $")
-    for b in data:
-        c = b["request_counts"]
-        table.add_row(b["id"], b["status"], b["endpoint"], str(c["completed"]), str(c["failed"]), str(c["total"]),
-                      time.strftime("%Y-%m-%d %H:%M", time.localtime(b["created_at"])),
-                      f"{b['cost_usd']:.6f}" if b.get("cost_usd") is not None else "")
-    out.print(table)
+    # plain padded columns: ids are there to be copied, so no column is ever cut or folded
+    rows = [(b["id"], b["status"], b["endpoint"], str(b["request_counts"]["completed"]),
+             str(b["request_counts"]["failed"]), str(b["request_counts"]["total"]),
+             time.strftime("%Y-%m-%d %H:%M", time.localtime(b["created_at"])),
+             f"{b['cost_usd']:.6f}" if b.get("cost_usd") is not None else "") for b in data]
+    out.print(plain_table(("id", "status", "endpoint", "done", "failed", "total", "created", "cost $"), rows),
+              highlight=False, soft_wrap=True)
 
 
 @batch_app.command("status")

@@ -17,12 +17,17 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
+    SpinnerColumn,
     TextColumn,
+    TimeElapsedColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from litegate.config import Settings
+from litegate.nano.encoders import EncoderRegistry
 
 err = Console(stderr=True)
 out = Console()
@@ -42,10 +47,70 @@ def rich_progress(description: str, total: int) -> Iterator[Callable[[int], None
         yield lambda n: progress.advance(task, n)
 
 
+class RateColumn(ProgressColumn):
+    """Items per second (or per minute when slower than one a second)."""
+
+    def render(self, task: Any) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed:
+            return Text("", style="progress.data.speed")
+        shown = f"{speed:.1f}/s" if speed >= 1 else f"{speed * 60:.1f}/min"
+        return Text(shown, style="progress.data.speed")
+
+
 def item_progress(total: int | None, description: str) -> Progress:
-    """Items (records of a JSONL file)."""
-    return Progress(TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    """Items (records of a JSONL file): a bar, the count, the rate and the time left."""
+    return Progress(TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
+                    TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(),
                     console=err, transient=False, disable=not err.is_terminal and total is None)
+
+
+class CountingEncoder:
+    """The encoder, reporting how many texts it has encoded: most of a nano model's training
+    time, so the count and its rate are what a progress line can honestly show."""
+
+    def __init__(self, inner: Any, on_texts: Callable[[int], None]):
+        self._inner = inner
+        self._on_texts = on_texts
+
+    def encode(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:
+        out = self._inner.encode(texts, *args, **kwargs)
+        self._on_texts(len(texts))
+        return out
+
+    def encode_tokens(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:
+        out = self._inner.encode_tokens(texts, *args, **kwargs)
+        self._on_texts(len(texts))
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+class CountingEncoders(EncoderRegistry):
+    """The encoder registry, its encoders counting the texts they encode (``CountingEncoder``)."""
+
+    def __init__(self, models_dir: Path, on_texts: Callable[[int], None]):
+        super().__init__(models_dir)
+        self._on_texts = on_texts
+        self._counting: dict[int, CountingEncoder] = {}
+
+    def get(self, name: str | None = None) -> Any:
+        inner = super().get(name)
+        if id(inner) not in self._counting:
+            self._counting[id(inner)] = CountingEncoder(inner, self._on_texts)
+        return self._counting[id(inner)]
+
+
+@contextlib.contextmanager
+def work_progress(description: str) -> Iterator[Callable[[int], None]]:
+    """Work whose total is not known ahead (training): a spinner, the texts encoded so far,
+    their rate and the time elapsed, on stderr."""
+    with Progress(SpinnerColumn(), TextColumn(f"[bold]{description}"), TextColumn("{task.completed:,.0f} texts "
+                  "encoded"), RateColumn(), TimeElapsedColumn(), console=err, transient=True,
+                  disable=not err.is_terminal) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda n: progress.advance(task, n)
 
 
 def settings(**overrides: object) -> Settings:

@@ -72,7 +72,8 @@ def register(app: typer.Typer) -> None:
         print(result["message"])
         if not rollback and not result.get("nothing_to_learn"):
             labels = result["labels"]
-            print(f"  {result['metric']} on {result['held_back']} held-back labels ({result['folds']} folds): "
+            print(f"  {result['metric']} on {result['held_back']} held-back labels ({result['folds']} folds, each "
+                  f"scored by a candidate trained without it): "
                   f"candidate {result['candidate_score']:.3f}, v{result['from_version']} "
                   f"{result['current_score']:.3f}; labels: {labels['human']} human, {labels['teacher']} teacher, "
                   f"{labels['new']} new")

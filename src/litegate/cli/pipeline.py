@@ -141,6 +141,10 @@ def run(name: Annotated[str, typer.Argument(help="the pipeline")],
     summary = {"pipeline": name, "documents": len(docs), **counts, "seconds": round(seconds, 2),
                "documents_per_minute": round(len(docs) / seconds * 60, 1) if seconds else None,
                "cost_usd": round(cost[0], 9), "webhooks_pending": left}
+    done = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to do"
+    err.print(f"{name}: {len(docs)} document{'s' if len(docs) != 1 else ''} ({done}) in {seconds:.0f} s, "
+              f"${cost[0]:.6f}" + (f"; {left} webhooks still queued" if left else ""), highlight=False,
+              soft_wrap=True)
     out.print_json(json.dumps(summary))
     if counts.get("failed"):
         raise typer.Exit(2)
@@ -228,10 +232,21 @@ def show(run_id: str) -> None:
 
 @pipeline_app.command("check")
 def check(pipelines: PipelinesOpt = None) -> None:
-    """Check pipeline files: one line per problem (the file, the step and the key)."""
+    """Check pipeline files: one line per problem (the file, the step and the key), including
+    tiers this installation does not have."""
+    from litegate.pipelines.runner import check_tiers
+    from litegate.runtime import build
+
     s, found = _load(pipelines)
     if not found:
         fail(f"no pipeline files at {s.pipelines or s.home / 'pipelines'}")
+    rt = build(s, None)  # the tiers a run would have (config file, installed models); nothing loads
+    try:
+        check_tiers(found, rt.tasks.tiers)
+    except LitegateError as e:
+        fail(e.message)
+    finally:
+        rt.close()
     for p in found.values():
         err.print(f"{p.name}: {len(p.steps)} steps ok ({' -> '.join(st.name for st in p.steps)})", highlight=False)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -167,14 +167,24 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int | None, typer.Option()] = None,
         raw: Annotated[bool, typer.Option(help="plain text completion, no chat template")] = False,
         feature: Annotated[str | None, typer.Option(help="a tag for cost reporting")] = None,
+        url: Annotated[str | None, typer.Option(help="a running litegate server (default: $LITEGATE_URL, else one "
+                                                      "answering on port 8080, else the model loads here)")] = None,
+        local: Annotated[bool, typer.Option("--local", help="load the model in this process even when a server "
+                                                            "answers")] = False,
     ) -> None:
         """Generate a reply and stream it to the terminal (ledgered like any call)."""
         from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
+        from litegate.cli.client import find_server
 
         if prompt == "-":
             prompt = sys.stdin.read()
         if not prompt.strip():
             fail("the prompt is empty")
+        server = find_server(url, local, model)
+        if server is not None:
+            generate_on_server(server, prompt, system, raw, feature,
+                               {"model": "lite", "max_tokens": max_tokens, "temperature": temperature, "seed": seed})
+            return
         rt = None
         try:
             rt = runtime(model, parallel=1)
@@ -207,6 +217,33 @@ def register(app: typer.Typer) -> None:
         finally:
             if rt is not None:
                 rt.close()
+
+    def generate_on_server(server: str, prompt: str, system: str | None, raw: bool, feature: str | None,
+                           params: dict[str, Any]) -> None:
+        from litegate.cli.client import ServerClient
+
+        body = {k: v for k, v in params.items() if v is not None}
+        if raw:
+            path, body["prompt"] = "/v1/completions", prompt
+        else:
+            path = "/v1/chat/completions"
+            body["messages"] = ([{"role": "system", "content": system}] if system else []) + [
+                {"role": "user", "content": prompt}]
+
+        def write(text: str) -> None:
+            sys.stdout.write(text)
+            sys.stdout.flush()
+
+        try:
+            with ServerClient(server) as client:
+                last = client.stream_chat(path, body, {"X-Litegate-Feature": feature} if feature else {}, write)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        sys.stdout.write("\n")
+        usage = last.get("usage") or {}
+        if usage:
+            err.print(f"[dim]{usage.get('prompt_tokens')} prompt + {usage.get('completion_tokens')} generated "
+                      f"tokens[/dim]", highlight=False)
 
     @app.command()
     def models(

@@ -85,42 +85,64 @@ def _read(path: Path) -> str:
         raise InvalidRequest(f"cannot read {path}: {e.strerror}") from None
 
 
-def run_task_command(task: str, text: str | None, base: dict[str, Any], model: str, positional: str | None) -> None:
+def run_task_command(task: str, text: str | None, base: dict[str, Any], model: str, positional: str | None,
+                     url: str | None = None, local: bool = False) -> None:
     """One text argument -> one JSON result; no text (or '-') -> JSONL in, JSONL out. Gold
-    fields of labeled records (label, data, ...) are left out of the requests."""
-    from litegate.evals.datasets import parse_jsonl
+    fields of labeled records (label, data, ...) are left out of the requests. The requests go
+    to a running server when one is given or found, else to models loaded here."""
+    from litegate.cli.client import ServerClient, find_server
 
     base = {k: v for k, v in base.items() if v is not None}
+    one = positional is None or (text is not None and text != "-") or (text is None and bool(base.get("files")))
+    if not one and sys.stdin.isatty():
+        fail(f"give the {positional} as an argument, or pipe JSONL ({{\"{positional}\": ...}} per line) "
+             f"into litegate {task}")
+    server = find_server(url, local, model)
+    if server is not None:
+        with ServerClient(server) as client:
+            _run_requests(task, text, base, positional, one, lambda request: client.post(f"/v1/tasks/{task}", request),
+                          None)
+        return
     rt = None
     try:
         rt = runtime(model)
         spec = rt.tasks.spec(task)
-        if positional is None or (text is not None and text != "-") or (text is None and base.get("files")):
-            request = dict(base, **({positional: text} if positional and text is not None else {}))
-            print(json.dumps(rt.tasks.run(task, request), ensure_ascii=False))
-            return
-        if sys.stdin.isatty():
-            fail(f"give the {positional} as an argument, or pipe JSONL ({{\"{positional}\": ...}} per line) "
-                 f"into litegate {task}")
-        records = list(parse_jsonl(stdin_lines(), "stdin"))
-        fields = set(spec.request.model_fields) | {f.alias for f in spec.request.model_fields.values() if f.alias}
-        with item_progress(len(records), task) as progress:
-            bar = progress.add_task(task, total=len(records))
-            for rec in records:
-                request = {**base, **{k: v for k, v in rec.items() if k in fields or k not in spec.gold}}
-                result = rt.tasks.run(task, request)
-                try:
-                    sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
-                    sys.stdout.flush()
-                except BrokenPipeError:  # the reader went away (| head): stop quietly
-                    sys.stderr.close()
-                    return
-                progress.advance(bar)
+        _run_requests(task, text, base, positional, one, lambda request: rt.tasks.run(task, request), spec)
     except LitegateError as e:
         fail(e.message)
     finally:
         if rt is not None:
             rt.close()
+
+
+def _run_requests(task: str, text: str | None, base: dict[str, Any], positional: str | None, one: bool,
+                  call: Any, spec: Any) -> None:
+    """The requests of one command through ``call`` (a server's route, or the runner here)."""
+    from litegate.evals.datasets import parse_jsonl
+    from litegate.tasks import TASKS
+
+    if one:
+        request = dict(base, **({positional: text} if positional and text is not None else {}))
+        print(json.dumps(call(request), ensure_ascii=False))
+        return
+    spec = spec or TASKS[task]
+    try:
+        records = list(parse_jsonl(stdin_lines(), "stdin"))
+    except LitegateError as e:
+        fail(e.message)
+    fields = set(spec.request.model_fields) | {f.alias for f in spec.request.model_fields.values() if f.alias}
+    with item_progress(len(records), task) as progress:
+        bar = progress.add_task(task, total=len(records))
+        for rec in records:
+            request = {**base, **{k: v for k, v in rec.items() if k in fields or k not in spec.gold}}
+            result = call(request)
+            try:
+                sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            except BrokenPipeError:  # the reader went away (| head): stop quietly
+                sys.stderr.close()
+                return
+            progress.advance(bar)
 
 
 def make_command(spec: Any) -> Any:
@@ -143,10 +165,17 @@ def make_command(spec: Any) -> Any:
         help="auto (the cascade), nano, lite, pro or a tier of the config file")]
     annotations["feature"] = Annotated[str | None, typer.Option(help="a tag for cost reporting")]
     annotations["model"] = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the lite tier: lite, "
-                                                                             "pro or a GGUF file")]
+                                                                             "pro or a GGUF file (loads it here)")]
+    annotations["url"] = Annotated[str | None, typer.Option(
+        "--url", help="a running litegate server to send the request to (default: $LITEGATE_URL, else one answering "
+                      "on port 8080, else the models load in this process)")]
+    annotations["local"] = Annotated[bool, typer.Option("--local", help="load the models in this process even when "
+                                                                        "a server answers")]
     params += [inspect.Parameter("tier", inspect.Parameter.KEYWORD_ONLY, default="auto"),
                inspect.Parameter("feature", inspect.Parameter.KEYWORD_ONLY, default=None),
-               inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, default="lite")]
+               inspect.Parameter("model", inspect.Parameter.KEYWORD_ONLY, default="lite"),
+               inspect.Parameter("url", inspect.Parameter.KEYWORD_ONLY, default=None),
+               inspect.Parameter("local", inspect.Parameter.KEYWORD_ONLY, default=False)]
 
     def command(**kwargs: Any) -> None:
         try:
@@ -155,7 +184,7 @@ def make_command(spec: Any) -> Any:
             fail(e.message)
         base.update(tier=kwargs["tier"], feature=kwargs["feature"])
         text = kwargs.get(spec.positional) if spec.positional else None
-        run_task_command(spec.name, text, base, kwargs["model"], spec.positional)
+        run_task_command(spec.name, text, base, kwargs["model"], spec.positional, kwargs["url"], kwargs["local"])
 
     params = [p.replace(annotation=annotations[p.name]) for p in params]
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]

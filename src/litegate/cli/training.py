@@ -4,16 +4,102 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from litegate.cli.common import fail, item_progress, runtime, sample, settings, split_pairs
+from litegate.cli.common import (
+    CountingEncoders,
+    err,
+    fail,
+    item_progress,
+    runtime,
+    sample,
+    settings,
+    split_pairs,
+    work_progress,
+)
 from litegate.errors import LitegateError
 
 TierOpt = Annotated[str, typer.Option(help="auto (the cascade), nano, lite, pro or a tier of the config file")]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the lite tier: lite, pro or a GGUF")]
+
+
+def _train(encoders: Any, task: str, name: str, examples: list[dict[str, Any]], fields: Path | None,
+           learn: bool, encoder: str | None) -> Any:
+    from litegate.errors import InvalidRequest
+    from litegate.nano.classifier import ClassifierStore
+    from litegate.nano.extractor import ExtractorStore
+
+    if task == "classify":
+        return ClassifierStore(settings().home, encoders).train(name, examples, learn=learn, encoder=encoder)
+    described = None
+    if fields is not None:
+        try:
+            described = json.loads(fields.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise InvalidRequest(f"{fields}: not a readable JSON object of field -> description ({e})") from None
+    info = ExtractorStore(settings().home, encoders).train(name, examples, described, learn=learn, encoder=encoder)
+    for warning in info.warnings:
+        err.print(f"warning: {warning}", highlight=False)
+    return info
+
+
+def _trained(task: str, info: Any) -> str:
+    """The result of a training in words, for the terminal (the JSON goes to stdout)."""
+    if task == "classify":
+        return (f"{info.name} v{info.version} trained: {info.examples:,} examples of {len(info.labels)} labels, "
+                f"cross-validated accuracy {info.cv_accuracy:.2f}, in {info.train_seconds:.1f} s")
+    f1 = f", out-of-fold slot F1 {info.oof_f1:.2f}" if info.oof_f1 is not None else ""
+    return (f"{info.name} v{info.version} trained: {info.examples:,} examples of {len(info.fields)} fields{f1}, "
+            f"in {info.train_seconds:.1f} s")
+
+
+def _scored(task: str, metrics: dict[str, Any]) -> str:
+    """An eval's result in words (the JSON goes to stdout)."""
+    n = metrics.get("items")
+    if metrics.get("slot_f1") is not None:
+        head = f"slot F1 {metrics['slot_f1']:.2f} on {n:,} items"
+    elif metrics.get("accuracy") is not None:
+        ece = f", calibration error {metrics['ece']:.3f}" if metrics.get("ece") is not None else ""
+        head = f"accuracy {metrics['accuracy']:.2f} on {n:,} items{ece}"
+    else:
+        head = f"{n} items"
+    return f"eval {task}: {head}; report in {metrics['report']}"
+
+
+def _calibrated(policy: Any) -> str:
+    """A calibrated cascade in words: what it answers, escalates and leaves to people."""
+    e = policy.expected
+    steps = " then ".join(f"{s.tier} (answers at confidence {s.threshold:.2f} or above)" if s.threshold <= 1 else
+                          f"{s.tier} (never answers alone)" for s in policy.steps)
+    return (f"{policy.task} policy: {steps}; expected accuracy {e['accuracy_on_answered']:.2f} on what it answers, "
+            f"{e['escalation_rate']:.0%} escalated, {e['human_review_rate']:.0%} to human review, "
+            f"${e['cost_per_1000_usd']:.4f} per 1,000 calls")
+
+
+def _by_line(e: LitegateError, data: Path) -> str:
+    """A training error about ``examples.N...`` (the library's names) as FILE:LINE, the place
+    in the file the user wrote (blank lines counted, as an editor counts them)."""
+    import re
+
+    found = re.match(r"examples\.(\d+)(?:\.(.+))?$", getattr(e, "param", None) or "")
+    if not found:
+        return e.message
+    try:
+        lines = data.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return e.message
+    numbered = [n for n, line in enumerate(lines, 1) if line.strip()]
+    index = int(found.group(1))
+    if index >= len(numbered):
+        return e.message
+    where = f"{data}:{numbered[index]}"
+    field = found.group(2)
+    message = e.message.replace(f"'{e.param}'", f"'{field}'" if field else "this line", 1)
+    return f"{where}: {message}"
 
 
 def register(app: typer.Typer) -> None:
@@ -38,11 +124,7 @@ def register(app: typer.Typer) -> None:
         """Train (or retrain, as a new version) a nano classifier or extractor."""
         from dataclasses import asdict
 
-        from litegate.errors import InvalidRequest
         from litegate.evals.datasets import read_jsonl
-        from litegate.nano.classifier import ClassifierStore
-        from litegate.nano.encoders import EncoderRegistry
-        from litegate.nano.extractor import ExtractorStore
 
         try:
             if task not in ("classify", "extract", "tool_decision"):
@@ -51,25 +133,14 @@ def register(app: typer.Typer) -> None:
             if task == "tool_decision":
                 print(json.dumps(_train_tool_decision(name, examples)))
                 return
-            encoders = EncoderRegistry(settings().model_cache_dir())
-            if task == "classify":
-                info = ClassifierStore(settings().home, encoders).train(name, examples, learn=learn, encoder=encoder)
-            else:
-                described = None
-                if fields is not None:
-                    try:
-                        described = json.loads(fields.read_text(encoding="utf-8"))
-                    except (OSError, ValueError) as e:
-                        raise InvalidRequest(f"{fields}: not a readable JSON object of field -> description "
-                                             f"({e})") from None
-                info = ExtractorStore(settings().home, encoders).train(name, examples, described, learn=learn,
-                                                                       encoder=encoder)
-                for warning in info.warnings:
-                    from litegate.cli.common import err
-
-                    err.print(f"warning: {warning}", highlight=False)
+            counted: list[Callable[[int], None]] = []
+            encoders = CountingEncoders(settings().model_cache_dir(), lambda n: counted[0](n))
+            with work_progress(f"training {name} on {len(examples):,} examples") as advance:
+                counted.append(advance)
+                info = _train(encoders, task, name, examples, fields, learn, encoder)
         except LitegateError as e:
-            fail(e.message)
+            fail(_by_line(e, data))
+        err.print(_trained(task, info), highlight=False)
         print(json.dumps(asdict(info)))
 
     @app.command("encoders")
@@ -135,6 +206,7 @@ def register(app: typer.Typer) -> None:
         write_report(metrics, path, f"litegate eval: {task} on {data.name}")
         out = public_metrics(metrics)
         out["report"] = str(path)
+        err.print(_scored(task, out), highlight=False, soft_wrap=True)
         print(json.dumps(out, indent=2))
 
     @app.command()
@@ -209,13 +281,21 @@ def register(app: typer.Typer) -> None:
         finally:
             if rt is not None:
                 rt.close()
+        err.print(_calibrated(policy), highlight=False, soft_wrap=True)
         print(json.dumps({"policy": str(path), "steps": [s.__dict__ for s in policy.steps], **policy.expected},
                          indent=2))
 
     @app.command()
     def dataset(name: Annotated[str, typer.Argument(help="clinc150 or nlupp")],
-                split: str = "test", domain: str | None = None, per_label: int | None = None,
-                include_oos: bool = False, folds: str = "0-19", seed: int = 0) -> None:
+                split: Annotated[str, typer.Option(help="clinc150: train, val or test")] = "test",
+                domain: Annotated[str | None, typer.Option(help="clinc150: keep one domain's intents (banking, "
+                                                                  "travel, ...)")] = None,
+                per_label: Annotated[int | None, typer.Option(help="clinc150: at most N records per intent, "
+                                                                    "a fixed random sample (--seed)")] = None,
+                include_oos: Annotated[bool, typer.Option(help="clinc150: add the out-of-scope records "
+                                                               "(label \"oos\")")] = False,
+                folds: Annotated[str, typer.Option(help="nlupp: the folds to write, N or N-M (of 0-19)")] = "0-19",
+                seed: Annotated[int, typer.Option(help="clinc150: the sample's seed for --per-label")] = 0) -> None:
         """Write a public labeled set as JSONL to stdout (the format eval and train read)."""
         from litegate.evals import datasets as ds
 

@@ -255,16 +255,18 @@ class LlamaEngine:
         with self.admitted():
             return self._run(kind, body)
 
-    def _run(self, kind: Kind, body: dict[str, Any]) -> dict[str, Any]:
+    def _run(self, kind: Kind, body: dict[str, Any], counted: bool = True) -> dict[str, Any]:
+        """``counted``: a user's request (active_requests, /healthz); the warm-up is not one."""
         self._check_open()
-        self._track(1)
+        step = 1 if counted else 0
+        self._track(step)
         try:
             if kind == "chat":
                 result = self._server.handle_chat_completions(dict(body, stream=False))
             else:
                 result = self._server.handle_completions(dict(body, stream=False))
         finally:
-            self._track(-1)
+            self._track(-step)
         if not isinstance(result, dict):
             raise EngineError(f"engine returned {type(result).__name__}, expected a JSON object")
         _raise_for_engine_error(result)
@@ -382,7 +384,7 @@ class LlamaEngine:
         this vocabulary on first use (seconds for a 150k vocabulary), so pay it up front."""
         try:
             self._run("chat", {"messages": [{"role": "user", "content": "{}"}], "max_tokens": 1,  # not admitted
-                              "grammar": '%llguidance {}\nstart: %json {"type": "object"}'})
+                              "grammar": '%llguidance {}\nstart: %json {"type": "object"}'}, counted=False)
         except Exception:  # noqa: BLE001 - a failed warm-up only means a slower first request
             pass
 

@@ -349,8 +349,8 @@ class Learner:
             conn.execute(update(examples).where(examples.c.id.in_(trained))
                          .where(examples.c.trained_in.is_(None)).values(trained_in=final.info.version))
         return {"object": "distill", kind: name, "promoted": True, "version": final.info.version, **report,
-                "message": f"promoted v{final.info.version}: the candidate scores {cand_score:.3f} on "
-                           f"{_labels(len(pool))}, v{v} scores {cur_score:.3f}",
+                "message": promoted_message(final.info.version, v, cand_score, cur_score, len(pool),
+                                            report["metric"], _new_labels(kind, current, final)),
                 "seconds": round(time.perf_counter() - started, 2)}
 
     def rollback(self, kind: str, name: str) -> dict[str, Any]:
@@ -439,6 +439,28 @@ class Learner:
                             "reviewed_share": d["reviewed"] / n})
         return {"object": "learning_curve", kind: name, "active_version": active, "below": below,
                 "versions": versions, "days": per_day, **self.counts(kind, name)}
+
+
+def _new_labels(kind: str, current: Any, final: Any) -> list[str]:
+    """Labels the promoted classifier knows and the version before it did not."""
+    if kind != "classifier":
+        return []
+    return sorted(set(final.info.labels) - set(current.info.labels))
+
+
+def promoted_message(version: int, before: int, cand: float, cur: float, held: int, metric: str,
+                     learned: list[str]) -> str:
+    """What a promotion means, in words: the held-back score of each version, and what to make
+    of a tie (both 0 on labels neither version had seen is no measurement, not a bad model)."""
+    name = "accuracy" if metric == "accuracy" else "slot F1"
+    new = f"; it learned {', '.join(learned)}, which v{before} did not know" if learned else ""
+    if cand > cur:
+        return (f"v{version} promoted: {name} {cand:.2f} on {held} new labels held back from its training, "
+                f"v{before} scored {cur:.2f}{new}")
+    if cand == 0 and cur == 0:
+        return (f"v{version} promoted: no version answered the {held} new labels right when they were held back "
+                f"(labels neither had seen cannot be scored yet){new}; the next labels will measure it")
+    return f"v{version} promoted: as good as v{before} on {held} new labels ({name} {cand:.2f} both){new}"
 
 
 def _labels(n: int) -> str:

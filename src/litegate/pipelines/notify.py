@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import random
+import re
 import secrets
 import threading
 import time
@@ -44,6 +45,19 @@ def verify(secret: str, headers: Any, body: bytes, tolerance_s: float = 300.0) -
     if not ts.isdigit() or abs(time.time() - int(ts)) > tolerance_s:
         return False
     return hmac.compare_digest(given, sign(secret, ts, body))
+
+
+def response_summary(body: str, content_type: str, limit: int = 160) -> str:
+    """One readable line of a receiver's error answer: an HTML error page becomes its visible
+    text, not its markup."""
+    import html as html_lib
+
+    text = body
+    if "html" in content_type.lower() or body.lstrip()[:15].lower().startswith(("<!doctype", "<html")):
+        text = re.sub(r"<(head|script|style)\b.*?</\1\s*>", " ", body, flags=re.S | re.I)
+        text = html_lib.unescape(re.sub(r"<[^>]+>", " ", text))
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 class Outbox:
@@ -210,7 +224,7 @@ class Outbox:
                 r = self.client().post(d["url"], content=body, headers=headers, timeout=d["timeout_s"])
                 status = r.status_code
                 if not 200 <= r.status_code < 300:
-                    error = f"HTTP {r.status_code}: {r.text[:200]}"
+                    error = f"HTTP {r.status_code}: {response_summary(r.text, r.headers.get('content-type', ''))}"
             except httpx.HTTPError as e:
                 error = f"{type(e).__name__}: {e}"[:300]
         attempts = d["attempts"] + 1

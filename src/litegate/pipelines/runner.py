@@ -123,6 +123,17 @@ class RunInput:
         return (self.text or "")[:80] or None
 
 
+def check_tiers(pipelines: dict[str, Pipeline], tiers: Any) -> None:
+    """A task step's tier must exist here: found at start (and by ``pipeline check``), not at
+    the first contract."""
+    for p in pipelines.values():
+        for s in p.steps:
+            if s.tier is not None and s.tier != "auto" and s.tier not in tiers:
+                hint = " (install it with pip install -e '.[pro]')" if s.tier == "pro" else ""
+                raise ConfigError(f"{Path(p.source).name}: step {s.name!r}: tier: there is no tier {s.tier!r} "
+                                  f"here{hint}; tiers: {', '.join(tiers)}, or auto")
+
+
 class PipelineService:
     def __init__(self, runtime: Any, pipelines: dict[str, Pipeline], *, workers: int = 2,
                  outbox_transport: Any = None, poll_s: float = 0.5):
@@ -147,14 +158,7 @@ class PipelineService:
         return cls(runtime, load_pipelines(s.pipelines, s.home, explicit=s.pipelines is not None), **kwargs)
 
     def check_tiers(self) -> None:
-        """A task step's tier must exist here: found at start, not at the first contract."""
-        tiers = self.runtime.tasks.tiers
-        for p in self.pipelines.values():
-            for s in p.steps:
-                if s.tier is not None and s.tier != "auto" and s.tier not in tiers:
-                    hint = " (install it with pip install -e '.[pro]')" if s.tier == "pro" else ""
-                    raise ConfigError(f"{Path(p.source).name}: step {s.name!r}: tier: there is no tier {s.tier!r} "
-                                      f"here{hint}; tiers: {', '.join(tiers)}, or auto")
+        check_tiers(self.pipelines, self.runtime.tasks.tiers)
 
     def start(self) -> None:
         self.outbox.start()
@@ -380,42 +384,55 @@ class PipelineService:
         """What the dashboard shows: runs by status, cost per document and per step, the share
         of runs that escalated, reached each tier, went to review or failed."""
         pipeline = self.pipeline(name)
-        runs = self.store.list(pipeline.name, limit=100_000, since=since)
-        steps = self.store.step_rows(pipeline.name, since)
-        n = len(runs)
-        finished = [r for r in runs if r["status"] not in ("queued", "running")]
-        costs = sorted(r["cost_usd"] or 0.0 for r in finished)
-        per_step: dict[str, dict[str, Any]] = {}
-        for s in pipeline.steps:
-            rows = [x for x in steps if x["step"] == s.name]
-            ran = [x for x in rows if x["status"] in ("ok", "human_review")]
-            per_step[s.name] = {
-                "kind": s.kind, "runs": len(rows), "ran": len(ran),
-                "skipped": sum(1 for x in rows if x["status"] == "skipped"),
-                "failed": sum(1 for x in rows if x["status"] == "failed"),
-                "to_review": sum(1 for x in rows if x["status"] == "human_review"),
-                "cost_usd": round(sum(x["cost_usd"] or 0.0 for x in ran), 9),
-                "cost_per_run_usd": round(sum(x["cost_usd"] or 0.0 for x in ran) / n, 9) if n else 0.0,
-                "latency_ms_p50": _pct(sorted(x["latency_ms"] for x in ran if x["latency_ms"] is not None), 50),
-                "tiers": _count(x["tier"] for x in ran if x["tier"]),
-                "escalated": sum(1 for x in ran if x["escalated"])}
-        tiers: dict[str, int] = {}
-        for r in finished:
-            for t in (r["tiers"] or "").split(","):
-                if t:
-                    tiers[t] = tiers.get(t, 0) + 1
-        counts = _count(r["status"] for r in runs)
-        return {"object": "pipeline.stats", "pipeline": pipeline.name, "runs": n, "status": counts,
-                "cost_usd": round(sum(costs), 9),
-                "cost_per_document_usd": round(sum(costs) / len(costs), 9) if costs else 0.0,
-                "cost_per_document_p50_usd": _pct(costs, 50), "cost_per_document_p95_usd": _pct(costs, 95),
-                "share_escalated": _share(sum(1 for r in finished if r["escalated"]), len(finished)),
-                "share_to_review": _share(counts.get("human_review", 0), len(finished)),
-                "share_failed": _share(counts.get("failed", 0), len(finished)),
-                "share_by_tier": {t: _share(c, len(finished)) for t, c in sorted(tiers.items())},
-                "dead_letters": len(self.outbox.list(pipeline.name, "dead", limit=100_000)),
-                "pending_deliveries": len(self.outbox.list(pipeline.name, "pending", limit=100_000)),
-                "steps": per_step}
+        return pipeline_stats(self.store, self.outbox, pipeline.name, [(s.name, s.kind) for s in pipeline.steps],
+                              since)
+
+def pipeline_stats(store: RunStore, outbox: Outbox, name: str, step_kinds: list[tuple[str, str]] | None,
+                   since: float | None = None) -> dict[str, Any]:
+    """A pipeline's numbers from its runs in the database. ``step_kinds`` (name, kind) come from
+    its file when it is loaded; None: from the recorded steps (runs made by the CLI or another
+    server whose file this one does not load)."""
+    if step_kinds is None:
+        seen: dict[str, int] = {}
+        for x in store.step_rows(name, since):
+            seen[x["step"]] = min(seen.get(x["step"], x["position"]), x["position"])
+        step_kinds = [(step, "") for step in sorted(seen, key=seen.__getitem__)]
+    runs = store.list(name, limit=100_000, since=since)
+    steps = store.step_rows(name, since)
+    n = len(runs)
+    finished = [r for r in runs if r["status"] not in ("queued", "running")]
+    costs = sorted(r["cost_usd"] or 0.0 for r in finished)
+    per_step: dict[str, dict[str, Any]] = {}
+    for step, kind in step_kinds:
+        rows = [x for x in steps if x["step"] == step]
+        ran = [x for x in rows if x["status"] in ("ok", "human_review")]
+        per_step[step] = {
+            "kind": kind, "runs": len(rows), "ran": len(ran),
+            "skipped": sum(1 for x in rows if x["status"] == "skipped"),
+            "failed": sum(1 for x in rows if x["status"] == "failed"),
+            "to_review": sum(1 for x in rows if x["status"] == "human_review"),
+            "cost_usd": round(sum(x["cost_usd"] or 0.0 for x in ran), 9),
+            "cost_per_run_usd": round(sum(x["cost_usd"] or 0.0 for x in ran) / n, 9) if n else 0.0,
+            "latency_ms_p50": _pct(sorted(x["latency_ms"] for x in ran if x["latency_ms"] is not None), 50),
+            "tiers": _count(x["tier"] for x in ran if x["tier"]),
+            "escalated": sum(1 for x in ran if x["escalated"])}
+    tiers: dict[str, int] = {}
+    for r in finished:
+        for t in (r["tiers"] or "").split(","):
+            if t:
+                tiers[t] = tiers.get(t, 0) + 1
+    counts = _count(r["status"] for r in runs)
+    return {"object": "pipeline.stats", "pipeline": name, "runs": n, "status": counts,
+            "cost_usd": round(sum(costs), 9),
+            "cost_per_document_usd": round(sum(costs) / len(costs), 9) if costs else 0.0,
+            "cost_per_document_p50_usd": _pct(costs, 50), "cost_per_document_p95_usd": _pct(costs, 95),
+            "share_escalated": _share(sum(1 for r in finished if r["escalated"]), len(finished)),
+            "share_to_review": _share(counts.get("human_review", 0), len(finished)),
+            "share_failed": _share(counts.get("failed", 0), len(finished)),
+            "share_by_tier": {t: _share(c, len(finished)) for t, c in sorted(tiers.items())},
+            "dead_letters": len(outbox.list(name, "dead", limit=100_000)),
+            "pending_deliveries": len(outbox.list(name, "pending", limit=100_000)),
+            "steps": per_step}
 
 
 def _count(values: Any) -> dict[str, int]:

@@ -202,6 +202,14 @@ class RunStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.limit(limit)).mappings()]
 
+    def pipeline_names(self, since: float | None = None) -> list[str]:
+        """Every pipeline with runs here (run by a server or the CLI), by name."""
+        q = select(runs_table.c.pipeline).distinct()
+        if since is not None:
+            q = q.where(runs_table.c.created_at >= since)
+        with self.engine.connect() as conn:
+            return sorted(r[0] for r in conn.execute(q))
+
     def unfinished(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(runs_table).where(runs_table.c.status.in_(ACTIVE))

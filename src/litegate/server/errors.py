@@ -90,7 +90,15 @@ def install_error_handlers(app: FastAPI, shapes: ErrorShapes) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         message, param = validation_message(exc)
-        return answer(request, Problem(400, message, param=param, code="invalid_value" if param else "invalid_json"))
+        code = "invalid_value" if param else "invalid_json"
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if param is None and request.method in ("POST", "PUT", "PATCH") and "json" not in content_type \
+                and not content_type.startswith("multipart/"):
+            # FastAPI reads a body as JSON only when it says so (curl -d sends form encoding)
+            message = (f"the request body must be JSON with the header Content-Type: application/json "
+                       f"(this request said {content_type or 'no Content-Type'!s})")
+            code = "invalid_content_type"
+        return answer(request, Problem(400, message, param=param, code=code))
 
     @app.exception_handler(UnicodeError)
     async def _unicode(request: Request, exc: UnicodeError) -> JSONResponse:

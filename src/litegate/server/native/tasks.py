@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from litegate.errors import InvalidRequest
-from litegate.keys import request_fingerprint
+from litegate.keys import request_feature, request_fingerprint
 from litegate.ledger.calls import OUTCOMES
 from litegate.tasks import TASKS, TaskRunner, TaskSpec
 
@@ -23,6 +23,11 @@ def _runner(request: Request) -> TaskRunner:
 
 def _task_route(spec: TaskSpec) -> Any:
     async def run_task(body: Any, request: Request) -> dict[str, Any]:
+        # the X-Litegate-Feature header tags a task as it tags chat (batch lines carry their
+        # job's feature this way); a feature in the body wins
+        feature = request_feature(request)
+        if feature and getattr(body, "feature", None) is None:
+            body = body.model_copy(update={"feature": feature})
         return await run_in_threadpool(_runner(request).run, spec.name, body, request_fingerprint(request))
 
     # the body's model is the task's own request model (set here: annotations are strings)

@@ -11,7 +11,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from litegate.ledger.calls import timeseries
@@ -78,6 +78,21 @@ def _hbars(rows: list[tuple[str, float, str]], color: str, width: int = 520) -> 
     return "".join(parts) + "</svg>"
 
 
+def _per_success(cost: float, successes: int, failures: int) -> str:
+    if successes:
+        return _money(cost / successes)
+    return f"no success yet ({failures} failure{'s' if failures != 1 else ''})" if failures else "no feedback yet"
+
+
+def _window(hours: float) -> str:
+    """'last hour', 'last 24 hours', 'last 7 days': the ?hours= window in words."""
+    if hours == 1:
+        return "last hour"
+    if hours >= 48 and hours % 24 == 0:
+        return f"last {hours / 24:g} days"
+    return f"last {hours:g} hours"
+
+
 def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
            alarms: list[dict[str, Any]] | None = None, learning: list[tuple[str, str]] | None = None,
            key: str | None = None) -> str:
@@ -91,7 +106,8 @@ def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
     kpis = [("calls", f"{calls:,}"), ("cost", _money(summary["cost_usd"])),
             ("per 1,000 calls", _money(summary["cost_per_1000_calls_usd"])),
             ("escalation rate", f"{escalated / calls:.1%}" if calls else "–"),
-            ("cost per success", _money(summary["cost_usd"] / successes) if successes else "no feedback yet"),
+            ("cost per success", _per_success(summary["cost_usd"], successes,
+                                              sum(g["failures"] for g in groups))),
             ("median latency", f"{sorted(lat50)[len(lat50) // 2]:.0f} ms" if lat50 else "–"),
             ("shadow agreement", f"{agreed / shadowed:.0%} of {shadowed}" if shadowed else "no shadow traffic")]
     banner = "".join(
@@ -120,7 +136,7 @@ def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
     learning_card = (f'<div class="card wide"><h2>Learning from review</h2>{links}</div>' if links else "")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>litegate dashboard</title>
 <style>{STYLE}</style></head><body>
-<h1>litegate</h1><div class="sub">last {hours:g} hours · {time.strftime('%Y-%m-%d %H:%M:%S')}</div>
+<h1>litegate</h1><div class="sub">{_window(hours)} · {time.strftime('%Y-%m-%d %H:%M:%S')}</div>
 {banner}<div class="kpis">{cards}</div>
 <div class="grid">
 <div class="card wide"><h2>Cost over time, by tier</h2>{_stacked_bars(series)}</div>
@@ -130,6 +146,13 @@ def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
 <div class="card"><h2>By feature and tier</h2><table><tr><th>feature</th><th>tier</th><th>calls</th><th>cost</th>
 <th>escalated</th><th>success/fail</th><th>per success</th></tr>{table}</table></div>
 {learning_card}</div></body></html>"""
+
+
+@router.get("/", include_in_schema=False)
+async def home(request: Request) -> RedirectResponse:
+    """The server's root opens the dashboard (keeping ?key= for a browser when keys are on)."""
+    query = f"?{request.url.query}" if request.url.query else ""
+    return RedirectResponse("/dashboard" + query, status_code=302)
 
 
 @router.get("/dashboard", response_class=HTMLResponse)

@@ -16,6 +16,9 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from litegate.errors import InvalidRequest
+from litegate.pipelines.notify import Outbox
+from litegate.pipelines.runner import pipeline_stats
+from litegate.pipelines.store import RunStore
 from litegate.server.pages.dashboard import PALETTE, STYLE, _hbars, _money
 
 router = APIRouter()
@@ -55,7 +58,9 @@ def render_pipeline(stats: dict[str, Any]) -> str:
 
 
 def render(all_stats: list[dict[str, Any]], hours: float) -> str:
-    body = "".join(render_pipeline(s) for s in all_stats) or '<p class="empty">No pipelines are loaded.</p>'
+    body = "".join(render_pipeline(s) for s in all_stats) or (
+        '<p class="empty">No pipeline runs in this window, and no pipelines are loaded '
+        '(litegate serve --pipelines FILE|DIR).</p>')
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>litegate pipelines</title>
 <style>{STYLE}</style></head><body>
 <h1>litegate pipelines</h1><div class="sub">last {hours:g} hours · {time.strftime('%Y-%m-%d %H:%M:%S')} ·
@@ -69,4 +74,18 @@ async def pipelines_dashboard(request: Request, hours: float = 24.0) -> HTMLResp
     svc = getattr(request.app.state, "pipelines", None)
     since = time.time() - hours * 3600
     stats = [await run_in_threadpool(svc.stats, name, since) for name in svc.pipelines] if svc else []
+    stats += await run_in_threadpool(_recorded_only, request.app.state.runtime, svc, since)
     return HTMLResponse(render(stats, hours))
+
+
+def _recorded_only(runtime: Any, svc: Any, since: float) -> list[dict[str, Any]]:
+    """Pipelines this server does not load whose runs are in its database (``litegate
+    pipeline run``, another server): their numbers from the recorded runs and steps."""
+    accountant = getattr(runtime, "accountant", None)
+    if accountant is None:
+        return []
+    store, outbox = (svc.store, svc.outbox) if svc else (RunStore(accountant.ledger.engine),
+                                                        Outbox(accountant.ledger.engine, "dashboard"))
+    loaded = set(svc.pipelines) if svc else set()
+    return [pipeline_stats(store, outbox, name, None, since) for name in store.pipeline_names(since)
+            if name not in loaded]
