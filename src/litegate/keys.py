@@ -9,6 +9,9 @@ a table names an environment variable holding the key, or the key's sha256.
     key_env = "TEAM_A_KEY"          # or key_sha256 = "<hex>"
     rate_per_minute = 600           # optional
     budget_usd_per_day = 5.0        # optional; counted from the ledger, UTC day
+    admin = true                    # optional; sees every key's files, batches and runs
+
+Each key sees only the files, batches and pipeline runs it made (``litegate.tenancy``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 from fastapi import Request
 
 from litegate.errors import ConfigError, RateLimited, Unauthorized
+from litegate.tenancy import Tenant
 
 BROWSER_PAGES = ("/dashboard", "/docs", "/redoc", "/openapi.json")  # where ?key= is taken (a browser)
 
@@ -51,6 +55,13 @@ def request_fingerprint(request: Request) -> str | None:
     return fingerprint(request_token(request))
 
 
+def request_tenant(request: Request) -> Tenant:
+    """The caller as an owner of stored objects, set where the server checks the key; a
+    request that passed no key check is the anonymous owner."""
+    tenant = getattr(request.state, "tenant", None)
+    return tenant if tenant is not None else Tenant(None)
+
+
 MAX_FEATURE_CHARS = 200  # as a task request's "feature" field
 
 
@@ -71,6 +82,7 @@ class ApiKey:
     sha256: str
     rate_per_minute: float | None = None
     budget_usd_per_day: float | None = None
+    admin: bool = False
 
     @property
     def fingerprint(self) -> str:  # equals fingerprint(key): the ledger's api_key column
@@ -82,7 +94,7 @@ def parse_keys(tables: Any, source: str) -> list[ApiKey]:
     from litegate.config import check_tables
 
     keys = []
-    known = {"name", "key_env", "key_sha256", "rate_per_minute", "budget_usd_per_day"}
+    known = {"name", "key_env", "key_sha256", "rate_per_minute", "budget_usd_per_day", "admin"}
     for i, (where, table) in enumerate(check_tables(tables, "api_key", known, source)):
         if "key_env" in table:
             secret = os.environ.get(table["key_env"], "")
@@ -93,9 +105,12 @@ def parse_keys(tables: Any, source: str) -> list[ApiKey]:
             digest = str(table["key_sha256"]).lower()
         else:
             raise ConfigError(f"{where} needs key_env or key_sha256")
+        if not isinstance(table.get("admin", False), bool):
+            raise ConfigError(f"{where}: admin must be true or false")
         keys.append(ApiKey(name=str(table.get("name") or f"key{i + 1}"), sha256=digest,
                            rate_per_minute=table.get("rate_per_minute"),
-                           budget_usd_per_day=table.get("budget_usd_per_day")))
+                           budget_usd_per_day=table.get("budget_usd_per_day"),
+                           admin=bool(table.get("admin", False))))
     return keys
 
 

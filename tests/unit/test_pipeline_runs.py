@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from webhooks import Receiver
 
 from litegate.pipelines import PipelineService, RunInput, load_pipeline
+from litegate.errors import Conflict
 from litegate.pipelines.notify import verify
 
 pytestmark = pytest.mark.unit
@@ -132,7 +133,10 @@ def test_a_run_writes_one_row_and_one_signed_webhook_and_replays_without_writing
     assert len(rows(rt)) == 1 and svc.outbox.drain(2) == 0 and len(receiver.requests) == 1
     # an explicit idempotency key names the document instead of its content
     keyed = svc.run("docs", doc("Kestrel Supply", "$1,234.50", "copy"), key="mail-42")
-    assert svc.run("docs", doc("Other", "$1"), key="mail-42")["id"] == keyed["id"]
+    assert svc.run("docs", doc("Kestrel Supply", "$1,234.50", "copy"), key="mail-42")["id"] == keyed["id"]
+    # the same key with another document is a mistake, refused rather than answered with the first run
+    with pytest.raises(Conflict, match="used for another document"):
+        svc.run("docs", doc("Other", "$1"), key="mail-42")
     assert len(rows(rt)) == 2
 
 

@@ -32,7 +32,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from litegate.errors import Conflict, InvalidRequest, NotFound
-from litegate.jobs.files import FileStore
+from litegate.jobs.files import FileStore, files_table
+from litegate.tenancy import OPERATOR, Tenant, filtered
 
 log = logging.getLogger("litegate.batch")
 
@@ -187,6 +188,20 @@ class BatchStore:
         self.engine = engine
         self.files = files
         metadata.create_all(engine)
+        if files.owner_added:
+            self._give_files_their_owners()
+
+    def _give_files_their_owners(self) -> None:
+        """Once, on a database from before files had owners: a batch's input, output and error
+        files become its creator's (the batch row always knew it)."""
+        with self.engine.begin() as conn:
+            for owner, *file_ids in conn.execute(select(
+                    batches_table.c.api_key, batches_table.c.input_file_id,
+                    batches_table.c.output_file_id, batches_table.c.error_file_id)
+                    .where(batches_table.c.api_key.is_not(None))):
+                ids = [f for f in file_ids if f]
+                if ids:
+                    conn.execute(update(files_table).where(files_table.c.id.in_(ids)).values(api_key=owner))
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -206,19 +221,21 @@ class BatchStore:
             conn.execute(insert(batches_table).values(**row))
         return self.get(job_id)
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, tenant: Tenant = OPERATOR) -> Job:
+        """The job; NotFound when it does not exist or is not ``tenant``'s."""
         with self.engine.connect() as conn:
             row = conn.execute(select(batches_table).where(batches_table.c.id == job_id)).mappings().first()
-            if row is None:
+            if row is None or not tenant.sees(row["api_key"]):
                 raise NotFound(f"no batch with id {job_id[:80]!r}", param="batch_id")
             counts = conn.execute(select(lines_table.c.ok, func.count()).where(lines_table.c.batch_id == job_id)
                                   .group_by(lines_table.c.ok)).all()
         return _job(row, {bool(ok): int(n) for ok, n in counts})
 
-    def list(self, api: str, after: str | None = None, limit: int = 20) -> tuple[list[Job], bool]:
+    def list(self, api: str, after: str | None = None, limit: int = 20,
+             tenant: Tenant = OPERATOR) -> tuple[list[Job], bool]:
+        q = filtered(select(batches_table.c.id).where(batches_table.c.api == api), batches_table.c.api_key, tenant)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(batches_table.c.id).where(batches_table.c.api == api)
-                                .order_by(batches_table.c.created_at.desc(), batches_table.c.id)).all()
+            rows = conn.execute(q.order_by(batches_table.c.created_at.desc(), batches_table.c.id)).all()
         ids = [r[0] for r in rows]
         if after:
             ids = ids[ids.index(after) + 1:] if after in ids else []
@@ -228,8 +245,8 @@ class BatchStore:
         with self.engine.begin() as conn:
             conn.execute(update(batches_table).where(batches_table.c.id == job_id).values(**values))
 
-    def cancel(self, job_id: str) -> Job:
-        job = self.get(job_id)
+    def cancel(self, job_id: str, tenant: Tenant = OPERATOR) -> Job:
+        job = self.get(job_id, tenant)
         if job.status in ("cancelling", "cancelled"):
             return job
         if job.done:
@@ -240,8 +257,8 @@ class BatchStore:
                          .where(batches_table.c.status.in_(ACTIVE)).values(status="cancelling", cancelling_at=time.time()))
         return self.get(job_id)
 
-    def delete(self, job_id: str) -> None:
-        job = self.get(job_id)
+    def delete(self, job_id: str, tenant: Tenant = OPERATOR) -> None:
+        job = self.get(job_id, tenant)
         with self.engine.begin() as conn:
             conn.execute(lines_table.delete().where(lines_table.c.batch_id == job_id))
             conn.execute(batches_table.delete().where(batches_table.c.id == job_id))
@@ -629,16 +646,16 @@ class BatchRunner:
             if good:
                 values["output_file_id"] = self.store.files.put(
                     good.encode(), api="openai", purpose="batch_output", filename=f"{job_id}_output.jsonl",
-                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-output").id
+                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-output", owner=job.api_key).id
             if bad:
                 values["error_file_id"] = self.store.files.put(
                     bad.encode(), api="openai", purpose="batch_output", filename=f"{job_id}_error.jsonl",
-                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-error").id
+                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-error", owner=job.api_key).id
         elif not job.inline:
             body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for _, _, r, _ in results)
             values["output_file_id"] = self.store.files.put(
                 body.encode(), api="gemini", purpose="batch_output", filename=f"{job_id}-results.jsonl",
-                mime_type="application/jsonl", file_id=job_id.split("/")[-1] + "-results").id
+                mime_type="application/jsonl", file_id=job_id.split("/")[-1] + "-results", owner=job.api_key).id
         now = time.time()
         values.update(status="cancelled", cancelled_at=now) if cancelled else values.update(
             status="completed", completed_at=now)

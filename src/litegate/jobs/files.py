@@ -4,7 +4,9 @@ jobs write.
 A file is a row in the ``files`` table (beside the ledger: SQLite by default, PostgreSQL by
 ``LITEGATE_LEDGER_URL``) and its bytes under ``$LITEGATE_HOME/files/<id>``. The bytes are
 written to a temporary name, synced and renamed before the row is inserted, so a row always
-has whole content behind it; a crash leaves at most an orphan temporary file.
+has whole content behind it; a crash leaves at most an orphan temporary file, removed at the
+next start. Each file has an owner (``api_key``: the fingerprint of the key that stored it,
+``litegate.tenancy``); a caller reaches only its own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, 
 from sqlalchemy.engine import Engine
 
 from litegate.errors import InvalidRequest, NotFound, StorageError
+from litegate.ledger.migrations import add_missing_columns
+from litegate.tenancy import OPERATOR, Tenant, filtered
 
 metadata = MetaData()
 files_table = Table(
@@ -33,6 +37,7 @@ files_table = Table(
     Column("sha256", String(64)),
     Column("created_at", Float, nullable=False, index=True),
     Column("expires_at", Float),
+    Column("api_key", String(64), index=True),  # the owner: its key's fingerprint; NULL: anonymous
 )
 
 OPENAI_PURPOSES = ("batch", "user_data", "assistants", "vision", "fine-tune", "evals")
@@ -50,6 +55,7 @@ class StoredFile:
     sha256: str | None
     created_at: float
     expires_at: float | None = None
+    api_key: str | None = None
 
     def openai(self) -> dict[str, Any]:
         return {"id": self.id, "object": "file", "bytes": self.bytes, "created_at": int(self.created_at),
@@ -63,6 +69,9 @@ class FileStore:
         self.root = home / "files"
         self.root.mkdir(parents=True, exist_ok=True)
         metadata.create_all(engine)
+        # a database from before owners: its files become the anonymous owner's (the batch store
+        # then gives batch files their batch's owner)
+        self.owner_added = "api_key" in add_missing_columns(engine, files_table)
 
     @staticmethod
     def new_id(api: str) -> str:
@@ -74,7 +83,7 @@ class FileStore:
         return self.root / file_id
 
     def put(self, data: bytes, *, api: str, purpose: str, filename: str, mime_type: str | None = None,
-            file_id: str | None = None, expires_at: float | None = None) -> StoredFile:
+            file_id: str | None = None, expires_at: float | None = None, owner: str | None = None) -> StoredFile:
         """Store ``data``; with a ``file_id`` that exists, the old content is replaced
         (batch outputs are rewritten whole when a job is finalized again after a crash)."""
         import hashlib
@@ -94,29 +103,30 @@ class FileStore:
                                f"{self.root})", code="storage_error") from e
         stored = StoredFile(id=file_id, api=api, purpose=purpose, filename=filename[:512] or file_id,
                             mime_type=mime_type, bytes=len(data), sha256=hashlib.sha256(data).hexdigest(),
-                            created_at=time.time(), expires_at=expires_at)
+                            created_at=time.time(), expires_at=expires_at, api_key=owner)
         with self.engine.begin() as conn:
             conn.execute(delete(files_table).where(files_table.c.id == file_id))
             conn.execute(insert(files_table).values(**stored.__dict__))
         return stored
 
-    def get(self, file_id: str) -> StoredFile:
+    def get(self, file_id: str, tenant: Tenant = OPERATOR) -> StoredFile:
+        """The file; NotFound when it does not exist or is not ``tenant``'s."""
         with self.engine.connect() as conn:
             row = conn.execute(select(files_table).where(files_table.c.id == file_id)).mappings().first()
-        if row is None:
+        if row is None or not tenant.sees(row["api_key"]):
             raise NotFound(f"no file with id {file_id[:80]!r}", param="file_id")
         return StoredFile(**row)
 
-    def content(self, file_id: str) -> bytes:
-        self.get(file_id)
+    def content(self, file_id: str, tenant: Tenant = OPERATOR) -> bytes:
+        self.get(file_id, tenant)
         try:
             return self.path(file_id).read_bytes()
         except FileNotFoundError:
             raise NotFound(f"the content of file {file_id!r} is gone from {self.root}") from None
 
     def list(self, *, api: str | None = None, purpose: str | None = None, after: str | None = None,
-             limit: int = 10000, newest_first: bool = True) -> list[StoredFile]:
-        q = select(files_table)
+             limit: int = 10000, newest_first: bool = True, tenant: Tenant = OPERATOR) -> list[StoredFile]:
+        q = filtered(select(files_table), files_table.c.api_key, tenant)
         if api:
             q = q.where(files_table.c.api == api)
         if purpose:
@@ -129,8 +139,8 @@ class FileStore:
             rows = rows[ids.index(after) + 1:] if after in ids else []
         return rows[:limit]
 
-    def delete(self, file_id: str) -> None:
-        self.get(file_id)
+    def delete(self, file_id: str, tenant: Tenant = OPERATOR) -> None:
+        self.get(file_id, tenant)
         with self.engine.begin() as conn:
             conn.execute(delete(files_table).where(files_table.c.id == file_id))
         self.path(file_id).unlink(missing_ok=True)

@@ -28,6 +28,8 @@ from sqlalchemy.exc import IntegrityError
 
 from litegate.errors import Conflict, NotFound
 from litegate.pipelines.store import deliveries_table as t
+from litegate.pipelines.store import runs_table
+from litegate.tenancy import OPERATOR, Tenant
 
 log = logging.getLogger("litegate.pipelines")
 MAX_BACKOFF_S = 3600.0
@@ -77,8 +79,8 @@ class Outbox:
         return did
 
     def list(self, pipeline: str | None = None, status: str | None = None, limit: int = 100,
-             run_id: str | None = None) -> list[dict[str, Any]]:
-        q = select(t).order_by(t.c.created_at.desc()).limit(limit)
+             run_id: str | None = None, tenant: Tenant = OPERATOR) -> list[dict[str, Any]]:
+        q = _owned(select(t).order_by(t.c.created_at.desc()).limit(limit), tenant)
         if pipeline is not None:
             q = q.where(t.c.pipeline == pipeline)
         if status is not None:
@@ -88,16 +90,16 @@ class Outbox:
         with self.engine.connect() as conn:
             return [public(dict(r)) for r in conn.execute(q).mappings()]
 
-    def get(self, delivery_id: str, pipeline: str | None = None) -> dict[str, Any]:
+    def get(self, delivery_id: str, pipeline: str | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.id == delivery_id)).mappings().first()
+            row = conn.execute(_owned(select(t).where(t.c.id == delivery_id), tenant)).mappings().first()
         if row is None or (pipeline is not None and row["pipeline"] != pipeline):
             raise NotFound(f"no delivery {delivery_id[:80]!r}", param="delivery_id")
         return public(dict(row))
 
-    def retry(self, delivery_id: str, pipeline: str | None = None) -> dict[str, Any]:
+    def retry(self, delivery_id: str, pipeline: str | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
         """A dead letter sent again (its attempts start over)."""
-        current = self.get(delivery_id, pipeline)
+        current = self.get(delivery_id, pipeline, tenant)
         if current["status"] != "dead":
             raise Conflict(f"delivery {delivery_id} is {current['status']}; only a dead letter is retried by hand",
                            code="not_dead")
@@ -226,6 +228,14 @@ class Outbox:
         with self.engine.begin() as conn:
             conn.execute(update(t).where(and_(t.c.id == did, t.c.owner == self.owner))
                          .values(attempts=attempts, last_status=status, lease_until=None, **values))
+
+
+def _owned(query: Any, tenant: Tenant) -> Any:
+    """Deliveries of ``tenant``'s runs only (a delivery's owner is its run's)."""
+    condition = tenant.where(runs_table.c.api_key)
+    if condition is None:
+        return query
+    return query.where(t.c.run_id.in_(select(runs_table.c.id).where(condition)))
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from fastapi.responses import Response
 
 from litegate._version import __version__
 from litegate.jobs.batches import BatchRunner, task_prefetch
+from litegate.keys import request_fingerprint
 from litegate.runtime import Runtime
 from litegate.server.gemini import batches as gemini_batches
 from litegate.server.gemini import routes as gemini
@@ -26,6 +27,7 @@ from litegate.server.pages import pipelines as pipelines_page
 from litegate.server.responses import routes as responses
 from litegate.server.errors import install_error_handlers
 from litegate.server.internal import AppDispatch
+from litegate.tenancy import Tenant, set_current
 
 log = logging.getLogger("litegate.server")
 
@@ -68,7 +70,12 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
         runtime.accountant.spend_listeners.append(app.state.keys.spent)
 
     async def require_key(request: Request) -> None:
-        request.app.state.keys.check(request)
+        guard = request.app.state.keys
+        key = guard.check(request)
+        # without keys everyone is the one anonymous owner, whatever token a client library sends
+        owner = request_fingerprint(request) if guard.enabled else None
+        request.state.tenant = Tenant(owner, admin=bool(key and key.admin))
+        set_current(request.state.tenant)  # for shared code that reaches stored files (attachments)
 
     guarded = [Depends(require_key)]
     install_error_handlers(app)

@@ -28,7 +28,7 @@ from litegate.chat.gemini_shapes import to_chat_request
 from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge
 from litegate.jobs.batches import Job
 from litegate.jobs.files import StoredFile
-from litegate.keys import request_feature, request_fingerprint
+from litegate.keys import request_feature, request_tenant
 from litegate.server.bodies import BATCH_GENERATE, body
 from litegate.server.errors import json_body
 from litegate.server.gemini.routes import _model_id, _rfc3339, _served
@@ -63,7 +63,7 @@ def _file_resource(request: Request, f: StoredFile) -> dict[str, Any]:
 
 
 def _gemini_file(request: Request, name: str) -> StoredFile:
-    f = request.app.state.runtime.files.get(_file_name(name))
+    f = request.app.state.runtime.files.get(_file_name(name), request_tenant(request))
     if f.api != "gemini":
         raise NotFound(f"files/{_file_name(name)} not found")
     return f
@@ -77,6 +77,7 @@ class Upload:
     display_name: str
     mime_type: str
     size: int | None
+    owner: str | None = None  # the key that started it: only it may send the chunks
     offset: int = 0
 
 
@@ -91,20 +92,20 @@ class Uploads:
         self.open: dict[str, Upload] = {}
         self.lock = threading.Lock()
 
-    def start(self, display_name: str, mime_type: str, size: int | None) -> str:
+    def start(self, display_name: str, mime_type: str, size: int | None, owner: str | None = None) -> str:
         upload_id = secrets.token_hex(16)
         with self.lock:
             if len(self.open) >= self.MAX_OPEN:  # the oldest unfinished one goes
                 old_id, old = next(iter(self.open.items()))
                 old.path.unlink(missing_ok=True)
                 del self.open[old_id]
-            self.open[upload_id] = Upload(self.root / upload_id, display_name, mime_type, size)
+            self.open[upload_id] = Upload(self.root / upload_id, display_name, mime_type, size, owner)
         return upload_id
 
-    def get(self, upload_id: str) -> Upload:
+    def get(self, upload_id: str, owner: str | None = None) -> Upload:
         with self.lock:
             up = self.open.get(upload_id)
-        if up is None:
+        if up is None or up.owner != owner:
             raise NotFound("no upload in progress with this upload_id; start it again")
         return up
 
@@ -140,12 +141,12 @@ async def upload(request: Request) -> Response:
         mime = str(meta.get("mimeType") or meta.get("mime_type")
                    or request.headers.get("x-goog-upload-header-content-type") or "application/octet-stream")[:128]
         display = meta.get("displayName") or meta.get("display_name") or ""
-        new_id = _uploads(request).start(str(display)[:512], mime, size)
+        new_id = _uploads(request).start(str(display)[:512], mime, size, request_tenant(request).owner)
         url = str(request.url.include_query_params(upload_id=new_id))
         return Response(b"", headers={"x-goog-upload-url": url, "x-goog-upload-status": "active",
                                       "x-goog-upload-chunk-granularity": str(8 << 20)})
     uploads = _uploads(request)
-    up = uploads.get(upload_id)
+    up = uploads.get(upload_id, request_tenant(request).owner)
     offset = request.headers.get("x-goog-upload-offset", "0")
     if not offset.isdigit() or int(offset) != up.offset:
         raise InvalidRequest(f"X-Goog-Upload-Offset must be {up.offset} (bytes received so far)")
@@ -167,7 +168,7 @@ async def upload(request: Request) -> Response:
     files = request.app.state.runtime.files
     stored = await run_in_threadpool(files.put, data, api="gemini", purpose="user_data",
                                      filename=up.display_name or "upload", mime_type=up.mime_type,
-                                     expires_at=time.time() + FILE_TTL_S)
+                                     expires_at=time.time() + FILE_TTL_S, owner=request_tenant(request).owner)
     return JSONResponse({"file": _file_resource(request, stored)}, headers={"x-goog-upload-status": "final"})
 
 
@@ -178,7 +179,8 @@ async def list_gemini_files(request: Request) -> dict[str, Any]:
     size = request.query_params.get("pageSize", "100")
     n = int(size) if size.isdigit() and 0 < int(size) <= 1000 else 100
     token = request.query_params.get("pageToken") or None
-    rows = await run_in_threadpool(request.app.state.runtime.files.list, api="gemini", after=token, limit=n + 1)
+    rows = await run_in_threadpool(request.app.state.runtime.files.list, api="gemini", after=token, limit=n + 1,
+                                   tenant=request_tenant(request))
     out: dict[str, Any] = {"files": [_file_resource(request, f) for f in rows[:n]]}
     if len(rows) > n:
         out["nextPageToken"] = rows[n - 1].id
@@ -234,7 +236,7 @@ def gemini_batch(request: Request, job: Job) -> dict[str, Any]:
 def _gemini_job(request: Request, name: str) -> Job:
     name = name if name.startswith("batches/") else f"batches/{name}"
     try:
-        job = request.app.state.runtime.batches.get(name)
+        job = request.app.state.runtime.batches.get(name, request_tenant(request))
     except NotFound:
         raise NotFound(f"{name} not found") from None
     if job.api != "gemini":
@@ -277,11 +279,11 @@ async def batch_generate_content(model: str, request: Request) -> dict[str, Any]
                                                                       if "metadata" in item else {})}))
         stored = await run_in_threadpool(rt.files.put, ("\n".join(lines) + "\n").encode(), api="gemini",
                                          purpose="batch_inline", filename="inline-requests.jsonl",
-                                         mime_type="application/jsonl")
+                                         mime_type="application/jsonl", owner=request_tenant(request).owner)
         input_id, is_inline, total = stored.id, True, len(lines)
     job = await run_in_threadpool(
         rt.batches.create, api="gemini", endpoint=f"/v1beta/models/{name}:generateContent", input_file_id=input_id,
-        total=total, display_name=str(batch.get("displayName") or "")[:512], api_key=request_fingerprint(request),
+        total=total, display_name=str(batch.get("displayName") or "")[:512], api_key=request_tenant(request).owner,
         feature=request_feature(request), inline=is_inline)
     request.app.state.batch_runner.start(job.id)
     return gemini_batch(request, job)
@@ -298,7 +300,7 @@ async def list_gemini_batches(request: Request) -> dict[str, Any]:
     size = request.query_params.get("pageSize", "50")
     n = int(size) if size.isdigit() and 0 < int(size) <= 1000 else 50
     jobs, more = await run_in_threadpool(request.app.state.runtime.batches.list, "gemini",
-                                         request.query_params.get("pageToken") or None, n)
+                                         request.query_params.get("pageToken") or None, n, request_tenant(request))
     out: dict[str, Any] = {"operations": [gemini_batch(request, j) for j in jobs]}
     if more and jobs:
         out["nextPageToken"] = jobs[-1].id

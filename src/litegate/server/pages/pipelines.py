@@ -16,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from litegate.errors import InvalidRequest
+from litegate.keys import request_tenant
 from litegate.server.pages.dashboard import PALETTE, STYLE, _hbars, _money
 
 router = APIRouter()
@@ -68,5 +69,6 @@ async def pipelines_dashboard(request: Request, hours: float = 24.0) -> HTMLResp
         raise InvalidRequest("'hours' must be between 0 and 8760", param="hours")
     svc = getattr(request.app.state, "pipelines", None)
     since = time.time() - hours * 3600
-    stats = [await run_in_threadpool(svc.stats, name, since) for name in svc.pipelines] if svc else []
+    tenant = request_tenant(request)
+    stats = [await run_in_threadpool(svc.stats, name, since, tenant) for name in svc.pipelines] if svc else []
     return HTMLResponse(render(stats, hours))
