@@ -25,7 +25,7 @@ from typing import Any
 
 from fastapi import Request
 
-from litegate.errors import ConfigError, RateLimited, Unauthorized
+from litegate.errors import ConfigError, Forbidden, RateLimited, Unauthorized
 from litegate.tenancy import Tenant
 
 BROWSER_PAGES = ("/dashboard", "/docs", "/redoc", "/openapi.json")  # where ?key= is taken (a browser)
@@ -60,6 +60,14 @@ def request_tenant(request: Request) -> Tenant:
     request that passed no key check is the anonymous owner."""
     tenant = getattr(request.state, "tenant", None)
     return tenant if tenant is not None else Tenant(None)
+
+
+async def require_operator(request: Request) -> None:
+    """The learning surfaces show the texts of every key's calls and change models all keys
+    share (review queues, labels, distill, rollback, purge): with keys on, an admin key only."""
+    if request.app.state.keys.enabled and not request_tenant(request).admin:
+        raise Forbidden("this is the operator's surface (learning review, distill, rollback): it needs a key with "
+                        "admin = true in the config file", code="admin_key_required")
 
 
 MAX_FEATURE_CHARS = 200  # as a task request's "feature" field

@@ -17,8 +17,8 @@ from fakes import FakeEngine, runtime
 from fastapi.testclient import TestClient
 from webhooks import Receiver
 
-from litegate.pipelines import PipelineService, RunInput, load_pipeline
 from litegate.errors import Conflict
+from litegate.pipelines import PipelineService, RunInput, load_pipeline
 from litegate.pipelines.notify import verify
 
 pytestmark = pytest.mark.unit

@@ -13,7 +13,7 @@ from fastapi.responses import Response
 
 from litegate._version import __version__
 from litegate.jobs.batches import BatchRunner, task_prefetch
-from litegate.keys import request_fingerprint
+from litegate.keys import request_fingerprint, require_operator
 from litegate.runtime import Runtime
 from litegate.server.gemini import batches as gemini_batches
 from litegate.server.gemini import routes as gemini
@@ -72,20 +72,21 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     async def require_key(request: Request) -> None:
         guard = request.app.state.keys
         key = guard.check(request)
-        # without keys everyone is the one anonymous owner, whatever token a client library sends
+        # without keys everyone is the one anonymous owner and sees all, whatever token a client sends
         owner = request_fingerprint(request) if guard.enabled else None
-        request.state.tenant = Tenant(owner, admin=bool(key and key.admin))
+        request.state.tenant = Tenant(owner, admin=bool(key and key.admin) or not guard.enabled)
         set_current(request.state.tenant)  # for shared code that reaches stored files (attachments)
 
     guarded = [Depends(require_key)]
+    operator = guarded + [Depends(require_operator)]
     install_error_handlers(app)
     if keys_on:
         _guarded_docs(app, guarded)
     app.include_router(openai.router, dependencies=guarded)
     app.include_router(tasks.router, dependencies=guarded)
-    app.include_router(learning.router, dependencies=guarded)
+    app.include_router(learning.router, dependencies=operator)
     app.include_router(dashboard.router, dependencies=guarded)
-    app.include_router(learning_page.router, dependencies=guarded)
+    app.include_router(learning_page.router, dependencies=operator)
     app.include_router(ollama.router, dependencies=guarded)
     app.include_router(responses.router, dependencies=guarded)
     app.include_router(batches.router, dependencies=guarded)
