@@ -33,6 +33,7 @@ from sqlalchemy.exc import IntegrityError
 
 from litegate.errors import Conflict, InvalidRequest, NotFound
 from litegate.jobs.files import FileStore, files_table
+from litegate.tasks.base import MAX_TEXT_CHARS
 from litegate.tenancy import OPERATOR, Tenant, filtered
 
 log = logging.getLogger("litegate.batch")
@@ -336,12 +337,10 @@ def parse_openai_lines(data: bytes, endpoint: str | None, max_line_bytes: int,
     """The request lines of an OpenAI batch input file. A line that cannot run becomes that
     line's error; a file that is not JSONL at all, or repeats a custom_id, is refused.
     ``endpoint`` None: each line may name any endpoint a batch can call (``litegate batch run``)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    raw = _jsonl_lines(data, max_line_bytes)
+    if raw and all(_undecodable(s, max_line_bytes) for s in raw):
         raise InvalidRequest("the input file is not UTF-8 text (JSONL: one request object per line)",
-                             param="input_file_id") from None
-    raw = [s for s in text.splitlines() if s.strip()]
+                             param="input_file_id")
     if not raw:
         raise InvalidRequest("the input file has no request lines", param="input_file_id")
     if len(raw) > MAX_LINES:
@@ -349,11 +348,11 @@ def parse_openai_lines(data: bytes, endpoint: str | None, max_line_bytes: int,
                              param="input_file_id")
     lines, seen = [], {}
     for i, s in enumerate(raw):
-        if len(s.encode()) > max_line_bytes:
-            lines.append(Line(i, _custom_id_of(s), None, None,
-                              {"code": "request_too_large", "message": f"line {i + 1} is larger than "
-                               f"{max_line_bytes} bytes"}))
+        error = _unreadable(s, i, max_line_bytes)
+        if error is not None:  # refused as it is: never decoded, parsed or run
+            lines.append(Line(i, _custom_id_of(s), None, None, error))
             continue
+        assert isinstance(s, str)
         try:
             obj = json.loads(s)
         except ValueError as e:
@@ -383,22 +382,65 @@ def parse_openai_lines(data: bytes, endpoint: str | None, max_line_bytes: int,
             error = {"code": "invalid_url", "message": f"url {str(url)[:100]!r} is not an endpoint a batch can call"}
         elif not isinstance(body, dict):
             error = {"code": "invalid_body", "message": "body must be a JSON object"}
+        else:
+            error = _task_shape(url, body, i)
         lines.append(Line(i, cid, url, body if error is None else None, error))
     return lines
 
 
-def _custom_id_of(s: str) -> str | None:
-    m = re.search(r'"custom_id"\s*:\s*"([^"\\]{1,512})"', s[:4096])
+def _jsonl_lines(data: bytes, max_line_bytes: int) -> list[str | bytes]:
+    """The non-blank lines of a JSONL file, each decoded on its own: a line that is not UTF-8,
+    or larger than ``max_line_bytes`` (never decoded), stays bytes: that line fails, not the file."""
+    out: list[str | bytes] = []
+    for raw in data.split(b"\n"):
+        raw = raw.rstrip(b"\r")
+        if not raw.strip():
+            continue
+        if len(raw) > max_line_bytes:
+            out.append(raw)
+            continue
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(raw)
+    return out
+
+
+def _undecodable(s: str | bytes, max_line_bytes: int) -> bool:
+    return isinstance(s, bytes) and len(s) <= max_line_bytes
+
+
+def _unreadable(s: str | bytes, i: int, max_line_bytes: int) -> dict[str, Any] | None:
+    """Why a line cannot run before it is even parsed (its size, its encoding), or None."""
+    if isinstance(s, bytes) and len(s) > max_line_bytes:
+        return {"code": "request_too_large", "message": f"line {i + 1} is larger than {max_line_bytes} bytes"}
+    if isinstance(s, bytes):
+        return {"code": "invalid_utf8", "message": f"line {i + 1} is not UTF-8 text"}
+    return None
+
+
+def _task_shape(url: Any, body: dict[str, Any], i: int) -> dict[str, Any] | None:
+    """A task line's text over the task's limit fails here, untouched, instead of after the
+    batch's shared work (a classifier's batched encoding) has read it."""
+    text = body.get("text")
+    if isinstance(url, str) and TASK_ENDPOINT.match(url) and isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
+        return {"code": "text_too_long", "message": f"line {i + 1}: 'text' is {len(text):,} characters; the limit "
+                f"is {MAX_TEXT_CHARS:,}"}
+    return None
+
+
+def _custom_id_of(s: str | bytes) -> str | None:
+    head = s[:4096].decode("utf-8", "replace") if isinstance(s, bytes) else s[:4096]
+    m = re.search(r'"custom_id"\s*:\s*"([^"\\]{1,512})"', head)
     return m.group(1) if m else None
 
 
 def parse_gemini_lines(data: bytes, max_line_bytes: int) -> list[Line]:
     """Gemini batch input: ``{"key", "request"}`` per line (a file), or the inline form we store
     the same way with ``metadata`` beside it."""
-    try:
-        raw = [s for s in data.decode("utf-8").splitlines() if s.strip()]
-    except UnicodeDecodeError:
-        raise InvalidRequest("the batch input file is not UTF-8 JSONL") from None
+    raw = _jsonl_lines(data, max_line_bytes)
+    if raw and all(_undecodable(s, max_line_bytes) for s in raw):
+        raise InvalidRequest("the batch input file is not UTF-8 JSONL")
     if not raw:
         raise InvalidRequest("the batch input file has no requests")
     if len(raw) > MAX_LINES:
@@ -406,7 +448,7 @@ def parse_gemini_lines(data: bytes, max_line_bytes: int) -> list[Line]:
     lines = []
     for i, s in enumerate(raw):
         try:
-            obj = json.loads(s) if len(s.encode()) <= max_line_bytes else None
+            obj = json.loads(s) if _unreadable(s, i, max_line_bytes) is None else None
         except ValueError:
             obj = None
         if not isinstance(obj, dict) or not isinstance(obj.get("request"), dict):
