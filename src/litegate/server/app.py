@@ -69,13 +69,18 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     if runtime.accountant is not None and app.state.keys.enabled:
         runtime.accountant.spend_listeners.append(app.state.keys.spent)
 
-    async def require_key(request: Request) -> None:
+    async def require_key(request: Request) -> AsyncIterator[None]:
         guard = request.app.state.keys
         key = guard.check(request)
         # without keys everyone is the one anonymous owner and sees all, whatever token a client sends
         owner = request_fingerprint(request) if guard.enabled else None
         request.state.tenant = Tenant(owner, admin=bool(key and key.admin) or not guard.enabled)
         set_current(request.state.tenant)  # for shared code that reaches stored files (attachments)
+        reservation = await guard.reserve_for(request, key)  # a budget's share, until the response is sent
+        try:
+            yield
+        finally:
+            guard.release(reservation)
 
     guarded = [Depends(require_key)]
     operator = guarded + [Depends(require_operator)]
