@@ -20,7 +20,9 @@ Scope = dict[str, Any]
 class BodyLimit:
     """Refuses a request body over ``max_bytes`` with a 413 before the route sees it: by its
     Content-Length when it has one, else by counting while it arrives. The body is buffered
-    (it is bounded) and replayed to the app; later messages (a disconnect) pass through."""
+    (it is bounded) and replayed to the app; later messages (a disconnect) pass through.
+    Uploads (the ``larger`` paths) are not buffered: they stream to the route, which writes
+    them to disk, and one that runs past its limit ends with ``BodyTooLarge``."""
 
     def __init__(self, app: Any, max_bytes: int, larger: dict[str, int] | None = None):
         self.app = app
@@ -36,6 +38,9 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(send, limit)
+            return
+        if limit != self.max_bytes:
+            await self.app(scope, _counted(receive, limit), send)
             return
         chunks, size = [], 0
         while True:
@@ -65,6 +70,30 @@ class BodyLimit:
         setting = "LITEGATE_MAX_FILE_MB" if limit != self.max_bytes else "LITEGATE_MAX_BODY_MB"
         await _refuse(send, 413, f"the request body is larger than the {limit / (1 << 20):g} MB limit ({setting})",
                       "request_too_large", close=True)
+
+
+class BodyTooLarge(Exception):
+    """An upload without a Content-Length ran past its limit while the route read it."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the request body is larger than the {limit / (1 << 20):g} MB limit (LITEGATE_MAX_FILE_MB)")
+        self.limit = limit
+
+
+def _counted(receive: Any, limit: int) -> Any:
+    """``receive`` passing the body through as it arrives, counting it against ``limit``."""
+    size = 0
+
+    async def counted() -> dict[str, Any]:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return counted
 
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +27,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from litegate.chat.gemini_shapes import to_chat_request
-from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge
+from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge, TooManyRequests
 from litegate.jobs.batches import Job
 from litegate.jobs.files import StoredFile
 from litegate.keys import request_feature, request_tenant
 from litegate.server.bodies import BATCH_GENERATE, body
 from litegate.server.errors import json_body
 from litegate.server.gemini.routes import _model_id, _rfc3339, _served
+from litegate.server.uploads import upload_slot
 
 router = APIRouter()  # mounted under /v1beta and /v1
 upload_router = APIRouter()  # /upload/v1beta/files and /upload/v1/files
@@ -85,6 +88,7 @@ class Uploads:
     """Resumable upload sessions in progress (in memory: an interrupted upload starts again)."""
 
     MAX_OPEN = 64
+    MAX_OPEN_PER_KEY = 8
 
     def __init__(self, root: Path):
         self.root = root / "uploads"
@@ -95,11 +99,15 @@ class Uploads:
     def start(self, display_name: str, mime_type: str, size: int | None, owner: str | None = None) -> str:
         upload_id = secrets.token_hex(16)
         with self.lock:
-            if len(self.open) >= self.MAX_OPEN:  # the oldest unfinished one goes
-                old_id, old = next(iter(self.open.items()))
-                old.path.unlink(missing_ok=True)
-                del self.open[old_id]
-            self.open[upload_id] = Upload(self.root / upload_id, display_name, mime_type, size, owner)
+            mine = [i for i, up in self.open.items() if up.owner == owner]
+            if len(mine) >= self.MAX_OPEN_PER_KEY:  # the key's oldest unfinished one goes (never another key's)
+                self.open.pop(mine[0]).path.unlink(missing_ok=True)
+            elif len(self.open) >= self.MAX_OPEN:
+                raise TooManyRequests(f"{self.MAX_OPEN} uploads are open on this server; finish or retry later",
+                                      code="too_many_uploads", retry_after=5.0)
+            # named for this process: a session a crash cuts short is removed at the next start
+            self.open[upload_id] = Upload(self.root / f"{os.getpid()}-{upload_id}", display_name, mime_type, size,
+                                          owner)
         return upload_id
 
     def get(self, upload_id: str, owner: str | None = None) -> Upload:
@@ -150,26 +158,39 @@ async def upload(request: Request) -> Response:
     offset = request.headers.get("x-goog-upload-offset", "0")
     if not offset.isdigit() or int(offset) != up.offset:
         raise InvalidRequest(f"X-Goog-Upload-Offset must be {up.offset} (bytes received so far)")
-    chunk = await request.body()
-    if up.offset + len(chunk) > limit:
-        uploads.close(upload_id)
-        raise PayloadTooLarge(f"the file is larger than the {limit >> 20} MB limit (LITEGATE_MAX_FILE_MB)")
-    with open(up.path, "ab") as f:
-        f.write(chunk)
-    up.offset += len(chunk)
+    with upload_slot(request):
+        await _append_chunk(request, uploads, upload_id, up, limit)
     if "finalize" not in command.split(","):
         return Response(b"", headers={"x-goog-upload-status": "active"})
-    data = up.path.read_bytes()
-    uploads.close(upload_id)
-    if not data:
+    if not up.offset:
+        uploads.close(upload_id)
         raise InvalidRequest("the uploaded file is empty")
-    import time
-
     files = request.app.state.runtime.files
-    stored = await run_in_threadpool(files.put, data, api="gemini", purpose="user_data",
-                                     filename=up.display_name or "upload", mime_type=up.mime_type,
-                                     expires_at=time.time() + FILE_TTL_S, owner=request_tenant(request).owner)
+
+    def store() -> StoredFile:
+        with open(up.path, "rb") as source:
+            return files.put_stream(source, api="gemini", purpose="user_data", filename=up.display_name or "upload",
+                                    mime_type=up.mime_type, expires_at=time.time() + FILE_TTL_S,
+                                    owner=request_tenant(request).owner)
+    try:
+        stored = await run_in_threadpool(store)
+    finally:
+        uploads.close(upload_id)
     return JSONResponse({"file": _file_resource(request, stored)}, headers={"x-goog-upload-status": "final"})
+
+
+async def _append_chunk(request: Request, uploads: Uploads, upload_id: str, up: Upload, limit: int) -> None:
+    """One chunk of a resumable upload, appended to its file as it arrives."""
+    try:
+        with open(up.path, "ab") as f:
+            async for piece in request.stream():
+                if up.offset + len(piece) > limit:
+                    raise PayloadTooLarge(f"the file is larger than the {limit >> 20} MB limit (LITEGATE_MAX_FILE_MB)")
+                await run_in_threadpool(f.write, piece)
+                up.offset += len(piece)
+    except PayloadTooLarge:
+        uploads.close(upload_id)
+        raise
 
 
 # -- files ----------------------------------------------------------------------------------

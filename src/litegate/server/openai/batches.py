@@ -22,6 +22,7 @@ from litegate.jobs.files import check_purpose
 from litegate.keys import request_feature, request_tenant
 from litegate.server.errors import json_body
 from litegate.server.openai.chat import gemini_client
+from litegate.server.uploads import read_form, upload_slot
 
 router = APIRouter()
 
@@ -48,23 +49,26 @@ async def upload_file(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise InvalidRequest("upload a file as multipart/form-data with the fields 'file' and 'purpose'")
-    try:
-        form = await request.form(max_files=1, max_fields=20)
-    except Exception as e:  # noqa: BLE001 - a malformed multipart body is the client's error
-        raise InvalidRequest(f"the multipart body could not be read: {e}") from None
-    upload, purpose = form.get("file"), form.get("purpose")
-    if upload is None or isinstance(upload, str):
-        raise InvalidRequest("the 'file' field must be a file", param="file")
-    if not isinstance(purpose, str) or not purpose:
-        raise InvalidRequest("the 'purpose' field is required (batch, user_data, ...)", param="purpose")
-    check_purpose(purpose)
-    data = await upload.read()
-    if not data:
+    rt = request.app.state.runtime
+    with upload_slot(request):
+        form = await read_form(request, max_files=1, max_fields=20)
+        try:
+            upload, purpose = form.get("file"), form.get("purpose")
+            if upload is None or isinstance(upload, str):
+                raise InvalidRequest("the 'file' field must be a file", param="file")
+            if not isinstance(purpose, str) or not purpose:
+                raise InvalidRequest("the 'purpose' field is required (batch, user_data, ...)", param="purpose")
+            check_purpose(purpose)
+            # the parser spooled the file to disk; it is copied into the store a chunk at a time
+            stored = await run_in_threadpool(rt.files.put_stream, upload.file, api="openai", purpose=purpose,
+                                             filename=upload.filename or "upload", mime_type=upload.content_type,
+                                             owner=request_tenant(request).owner,
+                                             max_bytes=int(rt.settings.max_file_mb * (1 << 20)))
+        finally:
+            await form.close()
+    if not stored.bytes:
+        await run_in_threadpool(rt.files.delete, stored.id)
         raise InvalidRequest("the file is empty", param="file")
-    files = request.app.state.runtime.files
-    stored = await run_in_threadpool(files.put, data, api="openai", purpose=purpose,
-                                     filename=upload.filename or "upload", mime_type=upload.content_type,
-                                     owner=request_tenant(request).owner)
     return stored.openai()
 
 
