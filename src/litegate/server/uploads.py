@@ -1,8 +1,8 @@
 """Uploads that stream to disk, a bounded number at a time.
 
 A file upload (OpenAI ``POST /v1/files``, a chunk of Gemini's resumable upload, a pipeline
-run's multipart form) holds a slot while its bytes arrive: at most ``PER_KEY`` per key and
-``TOTAL`` in all, so one caller cannot fill the disk's bandwidth or the server's connections;
+run's multipart form) holds a slot while its bytes arrive: at most ``PER_KEY`` (4) per key and
+``TOTAL`` (8) in all, so one caller cannot fill the disk's bandwidth or the server's connections;
 one more is answered 429 with ``Retry-After``. The bytes go to a temporary file a chunk at a
 time and are moved into the file store (``FileStore.put_stream``), never held whole.
 """
@@ -20,7 +20,7 @@ from litegate.errors import PayloadTooLarge, TooManyRequests
 from litegate.keys import request_tenant
 from litegate.server.limits import BodyTooLarge
 
-PER_KEY = 2
+PER_KEY = 4
 TOTAL = 8
 
 
