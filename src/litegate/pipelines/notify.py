@@ -6,7 +6,8 @@ secret: ``X-Litegate-Signature: sha256=HEX`` over ``TIMESTAMP.BODY`` (the bytes 
 A 2xx is delivered; anything else (or no answer in ``timeout_s``) is retried after
 ``backoff_s x 2^(attempt-1)`` (capped at an hour), and after ``max_attempts`` the delivery is
 dead-lettered: kept, listed, and re-sent on request. A delivery is leased while in flight,
-so a server and a CLI run sharing the database never post it twice at once.
+so a server and a CLI run sharing the database never post it twice at once. Up to
+``MAX_IN_FLIGHT`` deliveries are posted at once, so a slow receiver delays only its own.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import random
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
@@ -33,6 +35,7 @@ from litegate.tenancy import OPERATOR, Tenant
 
 log = logging.getLogger("litegate.pipelines")
 MAX_BACKOFF_S = 3600.0
+MAX_IN_FLIGHT = 8
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -58,6 +61,8 @@ class Outbox:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: Any = None
+        self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="webhook")
+        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -121,6 +126,7 @@ class Outbox:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
+        self._pool.shutdown(wait=True)
         if self._client is not None:
             self._client.close()
 
@@ -139,7 +145,8 @@ class Outbox:
                 self._wake.clear()
 
     def deliver_due(self, limit: int = 20) -> int:
-        """One pass: post what is due now; returns how many were attempted."""
+        """One pass: start posting what is due now, each on its own worker (at most
+        ``MAX_IN_FLIGHT`` at once); returns how many were started."""
         now = time.time()
         with self.engine.connect() as conn:
             due = conn.execute(select(t.c.id).where(t.c.status == "pending").where(t.c.next_at <= now)
@@ -147,12 +154,23 @@ class Outbox:
                                .order_by(t.c.next_at).limit(limit)).scalars().all()
         n = 0
         for did in due:
-            if self._stop.is_set():
+            if self._stop.is_set() or not self._slots.acquire(blocking=False):
                 break
             if self._lease(did):
-                self._attempt(did)
+                self._pool.submit(self._attempt_then_free, did)
                 n += 1
+            else:
+                self._slots.release()
         return n
+
+    def _attempt_then_free(self, did: str) -> None:
+        try:
+            self._attempt(did)
+        except Exception as e:  # noqa: BLE001 - one delivery's failure must not end the worker; its lease lapses
+            log.error("webhook %s: %s", did, e)
+        finally:
+            self._slots.release()
+            self._wake.set()
 
     def pending(self, run_ids: list[str] | None = None) -> int:
         q = select(t.c.id).where(t.c.status == "pending")
