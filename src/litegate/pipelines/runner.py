@@ -334,6 +334,8 @@ class PipelineService:
                        cost_usd=round(sum(r.cost_usd or 0.0 for r in done), 9),
                        latency_ms=round(sum(r.latency_ms or 0.0 for r in records.values()), 2),
                        escalated=any(r.escalated for r in done), tiers=",".join(tiers), finished_at=time.time())
+        if status == "succeeded" and not pipeline.keep_texts:  # failed and held runs need them to go on
+            self.store.forget_texts(run["id"])
         return self.store.get(run["id"])
 
     # -- after a run ------------------------------------------------------------------------
@@ -363,6 +365,9 @@ class PipelineService:
                            code="not_in_review")
         if not approve:
             self.store.set(run_id, status="rejected", finished_at=time.time())
+            pipeline_ = self.pipelines.get(run["pipeline"])
+            if pipeline_ is None or not pipeline_.keep_texts:
+                self.store.forget_texts(run_id)
             return self.store.get(run_id)
         if output is not None and not isinstance(output, dict):
             raise InvalidRequest("'output' must be an object merged into the held step's output", param="output")

@@ -13,6 +13,7 @@ that started it (``api_key``, ``litegate.tenancy``): another key neither sees it
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -215,6 +216,20 @@ class RunStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.limit(limit)).mappings()]
 
+    def forget_texts(self, run_id: str) -> None:
+        """A finished run keeps what its steps found, not the document: the input's text and
+        the text an ingest step read become their length and sha256 (nothing but learning
+        keeps texts, and it keeps its own)."""
+        run = self.get(run_id)
+        input_ = json.loads(run["input"])
+        if isinstance(input_.get("text"), str):
+            input_.update(text=None, **_fingerprint(input_["text"]))
+            self.set(run_id, input=json.dumps(input_))
+        for rec in self.steps(run_id):
+            if rec.kind == "ingest" and isinstance(rec.output, dict) and isinstance(rec.output.get("text"), str):
+                rec.output = {**rec.output, "text": None, **_fingerprint(rec.output["text"])}
+                self.put_step(run_id, rec)
+
     def unfinished(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(runs_table).where(runs_table.c.status.in_(ACTIVE))
@@ -262,6 +277,10 @@ class RunStore:
             q = q.where(runs_table.c.created_at >= since)
         with self.engine.connect() as conn:
             return {s: int(n) for s, n in conn.execute(q.group_by(runs_table.c.status))}
+
+
+def _fingerprint(text: str) -> dict[str, Any]:
+    return {"text_chars": len(text), "text_sha256": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def scoped_key(owner: str | None, key: str) -> str:
