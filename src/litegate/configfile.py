@@ -57,8 +57,9 @@ def _remote_tables(tables: Any, source: str) -> list[dict[str, Any]]:
 
 
 def load_config(path: Path | str | None) -> Config:
-    """Read and check the config file once: tiers, remotes (as tiers) and API keys."""
-    if path is None:
+    """Read and check the config file once: tiers, remotes (as tiers) and API keys. An empty
+    path (``LITEGATE_CONFIG=``, which reads as the current folder) means no file."""
+    if path is None or str(path).strip() in ("", "."):
         return Config()
     data = read_toml(path)
     source = str(path)

@@ -75,6 +75,13 @@ class RateLimited(TooManyRequests):
     """An API key's rate limit or daily budget is used up."""
 
 
+class Forbidden(LitegateError):
+    """The key is valid but may not do this (a tenant's key on the operator's pages): HTTP 403."""
+
+    status_code = 403
+    error_type = "permission_error"
+
+
 class Conflict(LitegateError):
     """The request collides with work already under way (a second distill of one name: HTTP 409)."""
 

@@ -125,8 +125,10 @@ def test_host_and_browser_origin_are_checked(rt) -> None:
     app = create_app(rt, close_runtime=False, allowed_hosts=serve_hosts("127.0.0.1", None))
     with TestClient(app, base_url="http://127.0.0.1:8080") as client:
         assert client.get("/healthz").status_code == 200
-        ok = client.post("/v1/embeddings", json={"input": "hi"}, headers={"Origin": "http://localhost:3000"})
-        assert ok.status_code == 200  # a page served from this machine
+        ok = client.post("/v1/embeddings", json={"input": "hi"}, headers={"Origin": "http://localhost:8080"})
+        assert ok.status_code == 200  # the server's own page
+        other_port = client.post("/v1/embeddings", json={"input": "hi"}, headers={"Origin": "http://localhost:3000"})
+        assert other_port.status_code == 403  # another site on this machine
         r = client.post("/v1beta/models/lite:generateContent", content='{"contents": []}',
                         headers={"Origin": "https://evil.example", "Content-Type": "text/plain"})
         # refused before any route runs, in the Gemini API's own error shape
@@ -214,8 +216,8 @@ def test_an_overloaded_model_is_a_503_with_retry_after_in_each_api_shape(tmp_pat
 
 
 def test_a_burst_cannot_overshoot_a_daily_budget() -> None:
-    """Calls let through are reserved at the key's mean call cost until they reach the ledger,
-    so 30 concurrent calls against a budget with room for 3 do not all pass."""
+    """A call reserves the most it can cost while it runs, so 30 concurrent calls against a
+    budget with room for 2 more let 2 in; the spend can pass the budget by one call at most."""
     import hashlib
 
     from litegate.errors import RateLimited
@@ -225,29 +227,28 @@ def test_a_burst_cannot_overshoot_a_daily_budget() -> None:
         def spend(self, fingerprint: str, since: float) -> float:
             return 0.0
 
-    class Req:
-        scope: dict = {}
-        headers = {"authorization": "Bearer k"}
-        query_params: dict = {}
-
-        class url:
-            path = "/v1/chat/completions"
-
     key = ApiKey("k", hashlib.sha256(b"k").hexdigest(), budget_usd_per_day=0.03)
     guard = KeyGuard([key], Ledger())
-    guard.check(Req())
-    guard.spent(key.fingerprint, 0.01)  # one call done: its cost is known, and counted at once
-    passed = refused = 0
+    guard.spent(key.fingerprint, 0.01)  # one call done: its cost counts at once, before its row is written
+    passed, refused = [], 0
     for _ in range(30):
         try:
-            guard.check(Req())
-            passed += 1
+            passed.append(guard.reserve(key, 0.01))  # each call can cost at most 0.01
         except RateLimited as e:
             refused += 1
-            assert e.code == "budget_exceeded" and e.retry_after == 5.0  # calls under way may leave room
-    assert passed == 2 and refused == 28  # 0.01 spent + 2 x 0.01 under way = the budget, no more
-    guard.spent(key.fingerprint, 0.01)
-    guard.spent(key.fingerprint, 0.01)
+            assert e.code == "budget_exceeded" and e.retry_after == 2.0  # calls under way may leave room
+    assert len(passed) == 2 and refused == 28  # 0.01 spent + 2 x 0.01 reserved = the budget, no more
+    for reservation in passed:  # both end, each having cost what it reserved
+        guard.spent(key.fingerprint, 0.01)
+        guard.release(reservation)
     with pytest.raises(RateLimited) as e:
-        guard.check(Req())
+        guard.reserve(key, 0.01)
     assert e.value.retry_after > 60  # spent: until midnight UTC
+    # a call that costs more than its bound raises the floor of every later reservation
+    roomy = ApiKey("r", hashlib.sha256(b"r").hexdigest(), budget_usd_per_day=1.0)
+    guard = KeyGuard([roomy], Ledger())
+    guard.spent(roomy.fingerprint, 0.4)
+    guard.reserve(roomy, 0.001)
+    guard.reserve(roomy, 0.001)
+    with pytest.raises(RateLimited):
+        guard.reserve(roomy, 0.001)  # 0.4 spent + 2 x 0.4 reserved (the largest call seen, not 0.001)

@@ -4,6 +4,7 @@ corrections, the review queue, distill / promote / refuse / rollback, teacher la
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -306,16 +307,30 @@ def test_review_page_labels_through_a_form_and_distills(client: TestClient, rt) 
     assert "<script" not in page.text
     pending = client.get("/v1/review?classifier=intents").json()["pending"]
     assert page.text.count('<form method="post" action="/dashboard/learning?') == pending
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+    assert page.text.count(token) == pending + 1  # every form carries this browser's token
+    # without the token (or with another one) a form post is refused, whatever else it carries
+    for forged in ({}, {"csrf_token": "x." + "0" * 64}):
+        r = client.post("/dashboard/learning?classifier=intents", data={"id": calls[0]["id"], "label": "music",
+                                                                         **forged})
+        assert r.status_code == 403 and "csrf_token_invalid" in r.text
+    assert client.post("/dashboard/learning/distill?classifier=intents").status_code == 403
+    assert rt.learner.counts("classifier", "intents")["human_labels"] == 0
     r = client.post("/dashboard/learning?classifier=intents", data={"id": calls[0]["id"], "label": "music",
-                                                                     "new_label": "food"}, follow_redirects=False)
+                                                                     "new_label": "food", "csrf_token": token},
+                    follow_redirects=False)
     assert r.status_code == 303 and "saved=" in r.headers["location"]
     assert rt.learner.counts("classifier", "intents")["human_labels"] == 1
-    bad = client.post("/dashboard/learning?classifier=intents", data={"id": calls[1]["id"], "label": ""})
+    bad = client.post("/dashboard/learning?classifier=intents", data={"id": calls[1]["id"], "label": "",
+                                                                       "csrf_token": token})
     assert bad.status_code == 400 and "choose a label" in bad.text
-    missing = client.post("/dashboard/learning?classifier=intents", data={"id": "task_x", "label": "music"})
+    missing = client.post("/dashboard/learning?classifier=intents", data={"id": "task_x", "label": "music",
+                                                                           "csrf_token": token})
     assert missing.status_code == 404 and "no call with id" in missing.text
-    client.post("/dashboard/learning?classifier=intents", data={"id": calls[1]["id"], "new_label": "food"})
-    done = client.post("/dashboard/learning/distill?classifier=intents", follow_redirects=True)
+    client.post("/dashboard/learning?classifier=intents", data={"id": calls[1]["id"], "new_label": "food",
+                                                                "csrf_token": token})
+    done = client.post("/dashboard/learning/distill?classifier=intents", data={"csrf_token": token},
+                       follow_redirects=True)
     assert done.status_code == 200 and "v2 promoted" in done.text
     assert "/dashboard/learning?classifier=intents" in client.get("/dashboard").text
     assert client.get("/dashboard/learning").status_code == 400

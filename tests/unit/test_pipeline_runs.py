@@ -17,6 +17,7 @@ from fakes import FakeEngine, runtime
 from fastapi.testclient import TestClient
 from webhooks import Receiver
 
+from litegate.errors import Conflict
 from litegate.pipelines import PipelineService, RunInput, load_pipeline
 from litegate.pipelines.notify import verify
 
@@ -132,7 +133,10 @@ def test_a_run_writes_one_row_and_one_signed_webhook_and_replays_without_writing
     assert len(rows(rt)) == 1 and svc.outbox.drain(2) == 0 and len(receiver.requests) == 1
     # an explicit idempotency key names the document instead of its content
     keyed = svc.run("docs", doc("Kestrel Supply", "$1,234.50", "copy"), key="mail-42")
-    assert svc.run("docs", doc("Other", "$1"), key="mail-42")["id"] == keyed["id"]
+    assert svc.run("docs", doc("Kestrel Supply", "$1,234.50", "copy"), key="mail-42")["id"] == keyed["id"]
+    # the same key with another document is a mistake, refused rather than answered with the first run
+    with pytest.raises(Conflict, match="used for another document"):
+        svc.run("docs", doc("Other", "$1"), key="mail-42")
     assert len(rows(rt)) == 2
 
 
@@ -334,3 +338,25 @@ def test_review_and_dead_letters_over_http(client: TestClient, receiver) -> None
 def test_bad_requests(client: TestClient, path: str, body: Any, status: int, needle: str) -> None:
     r = client.post(path, json=body) if body is not None else client.get(path)
     assert r.status_code == status and needle in r.json()["error"]["message"], r.text
+
+
+def test_a_finished_run_keeps_what_it_found_not_the_documents_text(setup) -> None:
+    rt, svc, _ = setup
+
+    def stored(run_id: str) -> tuple[dict, dict]:
+        with sqlite3.connect(rt.settings.home / "ledger.db") as conn:
+            inp = conn.execute("select input from pipeline_runs where id = ?", (run_id,)).fetchone()[0]
+            ingest = conn.execute("select output from pipeline_steps where run_id = ? and step = 'ingest'",
+                                  (run_id,)).fetchone()[0]
+        return json.loads(inp), json.loads(ingest)
+
+    done = svc.run("docs", doc("Acme", "$5.00"))
+    held = svc.run("docs", doc("Big Co", "$20,000.00"))
+    assert done["status"] == "succeeded" and held["status"] == "human_review"
+    inp, ingest = stored(done["id"])
+    assert inp["text"] is None and inp["text_chars"] == len(doc("Acme", "$5.00").text) and len(inp["text_sha256"]) == 64
+    assert ingest["text"] is None and ingest["chars"] == ingest["text_chars"]
+    assert "Big Co" in stored(held["id"])[0]["text"]  # a held run still needs it to go on
+    svc.review(held["id"], approve=False)
+    assert stored(held["id"])[0]["text"] is None  # rejected: done with it
+    assert svc.run("docs", doc("Acme", "$5.00"))["id"] == done["id"]  # the same document still names the run

@@ -7,6 +7,7 @@ and batch jobs.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from typing import Any
 
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from litegate.chat import ChatCompletionRequest
 from litegate.errors import InvalidRequest
 
+BASE64 = re.compile(r"[A-Za-z0-9+/_\-\s]+={0,2}\s*")  # standard or URL-safe alphabet, padding optional
 _TYPES = {"STRING": "string", "INTEGER": "integer", "NUMBER": "number", "BOOLEAN": "boolean",
           "ARRAY": "array", "OBJECT": "object", "NULL": "null"}
 _KEEP = {"description", "title", "enum", "format", "minItems", "maxItems", "minimum", "maximum", "minLength",
@@ -88,6 +90,9 @@ def _text_of(parts: list[dict[str, Any]], where: str, media: bool = False) -> st
             mime = data.get("mimeType") or data.get("mime_type")
             if not isinstance(mime, str) or not isinstance(data.get("data"), str):
                 raise InvalidRequest(f"{where}.parts[{j}].inlineData needs mimeType and data (base64)")
+            if not BASE64.fullmatch(data["data"]):
+                raise InvalidRequest(f"{where}.parts[{j}].inlineData.data is not base64: send the file's bytes "
+                                     "base64-encoded", param=f"{where}.parts[{j}].inlineData.data")
             out.append({"type": "file", "file": {"file_data": f"data:{mime};base64,{data['data']}",
                                                  "filename": data.get("displayName")},
                         "where": f"{where}.parts[{j}]"})

@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 
 from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge
 from litegate.ledger.pricing import LOCAL_USD_PER_HOUR
+from litegate.tenancy import current
 
 MEDIA_PART_TYPES = ("image_url", "input_audio", "file", "input_image", "input_file")
 AUDIO_FORMATS = {"wav": "audio/wav", "mp3": "audio/mpeg", "ogg": "audio/ogg", "flac": "audio/flac",
@@ -143,8 +144,8 @@ class Attachments:
             raise InvalidRequest(f"{where}: file ids need a server with a Files API", param=where)
         name = file_id.split("/files/")[-1].removeprefix("files/").split(":")[0]
         try:
-            stored = self.files.get(name)
-            data = self.files.content(name)
+            stored = self.files.get(name, current())  # the caller's own files only
+            data = self.files.content(name, current())
         except NotFound:
             raise NotFound(f"{where}: no file {file_id[:80]!r}; upload it first (POST /v1/files, or "
                            "files.upload)", param=where) from None

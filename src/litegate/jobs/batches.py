@@ -32,7 +32,9 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from litegate.errors import Conflict, InvalidRequest, NotFound
-from litegate.jobs.files import FileStore
+from litegate.jobs.files import FileStore, files_table
+from litegate.tasks.base import MAX_TEXT_CHARS
+from litegate.tenancy import OPERATOR, Tenant, filtered
 
 log = logging.getLogger("litegate.batch")
 
@@ -187,6 +189,20 @@ class BatchStore:
         self.engine = engine
         self.files = files
         metadata.create_all(engine)
+        if files.owner_added:
+            self._give_files_their_owners()
+
+    def _give_files_their_owners(self) -> None:
+        """Once, on a database from before files had owners: a batch's input, output and error
+        files become its creator's (the batch row always knew it)."""
+        with self.engine.begin() as conn:
+            for owner, *file_ids in conn.execute(select(
+                    batches_table.c.api_key, batches_table.c.input_file_id,
+                    batches_table.c.output_file_id, batches_table.c.error_file_id)
+                    .where(batches_table.c.api_key.is_not(None))):
+                ids = [f for f in file_ids if f]
+                if ids:
+                    conn.execute(update(files_table).where(files_table.c.id.in_(ids)).values(api_key=owner))
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -206,19 +222,21 @@ class BatchStore:
             conn.execute(insert(batches_table).values(**row))
         return self.get(job_id)
 
-    def get(self, job_id: str) -> Job:
+    def get(self, job_id: str, tenant: Tenant = OPERATOR) -> Job:
+        """The job; NotFound when it does not exist or is not ``tenant``'s."""
         with self.engine.connect() as conn:
             row = conn.execute(select(batches_table).where(batches_table.c.id == job_id)).mappings().first()
-            if row is None:
+            if row is None or not tenant.sees(row["api_key"]):
                 raise NotFound(f"no batch with id {job_id[:80]!r}", param="batch_id")
             counts = conn.execute(select(lines_table.c.ok, func.count()).where(lines_table.c.batch_id == job_id)
                                   .group_by(lines_table.c.ok)).all()
         return _job(row, {bool(ok): int(n) for ok, n in counts})
 
-    def list(self, api: str, after: str | None = None, limit: int = 20) -> tuple[list[Job], bool]:
+    def list(self, api: str, after: str | None = None, limit: int = 20,
+             tenant: Tenant = OPERATOR) -> tuple[list[Job], bool]:
+        q = filtered(select(batches_table.c.id).where(batches_table.c.api == api), batches_table.c.api_key, tenant)
         with self.engine.connect() as conn:
-            rows = conn.execute(select(batches_table.c.id).where(batches_table.c.api == api)
-                                .order_by(batches_table.c.created_at.desc(), batches_table.c.id)).all()
+            rows = conn.execute(q.order_by(batches_table.c.created_at.desc(), batches_table.c.id)).all()
         ids = [r[0] for r in rows]
         if after:
             ids = ids[ids.index(after) + 1:] if after in ids else []
@@ -228,8 +246,8 @@ class BatchStore:
         with self.engine.begin() as conn:
             conn.execute(update(batches_table).where(batches_table.c.id == job_id).values(**values))
 
-    def cancel(self, job_id: str) -> Job:
-        job = self.get(job_id)
+    def cancel(self, job_id: str, tenant: Tenant = OPERATOR) -> Job:
+        job = self.get(job_id, tenant)
         if job.status in ("cancelling", "cancelled"):
             return job
         if job.done:
@@ -240,8 +258,8 @@ class BatchStore:
                          .where(batches_table.c.status.in_(ACTIVE)).values(status="cancelling", cancelling_at=time.time()))
         return self.get(job_id)
 
-    def delete(self, job_id: str) -> None:
-        job = self.get(job_id)
+    def delete(self, job_id: str, tenant: Tenant = OPERATOR) -> None:
+        job = self.get(job_id, tenant)
         with self.engine.begin() as conn:
             conn.execute(lines_table.delete().where(lines_table.c.batch_id == job_id))
             conn.execute(batches_table.delete().where(batches_table.c.id == job_id))
@@ -319,12 +337,10 @@ def parse_openai_lines(data: bytes, endpoint: str | None, max_line_bytes: int,
     """The request lines of an OpenAI batch input file. A line that cannot run becomes that
     line's error; a file that is not JSONL at all, or repeats a custom_id, is refused.
     ``endpoint`` None: each line may name any endpoint a batch can call (``litegate batch run``)."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
+    raw = _jsonl_lines(data, max_line_bytes)
+    if raw and all(_undecodable(s, max_line_bytes) for s in raw):
         raise InvalidRequest("the input file is not UTF-8 text (JSONL: one request object per line)",
-                             param="input_file_id") from None
-    raw = [s for s in text.splitlines() if s.strip()]
+                             param="input_file_id")
     if not raw:
         raise InvalidRequest("the input file has no request lines", param="input_file_id")
     if len(raw) > MAX_LINES:
@@ -332,11 +348,11 @@ def parse_openai_lines(data: bytes, endpoint: str | None, max_line_bytes: int,
                              param="input_file_id")
     lines, seen = [], {}
     for i, s in enumerate(raw):
-        if len(s.encode()) > max_line_bytes:
-            lines.append(Line(i, _custom_id_of(s), None, None,
-                              {"code": "request_too_large", "message": f"line {i + 1} is larger than "
-                               f"{max_line_bytes} bytes"}))
+        error = _unreadable(s, i, max_line_bytes)
+        if error is not None:  # refused as it is: never decoded, parsed or run
+            lines.append(Line(i, _custom_id_of(s), None, None, error))
             continue
+        assert isinstance(s, str)
         try:
             obj = json.loads(s)
         except ValueError as e:
@@ -366,22 +382,65 @@ def parse_openai_lines(data: bytes, endpoint: str | None, max_line_bytes: int,
             error = {"code": "invalid_url", "message": f"url {str(url)[:100]!r} is not an endpoint a batch can call"}
         elif not isinstance(body, dict):
             error = {"code": "invalid_body", "message": "body must be a JSON object"}
+        else:
+            error = _task_shape(url, body, i)
         lines.append(Line(i, cid, url, body if error is None else None, error))
     return lines
 
 
-def _custom_id_of(s: str) -> str | None:
-    m = re.search(r'"custom_id"\s*:\s*"([^"\\]{1,512})"', s[:4096])
+def _jsonl_lines(data: bytes, max_line_bytes: int) -> list[str | bytes]:
+    """The non-blank lines of a JSONL file, each decoded on its own: a line that is not UTF-8,
+    or larger than ``max_line_bytes`` (never decoded), stays bytes: that line fails, not the file."""
+    out: list[str | bytes] = []
+    for raw in data.split(b"\n"):
+        raw = raw.rstrip(b"\r")
+        if not raw.strip():
+            continue
+        if len(raw) > max_line_bytes:
+            out.append(raw)
+            continue
+        try:
+            out.append(raw.decode("utf-8"))
+        except UnicodeDecodeError:
+            out.append(raw)
+    return out
+
+
+def _undecodable(s: str | bytes, max_line_bytes: int) -> bool:
+    return isinstance(s, bytes) and len(s) <= max_line_bytes
+
+
+def _unreadable(s: str | bytes, i: int, max_line_bytes: int) -> dict[str, Any] | None:
+    """Why a line cannot run before it is even parsed (its size, its encoding), or None."""
+    if isinstance(s, bytes) and len(s) > max_line_bytes:
+        return {"code": "request_too_large", "message": f"line {i + 1} is larger than {max_line_bytes} bytes"}
+    if isinstance(s, bytes):
+        return {"code": "invalid_utf8", "message": f"line {i + 1} is not UTF-8 text"}
+    return None
+
+
+def _task_shape(url: Any, body: dict[str, Any], i: int) -> dict[str, Any] | None:
+    """A task line's text over the task's limit fails here, untouched, instead of after the
+    batch's shared work (a classifier's batched encoding) has read it."""
+    text = body.get("text")
+    if isinstance(url, str) and TASK_ENDPOINT.match(url) and isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
+        return {"code": "text_too_long", "message": f"line {i + 1}: 'text' is {len(text):,} characters; the limit "
+                f"is {MAX_TEXT_CHARS:,}"}
+    return None
+
+
+def _custom_id_of(s: str | bytes) -> str | None:
+    head = s[:4096].decode("utf-8", "replace") if isinstance(s, bytes) else s[:4096]
+    m = re.search(r'"custom_id"\s*:\s*"([^"\\]{1,512})"', head)
     return m.group(1) if m else None
 
 
 def parse_gemini_lines(data: bytes, max_line_bytes: int) -> list[Line]:
     """Gemini batch input: ``{"key", "request"}`` per line (a file), or the inline form we store
     the same way with ``metadata`` beside it."""
-    try:
-        raw = [s for s in data.decode("utf-8").splitlines() if s.strip()]
-    except UnicodeDecodeError:
-        raise InvalidRequest("the batch input file is not UTF-8 JSONL") from None
+    raw = _jsonl_lines(data, max_line_bytes)
+    if raw and all(_undecodable(s, max_line_bytes) for s in raw):
+        raise InvalidRequest("the batch input file is not UTF-8 JSONL")
     if not raw:
         raise InvalidRequest("the batch input file has no requests")
     if len(raw) > MAX_LINES:
@@ -389,7 +448,7 @@ def parse_gemini_lines(data: bytes, max_line_bytes: int) -> list[Line]:
     lines = []
     for i, s in enumerate(raw):
         try:
-            obj = json.loads(s) if len(s.encode()) <= max_line_bytes else None
+            obj = json.loads(s) if _unreadable(s, i, max_line_bytes) is None else None
         except ValueError:
             obj = None
         if not isinstance(obj, dict) or not isinstance(obj.get("request"), dict):
@@ -629,16 +688,16 @@ class BatchRunner:
             if good:
                 values["output_file_id"] = self.store.files.put(
                     good.encode(), api="openai", purpose="batch_output", filename=f"{job_id}_output.jsonl",
-                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-output").id
+                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-output", owner=job.api_key).id
             if bad:
                 values["error_file_id"] = self.store.files.put(
                     bad.encode(), api="openai", purpose="batch_output", filename=f"{job_id}_error.jsonl",
-                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-error").id
+                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-error", owner=job.api_key).id
         elif not job.inline:
             body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for _, _, r, _ in results)
             values["output_file_id"] = self.store.files.put(
                 body.encode(), api="gemini", purpose="batch_output", filename=f"{job_id}-results.jsonl",
-                mime_type="application/jsonl", file_id=job_id.split("/")[-1] + "-results").id
+                mime_type="application/jsonl", file_id=job_id.split("/")[-1] + "-results", owner=job.api_key).id
         now = time.time()
         values.update(status="cancelled", cancelled_at=now) if cancelled else values.update(
             status="completed", completed_at=now)

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from litegate.tenancy import OPERATOR, Tenant, filtered
+
 OUTCOMES = ("success", "failure")
 
 metadata = MetaData()
@@ -158,8 +160,9 @@ class Ledger:
             row = conn.execute(select(calls).where(calls.c.id == call_id)).mappings().first()
             return dict(row) if row else None
 
-    def rows(self, since: float | None = None, limit: int | None = None) -> list[dict[str, Any]]:
-        q = select(calls).order_by(calls.c.ts.desc())
+    def rows(self, since: float | None = None, limit: int | None = None,
+             tenant: Tenant = OPERATOR) -> list[dict[str, Any]]:
+        q = filtered(select(calls).order_by(calls.c.ts.desc()), calls.c.api_key, tenant)
         if since is not None:
             q = q.where(calls.c.ts >= since)
         if limit:
@@ -167,10 +170,12 @@ class Ledger:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
-    def summary(self, since: float | None = None) -> dict[str, Any]:
+    def summary(self, since: float | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
         """Totals per feature and tier: calls, tokens, cost, escalation rate, latency
-        percentiles, and cost per successful call where feedback exists."""
+        percentiles, and cost per successful call where feedback exists (``tenant``'s calls)."""
         cond = [calls.c.ts >= since] if since is not None else []
+        own = tenant.where(calls.c.api_key)
+        cond += [own] if own is not None else []
         with self.engine.connect() as conn:
             groups = conn.execute(
                 select(calls.c.feature, calls.c.tier, func.count().label("calls"),

@@ -72,3 +72,23 @@ class Price:
                 busy = min(busy, seconds)
             return busy * self.usd_per_hour / 3600.0
         return (usage.prompt_tokens * self.in_per_million + usage.completion_tokens * self.out_per_million) / 1e6
+
+
+# what a call can cost at most, before it runs (a key's budget reserves this). A local engine is
+# priced per second of its own time, which contention stretches without a bound from the
+# tokens alone; what bounds it is the decode deadline (a generation still running then is
+# stopped) plus the prompt's prefill, at a rate far below any measured here (~100-170 tok/s).
+PREFILL_S_PER_TOKEN_CEILING = 0.05
+
+
+def upper_bound(prices: list[Price], tokens_in: int, tokens_out: int, decode_deadline_s: float) -> float:
+    """The most a call of ``tokens_in`` prompt tokens and at most ``tokens_out`` generated
+    ones can cost on the priciest of ``prices``."""
+    worst = 0.0
+    for price in prices:
+        if price.usd_per_hour is not None:
+            seconds = tokens_in * PREFILL_S_PER_TOKEN_CEILING + decode_deadline_s
+            worst = max(worst, seconds * price.usd_per_hour / 3600.0)
+        else:
+            worst = max(worst, (tokens_in * price.in_per_million + tokens_out * price.out_per_million) / 1e6)
+    return worst

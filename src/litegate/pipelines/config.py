@@ -29,6 +29,9 @@ class Pipeline:
     description: str = ""
     feature: str = ""
     sync_wait_s: float = 30.0  # POST .../runs waits this long for the run, then answers 202
+    # a finished run keeps what its steps found, not the document's text (its length and sha256
+    # stay); keep_texts = true keeps it (a pipeline whose runs are read back for labelling)
+    keep_texts: bool = False
 
     def step(self, name: str) -> StepConfig:
         for s in self.steps:
@@ -96,6 +99,9 @@ def parse_pipeline(data: dict[str, Any], label: str, default_name: str = "pipeli
     wait = data.get("sync_wait_s", 30.0)
     if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 <= wait <= 600:
         raise ConfigError(f"{label}: sync_wait_s: must be a number of seconds from 0 to 600")
+    keep_texts = data.get("keep_texts", False)
+    if not isinstance(keep_texts, bool):
+        raise ConfigError(f"{label}: keep_texts: must be true or false")
     tables = data.get("step")
     if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"{label}: needs at least one [[step]] table")
@@ -140,4 +146,4 @@ def parse_pipeline(data: dict[str, Any], label: str, default_name: str = "pipeli
         steps.append(step)
         seen.add(sname)
     return Pipeline(name=name, source=source or label, steps=steps, description=description, feature=feature,
-                    sync_wait_s=float(wait))
+                    sync_wait_s=float(wait), keep_texts=keep_texts)

@@ -165,11 +165,24 @@ class _Parser:
         raise ExprError(f"has {text!r} where a value should be")
 
 
+MAX_DEPTH = 64  # brackets within one another: far past any condition a person writes
+
+
 def parse(source: str) -> Node:
     """The tree of ``source``; ExprError (a ConfigError) says what does not parse."""
     if not isinstance(source, str):
         raise ExprError("must be a string")
-    return _Parser(tokenize(source)).parse()
+    tokens = tokenize(source)
+    depth = deepest = 0
+    for token in tokens:
+        depth += {"(": 1, "[": 1, ")": -1, "]": -1}.get(token[1], 0) if token[0] != "str" else 0
+        deepest = max(deepest, depth)
+    if deepest > MAX_DEPTH:
+        raise ExprError(f"is nested {deepest} brackets deep; at most {MAX_DEPTH}")
+    try:
+        return _Parser(tokens).parse()
+    except RecursionError:  # a shape the count above does not see (a long chain of 'not')
+        raise ExprError(f"is nested too deeply to read; keep it under {MAX_DEPTH} levels") from None
 
 
 def paths(node: Node) -> list[tuple[str, ...]]:

@@ -6,7 +6,8 @@ secret: ``X-Litegate-Signature: sha256=HEX`` over ``TIMESTAMP.BODY`` (the bytes 
 A 2xx is delivered; anything else (or no answer in ``timeout_s``) is retried after
 ``backoff_s x 2^(attempt-1)`` (capped at an hour), and after ``max_attempts`` the delivery is
 dead-lettered: kept, listed, and re-sent on request. A delivery is leased while in flight,
-so a server and a CLI run sharing the database never post it twice at once.
+so a server and a CLI run sharing the database never post it twice at once. Up to
+``MAX_IN_FLIGHT`` deliveries are posted at once, so a slow receiver delays only its own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import re
 import secrets
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import and_, insert, or_, select, update
@@ -29,9 +31,12 @@ from sqlalchemy.exc import IntegrityError
 
 from litegate.errors import Conflict, NotFound
 from litegate.pipelines.store import deliveries_table as t
+from litegate.pipelines.store import runs_table
+from litegate.tenancy import OPERATOR, Tenant
 
 log = logging.getLogger("litegate.pipelines")
 MAX_BACKOFF_S = 3600.0
+MAX_IN_FLIGHT = 8
 
 
 def sign(secret: str, timestamp: str, body: bytes) -> str:
@@ -70,6 +75,8 @@ class Outbox:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: Any = None
+        self._pool = ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="webhook")
+        self._slots = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 
     # -- queueing ---------------------------------------------------------------------------
 
@@ -91,8 +98,8 @@ class Outbox:
         return did
 
     def list(self, pipeline: str | None = None, status: str | None = None, limit: int = 100,
-             run_id: str | None = None) -> list[dict[str, Any]]:
-        q = select(t).order_by(t.c.created_at.desc()).limit(limit)
+             run_id: str | None = None, tenant: Tenant = OPERATOR) -> list[dict[str, Any]]:
+        q = _owned(select(t).order_by(t.c.created_at.desc()).limit(limit), tenant)
         if pipeline is not None:
             q = q.where(t.c.pipeline == pipeline)
         if status is not None:
@@ -102,16 +109,16 @@ class Outbox:
         with self.engine.connect() as conn:
             return [public(dict(r)) for r in conn.execute(q).mappings()]
 
-    def get(self, delivery_id: str, pipeline: str | None = None) -> dict[str, Any]:
+    def get(self, delivery_id: str, pipeline: str | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
         with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.id == delivery_id)).mappings().first()
+            row = conn.execute(_owned(select(t).where(t.c.id == delivery_id), tenant)).mappings().first()
         if row is None or (pipeline is not None and row["pipeline"] != pipeline):
             raise NotFound(f"no delivery {delivery_id[:80]!r}", param="delivery_id")
         return public(dict(row))
 
-    def retry(self, delivery_id: str, pipeline: str | None = None) -> dict[str, Any]:
+    def retry(self, delivery_id: str, pipeline: str | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
         """A dead letter sent again (its attempts start over)."""
-        current = self.get(delivery_id, pipeline)
+        current = self.get(delivery_id, pipeline, tenant)
         if current["status"] != "dead":
             raise Conflict(f"delivery {delivery_id} is {current['status']}; only a dead letter is retried by hand",
                            code="not_dead")
@@ -133,6 +140,7 @@ class Outbox:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=15)
+        self._pool.shutdown(wait=True)
         if self._client is not None:
             self._client.close()
 
@@ -151,7 +159,8 @@ class Outbox:
                 self._wake.clear()
 
     def deliver_due(self, limit: int = 20) -> int:
-        """One pass: post what is due now; returns how many were attempted."""
+        """One pass: start posting what is due now, each on its own worker (at most
+        ``MAX_IN_FLIGHT`` at once); returns how many were started."""
         now = time.time()
         with self.engine.connect() as conn:
             due = conn.execute(select(t.c.id).where(t.c.status == "pending").where(t.c.next_at <= now)
@@ -159,12 +168,23 @@ class Outbox:
                                .order_by(t.c.next_at).limit(limit)).scalars().all()
         n = 0
         for did in due:
-            if self._stop.is_set():
+            if self._stop.is_set() or not self._slots.acquire(blocking=False):
                 break
             if self._lease(did):
-                self._attempt(did)
+                self._pool.submit(self._attempt_then_free, did)
                 n += 1
+            else:
+                self._slots.release()
         return n
+
+    def _attempt_then_free(self, did: str) -> None:
+        try:
+            self._attempt(did)
+        except Exception as e:  # noqa: BLE001 - one delivery's failure must not end the worker; its lease lapses
+            log.error("webhook %s: %s", did, e)
+        finally:
+            self._slots.release()
+            self._wake.set()
 
     def pending(self, run_ids: list[str] | None = None) -> int:
         q = select(t.c.id).where(t.c.status == "pending")
@@ -240,6 +260,14 @@ class Outbox:
         with self.engine.begin() as conn:
             conn.execute(update(t).where(and_(t.c.id == did, t.c.owner == self.owner))
                          .values(attempts=attempts, last_status=status, lease_until=None, **values))
+
+
+def _owned(query: Any, tenant: Tenant) -> Any:
+    """Deliveries of ``tenant``'s runs only (a delivery's owner is its run's)."""
+    condition = tenant.where(runs_table.c.api_key)
+    if condition is None:
+        return query
+    return query.where(t.c.run_id.in_(select(runs_table.c.id).where(condition)))
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:

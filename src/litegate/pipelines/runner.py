@@ -35,6 +35,7 @@ from litegate.pipelines.notify import Outbox
 from litegate.pipelines.sinks import Sinks
 from litegate.pipelines.steps import STEP_KINDS, StepContext, StepResult
 from litegate.pipelines.store import DONE, RunStore, StepRecord, public_run
+from litegate.tenancy import OPERATOR, Tenant
 
 log = logging.getLogger("litegate.pipelines")
 MAX_FILES = 20
@@ -177,35 +178,52 @@ class PipelineService:
     # -- submitting -------------------------------------------------------------------------
 
     def submit(self, name: str, inp: RunInput, key: str | None = None,
-               api_key: str | None = None) -> tuple[dict[str, Any], bool]:
+               api_key: str | None = None, tenant: Tenant | None = None) -> tuple[dict[str, Any], bool]:
         """(the run, whether it needs executing): a new run, a failed one taken up again, or
-        the finished one this key already made."""
+        the finished one this owner (``api_key``) already made under this key. The same key
+        with a different body is a Conflict; files by id must be the caller's (``tenant``)."""
         pipeline = self.pipeline(name)
         if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 200):
             raise InvalidRequest("the idempotency key must be 1 to 200 characters", param="idempotency_key")
-        key = key or inp.key()
+        tenant = tenant if tenant is not None else (Tenant(api_key) if api_key is not None else OPERATOR)
+        self._check_file_ids(inp, tenant)
+        digest = inp.key()
+        key = key or digest
         try:
-            existing = self.store.by_key(pipeline.name, key)
+            existing = self.store.by_key(pipeline.name, key, api_key)
         except NotFound:
             existing = None
         if existing is None:
-            stored = self._store_files(inp)
+            stored = self._store_files(inp, api_key)
             input_ = {"text": inp.text, "metadata": inp.metadata, "files": stored}
-            run, created = self.store.create(pipeline.name, key, inp.default_ref(), input_, api_key)
+            run, created = self.store.create(pipeline.name, key, inp.default_ref(), input_, api_key, digest)
             if created:
                 return run, True
             existing = run
+        if existing.get("request_sha256") not in (None, digest):
+            raise Conflict(f"the idempotency key {key[:80]!r} was used for another document (run {existing['id']}); "
+                           "send a new key for a new document", code="idempotency_key_reused")
         if existing["status"] == "failed" and self.store.requeue(existing["id"], ("failed",)):
             return self.store.get(existing["id"]), True
         return existing, existing["status"] == "queued"
 
-    def _store_files(self, inp: RunInput) -> list[dict[str, Any]]:
-        """Uploaded bytes become stored files, so the run row holds references and a resumed
-        run reads the same bytes."""
+    def _check_file_ids(self, inp: RunInput, tenant: Tenant) -> None:
+        """A file given by id must exist and be the caller's (NotFound otherwise: ids do not leak)."""
+        for i, f in enumerate(inp.files):
+            if "file_id" in f and "data" not in f:
+                try:
+                    self.runtime.files.get(str(f["file_id"]), tenant)
+                except NotFound:
+                    raise NotFound(f"files.{i}: no file {str(f['file_id'])[:80]!r}; upload it first (POST /v1/files)",
+                                   param=f"files.{i}.file_id") from None
+
+    def _store_files(self, inp: RunInput, owner: str | None = None) -> list[dict[str, Any]]:
+        """Uploaded bytes become stored files (the run's owner's), so the run row holds
+        references and a resumed run reads the same bytes."""
         out = []
         for f in inp.files:
             if "data" in f:
-                stored = self.runtime.files.put(f["data"], api="pipeline", purpose="pipeline",
+                stored = self.runtime.files.put(f["data"], api="pipeline", purpose="pipeline", owner=owner,
                                                 filename=f.get("filename") or "document", mime_type=f.get("mime_type"))
                 out.append({"file_id": stored.id, "filename": f.get("filename"), "mime_type": f.get("mime_type"),
                             "bytes": stored.bytes, "sha256": stored.sha256})
@@ -320,35 +338,40 @@ class PipelineService:
                        cost_usd=round(sum(r.cost_usd or 0.0 for r in done), 9),
                        latency_ms=round(sum(r.latency_ms or 0.0 for r in records.values()), 2),
                        escalated=any(r.escalated for r in done), tiers=",".join(tiers), finished_at=time.time())
+        if status == "succeeded" and not pipeline.keep_texts:  # failed and held runs need them to go on
+            self.store.forget_texts(run["id"])
         return self.store.get(run["id"])
 
     # -- after a run ------------------------------------------------------------------------
 
-    def show(self, run_id: str, pipeline: str | None = None) -> dict[str, Any]:
-        run = self.store.get(run_id, pipeline)
+    def show(self, run_id: str, pipeline: str | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
+        run = self.store.get(run_id, pipeline, tenant)
         out = public_run(run, self.store.steps(run_id))
         out["deliveries"] = [{k: d[k] for k in ("id", "step", "status", "attempts", "last_error")}
                              for d in self.outbox.list(run_id=run_id)]
         return out
 
-    def retry(self, run_id: str, pipeline: str | None = None) -> dict[str, Any]:
-        run = self.store.get(run_id, pipeline)
+    def retry(self, run_id: str, pipeline: str | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
+        run = self.store.get(run_id, pipeline, tenant)
         if run["status"] != "failed" or not self.store.requeue(run_id, ("failed",)):
             raise Conflict(f"run {run_id} is {run['status']}; only a failed run is retried", code="not_failed")
         return self.store.get(run_id)
 
     def review(self, run_id: str, pipeline: str | None = None, *, approve: bool = True,
-               output: dict[str, Any] | None = None) -> dict[str, Any]:
+               output: dict[str, Any] | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
         """A person's decision on a held run: approve (with corrections merged into the held
         step's output) and the run goes on from the next step, or reject it. A correction to a
         task step also reaches the ledger (outcome) and, for a learning classifier or
         extractor, its training labels."""
-        run = self.store.get(run_id, pipeline)
+        run = self.store.get(run_id, pipeline, tenant)
         if run["status"] != "human_review":
             raise Conflict(f"run {run_id} is {run['status']}; only a run waiting for review takes a decision",
                            code="not_in_review")
         if not approve:
             self.store.set(run_id, status="rejected", finished_at=time.time())
+            pipeline_ = self.pipelines.get(run["pipeline"])
+            if pipeline_ is None or not pipeline_.keep_texts:
+                self.store.forget_texts(run_id)
             return self.store.get(run_id)
         if output is not None and not isinstance(output, dict):
             raise InvalidRequest("'output' must be an object merged into the held step's output", param="output")
@@ -380,25 +403,25 @@ class PipelineService:
 
     # -- numbers ----------------------------------------------------------------------------
 
-    def stats(self, name: str, since: float | None = None) -> dict[str, Any]:
+    def stats(self, name: str, since: float | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
         """What the dashboard shows: runs by status, cost per document and per step, the share
-        of runs that escalated, reached each tier, went to review or failed."""
+        of runs that escalated, reached each tier, went to review or failed (``tenant``'s runs)."""
         pipeline = self.pipeline(name)
         return pipeline_stats(self.store, self.outbox, pipeline.name, [(s.name, s.kind) for s in pipeline.steps],
-                              since)
+                              since, tenant)
 
 def pipeline_stats(store: RunStore, outbox: Outbox, name: str, step_kinds: list[tuple[str, str]] | None,
-                   since: float | None = None) -> dict[str, Any]:
+                   since: float | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
     """A pipeline's numbers from its runs in the database. ``step_kinds`` (name, kind) come from
     its file when it is loaded; None: from the recorded steps (runs made by the CLI or another
     server whose file this one does not load)."""
     if step_kinds is None:
         seen: dict[str, int] = {}
-        for x in store.step_rows(name, since):
+        for x in store.step_rows(name, since, tenant):
             seen[x["step"]] = min(seen.get(x["step"], x["position"]), x["position"])
         step_kinds = [(step, "") for step in sorted(seen, key=seen.__getitem__)]
-    runs = store.list(name, limit=100_000, since=since)
-    steps = store.step_rows(name, since)
+    runs = store.list(name, limit=100_000, since=since, tenant=tenant)
+    steps = store.step_rows(name, since, tenant)
     n = len(runs)
     finished = [r for r in runs if r["status"] not in ("queued", "running")]
     costs = sorted(r["cost_usd"] or 0.0 for r in finished)
@@ -430,8 +453,8 @@ def pipeline_stats(store: RunStore, outbox: Outbox, name: str, step_kinds: list[
             "share_to_review": _share(counts.get("human_review", 0), len(finished)),
             "share_failed": _share(counts.get("failed", 0), len(finished)),
             "share_by_tier": {t: _share(c, len(finished)) for t, c in sorted(tiers.items())},
-            "dead_letters": len(outbox.list(name, "dead", limit=100_000)),
-            "pending_deliveries": len(outbox.list(name, "pending", limit=100_000)),
+            "dead_letters": len(outbox.list(name, "dead", limit=100_000, tenant=tenant)),
+            "pending_deliveries": len(outbox.list(name, "pending", limit=100_000, tenant=tenant)),
             "steps": per_step}
 
 

@@ -14,7 +14,7 @@ from litegate.errors import ConfigError
 from litegate.pipelines.expr import ExprError, Expression, template_paths
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
-PIPELINE_KEYS = {"name", "description", "feature", "step", "sync_wait_s"}
+PIPELINE_KEYS = {"name", "description", "feature", "step", "sync_wait_s", "keep_texts"}
 COMMON_KEYS = {"name", "kind", "when", "feature", "description"}
 
 

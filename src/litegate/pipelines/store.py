@@ -5,12 +5,15 @@ outbox), beside the ledger in the same database, so a user can query them like t
     sqlite3 ~/.cache/litegate/ledger.db \\
       "select step, count(*), avg(cost_usd), sum(tier = 'pro') from pipeline_steps group by 1"
 
-A run is unique per (pipeline, idempotency key): starting it again returns the existing run
-(a failed one is taken up again from its failed step), so nothing downstream runs twice.
+A run is unique per (pipeline, owner, idempotency key): starting it again with the same body
+returns the existing run (a failed one is taken up again from its failed step), so nothing
+downstream runs twice; the same key with another body is a conflict. A run's owner is the key
+that started it (``api_key``, ``litegate.tenancy``): another key neither sees it nor reuses it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
@@ -37,12 +40,16 @@ from sqlalchemy.exc import IntegrityError
 
 from litegate.errors import NotFound
 from litegate.ledger.calls import metadata
+from litegate.ledger.migrations import add_missing_columns, widen_column
+from litegate.tenancy import OPERATOR, Tenant, filtered
 
 runs_table = Table(
     "pipeline_runs", metadata,
     Column("id", String(64), primary_key=True),
     Column("pipeline", String(64), nullable=False, index=True),
-    Column("idempotency_key", String(200), nullable=False),
+    # scoped to its owner: "<key fingerprint>/<the caller's key>" (the caller's key alone when anonymous)
+    Column("idempotency_key", String(256), nullable=False),
+    Column("request_sha256", String(80)),  # what the key was first sent with: the same key, another body -> 409
     Column("status", String(16), nullable=False, index=True),  # queued running succeeded failed human_review rejected
     Column("input_ref", String(1000)),  # what a person recognises: a file name, a path, a line id
     Column("input", Text, nullable=False),  # JSON: text, files (references, never bytes), metadata
@@ -136,34 +143,39 @@ class RunStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         metadata.create_all(engine, tables=[runs_table, steps_table, deliveries_table])
+        add_missing_columns(engine, runs_table)
+        widen_column(engine, runs_table, "idempotency_key", 256)
 
     # -- runs -------------------------------------------------------------------------------
 
     def create(self, pipeline: str, key: str, input_ref: str | None, input_: dict[str, Any],
-               api_key: str | None = None) -> tuple[dict[str, Any], bool]:
-        """(the run, created): a new queued run, or the one this key already made."""
-        row = {"id": "prun_" + secrets.token_hex(12), "pipeline": pipeline, "idempotency_key": key,
+               api_key: str | None = None, request_sha256: str | None = None) -> tuple[dict[str, Any], bool]:
+        """(the run, created): a new queued run, or the one this owner (``api_key``) already
+        made under this key."""
+        row = {"id": "prun_" + secrets.token_hex(12), "pipeline": pipeline, "idempotency_key": scoped_key(api_key, key),
                "status": "queued", "input_ref": (input_ref or "")[:1000] or None, "input": json.dumps(input_),
-               "api_key": api_key, "cost_usd": 0.0, "created_at": time.time(), "attempts": 0}
+               "api_key": api_key, "request_sha256": request_sha256, "cost_usd": 0.0, "created_at": time.time(),
+               "attempts": 0}
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(runs_table).values(**row))
         except IntegrityError:
-            return self.by_key(pipeline, key), False
+            return self.by_key(pipeline, key, api_key), False
         return self.get(row["id"]), True
 
-    def by_key(self, pipeline: str, key: str) -> dict[str, Any]:
+    def by_key(self, pipeline: str, key: str, api_key: str | None = None) -> dict[str, Any]:
+        """The run this owner started under ``key``."""
         with self.engine.connect() as conn:
             row = conn.execute(select(runs_table).where(runs_table.c.pipeline == pipeline)
-                               .where(runs_table.c.idempotency_key == key)).mappings().first()
+                               .where(runs_table.c.idempotency_key == scoped_key(api_key, key))).mappings().first()
         if row is None:
             raise NotFound(f"no run of {pipeline!r} with idempotency key {key[:80]!r}")
         return dict(row)
 
-    def get(self, run_id: str, pipeline: str | None = None) -> dict[str, Any]:
+    def get(self, run_id: str, pipeline: str | None = None, tenant: Tenant = OPERATOR) -> dict[str, Any]:
         with self.engine.connect() as conn:
             row = conn.execute(select(runs_table).where(runs_table.c.id == run_id)).mappings().first()
-        if row is None or (pipeline is not None and row["pipeline"] != pipeline):
+        if row is None or (pipeline is not None and row["pipeline"] != pipeline) or not tenant.sees(row["api_key"]):
             raise NotFound(f"no run {run_id[:80]!r}" + (f" of pipeline {pipeline!r}" if pipeline else ""),
                            param="run_id")
         return dict(row)
@@ -189,8 +201,10 @@ class RunStore:
             return done.rowcount == 1
 
     def list(self, pipeline: str | None = None, status: str | None = None, limit: int = 50,
-             before: float | None = None, since: float | None = None) -> list[dict[str, Any]]:
-        q = select(runs_table).order_by(runs_table.c.created_at.desc(), runs_table.c.id)
+             before: float | None = None, since: float | None = None,
+             tenant: Tenant = OPERATOR) -> list[dict[str, Any]]:
+        q = filtered(select(runs_table).order_by(runs_table.c.created_at.desc(), runs_table.c.id),
+                     runs_table.c.api_key, tenant)
         if pipeline is not None:
             q = q.where(runs_table.c.pipeline == pipeline)
         if status is not None:
@@ -202,13 +216,27 @@ class RunStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.limit(limit)).mappings()]
 
-    def pipeline_names(self, since: float | None = None) -> list[str]:
-        """Every pipeline with runs here (run by a server or the CLI), by name."""
-        q = select(runs_table.c.pipeline).distinct()
+    def pipeline_names(self, since: float | None = None, tenant: Tenant = OPERATOR) -> list[str]:
+        """Every pipeline with runs here (run by a server or the CLI) that ``tenant`` may see."""
+        q = filtered(select(runs_table.c.pipeline).distinct(), runs_table.c.api_key, tenant)
         if since is not None:
             q = q.where(runs_table.c.created_at >= since)
         with self.engine.connect() as conn:
             return sorted(r[0] for r in conn.execute(q))
+
+    def forget_texts(self, run_id: str) -> None:
+        """A finished run keeps what its steps found, not the document: the input's text and
+        the text an ingest step read become their length and sha256 (nothing but learning
+        keeps texts, and it keeps its own)."""
+        run = self.get(run_id)
+        input_ = json.loads(run["input"])
+        if isinstance(input_.get("text"), str):
+            input_.update(text=None, **_fingerprint(input_["text"]))
+            self.set(run_id, input=json.dumps(input_))
+        for rec in self.steps(run_id):
+            if rec.kind == "ingest" and isinstance(rec.output, dict) and isinstance(rec.output.get("text"), str):
+                rec.output = {**rec.output, "text": None, **_fingerprint(rec.output["text"])}
+                self.put_step(run_id, rec)
 
     def unfinished(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -238,28 +266,47 @@ class RunStore:
                          .where(steps_table.c.step == rec.step))
             conn.execute(insert(steps_table).values(run_id=run_id, **values))
 
-    def step_rows(self, pipeline: str, since: float | None = None) -> list[dict[str, Any]]:
+    def step_rows(self, pipeline: str, since: float | None = None,
+                  tenant: Tenant = OPERATOR) -> list[dict[str, Any]]:
         q = (select(steps_table.c.run_id, steps_table.c.step, steps_table.c.position, steps_table.c.status,
                     steps_table.c.tier, steps_table.c.cost_usd, steps_table.c.latency_ms, steps_table.c.escalated,
                     steps_table.c.confidence)
              .join(runs_table, runs_table.c.id == steps_table.c.run_id).where(runs_table.c.pipeline == pipeline))
         if since is not None:
             q = q.where(runs_table.c.created_at >= since)
+        q = filtered(q, runs_table.c.api_key, tenant)
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q).mappings()]
 
-    def counts(self, pipeline: str, since: float | None = None) -> dict[str, int]:
-        q = select(runs_table.c.status, func.count()).where(runs_table.c.pipeline == pipeline)
+    def counts(self, pipeline: str, since: float | None = None, tenant: Tenant = OPERATOR) -> dict[str, int]:
+        q = filtered(select(runs_table.c.status, func.count()).where(runs_table.c.pipeline == pipeline),
+                     runs_table.c.api_key, tenant)
         if since is not None:
             q = q.where(runs_table.c.created_at >= since)
         with self.engine.connect() as conn:
             return {s: int(n) for s, n in conn.execute(q.group_by(runs_table.c.status))}
 
 
+def _fingerprint(text: str) -> dict[str, Any]:
+    return {"text_chars": len(text), "text_sha256": hashlib.sha256(text.encode()).hexdigest()}
+
+
+def scoped_key(owner: str | None, key: str) -> str:
+    """An idempotency key as stored: prefixed by its owner's fingerprint, so two keys' runs
+    never meet (an anonymous owner's keys are stored as given, as before owners existed)."""
+    return key if owner is None else f"{owner}/{key}"
+
+
+def caller_key(run: dict[str, Any]) -> str:
+    """The idempotency key as its caller sent it."""
+    key, owner = run["idempotency_key"], run.get("api_key")
+    return key[len(owner) + 1:] if owner is not None and key.startswith(owner + "/") else key
+
+
 def public_run(run: dict[str, Any], steps: list[StepRecord] | None = None) -> dict[str, Any]:
     """A run as the API and the CLI show it."""
     out = {"object": "pipeline.run", "id": run["id"], "pipeline": run["pipeline"], "status": run["status"],
-           "idempotency_key": run["idempotency_key"], "input_ref": run["input_ref"],
+           "idempotency_key": caller_key(run), "input_ref": run["input_ref"],
            "cost_usd": round(run["cost_usd"] or 0.0, 9), "latency_ms": run["latency_ms"],
            "escalated": bool(run["escalated"]), "tiers": run["tiers"].split(",") if run["tiers"] else [],
            "failed_step": run["failed_step"], "review_step": run["review_step"], "error": run["error"],

@@ -13,13 +13,14 @@ from fastapi.responses import Response
 
 from litegate._version import __version__
 from litegate.jobs.batches import BatchRunner, task_prefetch
-from litegate.keys import KeyGuard
+from litegate.keys import KeyGuard, request_fingerprint, require_operator
 from litegate.runtime import Runtime
 from litegate.server import gemini, native, ollama, openai, pages, responses
 from litegate.server.errors import install_error_handlers
-from litegate.server.front import ErrorShapes, FrontEnd
+from litegate.server.front import ErrorShapes, FrontEnd, Guards
 from litegate.server.internal import AppDispatch
 from litegate.server.limits import BodyLimit, HostGuard
+from litegate.tenancy import Tenant, set_current
 
 log = logging.getLogger("litegate.server")
 
@@ -41,13 +42,13 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
                   **({"openapi_url": None, "docs_url": None, "redoc_url": None} if keys_on else {}))
     app.state.runtime = runtime
     app.state.started = int(time.time())
-    guarded = _keys(app, runtime)
+    guards = _keys(app, runtime)
     shapes = ErrorShapes(fronts)
     install_error_handlers(app, shapes)
     if keys_on:
-        _guarded_docs(app, guarded)
+        _guarded_docs(app, list(guards.caller))
     for front in fronts:
-        front.mount(app, guarded)
+        front.mount(app, guards)
     # pipeline files are checked here, so a bad one stops the server before it listens
     app.state.pipelines = pipelines_for(runtime) if with_pipelines else None
     file_limit = int(runtime.settings.max_file_mb * (1 << 20))
@@ -88,16 +89,27 @@ def _lifespan(close_runtime: bool) -> Callable[[FastAPI], AbstractAsyncContextMa
     return lifespan
 
 
-def _keys(app: FastAPI, runtime: Runtime) -> list[Any]:
-    """The API keys' guard, as the dependency every route takes."""
+def _keys(app: FastAPI, runtime: Runtime) -> Guards:
+    """The API keys' guard, as the dependencies routes take: every caller's, the operator's."""
     app.state.keys = KeyGuard(runtime.config.api_keys, runtime.accountant.ledger if runtime.accountant else None)
     if runtime.accountant is not None and app.state.keys.enabled:
         runtime.accountant.spend_listeners.append(app.state.keys.spent)
 
-    async def require_key(request: Request) -> None:
-        request.app.state.keys.check(request)
+    async def require_key(request: Request) -> AsyncIterator[None]:
+        guard = request.app.state.keys
+        key = guard.check(request)
+        # without keys everyone is the one anonymous owner and sees all, whatever token a client sends
+        owner = request_fingerprint(request) if guard.enabled else None
+        request.state.tenant = Tenant(owner, admin=bool(key and key.admin) or not guard.enabled)
+        set_current(request.state.tenant)  # for shared code that reaches stored files (attachments)
+        reservation = await guard.reserve_for(request, key)  # a budget's share, until the response is sent
+        try:
+            yield
+        finally:
+            guard.release(reservation)
 
-    return [Depends(require_key)]
+    caller = [Depends(require_key)]
+    return Guards(caller=caller, operator=caller + [Depends(require_operator)])
 
 
 def _probes(app: FastAPI, keys_on: bool) -> None:

@@ -50,7 +50,23 @@ class ErrorShape:
 
 OPENAI_SHAPE = ErrorShape(owns=lambda path, headers: True)
 
-Mount = Callable[[FastAPI, Sequence[Any]], None]  # (app, the dependencies every route takes)
+@dataclass(frozen=True)
+class Guards:
+    """The dependencies routes take: ``caller`` for every route (a valid key, when keys are
+    on), ``operator`` for what only an admin key may do (retrain, review, promote)."""
+
+    caller: Sequence[Any]
+    operator: Sequence[Any]
+
+
+Mount = Callable[[FastAPI, Guards], None]
+
+
+@dataclass(frozen=True)
+class OperatorOnly:
+    """A router whose routes need an admin key."""
+
+    router: Any
 
 
 @dataclass(frozen=True)
@@ -76,10 +92,14 @@ class ErrorShapes:
 
 
 def routers(*items: Any, **include: Any) -> Mount:
-    """A ``mount`` that includes these routers behind the shared dependencies."""
+    """A ``mount`` that includes these routers behind the callers' guard (``OperatorOnly``
+    ones behind the operator's)."""
 
-    def mount(app: FastAPI, dependencies: Sequence[Any]) -> None:
-        for router in items:
-            app.include_router(router, dependencies=list(dependencies), **include)
+    def mount(app: FastAPI, guards: Guards) -> None:
+        for item in items:
+            if isinstance(item, OperatorOnly):
+                app.include_router(item.router, dependencies=list(guards.operator), **include)
+            else:
+                app.include_router(item, dependencies=list(guards.caller), **include)
 
     return mount

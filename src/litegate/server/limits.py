@@ -8,6 +8,7 @@ import contextlib
 import json
 from collections.abc import Awaitable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from litegate.server.front import OPENAI_SHAPE, ErrorShape, ErrorShapes, Problem
 
@@ -19,7 +20,9 @@ Scope = dict[str, Any]
 class BodyLimit:
     """Refuses a request body over ``max_bytes`` with a 413 before the route sees it: by its
     Content-Length when it has one, else by counting while it arrives. The body is buffered
-    (it is bounded) and replayed to the app; later messages (a disconnect) pass through."""
+    (it is bounded) and replayed to the app; later messages (a disconnect) pass through.
+    Uploads (the ``larger`` paths) are not buffered: they stream to the route, which writes
+    them to disk, and one that runs past its limit ends with ``BodyTooLarge``."""
 
     def __init__(self, app: Any, max_bytes: int, larger: dict[str, int] | None = None,
                  shapes: ErrorShapes | None = None):
@@ -37,6 +40,9 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             await self._refuse(scope, send, limit)
+            return
+        if limit != self.max_bytes:
+            await self.app(scope, _counted(receive, limit), send)
             return
         chunks, size = [], 0
         while True:
@@ -68,6 +74,30 @@ class BodyLimit:
                       "request_too_large", close=True)
 
 
+class BodyTooLarge(Exception):
+    """An upload without a Content-Length ran past its limit while the route read it."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the request body is larger than the {limit / (1 << 20):g} MB limit (LITEGATE_MAX_FILE_MB)")
+        self.limit = limit
+
+
+def _counted(receive: Any, limit: int) -> Any:
+    """``receive`` passing the body through as it arrives, counting it against ``limit``."""
+    size = 0
+
+    async def counted() -> dict[str, Any]:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request":
+            size += len(message.get("body", b""))
+            if size > limit:
+                raise BodyTooLarge(limit)
+        return message
+
+    return counted
+
+
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
@@ -80,34 +110,73 @@ def _host_only(value: str) -> str:
 
 
 class HostGuard:
-    """DNS rebinding and cross-site requests: the ``Host`` header must name an allowed host, and
-    a browser's ``Origin``, when sent, must too (a web page cannot make a browser drive the
-    API). Clients that are not browsers send no Origin and are unaffected. ``"*"`` allows all."""
+    """DNS rebinding and cross-site requests: the ``Host`` header must name an allowed host
+    (``"*"`` allows any), and a browser's ``Origin``, when sent, must be this server's own
+    origin: the same scheme, an allowed host (or the Host itself) and the same port. ``Origin:
+    null`` (sandboxed frames, ``data:`` pages) is refused, and so is a state-changing request
+    a browser marks ``Sec-Fetch-Site: cross-site``. Clients that are not browsers send neither
+    header and are unaffected. An ``--allowed-hosts`` entry with a scheme
+    (``https://app.example.com``) allows that exact origin too (a page served elsewhere)."""
 
     def __init__(self, app: Any, allowed: list[str], shapes: ErrorShapes | None = None):
         self.app = app
         self.shapes = shapes
         self.any = "*" in allowed
-        self.allowed = {_host_only(h) for h in allowed if h != "*"}
+        self.origins = {h.strip().lower().rstrip("/") for h in allowed if "://" in h}
+        self.allowed = {_host_only(h) for h in allowed if h != "*" and "://" not in h}
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] != "http" or self.any or "litegate.internal" in scope:  # batch lines come from within
+        if scope["type"] != "http" or "litegate.internal" in scope:  # batch lines come from within
             await self.app(scope, receive, send)
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         host = _host_only(headers.get("host", ""))
-        if host not in self.allowed:
-            await _refuse(_shape(self.shapes, scope), send, 421, f"host {host!r} is not served here; allowed: {', '.join(sorted(self.allowed))} "
+        shape = _shape(self.shapes, scope)
+        if not self.any and host not in self.allowed:
+            await _refuse(shape, send, 421, f"host {host!r} is not served here; allowed: {', '.join(sorted(self.allowed))} "
                                      "(litegate serve --allowed-hosts)", "host_not_allowed")
             return
         origin = headers.get("origin")
-        if origin and origin != "null":
-            origin_host = _host_only(origin.split("://", 1)[-1].split("/", 1)[0])
-            if origin_host not in self.allowed:
-                await _refuse(_shape(self.shapes, scope), send, 403, f"requests from web pages at {origin!r} are refused (litegate serve "
-                                         "--allowed-hosts)", "origin_not_allowed")
-                return
+        if origin is not None and not self._same_origin(origin, scope, headers.get("host", "")):
+            await _refuse(shape, send, 403, f"requests from web pages at {origin[:100]!r} are refused: only this server's own "
+                                     "pages may call it from a browser (litegate serve --allowed-hosts)",
+                          "origin_not_allowed")
+            return
+        if (origin is None and headers.get("sec-fetch-site") == "cross-site"
+                and scope.get("method") not in ("GET", "HEAD", "OPTIONS")):
+            await _refuse(shape, send, 403, "a request another site's page made is refused", "origin_not_allowed")
+            return
         await self.app(scope, receive, send)
+
+    def _same_origin(self, origin: str, scope: Scope, host_header: str) -> bool:
+        if origin.strip().lower().rstrip("/") in self.origins:
+            return True
+        try:
+            parts = urlsplit(origin.strip().lower())
+            origin_port = parts.port
+        except ValueError:  # a port that is not a number
+            return False
+        scheme = str(scope.get("scheme") or "http").lower()
+        if origin == "null" or parts.scheme != scheme or not parts.hostname:
+            return False
+        own_port = _port_of(host_header, scheme)
+        if (origin_port or DEFAULT_PORTS.get(parts.scheme)) != own_port:
+            return False
+        name = parts.hostname
+        return name == _host_only(host_header) or name in self.allowed
+
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _port_of(host_header: str, scheme: str) -> int | None:
+    """The port a Host header names (the scheme's default when it names none)."""
+    value = host_header.strip()
+    tail = value.rsplit("]", 1)[-1] if value.startswith("[") else value
+    if ":" in tail and tail.count(":") == 1:
+        port = tail.rsplit(":", 1)[1]
+        return int(port) if port.isdigit() else None
+    return DEFAULT_PORTS.get(scheme)
 
 
 def _shape(shapes: ErrorShapes | None, scope: Scope) -> ErrorShape:

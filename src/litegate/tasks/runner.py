@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from litegate.errors import InvalidRequest, LitegateError, TierUnavailable, UnknownTask
-from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec
+from litegate.tasks.base import MAX_TEXT_CHARS, TaskContext, TaskOutput, TaskRequest, TaskSpec
 from litegate.tasks.cascade import CascadePolicy, Step, run_policy
 from litegate.tasks.registry import TASKS
 from litegate.tiers.base import Tier
@@ -105,9 +105,10 @@ class TaskRunner:
         if not nano:
             return
         by_name: dict[str, list[str]] = {}
+        spec = self.spec(task)
         for b in bodies:
             if (isinstance(b, dict) and isinstance(b.get("classifier"), str) and isinstance(b.get("text"), str)
-                    and b.get("tier") in (None, "auto", *(t.name for t in nano))):
+                    and b.get("tier") in (None, "auto", *(t.name for t in nano)) and _valid(spec, b)):
                 by_name.setdefault(b["classifier"], []).append(b["text"])
         for name, texts in by_name.items():
             try:
@@ -266,3 +267,16 @@ def accounting_observer(accountant: Any) -> Observer:
                         budget=done.policy.max_escalation_rate if done.policy else None)
 
     return observe
+
+
+def _valid(spec: TaskSpec, body: dict[str, Any]) -> bool:
+    """Whether a request passes its task's checks (sizes, shapes): only those are worth work
+    done ahead (a 31 MB text must fail on its own, not be encoded first)."""
+    text = body.get("text")
+    if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
+        return False
+    try:
+        validate(spec, body)
+    except (LitegateError, ValueError):
+        return False
+    return True

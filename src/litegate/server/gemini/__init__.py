@@ -3,14 +3,13 @@ count tokens, embeddings, caches, Gemini's Files API and batch mode; errors in G
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from fastapi.utils import generate_unique_id
 
-from litegate.server.front import FrontEnd
+from litegate.server.front import FrontEnd, Guards
 from litegate.server.gemini import batches, routes
 from litegate.server.gemini.shape import GEMINI_SHAPE
 
@@ -19,12 +18,12 @@ def _v1_id(route: APIRoute) -> str:
     return "gemini_" + generate_unique_id(route)  # the same routes under /v1 need their own operation ids
 
 
-def mount(app: FastAPI, dependencies: Sequence[Any]) -> None:
+def mount(app: FastAPI, guards: Guards) -> None:
     """Under /v1beta and /v1, after the OpenAI routes (which keep /v1/models, /v1/files)."""
     app.state.gemini = routes.GeminiState()
     for prefix in ("/v1beta", "/v1"):
         ids: dict[str, Any] = {} if prefix == "/v1beta" else {"generate_unique_id_function": _v1_id}
-        deps = list(dependencies)
+        deps = list(guards.caller)
         app.include_router(routes.router, prefix=prefix, dependencies=deps, **ids)
         app.include_router(batches.router, prefix=prefix, dependencies=deps, **ids)
         app.include_router(batches.upload_router, prefix="/upload" + prefix, dependencies=deps, **ids)

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import secrets
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,13 +27,14 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from litegate.chat.gemini_shapes import to_chat_request
-from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge
+from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge, TooManyRequests
 from litegate.jobs.batches import Job
 from litegate.jobs.files import StoredFile
-from litegate.keys import request_feature, request_fingerprint
+from litegate.keys import request_feature, request_tenant
 from litegate.server.bodies import BATCH_GENERATE, body
 from litegate.server.errors import json_body
 from litegate.server.gemini.routes import _model_id, _rfc3339, _served
+from litegate.server.uploads import upload_slot
 
 router = APIRouter()  # mounted under /v1beta and /v1
 upload_router = APIRouter()  # /upload/v1beta/files and /upload/v1/files
@@ -63,7 +66,7 @@ def _file_resource(request: Request, f: StoredFile) -> dict[str, Any]:
 
 
 def _gemini_file(request: Request, name: str) -> StoredFile:
-    f = request.app.state.runtime.files.get(_file_name(name))
+    f = request.app.state.runtime.files.get(_file_name(name), request_tenant(request))
     if f.api != "gemini":
         raise NotFound(f"files/{_file_name(name)} not found")
     return f
@@ -77,6 +80,7 @@ class Upload:
     display_name: str
     mime_type: str
     size: int | None
+    owner: str | None = None  # the key that started it: only it may send the chunks
     offset: int = 0
 
 
@@ -84,6 +88,7 @@ class Uploads:
     """Resumable upload sessions in progress (in memory: an interrupted upload starts again)."""
 
     MAX_OPEN = 64
+    MAX_OPEN_PER_KEY = 8
 
     def __init__(self, root: Path):
         self.root = root / "uploads"
@@ -91,20 +96,24 @@ class Uploads:
         self.open: dict[str, Upload] = {}
         self.lock = threading.Lock()
 
-    def start(self, display_name: str, mime_type: str, size: int | None) -> str:
+    def start(self, display_name: str, mime_type: str, size: int | None, owner: str | None = None) -> str:
         upload_id = secrets.token_hex(16)
         with self.lock:
-            if len(self.open) >= self.MAX_OPEN:  # the oldest unfinished one goes
-                old_id, old = next(iter(self.open.items()))
-                old.path.unlink(missing_ok=True)
-                del self.open[old_id]
-            self.open[upload_id] = Upload(self.root / upload_id, display_name, mime_type, size)
+            mine = [i for i, up in self.open.items() if up.owner == owner]
+            if len(mine) >= self.MAX_OPEN_PER_KEY:  # the key's oldest unfinished one goes (never another key's)
+                self.open.pop(mine[0]).path.unlink(missing_ok=True)
+            elif len(self.open) >= self.MAX_OPEN:
+                raise TooManyRequests(f"{self.MAX_OPEN} uploads are open on this server; finish or retry later",
+                                      code="too_many_uploads", retry_after=5.0)
+            # named for this process: a session a crash cuts short is removed at the next start
+            self.open[upload_id] = Upload(self.root / f"{os.getpid()}-{upload_id}", display_name, mime_type, size,
+                                          owner)
         return upload_id
 
-    def get(self, upload_id: str) -> Upload:
+    def get(self, upload_id: str, owner: str | None = None) -> Upload:
         with self.lock:
             up = self.open.get(upload_id)
-        if up is None:
+        if up is None or up.owner != owner:
             raise NotFound("no upload in progress with this upload_id; start it again")
         return up
 
@@ -140,35 +149,48 @@ async def upload(request: Request) -> Response:
         mime = str(meta.get("mimeType") or meta.get("mime_type")
                    or request.headers.get("x-goog-upload-header-content-type") or "application/octet-stream")[:128]
         display = meta.get("displayName") or meta.get("display_name") or ""
-        new_id = _uploads(request).start(str(display)[:512], mime, size)
+        new_id = _uploads(request).start(str(display)[:512], mime, size, request_tenant(request).owner)
         url = str(request.url.include_query_params(upload_id=new_id))
         return Response(b"", headers={"x-goog-upload-url": url, "x-goog-upload-status": "active",
                                       "x-goog-upload-chunk-granularity": str(8 << 20)})
     uploads = _uploads(request)
-    up = uploads.get(upload_id)
+    up = uploads.get(upload_id, request_tenant(request).owner)
     offset = request.headers.get("x-goog-upload-offset", "0")
     if not offset.isdigit() or int(offset) != up.offset:
         raise InvalidRequest(f"X-Goog-Upload-Offset must be {up.offset} (bytes received so far)")
-    chunk = await request.body()
-    if up.offset + len(chunk) > limit:
-        uploads.close(upload_id)
-        raise PayloadTooLarge(f"the file is larger than the {limit >> 20} MB limit (LITEGATE_MAX_FILE_MB)")
-    with open(up.path, "ab") as f:
-        f.write(chunk)
-    up.offset += len(chunk)
+    with upload_slot(request):
+        await _append_chunk(request, uploads, upload_id, up, limit)
     if "finalize" not in command.split(","):
         return Response(b"", headers={"x-goog-upload-status": "active"})
-    data = up.path.read_bytes()
-    uploads.close(upload_id)
-    if not data:
+    if not up.offset:
+        uploads.close(upload_id)
         raise InvalidRequest("the uploaded file is empty")
-    import time
-
     files = request.app.state.runtime.files
-    stored = await run_in_threadpool(files.put, data, api="gemini", purpose="user_data",
-                                     filename=up.display_name or "upload", mime_type=up.mime_type,
-                                     expires_at=time.time() + FILE_TTL_S)
+
+    def store() -> StoredFile:
+        with open(up.path, "rb") as source:
+            return files.put_stream(source, api="gemini", purpose="user_data", filename=up.display_name or "upload",
+                                    mime_type=up.mime_type, expires_at=time.time() + FILE_TTL_S,
+                                    owner=request_tenant(request).owner)
+    try:
+        stored = await run_in_threadpool(store)
+    finally:
+        uploads.close(upload_id)
     return JSONResponse({"file": _file_resource(request, stored)}, headers={"x-goog-upload-status": "final"})
+
+
+async def _append_chunk(request: Request, uploads: Uploads, upload_id: str, up: Upload, limit: int) -> None:
+    """One chunk of a resumable upload, appended to its file as it arrives."""
+    try:
+        with open(up.path, "ab") as f:
+            async for piece in request.stream():
+                if up.offset + len(piece) > limit:
+                    raise PayloadTooLarge(f"the file is larger than the {limit >> 20} MB limit (LITEGATE_MAX_FILE_MB)")
+                await run_in_threadpool(f.write, piece)
+                up.offset += len(piece)
+    except PayloadTooLarge:
+        uploads.close(upload_id)
+        raise
 
 
 # -- files ----------------------------------------------------------------------------------
@@ -178,7 +200,8 @@ async def list_gemini_files(request: Request) -> dict[str, Any]:
     size = request.query_params.get("pageSize", "100")
     n = int(size) if size.isdigit() and 0 < int(size) <= 1000 else 100
     token = request.query_params.get("pageToken") or None
-    rows = await run_in_threadpool(request.app.state.runtime.files.list, api="gemini", after=token, limit=n + 1)
+    rows = await run_in_threadpool(request.app.state.runtime.files.list, api="gemini", after=token, limit=n + 1,
+                                   tenant=request_tenant(request))
     out: dict[str, Any] = {"files": [_file_resource(request, f) for f in rows[:n]]}
     if len(rows) > n:
         out["nextPageToken"] = rows[n - 1].id
@@ -234,7 +257,7 @@ def gemini_batch(request: Request, job: Job) -> dict[str, Any]:
 def _gemini_job(request: Request, name: str) -> Job:
     name = name if name.startswith("batches/") else f"batches/{name}"
     try:
-        job = request.app.state.runtime.batches.get(name)
+        job = request.app.state.runtime.batches.get(name, request_tenant(request))
     except NotFound:
         raise NotFound(f"{name} not found") from None
     if job.api != "gemini":
@@ -277,11 +300,11 @@ async def batch_generate_content(model: str, request: Request) -> dict[str, Any]
                                                                       if "metadata" in item else {})}))
         stored = await run_in_threadpool(rt.files.put, ("\n".join(lines) + "\n").encode(), api="gemini",
                                          purpose="batch_inline", filename="inline-requests.jsonl",
-                                         mime_type="application/jsonl")
+                                         mime_type="application/jsonl", owner=request_tenant(request).owner)
         input_id, is_inline, total = stored.id, True, len(lines)
     job = await run_in_threadpool(
         rt.batches.create, api="gemini", endpoint=f"/v1beta/models/{name}:generateContent", input_file_id=input_id,
-        total=total, display_name=str(batch.get("displayName") or "")[:512], api_key=request_fingerprint(request),
+        total=total, display_name=str(batch.get("displayName") or "")[:512], api_key=request_tenant(request).owner,
         feature=request_feature(request), inline=is_inline)
     request.app.state.batch_runner.start(job.id)
     return gemini_batch(request, job)
@@ -298,7 +321,7 @@ async def list_gemini_batches(request: Request) -> dict[str, Any]:
     size = request.query_params.get("pageSize", "50")
     n = int(size) if size.isdigit() and 0 < int(size) <= 1000 else 50
     jobs, more = await run_in_threadpool(request.app.state.runtime.batches.list, "gemini",
-                                         request.query_params.get("pageToken") or None, n)
+                                         request.query_params.get("pageToken") or None, n, request_tenant(request))
     out: dict[str, Any] = {"operations": [gemini_batch(request, j) for j in jobs]}
     if more and jobs:
         out["nextPageToken"] = jobs[-1].id

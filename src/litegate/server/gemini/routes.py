@@ -27,11 +27,12 @@ from starlette.concurrency import run_in_threadpool
 from litegate.chat import ChatCall
 from litegate.chat.gemini_shapes import contents_to_messages, to_chat_request, to_gemini_response
 from litegate.errors import InvalidRequest, LitegateError, NotFound, TooManyRequests
-from litegate.keys import request_feature, request_fingerprint
+from litegate.keys import request_feature, request_fingerprint, request_tenant
 from litegate.server.bodies import BATCH_EMBED, CACHE, CACHE_UPDATE, COUNT_TOKENS, EMBED, GENERATE, body
 from litegate.server.errors import json_body
 from litegate.server.gemini.shape import google_status
 from litegate.server.limits import while_connected
+from litegate.tenancy import OPERATOR, Tenant
 
 log = logging.getLogger("litegate.gemini")
 router = APIRouter()  # mounted under /v1beta and /v1 (google-genai 3.x defaults to v1)
@@ -83,6 +84,7 @@ class CachedContent:
     create_time: float
     update_time: float
     expire_time: float
+    owner: str | None = None  # the key that made it (litegate.tenancy)
 
     def resource(self) -> dict[str, Any]:
         return {"name": self.name, "model": f"models/{self.model}", "displayName": self.display_name,
@@ -99,12 +101,12 @@ class GeminiState:
         self.caches: dict[str, CachedContent] = {}
         self.lock = threading.Lock()
 
-    def live_cache(self, name: str) -> CachedContent:
+    def live_cache(self, name: str, tenant: Tenant = OPERATOR) -> CachedContent:
         name = name if name.startswith("cachedContents/") else f"cachedContents/{name}"
         with self.lock:
             self._expire()
             cache = self.caches.get(name)
-        if cache is None:
+        if cache is None or not tenant.sees(cache.owner):
             raise NotFound(f"cached content {name} not found (it may have expired)")
         return cache
 
@@ -133,11 +135,12 @@ def _call(request: Request, body: dict[str, Any]) -> tuple[ChatCall, dict[str, A
                     api_key=request_fingerprint(request)), wants
 
 
-def _with_cache(body: dict[str, Any], state: GeminiState, model: str) -> tuple[dict[str, Any], CachedContent | None]:
+def _with_cache(body: dict[str, Any], state: GeminiState, model: str,
+                tenant: Tenant) -> tuple[dict[str, Any], CachedContent | None]:
     name = body.get("cachedContent")
     if not name:
         return body, None
-    cache = state.live_cache(str(name))
+    cache = state.live_cache(str(name), tenant)
     if cache.model != model:
         raise InvalidRequest(f"{cache.name} was created for model {cache.model}, not {model}")
     for key in ("systemInstruction", "tools", "toolConfig"):
@@ -153,7 +156,7 @@ def _with_cache(body: dict[str, Any], state: GeminiState, model: str) -> tuple[d
 
 async def _generate(request: Request, model: str, body: dict[str, Any]) -> dict[str, Any]:
     name = _served(request, model)
-    body, cache = _with_cache(body, _state(request), name)
+    body, cache = _with_cache(body, _state(request), name, request_tenant(request))
     call, wants = _call(request, body)
     call.request.model = name
     run = await request.app.state.runtime.chat.run(call)
@@ -210,7 +213,7 @@ async def generate_content(model: str, request: Request) -> dict[str, Any]:
 async def stream_generate_content(model: str, request: Request) -> StreamingResponse:
     body = await json_body(request)
     name = _served(request, _model_id(model))
-    body, cache = _with_cache(body, _state(request), name)
+    body, cache = _with_cache(body, _state(request), name, request_tenant(request))
     call, wants = _call(request, body)
     call.request.model = name
     run = await request.app.state.runtime.chat.run(call, stream=True)
@@ -339,7 +342,8 @@ async def create_cache(request: Request) -> dict[str, Any]:
             raise TooManyRequests(f"at most {MAX_CACHES} cached contents may exist at once; delete some")
         cache = CachedContent(name="cachedContents/" + secrets.token_hex(10), model=name,
                               display_name=str(body.get("displayName", "")), body=prefix, prefix_tokens=tokens,
-                              create_time=now, update_time=now, expire_time=expire)
+                              create_time=now, update_time=now, expire_time=expire,
+                              owner=request_tenant(request).owner)
         state.caches[cache.name] = cache
     # Compute the prefix's KV state now, so the first request that uses it finds it cached.
     await request.app.state.runtime.chat.prefill(name, messages)
@@ -348,7 +352,7 @@ async def create_cache(request: Request) -> dict[str, Any]:
 
 @router.get("/cachedContents/{name}")
 async def get_cache(name: str, request: Request) -> dict[str, Any]:
-    return _state(request).live_cache(name).resource()
+    return _state(request).live_cache(name, request_tenant(request)).resource()
 
 
 @router.get("/cachedContents")
@@ -356,14 +360,15 @@ async def list_caches(request: Request) -> dict[str, Any]:
     state = _state(request)
     with state.lock:
         state._expire()
-        items = [c.resource() for c in state.caches.values()]
+        tenant = request_tenant(request)
+        items = [c.resource() for c in state.caches.values() if tenant.sees(c.owner)]
     return {"cachedContents": items}
 
 
 @router.patch("/cachedContents/{name}", openapi_extra=body(CACHE_UPDATE))
 async def update_cache(name: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
-    cache = _state(request).live_cache(name)
+    cache = _state(request).live_cache(name, request_tenant(request))
     mask = {m.strip() for m in request.query_params.get("updateMask", "").split(",") if m.strip()}
     now = _now()
     if body.get("expireTime") and (not mask or "expireTime" in mask or "expire_time" in mask):
@@ -379,7 +384,7 @@ async def update_cache(name: str, request: Request) -> dict[str, Any]:
 @router.delete("/cachedContents/{name}")
 async def delete_cache(name: str, request: Request) -> dict[str, Any]:
     state = _state(request)
-    cache = state.live_cache(name)
+    cache = state.live_cache(name, request_tenant(request))
     with state.lock:
         state.caches.pop(cache.name, None)
     return {}

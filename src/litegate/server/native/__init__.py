@@ -1,7 +1,7 @@
 """litegate's own API: tasks (``/v1/tasks/{task}``), classifiers and extractors, learning and
 the review queue, pipelines. Errors in OpenAI's shape."""
 
-from litegate.server.front import FrontEnd, routers
+from litegate.server.front import FrontEnd, OperatorOnly, routers
 from litegate.server.native import learning, pipelines, tasks
 
-FRONT = FrontEnd("litegate", routers(tasks.router, learning.router, pipelines.router))
+FRONT = FrontEnd("litegate", routers(tasks.router, OperatorOnly(learning.router), pipelines.router))

@@ -1,10 +1,13 @@
 """Pipeline routes: start runs (JSON or a multipart upload), read runs, review held runs,
 dead letters, and the numbers behind ``/dashboard/pipelines``.
 
+Each key sees, retries and reviews only the runs it started (an admin key sees all).
+
 ``POST /v1/pipelines/{name}/runs`` waits for the run up to ``?wait=`` seconds (default: the
 pipeline's ``sync_wait_s``, 30) and answers 200 with it; a run still going then is answered
 202 with a ``Location`` to poll (``GET /v1/pipelines/{name}/runs/{id}``). ``Idempotency-Key``
-(header or ``idempotency_key``) names the document: the same key again returns the same run.
+(header or ``idempotency_key``) names the document: the same key again returns the same run; the
+same key with a different document is refused (409).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from litegate.errors import InvalidRequest, LitegateError, NotFound
-from litegate.keys import request_fingerprint
+from litegate.keys import request_tenant
 from litegate.pipelines import PipelineService, RunInput
 
 router = APIRouter()
@@ -91,10 +94,10 @@ async def create_run(name: str, request: Request, wait: float | None = None) -> 
         raise InvalidRequest("'wait' must be between 0 and 600 seconds", param="wait")
     inp, key = await _run_input(request)
     key = request.headers.get("idempotency-key") or key
-    api_key = request_fingerprint(request)
-    run, todo = await run_in_threadpool(svc.submit, pipeline.name, inp, key, api_key)
+    tenant = request_tenant(request)
+    run, todo = await run_in_threadpool(svc.submit, pipeline.name, inp, key, tenant.owner, tenant)
     if todo:
-        future = svc.start_run(run["id"], api_key)
+        future = svc.start_run(run["id"], tenant.owner)
         await _wait(future, pipeline.sync_wait_s if wait is None else wait)
     body = await run_in_threadpool(svc.show, run["id"])
     body["replayed"] = not todo
@@ -116,20 +119,21 @@ async def list_runs(name: str, request: Request, status: str | None = None, limi
         raise InvalidRequest("'limit' must be between 1 and 1000", param="limit")
     from litegate.pipelines.store import public_run
 
-    rows = await run_in_threadpool(svc.store.list, name, status, limit + 1, before)
+    rows = await run_in_threadpool(lambda: svc.store.list(name, status, limit + 1, before,
+                                                          tenant=request_tenant(request)))
     return {"object": "list", "data": [public_run(r) for r in rows[:limit]], "has_more": len(rows) > limit}
 
 
 @router.get("/v1/pipelines/{name}/runs/{run_id}")
 async def get_run(name: str, run_id: str, request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(service(request).show, run_id, name)
+    return await run_in_threadpool(service(request).show, run_id, name, request_tenant(request))
 
 
 @router.post("/v1/pipelines/{name}/runs/{run_id}/retry")
 async def retry_run(name: str, run_id: str, request: Request, wait: float = 0) -> JSONResponse:
     """A failed run again, from its failed step (the earlier steps' outputs are kept)."""
     svc = service(request)
-    run = await run_in_threadpool(svc.retry, run_id, name)
+    run = await run_in_threadpool(svc.retry, run_id, name, request_tenant(request))
     return await _started(svc, run, wait)
 
 
@@ -145,7 +149,7 @@ async def review_run(name: str, run_id: str, request: Request, wait: float = 0) 
     if not isinstance(body, dict) or not isinstance(body.get("approve", True), bool):
         raise InvalidRequest("'approve' must be true or false", param="approve")
     run = await run_in_threadpool(lambda: svc.review(run_id, name, approve=body.get("approve", True),
-                                                     output=body.get("output")))
+                                                     output=body.get("output"), tenant=request_tenant(request)))
     return await _started(svc, run, wait)
 
 
@@ -169,7 +173,8 @@ async def review_queue(name: str, request: Request, limit: int = 50) -> dict[str
     """Runs waiting for a person, oldest first, with the held step and why."""
     svc = service(request)
     svc.pipeline(name)
-    rows = await run_in_threadpool(svc.store.list, name, "human_review", 100_000)
+    rows = await run_in_threadpool(lambda: svc.store.list(name, "human_review", 100_000,
+                                                          tenant=request_tenant(request)))
     rows = sorted(rows, key=lambda r: r["created_at"])[:max(1, min(limit, 1000))]
     return {"object": "list", "data": [await run_in_threadpool(svc.show, r["id"]) for r in rows]}
 
@@ -180,7 +185,8 @@ async def deliveries(name: str, request: Request, status: str | None = None, lim
     svc.pipeline(name)
     if status is not None and status not in ("pending", "delivered", "dead"):
         raise InvalidRequest("'status' must be pending, delivered or dead", param="status")
-    return {"object": "list", "data": await run_in_threadpool(svc.outbox.list, name, status, max(1, min(limit, 1000)))}
+    return {"object": "list", "data": await run_in_threadpool(lambda: svc.outbox.list(
+        name, status, max(1, min(limit, 1000)), tenant=request_tenant(request)))}
 
 
 @router.get("/v1/pipelines/{name}/dead-letters")
@@ -193,7 +199,7 @@ async def dead_letters(name: str, request: Request, limit: int = 100) -> dict[st
 async def retry_dead_letter(name: str, delivery_id: str, request: Request) -> dict[str, Any]:
     svc = service(request)
     svc.pipeline(name)
-    return await run_in_threadpool(svc.outbox.retry, delivery_id, name)
+    return await run_in_threadpool(svc.outbox.retry, delivery_id, name, request_tenant(request))
 
 
 @router.get("/v1/pipelines/{name}/stats")
@@ -201,7 +207,8 @@ async def stats(name: str, request: Request, hours: float | None = None) -> dict
     import time
 
     svc = service(request)
-    return await run_in_threadpool(svc.stats, name, time.time() - hours * 3600 if hours else None)
+    return await run_in_threadpool(svc.stats, name, time.time() - hours * 3600 if hours else None,
+                                   request_tenant(request))
 
 
 __all__ = ["router", "LitegateError"]

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
-from litegate.errors import InvalidRequest
-from litegate.keys import request_feature, request_fingerprint
+from litegate.errors import FeedbackNotFound, InvalidRequest
+from litegate.keys import request_feature, request_fingerprint, request_tenant
 from litegate.ledger.calls import OUTCOMES
 from litegate.tasks import TASKS, TaskRunner, TaskSpec
+from litegate.tenancy import OPERATOR, Tenant
 
 router = APIRouter()
 
@@ -53,7 +54,8 @@ class FeedbackRequest(BaseModel):
     correct: Any = None
 
 
-def apply_feedback(runtime: Any, call_id: str, outcome: str | None, correct: Any) -> dict[str, Any]:
+def apply_feedback(runtime: Any, call_id: str, outcome: str | None, correct: Any,
+                   tenant: Tenant = OPERATOR) -> dict[str, Any]:
     """An outcome (success / failure, for cost per success) and/or a correction (the right
     answer, which a learning classifier or extractor trains on); a correction without an
     outcome sets it from whether the call's answer agreed."""
@@ -64,6 +66,11 @@ def apply_feedback(runtime: Any, call_id: str, outcome: str | None, correct: Any
         raise InvalidRequest("this server keeps no ledger, so it takes no feedback")
     if outcome is not None and outcome not in OUTCOMES:
         raise InvalidRequest(f"'outcome' must be one of {', '.join(OUTCOMES)}", param="outcome")
+    if not tenant.admin:  # feedback only on the caller's own calls (another key's: as if it did not exist)
+        runtime.accountant.flush()
+        call = runtime.accountant.ledger.get(call_id)
+        if call is not None and not tenant.sees(call.get("api_key")):
+            raise FeedbackNotFound(f"no call with id {call_id[:80]!r} in the ledger", param="id")
     body: dict[str, Any] = {"id": call_id}
     if correct is not None:
         runtime.accountant.flush()  # the call may still be on its way to the ledger
@@ -78,7 +85,8 @@ def apply_feedback(runtime: Any, call_id: str, outcome: str | None, correct: Any
 @router.post("/v1/feedback")
 async def feedback(body: FeedbackRequest, request: Request) -> dict[str, Any]:
     """Mark an earlier call's outcome, and/or correct its answer."""
-    return await run_in_threadpool(apply_feedback, request.app.state.runtime, body.id, body.outcome, body.correct)
+    return await run_in_threadpool(apply_feedback, request.app.state.runtime, body.id, body.outcome, body.correct,
+                                   request_tenant(request))
 
 
 @router.get("/v1/report")
@@ -88,7 +96,7 @@ async def report(request: Request, since_hours: float | None = None) -> dict[str
     since = time.time() - since_hours * 3600 if since_hours else None
     accountant = request.app.state.runtime.accountant
     await run_in_threadpool(accountant.flush)
-    summary = await run_in_threadpool(accountant.ledger.summary, since)
+    summary = await run_in_threadpool(accountant.ledger.summary, since, request_tenant(request))
     summary["alarms"] = list(accountant.alarms.values())
     return summary
 

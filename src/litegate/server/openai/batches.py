@@ -19,9 +19,10 @@ from starlette.concurrency import run_in_threadpool
 from litegate.errors import InvalidRequest, NotFound
 from litegate.jobs.batches import endpoint_ok, openai_batch, parse_openai_lines
 from litegate.jobs.files import check_purpose
-from litegate.keys import request_feature, request_fingerprint
+from litegate.keys import request_feature, request_tenant
 from litegate.server.errors import json_body
 from litegate.server.openai.chat import gemini_client
+from litegate.server.uploads import read_form, upload_slot
 
 router = APIRouter()
 
@@ -48,22 +49,26 @@ async def upload_file(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise InvalidRequest("upload a file as multipart/form-data with the fields 'file' and 'purpose'")
-    try:
-        form = await request.form(max_files=1, max_fields=20)
-    except Exception as e:  # noqa: BLE001 - a malformed multipart body is the client's error
-        raise InvalidRequest(f"the multipart body could not be read: {e}") from None
-    upload, purpose = form.get("file"), form.get("purpose")
-    if upload is None or isinstance(upload, str):
-        raise InvalidRequest("the 'file' field must be a file", param="file")
-    if not isinstance(purpose, str) or not purpose:
-        raise InvalidRequest("the 'purpose' field is required (batch, user_data, ...)", param="purpose")
-    check_purpose(purpose)
-    data = await upload.read()
-    if not data:
+    rt = request.app.state.runtime
+    with upload_slot(request):
+        form = await read_form(request, max_files=1, max_fields=20)
+        try:
+            upload, purpose = form.get("file"), form.get("purpose")
+            if upload is None or isinstance(upload, str):
+                raise InvalidRequest("the 'file' field must be a file", param="file")
+            if not isinstance(purpose, str) or not purpose:
+                raise InvalidRequest("the 'purpose' field is required (batch, user_data, ...)", param="purpose")
+            check_purpose(purpose)
+            # the parser spooled the file to disk; it is copied into the store a chunk at a time
+            stored = await run_in_threadpool(rt.files.put_stream, upload.file, api="openai", purpose=purpose,
+                                             filename=upload.filename or "upload", mime_type=upload.content_type,
+                                             owner=request_tenant(request).owner,
+                                             max_bytes=int(rt.settings.max_file_mb * (1 << 20)))
+        finally:
+            await form.close()
+    if not stored.bytes:
+        await run_in_threadpool(rt.files.delete, stored.id)
         raise InvalidRequest("the file is empty", param="file")
-    files = request.app.state.runtime.files
-    stored = await run_in_threadpool(files.put, data, api="openai", purpose=purpose,
-                                     filename=upload.filename or "upload", mime_type=upload.content_type)
     return stored.openai()
 
 
@@ -78,7 +83,7 @@ async def list_files(request: Request, purpose: str | None = None, limit: str | 
         raise InvalidRequest("order must be 'asc' or 'desc'", param="order")
     n = _limit(limit, 10000, 10000)
     rows = await run_in_threadpool(request.app.state.runtime.files.list, api="openai", purpose=purpose, after=after,
-                                   limit=n + 1, newest_first=order == "desc")
+                                   limit=n + 1, newest_first=order == "desc", tenant=request_tenant(request))
     return _page([r.openai() for r in rows[:n]], len(rows) > n)
 
 
@@ -90,15 +95,15 @@ async def get_file(file_id: str, request: Request) -> Any:
         if file_id.endswith(":download"):
             return await download_gemini_file(file_id[:-len(":download")], request)
         return await get_gemini_file(file_id, request)
-    stored = await run_in_threadpool(request.app.state.runtime.files.get, file_id)
+    stored = await run_in_threadpool(request.app.state.runtime.files.get, file_id, request_tenant(request))
     return stored.openai()
 
 
 @router.get("/v1/files/{file_id}/content")
 async def file_content(file_id: str, request: Request) -> Response:
     files = request.app.state.runtime.files
-    stored = await run_in_threadpool(files.get, file_id)
-    data = await run_in_threadpool(files.content, file_id)
+    stored = await run_in_threadpool(files.get, file_id, request_tenant(request))
+    data = await run_in_threadpool(files.content, file_id, request_tenant(request))
     return Response(data, media_type=stored.mime_type or "application/octet-stream")
 
 
@@ -108,7 +113,7 @@ async def delete_file(file_id: str, request: Request) -> dict[str, Any]:
         from litegate.server.gemini.batches import delete_gemini_file
 
         return await delete_gemini_file(file_id, request)
-    await run_in_threadpool(request.app.state.runtime.files.delete, file_id)
+    await run_in_threadpool(request.app.state.runtime.files.delete, file_id, request_tenant(request))
     return {"id": file_id, "object": "file", "deleted": True}
 
 
@@ -138,7 +143,7 @@ async def create_batch(request: Request) -> dict[str, Any]:
         raise InvalidRequest("metadata must be at most 16 string keys (64 characters) and string values (512)",
                              param="metadata")
     try:
-        stored = await run_in_threadpool(rt.files.get, file_id)
+        stored = await run_in_threadpool(rt.files.get, file_id, request_tenant(request))
     except NotFound:
         raise NotFound(f"no file with id {file_id[:80]!r}: upload it with POST /v1/files (purpose 'batch')",
                        param="input_file_id") from None
@@ -150,7 +155,7 @@ async def create_batch(request: Request) -> dict[str, Any]:
     feature = (meta or {}).get("feature") or request_feature(request)
     job = await run_in_threadpool(rt.batches.create, api="openai", endpoint=endpoint, input_file_id=file_id,
                                   total=len(lines), completion_window=window, job_metadata=meta,
-                                  api_key=request_fingerprint(request), feature=feature,
+                                  api_key=request_tenant(request).owner, feature=feature,
                                   expires_in_s=COMPLETION_WINDOWS[window])
     request.app.state.batch_runner.start(job.id)
     return openai_batch(job)
@@ -167,7 +172,7 @@ async def list_batches(request: Request, after: str | None = None, limit: str | 
 
         return await list_gemini_batches(request)
     jobs, more = await run_in_threadpool(request.app.state.runtime.batches.list, "openai", after,
-                                         _limit(limit, 20, 100))
+                                         _limit(limit, 20, 100), request_tenant(request))
     return _page([openai_batch(j) for j in jobs], more)
 
 
@@ -181,7 +186,7 @@ async def get_batch(batch_id: str, request: Request) -> dict[str, Any]:
 
 
 def _openai_job(request: Request, batch_id: str) -> Any:
-    job = request.app.state.runtime.batches.get(batch_id)
+    job = request.app.state.runtime.batches.get(batch_id, request_tenant(request))
     if job.api != "openai":
         raise NotFound(f"no batch with id {batch_id[:80]!r}", param="batch_id")
     return job

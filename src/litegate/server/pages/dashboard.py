@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from litegate.keys import request_tenant
 from litegate.ledger.calls import timeseries
 
 router = APIRouter()
@@ -165,8 +166,9 @@ async def dashboard(request: Request, hours: float = 24.0) -> HTMLResponse:
     await run_in_threadpool(accountant.flush)
     until = time.time()
     since = until - hours * 3600
-    summary = await run_in_threadpool(accountant.ledger.summary, since)
-    rows = await run_in_threadpool(accountant.ledger.rows, since)
+    tenant = request_tenant(request)  # a key sees its own calls; an admin key, everyone's
+    summary = await run_in_threadpool(accountant.ledger.summary, since, tenant)
+    rows = await run_in_threadpool(accountant.ledger.rows, since, None, tenant)
     runtime = request.app.state.runtime
     learning = await run_in_threadpool(_learning_models, runtime)
     return HTMLResponse(render(summary, timeseries(rows, since, until), hours, list(accountant.alarms.values()),

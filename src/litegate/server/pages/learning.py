@@ -3,7 +3,8 @@
 The learning curve (held-back score per version; per day the share of calls unsure, escalated
 and reviewed) and the review queue, most informative call first, each with a form to label it
 (plain HTML forms, no scripts: the label goes in as a correction, exactly as POST /v1/feedback
-takes it) and a button to distill now.
+takes it) and a button to distill now. Every form carries a CSRF token (``csrf``): a post
+without this browser's token is refused.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.concurrency import run_in_threadpool
 from litegate.errors import InvalidRequest, LitegateError
 from litegate.server.native.learning import learner, which
 from litegate.server.native.tasks import apply_feedback
+from litegate.server.pages import csrf
 from litegate.server.pages.dashboard import STYLE, _hbars
 
 router = APIRouter()
@@ -56,7 +58,8 @@ def _item_form(kind: str, name: str, item: dict[str, Any], options: dict[str, An
         controls = "".join(
             f'<div><label class="f">{html.escape(f)}</label><input type="text" name="field.{html.escape(f)}" '
             f'value="{html.escape(data.get(f) or "")}" size="30"></div>' for f in options["fields"])
-    return f'<form method="post" action="{action}">{hidden}{controls}<button type="submit">Save label</button></form>'
+    return (f'<form method="post" action="{action}">{hidden}{csrf.hidden_field(request)}{controls}'
+            '<button type="submit">Save label</button></form>')
 
 
 def _score(v: dict[str, Any]) -> float:
@@ -93,7 +96,8 @@ def render(kind: str, name: str, curve: dict[str, Any], queue: dict[str, Any], r
         f'{_item_form(kind, name, item, options, request)}</div>' for item in queue["data"]) \
         or '<p class="empty">Nothing to review: no unlabeled call fell under the confidence bound.</p>'
     distill = (f'<form class="inline" method="post" action="/dashboard/learning/distill?'
-               f'{html.escape(_query(kind, name, request))}"><button type="submit">Distill now</button></form>')
+               f'{html.escape(_query(kind, name, request))}">{csrf.hidden_field(request)}'
+               '<button type="submit">Distill now</button></form>')
     banner = (f'<div class="ok">{html.escape(notice)}</div>' if notice else "") + \
              (f'<div class="alarm">{html.escape(error)}</div>' if error else "")
     return f"""<!doctype html><html><head><meta charset="utf-8"><title>litegate learning: {html.escape(name)}</title>
@@ -120,7 +124,8 @@ async def _page(request: Request, kind: str, name: str, notice: str = "", error:
         raise InvalidRequest("'below' is a number in (0, 1] and 'limit' a whole number", param="below") from None
     curve = await run_in_threadpool(lr.curve, kind, name, below)
     queue = await run_in_threadpool(lr.review, kind, name, limit, below)
-    return HTMLResponse(render(kind, name, curve, queue, request, notice, error), status_code=status)
+    page = HTMLResponse(render(kind, name, curve, queue, request, notice, error), status_code=status)
+    return csrf.with_cookie(request, page)
 
 
 @router.get("/dashboard/learning", response_class=HTMLResponse)
@@ -156,6 +161,7 @@ async def save_label(request: Request, classifier: str | None = None, extractor:
     """A label from the review page, applied as a correction; back to the page."""
     kind, name = which(classifier, extractor)
     form = await _form(request)
+    csrf.check(request, form)
     call_id = (form.get("id") or [""])[0]
     try:
         await run_in_threadpool(apply_feedback, request.app.state.runtime, call_id, None, _correction(kind, form))
@@ -167,6 +173,7 @@ async def save_label(request: Request, classifier: str | None = None, extractor:
 @router.post("/dashboard/learning/distill", response_class=HTMLResponse)
 async def distill_now(request: Request, classifier: str | None = None, extractor: str | None = None) -> Any:
     kind, name = which(classifier, extractor)
+    csrf.check(request, await _form(request))
     try:
         result = await run_in_threadpool(learner(request).distill, kind, name)
     except LitegateError as e:

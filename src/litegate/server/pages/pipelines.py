@@ -16,10 +16,12 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from litegate.errors import InvalidRequest
+from litegate.keys import request_tenant
 from litegate.pipelines.notify import Outbox
 from litegate.pipelines.runner import pipeline_stats
 from litegate.pipelines.store import RunStore
 from litegate.server.pages.dashboard import PALETTE, STYLE, _hbars, _money
+from litegate.tenancy import Tenant
 
 router = APIRouter()
 
@@ -73,12 +75,13 @@ async def pipelines_dashboard(request: Request, hours: float = 24.0) -> HTMLResp
         raise InvalidRequest("'hours' must be between 0 and 8760", param="hours")
     svc = getattr(request.app.state, "pipelines", None)
     since = time.time() - hours * 3600
-    stats = [await run_in_threadpool(svc.stats, name, since) for name in svc.pipelines] if svc else []
-    stats += await run_in_threadpool(_recorded_only, request.app.state.runtime, svc, since)
+    tenant = request_tenant(request)
+    stats = [await run_in_threadpool(svc.stats, name, since, tenant) for name in svc.pipelines] if svc else []
+    stats += await run_in_threadpool(_recorded_only, request.app.state.runtime, svc, since, tenant)
     return HTMLResponse(render(stats, hours))
 
 
-def _recorded_only(runtime: Any, svc: Any, since: float) -> list[dict[str, Any]]:
+def _recorded_only(runtime: Any, svc: Any, since: float, tenant: Tenant) -> list[dict[str, Any]]:
     """Pipelines this server does not load whose runs are in its database (``litegate
     pipeline run``, another server): their numbers from the recorded runs and steps."""
     accountant = getattr(runtime, "accountant", None)
@@ -87,5 +90,5 @@ def _recorded_only(runtime: Any, svc: Any, since: float) -> list[dict[str, Any]]
     store, outbox = (svc.store, svc.outbox) if svc else (RunStore(accountant.ledger.engine),
                                                         Outbox(accountant.ledger.engine, "dashboard"))
     loaded = set(svc.pipelines) if svc else set()
-    return [pipeline_stats(store, outbox, name, None, since) for name in store.pipeline_names(since)
+    return [pipeline_stats(store, outbox, name, None, since, tenant) for name in store.pipeline_names(since, tenant)
             if name not in loaded]
