@@ -76,6 +76,7 @@ class Runtime:
     learner: Any = None
     files: Any = None  # litegate.jobs.files.FileStore
     batches: Any = None  # litegate.jobs.batches.BatchStore
+    collections: Any = None  # litegate.collections.Collections
 
     def close(self) -> None:
         if self.learner is not None:
@@ -155,12 +156,16 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
         store_engine = create_engine(settings.ledger_database_url())
     files = FileStore(store_engine, settings.home)
     batches = BatchStore(store_engine, files)
+    from litegate.collections import Collections
+
+    collections = Collections(store_engine, lambda: classifiers.encoder, files=files)
     attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
     chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers, attachments=attachments)
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
     embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
     runner = TaskRunner(tiers, order, TaskContext(classifiers=classifiers, extractors=extractors,
-                                                  attachments=attachments), policies=policies)
+                                                  attachments=attachments, collections=collections),
+                        policies=policies)
     learner = None
     if accountant is not None:
         learner = Learner(accountant.ledger.engine, classifiers, extractors, ledger=accountant.ledger,
@@ -172,4 +177,4 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
                    batches=batches,
                    extractors=extractors, tiers=tiers,
                    order=order, accountant=accountant, policies=policies, chat=chat, tasks=runner,
-                   embeddings=embeddings, default_model=default_model, learner=learner)
+                   embeddings=embeddings, default_model=default_model, learner=learner, collections=collections)

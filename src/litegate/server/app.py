@@ -16,10 +16,12 @@ from litegate.jobs.batches import BatchRunner, task_prefetch
 from litegate.runtime import Runtime
 from litegate.server.gemini import batches as gemini_batches
 from litegate.server.gemini import routes as gemini
+from litegate.server.native import collections as collections_api
 from litegate.server.native import learning, pipelines, tasks
 from litegate.server.ollama import routes as ollama
 from litegate.server.openai import batches
 from litegate.server.openai import chat as openai
+from litegate.server.openai import vector_stores
 from litegate.server.pages import dashboard
 from litegate.server.pages import learning as learning_page
 from litegate.server.pages import pipelines as pipelines_page
@@ -40,6 +42,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         resumed = runner.resume_all()  # jobs a previous process left unfinished
+        runtime.collections.jobs.resume()
         if resumed:
             log.info("resuming %d unfinished batch job(s): %s", len(resumed), ", ".join(resumed))
         if pipeline_service is not None:
@@ -51,6 +54,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
         if pipeline_service is not None:
             pipeline_service.close()
         await runner.close()
+        runtime.collections.jobs.close()
         await runtime.aclose()
         if close_runtime:
             runtime.close()
@@ -84,6 +88,8 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     app.include_router(batches.router, dependencies=guarded)
     app.include_router(pipelines.router, dependencies=guarded)
     app.include_router(pipelines_page.router, dependencies=guarded)
+    app.include_router(collections_api.router, dependencies=guarded)
+    app.include_router(vector_stores.router, dependencies=guarded)
     # pipeline files are checked here, so a bad one stops the server before it listens
     pipeline_service = pipelines_for(runtime) if with_pipelines else None
     app.state.pipelines = pipeline_service

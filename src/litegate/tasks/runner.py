@@ -173,6 +173,8 @@ class TaskRunner:
         req = validate(spec, request)
         started = time.perf_counter()
         read = self._read_files(req)
+        if spec.prepare is not None:
+            spec.prepare(self.context, req, api_key)
         policy = None
         if req.tier == "auto":
             policy = self.policies.get(task, req.feature) if self.policies is not None else None
