@@ -30,8 +30,9 @@ class IngestJobs:
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
-    def submit(self, owner: str | None, ref: str, file_ids: list[str],
-               attributes: dict[str, Any] | None = None) -> dict[str, Any]:
+    def submit(self, owner: str | None, ref: str, file_ids: list[str], attributes: dict[str, Any] | None = None,
+               per_file: list[dict[str, Any] | None] | None = None) -> dict[str, Any]:
+        """``attributes`` go on every file; ``per_file`` (aligned with ``file_ids``) adds to them."""
         if not isinstance(file_ids, list) or not file_ids or not all(isinstance(f, str) and f for f in file_ids):
             raise InvalidRequest("'file_ids' must be a non-empty list of file ids (from POST /v1/files)",
                                  param="file_ids")
@@ -47,7 +48,9 @@ class IngestJobs:
                 raise InvalidRequest(f"file_ids.{i}: no file {fid[:80]!r}; upload it with POST /v1/files first",
                                      param=f"file_ids.{i}") from None
         now = time.time()
-        items = [{"file_id": f, "attributes": attributes or {}, "status": "queued", "error": None} for f in file_ids]
+        extra = per_file or [None] * len(file_ids)
+        items = [{"file_id": f, "attributes": {**(attributes or {}), **(more or {})}, "status": "queued", "error": None}
+                 for f, more in zip(file_ids, extra)]
         row = {"id": "vsfb_" + secrets.token_hex(12), "collection_id": coll["id"], "owner": owner, "status": "queued",
                "items": json.dumps(items), "total": len(items), "done": 0, "failed": 0, "created_at": now,
                "updated_at": now}

@@ -298,7 +298,7 @@ class Collections:
                replaces: str | None = None) -> dict[str, Any]:
         """One file's row and chunks, replacing an older version's, in one transaction."""
         if not chunks:
-            notes = "; ".join(doc.notes) or "no text"
+            notes = "; ".join(doc.notes) or "it is blank"
             raise InvalidRequest(f"{doc.filename or doc.name} reads as no text ({notes}); nothing was added. Send a "
                                  "file with a text layer, or an image or scan for OCR", param=doc.name,
                                  code="empty_document")

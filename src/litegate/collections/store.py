@@ -83,11 +83,17 @@ jobs_table = Table(
 )
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+# function words that would make nearly every chunk a lexical match ("price of a gadget")
+STOPWORDS = frozenset("""a an and are as at be by can do does for from had has have how i in is it its of on or
+that the their there these this to was were what when where which who why will with you your""".split())
 
 
 def query_terms(query: str, limit: int = 64) -> list[str]:
-    """The words of a query, each once, lowercased (the lexical side ORs them)."""
-    return list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))[:limit]
+    """The words of a query, each once, lowercased, without function words unless that would
+    leave none (the lexical side ORs them)."""
+    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(query)))
+    content = [w for w in words if w not in STOPWORDS]
+    return (content or words)[:limit]
 
 
 class LexicalIndex(Protocol):

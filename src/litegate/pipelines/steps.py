@@ -372,6 +372,7 @@ def run_notify(ctx: StepContext) -> StepResult:
 
 
 def _kinds() -> dict[str, StepKind]:
+    from litegate.pipelines.index import check_index, run_index
     from litegate.tasks import TASKS
 
     kinds = {
@@ -380,6 +381,7 @@ def _kinds() -> dict[str, StepKind]:
         "notify": StepKind(frozenset({"url", "url_env", "secret_env", "max_attempts", "backoff_s", "timeout_s",
                                       "payload"}), check_notify, run_notify),
         "review": StepKind(frozenset({"reason"}), check_review, run_review),
+        "index": StepKind(frozenset({"collection", "attributes"}), check_index, run_index),
     }
     for task in TASKS:
         kinds[task] = task_kind(task)

@@ -123,8 +123,15 @@ def _batch(job: dict[str, Any]) -> dict[str, Any]:
 @router.post("/v1/vector_stores/{store_id}/file_batches")
 async def create_file_batch(store_id: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
+    file_ids, per_file = body.get("file_ids"), None
+    if body.get("files") is not None:  # [{file_id, attributes?}], the newer shape
+        files = body["files"]
+        if file_ids is not None or not isinstance(files, list) or not all(isinstance(f, dict) for f in files):
+            raise InvalidRequest("give 'file_ids' or 'files' (a list of {file_id, attributes}), not both",
+                                 param="files")
+        file_ids, per_file = [f.get("file_id") for f in files], [f.get("attributes") for f in files]
     job = await run_in_threadpool(_collections(request).jobs.submit, request_fingerprint(request), store_id,
-                                  body.get("file_ids"), body.get("attributes"))
+                                  file_ids, body.get("attributes"), per_file)
     return _batch(job)
 
 
