@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import litegate_cmd
+from conftest import CHROMIUM, litegate_cmd, screenshot
 from test_documents import text_pdf
 
 HANDBOOK = """# Leave
@@ -161,3 +161,16 @@ def test_responses_file_search_cites_the_file(client: openai.OpenAI) -> None:
     none = client.responses.create(model="lite", input="What is the CEO's phone number?",
                                    tools=[{"type": "file_search", "vector_store_ids": [store.id]}])
     assert none.output[1].content[0].annotations == []
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+def test_collection_page_in_chromium(server: str, tmp_path: Path) -> None:
+    name = _name("page")
+    with httpx.Client(base_url=server, timeout=120) as http:
+        http.post("/v1/collections", json={"name": name})
+        http.post(f"/v1/collections/{name}/files", json={"text": HANDBOOK, "filename": "handbook.md"})
+    pixels = screenshot(f"{server}/dashboard/collections/{name}?q=laptop+replacement", tmp_path / "page.png",
+                        tmp_path / "profile")
+    assert pixels("#3b6fd4") > 300, "fused score bars missing"
+    assert pixels("#e07b39") > 100, "lexical score bars missing"
+    assert pixels("#3aa17e") > 100, "dense score bars missing"

@@ -79,3 +79,15 @@ def test_answer_from_a_collection_cites_file_and_lines(client) -> None:
     assert r.json()["answer"] == "not in the documents" and r.json()["found"] is False
     both = client.post("/v1/tasks/answer", json={"query": "q", "collection": "docs", "context": ["x"]})
     assert both.status_code == 400
+
+
+def test_the_collection_page_lists_files_and_scored_hits(client) -> None:
+    client.post("/v1/collections", json={"name": "docs"})
+    client.post("/v1/collections/docs/files", json={"text": MANUAL, "filename": "manual.md"})
+    listing = client.get("/dashboard/collections").text
+    assert 'href="/dashboard/collections/docs"' in listing
+    page = client.get("/dashboard/collections/docs", params={"q": "shipping <b>days</b>"}).text
+    assert "<td>manual.md</td>" in page and "manual.md, line 7 · Shipping" in page
+    assert 'aria-label="lexical"' in page and 'aria-label="dense"' in page
+    assert "&lt;b&gt;days&lt;/b&gt;" in page and "<b>days</b>" not in page  # the query is escaped
+    assert client.get("/dashboard/collections/nope").status_code == 404

@@ -22,6 +22,7 @@ from litegate.server.ollama import routes as ollama
 from litegate.server.openai import batches
 from litegate.server.openai import chat as openai
 from litegate.server.openai import vector_stores
+from litegate.server.pages import collections as collections_page
 from litegate.server.pages import dashboard
 from litegate.server.pages import learning as learning_page
 from litegate.server.pages import pipelines as pipelines_page
@@ -90,6 +91,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     app.include_router(pipelines_page.router, dependencies=guarded)
     app.include_router(collections_api.router, dependencies=guarded)
     app.include_router(vector_stores.router, dependencies=guarded)
+    app.include_router(collections_page.router, dependencies=guarded)
     # pipeline files are checked here, so a bad one stops the server before it listens
     pipeline_service = pipelines_for(runtime) if with_pipelines else None
     app.state.pipelines = pipeline_service
