@@ -135,7 +135,7 @@ def test_cli_collection_commands(tmp_path: Path) -> None:
     added = run("add", "kb", str(docs), "--attr", "dept=hr")
     assert added.returncode == 1 and "empty.txt" in added.stderr and "reads as no text" in added.stderr
     assert json.loads(added.stdout)["added"] == 1
-    again = run("add", "kb", str(docs / "handbook.md"))
+    again = run("add", "kb", str(docs / "handbook.md"), "--attr", "dept=hr")
     assert again.returncode == 0 and json.loads(again.stdout)["unchanged"] == 1
     hits = json.loads(run("search", "kb", "laptop replacement", "-k", "1").stdout)
     assert hits[0]["where"].startswith("handbook.md, line") and "laptop" in hits[0]["text"]

@@ -359,12 +359,12 @@ class Collections:
         rules = filter_rules.check(filters)
         with self.engine.connect() as conn:
             coll = self._row(conn, owner, ref)
-            files = self._file_rows(conn, coll["id"])
-            if not files:
+            f = collection_files_table.c
+            if conn.execute(select(f.id).where(f.collection_id == coll["id"]).limit(1)).first() is None:
                 raise InvalidRequest(f"collection {coll['name']!r} is empty; add files first (litegate collection add, "
                                      "or POST /v1/collections/{name}/files)", param="collection",
                                      code="empty_collection")
-            allowed = None if rules is None else [f for f, row in files.items()
+            allowed = None if rules is None else [i for i, row in self._file_rows(conn, coll["id"]).items()
                                                   if filter_rules.matches(_attributes(row), rules)]
             depth = max(CANDIDATES, top_k)
             lists = []
@@ -373,14 +373,18 @@ class Collections:
             if mode in ("hybrid", "dense"):
                 lists.append(self._dense(conn, coll, query, depth, allowed))
             fused = fuse(lists) if len(lists) > 1 else lists[0]
-            hits = self._hits(conn, fused[:top_k], files, lists, mode)
+            hits = self._hits(conn, fused[:top_k], lists, mode)
         if rerank is not None and hits:
             hits = rerank_hits(rerank, query, hits)
         return hits
 
-    def _file_rows(self, conn: Connection, collection_id: str) -> dict[str, dict[str, Any]]:
+    def _file_rows(self, conn: Connection, collection_id: str, ids: list[str] | None = None
+                   ) -> dict[str, dict[str, Any]]:
         f = collection_files_table
-        return {r["id"]: dict(r) for r in conn.execute(select(f).where(f.c.collection_id == collection_id)).mappings()}
+        q = select(f).where(f.c.collection_id == collection_id)
+        if ids is not None:
+            q = q.where(f.c.id.in_(ids))
+        return {r["id"]: dict(r) for r in conn.execute(q).mappings()}
 
     def _dense(self, conn: Connection, coll: dict[str, Any], query: str, depth: int,
                allowed: list[str] | None) -> list[tuple[int, float]]:
@@ -401,13 +405,15 @@ class Collections:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
-    def _hits(self, conn: Connection, fused: list[tuple[int, float]], files: dict[str, dict[str, Any]],
-              lists: list[list[tuple[int, float]]], mode: str) -> list[Hit]:
+    def _hits(self, conn: Connection, fused: list[tuple[int, float]], lists: list[list[tuple[int, float]]],
+              mode: str) -> list[Hit]:
         if not fused:
             return []
         c = chunks_table.c
         rows = {r["id"]: r for r in conn.execute(select(chunks_table).where(c.id.in_([i for i, _ in fused])))
                 .mappings()}
+        files = self._file_rows(conn, next(iter(rows.values()))["collection_id"],
+                                list({r["file_row"] for r in rows.values()}))
         sides = ["lexical", "dense"] if mode == "hybrid" else [mode]
         per_side = [dict(ranked) for ranked in lists]
         hits = []

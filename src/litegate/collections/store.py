@@ -144,15 +144,20 @@ class SQLiteLexical:
         name = _fts_name(collection_id)
         if files is None:
             sql = f"SELECT rowid, bm25({name}) FROM {name} WHERE {name} MATCH :q ORDER BY bm25({name}) LIMIT :k"
-            params: dict[str, Any] = {"q": match, "k": limit}
-        else:
-            if not files:
-                return []
-            marks = ", ".join(f":f{i}" for i in range(len(files)))
-            sql = (f"SELECT f.rowid, bm25({name}) FROM {name} f JOIN collection_chunks c ON c.id = f.rowid "
-                   f"WHERE {name} MATCH :q AND c.file_row IN ({marks}) ORDER BY bm25({name}) LIMIT :k")
-            params = {"q": match, "k": limit, **{f"f{i}": f for i, f in enumerate(files)}}
-        return [(int(r[0]), -float(r[1])) for r in conn.execute(text(sql), params)]
+            return [(int(r[0]), -float(r[1])) for r in conn.execute(text(sql), {"q": match, "k": limit})]
+        allowed, out = set(files), []
+        if not allowed:
+            return []
+        # the filter is applied while reading the ranked matches (a list of ids could pass
+        # SQLite's limit on bound parameters)
+        sql = (f"SELECT f.rowid, bm25({name}), c.file_row FROM {name} f JOIN collection_chunks c ON c.id = f.rowid "
+               f"WHERE {name} MATCH :q ORDER BY bm25({name})")
+        for chunk_id, score, file_row in conn.execute(text(sql), {"q": match}):
+            if file_row in allowed:
+                out.append((int(chunk_id), -float(score)))
+                if len(out) >= limit:
+                    break
+        return out
 
 
 class PostgresLexical:
