@@ -188,3 +188,43 @@ def test_fusions_rank_agreement_first() -> None:
     assert [d for d, _ in reciprocal_rank([lexical, dense])][:2] == [2, 1]
     fused = normalized_sum([lexical, dense])
     assert fused[0][0] == 2 and dict(fused)[3] == 0.0
+
+
+def test_an_ingest_job_left_unfinished_resumes_in_the_next_process(tmp_path: Path) -> None:
+    import json as _json
+
+    from sqlalchemy import update
+
+    from litegate.collections.store import jobs_table
+    from litegate.jobs.files import FileStore
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    files = FileStore(engine, tmp_path)
+    encoder = FakeEncoder()
+    first = Collections(engine, lambda: encoder, files=files)
+    first.create("key-a", "docs")
+    ids = [files.put(f"Note {i}: the door code is {1000 + i}.".encode(), api="openai", purpose="assistants",
+                     filename=f"note{i}.txt").id for i in range(4)]
+    blank = files.put(b"  \n", api="openai", purpose="assistants", filename="blank.txt").id
+    first.jobs.close()  # the worker stops before any file: as if the process died at once
+    job = first.jobs.submit("key-a", "docs", ids + [blank], {"batch": "b1"})
+    first.jobs.wait(10)
+    # a crash after the first file was indexed but before the job row said so
+    first.add_stored_file("key-a", "docs", ids[0], {"batch": "b1"})
+    with engine.begin() as conn:
+        conn.execute(update(jobs_table).values(status="in_progress"))
+    assert first.jobs.get("key-a", job["id"])["done"] == 0
+    with pytest.raises(NotFound):
+        first.jobs.get("key-b", job["id"])
+
+    second = Collections(engine, lambda: encoder, files=files)  # the next process
+    assert second.jobs.resume() == [job["id"]]
+    second.jobs.wait(30)
+    done = second.jobs.get("key-a", job["id"])
+    assert (done["status"], done["done"], done["failed"]) == ("completed", 4, 1)
+    assert done["errors"][0]["file_id"] == blank and done["errors"][0]["error"]["code"] == "empty_document"
+    assert second.get("key-a", "docs")["files"] == 4  # the file indexed before the crash is there once
+    hits = second.search("key-a", "docs", "code 1003", filters={"batch": "b1"}, mode="lexical")
+    assert "1003" in hits[0].text
+    with engine.connect() as conn:
+        assert _json.loads(conn.execute(select(jobs_table.c["items"])).scalar_one())[0]["status"] == "completed"
