@@ -62,6 +62,16 @@ def test_bad_collection_input_is_a_clear_4xx(client) -> None:
     assert client.post("/v1/collections/empty/files", json={"nothing": 1}).status_code == 400
     assert client.post("/v1/collections/empty/files", json={"file_id": "file-missing"}).status_code == 404
     assert client.post("/v1/collections/empty/search", json={"query": "x", "rerank": "nano"}).status_code == 400
+    # wrong types are 400s naming the field, never 500s
+    for path, body in (("/v1/collections", {"name": "d2", "description": {"x": 1}}),
+                       ("/v1/collections", {"name": ["d3"]}),
+                       ("/v1/collections/empty/search", {"query": "x", "fusion": ["rrf"]}),
+                       ("/v1/collections/empty/search", {"query": "x", "top_k": "5"}),
+                       ("/v1/collections/empty/files", {"text": "hi", "source": 7}),
+                       ("/v1/collections/empty/files", {"texts": [{"text": "hi", "filename": {}}]}),
+                       ("/v1/collections/empty/jobs", {"file_ids": ["f"], "attributes": ["a"]})):
+        r = client.post(path, json=body)
+        assert r.status_code == 400, (path, body, r.text)
 
 
 def test_answer_from_a_collection_cites_file_and_lines(client) -> None:

@@ -67,3 +67,16 @@ def matches(attributes: dict[str, Any], filters: dict[str, Any] | None) -> bool:
     if kind is not None:
         return _compare(kind, attributes.get(filters["key"]), filters["value"])
     return all(attributes.get(k) in v if isinstance(v, list) else attributes.get(k) == v for k, v in filters.items())
+
+
+def check_attributes(attrs: Any, param: str = "metadata") -> dict[str, Any]:
+    """A file's attributes as given (what filters match), or InvalidRequest."""
+    if attrs is None:
+        return {}
+    if not isinstance(attrs, dict) or len(attrs) > 32:
+        raise InvalidRequest(f"'{param}' must be an object of at most 32 keys", param=param)
+    for k, v in attrs.items():
+        if not isinstance(k, str) or len(k) > 64 or not isinstance(v, (str, int, float, bool)):
+            raise InvalidRequest(f"'{param}': keys are strings up to 64 characters and values strings, numbers or "
+                                 f"booleans ({str(k)[:40]!r} is not)", param=param)
+    return attrs

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from litegate.collections.filters import check_attributes
 from litegate.collections.store import jobs_table
 from litegate.errors import InvalidRequest, LitegateError, NotFound
 
@@ -39,6 +40,9 @@ class IngestJobs:
         if len(file_ids) > MAX_FILES:
             raise InvalidRequest(f"'file_ids' holds {len(file_ids):,}; a job takes at most {MAX_FILES:,}",
                                  param="file_ids")
+        attributes = check_attributes(attributes, "attributes")
+        if per_file is not None:
+            per_file = [check_attributes(a, f"files.{i}.attributes") for i, a in enumerate(per_file)]
         coll = self.collections.get(owner, ref)
         store = self.collections.files_store
         for i, fid in enumerate(file_ids):  # every id must exist before any work starts

@@ -78,16 +78,10 @@ def _loads(raw: str | None) -> dict[str, Any]:
     return json.loads(raw) if raw else {}
 
 
-def _check_attributes(attrs: Any, param: str = "metadata") -> dict[str, Any]:
-    if attrs is None:
-        return {}
-    if not isinstance(attrs, dict) or len(attrs) > 32:
-        raise InvalidRequest(f"'{param}' must be an object of at most 32 keys", param=param)
-    for k, v in attrs.items():
-        if not isinstance(k, str) or len(k) > 64 or not isinstance(v, (str, int, float, bool)):
-            raise InvalidRequest(f"'{param}': keys are strings up to 64 characters and values strings, numbers or "
-                                 f"booleans ({str(k)[:40]!r} is not)", param=param)
-    return attrs
+def _optional_text(value: Any, param: str, most: int) -> str | None:
+    if value is not None and (not isinstance(value, str) or len(value) > most):
+        raise InvalidRequest(f"'{param}' must be a string of at most {most} characters", param=param)
+    return value
 
 
 class Collections:
@@ -141,7 +135,8 @@ class Collections:
         if not isinstance(name, str) or not NAME_RE.match(name) or name != name.strip() or name.startswith("vs_"):
             raise InvalidRequest("a collection name is 1-128 characters without '/', '\\', control characters or "
                                  "spaces at its ends, and does not start with 'vs_' (which starts ids)", param="name")
-        attributes = _check_attributes(attributes)
+        attributes = filter_rules.check_attributes(attributes)
+        description = _optional_text(description, "description", 2000)
         row = {"id": "vs_" + secrets.token_hex(12), "owner": owner, "name": name, "description": description,
                "metadata": json.dumps(attributes), "encoder": self.encoder_name, "version": 0,
                "created_at": time.time()}
@@ -216,7 +211,9 @@ class Collections:
         """Read ``part`` through the document layer and index it. The same ``source`` again
         with the same bytes is a no-op; with other bytes its chunks are replaced. One
         transaction per file: a failure leaves the collection as it was."""
-        attributes = _check_attributes(attributes, "attributes")
+        attributes = filter_rules.check_attributes(attributes, "attributes")
+        _optional_text(source, "source", 600)
+        _optional_text(part.filename, "filename", 512)
         coll = self.get(owner, ref)
         sha = hashlib.sha256(part.data).hexdigest()
         source = (source or file_id or part.filename or part.name)[:600]
@@ -243,6 +240,8 @@ class Collections:
                  filename: str | None = None, attributes: dict[str, Any] | None = None) -> dict[str, Any]:
         if not isinstance(text, str) or not text.strip():
             raise InvalidRequest("'text' must be a non-empty string", param="text", code="empty_document")
+        _optional_text(source, "source", 600)
+        _optional_text(filename, "filename", 512)
         data = text.encode("utf-8")
         name = filename or source or "text-" + hashlib.sha256(data).hexdigest()[:12]
         return self.add_file(owner, ref, Part("text/plain", data, "text", filename=name), source=source or name,
@@ -259,6 +258,9 @@ class Collections:
             if not isinstance(text, str) or not text.strip():
                 raise InvalidRequest(f"texts.{i}.text must be a non-empty string", param=f"texts.{i}.text",
                                      code="empty_document")
+            _optional_text(item.get("source"), f"texts.{i}.source", 600)
+            _optional_text(item.get("filename"), f"texts.{i}.filename", 512)
+            filter_rules.check_attributes(item.get("attributes"), f"texts.{i}.attributes")
             name = item.get("filename") or item.get("source") or f"text-{i + 1}"
             doc = read(Part("text/plain", text.encode("utf-8"), f"texts.{i}", filename=name), self.limits)
             docs.append((item, doc, chunk_document(doc)))
@@ -271,7 +273,7 @@ class Collections:
             existing = self._by_source(coll["id"], source)
             out.append(self._write(coll["id"], doc, chunks, vectors[at:at + len(chunks)], source=source,
                                    sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                                   attributes=_check_attributes(item.get("attributes"), "attributes"),
+                                   attributes=filter_rules.check_attributes(item.get("attributes"), "attributes"),
                                    replaces=existing["id"] if existing else None))
             at += len(chunks)
             if progress is not None:
@@ -353,7 +355,7 @@ class Collections:
             raise InvalidRequest(f"'top_k' must be an integer from 1 to {MAX_TOP_K}", param="top_k")
         if mode not in MODES:
             raise InvalidRequest(f"'mode' must be one of {', '.join(MODES)}", param="mode")
-        fuse = FUSIONS.get(fusion or self.fusion)
+        fuse = FUSIONS.get(fusion or self.fusion) if isinstance(fusion or self.fusion, str) else None
         if fuse is None:
             raise InvalidRequest(f"'fusion' must be one of {', '.join(FUSIONS)}", param="fusion")
         rules = filter_rules.check(filters)
