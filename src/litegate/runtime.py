@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine
 
 from litegate.chat.decision import load_for as load_tool_decision
 from litegate.chat.service import ChatService
+from litegate.collections import Collections
 from litegate.config import Settings
 from litegate.configfile import Config, load_config
 from litegate.documents.attachments import Attachments
@@ -82,6 +83,7 @@ class Runtime:
     files: FileStore
     batches: BatchStore
     encoders: EncoderRegistry
+    collections: Collections
     learner: Learner | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -130,6 +132,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
         create_engine(settings.ledger_database_url())
     files = FileStore(store_engine, settings.home)
     attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
+    collections = Collections(store_engine, lambda: encoders.default, files=files)
 
     def local_tier(served: str) -> Tier:  # a served model no configured tier runs
         return make_tier(TierConfig("local", "local", model=served, cascade=False), deps)
@@ -140,13 +143,15 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     embeddings = EmbeddingService(encoders, accountant, nano_tier.price if nano_tier is not None else None)
     policies = PolicyStore(settings.home)
     runner = TaskRunner(dict(tiers), order, TaskContext(classifiers=classifiers, extractors=extractors,
-                                                        attachments=attachments), policies=policies)
+                                                        attachments=attachments, collections=collections),
+                        policies=policies)
     students = frozenset(n for n, t in tiers.items() if {"classifier", "extractor"} & t.capabilities)
     learner = _learner(settings, accountant, classifiers, extractors, runner, students)
     return Runtime(settings=settings, config=config, registry=registry, classifiers=classifiers,
                    extractors=extractors, tiers=tiers, order=order, accountant=accountant, policies=policies,
                    chat=chat, tasks=runner, embeddings=embeddings, default_model=default_model, files=files,
-                   batches=BatchStore(store_engine, files), learner=learner, encoders=encoders)
+                   batches=BatchStore(store_engine, files), learner=learner, encoders=encoders,
+                   collections=collections)
 
 
 def _tiers(config: Config, extra_tiers: list[TierConfig] | None, registry: ModelRegistry, default_model: str,

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from litegate.errors import ConfigError
-from litegate.pipelines.expr import ExprError, Expression, template_paths
+from litegate.pipelines.expr import ExprError, Expression, render, template_paths
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
 PIPELINE_KEYS = {"name", "description", "feature", "step", "sync_wait_s", "keep_texts"}
@@ -121,3 +122,48 @@ def env_value(table: dict[str, Any], key: str, where: str, required: bool = True
     if not isinstance(literal, str) or not literal:
         raise ConfigError(f"{where}: {key}: must be a non-empty string")
     return literal
+
+
+@dataclass
+class StepResult:
+    output: Any
+    tier: str | None = None
+    confidence: float | None = None
+    cost_usd: float = 0.0
+    outcome: str | None = None
+    escalated: bool = False
+    call_id: str | None = None
+    review: str | None = None  # why the run should wait for a person (None: go on)
+
+
+@dataclass
+class StepContext:
+    """What a step sees: the runtime, its pipeline and config, the run so far (``scope``:
+    input, run, steps) and the services (sinks, outbox)."""
+
+    runtime: Any
+    pipeline: Any
+    step: StepConfig
+    scope: dict[str, Any]
+    run: dict[str, Any]
+    service: Any
+    api_key: str | None = None
+
+
+@dataclass(frozen=True)
+class StepKind:
+    keys: frozenset[str]
+    check: Callable[[StepConfig, list[StepConfig], Any], Any]
+    run: Callable[[StepContext], StepResult]
+    task: bool = False
+
+
+def fill(value: Any, scope: dict[str, Any]) -> Any:
+    """Options with their ``{{ ... }}`` holes filled (strings, and strings inside lists and tables)."""
+    if isinstance(value, str):
+        return render(value, scope) if "{{" in value else value
+    if isinstance(value, list):
+        return [fill(v, scope) for v in value]
+    if isinstance(value, dict):
+        return {k: fill(v, scope) for k, v in value.items()}
+    return value

@@ -12,62 +12,16 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from litegate.errors import ConfigError, InvalidRequest, LitegateError
-from litegate.pipelines.expr import Expression, render
-from litegate.pipelines.spec import StepConfig, env_value, expression, template
+from litegate.pipelines.expr import Expression
+from litegate.pipelines.spec import StepConfig, StepContext, StepKind, StepResult, env_value, expression, fill, template
 
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RESERVED_COLUMNS = ("run_id", "pipeline", "input_ref", "written_at")
 COLUMN_TYPES = ("text", "float", "integer", "boolean", "json")
-
-
-@dataclass
-class StepResult:
-    output: Any
-    tier: str | None = None
-    confidence: float | None = None
-    cost_usd: float = 0.0
-    outcome: str | None = None
-    escalated: bool = False
-    call_id: str | None = None
-    review: str | None = None  # why the run should wait for a person (None: go on)
-
-
-@dataclass
-class StepContext:
-    """What a step sees: the runtime, its pipeline and config, the run so far (``scope``:
-    input, run, steps) and the services (sinks, outbox)."""
-
-    runtime: Any
-    pipeline: Any
-    step: StepConfig
-    scope: dict[str, Any]
-    run: dict[str, Any]
-    service: Any
-    api_key: str | None = None
-
-
-@dataclass(frozen=True)
-class StepKind:
-    keys: frozenset[str]
-    check: Callable[[StepConfig, list[StepConfig], Any], Any]
-    run: Callable[[StepContext], StepResult]
-    task: bool = False
-
-
-def fill(value: Any, scope: dict[str, Any]) -> Any:
-    """Options with their ``{{ ... }}`` holes filled (strings, and strings inside lists and tables)."""
-    if isinstance(value, str):
-        return render(value, scope) if "{{" in value else value
-    if isinstance(value, list):
-        return [fill(v, scope) for v in value]
-    if isinstance(value, dict):
-        return {k: fill(v, scope) for k, v in value.items()}
-    return value
 
 
 def _check_templates(value: Any, where: str, key: str, earlier: Any) -> None:
@@ -372,6 +326,7 @@ def run_notify(ctx: StepContext) -> StepResult:
 
 
 def _kinds() -> dict[str, StepKind]:
+    from litegate.pipelines.index import check_index, run_index
     from litegate.tasks import TASKS
 
     kinds = {
@@ -380,6 +335,7 @@ def _kinds() -> dict[str, StepKind]:
         "notify": StepKind(frozenset({"url", "url_env", "secret_env", "max_attempts", "backoff_s", "timeout_s",
                                       "payload"}), check_notify, run_notify),
         "review": StepKind(frozenset({"reason"}), check_review, run_review),
+        "index": StepKind(frozenset({"collection", "attributes"}), check_index, run_index),
     }
     for task in TASKS:
         kinds[task] = task_kind(task)

@@ -71,6 +71,7 @@ def _lifespan(close_runtime: bool) -> Callable[[FastAPI], AbstractAsyncContextMa
         runner: BatchRunner = app.state.batch_runner
         pipeline_service = app.state.pipelines
         resumed = runner.resume_all()  # jobs a previous process left unfinished
+        runtime.collections.jobs.resume()
         if resumed:
             log.info("resuming %d unfinished batch job(s): %s", len(resumed), ", ".join(resumed))
         if pipeline_service is not None:
@@ -82,6 +83,7 @@ def _lifespan(close_runtime: bool) -> Callable[[FastAPI], AbstractAsyncContextMa
         if pipeline_service is not None:
             pipeline_service.close()
         await runner.close()
+        runtime.collections.jobs.close()
         await runtime.aclose()
         if close_runtime:
             runtime.close()

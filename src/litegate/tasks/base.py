@@ -115,6 +115,7 @@ class TaskContext:
     classifiers: Any = None
     extractors: Any = None
     attachments: Any = None  # litegate.documents.attachments.Attachments: a request's files -> text
+    collections: Any = None  # litegate.collections.Collections: what answer retrieves from
 
     def for_request(self) -> TaskContext:
         """This context as one request sees it: each model read once, each text encoded once
@@ -126,6 +127,7 @@ class TaskContext:
 
 
 TaskFn = Callable[[TaskContext, Any, Any], TaskOutput]  # (context, tier, request) -> output
+PrepareFn = Callable[[TaskContext, Any, "str | None"], None]  # (context, request, the caller's key fingerprint)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ class TaskSpec:
     # whether a tier that has the capability can take this request (nano classify needs a classifier)
     accepts: Callable[[Any, Any], bool] | None = None
     positional: str | None = "text"  # the CLI argument
+    # work done once per call before any tier runs, as the caller (answer retrieves from a collection)
+    prepare: PrepareFn | None = None
 
     def function_for(self, tier: Any) -> TaskFn | None:
         for capability, fn in self.runs.items():

@@ -177,6 +177,8 @@ class TaskRunner:
         started = time.perf_counter()
         context = self.context.for_request()
         read = self._read_files(req)
+        if spec.prepare is not None:
+            spec.prepare(self.context, req, api_key)
         policy = None
         if req.tier == "auto":
             policy = self.policies.get(task, req.feature) if self.policies is not None else None

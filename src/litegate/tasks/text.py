@@ -8,7 +8,7 @@ import re
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
 from litegate.chat.structured import compile_schema
 from litegate.errors import InvalidRequest
@@ -16,6 +16,7 @@ from litegate.ledger.pricing import Usage
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec, TextRequest, check_size
 
 NOT_IN_CONTEXT = "not in context"
+NOT_IN_DOCUMENTS = "not in the documents"
 MAX_CANDIDATES = 200
 
 
@@ -40,6 +41,13 @@ class AnswerRequest(TextRequest):
 
     query: str | None = Field(default=None, description="the question")
     context: list[str | Passage] | None = Field(default=None, description="passages: strings or {id, text}")
+    collection: str | None = Field(default=None, max_length=128,
+                                   description="a collection (name or id) to retrieve the passages from, instead "
+                                               "of context")
+    filters: dict[str, Any] | None = Field(default=None, description="with collection: only files whose attributes "
+                                                                      "match ({key: value} or OpenAI's filter shape)")
+    top_k: int = Field(default=5, ge=1, le=20, description="with collection: how many chunks to retrieve")
+    _hits: list[Any] = PrivateAttr(default_factory=list)  # the retrieved chunks behind context
 
     @field_validator("query")
     @classmethod
@@ -128,10 +136,43 @@ def _supported(answer_text: str, passages: list[Passage]) -> bool:
     return sum(1 for w in words if w in source) * 2 >= len(words)
 
 
+def retrieve(ctx: TaskContext, req: AnswerRequest, owner: str | None) -> None:
+    """With ``collection``: the question's best chunks become the passages (once per call,
+    as the caller: a key searches only its own collections)."""
+    if req.collection is None:
+        if req.filters is not None:
+            raise InvalidRequest("'filters' goes with 'collection'", param="filters")
+        return
+    if req.context:
+        raise InvalidRequest("give either 'context' (passages) or 'collection', not both", param="context")
+    if ctx.collections is None:
+        raise InvalidRequest("this runner has no collections", param="collection")
+    question = req.query or req.text
+    if not question or not question.strip():
+        raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
+    req._hits = ctx.collections.search(owner, req.collection, question, top_k=req.top_k, filters=req.filters)
+    req.context = [Passage(id=str(i + 1), text=hit.text) for i, hit in enumerate(req._hits)]
+
+
+def _sources(req: AnswerRequest, citations: list[str]) -> list[dict[str, Any]]:
+    """The cited chunks with where they came from (file, page, lines, seconds)."""
+    out = []
+    for pid in citations:
+        hit = req._hits[int(pid) - 1]
+        out.append({"id": pid, "chunk_id": hit.chunk_id, "file_id": hit.file_id, "filename": hit.filename,
+                    "page": hit.page, "line_start": hit.line_start, "line_end": hit.line_end,
+                    "start_s": hit.start_s, "section": hit.section, "where": hit.where(), "score": hit.score,
+                    "text": hit.text})
+    return out
+
+
 def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     question = req.query or req.text
     if not question or not question.strip():
         raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
+    if req.collection is not None and not req._hits:  # the filters left nothing to read
+        return TaskOutput(result={"answer": NOT_IN_DOCUMENTS, "found": False, "citations": [], "sources": []},
+                          confidence=1.0, tier=llm.name, model=llm.model)
     passages = _passages(req)
     ids = [p.id for p in passages]
     schema = {"type": "object", "properties": {
@@ -159,12 +200,16 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
         citations = [p.id for p in passages if _supported(text, [p])]
     cited = [p for p in passages if p.id in citations]
     confidence = _mean_token_probability(result)
+    grounded = req.collection is not None
     if not cited or not text.strip() or not _supported(text, cited):
         # nothing cited, or an answer the cited passages do not contain: not in context
-        return TaskOutput(result={"answer": NOT_IN_CONTEXT, "found": False, "citations": []},
-                          confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
-    return TaskOutput(result={"answer": text, "found": True, "citations": citations},
-                      confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
+        result: dict[str, Any] = {"answer": NOT_IN_DOCUMENTS if grounded else NOT_IN_CONTEXT, "found": False,
+                                  "citations": []}
+    else:
+        result = {"answer": text, "found": True, "citations": citations}
+    if grounded:
+        result["sources"] = _sources(req, result["citations"])
+    return TaskOutput(result=result, confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
 
 
 def _rank_inputs(req: RankRequest) -> tuple[str, list[str], int]:
@@ -219,7 +264,8 @@ SUMMARIZE = TaskSpec(name="summarize", request=SummarizeRequest, summary="Summar
 TRANSLATE = TaskSpec(name="translate", request=TranslateRequest, summary="Translate into a target language.",
                      runs={"chat": translate}, answer_keys=("translation",))
 ANSWER = TaskSpec(name="answer", request=AnswerRequest,
-                  summary="Answer from the given passages only, citing them; 'not in context' otherwise.",
-                  runs={"chat": answer}, answer_keys=("answer", "citations"), positional=None)
+                  summary="Answer from the given passages (or a collection's) only, citing them; 'not in context' "
+                          "otherwise.",
+                  runs={"chat": answer}, answer_keys=("answer", "citations"), positional=None, prepare=retrieve)
 RANK = TaskSpec(name="rank", request=RankRequest, summary="Rank candidates for a query (top-k with scores).",
                 runs={"embed": rank_nano, "labels": rank_llm}, answer_keys=("ranking",), positional=None)

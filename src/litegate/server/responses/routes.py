@@ -19,6 +19,7 @@ from litegate.keys import request_feature, request_fingerprint
 from litegate.server.bodies import RESPONSES, body
 from litegate.server.errors import json_body
 from litegate.server.limits import while_connected
+from litegate.server.responses.file_search import file_search_response, file_search_tool
 
 router = APIRouter()
 
@@ -142,6 +143,22 @@ def _output(result: dict[str, Any]) -> list[dict[str, Any]]:
     return [_message_item(message.get("content") or "")]
 
 
+def _whole(response: dict[str, Any], stream: bool) -> Any:
+    """A finished response, as JSON or as the events of a stream that arrives whole."""
+    if not stream:
+        return JSONResponse(response)
+
+    async def events() -> AsyncIterator[bytes]:
+        seq = 0
+        yield _event("response.created", seq, response=dict(response, status="in_progress", output=[]))
+        for i, item in enumerate(response["output"]):
+            for kind in ("response.output_item.added", "response.output_item.done"):
+                seq += 1
+                yield _event(kind, seq, output_index=i, item=item)
+        yield _event("response.completed", seq + 1, response=response)
+    return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
 def _event(kind: str, seq: int, **data: Any) -> bytes:
     payload = json.dumps({"type": kind, "sequence_number": seq, **data}, separators=(",", ":"))
     return f"event: {kind}\ndata: {payload}\n\n".encode()
@@ -153,6 +170,11 @@ async def create_response(request: Request) -> Any:
     if body.get("previous_response_id"):
         raise InvalidRequest("'previous_response_id' is not supported: this server keeps no responses; send "
                              "the conversation in 'input'", param="previous_response_id")
+    tool = file_search_tool(body)
+    if tool is not None:  # retrieval, then a grounded answer with file citations
+        output, usage, model = await file_search_response(request, body, tool, to_messages(body))
+        return _whole(_response("resp_" + secrets.token_hex(12), model, int(time.time()), output, usage, body),
+                      bool(body.get("stream")))
     req = to_chat_request(body)
     call = ChatCall(req, api="responses", feature=request_feature(request),
                     api_key=request_fingerprint(request))

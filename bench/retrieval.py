@@ -1,0 +1,248 @@
+"""Collections retrieval: nDCG@10 and recall@100 of hybrid search against plain BM25 (bm25s)
+and plain dense retrieval with the same encoder, on a BEIR set read from a local folder;
+search p50 at N synthetic chunks; ingest pages/s of a text PDF. Prints JSON.
+
+    python bench/retrieval.py --beir /path/to/nfcorpus --split dev,test
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import create_engine, insert
+
+from litegate.collections import Collections
+from litegate.collections.store import chunks_table, collection_files_table
+from litegate.documents.types import Part
+from litegate.nano.encoder import MiniLMEncoder
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import pct  # noqa: E402
+
+
+def load_beir(folder: Path, split: str) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
+    corpus = {}
+    for line in (folder / "corpus.jsonl").open(encoding="utf-8"):
+        d = json.loads(line)
+        corpus[d["_id"]] = (d.get("title") or "").strip() + "\n\n" + d["text"]
+    queries = {json.loads(x)["_id"]: json.loads(x)["text"] for x in (folder / "queries.jsonl").open(encoding="utf-8")}
+    qrels: dict[str, dict[str, int]] = {}
+    for i, line in enumerate((folder / "qrels" / f"{split}.tsv").open(encoding="utf-8")):
+        q, d, rel = line.rstrip("\n").split("\t")[:3]
+        if i == 0 and not rel.isdigit():
+            continue  # the header
+        if int(rel) > 0:
+            qrels.setdefault(q, {})[d] = int(rel)
+    return corpus, {q: queries[q] for q in qrels if q in queries}, qrels
+
+
+def ndcg_at(ranked: list[str], rel: dict[str, int], k: int = 10) -> float:
+    dcg = sum(rel.get(d, 0) / math.log2(i + 2) for i, d in enumerate(ranked[:k]))
+    ideal = sum(r / math.log2(i + 2) for i, r in enumerate(sorted(rel.values(), reverse=True)[:k]))
+    return dcg / ideal if ideal else 0.0
+
+
+def recall_at(ranked: list[str], rel: dict[str, int], k: int) -> float:
+    return len(set(ranked[:k]) & set(rel)) / len(rel) if rel else 0.0
+
+
+def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    qs = list(runs)
+    return {"ndcg@10": round(float(np.mean([ndcg_at(runs[q], qrels[q]) for q in qs])), 4),
+            "recall@10": round(float(np.mean([recall_at(runs[q], qrels[q], 10) for q in qs])), 4),
+            "recall@100": round(float(np.mean([recall_at(runs[q], qrels[q], 100) for q in qs])), 4)}
+
+
+def collection_runs(coll: Collections, name: str, queries: dict[str, str], mode: str,
+                    fusion: str | None = None) -> tuple[dict[str, list[str]], list[float]]:
+    """Each query's documents, best first (a document ranks where its best chunk does)."""
+    runs, times = {}, []
+    for qid, text in queries.items():
+        started = time.perf_counter()
+        hits = coll.search(None, name, text, top_k=100, mode=mode, fusion=fusion)
+        times.append((time.perf_counter() - started) * 1000)
+        runs[qid] = list(dict.fromkeys(h.attributes["doc"] for h in hits))
+    return runs, times
+
+
+def bm25s_runs(corpus: dict[str, str], queries: dict[str, str]) -> dict[str, list[str]]:
+    import bm25s
+
+    ids = list(corpus)
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize([corpus[i] for i in ids], stopwords="en", show_progress=False),
+                    show_progress=False)
+    qids = list(queries)
+    docs, _ = retriever.retrieve(bm25s.tokenize([queries[q] for q in qids], stopwords="en", show_progress=False),
+                                 k=100, show_progress=False)
+    return {q: [ids[j] for j in docs[i]] for i, q in enumerate(qids)}
+
+
+def dense_runs(encoder: Any, corpus: dict[str, str], queries: dict[str, str]) -> dict[str, list[str]]:
+    """One vector per document (the encoder reads its first 128 word pieces), cosine."""
+    ids = list(corpus)
+    docs = encoder.encode([corpus[i] for i in ids])
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    qids = list(queries)
+    qv = encoder.encode([queries[q] for q in qids])
+    qv /= np.linalg.norm(qv, axis=1, keepdims=True)
+    sims = qv @ docs.T
+    return {q: [ids[j] for j in np.argsort(-sims[i])[:100]] for i, q in enumerate(qids)}
+
+
+def quality(args: argparse.Namespace, encoder: Any, workdir: Path) -> dict[str, Any]:
+    """One index, scored on each split (choose on dev, report test)."""
+    corpus = load_beir(Path(args.beir), args.split.split(",")[0])[0]
+    coll = Collections(create_engine(f"sqlite:///{workdir / 'beir.db'}"), lambda: encoder)
+    coll.create(None, "beir")
+    started = time.perf_counter()
+    items = [{"text": t, "source": d, "attributes": {"doc": d}} for d, t in corpus.items()]
+    for at in range(0, len(items), 512):
+        coll.add_texts(None, "beir", items[at:at + 512])
+    ingest_s = time.perf_counter() - started
+    chunks = coll.get(None, "beir")["chunks"]
+    out: dict[str, Any] = {"dataset": Path(args.beir).name, "documents": len(corpus), "chunks": chunks,
+                           "ingest_docs_per_s": round(len(corpus) / ingest_s, 1)}
+    for split in args.split.split(","):
+        _, queries, qrels = load_beir(Path(args.beir), split)
+        if args.queries:
+            keep = sorted(random.Random(0).sample(sorted(queries), min(args.queries, len(queries))))
+            queries = {q: queries[q] for q in keep}
+        out[split] = {"queries": len(queries), "systems": systems_on(coll, encoder, corpus, queries, qrels)}
+        print(json.dumps({split: out[split]}), file=sys.stderr)
+    return out
+
+
+def systems_on(coll: Collections, encoder: Any, corpus: dict[str, str], queries: dict[str, str],
+               qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
+    systems: dict[str, Any] = {}
+    for label, mode, fusion in (("hybrid_rrf", "hybrid", "rrf"), ("hybrid_sum", "hybrid", "sum"),
+                                ("lexical_fts5", "lexical", None), ("dense_chunks", "dense", None)):
+        runs, times = collection_runs(coll, "beir", queries, mode, fusion)
+        systems[label] = {**score(runs, qrels), "search_p50_ms": round(pct(times, 50), 2)}
+    systems["peer_bm25s"] = score(bm25s_runs(corpus, queries), qrels)
+    systems["peer_dense_minilm"] = score(dense_runs(encoder, corpus, queries), qrels)
+    return systems
+
+
+def synthetic_search(n: int, encoder: Any, workdir: Path, queries: int = 60) -> dict[str, Any]:
+    """Search latency at ``n`` chunks: random English-like text and random unit vectors
+    (timing only; what they say is not scored)."""
+    rng = np.random.default_rng(0)
+    words = [w for w in Path(__file__).read_text().split() if w.isalpha() and len(w) > 3]
+    words += [f"term{i}" for i in range(20000)]
+    coll = Collections(create_engine(f"sqlite:///{workdir / 'synthetic.db'}"), lambda: encoder)
+    cid = coll.create(None, "synthetic")["id"]
+    dim = encoder.encode(["x"]).shape[1]
+    per_file = 1000
+    for f in range(n // per_file):
+        row = {"id": f"vsf_{f:08d}", "collection_id": cid, "source": f"s{f}", "filename": f"f{f}.txt",
+               "mime_type": "text/plain", "sha256": "0", "bytes": 0, "pages": 0, "chunks": per_file,
+               "metadata": "{}", "created_at": time.time()}
+        texts = [" ".join(rng.choice(words, 90)) for _ in range(per_file)]
+        vecs = rng.standard_normal((per_file, dim)).astype(np.float32)
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        with coll.engine.begin() as conn:
+            conn.execute(insert(collection_files_table).values(**row))
+            ids = conn.execute(insert(chunks_table).returning(chunks_table.c.id, sort_by_parameter_order=True), [
+                {"collection_id": cid, "file_row": row["id"], "ord": i, "text": t, "kind": "text",
+                 "vector": v.tobytes()} for i, (t, v) in enumerate(zip(texts, vecs))]).scalars().all()
+            coll.lexical.add(conn, cid, list(zip(ids, texts)))
+            coll._bump(conn, cid)
+    coll.search(None, "synthetic", "warm the vector cache", top_k=10)
+    times = {"hybrid": [], "lexical": [], "dense": []}
+    for _ in range(queries):
+        q = " ".join(rng.choice(words, 6))
+        for mode in times:
+            started = time.perf_counter()
+            coll.search(None, "synthetic", q, top_k=10, mode=mode)
+            times[mode].append((time.perf_counter() - started) * 1000)
+    return {"chunks": coll.get(None, "synthetic")["chunks"],
+            **{f"{m}_p50_ms": round(pct(t, 50), 2) for m, t in times.items()},
+            "hybrid_p95_ms": round(pct(times["hybrid"], 95), 2)}
+
+
+def text_pdf(pages: list[list[str]]) -> bytes:
+    """A PDF with a real text layer (Helvetica, one line per text object)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"]
+    kids = []
+    for lines in pages:
+        ops = b"\n".join(b"BT /F1 10 Tf 50 %d Td (%s) Tj ET" % (770 - 14 * i, line.encode("cp1252", "replace")
+                                                                  .replace(b"(", b"").replace(b")", b""))
+                         for i, line in enumerate(lines))
+        objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(ops), ops))
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                       b"/Resources << /Font << /F1 3 0 R >> >> >>" % len(objects))
+        kids.append(len(objects))
+    objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
+    out = io.BytesIO()
+    out.write(b"%PDF-1.4\n")
+    offsets = []
+    for i, body in enumerate(objects, 1):
+        offsets.append(out.tell())
+        out.write(b"%d 0 obj\n%s\nendobj\n" % (i, body))
+    xref = out.tell()
+    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
+    out.write(b"".join(b"%010d 00000 n \n" % off for off in offsets))
+    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
+    return out.getvalue()
+
+
+def pdf_ingest(pages: int, encoder: Any, workdir: Path, source: Path | None) -> dict[str, Any]:
+    """Pages per second for a text PDF of ``pages`` pages of 50 lines (prose from the BEIR
+    corpus when given, else this file's words): read, chunk, encode, write."""
+    if source is not None:
+        words = " ".join(json.loads(x)["text"] for _, x in zip(range(3000), (source / "corpus.jsonl").open())).split()
+    else:
+        words = Path(__file__).read_text().split()
+    lines, at = [], 0
+    for _ in range(pages * 50):
+        lines.append(" ".join(words[at % len(words):at % len(words) + 14]))
+        at += 14
+    data = text_pdf([lines[p * 50:(p + 1) * 50] for p in range(pages)])
+    coll = Collections(create_engine(f"sqlite:///{workdir / 'pdf.db'}"), lambda: encoder)
+    coll.create(None, "pdf")
+    started = time.perf_counter()
+    added = coll.add_file(None, "pdf", Part("application/pdf", data, "manual.pdf", filename="manual.pdf"))
+    seconds = time.perf_counter() - started
+    return {"pages": added["pages"], "chunks": added["chunks"], "seconds": round(seconds, 2),
+            "pages_per_s": round(added["pages"] / seconds, 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--beir", help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
+    ap.add_argument("--split", default="dev,test", help="qrels splits to score, comma-separated")
+    ap.add_argument("--queries", type=int, default=0, help="a fixed random sample of this many queries (0: all)")
+    ap.add_argument("--chunks", type=int, default=100_000, help="synthetic chunks for the latency run (0: skip)")
+    ap.add_argument("--pdf-pages", type=int, default=200, help="pages of the ingest PDF (0: skip)")
+    ap.add_argument("--skip-quality", action="store_true", help="with --beir: only take the PDF's text from it")
+    args = ap.parse_args()
+    encoder = MiniLMEncoder()
+    report: dict[str, Any] = {"load_before": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
+    with tempfile.TemporaryDirectory(prefix="litegate-retrieval-") as tmp:
+        work = Path(tmp)
+        if args.beir and not args.skip_quality:
+            report["quality"] = quality(args, encoder, work)
+        if args.chunks:
+            report["search_at_scale"] = synthetic_search(args.chunks, encoder, work)
+        if args.pdf_pages:
+            report["pdf_ingest"] = pdf_ingest(args.pdf_pages, encoder, work, Path(args.beir) if args.beir else None)
+    report["load_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
