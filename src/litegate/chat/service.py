@@ -16,7 +16,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -100,7 +100,7 @@ class ChatRun:
     kind: Kind
     prepared: PreparedChat | None = None
     result: dict[str, Any] | None = None
-    chunks: AsyncIterator[dict[str, Any]] | None = None
+    chunks: AsyncGenerator[dict[str, Any], None] | None = None
     fallback_from: str | None = None
     fallback_reason: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -153,7 +153,7 @@ def completion_body(req: CompletionRequest) -> dict[str, Any]:
     if isinstance(req.prompt, list) and req.prompt and isinstance(req.prompt[0], str):
         if len(req.prompt) != 1:
             raise InvalidRequest("'prompt': send one prompt per request", param="prompt")
-        prompt = req.prompt[0]  # type: ignore[assignment]
+        prompt = req.prompt[0]
     else:
         prompt = req.prompt  # type: ignore[assignment]
     if not prompt:
@@ -387,8 +387,8 @@ class ChatService:
         run.result = self._finish(result, call, plan, started, run)
         return run
 
-    async def _watch(self, chunks: AsyncIterator[dict[str, Any]], call: ChatCall, plan: _Plan,
-                     started: float) -> AsyncIterator[dict[str, Any]]:
+    async def _watch(self, chunks: AsyncGenerator[dict[str, Any], None], call: ChatCall, plan: _Plan,
+                     started: float) -> AsyncGenerator[dict[str, Any], None]:
         """Engine chunks with the served model's name; the JSON reply is checked when it ends
         and the call ledgered when its usage passes. Closing it cancels the generation."""
         text: list[str] = []
@@ -408,7 +408,7 @@ class ChatService:
                                  chunk.get("timings"))
                 yield chunk
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()
 
     # -- remote relay (the OpenAI route passes a remote's bytes through) -----------------------
 
@@ -497,7 +497,7 @@ class ChatService:
                 if on_chunk(chunk):
                     break
         finally:
-            await run.chunks.aclose()  # type: ignore[attr-defined]
+            await run.chunks.aclose()
         if run.fallback_from:
             last.setdefault("litegate", {}).update(fallback_from=run.fallback_from,
                                                    fallback_reason=run.fallback_reason)

@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from litegate.errors import InvalidRequest
+from litegate.errors import ExtractorNotFound, InvalidRequest
 from litegate.ledger.pricing import NANO_USD_PER_HOUR
+from litegate.nano.classifier import ClassifierStore, NanoClassifier
+from litegate.nano.extractor import ExtractorStore
 from litegate.tiers.base import BaseTier, TierConfig
 
 
@@ -24,12 +26,12 @@ class NanoTier(BaseTier):
 
     def __init__(self, config: TierConfig, deps: Any):
         super().__init__(config, deps)
-        self.classifiers = deps.classifiers
-        self.extractors = getattr(deps, "extractors", None)
+        self.classifiers: ClassifierStore = deps.classifiers
+        self.extractors: ExtractorStore | None = getattr(deps, "extractors", None)
         from litegate.nano.coalesce import Coalescer
 
         # concurrent calls to one classifier run as one batched forward pass (batch jobs, bursts)
-        def predict(clf: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        def predict(clf: NanoClassifier, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
             return clf.predict(texts, self.classifiers.encoder)
 
         self._predict: Any = (Coalescer(predict, split=lambda r, a, b: (r[0][a:b], r[1][a:b]))
@@ -88,6 +90,8 @@ class NanoTier(BaseTier):
         if not requested:
             raise InvalidRequest(f"the {self.name} tier needs 'extractor': the name of a trained extractor",
                                  param="extractor")
+        if self.extractors is None:
+            raise ExtractorNotFound(f"no extractor {requested!r}: the {self.name} tier was built without extractors")
         return self.extractors.get(requested)
 
     def embed(self, texts: list[str]) -> np.ndarray:
