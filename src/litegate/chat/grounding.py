@@ -131,15 +131,16 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
     checks = []
     for call in calls:
         fn = by_name.get(call.get("name"))
-        args = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+        args: dict[str, Any] = given if isinstance(given := call.get("arguments"), dict) else {}
         params = (fn.parameters if fn is not None else {}) or {}
-        props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+        props: dict[str, Any] = declared if isinstance(declared := params.get("properties"), dict) else {}
         required = [k for k in params.get("required") or [] if k in args] or list(args)
         tool_words = set(_words(f"{call.get('name')} {fn.description if fn else ''} "
                                 f"{json.dumps(params, ensure_ascii=False)}"))
-        grounded, invented = [], []
+        grounded: list[str] = []
+        invented: list[str] = []
         for key in required:
-            spec = props.get(key) if isinstance(props.get(key), dict) else {}
+            spec: dict[str, Any] = prop if isinstance(prop := props.get(key), dict) else {}
             if "enum" in spec or "const" in spec:
                 continue
             values = list(_strings(args[key]))
