@@ -34,15 +34,16 @@ def register(app: typer.Typer) -> None:
 
         from litegate.errors import InvalidRequest
         from litegate.evals.datasets import read_jsonl
-        from litegate.nano.classifier import ClassifierStore
+        from litegate.nano.classifier import ClassifierInfo, ClassifierStore
         from litegate.nano.encoder import MiniLMEncoder
-        from litegate.nano.extractor import ExtractorStore
+        from litegate.nano.extractor import ExtractorInfo, ExtractorStore
 
         try:
             if task not in ("classify", "extract"):
                 fail("--task is classify or extract")
             examples = read_jsonl(data)
             classifiers = ClassifierStore(settings().home, MiniLMEncoder)
+            info: ClassifierInfo | ExtractorInfo
             if task == "classify":
                 info = classifiers.train(name, examples, learn=learn)
             else:
