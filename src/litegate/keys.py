@@ -180,6 +180,8 @@ class KeyGuard:
         return key
 
     def _take(self, key: ApiKey) -> None:
+        if not key.rate_per_minute:
+            return  # no rate: never limited
         rate = float(key.rate_per_minute) / 60.0
         capacity = max(1.0, float(key.rate_per_minute))
         now = time.monotonic()

@@ -35,7 +35,9 @@ def parse_jsonl(lines: Iterable[str], where: str = "input") -> Iterator[dict[str
         try:
             obj = json.loads(line)
         except ValueError as e:
-            raise InvalidRequest(f"{where}:{n}: not valid JSON ({e.msg})") from None
+            # a number too long to convert is a ValueError without a JSONDecodeError's msg
+            raise InvalidRequest(f"{where}:{n}: not valid JSON ({e.msg if isinstance(e, json.JSONDecodeError) else e})"
+                                 ) from None
         if not isinstance(obj, dict):
             raise InvalidRequest(f"{where}:{n}: each line must be a JSON object")
         yield obj

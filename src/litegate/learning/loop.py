@@ -111,7 +111,7 @@ class Learner:
         """A task-runner observer: keeps the text of calls to a learning model."""
         kind = KIND_OF_TASK.get(done.spec.name)
         name = getattr(done.request, kind, None) if kind else None
-        if not name:
+        if not kind or not name:
             return
         try:
             model = self.stores[kind].get(name)

@@ -51,7 +51,7 @@ def _model_files() -> dict[str, Path]:
         parts = str(f).split("/")
         if len(parts) >= 2 and parts[-2] == "model" and parts[-1] in ("model.safetensors", "tokenizer.json",
                                                                          "config.json"):
-            found[parts[-1]] = Path(dist.locate_file(f))
+            found[parts[-1]] = Path(str(dist.locate_file(f)))
     missing = {"model.safetensors", "tokenizer.json", "config.json"} - set(found)
     if missing:
         raise ModelFileError(f"{DISTRIBUTION} lacks {', '.join(sorted(missing))}; reinstall it: {INSTALL_HINT}")
@@ -190,6 +190,8 @@ class MiniLMEncoder:
         layers = self.layers if layer is None else max(1, min(layer, self.layers))
         pieces = self._untruncated.encode_batch(list(texts), add_special_tokens=False)
         cls_id, sep_id = self._tokenizer.token_to_id("[CLS]"), self._tokenizer.token_to_id("[SEP]")
+        if cls_id is None or sep_id is None:
+            raise ModelFileError(f"{self.name}'s tokenizer has no [CLS] or [SEP] token; reinstall the encoder")
         rows: list[tuple[int, int, int]] = []  # (text, first piece, last piece) per window
         for i, enc in enumerate(pieces):
             for start in range(0, max(len(enc.ids), 1), window):

@@ -11,6 +11,7 @@ so a server and a CLI run sharing the database never post it twice at once.
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -152,7 +153,7 @@ class Outbox:
                 n += 1
         return n
 
-    def pending(self, run_ids: list[str] | None = None) -> int:
+    def pending(self, run_ids: builtins.list[str] | None = None) -> int:
         q = select(t.c.id).where(t.c.status == "pending")
         if run_ids is not None:
             q = q.where(t.c.run_id.in_(run_ids))

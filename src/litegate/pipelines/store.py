@@ -11,6 +11,7 @@ A run is unique per (pipeline, idempotency key): starting it again returns the e
 
 from __future__ import annotations
 
+import builtins
 import json
 import secrets
 import time
@@ -202,14 +203,14 @@ class RunStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.limit(limit)).mappings()]
 
-    def unfinished(self) -> list[dict[str, Any]]:
+    def unfinished(self) -> builtins.list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(runs_table).where(runs_table.c.status.in_(ACTIVE))
                                                   .order_by(runs_table.c.created_at)).mappings()]
 
     # -- steps ------------------------------------------------------------------------------
 
-    def steps(self, run_id: str) -> list[StepRecord]:
+    def steps(self, run_id: str) -> builtins.list[StepRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(steps_table).where(steps_table.c.run_id == run_id)
                                 .order_by(steps_table.c.position)).mappings().all()
@@ -230,7 +231,7 @@ class RunStore:
                          .where(steps_table.c.step == rec.step))
             conn.execute(insert(steps_table).values(run_id=run_id, **values))
 
-    def step_rows(self, pipeline: str, since: float | None = None) -> list[dict[str, Any]]:
+    def step_rows(self, pipeline: str, since: float | None = None) -> builtins.list[dict[str, Any]]:
         q = (select(steps_table.c.run_id, steps_table.c.step, steps_table.c.position, steps_table.c.status,
                     steps_table.c.tier, steps_table.c.cost_usd, steps_table.c.latency_ms, steps_table.c.escalated,
                     steps_table.c.confidence)
