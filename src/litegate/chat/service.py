@@ -16,7 +16,7 @@ import json
 import re
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -183,7 +183,7 @@ class _Plan:
 
 
 class ChatService:
-    def __init__(self, registry: ModelRegistry, tiers: dict[str, Tier], accountant: Accountant | None = None,
+    def __init__(self, registry: ModelRegistry, tiers: Mapping[str, Tier], accountant: Accountant | None = None,
                  default_model: str = "lite", tool_call_threshold: float = TOOL_CALL_THRESHOLD,
                  encoder_source: Any = None, attachments: Attachments | None = None,
                  local_tier: Callable[[str], Tier] | None = None):

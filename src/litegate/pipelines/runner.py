@@ -116,7 +116,7 @@ class RunInput:
     def default_ref(self) -> str | None:
         if self.ref:
             return self.ref
-        names = [f.get("filename") or f.get("path") or f.get("file_id") for f in self.files]
+        names: list[Any] = [f.get("filename") or f.get("path") or f.get("file_id") for f in self.files]
         names = [str(n) for n in names if n]
         if names:
             return ", ".join(names)

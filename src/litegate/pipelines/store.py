@@ -143,7 +143,7 @@ class RunStore:
     def create(self, pipeline: str, key: str, input_ref: str | None, input_: dict[str, Any],
                api_key: str | None = None) -> tuple[dict[str, Any], bool]:
         """(the run, created): a new queued run, or the one this key already made."""
-        row = {"id": "prun_" + secrets.token_hex(12), "pipeline": pipeline, "idempotency_key": key,
+        row: dict[str, Any] = {"id": "prun_" + secrets.token_hex(12), "pipeline": pipeline, "idempotency_key": key,
                "status": "queued", "input_ref": (input_ref or "")[:1000] or None, "input": json.dumps(input_),
                "api_key": api_key, "cost_usd": 0.0, "created_at": time.time(), "attempts": 0}
         try:
