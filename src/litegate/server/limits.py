@@ -64,7 +64,8 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, send: Any, limit: int) -> None:
         setting = "LITEGATE_MAX_FILE_MB" if limit != self.max_bytes else "LITEGATE_MAX_BODY_MB"
-        await _refuse(_shape(self.shapes, scope), send, 413, f"the request body is larger than the {limit / (1 << 20):g} MB limit ({setting})",
+        await _refuse(_shape(self.shapes, scope), send, 413,
+                      f"the request body is larger than the {limit / (1 << 20):g} MB limit ({setting})",
                       "request_too_large", close=True)
 
 
@@ -97,15 +98,17 @@ class HostGuard:
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
         host = _host_only(headers.get("host", ""))
         if host not in self.allowed:
-            await _refuse(_shape(self.shapes, scope), send, 421, f"host {host!r} is not served here; allowed: {', '.join(sorted(self.allowed))} "
-                                     "(litegate serve --allowed-hosts)", "host_not_allowed")
+            await _refuse(_shape(self.shapes, scope), send, 421,
+                          f"host {host!r} is not served here; allowed: {', '.join(sorted(self.allowed))} "
+                          "(litegate serve --allowed-hosts)", "host_not_allowed")
             return
         origin = headers.get("origin")
         if origin and origin != "null":
             origin_host = _host_only(origin.split("://", 1)[-1].split("/", 1)[0])
             if origin_host not in self.allowed:
-                await _refuse(_shape(self.shapes, scope), send, 403, f"requests from web pages at {origin!r} are refused (litegate serve "
-                                         "--allowed-hosts)", "origin_not_allowed")
+                await _refuse(_shape(self.shapes, scope), send, 403,
+                              f"requests from web pages at {origin!r} are refused (litegate serve --allowed-hosts)",
+                              "origin_not_allowed")
                 return
         await self.app(scope, receive, send)
 
