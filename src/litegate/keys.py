@@ -47,7 +47,8 @@ def fingerprint(token: str) -> str | None:
 def request_fingerprint(request: Request) -> str | None:
     internal = request.scope.get("litegate.internal")
     if internal is not None:  # a batch line (litegate.server.internal): its creator's key
-        return internal.get("api_key")
+        api_key: str | None = internal.get("api_key")
+        return api_key
     return fingerprint(request_token(request))
 
 
@@ -202,7 +203,7 @@ class KeyGuard:
         if cached and now - cached[1] < 2.0:
             return cached[0]
         midnight = now - (now % 86400)
-        spent = self.ledger.spend(key.fingerprint, midnight)
+        spent: float = self.ledger.spend(key.fingerprint, midnight)
         with self._lock:
             self._spend[key.sha256] = (spent, now)
         return spent

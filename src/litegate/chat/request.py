@@ -141,7 +141,8 @@ class PreparedChat:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        return self.body["messages"]
+        messages: list[dict[str, Any]] = self.body["messages"]
+        return messages
 
     def finish(self, result: dict[str, Any]) -> dict[str, Any]:
         """Check a non-streamed engine response against the schema; build tool calls."""

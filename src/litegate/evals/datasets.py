@@ -88,7 +88,9 @@ def clinc150(split: str = "test", domain: str | None = None, include_oos: bool =
 
 
 def clinc150_domains(data_dir: Path | None = None) -> dict[str, list[str]]:
-    return json.loads(((data_dir or shared_data_dir()) / "clinc150" / "domains.json").read_text())
+    path = (data_dir or shared_data_dir()) / "clinc150" / "domains.json"
+    domains: dict[str, list[str]] = json.loads(path.read_text())
+    return domains
 
 
 def nlupp_banking(folds: Iterable[int] = range(20), data_dir: Path | None = None) -> list[dict[str, Any]]:

@@ -262,7 +262,8 @@ class Learner:
 
     # -- what has been collected ------------------------------------------------------------
 
-    def _rows(self, kind: str, name: str, labeled: bool | None = None, limit: int | None = None) -> list[dict]:
+    def _rows(self, kind: str, name: str, labeled: bool | None = None,
+              limit: int | None = None) -> list[dict[str, Any]]:
         q = select(examples).where(examples.c.kind == kind).where(examples.c.name == name)
         if labeled is True:
             q = q.where(examples.c.label.is_not(None)).order_by(examples.c.label_ts, examples.c.id)
@@ -367,7 +368,7 @@ class Learner:
         folds = [pool[i::min(HOLDOUT_FOLDS, len(pool))] for i in range(min(HOLDOUT_FOLDS, len(pool)))]
         waiting: set[str] = set()
 
-        def training(rows_: list[dict]) -> list[dict[str, Any]]:
+        def training(rows_: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out = [dict(ex) for ex in base]
             for r in rows_:
                 answer = json.loads(r["label"])
@@ -442,7 +443,7 @@ class Learner:
                                    calibrate=calibrate, learn=True, base_examples=base)
 
     @staticmethod
-    def _tally(kind: str, model: Any, rows: list[dict], encoder: Any) -> np.ndarray:
+    def _tally(kind: str, model: Any, rows: list[dict[str, Any]], encoder: Any) -> np.ndarray:
         """Counts to score on labeled rows: (right, 0, wrong) for classify, (tp, fp, fn) for
         extract; ``_metric`` turns a sum of them into accuracy or slot F1."""
         texts = [r["text"] for r in rows]

@@ -73,7 +73,9 @@ class Outbox:
                 conn.execute(insert(t).values(**row))
         except IntegrityError:
             with self.engine.connect() as conn:
-                return conn.execute(select(t.c.id).where(t.c.run_id == run_id).where(t.c.step == step)).scalar_one()
+                existing: str = conn.execute(select(t.c.id).where(t.c.run_id == run_id)
+                                             .where(t.c.step == step)).scalar_one()
+                return existing
         self._wake.set()
         return did
 

@@ -220,7 +220,7 @@ class PipelineService:
             self.execute(run["id"], api_key)
         return self.show(run["id"])
 
-    def start_run(self, run_id: str, api_key: str | None = None) -> Future:
+    def start_run(self, run_id: str, api_key: str | None = None) -> Future[dict[str, Any]]:
         return self.pool.submit(self.execute, run_id, api_key)
 
     def resume_unfinished(self) -> list[str]:
