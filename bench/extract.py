@@ -174,7 +174,8 @@ def main() -> None:
 
             failed: dict[str, int] = {}
 
-            def answers(records: list[dict], request: dict, label: str) -> list[dict]:
+            # called within this iteration; the defaults bind this iteration's values explicitly
+            def answers(records: list[dict], request: dict, label: str, failed: dict[str, int] = failed) -> list[dict]:
                 got = []
                 for k, r in enumerate(records):
                     try:
@@ -199,7 +200,8 @@ def main() -> None:
             cal_lite = answers(calib, {"tier": "lite", "extractor": "bench"}, "calibration lite")
             sg = [r["data"] for r in sample]
 
-            def tier_results(name: str, got: list[dict], records: list[dict]) -> TierResults:
+            def tier_results(name: str, got: list[dict], records: list[dict],
+                             fields: list[str] = fields) -> TierResults:
                 return TierResults(name, np.array([g["confidence"] for g in got]),
                                    np.array([float(all_right(r["data"], g["data"], fields)) for r, g in
                                              zip(records, got)]), np.array([g["cost_usd"] for g in got]))

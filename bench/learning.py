@@ -98,7 +98,8 @@ def run_arm(arm: str, args: argparse.Namespace, chosen: list[str], splits: dict,
                            "promoted": result["promoted"], "version": result["version"],
                            "held_back": result.get("held_back"), "candidate_score": result.get("candidate_score"),
                            "current_score": result.get("current_score"),
-                           "test_accuracy": round(accuracy(), 4), "serve_ms_per_item": round(1000 * serve_s / len(chunk), 1),
+                           "test_accuracy": round(accuracy(), 4),
+                           "serve_ms_per_item": round(1000 * serve_s / len(chunk), 1),
                            "distill_s": round(distill_s, 2)})
             print(f"{arm} block {blocks[-1]['block']}: {json.dumps(blocks[-1])}", file=sys.stderr)
         first, last = blocks[1]["unsure_share"], blocks[-1]["unsure_share"]

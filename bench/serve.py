@@ -10,8 +10,8 @@ Every peer is its own process on the same embedded lite model, threads and conte
   parameters (4 slots, unified KV) and enough HTTP threads for every stream (its default
   on 2 cores is one, which would serialize the streams and flatter litegate);
 - ``llama-cpp-python``: ``python -m llama_cpp.server`` with the same model, threads and
-  context, requests queued rather than interrupting each other. It compiles llama.cpp on install (minutes), so it is only benchmarked when
-  ``--llama-cpp-python`` is given; the script then creates (once) a separate venv for it
+  context, requests queued rather than interrupting each other. It compiles llama.cpp on install (minutes), so it
+  is only benchmarked when ``--llama-cpp-python`` is given; the script then creates (once) a separate venv for it
   (default ``bench/.venv-llama-cpp-python``), never touching litegate's environment.
 
 Requests alternate between the peers, one at a time, for time to first token (a short

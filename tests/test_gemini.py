@@ -119,7 +119,8 @@ WEATHER = types.FunctionDeclaration(
 def test_function_calling_round_trip(client: genai.Client) -> None:
     tools = [types.Tool(function_declarations=[WEATHER])]
     config = types.GenerateContentConfig(
-        temperature=0, tools=tools, max_output_tokens=60, automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+        temperature=0, tools=tools, max_output_tokens=60,
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         tool_config=types.ToolConfig(function_calling_config=types.FunctionCallingConfig(mode="ANY")))
     question = types.Content(role="user", parts=[types.Part(text="What's the weather in Madrid?")])
     r = client.models.generate_content(model="lite", contents=[question], config=config)

@@ -170,7 +170,8 @@ def test_tool_choice_auto_calls_when_a_tool_fits_and_answers_when_none_does(clie
     assert "paris" in _json.loads(call.function.arguments)["city"].lower()
     assert r.model_extra["litegate"]["tool_decision"]["call"] is True
     r = client.chat.completions.create(model="lite", tools=[WEATHER, STOCK], tool_choice="auto", max_tokens=40,
-                                       temperature=0, messages=[{"role": "user", "content": "Tell me a joke about cats."}])
+                                       temperature=0,
+                                       messages=[{"role": "user", "content": "Tell me a joke about cats."}])
     assert not r.choices[0].message.tool_calls and r.choices[0].message.content
     assert not r.choices[0].message.content.lstrip().startswith("{")  # the wrapper never shows
 

@@ -176,7 +176,7 @@ def test_openai_tier_scores_labels_like_the_local_tier(gateway, home: Path) -> N
     rec = ledger_row(home, local["id"])
     assert rec["tier"] == "lite" and rec["cost_usd"] == pytest.approx(local["cost_usd"], rel=1e-3)
     time.sleep(0.5)
-    assert remote_calls(state) == before + 2  # real calls reached the remote reached the remote, none for the local tier
+    assert remote_calls(state) == before + 2  # real calls reached the remote, none for the local tier
     tiers = {t["name"]: t for t in httpx.get(base + "/healthz").json()["tiers"]}
     assert [n for n, t in tiers.items() if t["in_cascade"]] == ["nano", "lite", "pro-remote", "gemini-remote"]
     assert tiers["pro-remote"]["circuit"] == "closed"

@@ -72,7 +72,8 @@ class Settings(BaseSettings):
                                           "sets its threshold)")
     speculative: Literal["none", "draft", "ngram"] = Field(
         default="none", description="speculative decoding for the pro model: the lite model as draft, or n-gram "
-                                    "lookup; off by default because on 2 cores it measured slower (bench/speculative.py)")
+                                    "lookup; off by default because on 2 cores it measured slower "
+                                    "(bench/speculative.py)")
 
     def ledger_database_url(self) -> str:
         if self.ledger_url:

@@ -54,7 +54,8 @@ def fingerprint(token: str) -> str | None:
 def request_fingerprint(request: Request) -> str | None:
     internal = request.scope.get("litegate.internal")
     if internal is not None:  # a batch line (litegate.server.internal): its creator's key
-        return internal.get("api_key")
+        api_key: str | None = internal.get("api_key")
+        return api_key
     return fingerprint(request_token(request))
 
 
@@ -229,6 +230,8 @@ class KeyGuard:
                 self._reserved.get(reservation[0], {}).pop(reservation[1], None)
 
     def _take(self, key: ApiKey) -> None:
+        if not key.rate_per_minute:
+            return  # no rate: never limited
         rate = float(key.rate_per_minute) / 60.0
         capacity = max(1.0, float(key.rate_per_minute))
         now = time.monotonic()

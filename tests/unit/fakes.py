@@ -35,7 +35,8 @@ def completion(text: str, prompt_tokens: int = 10, completion_tokens: int | None
     if logprobs is not None:
         choice["logprobs"] = {"content": logprobs}
     n = completion_tokens if completion_tokens is not None else max(1, len(text.split()))
-    return {"id": f"chatcmpl-fake-{next(_IDS)}", "object": "chat.completion", "created": 0, "model": "fake", "choices": [choice],
+    return {"id": f"chatcmpl-fake-{next(_IDS)}", "object": "chat.completion", "created": 0, "model": "fake",
+            "choices": [choice],
             "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": n, "total_tokens": prompt_tokens + n}}
 
 

@@ -229,7 +229,8 @@ def test_auto_tool_choice_decides_first_then_generates_under_the_branch(tmp_path
 def test_a_cut_off_tool_reply_never_shows_the_wrapper(tmp_path: Path) -> None:
     replies = iter([("x", "stop"), ('{"tool_calls": [{"name": "get_wea', "length"),
                     ("x", "stop"), ('{"content": "It is su', "length"),
-                    ("x", "stop"), ('{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}', "length")])
+                    ("x", "stop"),
+                    ('{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}]}', "length")])
     rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: next(replies))})
     req = ChatCompletionRequest(messages=[{"role": "user", "content": "weather in Oslo?"}], tools=TOOLS,
                                 max_tokens=30)

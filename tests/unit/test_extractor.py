@@ -125,7 +125,8 @@ def test_extract_on_the_nano_tier_over_http(tmp_path: Path) -> None:
         assert client.get("/v1/extractors/pay").json()["versions"] == [1]
         out = client.post("/v1/tasks/extract", json={"text": "please send 31 euros to Ann Lee today",
                                                       "extractor": "pay"}).json()
-        assert (out["tier"], out["model"], out["data"]) == ("nano", "pay@v1", {"amount": "31 euros", "person": "Ann Lee"})
+        assert (out["tier"], out["model"], out["data"]) == ("nano", "pay@v1",
+                                                             {"amount": "31 euros", "person": "Ann Lee"})
         only = client.post("/v1/tasks/extract", json={"text": "send 31 euros to Ann Lee", "extractor": "pay",
                                                        "fields": {"person": ""}, "tier": "nano"}).json()
         assert list(only["data"]) == ["person"]

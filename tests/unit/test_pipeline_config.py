@@ -106,7 +106,8 @@ OK_HEAD = '[[step]]\nname = "ingest"\nkind = "ingest"\n'
      "step 'w': columns.run_id: a column name"),
     (OK_HEAD + '[[step]]\nname = "w"\nkind = "write"\ntable = "t"\ncolumns = { a = "steps.x.label" }\n',
      "step 'w': columns.a: names steps.x, but there is no such step"),
-    (OK_HEAD + '[[step]]\nname = "w"\nkind = "write"\ntable = "t"\ncolumns = { a = { value = "run.id", type = "money" } }\n',
+    (OK_HEAD + '[[step]]\nname = "w"\nkind = "write"\ntable = "t"\n'
+               'columns = { a = { value = "run.id", type = "money" } }\n',
      "step 'w': columns.a.type: 'money' is not one of"),
     (OK_HEAD + '[[step]]\nname = "n"\nkind = "notify"\n', "step 'n': url: is required"),
     (OK_HEAD + '[[step]]\nname = "n"\nkind = "notify"\nurl = "ftp://x"\n', "step 'n': url: 'ftp://x' must be an http"),

@@ -53,7 +53,11 @@ when = "'agreement' in steps.ingest.text"
 name = "store"
 kind = "write"
 table = "docs_rows"
-columns = { vendor = "steps.extract.data.vendor", total = { value = "steps.extract.data.total", type = "float" }, doc_type = "steps.doc_type.label", summary = "steps.summary.summary" }
+[step.columns]
+vendor = "steps.extract.data.vendor"
+total = { value = "steps.extract.data.total", type = "float" }
+doc_type = "steps.doc_type.label"
+summary = "steps.summary.summary"
 [[step]]
 name = "notify"
 kind = "notify"
@@ -70,8 +74,8 @@ def reply(body: dict[str, Any]) -> str:
     if "vendor" in json.dumps(body.get("response_format") or body.get("grammar") or body["messages"][0]):
         vendor = re.search(r"Vendor: ([A-Z][\w ]+?)\n", text)
         total = re.search(r"Total: (\S+)", text)
-        return json.dumps({k: v for k, v in (("vendor", vendor and vendor.group(1)), ("total", total and total.group(1)))
-                           if v})
+        return json.dumps({k: v for k, v in (("vendor", vendor and vendor.group(1)),
+                                             ("total", total and total.group(1))) if v})
     return "- an agreement between two parties"
 
 
@@ -103,7 +107,8 @@ def rows(rt: Any, table: str = "docs_rows") -> list[tuple]:
     with sqlite3.connect(db) as conn:
         if not conn.execute("select 1 from sqlite_master where name = ?", (table,)).fetchone():
             return []
-        return conn.execute(f"select run_id, vendor, total, doc_type, summary from {table} order by written_at").fetchall()
+        return conn.execute(f"select run_id, vendor, total, doc_type, summary from {table} "
+                            "order by written_at").fetchall()
 
 
 def test_a_run_writes_one_row_and_one_signed_webhook_and_replays_without_writing_twice(setup, receiver) -> None:

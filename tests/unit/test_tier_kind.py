@@ -49,7 +49,8 @@ def test_a_new_kind_from_config_runs_tasks_and_chat(tmp_path: Path, echo_kind) -
                                                             messages=[{"role": "user", "content": "hi"}])))
     assert reply["choices"][0]["message"]["content"] == "- hi" and reply["model"] == "parrot"
     rt.accountant.flush()
-    assert {(r["task"], r["tier"]) for r in rt.accountant.ledger.rows()} == {("summarize", "parrot"), ("chat", "parrot")}
+    assert {(r["task"], r["tier"]) for r in rt.accountant.ledger.rows()} == {("summarize", "parrot"),
+                                                                             ("chat", "parrot")}
     rt.close()
 
 

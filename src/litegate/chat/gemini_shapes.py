@@ -192,7 +192,7 @@ def to_chat_request(body: dict[str, Any]) -> tuple[ChatCompletionRequest, dict[s
     if want_logprobs:
         req["logprobs"] = True
         req["top_logprobs"] = int(cfg.get("logprobs") or 0)
-    tools = []
+    tools: list[dict[str, Any]] = []
     for t, tool in enumerate(_list(body.get("tools") or [], "tools")):
         for d, decl in enumerate(_list(_obj(tool, f"tools[{t}]").get("functionDeclarations") or [],
                                        f"tools[{t}].functionDeclarations")):

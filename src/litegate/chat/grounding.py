@@ -209,9 +209,9 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
     checks = []
     for call in calls:
         fn = by_name.get(call.get("name"))
-        args = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+        args: dict[str, Any] = given if isinstance(given := call.get("arguments"), dict) else {}
         params = (fn.parameters if fn is not None else {}) or {}
-        props = params.get("properties") if isinstance(params.get("properties"), dict) else {}
+        props: dict[str, Any] = declared if isinstance(declared := params.get("properties"), dict) else {}
         required = [k for k in params.get("required") or [] if k in args] or list(args)
         listing = f"{call.get('name')} {fn.description if fn else ''} {json.dumps(params, ensure_ascii=False)}"
         tool_words, tool_numbers = set(_words(listing)), values.numbers(listing)

@@ -29,11 +29,11 @@ class ChatMessage(BaseModel):
     tool_call_id: str | None = None
 
     def engine_message(self, index: int) -> dict[str, Any]:
-        content = self.content
+        content: str | list[Any] | None = self.content
         if isinstance(content, list) and any(p.type == "image_url" for p in content) and \
                 all(p.type in ("text", "image_url") for p in content):
             # images kept for a model with a multimodal projector (the service read every other file)
-            content = [p.model_dump(exclude_none=True) for p in content]  # type: ignore[assignment]
+            content = [p.model_dump(exclude_none=True) for p in content]
         elif isinstance(content, list):
             texts = []
             for j, part in enumerate(content):
@@ -141,7 +141,8 @@ class PreparedChat:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        return self.body["messages"]
+        messages: list[dict[str, Any]] = self.body["messages"]
+        return messages
 
     def finish(self, result: dict[str, Any]) -> dict[str, Any]:
         """Check a non-streamed engine response against the schema; build tool calls."""

@@ -15,7 +15,7 @@ import asyncio
 import json
 import secrets
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -103,7 +103,7 @@ class ChatRun:
     kind: Kind
     prepared: PreparedChat | None = None
     result: dict[str, Any] | None = None
-    chunks: AsyncIterator[dict[str, Any]] | None = None
+    chunks: AsyncGenerator[dict[str, Any], None] | None = None
     fallback_from: str | None = None
     fallback_reason: str | None = None
     meta: dict[str, Any] = field(default_factory=dict)
@@ -134,7 +134,7 @@ class _Plan:
 
 
 class ChatService:
-    def __init__(self, registry: ModelRegistry, tiers: dict[str, Tier], accountant: Accountant | None = None,
+    def __init__(self, registry: ModelRegistry, tiers: Mapping[str, Tier], accountant: Accountant | None = None,
                  default_model: str = "lite", tool_call_threshold: float = TOOL_CALL_THRESHOLD,
                  encoders: EncoderRegistry | None = None, attachments: Attachments | None = None,
                  local_tier: Callable[[str], Tier] | None = None, tool_decision: Any = None):
@@ -346,8 +346,8 @@ class ChatService:
         run.result = self._finish(result, call, plan, started, run)
         return run
 
-    async def _watch(self, chunks: AsyncIterator[dict[str, Any]], call: ChatCall, plan: _Plan,
-                     started: float) -> AsyncIterator[dict[str, Any]]:
+    async def _watch(self, chunks: AsyncGenerator[dict[str, Any], None], call: ChatCall, plan: _Plan,
+                     started: float) -> AsyncGenerator[dict[str, Any], None]:
         """Engine chunks with the served model's name; the JSON reply is checked when it ends
         and the call ledgered when its usage passes. Closing it cancels the generation."""
         text: list[str] = []
@@ -367,7 +367,7 @@ class ChatService:
                                  chunk.get("timings"))
                 yield chunk
         finally:
-            await chunks.aclose()  # type: ignore[attr-defined]
+            await chunks.aclose()
 
     # -- remote relay (the OpenAI route passes a remote's bytes through) -----------------------
 
@@ -447,7 +447,7 @@ class ChatService:
                 if on_chunk(chunk):
                     break
         finally:
-            await run.chunks.aclose()  # type: ignore[attr-defined]
+            await run.chunks.aclose()
         if run.fallback_from:
             last.setdefault("litegate", {}).update(fallback_from=run.fallback_from,
                                                    fallback_reason=run.fallback_reason)

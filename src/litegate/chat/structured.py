@@ -165,7 +165,8 @@ def _check_cost(key: str, value: Any, here: list[str | int], param: str | None) 
 
 def _ref_cycle(root: dict[str, Any], ref: str) -> bool:
     """Whether ``ref`` leads, through references alone, back to itself (no value can satisfy it)."""
-    seen, at = set(), ref
+    seen: set[str] = set()
+    at: str | None = ref
     while isinstance(at, str):
         if at in seen:
             return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -168,7 +168,7 @@ def split_pairs(value: str | None) -> list[str] | dict[str, str] | None:
     return items
 
 
-def plain_table(header: tuple[str, ...], body: list[tuple[str, ...]]) -> str:
+def plain_table(header: tuple[str, ...], body: Sequence[tuple[str, ...]]) -> str:
     """Columns padded to their widest cell, never cut: for pipes and narrow terminals."""
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *body]]

@@ -49,10 +49,10 @@ def inputs(path: Path) -> list[tuple[Any, str | None]]:
     from litegate.pipelines import RunInput
 
     if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        if not files:
+        found = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        if not found:
             raise InvalidRequest(f"{path} has no files")
-        return [(RunInput(files=[{"path": str(p), "filename": p.name}], ref=str(p)), None) for p in files]
+        return [(RunInput(files=[{"path": str(p), "filename": p.name}], ref=str(p)), None) for p in found]
     if not path.is_file():
         raise InvalidRequest(f"--input {path} is neither a folder nor a file")
     if path.suffix.lower() != ".jsonl":
@@ -77,7 +77,7 @@ def inputs(path: Path) -> list[tuple[Any, str | None]]:
             p = Path(obj["path"]).expanduser()
             p = p if p.is_absolute() else path.parent / p
             files.append({"path": str(p), "filename": p.name})
-        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        meta = given if isinstance(given := obj.get("metadata"), dict) else {}
         out.append((RunInput(text=obj.get("text"), files=files, metadata=meta, ref=key or obj.get("path") or
                              f"{path.name}:{n}"), key))
     if not out:

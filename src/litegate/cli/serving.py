@@ -189,6 +189,7 @@ def register(app: typer.Typer) -> None:
         try:
             rt = runtime(model, parallel=1)
             params = {"model": rt.default_model, "max_tokens": max_tokens, "temperature": temperature, "seed": seed}
+            req: ChatCompletionRequest | CompletionRequest
             if raw:
                 req = CompletionRequest(prompt=prompt, **params)
             else:

@@ -44,7 +44,8 @@ def task_lines(data: bytes, task: str, options: dict[str, Any], max_line_bytes: 
         raw = data.decode("utf-8").splitlines()
     except UnicodeDecodeError as e:
         raise InvalidRequest(f"the input is not UTF-8 text (byte {e.start})") from None
-    lines, seen = [], set()
+    lines: list[Line] = []
+    seen: set[str] = set()
     for n, s in enumerate(raw, 1):
         if not s.strip():
             continue

@@ -67,7 +67,8 @@ class RayPool:
                                                                  "OPENBLAS_NUM_THREADS": str(threads)}})(LineActor)
         state = settings.model_dump(mode="json", exclude_none=True)
         who = {"id": owner.id, "feature": owner.feature, "api_key": owner.api_key}
-        self.actors = [actor.remote(state, model, who) for _ in range(workers)]
+        # Any: Ray's types do not see the ``.remote`` of an actor handle's methods
+        self.actors: list[Any] = [actor.remote(state, model, who) for _ in range(workers)]
         self.pids = ray.get([a.pid.remote() for a in self.actors])  # every actor has built its app
 
     def run(self, lines: list[Line], concurrency: int, write: Callable[[dict[str, Any]], None], *, block: int = 256,

@@ -45,7 +45,8 @@ class Litegate:
 def deployment(replicas: int = 2, model: str = "lite", settings: dict[str, Any] | None = None,
                cpus_per_replica: float = 1.0) -> Any:
     """The bound application for ``serve.run``."""
-    return serve.deployment(Litegate, name="litegate", num_replicas=replicas,
+    # Ray annotates deployment() as always returning a decorator; given the class it returns the Deployment
+    return serve.deployment(Litegate, name="litegate", num_replicas=replicas,  # type: ignore[attr-defined]
                             ray_actor_options={"num_cpus": cpus_per_replica}).bind(model, settings or {})
 
 

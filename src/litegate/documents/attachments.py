@@ -99,14 +99,14 @@ class Attachments:
                 raise InvalidRequest(f"{where}.image_url must carry a url (a data: URL)", param=where)
             return self._url(url, where, None)
         if kind == "input_audio":
-            audio = raw.get("input_audio") if isinstance(raw.get("input_audio"), dict) else raw
+            audio = given if isinstance(given := raw.get("input_audio"), dict) else raw
             fmt, data = str(audio.get("format") or "").lower(), audio.get("data")
             if fmt not in AUDIO_FORMATS:
                 raise InvalidRequest(f"{where}.input_audio.format must be one of {', '.join(AUDIO_FORMATS)}",
                                      param=f"{where}.input_audio.format")
             return Part(AUDIO_FORMATS[fmt], _b64(data, f"{where}.input_audio.data"), where, f"audio.{fmt}")
         if kind in ("file", "input_file"):
-            f = raw.get("file") if isinstance(raw.get("file"), dict) else raw
+            f = given if isinstance(given := raw.get("file"), dict) else raw
             filename = f.get("filename") if isinstance(f.get("filename"), str) else None
             if f.get("file_id"):
                 return self._stored(str(f["file_id"]), where, filename)
@@ -273,7 +273,7 @@ def public_address(host: str, port: int, where: str) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
         raise InvalidRequest(f"{where}: the host {host!r} does not resolve", param=where) from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [info[4][0] for info in infos if isinstance(info[4][0], str)]  # IPv4 and IPv6 hosts are text
     for a in addresses:
         ip = ipaddress.ip_address(a.split("%")[0])
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:

@@ -191,11 +191,14 @@ class RapidOcrEngine:
 
     def recognize(self, image: Any) -> list[Word]:
         import numpy as np
+        from rapidocr.utils.output import RapidOCROutput
 
         rgb = np.asarray(image.convert("RGB"))
         with self._lock:
             result = self._ocr(rgb[:, :, ::-1].copy())  # it works in OpenCV's BGR order
-        if result.boxes is None or result.txts is None:
+        # typed as any stage's output; with detection and recognition on it is the whole pipeline's
+        if (not isinstance(result, RapidOCROutput) or result.boxes is None or result.txts is None
+                or result.scores is None):
             return []
         words = []
         for quad, text, score in zip(result.boxes, result.txts, result.scores):
@@ -235,7 +238,8 @@ class TesseractEngine:
             raise ModelNotAvailable(f"tesseract took over {self.timeout_s:g} s on one page") from None
         if done.returncode != 0:
             raise ModelNotAvailable(f"tesseract failed: {done.stderr.decode(errors='replace').strip()[-200:]}")
-        words, lines = [], {}
+        words: list[Word] = []
+        lines: dict[tuple[str, ...], list[Word]] = {}
         for row in done.stdout.decode("utf-8", errors="replace").splitlines()[1:]:
             cols = row.split("\t")
             if len(cols) != 12 or cols[0] != "5" or not cols[11].strip():
@@ -248,8 +252,8 @@ class TesseractEngine:
                 first, last = line[0].box, line[-1].box
                 if last[2] - first[0] > 0:
                     slope = ((last[3] - first[3]) / (last[2] - first[2])) if last[2] != first[2] else 0.0
-                    for w in line:
-                        w.slope, w.height = slope, None
+                    for word in line:
+                        word.slope, word.height = slope, None
         return words
 
 

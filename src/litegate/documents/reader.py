@@ -54,8 +54,9 @@ def read_text(part: Part, mime_type: str) -> Document:
         except ValueError as e:
             raise InvalidRequest(f"{part.name} is declared application/json but is not valid JSON ({e})",
                                  param=part.name, code="invalid_document") from None
-    return Document(name=part.name, mime_type=mime_type, kind="text", text=text, segments=[Segment(text)] if text else [],
-                    pages=1, method="text", notes=notes, filename=part.filename)
+    return Document(name=part.name, mime_type=mime_type, kind="text", text=text,
+                    segments=[Segment(text)] if text else [], pages=1, method="text", notes=notes,
+                    filename=part.filename)
 
 
 def _asr(samples: object, doc: Document, limits: Limits) -> None:

@@ -60,7 +60,8 @@ BASE = SpeechModel(
            "vocabulary.txt": "34ce3fe1c5041027b3f8d42912270993f986dbc4bb34cf27f951e34a1e453913"})
 SPEECH_MODELS = {m.name: m for m in (TINY_EN, BASE)}
 DEFAULT_MODEL = TINY_EN.name
-ENGLISH_ONLY_NOTE = "the speech model (Whisper tiny.en) transcribes English only; speech in other languages comes out wrong"
+ENGLISH_ONLY_NOTE = ("the speech model (Whisper tiny.en) transcribes English only; speech in other languages "
+                     "comes out wrong")
 
 
 def ensure_installed(model: SpeechModel = TINY_EN) -> list[metadata.Distribution]:
@@ -86,13 +87,14 @@ def model_dir(model: SpeechModel = TINY_EN, cache_dir: Path | None = None) -> Pa
         for f in dists[0].files or []:
             name = str(f).split("/")[-1]
             if name in model.files:
-                found[name] = Path(dists[0].locate_file(f))
+                found[name] = Path(str(dists[0].locate_file(f)))
         missing = set(model.files) - set(found)
         if missing:
             raise ModelFileError(f"{model.distributions[0]} lacks {', '.join(sorted(missing))}; {reinstall}")
         for name, digest in model.files.items():
             if file_sha256(found[name]) != digest:
-                raise ModelFileError(f"{found[name]} does not match its pinned sha256; refusing to load it. {reinstall}")
+                raise ModelFileError(f"{found[name]} does not match its pinned sha256; refusing to load it. "
+                                     f"{reinstall}")
         directories = {p.parent for p in found.values()}
         if len(directories) != 1:
             raise ModelFileError(f"{model.distributions[0]}'s model files are not in one directory; {reinstall}")
@@ -119,9 +121,9 @@ def _joined(model: SpeechModel, dists: list[metadata.Distribution], cache_dir: P
         for f in dist.files or []:
             name = str(f).split("/")[-1]
             if ".bin.part" in name:
-                parts.append(Path(dist.locate_file(f)))
+                parts.append(Path(str(dist.locate_file(f))))
             elif name in model.files and name not in extras:
-                extras[name] = Path(dist.locate_file(f))
+                extras[name] = Path(str(dist.locate_file(f)))
     if len(parts) != len(dists) or set(extras) != set(model.files) - {"model.bin"}:
         raise ModelFileError(f"{model.name}'s packages do not hold one part each and its config files; {reinstall}")
     for name, path in extras.items():
@@ -136,8 +138,8 @@ def _joined(model: SpeechModel, dists: list[metadata.Distribution], cache_dir: P
         partial = target / "model.bin.partial"
         with open(partial, "wb") as out:
             for part in parts:
-                with open(part, "rb") as f:
-                    while chunk := f.read(1 << 22):
+                with open(part, "rb") as piece:
+                    while chunk := piece.read(1 << 22):
                         digest.update(chunk)
                         out.write(chunk)
         if digest.hexdigest() != model.files["model.bin"]:

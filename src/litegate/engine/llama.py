@@ -18,7 +18,7 @@ import contextvars
 import secrets
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,7 +193,7 @@ class LlamaEngine:
     @property
     def listening_address(self) -> str:
         """The private llama.cpp HTTP listener (API key protected); used by benchmarks."""
-        return self._server.listening_address
+        return str(self._server.listening_address)
 
     @property
     def api_key(self) -> str:
@@ -215,7 +215,7 @@ class LlamaEngine:
         return int(body["input_tokens"])
 
     def metrics(self) -> str:
-        return self._server.handle_metrics()
+        return str(self._server.handle_metrics())
 
     # -- blocking calls ------------------------------------------------------------------
 
@@ -325,7 +325,7 @@ class LlamaEngine:
         chunks = [chunk async for chunk in self.astream(kind, body)]
         return assemble_chat(chunks)
 
-    async def astream(self, kind: Kind, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def astream(self, kind: Kind, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """Async iterator over chunks. Leaving the loop early (or being cancelled because
         the client went away) cancels the generation at the next token."""
         loop = asyncio.get_running_loop()
@@ -350,7 +350,7 @@ class LlamaEngine:
         finally:
             cancelled.set()
 
-    async def astream_started(self, kind: Kind, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def astream_started(self, kind: Kind, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """Like ``astream``, but waits for the first chunk before returning, so that an
         engine error (a prompt too long, say) raises here and can still become an HTTP
         status instead of a broken 200 stream. Closing the iterator cancels the generation."""
@@ -363,7 +363,7 @@ class LlamaEngine:
             await chunks.aclose()
             raise
 
-        async def started() -> AsyncIterator[dict[str, Any]]:
+        async def started() -> AsyncGenerator[dict[str, Any], None]:
             try:
                 if first is not None:
                     yield first

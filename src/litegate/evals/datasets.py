@@ -35,7 +35,9 @@ def parse_jsonl(lines: Iterable[str], where: str = "input") -> Iterator[dict[str
         try:
             obj = json.loads(line)
         except ValueError as e:
-            raise InvalidRequest(f"{where}:{n}: not valid JSON ({e.msg})") from None
+            # a number too long to convert is a ValueError without a JSONDecodeError's msg
+            raise InvalidRequest(f"{where}:{n}: not valid JSON ({e.msg if isinstance(e, json.JSONDecodeError) else e})"
+                                 ) from None
         if not isinstance(obj, dict):
             raise InvalidRequest(f"{where}:{n}: each line must be a JSON object")
         yield obj
@@ -86,7 +88,9 @@ def clinc150(split: str = "test", domain: str | None = None, include_oos: bool =
 
 
 def clinc150_domains(data_dir: Path | None = None) -> dict[str, list[str]]:
-    return json.loads(((data_dir or shared_data_dir()) / "clinc150" / "domains.json").read_text())
+    path = (data_dir or shared_data_dir()) / "clinc150" / "domains.json"
+    domains: dict[str, list[str]] = json.loads(path.read_text())
+    return domains
 
 
 def nlupp_banking(folds: Iterable[int] = range(20), data_dir: Path | None = None) -> list[dict[str, Any]]:

@@ -92,7 +92,7 @@ def _norm(value: Any) -> str:
 def extraction_metrics(gold: list[dict[str, Any]], pred: list[dict[str, Any]], fields: list[str]) -> dict[str, Any]:
     """Slot precision / recall / F1 with normalised exact match (case, spaces, punctuation)."""
     tp = fp = fn = 0
-    per_field: dict[str, dict[str, int]] = {f: {"tp": 0, "fp": 0, "fn": 0} for f in fields}
+    per_field: dict[str, dict[str, Any]] = {f: {"tp": 0, "fp": 0, "fn": 0} for f in fields}
     for g, p in zip(gold, pred):
         for f in fields:
             gv, pv = g.get(f), p.get(f)

@@ -148,7 +148,8 @@ def _svg_field_f1(per_field: dict[str, dict[str, Any]], width: int = 520) -> str
 
 
 def write_report(metrics: dict[str, Any], path: Path, title: str) -> None:
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(json.dumps(v) if not isinstance(v, float) else f'{v:.4f}')}</td></tr>"
+    rows = "".join(f"<tr><th>{html.escape(k)}</th>"
+                   f"<td>{html.escape(json.dumps(v) if not isinstance(v, float) else f'{v:.4f}')}</td></tr>"
                    for k, v in public_metrics(metrics).items() if k != "per_field")
     charts = ""
     if "per_field" in metrics:

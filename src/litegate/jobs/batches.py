@@ -16,6 +16,7 @@ same dispatch on an app they build themselves.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import logging
 import os
@@ -255,7 +256,8 @@ class BatchStore:
                            code="batch_not_cancellable")
         with self.engine.begin() as conn:
             conn.execute(update(batches_table).where(batches_table.c.id == job_id)
-                         .where(batches_table.c.status.in_(ACTIVE)).values(status="cancelling", cancelling_at=time.time()))
+                         .where(batches_table.c.status.in_(ACTIVE))
+                         .values(status="cancelling", cancelling_at=time.time()))
         return self.get(job_id)
 
     def delete(self, job_id: str, tenant: Tenant = OPERATOR) -> None:
@@ -286,14 +288,14 @@ class BatchStore:
     def renew(self, job_id: str) -> None:
         self.set(job_id, lease_until=time.time() + LEASE_S)
 
-    def unfinished(self) -> list[str]:
+    def unfinished(self) -> builtins.list[str]:
         with self.engine.connect() as conn:
             return [r[0] for r in conn.execute(select(batches_table.c.id).where(batches_table.c.status.in_(ACTIVE))
                                                .order_by(batches_table.c.created_at))]
 
     # -- lines --------------------------------------------------------------------------
 
-    def answered(self, job_id: str) -> set[int]:
+    def answered(self, job_id: str) -> builtins.set[int]:
         with self.engine.connect() as conn:
             return {r[0] for r in conn.execute(select(lines_table.c.line).where(lines_table.c.batch_id == job_id))}
 
@@ -309,7 +311,7 @@ class BatchStore:
         except IntegrityError:
             return False
 
-    def results(self, job_id: str) -> list[tuple[int, bool, dict[str, Any], str | None]]:
+    def results(self, job_id: str) -> builtins.list[tuple[int, bool, dict[str, Any], str | None]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(lines_table.c.line, lines_table.c.ok, lines_table.c.result,
                                        lines_table.c.call_id)
@@ -346,7 +348,8 @@ def parse_openai_lines(data: bytes, endpoint: str | None, max_line_bytes: int,
     if len(raw) > MAX_LINES:
         raise InvalidRequest(f"the input file has {len(raw)} lines; a batch takes at most {MAX_LINES}",
                              param="input_file_id")
-    lines, seen = [], {}
+    lines: list[Line] = []
+    seen: dict[str, int] = {}
     for i, s in enumerate(raw):
         error = _unreadable(s, i, max_line_bytes)
         if error is not None:  # refused as it is: never decoded, parsed or run
@@ -490,7 +493,7 @@ def result_line(api: str, line: Line, status: int, body: Any) -> dict[str, Any]:
     if 200 <= status < 300:
         out["response"] = body
     else:
-        err = body.get("error") if isinstance(body, dict) and isinstance(body.get("error"), dict) else {}
+        err = given if isinstance(body, dict) and isinstance(given := body.get("error"), dict) else {}
         out["error"] = {"code": status, "message": str(err.get("message") or body)[:2000],
                         "status": err.get("status") or "INTERNAL"}
     return out

@@ -100,7 +100,7 @@ class Learner:
         """A task-runner observer: keeps the text of calls to a learning model."""
         kind = KIND_OF_TASK.get(done.spec.name)
         name = getattr(done.request, kind, None) if kind else None
-        if not name:
+        if not kind or not name:
             return
         # the request's view of the store: the model it already read, the vectors it computed
         store = getattr(done.context, kind + "s", None) if getattr(done, "context", None) is not None else None
@@ -198,7 +198,8 @@ class Learner:
 
     # -- what has been collected ------------------------------------------------------------
 
-    def _rows(self, kind: str, name: str, labeled: bool | None = None, limit: int | None = None) -> list[dict]:
+    def _rows(self, kind: str, name: str, labeled: bool | None = None,
+              limit: int | None = None) -> list[dict[str, Any]]:
         q = select(examples).where(examples.c.kind == kind).where(examples.c.name == name)
         if labeled is True:
             q = q.where(examples.c.label.is_not(None)).order_by(examples.c.label_ts, examples.c.id)
@@ -304,7 +305,7 @@ class Learner:
         waiting: set[str] = set()
         adapter = KINDS[kind]
 
-        def training(rows_: list[dict]) -> list[dict[str, Any]]:
+        def training(rows_: list[dict[str, Any]]) -> list[dict[str, Any]]:
             out = [dict(ex) for ex in base]
             for r in rows_:
                 weight = 1.0 if r["label_source"] == "human" else TEACHER_WEIGHT

@@ -58,7 +58,8 @@ class Coalescer(Generic[T]):
                     if entry.done:  # a call made while we waited answered us too
                         break
                     with self._lock:
-                        batch, size = [], 0
+                        batch: list[_Entry] = []
+                        size = 0
                         while slot.waiting and (not batch or size + len(slot.waiting[0].items) <= self.max_items):
                             e = slot.waiting.pop(0)
                             batch.append(e)

@@ -51,7 +51,7 @@ def _model_files() -> dict[str, Path]:
         parts = str(f).split("/")
         if len(parts) >= 2 and parts[-2] == "model" and parts[-1] in ("model.safetensors", "tokenizer.json",
                                                                          "config.json"):
-            found[parts[-1]] = Path(dist.locate_file(f))
+            found[parts[-1]] = Path(str(dist.locate_file(f)))
     missing = {"model.safetensors", "tokenizer.json", "config.json"} - set(found)
     if missing:
         raise ModelFileError(f"{DISTRIBUTION} lacks {', '.join(sorted(missing))}; reinstall it: {INSTALL_HINT}")

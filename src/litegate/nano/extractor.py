@@ -88,7 +88,9 @@ def check_examples(examples: Any, fields: dict[str, str] | None) -> tuple[list[s
             if not FIELD_RE.fullmatch(str(name)) or not isinstance(desc, str):
                 raise InvalidRequest(f"field {name!r}: names are letters, digits, '_', '.', '-'; descriptions "
                                      "are strings", param="fields")
-    texts, golds, seen = [], [], Counter()
+    texts: list[str] = []
+    golds: list[dict[str, tuple[int, int]]] = []
+    seen: Counter[str] = Counter()
     for i, ex in enumerate(examples):
         where = f"examples.{i}"
         if not isinstance(ex, dict) or not isinstance(ex.get("text"), str) or not ex["text"].strip():

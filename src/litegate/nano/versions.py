@@ -85,7 +85,7 @@ class VersionedStore:
         versions = self.versions(name)
         current = self.active(name, versions)
         older = [v for v in versions if current is not None and v < current]
-        if not older:
+        if current is None or not older:
             raise InvalidRequest(f"{self.kind} {name!r} has no version before v{current} to roll back to",
                                  param=self.kind)
         pin = self.dir / name / "active"

@@ -11,8 +11,9 @@ costed through the same task runner and ledger as ``/v1/tasks``, every run a rec
 - ``runner``: ``PipelineService``: submit, execute, resume, review, stats
 """
 
-from litegate.pipelines.config import Pipeline, StepConfig, load_pipeline, load_pipelines, parse_pipeline
+from litegate.pipelines.config import Pipeline, load_pipeline, load_pipelines, parse_pipeline
 from litegate.pipelines.runner import PipelineService, RunInput
+from litegate.pipelines.spec import StepConfig
 from litegate.pipelines.steps import STEP_KINDS
 
 __all__ = ["STEP_KINDS", "Pipeline", "PipelineService", "RunInput", "StepConfig", "load_pipeline", "load_pipelines",

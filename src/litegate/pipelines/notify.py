@@ -12,6 +12,7 @@ so a server and a CLI run sharing the database never post it twice at once. Up t
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -93,7 +94,9 @@ class Outbox:
                 conn.execute(insert(t).values(**row))
         except IntegrityError:
             with self.engine.connect() as conn:
-                return conn.execute(select(t.c.id).where(t.c.run_id == run_id).where(t.c.step == step)).scalar_one()
+                existing: str = conn.execute(select(t.c.id).where(t.c.run_id == run_id)
+                                             .where(t.c.step == step)).scalar_one()
+                return existing
         self._wake.set()
         return did
 

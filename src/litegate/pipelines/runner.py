@@ -117,7 +117,7 @@ class RunInput:
     def default_ref(self) -> str | None:
         if self.ref:
             return self.ref
-        names = [f.get("filename") or f.get("path") or f.get("file_id") for f in self.files]
+        names: list[Any] = [f.get("filename") or f.get("path") or f.get("file_id") for f in self.files]
         names = [str(n) for n in names if n]
         if names:
             return ", ".join(names)
@@ -242,7 +242,7 @@ class PipelineService:
             self.execute(run["id"], api_key)
         return self.show(run["id"])
 
-    def start_run(self, run_id: str, api_key: str | None = None) -> Future:
+    def start_run(self, run_id: str, api_key: str | None = None) -> Future[dict[str, Any]]:
         return self.pool.submit(self.execute, run_id, api_key)
 
     def resume_unfinished(self) -> list[str]:

@@ -46,7 +46,7 @@ class StepConfig:
         return out
 
 
-class Refs(set):
+class Refs(set[str]):
     """The names of the steps before the one being checked (a set), plus every name in the
     file and the current one, so a bad reference says whether it is later, itself or missing."""
 

@@ -242,6 +242,7 @@ def run_write(ctx: StepContext) -> StepResult:
         return StepResult(output={"table": spec.table, "written": written, "values": values})
     from pathlib import Path
 
+    assert spec.jsonl is not None  # the config gives a table or a jsonl path, never neither
     path = Path(spec.jsonl).expanduser()
     if not path.is_absolute():
         path = Path(ctx.pipeline.source).expanduser().resolve().parent / path

@@ -245,7 +245,7 @@ class RunStore:
 
     # -- steps ------------------------------------------------------------------------------
 
-    def steps(self, run_id: str) -> list[StepRecord]:
+    def steps(self, run_id: str) -> builtins.list[StepRecord]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(steps_table).where(steps_table.c.run_id == run_id)
                                 .order_by(steps_table.c.position)).mappings().all()

@@ -38,8 +38,8 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
     pipeline files (batch line apps do without). ``fronts``: the APIs served."""
     keys_on = bool(runtime.config.api_keys)
     # with API keys, the API's description is behind them too (routes added below)
-    app = FastAPI(title="litegate", version=__version__, lifespan=_lifespan(close_runtime),
-                  **({"openapi_url": None, "docs_url": None, "redoc_url": None} if keys_on else {}))
+    hidden: dict[str, Any] = {"openapi_url": None, "docs_url": None, "redoc_url": None} if keys_on else {}
+    app = FastAPI(title="litegate", version=__version__, lifespan=_lifespan(close_runtime), **hidden)
     app.state.runtime = runtime
     app.state.started = int(time.time())
     guards = _keys(app, runtime)

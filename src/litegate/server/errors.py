@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -112,7 +113,7 @@ def install_error_handlers(app: FastAPI, shapes: ErrorShapes) -> None:
 
     @app.exception_handler(ValidationError)
     async def _shape(request: Request, exc: ValidationError) -> JSONResponse:
-        first = exc.errors()[0] if exc.errors() else {}
+        first: Mapping[str, Any] = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return answer(request, Problem(400, f"'{where}': {first.get('msg', 'invalid value')}" if where
                                        else "invalid request"))

@@ -70,7 +70,8 @@ class BodyLimit:
 
     async def _refuse(self, scope: Scope, send: Any, limit: int) -> None:
         setting = "LITEGATE_MAX_FILE_MB" if limit != self.max_bytes else "LITEGATE_MAX_BODY_MB"
-        await _refuse(_shape(self.shapes, scope), send, 413, f"the request body is larger than the {limit / (1 << 20):g} MB limit ({setting})",
+        await _refuse(_shape(self.shapes, scope), send, 413,
+                      f"the request body is larger than the {limit / (1 << 20):g} MB limit ({setting})",
                       "request_too_large", close=True)
 
 

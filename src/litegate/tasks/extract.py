@@ -69,13 +69,13 @@ def build_schema(fields: dict[str, str] | None, schema: dict[str, Any] | None) -
         if not fields or any(not name.strip() for name in fields):
             raise InvalidRequest("'fields' must name at least one field, and no field name may be empty",
                                  param="fields")
-        props = {name: {"type": ["string", "null"], **({"description": d} if d else {})}
+        props: dict[str, Any] = {name: {"type": ["string", "null"], **({"description": d} if d else {})}
                  for name, d in fields.items()}
         return {"type": "object", "properties": props, "required": list(props), "additionalProperties": False}, True
     if schema is None:
         raise InvalidRequest("'fields' ({name: description}), 'schema' (a JSON Schema object) or 'extractor' "
                              "is required", param="fields")
-    props = schema.get("properties") if isinstance(schema, dict) else None
+    props = schema.get("properties", {}) if isinstance(schema, dict) else {}
     if not isinstance(props, dict) or not props:
         raise InvalidRequest("'schema' must be an object schema with at least one property", param="schema")
     nullable = {name: {"anyOf": [sub, {"type": "null"}]} if sub.get("type") != "null" else sub
@@ -92,11 +92,15 @@ def value_spans(text: str) -> dict[str, tuple[int, int]]:
     i = text.index("{") + 1
     ws = re.compile(r"[\s,]*")
     while True:
-        i = ws.match(text, i).end()
+        gap = ws.match(text, i)  # always a match: the pattern accepts the empty string
+        i = gap.end() if gap else i
         if i >= len(text) or text[i] == "}":
             return spans
         key, i = decoder.raw_decode(text, i)
-        i = re.compile(r"\s*:\s*").match(text, i).end()
+        colon = re.compile(r"\s*:\s*").match(text, i)
+        if colon is None:
+            raise json.JSONDecodeError("expected ':' after a key", text, i)
+        i = colon.end()
         _, end = decoder.raw_decode(text, i)
         spans[key] = (i, end)
         i = end
@@ -222,7 +226,7 @@ def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
 
 
 def _complete(result: dict[str, Any]) -> dict[str, Any]:
-    choice = result["choices"][0]
+    choice: dict[str, Any] = result["choices"][0]
     if choice.get("finish_reason") == "length":
         raise InvalidRequest("the extraction did not fit its token budget; extract fewer fields per call",
                              param="fields", code="output_truncated")

@@ -127,7 +127,7 @@ class TaskRunner:
         return spec
 
     def tier(self, name: str) -> Tier:
-        tier = self.tiers.get(name)
+        tier: Tier | None = self.tiers.get(name)
         if tier is None:
             if name == "pro":
                 raise TierUnavailable("the pro tier is not installed here; install it with pip install -e '.[pro]'")

@@ -76,7 +76,7 @@ def _mean_token_probability(result: dict[str, Any]) -> float:
     return math.exp(sum(t.get("logprob", 0.0) for t in tokens) / len(tokens))
 
 
-def _generate(llm: Any, system: str, user: str, max_tokens: int) -> tuple[str, dict, Any]:
+def _generate(llm: Any, system: str, user: str, max_tokens: int) -> tuple[str, dict[str, Any], Any]:
     result = llm.chat({"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
                        "temperature": 0.0, "max_tokens": max_tokens, "logprobs": True, "top_logprobs": 1})
     return result["choices"][0]["message"]["content"] or "", result, llm

@@ -76,10 +76,10 @@ class Tier(Protocol):
     tier can do beyond this is named by ``capabilities`` (see the module's docstring)."""
 
     name: str
-    kind: str
+    kind: ClassVar[str]
     config: TierConfig
-    capabilities: frozenset[str]
-    remote: bool
+    capabilities: ClassVar[frozenset[str]]
+    remote: ClassVar[bool]
 
     @property
     def model(self) -> str: ...

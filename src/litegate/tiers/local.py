@@ -9,7 +9,7 @@ needs it: the context budget and the tool-call decision.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
 from litegate.engine.llama import LlamaEngine
@@ -64,7 +64,7 @@ class LocalTier(BaseTier):
         """A finished chat or text completion."""
         return await (await self.aengine()).arun(kind, body)
 
-    async def astream(self, kind: Kind, body: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
+    async def astream(self, kind: Kind, body: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """Chunks as they decode, started: an engine error raises here, before the first chunk."""
         return await (await self.aengine()).astream_started(kind, body)
 

@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from litegate.errors import InvalidRequest
+from litegate.errors import ExtractorNotFound, InvalidRequest
 from litegate.ledger.pricing import NANO_USD_PER_HOUR
+from litegate.nano.classifier import ClassifierStore, NanoClassifier
+from litegate.nano.extractor import ExtractorStore
 from litegate.tiers.base import BaseTier, TierConfig
 
 
@@ -89,6 +91,8 @@ class NanoTier(BaseTier):
         if not requested:
             raise InvalidRequest(f"the {self.name} tier needs 'extractor': the name of a trained extractor",
                                  param="extractor")
+        if self.extractors is None:
+            raise ExtractorNotFound(f"no extractor {requested!r}: the {self.name} tier was built without extractors")
         return self.extractors.get(requested)
 
     def embed(self, texts: list[str]) -> np.ndarray:

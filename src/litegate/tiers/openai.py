@@ -45,7 +45,9 @@ class OpenAITier(RemoteTier):
         kwargs = {k: v for k, v in body.items() if k in _SDK_FIELDS}
         if schema is not None:
             kwargs["response_format"] = {"type": "json_schema", "json_schema": {"name": "reply", "schema": schema}}
-        return self.client().chat.completions.create(model=self.model, **kwargs).model_dump(exclude_none=True)
+        reply: dict[str, Any] = self.client().chat.completions.create(model=self.model, **kwargs).model_dump(
+            exclude_none=True)
+        return reply
 
     def classify(self, error: BaseException) -> str | LitegateError | None:
         import aiohttp
@@ -104,7 +106,8 @@ class OpenAITier(RemoteTier):
                     raise TransientStatus(r.status)
                 if r.status >= 400:
                     raise RemoteRejected(r.status, json_or_text(raw))
-                return json.loads(raw)
+                reply: dict[str, Any] = json.loads(raw)
+                return reply
 
         return await self.resilience.acall(attempt, self._classify_relay)
 

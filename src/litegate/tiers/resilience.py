@@ -26,7 +26,7 @@ Classify = Callable[[BaseException], "str | LitegateError | None"]
 
 def backoff_s(attempt: int) -> float:
     """Seconds to wait before retry ``attempt`` (1, 2, ...): exponential, capped, jittered."""
-    return min(2.0, 0.1 * 2 ** attempt) * (0.5 + random.random())
+    return min(2.0, 0.1 * 2.0 ** attempt) * (0.5 + random.random())
 
 
 class CircuitBreaker:

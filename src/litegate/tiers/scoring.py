@@ -46,8 +46,8 @@ class LabelScorer:
               max_tokens: int | None = None) -> tuple[dict[str, float], dict[str, Any]]:
         """(label -> probability, raw engine response) for a chat whose reply is a label;
         ``max_tokens`` below the longest label prices only that many steps."""
-        body = {"messages": messages, "max_tokens": max_tokens or self.max_len + 2, "temperature": 0.0, "logprobs": True,
-                "top_logprobs": TOP_LOGPROBS, "grammar": self.grammar}
+        body = {"messages": messages, "max_tokens": max_tokens or self.max_len + 2, "temperature": 0.0,
+                "logprobs": True, "top_logprobs": TOP_LOGPROBS, "grammar": self.grammar}
         result = self.engine.run("chat", body)
         content = result["choices"][0].get("logprobs", {}).get("content") or []
         return self.distribution(content), result

@@ -141,7 +141,7 @@ async def upload(request: Request) -> Response:
             raise InvalidRequest("start an upload with 'X-Goog-Upload-Protocol: resumable' and "
                                  "'X-Goog-Upload-Command: start' (the protocol google-genai's files.upload speaks)")
         body = await json_body(request)
-        meta = body.get("file") if isinstance(body.get("file"), dict) else {}
+        meta = given if isinstance(given := body.get("file"), dict) else {}
         size_header = request.headers.get("x-goog-upload-header-content-length")
         size = int(size_header) if size_header and size_header.isdigit() else None
         if size is not None and size > limit:

@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from litegate.errors import InvalidRequest, LitegateError, NotFound
 from litegate.keys import request_tenant
@@ -53,7 +54,7 @@ async def _run_input(request: Request) -> tuple[RunInput, str | None]:
         form = await request.form()
         files, meta, text, key, ref = [], {}, None, None, None
         for field, value in form.multi_items():
-            if hasattr(value, "read"):  # an UploadFile
+            if isinstance(value, UploadFile):
                 files.append({"data": await value.read(), "filename": value.filename or field,
                               "mime_type": value.content_type if value.content_type not in (
                                   None, "application/octet-stream") else None})

@@ -28,7 +28,8 @@ h1{font-size:20px;margin:0 0 4px} .sub{color:#667;margin-bottom:16px}
 .card{background:#fff;border-radius:8px;padding:12px 16px;box-shadow:0 1px 2px #0001}
 .card h2{font-size:14px;margin:0 0 8px} .wide{grid-column:1 / span 2}
 .legend .key{margin-right:12px;font-size:12px} .legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
-table{border-collapse:collapse;font-size:13px;width:100%} td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #eee}
+table{border-collapse:collapse;font-size:13px;width:100%}
+td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #eee}
 .empty{color:#889} .alarm{background:#fde8e4;color:#8a2414;border-radius:8px;padding:10px 14px;margin-bottom:12px}
 """
 

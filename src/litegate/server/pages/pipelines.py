@@ -50,7 +50,8 @@ def render_pipeline(stats: dict[str, Any]) -> str:
         f"<td>{s['failed']}</td><td>0</td><td>–</td><td>–</td><td>–</td><td>–</td></tr>"
         for name, s in steps.items())
     status = ", ".join(f"{html.escape(k)} {v}" for k, v in sorted(stats["status"].items())) or "no runs yet"
-    return f"""<section class="pipeline"><h2 style="font-size:17px;margin:18px 0 6px">{html.escape(stats['pipeline'])}</h2>
+    return f"""<section class="pipeline">
+<h2 style="font-size:17px;margin:18px 0 6px">{html.escape(stats['pipeline'])}</h2>
 <div class="sub">{status}</div><div class="kpis">{cards}</div><div class="grid">
 <div class="card"><h2>Cost per document, by step</h2>{_hbars(cost_rows, PALETTE[0])}</div>
 <div class="card"><h2>Share of runs reaching each tier</h2>{_hbars(tier_rows, PALETTE[1])}</div>
