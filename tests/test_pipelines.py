@@ -110,7 +110,8 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         again = http.post("/v1/pipelines/intake/runs?wait=600", files={"file": ("kestrel.pdf", pdf, "application/pdf")})
         assert again.status_code == 200 and again.json()["id"] == run["id"] and again.json()["replayed"]
         # a contract: summarised
-        c = http.post("/v1/pipelines/intake/runs?wait=600", files={"file": ("msa.pdf", contract_pdf(), "application/pdf")})
+        c = http.post("/v1/pipelines/intake/runs?wait=600",
+                      files={"file": ("msa.pdf", contract_pdf(), "application/pdf")})
         contract = c.json()
         assert contract["status"] == "succeeded", contract
         csteps = {s["step"]: s for s in contract["steps"]}

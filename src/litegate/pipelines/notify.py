@@ -12,7 +12,6 @@ so a server and a CLI run sharing the database never post it twice at once. Up t
 
 from __future__ import annotations
 
-import builtins
 import hashlib
 import hmac
 import json

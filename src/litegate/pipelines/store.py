@@ -13,6 +13,7 @@ that started it (``api_key``, ``litegate.tenancy``): another key neither sees it
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import secrets

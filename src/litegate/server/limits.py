@@ -134,14 +134,15 @@ class HostGuard:
         host = _host_only(headers.get("host", ""))
         shape = _shape(self.shapes, scope)
         if not self.any and host not in self.allowed:
-            await _refuse(shape, send, 421, f"host {host!r} is not served here; allowed: {', '.join(sorted(self.allowed))} "
-                                     "(litegate serve --allowed-hosts)", "host_not_allowed")
+            allowed = ", ".join(sorted(self.allowed))
+            await _refuse(shape, send, 421, f"host {host!r} is not served here; allowed: {allowed} "
+                                            "(litegate serve --allowed-hosts)", "host_not_allowed")
             return
         origin = headers.get("origin")
         if origin is not None and not self._same_origin(origin, scope, headers.get("host", "")):
-            await _refuse(shape, send, 403, f"requests from web pages at {origin[:100]!r} are refused: only this server's own "
-                                     "pages may call it from a browser (litegate serve --allowed-hosts)",
-                          "origin_not_allowed")
+            await _refuse(shape, send, 403, f"requests from web pages at {origin[:100]!r} are refused: only this "
+                                            "server's own pages may call it from a browser (litegate serve "
+                                            "--allowed-hosts)", "origin_not_allowed")
             return
         if (origin is None and headers.get("sec-fetch-site") == "cross-site"
                 and scope.get("method") not in ("GET", "HEAD", "OPTIONS")):

@@ -14,8 +14,6 @@ import numpy as np
 
 from litegate.errors import ExtractorNotFound, InvalidRequest
 from litegate.ledger.pricing import NANO_USD_PER_HOUR
-from litegate.nano.classifier import ClassifierStore, NanoClassifier
-from litegate.nano.extractor import ExtractorStore
 from litegate.tiers.base import BaseTier, TierConfig
 
 
