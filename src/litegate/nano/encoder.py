@@ -116,6 +116,7 @@ class TransformerEncoder:
 
     @staticmethod
     def _layer_weights(w: dict[str, np.ndarray], p: str) -> tuple[np.ndarray, ...]:
+        qkv: tuple[str, ...]
         if p + "attention.attn.q.weight" in w:  # MPNet names
             qkv, out, ln = ("attention.attn.q", "attention.attn.k", "attention.attn.v"), "attention.attn.o", \
                 "attention.LayerNorm"
@@ -200,6 +201,9 @@ class TransformerEncoder:
         layers = self.layers if layer is None else max(1, min(layer, self.layers))
         pieces = self._untruncated.encode_batch(list(texts), add_special_tokens=False)
         cls_id, sep_id = self._tokenizer.token_to_id(self.begin), self._tokenizer.token_to_id(self.end)
+        if cls_id is None or sep_id is None:
+            raise ModelFileError(f"the tokenizer of {self.name} has no {self.begin} or {self.end} token; its model "
+                                 "files are not the ones it was built for: reinstall its package")
         rows: list[tuple[int, int, int]] = []  # (text, first piece, last piece) per window
         for i, enc in enumerate(pieces):
             for start in range(0, max(len(enc.ids), 1), window):

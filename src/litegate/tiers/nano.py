@@ -12,8 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from litegate.errors import ExtractorNotFound, InvalidRequest
+from litegate.errors import ExtractorNotFound, InvalidRequest, TierUnavailable
 from litegate.ledger.pricing import NANO_USD_PER_HOUR
+from litegate.nano.encoders import Encoder
 from litegate.tiers.base import BaseTier, TierConfig
 
 
@@ -31,7 +32,8 @@ class NanoTier(BaseTier):
 
         # concurrent calls to one classifier run as one batched forward pass (batch jobs, bursts)
         def predict(clf: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-            return clf.predict(texts, self.classifiers.encoder_for(clf))
+            answer: tuple[np.ndarray, np.ndarray] = clf.predict(texts, self.classifiers.encoder_for(clf))
+            return answer
 
         self._predict: Any = (Coalescer(predict, split=lambda r, a, b: (r[0][a:b], r[1][a:b]))
                               if getattr(getattr(deps, "settings", None), "coalesce", True) else predict)
@@ -41,7 +43,7 @@ class NanoTier(BaseTier):
 
     @property
     def model(self) -> str:
-        return self.encoders.default.name
+        return self._default_encoder().name
 
     def has_classifier(self, requested: str | None) -> bool:
         return bool(requested or self.config.classifier)
@@ -83,7 +85,14 @@ class NanoTier(BaseTier):
 
     @property
     def encoder(self) -> Any:
-        return self.encoders.default
+        return self._default_encoder()
+
+    def _default_encoder(self) -> Encoder:
+        # deps may carry no encoders (nor classifiers that do): say so instead of an AttributeError
+        if self.encoders is None:
+            raise TierUnavailable(f"the {self.name} tier was built without sentence encoders")
+        default: Encoder = self.encoders.default
+        return default
 
     def extractor(self, requested: str | None) -> Any:
         if not requested:
@@ -94,4 +103,4 @@ class NanoTier(BaseTier):
         return self.extractors.get(requested)
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        return self.encoders.default.encode(texts)
+        return self._default_encoder().encode(texts)

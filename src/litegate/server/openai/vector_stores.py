@@ -146,10 +146,17 @@ def _search_args(body: dict[str, Any]) -> tuple[str, int, float]:
         if not query or not all(isinstance(q, str) for q in query):
             raise InvalidRequest("'query' must be a string or a non-empty list of strings", param="query")
         query = " ".join(query)
+    if not isinstance(query, str):
+        raise InvalidRequest("'query' must be a string or a non-empty list of strings", param="query")
     n = body.get("max_num_results", 10)
     if not isinstance(n, int) or not 1 <= n <= MAX_RESULTS:
         raise InvalidRequest(f"'max_num_results' must be an integer from 1 to {MAX_RESULTS}", param="max_num_results")
-    threshold = (body.get("ranking_options") or {}).get("score_threshold") or 0.0
+    options = body.get("ranking_options") or {}
+    # a ranking_options that is not an object counts as a bad threshold: 400, not a crash
+    threshold = (options.get("score_threshold") if isinstance(options, dict) else options) or 0.0
+    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
+        raise InvalidRequest("'ranking_options' must be an object whose 'score_threshold' is a number from 0 to 1",
+                             param="ranking_options.score_threshold")
     return query, n, float(threshold)
 
 
