@@ -254,7 +254,7 @@ class KeyGuard:
             cached = self._spend.get(key.sha256)
         if cached and cached[1] == day and now - cached[2] < 2.0:
             return cached[0]
-        in_ledger = self.ledger.spend(key.fingerprint, day)
+        in_ledger: float = self.ledger.spend(key.fingerprint, day)
         with self._lock:
             cached = self._spend.get(key.sha256)
             known = cached[0] if cached and cached[1] == day else 0.0

@@ -50,7 +50,7 @@ def completion_body(req: CompletionRequest) -> dict[str, Any]:
     if isinstance(req.prompt, list) and req.prompt and isinstance(req.prompt[0], str):
         if len(req.prompt) != 1:
             raise InvalidRequest("'prompt': send one prompt per request", param="prompt")
-        prompt = req.prompt[0]  # type: ignore[assignment]
+        prompt = req.prompt[0]
     else:
         prompt = req.prompt  # type: ignore[assignment]
     if not prompt:

@@ -215,9 +215,11 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
         required = [k for k in params.get("required") or [] if k in args] or list(args)
         listing = f"{call.get('name')} {fn.description if fn else ''} {json.dumps(params, ensure_ascii=False)}"
         tool_words, tool_numbers = set(_words(listing)), values.numbers(listing)
-        grounded, invented, left_out = [], [], []
+        grounded: list[str] = []
+        invented: list[str] = []
+        left_out: list[str] = []
         for key in args:
-            spec = props.get(key) if isinstance(props.get(key), dict) else {}
+            spec: dict[str, Any] = given_spec if isinstance(given_spec := props.get(key), dict) else {}
             if "enum" in spec or "const" in spec:
                 continue
             found = _value_found(args[key], said, tool_words, tool_numbers)

@@ -104,6 +104,7 @@ def cli_page() -> str:
     from litegate.cli import app
 
     root = typer.main.get_command(app)
+    assert isinstance(root, typer.core.TyperGroup)  # an app with commands is a group: it has .commands
     toc = [f"- [`litegate {n}`](#litegate-{n})" for n in root.commands]
     body: list[str] = []
     for name, command in root.commands.items():

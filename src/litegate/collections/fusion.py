@@ -3,6 +3,8 @@ of min-max normalized scores; bench/retrieval.py measures which ranks better."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 RRF_K = 60  # the constant of Cormack et al. (2009); larger flattens the head of each list
 
 
@@ -34,4 +36,6 @@ def normalized_sum(lists: list[list[tuple[int, float]]],
     return sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-FUSIONS = {"rrf": reciprocal_rank, "sum": normalized_sum}
+# each is called with the ranked lists alone (the other parameters keep their defaults)
+FUSIONS: dict[str, Callable[[list[list[tuple[int, float]]]], list[tuple[int, float]]]] = {
+    "rrf": reciprocal_rank, "sum": normalized_sum}

@@ -3,6 +3,7 @@ search. Every collection has an owner (an API key's fingerprint) and a key sees 
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import json
 import re
@@ -137,6 +138,7 @@ class Collections:
                                  "spaces at its ends, and does not start with 'vs_' (which starts ids)", param="name")
         attributes = filter_rules.check_attributes(attributes)
         description = _optional_text(description, "description", 2000)
+        row: dict[str, Any]  # mixed values: ids are str
         row = {"id": "vs_" + secrets.token_hex(12), "owner": owner, "name": name, "description": description,
                "metadata": json.dumps(attributes), "encoder": self.encoder_name, "version": 0,
                "created_at": time.time()}
@@ -172,7 +174,7 @@ class Collections:
 
     # -- files ------------------------------------------------------------------------------
 
-    def files(self, owner: str | None, ref: str) -> list[dict[str, Any]]:
+    def files(self, owner: str | None, ref: str) -> builtins.list[dict[str, Any]]:
         f = collection_files_table
         with self.engine.connect() as conn:
             coll = self._row(conn, owner, ref)
@@ -247,8 +249,8 @@ class Collections:
         return self.add_file(owner, ref, Part("text/plain", data, "text", filename=name), source=source or name,
                              attributes=attributes)
 
-    def add_texts(self, owner: str | None, ref: str, items: list[dict[str, Any]],
-                  progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
+    def add_texts(self, owner: str | None, ref: str, items: builtins.list[dict[str, Any]],
+                  progress: Callable[[int], None] | None = None) -> builtins.list[dict[str, Any]]:
         """Many texts ({text, source?, filename?, attributes?}) at once: their chunks are encoded
         in large batches (the encoder's fast path), then each is written in its own transaction."""
         coll = self.get(owner, ref)
@@ -295,7 +297,7 @@ class Collections:
         return self._write(collection_id, doc, chunks, vectors, source=source, sha256=sha256, size=size,
                            file_id=file_id, attributes=attributes, replaces=replaces)
 
-    def _write(self, collection_id: str, doc: Document, chunks: list[Chunk], vectors: Any, *, source: str,
+    def _write(self, collection_id: str, doc: Document, chunks: builtins.list[Chunk], vectors: Any, *, source: str,
                sha256: str, size: int, file_id: str | None = None, attributes: dict[str, Any] | None = None,
                replaces: str | None = None) -> dict[str, Any]:
         """One file's row and chunks, replacing an older version's, in one transaction."""
@@ -304,6 +306,7 @@ class Collections:
             raise InvalidRequest(f"{doc.filename or doc.name} reads as no text ({notes}); nothing was added. Send a "
                                  "file with a text layer, or an image or scan for OCR", param=doc.name,
                                  code="empty_document")
+        row: dict[str, Any]  # mixed values: ids are str
         row = {"id": "vsf_" + secrets.token_hex(12), "collection_id": collection_id, "source": source,
                "file_id": file_id, "filename": (doc.filename or source)[:512], "mime_type": doc.mime_type,
                "sha256": sha256, "bytes": size, "pages": doc.pages, "chunks": len(chunks),
@@ -316,12 +319,12 @@ class Collections:
             self._bump(conn, collection_id)
         return dict(self._file_body(row), replaced=replaces is not None)
 
-    def embed(self, texts: list[str]) -> np.ndarray:
+    def embed(self, texts: builtins.list[str]) -> np.ndarray:
         vectors = np.asarray(self._encoder().encode(texts), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
-    def _insert_chunks(self, conn: Connection, collection_id: str, file_row: str, chunks: list[Chunk],
+    def _insert_chunks(self, conn: Connection, collection_id: str, file_row: str, chunks: builtins.list[Chunk],
                        vectors: np.ndarray) -> None:
         rows = [{"collection_id": collection_id, "file_row": file_row, "ord": i, "text": c.text,
                  "section": c.section, "kind": c.kind, "page": c.page, "line_start": c.line_start,
@@ -346,7 +349,7 @@ class Collections:
     # -- search -----------------------------------------------------------------------------
 
     def search(self, owner: str | None, ref: str, query: str, *, top_k: int = 10, filters: Any = None,
-               mode: str = "hybrid", rerank: Any = None, fusion: str | None = None) -> list[Hit]:
+               mode: str = "hybrid", rerank: Any = None, fusion: str | None = None) -> builtins.list[Hit]:
         """The ``top_k`` best chunks for ``query``: BM25 and dense cosine fused (``mode``
         picks one side alone), limited to files whose attributes match ``filters``;
         ``rerank`` (an LLM tier) reorders them by its yes/no log-probabilities."""
@@ -380,7 +383,7 @@ class Collections:
             hits = rerank_hits(rerank, query, hits)
         return hits
 
-    def _file_rows(self, conn: Connection, collection_id: str, ids: list[str] | None = None
+    def _file_rows(self, conn: Connection, collection_id: str, ids: builtins.list[str] | None = None
                    ) -> dict[str, dict[str, Any]]:
         f = collection_files_table
         q = select(f).where(f.c.collection_id == collection_id)
@@ -389,7 +392,7 @@ class Collections:
         return {r["id"]: dict(r) for r in conn.execute(q).mappings()}
 
     def _dense(self, conn: Connection, coll: dict[str, Any], query: str, depth: int,
-               allowed: list[str] | None) -> list[tuple[int, float]]:
+               allowed: builtins.list[str] | None) -> builtins.list[tuple[int, float]]:
         version = conn.execute(select(collections_table.c.version).where(collections_table.c.id == coll["id"])
                                ).scalar_one()
         ids, file_rows, matrix = self.vectors.get(conn, coll["id"], version)
@@ -407,8 +410,8 @@ class Collections:
         top = top[np.argsort(-scores[top], kind="stable")]
         return [(int(ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
 
-    def _hits(self, conn: Connection, fused: list[tuple[int, float]], lists: list[list[tuple[int, float]]],
-              mode: str) -> list[Hit]:
+    def _hits(self, conn: Connection, fused: builtins.list[tuple[int, float]],
+              lists: builtins.list[builtins.list[tuple[int, float]]], mode: str) -> builtins.list[Hit]:
         if not fused:
             return []
         c = chunks_table.c

@@ -468,5 +468,5 @@ def _labels(n: int) -> str:
     return f"{n} held-back label{'s' if n != 1 else ''}"
 
 
-def _tally(adapter: ModelKind, model: Any, rows: list[dict], encoder: Any) -> np.ndarray:
+def _tally(adapter: ModelKind, model: Any, rows: list[dict[str, Any]], encoder: Any) -> np.ndarray:
     return adapter.tally(model, [r["text"] for r in rows], [json.loads(r["label"]) for r in rows], encoder)

@@ -512,7 +512,7 @@ class NanoExtractor:
         tagger = _Tagger.fit(docs, golds, fields, encoder)
         counts = Counter(n for g in golds for n in g)
         info = ExtractorInfo(name=name, version=version, fields=fields, examples=len(texts),
-                             encoder=encoder_name or getattr(encoder, "name", "encoder"),
+                             encoder=encoder_name or str(getattr(encoder, "name", "encoder")),
                              trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              train_seconds=round(time.perf_counter() - started, 2),
                              field_examples={n: counts[n] for n in fields}, warnings=warnings, oof_f1=oof_f1,

@@ -50,7 +50,7 @@ def _installed_parts() -> list[Path] | None:
         if len(found) != 1:
             raise ModelFileError(f"package {name} should hold one part of all-mpnet-base-v2.zip, found "
                                  f"{len(found)}; reinstall it: {INSTALL_HINT}")
-        parts.append(Path(dist.locate_file(found[0])))
+        parts.append(Path(str(dist.locate_file(found[0]))))
     return parts
 
 

@@ -12,6 +12,7 @@ so a server and a CLI run sharing the database never post it twice at once. Up t
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import hmac
 import json
@@ -188,7 +189,7 @@ class Outbox:
             self._slots.release()
             self._wake.set()
 
-    def pending(self, run_ids: list[str] | None = None) -> int:
+    def pending(self, run_ids: builtins.list[str] | None = None) -> int:
         q = select(t.c.id).where(t.c.status == "pending")
         if run_ids is not None:
             q = q.where(t.c.run_id.in_(run_ids))

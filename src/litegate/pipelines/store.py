@@ -153,6 +153,7 @@ class RunStore:
                api_key: str | None = None, request_sha256: str | None = None) -> tuple[dict[str, Any], bool]:
         """(the run, created): a new queued run, or the one this owner (``api_key``) already
         made under this key."""
+        row: dict[str, Any]  # mixed values: ids are str
         row = {"id": "prun_" + secrets.token_hex(12), "pipeline": pipeline, "idempotency_key": scoped_key(api_key, key),
                "status": "queued", "input_ref": (input_ref or "")[:1000] or None, "input": json.dumps(input_),
                "api_key": api_key, "request_sha256": request_sha256, "cost_usd": 0.0, "created_at": time.time(),
@@ -217,7 +218,7 @@ class RunStore:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(q.limit(limit)).mappings()]
 
-    def pipeline_names(self, since: float | None = None, tenant: Tenant = OPERATOR) -> list[str]:
+    def pipeline_names(self, since: float | None = None, tenant: Tenant = OPERATOR) -> builtins.list[str]:
         """Every pipeline with runs here (run by a server or the CLI) that ``tenant`` may see."""
         q = filtered(select(runs_table.c.pipeline).distinct(), runs_table.c.api_key, tenant)
         if since is not None:
@@ -239,7 +240,7 @@ class RunStore:
                 rec.output = {**rec.output, "text": None, **_fingerprint(rec.output["text"])}
                 self.put_step(run_id, rec)
 
-    def unfinished(self) -> list[dict[str, Any]]:
+    def unfinished(self) -> builtins.list[dict[str, Any]]:
         with self.engine.connect() as conn:
             return [dict(r) for r in conn.execute(select(runs_table).where(runs_table.c.status.in_(ACTIVE))
                                                   .order_by(runs_table.c.created_at)).mappings()]
@@ -268,7 +269,7 @@ class RunStore:
             conn.execute(insert(steps_table).values(run_id=run_id, **values))
 
     def step_rows(self, pipeline: str, since: float | None = None,
-                  tenant: Tenant = OPERATOR) -> list[dict[str, Any]]:
+                  tenant: Tenant = OPERATOR) -> builtins.list[dict[str, Any]]:
         q = (select(steps_table.c.run_id, steps_table.c.step, steps_table.c.position, steps_table.c.status,
                     steps_table.c.tier, steps_table.c.cost_usd, steps_table.c.latency_ms, steps_table.c.escalated,
                     steps_table.c.confidence)
@@ -300,6 +301,7 @@ def scoped_key(owner: str | None, key: str) -> str:
 
 def caller_key(run: dict[str, Any]) -> str:
     """The idempotency key as its caller sent it."""
+    key: str
     key, owner = run["idempotency_key"], run.get("api_key")
     return key[len(owner) + 1:] if owner is not None and key.startswith(owner + "/") else key
 

@@ -155,12 +155,13 @@ def pipelines_for(runtime: Runtime) -> Any:
 
 
 def _ledger_cost(runtime: Runtime) -> Any:
-    if runtime.accountant is None:
+    accountant = runtime.accountant
+    if accountant is None:
         return None
 
     def cost_of(call_ids: list[str]) -> float:
-        runtime.accountant.flush()  # the lines' calls are written in the background
-        return runtime.accountant.ledger.cost_of(call_ids)
+        accountant.flush()  # the lines' calls are written in the background
+        return accountant.ledger.cost_of(call_ids)
     return cost_of
 
 

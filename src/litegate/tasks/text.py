@@ -203,8 +203,7 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     grounded = req.collection is not None
     if not cited or not text.strip() or not _supported(text, cited):
         # nothing cited, or an answer the cited passages do not contain: not in context
-        result: dict[str, Any] = {"answer": NOT_IN_DOCUMENTS if grounded else NOT_IN_CONTEXT, "found": False,
-                                  "citations": []}
+        result = {"answer": NOT_IN_DOCUMENTS if grounded else NOT_IN_CONTEXT, "found": False, "citations": []}
     else:
         result = {"answer": text, "found": True, "citations": citations}
     if grounded:

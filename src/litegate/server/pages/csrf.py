@@ -13,11 +13,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from typing import TypeVar
 
 from fastapi import Request
 from fastapi.responses import Response
 
 from litegate.errors import Forbidden
+
+R = TypeVar("R", bound=Response)  # the response's own class, kept for its caller
 
 COOKIE = "litegate_csrf"
 FIELD = "csrf_token"
@@ -54,7 +57,7 @@ def hidden_field(request: Request) -> str:
     return f'<input type="hidden" name="{FIELD}" value="{form_token(request)}">'
 
 
-def with_cookie(request: Request, response: Response) -> Response:
+def with_cookie(request: Request, response: R) -> R:
     """The page's response, setting the cookie its forms' token needs."""
     token = getattr(request.state, "csrf_token", None)
     if token is not None and request.cookies.get(COOKIE) != token:
