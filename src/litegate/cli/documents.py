@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from litegate.cli.common import fail, out, settings
+from litegate.cli.common import fail, settings
 from litegate.errors import LitegateError
 
 
@@ -43,7 +43,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     def extractors() -> None:
-        """List the extractors: the prebuilt ones (receipt, invoice) and those trained here."""
+        """List the extractors, one a line, tab-separated: the prebuilt ones (receipt, invoice), then
+        those trained here (name, version, fields)."""
         from litegate.documents import prebuilt
         from litegate.nano.classifier import ClassifierStore
         from litegate.nano.encoder import MiniLMEncoder
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
         for name in prebuilt.names():
             if name not in trained:
                 info = prebuilt.describe(name)
-                out.print(f"{name}\tprebuilt\t{', '.join(info['fields'])}", highlight=False, soft_wrap=True)
+                print(f"{name}\tprebuilt\t{', '.join(info['fields'])}")
         for name in trained:
             info = store.info(name, store.active(name, store.versions(name)))
-            out.print(f"{name}\tv{info.version}\t{', '.join(info.fields)}", highlight=False, soft_wrap=True)
+            print(f"{name}\tv{info.version}\t{', '.join(info.fields)}")

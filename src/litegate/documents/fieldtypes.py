@@ -64,7 +64,8 @@ class Typed:
 
 # ---- dates and times -------------------------------------------------------------------------
 
-_NUMERIC_DATE = re.compile(r"(?<![\d.])(\d{1,4})\s?([./\-])\s?(\d{1,2})\s?\2\s?(\d{2,4})(?![\d])")
+# a four-digit year may run straight into the time after it when a scan loses the space (18.05.202016:07)
+_NUMERIC_DATE = re.compile(r"(?<![\d.])(\d{1,4})\s?([./\-])\s?(\d{1,2})\s?\2\s?(\d{4}(?=\d{1,2}:\d\d)|\d{2,4}(?!\d))")
 _WORD_DATE = re.compile(r"(?<![\w])(\d{1,2})(?:st|nd|rd|th)?[\s.\-/]*([A-Za-zÀ-ÿ]{3,9})\.?[\s.\-/,]*(\d{2,4})(?!\d)")
 _WORD_DATE_US = re.compile(r"(?<![\w])([A-Za-zÀ-ÿ]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?!\d)")
 _COMPACT_DATE = re.compile(r"(?<!\d)(20\d{2})(\d{2})(\d{2})(?!\d)")
@@ -160,7 +161,7 @@ def find_times(text: str) -> list[tuple[int, int, Typed]]:
 _SIGN_WORDS = sorted(CURRENCY_SIGNS, key=len, reverse=True)
 _CUR = "(?:" + "|".join(re.escape(s) for s in _SIGN_WORDS) + "|" + "|".join(sorted(ISO_CURRENCIES)) + ")"
 _NUMBER = r"[-–]?\d{1,3}(?:[ .,'’]\d{3})+(?:[.,]\d{1,2})?|[-–]?\d+(?:[.,]\d{1,2})?"
-_MONEY = re.compile(rf"(?<![\w.,])(?:({_CUR})\s?)?({_NUMBER})(?:\s?({_CUR}))?(?![\w]|[.,]\d)", re.IGNORECASE)
+_MONEY = re.compile(rf"(?<![\w.,/#:])(?:({_CUR})\s?)?({_NUMBER})(?:\s?({_CUR}))?(?![\w/]|[.,]\d)", re.IGNORECASE)
 
 
 def parse_number(text: str) -> Decimal | None:

@@ -19,7 +19,7 @@ from decimal import Decimal
 from litegate.documents import fieldtypes
 from litegate.documents.prebuilt.layout import GROUPS, Line, Page
 
-NAME_LINES = 8  # a merchant's or vendor's name is printed among the first lines
+NAME_LINES = 12  # a merchant's or vendor's name is printed among the first lines
 ADDRESS_LINES = 16
 MAX_RUN = 4  # lines an address may span
 
@@ -115,7 +115,6 @@ def dates(page: Page) -> list[Candidate]:
             f.update(_context(page, line, start))
             f.update({"first": 1.0 if count == 0 else 0.0, "order": min(count, 5) / 5,
                       "with_time": 1.0 if fieldtypes.find_times(line.text) else 0.0,
-                      "ambiguous": 1.0 if typed.ambiguous else 0.0,
                       "four_digit_year": 1.0 if re.search(r"\d{4}", typed.text) else 0.0})
             found.append(Candidate(typed, line.index, features=f))
             count += 1
@@ -199,6 +198,9 @@ def names(page: Page) -> list[Candidate]:
                       else 0.0})
             if span == 2:
                 f.update(_kw_features("kw2_", group[1].keywords))
+            f.update(_followed_by_address(page, line.index + span))
+            f["other_script"] = _other_script(text)
+            f["currency_only"] = 1.0 if fieldtypes.currency_of(text) and len(text.strip()) <= 4 else 0.0
             found.append(Candidate(fieldtypes.Typed("string", " ".join(g.text for g in group), text), line.index,
                                    span, f))
         seen_text += 1
@@ -210,6 +212,26 @@ def names(page: Page) -> list[Candidate]:
             f.update({"rank": 1.0, "below_top": 1.0})
             found.append(Candidate(fieldtypes.Typed("string", line.text, line.text), line.index, 1, f))
     return found
+
+
+_POSTCODE = re.compile(r"(?<![\d.,])\d{4,6}(?![\d.,])")
+
+
+def _followed_by_address(page: Page, after: int) -> dict[str, float]:
+    """Whether the lines after a name read like its address (a shop's name sits on top of it)."""
+    out = {}
+    for k, tag in ((0, "next"), (1, "next2")):
+        if after + k < len(page.lines):
+            nxt = page.lines[after + k]
+            if "street" in nxt.keywords or _POSTCODE.search(nxt.text):
+                out[f"{tag}_address"] = 1.0
+    return out
+
+
+def _other_script(text: str) -> float:
+    """The share of letters outside the Latin script (a QR code or logo read as CJK marks)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return sum(ord(ch) > 0x2FF for ch in letters) / max(len(letters), 1)
 
 
 def runs(page: Page, first: int = 0, last: int = ADDRESS_LINES) -> list[Candidate]:
