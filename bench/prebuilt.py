@@ -83,7 +83,7 @@ CURRENCIES = [("USD", "$", "us"), ("EUR", "€", "eu"), ("EUR", "EUR", "eu"), ("
               ("IDR", "Rp", "id"), ("EUR", "", "eu"), ("USD", "", "us"), ("SGD", "S$", "us"), ("CHF", "CHF", "ch")]
 
 
-OPTIONAL = {"merchant_phone", "subtotal", "tax", "tip", "time", "due_date"}
+OPTIONAL = {"merchant_phone", "subtotal", "tax", "tip", "due_date"}
 
 
 def fmt(amount: float, style: str) -> str:
@@ -216,6 +216,8 @@ def receipt(rng: random.Random) -> Doc:
                             f"GST ID: 00{rng.randint(10**9, 10**10)}",
                             f"NPWP {rng.randint(10, 99)}.{rng.randint(100, 999)}.{rng.randint(100, 999)}.1-"
                             f"{rng.randint(100, 999)}"]), "center")
+    if rng.random() < 0.2:  # the amounts' column header
+        doc.add(rng.choice([code, sign or code, f"{code} {code}", "Price", "Betrag"]), "right")
     dt_top = rng.random() < 0.6
     dt_line = " ".join(p for p in [rng.choice(LABELS["date"]), date_text(rng, when, style),
                                    rng.choice(LABELS["time"]) if rng.random() < 0.5 else "", clock] if p)
@@ -288,7 +290,8 @@ def receipt(rng: random.Random) -> Doc:
     for _ in range(rng.randint(0, 3)):  # the register's numbers: transaction, terminal, till, store
         doc.add(rng.choice([f"TA-Nr {rng.randint(1000, 999999)} BNr {rng.randint(100, 9999)}",
                             f"{rng.randint(1000, 9999)}/{rng.randint(100000, 9999999)}/{rng.randint(1000, 999999)}",
-                            f"Trace {rng.randint(1000, 999999)}", f"Kasse {rng.randint(1, 9)} Bon {rng.randint(100, 9999)}",
+                            f"Trace {rng.randint(1000, 999999)}",
+                            f"Kasse {rng.randint(1, 9)} Bon {rng.randint(100, 9999)}",
                             f"{rng.randint(10**15, 10**20)}", f"Terminal-ID {rng.randint(10**7, 10**8)}",
                             f"Store {rng.randint(10, 9999)} Reg {rng.randint(1, 20)} Trn {rng.randint(100, 9999)}"]))
     if not dt_top:

@@ -179,8 +179,8 @@ def names(page: Page) -> list[Candidate]:
     found = []
     seen_text = 0
     for line in page.lines[:NAME_LINES]:
-        if sum(ch.isalpha() for ch in line.text) < 2:
-            continue
+        if sum(ch.isalpha() for ch in line.text) < 2 or _currency_word(line.text):
+            continue  # a column header "EUR" is no name
         for span in (1, 2):
             if line.index + span > len(page.lines):
                 break
@@ -226,6 +226,11 @@ def _followed_by_address(page: Page, after: int) -> dict[str, float]:
             if "street" in nxt.keywords or _POSTCODE.search(nxt.text):
                 out[f"{tag}_address"] = 1.0
     return out
+
+
+def _currency_word(text: str) -> bool:
+    word = text.strip().upper()
+    return word in fieldtypes.ISO_CURRENCIES or word in fieldtypes.CURRENCY_SIGNS
 
 
 def _other_script(text: str) -> float:
