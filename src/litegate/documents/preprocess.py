@@ -39,21 +39,22 @@ class Placement:
 def find_page(image: Any) -> tuple[int, int, int, int] | None:
     """The box of the document on a scan whose background is darker than the paper (a
     receipt on a flatbed's lid), or None when the image already is the page."""
-    import cv2
     import numpy as np
 
     gray = np.asarray(image.convert("L"))
     h, w = gray.shape
     step = max(1, round(max(h, w) / 800))
     small = gray[::step, ::step]
-    _, bright = cv2.threshold(small, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    # close the paper's print into it, so text does not cut the page into pieces
-    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
-    count, _, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
-    if count < 2:
+    # a scan may hold three levels (the scanner's black edge, its grey lid, the white paper): when
+    # the brightest region is nearly the whole scan, split again among the pixels above the cut
+    found, floor = None, 0
+    for _ in range(2):
+        found, floor = _brightest_region(small, floor)
+        if found is None or found[4] <= MAX_PAGE_SHARE * small.size:
+            break
+    if found is None:
         return None
-    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
-    x, y, bw, bh, area = (int(v) for v in stats[best])
+    x, y, bw, bh, area = found
     share = (bw * bh) / (small.shape[0] * small.shape[1])
     if not MIN_PAGE_SHARE <= share <= MAX_PAGE_SHARE or area < 0.6 * bw * bh:
         return None
@@ -64,6 +65,29 @@ def find_page(image: Any) -> tuple[int, int, int, int] | None:
     margin = MARGIN * max(h, w)
     return (max(0, int(x * step - margin)), max(0, int(y * step - margin)),
             min(w, int((x + bw) * step + margin)), min(h, int((y + bh) * step + margin)))
+
+
+def _brightest_region(small: Any, floor: int) -> tuple[tuple[int, int, int, int, int] | None, int]:
+    """The largest bright region (x, y, w, h, area) by Otsu's cut among pixels above ``floor``,
+    and the cut."""
+    import cv2
+    import numpy as np
+
+    above = small[small > floor]
+    if above.size < 100:
+        return None, floor
+    cut, _ = cv2.threshold(above.reshape(1, -1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    bright = ((small > cut) * 255).astype(np.uint8)
+    # open away the bright specks of a textured lid, then close the paper's print into it, so
+    # text does not cut the page into pieces
+    bright = cv2.morphologyEx(bright, cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    bright = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, np.ones((9, 9), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(bright, connectivity=4)
+    if count < 2:
+        return None, int(cut)
+    best = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    x, y, bw, bh, area = (int(v) for v in stats[best])
+    return (x, y, bw, bh, area), int(cut)
 
 
 def stretch_contrast(image: Any) -> Any:
