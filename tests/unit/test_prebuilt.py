@@ -148,3 +148,33 @@ def test_a_receipt_on_a_darker_scanner_lid_is_found_and_cropped() -> None:
     place.turned = True
     x0, y0, x1, y1 = place.to_original([0, 0, 10, 10])
     assert x1 == pytest.approx(box[2]) and y1 == pytest.approx(box[3])
+
+
+class _Llm:
+    """An LLM tier's surface as extract_llm uses it; the reply is what a model might say."""
+
+    name, model, capabilities = "lite", "fake", frozenset()
+
+    def __init__(self, reply: dict) -> None:
+        self.reply = reply
+        self.bodies: list[dict] = []
+
+    def chat(self, body: dict, schema: object = None) -> dict:
+        import json
+
+        self.bodies.append(body)
+        return {"choices": [{"message": {"content": json.dumps(self.reply)}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+
+
+def test_an_llm_tier_given_a_prebuilt_extractor_gets_its_fields_and_its_answer_typed() -> None:
+    from litegate.tasks.extract import extract_llm
+
+    reply = {f: None for f in prebuilt.SPECS["receipt"]} | {"date": "25/12/2018", "total": "RM 16.43",
+                                                             "time": "8:13:39 PM"}
+    llm = _Llm(reply)
+    out = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_EN, extractor="receipt"))
+    assert "merchant_address" in llm.bodies[0]["messages"][0]["content"]  # the extractor's fields, described
+    data = out.result["data"]
+    assert data["date"] == "2018-12-25" and data["total"] == "16.43" and data["time"] == "20:13:39"
+    assert out.result["typed"]["total"]["currency"] == "MYR" and out.result["typed"]["total"]["text"] == "RM 16.43"
