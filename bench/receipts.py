@@ -1,7 +1,7 @@
 """Real scanned receipts through the document layer: OCR character error, seconds per page and
 the fields a user asks for, on public scans with their own labels (not documents made here).
 
-    python bench/receipts.py --data /work/shared/data/softmatic-receipts [--split test] [--limit N]
+    python bench/receipts.py --data path/to/vision-data [--split test] [--limit N]
                              [--engine rapidocr] [--no-fields] [--dump out.jsonl]
 
 Data sets (each read from a local copy; nothing is downloaded):
