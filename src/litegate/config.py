@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     teacher_min_confidence: float = Field(default=0.9, gt=0, le=1, description="a stronger tier's answer becomes a "
                                           "training label at this confidence or above (when no calibrated policy "
                                           "sets its threshold)")
+    tool_decision: Literal["rule", "learned"] = Field(
+        default="rule", description="tool_choice auto: the fixed thresholds (rule: 0.927 right decisions on the "
+                                    "project's 96 labeled prompts) or the shipped learned decision (learned: fewer "
+                                    "calls where no tool can answer, 0.844 on the project's sets; docs/agents.md); a "
+                                    "decision refit with `litegate train --task tool_decision` is used either way")
     speculative: Literal["none", "draft", "ngram"] = Field(
         default="none", description="speculative decoding for the pro model: the lite model as draft, or n-gram "
                                     "lookup; off by default because on 2 cores it measured slower "

@@ -138,7 +138,8 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
         return make_tier(TierConfig("local", "local", model=served, cascade=False), deps)
 
     chat = ChatService(registry, dict(tiers), accountant, default_model, encoders=encoders,
-                       attachments=attachments, local_tier=local_tier, tool_decision=load_tool_decision(settings.home))
+                       attachments=attachments, local_tier=local_tier,
+                       tool_decision=load_tool_decision(settings.home, shipped=settings.tool_decision == "learned"))
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
     embeddings = EmbeddingService(encoders, accountant, nano_tier.price if nano_tier is not None else None)
     policies = PolicyStore(settings.home)

@@ -121,7 +121,9 @@ def test_extract_on_the_nano_tier_over_http(tmp_path: Path) -> None:
                                                                                                   "person": "who"}})
         assert r.status_code == 201, r.text
         assert r.json()["object"] == "extractor" and r.json()["fields"]["amount"] == "money"
-        assert [e["name"] for e in client.get("/v1/extractors").json()["data"]] == ["pay"]
+        listed = client.get("/v1/extractors").json()["data"]
+        assert [e["name"] for e in listed] == ["pay", "receipt", "invoice"]  # the prebuilt ones after the trained
+        assert listed[1]["prebuilt"] and listed[1]["types"]["total"] == "money"
         assert client.get("/v1/extractors/pay").json()["versions"] == [1]
         out = client.post("/v1/tasks/extract", json={"text": "please send 31 euros to Ann Lee today",
                                                       "extractor": "pay"}).json()

@@ -210,10 +210,10 @@ def refit(base: ToolDecision, rows: list[dict[str, float]], labels: list[bool], 
     return fit(base.rows + rows, old_labels + labels, old_weights + [weight] * len(rows), trained_on)
 
 
-def load_for(home: Path | None) -> ToolDecision | None:
+def load_for(home: Path | None, shipped: bool = True) -> ToolDecision | None:
     """The decision a server uses: the user's refit one in ``home`` if any, else the shipped
-    one; None (the fixed rule) when neither exists."""
-    for path in ([home / "tool_decision.json"] if home is not None else []) + [SHIPPED]:
+    one (when ``shipped``); None (the fixed rule) when neither applies."""
+    for path in ([home / "tool_decision.json"] if home is not None else []) + ([SHIPPED] if shipped else []):
         if path.exists():
             return ToolDecision.load(path)
     return None

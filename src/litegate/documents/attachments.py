@@ -56,14 +56,18 @@ class Read:
         """OCR and speech recognition are local compute, priced like the local tiers."""
         return LOCAL_USD_PER_HOUR * (self.ocr_ms + self.asr_ms) / 3.6e6
 
-    def summary(self) -> list[dict[str, Any]]:
+    def summary(self, with_text: bool = False) -> list[dict[str, Any]]:
+        """What each file was; with ``with_text``, also the text it became and its lines."""
+        from litegate.documents.types import as_json
+
         out = []
         for d in self.documents:
             notes = list(d.notes) + ([NO_VISION_NOTE] if d.kind == "image" or "ocr" in d.method else [])
             out.append({"name": d.name, "filename": d.filename, "mime_type": d.mime_type, "kind": d.kind,
                         "method": d.method, "pages": d.pages, "seconds": round(d.seconds, 2),
                         "ocr_ms": round(d.ocr_ms, 1), "asr_ms": round(d.asr_ms, 1), "language": d.language,
-                        "chars": len(d.text), "notes": list(dict.fromkeys(notes))})
+                        "chars": len(d.text), "notes": list(dict.fromkeys(notes)),
+                        **({k: v for k, v in as_json(d).items() if k in ("text", "lines")} if with_text else {})})
         return out
 
     def usage(self) -> dict[str, Any]:

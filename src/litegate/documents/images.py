@@ -7,11 +7,12 @@ import re
 import time
 from typing import Any
 
-from litegate.documents import ocr
+from litegate.documents import ocr, preprocess
 from litegate.documents.types import Document, Limits, Part, Segment
 from litegate.errors import InvalidRequest
 
-OCR_MAX_SIDE = 4000  # larger images are scaled down before OCR: text stays legible, time bounded
+OCR_MAX_SIDE = ocr.MAX_SIDE  # larger images are scaled down before OCR: text stays legible, time bounded
+TURN_BELOW = 0.8  # a page read with less mean confidence than this is also read turned by 180 degrees
 
 
 def check_pixels(part: Part, width: int, height: int, limits: Limits, what: str = "image") -> None:
@@ -59,17 +60,27 @@ def open_frames(part: Part, limits: Limits) -> list[Any]:
                              code="invalid_document") from None
 
 
+def _legibility(words: list[ocr.Word]) -> float:
+    """How well a page read: the recogniser's mean confidence per character."""
+    chars = sum(len(w.text) for w in words)
+    return sum(w.score * len(w.text) for w in words) / chars if chars else 0.0
+
+
 def ocr_image(image: Any, engine_name: str | None, page: int | None = None) -> tuple[str, list[Segment], float]:
-    """(text, one segment per line, milliseconds spent) for one page image."""
-    scale = 1.0
-    if max(image.size) > OCR_MAX_SIDE:
-        scale = OCR_MAX_SIDE / max(image.size)
-        image = image.resize((max(1, round(image.size[0] * scale)), max(1, round(image.size[1] * scale))))
+    """(text, one segment per line, milliseconds spent) for one page image: the document found
+    on it and prepared (``documents.preprocess``), read, and read again turned by 180 degrees
+    when it read poorly (an upside-down scan reads as low-confidence gibberish)."""
     started = time.perf_counter()
-    words = ocr.engine(engine_name).recognize(image)
+    prepared, place = preprocess.prepare(image, OCR_MAX_SIDE)
+    engine = ocr.engine(engine_name)
+    words = engine.recognize(prepared)
+    if words and _legibility(words) < TURN_BELOW:
+        turned = engine.recognize(prepared.rotate(180))
+        if _legibility(turned) > _legibility(words) + 0.05:
+            words, place.turned = turned, True
     ms = (time.perf_counter() - started) * 1000
     lines = ocr.layout(words)
-    segments = [Segment(text, page=page, box=[round(v / scale, 1) for v in box]) for text, box in lines]
+    segments = [Segment(text, page=page, box=[round(v, 1) for v in place.to_original(box)]) for text, box in lines]
     return ocr.lines_to_text(lines), segments, ms
 
 

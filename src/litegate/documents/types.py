@@ -4,6 +4,7 @@ and the bounds every read is held to (Limits)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -64,3 +65,23 @@ class Limits:
     tool_timeout_s: float = 120.0  # one ffmpeg / ffprobe / tesseract run
     ocr_engine: str | None = None  # None: the default engine (see documents.ocr)
     speech_model: str | None = None  # None: whisper-tiny.en; "whisper-base" is multilingual (documents.speech)
+
+
+def as_json(doc: Document) -> dict[str, Any]:
+    """A document as JSON: its text exactly as tasks and chats read it, and each line (or timed
+    piece) with where it was: page and box ``{x, y, w, h}`` in the page's pixels, or seconds."""
+    lines = []
+    for seg in doc.segments:
+        entry: dict[str, Any] = {"text": seg.text}
+        if seg.page is not None or seg.box is not None:
+            entry["page"] = seg.page or 1
+        if seg.box is not None:
+            x0, y0, x1, y1 = seg.box
+            entry["box"] = {"x": round(x0, 1), "y": round(y0, 1), "w": round(x1 - x0, 1), "h": round(y1 - y0, 1)}
+        if seg.start_s is not None:
+            entry["start_s"] = round(seg.start_s, 2)
+        if seg.end_s is not None:
+            entry["end_s"] = round(seg.end_s, 2)
+        lines.append(entry)
+    return {"name": doc.name, "filename": doc.filename, "mime_type": doc.mime_type, "kind": doc.kind,
+            "method": doc.method, "pages": doc.pages, "text": doc.text, "lines": lines, "notes": list(doc.notes)}

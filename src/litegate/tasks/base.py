@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
@@ -41,6 +41,10 @@ class TextRequest(TaskRequest):
         description="files read as text before the task runs (with or instead of text): {mime_type, data: base64} "
                     "or {file_id}; images and scans by OCR, PDFs by their text layer, audio and video by speech "
                     "recognition")
+    document_text: bool = Field(default=False, description="with files: return the text each file became "
+                                "(documents[].text) and its lines with their boxes (documents[].lines)")
+    # the documents the files became, for tasks that read layout (the prebuilt extractors)
+    _documents: list[Any] | None = PrivateAttr(default=None)
 
     @field_validator("text")
     @classmethod

@@ -32,6 +32,7 @@ from typing import Any
 from pydantic import Field
 
 from litegate.chat.structured import MAX_COUNT, compile_schema
+from litegate.documents import fieldtypes, prebuilt
 from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
 from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, TextRequest
@@ -50,7 +51,11 @@ class ExtractRequest(TextRequest):
     fields: dict[str, str] | None = Field(default=None, description="{field: description}; values come from the text")
     schema_: dict[str, Any] | None = Field(default=None, alias="schema", description="an object JSON Schema")
     examples: list[Example] | None = Field(default=None, description="examples with 'text' and 'output'")
-    extractor: str | None = Field(default=None, description="a trained nano extractor (also teaches LLM tiers)")
+    extractor: str | None = Field(default=None, description="a trained nano extractor (also teaches LLM tiers), "
+                                  "or a prebuilt one: receipt, invoice")
+    types: dict[str, str] | None = Field(default=None, description="{field: type}: date, time, money, number, "
+                                         "address, phone, email, id or string; values come back normalized "
+                                         "(ISO 8601 dates, amounts with an ISO currency) beside the text as printed")
 
 
 class Grammar:
@@ -147,6 +152,12 @@ def _examples_for(ctx: TaskContext, req: ExtractRequest, text: str) -> tuple[dic
     training examples most like the text)."""
     fields = req.fields
     examples = list(req.examples or [])
+    if req.extractor is not None and is_prebuilt(ctx, req.extractor):
+        described = prebuilt.describe(req.extractor)["fields"]
+        _check_fields(req, list(described))
+        if fields is None and req.schema_ is None:
+            fields = described
+        return fields, examples
     if req.extractor:
         ext = ctx.extractors.get(req.extractor)
         known = ext.info.fields
@@ -176,6 +187,14 @@ def _with_values(fields: dict[str, str], common: dict[str, list[str]]) -> dict[s
 
 
 def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
+    check_types(req)
+    types = dict(req.types or {})
+    if req.extractor is not None and is_prebuilt(ctx, req.extractor):
+        types = {n: s.type for n, s in prebuilt.SPECS[req.extractor].items() if s.type != "string"} | types
+    return apply_types(_extract_llm(ctx, llm, req), types)
+
+
+def _extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
     text = req.require_text()
     fields, examples = _examples_for(ctx, req, text)
     schema, grounded = build_schema(fields, req.schema_)
@@ -287,7 +306,89 @@ def _output(data: dict[str, Any], confidences: dict[str, float], spans: dict[str
                       model=llm.model, usage=usage)
 
 
+def is_prebuilt(ctx: TaskContext, name: str | None) -> bool:
+    """A prebuilt extractor's name that no trained extractor of the user's shadows."""
+    if not name or name not in prebuilt.names():
+        return False
+    return ctx.extractors is None or name not in ctx.extractors.names()
+
+
+def _check_fields(req: ExtractRequest, known: list[str]) -> None:
+    unknown = [f for f in req.fields or {} if f not in known]
+    if unknown:
+        raise InvalidRequest(f"'fields' names {unknown[0]!r}, which extractor {req.extractor!r} does not "
+                             f"extract ({', '.join(known)})", param=f"fields.{unknown[0]}")
+
+
+def check_types(req: ExtractRequest) -> None:
+    for name, kind in (req.types or {}).items():
+        if kind not in fieldtypes.TYPES:
+            raise InvalidRequest(f"'types.{name}' is {kind!r}; a field's type is one of {', '.join(fieldtypes.TYPES)}",
+                                 param=f"types.{name}")
+
+
+def apply_types(out: TaskOutput, types: dict[str, str] | None) -> TaskOutput:
+    """Typed fields normalized in place: ``data`` gets the normalized value, ``typed`` the value,
+    the text as printed and its type; a value that is no value of its type becomes null."""
+    if not types:
+        return out
+    data, confidences = out.result["data"], out.result["field_confidence"]
+    typed: dict[str, Any] = out.result.setdefault("typed", {})
+    for name, kind in types.items():
+        value = data.get(name)
+        if name not in data or value is None or name in typed:
+            continue
+        parsed = fieldtypes.normalize(kind, str(value))
+        if parsed is None:
+            data[name], confidences[name] = None, 0.0
+            typed[name] = {"value": None, "text": str(value), "type": kind,
+                           "note": f"{str(value)[:40]!r} is not a {kind}"}
+            continue
+        data[name] = parsed.value
+        typed[name] = parsed.as_json()
+    out.confidence = min(confidences.values(), default=out.confidence)
+    return out
+
+
+def extract_prebuilt(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOutput:
+    """A prebuilt extractor over the files' lines (with their boxes) or the text's lines."""
+    name = req.extractor
+    if name is None:
+        raise InvalidRequest("the prebuilt extractors need 'extractor' (receipt or invoice)", param="extractor")
+    spec = prebuilt.SPECS[name]
+    _check_fields(req, list(spec))
+    # the first file's lines with their boxes; without files, the lines of the text
+    docs = [d for d in (req._documents or []) if d.segments]
+    source: Any = docs[0] if docs else req.require_text()
+    found = prebuilt.extract(name, source, list(req.fields) if req.fields is not None else None)
+    text = req.text or ""
+    spans = {}
+    for name, f in found["fields"].items():
+        span = None
+        if f.get("text"):  # the value inside its own line, not an equal number further up
+            line_at = text.find(f.pop("line_text", "") or "\0")
+            first = f["text"].splitlines()[0]
+            inside = text.find(first, line_at) if line_at >= 0 else -1
+            span = (inside, inside + len(f["text"])) if inside >= 0 and text.startswith(f["text"], inside) \
+                else find_span(text, f["text"])
+        spans[name] = list(span) if span else None
+    result = {"data": found["data"], "field_confidence": {n: f["confidence"] for n, f in found["fields"].items()},
+              "spans": spans,
+              "typed": {n: {k: v for k, v in f.items() if k != "confidence"} | {"type": spec[n].type}
+                        for n, f in found["fields"].items() if f["value"] is not None}}
+    if found["notes"]:
+        result["notes"] = found["notes"]
+    return TaskOutput(result=result, confidence=min(result["field_confidence"].values(), default=0.0),
+                      tier=tier.name, model=f"prebuilt:{req.extractor}")
+
+
 def extract_nano(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOutput:
+    check_types(req)
+    if is_prebuilt(ctx, req.extractor):
+        if req.schema_ is not None:
+            raise InvalidRequest("a prebuilt extractor has its own fields; it takes 'fields', not 'schema'",
+                                 param="schema")
+        return apply_types(extract_prebuilt(ctx, tier, req), req.types)
     text = req.require_text()
     if req.schema_ is not None:
         raise InvalidRequest("a nano extractor copies values from the text; it takes 'fields', not 'schema'",
@@ -309,8 +410,8 @@ def extract_nano(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOutput
     result = {"data": {k: answer["data"][k] for k in keep},
               "field_confidence": {k: answer["field_confidence"][k] for k in keep},
               "spans": {k: answer["spans"][k] for k in keep}}
-    return TaskOutput(result=result, confidence=min(result["field_confidence"].values(), default=1.0),
-                      tier=tier.name, model=f"{ext.info.name}@v{ext.info.version}")
+    return apply_types(TaskOutput(result=result, confidence=min(result["field_confidence"].values(), default=1.0),
+                                  tier=tier.name, model=f"{ext.info.name}@v{ext.info.version}"), req.types)
 
 
 EXTRACT = TaskSpec(

@@ -93,6 +93,7 @@ class TaskRunner:
             raise InvalidRequest(f"the text and the files' text come to {len(text):,} characters; the limit is "
                                  f"{MAX_TEXT_CHARS:,}: send fewer pages or a shorter file", param="files")
         req.text = text  # type: ignore[attr-defined]
+        req._documents = read.documents  # type: ignore[attr-defined]
         return read
 
     def prefetch(self, task: str, bodies: list[Any]) -> None:
@@ -212,7 +213,7 @@ class TaskRunner:
         if out.fallback_from:
             result["fallback_from"], result["fallback_reason"] = out.fallback_from, out.fallback_reason
         if read is not None:
-            result["documents"] = read.summary()
+            result["documents"] = read.summary(with_text=bool(getattr(req, "document_text", False)))
             result["cost_usd"] = round(out.cost_usd + read.cost_usd, 9)
         finished = FinishedTask(spec, req, result, policy, api_key, context)
         for observe in self.observers:

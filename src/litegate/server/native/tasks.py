@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
+from litegate.documents import prebuilt
 from litegate.errors import FeedbackNotFound, InvalidRequest
 from litegate.keys import request_feature, request_fingerprint, request_tenant
 from litegate.ledger.calls import OUTCOMES
@@ -163,11 +164,16 @@ async def train_extractor(body: TrainExtractorRequest, request: Request) -> dict
 @router.get("/v1/extractors")
 async def list_extractors(request: Request) -> dict[str, Any]:
     infos = await run_in_threadpool(request.app.state.runtime.extractors.list)
-    return {"object": "list", "data": [_extractor_body(i) for i in infos]}
+    trained = [_extractor_body(i) for i in infos]
+    shadowed = {i.name for i in infos}  # a trained extractor of the same name answers instead
+    return {"object": "list", "data": trained + [{"object": "extractor", **prebuilt.describe(n)}
+                                                 for n in prebuilt.names() if n not in shadowed]}
 
 
 @router.get("/v1/extractors/{name}")
 async def get_extractor(name: str, request: Request) -> dict[str, Any]:
     store = request.app.state.runtime.extractors
+    if name in prebuilt.names() and name not in store.names():
+        return {"object": "extractor", **prebuilt.describe(name)}
     ext = await run_in_threadpool(store.get, name)
     return _extractor_body(ext.info, store.versions(name))

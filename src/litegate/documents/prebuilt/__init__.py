@@ -1,0 +1,160 @@
+"""Prebuilt extractors shipped in the package: ``receipt`` and ``invoice``.
+
+A document's lines (with boxes when it was read from a file, else the lines of its text) give
+candidates per field from the typed detectors and line runs (``candidates``); a per-field
+logistic scorer over general layout features chooses one or none (``model``; weights in
+``<name>.json`` beside this file, trained by ``bench/prebuilt.py`` on generated documents of
+many layouts and languages). Each answer keeps the value as printed beside its normalized form
+(``documents.fieldtypes``), where it was found, and a confidence.
+
+    extract("receipt", doc_or_text) -> {"data": {...}, "fields": {name: {...}}, "notes": [...]}
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from litegate.documents import fieldtypes
+from litegate.documents.prebuilt import candidates as cands
+from litegate.documents.prebuilt import layout, model
+from litegate.errors import ExtractorNotFound
+
+HERE = Path(__file__).parent
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    type: str  # a documents.fieldtypes type
+    source: str  # which candidates: money, dates, times, phones, ids, names, address, party, currency
+    description: str
+
+
+RECEIPT = {
+    "merchant_name": FieldSpec("string", "names", "the shop or business that issued the receipt"),
+    "merchant_address": FieldSpec("address", "address", "the merchant's street address, as printed"),
+    "merchant_phone": FieldSpec("phone", "phones", "the merchant's phone number"),
+    "date": FieldSpec("date", "dates", "the date of purchase"),
+    "time": FieldSpec("time", "times", "the time of purchase"),
+    "subtotal": FieldSpec("money", "money", "the amount before tax"),
+    "tax": FieldSpec("money", "money", "the tax amount"),
+    "tip": FieldSpec("money", "money", "the tip or gratuity"),
+    "total": FieldSpec("money", "money", "the amount paid, after tax and rounding"),
+    "currency": FieldSpec("string", "currency", "the ISO 4217 currency of the amounts"),
+}
+INVOICE = {
+    "vendor": FieldSpec("string", "names", "the business that issued the invoice"),
+    "vendor_address": FieldSpec("address", "address", "the vendor's address, as printed"),
+    "invoice_number": FieldSpec("id", "ids", "the invoice's number"),
+    "invoice_date": FieldSpec("date", "dates", "the date the invoice was issued"),
+    "due_date": FieldSpec("date", "dates", "the date payment is due"),
+    "customer": FieldSpec("string", "party", "who the invoice is addressed to"),
+    "subtotal": FieldSpec("money", "money", "the amount before tax"),
+    "tax": FieldSpec("money", "money", "the tax amount"),
+    "total": FieldSpec("money", "money", "the amount due, after tax"),
+    "currency": FieldSpec("string", "currency", "the ISO 4217 currency of the amounts"),
+}
+SPECS = {"receipt": RECEIPT, "invoice": INVOICE}
+NAME_FIELDS = {"merchant_name", "vendor"}
+
+
+def names() -> list[str]:
+    return list(SPECS)
+
+
+def describe(name: str) -> dict[str, Any]:
+    """A prebuilt extractor as the extractor listings show it."""
+    spec = SPECS[name]
+    weights = _weights(name)
+    return {"name": name, "prebuilt": True, "fields": {f: s.description for f, s in spec.items()},
+            "types": {f: s.type for f, s in spec.items()}, "version": weights.get("version", 1),
+            "trained_on": weights.get("trained_on", ""), "encoder": None}
+
+
+@functools.cache
+def _weights(name: str) -> dict[str, Any]:
+    path = HERE / f"{name}.json"
+    if not path.is_file():
+        return {"scorers": {}}
+    return model.load(path)
+
+
+def _candidates(page: layout.Page, source: str, currency: str | None) -> list[cands.Candidate]:
+    if source == "money":
+        return cands.money(page, currency)
+    if source == "address":
+        return cands.runs(page)
+    if source == "party":
+        return cands.runs(page, 0, min(len(page.lines), 60))
+    return {"dates": cands.dates, "times": cands.times, "phones": cands.phones, "ids": cands.ids,
+            "names": cands.names}[source](page)
+
+
+def extract(name: str, source: Any, fields: list[str] | None = None) -> dict[str, Any]:
+    """Fields of a document (a ``Document`` read from a file, or plain text) by the prebuilt
+    extractor ``name``: {"data": {field: normalized value or None}, "fields": {field: {value,
+    text, confidence, line, box, page}}, "notes": [...]}."""
+    if name not in SPECS:
+        raise ExtractorNotFound(f"no prebuilt extractor called {name!r}; prebuilt: {', '.join(SPECS)}",
+                                param="extractor")
+    if isinstance(source, layout.Page):
+        page = source
+    else:
+        page = layout.from_text(source) if isinstance(source, str) else layout.from_document(source)
+    spec = SPECS[name]
+    wanted = fields or list(spec)
+    scorers = _weights(name)["scorers"]
+    full_text = "\n".join(line.text for line in page.lines)
+    currency = fieldtypes.currency_of(full_text)
+    pools: dict[str, list[cands.Candidate]] = {}
+    out: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    if not page.lines:
+        notes.append("no text was found to extract from (a blank page, or no document in the image)")
+    taken_lines: set[int] = set()
+    if page.lines and not cands.money(page, currency) and not cands.dates(page):
+        # no amount and no date anywhere: a photo or a page that is no receipt or invoice
+        notes.append(f"no amounts or dates were found: this does not look like a {name}")
+        page = layout.Page([], 1.0, 1.0, 1.0)
+    for field_name in sorted(wanted, key=lambda f: f not in NAME_FIELDS):  # names first: addresses skip their lines
+        fs = spec[field_name]
+        if fs.source == "currency":
+            out[field_name] = _answer(fieldtypes.Typed("string", currency, currency) if currency else None,
+                                      0.9 if currency else 0.5, None, page)
+            continue
+        pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency))
+        if fs.source == "address":
+            pool = [c for c in pool if not taken_lines & set(range(c.line, c.line + c.lines))]
+        scorer = scorers.get(field_name)
+        best, p = scorer.best(pool) if scorer is not None else (None, 0.0)
+        if best is not None and field_name in NAME_FIELDS:
+            taken_lines.update(range(best.line, best.line + best.lines))
+        out[field_name] = _answer(best.value if best else None, p, best, page, currency)
+    if page.lines and all(v["value"] is None for f, v in out.items() if spec[f].source != "currency"):
+        notes.append("none of the fields was found: the text may not be a " + name)
+    ordered = {f: out[f] for f in wanted}
+    return {"data": {f: v["value"] for f, v in ordered.items()}, "fields": ordered, "notes": notes}
+
+
+def _answer(typed: fieldtypes.Typed | None, p: float, cand: cands.Candidate | None, page: layout.Page,
+            currency: str | None = None) -> dict[str, Any]:
+    if typed is None:
+        return {"value": None, "text": None, "confidence": round(min(p, 1.0), 4)}
+    out: dict[str, Any] = {"value": typed.value, "text": typed.text, "confidence": round(p, 4)}
+    if typed.type == "money":
+        out["amount"], out["currency"] = typed.amount, typed.currency or currency
+    if cand is not None and page.lines:
+        first, last = page.lines[cand.line], page.lines[min(cand.line + cand.lines, len(page.lines)) - 1]
+        x0, x1 = min(first.box[0], last.box[0]), max(first.box[2], last.box[2])
+        out["line"] = cand.line
+        out["line_text"] = first.text
+        out["page"] = first.page
+        out["box"] = {"x": round(x0, 1), "y": round(first.page_y0, 1), "w": round(x1 - x0, 1),
+                      "h": round(last.page_y0 + last.height - first.page_y0, 1)}
+    return out
+
+
+def extract_document(name: str, doc: Any, fields: list[str] | None = None) -> dict[str, Any]:
+    return extract(name, doc, fields)

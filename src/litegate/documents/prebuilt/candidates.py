@@ -1,0 +1,289 @@
+"""Candidates per field of a document, each with general layout features: the typed detectors
+(dates, times, amounts, phones, ids) and line runs for names, addresses and parties propose;
+a linear scorer (``prebuilt.model``) chooses.
+
+Features never name a shop or a template: they say where a candidate sits (how far down the
+page, how far right, how tall its text is against the page's usual line), which keyword groups
+label it (on its line, left of it, on the line above), and how it relates to the other
+candidates (the largest amount, an amount printed twice, one that is the sum of two others,
+or cash minus change).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from litegate.documents import fieldtypes
+from litegate.documents.prebuilt.layout import GROUPS, Line, Page
+
+NAME_LINES = 12  # a merchant's or vendor's name is printed among the first lines
+ADDRESS_LINES = 16
+MAX_RUN = 4  # lines an address may span
+
+
+@dataclass
+class Candidate:
+    value: fieldtypes.Typed
+    line: int  # index of its (first) line
+    lines: int = 1  # how many lines it spans
+    features: dict[str, float] = field(default_factory=dict)
+
+
+def _kw_features(prefix: str, groups: dict[str, list[tuple[int, int]]], before: int | None = None) -> dict[str, float]:
+    out = {}
+    for g, spans in groups.items():
+        if before is None or any(s < before for s, _ in spans):
+            out[f"{prefix}{g}"] = 1.0
+    return out
+
+
+def _position(page: Page, line: Line) -> dict[str, float]:
+    y = page.y_rel(line)
+    return {"y": y, "y2": y * y, "top": 1.0 if line.index < 3 else 0.0,
+            "bottom_half": 1.0 if y > 0.5 else 0.0,
+            "height": min(line.height / max(page.median_height, 1.0), 3.0),
+            "x1": page.x_rel(line.box[2]), "x0": page.x_rel(line.box[0]),
+            "centered": 1.0 - min(abs((line.box[0] + line.box[2]) / 2 / page.width - 0.5) * 2, 1.0)}
+
+
+def _context(page: Page, line: Line, start: int | None) -> dict[str, float]:
+    f = _kw_features("kw_", line.keywords)
+    if start is not None:
+        f.update(_kw_features("kwleft_", line.keywords, before=start))
+    if line.index > 0:
+        f.update(_kw_features("kwprev_", page.lines[line.index - 1].keywords))
+    if line.index + 1 < len(page.lines):
+        f.update(_kw_features("kwnext_", page.lines[line.index + 1].keywords))
+    return f
+
+
+def money(page: Page, default_currency: str | None = None) -> list[Candidate]:
+    """Every amount on the page that could be a subtotal, tax, tip or total."""
+    found: list[Candidate] = []
+    for line in page.lines:
+        on_line = fieldtypes.find_money(line.text, default_currency)
+        for k, (start, end, typed) in enumerate(on_line):
+            if fieldtypes.find_dates(line.text[max(0, start - 3):end + 3]) or "%" in line.text[end:end + 2]:
+                continue  # part of a date, or a tax rate
+            f = _position(page, line)
+            f.update(_context(page, line, start))
+            f.update({"last_on_line": 1.0 if k == len(on_line) - 1 else 0.0, "n_on_line": min(len(on_line), 4) / 4,
+                      "x_end": page.x_rel(line.box[0] + (line.box[2] - line.box[0]) * end / max(len(line.text), 1)),
+                      "currency": 1.0 if typed.currency else 0.0, "negative": 1.0 if (typed.amount or 0) < 0 else 0.0,
+                      "decimals": 1.0 if re.search(r"[.,]\d{2}\b", typed.text) else 0.0,
+                      "percent_line": 1.0 if "%" in line.text else 0.0,
+                      "short_line": 1.0 if len(line.text) < 24 else 0.0})
+            found.append(Candidate(typed, line.index, features=f))
+    _relations(found)
+    return found
+
+
+def _relations(found: list[Candidate]) -> None:
+    """Features that compare an amount with the others on the page."""
+    amounts = [Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01")) for c in found]
+    positive = sorted({a for a in amounts if a > 0}, reverse=True)
+    counts: dict[Decimal, int] = {}
+    for a in amounts:
+        counts[a] = counts.get(a, 0) + 1
+    small = set(positive[:40])
+    for i, c in enumerate(found):
+        a = amounts[i]
+        rank = positive.index(a) if a in positive else len(positive)
+        later = [amounts[j] for j in range(i + 1, len(found))]
+        f = c.features
+        f.update({"max": 1.0 if rank == 0 else 0.0, "second": 1.0 if rank == 1 else 0.0,
+                  "rank": min(rank, 10) / 10, "log_amount": math.log10(float(abs(a)) + 1) / 6,
+                  "repeated": min(counts[a] - 1, 3) / 3, "zero": 1.0 if a == 0 else 0.0,
+                  "integer_big": 1.0 if a == a.to_integral_value() and a >= 1000 else 0.0,
+                  "from_bottom": (len(found) - 1 - i) / max(len(found) - 1, 1),
+                  "larger_later": 1.0 if any(x > a for x in later) else 0.0})
+        if a > 0:
+            f["sum_of_two"] = 1.0 if any(b > 0 and (a - b) in small and (a - b) != b for b in small if b < a) else 0.0
+            f["plus_one_is_max"] = 1.0 if positive and any(a + b == positive[0] for b in small if b != a) else 0.0
+            f["cash_minus_change"] = 1.0 if any(x > a and (x - a) in small for x in small) else 0.0
+
+
+def dates(page: Page) -> list[Candidate]:
+    found = []
+    count = 0
+    for line in page.lines:
+        for start, _end, typed in fieldtypes.find_dates(line.text):
+            f = _position(page, line)
+            f.update(_context(page, line, start))
+            f.update({"first": 1.0 if count == 0 else 0.0, "order": min(count, 5) / 5,
+                      "with_time": 1.0 if fieldtypes.find_times(line.text) else 0.0,
+                      "four_digit_year": 1.0 if re.search(r"\d{4}", typed.text) else 0.0})
+            found.append(Candidate(typed, line.index, features=f))
+            count += 1
+    _same_value(found)
+    return found
+
+
+def times(page: Page) -> list[Candidate]:
+    found: list[Candidate] = []
+    for line in page.lines:
+        for start, _end, typed in fieldtypes.find_times(line.text):
+            f = _position(page, line)
+            f.update(_context(page, line, start))
+            f.update({"with_date": 1.0 if fieldtypes.find_dates(line.text) else 0.0,
+                      "seconds": 1.0 if typed.value.count(":") == 2 else 0.0, "first": 1.0 if not found else 0.0})
+            found.append(Candidate(typed, line.index, features=f))
+    return found
+
+
+def phones(page: Page) -> list[Candidate]:
+    found: list[Candidate] = []
+    for line in page.lines:
+        for start, _end, typed in fieldtypes.find_phones(line.text):
+            f = _position(page, line)
+            f.update(_context(page, line, start))
+            f.update({"first": 1.0 if not found else 0.0, "digits": len(typed.value) / 15})
+            found.append(Candidate(typed, line.index, features=f))
+    return found
+
+
+_ID = re.compile(r"(?<![\w])([A-Z0-9][A-Z0-9\-/.]{2,24}[A-Z0-9])(?![\w])", re.IGNORECASE)
+
+
+def ids(page: Page) -> list[Candidate]:
+    """Tokens that look like a document number: letters and digits, at least one digit."""
+    found = []
+    for line in page.lines:
+        dated = fieldtypes.find_dates(line.text) + fieldtypes.find_money(line.text)
+        for m in _ID.finditer(line.text):
+            token = m.group(1)
+            if not re.search(r"\d", token) or any(s <= m.start() < e for s, e, _ in dated if "." in line.text[s:e] or
+                                                   "," in line.text[s:e] or "/" in line.text[s:e]):
+                continue
+            f = _position(page, line)
+            f.update(_context(page, line, m.start()))
+            f.update({"digits": sum(ch.isdigit() for ch in token) / len(token), "length": min(len(token), 20) / 20,
+                      "letters": 1.0 if re.search(r"[A-Za-z]", token) else 0.0,
+                      "after_colon": 1.0 if ":" in line.text[:m.start()] or "#" in line.text[:m.start()] else 0.0})
+            found.append(Candidate(fieldtypes.Typed("id", token, token), line.index, features=f))
+    return found
+
+
+def _text_shape(text: str) -> dict[str, float]:
+    letters = [ch for ch in text if ch.isalpha()]
+    return {"upper": sum(ch.isupper() for ch in letters) / max(len(letters), 1),
+            "alpha": len(letters) / max(len(text), 1), "digit": sum(ch.isdigit() for ch in text) / max(len(text), 1),
+            "words": min(len(text.split()), 8) / 8, "chars": min(len(text), 40) / 40}
+
+
+def names(page: Page) -> list[Candidate]:
+    """The first lines of the page, one or two at a time, as a merchant's or vendor's name."""
+    found = []
+    seen_text = 0
+    for line in page.lines[:NAME_LINES]:
+        if sum(ch.isalpha() for ch in line.text) < 2 or _currency_word(line.text):
+            continue  # a column header "EUR" is no name
+        for span in (1, 2):
+            if line.index + span > len(page.lines):
+                break
+            group = page.lines[line.index:line.index + span]
+            text = "\n".join(g.text for g in group)
+            f = _position(page, line)
+            f.update(_kw_features("kw_", line.keywords))
+            f.update(_text_shape(text))
+            f.update({"rank": seen_text / NAME_LINES, "first": 1.0 if seen_text == 0 else 0.0,
+                      "two_lines": 1.0 if span == 2 else 0.0,
+                      "typed": 1.0 if any(fieldtypes.find(k, text) for k in ("date", "phone", "email")) else 0.0,
+                      "money": 1.0 if fieldtypes.find_money(text) and re.search(r"[.,]\d{2}\b", text) else 0.0,
+                      "postcode": 1.0 if re.search(r"(?<!\d)\d{4,6}(?!\d)", text) else 0.0,
+                      "same_height": 1.0 if span == 2 and abs(group[0].height - group[1].height) < 0.2 * group[0].height
+                      else 0.0})
+            if span == 2:
+                f.update(_kw_features("kw2_", group[1].keywords))
+            f.update(_followed_by_address(page, line.index + span))
+            f["other_script"] = _other_script(text)
+            f["currency_only"] = 1.0 if fieldtypes.currency_of(text) and len(text.strip()) <= 4 else 0.0
+            found.append(Candidate(fieldtypes.Typed("string", " ".join(g.text for g in group), text), line.index,
+                                   span, f))
+        seen_text += 1
+    for line in page.lines[NAME_LINES:]:  # a company line further down (the legal name printed at the foot)
+        if "company" in line.keywords and sum(ch.isalpha() for ch in line.text) >= 4:
+            f = _position(page, line)
+            f.update(_kw_features("kw_", line.keywords))
+            f.update(_text_shape(line.text))
+            f.update({"rank": 1.0, "below_top": 1.0})
+            found.append(Candidate(fieldtypes.Typed("string", line.text, line.text), line.index, 1, f))
+    return found
+
+
+_POSTCODE = re.compile(r"(?<![\d.,])\d{4,6}(?![\d.,])")
+
+
+def _followed_by_address(page: Page, after: int) -> dict[str, float]:
+    """Whether the lines after a name read like its address (a shop's name sits on top of it)."""
+    out = {}
+    for k, tag in ((0, "next"), (1, "next2")):
+        if after + k < len(page.lines):
+            nxt = page.lines[after + k]
+            if "street" in nxt.keywords or _POSTCODE.search(nxt.text):
+                out[f"{tag}_address"] = 1.0
+    return out
+
+
+def _currency_word(text: str) -> bool:
+    word = text.strip().upper()
+    return word in fieldtypes.ISO_CURRENCIES or word in fieldtypes.CURRENCY_SIGNS
+
+
+def _other_script(text: str) -> float:
+    """The share of letters outside the Latin script (a QR code or logo read as CJK marks)."""
+    letters = [ch for ch in text if ch.isalpha()]
+    return sum(ord(ch) > 0x2FF for ch in letters) / max(len(letters), 1)
+
+
+def runs(page: Page, first: int = 0, last: int = ADDRESS_LINES) -> list[Candidate]:
+    """Runs of one to ``MAX_RUN`` consecutive lines among the first lines: an address, a party."""
+    found = []
+    top = page.lines[first:last]
+    for i, line in enumerate(top):
+        for span in range(1, MAX_RUN + 1):
+            group = top[i:i + span]
+            if len(group) < span:
+                break
+            text = "\n".join(g.text for g in group)
+            f = _position(page, line)
+            f.update(_text_shape(text))
+            f.update({"span": span / MAX_RUN, f"span{span}": 1.0, "rank": (line.index - first) / max(last - first, 1),
+                      "postcode": 1.0 if re.search(r"(?<![\d.,])\d{4,6}(?![\d.,])", text) else 0.0,
+                      "house_number": 1.0 if re.search(r"(?<![\d.,])\d{1,4}[a-zA-Z]?(?![\d.,:])", text) else 0.0,
+                      "comma": min(text.count(","), 3) / 3,
+                      "phone": 1.0 if fieldtypes.find_phones(text) else 0.0,
+                      "date": 1.0 if fieldtypes.find_dates(text) else 0.0,
+                      "money": 1.0 if re.search(r"\d[.,]\d{2}\b", text) else 0.0,
+                      "url": 1.0 if re.search(r"www\.|https?:|@|\.com\b|\.de\b", text.lower()) else 0.0})
+            for k, g in enumerate(group):
+                for name in g.keywords:
+                    f[f"kw_{name}"] = f.get(f"kw_{name}", 0.0) + 1.0 / span
+                    if k == span - 1:
+                        f[f"kwlast_{name}"] = 1.0
+            if line.index > 0:
+                f.update(_kw_features("kwprev_", page.lines[line.index - 1].keywords))
+            after = line.index + span
+            if after < len(page.lines):
+                nxt = page.lines[after]
+                f["next_postcode"] = 1.0 if re.search(r"(?<![\d.,])\d{4,6}(?![\d.,])", nxt.text) else 0.0
+                f.update(_kw_features("kwafter_", nxt.keywords))
+            found.append(Candidate(fieldtypes.Typed("address", ", ".join(g.text for g in group), text), line.index,
+                                   span, f))
+    return found
+
+
+def _same_value(found: list[Candidate]) -> None:
+    counts: dict[str, int] = {}
+    for c in found:
+        counts[str(c.value.value)] = counts.get(str(c.value.value), 0) + 1
+    for c in found:
+        c.features["repeated"] = min(counts[str(c.value.value)] - 1, 3) / 3
+
+
+def feature_names() -> list[str]:
+    """Every keyword group a feature may be keyed by (for documentation and tests)."""
+    return list(GROUPS)

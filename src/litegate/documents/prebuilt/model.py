@@ -1,0 +1,61 @@
+"""The prebuilt extractors' scorer: per field, a logistic regression over its candidates'
+features, stored as a small JSON file of weights in the package (no pickle, no training at
+run time). ``fit`` trains one from labeled candidates (scikit-learn, used only when training)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from litegate.documents.prebuilt.candidates import Candidate
+
+
+class FieldScorer:
+    def __init__(self, weights: dict[str, float], bias: float, threshold: float = 0.5):
+        self.weights = weights
+        self.bias = bias
+        self.threshold = threshold
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in features.items())
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def best(self, candidates: list[Candidate]) -> tuple[Candidate | None, float]:
+        """The most probable candidate and its probability; (None, P(no candidate is right))
+        when none reaches the threshold."""
+        if not candidates:
+            return None, 1.0
+        scored = sorted(((self.probability(c.features), i) for i, c in enumerate(candidates)), reverse=True)
+        p, i = scored[0]
+        if p < self.threshold:
+            return None, 1.0 - p
+        return candidates[i], p
+
+    def as_json(self) -> dict[str, Any]:
+        return {"bias": round(self.bias, 5), "threshold": self.threshold,
+                "weights": {k: round(v, 5) for k, v in sorted(self.weights.items()) if abs(v) > 1e-4}}
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    data["scorers"] = {name: FieldScorer(f["weights"], f["bias"], f.get("threshold", 0.5))
+                       for name, f in data.get("fields", {}).items()}
+    return data
+
+
+def fit(rows: list[tuple[dict[str, float], int]], c: float = 1.0, threshold: float = 0.3) -> FieldScorer:
+    """A scorer from (features, 1 if this candidate is the right value else 0) rows."""
+    from sklearn.feature_extraction import DictVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vec = DictVectorizer(sparse=True)
+    x = vec.fit_transform([f for f, _ in rows])
+    y = [label for _, label in rows]
+    if len(set(y)) < 2:
+        return FieldScorer({}, -5.0 if not any(y) else 5.0, threshold)
+    model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
+    model.fit(x, y)
+    weights = {name: float(w) for name, w in zip(vec.get_feature_names_out(), model.coef_[0])}
+    return FieldScorer(weights, float(model.intercept_[0]), threshold)
