@@ -291,6 +291,13 @@ def test_runs_over_http_json_and_multipart(client: TestClient, receiver) -> None
     body = up.json()
     assert body["input_ref"] == "inv.txt" and body["steps"][0]["output"]["files"] == 1
     assert {s["step"]: s for s in body["steps"]}["extract"]["output"]["data"]["vendor"] == "Blue Fern"
+    # the upload went to disk as a stored file; the same one again keeps no copy
+    stored = len(client.app.state.runtime.files.list())
+    again = client.post("/v1/pipelines/docs/runs", files={"file": ("inv.txt", b"Vendor: Blue Fern\nTotal: $8.00\n",
+                                                                   "text/plain")},
+                        data={"metadata": json.dumps({"from": "upload"})}, headers={"Idempotency-Key": "upload-1"})
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
+    assert len(client.app.state.runtime.files.list()) == stored
     # base64 files in JSON; and 202 + Location when the caller will not wait
     data = base64.b64encode(b"Vendor: Quill Co\nTotal: $3.00\n").decode()
     late = client.post("/v1/pipelines/docs/runs?wait=0", json={"files": [{"mime_type": "text/plain", "data": data,

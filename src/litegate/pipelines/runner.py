@@ -110,6 +110,8 @@ class RunInput:
                 h.update(hashlib.sha256(f["data"]).digest())
             elif "path" in f:
                 h.update(hashlib.sha256(Path(f["path"]).read_bytes()).digest())
+            elif f.get("sha256"):  # an upload already stored: named by its bytes, as if sent inline
+                h.update(bytes.fromhex(f["sha256"]))
             else:
                 h.update(f"file_id:{f['file_id']}".encode())
         return "sha256:" + h.hexdigest()
@@ -232,7 +234,7 @@ class PipelineService:
                 out.append({"path": str(path), "filename": f.get("filename") or path.name,
                             "mime_type": f.get("mime_type")})
             else:
-                out.append({"file_id": f["file_id"], "filename": f.get("filename")})
+                out.append({k: f[k] for k in ("file_id", "filename", "mime_type", "bytes", "sha256") if k in f})
         return out
 
     def run(self, name: str, inp: RunInput, key: str | None = None, api_key: str | None = None) -> dict[str, Any]:

@@ -338,12 +338,13 @@ async def create_cache(request: Request) -> dict[str, Any]:
     state = _state(request)
     with state.lock:
         state._expire()
-        if len(state.caches) >= MAX_CACHES:
-            raise TooManyRequests(f"at most {MAX_CACHES} cached contents may exist at once; delete some")
+        owner = request_tenant(request).owner  # counted per key: one key filling them blocks only itself
+        if sum(1 for c in state.caches.values() if c.owner == owner) >= MAX_CACHES:
+            raise TooManyRequests(f"at most {MAX_CACHES} cached contents per key may exist at once; delete some")
         cache = CachedContent(name="cachedContents/" + secrets.token_hex(10), model=name,
                               display_name=str(body.get("displayName", "")), body=prefix, prefix_tokens=tokens,
                               create_time=now, update_time=now, expire_time=expire,
-                              owner=request_tenant(request).owner)
+                              owner=owner)
         state.caches[cache.name] = cache
     # Compute the prefix's KV state now, so the first request that uses it finds it cached.
     await request.app.state.runtime.chat.prefill(name, messages)

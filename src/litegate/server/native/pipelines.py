@@ -24,6 +24,7 @@ from starlette.datastructures import UploadFile
 from litegate.errors import InvalidRequest, LitegateError, NotFound
 from litegate.keys import request_tenant
 from litegate.pipelines import PipelineService, RunInput
+from litegate.server.uploads import read_form, upload_slot
 
 router = APIRouter()
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "human_review", "rejected")
@@ -51,13 +52,12 @@ async def get_pipeline(name: str, request: Request) -> dict[str, Any]:
 async def _run_input(request: Request) -> tuple[RunInput, str | None]:
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
-        form = await request.form()
+        with upload_slot(request):
+            form = await read_form(request)
         files, meta, text, key, ref = [], {}, None, None, None
         for field, value in form.multi_items():
-            if isinstance(value, UploadFile):
-                files.append({"data": await value.read(), "filename": value.filename or field,
-                              "mime_type": value.content_type if value.content_type not in (
-                                  None, "application/octet-stream") else None})
+            if isinstance(value, UploadFile):  # an UploadFile, spooled to disk: stored a chunk at a time, never read whole
+                files.append(await _store_upload(request, value, field))
             elif field == "metadata":
                 try:
                     meta = json.loads(value)
@@ -86,6 +86,27 @@ async def _run_input(request: Request) -> tuple[RunInput, str | None]:
     return inp, raw.get("idempotency_key") if isinstance(raw, dict) else None
 
 
+async def _store_upload(request: Request, upload: Any, field: str) -> dict[str, Any]:
+    """A run's uploaded document as a stored file of the caller's; the run refers to it by id
+    (and by its sha256, which names the document when no idempotency key is given)."""
+    rt = request.app.state.runtime
+    mime = upload.content_type if upload.content_type not in (None, "application/octet-stream") else None
+    stored = await run_in_threadpool(rt.files.put_stream, upload.file, api="pipeline", purpose="pipeline",
+                                     filename=upload.filename or field, mime_type=mime,
+                                     owner=request_tenant(request).owner,
+                                     max_bytes=int(rt.settings.max_file_mb * (1 << 20)))
+    return {"file_id": stored.id, "filename": upload.filename or field, "mime_type": mime, "sha256": stored.sha256,
+            "bytes": stored.bytes, "uploaded": True}
+
+
+async def _forget_unused_uploads(request: Request, inp: RunInput, run: dict[str, Any]) -> None:
+    """Uploads of a request answered with an earlier run (the same document again) are not kept."""
+    used = {f.get("file_id") for f in json.loads(run["input"]).get("files") or []}
+    for f in inp.files:
+        if f.get("uploaded") and f["file_id"] not in used:
+            await run_in_threadpool(request.app.state.runtime.files.delete, f["file_id"])
+
+
 @router.post("/v1/pipelines/{name}/runs")
 async def create_run(name: str, request: Request, wait: float | None = None) -> JSONResponse:
     """Run a document through a pipeline."""
@@ -96,7 +117,12 @@ async def create_run(name: str, request: Request, wait: float | None = None) -> 
     inp, key = await _run_input(request)
     key = request.headers.get("idempotency-key") or key
     tenant = request_tenant(request)
-    run, todo = await run_in_threadpool(svc.submit, pipeline.name, inp, key, tenant.owner, tenant)
+    try:
+        run, todo = await run_in_threadpool(svc.submit, pipeline.name, inp, key, tenant.owner, tenant)
+    except LitegateError:
+        await _forget_unused_uploads(request, inp, {"input": "{}"})
+        raise
+    await _forget_unused_uploads(request, inp, run)
     if todo:
         future = svc.start_run(run["id"], tenant.owner)
         await _wait(future, pipeline.sync_wait_s if wait is None else wait)
