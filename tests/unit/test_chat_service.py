@@ -274,3 +274,22 @@ def test_a_call_with_made_up_arguments_becomes_an_answer_and_both_passes_are_pri
     calls = out["choices"][0]["message"]["tool_calls"]
     assert [json.loads(c["function"]["arguments"]) for c in calls] == [{"city": "Oslo"}]
     rt.close()
+
+
+def test_a_meant_call_missing_required_values_asks_for_them_instead_of_inventing(tmp_path: Path) -> None:
+    flights = {"type": "function", "function": {"name": "search_flights", "description": "Find flights", "parameters": {
+        "type": "object", "required": ["origin", "destination", "date"], "properties": {
+            "origin": {"type": "string"}, "destination": {"type": "string", "description": "The arrival city"},
+            "date": {"type": "string"}}}}}
+    replies = iter(["x", '{"tool_calls": [{"name": "search_flights", "arguments": '
+                         '{"origin": "Oslo", "destination": "Paris", "date": "2031-01-01"}}]}'])
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: next(replies))})
+    rt.chat.tool_decision, rt.chat.tool_call_threshold = None, 0.0  # the fixed rule, always "call"
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "Book me a flight from Oslo"}], tools=[flights],
+                                tool_choice="auto")
+    out = rt.chat.run_sync(ChatCall(req))
+    assert out["choices"][0]["message"] == {"role": "assistant", "content": (
+        "To use search_flights I need the destination (the arrival city) and date. Could you tell me?")}
+    assert out["litegate"]["tool_decision"]["call"] is False
+    assert len(rt.registry.engines["lite"].bodies) == 2  # asked without generating again
+    rt.close()

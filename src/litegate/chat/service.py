@@ -250,7 +250,7 @@ class ChatService:
         must be generated again as an answer."""
         if not decision or not decision["call"] or decision["after_result"]:
             return False
-        from litegate.chat.grounding import check_calls, conversation_text, kept_calls
+        from litegate.chat.grounding import ask_for_missing, check_calls, conversation_text, kept_calls
 
         choice = result["choices"][0]
         try:
@@ -269,6 +269,10 @@ class ChatService:
         decision["call"] = False
         prepared.choose("answer")
         plan.body = prepared.body
+        question = ask_for_missing(calls, checks, prepared.functions)
+        if question:  # values the user did not give are asked for, not invented
+            choice["message"]["content"] = json.dumps({"content": question}, ensure_ascii=False)
+            return False
         return True
 
     def _tool_match(self, messages: list[dict[str, Any]], functions: list[Any]) -> float | None:
