@@ -4,6 +4,7 @@ scored with an AST check written here after BFCL's own rules, against running se
     python bench/bfcl.py --data DIR [--start] [--pro N] [--litegate URL] [--raw URL]
                          [--categories simple multiple parallel parallel_multiple irrelevance]
                          [--split untouched|tuning|all] [--limit N] [--dump FILE]
+    python bench/bfcl.py --summarize DUMP [DUMP ...]
 
 ``DIR`` holds BFCL's question files ``BFCL_v4_<category>.json`` and ``possible_answer/``
 (from the gorilla repository, berkeley-function-call-leaderboard/bfcl_eval/data; Apache-2.0;
@@ -32,6 +33,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -287,6 +289,17 @@ def summarize(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
             "errors": dict(sorted(reasons.items(), key=lambda kv: -kv[1]))}
 
 
+def summary(rows: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
+    """Per peer and category; for the raw peer also the accuracy when calls written in its text count."""
+    results: dict[str, Any] = {}
+    for peer, by_category in rows.items():
+        results[peer] = {c: summarize(r, "verdict") for c, r in by_category.items()}
+        for c, r in by_category.items():
+            if all("text_verdict" in x for x in r):
+                results[peer][c]["accuracy_text_calls"] = summarize(r, "text_verdict")["accuracy"]
+    return results
+
+
 def start_servers(threads: int | None) -> tuple[dict[str, str], list[subprocess.Popen]]:
     from litegate.config import Settings
     from litegate.engine.catalog import LITE, ModelCache
@@ -312,7 +325,7 @@ def start_servers(threads: int | None) -> tuple[dict[str, str], list[subprocess.
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--data", type=Path, required=True, help="BFCL's bfcl_eval/data folder (non-live files)")
+    ap.add_argument("--data", type=Path, help="BFCL's bfcl_eval/data folder (non-live files)")
     ap.add_argument("--categories", nargs="*", default=["simple", "multiple", "parallel", "parallel_multiple",
                                                          "irrelevance"], choices=list(CATEGORIES))
     ap.add_argument("--split", choices=["untouched", "tuning", "all"], default="untouched")
@@ -325,10 +338,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--dump", type=Path, help="write every item's reply, verdict and decision signals (JSONL)")
+    ap.add_argument("--summarize", type=Path, nargs="*", help="only summarize earlier --dump files (a cut-short run)")
     args = ap.parse_args()
+    if args.summarize:
+        dumped = [json.loads(line) for path in args.summarize for line in path.read_text().splitlines() if line]
+        by_peer: dict[str, dict[str, list[dict[str, Any]]]] = {}
+        for row in dumped:
+            by_peer.setdefault(row["peer"], {}).setdefault(row["category"], []).append(row)
+        loads = [row["load_1m"] for row in dumped if "load_1m" in row]
+        print(json.dumps({"bench": "bfcl", "from_dumps": [str(p) for p in args.summarize],
+                          "splits": sorted({row["split"] for row in dumped}), "results": summary(by_peer),
+                          "machine": {"cpus": os.cpu_count(),
+                                      "load_1m_median_during": round(statistics.median(loads), 2) if loads else None}},
+                         indent=2))
+        return
+    if args.data is None:
+        raise SystemExit("give --data: BFCL's bfcl_eval/data folder")
 
     procs: list[subprocess.Popen] = []
     bases: dict[str, str] = {}
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the servers it started stop too
     if args.start:
         bases, procs = start_servers(args.threads)
     if args.litegate:
@@ -367,6 +396,7 @@ def main() -> None:
                         loads.append(os.getloadavg()[0])
                         if dump:
                             dump.write(json.dumps({"peer": peer, "category": category, **row, "calls": calls,
+                                                   "load_1m": round(loads[-1], 2),
                                                    "content": (message.get("content") or "")[:300],
                                                    "error": message.get("error"),
                                                    "decision": meta.get("tool_decision")}) + "\n")
@@ -383,12 +413,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
-    results: dict[str, Any] = {}
-    for peer, by_category in rows.items():
-        results[peer] = {c: summarize(r, "verdict") for c, r in by_category.items()}
-        if peer == "llama.cpp":
-            for c, r in by_category.items():
-                results[peer][c]["accuracy_text_calls"] = summarize(r, "text_verdict")["accuracy"]
+    results = summary(rows)
     print(json.dumps({
         "bench": "bfcl", "split": args.split, "limit": args.limit, "categories": args.categories,
         "results": results,

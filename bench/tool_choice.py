@@ -4,7 +4,7 @@ prompts, 8 tools; the decision's thresholds were chosen on it), a held-out set (
 8 other tools, written before any change was measured on it) and a second held-out set (30
 prompts, 8 more tools, written before the argument-grounding check was measured on it).
 
-    python bench/tool_choice.py [--model lite] [--set tuning|heldout|heldout2|all]
+    python bench/tool_choice.py [--model lite] [--set tuning|heldout|heldout2|all] [--every N]
 
 Runs each prompt through the chat service (the path every front end takes) on the local
 model, greedy, and prints one JSON object: decision accuracy, right-tool accuracy among
@@ -59,6 +59,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="lite")
     ap.add_argument("--max-tokens", type=int, default=120)
+    ap.add_argument("--every", type=int, default=1, help="only every Nth case of each set (a quick check)")
     ap.add_argument("--set", choices=["tuning", "heldout", "heldout2", "all"], default="all",
                     help="tuning: the cases decision rules were chosen on; heldout, heldout2: sets never tuned on")
     args = ap.parse_args()
@@ -71,7 +72,7 @@ def main() -> None:
         rt.registry.engine(rt.default_model)
         time.sleep(3)
         for name in chosen:
-            out[name] = run_set(rt, sets[name], args.max_tokens)
+            out[name] = run_set(rt, sets[name][::args.every], args.max_tokens)
         rt.close()
     if len(chosen) > 1:
         right = sum(out[n]["right_decisions"] for n in chosen)

@@ -213,7 +213,9 @@ def test_auto_tool_choice_decides_first_then_generates_under_the_branch(tmp_path
         decision = rt.chat.run_sync(ChatCall(req))["litegate"]["tool_decision"]
         assert decision["call"] is False and 0 <= decision["p_due"] <= 1
         learned.threshold = 0.0
+        sunny, rt.registry.engines["lite"].reply = rt.registry.engines["lite"].reply, reply
         assert rt.chat.run_sync(ChatCall(req))["litegate"]["tool_decision"]["call"] is True
+        rt.registry.engines["lite"].reply = sunny
     # right after a tool result the model answers unless it is sure it needs another call
     rt.chat.tool_call_threshold, rt.chat.tool_match = 0.0, 0.0
     after = ChatCompletionRequest(tools=TOOLS, tool_choice="auto", messages=[
@@ -251,7 +253,7 @@ def test_a_call_with_made_up_arguments_becomes_an_answer_and_both_passes_are_pri
                     "x", '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo"}}, '
                          '{"name": "get_weather", "arguments": {"city": "Madrid"}}]}'])
     rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: next(replies))})
-    rt.chat.tool_call_threshold = 0.0  # the decision always says "call"
+    rt.chat.tool_decision, rt.chat.tool_call_threshold = None, 0.0  # the fixed rule, always "call"
     req = ChatCompletionRequest(messages=[{"role": "user", "content": "What is the capital of Italy?"}],
                                 tools=TOOLS, tool_choice="auto")
     out = rt.chat.run_sync(ChatCall(req))
@@ -272,4 +274,23 @@ def test_a_call_with_made_up_arguments_becomes_an_answer_and_both_passes_are_pri
     out = rt.chat.run_sync(ChatCall(req))
     calls = out["choices"][0]["message"]["tool_calls"]
     assert [json.loads(c["function"]["arguments"]) for c in calls] == [{"city": "Oslo"}]
+    rt.close()
+
+
+def test_a_meant_call_missing_required_values_asks_for_them_instead_of_inventing(tmp_path: Path) -> None:
+    flights = {"type": "function", "function": {"name": "search_flights", "description": "Find flights", "parameters": {
+        "type": "object", "required": ["origin", "destination", "date"], "properties": {
+            "origin": {"type": "string"}, "destination": {"type": "string", "description": "The arrival city"},
+            "date": {"type": "string"}}}}}
+    replies = iter(["x", '{"tool_calls": [{"name": "search_flights", "arguments": '
+                         '{"origin": "Oslo", "destination": "Paris", "date": "2031-01-01"}}]}'])
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: next(replies))})
+    rt.chat.tool_decision, rt.chat.tool_call_threshold = None, 0.0  # the fixed rule, always "call"
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "Book me a flight from Oslo"}], tools=[flights],
+                                tool_choice="auto")
+    out = rt.chat.run_sync(ChatCall(req))
+    assert out["choices"][0]["message"] == {"role": "assistant", "content": (
+        "To use search_flights I need the destination (the arrival city) and date. Could you tell me?")}
+    assert out["litegate"]["tool_decision"]["call"] is False
+    assert len(rt.registry.engines["lite"].bodies) == 2  # asked without generating again
     rt.close()

@@ -72,3 +72,25 @@ def test_report_piped_is_never_cut(tmp_path: Path, monkeypatch) -> None:
     assert feature in r.stdout and "0.000123" in r.stdout and "1234/56" in r.stdout and "…" not in r.stdout
     header = next(line for line in r.stdout.splitlines() if line.startswith("feature"))
     assert "$ per success" in header
+
+
+def test_train_tool_decision_refits_the_shipped_decision_with_your_cases(tmp_path: Path, monkeypatch) -> None:
+    from litegate.chat.decision import SHIPPED, ToolDecision
+    from litegate.chat.tool_cases import WEATHER
+
+    monkeypatch.setenv("LITEGATE_HOME", str(tmp_path))
+    monkeypatch.setattr("litegate.cli.training.runtime", lambda model="lite", **kw: fakes.runtime(
+        tmp_path, engines={"lite": fakes.FakeEngine(lambda body: "x")}))
+    cases = tmp_path / "cases.jsonl"
+    lines = [{"messages": [{"role": "user", "content": text}], "tools": [WEATHER], "call": call}
+             for text, call in (("weather in Oslo", True), ("thanks, bye", False))]
+    cases.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    r = CliRunner().invoke(app, ["train", "mine", "--task", "tool_decision", "--data", str(cases)])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert out["cases"] == 2 and out["trained_on"]["user_cases"] == 2
+    mine = ToolDecision.load(tmp_path / "tool_decision.json")
+    assert len(mine.rows) == len(ToolDecision.load(SHIPPED).rows) + 2
+    cases.write_text(json.dumps(lines[0]) + "\n" + json.dumps({**lines[1], "call": "no"}) + "\n")
+    bad = CliRunner().invoke(app, ["train", "mine", "--task", "tool_decision", "--data", str(cases)])
+    assert bad.exit_code != 0 and "line 2" in bad.output and "Traceback" not in bad.output

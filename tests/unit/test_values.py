@@ -107,3 +107,20 @@ def test_relative_dates_ground_the_date_they_name() -> None:
                  date=tomorrow).kept
     assert check("Set up the budget review", "schedule_meeting", title="budget review",
                  date="2031-01-01").invented == ["date"]
+
+
+def test_required_values_the_user_did_not_give_are_asked_for() -> None:
+    from litegate.chat.grounding import ask_for_missing
+
+    flights = parse_tools([_fn("search_flights", "Find flights", ["origin", "destination", "date"],
+                               origin={"type": "string", "description": "The departure city."},
+                               destination={"type": "string", "description": "The arrival city."},
+                               date={"type": "string"})])
+    calls = [{"name": "search_flights", "arguments": {"origin": "Oslo", "destination": "Paris", "date": "2031-01-01"}}]
+    checks = check_calls(calls, flights, "I need a flight from Oslo")
+    assert not checks[0].kept and checks[0].invented == ["destination", "date"]
+    assert ask_for_missing(calls, checks, flights) == (
+        "To use search_flights I need the destination (the arrival city) and date. Could you tell me?")
+    # nothing of the call came from the conversation: not meant, so nothing to ask
+    unrelated = check_calls(calls, flights, "How fast are trains?")
+    assert ask_for_missing(calls, unrelated, flights) is None

@@ -245,6 +245,25 @@ def kept_calls(calls: list[dict[str, Any]], checks: list[Check]) -> list[dict[st
     return out
 
 
+def ask_for_missing(calls: list[dict[str, Any]], checks: list[Check], functions: list[Any]) -> str | None:
+    """When the one call made was meant (some of its arguments come from the conversation) but
+    required values were not given and the model made them up: a question asking for those
+    values, as the tool's schema describes them, instead of a call with invented ones."""
+    if len(calls) != 1 or not checks[0].grounded or not checks[0].invented:
+        return None
+    fn = next((f for f in functions if f.name == checks[0].name), None)
+    if fn is None:
+        return None
+    props = (fn.parameters or {}).get("properties") or {}
+    wanted = []
+    for key in checks[0].invented:
+        spec = found if isinstance(found := props.get(key), dict) else {}
+        said = str(spec.get("description") or "").strip().rstrip(".")
+        wanted.append(f"{key.replace('_', ' ')} ({said[0].lower() + said[1:]})" if said else key.replace("_", " "))
+    needed = wanted[0] if len(wanted) == 1 else ", ".join(wanted[:-1]) + " and " + wanted[-1]
+    return f"To use {fn.name} I need the {needed}. Could you tell me?"
+
+
 def conversation_text(messages: list[dict[str, Any]], leave_out: str = "") -> str:
     """Everything the model was shown, as text, without ``leave_out`` (the tool listing)."""
     parts: list[str] = []

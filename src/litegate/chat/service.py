@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
 from litegate.chat.decision import decide
-from litegate.chat.grounding import check_calls, conversation_text, kept_calls
+from litegate.chat.grounding import ask_for_missing, check_calls, conversation_text, kept_calls
 from litegate.chat.portal import Portal
 from litegate.chat.relay import relay_events
 from litegate.chat.request import ChatCompletionRequest, CompletionRequest, PreparedChat, prepare_chat
@@ -299,6 +299,10 @@ class ChatService:
         decision["call"] = False
         prepared.choose("answer")
         plan.body = prepared.body
+        question = ask_for_missing(calls, checks, prepared.functions)
+        if question:  # values the user did not give are asked for, not invented
+            choice["message"]["content"] = json.dumps({"content": question}, ensure_ascii=False)
+            return False
         return True
 
     def _count(self, engine: LlamaEngine, plan: _Plan) -> int:

@@ -119,7 +119,10 @@ def register(app: typer.Typer) -> None:
                                                                   "(litegate distill)")] = False,
               encoder: Annotated[str | None, typer.Option(help="fast (default), accurate, multilingual, or auto "
                                                                 "(multilingual when the data is not English); "
-                                                                "see litegate encoders")] = None
+                                                                "see litegate encoders")] = None,
+              model: Annotated[str, typer.Option("--model", "-m", help="tool_decision: the model whose call "
+                                                                       "probability is measured (lite, pro or a "
+                                                                       "GGUF)")] = "lite"
               ) -> None:
         """Train (or retrain, as a new version) a nano classifier or extractor."""
         from dataclasses import asdict
@@ -131,7 +134,7 @@ def register(app: typer.Typer) -> None:
                 fail("--task is classify, extract or tool_decision")
             examples = read_jsonl(data)
             if task == "tool_decision":
-                print(json.dumps(_train_tool_decision(name, examples)))
+                print(json.dumps(_train_tool_decision(name, examples, model)))
                 return
             counted: list[Callable[[int], None]] = []
             encoders = CountingEncoders(settings().model_cache_dir(), lambda n: counted[0](n))
@@ -316,7 +319,7 @@ def register(app: typer.Typer) -> None:
             sys.stderr.close()
 
 
-def _train_tool_decision(name: str, lines: list[dict[str, Any]]) -> dict[str, Any]:
+def _train_tool_decision(name: str, lines: list[dict[str, Any]], model: str = "lite") -> dict[str, Any]:
     """The shipped call decision refitted with the user's labeled cases, saved in the home folder,
     where every server started on it picks it up."""
     from litegate.chat.decision import SHIPPED, ToolDecision, case_features, read_cases, refit
@@ -325,18 +328,18 @@ def _train_tool_decision(name: str, lines: list[dict[str, Any]]) -> dict[str, An
     cases = read_cases(lines)
     if not cases:
         raise InvalidRequest("no cases in the file: one JSON object per line")
-    rt = runtime("lite", record=False)
+    rt = runtime(model, record=False)
     try:
         engine = rt.registry.engine(rt.default_model)
         encoder = rt.chat.encoder_source.encoder
         rows = [case_features(engine, encoder, messages, tools) for messages, tools, _ in cases]
     finally:
         rt.close()
-    model = refit(ToolDecision.load(SHIPPED), rows, [call for _, _, call in cases])
-    model.trained_on["user_cases_name"] = name
+    decision = refit(ToolDecision.load(SHIPPED), rows, [call for _, _, call in cases])
+    decision.trained_on.update(user_cases_name=name, user_cases_model=model)
     path = settings().home / "tool_decision.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    model.save(path)
-    right = sum((model.probability(r) >= model.threshold) == call for r, (_, _, call) in zip(rows, cases))
+    decision.save(path)
+    right = sum((decision.probability(r) >= decision.threshold) == call for r, (_, _, call) in zip(rows, cases))
     return {"task": "tool_decision", "path": str(path), "cases": len(cases),
-            "right_on_your_cases": round(right / len(cases), 3), "trained_on": model.trained_on}
+            "right_on_your_cases": round(right / len(cases), 3), "trained_on": decision.trained_on}

@@ -56,7 +56,7 @@ async def _run_input(request: Request) -> tuple[RunInput, str | None]:
             form = await read_form(request)
         files, meta, text, key, ref = [], {}, None, None, None
         for field, value in form.multi_items():
-            if isinstance(value, UploadFile):  # an UploadFile, spooled to disk: stored a chunk at a time, never read whole
+            if isinstance(value, UploadFile):  # spooled to disk: stored a chunk at a time, never read whole
                 files.append(await _store_upload(request, value, field))
             elif field == "metadata":
                 try:
