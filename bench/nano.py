@@ -210,11 +210,14 @@ def main() -> None:
     ap.add_argument("--latency-set", default="clinc150", help="the set whose 10-shot classifier and test texts "
                                                                "time the calls")
     ap.add_argument("--encode-only", action="store_true")
+    ap.add_argument("--latency-only", action="store_true", help="time the calls; score nothing")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     registry = EncoderRegistry(Settings().model_cache_dir())
     regimes = args.regimes.split(",")
     sets = load_sets(args.sets.split(","), args.test_per_label, args.xsid)
+    if args.latency_only:
+        sets, regimes = {args.latency_set: sets[args.latency_set]}, ["10shot"]
     out: dict[str, Any] = {"bench": "nano", "loadavg_start": [round(x, 2) for x in os.getloadavg()],
                            "cpus": os.cpu_count(), "sets": {}, "latency": {}}
     timed: dict[str, tuple[Any, NanoClassifier]] = {}
@@ -222,11 +225,12 @@ def main() -> None:
         cache = VectorCache(args.cache / f"{key}.npz", lambda key=key: registry.get(key))
         for data in sets.values():
             wanted = [r for r in regimes if r in data]
-            cache.fill([it["text"] for part in [*wanted, "test"] for it in data[part]])
+            parts = wanted if args.latency_only else [*wanted, "test"]
+            cache.fill([it["text"] for part in parts for it in data[part]])
         if args.encode_only:
             continue
         encoder = CachedEncoder(KINDS[key].model, cache)
-        for name, data in sets.items():
+        for name, data in (sets if not args.latency_only else {}).items():
             for regime in (r for r in regimes if r in data):
                 log(f"{key}: {name} {regime}")
                 out["sets"].setdefault(name, {}).setdefault(regime, {})[key] = score(data[regime], data["test"],

@@ -155,13 +155,13 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print(json.dumps(rows, indent=2))
             return
-        print(f"{'name':<13}{'model':<24}{'dims':>5}{'MB':>6}  {'p50 ms':<8}{'extractors':<11}{'installed':<10}"
+        print(f"{'name':<13}{'model':<24}{'dims':>5}{'MB':>6}  {'speed':<10}{'extractors':<11}{'installed':<10}"
               "languages")
         for r in rows:
             print(f"{r['name'] + (' *' if r['default'] else ''):<13}{r['model']:<24}{r['dimensions']:>5}"
-                  f"{r['size_mb']:>6}  {r['p50_ms']:<8}{'yes' if r['extractors'] else 'no':<11}"
+                  f"{r['size_mb']:>6}  {r['speed']:<10}{'yes' if r['extractors'] else 'no':<11}"
                   f"{'yes' if r['installed'] else 'no':<10}{r['languages']}")
-        print("* the default. p50: one short text, measured by bench/nano.py (docs/encoders.md); weights not "
+        print("* the default. speed: one text per call, against fast, side by side (bench/nano.py); weights not "
               "installed are installed on first use.")
 
     @app.command("eval")

