@@ -120,7 +120,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(home=Path(tmp), **({"threads": args.threads} if args.threads else {}))
         rt = build(settings, model="lite", record=False)
-        encoder = rt.chat.encoder_source.encoder
+        encoder = rt.encoders.default
         engine = None if args.encoder_only else rt.registry.engine(rt.default_model)
         scorer = None if engine is None else LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
         by_source: dict[str, list[dict[str, Any]]] = {}

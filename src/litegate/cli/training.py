@@ -331,7 +331,7 @@ def _train_tool_decision(name: str, lines: list[dict[str, Any]], model: str = "l
     rt = runtime(model, record=False)
     try:
         engine = rt.registry.engine(rt.default_model)
-        encoder = rt.chat.encoder_source.encoder
+        encoder = rt.encoders.default
         rows = [case_features(engine, encoder, messages, tools) for messages, tools, _ in cases]
     finally:
         rt.close()
