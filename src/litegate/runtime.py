@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litegate.compute import ComputeBudget
 from litegate.config import Settings
 from litegate.configfile import Config, load_config
 from litegate.tiers import TIER_KINDS, BaseTier, TierConfig, check_names, make_tier
@@ -76,6 +77,8 @@ class Runtime:
     learner: Any = None
     files: Any = None  # litegate.jobs.files.FileStore
     batches: Any = None  # litegate.jobs.batches.BatchStore
+    compute: Any = None  # litegate.compute.ComputeBudget: threads per engine
+    documents: Any = None  # litegate.documents.pool.DocumentPool: where files are read
 
     def close(self) -> None:
         if self.learner is not None:
@@ -85,6 +88,8 @@ class Runtime:
         for tier in self.tiers.values():
             tier.close()
         self.registry.close()
+        if self.documents is not None:
+            self.documents.close()
 
     async def aclose(self) -> None:
         for tier in self.tiers.values():
@@ -144,6 +149,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     accountant = Accountant(Ledger(settings.ledger_database_url())) if record else None
     policies = PolicyStore(settings.home)
     from litegate.documents.attachments import Attachments
+    from litegate.documents.pool import DocumentPool
     from litegate.jobs.batches import BatchStore
     from litegate.jobs.files import FileStore
 
@@ -155,7 +161,13 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
         store_engine = create_engine(settings.ledger_database_url())
     files = FileStore(store_engine, settings.home)
     batches = BatchStore(store_engine, files)
-    attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
+    compute = ComputeBudget.from_settings(settings)
+    compute.apply_blas()
+    documents = DocumentPool.from_budget(compute)
+    if accountant is not None:
+        accountant.metrics.watch_documents(documents)
+    attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb,
+                              pool=documents)
     chat = ChatService(registry, tiers, accountant, default_model, encoder_source=classifiers, attachments=attachments)
     nano_tier = next((t for t in tiers.values() if "embed" in t.capabilities), None)
     embeddings = EmbeddingService(classifiers, accountant, nano_tier.price if nano_tier is not None else None)
@@ -172,4 +184,5 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
                    batches=batches,
                    extractors=extractors, tiers=tiers,
                    order=order, accountant=accountant, policies=policies, chat=chat, tasks=runner,
-                   embeddings=embeddings, default_model=default_model, learner=learner)
+                   embeddings=embeddings, default_model=default_model, learner=learner, compute=compute,
+                   documents=documents)

@@ -123,6 +123,7 @@ class _Served:
     name: str
     aliases: tuple[str, ...] = ()
     engine: Any = None
+    mmproj: Any = None  # a multimodal projector (ServedModel.mmproj)
 
 
 class FakeRegistry:

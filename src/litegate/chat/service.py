@@ -168,7 +168,7 @@ class ChatService:
         for t in self.tiers.values():
             if getattr(t, "served", None) == served:
                 return Target(model=served, tier=t.name, price=t.price)
-        return Target(model=served, tier="local", price=Price(usd_per_hour=LOCAL_USD_PER_HOUR))
+        return Target(model=served, tier="local", price=Price.local(LOCAL_USD_PER_HOUR))
 
     def _has_files(self, call: ChatCall) -> bool:
         from litegate.documents.attachments import MEDIA_PART_TYPES
@@ -493,13 +493,15 @@ class ChatService:
                 latency_ms: float, timings: dict[str, Any] | None = None) -> None:
         if self.accountant is None:
             return
-        cost = target.price.cost(Usage.of(usage, timings), latency_ms / 1000.0)
+        spent = Usage.of(usage, timings)
+        cost = target.price.cost(spent, latency_ms / 1000.0)
         call_id = call_id or "chat_" + secrets.token_hex(12)
         if call.documents is not None and call.documents.documents:
             cost += call.documents.cost_usd
             self.accountant.documents(call_id, call.documents.usage())
         self.accountant.chat(call_id, call.api, target.tier, target.model,
-                             usage, latency_ms, cost, feature=call.feature, api_key=call.api_key)
+                             usage, latency_ms, cost, feature=call.feature, api_key=call.api_key,
+                             engine_ms=spent.engine_ms)
 
 
 _SSE_EVENT_END = re.compile(rb"\r?\n\r?\n")

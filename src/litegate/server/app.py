@@ -127,6 +127,7 @@ def create_app(runtime: Runtime, *, close_runtime: bool = True, allowed_hosts: l
                 for name in rt.registry.names()
             },
             "active_requests": sum(e.active_requests for e in loaded.values()),
+            "documents": rt.documents.stats() if rt.documents is not None else None,
             # with API keys on, an unauthenticated probe learns no configuration (base URLs, tiers)
             **({} if keys_on else {
                 "remotes": {name: {"circuit": rt.tiers[name].breaker.state,

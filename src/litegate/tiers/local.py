@@ -1,7 +1,7 @@
 """``kind = "local"``: an embedded model or a GGUF file, in-process on llama.cpp.
 
-Schemas and label sets become grammars; labels are priced by token id. Priced by compute
-time (``usd_per_hour``).
+Schemas and label sets become grammars; labels are priced by token id. Priced per token: its
+compute-hour price (``usd_per_hour``) at the model's quiet speed (litegate.ledger.pricing).
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from litegate.ledger.pricing import LOCAL_USD_PER_HOUR
+from litegate.engine.catalog import weights_bytes
+from litegate.ledger.pricing import LOCAL_USD_PER_HOUR, Price
 from litegate.tiers.base import BaseTier, TierConfig
 from litegate.tiers.scoring import LabelScorer
 
@@ -31,6 +32,12 @@ class LocalTier(BaseTier):
     @property
     def model(self) -> str:
         return self.registry.lookup(self.served).name
+
+    @property
+    def price(self) -> Price:
+        served = self.registry.lookup(self.served)
+        usd = self.config.usd_per_hour if self.config.usd_per_hour is not None else LOCAL_USD_PER_HOUR
+        return Price.local(usd, weights_bytes(getattr(served, "spec", served.name)))
 
     def engine(self) -> Any:
         return self.registry.engine(self.served)

@@ -1,0 +1,158 @@
+"""The compute budget: how many CPUs this process may use (affinity and a container's CPU
+quota, not the machine's core count), and how they are split across the engines that share
+it — llama.cpp, onnxruntime (OCR), BLAS (the encoder) and CTranslate2 (speech).
+
+A leaf module (standard library only): ``litegate.config`` takes its default from here.
+
+Why the split looks the way it does (bench/contention.py, docs/performance.md):
+- llama.cpp's threads meet at a spinning barrier after every operation of every token; when
+  one of them is descheduled the others spin until it returns, so a pool wider than the CPUs
+  actually free convoys instead of slowing down by its share. Decode therefore gets the budget
+  and nothing else at full priority.
+- Document work (OCR, speech, PDF rendering) is batch-like: it gets half the budget, runs on
+  worker threads of its own at a lower CPU priority (``document_nice``), so reading a file
+  cannot take the CPUs from a token stream; when nothing is decoding it still gets them all.
+- The encoder's matrix products are small (a few sentences at a time): half the budget.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+# llama.cpp's idle-wait between two computations: 0 sleeps at once, 100 spins longest (its own
+# default is 50). Chosen by measurement under contention: see DEFAULT_POLL_MEASURED below.
+DEFAULT_POLL = 0
+DEFAULT_POLL_MEASURED = "bench/contention.py --poll-sweep (bench/README.md, 'Under contention')"
+DOCUMENT_NICE = 10  # how much lower document workers run than request threads (Linux nice steps)
+
+
+def affinity_cpus() -> int:
+    """CPUs this process may run on (its affinity mask), else the machine's count."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def _own_cgroup(root: Path, membership: Path) -> tuple[Path | None, Path | None]:
+    """(cgroup v2 directory, cgroup v1 cpu directory) of this process, where they exist."""
+    v2 = v1 = None
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, path = parts
+        if hierarchy == "0" and not controllers:
+            v2 = root / path.lstrip("/")
+        elif "cpu" in controllers.split(","):
+            v1 = root / controllers / path.lstrip("/")
+            if not v1.is_dir():
+                v1 = root / "cpu" / path.lstrip("/")
+    return v2, v1
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def cgroup_quota(root: Path = CGROUP_ROOT, membership: Path = Path("/proc/self/cgroup")) -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (``cpu.max`` in v2, ``cfs_quota_us`` /
+    ``cfs_period_us`` in v1), the tightest along the path up to the root; None: unlimited."""
+    v2, v1 = _own_cgroup(root, membership)
+    candidates: list[float] = []
+    directory = v2
+    while directory is not None:  # every level's limit applies; a container sees its own as the root
+        value = _read(directory / "cpu.max")
+        if value:
+            quota, _, period = value.partition(" ")
+            if quota.isdigit() and period.isdigit() and int(period) > 0:
+                candidates.append(int(quota) / int(period))
+        directory = directory.parent if root in directory.parents else None
+    for directory in (v1, root / "cpu", root / "cpu,cpuacct"):
+        if directory is None:
+            continue
+        quota, period = _read(directory / "cpu.cfs_quota_us"), _read(directory / "cpu.cfs_period_us")
+        if quota and period and quota.lstrip("-").isdigit() and int(quota) > 0 and int(period) > 0:
+            candidates.append(int(quota) / int(period))
+    return min(candidates) if candidates else None
+
+
+def available_cpus() -> int:
+    """The CPUs this process may use: its affinity, capped by the cgroup quota (rounded down,
+    at least 1: a thread pool sized to a fractional quota would be throttled mid-token)."""
+    cpus = affinity_cpus()
+    quota = cgroup_quota()
+    if quota is not None:
+        cpus = min(cpus, max(1, math.floor(quota)))
+    return cpus
+
+
+@dataclass(frozen=True)
+class ComputeBudget:
+    """Threads per engine from one budget of ``cpus``."""
+
+    cpus: int  # the budget (LITEGATE_THREADS, default available_cpus())
+    llama_threads: int  # per model: decode and prompt processing
+    llama_poll: int  # llama.cpp's busy-wait level between computations (0-100)
+    ocr_threads: int  # onnxruntime intra-op threads (inter-op: 1, the models run sequentially)
+    speech_threads: int  # CTranslate2 threads
+    blas_threads: int  # BLAS threads for the NumPy encoder
+    document_workers: int  # documents read at once
+    document_queue: int  # documents that may wait for a worker; beyond that 503 + Retry-After
+    document_nice: int  # document workers' CPU priority below request threads
+
+    @classmethod
+    def split(cls, cpus: int, *, poll: int = DEFAULT_POLL, llama_threads: int = 0, document_workers: int = 1,
+              document_queue: int = 8, document_nice: int = DOCUMENT_NICE) -> ComputeBudget:
+        """The default split of ``cpus``; ``llama_threads`` > 0 overrides the decode share."""
+        cpus = max(1, int(cpus))
+        side = max(1, cpus // 2)
+        return cls(cpus=cpus, llama_threads=llama_threads if llama_threads > 0 else cpus, llama_poll=poll,
+                   ocr_threads=side, speech_threads=side, blas_threads=side,
+                   document_workers=max(1, document_workers), document_queue=max(0, document_queue),
+                   document_nice=document_nice)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ComputeBudget:
+        """The budget a ``litegate.config.Settings`` describes."""
+        return cls.split(settings.threads, poll=settings.poll, llama_threads=settings.llama_threads,
+                         document_workers=settings.document_workers, document_queue=settings.document_queue,
+                         document_nice=settings.document_nice)
+
+    def apply_blas(self) -> dict[str, Any]:
+        """Limit the BLAS library behind NumPy (OpenBLAS, MKL) to ``blas_threads``, for the
+        whole process; returns what threadpoolctl found, for ``litegate doctor``."""
+        from threadpoolctl import threadpool_info, threadpool_limits
+
+        threadpool_limits(limits=self.blas_threads, user_api="blas")
+        pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+        return {"libraries": [p.get("internal_api") for p in pools],
+                "threads": [p.get("num_threads") for p in pools]}
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lower_thread_priority(nice: int) -> bool:
+    """Lower the calling thread's CPU priority by ``nice`` steps (Linux: nice is per thread;
+    threads it starts later inherit it). False where that is not possible."""
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return False
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice))
+        return True
+    except OSError:
+        return False
