@@ -156,3 +156,55 @@ def lower_thread_priority(nice: int) -> bool:
         return True
     except OSError:
         return False
+
+
+# ---- what `litegate doctor` reports -----------------------------------------------------------
+
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY")
+
+
+def survey(budget: ComputeBudget) -> dict[str, Any]:
+    """CPUs seen, affinity, quota, the budget's threads per engine and the load now."""
+    quota = cgroup_quota()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
+    return {"cpus_online": os.cpu_count() or 1, "affinity_cpus": affinity_cpus(),
+            "cgroup_quota_cpus": round(quota, 2) if quota is not None else None,
+            "available_cpus": available_cpus(), "budget": budget.as_dict(),
+            "load_average": [round(x, 2) for x in load], "load_per_cpu": round(load[0] / (os.cpu_count() or 1), 2),
+            "thread_env": {k: os.environ[k] for k in THREAD_ENV if k in os.environ}}
+
+
+def advice(report: dict[str, Any]) -> list[str]:
+    """What to change, from a survey plus probes (``decode`` / ``encoder`` with a ``ratio`` of
+    the speed measured to the quiet speed expected)."""
+    tips: list[str] = []
+    budget = report["budget"]
+    if budget["cpus"] > report["available_cpus"]:
+        tips.append(f"LITEGATE_THREADS={budget['cpus']} is more than the {report['available_cpus']} CPUs this process "
+                    f"may use (affinity and quota): set it to {report['available_cpus']} or unset it")
+    if budget["llama_threads"] > report["available_cpus"]:
+        tips.append(f"llama.cpp has {budget['llama_threads']} threads for {report['available_cpus']} usable CPUs: its "
+                    "threads wait on each other at every step when one is descheduled; lower LITEGATE_LLAMA_THREADS")
+    busy = report["load_average"][0] - report["cpus_online"]
+    decode = (report.get("decode") or {}).get("ratio")
+    if busy > 0 and budget["llama_threads"] > 1:
+        fewer = max(1, budget["llama_threads"] // 2)
+        tips.append(f"the machine is oversubscribed (load {report['load_average'][0]:g} on "
+                    f"{report['cpus_online']} CPUs): if decode is slow, try LITEGATE_LLAMA_THREADS={fewer}: on a busy "
+                    "machine fewer llama.cpp threads lose less to descheduled ones (docs/performance.md)")
+    if budget["llama_poll"] > 0 and busy > 0:
+        tips.append(f"LITEGATE_POLL={budget['llama_poll']} makes idle llama.cpp threads spin, taking CPU from "
+                    "neighbours on a busy machine; 0 is the default")
+    if decode is not None and decode < 0.5:
+        tips.append(f"decode runs at {decode:.0%} of its quiet speed: other work holds the CPUs (see the load); give "
+                    "litegate its own CPUs (taskset / cpuset / a container's cpus) or fewer threads")
+    encoder = (report.get("encoder") or {}).get("ratio")
+    if encoder is not None and encoder < 0.5:
+        tips.append(f"the encoder runs at {encoder:.0%} of its quiet speed: check the load and "
+                    "OPENBLAS_NUM_THREADS / OMP_NUM_THREADS")
+    for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        value = report["thread_env"].get(key)
+        if value and value.isdigit() and int(value) > report["available_cpus"]:
+            tips.append(f"{key}={value} is above the {report['available_cpus']} usable CPUs; unset it (litegate sizes "
+                        "BLAS threads from its budget)")
+    return tips or ["nothing to change: the budget fits the CPUs this process may use"]

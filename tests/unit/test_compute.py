@@ -163,3 +163,19 @@ def test_a_full_document_queue_is_a_503_and_shows_in_healthz_and_metrics(tmp_pat
         release.set()
         holder.join(10)
         rt.close()
+
+
+def test_advice_names_what_to_change() -> None:
+    from litegate.compute import advice
+
+    budget = ComputeBudget.split(8, poll=50).as_dict()
+    report = {"budget": budget, "available_cpus": 2, "cpus_online": 2, "load_average": [9.0, 8.0, 7.0],
+              "thread_env": {"OMP_NUM_THREADS": "16"}, "decode": {"ratio": 0.2}, "encoder": {"ratio": 0.9}}
+    tips = "\n".join(advice(report))
+    for words in ("LITEGATE_THREADS=8 is more than the 2 CPUs", "lower LITEGATE_LLAMA_THREADS", "LITEGATE_POLL=50",
+                  "20% of its quiet speed", "OMP_NUM_THREADS=16"):
+        assert words in tips
+    assert "encoder" not in tips
+    quiet = {"budget": ComputeBudget.split(2).as_dict(), "available_cpus": 2, "cpus_online": 2,
+             "load_average": [0.5, 0.5, 0.5], "thread_env": {}, "decode": {"ratio": 0.95}}
+    assert advice(quiet) == ["nothing to change: the budget fits the CPUs this process may use"]

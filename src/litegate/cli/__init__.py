@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from litegate.cli import batch, learning, pipeline, report, serving, tasks, training
+from litegate.cli import batch, doctor, learning, pipeline, report, serving, tasks, training
 
 app = typer.Typer(help="litegate: a self-hosted lite tier for LLM automation.", no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -15,6 +15,7 @@ report.register(app)
 learning.register(app)
 batch.register(app)
 pipeline.register(app)
+doctor.register(app)
 
 
 def main() -> None:

@@ -29,6 +29,7 @@ class QuietSpeed:
     decode_tok_s: float
     ocr_s_per_page: float
     asr_s_per_audio_s: float
+    encoder_sentences_s: float  # the nano encoder, one BLAS thread, 12-word sentences in batches of 32
     measured: str
 
     def llm_seconds(self, prompt_tokens: int, completion_tokens: int, cached_tokens: int = 0,
@@ -43,10 +44,12 @@ class QuietSpeed:
 # Quiet calibration (2 cores, 2 llama.cpp threads, the embedded lite model, 491,400,064 bytes of
 # Q4_K_M weights): decode 48.6 tok/s serial over 8 requests and prefill ~150 tok/s (FINDINGS.md,
 # "Engines"; the pro model's 15-20 tok/s matches the size scaling); OCR 1.3 s per page (rapidocr,
-# bench/documents.py: 1.2-1.4 s); speech 0.1 s per second of audio (Whisper tiny.en int8).
+# bench/documents.py: 1.2-1.4 s); speech 0.1 s per second of audio (Whisper tiny.en int8); the
+# encoder ~100 sentences per CPU-second on one BLAS thread (measured on CPU time, which a busy
+# machine does not stretch: 94-108 at load 19, where wall time gave 10 per second).
 # bench/contention.py prints the same figures from its quiet phase beside the load average.
 QUIET = QuietSpeed(weights_bytes=491_400_064, prefill_tok_s=150.0, decode_tok_s=48.6, ocr_s_per_page=1.3,
-                   asr_s_per_audio_s=0.1,
+                   asr_s_per_audio_s=0.1, encoder_sentences_s=100.0,
                    measured="FINDINGS.md (Engines), bench/documents.py; re-measured in bench/contention.py")
 
 
