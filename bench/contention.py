@@ -6,10 +6,12 @@
 Every peer is its own process on the embedded lite model with the same thread budget:
 
 - ``litegate``: ``litegate serve`` with its defaults (litegate.compute: llama.cpp threads = the
-  budget, poll 0, documents in their own pool at a lower priority);
-- ``litegate-poll50`` / ``litegate-t1``: the same with llama.cpp's own poll level (50), or one
-  llama.cpp thread: what the default was chosen against;
-- ``llama.cpp``: llama.cpp's own HTTP server through xllamacpp, at its defaults (poll 50).
+  budget less one CPU, poll 0, documents in their own pool at a lower priority);
+- ``litegate-allcpus`` / ``litegate-allcpus-poll50`` / ``litegate-t1``: llama.cpp threads = the
+  whole budget (the old default), also with llama.cpp's own poll level (50), or one thread:
+  what the default was chosen against;
+- ``llama.cpp``: llama.cpp's own HTTP server through xllamacpp, at its defaults (a thread per
+  CPU, poll 50); ``llama.cpp-poll0``: the same with poll 0.
 
 Phases, each measured on every peer in turn (requests alternate between peers, a fresh prompt
 each time, single stream, ``--max-tokens`` tokens):
@@ -55,7 +57,9 @@ from litegate.engine.catalog import LITE, ModelCache
 from serve import free_port, wait_ready
 
 HERE = Path(__file__).resolve().parent
-LITEGATE_PEERS = {"litegate": {}, "litegate-poll50": {"LITEGATE_POLL": "50"},
+ALL = "all"  # the whole thread budget
+LITEGATE_PEERS = {"litegate": {}, "litegate-allcpus": {"LITEGATE_LLAMA_THREADS": ALL},
+                  "litegate-allcpus-poll50": {"LITEGATE_LLAMA_THREADS": ALL, "LITEGATE_POLL": "50"},
                   "litegate-t1": {"LITEGATE_LLAMA_THREADS": "1"}}
 RAW_PEERS = {"llama.cpp": 50, "llama.cpp-poll0": 0}  # name -> poll level
 
@@ -333,7 +337,8 @@ def run(args: argparse.Namespace) -> None:
                 if "mixed" in args.phases:
                     train_classifier(homes[name])
                 port = free_port()
-                env = dict(os.environ, LITEGATE_HOME=str(homes[name]), **LITEGATE_PEERS[name])
+                extra = {k: str(threads) if v == ALL else v for k, v in LITEGATE_PEERS[name].items()}
+                env = dict(os.environ, LITEGATE_HOME=str(homes[name]), **extra)
                 procs[name] = start_server(port, ["--ctx", "4096", "--parallel", "4"], env, timeout=900)
                 bases[name] = f"http://127.0.0.1:{port}"
             else:

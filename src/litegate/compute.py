@@ -7,8 +7,11 @@ A leaf module (standard library only): ``litegate.config`` takes its default fro
 Why the split looks the way it does (bench/contention.py, docs/performance.md):
 - llama.cpp's threads meet at a spinning barrier after every operation of every token; when
   one of them is descheduled the others spin until it returns, so a pool wider than the CPUs
-  actually free convoys instead of slowing down by its share. Decode therefore gets the budget
-  and nothing else at full priority.
+  actually free convoys instead of slowing down by its share. Measured on 2 cores shared with
+  other work (load 25-30, bench/contention.py): 2 llama.cpp threads decoded 0.2-0.3 tok/s, one
+  thread 3.1-3.4 tok/s. So decode gets the budget less one CPU (at least one thread): the rest
+  of the process (HTTP, tokenizing, the encoder, documents) and the neighbours then preempt
+  nothing that others wait on. On a quiet machine with spare cores, raise LITEGATE_LLAMA_THREADS.
 - Document work (OCR, speech, PDF rendering) is batch-like: it gets half the budget, runs on
   worker threads of its own at a lower CPU priority (``document_nice``), so reading a file
   cannot take the CPUs from a token stream; when nothing is decoding it still gets them all.
@@ -26,9 +29,10 @@ from typing import Any
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 # llama.cpp's idle-wait between two computations: 0 sleeps at once, 100 spins longest (its own
-# default is 50). Chosen by measurement under contention: see DEFAULT_POLL_MEASURED below.
+# default is 50). Under contention it made no measurable difference to decode (2 threads, load
+# 25-30: 0.2-0.3 tok/s at poll 0 and at 50; bench/README.md, "Under contention"), while a
+# spinning idle pool takes CPU from neighbours: 0.
 DEFAULT_POLL = 0
-DEFAULT_POLL_MEASURED = "bench/contention.py --poll-sweep (bench/README.md, 'Under contention')"
 DOCUMENT_NICE = 10  # how much lower document workers run than request threads (Linux nice steps)
 
 
@@ -104,7 +108,7 @@ class ComputeBudget:
     """Threads per engine from one budget of ``cpus``."""
 
     cpus: int  # the budget (LITEGATE_THREADS, default available_cpus())
-    llama_threads: int  # per model: decode and prompt processing
+    llama_threads: int  # per model: decode and prompt processing (default: the budget less one CPU)
     llama_poll: int  # llama.cpp's busy-wait level between computations (0-100)
     ocr_threads: int  # onnxruntime intra-op threads (inter-op: 1, the models run sequentially)
     speech_threads: int  # CTranslate2 threads
@@ -119,7 +123,8 @@ class ComputeBudget:
         """The default split of ``cpus``; ``llama_threads`` > 0 overrides the decode share."""
         cpus = max(1, int(cpus))
         side = max(1, cpus // 2)
-        return cls(cpus=cpus, llama_threads=llama_threads if llama_threads > 0 else cpus, llama_poll=poll,
+        decode = llama_threads if llama_threads > 0 else max(1, cpus - 1)
+        return cls(cpus=cpus, llama_threads=decode, llama_poll=poll,
                    ocr_threads=side, speech_threads=side, blas_threads=side,
                    document_workers=max(1, document_workers), document_queue=max(0, document_queue),
                    document_nice=document_nice)

@@ -34,8 +34,9 @@ class Settings(BaseSettings):
                          description="the compute budget every engine shares (llama.cpp, OCR, speech, the encoder): "
                                      "default the CPUs this process may use (affinity and cgroup quota); see "
                                      "litegate.compute and `litegate doctor`")
-    llama_threads: int = Field(default=0, ge=0, le=512, description="llama.cpp threads per model (0: the whole "
-                                                                     "budget, LITEGATE_THREADS)")
+    llama_threads: int = Field(default=0, ge=0, le=512, description="llama.cpp threads per model (0: the budget, "
+                               "LITEGATE_THREADS, less one CPU, at least 1: on a busy machine a wider pool convoys; "
+                               "bench/contention.py)")
     poll: int = Field(default=DEFAULT_POLL, ge=0, le=100,
                       description="llama.cpp's busy-wait between computations, 0-100 (0: sleep at once; llama.cpp's "
                                   "own default 50 spins, which costs neighbours CPU: bench/contention.py)")

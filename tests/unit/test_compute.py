@@ -58,8 +58,9 @@ def test_the_default_budget_is_the_cpus_this_process_may_use(monkeypatch: pytest
     monkeypatch.setenv("LITEGATE_THREADS", "6")
     budget = ComputeBudget.from_settings(Settings())
     assert (budget.cpus, budget.llama_threads, budget.ocr_threads, budget.speech_threads,
-            budget.blas_threads) == (6, 6, 3, 3, 3)
-    assert ComputeBudget.split(1).ocr_threads == 1  # never zero
+            budget.blas_threads) == (6, 5, 3, 3, 3)
+    assert ComputeBudget.split(1).ocr_threads == ComputeBudget.split(1).llama_threads == 1  # never zero
+    assert ComputeBudget.split(2).llama_threads == 1
     monkeypatch.setenv("LITEGATE_LLAMA_THREADS", "1")
     monkeypatch.setenv("LITEGATE_POLL", "50")
     budget = ComputeBudget.from_settings(Settings())
