@@ -201,8 +201,9 @@ def advice(report: dict[str, Any]) -> list[str]:
         tips.append(f"LITEGATE_POLL={budget['llama_poll']} makes idle llama.cpp threads spin, taking CPU from "
                     "neighbours on a busy machine; 0 is the default")
     if decode is not None and decode < 0.5:
+        fewer = " or fewer llama.cpp threads" if budget["llama_threads"] > 1 else ""
         tips.append(f"decode runs at {decode:.0%} of its quiet speed: other work holds the CPUs (see the load); give "
-                    "litegate its own CPUs (taskset / cpuset / a container's cpus) or fewer threads")
+                    f"litegate its own CPUs (taskset / cpuset / a container's cpus){fewer}")
     encoder = (report.get("encoder") or {}).get("ratio")
     if encoder is not None and encoder < 0.5:
         tips.append(f"the encoder runs at {encoder:.0%} of its quiet speed: check the load and "
