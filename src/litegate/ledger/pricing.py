@@ -47,10 +47,11 @@ class QuietSpeed:
 # bench/documents.py: 1.2-1.4 s); speech 0.1 s per second of audio (Whisper tiny.en int8); the
 # encoder ~100 sentences per CPU-second on one BLAS thread (measured on CPU time, which a busy
 # machine does not stretch: 94-108 at load 19, where wall time gave 10 per second).
-# bench/contention.py prints the same figures from its quiet phase beside the load average.
+# A machine that is never quiet cannot re-measure these (bench/README.md, "Under contention"):
+# re-calibrate on an idle machine with bench/serve.py and bench/documents.py.
 QUIET = QuietSpeed(weights_bytes=491_400_064, prefill_tok_s=150.0, decode_tok_s=48.6, ocr_s_per_page=1.3,
                    asr_s_per_audio_s=0.1, encoder_sentences_s=100.0,
-                   measured="FINDINGS.md (Engines), bench/documents.py; re-measured in bench/contention.py")
+                   measured="FINDINGS.md (Engines: 2 cores, 2 threads), bench/documents.py, CPU-time encoder probe")
 
 
 @dataclass
