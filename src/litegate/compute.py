@@ -12,9 +12,12 @@ Why the split looks the way it does (bench/contention.py, docs/performance.md):
   thread 3.1-3.4 tok/s. So decode gets the budget less one CPU (at least one thread): the rest
   of the process (HTTP, tokenizing, the encoder, documents) and the neighbours then preempt
   nothing that others wait on. On a quiet machine with spare cores, raise LITEGATE_LLAMA_THREADS.
-- Document work (OCR, speech, PDF rendering) is batch-like: it gets half the budget, runs on
-  worker threads of its own at a lower CPU priority (``document_nice``), so reading a file
-  cannot take the CPUs from a token stream; when nothing is decoding it still gets them all.
+- Document work (OCR, speech, PDF rendering) gets the rest of the budget (at least one thread)
+  on a bounded pool of its own, so decode and reading files never hold more threads than the
+  budget between them and reading a file cannot take a token stream's CPU. A lower CPU priority
+  for the workers (``document_nice``) is available but off: on a machine shared with other
+  processes it hands the documents' share to the neighbours, not to decode (nice +10 at load 29:
+  278 s for one OCR'd page that takes 1.3 s quiet).
 - The encoder's matrix products are small (a few sentences at a time): half the budget.
 """
 
@@ -33,7 +36,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 # 25-30: 0.2-0.3 tok/s at poll 0 and at 50; bench/README.md, "Under contention"), while a
 # spinning idle pool takes CPU from neighbours: 0.
 DEFAULT_POLL = 0
-DOCUMENT_NICE = 10  # how much lower document workers run than request threads (Linux nice steps)
+DOCUMENT_NICE = 0  # how much lower document workers run than request threads (Linux nice steps); see above
 
 
 def affinity_cpus() -> int:
@@ -122,10 +125,10 @@ class ComputeBudget:
               document_queue: int = 8, document_nice: int = DOCUMENT_NICE) -> ComputeBudget:
         """The default split of ``cpus``; ``llama_threads`` > 0 overrides the decode share."""
         cpus = max(1, int(cpus))
-        side = max(1, cpus // 2)
         decode = llama_threads if llama_threads > 0 else max(1, cpus - 1)
+        documents = max(1, cpus - decode)
         return cls(cpus=cpus, llama_threads=decode, llama_poll=poll,
-                   ocr_threads=side, speech_threads=side, blas_threads=side,
+                   ocr_threads=documents, speech_threads=documents, blas_threads=max(1, cpus // 2),
                    document_workers=max(1, document_workers), document_queue=max(0, document_queue),
                    document_nice=document_nice)
 

@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     document_queue: int = Field(default=8, ge=0, le=10_000, description="files that may wait for a document "
                                 "worker; beyond that a request with files is refused with 503 and Retry-After")
     document_nice: int = Field(default=DOCUMENT_NICE, ge=0, le=19, description="how much lower document workers' "
-                               "CPU priority is than request threads' (Linux nice steps; 0: the same)")
+                               "CPU priority is than request threads' (Linux nice steps; 0: the same, the default: "
+                               "on a shared machine a lower priority starves documents behind the neighbours)")
     ctx: int = Field(default=8192, ge=256, description="context tokens per model, shared by its slots")
     parallel: int = Field(default=8, ge=1, le=64,
                           description="concurrent sequences per model (8 measured best on 2 cores: bench/settings.py)")

@@ -58,7 +58,7 @@ def test_the_default_budget_is_the_cpus_this_process_may_use(monkeypatch: pytest
     monkeypatch.setenv("LITEGATE_THREADS", "6")
     budget = ComputeBudget.from_settings(Settings())
     assert (budget.cpus, budget.llama_threads, budget.ocr_threads, budget.speech_threads,
-            budget.blas_threads) == (6, 5, 3, 3, 3)
+            budget.blas_threads) == (6, 5, 1, 1, 3)  # decode and documents share the budget
     assert ComputeBudget.split(1).ocr_threads == ComputeBudget.split(1).llama_threads == 1  # never zero
     assert ComputeBudget.split(2).llama_threads == 1
     monkeypatch.setenv("LITEGATE_LLAMA_THREADS", "1")
