@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from litegate.compute import DEFAULT_POLL, DOCUMENT_NICE, available_cpus
 from litegate.errors import ConfigError
 
 log = logging.getLogger("litegate.config")
@@ -24,16 +25,28 @@ def _default_home() -> Path:
     return Path(base) / "litegate"
 
 
-def _default_threads() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LITEGATE_", extra="ignore")
 
     home: Path = Field(default_factory=_default_home, description="cache and data directory")
     models_dir: Path | None = Field(default=None, description="joined model files (default: <home>/models)")
-    threads: int = Field(default_factory=_default_threads, ge=1, description="decode threads per model")
+    threads: int = Field(default_factory=available_cpus, ge=1,
+                         description="the compute budget every engine shares (llama.cpp, OCR, speech, the encoder): "
+                                     "default the CPUs this process may use (affinity and cgroup quota); see "
+                                     "litegate.compute and `litegate doctor`")
+    llama_threads: int = Field(default=0, ge=0, le=512, description="llama.cpp threads per model (0: the budget, "
+                               "LITEGATE_THREADS, less one CPU, at least 1: on a busy machine a wider pool convoys; "
+                               "bench/contention.py)")
+    poll: int = Field(default=DEFAULT_POLL, ge=0, le=100,
+                      description="llama.cpp's busy-wait between computations, 0-100 (0: sleep at once; llama.cpp's "
+                                  "own default 50 spins, which costs neighbours CPU: bench/contention.py)")
+    document_workers: int = Field(default=1, ge=1, le=64, description="files read (OCR, speech, PDF rendering) at "
+                                                                      "once, on worker threads of their own")
+    document_queue: int = Field(default=8, ge=0, le=10_000, description="files that may wait for a document "
+                                "worker; beyond that a request with files is refused with 503 and Retry-After")
+    document_nice: int = Field(default=DOCUMENT_NICE, ge=0, le=19, description="how much lower document workers' "
+                               "CPU priority is than request threads' (Linux nice steps; 0: the same, the default: "
+                               "on a shared machine a lower priority starves documents behind the neighbours)")
     ctx: int = Field(default=8192, ge=256, description="context tokens per model, shared by its slots")
     parallel: int = Field(default=8, ge=1, le=64,
                           description="concurrent sequences per model (8 measured best on 2 cores: bench/settings.py)")

@@ -18,9 +18,11 @@ from sqlalchemy import Engine, create_engine
 from litegate.chat.decision import load_for as load_tool_decision
 from litegate.chat.service import ChatService
 from litegate.collections import Collections
+from litegate.compute import ComputeBudget
 from litegate.config import Settings
 from litegate.configfile import Config, load_config
 from litegate.documents.attachments import Attachments
+from litegate.documents.pool import DocumentPool
 from litegate.engine.catalog import CATALOG, ProgressFactory
 from litegate.engine.registry import ModelRegistry
 from litegate.errors import ConfigError
@@ -84,6 +86,8 @@ class Runtime:
     batches: BatchStore
     encoders: EncoderRegistry
     collections: Collections
+    compute: ComputeBudget  # threads per engine
+    documents: DocumentPool  # where files are read
     learner: Learner | None = None
     _closed: bool = field(default=False, repr=False)
 
@@ -100,6 +104,8 @@ class Runtime:
         for tier in self.tiers.values():
             tier.close()
         self.registry.close()
+        if self.documents is not None:
+            self.documents.close()
 
     async def aclose(self) -> None:
         for tier in self.tiers.values():
@@ -131,7 +137,13 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     store_engine: Engine = accountant.ledger.engine if accountant is not None else \
         create_engine(settings.ledger_database_url())
     files = FileStore(store_engine, settings.home)
-    attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb)
+    compute = ComputeBudget.from_settings(settings)
+    compute.apply_blas()
+    documents = DocumentPool.from_budget(compute)
+    if accountant is not None:
+        accountant.metrics.watch_documents(documents)
+    attachments = Attachments(files, fetch_urls=settings.fetch_urls, max_request_mb=settings.max_document_mb,
+                              pool=documents)
     collections = Collections(store_engine, lambda: encoders.default, files=files)
 
     def local_tier(served: str) -> Tier:  # a served model no configured tier runs
@@ -152,7 +164,7 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
                    extractors=extractors, tiers=tiers, order=order, accountant=accountant, policies=policies,
                    chat=chat, tasks=runner, embeddings=embeddings, default_model=default_model, files=files,
                    batches=BatchStore(store_engine, files), learner=learner, encoders=encoders,
-                   collections=collections)
+                   collections=collections, compute=compute, documents=documents)
 
 
 def _tiers(config: Config, extra_tiers: list[TierConfig] | None, registry: ModelRegistry, default_model: str,

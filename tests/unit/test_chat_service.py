@@ -37,8 +37,9 @@ def test_python_api_path_is_ledgered_with_feature_and_price(rt) -> None:
     [row] = rows(rt)
     assert (row["task"], row["tier"], row["model"], row["feature"]) == ("python", "lite", "lite", "notes")
     assert (row["tokens_in"], row["tokens_out"]) == (result["usage"]["prompt_tokens"], 4)
-    # the lite tier prices by compute time: $0.10 per hour of latency
-    assert row["cost_usd"] == pytest.approx(result["litegate"]["latency_ms"] / 1000 * 0.10 / 3600, rel=1e-3)
+    # the lite tier prices per token: $0.10 per compute hour at the quiet speed (150 tok/s prefill, 48.6 decode)
+    quiet_seconds = result["usage"]["prompt_tokens"] / 150.0 + 4 / 48.6
+    assert row["cost_usd"] == pytest.approx(quiet_seconds * 0.10 / 3600, rel=1e-3)
 
 
 def test_streamed_python_call_is_ledgered_once(rt) -> None:

@@ -493,13 +493,15 @@ class ChatService:
                 latency_ms: float, timings: dict[str, Any] | None = None) -> float | None:
         if self.accountant is None:
             return None
-        cost = target.price.cost(Usage.of(usage, timings), latency_ms / 1000.0)
+        spent = Usage.of(usage, timings)
+        cost = target.price.cost(spent, latency_ms / 1000.0)
         call_id = call_id or "chat_" + secrets.token_hex(12)
         if call.documents is not None and call.documents.documents:
             cost += call.documents.cost_usd
             self.accountant.documents(call_id, call.documents.usage())
         self.accountant.chat(call_id, call.api, target.tier.name, target.model,
-                             usage, latency_ms, cost, feature=call.feature, api_key=call.api_key)
+                             usage, latency_ms, cost, feature=call.feature, api_key=call.api_key,
+                             engine_ms=spent.engine_ms)
         return cost
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from litegate.cli import batch, collections, documents, learning, pipeline, report, serving, tasks, training
+from litegate.cli import batch, collections, doctor, documents, learning, pipeline, report, serving, tasks, training
 
 app = typer.Typer(help="litegate: a self-hosted lite tier for LLM automation.", no_args_is_help=True,
                   pretty_exceptions_enable=False, rich_markup_mode=None)
@@ -17,6 +17,7 @@ batch.register(app)
 pipeline.register(app)
 collections.register(app)
 documents.register(app)
+doctor.register(app)
 
 
 def main() -> None:

@@ -52,7 +52,8 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
         port: Annotated[int, typer.Option(help="port to listen on")] = 8080,
         model: ModelOpt = "lite",
-        threads: Annotated[int | None, typer.Option(help="CPU threads per model (default: all cores)")] = None,
+        threads: Annotated[int | None, typer.Option(help="the compute budget, CPUs shared by every engine (default: "
+                                                          "those this process may use; litegate doctor)")] = None,
         ctx: Annotated[int | None, typer.Option(help="context tokens per model")] = None,
         parallel: Annotated[int | None, typer.Option(help="concurrent sequences per model")] = None,
         config: Annotated[Path | None, typer.Option(help="TOML file declaring tiers, API keys and remote "

@@ -27,7 +27,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge
-from litegate.ledger.pricing import LOCAL_USD_PER_HOUR
+from litegate.ledger.pricing import document_cost
 from litegate.tenancy import current
 
 MEDIA_PART_TYPES = ("image_url", "input_audio", "file", "input_image", "input_file")
@@ -53,8 +53,9 @@ class Read:
 
     @property
     def cost_usd(self) -> float:
-        """OCR and speech recognition are local compute, priced like the local tiers."""
-        return LOCAL_USD_PER_HOUR * (self.ocr_ms + self.asr_ms) / 3.6e6
+        """OCR and speech recognition are local compute, priced per OCR'd page and per second
+        of audio transcribed (litegate.ledger.pricing), not by how long they took today."""
+        return sum(document_cost(d.ocr_pages, d.seconds if d.asr_ms > 0 else 0.0) for d in self.documents)
 
     def summary(self, with_text: bool = False) -> list[dict[str, Any]]:
         """What each file was; with ``with_text``, also the text it became and its lines."""
@@ -78,10 +79,12 @@ class Read:
 
 class Attachments:
     def __init__(self, files: Any = None, *, fetch_urls: bool = False, max_request_mb: float = 20.0,
-                 fetch_timeout_s: float = 10.0):
+                 fetch_timeout_s: float = 10.0, pool: Any = None):
         from litegate.documents import Limits
 
         self.files = files  # litegate.jobs.files.FileStore: file_id / fileUri references
+        # litegate.documents.pool.DocumentPool: heavy files are read there (None: in the caller's thread)
+        self.pool = pool
         self.fetch_urls = fetch_urls
         self.max_request_bytes = int(max_request_mb * (1 << 20))
         self.limits = Limits(max_bytes=self.max_request_bytes)
@@ -236,7 +239,18 @@ class Attachments:
         if total > self.max_request_bytes:
             raise PayloadTooLarge(f"the request's files come to {total / 1e6:.1f} MB; at most "
                                   f"{self.max_request_bytes / 1e6:g} MB per request (LITEGATE_MAX_DOCUMENT_MB)")
-        return Read([read(p, self.limits) for p in parts])
+        return Read([self._read_one(read, p) for p in parts])
+
+    def _read_one(self, read: Any, part: Any) -> Any:
+        """One part: plain text in the caller's thread, anything that needs OCR, speech or
+        rendering through the document pool (which may refuse it: Overloaded, 503)."""
+        from litegate.documents import SUPPORTED
+        from litegate.documents.sniff import resolve_type
+
+        if self.pool is None or len(part.data) > self.limits.max_bytes or not part.data \
+                or SUPPORTED.get(resolve_type(part)) == "text":
+            return read(part, self.limits)  # (the reader's own checks answer the bad cases at once)
+        return self.pool.run(read, part, self.limits)
 
     def resolve_messages(self, messages: list[Any], keep_images: bool = False) -> Read:
         """Chat messages (pydantic ChatMessage or dicts) with media parts: each such part is

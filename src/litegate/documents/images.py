@@ -93,7 +93,8 @@ def read_image(part: Part, mime_type: str, limits: Limits) -> Document:
         segments.extend(segs)
         ms += spent
     doc = Document(name=part.name, mime_type=mime_type, kind="image", text="\n\n".join(t for t in texts if t),
-                   segments=segments, pages=len(frames), method="ocr", ocr_ms=ms, filename=part.filename)
+                   segments=segments, pages=len(frames), method="ocr", ocr_ms=ms, ocr_pages=len(frames),
+                   filename=part.filename)
     if not doc.text:
         doc.notes.append("no text was found in the image")
     return doc

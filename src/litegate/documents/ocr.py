@@ -56,6 +56,20 @@ class OcrEngine(Protocol):
 _FACTORIES: dict[str, Callable[[], OcrEngine]] = {}
 _BUILT: dict[str, OcrEngine] = {}
 _BUILD_LOCK = threading.Lock()
+_THREADS = {"intra_op": 0}  # the compute budget's share for OCR (0: onnxruntime's own choice, every core)
+
+
+def set_threads(threads: int) -> None:
+    """Threads each OCR engine may use (litegate.compute's budget); engines built with another
+    count are rebuilt on their next use."""
+    with _BUILD_LOCK:
+        if _THREADS["intra_op"] != threads:
+            _THREADS["intra_op"] = threads
+            _BUILT.clear()
+
+
+def threads() -> int:
+    return _THREADS["intra_op"]
 
 
 def register(name: str, factory: Callable[[], OcrEngine]) -> None:
@@ -170,6 +184,7 @@ class RapidOcrEngine:
     name = "rapidocr"
 
     def __init__(self, threads: int | None = None) -> None:
+        threads = threads or _THREADS["intra_op"]
         try:
             import rapidocr
             from rapidocr import RapidOCR
@@ -189,7 +204,9 @@ class RapidOcrEngine:
                                      f"pip install --force-reinstall {RAPIDOCR_HINT.split('install ')[1]}")
             params[f"{stage}.model_path"] = str(path)
         if threads:
+            # the detection and recognition models run one after the other: one inter-op thread
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
+            params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         self._ocr = RapidOCR(params=params)
         self._lock = threading.Lock()
 

@@ -88,7 +88,8 @@ def read_pdf(part: Part, limits: Limits) -> Document:
     if not body:
         notes.append("no text was found in the PDF")
     return Document(name=part.name, mime_type="application/pdf", kind="pdf", text=body, segments=segments,
-                    pages=count, method=method, ocr_ms=ocr_ms, notes=notes, filename=part.filename)
+                    pages=count, method=method, ocr_ms=ocr_ms, ocr_pages=ocr_pages, notes=notes,
+                    filename=part.filename)
 
 
 def _page(pdfium: Any, pdf: Any, index: int, part: Part, limits: Limits) -> tuple[str, Any]:

@@ -131,6 +131,7 @@ def read_video(part: Part, mime_type: str, limits: Limits) -> Document:
                 text, _, ms = ocr_image(image, limits.ocr_engine)
                 doc.ocr_ms += ms
                 doc.pages += 1
+                doc.ocr_pages += 1
                 key = " ".join(text.split()).lower()
                 if key and key not in seen:  # a slide or caption shown for many frames counts once
                     seen.add(key)

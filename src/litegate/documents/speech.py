@@ -153,6 +153,20 @@ def _joined(model: SpeechModel, dists: list[metadata.Distribution], cache_dir: P
     return target
 
 
+_RECOGNIZERS: dict[str, SpeechRecognizer] = {}
+_RECOGNIZERS_LOCK = threading.Lock()
+_THREADS = {"cpu": 0}  # the compute budget's share for speech (0: up to 4 cores)
+
+
+def set_threads(threads: int) -> None:
+    """CTranslate2 threads for recognizers loaded from now on (litegate.compute's budget);
+    loaded ones with another count reload on their next use."""
+    with _RECOGNIZERS_LOCK:
+        if _THREADS["cpu"] != threads:
+            _THREADS["cpu"] = threads
+            _RECOGNIZERS.clear()
+
+
 class SpeechRecognizer:
     """One Whisper model, loaded on first use; one transcription at a time (each already uses
     every core, and CTranslate2's model is not meant to be driven from threads at once)."""
@@ -162,7 +176,7 @@ class SpeechRecognizer:
             raise ModelNotAvailable(f"no speech model called {model!r}; available: {', '.join(SPEECH_MODELS)}")
         self.model = SPEECH_MODELS[model]
         self.name = self.model.name
-        self._threads = threads or min(os.cpu_count() or 1, 4)
+        self._threads = threads or _THREADS["cpu"] or min(os.cpu_count() or 1, 4)
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -188,10 +202,6 @@ class SpeechRecognizer:
                         for p in pieces if p.text.strip()]
             ms = (time.perf_counter() - started) * 1000
         return segments, info.language or "en", ms
-
-
-_RECOGNIZERS: dict[str, SpeechRecognizer] = {}
-_RECOGNIZERS_LOCK = threading.Lock()
 
 
 def recognizer(model: str | None = None) -> SpeechRecognizer:

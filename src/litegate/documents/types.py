@@ -46,6 +46,7 @@ class Document:
     method: str = ""  # "text", "text-layer", "ocr", "text-layer+ocr", "asr", "asr+ocr"
     ocr_ms: float = 0.0
     asr_ms: float = 0.0
+    ocr_pages: int = 0  # pages and frames read by OCR (what a document is priced by, with audio seconds)
     language: str | None = None
     notes: list[str] = field(default_factory=list)
     filename: str | None = None

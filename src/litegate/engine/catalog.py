@@ -222,3 +222,14 @@ def resolve_model(spec: str, cache: ModelCache, progress: ProgressFactory = _no_
         if f.read(4) != b"GGUF":
             raise ModelFileError(f"{path} is not a GGUF file (its first bytes are not 'GGUF')")
     return path.name, path.resolve()
+
+
+def weights_bytes(spec: str) -> int | None:
+    """A model's weights size without loading it (what its per-token price scales with): an
+    embedded model's pinned size, or a GGUF file's size; None when unknown."""
+    if spec in CATALOG:
+        return CATALOG[spec].size
+    try:
+        return Path(spec).expanduser().stat().st_size
+    except OSError:
+        return None

@@ -26,6 +26,7 @@ from typing import Any, Literal
 
 import httpx
 
+from litegate.compute import DEFAULT_POLL
 from litegate.errors import (
     ContextLengthExceeded,
     DeadlineExceeded,
@@ -60,6 +61,7 @@ class EngineOptions:
     deadline_s: float = 300.0  # a streamed generation running longer than this (from its first chunk) is stopped
     prompt_cache_mb: int = 512  # llama.cpp's host-RAM cache of prompt states (its own default is 8 GiB)
     mmproj: Path | None = None  # a multimodal projector GGUF for this model (images in chat messages)
+    poll: int = DEFAULT_POLL  # busy-wait between computations, 0-100 (litegate.compute: why 0)
 
 
 def _raise_for_engine_error(body: dict[str, Any]) -> None:
@@ -122,6 +124,7 @@ def _speculation(params: Any, options: EngineOptions) -> None:
         spec.draft.p_min = options.draft_p_min
         spec.draft.cpuparams.n_threads = options.threads
         spec.draft.cpuparams_batch.n_threads = options.threads
+        spec.draft.cpuparams.poll = spec.draft.cpuparams_batch.poll = options.poll
     elif options.speculative == "ngram":
         spec.types = [kinds.COMMON_SPECULATIVE_TYPE_NGRAM_SIMPLE]
         spec.ngram_simple.size_n = options.ngram_n
@@ -151,6 +154,7 @@ class LlamaEngine:
         params.cache_ram_mib = options.prompt_cache_mb
         params.cpuparams.n_threads = options.threads
         params.cpuparams_batch.n_threads = options.threads
+        params.cpuparams.poll = params.cpuparams_batch.poll = options.poll
         params.port = 0  # the private listener takes any free port
         params.hostnames = ["127.0.0.1"]
         params.api_keys = [self._api_key]

@@ -7,6 +7,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from litegate.compute import ComputeBudget
 from litegate.config import Settings
 from litegate.engine.catalog import CATALOG, ModelCache, ProgressFactory, _no_progress, resolve_model
 from litegate.engine.llama import EngineOptions, LlamaEngine
@@ -86,8 +87,10 @@ class ModelRegistry:
                     spec = self.settings.speculative
                     if spec == "draft":
                         _, draft = resolve_model("lite", self.cache, self._progress)
+                budget = ComputeBudget.from_settings(self.settings)
                 options = EngineOptions(
-                    threads=self.settings.threads,
+                    threads=budget.llama_threads,
+                    poll=budget.llama_poll,
                     ctx=self.settings.ctx,
                     parallel=self.settings.parallel,
                     queue=self.settings.queue,

@@ -80,7 +80,8 @@ class Accountant:
             self._writer.submit(lambda: self.check_budget(task, feature, budget))
 
     def chat(self, call_id: str, api: str, tier: str, model: str, usage: dict[str, Any] | None, latency_ms: float,
-             cost_usd: float, feature: str | None = None, api_key: str | None = None, status: int = 200) -> None:
+             cost_usd: float, feature: str | None = None, api_key: str | None = None, status: int = 200,
+             engine_ms: float = 0.0) -> None:
         """A chat-shaped call (OpenAI, Gemini, Python API, CLI) as a row; ``api`` is the
         front end's kind of call (chat, completion, gemini, ...)."""
         usage = usage or {}
@@ -90,6 +91,8 @@ class Accountant:
                                tokens_cached=int((usage.get("prompt_tokens_details") or {}).get("cached_tokens", 0)
                                                  or 0),
                                latency_ms=latency_ms, status=status, cost_usd=cost_usd))
+        if engine_ms > 0:
+            self._writer.submit(lambda: self.ledger.record_engine_time(call_id, engine_ms))
 
     def documents(self, call_id: str, usage: dict[str, Any]) -> None:
         """What a call's files took to read (pages, audio seconds, OCR and speech time)."""

@@ -68,6 +68,14 @@ documents = Table(
     Column("asr_ms", Float, default=0.0),
 )
 
+# a local call's engine time (prefill + decode as llama.cpp measured it): the price no longer
+# follows it (litegate.ledger.pricing), so it is kept beside the call to show what load did
+engine_time = Table(
+    "call_engine_time", metadata,
+    Column("call_id", String(64), primary_key=True),
+    Column("engine_ms", Float, nullable=False),
+)
+
 
 @dataclass
 class CallRecord:
@@ -119,6 +127,14 @@ class Ledger:
                                                    audio_seconds=float(usage.get("audio_seconds", 0.0)),
                                                    ocr_ms=float(usage.get("ocr_ms", 0.0)),
                                                    asr_ms=float(usage.get("asr_ms", 0.0))))
+
+    def record_engine_time(self, call_id: str, engine_ms: float) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(engine_time.insert().values(call_id=call_id, engine_ms=float(engine_ms)))
+
+    def engine_ms(self, call_id: str) -> float | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(engine_time.c.engine_ms).where(engine_time.c.call_id == call_id)).scalar()
 
     def set_outcome(self, call_id: str, outcome: str) -> bool:
         with self.engine.begin() as conn:

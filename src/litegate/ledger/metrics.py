@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -33,6 +34,17 @@ class Metrics:
         self.feedback = Counter("litegate_feedback", "Outcomes reported through /v1/feedback", ["outcome"],
                                 registry=self.registry)
         self._features: set[str] = set()
+
+    def watch_documents(self, pool: Any) -> None:
+        """The document pool's queue (litegate.documents.pool), read at each scrape."""
+        for name, doc, read in (
+                ("litegate_documents_waiting", "Files waiting for a document worker", lambda: pool.waiting),
+                ("litegate_documents_running", "Files being read (OCR, speech, rendering)", lambda: pool.running),
+                ("litegate_documents_queue_limit", "Files that may wait before new ones get a 503",
+                 lambda: pool.queue),
+                ("litegate_documents_refused", "Files refused because the document queue was full",
+                 lambda: pool.refused)):
+            Gauge(name, doc, registry=self.registry).set_function(read)
 
     def feature_label(self, feature: str | None) -> str:
         """A feature's label value: the first MAX_FEATURE_LABELS distinct ones keep their name

@@ -136,6 +136,7 @@ def _probes(app: FastAPI, keys_on: bool) -> None:
                 for name in rt.registry.names()
             },
             "active_requests": sum(e.active_requests for e in loaded.values()),
+            "documents": rt.documents.stats() if rt.documents is not None else None,
             # with API keys on, an unauthenticated probe learns no configuration (base URLs, tiers)
             **({} if keys_on else {
                 "remotes": {name: {"circuit": rt.tiers[name].breaker.state,  # type: ignore[attr-defined]

@@ -1,9 +1,10 @@
 """``kind = "local"``: an embedded model or a GGUF file, in-process on llama.cpp.
 
-Schemas and label sets become grammars; labels are priced by token id. Priced by compute
-time (``usd_per_hour``). The chat service reaches the engine through this tier like any other
-(``achat``, ``astream``), and reads the engine itself (capability ``"engine"``) only for what
-needs it: the context budget and the tool-call decision.
+Schemas and label sets become grammars; labels are priced by token id. Priced per token: its
+compute-hour price (``usd_per_hour``) at the model's quiet speed (litegate.ledger.pricing). The
+chat service reaches the engine through this tier like any other (``achat``, ``astream``), and
+reads the engine itself (capability ``"engine"``) only for what needs it: the context budget
+and the tool-call decision.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import threading
 from collections.abc import AsyncGenerator
 from typing import Any, Literal
 
+from litegate.engine.catalog import weights_bytes
 from litegate.engine.llama import LlamaEngine
 from litegate.engine.registry import ModelRegistry
-from litegate.ledger.pricing import LOCAL_USD_PER_HOUR
+from litegate.ledger.pricing import LOCAL_USD_PER_HOUR, Price
 from litegate.tiers.base import BaseTier, TierConfig, TierDeps
 from litegate.tiers.scoring import LabelScorer
 
@@ -39,6 +41,12 @@ class LocalTier(BaseTier):
     @property
     def model(self) -> str:
         return self.registry.lookup(self.served).name
+
+    @property
+    def price(self) -> Price:
+        served = self.registry.lookup(self.served)
+        usd = self.config.usd_per_hour if self.config.usd_per_hour is not None else LOCAL_USD_PER_HOUR
+        return Price.local(usd, weights_bytes(getattr(served, "spec", served.name)))
 
     def engine(self) -> LlamaEngine:
         return self.registry.engine(self.served)
