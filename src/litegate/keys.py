@@ -27,7 +27,8 @@ from typing import Any
 
 from fastapi import Request
 
-from litegate.errors import ConfigError, Forbidden, RateLimited, Unauthorized
+from litegate.config import check_tables
+from litegate.errors import ConfigError, Forbidden, InvalidRequest, RateLimited, Unauthorized
 from litegate.ledger.pricing import upper_bound
 from litegate.tenancy import Tenant
 
@@ -81,7 +82,6 @@ def request_feature(request: Request) -> str | None:
     """The ``X-Litegate-Feature`` header (a tag for cost reports), checked like the task field."""
     feature = request.headers.get("x-litegate-feature")
     if feature is not None and (len(feature) > MAX_FEATURE_CHARS or not feature.isprintable()):
-        from litegate.errors import InvalidRequest
 
         raise InvalidRequest(f"the X-Litegate-Feature header must be printable and at most {MAX_FEATURE_CHARS} "
                              "characters", param="X-Litegate-Feature")
@@ -103,7 +103,6 @@ class ApiKey:
 
 def parse_keys(tables: Any, source: str) -> list[ApiKey]:
     """Validate ``[[api_key]]`` tables into ApiKeys (the secrets are hashed at once)."""
-    from litegate.config import check_tables
 
     keys = []
     known = {"name", "key_env", "key_sha256", "rate_per_minute", "budget_usd_per_day", "admin"}

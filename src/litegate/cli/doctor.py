@@ -103,18 +103,19 @@ def show(report: dict[str, Any]) -> None:
     out.print("\n".join(lines), highlight=False, soft_wrap=True)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def doctor(as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
-               seconds: Annotated[float, typer.Option(help="how long the decode probe runs")] = 5.0,
-               probe: Annotated[bool, typer.Option(help="run the decode and encoder probes (--no-probe: only "
-                                                        "what the process may use and the load)")] = True) -> None:
-        """CPUs this process may use, threads per engine, the load, a decode and an encoder probe
-        against their quiet speed, and what to change."""
-        if not 0.5 <= seconds <= 120:
-            fail("--seconds must be between 0.5 and 120")
-        report = diagnose(seconds, probe)
-        if as_json:
-            print(json.dumps(report, indent=1))
-        else:
-            show(report)
+app = typer.Typer()  # this module's commands; cli/__init__ adds them to the litegate command
+
+@app.command()
+def doctor(as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of text")] = False,
+           seconds: Annotated[float, typer.Option(help="how long the decode probe runs")] = 5.0,
+           probe: Annotated[bool, typer.Option(help="run the decode and encoder probes (--no-probe: only "
+                                                    "what the process may use and the load)")] = True) -> None:
+    """CPUs this process may use, threads per engine, the load, a decode and an encoder probe
+    against their quiet speed, and what to change."""
+    if not 0.5 <= seconds <= 120:
+        fail("--seconds must be between 0.5 and 120")
+    report = diagnose(seconds, probe)
+    if as_json:
+        print(json.dumps(report, indent=1))
+    else:
+        show(report)

@@ -47,106 +47,107 @@ def kind_of(lr: Any, name: str, task: str | None) -> str:
     return found[0]
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def distill(name: Annotated[str, typer.Argument(help="a classifier or extractor trained with --learn")],
-                task: TaskOpt = None,
-                rollback: Annotated[bool, typer.Option("--rollback", help="make the version before the active one "
-                                                                          "answer again")] = False,
-                as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False
-                ) -> None:
-        """Retrain from the original examples plus the collected labels; promote only if not worse."""
-        lr = learner()
-        kind = kind_of(lr, name, task)
-        try:
-            if rollback:
-                result = lr.rollback(kind, name)
-            else:
-                with err.status(f"distilling {kind} {name}") as status:
-                    result = lr.distill(kind, name, progress=lambda msg: status.update(f"{name}: {msg}"))
-        except LitegateError as e:
-            fail(e.message)
-        if as_json:
-            print(json.dumps(result, indent=2))
-            return
-        print(result["message"])
-        if not rollback and not result.get("nothing_to_learn"):
-            labels = result["labels"]
-            print(f"  {result['metric']} on {result['held_back']} held-back labels ({result['folds']} folds, each "
-                  f"scored by a candidate trained without it): "
-                  f"candidate {result['candidate_score']:.3f}, v{result['from_version']} "
-                  f"{result['current_score']:.3f}; labels: {labels['human']} human, {labels['teacher']} teacher, "
-                  f"{labels['new']} new")
-            if result["waiting_labels"]:
-                print(f"  waiting for a second example: {', '.join(result['waiting_labels'])}")
+app = typer.Typer()  # this module's commands; cli/__init__ adds them to the litegate command
 
-    @app.command()
-    def feedback(call_id: Annotated[str, typer.Argument(metavar="ID", help="the id of an earlier task call")],
-                 correct: Annotated[str | None, typer.Option(help='the right answer as JSON: {"label": ...} '
-                                                                     'or {"data": {...}}; a bare word is a label')]
-                 = None,
-                 outcome: Annotated[str | None, typer.Option(help="success or failure")] = None) -> None:
-        """Correct an earlier call's answer (and/or mark its outcome), as POST /v1/feedback does."""
-        from litegate.ledger.calls import OUTCOMES
+@app.command()
+def distill(name: Annotated[str, typer.Argument(help="a classifier or extractor trained with --learn")],
+            task: TaskOpt = None,
+            rollback: Annotated[bool, typer.Option("--rollback", help="make the version before the active one "
+                                                                      "answer again")] = False,
+            as_json: Annotated[bool, typer.Option("--json", help="print the whole result as JSON")] = False
+            ) -> None:
+    """Retrain from the original examples plus the collected labels; promote only if not worse."""
+    lr = learner()
+    kind = kind_of(lr, name, task)
+    try:
+        if rollback:
+            result = lr.rollback(kind, name)
+        else:
+            with err.status(f"distilling {kind} {name}") as status:
+                result = lr.distill(kind, name, progress=lambda msg: status.update(f"{name}: {msg}"))
+    except LitegateError as e:
+        fail(e.message)
+    if as_json:
+        print(json.dumps(result, indent=2))
+        return
+    print(result["message"])
+    if not rollback and not result.get("nothing_to_learn"):
+        labels = result["labels"]
+        print(f"  {result['metric']} on {result['held_back']} held-back labels ({result['folds']} folds, each "
+              f"scored by a candidate trained without it): "
+              f"candidate {result['candidate_score']:.3f}, v{result['from_version']} "
+              f"{result['current_score']:.3f}; labels: {labels['human']} human, {labels['teacher']} teacher, "
+              f"{labels['new']} new")
+        if result["waiting_labels"]:
+            print(f"  waiting for a second example: {', '.join(result['waiting_labels'])}")
 
-        if correct is None and outcome is None:
-            fail("give --correct (the right answer), --outcome (success or failure), or both")
-        if outcome is not None and outcome not in OUTCOMES:
-            fail(f"--outcome is one of {', '.join(OUTCOMES)}")
-        lr = learner()
-        result: dict[str, Any] = {"id": call_id}
-        try:
-            if correct is not None:
-                try:
-                    answer = json.loads(correct)
-                except ValueError:
-                    answer = {"label": correct}  # `--correct billing`
-                result.update(lr.correct(call_id, answer))
-                outcome = outcome or ("success" if result["agreed"] else "failure")
-            if not lr.ledger.set_outcome(call_id, outcome):
-                fail(f"no call with id {call_id!r} in the ledger")
-        except LitegateError as e:
-            fail(e.message)
-        result["outcome"] = outcome
-        print(json.dumps(result, ensure_ascii=False))
+@app.command()
+def feedback(call_id: Annotated[str, typer.Argument(metavar="ID", help="the id of an earlier task call")],
+             correct: Annotated[str | None, typer.Option(help='the right answer as JSON: {"label": ...} '
+                                                                 'or {"data": {...}}; a bare word is a label')]
+             = None,
+             outcome: Annotated[str | None, typer.Option(help="success or failure")] = None) -> None:
+    """Correct an earlier call's answer (and/or mark its outcome), as POST /v1/feedback does."""
+    from litegate.ledger.calls import OUTCOMES
 
-    @app.command()
-    def review(name: Annotated[str, typer.Argument(help="a classifier or extractor trained with --learn")],
-               task: TaskOpt = None,
-               limit: Annotated[int, typer.Option(help="at most this many calls")] = 20,
-               below: Annotated[float, typer.Option(help="calls answered under this confidence")] = 0.5,
-               as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-        """The review queue: calls to label, most informative first (label them with POST
-        /v1/feedback or on the dashboard's review page)."""
-        lr = learner()
-        kind = kind_of(lr, name, task)
-        try:
-            queue = lr.review(kind, name, limit=limit, below=below)
-        except LitegateError as e:
-            fail(e.message)
-        if as_json:
-            print(json.dumps(queue, indent=2))
-            return
-        print(f"{queue['pending']} calls to review for {kind} {name} (v{queue['version']}), under {below} or sent "
-              "to human review; most informative first:")
-        for item in queue["data"]:
-            answer = item["prediction"] or {}
-            shown = answer.get("label") or answer.get("labels") or answer.get("data")
-            print(f"  {item['id']}  {item['confidence']:.2f}  {json.dumps(shown, ensure_ascii=False)}  "
-                  f"{item['text'][:80]!r}")
+    if correct is None and outcome is None:
+        fail("give --correct (the right answer), --outcome (success or failure), or both")
+    if outcome is not None and outcome not in OUTCOMES:
+        fail(f"--outcome is one of {', '.join(OUTCOMES)}")
+    lr = learner()
+    result: dict[str, Any] = {"id": call_id}
+    try:
+        if correct is not None:
+            try:
+                answer = json.loads(correct)
+            except ValueError:
+                answer = {"label": correct}  # `--correct billing`
+            result.update(lr.correct(call_id, answer))
+            outcome = outcome or ("success" if result["agreed"] else "failure")
+        if not lr.ledger.set_outcome(call_id, outcome):
+            fail(f"no call with id {call_id!r} in the ledger")
+    except LitegateError as e:
+        fail(e.message)
+    result["outcome"] = outcome
+    print(json.dumps(result, ensure_ascii=False))
 
-    @app.command()
-    def examples(name: Annotated[str, typer.Argument(help="a classifier or extractor trained with --learn")],
-                 task: TaskOpt = None,
-                 purge: Annotated[bool, typer.Option("--purge", help="delete every text kept for it")] = False
-                 ) -> None:
-        """How many call texts are kept for learning (and how many are labeled); --purge deletes them."""
-        lr = learner()
-        kind = kind_of(lr, name, task)
-        if purge:
-            print(f"deleted {lr.purge(kind, name)} kept texts of {kind} {name}")
-            return
-        print(json.dumps({kind: name, **lr.counts(kind, name)}))
+@app.command()
+def review(name: Annotated[str, typer.Argument(help="a classifier or extractor trained with --learn")],
+           task: TaskOpt = None,
+           limit: Annotated[int, typer.Option(help="at most this many calls")] = 20,
+           below: Annotated[float, typer.Option(help="calls answered under this confidence")] = 0.5,
+           as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """The review queue: calls to label, most informative first (label them with POST
+    /v1/feedback or on the dashboard's review page)."""
+    lr = learner()
+    kind = kind_of(lr, name, task)
+    try:
+        queue = lr.review(kind, name, limit=limit, below=below)
+    except LitegateError as e:
+        fail(e.message)
+    if as_json:
+        print(json.dumps(queue, indent=2))
+        return
+    print(f"{queue['pending']} calls to review for {kind} {name} (v{queue['version']}), under {below} or sent "
+          "to human review; most informative first:")
+    for item in queue["data"]:
+        answer = item["prediction"] or {}
+        shown = answer.get("label") or answer.get("labels") or answer.get("data")
+        print(f"  {item['id']}  {item['confidence']:.2f}  {json.dumps(shown, ensure_ascii=False)}  "
+              f"{item['text'][:80]!r}")
+
+@app.command()
+def examples(name: Annotated[str, typer.Argument(help="a classifier or extractor trained with --learn")],
+             task: TaskOpt = None,
+             purge: Annotated[bool, typer.Option("--purge", help="delete every text kept for it")] = False
+             ) -> None:
+    """How many call texts are kept for learning (and how many are labeled); --purge deletes them."""
+    lr = learner()
+    kind = kind_of(lr, name, task)
+    if purge:
+        print(f"deleted {lr.purge(kind, name)} kept texts of {kind} {name}")
+        return
+    print(json.dumps({kind: name, **lr.counts(kind, name)}))
 
 
 def learning_report(name: str, task: str | None, as_json: bool) -> None:

@@ -102,221 +102,222 @@ def _by_line(e: LitegateError, data: Path) -> str:
     return f"{where}: {message}"
 
 
-def register(app: typer.Typer) -> None:
-    @app.command()
-    def train(name: Annotated[str, typer.Argument(help="the classifier's or extractor's name (tool_decision: "
-                                                       "a name for your cases)")],
-              data: Annotated[Path, typer.Option(help='JSONL: {"text", "label"} per line (classify), '
-                                                      '{"text", "data": {field: value}} (extract) or '
-                                                      '{"messages", "tools", "call": true|false} (tool_decision)')],
-              task: Annotated[str, typer.Option(help="classify (a nano classifier), extract (a nano "
-                                                     "extractor) or tool_decision (when tool_choice auto calls a "
-                                                     "tool)")] = "classify",
-              fields: Annotated[Path | None, typer.Option(help="extract: a JSON file mapping each field to "
-                                                                  "its description (default: the keys seen)")] = None,
-              learn: Annotated[bool, typer.Option("--learn", help="keep the texts of calls made to it, so "
-                                                                  "corrections and stronger tiers can teach it "
-                                                                  "(litegate distill)")] = False,
-              encoder: Annotated[str | None, typer.Option(help="fast (default), accurate, multilingual, or auto "
-                                                                "(multilingual when the data is not English); "
-                                                                "see litegate encoders")] = None,
-              model: Annotated[str, typer.Option("--model", "-m", help="tool_decision: the model whose call "
-                                                                       "probability is measured (lite, pro or a "
-                                                                       "GGUF)")] = "lite"
-              ) -> None:
-        """Train (or retrain, as a new version) a nano classifier or extractor."""
-        from dataclasses import asdict
+app = typer.Typer()  # this module's commands; cli/__init__ adds them to the litegate command
 
-        from litegate.evals.datasets import read_jsonl
+@app.command()
+def train(name: Annotated[str, typer.Argument(help="the classifier's or extractor's name (tool_decision: "
+                                                   "a name for your cases)")],
+          data: Annotated[Path, typer.Option(help='JSONL: {"text", "label"} per line (classify), '
+                                                  '{"text", "data": {field: value}} (extract) or '
+                                                  '{"messages", "tools", "call": true|false} (tool_decision)')],
+          task: Annotated[str, typer.Option(help="classify (a nano classifier), extract (a nano "
+                                                 "extractor) or tool_decision (when tool_choice auto calls a "
+                                                 "tool)")] = "classify",
+          fields: Annotated[Path | None, typer.Option(help="extract: a JSON file mapping each field to "
+                                                              "its description (default: the keys seen)")] = None,
+          learn: Annotated[bool, typer.Option("--learn", help="keep the texts of calls made to it, so "
+                                                              "corrections and stronger tiers can teach it "
+                                                              "(litegate distill)")] = False,
+          encoder: Annotated[str | None, typer.Option(help="fast (default), accurate, multilingual, or auto "
+                                                            "(multilingual when the data is not English); "
+                                                            "see litegate encoders")] = None,
+          model: Annotated[str, typer.Option("--model", "-m", help="tool_decision: the model whose call "
+                                                                   "probability is measured (lite, pro or a "
+                                                                   "GGUF)")] = "lite"
+          ) -> None:
+    """Train (or retrain, as a new version) a nano classifier or extractor."""
+    from dataclasses import asdict
 
-        try:
-            if task not in ("classify", "extract", "tool_decision"):
-                fail("--task is classify, extract or tool_decision")
-            examples = read_jsonl(data)
-            if task == "tool_decision":
-                print(json.dumps(_train_tool_decision(name, examples, model)))
-                return
-            counted: list[Callable[[int], None]] = []
-            encoders = CountingEncoders(settings().model_cache_dir(), lambda n: counted[0](n))
-            with work_progress(f"training {name} on {len(examples):,} examples") as advance:
-                counted.append(advance)
-                info = _train(encoders, task, name, examples, fields, learn, encoder)
-        except LitegateError as e:
-            fail(_by_line(e, data))
-        err.print(_trained(task, info), highlight=False)
-        print(json.dumps(asdict(info)))
+    from litegate.evals.datasets import read_jsonl
 
-    @app.command("encoders")
-    def encoders_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
-        """The nano encoders: size, speed and languages (choose one with train --encoder)."""
-        from litegate.nano.encoders import EncoderRegistry
-
-        rows = EncoderRegistry(settings().model_cache_dir()).describe()
-        if as_json:
-            print(json.dumps(rows, indent=2))
+    try:
+        if task not in ("classify", "extract", "tool_decision"):
+            fail("--task is classify, extract or tool_decision")
+        examples = read_jsonl(data)
+        if task == "tool_decision":
+            print(json.dumps(_train_tool_decision(name, examples, model)))
             return
-        print(f"{'name':<13}{'model':<24}{'dims':>5}{'MB':>6}  {'speed':<10}{'extractors':<11}{'installed':<10}"
-              "languages")
-        for r in rows:
-            print(f"{r['name'] + (' *' if r['default'] else ''):<13}{r['model']:<24}{r['dimensions']:>5}"
-                  f"{r['size_mb']:>6}  {r['speed']:<10}{'yes' if r['extractors'] else 'no':<11}"
-                  f"{'yes' if r['installed'] else 'no':<10}{r['languages']}")
-        print("* the default. speed: one text per call, against fast, side by side (bench/nano.py); weights not "
-              "installed are installed on first use.")
+        counted: list[Callable[[int], None]] = []
+        encoders = CountingEncoders(settings().model_cache_dir(), lambda n: counted[0](n))
+        with work_progress(f"training {name} on {len(examples):,} examples") as advance:
+            counted.append(advance)
+            info = _train(encoders, task, name, examples, fields, learn, encoder)
+    except LitegateError as e:
+        fail(_by_line(e, data))
+    err.print(_trained(task, info), highlight=False)
+    print(json.dumps(asdict(info)))
 
-    @app.command("eval")
-    def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract")],
-                     data: Annotated[Path, typer.Option(help="JSONL records")],
-                     classifier: str | None = None,
-                     extractor: Annotated[str | None, typer.Option(help="a trained nano extractor")] = None,
-                     labels: Annotated[str | None, typer.Option(help="labels for LLM tiers")] = None,
-                     fields: Annotated[str | None, typer.Option(help="fields for extract")] = None,
-                     tier: TierOpt = "auto",
-                     limit: Annotated[int | None, typer.Option(help="a fixed random sample of N records")] = None,
-                     report: Annotated[Path | None, typer.Option(help="HTML report path")] = None,
-                     model: ModelOpt = "lite") -> None:
-        """Score a task on labeled JSONL: prints JSON metrics, writes an HTML report."""
-        from litegate.evals.datasets import read_jsonl
-        from litegate.evals.runner import evaluate, public_metrics, write_report
+@app.command("encoders")
+def encoders_command(as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """The nano encoders: size, speed and languages (choose one with train --encoder)."""
+    from litegate.nano.encoders import EncoderRegistry
 
-        rt = None
-        try:
-            every = read_jsonl(data)
-            records = sample(every, limit)
-            request: dict[str, Any] = {"tier": tier}
-            if classifier:
-                request["classifier"] = classifier
-            if extractor:
-                request["extractor"] = extractor
-            if labels:
-                request["labels" if task != "route" else "routes"] = split_pairs(labels)
-            elif task in ("classify", "route") and not classifier:
-                request["labels" if task == "classify" else "routes"] = sorted(
-                    {r.get("label") for r in every if isinstance(r.get("label"), str)})
-            if fields:
-                parsed = split_pairs(fields)
-                request["fields"] = {n: "" for n in parsed} if isinstance(parsed, list) else parsed
-            rt = runtime(model, record=False)  # evals do not bill features; tier auto follows a calibrated policy
-            with item_progress(len(records), f"eval {task}") as progress:
-                bar = progress.add_task("eval", total=len(records))
-                metrics = evaluate(rt.tasks, task, records, request, advance=lambda n: progress.advance(bar, n))
-        except LitegateError as e:
-            fail(e.message)
-        finally:
-            if rt is not None:
-                rt.close()
-        path = report or data.with_suffix(f".{task}.report.html")
-        write_report(metrics, path, f"litegate eval: {task} on {data.name}")
-        out = public_metrics(metrics)
-        out["report"] = str(path)
-        err.print(_scored(task, out), highlight=False, soft_wrap=True)
-        print(json.dumps(out, indent=2))
+    rows = EncoderRegistry(settings().model_cache_dir()).describe()
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    print(f"{'name':<13}{'model':<24}{'dims':>5}{'MB':>6}  {'speed':<10}{'extractors':<11}{'installed':<10}"
+          "languages")
+    for r in rows:
+        print(f"{r['name'] + (' *' if r['default'] else ''):<13}{r['model']:<24}{r['dimensions']:>5}"
+              f"{r['size_mb']:>6}  {r['speed']:<10}{'yes' if r['extractors'] else 'no':<11}"
+              f"{'yes' if r['installed'] else 'no':<10}{r['languages']}")
+    print("* the default. speed: one text per call, against fast, side by side (bench/nano.py); weights not "
+          "installed are installed on first use.")
 
-    @app.command()
-    def calibrate(task: Annotated[str, typer.Option(help="classify, route or extract")],
-                  data: Annotated[Path, typer.Option(help='labeled JSONL ({"text", "label"} or {"text", "data"})')],
-                  tiers: Annotated[str, typer.Option(help="tiers in order, e.g. nano,lite")] = "nano,lite",
-                  classifier: str | None = None,
-                  extractor: Annotated[str | None, typer.Option(help="extract: a trained nano extractor (its "
-                                                                        "fields, and examples for LLM tiers)")] = None,
-                  labels: Annotated[str | None, typer.Option(help="labels for LLM tiers")] = None,
-                  target_accuracy: float | None = None, max_escalation: float | None = None,
-                  feature: Annotated[str | None, typer.Option(help="a policy for one feature only")] = None,
-                  limit: Annotated[int | None, typer.Option(help="a fixed random sample of N records")] = None,
-                  model: ModelOpt = "lite") -> None:
-        """Measure each tier on labeled data and write cascade thresholds for tier 'auto'."""
-        import numpy as np
+@app.command("eval")
+def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract")],
+                 data: Annotated[Path, typer.Option(help="JSONL records")],
+                 classifier: str | None = None,
+                 extractor: Annotated[str | None, typer.Option(help="a trained nano extractor")] = None,
+                 labels: Annotated[str | None, typer.Option(help="labels for LLM tiers")] = None,
+                 fields: Annotated[str | None, typer.Option(help="fields for extract")] = None,
+                 tier: TierOpt = "auto",
+                 limit: Annotated[int | None, typer.Option(help="a fixed random sample of N records")] = None,
+                 report: Annotated[Path | None, typer.Option(help="HTML report path")] = None,
+                 model: ModelOpt = "lite") -> None:
+    """Score a task on labeled JSONL: prints JSON metrics, writes an HTML report."""
+    from litegate.evals.datasets import read_jsonl
+    from litegate.evals.runner import evaluate, public_metrics, write_report
 
-        from litegate.evals.datasets import read_jsonl
-        from litegate.tasks.cascade import TierResults, choose_policy
+    rt = None
+    try:
+        every = read_jsonl(data)
+        records = sample(every, limit)
+        request: dict[str, Any] = {"tier": tier}
+        if classifier:
+            request["classifier"] = classifier
+        if extractor:
+            request["extractor"] = extractor
+        if labels:
+            request["labels" if task != "route" else "routes"] = split_pairs(labels)
+        elif task in ("classify", "route") and not classifier:
+            request["labels" if task == "classify" else "routes"] = sorted(
+                {r.get("label") for r in every if isinstance(r.get("label"), str)})
+        if fields:
+            parsed = split_pairs(fields)
+            request["fields"] = {n: "" for n in parsed} if isinstance(parsed, list) else parsed
+        rt = runtime(model, record=False)  # evals do not bill features; tier auto follows a calibrated policy
+        with item_progress(len(records), f"eval {task}") as progress:
+            bar = progress.add_task("eval", total=len(records))
+            metrics = evaluate(rt.tasks, task, records, request, advance=lambda n: progress.advance(bar, n))
+    except LitegateError as e:
+        fail(e.message)
+    finally:
+        if rt is not None:
+            rt.close()
+    path = report or data.with_suffix(f".{task}.report.html")
+    write_report(metrics, path, f"litegate eval: {task} on {data.name}")
+    out = public_metrics(metrics)
+    out["report"] = str(path)
+    err.print(_scored(task, out), highlight=False, soft_wrap=True)
+    print(json.dumps(out, indent=2))
 
-        rt = None
-        try:
-            if task not in ("classify", "route", "extract"):
-                fail("calibrate supports --task classify, route and extract")
-            if task == "extract" and not extractor:
-                fail("calibrate --task extract needs --extractor NAME (its fields are what is extracted)")
-            every = read_jsonl(data)
-            records = sample(every, limit)
-            if not records:
-                fail("the calibration data is empty")
-            tier_list = [t.strip() for t in tiers.split(",") if t.strip()]
-            if not 1 <= len(tier_list) <= 2:
-                fail("--tiers takes one or two tiers, such as nano,lite")
-            rt = runtime(model, record=False)
+@app.command()
+def calibrate(task: Annotated[str, typer.Option(help="classify, route or extract")],
+              data: Annotated[Path, typer.Option(help='labeled JSONL ({"text", "label"} or {"text", "data"})')],
+              tiers: Annotated[str, typer.Option(help="tiers in order, e.g. nano,lite")] = "nano,lite",
+              classifier: str | None = None,
+              extractor: Annotated[str | None, typer.Option(help="extract: a trained nano extractor (its "
+                                                                    "fields, and examples for LLM tiers)")] = None,
+              labels: Annotated[str | None, typer.Option(help="labels for LLM tiers")] = None,
+              target_accuracy: float | None = None, max_escalation: float | None = None,
+              feature: Annotated[str | None, typer.Option(help="a policy for one feature only")] = None,
+              limit: Annotated[int | None, typer.Option(help="a fixed random sample of N records")] = None,
+              model: ModelOpt = "lite") -> None:
+    """Measure each tier on labeled data and write cascade thresholds for tier 'auto'."""
+    import numpy as np
+
+    from litegate.evals.datasets import read_jsonl
+    from litegate.tasks.cascade import TierResults, choose_policy
+
+    rt = None
+    try:
+        if task not in ("classify", "route", "extract"):
+            fail("calibrate supports --task classify, route and extract")
+        if task == "extract" and not extractor:
+            fail("calibrate --task extract needs --extractor NAME (its fields are what is extracted)")
+        every = read_jsonl(data)
+        records = sample(every, limit)
+        if not records:
+            fail("the calibration data is empty")
+        tier_list = [t.strip() for t in tiers.split(",") if t.strip()]
+        if not 1 <= len(tier_list) <= 2:
+            fail("--tiers takes one or two tiers, such as nano,lite")
+        rt = runtime(model, record=False)
+        if task == "extract":
+            from litegate.evals.metrics import field_correct
+
+            fields = list(rt.extractors.get(extractor).info.fields)
+            label_set: Any = None
+        else:
+            label_set = split_pairs(labels) if labels else sorted({r["label"] for r in every})
+        results = []
+        for tier in tier_list:
+            base: dict[str, Any] = {"tier": tier}
             if task == "extract":
-                from litegate.evals.metrics import field_correct
-
-                fields = list(rt.extractors.get(extractor).info.fields)
-                label_set: Any = None
+                base["extractor"] = extractor
+            elif task == "route":
+                base["routes"] = label_set
+            elif "classifier" in rt.tasks.tier(tier).capabilities:
+                base["classifier"] = classifier
             else:
-                label_set = split_pairs(labels) if labels else sorted({r["label"] for r in every})
-            results = []
-            for tier in tier_list:
-                base: dict[str, Any] = {"tier": tier}
-                if task == "extract":
-                    base["extractor"] = extractor
-                elif task == "route":
-                    base["routes"] = label_set
-                elif "classifier" in rt.tasks.tier(tier).capabilities:
-                    base["classifier"] = classifier
-                else:
-                    base["labels"] = label_set
-                conf, ok, cost = [], [], []
-                with item_progress(len(records), f"calibrate {tier}") as progress:
-                    bar = progress.add_task(tier, total=len(records))
-                    for rec in records:
-                        answer = rt.tasks.run(task, {**base, "text": rec["text"]})
-                        conf.append(answer["confidence"])
-                        if task == "extract":  # a call is right when every field is (stated or null)
-                            gold = rec.get("data") or rec.get("slots") or {}
-                            ok.append(float(all(field_correct(gold.get(f), answer["data"].get(f)) for f in fields)))
-                        else:
-                            ok.append(float((answer.get("label") or answer.get("route")) == rec["label"]))
-                        cost.append(answer["cost_usd"])
-                        progress.advance(bar)
-                results.append(TierResults(tier, np.array(conf), np.array(ok), np.array(cost)))
-            policy = choose_policy(task, results, target_accuracy=target_accuracy, max_escalation=max_escalation,
-                                   feature=feature)
-            path = rt.policies.save(policy)
-        except LitegateError as e:
-            fail(e.message)
-        finally:
-            if rt is not None:
-                rt.close()
-        err.print(_calibrated(policy), highlight=False, soft_wrap=True)
-        print(json.dumps({"policy": str(path), "steps": [s.__dict__ for s in policy.steps], **policy.expected},
-                         indent=2))
+                base["labels"] = label_set
+            conf, ok, cost = [], [], []
+            with item_progress(len(records), f"calibrate {tier}") as progress:
+                bar = progress.add_task(tier, total=len(records))
+                for rec in records:
+                    answer = rt.tasks.run(task, {**base, "text": rec["text"]})
+                    conf.append(answer["confidence"])
+                    if task == "extract":  # a call is right when every field is (stated or null)
+                        gold = rec.get("data") or rec.get("slots") or {}
+                        ok.append(float(all(field_correct(gold.get(f), answer["data"].get(f)) for f in fields)))
+                    else:
+                        ok.append(float((answer.get("label") or answer.get("route")) == rec["label"]))
+                    cost.append(answer["cost_usd"])
+                    progress.advance(bar)
+            results.append(TierResults(tier, np.array(conf), np.array(ok), np.array(cost)))
+        policy = choose_policy(task, results, target_accuracy=target_accuracy, max_escalation=max_escalation,
+                               feature=feature)
+        path = rt.policies.save(policy)
+    except LitegateError as e:
+        fail(e.message)
+    finally:
+        if rt is not None:
+            rt.close()
+    err.print(_calibrated(policy), highlight=False, soft_wrap=True)
+    print(json.dumps({"policy": str(path), "steps": [s.__dict__ for s in policy.steps], **policy.expected},
+                     indent=2))
 
-    @app.command()
-    def dataset(name: Annotated[str, typer.Argument(help="clinc150 or nlupp")],
-                split: Annotated[str, typer.Option(help="clinc150: train, val or test")] = "test",
-                domain: Annotated[str | None, typer.Option(help="clinc150: keep one domain's intents (banking, "
-                                                                  "travel, ...)")] = None,
-                per_label: Annotated[int | None, typer.Option(help="clinc150: at most N records per intent, "
-                                                                    "a fixed random sample (--seed)")] = None,
-                include_oos: Annotated[bool, typer.Option(help="clinc150: add the out-of-scope records "
-                                                               "(label \"oos\")")] = False,
-                folds: Annotated[str, typer.Option(help="nlupp: the folds to write, N or N-M (of 0-19)")] = "0-19",
-                seed: Annotated[int, typer.Option(help="clinc150: the sample's seed for --per-label")] = 0) -> None:
-        """Write a public labeled set as JSONL to stdout (the format eval and train read)."""
-        from litegate.evals import datasets as ds
+@app.command()
+def dataset(name: Annotated[str, typer.Argument(help="clinc150 or nlupp")],
+            split: Annotated[str, typer.Option(help="clinc150: train, val or test")] = "test",
+            domain: Annotated[str | None, typer.Option(help="clinc150: keep one domain's intents (banking, "
+                                                              "travel, ...)")] = None,
+            per_label: Annotated[int | None, typer.Option(help="clinc150: at most N records per intent, "
+                                                                "a fixed random sample (--seed)")] = None,
+            include_oos: Annotated[bool, typer.Option(help="clinc150: add the out-of-scope records "
+                                                           "(label \"oos\")")] = False,
+            folds: Annotated[str, typer.Option(help="nlupp: the folds to write, N or N-M (of 0-19)")] = "0-19",
+            seed: Annotated[int, typer.Option(help="clinc150: the sample's seed for --per-label")] = 0) -> None:
+    """Write a public labeled set as JSONL to stdout (the format eval and train read)."""
+    from litegate.evals import datasets as ds
 
-        try:
-            if name == "clinc150":
-                records = ds.clinc150(split, domain=domain, include_oos=include_oos, per_label=per_label, seed=seed)
-            elif name == "nlupp":
-                lo, _, hi = folds.partition("-")
-                records = ds.nlupp_banking(range(int(lo), int(hi or lo) + 1))
-            else:
-                fail("dataset is clinc150 or nlupp")
-        except (LitegateError, OSError) as e:
-            fail(getattr(e, "message", str(e)))
-        try:
-            ds.write_jsonl(records, sys.stdout)
-            sys.stdout.flush()
-        except BrokenPipeError:  # | head: the reader has what it wanted
-            sys.stderr.close()
+    try:
+        if name == "clinc150":
+            records = ds.clinc150(split, domain=domain, include_oos=include_oos, per_label=per_label, seed=seed)
+        elif name == "nlupp":
+            lo, _, hi = folds.partition("-")
+            records = ds.nlupp_banking(range(int(lo), int(hi or lo) + 1))
+        else:
+            fail("dataset is clinc150 or nlupp")
+    except (LitegateError, OSError) as e:
+        fail(getattr(e, "message", str(e)))
+    try:
+        ds.write_jsonl(records, sys.stdout)
+        sys.stdout.flush()
+    except BrokenPipeError:  # | head: the reader has what it wanted
+        sys.stderr.close()
 
 
 def _train_tool_decision(name: str, lines: list[dict[str, Any]], model: str = "lite") -> dict[str, Any]:

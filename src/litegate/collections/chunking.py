@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from litegate.documents.types import Document
+from litegate.documents.types import Document, Segment
 
 # all-MiniLM-L6-v2 reads 128 word pieces: about 600 characters of English prose
 MAX_CHARS = 600
@@ -53,7 +53,6 @@ def _lines(doc: Document) -> list[_Line | None]:
     None marks a paragraph break and a page change."""
     out: list[_Line | None] = []
     if not doc.segments and doc.text:
-        from litegate.documents.types import Segment
 
         segments = [Segment(doc.text)]
     else:

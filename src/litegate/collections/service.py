@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from litegate.collections import filters as filter_rules
 from litegate.collections.chunking import Chunk, chunk_document
 from litegate.collections.fusion import FUSIONS
+from litegate.collections.ingest import IngestJobs
 from litegate.collections.store import (
     VectorCache,
     chunks_table,
@@ -102,7 +103,6 @@ class Collections:
         self.lexical = lexical_for(engine)
         self.vectors = VectorCache()
         metadata.create_all(engine)
-        from litegate.collections.ingest import IngestJobs  # it calls back into this class
 
         self.jobs = IngestJobs(self)
 

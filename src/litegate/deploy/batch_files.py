@@ -23,6 +23,8 @@ from typing import Any
 
 from litegate.errors import InvalidRequest
 from litegate.jobs.batches import Line, answer_lines, error_line, parse_openai_lines, result_line, task_prefetch
+from litegate.server.app import create_app
+from litegate.server.internal import AppDispatch
 
 GOLD_FIELDS = ("label", "labels", "data", "id", "custom_id")  # what a {"text"} line may carry besides inputs
 
@@ -108,8 +110,6 @@ class LineApp:
     """A litegate app in this process that answers request lines (no socket)."""
 
     def __init__(self, runtime: Any, owner: Owner):
-        from litegate.server.app import create_app
-        from litegate.server.internal import AppDispatch
 
         self.runtime = runtime
         self.owner = owner

@@ -18,17 +18,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from litegate.config import Settings
 from litegate.errors import InvalidRequest
 from litegate.jobs.batches import Line
+from litegate.runtime import build
 
 
 class LineActor:
     """One worker: a litegate app in the actor's process."""
 
     def __init__(self, settings: dict[str, Any], model: str, owner: dict[str, Any]):
-        from litegate.config import Settings
         from litegate.deploy.batch_files import LineApp, Owner
-        from litegate.runtime import build
 
         self.runtime = build(Settings(**settings), None, model=model)
         self.app = LineApp(self.runtime, Owner(**owner))

@@ -16,6 +16,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from litegate.config import Settings
+from litegate.runtime import build
+from litegate.server.app import create_app
+
 try:
     from ray import serve
 except ImportError as e:  # the module is only imported for Ray Serve
@@ -28,13 +32,10 @@ class Litegate:
     ``litegate serve``."""
 
     def __init__(self, model: str = "lite", settings: dict[str, Any] | None = None):
-        from litegate.config import Settings
-        from litegate.runtime import build
 
         self.runtime = build(Settings(**(settings or {})), None, model=model)
 
     def __serve_build_asgi_app__(self) -> Any:
-        from litegate.server.app import create_app
 
         return create_app(self.runtime)
 

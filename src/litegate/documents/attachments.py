@@ -26,6 +26,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from litegate.documents import SUPPORTED, Limits, Part, as_prompt, read, sniff
+from litegate.documents.sniff import resolve_type
+from litegate.documents.types import as_json
 from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge
 from litegate.ledger.pricing import document_cost
 from litegate.tenancy import current
@@ -59,7 +62,6 @@ class Read:
 
     def summary(self, with_text: bool = False) -> list[dict[str, Any]]:
         """What each file was; with ``with_text``, also the text it became and its lines."""
-        from litegate.documents.types import as_json
 
         out = []
         for d in self.documents:
@@ -80,7 +82,6 @@ class Read:
 class Attachments:
     def __init__(self, files: Any = None, *, fetch_urls: bool = False, max_request_mb: float = 20.0,
                  fetch_timeout_s: float = 10.0, pool: Any = None):
-        from litegate.documents import Limits
 
         self.files = files  # litegate.jobs.files.FileStore: file_id / fileUri references
         # litegate.documents.pool.DocumentPool: heavy files are read there (None: in the caller's thread)
@@ -94,7 +95,6 @@ class Attachments:
 
     def part(self, raw: dict[str, Any], where: str) -> Any:
         """A media content part (OpenAI chat or Responses shape) as a document Part."""
-        from litegate.documents import Part
 
         kind = raw.get("type")
         if kind in ("image_url", "input_image"):
@@ -130,7 +130,6 @@ class Attachments:
 
     def task_part(self, raw: Any, where: str) -> Any:
         """A task's ``files`` item: ``{"mime_type", "data"}`` (base64) or ``{"file_id"}``."""
-        from litegate.documents import Part
 
         if not isinstance(raw, dict):
             raise InvalidRequest(f"{where} must be an object with mime_type and data, or a file_id", param=where)
@@ -145,7 +144,6 @@ class Attachments:
         return Part(mime, _b64(raw.get("data"), f"{where}.data"), where, filename)
 
     def _stored(self, file_id: str, where: str, filename: str | None = None) -> Any:
-        from litegate.documents import Part
 
         if self.files is None:
             raise InvalidRequest(f"{where}: file ids need a server with a Files API", param=where)
@@ -160,7 +158,6 @@ class Attachments:
         return Part(mime, data, where, filename or stored.filename)
 
     def _url(self, url: str, where: str, filename: str | None) -> Any:
-        from litegate.documents import Part
 
         m = DATA_URL.match(url)
         if m:
@@ -233,7 +230,6 @@ class Attachments:
 
     def read(self, parts: list[Any]) -> Read:
         """Every part as a Document; the parts of one request share the size limit."""
-        from litegate.documents import read
 
         total = sum(len(p.data) for p in parts)
         if total > self.max_request_bytes:
@@ -244,8 +240,6 @@ class Attachments:
     def _read_one(self, read: Any, part: Any) -> Any:
         """One part: plain text in the caller's thread, anything that needs OCR, speech or
         rendering through the document pool (which may refuse it: Overloaded, 503)."""
-        from litegate.documents import SUPPORTED
-        from litegate.documents.sniff import resolve_type
 
         if self.pool is None or len(part.data) > self.limits.max_bytes or not part.data \
                 or SUPPORTED.get(resolve_type(part)) == "text":
@@ -257,7 +251,6 @@ class Attachments:
         replaced, in place, by a text part holding the file's text with provenance markers.
         ``keep_images``: the model has a multimodal projector, so images stay images (as data
         URLs) and go to it. Returns what was read (empty when there were no files)."""
-        from litegate.documents import as_prompt, sniff
 
         found: list[tuple[Any, int, Any]] = []  # (message content list, index, Part)
         for i, msg in enumerate(messages):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from litegate.config import Settings
 from litegate.documents.types import Segment
 from litegate.errors import ModelFileError, ModelNotAvailable
 from litegate.packages import file_sha256, install_once
@@ -108,7 +109,6 @@ def _joined(model: SpeechModel, dists: list[metadata.Distribution], cache_dir: P
     import shutil
 
     if cache_dir is None:
-        from litegate.config import Settings
 
         cache_dir = Settings().model_cache_dir()
     target = Path(cache_dir) / model.name

@@ -20,6 +20,9 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from litegate.errors import InvalidRequest
+from litegate.nano.e5 import E5Encoder
+from litegate.nano.encoder import MiniLMEncoder
+from litegate.nano.mpnet import MPNetEncoder
 
 DEFAULT = "fast"
 AUTO = "auto"  # the multilingual encoder when the training texts are not English, else the default
@@ -46,19 +49,16 @@ class Encoder(Protocol):
 
 
 def _fast(_models_dir: Path) -> Encoder:
-    from litegate.nano.encoder import MiniLMEncoder
 
     return MiniLMEncoder()
 
 
 def _accurate(models_dir: Path) -> Encoder:
-    from litegate.nano.mpnet import MPNetEncoder
 
     return MPNetEncoder(models_dir)
 
 
 def _multilingual(_models_dir: Path) -> Encoder:
-    from litegate.nano.e5 import E5Encoder
 
     return E5Encoder()
 

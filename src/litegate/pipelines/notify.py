@@ -30,6 +30,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from litegate._version import __version__
 from litegate.errors import Conflict, NotFound
 from litegate.pipelines.store import deliveries_table as t
 from litegate.pipelines.store import runs_table
@@ -228,7 +229,6 @@ class Outbox:
     def _attempt(self, did: str) -> None:
         import httpx
 
-        from litegate._version import __version__
 
         with self.engine.connect() as conn:
             d = dict(conn.execute(select(t).where(t.c.id == did)).mappings().one())

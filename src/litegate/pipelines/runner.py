@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from litegate.errors import ConfigError, Conflict, InvalidRequest, LitegateError, NotFound
+from litegate.jobs.batches import PROCESS, _owner_alive
 from litegate.pipelines.config import Pipeline, load_pipelines
 from litegate.pipelines.expr import truthy
 from litegate.pipelines.notify import Outbox
@@ -140,7 +141,6 @@ def check_tiers(pipelines: dict[str, Pipeline], tiers: Any) -> None:
 class PipelineService:
     def __init__(self, runtime: Any, pipelines: dict[str, Pipeline], *, workers: int = 2,
                  outbox_transport: Any = None, poll_s: float = 0.5):
-        from litegate.jobs.batches import PROCESS
 
         if runtime.accountant is not None:
             engine = runtime.accountant.ledger.engine
@@ -250,7 +250,6 @@ class PipelineService:
     def resume_unfinished(self) -> list[str]:
         """Runs a dead process left queued or running: executed again from their first step
         not done (their finished steps are kept)."""
-        from litegate.jobs.batches import _owner_alive
 
         resumed = []
         for run in self.store.unfinished():

@@ -15,9 +15,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from litegate.documents import Part, as_prompt
 from litegate.errors import ConfigError, InvalidRequest, LitegateError
 from litegate.pipelines.expr import Expression
+from litegate.pipelines.index import check_index, run_index
 from litegate.pipelines.spec import StepConfig, StepContext, StepKind, StepResult, env_value, expression, fill, template
+from litegate.tasks import TASKS
+from litegate.tasks.runner import validate
 
 COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 RESERVED_COLUMNS = ("run_id", "pipeline", "input_ref", "written_at")
@@ -48,8 +52,6 @@ def _has_template(value: Any) -> bool:
 # -- tasks ----------------------------------------------------------------------------------
 
 def task_kind(task: str) -> StepKind:
-    from litegate.tasks import TASKS
-    from litegate.tasks.runner import validate
 
     spec = TASKS[task]
     fields = {f.alias or name for name, f in spec.request.model_fields.items()} - {"tier", "feature", "files"}
@@ -101,7 +103,6 @@ def run_ingest(ctx: StepContext) -> StepResult:
     """The run's files as text (the document layer), after the input's own text."""
     from pathlib import Path
 
-    from litegate.documents import Part, as_prompt
 
     att = ctx.runtime.tasks.context.attachments
     files = ctx.scope["input"].get("files") or []
@@ -327,8 +328,6 @@ def run_notify(ctx: StepContext) -> StepResult:
 
 
 def _kinds() -> dict[str, StepKind]:
-    from litegate.pipelines.index import check_index, run_index
-    from litegate.tasks import TASKS
 
     kinds = {
         "ingest": StepKind(frozenset(), check_ingest, run_ingest),

@@ -14,6 +14,7 @@ from fastapi.responses import Response
 from litegate._version import __version__
 from litegate.jobs.batches import BatchRunner, task_prefetch
 from litegate.keys import KeyGuard, request_fingerprint, require_operator
+from litegate.pipelines import PipelineService, load_pipelines
 from litegate.runtime import Runtime
 from litegate.server import gemini, native, ollama, openai, pages, responses
 from litegate.server.errors import install_error_handlers
@@ -148,7 +149,6 @@ def _probes(app: FastAPI, keys_on: bool) -> None:
 
 def pipelines_for(runtime: Runtime) -> Any:
     """The pipelines of ``LITEGATE_PIPELINES`` (or the home's folder); None when there are none."""
-    from litegate.pipelines import PipelineService, load_pipelines
 
     s = runtime.settings
     found = load_pipelines(s.pipelines, s.home, explicit=s.pipelines is not None)

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import Request
 
-from litegate.errors import PayloadTooLarge, TooManyRequests
+from litegate.errors import InvalidRequest, PayloadTooLarge, TooManyRequests
 from litegate.keys import request_tenant
 from litegate.server.limits import BodyTooLarge
 
@@ -75,6 +75,5 @@ async def read_form(request: Request, **limits: Any) -> Any:
     except BodyTooLarge:
         raise
     except Exception as e:  # noqa: BLE001 - a malformed multipart body is the client's error
-        from litegate.errors import InvalidRequest
 
         raise InvalidRequest(f"the multipart body could not be read: {e}") from None

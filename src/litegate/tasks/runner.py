@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from litegate.documents import as_prompt
 from litegate.errors import InvalidRequest, LitegateError, TierUnavailable, UnknownTask
 from litegate.tasks.base import MAX_TEXT_CHARS, TaskContext, TaskOutput, TaskRequest, TaskSpec
 from litegate.tasks.cascade import CascadePolicy, Step, run_policy
@@ -83,8 +84,6 @@ class TaskRunner:
             return None
         if self.context.attachments is None:
             raise InvalidRequest("files need the document layer, which this runner was built without", param="files")
-        from litegate.documents import as_prompt
-        from litegate.tasks.base import MAX_TEXT_CHARS
 
         read = self.context.attachments.read([self.context.attachments.task_part(f, f"files.{i}")
                                              for i, f in enumerate(files)])

@@ -14,6 +14,7 @@ import numpy as np
 
 from litegate.errors import ExtractorNotFound, InvalidRequest, TierUnavailable
 from litegate.ledger.pricing import NANO_USD_PER_HOUR
+from litegate.nano.coalesce import Coalescer
 from litegate.nano.encoders import Encoder
 from litegate.tiers.base import BaseTier, TierConfig
 
@@ -28,7 +29,6 @@ class NanoTier(BaseTier):
         self.classifiers = deps.classifiers
         self.extractors = getattr(deps, "extractors", None)
         self.encoders = getattr(deps, "encoders", None) or getattr(self.classifiers, "encoders", None)
-        from litegate.nano.coalesce import Coalescer
 
         # concurrent calls to one classifier run as one batched forward pass (batch jobs, bursts)
         def predict(clf: Any, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -28,6 +28,7 @@ from litegate.chat import ChatCall
 from litegate.chat.gemini_shapes import contents_to_messages, to_chat_request, to_gemini_response
 from litegate.errors import InvalidRequest, LitegateError, NotFound, TooManyRequests
 from litegate.keys import request_feature, request_fingerprint, request_tenant
+from litegate.nano.embeddings import MODEL
 from litegate.server.bodies import BATCH_EMBED, CACHE, CACHE_UPDATE, COUNT_TOKENS, EMBED, GENERATE, body
 from litegate.server.errors import json_body
 from litegate.server.gemini.shape import google_status
@@ -179,7 +180,6 @@ def gemini_models(request: Request) -> list[dict[str, Any]]:
                     "inputTokenLimit": n_ctx, "outputTokenLimit": n_ctx,
                     "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens",
                                                    "createCachedContent", "batchGenerateContent"]})
-    from litegate.nano.embeddings import MODEL
 
     out.append({"name": f"models/{MODEL}", "baseModelId": MODEL, "version": "litegate", "displayName": MODEL,
                 "description": "sentence embeddings (384 dimensions)", "inputTokenLimit": 128,

@@ -24,6 +24,7 @@ from starlette.datastructures import UploadFile
 from litegate.errors import InvalidRequest, LitegateError, NotFound
 from litegate.keys import request_tenant
 from litegate.pipelines import PipelineService, RunInput
+from litegate.pipelines.store import public_run
 from litegate.server.uploads import read_form, upload_slot
 
 router = APIRouter()
@@ -144,7 +145,6 @@ async def list_runs(name: str, request: Request, status: str | None = None, limi
         raise InvalidRequest(f"'status' must be one of {', '.join(RUN_STATUSES)}", param="status")
     if not 1 <= limit <= 1000:
         raise InvalidRequest("'limit' must be between 1 and 1000", param="limit")
-    from litegate.pipelines.store import public_run
 
     rows = await run_in_threadpool(lambda: svc.store.list(name, status, limit + 1, before,
                                                           tenant=request_tenant(request)))

@@ -21,6 +21,14 @@ from litegate.jobs.batches import endpoint_ok, openai_batch, parse_openai_lines
 from litegate.jobs.files import check_purpose
 from litegate.keys import request_feature, request_tenant
 from litegate.server.errors import json_body
+from litegate.server.gemini.batches import (
+    delete_gemini_file,
+    download_gemini_file,
+    get_gemini_batch,
+    get_gemini_file,
+    list_gemini_batches,
+    list_gemini_files,
+)
 from litegate.server.openai.chat import gemini_client
 from litegate.server.uploads import read_form, upload_slot
 
@@ -76,7 +84,6 @@ async def upload_file(request: Request) -> dict[str, Any]:
 async def list_files(request: Request, purpose: str | None = None, limit: str | None = None,
                      after: str | None = None, order: str = "desc") -> Any:
     if gemini_client(request):
-        from litegate.server.gemini.batches import list_gemini_files
 
         return await list_gemini_files(request)
     if order not in ("asc", "desc"):
@@ -90,7 +97,6 @@ async def list_files(request: Request, purpose: str | None = None, limit: str | 
 @router.get("/v1/files/{file_id}")
 async def get_file(file_id: str, request: Request) -> Any:
     if gemini_client(request):
-        from litegate.server.gemini.batches import download_gemini_file, get_gemini_file
 
         if file_id.endswith(":download"):
             return await download_gemini_file(file_id[:-len(":download")], request)
@@ -110,7 +116,6 @@ async def file_content(file_id: str, request: Request) -> Response:
 @router.delete("/v1/files/{file_id}")
 async def delete_file(file_id: str, request: Request) -> dict[str, Any]:
     if gemini_client(request):
-        from litegate.server.gemini.batches import delete_gemini_file
 
         return await delete_gemini_file(file_id, request)
     await run_in_threadpool(request.app.state.runtime.files.delete, file_id, request_tenant(request))
@@ -168,7 +173,6 @@ def _line_limit(request: Request) -> int:
 @router.get("/v1/batches")
 async def list_batches(request: Request, after: str | None = None, limit: str | None = None) -> dict[str, Any]:
     if gemini_client(request):
-        from litegate.server.gemini.batches import list_gemini_batches
 
         return await list_gemini_batches(request)
     jobs, more = await run_in_threadpool(request.app.state.runtime.batches.list, "openai", after,
@@ -179,7 +183,6 @@ async def list_batches(request: Request, after: str | None = None, limit: str | 
 @router.get("/v1/batches/{batch_id}")
 async def get_batch(batch_id: str, request: Request) -> dict[str, Any]:
     if gemini_client(request):
-        from litegate.server.gemini.batches import get_gemini_batch
 
         return await get_gemini_batch(batch_id, request)
     return openai_batch(await run_in_threadpool(_openai_job, request, batch_id))

@@ -21,6 +21,8 @@ from litegate.chat import ChatCall, ChatCompletionRequest, ChatRun, CompletionRe
 from litegate.errors import InvalidRequest, LitegateError, RemoteRejected
 from litegate.keys import request_feature, request_fingerprint
 from litegate.server.errors import error_body
+from litegate.server.gemini.routes import gemini_models
+from litegate.server.gemini.routes import get_model as gemini_get_model
 from litegate.server.limits import while_connected
 
 router = APIRouter()
@@ -204,7 +206,6 @@ def gemini_client(request: Request) -> bool:
 @router.get("/v1/models")
 async def list_models(request: Request) -> dict[str, Any]:
     if gemini_client(request):
-        from litegate.server.gemini.routes import gemini_models
 
         return {"models": gemini_models(request)}
     started = request.app.state.started
@@ -225,7 +226,6 @@ async def list_models(request: Request) -> dict[str, Any]:
 @router.get("/v1/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict[str, Any]:
     if gemini_client(request):
-        from litegate.server.gemini.routes import get_model as gemini_get_model
 
         return await gemini_get_model(model_id, request)
     found = request.app.state.runtime.chat.target(model_id)  # 404 for an unknown model

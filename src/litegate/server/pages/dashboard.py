@@ -14,6 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
+from litegate.errors import InvalidRequest
 from litegate.keys import request_tenant
 from litegate.ledger.calls import timeseries
 
@@ -160,7 +161,6 @@ async def home(request: Request) -> RedirectResponse:
 @router.get("/dashboard", response_class=HTMLResponse)
 async def dashboard(request: Request, hours: float = 24.0) -> HTMLResponse:
     if not 0 < hours <= 24 * 365:
-        from litegate.errors import InvalidRequest
 
         raise InvalidRequest("'hours' must be between 0 and 8760", param="hours")
     accountant = request.app.state.runtime.accountant
