@@ -7,6 +7,10 @@ request checks -> context budget -> the tier -> reply checks (schema, tool calls
 priced by the tier that answered; a tier that is down hands over to its fallback
 (``tiers.fallback``). Sync callers run the same async path on a portal loop. Front ends only
 translate shapes.
+
+Why one module (over 400 lines): the checks, the tool decision around a call and the relay
+share the plan of one call; budgets (``chat.budget``) and the byte relay (``chat.relay``) are
+already their own modules.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """Collections: create, list, delete; add files (through the document layer) or texts; hybrid
-search. Every collection has an owner (an API key's fingerprint) and a key sees only its own."""
+search. Every collection has an owner (an API key's fingerprint) and a key sees only its own.
+
+Why one module (over 400 lines): ownership, ingest and search meet here over one store;
+chunking, fusion, filters and the store are modules of their own.
+"""
 
 from __future__ import annotations
 

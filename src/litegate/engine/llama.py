@@ -8,6 +8,9 @@ the generation, which is how a client that hangs up stops burning CPU.
 
 The same C++ server also listens on a private loopback port, guarded by a random API key,
 for the few routes the handlers do not expose (tokenize, chat-template token counts).
+
+Why one module (over 400 lines): one engine's sync calls, streams and asyncio bridges share its
+threads, admission and deadline.
 """
 
 from __future__ import annotations

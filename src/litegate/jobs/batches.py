@@ -11,6 +11,9 @@ and JSON body) exactly as the HTTP route would. The server passes one that calls
 in process (``litegate.server.internal``), so a batch line takes the same path as a request:
 validation, tiers, ledger, keys' budgets. ``litegate batch run`` and the Ray executor use the
 same dispatch on an app they build themselves.
+
+Why one module (over 400 lines): the store, the leases and the runner share one exactly-once
+invariant over the same two tables; the next step is splitting the two APIs' line shapes out.
 """
 
 from __future__ import annotations

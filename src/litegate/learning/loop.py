@@ -17,6 +17,9 @@ it (human labels are the yardstick when there are any; teacher labels then only 
 candidate is promoted, refitted on everything, only if it is not worse; the old version stays
 for ``rollback``. The review queue lists unlabeled calls that went to human review
 or fell under a confidence, most informative first (smallest margin, least typical).
+
+Why one module (over 400 lines): the examples table, review, distill and rollback share the
+table and its locks; what differs per model kind is in ``learning.adapters``.
 """
 
 from __future__ import annotations

@@ -15,6 +15,9 @@ probe outputs so it weighs them as they behave on unseen text.
 Each field's confidence is a calibrated P(correct): the CRF's marginal probability of the
 chosen span (or of no span at all) mapped through isotonic regression fitted on out-of-fold
 predictions of the training examples, as the nano classifier does.
+
+Why one module (over 400 lines): features, the CRF, the probe and calibration are one model
+whose parts are fitted together, out of fold; they are read and changed together.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ outbox, for one Runtime (the server makes one, ``litegate pipeline run`` another
    that answers ``human_review``, or a ``review`` step) holds the run for a person.
 3. ``review``: a person approves (optionally correcting the held step's output) and the run
    goes on from the next step, or rejects it.
+
+Why one module (over 400 lines): a run's submit, steps, review and numbers share the run's
+record; step kinds, specs, stores and sinks are modules of their own.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ With an extractor named, LLM tiers also learn from its training examples: the mo
 ones (by the nano encoder) are given as worked examples, its fields and descriptions are
 used when the request names none, and each field's description carries the values it took
 most often in training (what a date or an amount looks like in this data).
+
+Why one module (over 400 lines): the task's three tiers (nano, LLM, prebuilt) share one
+request, one schema and one confidence rule.
 """
 
 from __future__ import annotations
