@@ -104,6 +104,9 @@ def dense_runs(encoder: Any, corpus: dict[str, str], queries: dict[str, str]) ->
 def quality(args: argparse.Namespace, encoder: Any, workdir: Path) -> dict[str, Any]:
     """One index, scored on each split (choose on dev, report test)."""
     corpus = load_beir(Path(args.beir), args.split.split(",")[0])[0]
+    if args.docs and args.docs < len(corpus):  # a fixed random subset; qrels keep only its documents
+        keep = sorted(random.Random(0).sample(sorted(corpus), args.docs))
+        corpus = {d: corpus[d] for d in keep}
     coll = Collections(create_engine(f"sqlite:///{workdir / 'beir.db'}"), lambda: encoder)
     coll.create(None, "beir")
     started = time.perf_counter()
@@ -113,9 +116,12 @@ def quality(args: argparse.Namespace, encoder: Any, workdir: Path) -> dict[str, 
     ingest_s = time.perf_counter() - started
     chunks = coll.get(None, "beir")["chunks"]
     out: dict[str, Any] = {"dataset": Path(args.beir).name, "documents": len(corpus), "chunks": chunks,
+                           "document_subset": bool(args.docs),
                            "ingest_docs_per_s": round(len(corpus) / ingest_s, 1)}
     for split in args.split.split(","):
         _, queries, qrels = load_beir(Path(args.beir), split)
+        qrels = {q: kept for q, rel in qrels.items() if (kept := {d: r for d, r in rel.items() if d in corpus})}
+        queries = {q: t for q, t in queries.items() if q in qrels}
         if args.queries:
             keep = sorted(random.Random(0).sample(sorted(queries), min(args.queries, len(queries))))
             queries = {q: queries[q] for q in keep}
@@ -226,6 +232,8 @@ def main() -> None:
     ap.add_argument("--beir", help="a BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv")
     ap.add_argument("--split", default="dev,test", help="qrels splits to score, comma-separated")
     ap.add_argument("--queries", type=int, default=0, help="a fixed random sample of this many queries (0: all)")
+    ap.add_argument("--docs", type=int, default=0, help="a fixed random subset of this many documents (0: all); "
+                                                         "queries keep the judged documents in it")
     ap.add_argument("--chunks", type=int, default=100_000, help="synthetic chunks for the latency run (0: skip)")
     ap.add_argument("--pdf-pages", type=int, default=200, help="pages of the ingest PDF (0: skip)")
     ap.add_argument("--skip-quality", action="store_true", help="with --beir: only take the PDF's text from it")
