@@ -13,7 +13,7 @@ from litegate.collections import Collections, chunk_document
 from litegate.collections.fusion import normalized_sum, reciprocal_rank
 from litegate.collections.store import chunks_table, collection_files_table
 from litegate.documents.types import Document, Part, Segment
-from litegate.errors import Conflict, InvalidRequest, NotFound
+from litegate.errors import Conflict, InvalidRequest, LitegateError, NotFound
 
 MANUAL = """# Returns
 
@@ -204,8 +204,8 @@ def test_an_ingest_job_left_unfinished_resumes_in_the_next_process(tmp_path: Pat
     first = Collections(engine, lambda: encoder, files=files)
     first.create("key-a", "docs")
     ids = [files.put(f"Note {i}: the door code is {1000 + i}.".encode(), api="openai", purpose="assistants",
-                     filename=f"note{i}.txt").id for i in range(4)]
-    blank = files.put(b"  \n", api="openai", purpose="assistants", filename="blank.txt").id
+                     filename=f"note{i}.txt", owner="key-a").id for i in range(4)]
+    blank = files.put(b"  \n", api="openai", purpose="assistants", filename="blank.txt", owner="key-a").id
     first.jobs.close()  # the worker stops before any file: as if the process died at once
     job = first.jobs.submit("key-a", "docs", ids + [blank], {"batch": "b1"})
     first.jobs.wait(10)
@@ -228,3 +228,21 @@ def test_an_ingest_job_left_unfinished_resumes_in_the_next_process(tmp_path: Pat
     assert "1003" in hits[0].text
     with engine.connect() as conn:
         assert _json.loads(conn.execute(select(jobs_table.c["items"])).scalar_one())[0]["status"] == "completed"
+
+
+def test_a_key_cannot_index_another_keys_stored_file(tmp_path: Path) -> None:
+    from litegate.jobs.files import FileStore
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'f.db'}")
+    files = FileStore(engine, tmp_path)
+    theirs = files.put(b"Team A's secret plan.", api="openai", purpose="assistants", filename="plan.txt",
+                       mime_type="text/plain", owner="key-a")
+    encoder = FakeEncoder()
+    coll = Collections(engine, lambda: encoder, files=files)
+    coll.create("key-b", "mine")
+    with pytest.raises(LitegateError):  # not found for key B, as if it did not exist
+        coll.add_stored_file("key-b", "mine", theirs.id)
+    with pytest.raises(LitegateError):
+        coll.jobs.submit("key-b", "mine", [theirs.id])
+    coll.create("key-a", "ours")
+    assert coll.add_stored_file("key-a", "ours", theirs.id)  # its owner indexes it
