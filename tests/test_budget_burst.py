@@ -15,7 +15,7 @@ import pytest
 
 from conftest import start_server, stop_server
 
-BUDGET = 0.003
+BUDGET = 0.00005  # a handful of calls: local tiers are priced per token (ledger.pricing)
 KEY = "burst-key"
 WARM = "warm-key"  # no budget: loads the model before the burst
 BODY = {"model": "lite", "max_tokens": 8, "temperature": 0,
