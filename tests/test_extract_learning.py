@@ -94,5 +94,6 @@ def test_train_cli_with_a_bad_line_names_it(home: Path, tmp_path: Path) -> None:
     data = tmp_path / "bad.jsonl"
     data.write_text(json.dumps({"text": "pay Ann", "data": {"person_name": "Bob"}}) + "\n")
     r = run(home, "train", "x", "--task", "extract", "--data", str(data))
-    assert r.returncode == 1 and "examples.0.data.person_name" in r.stderr and "does not occur" in r.stderr
+    # named by the file's line, as the user wrote it, not by the list index
+    assert r.returncode == 1 and "bad.jsonl:1: 'data.person_name'" in r.stderr and "does not occur" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
