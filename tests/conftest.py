@@ -52,6 +52,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.unit)
 
 
+@pytest.fixture(autouse=True)
+def _close_unit_runtimes() -> Iterator[None]:
+    """Every Runtime a unit test built over fakes is closed after it, passed or failed
+    (``fakes.runtime`` keeps them; Runtime.close is idempotent, so a test's own close is fine)."""
+    yield
+    fakes = sys.modules.get("fakes")
+    while fakes is not None and fakes.OPEN_RUNTIMES:
+        fakes.OPEN_RUNTIMES.pop().close()
+
+
 @pytest.fixture(scope="session")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     path = tmp_path_factory.mktemp("litegate-home")

@@ -4,19 +4,30 @@ included) to every operation; none may be answered with a server error. Generati
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is in the test extra")
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 
-@pytest.fixture(scope="module")
-def api_schema(server: str) -> object:
-    """The running server's own spec, read when the test runs (not while pytest collects)."""
-    return schemathesis.openapi.from_url(server + "/openapi.json")
+def _spec() -> dict:
+    """The app's own spec (it does not depend on models being loaded)."""
+    from litegate.config import Settings
+    from litegate.runtime import build
+    from litegate.server.app import create_app
+
+    home = Path(tempfile.mkdtemp(prefix="litegate-spec-"))
+    rt = build(Settings(home=home), record=False)
+    try:
+        return create_app(rt, close_runtime=False).openapi()
+    finally:
+        rt.close()
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
+schema = schemathesis.openapi.from_dict(_spec())
 CAPS = {"max_tokens": 4, "max_completion_tokens": 4, "max_output_tokens": 4, "num_predict": 4, "n": 1}
 
 

@@ -99,7 +99,10 @@ def _objects_of_a(base: str) -> dict[str, Any]:
         time.sleep(0.3)
         dead = a.get("/v1/pipelines/ping/dead-letters").json()["data"]
     assert dead, "the webhook to a closed port should be dead-lettered"
-    return {"file_id": file_id, "output_file_id": batch["output_file_id"], "batch_id": batch["id"],
+    store = a.post("/v1/vector_stores", json={"name": "a-store"}).json()
+    assert a.post("/v1/collections", json={"name": "a-docs"}).status_code == 201
+    return {"store_id": store["id"], "collection": "a-docs", "file_id": file_id,
+            "output_file_id": batch["output_file_id"], "batch_id": batch["id"],
             "gemini_file": gfile, "gemini_batch": gbatch, "cache": cache, "run_id": held["id"],
             "ping_run": pinged["id"], "delivery_id": dead[0]["id"]}
 
@@ -108,6 +111,8 @@ def _fill(path: str, ids: dict[str, Any]) -> str:
     """A spec path with A's object ids in its parameters."""
     gemini = path.startswith(("/v1beta", "/upload")) or "{name}" in path and not path.startswith("/v1/pipelines")
     out = path.replace("{file_id}", ids["file_id"]).replace("{batch_id}", ids["batch_id"])
+    out = out.replace("{store_id}", ids["store_id"]).replace("{ref}", ids["collection"])
+    out = out.replace("{file_ref}", ids["file_id"])
     out = out.replace("{run_id}", ids["run_id"]).replace("{delivery_id}", ids["delivery_id"])
     if path.startswith("/v1/pipelines/"):
         return out.replace("{name}", "ping" if "dead-letters/" in path else "hold")
@@ -132,6 +137,13 @@ for _prefix in ("/v1beta", "/v1"):
                    ("delete", f"{_prefix}/cachedContents/{{name}}"): "delete",
                    ("post", f"/upload{_prefix}/files"): "create"})
 ROUTES.update({
+    # a collection or vector store of A's is not found for B, nor anything in it; adding to one is
+    # refused the same way (tests/unit/test_collection_store.py: only the owner's stored files)
+    ("get", "/v1/vector_stores/{store_id}/files"): "read", ("post", "/v1/vector_stores/{store_id}/files"): "create",
+    ("get", "/v1/vector_stores/{store_id}/files/{file_id}"): "read",
+    ("delete", "/v1/vector_stores/{store_id}/files/{file_id}"): "delete",
+    ("get", "/v1/collections/{ref}/files"): "read", ("post", "/v1/collections/{ref}/files"): "create",
+    ("delete", "/v1/collections/{ref}/files/{file_ref}"): "delete",
     ("get", "/v1beta/files"): "list", ("get", "/v1beta/batches"): "list",
     ("get", "/v1/files"): "list", ("post", "/v1/files"): "create",
     ("get", "/v1/files/{file_id}"): "read", ("delete", "/v1/files/{file_id}"): "delete",

@@ -241,7 +241,7 @@ def runtime(tmp_path: Path, tiers: list[TierConfig] | None = None, engines: dict
     s = Settings(home=tmp_path, **settings)
     rt = build(s, Config(tiers=tiers or []), registry=FakeRegistry(engines), encoder_factory=FakeEncoder,
                record=record)
-    OPEN_RUNTIMES.append(rt)  # closed after the test even when it fails before its own close (conftest)
+    OPEN_RUNTIMES.append(rt)  # closed after the test even when it fails before its own close (tests/conftest.py)
     return rt
 
 
