@@ -60,3 +60,16 @@ def test_a_tokenizer_without_the_special_tokens_is_a_model_file_error() -> None:
     encoder.layers, encoder._tokenizer, encoder._untruncated = 1, tokenizer, tokenizer
     with pytest.raises(ModelFileError, match=r"has no \[CLS\] or \[SEP\] token"):
         encoder.encode_tokens(["hello world"])
+
+
+def test_count_tokens_with_a_request_that_is_not_an_object_is_a_400(tmp_path) -> None:
+    from fakes import runtime
+    from fastapi.testclient import TestClient
+
+    from litegate.server import create_app
+
+    rt = runtime(tmp_path)
+    with TestClient(create_app(rt, close_runtime=False)) as client:
+        r = client.post("/v1beta/models/lite:countTokens", json={"generateContentRequest": 5})
+        assert r.status_code == 400 and "generateContentRequest" in r.json()["error"]["message"]
+        assert client.post("/v1beta/models/nope:countTokens", json={"generateContentRequest": 5}).status_code == 404

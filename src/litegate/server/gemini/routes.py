@@ -267,9 +267,12 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
 @router.post("/models/{model}:countTokens", openapi_extra=body(COUNT_TOKENS))
 async def count_tokens(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
+    name = _served(request, _model_id(model))  # an unknown model is a 404 before the body is read
     if "generateContentRequest" in body:
         body = body["generateContentRequest"]
-    _, _, total = await request.app.state.runtime.chat.count(_model_id(model), contents_to_messages(body))
+        if not isinstance(body, dict):
+            raise InvalidRequest("generateContentRequest must be an object")
+    _, _, total = await request.app.state.runtime.chat.count(name, contents_to_messages(body))
     return {"totalTokens": total}
 
 
