@@ -14,6 +14,7 @@ from litegate.collections.fusion import normalized_sum, reciprocal_rank
 from litegate.collections.store import chunks_table, collection_files_table
 from litegate.documents.types import Document, Part, Segment
 from litegate.errors import Conflict, InvalidRequest, LitegateError, NotFound
+from litegate.tenancy import OPERATOR, Tenant, set_current
 
 MANUAL = """# Returns
 
@@ -240,9 +241,14 @@ def test_a_key_cannot_index_another_keys_stored_file(tmp_path: Path) -> None:
     encoder = FakeEncoder()
     coll = Collections(engine, lambda: encoder, files=files)
     coll.create("key-b", "mine")
-    with pytest.raises(LitegateError):  # not found for key B, as if it did not exist
-        coll.add_stored_file("key-b", "mine", theirs.id)
-    with pytest.raises(LitegateError):
-        coll.jobs.submit("key-b", "mine", [theirs.id])
-    coll.create("key-a", "ours")
-    assert coll.add_stored_file("key-a", "ours", theirs.id)  # its owner indexes it
+    set_current(Tenant("key-b"))  # what the server's key check sets for a request of key B
+    try:
+        with pytest.raises(LitegateError):  # not found for key B, as if it did not exist
+            coll.add_stored_file("key-b", "mine", theirs.id)
+        with pytest.raises(LitegateError):
+            coll.jobs.submit("key-b", "mine", [theirs.id])
+        set_current(Tenant("key-a"))
+        coll.create("key-a", "ours")
+        assert coll.add_stored_file("key-a", "ours", theirs.id)  # its owner indexes it
+    finally:
+        set_current(OPERATOR)

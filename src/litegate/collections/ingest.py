@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, update
 from litegate.collections.filters import check_attributes
 from litegate.collections.store import jobs_table
 from litegate.errors import InvalidRequest, LitegateError, NotFound
-from litegate.tenancy import Tenant
+from litegate.tenancy import current
 
 log = logging.getLogger("litegate.collections")
 MAX_FILES = 10_000
@@ -48,7 +48,7 @@ class IngestJobs:
         store = self.collections.files_store
         for i, fid in enumerate(file_ids):  # every id must exist before any work starts
             try:
-                store.get(fid, Tenant(owner))  # the caller's own files only
+                store.get(fid, current())  # the caller's own files only
             except NotFound:
                 raise InvalidRequest(f"file_ids.{i}: no file {fid[:80]!r}; upload it with POST /v1/files first",
                                      param=f"file_ids.{i}") from None

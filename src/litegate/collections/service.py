@@ -36,7 +36,7 @@ from litegate.collections.store import (
 from litegate.documents import read
 from litegate.documents.types import Document, Limits, Part
 from litegate.errors import Conflict, InvalidRequest, NotFound
-from litegate.tenancy import Tenant
+from litegate.tenancy import current
 
 NAME_RE = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")
 MAX_QUERY_CHARS = 2000  # about the 512 word pieces a query is worth; longer is a document, not a query
@@ -238,7 +238,7 @@ class Collections:
             raise InvalidRequest("this server keeps no files", param="file_id")
         if not isinstance(file_id, str) or not file_id:
             raise InvalidRequest("'file_id' must be a file's id (from POST /v1/files)", param="file_id")
-        stored = self.files_store.get(file_id, Tenant(owner))  # another key's file is not found
+        stored = self.files_store.get(file_id, current())  # the caller's files only (another key's: not found)
         data = self.files_store.content(file_id)
         part = Part(guess_type(stored.filename, stored.mime_type), data, file_id, filename=stored.filename)
         return self.add_file(owner, ref, part, source=file_id, file_id=file_id, attributes=attributes)
