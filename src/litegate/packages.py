@@ -5,6 +5,7 @@ model's). ``LITEGATE_AUTO_INSTALL=0`` refuses instead and names the command to r
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata as metadata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +21,15 @@ def file_sha256(path: Path) -> str:
         while chunk := f.read(1 << 22):
             h.update(chunk)
     return h.hexdigest()
+
+
+def installed(distribution: str) -> metadata.Distribution | None:
+    """The installed distribution of that name, or None (the ``present`` check of
+    ``install_once`` for a package that is its own marker)."""
+    try:
+        return metadata.distribution(distribution)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def install_once(present: Callable[[], T | None], *, what: str, announce: str, install_hint: str,

