@@ -203,10 +203,13 @@ def advice(report: dict[str, Any]) -> list[str]:
     if budget["llama_poll"] > 0 and busy > 0:
         tips.append(f"LITEGATE_POLL={budget['llama_poll']} makes idle llama.cpp threads spin, taking CPU from "
                     "neighbours on a busy machine; 0 is the default")
-    if decode is not None and decode < 0.5:
+    if decode is not None and decode < 0.5 and busy > 0:
         fewer = " or fewer llama.cpp threads" if budget["llama_threads"] > 1 else ""
         tips.append(f"decode runs at {decode:.0%} of its quiet speed: other work holds the CPUs (see the load); give "
                     f"litegate its own CPUs (taskset / cpuset / a container's cpus){fewer}")
+    elif decode is not None and decode < 0.5:
+        tips.append(f"decode runs at {decode:.0%} of its quiet speed on a machine that is not oversubscribed: check "
+                    "the CPU's frequency scaling and power mode, and whether a container throttles this process")
     encoder = (report.get("encoder") or {}).get("ratio")
     if encoder is not None and encoder < 0.5:
         tips.append(f"the encoder runs at {encoder:.0%} of its quiet speed: check the load and "

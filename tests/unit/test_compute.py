@@ -180,3 +180,21 @@ def test_advice_names_what_to_change() -> None:
     quiet = {"budget": ComputeBudget.split(2).as_dict(), "available_cpus": 2, "cpus_online": 2,
              "load_average": [0.5, 0.5, 0.5], "thread_env": {}, "decode": {"ratio": 0.95}}
     assert advice(quiet) == ["nothing to change: the budget fits the CPUs this process may use"]
+
+
+def test_slow_decode_on_an_idle_machine_is_not_blamed_on_neighbours() -> None:
+    from litegate.compute import advice
+
+    idle = {"budget": ComputeBudget.split(2).as_dict(), "available_cpus": 2, "cpus_online": 2,
+            "load_average": [0.5, 0.5, 0.5], "thread_env": {}, "decode": {"ratio": 0.3}}
+    tips = "\n".join(advice(idle))
+    assert "not oversubscribed" in tips and "other work holds the CPUs" not in tips
+
+
+def test_the_decode_probe_expects_more_from_more_threads_and_less_from_bigger_models() -> None:
+    from litegate.cli.doctor import expected_decode_tok_s
+    from litegate.ledger.pricing import QUIET
+
+    one, two = expected_decode_tok_s(1), expected_decode_tok_s(2)
+    assert 10 < one < two < 2 * one  # a second llama.cpp thread helps, less than twofold
+    assert expected_decode_tok_s(1, 3 * QUIET.weights_bytes) < one / 2  # a model three times the size

@@ -13,6 +13,20 @@ from litegate.cli.common import fail, out, settings
 from litegate.compute import ComputeBudget, advice, survey
 from litegate.ledger.pricing import QUIET
 
+# The probe's own decode speed on a quiet machine (this prompt, counted from the first token, the
+# embedded lite model, 2 cores; load 0.5-2, 2026-12-05): 14.3-15.3 tok/s with one llama.cpp
+# thread (the default on 2 CPUs), 26.4-28.0 with two. A second thread bought 1.75x, so each
+# thread beyond the first is counted at 0.75 of one. Other models scale with their weights.
+PROBE_TOK_S_ONE_THREAD = 15.0
+EXTRA_THREAD_SHARE = 0.75
+
+
+def expected_decode_tok_s(threads: int, weights: int | None = None) -> float:
+    """What the decode probe reads on a quiet machine with ``threads`` llama.cpp threads."""
+    scale = QUIET.weights_bytes / weights if weights else 1.0
+    return PROBE_TOK_S_ONE_THREAD * (1 + EXTRA_THREAD_SHARE * (max(1, threads) - 1)) * scale
+
+
 ENCODER_TEXTS = [f"how do I reset the pin of card number {i} before my trip" for i in range(32)]
 
 
@@ -42,7 +56,7 @@ def decode_probe(budget: ComputeBudget, seconds: float, model: str = "lite") -> 
         engine.stream("chat", {"messages": [{"role": "user", "content": "Count from one to five hundred in words."}],
                                "max_tokens": 4096, "temperature": 0}, on_chunk)
     speed = (len(times) - 1) / (times[-1] - times[0]) if len(times) > 2 else 0.0
-    expected = 1.0 / QUIET.llm_seconds(0, 1, weights_bytes=weights_bytes(model))
+    expected = expected_decode_tok_s(budget.llama_threads, weights_bytes(model))
     return {"tokens": len(times), "tok_s": round(speed, 1), "expected_tok_s": round(expected, 1),
             "ratio": round(speed / expected, 2)}
 
