@@ -42,7 +42,8 @@ timeout_s = 0.5
 """
 # the path parameters of the spec's routes that name a stored object, and the words of the paths
 # that store, list or act on them: a route matching these and missing from ROUTES fails the test
-OBJECT_PATHS = re.compile(r"/(files|batches|cachedContents|runs|deliveries|dead-letters|review|stats)\b")
+OBJECT_PATHS = re.compile(r"/(files|batches|cachedContents|fileSearchStores|runs|deliveries|dead-letters|review"
+                          r"|stats)\b")
 
 
 def headers(who: str, gemini: bool = False) -> dict[str, str]:
@@ -99,12 +100,19 @@ def _objects_of_a(base: str) -> dict[str, Any]:
         time.sleep(0.3)
         dead = a.get("/v1/pipelines/ping/dead-letters").json()["data"]
     assert dead, "the webhook to a closed port should be dead-lettered"
+    fss = ga.post("/v1beta/fileSearchStores", json={"displayName": "A's store"}).json()["name"]
+    start = ga.post(f"/upload/v1beta/{fss}:uploadToFileSearchStore", json={"displayName": "a.txt"},
+                    headers={"x-goog-upload-protocol": "resumable", "x-goog-upload-command": "start"})
+    stored = ga.post(start.headers["x-goog-upload-url"], content=b"Tenant A's secret handbook.", headers={
+        "x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"}).json()
+    assert stored["done"], stored
     store = a.post("/v1/vector_stores", json={"name": "a-store"}).json()
     assert a.post("/v1/collections", json={"name": "a-docs"}).status_code == 201
     return {"store_id": store["id"], "collection": "a-docs", "file_id": file_id,
             "output_file_id": batch["output_file_id"], "batch_id": batch["id"],
             "gemini_file": gfile, "gemini_batch": gbatch, "cache": cache, "run_id": held["id"],
-            "ping_run": pinged["id"], "delivery_id": dead[0]["id"]}
+            "ping_run": pinged["id"], "delivery_id": dead[0]["id"], "file_search_store": fss,
+            "file_search_document": stored["response"]["documentName"]}
 
 
 def _fill(path: str, ids: dict[str, Any]) -> str:
@@ -113,6 +121,9 @@ def _fill(path: str, ids: dict[str, Any]) -> str:
     out = path.replace("{file_id}", ids["file_id"]).replace("{batch_id}", ids["batch_id"])
     out = out.replace("{store_id}", ids["store_id"]).replace("{ref}", ids["collection"])
     out = out.replace("{file_ref}", ids["file_id"])
+    out = out.replace("{store}", ids["file_search_store"].split("/")[1])
+    out = out.replace("{doc}", ids["file_search_document"].split("/")[-1])
+    out = out.replace("{op}", ids["file_search_document"].split("/")[-1])
     out = out.replace("{run_id}", ids["run_id"]).replace("{delivery_id}", ids["delivery_id"])
     if path.startswith("/v1/pipelines/"):
         return out.replace("{name}", "ping" if "dead-letters/" in path else "hold")
@@ -135,7 +146,17 @@ for _prefix in ("/v1beta", "/v1"):
                    ("get", f"{_prefix}/cachedContents/{{name}}"): "read",
                    ("patch", f"{_prefix}/cachedContents/{{name}}"): "update",
                    ("delete", f"{_prefix}/cachedContents/{{name}}"): "delete",
-                   ("post", f"/upload{_prefix}/files"): "create"})
+                   ("post", f"/upload{_prefix}/files"): "create",
+                   ("get", f"{_prefix}/fileSearchStores"): "list", ("post", f"{_prefix}/fileSearchStores"): "create",
+                   ("get", f"{_prefix}/fileSearchStores/{{store}}"): "read",
+                   ("delete", f"{_prefix}/fileSearchStores/{{store}}"): "delete",
+                   ("post", f"{_prefix}/fileSearchStores/{{store}}:importFile"): "update",
+                   ("post", f"/upload{_prefix}/fileSearchStores/{{store}}:uploadToFileSearchStore"): "update",
+                   ("get", f"{_prefix}/fileSearchStores/{{store}}/operations/{{op}}"): "read",
+                   ("get", f"{_prefix}/fileSearchStores/{{store}}/upload/operations/{{op}}"): "read",
+                   ("get", f"{_prefix}/fileSearchStores/{{store}}/documents"): "read",
+                   ("get", f"{_prefix}/fileSearchStores/{{store}}/documents/{{doc}}"): "read",
+                   ("delete", f"{_prefix}/fileSearchStores/{{store}}/documents/{{doc}}"): "delete"})
 ROUTES.update({
     # a collection or vector store of A's is not found for B, nor anything in it; adding to one is
     # refused the same way (tests/unit/test_collection_store.py: only the owner's stored files)

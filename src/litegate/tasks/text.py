@@ -14,6 +14,7 @@ from litegate.chat.structured import compile_schema
 from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec, TextRequest, check_size
+from litegate.tenancy import current
 
 NOT_IN_CONTEXT = "not in context"
 NOT_IN_DOCUMENTS = "not in the documents"
@@ -136,9 +137,9 @@ def _supported(answer_text: str, passages: list[Passage]) -> bool:
     return sum(1 for w in words if w in source) * 2 >= len(words)
 
 
-def retrieve(ctx: TaskContext, req: AnswerRequest, owner: str | None) -> None:
+def retrieve(ctx: TaskContext, req: AnswerRequest, api_key: str | None) -> None:
     """With ``collection``: the question's best chunks become the passages (once per call,
-    as the caller: a key searches only its own collections)."""
+    as the caller's tenant: a key searches only its own collections)."""
     if req.collection is None:
         if req.filters is not None:
             raise InvalidRequest("'filters' goes with 'collection'", param="filters")
@@ -150,7 +151,9 @@ def retrieve(ctx: TaskContext, req: AnswerRequest, owner: str | None) -> None:
     question = req.query or req.text
     if not question or not question.strip():
         raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
-    req._hits = ctx.collections.search(owner, req.collection, question, top_k=req.top_k, filters=req.filters)
+    # the caller's tenant owns collections (one anonymous owner on a server without keys)
+    req._hits = ctx.collections.search(current().owner, req.collection, question, top_k=req.top_k,
+                                       filters=req.filters)
     req.context = [Passage(id=str(i + 1), text=hit.text) for i, hit in enumerate(req._hits)]
 
 

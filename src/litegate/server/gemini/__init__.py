@@ -1,5 +1,6 @@
 """Gemini-compatible routes under /v1beta (and /v1, google-genai's default): generate, stream,
-count tokens, embeddings, caches, Gemini's Files API and batch mode; errors in Google's shape."""
+count tokens, embeddings, caches, Gemini's Files API, batch mode and File Search stores; errors in
+Google's shape."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.utils import generate_unique_id
 
 from litegate.server.front import FrontEnd, Guards
-from litegate.server.gemini import batches, routes
+from litegate.server.gemini import batches, file_search, routes
 from litegate.server.gemini.shape import GEMINI_SHAPE
 
 
@@ -27,6 +28,8 @@ def mount(app: FastAPI, guards: Guards) -> None:
         app.include_router(routes.router, prefix=prefix, dependencies=deps, **ids)
         app.include_router(batches.router, prefix=prefix, dependencies=deps, **ids)
         app.include_router(batches.upload_router, prefix="/upload" + prefix, dependencies=deps, **ids)
+        app.include_router(file_search.router, prefix=prefix, dependencies=deps, **ids)
+        app.include_router(file_search.upload_router, prefix="/upload" + prefix, dependencies=deps, **ids)
 
 
 FRONT = FrontEnd("gemini", mount, GEMINI_SHAPE)

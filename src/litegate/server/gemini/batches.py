@@ -18,7 +18,8 @@ import os
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +82,7 @@ class Upload:
     mime_type: str
     size: int | None
     owner: str | None = None  # the key that started it: only it may send the chunks
+    metadata: dict[str, Any] = field(default_factory=dict)  # the start request's, for what finishes it
     offset: int = 0
 
 
@@ -96,7 +98,8 @@ class Uploads:
         self.open: dict[str, Upload] = {}
         self.lock = threading.Lock()
 
-    def start(self, display_name: str, mime_type: str, size: int | None, owner: str | None = None) -> str:
+    def start(self, display_name: str, mime_type: str, size: int | None, owner: str | None = None,
+              metadata: dict[str, Any] | None = None) -> str:
         upload_id = secrets.token_hex(16)
         with self.lock:
             mine = [i for i, up in self.open.items() if up.owner == owner]
@@ -107,7 +110,7 @@ class Uploads:
                                       code="too_many_uploads", retry_after=5.0)
             # named for this process: a session a crash cuts short is removed at the next start
             self.open[upload_id] = Upload(self.root / f"{os.getpid()}-{upload_id}", display_name, mime_type, size,
-                                          owner)
+                                          owner, dict(metadata or {}))
         return upload_id
 
     def get(self, upload_id: str, owner: str | None = None) -> Upload:
@@ -133,15 +136,32 @@ def _uploads(request: Request) -> Uploads:
 
 @upload_router.post("/files")
 async def upload(request: Request) -> Response:
+    files = request.app.state.runtime.files
+
+    async def finish(up: Upload) -> dict[str, Any]:
+        def store() -> StoredFile:
+            with open(up.path, "rb") as source:
+                return files.put_stream(source, api="gemini", purpose="user_data", filename=up.display_name or "upload",
+                                        mime_type=up.mime_type, expires_at=time.time() + FILE_TTL_S,
+                                        owner=request_tenant(request).owner)
+        return {"file": _file_resource(request, await run_in_threadpool(store))}
+    return await resumable_upload(request, finish, lambda body: given if isinstance(given := body.get("file"), dict)
+                                  else {})
+
+
+async def resumable_upload(request: Request, finish: Callable[[Upload], Awaitable[dict[str, Any]]],
+                           metadata: Callable[[dict[str, Any]], dict[str, Any]]) -> Response:
+    """The resumable upload protocol google-genai speaks: a start request (its JSON body's
+    ``metadata``) that answers with an upload URL, then chunks at ``X-Goog-Upload-Offset``
+    appended to a file on disk; the finalizing chunk's answer is ``finish(upload)``."""
     upload_id = request.query_params.get("upload_id")
     command = request.headers.get("x-goog-upload-command", "").replace(" ", "").lower()
     limit = int(request.app.state.runtime.settings.max_file_mb * (1 << 20))
     if upload_id is None:
         if "start" not in command.split(","):
             raise InvalidRequest("start an upload with 'X-Goog-Upload-Protocol: resumable' and "
-                                 "'X-Goog-Upload-Command: start' (the protocol google-genai's files.upload speaks)")
-        body = await json_body(request)
-        meta = given if isinstance(given := body.get("file"), dict) else {}
+                                 "'X-Goog-Upload-Command: start' (the protocol google-genai's upload methods speak)")
+        meta = metadata(await json_body(request))
         size_header = request.headers.get("x-goog-upload-header-content-length")
         size = int(size_header) if size_header and size_header.isdigit() else None
         if size is not None and size > limit:
@@ -149,7 +169,7 @@ async def upload(request: Request) -> Response:
         mime = str(meta.get("mimeType") or meta.get("mime_type")
                    or request.headers.get("x-goog-upload-header-content-type") or "application/octet-stream")[:128]
         display = meta.get("displayName") or meta.get("display_name") or ""
-        new_id = _uploads(request).start(str(display)[:512], mime, size, request_tenant(request).owner)
+        new_id = _uploads(request).start(str(display)[:512], mime, size, request_tenant(request).owner, meta)
         url = str(request.url.include_query_params(upload_id=new_id))
         return Response(b"", headers={"x-goog-upload-url": url, "x-goog-upload-status": "active",
                                       "x-goog-upload-chunk-granularity": str(8 << 20)})
@@ -165,18 +185,11 @@ async def upload(request: Request) -> Response:
     if not up.offset:
         uploads.close(upload_id)
         raise InvalidRequest("the uploaded file is empty")
-    files = request.app.state.runtime.files
-
-    def store() -> StoredFile:
-        with open(up.path, "rb") as source:
-            return files.put_stream(source, api="gemini", purpose="user_data", filename=up.display_name or "upload",
-                                    mime_type=up.mime_type, expires_at=time.time() + FILE_TTL_S,
-                                    owner=request_tenant(request).owner)
     try:
-        stored = await run_in_threadpool(store)
+        answer = await finish(up)
     finally:
         uploads.close(upload_id)
-    return JSONResponse({"file": _file_resource(request, stored)}, headers={"x-goog-upload-status": "final"})
+    return JSONResponse(answer, headers={"x-goog-upload-status": "final"})
 
 
 async def _append_chunk(request: Request, uploads: Uploads, upload_id: str, up: Upload, limit: int) -> None:

@@ -31,6 +31,7 @@ from litegate.keys import request_feature, request_fingerprint, request_tenant
 from litegate.nano.embeddings import MODEL
 from litegate.server.bodies import BATCH_EMBED, CACHE, CACHE_UPDATE, COUNT_TOKENS, EMBED, GENERATE, body
 from litegate.server.errors import json_body
+from litegate.server.gemini.grounding import file_search_tool, grounded_generate
 from litegate.server.gemini.shape import google_status
 from litegate.server.limits import while_connected
 from litegate.tenancy import OPERATOR, Tenant
@@ -157,6 +158,8 @@ def _with_cache(body: dict[str, Any], state: GeminiState, model: str,
 
 async def _generate(request: Request, model: str, body: dict[str, Any]) -> dict[str, Any]:
     name = _served(request, model)
+    if (tool := file_search_tool(body)) is not None:
+        return await grounded_generate(request, name, body, tool)
     body, cache = _with_cache(body, _state(request), name, request_tenant(request))
     call, wants = _call(request, body)
     call.request.model = name
@@ -213,10 +216,6 @@ async def generate_content(model: str, request: Request) -> dict[str, Any]:
 async def stream_generate_content(model: str, request: Request) -> StreamingResponse:
     body = await json_body(request)
     name = _served(request, _model_id(model))
-    body, cache = _with_cache(body, _state(request), name, request_tenant(request))
-    call, wants = _call(request, body)
-    call.request.model = name
-    run = await request.app.state.runtime.chat.run(call, stream=True)
     sse = request.query_params.get("alt") == "sse"
 
     def frame(obj: dict[str, Any]) -> bytes:
@@ -224,6 +223,16 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
         return f"data: {data}\r\n\r\n".encode() if sse else (data + "\n").encode()
 
     media_type = "text/event-stream" if sse else "application/json"
+    if (tool := file_search_tool(body)) is not None:  # answered whole: one frame with its grounding
+        grounded = await grounded_generate(request, name, body, tool)
+
+        async def one() -> AsyncIterator[bytes]:
+            yield frame(grounded)
+        return StreamingResponse(one(), media_type=media_type)
+    body, cache = _with_cache(body, _state(request), name, request_tenant(request))
+    call, wants = _call(request, body)
+    call.request.model = name
+    run = await request.app.state.runtime.chat.run(call, stream=True)
     if run.chunks is None:  # tool calls (known once the reply is complete) and remote tiers
         result = run.result
 

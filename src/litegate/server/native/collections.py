@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from litegate.collections.service import guess_type
 from litegate.documents.types import Part
 from litegate.errors import InvalidRequest
-from litegate.keys import request_fingerprint
+from litegate.keys import request_tenant
 from litegate.server.errors import json_body
 
 router = APIRouter()
@@ -26,35 +26,35 @@ def _collections(request: Request) -> Any:
 @router.post("/v1/collections", status_code=201)
 async def create_collection(request: Request) -> dict[str, Any]:
     body = await json_body(request)
-    return await run_in_threadpool(_collections(request).create, request_fingerprint(request), body.get("name"),
+    return await run_in_threadpool(_collections(request).create, request_tenant(request).owner, body.get("name"),
                                    description=body.get("description"), attributes=body.get("metadata"))
 
 
 @router.get("/v1/collections")
 async def list_collections(request: Request) -> dict[str, Any]:
-    rows = await run_in_threadpool(_collections(request).list, request_fingerprint(request))
+    rows = await run_in_threadpool(_collections(request).list, request_tenant(request).owner)
     return {"object": "list", "data": rows}
 
 
 @router.get("/v1/collections/{ref}")
 async def get_collection(ref: str, request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(_collections(request).get, request_fingerprint(request), ref)
+    return await run_in_threadpool(_collections(request).get, request_tenant(request).owner, ref)
 
 
 @router.delete("/v1/collections/{ref}")
 async def delete_collection(ref: str, request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(_collections(request).delete, request_fingerprint(request), ref)
+    return await run_in_threadpool(_collections(request).delete, request_tenant(request).owner, ref)
 
 
 @router.get("/v1/collections/{ref}/files")
 async def list_collection_files(ref: str, request: Request) -> dict[str, Any]:
-    rows = await run_in_threadpool(_collections(request).files, request_fingerprint(request), ref)
+    rows = await run_in_threadpool(_collections(request).files, request_tenant(request).owner, ref)
     return {"object": "list", "data": rows}
 
 
 @router.delete("/v1/collections/{ref}/files/{file_ref}")
 async def remove_collection_file(ref: str, file_ref: str, request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(_collections(request).remove_file, request_fingerprint(request), ref, file_ref)
+    return await run_in_threadpool(_collections(request).remove_file, request_tenant(request).owner, ref, file_ref)
 
 
 @router.post("/v1/collections/{ref}/files", status_code=201)
@@ -62,7 +62,7 @@ async def add_collection_file(ref: str, request: Request) -> dict[str, Any]:
     """JSON: {file_id} (a stored file), {text, source?, filename?}, {texts: [...]}, or
     {data: base64, filename, mime_type?}; each with optional "attributes". Or a multipart
     upload with the field 'file'."""
-    owner, coll = request_fingerprint(request), _collections(request)
+    owner, coll = request_tenant(request).owner, _collections(request)
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         form = await request.form(max_files=1, max_fields=20)
         upload = form.get("file")
@@ -100,13 +100,13 @@ async def add_collection_file(ref: str, request: Request) -> dict[str, Any]:
 async def start_ingest_job(ref: str, request: Request) -> dict[str, Any]:
     """Add many stored files in the background; poll GET .../jobs/{id} for progress."""
     body = await json_body(request)
-    return await run_in_threadpool(_collections(request).jobs.submit, request_fingerprint(request), ref,
+    return await run_in_threadpool(_collections(request).jobs.submit, request_tenant(request).owner, ref,
                                    body.get("file_ids"), body.get("attributes"))
 
 
 @router.get("/v1/collections/{ref}/jobs/{job_id}")
 async def get_ingest_job(ref: str, job_id: str, request: Request) -> dict[str, Any]:
-    return await run_in_threadpool(_collections(request).jobs.get, request_fingerprint(request), job_id)
+    return await run_in_threadpool(_collections(request).jobs.get, request_tenant(request).owner, job_id)
 
 
 @router.post("/v1/collections/{ref}/search")
@@ -121,7 +121,7 @@ async def search_collection(ref: str, request: Request) -> dict[str, Any]:
         tier = request.app.state.runtime.tasks.tier(rerank)
         if "labels" not in tier.capabilities:
             raise InvalidRequest(f"the {rerank} tier cannot score yes/no; rerank with an LLM tier", param="rerank")
-    hits = await run_in_threadpool(_collections(request).search, request_fingerprint(request), ref, body.get("query"),
+    hits = await run_in_threadpool(_collections(request).search, request_tenant(request).owner, ref, body.get("query"),
                                    top_k=body.get("top_k", 10), filters=body.get("filters"),
                                    mode=body.get("mode", "hybrid"), rerank=tier, fusion=body.get("fusion"))
     return {"object": "list", "query": body.get("query"), "data": [h.as_dict() | {"where": h.where()} for h in hits]}

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from litegate.errors import InvalidRequest
-from litegate.keys import request_fingerprint
+from litegate.keys import request_tenant
 from litegate.server.errors import json_body
 
 router = APIRouter()
@@ -61,23 +61,23 @@ def _create(coll: Any, owner: str | None, body: dict[str, Any]) -> dict[str, Any
 @router.post("/v1/vector_stores")
 async def create_vector_store(request: Request) -> dict[str, Any]:
     body = await json_body(request)
-    return _store(await run_in_threadpool(_create, _collections(request), request_fingerprint(request), body))
+    return _store(await run_in_threadpool(_create, _collections(request), request_tenant(request).owner, body))
 
 
 @router.get("/v1/vector_stores")
 async def list_vector_stores(request: Request) -> dict[str, Any]:
-    rows = await run_in_threadpool(_collections(request).list, request_fingerprint(request))
+    rows = await run_in_threadpool(_collections(request).list, request_tenant(request).owner)
     return _page([_store(r) for r in rows])
 
 
 @router.get("/v1/vector_stores/{store_id}")
 async def get_vector_store(store_id: str, request: Request) -> dict[str, Any]:
-    return _store(await run_in_threadpool(_collections(request).get, request_fingerprint(request), store_id))
+    return _store(await run_in_threadpool(_collections(request).get, request_tenant(request).owner, store_id))
 
 
 @router.delete("/v1/vector_stores/{store_id}")
 async def delete_vector_store(store_id: str, request: Request) -> dict[str, Any]:
-    gone = await run_in_threadpool(_collections(request).delete, request_fingerprint(request), store_id)
+    gone = await run_in_threadpool(_collections(request).delete, request_tenant(request).owner, store_id)
     return {"id": gone["id"], "object": "vector_store.deleted", "deleted": True}
 
 
@@ -86,7 +86,7 @@ async def attach_file(store_id: str, request: Request) -> dict[str, Any]:
     """Indexed before the answer (a PDF of a hundred pages takes seconds): the file comes back
     ``completed``, so ``create_and_poll`` returns at once."""
     body = await json_body(request)
-    owner, coll = request_fingerprint(request), _collections(request)
+    owner, coll = request_tenant(request).owner, _collections(request)
     row = await run_in_threadpool(coll.add_stored_file, owner, store_id, body.get("file_id"), body.get("attributes"))
     return _file(row, row["collection_id"])
 
@@ -94,7 +94,7 @@ async def attach_file(store_id: str, request: Request) -> dict[str, Any]:
 @router.get("/v1/vector_stores/{store_id}/files")
 async def list_store_files(store_id: str, request: Request) -> dict[str, Any]:
     coll = _collections(request)
-    owner = request_fingerprint(request)
+    owner = request_tenant(request).owner
     store = await run_in_threadpool(coll.get, owner, store_id)
     rows = await run_in_threadpool(coll.files, owner, store_id)
     return _page([_file(r, store["id"]) for r in rows])
@@ -102,13 +102,13 @@ async def list_store_files(store_id: str, request: Request) -> dict[str, Any]:
 
 @router.get("/v1/vector_stores/{store_id}/files/{file_id}")
 async def get_store_file(store_id: str, file_id: str, request: Request) -> dict[str, Any]:
-    row = await run_in_threadpool(_collections(request).file, request_fingerprint(request), store_id, file_id)
+    row = await run_in_threadpool(_collections(request).file, request_tenant(request).owner, store_id, file_id)
     return _file(row, row["collection_id"])
 
 
 @router.delete("/v1/vector_stores/{store_id}/files/{file_id}")
 async def detach_file(store_id: str, file_id: str, request: Request) -> dict[str, Any]:
-    await run_in_threadpool(_collections(request).remove_file, request_fingerprint(request), store_id, file_id)
+    await run_in_threadpool(_collections(request).remove_file, request_tenant(request).owner, store_id, file_id)
     return {"id": file_id, "object": "vector_store.file.deleted", "deleted": True}
 
 
@@ -130,14 +130,14 @@ async def create_file_batch(store_id: str, request: Request) -> dict[str, Any]:
             raise InvalidRequest("give 'file_ids' or 'files' (a list of {file_id, attributes}), not both",
                                  param="files")
         file_ids, per_file = [f.get("file_id") for f in files], [f.get("attributes") for f in files]
-    job = await run_in_threadpool(_collections(request).jobs.submit, request_fingerprint(request), store_id,
+    job = await run_in_threadpool(_collections(request).jobs.submit, request_tenant(request).owner, store_id,
                                   file_ids, body.get("attributes"), per_file)
     return _batch(job)
 
 
 @router.get("/v1/vector_stores/{store_id}/file_batches/{batch_id}")
 async def get_file_batch(store_id: str, batch_id: str, request: Request) -> dict[str, Any]:
-    return _batch(await run_in_threadpool(_collections(request).jobs.get, request_fingerprint(request), batch_id))
+    return _batch(await run_in_threadpool(_collections(request).jobs.get, request_tenant(request).owner, batch_id))
 
 
 def _search_args(body: dict[str, Any]) -> tuple[str, int, float]:
@@ -167,7 +167,7 @@ async def search_vector_store(store_id: str, request: Request) -> dict[str, Any]
     lines), as OpenAI's attribute values: strings, numbers, booleans."""
     body = await json_body(request)
     query, n, threshold = _search_args(body)
-    hits = await run_in_threadpool(_collections(request).search, request_fingerprint(request), store_id, query,
+    hits = await run_in_threadpool(_collections(request).search, request_tenant(request).owner, store_id, query,
                                    top_k=n, filters=body.get("filters"))
     top = 2 / 61 if _collections(request).fusion == "rrf" else 2.0  # first on both sides
     data = []

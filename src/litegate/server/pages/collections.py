@@ -14,7 +14,7 @@ from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
 from litegate.errors import LitegateError
-from litegate.keys import request_fingerprint
+from litegate.keys import request_tenant
 from litegate.server.pages.dashboard import PALETTE, STYLE
 
 router = APIRouter()
@@ -69,7 +69,7 @@ def render_files(files: list[dict[str, Any]]) -> str:
 
 @router.get("/dashboard/collections", response_class=HTMLResponse)
 async def collections_page(request: Request) -> HTMLResponse:
-    rows = await run_in_threadpool(request.app.state.runtime.collections.list, request_fingerprint(request))
+    rows = await run_in_threadpool(request.app.state.runtime.collections.list, request_tenant(request).owner)
     suffix = _key_suffix(request).replace("&", "?", 1)
     items = "".join(f'<tr><td><a href="/dashboard/collections/{quote(r["name"])}{suffix}">{html.escape(r["name"])}'
                     f'</a></td><td>{r["files"]}</td><td>{r["chunks"]}</td><td>{r["bytes"]:,}</td></tr>' for r in rows)
@@ -81,7 +81,7 @@ async def collections_page(request: Request) -> HTMLResponse:
 @router.get("/dashboard/collections/{ref}", response_class=HTMLResponse)
 async def collection_page(ref: str, request: Request, q: str | None = None, k: int = 10) -> HTMLResponse:
     coll = request.app.state.runtime.collections
-    owner = request_fingerprint(request)
+    owner = request_tenant(request).owner
     info = await run_in_threadpool(coll.get, owner, ref)
     files = await run_in_threadpool(coll.files, owner, ref)
     results = ""

@@ -11,10 +11,8 @@ from fastapi import Request
 from starlette.concurrency import run_in_threadpool
 
 from litegate.errors import InvalidRequest
-from litegate.keys import request_fingerprint
-
-DEFAULT_RESULTS = 5  # passages the lite model reads (its context is small)
-MAX_RESULTS = 20
+from litegate.keys import request_fingerprint, request_tenant
+from litegate.server.file_search import DEFAULT_RESULTS, check_results, search_and_answer
 
 
 def file_search_tool(body: dict[str, Any]) -> dict[str, Any] | None:
@@ -30,10 +28,7 @@ def file_search_tool(body: dict[str, Any]) -> dict[str, Any] | None:
     if not isinstance(ids, list) or not ids or not all(isinstance(i, str) for i in ids):
         raise InvalidRequest("'tools[0].vector_store_ids' must be a non-empty list of vector store ids",
                              param="tools[0].vector_store_ids")
-    n = tool.get("max_num_results", DEFAULT_RESULTS)
-    if not isinstance(n, int) or not 1 <= n <= MAX_RESULTS:
-        raise InvalidRequest(f"'tools[0].max_num_results' must be an integer from 1 to {MAX_RESULTS}",
-                             param="tools[0].max_num_results")
+    check_results(tool.get("max_num_results", DEFAULT_RESULTS), "tools[0].max_num_results")
     return tool
 
 
@@ -44,21 +39,6 @@ def _question(messages: list[dict[str, Any]]) -> str:
     raise InvalidRequest("file_search needs a user message with text to search for", param="input")
 
 
-def _search_and_answer(runtime: Any, owner: str | None, tool: dict[str, Any], question: str,
-                       tier: str) -> tuple[list[Any], dict[str, Any]]:
-    hits = []
-    for store_id in tool["vector_store_ids"]:
-        hits += runtime.collections.search(owner, store_id, question, top_k=tool.get("max_num_results",
-                                                                                     DEFAULT_RESULTS),
-                                           filters=tool.get("filters"))
-    hits = sorted(hits, key=lambda h: -h.score)[:tool.get("max_num_results", DEFAULT_RESULTS)]
-    if not hits:
-        return [], {"answer": "not in the documents", "found": False, "citations": [], "usage": {}}
-    context = [{"id": str(i + 1), "text": h.text} for i, h in enumerate(hits)]
-    result = runtime.tasks.run("answer", {"query": question, "context": context, "tier": tier}, owner)
-    return hits, result
-
-
 async def file_search_response(request: Request, body: dict[str, Any], tool: dict[str, Any],
                                messages: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
     """(output items, chat-shaped usage, the tier that answered)."""
@@ -66,8 +46,12 @@ async def file_search_response(request: Request, body: dict[str, Any], tool: dic
     question = _question(messages)
     model = body.get("model")
     tier = model if isinstance(model, str) and model in runtime.tiers else "auto"
-    hits, result = await run_in_threadpool(_search_and_answer, runtime, request_fingerprint(request), tool,
-                                           question, tier)
+    found, result = await run_in_threadpool(
+        lambda: search_and_answer(runtime, request_tenant(request).owner, request_fingerprint(request),
+                                  tool["vector_store_ids"], question,
+                                  top_k=tool.get("max_num_results", DEFAULT_RESULTS), filters=tool.get("filters"),
+                                  tier=tier))
+    hits = [h for _, h in found]
     text = result["answer"] if result["found"] else "The documents do not say."
     annotations = []
     for pid in result["citations"]:
