@@ -60,7 +60,14 @@ def _trained(task: str, info: Any) -> str:
 def _scored(task: str, metrics: dict[str, Any]) -> str:
     """An eval's result in words (the JSON goes to stdout)."""
     n = metrics.get("items")
-    if metrics.get("slot_f1") is not None:
+    if metrics.get("abstention_recall") is not None or metrics.get("f1") is not None:
+        parts = [f"answer F1 {metrics['f1']:.2f}" if metrics.get("f1") is not None else None,
+                 f"abstention precision {metrics['abstention_precision'] or 0:.2f} recall "
+                 f"{metrics['abstention_recall']:.2f}" if metrics.get("abstention_recall") is not None else None,
+                 f"retrieval recall@5 {metrics['retrieval_recall_at_5']:.2f}"
+                 if metrics.get("retrieval_recall_at_5") is not None else None]
+        head = ", ".join(p for p in parts if p) + f" on {n:,} items"
+    elif metrics.get("slot_f1") is not None:
         head = f"slot F1 {metrics['slot_f1']:.2f} on {n:,} items"
     elif metrics.get("accuracy") is not None:
         ece = f", calibration error {metrics['ece']:.3f}" if metrics.get("ece") is not None else ""
@@ -166,17 +173,23 @@ def encoders_command(as_json: Annotated[bool, typer.Option("--json", help="print
           "installed are installed on first use.")
 
 @app.command("eval")
-def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract")],
+def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract, answer")],
                  data: Annotated[Path, typer.Option(help="JSONL records")],
                  classifier: str | None = None,
                  extractor: Annotated[str | None, typer.Option(help="a trained nano extractor")] = None,
                  labels: Annotated[str | None, typer.Option(help="labels for LLM tiers")] = None,
                  fields: Annotated[str | None, typer.Option(help="fields for extract")] = None,
+                 collection: Annotated[str | None, typer.Option(help="answer: retrieve from this collection "
+                                                                     "(else each record's context)")] = None,
+                 top_k: Annotated[int, typer.Option(min=1, max=20, help="answer --collection: chunks read per "
+                                                                        "question")] = 5,
                  tier: TierOpt = "auto",
                  limit: Annotated[int | None, typer.Option(help="a fixed random sample of N records")] = None,
                  report: Annotated[Path | None, typer.Option(help="HTML report path")] = None,
                  model: ModelOpt = "lite") -> None:
-    """Score a task on labeled JSONL: prints JSON metrics, writes an HTML report."""
+    """Score a task on labeled JSONL: prints JSON metrics, writes an HTML report. answer takes
+    {"question", "answers": [...]} records ([] when the documents do not say) and, with
+    --collection, also scores retrieval."""
     from litegate.evals.datasets import read_jsonl
     from litegate.evals.runner import evaluate, public_metrics, write_report
 
@@ -194,6 +207,10 @@ def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: c
         elif task in ("classify", "route") and not classifier:
             request["labels" if task == "classify" else "routes"] = sorted(
                 {r.get("label") for r in every if isinstance(r.get("label"), str)})
+        if collection:
+            if task != "answer":
+                fail("--collection goes with --task answer")
+            request.update(collection=collection, top_k=top_k)
         if fields:
             parsed = split_pairs(fields)
             request["fields"] = {n: "" for n in parsed} if isinstance(parsed, list) else parsed

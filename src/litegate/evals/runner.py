@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from litegate.errors import InvalidRequest
+from litegate.evals.answers import answer_metrics, gold_answers, retrieval_metrics
 from litegate.evals.datasets import OUT_OF_SCOPE
 from litegate.evals.metrics import classification_metrics, extraction_metrics, field_calibration, percentile
 from litegate.tasks import TASKS, TaskRunner
+from litegate.tenancy import current
 
 
 def _gold_data(record: dict[str, Any], keys: tuple[str, ...]) -> dict[str, Any] | None:
@@ -35,20 +37,22 @@ def evaluate(runner: TaskRunner, task: str, records: list[dict[str, Any]], reque
     latencies: list[float] = []
     tokens = {"prompt_tokens": 0, "completion_tokens": 0, "cached_tokens": 0}
     outputs = []
+    items = [_item(spec.metric, gold_key, rec, i) for i, rec in enumerate(records)]  # every record checked first
     started = time.perf_counter()
-    for i, rec in enumerate(records):
-        if not isinstance(rec.get("text"), str):
-            raise InvalidRequest(f"record {i + 1} has no 'text' string")
-        if spec.metric == "classification" and not isinstance(rec.get(gold_key), str):
-            raise InvalidRequest(f"record {i + 1} has no '{gold_key}' string")
-        out = runner.run(task, {**request, "text": rec["text"]})
+    for item in items:
+        out = runner.run(task, {**request, **item})
         latencies.append(out["latency_ms"])
         for k in tokens:
             tokens[k] += out["usage"][k]
         outputs.append(out)
         advance(1)
     metrics: dict[str, Any]
-    if spec.metric == "classification":
+    if spec.metric == "answer":
+        metrics = answer_metrics(records, outputs)
+        if request.get("collection"):
+            metrics.update(retrieval_metrics([gold_answers(r) for r in records],
+                                             _retrieved(runner, request, [it["query"] for it in items])))
+    elif spec.metric == "classification":
         gold = [r[gold_key] for r in records]
         pred = [o.get("label") or o.get("route") or (o.get("labels") or [""])[0] for o in outputs]
         conf = [o["confidence"] for o in outputs]
@@ -85,6 +89,32 @@ def evaluate(runner: TaskRunner, task: str, records: list[dict[str, Any]], reque
         "wall_seconds": round(time.perf_counter() - started, 2),
     })
     return metrics
+
+
+def _item(metric: str, gold_key: str, rec: dict[str, Any], i: int) -> dict[str, Any]:
+    """What one record puts into the task's request, or InvalidRequest naming what it lacks."""
+    if not isinstance(rec, dict):
+        raise InvalidRequest(f"record {i + 1} is not a JSON object")
+    if metric == "answer":
+        question = rec.get("question", rec.get("text"))
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidRequest(f"record {i + 1} has no 'question' string")
+        if not isinstance(rec.get("answers", []), (list, str)):
+            raise InvalidRequest(f"record {i + 1}: 'answers' must be a list of strings ([] when the documents "
+                                 "do not say)")
+        return {"query": question, **({"context": rec["context"]} if rec.get("context") else {})}
+    if not isinstance(rec.get("text"), str):
+        raise InvalidRequest(f"record {i + 1} has no 'text' string")
+    if metric == "classification" and not isinstance(rec.get(gold_key), str):
+        raise InvalidRequest(f"record {i + 1} has no '{gold_key}' string")
+    return {"text": rec["text"]}
+
+
+def _retrieved(runner: TaskRunner, request: dict[str, Any], questions: list[str]) -> list[list[str]]:
+    """The ten best chunks per question from the request's collection, as the caller."""
+    collections = runner.context.collections
+    return [[h.text for h in collections.search(current().owner, request["collection"], q, top_k=10,
+                                                filters=request.get("filters"))] for q in questions]
 
 
 def public_metrics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -141,7 +141,7 @@ class TaskSpec:
     runs: dict[str, TaskFn]  # tier capability -> the function that runs the task on such a tier
     summary: str  # one line: the CLI help and the API docs
     answer_keys: tuple[str, ...] = ()  # what must be equal for two answers to agree (shadowing)
-    metric: str | None = None  # what eval scores: "classification" or "extraction"
+    metric: str | None = None  # what eval scores: "classification", "extraction" or "answer"
     gold: tuple[str, ...] = ()  # fields of a labeled record that hold the right answer
     # whether a tier that has the capability can take this request (nano classify needs a classifier)
     accepts: Callable[[Any, Any], bool] | None = None

@@ -268,6 +268,7 @@ TRANSLATE = TaskSpec(name="translate", request=TranslateRequest, summary="Transl
 ANSWER = TaskSpec(name="answer", request=AnswerRequest,
                   summary="Answer from the given passages (or a collection's) only, citing them; 'not in context' "
                           "otherwise.",
-                  runs={"chat": answer}, answer_keys=("answer", "citations"), positional=None, prepare=retrieve)
+                  runs={"chat": answer}, answer_keys=("answer", "citations"), positional=None, prepare=retrieve,
+                  metric="answer", gold=("answers",))
 RANK = TaskSpec(name="rank", request=RankRequest, summary="Rank candidates for a query (top-k with scores).",
                 runs={"embed": rank_nano, "labels": rank_llm}, answer_keys=("ranking",), positional=None)
