@@ -143,6 +143,19 @@ def test_cli_collection_commands(tmp_path: Path) -> None:
     assert json.loads(run("list").stdout)[0]["files"] == 1
     missing = run("search", "nope", "x")
     assert missing.returncode == 1 and "no collection 'nope'" in missing.stderr
+    # the answer eval over the collection: one question it answers, one it must not
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text(json.dumps({"question": "How many days of paid leave do employees get?", "answers": ["25"]}) + "\n"
+                  + json.dumps({"question": "What is the CEO's phone number?", "answers": []}) + "\n")
+    scored = subprocess.run(litegate_cmd("eval", "--task", "answer", "--collection", "kb", "--data", str(qa),
+                                         "--tier", "lite", "--report", str(tmp_path / "qa.html")),
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert scored.returncode == 0, scored.stderr
+    metrics = json.loads(scored.stdout)
+    assert (metrics["answerable"], metrics["unanswerable"]) == (1, 1)
+    assert metrics["f1"] >= 0.5 and metrics["abstention_recall"] == 1.0 and metrics["citation_holds_answer"] == 1.0
+    assert metrics["retrieval_recall_at_1"] == 1.0 and "abstention precision" in scored.stderr
+    assert "reliability" in (tmp_path / "qa.html").read_text()
     assert run("delete", "kb").returncode == 0
     assert json.loads(run("list").stdout) == []
 
