@@ -94,7 +94,9 @@ def serve(
         fail(e.message)
     s = rt.settings
     err.print(f"litegate: serving [bold]{rt.default_model}[/bold] ({engine.path.name}, ctx {engine.n_ctx}, "
-              f"{s.threads} threads, {s.parallel} slots) on http://{host}:{port}/v1", highlight=False)
+              f"{s.threads} CPUs, {rt.compute.llama_threads} llama.cpp thread"
+              f"{'s' if rt.compute.llama_threads > 1 else ''}, {s.parallel} slots) on http://{host}:{port}/v1",
+              highlight=False)
     others = [n for n in rt.registry.names() if n != rt.default_model]
     if others:
         err.print(f"litegate: also available on first use: {', '.join(others)}", highlight=False)
