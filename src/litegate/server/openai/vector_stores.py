@@ -169,7 +169,7 @@ async def search_vector_store(store_id: str, request: Request) -> dict[str, Any]
     query, n, threshold = _search_args(body)
     hits = await run_in_threadpool(_collections(request).search, request_fingerprint(request), store_id, query,
                                    top_k=n, filters=body.get("filters"))
-    top = 2 / 61 if _collections(request).fusion == "rrf" else 2.0  # first on both sides
+    top = _collections(request).fusion_named().best  # first on both sides
     data = []
     for h in hits:
         score = round(min(1.0, h.score / top), 6)
