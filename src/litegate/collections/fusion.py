@@ -62,6 +62,6 @@ class Fusion:
 FUSIONS: dict[str, Fusion] = {
     "rrf": Fusion("rrf"),
     "sum": Fusion("sum"),
-    "weighted": Fusion("sum", dense_weight=0.6),
+    "weighted": Fusion("sum", dense_weight=0.7),
 }
 DEFAULT_FUSION = "weighted"
