@@ -169,7 +169,7 @@ def summarize(path: Annotated[Path, typer.Argument(help="a document of any lengt
     """Summarize a document longer than the model's context (map-reduce over its chunks, in this
     process), every point citing the pages and lines it came from; a bar shows the calls."""
     from litegate.cli.common import runtime
-    from litegate.collections.longdoc import LongSummary
+    from litegate.collections.longdoc import LongSummary, readable_chunks
     from litegate.collections.service import MAX_FILE_BYTES, MAX_PAGES, guess_type
     from litegate.documents import Limits, Part
     from litegate.documents import read as read_document
@@ -182,6 +182,7 @@ def summarize(path: Annotated[Path, typer.Argument(help="a document of any lengt
     try:
         doc = read_document(Part(guess_type(path.name, None), data, str(path), filename=path.name),
                             Limits(max_pages=MAX_PAGES, max_bytes=MAX_FILE_BYTES))
+        readable_chunks(doc)  # a blank file fails here, before the model loads
         rt = runtime(model, record=False)
         with item_progress(None, "summarizing") as progress:
             bar = progress.add_task("summarizing", total=None)

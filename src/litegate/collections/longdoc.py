@@ -58,6 +58,17 @@ def windows(texts: list[str], budget: int) -> list[list[int]]:
     return out
 
 
+def readable_chunks(doc: Document) -> list[Chunk]:
+    """The document's chunks without overlap (it would only repeat text to the model); a
+    document that reads as no text is a clear error before any model is loaded."""
+    chunks = chunk_document(doc, overlap_chars=0)
+    if not chunks:
+        notes = "; ".join(doc.notes) or "it is blank"
+        raise InvalidRequest(f"{doc.filename or doc.name} reads as no text ({notes}); nothing to summarize",
+                             param=doc.name, code="empty_document")
+    return chunks
+
+
 class LongSummary:
     """Map-reduce over one document with an LLM tier (anything with ``chat(request, schema=)``).
     ``progress(done, total)`` is told after every call; total grows as the reduce rounds are known."""
@@ -76,11 +87,7 @@ class LongSummary:
         self._total = 0
 
     def run(self, doc: Document) -> dict[str, Any]:
-        chunks = chunk_document(doc, overlap_chars=0)  # overlap would only repeat text to the model
-        if not chunks:
-            notes = "; ".join(doc.notes) or "it is blank"
-            raise InvalidRequest(f"{doc.filename or doc.name} reads as no text ({notes}); nothing to summarize",
-                                 param=doc.name, code="empty_document")
+        chunks = readable_chunks(doc)
         texts = [c.text for c in chunks]
         groups = windows(texts, self.window_chars)
         self._total = len(groups) + max(1, len(groups) // 4)  # a first guess at the reduce calls

@@ -162,8 +162,8 @@ def _search_args(body: dict[str, Any]) -> tuple[str, int, float]:
 
 @router.post("/v1/vector_stores/{store_id}/search")
 async def search_vector_store(store_id: str, request: Request) -> dict[str, Any]:
-    """Scores are the fused ranking's, scaled so the best possible is 1 (reciprocal-rank
-    fusion's raw values are small); ``attributes`` hold the chunk's provenance too (page,
+    """Scores are the fused ranking's, scaled so the best possible (first on both sides) is 1
+    whichever fusion the server uses; ``attributes`` hold the chunk's provenance too (page,
     lines), as OpenAI's attribute values: strings, numbers, booleans."""
     body = await json_body(request)
     query, n, threshold = _search_args(body)
