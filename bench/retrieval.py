@@ -20,11 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import create_engine, insert
+from sqlalchemy import create_engine, insert, select
 
 from litegate.collections import Collections
+from litegate.collections.chunking import chunk_document
+from litegate.collections.fusion import FUSIONS, Fusion
+from litegate.collections.service import MAX_FILE_BYTES, MAX_PAGES
 from litegate.collections.store import chunks_table, collection_files_table
-from litegate.documents.types import Part
+from litegate.collections.vectors import build
+from litegate.documents import read
+from litegate.documents.types import Limits, Part
 from litegate.nano.encoder import MiniLMEncoder
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -64,16 +69,61 @@ def score(runs: dict[str, list[str]], qrels: dict[str, dict[str, int]]) -> dict[
             "recall@100": round(float(np.mean([recall_at(runs[q], qrels[q], 100) for q in qs])), 4)}
 
 
-def collection_runs(coll: Collections, name: str, queries: dict[str, str], mode: str,
-                    fusion: str | None = None) -> tuple[dict[str, list[str]], list[float]]:
-    """Each query's documents, best first (a document ranks where its best chunk does)."""
-    runs, times = {}, []
+def chunk_documents(coll: Collections, name: str) -> tuple[dict[int, str], np.ndarray, np.ndarray]:
+    """Each chunk's BEIR document id, and every chunk's exact float32 vector (ids, matrix)."""
+    cid = coll.get(None, name)["id"]
+    c, f = chunks_table.c, collection_files_table.c
+    with coll.engine.connect() as conn:
+        rows = conn.execute(select(c.id, f.metadata, c.vector).join(collection_files_table, f.id == c.file_row)
+                            .where(c.collection_id == cid).order_by(c.id)).all()
+    docs = {r[0]: json.loads(r[1])["doc"] for r in rows}
+    ids = np.array([r[0] for r in rows], dtype=np.int64)
+    return docs, ids, np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+
+
+def collection_lists(coll: Collections, name: str, queries: dict[str, str]
+                     ) -> tuple[dict[str, list[list[tuple[int, float]]]], list[float]]:
+    """Each query's [lexical, dense] chunk lists as hybrid search fuses them, and the time of
+    one whole hybrid search per query (the first: its query vector is not cached yet)."""
+    lists, times = {}, []
     for qid, text in queries.items():
         started = time.perf_counter()
-        hits = coll.search(None, name, text, top_k=100, mode=mode, fusion=fusion)
+        coll.search(None, name, text, top_k=100)
         times.append((time.perf_counter() - started) * 1000)
-        runs[qid] = list(dict.fromkeys(h.attributes["doc"] for h in hits))
-    return runs, times
+        lists[qid] = coll.ranked_lists(None, name, text)
+    return lists, times
+
+
+def to_documents(ranked: list[tuple[int, float]], docs: dict[int, str]) -> list[str]:
+    """A document ranks where its best chunk does."""
+    return list(dict.fromkeys(docs[i] for i, _ in ranked))
+
+
+def bit_pass_recall(coll: Collections, queries: dict[str, str], ids: np.ndarray, matrix: np.ndarray
+                    ) -> dict[str, float]:
+    """The share of the exact top 100 that the sign-bit pass keeps when it hands on 4% or 10%
+    of the chunks (4% is what a 100,000-chunk collection gets), forced even where the collection
+    is small enough to be scanned whole."""
+    index = build(0, ((int(i), "f", v.tobytes()) for i, v in zip(ids, matrix)))
+    out = {}
+    for share in (0.04, 0.10):
+        depth, found = max(100, int(len(ids) * share)), []
+        for text in queries.values():
+            q = coll.embed_query(text)
+            exact = {int(ids[i]) for i in np.argsort(-(matrix @ q))[:100]}
+            found.append(len(exact & {i for i, _ in index.search(q, 100, depth=depth)}) / 100)
+        out[f"depth_{share:.0%}"] = round(float(np.mean(found)), 4)
+    return out
+
+
+def fusion_grid() -> dict[str, Fusion]:
+    """The fusions tried on the development split: both kinds, the dense side's weight in steps
+    of 0.1 (RRF's constant stays Cormack et al.'s 60)."""
+    grid = dict(FUSIONS)
+    for kind in ("rrf", "sum"):
+        for w in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+            grid[f"{kind}_dense{w:.1f}"] = Fusion(kind, dense_weight=w)
+    return grid
 
 
 def bm25s_runs(corpus: dict[str, str], queries: dict[str, str]) -> dict[str, list[str]]:
@@ -89,11 +139,22 @@ def bm25s_runs(corpus: dict[str, str], queries: dict[str, str]) -> dict[str, lis
     return {q: [ids[j] for j in docs[i]] for i, q in enumerate(qids)}
 
 
-def dense_runs(encoder: Any, corpus: dict[str, str], queries: dict[str, str]) -> dict[str, list[str]]:
-    """One vector per document (the encoder reads its first 128 word pieces), cosine."""
-    ids = list(corpus)
-    docs = encoder.encode([corpus[i] for i in ids])
+def document_vectors(encoder: Any, corpus: dict[str, str], workdir: Path, name: str) -> np.ndarray:
+    """One vector per document (the encoder reads its first 128 word pieces), kept in the
+    work folder for the next run."""
+    cached = workdir / f"{name}-document-vectors.npy"
+    if cached.exists():
+        return np.load(cached)
+    docs = encoder.encode(list(corpus.values()))
     docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    np.save(cached, docs)
+    return docs
+
+
+def dense_runs(encoder: Any, corpus: dict[str, str], docs: np.ndarray, queries: dict[str, str]
+               ) -> dict[str, list[str]]:
+    """The peer: whole-document vectors, cosine."""
+    ids = list(corpus)
     qids = list(queries)
     qv = encoder.encode([queries[q] for q in qids])
     qv /= np.linalg.norm(qv, axis=1, keepdims=True)
@@ -107,17 +168,28 @@ def quality(args: argparse.Namespace, encoder: Any, workdir: Path) -> dict[str, 
     if args.docs and args.docs < len(corpus):  # a fixed random subset; qrels keep only its documents
         keep = sorted(random.Random(0).sample(sorted(corpus), args.docs))
         corpus = {d: corpus[d] for d in keep}
-    coll = Collections(create_engine(f"sqlite:///{workdir / 'beir.db'}"), lambda: encoder)
-    coll.create(None, "beir")
-    started = time.perf_counter()
-    items = [{"text": t, "source": d, "attributes": {"doc": d}} for d, t in corpus.items()]
-    for at in range(0, len(items), 512):
-        coll.add_texts(None, "beir", items[at:at + 512])
-    ingest_s = time.perf_counter() - started
+    db = workdir / f"beir-{Path(args.beir).name}-{args.docs or 'all'}.db"
+    done = db.with_suffix(".built.json")  # a database built by an earlier run (--workdir) is reused
+    coll = Collections(create_engine(f"sqlite:///{db}"), lambda: encoder)
+    if done.exists():
+        ingest_s = json.loads(done.read_text())["ingest_s"]
+    else:
+        if coll.list(None):
+            coll.delete(None, "beir")
+        coll.create(None, "beir")
+        started = time.perf_counter()
+        items = [{"text": t, "source": d, "attributes": {"doc": d}} for d, t in corpus.items()]
+        for at in range(0, len(items), 512):
+            coll.add_texts(None, "beir", items[at:at + 512])
+        ingest_s = time.perf_counter() - started
+        done.write_text(json.dumps({"ingest_s": ingest_s, "load": os.getloadavg()}))
     chunks = coll.get(None, "beir")["chunks"]
     out: dict[str, Any] = {"dataset": Path(args.beir).name, "documents": len(corpus), "chunks": chunks,
                            "document_subset": bool(args.docs),
                            "ingest_docs_per_s": round(len(corpus) / ingest_s, 1)}
+    docs, *matrix = chunk_documents(coll, "beir")
+    exact = (matrix[0], matrix[1])
+    doc_vectors = document_vectors(encoder, corpus, workdir, db.stem)
     for split in args.split.split(","):
         _, queries, qrels = load_beir(Path(args.beir), split)
         qrels = {q: kept for q, rel in qrels.items() if (kept := {d: r for d, r in rel.items() if d in corpus})}
@@ -125,32 +197,92 @@ def quality(args: argparse.Namespace, encoder: Any, workdir: Path) -> dict[str, 
         if args.queries:
             keep = sorted(random.Random(0).sample(sorted(queries), min(args.queries, len(queries))))
             queries = {q: queries[q] for q in keep}
-        out[split] = {"queries": len(queries), "systems": systems_on(coll, encoder, corpus, queries, qrels)}
+        out[split] = {"queries": len(queries),
+                      "systems": systems_on(coll, encoder, corpus, queries, qrels, docs, exact, doc_vectors)}
         print(json.dumps({split: out[split]}), file=sys.stderr)
     return out
 
 
 def systems_on(coll: Collections, encoder: Any, corpus: dict[str, str], queries: dict[str, str],
-               qrels: dict[str, dict[str, int]]) -> dict[str, Any]:
-    systems: dict[str, Any] = {}
-    for label, mode, fusion in (("hybrid_rrf", "hybrid", "rrf"), ("hybrid_sum", "hybrid", "sum"),
-                                ("lexical_fts5", "lexical", None), ("dense_chunks", "dense", None)):
-        runs, times = collection_runs(coll, "beir", queries, mode, fusion)
-        systems[label] = {**score(runs, qrels), "search_p50_ms": round(pct(times, 50), 2)}
+               qrels: dict[str, dict[str, int]], docs: dict[int, str], exact: tuple[np.ndarray, np.ndarray],
+               doc_vectors: np.ndarray) -> dict[str, Any]:
+    lists, times = collection_lists(coll, "beir", queries)
+    systems: dict[str, Any] = {"search_p50_ms": round(pct(times, 50), 2)}
+    for label, fuse in fusion_grid().items():
+        systems[f"hybrid_{label}"] = score({q: to_documents(fuse(ls), docs) for q, ls in lists.items()}, qrels)
+    systems["lexical_fts5"] = score({q: to_documents(ls[0], docs) for q, ls in lists.items()}, qrels)
+    systems["dense_chunks"] = score({q: to_documents(ls[1], docs) for q, ls in lists.items()}, qrels)
+    ids, matrix = exact
+    recall, exact_runs = [], {}
+    for qid, text in queries.items():  # the in-memory index against an exact float32 scan of the same vectors
+        top = np.argsort(-(matrix @ coll.embed_query(text)))[:100]
+        exact_runs[qid] = to_documents([(int(ids[i]), 0.0) for i in top], docs)
+        got = {i for i, _ in lists[qid][1][:100]}
+        recall.append(len(got & {int(ids[i]) for i in top}) / 100)
+    systems["dense_chunks_exact_float32"] = score(exact_runs, qrels)
+    systems["dense_index_recall@100_vs_exact"] = round(float(np.mean(recall)), 4)
+    systems["bit_pass_recall@100_vs_exact"] = bit_pass_recall(coll, queries, ids, matrix)
     systems["peer_bm25s"] = score(bm25s_runs(corpus, queries), qrels)
-    systems["peer_dense_minilm"] = score(dense_runs(encoder, corpus, queries), qrels)
+    systems["peer_dense_minilm"] = score(dense_runs(encoder, corpus, doc_vectors, queries), qrels)
     return systems
 
 
 def synthetic_search(n: int, encoder: Any, workdir: Path, queries: int = 60) -> dict[str, Any]:
     """Search latency at ``n`` chunks: random English-like text and random unit vectors
-    (timing only; what they say is not scored)."""
+    (timing only; what they say is not scored). Peers in the same run: the same vectors as one
+    float32 matrix scanned exactly by NumPy, and the query's encoding alone."""
     rng = np.random.default_rng(0)
     words = [w for w in Path(__file__).read_text().split() if w.isalpha() and len(w) > 3]
     words += [f"term{i}" for i in range(20000)]
-    coll = Collections(create_engine(f"sqlite:///{workdir / 'synthetic.db'}"), lambda: encoder)
+    db = workdir / f"synthetic-{n}.db"
+    coll = Collections(create_engine(f"sqlite:///{db}"), lambda: encoder)
+    if not db.with_suffix(".built").exists():
+        build_synthetic(coll, n, encoder.encode(["x"]).shape[1], words, rng)
+        db.with_suffix(".built").touch()
+    started = time.perf_counter()
+    coll.search(None, "synthetic", "warm the vector cache", top_k=10)
+    load_s = time.perf_counter() - started
+    cid = coll.get(None, "synthetic")["id"]
+    with coll.engine.connect() as conn:
+        exact = np.frombuffer(b"".join(r[0] for r in conn.execute(
+            select(chunks_table.c.vector).where(chunks_table.c.collection_id == cid).order_by(chunks_table.c.id))),
+            dtype=np.float32).reshape(n, -1)
+    times: dict[str, list[float]] = {"hybrid": [], "lexical": [], "dense": []}
+    cpu: list[float] = []
+    peer_scan: list[float] = []
+    peer_encode: list[float] = []
+    for _ in range(queries):
+        q = " ".join(rng.choice(words, 6))
+        for mode in times:
+            q_mode = f"{q} {mode}"  # a new text each time: no query vector is reused
+            started, cpu_started = time.perf_counter(), time.process_time()
+            coll.search(None, "synthetic", q_mode, top_k=10, mode=mode)
+            times[mode].append((time.perf_counter() - started) * 1000)
+            if mode == "hybrid":
+                cpu.append((time.process_time() - cpu_started) * 1000)
+        started = time.perf_counter()
+        v = encoder.encode([q + " peer"])[0]
+        peer_encode.append((time.perf_counter() - started) * 1000)
+        v /= np.linalg.norm(v)
+        started = time.perf_counter()
+        scores = exact @ v
+        top = np.argpartition(-scores, 99)[:100]
+        top[np.argsort(-scores[top])]
+        peer_scan.append((time.perf_counter() - started) * 1000)
+    return {"chunks": coll.get(None, "synthetic")["chunks"],
+            **{f"{m}_p50_ms": round(pct(t, 50), 2) for m, t in times.items()},
+            "hybrid_p95_ms": round(pct(times["hybrid"], 95), 2),
+            "hybrid_cpu_p50_ms": round(pct(cpu, 50), 2),
+            "peer_numpy_float32_scan_p50_ms": round(pct(peer_scan, 50), 2),
+            "peer_query_encoding_p50_ms": round(pct(peer_encode, 50), 2),
+            "dense_index_bytes": coll.vectors.nbytes, "float32_matrix_bytes": int(exact.nbytes),
+            "index_build_s": round(load_s, 2)}
+
+
+def build_synthetic(coll: Collections, n: int, dim: int, words: list[str], rng: np.random.Generator) -> None:
+    if coll.list(None):
+        coll.delete(None, "synthetic")
     cid = coll.create(None, "synthetic")["id"]
-    dim = encoder.encode(["x"]).shape[1]
     per_file = 1000
     for f in range(n // per_file):
         row = {"id": f"vsf_{f:08d}", "collection_id": cid, "source": f"s{f}", "filename": f"f{f}.txt",
@@ -166,17 +298,6 @@ def synthetic_search(n: int, encoder: Any, workdir: Path, queries: int = 60) -> 
                  "vector": v.tobytes()} for i, (t, v) in enumerate(zip(texts, vecs))]).scalars().all()
             coll.lexical.add(conn, cid, list(zip(ids, texts)))
             coll._bump(conn, cid)
-    coll.search(None, "synthetic", "warm the vector cache", top_k=10)
-    times = {"hybrid": [], "lexical": [], "dense": []}
-    for _ in range(queries):
-        q = " ".join(rng.choice(words, 6))
-        for mode in times:
-            started = time.perf_counter()
-            coll.search(None, "synthetic", q, top_k=10, mode=mode)
-            times[mode].append((time.perf_counter() - started) * 1000)
-    return {"chunks": coll.get(None, "synthetic")["chunks"],
-            **{f"{m}_p50_ms": round(pct(t, 50), 2) for m, t in times.items()},
-            "hybrid_p95_ms": round(pct(times["hybrid"], 95), 2)}
 
 
 def text_pdf(pages: list[list[str]]) -> bytes:
@@ -218,13 +339,31 @@ def pdf_ingest(pages: int, encoder: Any, workdir: Path, source: Path | None) -> 
         lines.append(" ".join(words[at % len(words):at % len(words) + 14]))
         at += 14
     data = text_pdf([lines[p * 50:(p + 1) * 50] for p in range(pages)])
-    coll = Collections(create_engine(f"sqlite:///{workdir / 'pdf.db'}"), lambda: encoder)
-    coll.create(None, "pdf")
+    part = Part("application/pdf", data, "manual.pdf", filename="manual.pdf")
     started = time.perf_counter()
-    added = coll.add_file(None, "pdf", Part("application/pdf", data, "manual.pdf", filename="manual.pdf"))
+    doc = read(part, Limits(max_pages=MAX_PAGES, max_bytes=MAX_FILE_BYTES))
+    read_s = time.perf_counter() - started
+    started = time.perf_counter()
+    texts = [c.indexed_text() for c in chunk_document(doc)]
+    chunk_s = time.perf_counter() - started
+    started = time.perf_counter()
+    encoder.encode(texts[:128])  # the peer: the encoder alone on the same chunks, one batch
+    encoder_chunks_per_s = min(128, len(texts)) / (time.perf_counter() - started)
+    coll = Collections(create_engine(f"sqlite:///{workdir / 'pdf.db'}"), lambda: encoder)
+    if coll.list(None):
+        coll.delete(None, "pdf")
+    coll.create(None, "pdf")
+    load = os.getloadavg()
+    started, cpu_started = time.perf_counter(), time.process_time()
+    added = coll.add_file(None, "pdf", part)
     seconds = time.perf_counter() - started
     return {"pages": added["pages"], "chunks": added["chunks"], "seconds": round(seconds, 2),
-            "pages_per_s": round(added["pages"] / seconds, 1)}
+            "cpu_seconds": round(time.process_time() - cpu_started, 2), "load_at_start": [round(x, 2) for x in load],
+            "pages_per_s": round(added["pages"] / seconds, 2),
+            "read_s": round(read_s, 2), "chunk_s": round(chunk_s, 3),
+            "ingest_chunks_per_s": round(added["chunks"] / seconds, 1),
+            "peer_encoder_alone_chunks_per_s": round(encoder_chunks_per_s, 1),
+            "pages_per_s_if_only_encoding": round(encoder_chunks_per_s * added["pages"] / added["chunks"], 2)}
 
 
 def main() -> None:
@@ -236,12 +375,15 @@ def main() -> None:
                                                          "queries keep the judged documents in it")
     ap.add_argument("--chunks", type=int, default=100_000, help="synthetic chunks for the latency run (0: skip)")
     ap.add_argument("--pdf-pages", type=int, default=200, help="pages of the ingest PDF (0: skip)")
+    ap.add_argument("--workdir", type=Path, help="keep the databases here and reuse them in the next run "
+                                                   "(default: a temporary folder)")
     ap.add_argument("--skip-quality", action="store_true", help="with --beir: only take the PDF's text from it")
     args = ap.parse_args()
     encoder = MiniLMEncoder()
     report: dict[str, Any] = {"load_before": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count()}
     with tempfile.TemporaryDirectory(prefix="litegate-retrieval-") as tmp:
-        work = Path(tmp)
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         if args.beir and not args.skip_quality:
             report["quality"] = quality(args, encoder, work)
         if args.chunks:

@@ -160,6 +160,31 @@ def test_cli_collection_commands(tmp_path: Path) -> None:
     assert json.loads(run("list").stdout) == []
 
 
+def test_cli_summarizes_a_document_longer_than_one_window(tmp_path: Path) -> None:
+    """Three pages of about 3,000 characters: two map windows, then the final merge, on the
+    lite model; every point cites pages of the PDF."""
+    facts = ["The warehouse in Lyon stores spare parts for the assembly line.",
+             "Shipments from the Lyon warehouse leave every Tuesday morning.",
+             "The safety audit of the paint shop found two blocked fire exits."]
+    pages = [[facts[p]] + [f"{facts[p][:-1]} according to report {p + 1}-{i}." for i in range(40)]
+             for p in range(3)]
+    (tmp_path / "book.pdf").write_bytes(text_pdf(pages))
+    (tmp_path / "blank.txt").write_text(" \n")
+    env = dict(os.environ, LITEGATE_HOME=str(tmp_path / "home"))
+    done = subprocess.run(litegate_cmd("collection", "summarize", str(tmp_path / "book.pdf"), "--max-points", "3"),
+                          env=env, capture_output=True, text=True, timeout=1200)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["pages"] == 3 and result["windows"] >= 2 and result["calls"] >= 3
+    assert 1 <= len(result["points"]) <= 3
+    for point in result["points"]:
+        assert point["citations"] and {c["page"] for c in point["citations"]} <= {1, 2, 3}
+        assert all(c["where"].startswith("book.pdf, page ") for c in point["citations"])
+    blank = subprocess.run(litegate_cmd("collection", "summarize", str(tmp_path / "blank.txt")), env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert blank.returncode == 1 and "reads as no text" in " ".join(blank.stderr.split())
+
+
 def test_responses_file_search_cites_the_file(client: openai.OpenAI) -> None:
     handbook = client.files.create(file=("handbook.md", HANDBOOK.encode()), purpose="assistants")
     store = client.vector_stores.create(name=_name("resp"), file_ids=[handbook.id])

@@ -157,3 +157,41 @@ def delete(name: Annotated[str, typer.Argument(help="the collection")]) -> None:
         _print(_collections().delete(None, name))
     except LitegateError as e:
         fail(e.message)
+
+
+@collection_app.command("summarize")
+def summarize(path: Annotated[Path, typer.Argument(help="a document of any length (PDF, text, scan, audio...)")],
+              max_points: Annotated[int, typer.Option(help="most points in the summary")] = 8,
+              tier: Annotated[str, typer.Option(help="the LLM tier that reads it: lite, pro or one of the config "
+                                                     "file")] = "lite",
+              model: Annotated[str, typer.Option("--model", "-m", help="the LLM behind the lite tier: lite, pro or a "
+                                                                      "GGUF file")] = "lite") -> None:
+    """Summarize a document longer than the model's context (map-reduce over its chunks, in this
+    process), every point citing the pages and lines it came from; a bar shows the calls."""
+    from litegate.cli.common import runtime
+    from litegate.collections.longdoc import LongSummary, readable_chunks
+    from litegate.collections.service import MAX_FILE_BYTES, MAX_PAGES, guess_type
+    from litegate.documents import Limits, Part
+    from litegate.documents import read as read_document
+
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        fail(f"cannot read {path}: {e.strerror or e}")
+    rt = None
+    try:
+        doc = read_document(Part(guess_type(path.name, None), data, str(path), filename=path.name),
+                            Limits(max_pages=MAX_PAGES, max_bytes=MAX_FILE_BYTES))
+        readable_chunks(doc)  # a blank file fails here, before the model loads
+        rt = runtime(model, record=False)
+        with item_progress(None, "summarizing") as progress:
+            bar = progress.add_task("summarizing", total=None)
+            result = LongSummary(rt.tasks.tier(tier), max_points=max_points,
+                                 progress=lambda done, total: progress.update(bar, completed=done, total=total)
+                                 ).run(doc)
+    except LitegateError as e:
+        fail(e.message)
+    finally:
+        if rt is not None:
+            rt.close()
+    _print(result)

@@ -12,7 +12,9 @@ import hashlib
 import json
 import re
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -23,16 +25,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from litegate.collections import filters as filter_rules
 from litegate.collections.chunking import Chunk, chunk_document
-from litegate.collections.fusion import FUSIONS
+from litegate.collections.fusion import DEFAULT_FUSION, FUSIONS, Fusion
 from litegate.collections.ingest import IngestJobs
 from litegate.collections.store import (
-    VectorCache,
     chunks_table,
     collection_files_table,
     collections_table,
     lexical_for,
     metadata,
 )
+from litegate.collections.vectors import CollectionVectors, VectorCache, build
 from litegate.documents import read
 from litegate.documents.types import Document, Limits, Part
 from litegate.errors import Conflict, InvalidRequest, NotFound
@@ -45,6 +47,29 @@ MODES = ("hybrid", "lexical", "dense")
 CANDIDATES = 100  # each side's list before fusion
 MAX_PAGES = 2000
 MAX_FILE_BYTES = 200 * 1024 * 1024
+QUERY_CACHE = 512
+
+
+class _Background:
+    """A call run on its own thread; ``result()`` waits for it and re-raises its error."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any):
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            self._error = e
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 @dataclass
@@ -96,7 +121,8 @@ class Collections:
     encoder (built on first use: opening a collection does not load a model)."""
 
     def __init__(self, engine: Engine, encoder: Callable[[], Any], *, files: Any = None,
-                 encoder_name: str = "all-MiniLM-L6-v2", limits: Limits | None = None, fusion: str = "rrf"):
+                 encoder_name: str = "all-MiniLM-L6-v2", limits: Limits | None = None,
+                 fusion: str = DEFAULT_FUSION):
         """``limits`` bound each file read (default: the document layer's, with up to
         ``MAX_PAGES`` pages: a collection takes whole manuals)."""
         self.engine = engine
@@ -107,6 +133,8 @@ class Collections:
         self.fusion = fusion
         self.lexical = lexical_for(engine)
         self.vectors = VectorCache()
+        self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # recent queries' vectors
+        self._query_lock = threading.Lock()
         metadata.create_all(engine)
 
         self.jobs = IngestJobs(self)
@@ -363,9 +391,7 @@ class Collections:
             raise InvalidRequest(f"'top_k' must be an integer from 1 to {MAX_TOP_K}", param="top_k")
         if mode not in MODES:
             raise InvalidRequest(f"'mode' must be one of {', '.join(MODES)}", param="mode")
-        fuse = FUSIONS.get(fusion or self.fusion) if isinstance(fusion or self.fusion, str) else None
-        if fuse is None:
-            raise InvalidRequest(f"'fusion' must be one of {', '.join(FUSIONS)}", param="fusion")
+        fuse = self.fusion_named(fusion)
         rules = filter_rules.check(filters)
         with self.engine.connect() as conn:
             coll = self._row(conn, owner, ref)
@@ -376,17 +402,42 @@ class Collections:
                                      code="empty_collection")
             allowed = None if rules is None else [i for i, row in self._file_rows(conn, coll["id"]).items()
                                                   if filter_rules.matches(_attributes(row), rules)]
-            depth = max(CANDIDATES, top_k)
-            lists = []
-            if mode in ("hybrid", "lexical"):
-                lists.append(self.lexical.search(conn, coll["id"], query, depth, allowed))
-            if mode in ("hybrid", "dense"):
-                lists.append(self._dense(conn, coll, query, depth, allowed))
+            lists = self._ranked(conn, coll, query, mode, max(CANDIDATES, top_k), allowed)
             fused = fuse(lists) if len(lists) > 1 else lists[0]
             hits = self._hits(conn, fused[:top_k], lists, mode)
         if rerank is not None and hits:
             hits = rerank_hits(rerank, query, hits)
         return hits
+
+    def fusion_named(self, name: Any = None) -> Fusion:
+        fuse = FUSIONS.get(name or self.fusion) if isinstance(name or self.fusion, str) else None
+        if fuse is None:
+            raise InvalidRequest(f"'fusion' must be one of {', '.join(FUSIONS)}", param="fusion")
+        return fuse
+
+    def ranked_lists(self, owner: str | None, ref: str, query: str, depth: int = CANDIDATES
+                     ) -> builtins.list[builtins.list[tuple[int, float]]]:
+        """[lexical, dense] (chunk id, score) lists as hybrid search fuses them (for measuring
+        fusions: bench/retrieval.py)."""
+        with self.engine.connect() as conn:
+            return self._ranked(conn, self._row(conn, owner, ref), check_query(query), "hybrid", depth, None)
+
+    def _ranked(self, conn: Connection, coll: dict[str, Any], query: str, mode: str, depth: int,
+                allowed: builtins.list[str] | None) -> builtins.list[builtins.list[tuple[int, float]]]:
+        # the query's vector is computed on another thread while SQLite ranks the words
+        encoding = _Background(self.embed_query, query) if mode != "lexical" else None
+        lexical = self.lexical.search(conn, coll["id"], query, depth, allowed) if mode != "dense" else []
+        if encoding is None:
+            return [lexical]
+        q = encoding.result()
+        index = self._index_for(conn, coll, q)
+        dense = index.search(q, depth, None if allowed is None else index.mask(allowed)) if len(index.ids) else []
+        if mode == "dense":
+            return [dense]
+        # a lexical hit below the dense cut still has a cosine: fuse it with its real value
+        seen = {i for i, _ in dense}
+        missing = [i for i, _ in lexical if i not in seen]
+        return [lexical, sorted(dense + index.scores_of(q, missing), key=lambda kv: -kv[1])]
 
     def _file_rows(self, conn: Connection, collection_id: str, ids: builtins.list[str] | None = None
                    ) -> dict[str, dict[str, Any]]:
@@ -396,24 +447,40 @@ class Collections:
             q = q.where(f.c.id.in_(ids))
         return {r["id"]: dict(r) for r in conn.execute(q).mappings()}
 
-    def _dense(self, conn: Connection, coll: dict[str, Any], query: str, depth: int,
-               allowed: builtins.list[str] | None) -> builtins.list[tuple[int, float]]:
-        version = conn.execute(select(collections_table.c.version).where(collections_table.c.id == coll["id"])
-                               ).scalar_one()
-        ids, file_rows, matrix = self.vectors.get(conn, coll["id"], version)
-        if not len(ids):
-            return []
-        q = self.embed([query])[0]
-        if matrix.shape[1] != q.shape[0]:
+    def embed_query(self, query: str) -> np.ndarray:
+        """A query's unit vector; the last few hundred are kept (a question asked again, an
+        answer's follow-up search)."""
+        with self._query_lock:
+            found = self._query_vectors.get(query)
+            if found is not None:
+                self._query_vectors.move_to_end(query)
+                return found
+        vector = self.embed([query])[0]
+        with self._query_lock:
+            self._query_vectors[query] = vector
+            while len(self._query_vectors) > QUERY_CACHE:
+                self._query_vectors.popitem(last=False)
+        return vector
+
+    def collection_vectors(self, conn: Connection, coll: dict[str, Any]) -> CollectionVectors:
+        """The collection's in-memory vectors at its current version (read from the chunk rows
+        when it moved since the last search)."""
+        found = self.vectors.cached(coll["id"], coll["version"])
+        if found is not None:
+            return found
+        c = chunks_table.c
+        rows = conn.execution_options(stream_results=True, yield_per=8192).execute(
+            select(c.id, c.file_row, c.vector).where(c.collection_id == coll["id"]).order_by(c.id))
+        built = build(coll["version"], ((r[0], r[1], r[2]) for r in rows))
+        self.vectors.put(coll["id"], built)
+        return built
+
+    def _index_for(self, conn: Connection, coll: dict[str, Any], q: np.ndarray) -> CollectionVectors:
+        index = self.collection_vectors(conn, coll)
+        if len(index.ids) and index.dim != q.shape[0]:
             raise Conflict(f"collection {coll['name']!r} was indexed with another encoder ({coll['encoder']}); "
                            "re-create it to search with this one", param="collection", code="encoder_mismatch")
-        scores = matrix @ q
-        if allowed is not None:
-            scores = np.where(np.isin(file_rows, np.array(allowed, dtype=object)), scores, -np.inf)
-        k = min(depth, len(scores))
-        top = np.argpartition(-scores, k - 1)[:k]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        return [(int(ids[i]), float(scores[i])) for i in top if np.isfinite(scores[i])]
+        return index
 
     def _hits(self, conn: Connection, fused: builtins.list[tuple[int, float]],
               lists: builtins.list[builtins.list[tuple[int, float]]], mode: str) -> builtins.list[Hit]:

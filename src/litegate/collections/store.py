@@ -1,14 +1,14 @@
 """Where collections live: tables beside the ledger (SQLite by default, PostgreSQL by
-``LITEGATE_LEDGER_URL``), vectors as float32 blobs in the chunk rows, and one small lexical
-index per database kind (SQLite FTS5 with bm25(); PostgreSQL tsvector with ts_rank)."""
+``LITEGATE_LEDGER_URL``), vectors as float32 blobs in the chunk rows (searched from memory:
+vectors.py), and one small lexical index per database kind (SQLite FTS5 with bm25();
+PostgreSQL tsvector with ts_rank)."""
 
 from __future__ import annotations
 
+import json
 import re
-import threading
 from typing import Any, Protocol
 
-import numpy as np
 from sqlalchemy import (
     Column,
     Float,
@@ -19,7 +19,6 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    select,
     text,
 )
 from sqlalchemy.engine import Connection, Engine
@@ -115,7 +114,8 @@ def _fts_name(collection_id: str) -> str:
 
 class SQLiteLexical:
     """One contentless FTS5 table per collection (its own term statistics), rowid = chunk id,
-    ranked by FTS5's bm25()."""
+    ranked by FTS5's bm25() (as its ``rank`` column: with ORDER BY rank LIMIT, FTS5 keeps only
+the best rows instead of sorting every match)."""
 
     def create(self, conn: Connection, collection_id: str) -> None:
         conn.execute(text(f"CREATE VIRTUAL TABLE IF NOT EXISTS {_fts_name(collection_id)} USING "
@@ -142,22 +142,15 @@ class SQLiteLexical:
             return []
         match = " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
         name = _fts_name(collection_id)
-        if files is None:
-            sql = f"SELECT rowid, bm25({name}) FROM {name} WHERE {name} MATCH :q ORDER BY bm25({name}) LIMIT :k"
-            return [(int(r[0]), -float(r[1])) for r in conn.execute(text(sql), {"q": match, "k": limit})]
-        allowed, out = set(files), []
-        if not allowed:
+        if files is not None and not files:
             return []
-        # the filter is applied while reading the ranked matches (a list of ids could pass
-        # SQLite's limit on bound parameters)
-        sql = (f"SELECT f.rowid, bm25({name}), c.file_row FROM {name} f JOIN collection_chunks c ON c.id = f.rowid "
-               f"WHERE {name} MATCH :q ORDER BY bm25({name})")
-        for chunk_id, score, file_row in conn.execute(text(sql), {"q": match}):
-            if file_row in allowed:
-                out.append((int(chunk_id), -float(score)))
-                if len(out) >= limit:
-                    break
-        return out
+        where, params = "", {"q": match, "k": limit}
+        if files is not None:  # one JSON parameter: a list of ids could pass SQLite's limit on bound parameters
+            where = (" AND rowid IN (SELECT id FROM collection_chunks"
+                     " WHERE file_row IN (SELECT value FROM json_each(:f)))")
+            params["f"] = json.dumps(files)
+        sql = f"SELECT rowid, rank FROM {name} WHERE {name} MATCH :q{where} ORDER BY rank LIMIT :k"
+        return [(int(r[0]), -float(r[1])) for r in conn.execute(text(sql), params)]
 
 
 class PostgresLexical:
@@ -207,33 +200,3 @@ class PostgresLexical:
 
 def lexical_for(engine: Engine) -> LexicalIndex:
     return PostgresLexical() if engine.dialect.name == "postgresql" else SQLiteLexical()
-
-
-class VectorCache:
-    """A collection's vectors as one matrix, reloaded when the collection's version moves
-    (another process may have written), so a search is one matrix-vector product."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._by_collection: dict[str, tuple[int, np.ndarray, np.ndarray, np.ndarray]] = {}
-
-    def get(self, conn: Connection, collection_id: str, version: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(chunk ids, file row ids, vectors) of a collection."""
-        with self._lock:
-            cached = self._by_collection.get(collection_id)
-            if cached is not None and cached[0] == version:
-                return cached[1], cached[2], cached[3]
-        rows = conn.execute(select(chunks_table.c.id, chunks_table.c.file_row, chunks_table.c.vector)
-                            .where(chunks_table.c.collection_id == collection_id)
-                            .order_by(chunks_table.c.id)).all()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        files = np.array([r[1] for r in rows], dtype=object)
-        matrix = np.frombuffer(b"".join(r[2] for r in rows), dtype=np.float32).reshape(len(rows), -1) \
-            if rows else np.zeros((0, 0), np.float32)
-        with self._lock:
-            self._by_collection[collection_id] = (version, ids, files, matrix)
-        return ids, files, matrix
-
-    def forget(self, collection_id: str) -> None:
-        with self._lock:
-            self._by_collection.pop(collection_id, None)

@@ -162,14 +162,14 @@ def _search_args(body: dict[str, Any]) -> tuple[str, int, float]:
 
 @router.post("/v1/vector_stores/{store_id}/search")
 async def search_vector_store(store_id: str, request: Request) -> dict[str, Any]:
-    """Scores are the fused ranking's, scaled so the best possible is 1 (reciprocal-rank
-    fusion's raw values are small); ``attributes`` hold the chunk's provenance too (page,
+    """Scores are the fused ranking's, scaled so the best possible (first on both sides) is 1
+    whichever fusion the server uses; ``attributes`` hold the chunk's provenance too (page,
     lines), as OpenAI's attribute values: strings, numbers, booleans."""
     body = await json_body(request)
     query, n, threshold = _search_args(body)
     hits = await run_in_threadpool(_collections(request).search, request_tenant(request).owner, store_id, query,
                                    top_k=n, filters=body.get("filters"))
-    top = 2 / 61 if _collections(request).fusion == "rrf" else 2.0  # first on both sides
+    top = _collections(request).fusion_named().best  # first on both sides
     data = []
     for h in hits:
         score = round(min(1.0, h.score / top), 6)
