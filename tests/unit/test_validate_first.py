@@ -103,3 +103,21 @@ def test_a_text_over_the_limit_by_its_bytes_is_refused_undecoded() -> None:
     assert parse_openai_lines(huge_text, None, 8 << 20, ["classify"])[0].error["code"] == "text_too_long"
     task = task_lines(b'{"id": "t", "text": "' + b"w" * (3 << 20) + b'"}\n{"text": "fine"}', "classify", {}, 8 << 20)
     assert [ln.error is None for ln in task] == [False, True] and task[0].custom_id == "line-1"
+
+
+def test_a_stored_input_is_counted_a_line_at_a_time(tmp_path) -> None:
+    from sqlalchemy import create_engine
+
+    from litegate.jobs.batches import count_lines
+    from litegate.jobs.files import FileStore
+
+    files = FileStore(create_engine(f"sqlite:///{tmp_path / 'db.sqlite'}"), tmp_path)
+    openai = files.put(b"\n".join([line("a", "x"), line("b", "w" * (3 << 20)), b"", line("c", "y")]),
+                       api="openai", purpose="batch", filename="in.jsonl")
+    assert count_lines(files, openai.id, 8 << 20, TASK) == 3
+    gemini = files.put(b'{"key": "k", "request": {"contents": []}}\n\xff\n\n', api="gemini", purpose="batch",
+                       filename="in.jsonl")
+    assert count_lines(files, gemini.id, 1 << 20, api="gemini") == 2
+    unreadable = files.put(b"\xff\n\xfe\n", api="gemini", purpose="batch", filename="bad.jsonl")
+    with pytest.raises(InvalidRequest, match="not UTF-8"):
+        count_lines(files, unreadable.id, 1 << 20, api="gemini")
