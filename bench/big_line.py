@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -107,6 +108,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)  # the server's home (its copy of the 31 MB file)
     print(json.dumps({"lines": args.lines, "big_line_mb": args.mb, "no_batch": quiet, "without_big_line": plain,
                       "with_big_line": big, "load_average_before": [round(x, 2) for x in load_before],
                       "load_average_after": [round(x, 2) for x in os.getloadavg()]}, indent=1))
