@@ -13,6 +13,11 @@ import httpx
 def start_server(port: int, args: list[str], env: dict[str, str], timeout: float = 180.0) -> subprocess.Popen:
     """A `litegate serve` on loopback ``port``, once /healthz answers; its stderr goes to a file
     (a pipe nobody reads could fill during a long run and stall it) and is shown if it exits."""
+    try:  # a server already on the port would answer for ours, and two runs would mix their figures
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        raise SystemExit(f"port {port} is in use: pick another with --port")
+    except httpx.TransportError:
+        pass
     log = tempfile.NamedTemporaryFile("w+", prefix="litegate-bench-", suffix=".log", delete=False)
     proc = subprocess.Popen([sys.executable, "-m", "litegate.cli", "serve", "--port", str(port), *args],
                             env=env, stdout=subprocess.DEVNULL, stderr=log)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 import threading
 import time
@@ -86,6 +87,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(work, ignore_errors=True)  # the five upload files and the server's home: ~2.5 GB
     load = os.getloadavg()[0]
     print(json.dumps({
         "file_mb": args.mb, "one_upload": {"status": single, "rss_before_mb": round(one.before),

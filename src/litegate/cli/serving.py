@@ -77,10 +77,12 @@ def serve(
     import uvicorn
 
     from litegate.server import create_app
+    from litegate.server.allocator import tune_allocator
 
     problem = _port_free(host, port)
     if problem:
         fail(problem)
+    tune_allocator()  # before the runtime's threads start: memory they free goes back to the system
     try:
         if distill_every is not None and distill_every < 0:
             fail("--distill-every takes a number of labels, 0 or more")

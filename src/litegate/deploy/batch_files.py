@@ -14,17 +14,20 @@ and ``ray`` (``litegate.deploy.ray_executor``: actors on a Ray cluster, each wit
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from litegate.errors import InvalidRequest
-from litegate.jobs.batches import Line, answer_lines, error_line, parse_openai_lines, result_line, task_prefetch
+from litegate.jobs.batches import Line, answer_lines, error_line, openai_lines, result_line, task_prefetch
+from litegate.jobs.jsonl import MAX_BYTES_PER_CHAR, RawLine, certainly_longer, read_lines, string_spans
 from litegate.server.app import create_app
 from litegate.server.internal import AppDispatch
+from litegate.tasks.base import MAX_TEXT_CHARS
 
 GOLD_FIELDS = ("label", "labels", "data", "id", "custom_id")  # what a {"text"} line may carry besides inputs
 
@@ -39,23 +42,21 @@ class Owner:
 
 
 def task_lines(data: bytes, task: str, options: dict[str, Any], max_line_bytes: int) -> list[Line]:
+    """``read_task_lines`` of bytes already in memory."""
+    return read_task_lines(io.BytesIO(data), task, options, max_line_bytes)
+
+
+def read_task_lines(source: BinaryIO, task: str, options: dict[str, Any], max_line_bytes: int) -> list[Line]:
     """``{"text", ...}`` lines as requests to ``/v1/tasks/{task}`` with ``options`` (a
-    classifier, labels, a tier...). A line's ``id``/``custom_id`` names it, else ``line-N``;
-    gold answers (``label``, ``data``) are left out of the request."""
-    try:
-        raw = data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise InvalidRequest(f"the input is not UTF-8 text (byte {e.start})") from None
+    classifier, labels, a tier...), read a line at a time. A line's ``id``/``custom_id`` names
+    it, else ``line-N``; gold answers (``label``, ``data``) are left out of the request. A line
+    over the size limit, or whose text is over the task's limit by its bytes alone, fails
+    without being decoded."""
     lines: list[Line] = []
     seen: set[str] = set()
-    for n, s in enumerate(raw, 1):
-        if not s.strip():
-            continue
-        index = len(lines)
-        try:
-            obj = json.loads(s) if len(s.encode()) <= max_line_bytes else None
-        except ValueError:
-            obj = None
+    for raw in read_lines(source, max_line_bytes):
+        n, index = raw.line_no, len(lines)
+        obj = _task_object(raw)
         cid = str(obj.get("custom_id") or obj.get("id") or f"line-{n}") if isinstance(obj, dict) else f"line-{n}"
         if cid in seen:
             raise InvalidRequest(f"line {n}: id {cid[:100]!r} appears twice; each line needs its own")
@@ -69,6 +70,22 @@ def task_lines(data: bytes, task: str, options: dict[str, Any], max_line_bytes: 
     if not lines:
         raise InvalidRequest("the input has no lines")
     return lines
+
+
+def _task_object(raw: RawLine) -> Any:
+    """A line's JSON value, or None when it is over a limit (never decoded) or unreadable."""
+    if raw.data is None:
+        return None
+    if raw.size > MAX_TEXT_CHARS * MAX_BYTES_PER_CHAR:
+        text = (string_spans(raw.data, ("text",)) or {}).get(("text",))
+        if text is not None and certainly_longer(text, MAX_TEXT_CHARS):
+            return None
+    try:
+        s = raw.data.decode("utf-8")
+        raw.data = None
+        return json.loads(s)
+    except ValueError:  # not UTF-8, not JSON
+        return None
 
 
 def answered_ids(out: Path) -> set[str]:
@@ -146,12 +163,12 @@ def write_errors(lines: Iterable[Line], sink: Callable[[dict[str, Any]], None]) 
 
 def read_input(path: Path, task: str | None, options: dict[str, Any], max_line_bytes: int,
                tasks: list[str]) -> list[Line]:
+    if task is not None and task not in tasks:
+        raise InvalidRequest(f"unknown task {task!r}; tasks: {', '.join(tasks)}")
     try:
-        data = path.read_bytes()
+        with open(path, "rb") as source:
+            if task is not None:
+                return read_task_lines(source, task, options, max_line_bytes)
+            return list(openai_lines(source, None, max_line_bytes, tasks))
     except OSError as e:
         raise InvalidRequest(f"cannot read {path}: {e.strerror or e}") from None
-    if task is not None:
-        if task not in tasks:
-            raise InvalidRequest(f"unknown task {task!r}; tasks: {', '.join(tasks)}")
-        return task_lines(data, task, options, max_line_bytes)
-    return parse_openai_lines(data, None, max_line_bytes, tasks)

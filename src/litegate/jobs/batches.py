@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
+import io
 import json
 import logging
 import os
@@ -27,9 +28,9 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 from sqlalchemy import Boolean, Column, Float, Integer, MetaData, String, Table, Text, func, insert, select, update
 from sqlalchemy.engine import Engine
@@ -37,6 +38,7 @@ from sqlalchemy.exc import IntegrityError
 
 from litegate.errors import Conflict, InvalidRequest, NotFound
 from litegate.jobs.files import FileStore, files_table
+from litegate.jobs.jsonl import MAX_BYTES_PER_CHAR, RawLine, certainly_longer, read_lines, string_spans
 from litegate.tasks.base import MAX_TEXT_CHARS
 from litegate.tenancy import OPERATOR, Tenant, filtered
 
@@ -314,6 +316,32 @@ class BatchStore:
         except IntegrityError:
             return False
 
+    def result_lines(self, job_id: str, ok: bool | None = None, page: int = 1000) -> Iterator[bytes]:
+        """The stored result lines of a job in line order (only the answered, ``ok``, or the
+        failed ones), as JSONL bytes, read a page at a time."""
+        last = -1
+        while True:
+            q = select(lines_table.c.line, lines_table.c.result).where(lines_table.c.batch_id == job_id)
+            if ok is not None:
+                q = q.where(lines_table.c.ok == ok)
+            with self.engine.connect() as conn:
+                rows = conn.execute(q.where(lines_table.c.line > last).order_by(lines_table.c.line).limit(page)).all()
+            for _, result in rows:
+                yield result.encode() + b"\n"
+            if len(rows) < page:
+                return
+            last = int(rows[-1][0])
+
+    def has_results(self, job_id: str, ok: bool) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(lines_table.c.line).where(lines_table.c.batch_id == job_id)
+                                .where(lines_table.c.ok == ok).limit(1)).first() is not None
+
+    def call_ids(self, job_id: str) -> builtins.list[str]:
+        with self.engine.connect() as conn:
+            return [r[0] for r in conn.execute(select(lines_table.c.call_id).where(lines_table.c.batch_id == job_id)
+                                               .where(lines_table.c.call_id.is_not(None)))]
+
     def results(self, job_id: str) -> builtins.list[tuple[int, bool, dict[str, Any], str | None]]:
         with self.engine.connect() as conn:
             rows = conn.execute(select(lines_table.c.line, lines_table.c.ok, lines_table.c.result,
@@ -339,90 +367,121 @@ def endpoint_ok(endpoint: str, tasks: list[str]) -> bool:
 
 def parse_openai_lines(data: bytes, endpoint: str | None, max_line_bytes: int,
                        tasks: list[str] | None = None) -> list[Line]:
-    """The request lines of an OpenAI batch input file. A line that cannot run becomes that
-    line's error; a file that is not JSONL at all, or repeats a custom_id, is refused.
-    ``endpoint`` None: each line may name any endpoint a batch can call (``litegate batch run``)."""
-    raw = _jsonl_lines(data, max_line_bytes)
-    if raw and all(_undecodable(s, max_line_bytes) for s in raw):
+    """``openai_lines`` of a file's bytes already in memory."""
+    return list(openai_lines(io.BytesIO(data), endpoint, max_line_bytes, tasks))
+
+
+def openai_lines(source: BinaryIO, endpoint: str | None, max_line_bytes: int,
+                 tasks: list[str] | None = None) -> Iterator[Line]:
+    """The request lines of an OpenAI batch input file, read a line at a time. A line that
+    cannot run becomes that line's error; a file that is not JSONL at all, or repeats a
+    custom_id, is refused. ``endpoint`` None: each line may name any endpoint a batch can call
+    (``litegate batch run``)."""
+    seen: dict[str, int] = {}
+    count = readable = 0
+    for raw in read_lines(source, max_line_bytes):
+        count += 1
+        if count > MAX_LINES:
+            raise InvalidRequest(f"the input file has more than {MAX_LINES} lines; a batch takes at most {MAX_LINES}",
+                                 param="input_file_id")
+        line = _openai_line(raw, endpoint, max_line_bytes, tasks, seen)
+        readable += line.error is None or line.error["code"] != "invalid_utf8"
+        yield line
+    if not count:
+        raise InvalidRequest("the input file has no request lines", param="input_file_id")
+    if not readable:
         raise InvalidRequest("the input file is not UTF-8 text (JSONL: one request object per line)",
                              param="input_file_id")
-    if not raw:
-        raise InvalidRequest("the input file has no request lines", param="input_file_id")
-    if len(raw) > MAX_LINES:
-        raise InvalidRequest(f"the input file has {len(raw)} lines; a batch takes at most {MAX_LINES}",
-                             param="input_file_id")
-    lines: list[Line] = []
-    seen: dict[str, int] = {}
-    for i, s in enumerate(raw):
-        error = _unreadable(s, i, max_line_bytes)
-        if error is not None:  # refused as it is: never decoded, parsed or run
-            lines.append(Line(i, _custom_id_of(s), None, None, error))
-            continue
-        assert isinstance(s, str)
-        try:
-            obj = json.loads(s)
-        except ValueError as e:
-            lines.append(Line(i, None, None, None, {"code": "invalid_json",
-                                                    "message": f"line {i + 1} is not valid JSON: {e}"}))
-            continue
-        if not isinstance(obj, dict):
-            lines.append(Line(i, None, None, None, {"code": "invalid_request",
-                                                    "message": f"line {i + 1} must be a JSON object"}))
-            continue
-        cid = obj.get("custom_id")
-        if not isinstance(cid, str) or not cid:
-            lines.append(Line(i, None, None, None, {"code": "missing_custom_id",
-                                                    "message": f"line {i + 1} has no custom_id string"}))
-            continue
-        if cid in seen:
-            raise InvalidRequest(f"custom_id {cid[:100]!r} appears on lines {seen[cid] + 1} and {i + 1}; each request "
-                                 "needs its own", param="input_file_id", code="duplicate_custom_id")
-        seen[cid] = i
-        url, body, method = obj.get("url"), obj.get("body"), obj.get("method", "POST")
-        error = None
-        if method != "POST":
-            error = {"code": "invalid_method", "message": f"method must be POST, got {str(method)[:20]!r}"}
-        elif endpoint is not None and url != endpoint:
-            error = {"code": "invalid_url", "message": f"url {str(url)[:100]!r} is not the batch's endpoint {endpoint}"}
-        elif endpoint is None and not (isinstance(url, str) and endpoint_ok(url, tasks or [])):
-            error = {"code": "invalid_url", "message": f"url {str(url)[:100]!r} is not an endpoint a batch can call"}
-        elif not isinstance(body, dict):
-            error = {"code": "invalid_body", "message": "body must be a JSON object"}
-        else:
-            error = _task_shape(url, body, i)
-        lines.append(Line(i, cid, url, body if error is None else None, error))
-    return lines
 
 
-def _jsonl_lines(data: bytes, max_line_bytes: int) -> list[str | bytes]:
-    """The non-blank lines of a JSONL file, each decoded on its own: a line that is not UTF-8,
-    or larger than ``max_line_bytes`` (never decoded), stays bytes: that line fails, not the file."""
-    out: list[str | bytes] = []
-    for raw in data.split(b"\n"):
-        raw = raw.rstrip(b"\r")
-        if not raw.strip():
-            continue
-        if len(raw) > max_line_bytes:
-            out.append(raw)
-            continue
-        try:
-            out.append(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            out.append(raw)
-    return out
+def count_lines(files: FileStore, file_id: str, max_line_bytes: int, endpoint: str | None = None,
+                api: str = "openai") -> int:
+    """How many request lines a stored input file has, checked as the runner will read it
+    (refused as a whole only for what refuses a file), without keeping any line."""
+    with files.open(file_id) as source:
+        lines = (openai_lines(source, endpoint, max_line_bytes) if api == "openai"
+                 else gemini_lines(source, max_line_bytes))
+        return sum(1 for _ in lines)
 
 
-def _undecodable(s: str | bytes, max_line_bytes: int) -> bool:
-    return isinstance(s, bytes) and len(s) <= max_line_bytes
+def _openai_line(raw: RawLine, endpoint: str | None, max_line_bytes: int, tasks: list[str] | None,
+                 seen: dict[str, int]) -> Line:
+    i = raw.number - 1
+    if raw.data is None:  # over the line limit: never decoded, parsed or run
+        return Line(i, _custom_id_of(raw.head), None, None, {
+            "code": "request_too_large", "message": f"line {i + 1} is larger than {max_line_bytes} bytes"})
+    refused = _text_over_limit(raw, endpoint)
+    if refused is not None:
+        _check_unique(refused.custom_id, i, seen)
+        return refused
+    try:
+        s = raw.data.decode("utf-8")
+    except UnicodeDecodeError:
+        return Line(i, _custom_id_of(raw.head), None, None,
+                    {"code": "invalid_utf8", "message": f"line {i + 1} is not UTF-8 text"})
+    raw.data = None  # the bytes go as soon as the text exists: one copy of a large line at a time
+    try:
+        obj = json.loads(s)
+    except ValueError as e:
+        return Line(i, None, None, None, {"code": "invalid_json", "message": f"line {i + 1} is not valid JSON: {e}"})
+    del s
+    if not isinstance(obj, dict):
+        return Line(i, None, None, None, {"code": "invalid_request", "message": f"line {i + 1} must be a JSON object"})
+    cid = obj.get("custom_id")
+    if not isinstance(cid, str) or not cid:
+        return Line(i, None, None, None, {"code": "missing_custom_id",
+                                          "message": f"line {i + 1} has no custom_id string"})
+    _check_unique(cid, i, seen)
+    url, body, method = obj.get("url"), obj.get("body"), obj.get("method", "POST")
+    error = None
+    if method != "POST":
+        error = {"code": "invalid_method", "message": f"method must be POST, got {str(method)[:20]!r}"}
+    elif endpoint is not None and url != endpoint:
+        error = {"code": "invalid_url", "message": f"url {str(url)[:100]!r} is not the batch's endpoint {endpoint}"}
+    elif endpoint is None and not (isinstance(url, str) and endpoint_ok(url, tasks or [])):
+        error = {"code": "invalid_url", "message": f"url {str(url)[:100]!r} is not an endpoint a batch can call"}
+    elif not isinstance(body, dict):
+        error = {"code": "invalid_body", "message": "body must be a JSON object"}
+    else:
+        error = _task_shape(url, body, i)
+    return Line(i, cid, url, body if error is None else None, error)
 
 
-def _unreadable(s: str | bytes, i: int, max_line_bytes: int) -> dict[str, Any] | None:
-    """Why a line cannot run before it is even parsed (its size, its encoding), or None."""
-    if isinstance(s, bytes) and len(s) > max_line_bytes:
-        return {"code": "request_too_large", "message": f"line {i + 1} is larger than {max_line_bytes} bytes"}
-    if isinstance(s, bytes):
-        return {"code": "invalid_utf8", "message": f"line {i + 1} is not UTF-8 text"}
-    return None
+def _check_unique(cid: str | None, i: int, seen: dict[str, int]) -> None:
+    if cid is None:
+        return
+    if cid in seen:
+        raise InvalidRequest(f"custom_id {cid[:100]!r} appears on lines {seen[cid] + 1} and {i + 1}; each request "
+                             "needs its own", param="input_file_id", code="duplicate_custom_id")
+    seen[cid] = i
+
+
+def _text_over_limit(raw: RawLine, endpoint: str | None) -> Line | None:
+    """A task line whose ``text`` is over the task's limit judged on its bytes, so a 31 MB
+    text is refused without becoming a Python string (None: the line is parsed as usual)."""
+    if raw.data is None or raw.size <= MAX_TEXT_CHARS * MAX_BYTES_PER_CHAR:
+        return None
+    if endpoint is not None and not TASK_ENDPOINT.match(endpoint):
+        return None
+    spans = string_spans(raw.data, ("custom_id",), ("url",), ("body", "text"))
+    text = (spans or {}).get(("body", "text"))
+    if spans is None or text is None or not certainly_longer(text, MAX_TEXT_CHARS):
+        return None
+    url = _short(raw.data, spans.get(("url",)), 200)
+    if endpoint is None and not (url and TASK_ENDPOINT.match(url)):
+        return None
+    i = raw.number - 1
+    return Line(i, _short(raw.data, spans.get(("custom_id",)), 512), None, None, {
+        "code": "text_too_long", "message": f"line {i + 1}: 'text' is {(text[1] - text[0]) / (1 << 20):.1f} MB; the "
+        f"limit is {MAX_TEXT_CHARS:,} characters"})
+
+
+def _short(data: bytearray, span: tuple[int, int] | None, most: int) -> str | None:
+    """A short string value by its span (None when absent, longer than ``most`` or escaped)."""
+    if span is None or span[1] - span[0] > most:
+        return None
+    value = bytes(data[span[0]:span[1]])
+    return None if b"\\" in value else value.decode("utf-8", "replace")
 
 
 def _task_shape(url: Any, body: dict[str, Any], i: int) -> dict[str, Any] | None:
@@ -435,36 +494,48 @@ def _task_shape(url: Any, body: dict[str, Any], i: int) -> dict[str, Any] | None
     return None
 
 
-def _custom_id_of(s: str | bytes) -> str | None:
-    head = s[:4096].decode("utf-8", "replace") if isinstance(s, bytes) else s[:4096]
-    m = re.search(r'"custom_id"\s*:\s*"([^"\\]{1,512})"', head)
+def _custom_id_of(head: bytes) -> str | None:
+    m = re.search(r'"custom_id"\s*:\s*"([^"\\]{1,512})"', head.decode("utf-8", "replace"))
     return m.group(1) if m else None
 
 
 def parse_gemini_lines(data: bytes, max_line_bytes: int) -> list[Line]:
+    """``gemini_lines`` of a file's bytes already in memory."""
+    return list(gemini_lines(io.BytesIO(data), max_line_bytes))
+
+
+def gemini_lines(source: BinaryIO, max_line_bytes: int) -> Iterator[Line]:
     """Gemini batch input: ``{"key", "request"}`` per line (a file), or the inline form we store
-    the same way with ``metadata`` beside it."""
-    raw = _jsonl_lines(data, max_line_bytes)
-    if raw and all(_undecodable(s, max_line_bytes) for s in raw):
-        raise InvalidRequest("the batch input file is not UTF-8 JSONL")
-    if not raw:
-        raise InvalidRequest("the batch input file has no requests")
-    if len(raw) > MAX_LINES:
-        raise InvalidRequest(f"the batch input has {len(raw)} requests; a batch takes at most {MAX_LINES}")
-    lines = []
-    for i, s in enumerate(raw):
-        try:
-            obj = json.loads(s) if _unreadable(s, i, max_line_bytes) is None else None
-        except ValueError:
-            obj = None
+    the same way with ``metadata`` beside it; read a line at a time."""
+    count = readable = 0
+    for raw in read_lines(source, max_line_bytes):
+        count += 1
+        if count > MAX_LINES:
+            raise InvalidRequest(f"the batch input has more than {MAX_LINES} requests; a batch takes at most "
+                                 f"{MAX_LINES}")
+        obj = None
+        if raw.data is not None:
+            try:
+                s = raw.data.decode("utf-8")
+                readable += 1
+                raw.data = None
+                obj = json.loads(s)
+            except ValueError:  # not UTF-8, not JSON
+                obj = None
+        else:
+            readable += 1
+        i = raw.number - 1
         if not isinstance(obj, dict) or not isinstance(obj.get("request"), dict):
-            lines.append(Line(i, None, None, None, {"code": 400, "message": f"line {i + 1}: expected a JSON object "
-                                                    "with a 'request' object (within the size limit)",
-                                                    "status": "INVALID_ARGUMENT"}))
+            yield Line(i, None, None, None, {"code": 400, "message": f"line {i + 1}: expected a JSON object "
+                                             "with a 'request' object (within the size limit)",
+                                             "status": "INVALID_ARGUMENT"})
             continue
         key = obj.get("key")
-        lines.append(Line(i, str(key) if key is not None else None, None, obj["request"], None, obj.get("metadata")))
-    return lines
+        yield Line(i, str(key) if key is not None else None, None, obj["request"], None, obj.get("metadata"))
+    if not count:
+        raise InvalidRequest("the batch input file has no requests")
+    if not readable:
+        raise InvalidRequest("the batch input file is not UTF-8 JSONL")
 
 
 def prefix_order(lines: list[Line]) -> list[Line]:
@@ -589,10 +660,10 @@ class BatchRunner:
         self._running: dict[str, asyncio.Task[None]] = {}
 
     def lines(self, job: Job) -> list[Line]:
-        data = self.store.files.content(job.input_file_id)
-        if job.api == "openai":
-            return parse_openai_lines(data, job.endpoint, self.max_line_bytes)
-        return parse_gemini_lines(data, self.max_line_bytes)
+        with self.store.files.open(job.input_file_id) as source:
+            if job.api == "openai":
+                return list(openai_lines(source, job.endpoint, self.max_line_bytes))
+            return list(gemini_lines(source, self.max_line_bytes))
 
     def start(self, job_id: str) -> None:
         """Run a job in the background of the running event loop (no-op if it already runs)."""
@@ -685,25 +756,21 @@ class BatchRunner:
         cancelled = job.status == "cancelling"
         if not cancelled:
             self.store.set(job_id, status="finalizing", finalizing_at=job.finalizing_at or time.time())
-        results = self.store.results(job_id)
-        cost = self.cost_of([c for _, _, _, c in results if c]) if self.cost_of else None
+        call_ids = self.store.call_ids(job_id)
+        cost = self.cost_of(call_ids) if self.cost_of else None
         values: dict[str, Any] = {"cost_usd": cost}
         if job.api == "openai":
-            good = "".join(json.dumps(r, ensure_ascii=False) + "\n" for _, ok, r, _ in results if ok)
-            bad = "".join(json.dumps(r, ensure_ascii=False) + "\n" for _, ok, r, _ in results if not ok)
-            if good:
-                values["output_file_id"] = self.store.files.put(
-                    good.encode(), api="openai", purpose="batch_output", filename=f"{job_id}_output.jsonl",
-                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-output", owner=job.api_key).id
-            if bad:
-                values["error_file_id"] = self.store.files.put(
-                    bad.encode(), api="openai", purpose="batch_output", filename=f"{job_id}_error.jsonl",
-                    mime_type="application/jsonl", file_id=f"file-{job_id[6:]}-error", owner=job.api_key).id
+            for ok, purpose, suffix in ((True, "output_file_id", "output"), (False, "error_file_id", "error")):
+                if self.store.has_results(job_id, ok):
+                    values[purpose] = self.store.files.put_lines(
+                        self.store.result_lines(job_id, ok), api="openai", purpose="batch_output",
+                        filename=f"{job_id}_{suffix}.jsonl", mime_type="application/jsonl",
+                        file_id=f"file-{job_id[6:]}-{suffix}", owner=job.api_key).id
         elif not job.inline:
-            body = "".join(json.dumps(r, ensure_ascii=False) + "\n" for _, _, r, _ in results)
-            values["output_file_id"] = self.store.files.put(
-                body.encode(), api="gemini", purpose="batch_output", filename=f"{job_id}-results.jsonl",
-                mime_type="application/jsonl", file_id=job_id.split("/")[-1] + "-results", owner=job.api_key).id
+            values["output_file_id"] = self.store.files.put_lines(
+                self.store.result_lines(job_id), api="gemini", purpose="batch_output",
+                filename=f"{job_id}-results.jsonl", mime_type="application/jsonl",
+                file_id=job_id.split("/")[-1] + "-results", owner=job.api_key).id
         now = time.time()
         values.update(status="cancelled", cancelled_at=now) if cancelled else values.update(
             status="completed", completed_at=now)

@@ -18,9 +18,10 @@ import os
 import re
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 from sqlalchemy import Column, Float, Integer, MetaData, String, Table, delete, insert, select
 from sqlalchemy.engine import Engine
@@ -95,7 +96,11 @@ class FileStore:
         (batch outputs are rewritten whole when a job is finalized again after a crash)."""
         return self.put_stream(io.BytesIO(data), **row)
 
-    def put_stream(self, source: BinaryIO, *, api: str, purpose: str, filename: str, mime_type: str | None = None,
+    def put_lines(self, lines: Iterable[bytes], **row: Any) -> StoredFile:
+        """Store what ``lines`` yields, a block at a time (a batch's output is never built whole)."""
+        return self.put_stream(_Blocks(lines), **row)
+
+    def put_stream(self, source: Readable, *, api: str, purpose: str, filename: str, mime_type: str | None = None,
                    file_id: str | None = None, expires_at: float | None = None, owner: str | None = None,
                    max_bytes: int | None = None) -> StoredFile:
         """Store what ``source`` reads, a chunk at a time (an upload never sits in memory
@@ -162,6 +167,14 @@ class FileStore:
         except FileNotFoundError:
             raise NotFound(f"the content of file {file_id!r} is gone from {self.root}") from None
 
+    def open(self, file_id: str, tenant: Tenant = OPERATOR) -> BinaryIO:
+        """The file's content to read a block at a time (a batch's input is never read whole)."""
+        self.get(file_id, tenant)
+        try:
+            return open(self.path(file_id), "rb")
+        except FileNotFoundError:
+            raise NotFound(f"the content of file {file_id!r} is gone from {self.root}") from None
+
     def list(self, *, api: str | None = None, purpose: str | None = None, after: str | None = None,
              limit: int = 10000, newest_first: bool = True, tenant: Tenant = OPERATOR) -> list[StoredFile]:
         q = filtered(select(files_table), files_table.c.api_key, tenant)
@@ -182,6 +195,28 @@ class FileStore:
         with self.engine.begin() as conn:
             conn.execute(delete(files_table).where(files_table.c.id == file_id))
         self.path(file_id).unlink(missing_ok=True)
+
+
+class Readable(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _Blocks:
+    """``read`` over an iterable of byte strings: blocks of at least ``size`` bytes (the last
+    one shorter), joined once rather than grown a piece at a time."""
+
+    def __init__(self, parts: Iterable[bytes]):
+        self._parts = iter(parts)
+
+    def read(self, size: int = -1, /) -> bytes:
+        out: list[bytes] = []
+        n = 0
+        for part in self._parts:
+            out.append(part)
+            n += len(part)
+            if 0 <= size <= n:
+                break
+        return b"".join(out)
 
 
 def _alive(pid: int) -> bool:

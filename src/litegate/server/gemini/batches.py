@@ -29,7 +29,7 @@ from starlette.concurrency import run_in_threadpool
 
 from litegate.chat.gemini_shapes import to_chat_request
 from litegate.errors import InvalidRequest, NotFound, PayloadTooLarge, TooManyRequests
-from litegate.jobs.batches import Job
+from litegate.jobs.batches import Job, count_lines
 from litegate.jobs.files import StoredFile
 from litegate.keys import request_feature, request_tenant
 from litegate.server.bodies import BATCH_GENERATE, body
@@ -298,7 +298,8 @@ async def batch_generate_content(model: str, request: Request) -> dict[str, Any]
             raise InvalidRequest("batch.inputConfig.fileName must name an uploaded file (files/...)")
         source = await run_in_threadpool(_gemini_file, request, file_name)
         input_id, is_inline = source.id, False
-        total = len([s for s in (await run_in_threadpool(rt.files.content, source.id)).splitlines() if s.strip()])
+        total = await run_in_threadpool(count_lines, rt.files, source.id,
+                                        int(rt.settings.max_body_mb * (1 << 20)), api="gemini")
     else:
         items = inline.get("requests") if isinstance(inline, dict) else None
         if not isinstance(items, list) or not items:

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from litegate.errors import InvalidRequest, NotFound
-from litegate.jobs.batches import endpoint_ok, openai_batch, parse_openai_lines
+from litegate.jobs.batches import count_lines, endpoint_ok, openai_batch
 from litegate.jobs.files import check_purpose
 from litegate.keys import request_feature, request_tenant
 from litegate.server.errors import json_body
@@ -155,11 +155,11 @@ async def create_batch(request: Request) -> dict[str, Any]:
     if stored.purpose != "batch":
         raise InvalidRequest(f"file {file_id} was uploaded with purpose {stored.purpose!r}; a batch's input needs "
                              "purpose 'batch'", param="input_file_id")
-    data = await run_in_threadpool(rt.files.content, file_id)
-    lines = await run_in_threadpool(parse_openai_lines, data, endpoint, _line_limit(request))
+    # every line is checked here as the runner will read it, a line at a time: the file is never held
+    total = await run_in_threadpool(count_lines, rt.files, file_id, _line_limit(request), endpoint)
     feature = (meta or {}).get("feature") or request_feature(request)
     job = await run_in_threadpool(rt.batches.create, api="openai", endpoint=endpoint, input_file_id=file_id,
-                                  total=len(lines), completion_window=window, job_metadata=meta,
+                                  total=total, completion_window=window, job_metadata=meta,
                                   api_key=request_tenant(request).owner, feature=feature,
                                   expires_in_s=COMPLETION_WINDOWS[window])
     request.app.state.batch_runner.start(job.id)
