@@ -3,6 +3,8 @@ the extract task's prebuilt and typed paths, and page finding on a scan."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from litegate.documents import Document, Segment, prebuilt, preprocess
@@ -167,14 +169,96 @@ class _Llm:
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
 
 
-def test_an_llm_tier_given_a_prebuilt_extractor_gets_its_fields_and_its_answer_typed() -> None:
+class _Chooser:
+    """An LLM tier that answers a choice of candidates: ``pick(field, options)`` names one
+    option (or None); each value's tokens get log-probability ``logprob``."""
+
+    name, model, capabilities = "lite", "fake", frozenset({"chat", "grammar"})
+
+    def __init__(self, pick, logprob: float = -0.1) -> None:
+        self.pick = pick
+        self.logprob = logprob
+        self.bodies: list[dict] = []
+        self.schemas: list[dict] = []
+
+    def chat(self, body: dict, schema: object = None) -> dict:
+        import json
+
+        self.bodies.append(body)
+        props = schema.schema["properties"]  # type: ignore[attr-defined]
+        self.schemas.append(schema.schema)  # type: ignore[attr-defined]
+        reply = {f: self.pick(f, [o for o in p["enum"] if o is not None]) for f, p in props.items()}
+        pieces, values = ["{"], set()
+        for i, (f, v) in enumerate(reply.items()):
+            pieces.append((", " if i else "") + json.dumps(f) + ": ")
+            values.add(len(pieces))
+            pieces.append(json.dumps(v, ensure_ascii=False))
+        pieces.append("}")
+        tokens = [{"token": t, "bytes": list(t.encode()), "logprob": self.logprob if k in values else 0.0}
+                  for k, t in enumerate(pieces)]
+        return {"choices": [{"message": {"content": "".join(pieces)}, "finish_reason": "stop",
+                             "logprobs": {"content": tokens}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+
+
+AD_ON_TOP = "WUNSCHLOS GLUECKLICH?\n" + RECEIPT_EN
+
+
+def test_an_llm_tier_chooses_only_the_unsure_fields_among_their_candidates() -> None:
+    from litegate.tasks import choose
+    from litegate.tasks.extract import choose_prebuilt
+
+    alone = prebuilt.extract("receipt", AD_ON_TOP, alternatives=choose.OPTIONS)["fields"]
+    threshold = alone["merchant_name"]["confidence"] + 1e-4  # the name is asked
+    unsure = set(choose.unsure_fields({"fields": alone}, threshold))
+    assert "merchant_name" in unsure and "total" not in unsure
+
+    def pick(field: str, options: list[str]) -> str | None:
+        named = [o for o in options if "SUNRISE" in o]
+        return named[0] if field == "merchant_name" and named else None
+
+    llm = _Chooser(pick, logprob=-0.05)
+    out = choose_prebuilt(TaskContext(), llm, ExtractRequest(text=AD_ON_TOP, extractor="receipt"), threshold)
+    [schema] = llm.schemas
+    assert set(schema["properties"]) == unsure  # only the uncertain fields are asked
+    options = schema["properties"]["merchant_name"]["enum"]
+    assert None in options and len(options) <= choose.OPTIONS + 1
+    assert all(o in AD_ON_TOP.replace("\n", " ") for o in options if o)  # every option is printed text
+    data, conf = out.result["data"], out.result["field_confidence"]
+    assert data["merchant_name"].startswith("SUNRISE MART")
+    assert abs(conf["merchant_name"] - math.exp(-0.05)) < 1e-3  # the probability of the choice's tokens
+    assert data["total"] == "16.43" and conf["total"] == alone["total"]["confidence"]  # kept, not asked
+    assert out.tier == "lite" and out.usage.prompt_tokens == 10
+    assert "candidates" not in out.result["typed"]["merchant_name"]
+
+
+def test_a_choice_of_none_is_null_and_nothing_outside_the_options_passes_the_schema() -> None:
+    import jsonschema
+
+    from litegate.tasks.extract import choose_prebuilt
+
+    llm = _Chooser(lambda field, options: None)
+    out = choose_prebuilt(TaskContext(), llm, ExtractRequest(text=AD_ON_TOP, extractor="receipt"), threshold=1.01)
+    schema = llm.schemas[0]
+    assert all(out.result["data"][f] is None for f in schema["properties"])
+    with pytest.raises(jsonschema.ValidationError):  # an invented name is no option
+        jsonschema.validate({**{f: None for f in schema["properties"]}, "merchant_name": "Invented GmbH"}, schema)
+
+
+def test_sure_fields_cost_no_llm_call() -> None:
+    from litegate.tasks.extract import choose_prebuilt
+
+    llm = _Chooser(lambda field, options: options[0])
+    out = choose_prebuilt(TaskContext(), llm, ExtractRequest(text=RECEIPT_EN, extractor="receipt",
+                                                              fields={"total": ""}), threshold=0.0)
+    assert llm.bodies == [] and out.result["data"]["total"] == "16.43" and out.model == "prebuilt:receipt"
+
+
+def test_an_llm_tier_given_a_prebuilt_extractor_runs_it_and_chooses() -> None:
     from litegate.tasks.extract import extract_llm
 
-    reply = {f: None for f in prebuilt.SPECS["receipt"]} | {"date": "25/12/2018", "total": "RM 16.43",
-                                                             "time": "8:13:39 PM"}
-    llm = _Llm(reply)
-    out = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_EN, extractor="receipt"))
-    assert "merchant_address" in llm.bodies[0]["messages"][0]["content"]  # the extractor's fields, described
-    data = out.result["data"]
-    assert data["date"] == "2018-12-25" and data["total"] == "16.43" and data["time"] == "20:13:39"
-    assert out.result["typed"]["total"]["currency"] == "MYR" and out.result["typed"]["total"]["text"] == "RM 16.43"
+    llm = _Chooser(lambda field, options: options[0])
+    out = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_DE, extractor="receipt"))
+    assert llm.schemas and all("enum" in p for p in llm.schemas[0]["properties"].values())
+    assert out.result["data"]["total"] == "2.75" and out.result["data"]["date"] == "2020-05-16"
+    assert out.model == "fake" and set(out.result["field_confidence"]) == set(prebuilt.SPECS["receipt"])
