@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from litegate.documents import Limits, Part, read
-from litegate.documents.fieldtypes import parse_date, parse_money
+from litegate.documents.fieldtypes import parse_date
 from litegate.documents.prebuilt import extract_document
 
 # producer folder -> (kind of page, split)

@@ -90,6 +90,35 @@ def test_an_invoice_separates_its_dates_number_parties_and_amounts() -> None:
     assert "Jane Whitfield" in (data["customer"] or "")
 
 
+INVOICE_DE = """Lieferant
+Lief-Nr: 449120
+Brunnbauer Metall GmbH
+Industriestraße 7
+70565 Stuttgart
+Käufer
+Ostwind Handel KG
+Hafenweg 3
+20457 Hamburg
+RECHNUNG
+Beleg-Nr : R2024-0815
+Beleg-Datum : 12.02.2024
+Zahlbar bis: 13.03.2024
+Pos Beschreibung Menge Preis Betrag
+1 Schrauben M8 200 0,12 24,00
+2 Winkel 50mm 40 1,10 44,00
+Nettobetrag 68,00
+MwSt 19% 12,92
+Gesamtbetrag EUR 80,92"""
+
+
+def test_a_german_invoice_with_labeled_blocks_gives_the_vendor_customer_and_number() -> None:
+    # the issuer's block under "Lieferant" with a supplier number, the customer under "Käufer", the number as "Beleg-Nr"
+    data = prebuilt.extract("invoice", INVOICE_DE)["data"]
+    assert data["vendor"] == "Brunnbauer Metall GmbH" and data["customer"].startswith("Ostwind Handel KG")
+    assert data["invoice_number"] == "R2024-0815" and data["invoice_date"] == "2024-02-12"
+    assert data["due_date"] == "2024-03-13" and data["total"] == "80.92" and data["tax"] == "12.92"
+
+
 def test_a_blank_page_or_a_non_document_gives_nulls_with_a_note() -> None:
     for text in ("", "   \n  ", "a cat sitting on a sofa"):
         got = prebuilt.extract("receipt", text)

@@ -439,7 +439,7 @@ def choose_prebuilt(ctx: TaskContext, llm: Any, req: ExtractRequest, threshold: 
         probabilities = {k: math.exp(sum(lp for s, e, lp in offsets if s < end and e > start))
                          for k, (start, end) in value_spans(content).items()} if offsets else {}
         for field_name, (cand, p) in choose.picked(options, json.loads(content), probabilities).items():
-            chosen = dict(cand) if cand is not None else {"value": None, "text": None}
+            chosen: dict[str, Any] = dict(cand) if cand is not None else {"value": None, "text": None}
             chosen["confidence"] = round(p, 4)
             chosen["chosen_by"] = llm.name
             found["fields"][field_name] = chosen
