@@ -16,8 +16,9 @@ from typing import Any
 from litegate.documents import prebuilt
 
 # A field whose scorer confidence is below this is asked of the LLM. Chosen on the dev split
-# of the real receipts (bench/receipts.py --choose): the scorer's right answers on names sit
-# mostly above it, its wrong ones below.
+# of the real receipts (bench/receipts.py --choose lite): at 0.9 lite fixed two names and a
+# date and broke nothing; at 0.99 more fields went into each prompt and the 0.5B model's
+# choices got worse (both name fixes lost, one address broken).
 UNSURE = 0.9
 OPTIONS = 6  # candidates shown per field
 CONTEXT_CHARS = 80  # of the line a candidate is printed on (and the one above it)
