@@ -312,7 +312,8 @@ def invoice(rng: random.Random) -> Doc:
     due = issued + timedelta(days=rng.choice([7, 14, 30, 45, 60]))
     vendor, addr = merchant(rng), address(rng)
     customer = rng.choice(["Jane Whitfield", "Marco Bellini", "Priya Raman", "Acme Corp", "Globex GmbH",
-                           "Initech Ltd", "Sofia Lindqvist", "Ahmed Karim", "PT Sinar Jaya", "Stark Industries"])
+                           "Initech Ltd", "Sofia Lindqvist", "Ahmed Karim", "PT Sinar Jaya", "Stark Industries",
+                           "Herrn Jonas Weber", "Frau Lena Vogt", "Madame Claire Dubois", "Hotel Bellevue SARL"])
     number = rng.choice([f"INV-{rng.randint(1000, 99999)}", f"{issued.year}-{rng.randint(100, 9999)}",
                          f"RE{rng.randint(10000, 999999)}", f"{rng.randint(10000, 999999)}",
                          f"F{issued.year}{rng.randint(100, 999)}"])
@@ -323,7 +324,8 @@ def invoice(rng: random.Random) -> Doc:
     if rng.random() < 0.5:
         head.append((f"{rng.choice(LABELS['phone'])} {phone(rng)}", 1.0))
     title = rng.choice(["INVOICE", "Invoice", "RECHNUNG", "Rechnung", "FACTURE", "FACTURA", "TAX INVOICE"])
-    number_label = rng.choice(['Invoice No:', 'Invoice #', 'Rechnungsnummer:', 'Rechnung Nr.', 'Facture N°', 'No.'])
+    number_label = rng.choice(['Invoice No:', 'Invoice #', 'Rechnungsnummer:', 'Rechnung Nr.', 'Facture N°', 'No.',
+                               'Beleg-Nr :', 'Belegnummer:', 'Rechnungs-Nr.', 'N° de facture :', 'Invoice no.'])
     meta = [(f"{number_label} {number}", 1.0),
             (f"{rng.choice(['Date:', 'Invoice Date:', 'Rechnungsdatum:', 'Datum:', 'Date de facture:', 'Fecha:'])} "
              f"{date_text(rng, issued, style)}", 1.0),
@@ -332,8 +334,15 @@ def invoice(rng: random.Random) -> Doc:
     rng.shuffle(meta)
     if rng.random() < 0.2:
         meta = meta[:2] if "Due" not in meta[2][0] else meta
-    billing = [(rng.choice(["Bill To:", "Billed to", "Customer:", "Kunde:", "Invoice to:", "Sold To:"]), 1.0),
+    billing = [(rng.choice(["Bill To:", "Billed to", "Customer:", "Kunde:", "Invoice to:", "Sold To:", "Käufer",
+                            "Rechnungsempfänger", "Acheteur", "Adresse de facturation", "Buyer"]), 1.0),
                (customer, 1.0)] + [(a, 1.0) for a in address(rng)]
+    if rng.random() < 0.35:  # the issuer's block under a label, sometimes with its supplier number
+        head.insert(0, (rng.choice(["Seller", "From:", "Lieferant", "Verkäufer:", "Rechnungssteller", "Fournisseur",
+                                    "Supplier:", "Vendor"]), 1.0))
+        if rng.random() < 0.5:
+            head.insert(1, (rng.choice([f"GLN {rng.randint(10**12, 10**13)}", f"Lief-Nr: {rng.randint(1000, 999999)}",
+                                        f"Supplier ID {rng.randint(100, 99999)}"]), 1.0))
     blocks = [head, [(title, 1.6)], meta, billing] if rng.random() < 0.5 else [[(title, 1.6)], head, billing, meta]
     for block in blocks:
         for text, scale in block:
@@ -438,9 +447,12 @@ def main() -> None:
     ap.add_argument("--invoices", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--check", type=int, default=300, help="generated documents of another seed to score")
+    ap.add_argument("--only", choices=sorted(SPECS), help="train one extractor, leave the other's weights as they are")
     args = ap.parse_args()
     report: dict[str, Any] = {}
     for name, count in (("receipt", args.receipts), ("invoice", args.invoices)):
+        if args.only and name != args.only:
+            continue
         docs = generate(name, count, args.seed)
         fields = {}
         for field, rows in rows_for(name, docs).items():

@@ -30,8 +30,10 @@ Fields (the prebuilt ``receipt`` extractor, no training by the user): a merchant
 the set's merchant key is contained in the extracted name, both lower-cased with everything
 but letters and digits dropped (the key is a short name such as ``aldi``; receipts whose key
 is a kind of shop rather than a name, ``tanke`` and ``apotheke``, are left out of this field);
-a date when it is the same calendar day; a total when it is the same number of cents. This set
-labels no addresses. Prints one JSON object.
+a date when it is the same calendar day; a total when it is the same number of cents; an
+address when its street, postcode and city (labeled by hand from the images for this bench, in
+bench/data/softmatic-addresses.jsonl) are all in it and nothing else of substance. Prints one
+JSON object.
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def load_softmatic(root: Path) -> list[Sample]:
     from PIL import Image
 
     base = root / "2D" / "Receipts"
+    addresses = _addresses()
     if not base.is_dir():
         raise SystemExit(f"{root} does not hold 2D/Receipts: fetch github.com/softmatic/vision-data and pass its path")
     samples = []
@@ -99,8 +102,23 @@ def load_softmatic(root: Path) -> list[Sample]:
         fields = {"date": date(int(day[4:]), int(day[2:4]), int(day[:2])), "total": int(cents)}
         if merchant not in GENERIC_MERCHANTS:
             fields["merchant_name"] = merchant
-        samples.append(Sample(f"{image.parent.name}/{image.name}", image, reference, fields, "softmatic"))
+        sample_id = f"{image.parent.name}/{image.name}"
+        if sample_id in addresses:
+            fields["merchant_address"] = addresses[sample_id]
+        samples.append(Sample(sample_id, image, reference, fields, "softmatic"))
     return samples
+
+
+ADDRESSES = Path(__file__).parent / "data" / "softmatic-addresses.jsonl"
+
+
+def _addresses() -> dict[str, tuple[str, str, str]]:
+    """The merchant's address on each receipt (street, postcode, city), labeled by hand from the
+    images for this bench (the set labels none)."""
+    if not ADDRESSES.is_file():
+        return {}
+    rows = [json.loads(line) for line in ADDRESSES.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return {r["id"]: (r["street"], r["postcode"], r["city"]) for r in rows}
 
 
 LOADERS = {"softmatic": load_softmatic}
@@ -153,7 +171,23 @@ def field_right(name: str, truth: Any, value: Any) -> bool:
     if name == "total":
         money = parse_money(str(value))
         return money is not None and round(money.amount * 100) == truth
+    if name == "merchant_address":
+        return address_right(truth, str(value))
     return squash(truth) == squash(value)
+
+
+def address_right(truth: tuple[str, str, str], value: str) -> bool:
+    """Street, postcode and city each in the answer and nothing else of substance (a run of
+    lines that adds the shop's name or phone is wrong), ignoring spacing and punctuation; the
+    order is free (some receipts print the city first)."""
+    got = squash(value.replace("ß", "ss"))
+    rest = got
+    for part in truth:
+        part = squash(part.replace("ß", "ss"))
+        if part not in rest:
+            return False
+        rest = rest.replace(part, "", 1)
+    return len(rest) <= 2
 
 
 # ---- running ---------------------------------------------------------------------------------
@@ -162,11 +196,22 @@ def load_avg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def extract_fields(doc: Any) -> dict[str, Any]:
+def extract_fields(doc: Any, llm: Any = None, threshold: float = 0.0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The prebuilt receipt extractor's answer, or with ``llm`` the same extractor whose fields
+    below ``threshold`` the LLM tier chose among their candidates (the extract task's path for
+    LLM tiers): ({field: value}, {field: confidence})."""
     from litegate.documents.prebuilt import extract_document
+    from litegate.tasks.base import TaskContext
+    from litegate.tasks.extract import ExtractRequest, choose_prebuilt
 
-    found = extract_document("receipt", doc)
-    return {name: (f["value"] if f["value"] is not None else None) for name, f in found["fields"].items()}
+    if llm is None:
+        found = extract_document("receipt", doc)
+        return ({name: f["value"] for name, f in found["fields"].items()},
+                {name: f["confidence"] for name, f in found["fields"].items()})
+    req = ExtractRequest(extractor="receipt", text=doc.text)
+    req._documents = [doc]
+    out = choose_prebuilt(TaskContext(), llm, req, threshold)
+    return out.result["data"], out.result["field_confidence"]
 
 
 def _from_dump(row: dict[str, Any]) -> Document:
@@ -175,7 +220,7 @@ def _from_dump(row: dict[str, Any]) -> Document:
 
 
 def run(samples: list[Sample], limits: Limits, fields: bool, dump: Any,
-        dumped: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+        dumped: dict[str, dict[str, Any]] | None = None, llm: Any = None, threshold: float = 0.0) -> dict[str, Any]:
     per_split: dict[str, dict[str, Any]] = {}
     if dumped is None:
         read(Part("image/jpeg", samples[0].image.read_bytes(), "warmup"), limits)
@@ -192,8 +237,10 @@ def run(samples: list[Sample], limits: Limits, fields: bool, dump: Any,
         if s.reference is not None:
             row["cer"] = round(cer(s.reference, doc.text), 4)
         if fields:
-            got = extract_fields(doc)
-            row["fields"] = {name: {"truth": str(truth), "got": got.get(name),
+            started = time.perf_counter()
+            got, confidence = extract_fields(doc, llm, threshold)
+            row["fields_seconds"] = round(time.perf_counter() - started, 2)
+            row["fields"] = {name: {"truth": str(truth), "got": got.get(name), "confidence": confidence.get(name),
                                     "right": field_right(name, truth, got.get(name))}
                              for name, truth in s.fields.items()}
         agg = per_split.setdefault(s.split, {"rows": []})
@@ -203,12 +250,13 @@ def run(samples: list[Sample], limits: Limits, fields: bool, dump: Any,
             dump.write(json.dumps({**row, "text": doc.text, "segments": segments}, ensure_ascii=False) + "\n")
             dump.flush()
         print(f"[{i + 1}/{len(samples)}] {s.id} {row.get('cer')} {seconds:.1f}s", file=sys.stderr)
-    return {split: summarise(agg["rows"]) for split, agg in sorted(per_split.items())}
+    return {split: {**summarise(agg["rows"]), "rows_kept": agg["rows"]} for split, agg in sorted(per_split.items())}
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     seconds = sorted(r["seconds"] for r in rows)
     out: dict[str, Any] = {"pages": len(rows), "seconds_p50": seconds[len(seconds) // 2],
+                           "fields_seconds_p50": sorted(r.get("fields_seconds", 0) for r in rows)[len(rows) // 2],
                            "seconds_mean": round(sum(seconds) / len(seconds), 2),
                            "load1_mean": round(sum(r["load1"] for r in rows) / len(rows), 2)}
     cers = [r["cer"] for r in rows if "cer" in r]
@@ -236,6 +284,11 @@ def main() -> None:
     ap.add_argument("--engine", default=None, help="OCR engine (default: the default engine)")
     ap.add_argument("--no-fields", action="store_true", help="OCR only")
     ap.add_argument("--dump", type=Path, help="write each receipt's text and fields as JSON lines")
+    ap.add_argument("--choose", metavar="TIER", help="an LLM tier (lite, pro) chooses among the candidates of "
+                                                     "the fields the extractor is unsure of")
+    ap.add_argument("--threshold", type=float, default=None, help="with --choose: fields below this confidence "
+                                                                  "are asked (default: the extract task's)")
+    ap.add_argument("--rows", type=Path, help="write each receipt's fields (truth, answer, confidence) as JSON lines")
     ap.add_argument("--from-dump", type=Path, help="take each receipt's text (and its seconds) from an earlier "
                                                    "--dump instead of reading the image again")
     args = ap.parse_args()
@@ -249,16 +302,40 @@ def main() -> None:
     limits = Limits(ocr_engine=args.engine)
     before = load_avg()
     dump = args.dump.open("w") if args.dump else None
+    llm: Any = None
+    rt: Any = None
+    threshold = 0.0
     try:
         dumped = None
         if args.from_dump:
             dumped = {r["id"]: r for r in map(json.loads, args.from_dump.read_text().splitlines())}
             samples = [s for s in samples if s.id in dumped]
-        results = run(samples, limits, not args.no_fields, dump, dumped)
+        if args.choose:
+            import tempfile
+
+            from litegate.config import Settings
+            from litegate.runtime import build
+            from litegate.tasks import choose
+
+            rt = build(Settings(home=Path(tempfile.mkdtemp(prefix="receipts-"))), record=False)
+            llm = rt.tasks.tier(args.choose)
+            threshold = choose.UNSURE if args.threshold is None else args.threshold
+        results = run(samples, limits, not args.no_fields, dump, dumped, llm, threshold)
     finally:
         if dump:
             dump.close()
+        if rt is not None:
+            rt.close()
+    if args.rows:
+        with args.rows.open("w") as out:
+            for split in results.values():
+                for row in split.pop("rows_kept"):
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    else:
+        for split in results.values():
+            split.pop("rows_kept")
     print(json.dumps({"set": args.set, "engine": args.engine or ocr_engines.DEFAULT_ENGINE, "cpus": os.cpu_count(),
+                      "choose": args.choose, "threshold": threshold if args.choose else None,
                       "load_before": before, "load_after": load_avg(), "splits": results}, indent=2))
 
 

@@ -108,3 +108,35 @@ def test_litegate_read_prints_what_the_server_reads(home: Path, receipt_png: byt
     assert missing.returncode == 1 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
     listed = subprocess.run(litegate_cmd("extractors"), env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and "receipt\tprebuilt" in listed.stdout
+
+
+AD_RECEIPT = """WUNSCHLOS GLÜCKLICH?
+URL in Ihr Smartphone eintippen
+Marktkauf Lehr
+Detmolder Str. 4
+33102 Paderborn
+BANANEN 1,19 A
+KAFFEE 4,99 A
+SUMME EUR 6,18
+BAR 10,00
+RÜCKGELD 3,82
+18.05.2020 12:02"""
+
+
+def test_the_lite_tier_chooses_among_the_candidates_and_invents_nothing(http: httpx.Client) -> None:
+    """The real lite model, under the grammar: every field it was asked is a value printed on
+    the receipt or null, each with a confidence; the fields the scorer was sure of are its own."""
+    nano = http.post("/v1/tasks/extract", json={"text": AD_RECEIPT, "extractor": "receipt", "tier": "nano"}).json()
+    r = http.post("/v1/tasks/extract", json={"text": AD_RECEIPT, "extractor": "receipt", "tier": "lite"}, timeout=600)
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["tier"] == "lite"
+    flat = " ".join(AD_RECEIPT.split())
+    chosen = {f: t for f, t in out["typed"].items() if t.get("chosen_by") == "lite"}
+    for field, typed in chosen.items():
+        assert " ".join(str(typed["text"]).split()) in flat, field  # printed on the receipt, never invented
+    for field, value in out["data"].items():
+        if field not in chosen and out["typed"].get(field, {}).get("chosen_by") is None and value is not None:
+            assert value == nano["data"][field]  # not asked: the scorer's own answer
+    assert all(0.0 <= c <= 1.0 for c in out["field_confidence"].values())
+    assert out["data"]["total"] == "6.18" and out["data"]["date"] == "2020-05-18"

@@ -23,6 +23,7 @@ from litegate.config import Settings
 from litegate.configfile import Config, load_config
 from litegate.documents.attachments import Attachments
 from litegate.documents.pool import DocumentPool
+from litegate.documents.prebuilt.extend import PrebuiltStore
 from litegate.engine.catalog import CATALOG, ProgressFactory
 from litegate.engine.registry import ModelRegistry
 from litegate.errors import ConfigError
@@ -156,7 +157,8 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
     embeddings = EmbeddingService(encoders, accountant, nano_tier.price if nano_tier is not None else None)
     policies = PolicyStore(settings.home)
     runner = TaskRunner(dict(tiers), order, TaskContext(classifiers=classifiers, extractors=extractors,
-                                                        attachments=attachments, collections=collections),
+                                                        attachments=attachments, collections=collections,
+                                                        prebuilts=PrebuiltStore(settings.home)),
                         policies=policies)
     students = frozenset(n for n, t in tiers.items() if {"classifier", "extractor"} & t.capabilities)
     learner = _learner(settings, accountant, classifiers, extractors, runner, students)

@@ -21,6 +21,22 @@ def test_dates_are_read_into_iso_8601(printed: str, iso: str) -> None:
     assert typed is not None and typed.value == iso
 
 
+@pytest.mark.parametrize("printed", ["20.05. 14:57", "20.05.14:57", "Datum 20.05. 14:57 Uhr", "05/20 09:12",
+                                     "Terminal 20.05. 9:05"])
+def test_a_day_and_month_without_a_year_followed_by_a_time_is_no_date(printed: str) -> None:
+    # the hour after a yearless day.month is not a two-digit year (20.05. 14:57 is not 20 May 2014)
+    assert fieldtypes.find_dates(printed) == []
+
+
+@pytest.mark.parametrize("printed, iso", [
+    ("20.05.14 14:57", "2014-05-20"), ("20.05.2014 14:57", "2014-05-20"),
+    ("18.05.202016:07", "2020-05-18"), ("2020-05-20 14:57", "2020-05-20"), ("1.2.21", "2021-02-01"),
+])
+def test_a_year_before_a_time_is_still_a_year(printed: str, iso: str) -> None:
+    [(_, _, typed)] = fieldtypes.find_dates(printed)
+    assert typed.value == iso
+
+
 def test_a_date_that_reads_both_ways_is_day_first_and_says_so() -> None:
     parsed = fieldtypes.parse_date("04/05/2023")
     assert parsed is not None and parsed.value == date(2023, 5, 4) and parsed.ambiguous

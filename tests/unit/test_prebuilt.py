@@ -3,6 +3,8 @@ the extract task's prebuilt and typed paths, and page finding on a scan."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from litegate.documents import Document, Segment, prebuilt, preprocess
@@ -88,6 +90,35 @@ def test_an_invoice_separates_its_dates_number_parties_and_amounts() -> None:
     assert "Jane Whitfield" in (data["customer"] or "")
 
 
+INVOICE_DE = """Lieferant
+Lief-Nr: 449120
+Brunnbauer Metall GmbH
+Industriestraße 7
+70565 Stuttgart
+Käufer
+Ostwind Handel KG
+Hafenweg 3
+20457 Hamburg
+RECHNUNG
+Beleg-Nr : R2024-0815
+Beleg-Datum : 12.02.2024
+Zahlbar bis: 13.03.2024
+Pos Beschreibung Menge Preis Betrag
+1 Schrauben M8 200 0,12 24,00
+2 Winkel 50mm 40 1,10 44,00
+Nettobetrag 68,00
+MwSt 19% 12,92
+Gesamtbetrag EUR 80,92"""
+
+
+def test_a_german_invoice_with_labeled_blocks_gives_the_vendor_customer_and_number() -> None:
+    # the issuer's block under "Lieferant" with a supplier number, the customer under "Käufer", the number as "Beleg-Nr"
+    data = prebuilt.extract("invoice", INVOICE_DE)["data"]
+    assert data["vendor"] == "Brunnbauer Metall GmbH" and data["customer"].startswith("Ostwind Handel KG")
+    assert data["invoice_number"] == "R2024-0815" and data["invoice_date"] == "2024-02-12"
+    assert data["due_date"] == "2024-03-13" and data["total"] == "80.92" and data["tax"] == "12.92"
+
+
 def test_a_blank_page_or_a_non_document_gives_nulls_with_a_note() -> None:
     for text in ("", "   \n  ", "a cat sitting on a sofa"):
         got = prebuilt.extract("receipt", text)
@@ -167,14 +198,96 @@ class _Llm:
                 "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
 
 
-def test_an_llm_tier_given_a_prebuilt_extractor_gets_its_fields_and_its_answer_typed() -> None:
+class _Chooser:
+    """An LLM tier that answers a choice of candidates: ``pick(field, options)`` names one
+    option (or None); each value's tokens get log-probability ``logprob``."""
+
+    name, model, capabilities = "lite", "fake", frozenset({"chat", "grammar"})
+
+    def __init__(self, pick, logprob: float = -0.1) -> None:
+        self.pick = pick
+        self.logprob = logprob
+        self.bodies: list[dict] = []
+        self.schemas: list[dict] = []
+
+    def chat(self, body: dict, schema: object = None) -> dict:
+        import json
+
+        self.bodies.append(body)
+        props = schema.schema["properties"]  # type: ignore[attr-defined]
+        self.schemas.append(schema.schema)  # type: ignore[attr-defined]
+        reply = {f: self.pick(f, [o for o in p["enum"] if o is not None]) for f, p in props.items()}
+        pieces, values = ["{"], set()
+        for i, (f, v) in enumerate(reply.items()):
+            pieces.append((", " if i else "") + json.dumps(f) + ": ")
+            values.add(len(pieces))
+            pieces.append(json.dumps(v, ensure_ascii=False))
+        pieces.append("}")
+        tokens = [{"token": t, "bytes": list(t.encode()), "logprob": self.logprob if k in values else 0.0}
+                  for k, t in enumerate(pieces)]
+        return {"choices": [{"message": {"content": "".join(pieces)}, "finish_reason": "stop",
+                             "logprobs": {"content": tokens}}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5}}
+
+
+AD_ON_TOP = "WUNSCHLOS GLUECKLICH?\n" + RECEIPT_EN
+
+
+def test_an_llm_tier_chooses_only_the_unsure_fields_among_their_candidates() -> None:
+    from litegate.tasks import choose
+    from litegate.tasks.extract import choose_prebuilt
+
+    alone = prebuilt.extract("receipt", AD_ON_TOP, alternatives=choose.OPTIONS)["fields"]
+    threshold = alone["merchant_name"]["confidence"] + 1e-4  # the name is asked
+    unsure = set(choose.unsure_fields({"fields": alone}, threshold))
+    assert "merchant_name" in unsure and "total" not in unsure
+
+    def pick(field: str, options: list[str]) -> str | None:
+        named = [o for o in options if "SUNRISE" in o]
+        return named[0] if field == "merchant_name" and named else None
+
+    llm = _Chooser(pick, logprob=-0.05)
+    out = choose_prebuilt(TaskContext(), llm, ExtractRequest(text=AD_ON_TOP, extractor="receipt"), threshold)
+    [schema] = llm.schemas
+    assert set(schema["properties"]) == unsure  # only the uncertain fields are asked
+    options = schema["properties"]["merchant_name"]["enum"]
+    assert None in options and len(options) <= choose.OPTIONS + 1
+    assert all(o in AD_ON_TOP.replace("\n", " ") for o in options if o)  # every option is printed text
+    data, conf = out.result["data"], out.result["field_confidence"]
+    assert data["merchant_name"].startswith("SUNRISE MART")
+    assert abs(conf["merchant_name"] - math.exp(-0.05)) < 1e-3  # the probability of the choice's tokens
+    assert data["total"] == "16.43" and conf["total"] == alone["total"]["confidence"]  # kept, not asked
+    assert out.tier == "lite" and out.usage.prompt_tokens == 10
+    assert "candidates" not in out.result["typed"]["merchant_name"]
+
+
+def test_a_choice_of_none_is_null_and_nothing_outside_the_options_passes_the_schema() -> None:
+    import jsonschema
+
+    from litegate.tasks.extract import choose_prebuilt
+
+    llm = _Chooser(lambda field, options: None)
+    out = choose_prebuilt(TaskContext(), llm, ExtractRequest(text=AD_ON_TOP, extractor="receipt"), threshold=1.01)
+    schema = llm.schemas[0]
+    assert all(out.result["data"][f] is None for f in schema["properties"])
+    with pytest.raises(jsonschema.ValidationError):  # an invented name is no option
+        jsonschema.validate({**{f: None for f in schema["properties"]}, "merchant_name": "Invented GmbH"}, schema)
+
+
+def test_sure_fields_cost_no_llm_call() -> None:
+    from litegate.tasks.extract import choose_prebuilt
+
+    llm = _Chooser(lambda field, options: options[0])
+    out = choose_prebuilt(TaskContext(), llm, ExtractRequest(text=RECEIPT_EN, extractor="receipt",
+                                                              fields={"total": ""}), threshold=0.0)
+    assert llm.bodies == [] and out.result["data"]["total"] == "16.43" and out.model == "prebuilt:receipt"
+
+
+def test_an_llm_tier_given_a_prebuilt_extractor_runs_it_and_chooses() -> None:
     from litegate.tasks.extract import extract_llm
 
-    reply = {f: None for f in prebuilt.SPECS["receipt"]} | {"date": "25/12/2018", "total": "RM 16.43",
-                                                             "time": "8:13:39 PM"}
-    llm = _Llm(reply)
-    out = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_EN, extractor="receipt"))
-    assert "merchant_address" in llm.bodies[0]["messages"][0]["content"]  # the extractor's fields, described
-    data = out.result["data"]
-    assert data["date"] == "2018-12-25" and data["total"] == "16.43" and data["time"] == "20:13:39"
-    assert out.result["typed"]["total"]["currency"] == "MYR" and out.result["typed"]["total"]["text"] == "RM 16.43"
+    llm = _Chooser(lambda field, options: options[0])
+    out = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_DE, extractor="receipt"))
+    assert llm.schemas and all("enum" in p for p in llm.schemas[0]["properties"].values())
+    assert out.result["data"]["total"] == "2.75" and out.result["data"]["date"] == "2020-05-16"
+    assert out.model == "fake" and set(out.result["field_confidence"]) == set(prebuilt.SPECS["receipt"])

@@ -43,9 +43,10 @@ def read(path: Annotated[Path, typer.Argument(help="an image, scan, PDF, audio o
 
 @app.command()
 def extractors() -> None:
-    """List the extractors, one a line, tab-separated: the prebuilt ones (receipt, invoice), then
-    those trained here (name, version, fields)."""
+    """List the extractors, one a line, tab-separated: the prebuilt ones (receipt, invoice), those
+    extended here with --base, then those trained here (name, version, fields)."""
     from litegate.documents import prebuilt
+    from litegate.documents.prebuilt.extend import PrebuiltStore
     from litegate.nano.encoders import EncoderRegistry
     from litegate.nano.extractor import ExtractorStore
 
@@ -55,6 +56,11 @@ def extractors() -> None:
         if name not in trained:
             info = prebuilt.describe(name)
             print(f"{name}\tprebuilt\t{', '.join(info['fields'])}")
+    extended = PrebuiltStore(settings().home)
+    for name in extended.names():
+        if name not in trained:
+            info = extended.info(name, extended.active(name) or 1)
+            print(f"{name}\tv{info.version} (extends {info.base})\t{', '.join(info.fields)}")
     for name in trained:
         active = store.active(name, store.versions(name))
         if active is None:

@@ -47,6 +47,19 @@ def _train(encoders: Any, task: str, name: str, examples: list[dict[str, Any]], 
     return info
 
 
+def _extend(name: str, base: str, examples: list[dict[str, Any]]) -> Any:
+    from litegate.documents.prebuilt.extend import PrebuiltStore
+
+    return PrebuiltStore(settings().home).train(name, base, examples)
+
+
+def _extended(info: Any) -> str:
+    """An extended prebuilt in words: per field, the training documents it reads right before and after."""
+    moved = ", ".join(f"{f} {info.right_before[f]:.2f} -> {info.right_after[f]:.2f}" for f in info.right_after)
+    return (f"{info.name} v{info.version} extends {info.base} with {info.examples:,} examples; fields right on "
+            f"them before -> after: {moved or 'none labeled'}")
+
+
 def _trained(task: str, info: Any) -> str:
     """The result of a training in words, for the terminal (the JSON goes to stdout)."""
     if task == "classify":
@@ -130,7 +143,10 @@ def train(name: Annotated[str, typer.Argument(help="the classifier's or extracto
                                                             "see litegate encoders")] = None,
           model: Annotated[str, typer.Option("--model", "-m", help="tool_decision: the model whose call "
                                                                    "probability is measured (lite, pro or a "
-                                                                   "GGUF)")] = "lite"
+                                                                   "GGUF)")] = "lite",
+          base: Annotated[str | None, typer.Option(help="extend a prebuilt extractor (receipt, invoice) with "
+                                                        "your examples: {\"text\", \"data\"} lines, text as "
+                                                        "litegate read prints it")] = None
           ) -> None:
     """Train (or retrain, as a new version) a nano classifier or extractor."""
     from dataclasses import asdict
@@ -141,6 +157,11 @@ def train(name: Annotated[str, typer.Argument(help="the classifier's or extracto
         if task not in ("classify", "extract", "tool_decision"):
             fail("--task is classify, extract or tool_decision")
         examples = read_jsonl(data)
+        if base is not None:
+            extended = _extend(name, base, examples)
+            err.print(_extended(extended), highlight=False)
+            print(json.dumps(asdict(extended)))
+            return
         if task == "tool_decision":
             print(json.dumps(_train_tool_decision(name, examples, model)))
             return

@@ -64,8 +64,11 @@ class Typed:
 
 # ---- dates and times -------------------------------------------------------------------------
 
-# a four-digit year may run straight into the time after it when a scan loses the space (18.05.202016:07)
-_NUMERIC_DATE = re.compile(r"(?<![\d.])(\d{1,4})\s?([./\-])\s?(\d{1,2})\s?\2\s?(\d{4}(?=\d{1,2}:\d\d)|\d{2,4}(?!\d))")
+# a four-digit year may run straight into the time after it when a scan loses the space (18.05.202016:07);
+# two digits followed by a colon and minutes are the hour of a time after a day and month printed
+# without a year (a card slip's "20.05. 14:57"), not a year
+_NUMERIC_DATE = re.compile(r"(?<![\d.])(\d{1,4})\s?([./\-])\s?(\d{1,2})\s?\2\s?"
+                           r"(\d{4}(?=\d{1,2}:\d\d)|\d{3,4}(?!\d)|\d{2}(?!\d)(?!\s?[:h]\s?[0-5]\d))")
 _WORD_DATE = re.compile(r"(?<![\w])(\d{1,2})(?:st|nd|rd|th)?[\s.\-/]*([A-Za-zÀ-ÿ]{3,9})\.?[\s.\-/,]*(\d{2,4})(?!\d)")
 _WORD_DATE_US = re.compile(r"(?<![\w])([A-Za-zÀ-ÿ]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})(?!\d)")
 _COMPACT_DATE = re.compile(r"(?<!\d)(20\d{2})(\d{2})(\d{2})(?!\d)")

@@ -120,6 +120,7 @@ class TaskContext:
     extractors: Any = None
     attachments: Any = None  # litegate.documents.attachments.Attachments: a request's files -> text
     collections: Any = None  # litegate.collections.Collections: what answer retrieves from
+    prebuilts: Any = None  # litegate.documents.prebuilt.extend.PrebuiltStore: prebuilt extractors users extended
 
     def for_request(self) -> TaskContext:
         """This context as one request sees it: each model read once, each text encoded once
@@ -127,7 +128,7 @@ class TaskContext:
         memo = RequestMemo()
         return TaskContext(classifiers=self.classifiers.for_request(memo) if self.classifiers is not None else None,
                            extractors=self.extractors.for_request(memo) if self.extractors is not None else None,
-                           attachments=self.attachments)
+                           attachments=self.attachments, prebuilts=self.prebuilts)
 
 
 TaskFn = Callable[[TaskContext, Any, Any], TaskOutput]  # (context, tier, request) -> output

@@ -38,6 +38,7 @@ from litegate.chat.structured import MAX_COUNT, compile_schema
 from litegate.documents import fieldtypes, prebuilt
 from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
+from litegate.tasks import choose
 from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, TextRequest
 
 RETRIEVED = 4  # training examples shown to an LLM tier when an extractor is named
@@ -156,7 +157,7 @@ def _examples_for(ctx: TaskContext, req: ExtractRequest, text: str) -> tuple[dic
     fields = req.fields
     examples = list(req.examples or [])
     if req.extractor is not None and is_prebuilt(ctx, req.extractor):
-        described = prebuilt.describe(req.extractor)["fields"]
+        described = prebuilt.describe(prebuilt_of(ctx, req.extractor)[0])["fields"]
         _check_fields(req, list(described))
         if fields is None and req.schema_ is None:
             fields = described
@@ -192,8 +193,11 @@ def _with_values(fields: dict[str, str], common: dict[str, list[str]]) -> dict[s
 def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
     check_types(req)
     types = dict(req.types or {})
+    if req.extractor is not None and is_prebuilt(ctx, req.extractor) and req.schema_ is None:
+        return apply_types(choose_prebuilt(ctx, llm, req), req.types)
     if req.extractor is not None and is_prebuilt(ctx, req.extractor):
-        types = {n: s.type for n, s in prebuilt.SPECS[req.extractor].items() if s.type != "string"} | types
+        kind = prebuilt_of(ctx, req.extractor)[0]
+        types = {n: s.type for n, s in prebuilt.SPECS[kind].items() if s.type != "string"} | types
     return apply_types(_extract_llm(ctx, llm, req), types)
 
 
@@ -310,10 +314,23 @@ def _output(data: dict[str, Any], confidences: dict[str, float], spans: dict[str
 
 
 def is_prebuilt(ctx: TaskContext, name: str | None) -> bool:
-    """A prebuilt extractor's name that no trained extractor of the user's shadows."""
-    if not name or name not in prebuilt.names():
+    """A prebuilt extractor's name, shipped or extended by the user (``--base``), that no
+    trained extractor of the user's shadows."""
+    if not name:
+        return False
+    shipped = name in prebuilt.names()
+    extended = not shipped and ctx.prebuilts is not None and name in ctx.prebuilts.names()
+    if not (shipped or extended):
         return False
     return ctx.extractors is None or name not in ctx.extractors.names()
+
+
+def prebuilt_of(ctx: TaskContext, name: str) -> tuple[str, dict[str, Any] | None]:
+    """(the prebuilt kind, the extended weights or None for the shipped ones) of an extractor name."""
+    if name in prebuilt.names():
+        return name, None
+    ext = ctx.prebuilts.get(name)
+    return ext.info.base, ext.scorers
 
 
 def _check_fields(req: ExtractRequest, known: list[str]) -> None:
@@ -353,20 +370,18 @@ def apply_types(out: TaskOutput, types: dict[str, str] | None) -> TaskOutput:
     return out
 
 
-def extract_prebuilt(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOutput:
-    """A prebuilt extractor over the files' lines (with their boxes) or the text's lines."""
-    name = req.extractor
-    if name is None:
-        raise InvalidRequest("the prebuilt extractors need 'extractor' (receipt or invoice)", param="extractor")
-    spec = prebuilt.SPECS[name]
-    _check_fields(req, list(spec))
-    # the first file's lines with their boxes; without files, the lines of the text
+def _prebuilt_source(req: ExtractRequest) -> Any:
+    """The first file's lines with their boxes; without files, the lines of the text."""
     docs = [d for d in (req._documents or []) if d.segments]
-    source: Any = docs[0] if docs else req.require_text()
-    found = prebuilt.extract(name, source, list(req.fields) if req.fields is not None else None)
+    return docs[0] if docs else req.require_text()
+
+
+def _prebuilt_result(req: ExtractRequest, kind: str, found: dict[str, Any]) -> dict[str, Any]:
+    spec = prebuilt.SPECS[kind]
     text = req.text or ""
     spans = {}
     for name, f in found["fields"].items():
+        f.pop("candidates", None)
         span = None
         if f.get("text"):  # the value inside its own line, not an equal number further up
             line_at = text.find(f.pop("line_text", "") or "\0")
@@ -374,6 +389,8 @@ def extract_prebuilt(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOu
             inside = text.find(first, line_at) if line_at >= 0 else -1
             span = (inside, inside + len(f["text"])) if inside >= 0 and text.startswith(f["text"], inside) \
                 else find_span(text, f["text"])
+        f.pop("line_text", None)
+        f.pop("lines", None)
         spans[name] = list(span) if span else None
     result = {"data": found["data"], "field_confidence": {n: f["confidence"] for n, f in found["fields"].items()},
               "spans": spans,
@@ -381,8 +398,55 @@ def extract_prebuilt(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOu
                         for n, f in found["fields"].items() if f["value"] is not None}}
     if found["notes"]:
         result["notes"] = found["notes"]
+    return result
+
+
+def extract_prebuilt(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOutput:
+    """A prebuilt extractor over the files' lines (with their boxes) or the text's lines."""
+    name = req.extractor
+    if name is None:
+        raise InvalidRequest("the prebuilt extractors need 'extractor' (receipt or invoice)", param="extractor")
+    kind, scorers = prebuilt_of(ctx, name)
+    _check_fields(req, list(prebuilt.SPECS[kind]))
+    found = prebuilt.extract(kind, _prebuilt_source(req), list(req.fields) if req.fields is not None else None,
+                             scorers=scorers)
+    result = _prebuilt_result(req, kind, found)
     return TaskOutput(result=result, confidence=min(result["field_confidence"].values(), default=0.0),
                       tier=tier.name, model=f"prebuilt:{req.extractor}")
+
+
+def choose_prebuilt(ctx: TaskContext, llm: Any, req: ExtractRequest, threshold: float = choose.UNSURE) -> TaskOutput:
+    """A prebuilt extractor whose uncertain fields an LLM tier chooses among their candidates
+    (``tasks.choose``): the fields the scorer is sure of are kept, the others are one of the
+    values printed on the document or null."""
+    kind, scorers = prebuilt_of(ctx, req.extractor or "")
+    _check_fields(req, list(prebuilt.SPECS[kind]))
+    source = _prebuilt_source(req)
+    found = prebuilt.extract(kind, source, list(req.fields) if req.fields is not None else None,
+                             alternatives=choose.OPTIONS, scorers=scorers)
+    asked = choose.unsure_fields(found, threshold)
+    usage = Usage()
+    if asked:
+        options = choose.options_for(found, asked)
+        lines = [line.text for line in prebuilt.page_of(source).lines]
+        body = {"messages": choose.messages_for(kind, found, options, lines), "temperature": 0.0,
+                "logprobs": True, "top_logprobs": 1, "max_tokens": choose.max_tokens(options)}
+        result = llm.chat(body, schema=compile_schema(choose.schema_for(options)))
+        usage.add(result)
+        reply = _complete(result)
+        content = reply["message"].get("content") or "{}"
+        offsets = _token_offsets(reply)
+        probabilities = {k: math.exp(sum(lp for s, e, lp in offsets if s < end and e > start))
+                         for k, (start, end) in value_spans(content).items()} if offsets else {}
+        for field_name, (cand, p) in choose.picked(options, json.loads(content), probabilities).items():
+            chosen: dict[str, Any] = dict(cand) if cand is not None else {"value": None, "text": None}
+            chosen["confidence"] = round(p, 4)
+            chosen["chosen_by"] = llm.name
+            found["fields"][field_name] = chosen
+            found["data"][field_name] = chosen["value"]
+    out = _prebuilt_result(req, kind, found)
+    return TaskOutput(result=out, confidence=min(out["field_confidence"].values(), default=0.0), tier=llm.name,
+                      model=llm.model if asked else f"prebuilt:{req.extractor}", usage=usage)
 
 
 def extract_nano(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOutput:

@@ -92,20 +92,29 @@ def _candidates(page: layout.Page, source: str, currency: str | None) -> list[ca
             "names": cands.names}[source](page)
 
 
-def extract(name: str, source: Any, fields: list[str] | None = None) -> dict[str, Any]:
+def page_of(source: Any) -> layout.Page:
+    """A page of lines from a read ``Document``, plain text, or a page already made."""
+    if isinstance(source, layout.Page):
+        return source
+    return layout.from_text(source) if isinstance(source, str) else layout.from_document(source)
+
+
+def extract(name: str, source: Any, fields: list[str] | None = None, alternatives: int = 0,
+            scorers: dict[str, model.FieldScorer] | None = None) -> dict[str, Any]:
     """Fields of a document (a ``Document`` read from a file, or plain text) by the prebuilt
     extractor ``name``: {"data": {field: normalized value or None}, "fields": {field: {value,
-    text, confidence, line, box, page}}, "notes": [...]}."""
+    text, confidence, line, box, page}}, "notes": [...]}. With ``alternatives`` > 0 each field
+    also lists up to that many candidates with different values, most probable first
+    (``fields[f]["candidates"]``: value, text, probability, line, the line as printed), for a
+    tier that chooses among them. ``scorers``: weights of an extended ``name`` (``extend``)
+    instead of the shipped ones."""
     if name not in SPECS:
         raise ExtractorNotFound(f"no prebuilt extractor called {name!r}; prebuilt: {', '.join(SPECS)}",
                                 param="extractor")
-    if isinstance(source, layout.Page):
-        page = source
-    else:
-        page = layout.from_text(source) if isinstance(source, str) else layout.from_document(source)
+    page = page_of(source)
     spec = SPECS[name]
     wanted = fields or list(spec)
-    scorers = _weights(name)["scorers"]
+    scorers = scorers if scorers is not None else _weights(name)["scorers"]
     full_text = "\n".join(line.text for line in page.lines)
     currency = fieldtypes.currency_of(full_text)
     pools: dict[str, list[cands.Candidate]] = {}
@@ -132,6 +141,9 @@ def extract(name: str, source: Any, fields: list[str] | None = None) -> dict[str
         if best is not None and field_name in NAME_FIELDS:
             taken_lines.update(range(best.line, best.line + best.lines))
         out[field_name] = _answer(best.value if best else None, p, best, page, currency)
+        if alternatives and scorer is not None:
+            out[field_name]["candidates"] = [_alternative(c, q, page, currency)
+                                             for q, c in scorer.ranked(pool, alternatives)]
     if page.lines and all(v["value"] is None for f, v in out.items() if spec[f].source != "currency"):
         notes.append("none of the fields was found: the text may not be a " + name)
     ordered = {f: out[f] for f in wanted}
@@ -153,6 +165,14 @@ def _answer(typed: fieldtypes.Typed | None, p: float, cand: cands.Candidate | No
         out["page"] = first.page
         out["box"] = {"x": round(x0, 1), "y": round(first.page_y0, 1), "w": round(x1 - x0, 1),
                       "h": round(last.page_y0 + last.height - first.page_y0, 1)}
+    return out
+
+
+def _alternative(cand: cands.Candidate, p: float, page: layout.Page, currency: str | None) -> dict[str, Any]:
+    """A candidate as an answer would give it, with where it stands among the page's lines."""
+    out = _answer(cand.value, p, cand, page, currency)
+    out["lines"] = len(page.lines)
+    out["line_text"] = "\n".join(line.text for line in page.lines[cand.line:cand.line + cand.lines])
     return out
 
 

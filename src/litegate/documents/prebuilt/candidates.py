@@ -188,6 +188,8 @@ def names(page: Page) -> list[Candidate]:
             text = "\n".join(g.text for g in group)
             f = _position(page, line)
             f.update(_kw_features("kw_", line.keywords))
+            if line.index > 0:  # a label above the name (Seller, Lieferant)
+                f.update(_kw_features("kwprev_", page.lines[line.index - 1].keywords))
             f.update(_text_shape(text))
             f.update({"rank": seen_text / NAME_LINES, "first": 1.0 if seen_text == 0 else 0.0,
                       "two_lines": 1.0 if span == 2 else 0.0,

@@ -33,6 +33,22 @@ class FieldScorer:
             return None, 1.0 - p
         return candidates[i], p
 
+    def ranked(self, candidates: list[Candidate], k: int) -> list[tuple[float, Candidate]]:
+        """The ``k`` most probable candidates with different values, most probable first (a
+        value printed twice, the total on a card slip, is one choice at its best probability)."""
+        scored = sorted(((self.probability(c.features), i) for i, c in enumerate(candidates)), reverse=True)
+        out: list[tuple[float, Candidate]] = []
+        seen: set[str] = set()
+        for p, i in scored:
+            key = str(candidates[i].value.value).casefold()
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append((p, candidates[i]))
+            if len(out) >= k:
+                break
+        return out
+
     def as_json(self) -> dict[str, Any]:
         return {"bias": round(self.bias, 5), "threshold": self.threshold,
                 "weights": {k: round(v, 5) for k, v in sorted(self.weights.items()) if abs(v) > 1e-4}}

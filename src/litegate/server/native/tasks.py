@@ -166,8 +166,16 @@ async def list_extractors(request: Request) -> dict[str, Any]:
     infos = await run_in_threadpool(request.app.state.runtime.extractors.list)
     trained = [_extractor_body(i) for i in infos]
     shadowed = {i.name for i in infos}  # a trained extractor of the same name answers instead
-    return {"object": "list", "data": trained + [{"object": "extractor", **prebuilt.describe(n)}
-                                                 for n in prebuilt.names() if n not in shadowed]}
+    extended = request.app.state.runtime.tasks.context.prebuilts
+    own = await run_in_threadpool(lambda: [_extended_body(i) for i in extended.list() if i.name not in shadowed])
+    return {"object": "list", "data": trained + own + [{"object": "extractor", **prebuilt.describe(n)}
+                                                       for n in prebuilt.names() if n not in shadowed]}
+
+
+def _extended_body(info: Any) -> dict[str, Any]:
+    """A prebuilt extractor extended with the user's examples, as the listings show it."""
+    return {"object": "extractor", "prebuilt": True, **asdict(info),
+            "types": {f: s.type for f, s in prebuilt.SPECS[info.base].items()}}
 
 
 @router.get("/v1/extractors/{name}")
@@ -175,5 +183,9 @@ async def get_extractor(name: str, request: Request) -> dict[str, Any]:
     store = request.app.state.runtime.extractors
     if name in prebuilt.names() and name not in store.names():
         return {"object": "extractor", **prebuilt.describe(name)}
+    extended = request.app.state.runtime.tasks.context.prebuilts
+    if name not in store.names() and name in extended.names():
+        info = await run_in_threadpool(lambda: extended.get(name).info)
+        return {**_extended_body(info), "versions": extended.versions(name)}
     ext = await run_in_threadpool(store.get, name)
     return _extractor_body(ext.info, store.versions(name))
