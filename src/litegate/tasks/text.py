@@ -129,12 +129,18 @@ def _passages(req: AnswerRequest) -> list[Passage]:
 
 
 def _supported(answer_text: str, passages: list[Passage]) -> bool:
-    """At least half of the answer's words occur in the cited passages."""
+    """At least half of the answer's words occur in the cited passages, as words: a number
+    only as itself ("1" is not in "14 days"), a longer word also as another form of it
+    ("laptop" for "laptops")."""
     words = re.findall(r"\w+", answer_text.lower())
     if not words:
         return False
-    source = " ".join(p.text.lower() for p in passages)
-    return sum(1 for w in words if w in source) * 2 >= len(words)
+    source = set(re.findall(r"\w+", " ".join(p.text.lower() for p in passages)))
+    stems = {w[:5] for w in source if len(w) >= 5 and not w.isdigit()}
+
+    def found(word: str) -> bool:
+        return word in source or (len(word) >= 5 and not word.isdigit() and word[:5] in stems)
+    return sum(1 for w in words if found(w)) * 2 >= len(words)
 
 
 def retrieve(ctx: TaskContext, req: AnswerRequest, api_key: str | None) -> None:
