@@ -183,7 +183,7 @@ class RapidOcrEngine:
 
     name = "rapidocr"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, extra: dict[str, Any] | None = None) -> None:
         threads = threads or _THREADS["intra_op"]
         try:
             import rapidocr
@@ -207,6 +207,7 @@ class RapidOcrEngine:
             # the detection and recognition models run one after the other: one inter-op thread
             params["EngineConfig.onnxruntime.intra_op_num_threads"] = threads
             params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
+        params.update(extra or {})  # settings under test (bench/ocr.py --param)
         self._ocr = RapidOCR(params=params)
         self._lock = threading.Lock()
 
