@@ -182,7 +182,14 @@ def read_page(path: Path, engine: str | None) -> tuple[list[ocr.Word], dict[str,
     c0, t0 = time.process_time(), time.perf_counter()
     prepared, place = preprocess.prepare(image, doc_images.OCR_MAX_SIDE)
     t1 = time.perf_counter()
-    words = doc_images.recognize_upright(ocr.engine(engine), prepared, place)
+    if hasattr(doc_images, "recognize_upright"):
+        words = doc_images.recognize_upright(ocr.engine(engine), prepared, place)
+    else:  # the code before recognize_upright was split out of ocr_image (for before/after runs)
+        words = ocr.engine(engine).recognize(prepared)
+        if words and doc_images._legibility(words) < doc_images.TURN_BELOW:
+            turned = ocr.engine(engine).recognize(prepared.rotate(180))
+            if doc_images._legibility(turned) > doc_images._legibility(words) + 0.05:
+                words, place.turned = turned, True
     t2 = time.perf_counter()
     ocr.layout(words)  # timed here; scored on the original's pixels below
     t3 = time.perf_counter()
@@ -234,6 +241,8 @@ def main() -> None:
                     help="onnxruntime threads for OCR (default: the server's share of this machine's CPUs)")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                     help="a rapidocr setting for this run (e.g. Det.limit_side_len=960); repeatable")
+    ap.add_argument("--det-max-side", type=int, default=0,
+                    help="longer side of the copy text lines are detected on (default: the engine's)")
     ap.add_argument("--dump", type=Path, help="write each page's scores and text as JSON lines")
     args = ap.parse_args()
     pages = LOADERS[args.set](args.data)
@@ -250,6 +259,8 @@ def main() -> None:
     if not pages:
         raise SystemExit("no pages to read")
     ocr.set_threads(args.threads)
+    if args.det_max_side:
+        ocr.DET_MAX_SIDE = args.det_max_side
     if args.param:
         extra = {k: _value(v) for k, v in (p.split("=", 1) for p in args.param)}
         ocr.register("rapidocr-tuned", lambda: ocr.RapidOcrEngine(extra=extra))
@@ -274,7 +285,8 @@ def main() -> None:
         if dump:
             dump.close()
     print(json.dumps({"set": args.set, "engine": args.engine or ocr.DEFAULT_ENGINE, "cpus": os.cpu_count(),
-                      "ocr_threads": ocr.threads(), "params": args.param, "load_before": load_before,
+                      "ocr_threads": ocr.threads(), "params": args.param,
+                      "det_max_side": getattr(ocr, "DET_MAX_SIDE", None), "load_before": load_before,
                       "load_after": [round(x, 2) for x in os.getloadavg()],
                       "splits": {s: summarise(rows) for s, rows in sorted(per_split.items())}}, indent=2))
 

@@ -108,3 +108,21 @@ def test_litegate_read_prints_what_the_server_reads(home: Path, receipt_png: byt
     assert missing.returncode == 1 and "cannot read" in missing.stderr and "Traceback" not in missing.stderr
     listed = subprocess.run(litegate_cmd("extractors"), env=env, capture_output=True, text=True, timeout=120)
     assert listed.returncode == 0 and "receipt\tprebuilt" in listed.stdout
+
+
+def test_small_print_on_a_long_receipt_is_read_at_the_scans_resolution() -> None:
+    """A long till roll scanned at 300 dpi: lines are found on a reduced copy of the page but read
+    from the page itself; every line comes back, in order, with its box in the scan's pixels."""
+    from litegate.documents import Limits, Part, read
+
+    lines = [f"ITEM {i:02d} FRESH APPLES 1KG {i + 0.49:.2f}" for i in range(30)] + ["TOTAL 464.70"]
+    scan = Image.new("L", (900, 5600), 252)
+    draw = ImageDraw.Draw(scan)
+    for i, text in enumerate(lines):
+        draw.text((40, 60 + i * 175), text, font=_font(28), fill=15)
+    doc = read(Part("image/png", png(scan), "roll"), Limits())
+    read_lines = [s.text for s in doc.segments]
+    assert read_lines[:30] == lines[:30], doc.text
+    total = doc.segments[-1]
+    assert total.text.endswith("464.70") and total.box is not None  # (this font's O reads as 0)
+    assert 5290 < total.box[1] < 5330 and 20 < total.box[0] < 60 and 230 < total.box[2] < 270

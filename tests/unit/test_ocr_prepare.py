@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from litegate.documents import preprocess
+from litegate.documents import ocr, preprocess
 
 pytestmark = pytest.mark.unit
 
@@ -39,3 +39,17 @@ def test_a_receipt_on_a_lid_is_still_cropped_with_print_on_it() -> None:
         draw.rectangle([730, y, 1060, y + 16], fill=(20, 20, 20))
     box = preprocess.find_page(scan)
     assert box is not None and abs(box[0] - 700) < 60 and abs(box[2] - 1100) < 60
+
+
+def test_a_line_is_cut_from_the_page_straight_and_at_the_recognisers_height() -> None:
+    page = np.full((400, 900, 3), 255, dtype=np.uint8)
+    page[100:196, 100:700] = 0  # a line 96 pixels tall: twice the recogniser's input
+    crop = ocr.line_crop(page, [(100, 100), (700, 100), (700, 196), (100, 196)], 48)
+    assert crop.shape[0] == 48 and crop.shape[1] == pytest.approx(300, abs=2)
+    assert crop.mean() < 40  # the ink, not the paper around it
+    tilted = [(100, 130), (700, 100), (700, 196), (100, 226)]  # a quad following a tilted line
+    assert ocr.line_crop(page, tilted, 48).shape[0] == 48
+    small = ocr.line_crop(page, [(100, 100), (400, 100), (400, 120), (100, 120)], 48)
+    assert small.shape[:2] == (20, 300)  # smaller print is left for the recogniser to scale up
+    upright = ocr.line_crop(page, [(10, 10), (40, 10), (40, 310), (10, 310)], 48)
+    assert upright.shape[1] > upright.shape[0]  # a vertical run of text is turned to be read
