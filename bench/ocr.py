@@ -191,13 +191,14 @@ def read_page(path: Path, engine: str | None) -> tuple[list[ocr.Word], dict[str,
             if doc_images._legibility(turned) > doc_images._legibility(words) + 0.05:
                 words, place.turned = turned, True
     t2 = time.perf_counter()
+    steps = dict(getattr(ocr.engine(engine), "last_seconds", {}))  # the engine's own split, if it keeps one
     ocr.layout(words)  # timed here; scored on the original's pixels below
     t3 = time.perf_counter()
     c3 = time.process_time()
     for w in words:
         w.box = place.to_original(w.box)
         w.height = w.height / place.scale if w.height else None
-    return words, {"prepare": t1 - t0, "ocr": t2 - t1, "layout": t3 - t2, "total": t3 - t0, "cpu": c3 - c0}
+    return words, {"prepare": t1 - t0, "ocr": t2 - t1, **steps, "layout": t3 - t2, "total": t3 - t0, "cpu": c3 - c0}
 
 
 def pct(values: list[float], q: float) -> float:
@@ -217,8 +218,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "seconds_p50": pct(seconds, 0.5),
         "seconds_p90": pct(seconds, 0.9),
         "cpu_seconds_p50": pct([r["seconds"]["cpu"] for r in rows], 0.5),
-        "seconds_mean_by_step": {k: round(sum(r["seconds"][k] for r in rows) / len(rows), 3)
-                                 for k in ("prepare", "ocr", "layout")},
+        "seconds_mean_by_step": {k: round(sum(r["seconds"].get(k, 0.0) for r in rows) / len(rows), 3)
+                                 for k in ("prepare", "ocr", "detect", "read", "layout")},
         "load1_mean": round(sum(r["load1"] for r in rows) / len(rows), 2),
     }
 
