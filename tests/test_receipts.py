@@ -140,3 +140,21 @@ def test_the_lite_tier_chooses_among_the_candidates_and_invents_nothing(http: ht
             assert value == nano["data"][field]  # not asked: the scorer's own answer
     assert all(0.0 <= c <= 1.0 for c in out["field_confidence"].values())
     assert out["data"]["total"] == "6.18" and out["data"]["date"] == "2020-05-18"
+
+
+def test_small_print_on_a_long_receipt_is_read_at_the_scans_resolution() -> None:
+    """A long till roll scanned at 300 dpi: lines are found on a reduced copy of the page but read
+    from the page itself; every line comes back, in order, with its box in the scan's pixels."""
+    from litegate.documents import Limits, Part, read
+
+    lines = [f"ITEM {i:02d} FRESH APPLES 1KG {i + 0.49:.2f}" for i in range(30)] + ["TOTAL 464.70"]
+    scan = Image.new("L", (900, 5600), 252)
+    draw = ImageDraw.Draw(scan)
+    for i, text in enumerate(lines):
+        draw.text((40, 60 + i * 175), text, font=_font(28), fill=15)
+    doc = read(Part("image/png", png(scan), "roll"), Limits())
+    read_lines = [s.text for s in doc.segments]
+    assert read_lines[:30] == lines[:30], doc.text
+    total = doc.segments[-1]
+    assert total.text.endswith("464.70") and total.box is not None  # (this font's O reads as 0)
+    assert 5290 < total.box[1] < 5330 and 20 < total.box[0] < 60 and 230 < total.box[2] < 270

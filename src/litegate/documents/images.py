@@ -66,18 +66,25 @@ def _legibility(words: list[ocr.Word]) -> float:
     return sum(w.score * len(w.text) for w in words) / chars if chars else 0.0
 
 
+def recognize_upright(engine: ocr.OcrEngine, prepared: Any, place: preprocess.Placement) -> list[ocr.Word]:
+    """The words of a prepared page; read again turned by 180 degrees when it read poorly (an
+    upside-down scan reads as low-confidence gibberish), and ``place`` marked turned if that
+    reading is the better one."""
+    words = engine.recognize(prepared)
+    if words and _legibility(words) < TURN_BELOW:
+        turned = engine.recognize(prepared.rotate(180))
+        if _legibility(turned) > _legibility(words) + 0.05:
+            words, place.turned = turned, True
+    return words
+
+
 def ocr_image(image: Any, engine_name: str | None, page: int | None = None) -> tuple[str, list[Segment], float]:
     """(text, one segment per line, milliseconds spent) for one page image: the document found
     on it and prepared (``documents.preprocess``), read, and read again turned by 180 degrees
     when it read poorly (an upside-down scan reads as low-confidence gibberish)."""
     started = time.perf_counter()
     prepared, place = preprocess.prepare(image, OCR_MAX_SIDE)
-    engine = ocr.engine(engine_name)
-    words = engine.recognize(prepared)
-    if words and _legibility(words) < TURN_BELOW:
-        turned = engine.recognize(prepared.rotate(180))
-        if _legibility(turned) > _legibility(words) + 0.05:
-            words, place.turned = turned, True
+    words = recognize_upright(ocr.engine(engine_name), prepared, place)
     ms = (time.perf_counter() - started) * 1000
     lines = ocr.layout(words)
     segments = [Segment(text, page=page, box=[round(v, 1) for v in place.to_original(box)]) for text, box in lines]

@@ -14,6 +14,8 @@ from typing import Any
 MIN_PAGE_SHARE = 0.08  # a bright region smaller than this share of the scan is not the document
 MAX_PAGE_SHARE = 0.85  # larger: the scan already is the document; nothing to crop
 MARGIN = 0.015  # kept around a found page, as a share of the scan's larger side
+EDGE_STEP = 25  # grey levels from paper to background across the sharpest side a crop cuts ...
+EDGE_STEP_MIN = 12  # ... and across every side it cuts (a lit paper fades into its shadow instead)
 FADED_RANGE = 150  # grey levels between the darkest and brightest percentiles below which print counts as faded
 
 
@@ -62,9 +64,36 @@ def find_page(image: Any) -> tuple[int, int, int, int] | None:
     outside_mean = (float(small.sum()) - float(inside.sum())) / max(small.size - inside.size, 1)
     if float(np.median(inside)) - outside_mean < 25:  # no clear paper against the background
         return None
+    steps = _edge_steps(small, (x, y, bw, bh))
+    if steps and (min(steps) < EDGE_STEP_MIN or max(steps) < EDGE_STEP):
+        # no sharp paper edge where the crop would cut: the bright region is the lit part of a
+        # page in shadow (a photo lit from one side), and cutting there would cut off its print
+        return None
     margin = MARGIN * max(h, w)
     return (max(0, int(x * step - margin)), max(0, int(y * step - margin)),
             min(w, int((x + bw) * step + margin)), min(h, int((y + bh) * step + margin)))
+
+
+def _edge_steps(small: Any, box: tuple[int, int, int, int], band: int = 4, gap: int = 3) -> list[float]:
+    """For each side of ``box`` that cuts the scan (is not at its border), how much brighter a
+    thin band just inside is than one just outside (median grey levels)."""
+    import numpy as np
+
+    x, y, w, h = box
+    rows, cols = small.shape
+    g = small.astype(np.float32)
+    across, down = slice(y, y + h), slice(x, x + w)
+    pairs = []  # (inside band, outside band) per cutting side
+    if x - gap - band >= 0:
+        pairs.append((g[across, x + gap:x + gap + band], g[across, x - gap - band:x - gap]))
+    if x + w + gap + band <= cols:
+        pairs.append((g[across, x + w - gap - band:x + w - gap], g[across, x + w + gap:x + w + gap + band]))
+    if y - gap - band >= 0:
+        pairs.append((g[y + gap:y + gap + band, down], g[y - gap - band:y - gap, down]))
+    if y + h + gap + band <= rows:
+        pairs.append((g[y + h - gap - band:y + h - gap, down], g[y + h + gap:y + h + gap + band, down]))
+    steps = [np.median(inner) - np.median(outer) for inner, outer in pairs]
+    return [float(v) for v in steps]
 
 
 def _brightest_region(small: Any, floor: int) -> tuple[tuple[int, int, int, int, int] | None, int]:

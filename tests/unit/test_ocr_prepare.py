@@ -1,0 +1,55 @@
+"""Page preparation and line layout before and after OCR: a page in shadow is not cut, a tilted
+photo's rows stay rows, and the rapidocr settings the engine is built with."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from litegate.documents import ocr, preprocess
+
+pytestmark = pytest.mark.unit
+
+
+def _shaded_receipt() -> Image.Image:
+    """A receipt photographed filling the frame, lit from the right: the paper fades from grey on
+    the left to white on the right, with print across the whole width."""
+    ramp = np.linspace(95, 245, 600, dtype=np.float32)
+    page = Image.fromarray(np.tile(ramp, (1000, 1)).astype(np.uint8)).convert("RGB")
+    draw = ImageDraw.Draw(page)
+    for y in range(40, 960, 48):
+        draw.rectangle([30, y, 300, y + 14], fill=(20, 20, 20))  # a word on the shaded side
+        draw.rectangle([420, y, 560, y + 14], fill=(20, 20, 20))  # its price on the lit side
+    return page
+
+
+def test_a_page_in_shadow_is_not_cropped_to_its_lit_part() -> None:
+    page = _shaded_receipt()
+    assert preprocess.find_page(page) is None
+    prepared, place = preprocess.prepare(page, 4000)
+    assert prepared.size == page.size and place.x0 == 0
+
+
+def test_a_receipt_on_a_lid_is_still_cropped_with_print_on_it() -> None:
+    scan = Image.new("RGB", (1200, 1700), (150, 145, 140))
+    draw = ImageDraw.Draw(scan)
+    draw.rectangle([700, 100, 1100, 1500], fill=(245, 245, 245))
+    for y in range(160, 1440, 60):
+        draw.rectangle([730, y, 1060, y + 16], fill=(20, 20, 20))
+    box = preprocess.find_page(scan)
+    assert box is not None and abs(box[0] - 700) < 60 and abs(box[2] - 1100) < 60
+
+
+def test_a_line_is_cut_from_the_page_straight_and_at_the_recognisers_height() -> None:
+    page = np.full((400, 900, 3), 255, dtype=np.uint8)
+    page[100:196, 100:700] = 0  # a line 96 pixels tall: twice the recogniser's input
+    crop = ocr.line_crop(page, [(100, 100), (700, 100), (700, 196), (100, 196)], 48)
+    assert crop.shape[0] == 48 and crop.shape[1] == pytest.approx(300, abs=2)
+    assert crop.mean() < 40  # the ink, not the paper around it
+    tilted = [(100, 130), (700, 100), (700, 196), (100, 226)]  # a quad following a tilted line
+    assert ocr.line_crop(page, tilted, 48).shape[0] == 48
+    small = ocr.line_crop(page, [(100, 100), (400, 100), (400, 120), (100, 120)], 48)
+    assert small.shape[:2] == (20, 300)  # smaller print is left for the recogniser to scale up
+    upright = ocr.line_crop(page, [(10, 10), (40, 10), (40, 310), (10, 310)], 48)
+    assert upright.shape[1] > upright.shape[0]  # a vertical run of text is turned to be read
