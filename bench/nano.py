@@ -3,6 +3,7 @@ plain logistic regression on the same vectors.
 
     python bench/nano.py [--encoders fast,accurate,multilingual] [--sets clinc150,nlupp,xsid]
                          [--regimes 10shot,full] [--test-per-label 10] [--xsid DIR] [--encode-only]
+                         [--adapters linear-ce,linear-pairs,mlp-ce]
 
 Prints JSON. Sets: CLINC150 (150 intents; train split, 10 per intent or all 100; scored on the
 test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banking read as
@@ -17,7 +18,9 @@ ECE: 15 equal-width confidence bins, |accuracy - mean confidence| weighted by bi
 the nano classifier the confidence is its calibrated P(correct), for the plain logistic
 regression its top probability. p50: one text per call through the real encoder and the
 10-shot classifier of ``--latency-set`` (``predict`` with a one-text batch), after a warm-up,
-the encoders taking turns text by text.
+the encoders taking turns text by text. ``--adapters``: beside each encoder's own vectors, the
+same rows over a cheap adapter fitted on the training examples (bench/nano_adapter.py), keyed
+``ENCODER+ADAPTER``.
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from litegate.config import Settings
 from litegate.evals.datasets import clinc150, shared_data_dir
 from litegate.nano.classifier import NanoClassifier
 from litegate.nano.encoders import KINDS, EncoderRegistry
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nano_adapter  # noqa: E402 - a sibling script module, found once bench/ is on the path
 
 BINS = 15
 
@@ -176,6 +182,13 @@ def score(train: list[dict], test: list[dict], encoder: CachedEncoder) -> dict[s
                        "ece": ece(plain_probs.max(1), plain_right.astype(float))}}
 
 
+def score_adapted(kind: str, train: list[dict], test: list[dict], encoder: CachedEncoder) -> dict[str, Any]:
+    started = time.perf_counter()
+    adapter = nano_adapter.fit(kind, encoder.encode([it["text"] for it in train]), [it["label"] for it in train])
+    fitted = time.perf_counter() - started
+    return {**score(train, test, nano_adapter.AdaptedEncoder(encoder, adapter)), "adapter_seconds": round(fitted, 1)}
+
+
 def latency(models: dict[str, tuple[Any, NanoClassifier]], texts: list[str]) -> dict[str, Any]:
     """Per encoder, one text per call; the encoders take turns text by text, so a busy moment
     of the machine falls on all of them alike and their ratios hold."""
@@ -210,6 +223,7 @@ def main() -> None:
     ap.add_argument("--latency-set", default="clinc150", help="the set whose 10-shot classifier and test texts "
                                                                "time the calls")
     ap.add_argument("--encode-only", action="store_true")
+    ap.add_argument("--adapters", default="", help=f"also score over adapters: {', '.join(nano_adapter.KINDS)}")
     ap.add_argument("--latency-only", action="store_true", help="time the calls; score nothing")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -233,8 +247,11 @@ def main() -> None:
         for name, data in (sets if not args.latency_only else {}).items():
             for regime in (r for r in regimes if r in data):
                 log(f"{key}: {name} {regime}")
-                out["sets"].setdefault(name, {}).setdefault(regime, {})[key] = score(data[regime], data["test"],
-                                                                                     encoder)
+                rows = out["sets"].setdefault(name, {}).setdefault(regime, {})
+                rows[key] = score(data[regime], data["test"], encoder)
+                for kind in filter(None, args.adapters.split(",")):
+                    log(f"{key}+{kind}: {name} {regime}")
+                    rows[f"{key}+{kind}"] = score_adapted(kind, data[regime], data["test"], encoder)
         if args.latency_set in sets and args.latency_calls:
             timed[key] = (registry.get(key), NanoClassifier.train("bench", sets[args.latency_set]["10shot"], encoder))
     if timed:

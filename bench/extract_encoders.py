@@ -1,0 +1,126 @@
+"""The nano extractor per encoder, side by side: slot F1 and p50 per call from about 100
+training utterances, beside a plain CRF on the same data.
+
+    python bench/extract_encoders.py [--encoders fast,accurate] [--sets nlupp,xsid-en] [--xsid DIR]
+                                     [--train 100] [--test-limit 300]
+
+Sets: NLU++ banking (the first ``--train`` utterances of fold 0 train; a fixed random sample of
+``--test-limit`` utterances of folds 1-19 scores) and xSID English (``--xsid``: a folder with
+xSID 0.5's ``en.valid.conll`` and ``en.test.conll``; a fixed random ``--train`` of valid
+trains, test scores; slot names have '/' read as '.'; a slot stated twice keeps its first
+value). Slot F1 is micro over the test utterances, as in bench/extract.py. Latency: one text
+per ``predict`` call, the encoders taking turns text by text so a busy moment of the machine
+falls on all of them alike. Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from litegate.config import Settings
+from litegate.evals.datasets import nlupp_banking, nlupp_fields
+from litegate.nano.extractor import NanoExtractor
+from litegate.runtime import build
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from extract import crf_baseline, p, scores  # noqa: E402 - a sibling script module
+
+
+def log(message: str) -> None:
+    print(f"[extract encoders {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def read_xsid_slots(path: Path) -> list[dict[str, Any]]:
+    """xSID's ``# text`` and ``# slots: start:end:name,...`` lines as extraction records."""
+    out: list[dict[str, Any]] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# text"):
+            out.append({"text": line.split(":" if line.startswith("# text:") else "=", 1)[1].strip(), "data": {}})
+        elif line.startswith("# slots") and out:
+            text, data = out[-1]["text"], out[-1]["data"]
+            for part in filter(None, line.split(":", 1)[1].strip().split(",")):
+                start, end, name = part.split(":", 2)
+                value = text[int(start):int(end)].strip()
+                if value:
+                    data.setdefault(name.replace("/", "."), value)
+    return out
+
+
+def load_sets(names: list[str], train_n: int, test_limit: int, xsid: Path | None) -> dict[str, dict[str, Any]]:
+    sets: dict[str, dict[str, Any]] = {}
+    rng = random.Random(0)
+    if "nlupp" in names:
+        test = nlupp_banking(range(1, 20))
+        sets["nlupp-banking"] = {"train": nlupp_banking([0])[:train_n], "fields": nlupp_fields(),
+                                 "test": rng.sample(test, min(test_limit, len(test))) if test_limit else test}
+    if "xsid-en" in names and xsid is not None:
+        valid, test = read_xsid_slots(xsid / "en.valid.conll"), read_xsid_slots(xsid / "en.test.conll")
+        sets["xsid-en"] = {"train": rng.sample(valid, min(train_n, len(valid))), "fields": {},
+                           "test": rng.sample(test, min(test_limit, len(test))) if test_limit else test}
+    return sets
+
+
+def run_set(data: dict[str, Any], encoders: dict[str, Any]) -> dict[str, Any]:
+    train, test = data["train"], data["test"]
+    fields = sorted({k for r in train for k in r["data"]} | {k for r in test for k in r["data"]})
+    gold = [r["data"] for r in test]
+    crf_pred, crf_s, crf_lat = crf_baseline(train, test)
+    row: dict[str, Any] = {"train_items": len(train), "test_items": len(test), "fields": len(fields),
+                           "crf": {**scores(gold, crf_pred, fields), "train_seconds": round(crf_s, 2),
+                                   "predict_ms_p50": p(crf_lat, 50)}}
+    seen = sorted({k for r in train for k in r["data"]})
+    models = {}
+    for key, encoder in encoders.items():
+        log(f"train {key}")
+        t0 = time.perf_counter()
+        models[key] = NanoExtractor.train("bench", train, encoder, fields={k: data["fields"].get(k, "") for k in seen})
+        row[key] = {"train_seconds": round(time.perf_counter() - t0, 1), "out_of_fold_f1": models[key].info.oof_f1}
+    preds: dict[str, list[dict[str, Any]]] = {key: [] for key in encoders}
+    lat: dict[str, list[float]] = {key: [] for key in encoders}
+    load = os.getloadavg()[0]
+    for i, r in enumerate(test):
+        for key, encoder in encoders.items():
+            t0 = time.perf_counter()
+            preds[key].append(models[key].predict([r["text"]], encoder)[0]["data"])
+            lat[key].append((time.perf_counter() - t0) * 1000)
+        if (i + 1) % 50 == 0:
+            log(f"{i + 1}/{len(test)} scored")
+    for key in encoders:
+        row[key].update({**scores(gold, preds[key], fields), "predict_ms_p50": p(lat[key], 50),
+                         "predict_ms_p95": p(lat[key], 95),
+                         "loadavg_1m": [round(load, 2), round(os.getloadavg()[0], 2)]})
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--encoders", default="fast,accurate")
+    ap.add_argument("--sets", default="nlupp,xsid-en")
+    ap.add_argument("--xsid", type=Path, default=None, help="a folder with xSID 0.5's en.valid.conll and en.test.conll")
+    ap.add_argument("--train", type=int, default=100, help="training utterances")
+    ap.add_argument("--test-limit", type=int, default=300, help="test utterances (a fixed random sample; 0: all)")
+    args = ap.parse_args()
+    out: dict[str, Any] = {"bench": "extract_encoders", "cpus": os.cpu_count(),
+                           "loadavg_start": [round(x, 2) for x in os.getloadavg()], "sets": {}}
+    sets = load_sets(args.sets.split(","), args.train, args.test_limit, args.xsid)
+    with tempfile.TemporaryDirectory() as tmp:
+        rt = build(Settings(home=Path(tmp)), record=False)
+        encoders = {key: rt.encoders.get(key) for key in args.encoders.split(",")}
+        for name, data in sets.items():
+            log(name)
+            out["sets"][name] = run_set(data, encoders)
+        rt.close()
+    out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()
