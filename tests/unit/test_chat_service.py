@@ -295,37 +295,3 @@ def test_a_meant_call_missing_required_values_asks_for_them_instead_of_inventing
     assert out["litegate"]["tool_decision"]["call"] is False
     assert len(rt.registry.engines["lite"].bodies) == 2  # asked without generating again
     rt.close()
-
-
-def test_a_call_made_on_likeness_alone_with_no_value_from_the_request_becomes_an_answer(tmp_path: Path) -> None:
-    replies = iter(["x", '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "today"}}]}',
-                    '{"content": "A good question."}'])
-    rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: next(replies))})
-    rt.chat.tool_decision, rt.chat.tool_call_threshold, rt.chat.tool_match = None, 1.01, -1.0  # match alone
-    req = ChatCompletionRequest(messages=[{"role": "user", "content": "Is it better to travel today?"}],
-                                tools=TOOLS, tool_choice="auto")
-    out = rt.chat.run_sync(ChatCall(req))
-    assert out["choices"][0]["message"] == {"role": "assistant", "content": "A good question."}
-    assert out["litegate"]["tool_decision"]["call"] is False
-    rt.close()
-
-
-def test_values_left_over_bring_more_calls_in_the_same_turn(tmp_path: Path) -> None:
-    oslo = '{"name": "get_weather", "arguments": {"city": "Oslo"}}'
-    madrid = '{"name": "get_weather", "arguments": {"city": "Madrid"}}'
-    replies = iter(["x", '{"tool_calls": [' + oslo + "]}", '{"tool_calls": [' + oslo + ", " + madrid + "]}"])
-    rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: next(replies))})
-    rt.chat.tool_decision, rt.chat.tool_call_threshold = None, 0.0  # the fixed rule, always "call"
-    req = ChatCompletionRequest(messages=[{"role": "user", "content": "Is it snowing in Oslo and in Madrid?"}],
-                                tools=TOOLS, tool_choice="auto")
-    out = rt.chat.run_sync(ChatCall(req))
-    calls = out["choices"][0]["message"]["tool_calls"]
-    assert [json.loads(c["function"]["arguments"]) for c in calls] == [{"city": "Oslo"}, {"city": "Madrid"}]
-    assert out["litegate"]["tool_decision"]["fanned_out"] == 2
-    # asked without parallel calls: one call, one generation
-    replies = iter(["x", '{"tool_calls": [' + oslo + "]}"])
-    req = ChatCompletionRequest(messages=[{"role": "user", "content": "Is it snowing in Oslo and in Madrid?"}],
-                                tools=TOOLS, tool_choice="auto", parallel_tool_calls=False)
-    out = rt.chat.run_sync(ChatCall(req))
-    assert len(out["choices"][0]["message"]["tool_calls"]) == 1
-    rt.close()

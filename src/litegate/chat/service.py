@@ -297,9 +297,6 @@ class ChatService:
                              conversation_text(plan.body["messages"], leave_out=prepared.instruction))
         decision["grounding"] = [c.as_dict() for c in checks]
         kept = kept_calls(calls, checks)
-        if decision["p_call"] < self.tool_call_threshold and all(c.get("arguments") for c in calls) \
-                and not any(c.grounded for c in checks):
-            kept = []  # called on the request's likeness to a tool alone, and no value came from it
         if kept:
             if kept != calls:
                 choice["message"]["content"] = json.dumps({"tool_calls": kept}, ensure_ascii=False)
