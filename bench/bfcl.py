@@ -1,7 +1,7 @@
 """Function calling on the Berkeley Function Calling Leaderboard's public (non-live) data,
 scored with an AST check written here after BFCL's own rules, against running servers.
 
-    python bench/bfcl.py --data DIR [--start] [--pro N] [--litegate URL] [--raw URL]
+    python bench/bfcl.py --data DIR [--start] [--pro N] [--raw-limit N] [--litegate URL] [--raw URL]
                          [--categories simple multiple parallel parallel_multiple irrelevance]
                          [--split untouched|tuning|all] [--limit N] [--dump FILE]
     python bench/bfcl.py --summarize DUMP [DUMP ...]
@@ -335,6 +335,8 @@ def main() -> None:
     ap.add_argument("--raw", help="base URL of a running raw llama.cpp server (the peer)")
     ap.add_argument("--pro", type=int, default=0, metavar="N",
                     help="also run model 'pro' on the litegate server, on the first N items of each category")
+    ap.add_argument("--raw-limit", type=int, default=0, metavar="N",
+                    help="run the raw llama.cpp peer on only the first N items of each category (0: all)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--max-tokens", type=int, default=384)
     ap.add_argument("--dump", type=Path, help="write every item's reply, verdict and decision signals (JSONL)")
@@ -383,7 +385,8 @@ def main() -> None:
                 for k, item in enumerate(items):
                     _, names = openai_tools(item["function"])
                     for peer, base, model in peers:
-                        if model == "pro" and k >= args.pro:
+                        if model == "pro" and k >= args.pro or peer == "llama.cpp" and args.raw_limit \
+                                and k >= args.raw_limit:
                             continue
                         message, ms, meta = ask(client, base, model, item, args.max_tokens)
                         calls = calls_of(message, names)

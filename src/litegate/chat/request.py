@@ -132,6 +132,16 @@ class PreparedChat:
     # (ChatService._decide) before the reply is generated under the chosen one
     branches: dict[str, CompiledSchema] | None = None
     instruction: str = ""  # the tool listing and reply format added to the system message
+    call_schema: dict[str, Any] | None = None  # a reply of tool calls, before compiling
+    parallel: bool = False  # several calls in one reply allowed
+
+    def at_least(self, calls: int) -> None:
+        """Generate a reply of at least ``calls`` tool calls (chat/fanout.py)."""
+        assert self.call_schema is not None
+        schema = json.loads(json.dumps(self.call_schema))
+        schema["properties"]["tool_calls"]["minItems"] = calls
+        self.compiled = compile_schema(schema, param="tools")
+        self.body = dict(self.body, grammar=self.compiled.grammar)
 
     def choose(self, branch: str) -> None:
         """Generate under one branch of an ``auto`` reply: "call" or "answer"."""
@@ -220,6 +230,8 @@ def prepare_chat(req: ChatCompletionRequest) -> PreparedChat:
         prepared.mode = "tools"
         prepared.functions = chosen
         prepared.compiled = compile_schema(schema, param="tools")
+        prepared.call_schema = schema["anyOf"][0] if mode == "auto" else schema
+        prepared.parallel = parallel
         if mode == "auto":
             call, answer = schema["anyOf"]
             prepared.branches = {"call": compile_schema(call, param="tools"), "answer": compile_schema(answer)}

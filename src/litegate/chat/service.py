@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from litegate.chat import fanout
 from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
-from litegate.chat.decision import decide
+from litegate.chat.decision import decide, last_user_text
 from litegate.chat.grounding import ask_for_missing, check_calls, conversation_text, kept_calls
 from litegate.chat.portal import Portal
 from litegate.chat.relay import relay_events
 from litegate.chat.request import ChatCompletionRequest, CompletionRequest, PreparedChat, prepare_chat
-from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX
+from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX, MAX_PARALLEL_CALLS
 from litegate.documents.attachments import MEDIA_PART_TYPES, Attachments
 from litegate.engine.llama import LlamaEngine
 from litegate.engine.registry import ModelRegistry
@@ -309,6 +310,37 @@ class ChatService:
             return False
         return True
 
+    async def _fan_out(self, tier: Tier, plan: _Plan, result: dict[str, Any],
+                       decision: dict[str, Any] | None) -> dict[str, Any]:
+        """A reply of tool calls that leaves values the request states unused is generated again
+        asking for more calls; the calls added are kept when they use those values
+        (chat/fanout.py)."""
+        prepared = plan.prepared
+        request = last_user_text(plan.request_messages or [])
+        if prepared is None or not prepared.parallel or prepared.call_schema is None or not request \
+                or (decision is not None and decision["after_result"]):
+            return result
+        calls, original = _reply_calls(result), prepared.compiled
+        for _ in range(fanout.MAX_ROUNDS):
+            want = fanout.calls_wanted(request, prepared.functions, calls or [], MAX_PARALLEL_CALLS)
+            if not want:
+                break
+            prepared.at_least(want)
+            plan.body = prepared.body
+            again = await tier.arun(plan.kind, plan.body)  # type: ignore[attr-defined]
+            added = fanout.kept(calls or [], _reply_calls(again) or [], request, prepared.functions)
+            if len(added) <= len(calls or []):
+                result = _spent_too(result, again)
+                break
+            again["choices"][0]["message"]["content"] = json.dumps({"tool_calls": added}, ensure_ascii=False)
+            result, calls = _spent_too(again, result), added
+            if decision is not None:
+                decision["fanned_out"] = len(added)
+        if prepared.compiled is not original and original is not None:  # the reply is read by the usual grammar
+            prepared.compiled = original
+            plan.body = prepared.body = dict(prepared.body, grammar=original.grammar)
+        return result
+
     def _count(self, engine: LlamaEngine, plan: _Plan) -> int:
         if plan.kind == "completion":
             return engine.count_tokens(plan.body["prompt"])
@@ -349,6 +381,7 @@ class ChatService:
             run.chunks = self._watch(await tier.astream(plan.kind, plan.body), call, plan, started)  # type: ignore[attr-defined]
             return run
         result = await tier.arun(plan.kind, plan.body)  # type: ignore[attr-defined]
+        result = await self._fan_out(tier, plan, result, run.meta.get("tool_decision"))
         if self._ground(plan, result, run.meta.get("tool_decision")):
             result = _spent_too(await tier.arun(plan.kind, plan.body), result)  # type: ignore[attr-defined]
         run.result = self._finish(result, call, plan, started, run)
@@ -507,6 +540,15 @@ class ChatService:
                              usage, latency_ms, cost, feature=call.feature, api_key=call.api_key,
                              engine_ms=spent.engine_ms)
         return cost
+
+
+def _reply_calls(result: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The tool calls of a raw constrained reply; None for an answer or a reply cut short."""
+    try:
+        calls = json.loads(result["choices"][0]["message"].get("content") or "")["tool_calls"]
+    except (ValueError, KeyError, TypeError, IndexError):
+        return None
+    return calls if isinstance(calls, list) else None
 
 
 def _spent_too(result: dict[str, Any], dropped: dict[str, Any]) -> dict[str, Any]:
