@@ -60,3 +60,17 @@ def test_an_answer_is_supported_only_by_whole_words_of_its_passages() -> None:
     assert not _supported("2", leave)
     assert _supported("reimbursement within 14 days", leave)  # another form of a long word
     assert not _supported("the CEO's phone", leave)
+
+
+def test_the_report_lists_every_item_wrong_ones_first(tmp_path) -> None:
+    from litegate.evals.runner import public_metrics, write_report
+
+    records = [{"question": "how many days?", "answers": ["25"]}, {"question": "who is the CEO?", "answers": []}]
+    outputs = [{"answer": "25", "found": True, "confidence": 0.9, "sources": [{"text": "25 days"}]},
+               {"answer": "Ada <b>", "found": True, "confidence": 0.6, "sources": [{"text": "Ada"}]}]
+    metrics = answer_metrics(records, outputs)
+    assert "_items" not in public_metrics(metrics)  # the JSON stays figures only
+    write_report(metrics, tmp_path / "r.html", "answers")
+    page = (tmp_path / "r.html").read_text()
+    assert page.index("who is the CEO?") < page.index("how many days?")  # the wrong one first
+    assert "(not in the documents)" in page and "Ada &lt;b&gt;" in page

@@ -94,4 +94,8 @@ def answer_metrics(records: list[dict[str, Any]], outputs: list[dict[str, Any]])
         "ece": expected_calibration_error(confidence, right),
         "_reliability": reliability(confidence, right),
         "_coverage_curve": coverage_curve(confidence, right),
+        # every item, for the report's table: what to read when a figure disappoints
+        "_items": [{"question": r.get("question", r.get("text")), "gold": golds[i], "answer": o.get("answer"),
+                    "found": found[i], "confidence": round(float(o.get("confidence", 0.0)), 3),
+                    "right": bool(right[i])} for i, (r, o) in enumerate(zip(records, outputs))],
     }

@@ -177,6 +177,17 @@ def _svg_field_f1(per_field: dict[str, dict[str, Any]], width: int = 520) -> str
     return "".join(parts)
 
 
+def _items_table(items: list[dict[str, Any]]) -> str:
+    """Each question with its gold answers and what came back, wrong ones first."""
+    rows = "".join(
+        f"<tr><td>{'' if it['right'] else '✗'}</td><td>{html.escape(str(it['question']))}</td>"
+        f"<td>{html.escape(' | '.join(it['gold']) or '(not in the documents)')}</td>"
+        f"<td>{html.escape(str(it['answer']))}</td><td>{it['confidence']:.2f}</td></tr>"
+        for it in sorted(items, key=lambda it: it["right"]))
+    return ("<h2>Items</h2><table><tr><th></th><th>question</th><th>gold</th><th>answer</th><th>confidence</th>"
+            f"</tr>{rows}</table>")
+
+
 def write_report(metrics: dict[str, Any], path: Path, title: str) -> None:
     rows = "".join(f"<tr><th>{html.escape(k)}</th>"
                    f"<td>{html.escape(json.dumps(v) if not isinstance(v, float) else f'{v:.4f}')}</td></tr>"
@@ -194,6 +205,8 @@ def write_report(metrics: dict[str, Any], path: Path, title: str) -> None:
                   "confidence bin; the dashed diagonal is perfect calibration.</figcaption></figure>"
                   f"<figure>{_svg_coverage(metrics['_coverage_curve'])}<figcaption>Accuracy when answering only "
                   "the most confident fraction of items.</figcaption></figure>")
+    if "_items" in metrics:
+        charts += _items_table(metrics["_items"])
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}table{{border-collapse:collapse}}
 th,td{{text-align:left;padding:2px 12px;border-bottom:1px solid #eee}}figure{{display:inline-block;margin:1rem}}
