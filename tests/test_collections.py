@@ -92,6 +92,9 @@ def test_bad_input_through_the_sdk_is_a_clear_4xx(client: openai.OpenAI) -> None
     store = client.vector_stores.create(name=_name("empty"))
     with pytest.raises(openai.BadRequestError, match="is empty"):
         client.vector_stores.search(vector_store_id=store.id, query="anything")
+    for n in (0, 51, True):  # checked before the store is searched
+        with pytest.raises(openai.BadRequestError, match="'max_num_results' must be an integer from 1 to 50"):
+            client.vector_stores.search(vector_store_id=store.id, query="anything", max_num_results=n)
     blank = client.files.create(file=("blank.txt", b" \n\n "), purpose="assistants")
     with pytest.raises(openai.BadRequestError, match="reads as no text"):
         client.vector_stores.files.create(vector_store_id=store.id, file_id=blank.id)

@@ -12,9 +12,10 @@ DEFAULT_RESULTS = 5  # passages the lite model reads (its context is small)
 MAX_RESULTS = 20
 
 
-def check_results(n: Any, param: str) -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= MAX_RESULTS:
-        raise InvalidRequest(f"'{param}' must be an integer from 1 to {MAX_RESULTS}", param=param)
+def check_results(n: Any, param: str, most: int = MAX_RESULTS) -> int:
+    """How many results a file search asks for: an integer from 1 to ``most``."""
+    if not isinstance(n, int) or isinstance(n, bool) or not 1 <= n <= most:
+        raise InvalidRequest(f"'{param}' must be an integer from 1 to {most}", param=param)
     return n
 
 

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from litegate.errors import InvalidRequest
 from litegate.keys import request_tenant
 from litegate.server.errors import json_body
+from litegate.server.file_search import check_results
 
 router = APIRouter()
 MAX_RESULTS = 50
@@ -148,9 +149,7 @@ def _search_args(body: dict[str, Any]) -> tuple[str, int, float]:
         query = " ".join(query)
     if not isinstance(query, str):
         raise InvalidRequest("'query' must be a string or a non-empty list of strings", param="query")
-    n = body.get("max_num_results", 10)
-    if not isinstance(n, int) or not 1 <= n <= MAX_RESULTS:
-        raise InvalidRequest(f"'max_num_results' must be an integer from 1 to {MAX_RESULTS}", param="max_num_results")
+    n = check_results(body.get("max_num_results", 10), "max_num_results", most=MAX_RESULTS)
     options = body.get("ranking_options") or {}
     # a ranking_options that is not an object counts as a bad threshold: 400, not a crash
     threshold = (options.get("score_threshold") if isinstance(options, dict) else options) or 0.0
