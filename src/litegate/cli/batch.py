@@ -62,15 +62,10 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
 
     if executor not in EXECUTORS:
         fail(f"--executor must be one of {', '.join(EXECUTORS)}")
-    options: dict[str, Any] = {}
     if task is None and (classifier or extractor or labels or tier):
         fail("--classifier, --extractor, --labels and --tier go with --task")
-    if classifier:
-        options["classifier"] = classifier
-    if extractor:
-        options["extractor"] = extractor
-    if tier:
-        options["tier"] = tier
+    options: dict[str, Any] = {k: v for k, v in (("classifier", classifier), ("extractor", extractor),
+                                                 ("tier", tier)) if v}
     try:
         if labels:
             options["labels"] = split_pairs(labels)
@@ -87,6 +82,17 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
     owner = Owner(id=f"cli-{int(time.time())}", feature=feature or input_path.name)
     err.print(f"{len(lines)} lines, {len(lines) - len(todo)} already in {output}, {len(todo)} to answer "
               f"({executor})", highlight=False)
+    started = time.perf_counter()
+    counts, answering, cost = _answer(todo, output, owner, model, s, concurrency, executor, address, workers, block)
+    rewrite_in_order(output, lines)
+    _summarize(len(lines), len(todo), counts, time.perf_counter() - started, answering, cost, output)
+
+
+def _answer(todo: list[Any], output: Path, owner: Any, model: str, s: Any, concurrency: int, executor: str,
+            address: str | None, workers: int, block: int) -> tuple[dict[str, int], float, float]:
+    """Answer the lines, appending each answer to OUT as it comes: (counts, seconds answering, cost)."""
+    from litegate.deploy.batch_files import write_errors
+
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         sink = open(output, "a", encoding="utf-8")
@@ -103,10 +109,7 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
             counts["ok" if ok else "failed"] += 1
             advance(1)
 
-    from litegate.deploy.batch_files import write_errors
-
     progress, advance, cost = _progress(len(todo))
-    started = time.perf_counter()
     answering = [0.0]  # seconds spent answering, after the models were loaded
     try:
         with progress:
@@ -123,26 +126,28 @@ def run(input_path: Annotated[Path, typer.Argument(metavar="IN.jsonl", help="req
                                               workers=workers, block=block,
                                               on_cost=lambda c: cost.__setitem__(0, c))["seconds"]
     except KeyboardInterrupt:
-        sink.close()
         fail(f"interrupted: {counts['ok'] + counts['failed']} lines written to {output}; run the same command "
              "again to answer the rest", code=130)
     except LitegateError as e:
-        sink.close()
         fail(e.message)
     except OSError as e:
-        sink.close()
         fail(f"cannot write {output}: {e.strerror or e}; the lines written so far are kept")
-    sink.close()
-    rewrite_in_order(output, lines)
-    seconds = time.perf_counter() - started
-    summary = {"lines": len(lines), "answered": counts["ok"], "failed": counts["failed"],
-               "skipped": len(lines) - len(todo), "seconds": round(seconds, 2),
-               "answer_seconds": round(answering[0], 2),
-               "items_per_s": round(len(todo) / answering[0], 1) if answering[0] and todo else None,
-               "cost_usd": round(cost[0], 9), "output": str(output)}
+    finally:
+        sink.close()
+    return counts, answering[0], cost[0]
+
+
+def _summarize(total: int, todo: int, counts: dict[str, int], seconds: float, answering: float, cost: float,
+               output: Path) -> None:
+    """The run's summary: a line for people on stderr, JSON on stdout; exit 2 when a line failed."""
+    summary = {"lines": total, "answered": counts["ok"], "failed": counts["failed"],
+               "skipped": total - todo, "seconds": round(seconds, 2),
+               "answer_seconds": round(answering, 2),
+               "items_per_s": round(todo / answering, 1) if answering and todo else None,
+               "cost_usd": round(cost, 9), "output": str(output)}
     rate = f" at {summary['items_per_s']}/s" if summary["items_per_s"] else ""
     err.print(f"{counts['ok']:,} lines answered{rate}, {counts['failed']:,} failed, {summary['skipped']:,} already "
-              f"done; ${cost[0]:.6f}; answers in {output}", highlight=False, soft_wrap=True)
+              f"done; ${cost:.6f}; answers in {output}", highlight=False, soft_wrap=True)
     out.print_json(json.dumps(summary))
     if counts["failed"]:
         raise typer.Exit(2)
