@@ -151,7 +151,8 @@ def _whole(response: dict[str, Any], stream: bool) -> Any:
 
     async def events() -> AsyncIterator[bytes]:
         seq = 0
-        yield _event("response.created", seq, response=dict(response, status="in_progress", output=[]))
+        yield _event("response.created", seq, response=dict(response, status="in_progress", output=[],
+                                                             usage=None))
         for i, item in enumerate(response["output"]):
             for kind in ("response.output_item.added", "response.output_item.done"):
                 seq += 1
@@ -182,62 +183,53 @@ async def create_response(request: Request) -> Any:
     stream = bool(body.get("stream"))
     run = await while_connected(request, request.app.state.runtime.chat.run(call, stream=stream))
     rid, created = "resp_" + secrets.token_hex(12), int(time.time())
-    if not stream:
+    if not stream or run.chunks is None:  # tool calls and remote tiers stream the whole reply at once
         result = run.result
-        return JSONResponse(_response(rid, run.model, created, _output(result), result.get("usage"), body))
-
-    async def events() -> AsyncIterator[bytes]:
-        seq = 0
-        yield _event("response.created", seq, response=_response(rid, run.model, created, [], None, body,
-                                                                 "in_progress"))
-        if run.chunks is None:  # tool calls and remote tiers: the whole reply at once
-            result = run.result
-            output = _output(result)
-            for i, item in enumerate(output):
-                seq += 1
-                yield _event("response.output_item.added", seq, output_index=i, item=item)
-                seq += 1
-                yield _event("response.output_item.done", seq, output_index=i, item=item)
-            seq += 1
-            yield _event("response.completed", seq, response=_response(rid, run.model, created, output,
-                                                                       result.get("usage"), body))
-            return
-        item = _message_item("")
-        item["status"] = "in_progress"
-        seq += 1
-        yield _event("response.output_item.added", seq, output_index=0, item=item)
-        seq += 1
-        yield _event("response.content_part.added", seq, item_id=item["id"], output_index=0, content_index=0,
-                     part={"type": "output_text", "text": "", "annotations": []})
-        text, usage = [], None
-        try:
-            async for chunk in run.chunks:
-                for c in chunk.get("choices", []):
-                    delta = (c.get("delta") or {}).get("content")
-                    if delta:
-                        text.append(delta)
-                        seq += 1
-                        yield _event("response.output_text.delta", seq, item_id=item["id"], output_index=0,
-                                     content_index=0, delta=delta)
-                if not chunk.get("choices") and "usage" in chunk:
-                    usage = chunk["usage"]
-        except LitegateError as e:
-            seq += 1
-            yield _event("error", seq, code=e.code or e.error_type, message=e.message, param=e.param)
-            return
-        finally:
-            await run.chunks.aclose()
-        full = "".join(text)
-        done = _message_item(full)
-        done["id"] = item["id"]
-        for kind, extra in (("response.output_text.done", {"text": full}),
-                            ("response.content_part.done", {"part": done["content"][0]})):
-            seq += 1
-            yield _event(kind, seq, item_id=item["id"], output_index=0, content_index=0, **extra)
-        seq += 1
-        yield _event("response.output_item.done", seq, output_index=0, item=done)
-        seq += 1
-        yield _event("response.completed", seq, response=_response(rid, run.model, created, [done], usage, body))
-
-    return StreamingResponse(events(), media_type="text/event-stream",
+        return _whole(_response(rid, run.model, created, _output(result), result.get("usage"), body), stream)
+    return StreamingResponse(_text_events(run.chunks, rid, run.model, created, body),
+                             media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+async def _text_events(chunks: Any, rid: str, model: str, created: int, body: dict[str, Any]
+                       ) -> AsyncIterator[bytes]:
+    """A reply streamed token by token, as the Responses API's events."""
+    seq = 0
+    yield _event("response.created", seq, response=dict(_response(rid, model, created, [], None, body, "in_progress"),
+                                                        usage=None))
+    item = _message_item("")
+    item["status"] = "in_progress"
+    seq += 1
+    yield _event("response.output_item.added", seq, output_index=0, item=item)
+    seq += 1
+    yield _event("response.content_part.added", seq, item_id=item["id"], output_index=0, content_index=0,
+                 part={"type": "output_text", "text": "", "annotations": []})
+    text, usage = [], None
+    try:
+        async for chunk in chunks:
+            for c in chunk.get("choices", []):
+                delta = (c.get("delta") or {}).get("content")
+                if delta:
+                    text.append(delta)
+                    seq += 1
+                    yield _event("response.output_text.delta", seq, item_id=item["id"], output_index=0,
+                                 content_index=0, delta=delta)
+            if not chunk.get("choices") and "usage" in chunk:
+                usage = chunk["usage"]
+    except LitegateError as e:
+        seq += 1
+        yield _event("error", seq, code=e.code or e.error_type, message=e.message, param=e.param)
+        return
+    finally:
+        await chunks.aclose()
+    full = "".join(text)
+    done = _message_item(full)
+    done["id"] = item["id"]
+    for kind, extra in (("response.output_text.done", {"text": full}),
+                        ("response.content_part.done", {"part": done["content"][0]})):
+        seq += 1
+        yield _event(kind, seq, item_id=item["id"], output_index=0, content_index=0, **extra)
+    seq += 1
+    yield _event("response.output_item.done", seq, output_index=0, item=done)
+    seq += 1
+    yield _event("response.completed", seq, response=_response(rid, model, created, [done], usage, body))
