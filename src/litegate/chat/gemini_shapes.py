@@ -167,12 +167,24 @@ def to_chat_request(body: dict[str, Any]) -> tuple[ChatCompletionRequest, dict[s
         raise InvalidRequest("generationConfig must be an object")
     if cfg.get("candidateCount", 1) != 1:
         raise InvalidRequest("generationConfig.candidateCount: only 1 candidate is supported")
-    req: dict[str, Any] = {"messages": contents_to_messages(body)}
-    mapping = {"temperature": "temperature", "topP": "top_p", "topK": "top_k", "maxOutputTokens": "max_tokens",
-               "seed": "seed", "presencePenalty": "presence_penalty", "frequencyPenalty": "frequency_penalty"}
-    for src, dst in mapping.items():
-        if cfg.get(src) is not None:
-            req[dst] = cfg[src]
+    req: dict[str, Any] = {"messages": contents_to_messages(body), **_generation_config(cfg)}
+    req.update(_tools(body))
+    try:
+        chat = ChatCompletionRequest.model_validate(req)
+    except ValidationError as e:
+        first = e.errors()[0]
+        field = ".".join(str(p) for p in first.get("loc", ()) if not str(p).startswith(("function-", "list[", "dict[")))
+        raise InvalidRequest(f"{_GEMINI_NAME.get(field, field)}: {first.get('msg', 'invalid value')}") from None
+    return chat, {"logprobs": bool(cfg.get("responseLogprobs")), "thinking_requested": bool(cfg.get("thinkingConfig"))}
+
+
+_CONFIG_FIELDS = {"temperature": "temperature", "topP": "top_p", "topK": "top_k", "maxOutputTokens": "max_tokens",
+                  "seed": "seed", "presencePenalty": "presence_penalty", "frequencyPenalty": "frequency_penalty"}
+
+
+def _generation_config(cfg: dict[str, Any]) -> dict[str, Any]:
+    """generationConfig as chat request fields: sampling, stops, the reply's format, logprobs."""
+    req = {dst: cfg[src] for src, dst in _CONFIG_FIELDS.items() if cfg.get(src) is not None}
     if cfg.get("stopSequences"):
         req["stop"] = cfg["stopSequences"]
     mime = cfg.get("responseMimeType", "text/plain")
@@ -188,10 +200,14 @@ def to_chat_request(body: dict[str, Any]) -> tuple[ChatCompletionRequest, dict[s
         req["response_format"] = {"type": "json_schema", "json_schema": {"name": "response", "schema": schema}}
     elif mime == "application/json":
         req["response_format"] = {"type": "json_object"}
-    want_logprobs = bool(cfg.get("responseLogprobs"))
-    if want_logprobs:
+    if cfg.get("responseLogprobs"):
         req["logprobs"] = True
         req["top_logprobs"] = int(cfg.get("logprobs") or 0)
+    return req
+
+
+def _tools(body: dict[str, Any]) -> dict[str, Any]:
+    """tools[].functionDeclarations and toolConfig as chat ``tools`` and ``tool_choice`` ({} without tools)."""
     tools: list[dict[str, Any]] = []
     for t, tool in enumerate(_list(body.get("tools") or [], "tools")):
         for d, decl in enumerate(_list(_obj(tool, f"tools[{t}]").get("functionDeclarations") or [],
@@ -204,36 +220,29 @@ def to_chat_request(body: dict[str, Any]) -> tuple[ChatCompletionRequest, dict[s
                                                            "description": decl.get("description", ""),
                                                            "parameters": params or {"type": "object",
                                                                                     "properties": {}}}})
-    if tools:
-        fcc = _obj(_obj(body.get("toolConfig") or {}, "toolConfig").get("functionCallingConfig") or {},
-                   "toolConfig.functionCallingConfig")
-        mode = str(fcc.get("mode", "AUTO")).upper()
-        allowed = fcc.get("allowedFunctionNames") or []
-        if allowed:
-            known = {t["function"]["name"] for t in tools}
-            unknown = [a for a in allowed if a not in known]
-            if unknown:
-                raise InvalidRequest(f"toolConfig.functionCallingConfig.allowedFunctionNames names undeclared "
-                                     f"functions: {unknown}")
-            tools = [t for t in tools if t["function"]["name"] in allowed]
-        req["tools"] = tools
-        if mode == "NONE":
-            req["tool_choice"] = "none"
-        elif mode in ("ANY", "VALIDATED"):
-            req["tool_choice"] = ("required" if len(tools) > 1 else
-                                  {"type": "function", "function": {"name": tools[0]["function"]["name"]}})
-        elif mode == "AUTO":
-            req["tool_choice"] = "auto"
-        else:
-            raise InvalidRequest(f"toolConfig.functionCallingConfig.mode {mode!r} is not AUTO, ANY or NONE")
-    thinking = cfg.get("thinkingConfig") or {}
-    try:
-        chat = ChatCompletionRequest.model_validate(req)
-    except ValidationError as e:
-        first = e.errors()[0]
-        field = ".".join(str(p) for p in first.get("loc", ()) if not str(p).startswith(("function-", "list[", "dict[")))
-        raise InvalidRequest(f"{_GEMINI_NAME.get(field, field)}: {first.get('msg', 'invalid value')}") from None
-    return chat, {"logprobs": want_logprobs, "thinking_requested": bool(thinking)}
+    if not tools:
+        return {}
+    fcc = _obj(_obj(body.get("toolConfig") or {}, "toolConfig").get("functionCallingConfig") or {},
+               "toolConfig.functionCallingConfig")
+    mode = str(fcc.get("mode", "AUTO")).upper()
+    allowed = fcc.get("allowedFunctionNames") or []
+    if allowed:
+        known = {t["function"]["name"] for t in tools}
+        unknown = [a for a in allowed if a not in known]
+        if unknown:
+            raise InvalidRequest(f"toolConfig.functionCallingConfig.allowedFunctionNames names undeclared "
+                                 f"functions: {unknown}")
+        tools = [t for t in tools if t["function"]["name"] in allowed]
+    if mode == "NONE":
+        choice: Any = "none"
+    elif mode in ("ANY", "VALIDATED"):
+        choice = ("required" if len(tools) > 1 else
+                  {"type": "function", "function": {"name": tools[0]["function"]["name"]}})
+    elif mode == "AUTO":
+        choice = "auto"
+    else:
+        raise InvalidRequest(f"toolConfig.functionCallingConfig.mode {mode!r} is not AUTO, ANY or NONE")
+    return {"tools": tools, "tool_choice": choice}
 
 
 # chat request fields -> the Gemini fields they came from (for error messages)
