@@ -187,41 +187,25 @@ def choose_policy(task: str, results: list[TierResults], target_accuracy: float 
         if second is not None and low.any() and second.correct[low].mean() > first.correct[low].mean():
             options += [(True, t2) for t2 in _candidates(second.confidence[low])]
         for escalate, t2 in options:
-            answered = ~low
-            correct = first.correct * answered
-            cost = first.cost_usd.sum()
-            human = low.copy()
-            escalated = np.zeros(n, bool)
-            if escalate and second is not None:
-                escalated = low
-                ok2 = low & (second.confidence >= t2)
-                answered = answered | ok2
-                correct = correct + second.correct * ok2
-                human = low & ~ok2
-                cost += second.cost_usd[low].sum()
-            n_ans = int(answered.sum())
-            accuracy = float(correct.sum() / n_ans) if n_ans else 0.0
+            o = _outcome(first, second if escalate else None, low, t2)
+            accuracy = o.correct / o.answered if o.answered else 0.0
             if accuracy < floor:
                 continue
-            esc_rate = float(escalated.mean())
-            human_rate = float(human.mean())
             if target_accuracy is not None:
-                if accuracy < target_accuracy:
+                if accuracy < target_accuracy or (max_escalation is not None and o.escalation > max_escalation):
                     continue
-                if max_escalation is not None and esc_rate > max_escalation:
-                    continue
-                key: tuple[float, ...] = (human_rate, cost)
+                key: tuple[float, ...] = (o.human, o.cost)
             else:
-                if esc_rate > max_escalation:  # type: ignore[operator]
+                if o.escalation > max_escalation:  # type: ignore[operator]
                     continue
-                key = (-float(correct.sum()), cost)
+                key = (-o.correct, o.cost)
             steps = [Step(first.tier, threshold=min(t1, 1.01), escalate=escalate)]
             if escalate and second is not None:
                 steps.append(Step(second.tier, threshold=t2, escalate=False))
             policy = CascadePolicy(task=task, feature=feature, steps=steps, expected={
-                "items": n, "accuracy_on_answered": accuracy, "automated_correct_rate": float(correct.sum() / n),
-                "escalation_rate": esc_rate, "human_review_rate": human_rate,
-                "cost_per_1000_usd": float(1000 * cost / n),
+                "items": n, "accuracy_on_answered": accuracy, "automated_correct_rate": o.correct / n,
+                "escalation_rate": o.escalation, "human_review_rate": o.human,
+                "cost_per_1000_usd": float(1000 * o.cost / n),
                 "single_tier_accuracy": {r.tier: float(r.correct.mean()) for r in results}})
             if best is None or key < best[0]:
                 best = (key, policy)
@@ -230,3 +214,28 @@ def choose_policy(task: str, results: list[TierResults], target_accuracy: float 
         raise InvalidRequest(f"no thresholds reach {goal} on the answered items while staying at least as "
                              f"accurate as the best single tier ({floor:.1%}); lower the target or improve the tiers")
     return best[1]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    """What a cascade policy does on the measured items: correct and answered counts, the shares
+    escalated and sent to people, and the cost."""
+
+    correct: float
+    answered: int
+    escalation: float
+    human: float
+    cost: float
+
+
+def _outcome(first: TierResults, second: TierResults | None, low: np.ndarray, t2: float) -> _Outcome:
+    """The first tier answers where it is sure (not ``low``); with ``second``, the unsure items go
+    to it and it answers those where its confidence reaches ``t2``; the rest go to people."""
+    if second is None:
+        answered = ~low
+        return _Outcome(float((first.correct * answered).sum()), int(answered.sum()), 0.0, float(low.mean()),
+                        float(first.cost_usd.sum()))
+    ok2 = low & (second.confidence >= t2)
+    correct = first.correct * ~low + second.correct * ok2
+    return _Outcome(float(correct.sum()), int((~low | ok2).sum()), float(low.mean()), float((low & ~ok2).mean()),
+                    float(first.cost_usd.sum() + second.cost_usd[low].sum()))
