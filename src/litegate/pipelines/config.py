@@ -108,42 +108,48 @@ def parse_pipeline(data: dict[str, Any], label: str, default_name: str = "pipeli
     steps: list[StepConfig] = []
     seen = Refs(all=[t.get("name") for t in tables])
     for i, table in enumerate(tables):
-        sname = table.get("name")
-        where = f"{label}: step #{i + 1}"
-        if not isinstance(sname, str) or not NAME.match(sname):
-            raise ConfigError(f"{where}: name: each step needs a name (a letter then letters, digits, _ or -)")
-        where = f"{label}: step {sname!r}"
-        if sname in seen:
-            raise ConfigError(f"{where}: name: another step is already called {sname!r}")
-        kind = table.get("kind")
-        if kind not in STEP_KINDS:
-            raise ConfigError(f"{where}: kind: unknown step kind {kind!r}; kinds: {', '.join(STEP_KINDS)}")
-        spec = STEP_KINDS[kind]
-        allowed = COMMON_KEYS | spec.keys | ({"tier", "review_below"} if spec.task else set())
-        extra = sorted(set(table) - allowed)
-        if extra:
-            raise ConfigError(f"{where}: {extra[0]}: not a key of a {kind} step; it takes "
-                              f"{', '.join(sorted(allowed - {'name', 'kind'}))}")
-        step_feature = table.get("feature", f"{feature}.{sname}")
-        if not isinstance(step_feature, str) or not step_feature or len(step_feature) > 200:
-            raise ConfigError(f"{where}: feature: must be a non-empty string of at most 200 characters")
-        step = StepConfig(name=sname, kind=kind, index=i, where=where, feature=step_feature,
-                          options={k: v for k, v in table.items() if k not in allowed - spec.keys})
-        seen.current = sname
-        if "when" in table:
-            step.when = expression(table["when"], where, "when", seen)
-        if spec.task:
-            tier = table.get("tier", "auto")
-            if not isinstance(tier, str) or not tier:
-                raise ConfigError(f"{where}: tier: must be a tier name (lite, pro, nano, ...) or auto")
-            step.tier = tier
-            if "review_below" in table:
-                rb = table["review_below"]
-                if isinstance(rb, bool) or not isinstance(rb, (int, float)) or not 0 <= rb <= 1:
-                    raise ConfigError(f"{where}: review_below: must be a confidence between 0 and 1")
-                step.review_below = float(rb)
-        step.prepared = spec.check(step, steps, seen)
+        step = _parse_step(table, i, label, feature, seen)
+        step.prepared = STEP_KINDS[step.kind].check(step, steps, seen)
         steps.append(step)
-        seen.add(sname)
+        seen.add(step.name)
     return Pipeline(name=name, source=source or label, steps=steps, description=description, feature=feature,
                     sync_wait_s=float(wait), keep_texts=keep_texts)
+
+
+def _parse_step(table: dict[str, Any], i: int, label: str, feature: str, seen: Refs) -> StepConfig:
+    """One checked [[step]] table (its ``when`` may name only the steps before it)."""
+    sname = table.get("name")
+    where = f"{label}: step #{i + 1}"
+    if not isinstance(sname, str) or not NAME.match(sname):
+        raise ConfigError(f"{where}: name: each step needs a name (a letter then letters, digits, _ or -)")
+    where = f"{label}: step {sname!r}"
+    if sname in seen:
+        raise ConfigError(f"{where}: name: another step is already called {sname!r}")
+    kind = table.get("kind")
+    if kind not in STEP_KINDS:
+        raise ConfigError(f"{where}: kind: unknown step kind {kind!r}; kinds: {', '.join(STEP_KINDS)}")
+    spec = STEP_KINDS[kind]
+    allowed = COMMON_KEYS | spec.keys | ({"tier", "review_below"} if spec.task else set())
+    extra = sorted(set(table) - allowed)
+    if extra:
+        raise ConfigError(f"{where}: {extra[0]}: not a key of a {kind} step; it takes "
+                          f"{', '.join(sorted(allowed - {'name', 'kind'}))}")
+    step_feature = table.get("feature", f"{feature}.{sname}")
+    if not isinstance(step_feature, str) or not step_feature or len(step_feature) > 200:
+        raise ConfigError(f"{where}: feature: must be a non-empty string of at most 200 characters")
+    step = StepConfig(name=sname, kind=kind, index=i, where=where, feature=step_feature,
+                      options={k: v for k, v in table.items() if k not in allowed - spec.keys})
+    seen.current = sname
+    if "when" in table:
+        step.when = expression(table["when"], where, "when", seen)
+    if spec.task:
+        tier = table.get("tier", "auto")
+        if not isinstance(tier, str) or not tier:
+            raise ConfigError(f"{where}: tier: must be a tier name (lite, pro, nano, ...) or auto")
+        step.tier = tier
+        if "review_below" in table:
+            rb = table["review_below"]
+            if isinstance(rb, bool) or not isinstance(rb, (int, float)) or not 0 <= rb <= 1:
+                raise ConfigError(f"{where}: review_below: must be a confidence between 0 and 1")
+            step.review_below = float(rb)
+    return step
