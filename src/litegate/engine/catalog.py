@@ -96,7 +96,7 @@ ProgressFactory = Callable[[str, int], contextlib.AbstractContextManager[Callabl
 
 
 @contextlib.contextmanager
-def _no_progress(_description: str, _total: int) -> Iterator[Callable[[int], None]]:
+def no_progress(_description: str, _total: int) -> Iterator[Callable[[int], None]]:
     yield lambda _n: None
 
 
@@ -135,7 +135,7 @@ class ModelCache:
             return "stale"
         return "ready"
 
-    def verify(self, model: EmbeddedModel, progress: ProgressFactory = _no_progress) -> bool:
+    def verify(self, model: EmbeddedModel, progress: ProgressFactory = no_progress) -> bool:
         """Hash the cached file in full; write the stamp when it matches."""
         path = self.path_for(model)
         if not path.exists() or path.stat().st_size != model.size:
@@ -156,7 +156,7 @@ class ModelCache:
         tmp.write_text(json.dumps(stamp))
         os.replace(tmp, self._stamp_path(model))
 
-    def ensure(self, model: EmbeddedModel, progress: ProgressFactory = _no_progress) -> Path:
+    def ensure(self, model: EmbeddedModel, progress: ProgressFactory = no_progress) -> Path:
         """Return the path of a verified joined file, joining (or re-joining) it if needed."""
         if self.status(model) == "ready":
             return self.path_for(model)
@@ -208,7 +208,7 @@ class ModelCache:
         self._write_stamp(model)
 
 
-def resolve_model(spec: str, cache: ModelCache, progress: ProgressFactory = _no_progress) -> tuple[str, Path]:
+def resolve_model(spec: str, cache: ModelCache, progress: ProgressFactory = no_progress) -> tuple[str, Path]:
     """Turn ``lite``, ``pro`` or a path to a GGUF file into (served name, file path)."""
     if spec in CATALOG:
         model = CATALOG[spec]

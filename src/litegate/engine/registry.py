@@ -9,7 +9,7 @@ from pathlib import Path
 
 from litegate.compute import ComputeBudget
 from litegate.config import Settings
-from litegate.engine.catalog import CATALOG, ModelCache, ProgressFactory, _no_progress, resolve_model
+from litegate.engine.catalog import CATALOG, ModelCache, ProgressFactory, no_progress, resolve_model
 from litegate.engine.llama import EngineOptions, LlamaEngine
 from litegate.errors import ModelNotFound
 
@@ -30,7 +30,7 @@ class ModelRegistry:
     before they are loaded; each loads once, on first use, unless preloaded."""
 
     def __init__(self, settings: Settings, extra_specs: list[str] | None = None,
-                 progress: ProgressFactory = _no_progress):
+                 progress: ProgressFactory = no_progress):
         self.settings = settings
         self.cache = ModelCache(settings.home, settings.models_dir)
         self._progress = progress

@@ -159,7 +159,7 @@ def _process_id() -> str:
 PROCESS = _process_id()
 
 
-def _owner_alive(owner: str | None) -> bool:
+def owner_alive(owner: str | None) -> bool:
     """Whether the process that holds a lease still runs (known only on this host)."""
     if not owner:
         return False
@@ -281,7 +281,7 @@ class BatchStore:
         """Take the job for this process (its lease expired or its owner is gone)."""
         job = self.get(job_id)
         if job.done or (job.owner and job.owner != PROCESS and (job.lease_until or 0) > time.time()
-                        and _owner_alive(job.owner)):
+                        and owner_alive(job.owner)):
             return False
         with self.engine.begin() as conn:
             res = conn.execute(update(batches_table).where(batches_table.c.id == job_id)

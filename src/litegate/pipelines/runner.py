@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from litegate.errors import ConfigError, Conflict, InvalidRequest, LitegateError, NotFound
-from litegate.jobs.batches import PROCESS, _owner_alive
+from litegate.jobs.batches import PROCESS, owner_alive
 from litegate.pipelines.config import Pipeline, load_pipelines
 from litegate.pipelines.expr import truthy
 from litegate.pipelines.notify import Outbox
@@ -258,7 +258,7 @@ class PipelineService:
         for run in self.store.unfinished():
             if run["pipeline"] not in self.pipelines:
                 continue
-            if run["status"] == "running" and _owner_alive(run["owner"]):
+            if run["status"] == "running" and owner_alive(run["owner"]):
                 continue
             if run["status"] == "running":
                 self.store.set(run["id"], status="queued")

@@ -34,7 +34,7 @@ from litegate.jobs.files import StoredFile
 from litegate.keys import request_feature, request_tenant
 from litegate.server.bodies import BATCH_GENERATE, body
 from litegate.server.errors import json_body
-from litegate.server.gemini.routes import _model_id, _rfc3339, _served
+from litegate.server.gemini.routes import model_id, rfc3339, served_model
 from litegate.server.uploads import upload_slot
 
 router = APIRouter()  # mounted under /v1beta and /v1
@@ -56,17 +56,17 @@ def _file_resource(request: Request, f: StoredFile) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     generated = f.purpose == "batch_output"
     out = {"name": f"files/{f.id}", "displayName": f.filename, "mimeType": f.mime_type or "application/octet-stream",
-           "sizeBytes": str(f.bytes), "createTime": _rfc3339(f.created_at), "updateTime": _rfc3339(f.created_at),
+           "sizeBytes": str(f.bytes), "createTime": rfc3339(f.created_at), "updateTime": rfc3339(f.created_at),
            "sha256Hash": base64.b64encode(bytes.fromhex(f.sha256)).decode() if f.sha256 else None,
            "uri": f"{base}/v1beta/files/{f.id}", "state": "ACTIVE", "source": "GENERATED" if generated else "UPLOADED"}
     if f.expires_at:
-        out["expirationTime"] = _rfc3339(f.expires_at)
+        out["expirationTime"] = rfc3339(f.expires_at)
     if generated:
         out["downloadUri"] = f"{base}/v1beta/files/{f.id}:download?alt=media"
     return out
 
 
-def _gemini_file(request: Request, name: str) -> StoredFile:
+def stored_gemini_file(request: Request, name: str) -> StoredFile:
     f = request.app.state.runtime.files.get(_file_name(name), request_tenant(request))
     if f.api != "gemini":
         raise NotFound(f"files/{_file_name(name)} not found")
@@ -225,18 +225,18 @@ async def list_gemini_files(request: Request) -> dict[str, Any]:
 async def get_gemini_file(name: str, request: Request) -> Any:
     if name.endswith(":download"):
         return await download_gemini_file(name[:-len(":download")], request)
-    return _file_resource(request, await run_in_threadpool(_gemini_file, request, name))
+    return _file_resource(request, await run_in_threadpool(stored_gemini_file, request, name))
 
 
 async def download_gemini_file(name: str, request: Request) -> Response:
-    f = await run_in_threadpool(_gemini_file, request, name)
+    f = await run_in_threadpool(stored_gemini_file, request, name)
     data = await run_in_threadpool(request.app.state.runtime.files.content, f.id)
     return Response(data, media_type=f.mime_type or "application/octet-stream")
 
 
 @router.delete("/files/{name}")
 async def delete_gemini_file(name: str, request: Request) -> dict[str, Any]:
-    f = await run_in_threadpool(_gemini_file, request, name)
+    f = await run_in_threadpool(stored_gemini_file, request, name)
     await run_in_threadpool(request.app.state.runtime.files.delete, f.id)
     return {}
 
@@ -249,15 +249,15 @@ def gemini_batch(request: Request, job: Job) -> dict[str, Any]:
     meta: dict[str, Any] = {
         "@type": "type.googleapis.com/google.ai.generativelanguage.v1main.GenerateContentBatch",
         "model": "models/" + job.endpoint.split("/models/", 1)[-1].split(":", 1)[0],
-        "displayName": job.display_name or "", "state": state, "createTime": _rfc3339(job.created_at),
-        "updateTime": _rfc3339(max(t for t in (job.created_at, job.in_progress_at, job.completed_at,
+        "displayName": job.display_name or "", "state": state, "createTime": rfc3339(job.created_at),
+        "updateTime": rfc3339(max(t for t in (job.created_at, job.in_progress_at, job.completed_at,
                                                job.cancelled_at, job.failed_at) if t)),
         "batchStats": {"requestCount": str(job.total), "successfulRequestCount": str(job.completed),
                        "failedRequestCount": str(job.failed),
                        "pendingRequestCount": str(max(0, job.total - job.completed - job.failed))}}
     end = job.completed_at or job.cancelled_at or job.failed_at or job.expired_at
     if end:
-        meta["endTime"] = _rfc3339(end)
+        meta["endTime"] = rfc3339(end)
     if job.status in ("completed", "cancelled"):
         if job.inline:
             results = request.app.state.runtime.batches.results(job.id)
@@ -282,7 +282,7 @@ def _gemini_job(request: Request, name: str) -> Job:
 async def batch_generate_content(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
     rt = request.app.state.runtime
-    name = _served(request, _model_id(model))
+    name = served_model(request, model_id(model))
     batch = body.get("batch")
     if batch is None:
         batch = {}
@@ -296,7 +296,7 @@ async def batch_generate_content(model: str, request: Request) -> dict[str, Any]
     if file_name is not None:
         if not isinstance(file_name, str) or not file_name:
             raise InvalidRequest("batch.inputConfig.fileName must name an uploaded file (files/...)")
-        source = await run_in_threadpool(_gemini_file, request, file_name)
+        source = await run_in_threadpool(stored_gemini_file, request, file_name)
         input_id, is_inline = source.id, False
         total = await run_in_threadpool(count_lines, rt.files, source.id,
                                         int(rt.settings.max_body_mb * (1 << 20)), api="gemini")

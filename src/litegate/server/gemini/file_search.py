@@ -18,9 +18,9 @@ from litegate.documents.attachments import Part
 from litegate.errors import Conflict, InvalidRequest, NotFound
 from litegate.keys import request_tenant
 from litegate.server.errors import json_body
-from litegate.server.gemini.batches import Upload, _gemini_file, resumable_upload
+from litegate.server.gemini.batches import Upload, resumable_upload, stored_gemini_file
 from litegate.server.gemini.grounding import STORE_PREFIX
-from litegate.server.gemini.routes import _rfc3339
+from litegate.server.gemini.routes import rfc3339
 
 router = APIRouter()  # mounted under /v1beta and /v1
 upload_router = APIRouter()  # /upload/v1beta and /upload/v1
@@ -33,7 +33,7 @@ def _collections(request: Request) -> Any:
 
 def _store(c: dict[str, Any]) -> dict[str, Any]:
     return {"name": STORE_PREFIX + c["id"], "displayName": c["description"] or c["name"],
-            "createTime": _rfc3339(c["created_at"]), "updateTime": _rfc3339(c["created_at"]),
+            "createTime": rfc3339(c["created_at"]), "updateTime": rfc3339(c["created_at"]),
             "activeDocumentsCount": str(c["files"]), "pendingDocumentsCount": "0", "failedDocumentsCount": "0",
             "sizeBytes": str(c["bytes"])}
 
@@ -69,7 +69,7 @@ def _metadata_in(raw: Any, param: str = "customMetadata") -> dict[str, Any]:
 def _document(store: str, row: dict[str, Any]) -> dict[str, Any]:
     return {"name": f"{STORE_PREFIX}{store}/documents/{row['id']}", "displayName": row["filename"],
             "state": "STATE_ACTIVE", "sizeBytes": str(row["bytes"]), "mimeType": row["mime_type"],
-            "createTime": _rfc3339(row["created_at"]), "updateTime": _rfc3339(row["created_at"]),
+            "createTime": rfc3339(row["created_at"]), "updateTime": rfc3339(row["created_at"]),
             "customMetadata": _metadata_out(row["attributes"])}
 
 
@@ -167,7 +167,7 @@ async def import_file(store: str, request: Request) -> dict[str, Any]:
     if not isinstance(name, str) or not name:
         raise InvalidRequest("'fileName' must name a file uploaded with files.upload (files/...)", param="fileName")
     attributes = _metadata_in(body.get("customMetadata"))
-    stored = await run_in_threadpool(_gemini_file, request, name)
+    stored = await run_in_threadpool(stored_gemini_file, request, name)
     row = await run_in_threadpool(lambda: coll.add_stored_file(owner, store, stored.id, attributes=attributes))
     return _operation(row["collection_id"], row["id"], "import")
 

@@ -47,7 +47,7 @@ def _now() -> float:
     return time.time()
 
 
-def _rfc3339(ts: float) -> str:
+def rfc3339(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -90,8 +90,8 @@ class CachedContent:
 
     def resource(self) -> dict[str, Any]:
         return {"name": self.name, "model": f"models/{self.model}", "displayName": self.display_name,
-                "createTime": _rfc3339(self.create_time), "updateTime": _rfc3339(self.update_time),
-                "expireTime": _rfc3339(self.expire_time),
+                "createTime": rfc3339(self.create_time), "updateTime": rfc3339(self.update_time),
+                "expireTime": rfc3339(self.expire_time),
                 "usageMetadata": {"totalTokenCount": self.prefix_tokens}}
 
 
@@ -122,11 +122,11 @@ def _state(request: Request) -> GeminiState:
     return request.app.state.gemini
 
 
-def _model_id(raw: str) -> str:
+def model_id(raw: str) -> str:
     return raw[len("models/"):] if raw.startswith("models/") else raw
 
 
-def _served(request: Request, model: str) -> str:
+def served_model(request: Request, model: str) -> str:
     """The served name (404 for an unknown model), before anything is loaded."""
     return request.app.state.runtime.chat.target(model).model
 
@@ -157,7 +157,7 @@ def _with_cache(body: dict[str, Any], state: GeminiState, model: str,
 
 
 async def _generate(request: Request, model: str, body: dict[str, Any]) -> dict[str, Any]:
-    name = _served(request, model)
+    name = served_model(request, model)
     if (tool := file_search_tool(body)) is not None:
         return await grounded_generate(request, name, body, tool)
     body, cache = _with_cache(body, _state(request), name, request_tenant(request))
@@ -197,7 +197,7 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 @router.get("/models/{model}")
 async def get_model(model: str, request: Request) -> dict[str, Any]:
-    name = _model_id(model)
+    name = model_id(model)
     for item in gemini_models(request):
         if item["name"] == f"models/{name}" or item["baseModelId"].lower() == name.lower():
             return item
@@ -209,13 +209,13 @@ async def get_model(model: str, request: Request) -> dict[str, Any]:
 async def generate_content(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
     # a batch runs on after its request ended; a direct call ends when its client goes away
-    return await while_connected(request, _generate(request, _model_id(model), body))
+    return await while_connected(request, _generate(request, model_id(model), body))
 
 
 @router.post("/models/{model}:streamGenerateContent", response_model=None, openapi_extra=body(GENERATE))
 async def stream_generate_content(model: str, request: Request) -> StreamingResponse:
     body = await json_body(request)
-    name = _served(request, _model_id(model))
+    name = served_model(request, model_id(model))
     sse = request.query_params.get("alt") == "sse"
 
     def frame(obj: dict[str, Any]) -> bytes:
@@ -276,7 +276,7 @@ async def stream_generate_content(model: str, request: Request) -> StreamingResp
 @router.post("/models/{model}:countTokens", openapi_extra=body(COUNT_TOKENS))
 async def count_tokens(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
-    name = _served(request, _model_id(model))  # an unknown model is a 404 before the body is read
+    name = served_model(request, model_id(model))  # an unknown model is a 404 before the body is read
     if "generateContentRequest" in body:
         body = body["generateContentRequest"]
         if not isinstance(body, dict):
@@ -313,7 +313,7 @@ def _embed_texts(request: Request, model: str, items: list[Any]) -> list[dict[st
 @router.post("/models/{model}:embedContent", openapi_extra=body(EMBED))
 async def embed_content(model: str, request: Request) -> dict[str, Any]:
     body = await json_body(request)
-    embeddings = await run_in_threadpool(_embed_texts, request, _model_id(model), [body])
+    embeddings = await run_in_threadpool(_embed_texts, request, model_id(model), [body])
     return {"embedding": embeddings[0]}
 
 
@@ -323,7 +323,7 @@ async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
     reqs = body.get("requests")
     if not isinstance(reqs, list) or not reqs:
         raise InvalidRequest("requests must be a non-empty list")
-    return {"embeddings": await run_in_threadpool(_embed_texts, request, _model_id(model), reqs)}
+    return {"embeddings": await run_in_threadpool(_embed_texts, request, model_id(model), reqs)}
 
 
 # -- cachedContents ---------------------------------------------------------------------
@@ -331,7 +331,7 @@ async def batch_embed_contents(model: str, request: Request) -> dict[str, Any]:
 @router.post("/cachedContents", openapi_extra=body(CACHE))
 async def create_cache(request: Request) -> dict[str, Any]:
     body = await json_body(request)
-    model = _model_id(str(body.get("model") or ""))
+    model = model_id(str(body.get("model") or ""))
     if not model:
         raise InvalidRequest("model is required")
     prefix = {k: body[k] for k in ("systemInstruction", "contents", "tools", "toolConfig") if body.get(k)}

@@ -37,7 +37,7 @@ td,th{text-align:left;padding:4px 8px;border-bottom:1px solid #eee}
 PALETTE = ["#3b6fd4", "#e07b39", "#3aa17e", "#b54fb3", "#d4b23b", "#6d7f94"]
 
 
-def _money(x: float) -> str:
+def money(x: float) -> str:
     return f"${x:,.6f}" if x < 0.01 else f"${x:,.4f}"
 
 
@@ -59,15 +59,15 @@ def _stacked_bars(series: dict[str, Any], width: int = 720, height: int = 220) -
                 y -= h
                 parts.append(f'<rect class="bar" x="{pad + i * bw + 1:.1f}" y="{y:.1f}" width="{bw - 2:.1f}" '
                              f'height="{h:.1f}" fill="{PALETTE[j % len(PALETTE)]}"><title>{html.escape(t)}: '
-                             f'{_money(cost[t][i])}, {series["calls"][t][i]} calls</title></rect>')
+                             f'{money(cost[t][i])}, {series["calls"][t][i]} calls</title></rect>')
     parts.append(f'<text x="{pad}" y="{height + 20}" font-size="11">{series["bucket_seconds"] / 60:.0f} min per bar'
-                 f'</text><text x="2" y="14" font-size="11">{_money(top)}</text></svg>')
+                 f'</text><text x="2" y="14" font-size="11">{money(top)}</text></svg>')
     legend = "".join(f'<span class="key"><i style="background:{PALETTE[j % len(PALETTE)]}"></i>{html.escape(t)}</span>'
                      for j, t in enumerate(tiers))
     return "".join(parts) + f'<div class="legend">{legend}</div>'
 
 
-def _hbars(rows: list[tuple[str, float, str]], color: str, width: int = 520) -> str:
+def hbars(rows: list[tuple[str, float, str]], color: str, width: int = 520) -> str:
     if not rows:
         return '<p class="empty">No data yet.</p>'
     top = max(v for _, v, _ in rows) or 1.0
@@ -83,7 +83,7 @@ def _hbars(rows: list[tuple[str, float, str]], color: str, width: int = 520) -> 
 
 def _per_success(cost: float, successes: int, failures: int) -> str:
     if successes:
-        return _money(cost / successes)
+        return money(cost / successes)
     return f"no success yet ({failures} failure{'s' if failures != 1 else ''})" if failures else "no feedback yet"
 
 
@@ -106,8 +106,8 @@ def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
     lat50 = [g["latency_ms_p50"] for g in groups if g["latency_ms_p50"] is not None]
     shadowed = sum(g.get("shadowed", 0) for g in groups)
     agreed = sum((g.get("shadow_agreement") or 0) * g.get("shadowed", 0) for g in groups)
-    kpis = [("calls", f"{calls:,}"), ("cost", _money(summary["cost_usd"])),
-            ("per 1,000 calls", _money(summary["cost_per_1000_calls_usd"])),
+    kpis = [("calls", f"{calls:,}"), ("cost", money(summary["cost_usd"])),
+            ("per 1,000 calls", money(summary["cost_per_1000_calls_usd"])),
             ("escalation rate", f"{escalated / calls:.1%}" if calls else "–"),
             ("cost per success", _per_success(summary["cost_usd"], successes,
                                               sum(g["failures"] for g in groups))),
@@ -120,7 +120,7 @@ def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
     by_feature: dict[str, float] = {}
     for g in groups:
         by_feature[g["feature"] or "(untagged)"] = by_feature.get(g["feature"] or "(untagged)", 0.0) + g["cost_usd"]
-    feature_rows = [(f, c, _money(c)) for f, c in sorted(by_feature.items(), key=lambda kv: -kv[1])]
+    feature_rows = [(f, c, money(c)) for f, c in sorted(by_feature.items(), key=lambda kv: -kv[1])]
     esc_rows = [(f"{g['feature'] or '(untagged)'} · {g['tier']}", g["escalation_rate"], f"{g['escalation_rate']:.1%}")
                 for g in groups]
     lat_rows = [(f"{g['feature'] or '(untagged)'} · {g['tier']}", g["latency_ms_p95"] or 0.0,
@@ -128,8 +128,8 @@ def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
                 for g in groups if g["latency_ms_p50"] is not None]
     table = "".join(
         f"<tr><td>{html.escape(str(g['feature'] or '–'))}</td><td>{html.escape(g['tier'])}</td><td>{g['calls']}</td>"
-        f"<td>{_money(g['cost_usd'])}</td><td>{g['escalation_rate']:.1%}</td><td>{g['successes']}/{g['failures']}</td>"
-        f"<td>{_money(g['cost_per_success_usd']) if g['cost_per_success_usd'] else '–'}</td></tr>" for g in groups)
+        f"<td>{money(g['cost_usd'])}</td><td>{g['escalation_rate']:.1%}</td><td>{g['successes']}/{g['failures']}</td>"
+        f"<td>{money(g['cost_per_success_usd']) if g['cost_per_success_usd'] else '–'}</td></tr>" for g in groups)
     cards = "".join(f'<div class="kpi"><div class="v">{v}</div><div class="k">{k}</div></div>' for k, v in kpis)
     from urllib.parse import urlencode
 
@@ -143,9 +143,9 @@ def render(summary: dict[str, Any], series: dict[str, Any], hours: float,
 {banner}<div class="kpis">{cards}</div>
 <div class="grid">
 <div class="card wide"><h2>Cost over time, by tier</h2>{_stacked_bars(series)}</div>
-<div class="card"><h2>Cost by feature</h2>{_hbars(feature_rows, '#3b6fd4')}</div>
-<div class="card"><h2>Escalation rate</h2>{_hbars(esc_rows, '#e07b39')}</div>
-<div class="card"><h2>Latency (bar: p95)</h2>{_hbars(lat_rows, '#3aa17e')}</div>
+<div class="card"><h2>Cost by feature</h2>{hbars(feature_rows, '#3b6fd4')}</div>
+<div class="card"><h2>Escalation rate</h2>{hbars(esc_rows, '#e07b39')}</div>
+<div class="card"><h2>Latency (bar: p95)</h2>{hbars(lat_rows, '#3aa17e')}</div>
 <div class="card"><h2>By feature and tier</h2><table><tr><th>feature</th><th>tier</th><th>calls</th><th>cost</th>
 <th>escalated</th><th>success/fail</th><th>per success</th></tr>{table}</table></div>
 {learning_card}</div></body></html>"""

@@ -22,7 +22,7 @@ from litegate.errors import InvalidRequest, LitegateError
 from litegate.server.native.learning import learner, which
 from litegate.server.native.tasks import apply_feedback
 from litegate.server.pages import csrf
-from litegate.server.pages.dashboard import STYLE, _hbars
+from litegate.server.pages.dashboard import STYLE, hbars
 
 router = APIRouter()
 
@@ -106,8 +106,8 @@ def render(kind: str, name: str, curve: dict[str, Any], queue: dict[str, Any], r
 <div class="sub">labels from review and stronger tiers train the next version · {distill}</div>
 {banner}<div class="kpis">{cards}</div>
 <div class="grid">
-<div class="card"><h2>Score per version</h2>{_hbars(score_rows, '#3aa17e')}</div>
-<div class="card"><h2>Calls under {curve['below']:g} confidence, per day</h2>{_hbars(day_rows, '#e07b39')}
+<div class="card"><h2>Score per version</h2>{hbars(score_rows, '#3aa17e')}</div>
+<div class="card"><h2>Calls under {curve['below']:g} confidence, per day</h2>{hbars(day_rows, '#e07b39')}
 <table><tr><th>day</th><th>calls</th><th>unsure</th><th>escalated</th><th>reviewed</th><th>corrected</th></tr>
 {day_table}</table></div>
 <div class="card wide"><h2>Review queue: {queue['pending']} calls, most informative first</h2>{items}</div>

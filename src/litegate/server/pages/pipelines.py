@@ -20,7 +20,7 @@ from litegate.keys import request_tenant
 from litegate.pipelines.notify import Outbox
 from litegate.pipelines.runner import pipeline_stats
 from litegate.pipelines.store import RunStore
-from litegate.server.pages.dashboard import PALETTE, STYLE, _hbars, _money
+from litegate.server.pages.dashboard import PALETTE, STYLE, hbars, money
 from litegate.tenancy import Tenant
 
 router = APIRouter()
@@ -32,18 +32,18 @@ def _pct(x: float) -> str:
 
 def render_pipeline(stats: dict[str, Any]) -> str:
     steps = stats["steps"]
-    kpis = [("runs", f"{stats['runs']:,}"), ("cost", _money(stats["cost_usd"])),
-            ("per document", _money(stats["cost_per_document_usd"])),
-            ("per document p95", _money(stats["cost_per_document_p95_usd"] or 0.0)),
+    kpis = [("runs", f"{stats['runs']:,}"), ("cost", money(stats["cost_usd"])),
+            ("per document", money(stats["cost_per_document_usd"])),
+            ("per document p95", money(stats["cost_per_document_p95_usd"] or 0.0)),
             ("escalated", _pct(stats["share_escalated"])), ("to review", _pct(stats["share_to_review"])),
             ("failed", _pct(stats["share_failed"])), ("dead letters", str(stats["dead_letters"]))]
     cards = "".join(f'<div class="kpi"><div class="v">{v}</div><div class="k">{k}</div></div>' for k, v in kpis)
-    cost_rows = [(name, s["cost_per_run_usd"], _money(s["cost_per_run_usd"])) for name, s in steps.items()]
+    cost_rows = [(name, s["cost_per_run_usd"], money(s["cost_per_run_usd"])) for name, s in steps.items()]
     tier_rows = [(t, share, _pct(share)) for t, share in stats["share_by_tier"].items()]
     table = "".join(
         f"<tr><td>{html.escape(name)}</td><td>{html.escape(s['kind'])}</td><td>{s['ran']}</td><td>{s['skipped']}</td>"
-        f"<td>{s['failed']}</td><td>{s['to_review']}</td><td>{_money(s['cost_usd'])}</td>"
-        f"<td>{_money(s['cost_per_run_usd'])}</td>"
+        f"<td>{s['failed']}</td><td>{s['to_review']}</td><td>{money(s['cost_usd'])}</td>"
+        f"<td>{money(s['cost_per_run_usd'])}</td>"
         f"<td>{html.escape(', '.join(f'{t} {n}' for t, n in s['tiers'].items()) or '–')}</td>"
         f"<td>{s['latency_ms_p50']:.0f} ms</td></tr>" if s["latency_ms_p50"] is not None else
         f"<tr><td>{html.escape(name)}</td><td>{html.escape(s['kind'])}</td><td>0</td><td>{s['skipped']}</td>"
@@ -53,8 +53,8 @@ def render_pipeline(stats: dict[str, Any]) -> str:
     return f"""<section class="pipeline">
 <h2 style="font-size:17px;margin:18px 0 6px">{html.escape(stats['pipeline'])}</h2>
 <div class="sub">{status}</div><div class="kpis">{cards}</div><div class="grid">
-<div class="card"><h2>Cost per document, by step</h2>{_hbars(cost_rows, PALETTE[0])}</div>
-<div class="card"><h2>Share of runs reaching each tier</h2>{_hbars(tier_rows, PALETTE[1])}</div>
+<div class="card"><h2>Cost per document, by step</h2>{hbars(cost_rows, PALETTE[0])}</div>
+<div class="card"><h2>Share of runs reaching each tier</h2>{hbars(tier_rows, PALETTE[1])}</div>
 <div class="card wide"><h2>Steps</h2><table><tr><th>step</th><th>kind</th><th>ran</th><th>skipped</th>
 <th>failed</th><th>to review</th><th>cost</th><th>per document</th><th>tiers</th><th>p50</th></tr>{table}</table></div>
 </div></section>"""
