@@ -43,7 +43,12 @@ timeout_s = 0.5
 # the path parameters of the spec's routes that name a stored object, and the words of the paths
 # that store, list or act on them: a route matching these and missing from ROUTES fails the test
 OBJECT_PATHS = re.compile(r"/(files|batches|cachedContents|fileSearchStores|runs|deliveries|dead-letters|review"
-                          r"|stats)\b")
+                          r"|stats|classifiers|extractors)\b")
+INTENTS = [{"text": t, "label": lab} for lab, ts in {
+    "refund": ["I want my money back", "refund my order please", "can I get a refund"],
+    "shipping": ["where is my parcel", "when will my order arrive", "track my delivery"]}.items() for t in ts]
+FIELDS = [{"text": f"Invoice {n} from {who}", "data": {"vendor": who}}
+          for n, who in [("A-1", "Acme"), ("B-2", "Globex"), ("C-3", "Initech"), ("D-4", "Umbrella")]]
 
 
 def headers(who: str, gemini: bool = False) -> dict[str, str]:
@@ -106,18 +111,22 @@ def _objects_of_a(base: str) -> dict[str, Any]:
     stored = ga.post(start.headers["x-goog-upload-url"], content=b"Tenant A's secret handbook.", headers={
         "x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"}).json()
     assert stored["done"], stored
+    assert a.post("/v1/classifiers", json={"name": "a-intent", "examples": INTENTS}).status_code == 201
+    assert a.post("/v1/extractors", json={"name": "a-fields", "examples": FIELDS}).status_code == 201
     store = a.post("/v1/vector_stores", json={"name": "a-store"}).json()
     assert a.post("/v1/collections", json={"name": "a-docs"}).status_code == 201
     return {"store_id": store["id"], "collection": "a-docs", "file_id": file_id,
             "output_file_id": batch["output_file_id"], "batch_id": batch["id"],
             "gemini_file": gfile, "gemini_batch": gbatch, "cache": cache, "run_id": held["id"],
             "ping_run": pinged["id"], "delivery_id": dead[0]["id"], "file_search_store": fss,
-            "file_search_document": stored["response"]["documentName"]}
+            "file_search_document": stored["response"]["documentName"], "classifier": "a-intent",
+            "extractor": "a-fields"}
 
 
 def _fill(path: str, ids: dict[str, Any]) -> str:
     """A spec path with A's object ids in its parameters."""
-    gemini = path.startswith(("/v1beta", "/upload")) or "{name}" in path and not path.startswith("/v1/pipelines")
+    gemini = path.startswith(("/v1beta", "/upload")) or "{name}" in path and not path.startswith(
+        ("/v1/pipelines", "/v1/classifiers", "/v1/extractors"))
     out = path.replace("{file_id}", ids["file_id"]).replace("{batch_id}", ids["batch_id"])
     out = out.replace("{store_id}", ids["store_id"]).replace("{ref}", ids["collection"])
     out = out.replace("{file_ref}", ids["file_id"])
@@ -127,6 +136,8 @@ def _fill(path: str, ids: dict[str, Any]) -> str:
     out = out.replace("{run_id}", ids["run_id"]).replace("{delivery_id}", ids["delivery_id"])
     if path.startswith("/v1/pipelines/"):
         return out.replace("{name}", "ping" if "dead-letters/" in path else "hold")
+    if path.startswith(("/v1/classifiers/", "/v1/extractors/")):
+        return out.replace("{name}", ids[path.split("/")[2][:-1]])
     if gemini and "/files/" in path:
         return out.replace("{name}", ids["gemini_file"].split("/", 1)[1])
     if gemini and "/batches/" in path:
@@ -180,6 +191,10 @@ ROUTES.update({
     ("post", "/v1/pipelines/{name}/dead-letters/{delivery_id}/retry"): "update",
     ("get", "/v1/pipelines/{name}/stats"): "list", ("get", "/v1/review"): "learning",  # see the last test
 })
+for _kind in ("classifiers", "extractors"):  # names are per key (a key trains its own: see the test below)
+    ROUTES.update({("get", f"/v1/{_kind}"): "list", ("post", f"/v1/{_kind}"): "create",
+                   ("get", f"/v1/{_kind}/{{name}}"): "read", ("post", f"/v1/{_kind}/{{name}}/distill"): "learning",
+                   ("post", f"/v1/{_kind}/{{name}}/rollback"): "learning"})
 
 
 def _a_ids(ids: dict[str, Any]) -> list[str]:
@@ -198,7 +213,8 @@ def test_no_route_reaches_another_keys_objects(tenants: tuple[str, dict[str, Any
         if kind in ("create", "learning"):
             continue
         url = _fill(path, ids)
-        gemini = "{name}" in path and not path.startswith("/v1/pipelines") or path.startswith("/v1beta")
+        gemini = ("{name}" in path and not path.startswith(("/v1/pipelines", "/v1/classifiers", "/v1/extractors"))
+                  or path.startswith("/v1beta"))
         body = {"approve": False} if path.endswith("/review") and method == "post" else (
             {"ttl": "60s"} if method == "patch" else None)
         r = httpx.request(method.upper(), base + url, headers=headers("b", gemini), json=body, timeout=60)
@@ -275,3 +291,33 @@ def test_the_ledger_is_per_key_and_the_learning_surfaces_need_an_admin_key(
         assert r.status_code == 403 and r.json()["error"]["code"] == "admin_key_required", r.text
         assert admin.get(path).status_code != 403
     assert b.post("/v1/classifiers/any/distill").status_code == 403
+
+
+def test_classifier_and_extractor_names_are_per_key_and_the_operators_serve_every_key(
+        tenants: tuple[str, dict[str, Any]]) -> None:
+    base, _ = tenants
+    a = httpx.Client(base_url=base, headers=headers("a"), timeout=120)
+    b = httpx.Client(base_url=base, headers=headers("b"), timeout=120)
+    admin = httpx.Client(base_url=base, headers=headers("admin"), timeout=120)
+    # B cannot use A's classifier, and training the same name makes B's own: A's answers do not change
+    r = b.post("/v1/tasks/classify", json={"text": "where is my parcel", "classifier": "a-intent", "tier": "nano"})
+    assert r.status_code == 404, r.text
+    flipped = [{"text": x["text"], "label": "other" if x["label"] == "refund" else "mine"} for x in INTENTS]
+    assert b.post("/v1/classifiers", json={"name": "a-intent", "examples": flipped}).status_code == 201
+    for client, labels in ((a, {"refund", "shipping"}), (b, {"other", "mine"})):
+        got = client.get("/v1/classifiers/a-intent").json()
+        assert set(got["labels"]) == labels and got["versions"] == [1], got
+        out = client.post("/v1/tasks/classify", json={"text": "where is my parcel", "classifier": "a-intent",
+                                                      "tier": "nano"}).json()
+        assert out["label"] in labels, out
+    # a key may not mark its model for learning (reviewing and retraining are the operator's)
+    r = b.post("/v1/classifiers", json={"name": "b-learns", "examples": INTENTS, "learn": True})
+    assert r.status_code == 403 and r.json()["error"]["param"] == "learn", r.text
+    # the operator's (an admin key's) models serve every key, and a key never changes them
+    assert admin.post("/v1/classifiers", json={"name": "shared-intent", "examples": INTENTS}).status_code == 201
+    for client in (a, b):
+        assert "shared-intent" in [c["name"] for c in client.get("/v1/classifiers").json()["data"]]
+    assert b.post("/v1/classifiers", json={"name": "shared-intent", "examples": flipped}).status_code == 201
+    assert set(a.get("/v1/classifiers/shared-intent").json()["labels"]) == {"refund", "shipping"}
+    assert set(admin.get("/v1/classifiers/shared-intent").json()["labels"]) == {"refund", "shipping"}
+    assert set(b.get("/v1/classifiers/shared-intent").json()["labels"]) == {"other", "mine"}

@@ -8,7 +8,9 @@ same as one that does not exist, so ids do not leak.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,12 @@ class Tenant:
 
     owner: str | None
     admin: bool = False
+
+    @property
+    def namespace(self) -> str | None:
+        """Whose *names* it works with (classifiers, extractors): None for the operator's shared
+        ones (an admin, or everyone on a server without keys), else its key's own."""
+        return None if self.admin else self.owner
 
     def sees(self, owner: str | None) -> bool:
         return self.admin or owner == self.owner
@@ -48,6 +56,16 @@ def current() -> Tenant:
 
 def set_current(tenant: Tenant) -> None:
     _current.set(tenant)
+
+
+@contextlib.contextmanager
+def acting_as(tenant: Tenant) -> Iterator[None]:
+    """Work done for ``tenant`` outside a request (a pipeline run, a batch job's prefetch)."""
+    token = _current.set(tenant)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def filtered(query: Any, column: Any, tenant: Tenant) -> Any:

@@ -40,7 +40,7 @@ from litegate.errors import Conflict, InvalidRequest, NotFound
 from litegate.jobs.files import FileStore, files_table
 from litegate.jobs.jsonl import MAX_BYTES_PER_CHAR, RawLine, certainly_longer, read_lines, string_spans
 from litegate.tasks.base import MAX_TEXT_CHARS
-from litegate.tenancy import OPERATOR, Tenant, filtered
+from litegate.tenancy import OPERATOR, Tenant, filtered, set_current
 
 log = logging.getLogger("litegate.batch")
 
@@ -709,6 +709,8 @@ class BatchRunner:
         if not await asyncio.to_thread(self.store.claim, job_id):
             return self.store.get(job_id)
         job = self.store.get(job_id)
+        # this task's work (the prefetch) sees what the job's creator sees; its lines go through the app as it
+        set_current(Tenant(job.api_key) if job.api_key is not None else OPERATOR)
         if job.expires_at and time.time() > job.expires_at and job.status not in ("finalizing", "cancelling"):
             self.store.set(job_id, status="expired", expired_at=time.time())
             return self.store.get(job_id)

@@ -267,7 +267,7 @@ class Learner:
     def _lock(self, kind: str, name: str) -> Any:
         """A non-blocking file lock per name: one distill at a time across threads and
         processes (a CLI run beside a server)."""
-        folder = self.store(kind).dir / name
+        folder = self.store(kind).folder(name)
         folder.mkdir(parents=True, exist_ok=True)
         f = open(folder / ".distill.lock", "w")  # noqa: SIM115 - held until released
         try:

@@ -39,7 +39,7 @@ from litegate.pipelines.notify import Outbox
 from litegate.pipelines.sinks import Sinks
 from litegate.pipelines.steps import STEP_KINDS, StepContext, StepResult
 from litegate.pipelines.store import DONE, RunStore, StepRecord, public_run
-from litegate.tenancy import OPERATOR, Tenant
+from litegate.tenancy import OPERATOR, Tenant, acting_as
 
 log = logging.getLogger("litegate.pipelines")
 MAX_FILES = 20
@@ -272,8 +272,11 @@ class PipelineService:
         if not self.store.claim(run_id, self.owner):
             return self.store.get(run_id)  # done, or another worker has it
         run = self.store.get(run_id)
+        api_key = api_key if api_key is not None else run["api_key"]
         try:
-            return self._execute(run, api_key if api_key is not None else run["api_key"])
+            # the run's steps see what its creator sees (its classifiers and extractors by name)
+            with acting_as(Tenant(api_key) if api_key is not None else OPERATOR):
+                return self._execute(run, api_key)
         except Exception as e:  # noqa: BLE001 - a bug must leave a failed run, never a stuck "running" one
             log.exception("pipeline run %s", run_id)
             self.store.set(run_id, status="failed", error=f"{type(e).__name__}: {e}"[:2000], finished_at=time.time())

@@ -10,11 +10,11 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from litegate.documents import prebuilt
-from litegate.errors import FeedbackNotFound, InvalidRequest
+from litegate.errors import FeedbackNotFound, Forbidden, InvalidRequest
 from litegate.keys import request_feature, request_fingerprint, request_tenant
 from litegate.ledger.calls import OUTCOMES
 from litegate.tasks import TASKS, TaskRunner, TaskSpec
-from litegate.tenancy import OPERATOR, Tenant
+from litegate.tenancy import OPERATOR, Tenant, current
 
 router = APIRouter()
 
@@ -110,8 +110,15 @@ class TrainRequest(BaseModel):
     encoder: str | None = None  # fast (default), accurate, multilingual or auto (GET /v1/encoders)
 
 
+def _learning_is_the_operators(learn: bool, kind: str) -> None:
+    if learn and current().namespace is not None:
+        raise Forbidden(f"'learn': true needs an admin key: reviewing and retraining a {kind} from its calls is the "
+                        "operator's; train it without 'learn' (it is this key's own)", param="learn")
+
+
 @router.post("/v1/classifiers", status_code=201)
 async def train_classifier(body: TrainRequest, request: Request) -> dict[str, Any]:
+    _learning_is_the_operators(body.learn, "classifier")
     info = await run_in_threadpool(request.app.state.runtime.classifiers.train, body.name, body.examples, body.learn,
                                    body.encoder)
     return {"object": "classifier", **asdict(info)}
@@ -156,6 +163,7 @@ def _extractor_body(info: Any, versions: list[int] | None = None) -> dict[str, A
 @router.post("/v1/extractors", status_code=201)
 async def train_extractor(body: TrainExtractorRequest, request: Request) -> dict[str, Any]:
     """Train (or retrain, as a new version) a nano extractor from {"text", "data"} examples."""
+    _learning_is_the_operators(body.learn, "extractor")
     store = request.app.state.runtime.extractors
     info = await run_in_threadpool(store.train, body.name, body.examples, body.fields, body.learn, body.encoder)
     return _extractor_body(info)
