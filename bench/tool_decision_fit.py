@@ -1,15 +1,19 @@
 """Fit the learned call decision on the ``tuning`` cases of bench/tool_decision_data.py and
 measure it against the fixed thresholds it replaces, on the tuning and the untouched cases.
 
-    python bench/tool_decision_fit.py MEASURED.jsonl [--encoder-rows ENCODER.jsonl] [--own-weight W] [--write]
+    python bench/tool_decision_fit.py MEASURED.jsonl [--encoder-rows ENCODER.jsonl] [--own-weight W]
+                                     [--recall R] [--write]
 
 ``MEASURED`` holds cases with the lite model's call probability (an LLM pass each);
 ``ENCODER`` (``--encoder-only``) every case with the encoder's signals alone. The encoder
 stage is fitted on every tuning case, the mix with the model's probability on the measured
 ones. Prints JSON: decision accuracy (a call when one is due, none when none is) of the fixed
 rule (p_call >= 0.5 or tool_match >= 0.16) and of the learned decision on the measured cases,
-per split and source, and of the encoder stage alone on every case. With ``--write`` the
-decision is saved as the package's shipped one (src/litegate/chat/tool_decision.json).
+per split and source, and of the encoder stage alone on every case. ``--recall R`` sets the
+decision's threshold on the tuning cases: the highest that still calls on a share R of the
+due calls there (a missed call costs the user more than an extra one the argument check may
+still drop). With ``--write`` the decision is saved as the package's shipped one
+(src/litegate/chat/tool_decision.json).
 """
 
 from __future__ import annotations
@@ -45,12 +49,21 @@ def accuracy(rows: list[dict[str, Any]], decide: Callable[[dict[str, Any]], bool
     return out
 
 
+def threshold_for_recall(probabilities: list[float], recall: float) -> float:
+    """The highest threshold at which a share ``recall`` of the due calls still get called."""
+    ordered = sorted(probabilities, reverse=True)
+    k = max(0, min(len(ordered) - 1, math.ceil(recall * len(ordered)) - 1))
+    return round(min(0.5, ordered[k]), 4)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("measured", type=Path)
     ap.add_argument("--encoder-rows", type=Path, help="cases with the encoder's signals only (many more)")
     ap.add_argument("--own-weight", type=float, default=1.0,
                     help="weight of the project's own cases against BFCL's and the generated ones")
+    ap.add_argument("--recall", type=float, default=0.0,
+                    help="threshold: the highest keeping this share of the tuning half's due calls (0: 0.5)")
     ap.add_argument("--write", action="store_true", help="save as the shipped decision")
     args = ap.parse_args()
     measured = read(args.measured)
@@ -68,17 +81,27 @@ def main() -> None:
                 "generated related-tool negatives, litegate's own tuning set (chat/tool_cases.py); "
                 "the model's call probability measured on the lite model"})
 
+    # cases without a measured call probability stand at the measured ones' median
+    median = sorted(r["features"]["logit_p_call"] for r in measured if r["split"] == "tuning")
+    fill = median[len(median) // 2] if median else 0.0
+    if args.recall:
+        due = [r for r in tuning if r["call"]]
+        model.threshold = threshold_for_recall(
+            [model.probability({"logit_p_call": fill, **r["features"]}) for r in due], args.recall)
+        model.trained_on["threshold"] = f"highest keeping {args.recall:.0%} of the tuning half's due calls"
+
     def learned(r: dict[str, Any]) -> bool:
         return model.probability(r["features"]) >= model.threshold
 
-    def encoder_stage(r: dict[str, Any]) -> bool:
-        return model.encoder_logit(r["features"]) >= 0
+    def encoder_stage(r: dict[str, Any]) -> bool:  # the measured cases' median call probability for all
+        return model.probability({"logit_p_call": fill, **r["features"]}) >= model.threshold
 
     split = {s: [r for r in measured if r["split"] == s] for s in ("tuning", "untouched")}
     everything = {s: [r for r in by_id.values() if r["split"] == s] for s in ("tuning", "untouched")}
     print(json.dumps({
         "bench": "tool_decision_fit", "features": list(FEATURES),
         "encoder_coef": [round(c, 3) for c in model.coef], "mix": [round(c, 3) for c in model.mix],
+        "threshold": model.threshold,
         "measured_cases": {
             "fixed_thresholds": {s: accuracy(rows, rule_call) for s, rows in split.items()},
             "learned": {s: accuracy(rows, learned) for s, rows in split.items()}},
