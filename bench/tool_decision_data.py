@@ -47,12 +47,12 @@ def _order(item_id: str) -> str:
     return hashlib.sha256(item_id.encode()).hexdigest()
 
 
-def bfcl_cases(data: Path, per_category: int) -> list[dict[str, Any]]:
+def bfcl_cases(data: Path, per_category: int, splits: tuple[str, ...] = ("tuning", "untouched")
+               ) -> list[dict[str, Any]]:
     out = []
     for category in ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance"):
         items = sorted(load(data, category), key=lambda q: _order(q["id"]))
-        halves = [[q for q in items if q["split"] == split][:per_category or None]
-                  for split in ("tuning", "untouched")]
+        halves = [[q for q in items if q["split"] == split][:per_category or None] for split in splits]
         for q in interleave(halves):  # both splits grow together when a run is cut short
             out.append({"source": f"bfcl_{category}", "id": q["id"], "split": q["split"],
                         "messages": q["question"][0], "tools": openai_tools(q["function"])[0],
@@ -111,6 +111,8 @@ def main() -> None:
     ap.add_argument("--per-category", type=int, default=30, help="BFCL items per category and split")
     ap.add_argument("--negatives", type=int, default=60)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--splits", nargs="+", choices=["tuning", "untouched"], default=["tuning", "untouched"],
+                    help="which halves to measure (the fit reads only the tuning half)")
     ap.add_argument("--encoder-only", action="store_true",
                     help="only the encoder's signals (no LLM pass: seconds, for every case; --per-category 0 = all)")
     args = ap.parse_args()
@@ -124,8 +126,9 @@ def main() -> None:
         engine = None if args.encoder_only else rt.registry.engine(rt.default_model)
         scorer = None if engine is None else LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
         by_source: dict[str, list[dict[str, Any]]] = {}
-        for case in bfcl_cases(args.bfcl, args.per_category) + hard_negatives(args.bfcl, encoder, args.negatives) \
-                + project_cases():
+        cases = bfcl_cases(args.bfcl, args.per_category, tuple(args.splits)) \
+            + hard_negatives(args.bfcl, encoder, args.negatives) + project_cases()
+        for case in [c for c in cases if c["split"] in args.splits]:
             by_source.setdefault(case["source"], []).append(case)
         with args.out.open("a") as out:
             for case in interleave(list(by_source.values())):

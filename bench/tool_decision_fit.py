@@ -1,15 +1,20 @@
 """Fit the learned call decision on the ``tuning`` cases of bench/tool_decision_data.py and
 measure it against the fixed thresholds it replaces, on the tuning and the untouched cases.
 
-    python bench/tool_decision_fit.py MEASURED.jsonl [--encoder-rows ENCODER.jsonl] [--own-weight W] [--write]
+    python bench/tool_decision_fit.py MEASURED.jsonl [--encoder-rows ENCODER.jsonl] [--own-weight W]
+                                     [--recall R] [--against SAVED.json] [--write]
 
 ``MEASURED`` holds cases with the lite model's call probability (an LLM pass each);
 ``ENCODER`` (``--encoder-only``) every case with the encoder's signals alone. The encoder
 stage is fitted on every tuning case, the mix with the model's probability on the measured
 ones. Prints JSON: decision accuracy (a call when one is due, none when none is) of the fixed
 rule (p_call >= 0.5 or tool_match >= 0.16) and of the learned decision on the measured cases,
-per split and source, and of the encoder stage alone on every case. With ``--write`` the
-decision is saved as the package's shipped one (src/litegate/chat/tool_decision.json).
+per split and source, and of the learned decision on every case with the call probability at
+the measured cases' median (``--against`` scores an earlier saved decision the same way).
+``--recall R`` sets the decision's threshold on the tuning cases: the highest that still calls
+on a share R of the due calls there (a missed call costs the user more than an extra one the
+argument check may still drop). With ``--write`` the decision is saved as the package's shipped one
+(src/litegate/chat/tool_decision.json).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from litegate.chat.decision import FEATURES, SHIPPED, fit, rule_of_thresholds
+from litegate.chat.decision import FEATURES, SHIPPED, ToolDecision, fit, rule_of_thresholds
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -45,44 +50,75 @@ def accuracy(rows: list[dict[str, Any]], decide: Callable[[dict[str, Any]], bool
     return out
 
 
+def threshold_for_recall(probabilities: list[float], recall: float) -> float:
+    """The highest threshold at which a share ``recall`` of the due calls still get called."""
+    ordered = sorted(probabilities, reverse=True)
+    k = max(0, min(len(ordered) - 1, math.ceil(recall * len(ordered)) - 1))
+    return round(min(0.5, ordered[k]), 4)
+
+
+def fitted(tuning: list[dict[str, Any]], measured: list[dict[str, Any]], own_weight: float,
+           recall: float) -> tuple[ToolDecision, float]:
+    """The decision fitted on the tuning rows, and the call log-odds that stands in for cases
+    whose call probability was not measured (the measured tuning cases' median)."""
+    sources: dict[str, int] = {}
+    for r in tuning:
+        sources[r["source"]] = sources.get(r["source"], 0) + 1
+    weights = [own_weight if r["source"].startswith("project") else 1.0 for r in tuning]
+    model = fit([r["features"] for r in tuning], [r["call"] for r in tuning], weights, trained_on={
+        "cases": len(tuning), "with_p_call": sum("p_call" in r for r in tuning), "sources": sources,
+        "own_weight": own_weight,
+        "data": "BFCL v4 non-live categories (Apache-2.0, gorilla repository; the tuning half by id hash), "
+                "generated related-tool negatives, litegate's own tuning set (chat/tool_cases.py); "
+                "the model's call probability measured on the lite model"})
+    median = sorted(r["features"]["logit_p_call"] for r in measured if r["split"] == "tuning")
+    fill = median[len(median) // 2] if median else 0.0
+    if recall:
+        due = [r for r in tuning if r["call"]]
+        model.threshold = threshold_for_recall(
+            [model.probability({"logit_p_call": fill, **r["features"]}) for r in due], recall)
+        model.trained_on["threshold"] = f"highest keeping {recall:.0%} of the tuning half's due calls"
+    return model, fill
+
+
+def scored(model: ToolDecision, fill: float, measured: dict[str, list[dict[str, Any]]],
+           everything: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    def on_measured(r: dict[str, Any]) -> bool:
+        return model.probability(r["features"]) >= model.threshold
+
+    def on_all(r: dict[str, Any]) -> bool:
+        return model.probability({"logit_p_call": fill, **r["features"]}) >= model.threshold
+
+    return {"threshold": model.threshold,
+            "measured_cases": {s: accuracy(rows, on_measured) for s, rows in measured.items()},
+            "all_cases_at_median_p_call": {s: accuracy(rows, on_all) for s, rows in everything.items()}}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("measured", type=Path)
     ap.add_argument("--encoder-rows", type=Path, help="cases with the encoder's signals only (many more)")
     ap.add_argument("--own-weight", type=float, default=1.0,
                     help="weight of the project's own cases against BFCL's and the generated ones")
+    ap.add_argument("--recall", type=float, default=0.0,
+                    help="threshold: the highest keeping this share of the tuning half's due calls (0: 0.5)")
+    ap.add_argument("--against", type=Path, help="also score this saved decision (a tool_decision.json) the same way")
     ap.add_argument("--write", action="store_true", help="save as the shipped decision")
     args = ap.parse_args()
     measured = read(args.measured)
     by_id = {r["id"]: r for r in (read(args.encoder_rows) if args.encoder_rows else [])}
     by_id.update({r["id"]: r for r in measured})  # a measured case replaces its encoder-only row
-    tuning = [r for r in by_id.values() if r["split"] == "tuning"]
-    sources: dict[str, int] = {}
-    for r in tuning:
-        sources[r["source"]] = sources.get(r["source"], 0) + 1
-    weights = [args.own_weight if r["source"].startswith("project") else 1.0 for r in tuning]
-    model = fit([r["features"] for r in tuning], [r["call"] for r in tuning], weights, trained_on={
-        "cases": len(tuning), "with_p_call": sum("p_call" in r for r in tuning), "sources": sources,
-        "own_weight": args.own_weight,
-        "data": "BFCL v4 non-live categories (Apache-2.0, gorilla repository; the tuning half by id hash), "
-                "generated related-tool negatives, litegate's own tuning set (chat/tool_cases.py); "
-                "the model's call probability measured on the lite model"})
-
-    def learned(r: dict[str, Any]) -> bool:
-        return model.probability(r["features"]) >= model.threshold
-
-    def encoder_stage(r: dict[str, Any]) -> bool:
-        return model.encoder_logit(r["features"]) >= 0
-
+    model, fill = fitted([r for r in by_id.values() if r["split"] == "tuning"], measured, args.own_weight,
+                         args.recall)
     split = {s: [r for r in measured if r["split"] == s] for s in ("tuning", "untouched")}
     everything = {s: [r for r in by_id.values() if r["split"] == s] for s in ("tuning", "untouched")}
     print(json.dumps({
         "bench": "tool_decision_fit", "features": list(FEATURES),
         "encoder_coef": [round(c, 3) for c in model.coef], "mix": [round(c, 3) for c in model.mix],
-        "measured_cases": {
-            "fixed_thresholds": {s: accuracy(rows, rule_call) for s, rows in split.items()},
-            "learned": {s: accuracy(rows, learned) for s, rows in split.items()}},
-        "encoder_stage_alone_all_cases": {s: accuracy(rows, encoder_stage) for s, rows in everything.items()},
+        "fixed_thresholds_measured_cases": {s: accuracy(rows, rule_call) for s, rows in split.items()},
+        "learned": scored(model, fill, split, everything),
+        **({"against": {"path": str(args.against), **scored(ToolDecision.load(args.against), fill, split,
+                                                              everything)}} if args.against else {}),
     }, indent=2))
     if args.write:
         model.save(SHIPPED)

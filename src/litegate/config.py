@@ -85,8 +85,9 @@ class Settings(BaseSettings):
                                           "sets its threshold)")
     tool_decision: Literal["rule", "learned"] = Field(
         default="rule", description="tool_choice auto: the fixed thresholds (rule: 0.927 right decisions on the "
-                                    "project's 96 labeled prompts) or the shipped learned decision (learned: fewer "
-                                    "calls where no tool can answer, 0.844 on the project's sets; docs/agents.md); a "
+                                    "project's 96 labeled prompts) or the shipped learned decision (learned: no call "
+                                    "on 0.825 of BFCL's untouched irrelevant questions, 0.75 on a third of the "
+                                    "project's sets; docs/agents.md); a "
                                     "decision refit with `litegate train --task tool_decision` is used either way")
     speculative: Literal["none", "draft", "ngram"] = Field(
         default="none", description="speculative decoding for the pro model: the lite model as draft, or n-gram "

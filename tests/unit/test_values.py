@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
 from litegate.chat.grounding import check_calls, kept_calls
+from litegate.chat.request import ChatCompletionRequest, prepare_chat
 from litegate.chat.tools import parse_tools
-from litegate.chat.values import as_date, as_number, currencies, currency_code, dates, numbers, unit_symbol, units
+from litegate.chat.values import (
+    as_date,
+    as_number,
+    conform,
+    currencies,
+    currency_code,
+    dates,
+    numbers,
+    unit_symbol,
+    units,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -124,3 +136,35 @@ def test_required_values_the_user_did_not_give_are_asked_for() -> None:
     # nothing of the call came from the conversation: not meant, so nothing to ask
     unrelated = check_calls(calls, flights, "How fast are trains?")
     assert ask_for_missing(calls, unrelated, flights) is None
+
+
+def test_values_are_spelled_as_the_schema_spells_them() -> None:
+    schema = {"type": "object", "properties": {
+        "country": {"type": "string", "enum": ["GB", "US"]}, "currency": {"type": "string", "enum": ["USD", "EUR"]},
+        "unit": {"type": "string", "enum": ["km", "mi"]}, "count": {"type": "integer"}, "rate": {"type": "number"},
+        "regions": {"type": "array", "items": {"type": "string", "enum": ["North_America", "Europe"]}},
+        "owner": {"type": "object", "properties": {"tier": {"type": "string", "enum": ["Gold", "Silver"]}}}}}
+    given = {"country": "gb", "currency": "US dollars", "unit": "kilometers", "count": "2,000", "rate": "3.5",
+             "regions": ["north america"], "owner": {"tier": "GOLD"}}
+    assert conform(given, schema) == {"country": "GB", "currency": "USD", "unit": "km", "count": 2000, "rate": 3.5,
+                                      "regions": ["North_America"], "owner": {"tier": "Gold"}}
+
+
+def test_values_that_differ_in_more_than_notation_are_left_for_the_check() -> None:
+    assert conform("UK", {"enum": ["GB", "US"]}) == "UK"  # another value, not another spelling
+    assert conform("celsius", {"enum": ["Celsius", "CELSIUS"]}) == "celsius"  # two entries fit: no guess
+    assert conform("2.5", {"type": "integer"}) == "2.5"
+    assert conform("about ten", {"type": "number"}) == "about ten"
+    assert conform(7, {"type": "string", "enum": ["7"]}) == 7
+
+
+def test_a_reply_read_after_the_fact_gets_enum_entries_in_the_schemas_case() -> None:
+    tools = [_fn("set_thermostat", "Set the heating", ["mode"],
+                 mode={"type": "string", "enum": ["Heat", "Cool"]}, degrees={"type": "integer"})]
+    prepared = prepare_chat(ChatCompletionRequest(messages=[{"role": "user", "content": "heat to 21"}], tools=tools,
+                                                  tool_choice="required"))
+    text = json.dumps({"tool_calls": [{"name": "set_thermostat", "arguments": {"mode": "heat", "degrees": "21"}}]})
+    result = prepared.finish({"choices": [{"message": {"role": "assistant", "content": text},
+                                           "finish_reason": "stop"}]})
+    call = result["choices"][0]["message"]["tool_calls"][0]["function"]
+    assert json.loads(call["arguments"]) == {"mode": "Heat", "degrees": 21}

@@ -207,7 +207,9 @@ def refit(base: ToolDecision, rows: list[dict[str, float]], labels: list[bool], 
     old_labels = [bool(r["call"]) for r in base.rows]
     old_weights = [float(r.get("weight", 1.0)) for r in base.rows]
     trained_on = {**base.trained_on, "user_cases": len(rows)}
-    return fit(base.rows + rows, old_labels + labels, old_weights + [weight] * len(rows), trained_on)
+    model = fit(base.rows + rows, old_labels + labels, old_weights + [weight] * len(rows), trained_on)
+    model.threshold = base.threshold  # the shipped trade between missed and extra calls
+    return model
 
 
 def load_for(home: Path | None, shipped: bool = True) -> ToolDecision | None:

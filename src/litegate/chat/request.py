@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from litegate.chat import tools as tooling  # noqa: I001
 from litegate.chat.structured import ANY_OBJECT, CompiledSchema, compile_schema, schema_instruction
+from litegate.chat.values import conform
 from litegate.errors import EngineError, InvalidRequest
 
 
@@ -180,15 +181,26 @@ class PreparedChat:
         """The reply's value when it is complete and valid despite a ``length`` stop, else None."""
         assert self.compiled is not None
         try:
-            value = json.loads(text)
+            value = self._conformed(json.loads(text))
         except ValueError:
             return None
         return None if self.compiled.validate(value) else value
 
+    def _conformed(self, value: Any) -> Any:
+        """Tool call arguments as their schemas spell them (an enum entry in another case, a
+        number as a string: what a tier without our grammar may send), before the check."""
+        if self.mode != "tools" or not isinstance(value, dict) or not isinstance(value.get("tool_calls"), list):
+            return value
+        schemas = {f.name: f.parameters for f in self.functions}
+        for call in value["tool_calls"]:
+            if isinstance(call, dict) and call.get("name") in schemas:
+                call["arguments"] = conform(call.get("arguments"), schemas[call["name"]])
+        return value
+
     def check_text(self, text: str) -> Any:
         assert self.compiled is not None
         try:
-            value = json.loads(text)
+            value = self._conformed(json.loads(text))
         except ValueError as e:
             raise EngineError(f"the constrained output is not JSON ({e}); please report this schema") from e
         problem = self.compiled.validate(value)

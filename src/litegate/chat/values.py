@@ -257,3 +257,50 @@ def as_date(value: str) -> dt.date | None:
     """A call argument that is one date (ISO, with or without a time after it)."""
     m = re.fullmatch(r"\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ][\d:.]+\S*)?\s*", value)
     return _date(int(m.group(1)), int(m.group(2)), int(m.group(3))) if m else None
+
+
+# -- values as a schema spells them ----------------------------------------------------------------
+
+def _spelled(text: str) -> str:
+    return re.sub(r"[\s_\-.]+", " ", text.strip().casefold())
+
+
+def _enum_entry(value: str, allowed: list[object]) -> object | None:
+    """The one entry of ``allowed`` that ``value`` names: the same up to case, spaces and
+    underscores ("united states" for "United_States"), or the code of a currency or unit it names
+    ("US dollars" for "USD", "kilometers" for "km"). None when no entry or several fit."""
+    strings = [a for a in allowed if isinstance(a, str)]
+    same = [a for a in strings if _spelled(a) == _spelled(value)]
+    if len(same) == 1:
+        return same[0]
+    for code in (currency_code(value), unit_symbol(value)):
+        coded = [a for a in strings if code is not None and a.casefold() == code.casefold()]
+        if len(coded) == 1:
+            return coded[0]
+    return None
+
+
+def conform(value: object, schema: object) -> object:
+    """``value`` as ``schema`` spells it, where the two differ only in notation: an enum entry in
+    another case or as a currency or unit name, a number written as a string ("2,000" for an
+    integer). Anything else comes back unchanged, for the schema check to judge."""
+    if not isinstance(schema, dict):
+        return value
+    allowed = schema.get("enum")
+    if isinstance(value, str) and isinstance(allowed, list) and value not in allowed:
+        entry = _enum_entry(value, allowed)
+        return value if entry is None else entry
+    kind = schema.get("type")
+    if isinstance(value, str) and kind in ("integer", "number"):
+        number = as_number(value)
+        if number is None:
+            return value
+        if kind == "integer":
+            return int(number) if number.is_integer() else value
+        return number
+    if isinstance(value, dict) and isinstance(schema.get("properties"), dict):
+        props = schema["properties"]
+        return {k: conform(v, props.get(k)) for k, v in value.items()}
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [conform(v, schema["items"]) for v in value]
+    return value
