@@ -22,7 +22,7 @@ the encoders taking turns text by text. ``--adapters``: beside each encoder's ow
 same rows over a cheap adapter fitted on the training examples (bench/nano_adapter.py), keyed
 ``ENCODER+ADAPTER``. ``--runtimes onnx,numpy``: beside each encoder as it serves (``onnx``, its
 layers in 8-bit onnxruntime), the same encoder on the float32 NumPy path as a peer, keyed
-``ENCODER/numpy``, and ``ENCODER/numpy>onnx`` (trained on NumPy vectors, scored on onnx ones: a
+``ENCODER/numpy`` (fast and accurate), and ``ENCODER/numpy>onnx`` (trained on NumPy vectors, scored on onnx ones: a
 classifier trained before the 8-bit runtime, served after it).
 """
 
@@ -220,16 +220,16 @@ def latency(models: dict[str, tuple[Any, NanoClassifier]], texts: list[str]) -> 
                   "loadavg_1m": [round(load, 2), round(os.getloadavg()[0], 2)]} for key in models}
 
 
+NUMPY_PEERS = ("fast", "accurate")  # the encoders with a float32 NumPy path (multilingual runs its own engine)
+
+
 def make_encoder(registry: EncoderRegistry, key: str) -> Encoder:
     """``KEY`` as the registry serves it, or ``KEY/numpy``: the same weights on the float32 NumPy path."""
     if not key.endswith("/numpy"):
         return registry.get(key)
-    kind = key.split("/")[0]
-    if kind == "fast":
+    if key == "fast/numpy":
         return MiniLMEncoder(runtime="numpy")
-    if kind == "accurate":
-        return MPNetEncoder(registry.models_dir, runtime="numpy")
-    raise SystemExit(f"the {kind} encoder has no NumPy runtime; --runtimes numpy applies to fast and accurate")
+    return MPNetEncoder(registry.models_dir, runtime="numpy")
 
 
 def main() -> None:
@@ -258,8 +258,8 @@ def main() -> None:
                            "cpus": os.cpu_count(), "sets": {}, "latency": {}}
     timed: dict[str, tuple[Any, NanoClassifier]] = {}
     runtimes = args.runtimes.split(",")
-    keys = [key + ("" if runtime == "onnx" else "/" + runtime)
-            for key in args.encoders.split(",") for runtime in runtimes]
+    keys = [key + ("" if runtime == "onnx" else "/" + runtime) for key in args.encoders.split(",")
+            for runtime in runtimes if runtime == "onnx" or key in NUMPY_PEERS]
     encoders: dict[str, CachedEncoder] = {}
     for key in keys:
         # "-served": the vectors as the registry serves them (before the 8-bit runtime, "KEY.npz" held NumPy's)
