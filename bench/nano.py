@@ -3,7 +3,7 @@ plain logistic regression on the same vectors.
 
     python bench/nano.py [--encoders fast,accurate,multilingual] [--sets clinc150,nlupp,xsid]
                          [--regimes 10shot,full] [--test-per-label 10] [--xsid DIR] [--encode-only]
-                         [--adapters linear-ce,linear-pairs,mlp-ce]
+                         [--adapters linear-ce,linear-pairs,mlp-ce] [--runtimes onnx,numpy]
 
 Prints JSON. Sets: CLINC150 (150 intents; train split, 10 per intent or all 100; scored on the
 test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banking read as
@@ -20,7 +20,10 @@ regression its top probability. p50: one text per call through the real encoder 
 10-shot classifier of ``--latency-set`` (``predict`` with a one-text batch), after a warm-up,
 the encoders taking turns text by text. ``--adapters``: beside each encoder's own vectors, the
 same rows over a cheap adapter fitted on the training examples (bench/nano_adapter.py), keyed
-``ENCODER+ADAPTER``.
+``ENCODER+ADAPTER``. ``--runtimes onnx,numpy``: beside each encoder as it serves (``onnx``, its
+layers in 8-bit onnxruntime), the same encoder on the float32 NumPy path as a peer, keyed
+``ENCODER/numpy`` (fast and accurate), and ``ENCODER/numpy>onnx`` (trained on NumPy vectors, scored on onnx ones: a
+classifier trained before the 8-bit runtime, served after it).
 """
 
 from __future__ import annotations
@@ -41,7 +44,9 @@ import numpy as np
 from litegate.config import Settings
 from litegate.evals.datasets import clinc150, shared_data_dir
 from litegate.nano.classifier import NanoClassifier
-from litegate.nano.encoders import KINDS, EncoderRegistry
+from litegate.nano.encoder import MiniLMEncoder
+from litegate.nano.encoders import KINDS, Encoder, EncoderRegistry
+from litegate.nano.mpnet import MPNetEncoder
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nano_adapter  # noqa: E402 - a sibling script module, found once bench/ is on the path
@@ -162,18 +167,22 @@ def ece(confidence: np.ndarray, correct: np.ndarray) -> float:
     return round(float(total), 4)
 
 
-def score(train: list[dict], test: list[dict], encoder: CachedEncoder) -> dict[str, Any]:
+def score(train: list[dict], test: list[dict], encoder: CachedEncoder,
+          test_encoder: CachedEncoder | None = None) -> dict[str, Any]:
+    """Both classifiers trained on ``encoder``'s vectors, scored on ``test_encoder``'s (the same
+    by default)."""
     from sklearn.linear_model import LogisticRegression
 
+    test_encoder = test_encoder or encoder
     texts, gold = [it["text"] for it in test], np.array([it["label"] for it in test])
     started = time.perf_counter()
     clf = NanoClassifier.train("bench", train, encoder)
     seconds = time.perf_counter() - started
-    probs, confidence = clf.predict(texts, encoder)
+    probs, confidence = clf.predict(texts, test_encoder)
     right = np.array(clf.labels)[probs.argmax(1)] == gold
     plain = LogisticRegression(C=20, max_iter=1000).fit(encoder.encode([it["text"] for it in train]),
                                                          [it["label"] for it in train])
-    plain_probs = plain.predict_proba(encoder.encode(texts))
+    plain_probs = plain.predict_proba(test_encoder.encode(texts))
     plain_right = plain.classes_[plain_probs.argmax(1)] == gold
     return {"train": len(train), "test": len(test), "labels": len(clf.labels),
             "nano": {"accuracy": round(float(right.mean()), 4), "ece": ece(confidence, right.astype(float)),
@@ -211,6 +220,18 @@ def latency(models: dict[str, tuple[Any, NanoClassifier]], texts: list[str]) -> 
                   "loadavg_1m": [round(load, 2), round(os.getloadavg()[0], 2)]} for key in models}
 
 
+NUMPY_PEERS = ("fast", "accurate")  # the encoders with a float32 NumPy path (multilingual runs its own engine)
+
+
+def make_encoder(registry: EncoderRegistry, key: str) -> Encoder:
+    """``KEY`` as the registry serves it, or ``KEY/numpy``: the same weights on the float32 NumPy path."""
+    if not key.endswith("/numpy"):
+        return registry.get(key)
+    if key == "fast/numpy":
+        return MiniLMEncoder(runtime="numpy")
+    return MPNetEncoder(registry.models_dir, runtime="numpy")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--encoders", default="fast,accurate,multilingual")
@@ -225,6 +246,7 @@ def main() -> None:
     ap.add_argument("--encode-only", action="store_true")
     ap.add_argument("--adapters", default="", help=f"also score over adapters: {', '.join(nano_adapter.KINDS)}")
     ap.add_argument("--latency-only", action="store_true", help="time the calls; score nothing")
+    ap.add_argument("--runtimes", default="onnx", help="onnx (as served), numpy (the float32 peer), or both")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     registry = EncoderRegistry(Settings().model_cache_dir())
@@ -235,25 +257,35 @@ def main() -> None:
     out: dict[str, Any] = {"bench": "nano", "loadavg_start": [round(x, 2) for x in os.getloadavg()],
                            "cpus": os.cpu_count(), "sets": {}, "latency": {}}
     timed: dict[str, tuple[Any, NanoClassifier]] = {}
-    for key in args.encoders.split(","):
-        cache = VectorCache(args.cache / f"{key}.npz", lambda key=key: registry.get(key))
+    runtimes = args.runtimes.split(",")
+    keys = [key + ("" if runtime == "onnx" else "/" + runtime) for key in args.encoders.split(",")
+            for runtime in runtimes if runtime == "onnx" or key in NUMPY_PEERS]
+    encoders: dict[str, CachedEncoder] = {}
+    for key in keys:
+        # "-served": the vectors as the registry serves them (before the 8-bit runtime, "KEY.npz" held NumPy's)
+        stem = key.replace("/", "-") if "/" in key else key + "-served"
+        cache = VectorCache(args.cache / f"{stem}.npz", lambda key=key: make_encoder(registry, key))
         for data in sets.values():
             wanted = [r for r in regimes if r in data]
             parts = wanted if args.latency_only else [*wanted, "test"]
             cache.fill([it["text"] for part in parts for it in data[part]])
         if args.encode_only:
             continue
-        encoder = CachedEncoder(KINDS[key].model, cache)
+        encoder = encoders[key] = CachedEncoder(KINDS[key.split("/")[0]].model, cache)
         for name, data in (sets if not args.latency_only else {}).items():
             for regime in (r for r in regimes if r in data):
                 log(f"{key}: {name} {regime}")
                 rows = out["sets"].setdefault(name, {}).setdefault(regime, {})
                 rows[key] = score(data[regime], data["test"], encoder)
+                served = encoders.get(key.split("/")[0])
+                if key.endswith("/numpy") and served is not None:
+                    rows[key + ">onnx"] = score(data[regime], data["test"], encoder, served)
                 for kind in filter(None, args.adapters.split(",")):
                     log(f"{key}+{kind}: {name} {regime}")
                     rows[f"{key}+{kind}"] = score_adapted(kind, data[regime], data["test"], encoder)
         if args.latency_set in sets and args.latency_calls:
-            timed[key] = (registry.get(key), NanoClassifier.train("bench", sets[args.latency_set]["10shot"], encoder))
+            timed[key] = (make_encoder(registry, key),
+                          NanoClassifier.train("bench", sets[args.latency_set]["10shot"], encoder))
     if timed:
         test = sets[args.latency_set]["test"]
         texts = [it["text"] for it in random.Random(2).sample(test, min(args.latency_calls, len(test)))]

