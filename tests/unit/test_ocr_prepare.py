@@ -82,3 +82,11 @@ def test_a_blank_or_speckled_page_has_no_letters_height() -> None:
     specks = np.full((800, 600), 250, dtype=np.uint8)
     specks[::97, ::89] = 0  # single dark pixels: too small to be letters
     assert preprocess.letter_height(specks) is None
+
+
+def test_printed_rules_are_left_out_of_the_lines_and_text_next_to_them_is_kept() -> None:
+    words = [ocr.Word("TOTAL", [10, 100, 80, 120]), ocr.Word("12,50", [200, 100, 260, 120]),
+             ocr.Word("*****************", [10, 130, 260, 150]), ocr.Word("-----=----", [10, 160, 260, 178]),
+             ocr.Word("**ORDER#0011**", [10, 190, 200, 210]), ocr.Word("...", [10, 220, 40, 236])]
+    assert [text for text, _ in ocr.layout(words)] == ["TOTAL 12,50", "**ORDER#0011**", "..."]
+    assert ocr.is_rule("*学****************") and not ocr.is_rule("12.50") and not ocr.is_rule("-5.00")

@@ -110,6 +110,17 @@ def skew(words: list[Word]) -> float:
     return middle if abs(middle) < 0.2 else 0.0  # past ~11 degrees it is no scan; don't guess
 
 
+RULE_CHARS = frozenset("*-=_~#.·•+")  # what a printed rule or a dotted leader is drawn with
+
+
+def is_rule(text: str) -> bool:
+    """Whether a run of text is a printed rule (``*****``, ``-------``, ``.......``): five or
+    more characters, nearly all of them rule characters (a stray misread is allowed). A rule
+    separates blocks but carries no text, and read as text it only adds noise."""
+    run = "".join(text.split())
+    return len(run) >= 5 and sum(ch in RULE_CHARS for ch in run) >= 0.8 * len(run)
+
+
 def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
     """Words grouped into lines, in reading order: (line text, line box).
 
@@ -117,7 +128,8 @@ def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
     of a slightly rotated scan stays one row across the page. A word then joins the line it
     overlaps most vertically (at least half the smaller height); lines run top to bottom and
     words left to right, joined by a space. The cells of a table row therefore come out as
-    one line, which is how a reader (and a model) expects them."""
+    one line, which is how a reader (and a model) expects them. Printed rules are left out."""
+    words = [w for w in words if not is_rule(w.text)]
     tilt = skew(words)
     placed = []
     for w in words:
