@@ -208,7 +208,11 @@ class RapidOcrEngine:
         models = Path(rapidocr.__file__).parent / "models"
         # lines are detected on a reduced copy (see _detect) but read from the page itself, cut
         # out line by line (bench/ocr.py: character error on 300 dpi receipts 8.9% -> 8.7%)
-        params: dict[str, Any] = {"Global.log_level": "error", "Global.use_cls": False}
+        params: dict[str, Any] = {"Global.log_level": "error", "Global.use_cls": False,
+                                  # the recogniser pads each batch of lines to its widest line and
+                                  # to at least this width; rapidocr's 320 made a short line (a
+                                  # price, a date) cost as much as a long one
+                                  "Rec.rec_img_shape": [3, REC_HEIGHT, REC_MIN_WIDTH]}
         for stage, (file_name, digest) in RAPIDOCR_MODELS.items():
             path = models / file_name
             if not path.is_file() or file_sha256(path) != digest:
@@ -293,6 +297,7 @@ class RapidOcrEngine:
 
 
 REC_HEIGHT = 48  # pixels: the recogniser's input height
+REC_MIN_WIDTH = 192  # pixels: the narrowest input it gets (96 misread more short lines: `$` as `S`)
 DET_MAX_SIDE = 2000  # pixels: the longer side of the copy text is detected on, at most ...
 DET_MIN_SIDE = 640  # ... and at least
 DET_MIN_SHORT_SIDE = 736  # the detector's own sizing (rapidocr's default), for a page without measurable letters
