@@ -300,7 +300,7 @@ REC_HEIGHT = 48  # pixels: the recogniser's input height
 REC_MIN_WIDTH = 192  # pixels: the narrowest input it gets (96 misread more short lines: `$` as `S`)
 DET_MAX_SIDE = 2000  # pixels: the longer side of the copy text is detected on, at most ...
 DET_MIN_SIDE = 640  # ... and at least
-DET_MIN_SHORT_SIDE = 736  # the detector's own sizing (rapidocr's default), for a page without measurable letters
+DET_MIN_SHORT_SIDE = 736  # rapidocr's own sizing, kept for pages with small or unmeasurable letters
 DET_LETTER_HEIGHT = 18  # pixels: taller letters are shrunk to this for detection (0: size by the sides only)
 
 
