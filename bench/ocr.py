@@ -244,6 +244,9 @@ def main() -> None:
                     help="a rapidocr setting for this run (e.g. Det.limit_side_len=960); repeatable")
     ap.add_argument("--det-max-side", type=int, default=0,
                     help="longer side of the copy text lines are detected on (default: the engine's)")
+    ap.add_argument("--det-letter-height", type=int, default=-1,
+                    help="letters' height in pixels on the copy text lines are detected on; 0: size by the "
+                         "sides only (default: the engine's)")
     ap.add_argument("--dump", type=Path, help="write each page's scores and text as JSON lines")
     args = ap.parse_args()
     pages = LOADERS[args.set](args.data)
@@ -262,6 +265,8 @@ def main() -> None:
     ocr.set_threads(args.threads)
     if args.det_max_side:
         ocr.DET_MAX_SIDE = args.det_max_side
+    if args.det_letter_height >= 0:
+        ocr.DET_LETTER_HEIGHT = args.det_letter_height
     if args.param:
         extra = {k: _value(v) for k, v in (p.split("=", 1) for p in args.param)}
         ocr.register("rapidocr-tuned", lambda: ocr.RapidOcrEngine(extra=extra))
@@ -287,7 +292,8 @@ def main() -> None:
             dump.close()
     print(json.dumps({"set": args.set, "engine": args.engine or ocr.DEFAULT_ENGINE, "cpus": os.cpu_count(),
                       "ocr_threads": ocr.threads(), "params": args.param,
-                      "det_max_side": getattr(ocr, "DET_MAX_SIDE", None), "load_before": load_before,
+                      "det_max_side": getattr(ocr, "DET_MAX_SIDE", None),
+                      "det_letter_height": getattr(ocr, "DET_LETTER_HEIGHT", None), "load_before": load_before,
                       "load_after": [round(x, 2) for x in os.getloadavg()],
                       "splits": {s: summarise(rows) for s, rows in sorted(per_split.items())}}, indent=2))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from litegate.documents import ocr, preprocess
 
@@ -53,3 +53,40 @@ def test_a_line_is_cut_from_the_page_straight_and_at_the_recognisers_height() ->
     assert small.shape[:2] == (20, 300)  # smaller print is left for the recogniser to scale up
     upright = ocr.line_crop(page, [(10, 10), (40, 10), (40, 310), (10, 310)], 48)
     assert upright.shape[1] > upright.shape[0]  # a vertical run of text is turned to be read
+
+
+MONO = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
+
+
+def _printed(size: int, lines: int = 12) -> Image.Image:
+    """A receipt-like page: lines of capitals and digits in a monospaced font of ``size`` points."""
+    font = ImageFont.truetype(MONO, size)
+    page = Image.new("L", (size * 24, size * 2 * (lines + 1)), 250)
+    draw = ImageDraw.Draw(page)
+    for i in range(lines):
+        draw.text((size, size * (1 + 2 * i)), f"MILK 1L BIO {i:02d} ...... 1,{i:02d} EUR", font=font, fill=30)
+    return page
+
+
+@pytest.mark.parametrize("size", [14, 40])
+def test_the_letters_height_is_measured_whatever_the_print_size(size: int) -> None:
+    page = _printed(size)
+    capitals = ImageDraw.Draw(page).textbbox((0, 0), "MILK", font=ImageFont.truetype(MONO, size))
+    cap_height = capitals[3] - capitals[1]
+    measured = preprocess.letter_height(np.asarray(page))
+    assert measured is not None and 0.7 * cap_height <= measured <= 1.3 * cap_height
+
+
+def test_a_blank_or_speckled_page_has_no_letters_height() -> None:
+    assert preprocess.letter_height(np.full((800, 600), 250, dtype=np.uint8)) is None
+    specks = np.full((800, 600), 250, dtype=np.uint8)
+    specks[::97, ::89] = 0  # single dark pixels: too small to be letters
+    assert preprocess.letter_height(specks) is None
+
+
+def test_printed_rules_are_left_out_of_the_lines_and_text_next_to_them_is_kept() -> None:
+    words = [ocr.Word("TOTAL", [10, 100, 80, 120]), ocr.Word("12,50", [200, 100, 260, 120]),
+             ocr.Word("*****************", [10, 130, 260, 150]), ocr.Word("-----=----", [10, 160, 260, 178]),
+             ocr.Word("**ORDER#0011**", [10, 190, 200, 210]), ocr.Word("...", [10, 220, 40, 236])]
+    assert [text for text, _ in ocr.layout(words)] == ["TOTAL 12,50", "**ORDER#0011**", "..."]
+    assert ocr.is_rule("*学****************") and not ocr.is_rule("12.50") and not ocr.is_rule("-5.00")

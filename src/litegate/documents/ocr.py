@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from litegate.documents import preprocess
 from litegate.errors import ModelFileError, ModelNotAvailable
 from litegate.packages import file_sha256
 
@@ -109,6 +110,17 @@ def skew(words: list[Word]) -> float:
     return middle if abs(middle) < 0.2 else 0.0  # past ~11 degrees it is no scan; don't guess
 
 
+RULE_CHARS = frozenset("*-=_~#.·•+")  # what a printed rule or a dotted leader is drawn with
+
+
+def is_rule(text: str) -> bool:
+    """Whether a run of text is a printed rule (``*****``, ``-------``, ``.......``): five or
+    more characters, nearly all of them rule characters (a stray misread is allowed). A rule
+    separates blocks but carries no text, and read as text it only adds noise."""
+    run = "".join(text.split())
+    return len(run) >= 5 and sum(ch in RULE_CHARS for ch in run) >= 0.8 * len(run)
+
+
 def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
     """Words grouped into lines, in reading order: (line text, line box).
 
@@ -116,7 +128,8 @@ def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
     of a slightly rotated scan stays one row across the page. A word then joins the line it
     overlaps most vertically (at least half the smaller height); lines run top to bottom and
     words left to right, joined by a space. The cells of a table row therefore come out as
-    one line, which is how a reader (and a model) expects them."""
+    one line, which is how a reader (and a model) expects them. Printed rules are left out."""
+    words = [w for w in words if not is_rule(w.text)]
     tilt = skew(words)
     placed = []
     for w in words:
@@ -193,10 +206,13 @@ class RapidOcrEngine:
             raise ModelNotAvailable(f"the rapidocr OCR engine is not installed ({e}); install it with: "
                                     f"{RAPIDOCR_HINT}") from None
         models = Path(rapidocr.__file__).parent / "models"
-        # lines are detected on a copy at most DET_MAX_SIDE long (detecting on the full page of a
-        # tall receipt was 1.1-2.5x slower and found no more) but read from the page itself, cut
+        # lines are detected on a reduced copy (see _detect) but read from the page itself, cut
         # out line by line (bench/ocr.py: character error on 300 dpi receipts 8.9% -> 8.7%)
-        params: dict[str, Any] = {"Global.log_level": "error", "Global.use_cls": False}
+        params: dict[str, Any] = {"Global.log_level": "error", "Global.use_cls": False,
+                                  # the recogniser pads each batch of lines to its widest line and
+                                  # to at least this width; rapidocr's 320 made a short line (a
+                                  # price, a date) cost as much as a long one
+                                  "Rec.rec_img_shape": [3, REC_HEIGHT, REC_MIN_WIDTH]}
         for stage, (file_name, digest) in RAPIDOCR_MODELS.items():
             path = models / file_name
             if not path.is_file() or file_sha256(path) != digest:
@@ -212,6 +228,7 @@ class RapidOcrEngine:
         self._ocr = RapidOCR(params=params)
         self._text_score = float(self._ocr.cfg.Global.text_score)  # lines read with less confidence are dropped
         self.last_seconds: dict[str, float] = {}
+        self.last_detect_size: tuple[int, int] = (0, 0)  # (width, height) of the copy lines were detected on
         self._lock = threading.Lock()
 
     def recognize(self, image: Any) -> list[Word]:
@@ -240,19 +257,35 @@ class RapidOcrEngine:
         return words
 
     def _detect(self, bgr: Any) -> list[list[tuple[float, float]]]:
-        """The text lines' quadrilaterals in ``bgr``'s pixels, found on a copy at most
-        ``DET_MAX_SIDE`` pixels long (the detector's cost grows with the pixels; lines stay
-        findable well below the resolution they are read at)."""
+        """The text lines' quadrilaterals in ``bgr``'s pixels. A page whose letters are taller
+        than ``DET_LETTER_HEIGHT`` pixels (a 300 dpi scan, a sharp phone photo) is detected on
+        a copy shrunk until they are that tall: the detector's cost grows with the pixels and it
+        finds such lines as well there. Any other page is detected as rapidocr sizes it: at most
+        ``DET_MAX_SIDE`` long, its short side brought up to 736 pixels (a low-resolution photo's
+        small, blurred print is found better enlarged)."""
         import cv2
 
         rows, cols = bgr.shape[:2]
-        scale = min(1.0, DET_MAX_SIDE / max(rows, cols))
+        letters = preprocess.letter_height(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)) if DET_LETTER_HEIGHT else None
+        detector = self._ocr._load_det_model()
+        if letters is not None and letters > DET_LETTER_HEIGHT:
+            scale = max(DET_LETTER_HEIGHT / letters, DET_MIN_SIDE / max(rows, cols))  # a tiny copy finds nothing
+            scale = min(scale, DET_MAX_SIDE / max(rows, cols), 1.0)
+            # the copy is sized already: the detector only rounds its sides to multiples of 32
+            detector.limit_type, detector.limit_side_len = "max", 10 * DET_MAX_SIDE
+        else:
+            scale = min(1.0, DET_MAX_SIDE / max(rows, cols))
+            detector.limit_type, detector.limit_side_len = "min", DET_MIN_SHORT_SIDE
         small = bgr if scale == 1.0 else cv2.resize(bgr, (max(1, round(cols * scale)), max(1, round(rows * scale))),
                                                     interpolation=cv2.INTER_AREA)
-        found = self._ocr._load_det_model()(small)
+        found = detector(small)
+        # the size the detector saw (before its rounding to multiples of 32), for tests and benches
+        grown = max(1.0, detector.limit_side_len / min(small.shape[:2])) if detector.limit_type == "min" else 1.0
+        self.last_detect_size = (round(small.shape[1] * grown), round(small.shape[0] * grown))
         if found.boxes is None:
             return []
-        return [[(float(p[0]) / scale, float(p[1]) / scale) for p in quad] for quad in found.boxes]
+        sx, sy = cols / small.shape[1], rows / small.shape[0]
+        return [[(float(p[0]) * sx, float(p[1]) * sy) for p in quad] for quad in found.boxes]
 
     def _read_lines(self, crops: list[Any]) -> tuple[list[str], list[float]]:
         from rapidocr.ch_ppocr_rec import TextRecInput
@@ -264,7 +297,11 @@ class RapidOcrEngine:
 
 
 REC_HEIGHT = 48  # pixels: the recogniser's input height
-DET_MAX_SIDE = 2000  # pixels: the longer side of the copy text is detected on
+REC_MIN_WIDTH = 192  # pixels: the narrowest input it gets (96 misread more short lines: `$` as `S`)
+DET_MAX_SIDE = 2000  # pixels: the longer side of the copy text is detected on, at most ...
+DET_MIN_SIDE = 640  # ... and at least
+DET_MIN_SHORT_SIDE = 736  # rapidocr's own sizing, kept for pages with small or unmeasurable letters
+DET_LETTER_HEIGHT = 18  # pixels: taller letters are shrunk to this for detection (0: size by the sides only)
 
 
 def line_crop(bgr: Any, quad: list[tuple[float, float]], height: int) -> Any:

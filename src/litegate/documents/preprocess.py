@@ -16,6 +16,7 @@ MAX_PAGE_SHARE = 0.85  # larger: the scan already is the document; nothing to cr
 MARGIN = 0.015  # kept around a found page, as a share of the scan's larger side
 EDGE_STEP = 25  # grey levels from paper to background across the sharpest side a crop cuts ...
 EDGE_STEP_MIN = 12  # ... and across every side it cuts (a lit paper fades into its shadow instead)
+LETTERS_MIN = 10  # fewer letter-like blobs than this: no text height to measure
 FADED_RANGE = 150  # grey levels between the darkest and brightest percentiles below which print counts as faded
 
 
@@ -131,6 +132,32 @@ def stretch_contrast(image: Any) -> Any:
         return image
     out = np.clip((gray.astype(np.float32) - lo) * (255.0 / (hi - lo)), 0, 255).astype(np.uint8)
     return Image.fromarray(out).convert("RGB")
+
+
+def letter_height(gray: Any) -> float | None:
+    """The typical height in pixels of the letters on a grey page, or None when too few blobs
+    look like letters. Blobs count by their ink (a median weighted by area), so the specks,
+    dots and broken strokes of thermal print do not pull it down. Measured on a copy at most
+    ~1600 pixels long: a few milliseconds for a 300 dpi receipt."""
+    import cv2
+    import numpy as np
+
+    step = max(1, round(max(gray.shape) / 1600))
+    small = np.ascontiguousarray(gray[::step, ::step])
+    # ink is what is darker than its neighbourhood, so faded print and shaded paper both count
+    ink = cv2.adaptiveThreshold(small, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY_INV, 31, 15)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=8)
+    h = stats[1:, cv2.CC_STAT_HEIGHT]
+    w = stats[1:, cv2.CC_STAT_WIDTH]
+    area = stats[1:, cv2.CC_STAT_AREA]
+    # a letter (or a few touching ones) is at least 4 pixels tall, not much wider than tall nor
+    # a hairline, fills a tenth of its box, and is far smaller than the page (no frames or logos)
+    keep = (h >= 4) & (w <= 2 * h) & (w * 8 >= h) & (area * 10 >= h * w) & (h * 10 < small.shape[0])
+    if int(keep.sum()) < LETTERS_MIN:
+        return None
+    order = np.argsort(h[keep])
+    ink_below = np.cumsum(area[keep][order])
+    return float(h[keep][order][np.searchsorted(ink_below, ink_below[-1] / 2)]) * step
 
 
 def prepare(image: Any, max_side: int) -> tuple[Any, Placement]:
