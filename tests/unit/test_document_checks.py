@@ -120,13 +120,10 @@ def _png_header(width: int, height: int) -> bytes:
     (30000, 30000, "an image of 900 megapixels, over the 40 megapixel limit"),  # Pillow's, inside open()
 ])
 def test_a_pixel_bomb_is_refused_from_its_header(width: int, height: int, message: str) -> None:
-    import time
-
-    started = time.perf_counter()
+    # the file is a header and no pixels: refused as too large, not as unreadable, so nothing was decoded
     with pytest.raises(InvalidRequest, match=message) as e:
         read(Part("image/png", _png_header(width, height), "p"))
     assert e.value.code == "image_too_large" and e.value.param == "p"
-    assert time.perf_counter() - started < 1.0
 
 
 def test_audio_over_the_duration_cap_is_refused_from_the_header() -> None:
