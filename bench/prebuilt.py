@@ -24,6 +24,7 @@ import sys
 from datetime import date, timedelta
 from typing import Any
 
+import invoice_pages
 from litegate.documents import fieldtypes
 from litegate.documents.prebuilt import HERE, SPECS, _candidates, layout, model
 from litegate.documents.prebuilt.candidates import Candidate
@@ -412,12 +413,29 @@ def rows_for(name: str, docs: list[tuple[Doc, layout.Page]]) -> dict[str, list[t
     return rows
 
 
+LAID_OUT = 0.6  # the share of generated invoices laid out on a page (bench/invoice_pages.py)
+
+
+def laid_out_invoice(rng: random.Random) -> tuple[Doc, bool]:
+    """An invoice laid out on a page: as a PDF's text layer gives it (pieces, no noise), or
+    each row joined as OCR gives it; (the document, whether it was OCR'd)."""
+    pieces, truth = invoice_pages.invoice_page(rng, fmt, date_text)
+    ocr = rng.random() < 0.5
+    doc = Doc(rng, 600.0)
+    doc.lines = invoice_pages.as_rows(pieces, joined=ocr)
+    doc.truth = {k: v for k, v in truth.items() if v is not None}
+    return doc, ocr
+
+
 def generate(kind: str, count: int, seed: int) -> list[tuple[Doc, layout.Page]]:
     rng = random.Random(seed)
-    make = receipt if kind == "receipt" else invoice
     out = []
     for _ in range(count):
-        doc = make(rng)
+        if kind == "invoice" and rng.random() < LAID_OUT:
+            doc, ocr = laid_out_invoice(rng)
+            out.append((doc, finish(doc, rng, rng.choice([0.0, 0.01, 0.02]) if ocr else 0.0)))
+            continue
+        doc = (receipt if kind == "receipt" else invoice)(rng)
         out.append((doc, finish(doc, rng, rng.choice([0.0, 0.0, 0.01, 0.03]))))
     return out
 

@@ -135,11 +135,11 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
             continue
         pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency))
         if fs.source == "address":
-            pool = [c for c in pool if not taken_lines & set(range(c.line, c.line + c.lines))]
+            pool = [c for c in pool if not taken_lines & set(c.indices())]
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)
         if best is not None and field_name in NAME_FIELDS:
-            taken_lines.update(range(best.line, best.line + best.lines))
+            taken_lines.update(best.indices())
         out[field_name] = _answer(best.value if best else None, p, best, page, currency)
         if alternatives and scorer is not None:
             out[field_name]["candidates"] = [_alternative(c, q, page, currency)
@@ -158,8 +158,9 @@ def _answer(typed: fieldtypes.Typed | None, p: float, cand: cands.Candidate | No
     if typed.type == "money":
         out["amount"], out["currency"] = typed.amount, typed.currency or currency
     if cand is not None and page.lines:
-        first, last = page.lines[cand.line], page.lines[min(cand.line + cand.lines, len(page.lines)) - 1]
-        x0, x1 = min(first.box[0], last.box[0]), max(first.box[2], last.box[2])
+        members = [page.lines[i] for i in cand.indices() if i < len(page.lines)] or [page.lines[cand.line]]
+        first, last = members[0], members[-1]
+        x0, x1 = min(m.box[0] for m in members), max(m.box[2] for m in members)
         out["line"] = cand.line
         out["line_text"] = first.text
         out["page"] = first.page
@@ -172,7 +173,7 @@ def _alternative(cand: cands.Candidate, p: float, page: layout.Page, currency: s
     """A candidate as an answer would give it, with where it stands among the page's lines."""
     out = _answer(cand.value, p, cand, page, currency)
     out["lines"] = len(page.lines)
-    out["line_text"] = "\n".join(line.text for line in page.lines[cand.line:cand.line + cand.lines])
+    out["line_text"] = "\n".join(page.lines[i].text for i in cand.indices() if i < len(page.lines))
     return out
 
 
