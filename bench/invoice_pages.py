@@ -252,13 +252,16 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
     y += s.size * 1.8
     rates = rng.choice([[0.19], [0.2], [0.07, 0.19], [0.1, 0.2], [0.0], [0.19], [0.055, 0.2], [0.21]])
     net: dict[float, float] = {}
-    for k in range(rng.randint(1, 7)):
-        qty, price, rate = rng.randint(1, 40), round(rng.uniform(1, 600), 2), rng.choice(rates)
+    decimal_qty = rng.random() < 0.5  # quantities printed as amounts ("1,00", "20,0000 Stk.")
+    unit = pick(["", "", " Stk.", " pcs", " h", " PCE", " Unit(s)"])
+    for k in range(rng.randint(1, 9)):
+        qty = rng.choice([1, 1, 1, 2, 3, 5, 10]) if rng.random() < 0.5 else rng.randint(1, 40)
+        price, rate = round(rng.uniform(1, 600), 2), rng.choice(rates)
         amount = round(qty * price, 2)
         net[rate] = net.get(rate, 0.0) + amount
         s.put(str(k + 1), cols[0], y)
         s.put(rng.choice(ITEMS), cols[1], y)
-        s.put(str(qty), cols[2], y)
+        s.put((fmt(qty, style) + rng.choice(["", "00"]) if decimal_qty else str(qty)) + unit, cols[2], y)
         s.put(fmt(price, style), cols[3], y, right=True)
         y = s.put(money(amount), cols[4], y, right=True)
         if rng.random() < 0.3:  # a note under the item's description

@@ -134,7 +134,7 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
                                       0.9 if currency else 0.5, None, page)
             continue
         pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency))
-        if fs.source == "address":
+        if fs.source in ("address", "party"):  # the issuer's name is neither its address nor the customer
             pool = [c for c in pool if not taken_lines & set(c.indices())]
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)

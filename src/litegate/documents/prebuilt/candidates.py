@@ -76,6 +76,22 @@ def _chain(page: Page, line: Line, span: int, columns: bool) -> list[Line]:
     return group
 
 
+COLUMN_LABEL_STEPS = 3
+
+
+def _column_label(page: Page, line: Line) -> dict[str, list[tuple[int, int]]]:
+    """The keyword groups of the nearest labelled piece up the line's column, a few pieces up
+    at most (a table's header over its rows, "Käufer" over a buyer's block)."""
+    at = line.above
+    for _ in range(COLUMN_LABEL_STEPS):
+        if at is None:
+            break
+        if page.lines[at].keywords:
+            return page.lines[at].keywords
+        at = page.lines[at].above
+    return {}
+
+
 def _block_features(page: Page, group: list[Line]) -> dict[str, float]:
     """Where a run of lines stands in its column's block: its start, its end, what is above."""
     first, last = group[0], group[-1]
@@ -85,6 +101,7 @@ def _block_features(page: Page, group: list[Line]) -> dict[str, float]:
     f = {"block_start": 1.0 if above is None or first.box[1] - above.box[3] > near else 0.0,
          "block_end": 1.0 if below is None or below.box[1] - last.box[3] > near else 0.0,
          "right_half": 1.0 if page.x_rel(first.box[0]) > 0.45 else 0.0}
+    f.update(_kw_features("kwcol_", _column_label(page, first)))
     if above is not None:
         f.update(_kw_features("kwabove_", above.keywords))
         if above.height < 0.8 * page.median_height and first.box[1] - above.box[3] < 2 * near:
@@ -109,9 +126,14 @@ def _context(page: Page, line: Line, start: int | None) -> dict[str, float]:
             f.update(_kw_features(prefix, other.keywords))
     if line.above is not None:
         f.update(_kw_features("kwabove_", page.lines[line.above].keywords))
+    f.update(_kw_features("kwcol_", _column_label(page, line)))
     if left:
         f["after_gap"] = 1.0
     return f
+
+
+_PAGE_NUMBER = re.compile(r"\b(?:page|seite|pag|p\.)\s*\d+\s*(?:/|of|von|sur|de)\s*\d+\b|^\s*\d+\s*/\s*\d+\s*$",
+                          re.IGNORECASE)
 
 
 def money(page: Page, default_currency: str | None = None) -> list[Candidate]:
@@ -120,8 +142,9 @@ def money(page: Page, default_currency: str | None = None) -> list[Candidate]:
     for line in page.lines:
         on_line = fieldtypes.find_money(line.text, default_currency)
         for k, (start, end, typed) in enumerate(on_line):
-            if fieldtypes.find_dates(line.text[max(0, start - 3):end + 3]) or "%" in line.text[end:end + 2]:
-                continue  # part of a date, or a tax rate
+            if fieldtypes.find_dates(line.text[max(0, start - 3):end + 3]) or "%" in line.text[end:end + 2] or \
+                    _PAGE_NUMBER.search(line.text[max(0, start - 8):end + 6]):
+                continue  # part of a date, a tax rate, or a page number
             f = _position(page, line)
             f.update(_context(page, line, start))
             f.update({"last_on_line": 1.0 if k == len(on_line) - 1 else 0.0, "n_on_line": min(len(on_line), 4) / 4,
@@ -151,6 +174,7 @@ def _relations(found: list[Candidate]) -> None:
         f.update({"max": 1.0 if rank == 0 else 0.0, "second": 1.0 if rank == 1 else 0.0,
                   "rank": min(rank, 10) / 10, "log_amount": math.log10(float(abs(a)) + 1) / 6,
                   "repeated": min(counts[a] - 1, 3) / 3, "zero": 1.0 if a == 0 else 0.0,
+                  "repeated_many": 1.0 if counts[a] >= 4 else 0.0,  # a quantity or price in every item row
                   "integer_big": 1.0 if a == a.to_integral_value() and a >= 1000 else 0.0,
                   "from_bottom": (len(found) - 1 - i) / max(len(found) - 1, 1),
                   "larger_later": 1.0 if any(x > a for x in later) else 0.0})

@@ -99,18 +99,23 @@ def squash_ocr(text: str) -> str:
     return re.sub(r"(?<=[a-z])0|0(?=[a-z]{2})", "o", re.sub(r"(?<=[a-z])1(?=[a-z])", "l", low))
 
 
+# a tax named only to say an amount includes or excludes it ("Total incl. VAT", "Netto (exkl. USt.)")
+_TAX_QUALIFIER_BEFORE = re.compile(r"(?:inkl|exkl|incl|excl|including|excluding|inclusive|exclusive|ohne|hors|sans|"
+                                   r"before|avant|w/o|without)\.?(?:\s+of)?\s*(?:\d+(?:[.,]\d+)?\s*%\s*)?$")
+_TAX_QUALIFIER_AFTER = re.compile(r"^\s*(?:incl|inkl|included|inclusive|enthalten)\b")
+
+
 def keyword_spans(text: str) -> dict[str, list[tuple[int, int]]]:
-    """Where each keyword group occurs in ``text`` (a "subtotal" is not also a "total")."""
+    """Where each keyword group occurs in ``text``. A "subtotal" is not also a "total"; a tax
+    named only as included or excluded is no tax's label; and a total of a tax ("Summe
+    Umsatzsteuer", "Total VAT") is the tax, not the total."""
     low = squash_ocr(text)
-    out: dict[str, list[tuple[int, int]]] = {}
-    for group, pattern in _PATTERNS.items():
-        spans = [(m.start(), m.end()) for m in pattern.finditer(low)]
-        if group == "total":  # a total inside a subtotal's or a tax's label is not the total
-            inside = out.get("subtotal", []) + [m.span() for m in _PATTERNS["tax"].finditer(low)]
-            spans = [s for s in spans if not any(a <= s[0] < b and b - a > 4 for a, b in inside)]
-        if spans:
-            out[group] = spans
-    return out
+    raw = {group: [(m.start(), m.end()) for m in pattern.finditer(low)] for group, pattern in _PATTERNS.items()}
+    raw["tax"] = [(a, b) for a, b in raw["tax"] if not _TAX_QUALIFIER_BEFORE.search(low[max(0, a - 16):a])
+                  and not _TAX_QUALIFIER_AFTER.match(low[b:b + 12])]
+    inside = raw["subtotal"] + [(a, b) for a, b in raw["tax"] if b - a > 4]
+    raw["total"] = [] if raw["tax"] else [s for s in raw["total"] if not any(a <= s[0] < b for a, b in inside)]
+    return {group: spans for group, spans in raw.items() if spans}
 
 
 @dataclass
@@ -147,9 +152,10 @@ class Page:
     rows: list[tuple[int, int]] = field(default_factory=list)  # (first, end) line index of each row
 
     def row_left(self, line: Line) -> list[Line]:
-        """The pieces of the line's row left of it (a label parted from its value by a gap)."""
+        """The piece of the line's row just left of it (a label parted from its value by a gap),
+        if any; farther pieces of the row belong to other columns."""
         first, _ = self.rows[line.row] if self.rows else (line.index, line.index)
-        return self.lines[first:line.index]
+        return [p for p in self.lines[max(first, line.index - 1):line.index] if len(p.text) <= LABEL_CHARS]
 
     def row_lines(self, row: int) -> list[Line]:
         if not self.rows or not 0 <= row < len(self.rows):
@@ -180,7 +186,8 @@ def _page(lines: list[Line]) -> Page:
     return page
 
 
-COLUMN_LOOKUP_ROWS = 4  # how many rows up (or down) a piece's column neighbour may be
+COLUMN_LOOKUP_ROWS = 4
+LABEL_CHARS = 40  # a longer piece is text of its own (a footer, a sentence), not a value's label  # how many rows up (or down) a piece's column neighbour may be
 
 
 def _link(page: Page) -> None:
