@@ -196,7 +196,9 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     for line in caddr + ([words["country"]] if rng.random() < 0.3 else []):
         cy = s.put(line, cx, cy)
     # the invoice's facts: a column of label/value pairs at the right (or under the title)
-    meta = [(pick(words["number"]), number), (pick(words["date"]), date_text(rng, issued, style))]
+    letter_date = rng.random() < 0.2  # the date alone at the right, as a letter is dated
+    meta = [(pick(words["number"]), number)] + ([] if letter_date else [(pick(words["date"]),
+                                                                        date_text(rng, issued, style))])
     if due:
         meta.append((pick(words["due"]), date_text(rng, due, style)))
     if rng.random() < 0.5:
@@ -225,6 +227,10 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
             my = s.pair(label, value, mx, my, value_x if value_x is None or value_x > mx + len(label) * s.size * 0.6
                         else None, colon)
     table_y = max(cy, my, vy) + rng.uniform(25, 60)
+    if letter_date:
+        town = f"{rng.choice(CITIES[lang])}, " if rng.random() < 0.5 else ""
+        s.put(town + date_text(rng, issued, style), s.width - margin, table_y - 12, right=True)
+        table_y += 8
     if rng.random() < 0.4:  # the letter's opening words before the items
         for text in words["letter"][:2] if rng.random() < 0.6 else words["letter"][2:]:
             table_y = s.put(text.format(date=date_text(rng, issued, style)), margin, table_y)
@@ -254,7 +260,7 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
     net: dict[float, float] = {}
     decimal_qty = rng.random() < 0.5  # quantities printed as amounts ("1,00", "20,0000 Stk.")
     unit = pick(["", "", " Stk.", " pcs", " h", " PCE", " Unit(s)"])
-    for k in range(rng.randint(1, 9)):
+    for k in range(rng.choice([1, 2, 2, 3, 3, 4, 5, 6, 8, 10, 12])):
         qty = rng.choice([1, 1, 1, 2, 3, 5, 10]) if rng.random() < 0.5 else rng.randint(1, 40)
         price, rate = round(rng.uniform(1, 600), 2), rng.choice(rates)
         amount = round(qty * price, 2)

@@ -161,7 +161,10 @@ def money(page: Page, default_currency: str | None = None) -> list[Candidate]:
 def _relations(found: list[Candidate]) -> None:
     """Features that compare an amount with the others on the page."""
     amounts = [Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01")) for c in found]
-    positive = sorted({a for a in amounts if a > 0}, reverse=True)
+    with_cents = [a for a, c in zip(amounts, found) if c.features.get("decimals")]
+    # on a page that prints cents, whole numbers are quantities, ids and years: no rank, no sums
+    ranked = with_cents if len(with_cents) >= 3 else amounts
+    positive = sorted({a for a in ranked if a > 0}, reverse=True)
     counts: dict[Decimal, int] = {}
     for a in amounts:
         counts[a] = counts.get(a, 0) + 1
@@ -182,6 +185,9 @@ def _relations(found: list[Candidate]) -> None:
             f["sum_of_two"] = 1.0 if any(b > 0 and (a - b) in small and (a - b) != b for b in small if b < a) else 0.0
             f["plus_one_is_max"] = 1.0 if positive and any(a + b == positive[0] for b in small if b != a) else 0.0
             f["cash_minus_change"] = 1.0 if any(x > a and (x - a) in small for x in small) else 0.0
+            # net + tax = gross: the net is the larger addend of another amount, the tax the smaller
+            f["addend_large"] = 1.0 if any(b < a and (a + b) in small for b in small) else 0.0
+            f["addend_small"] = 1.0 if any(b > a and (a + b) in small for b in small) else 0.0
 
 
 def dates(page: Page) -> list[Candidate]:
@@ -191,9 +197,14 @@ def dates(page: Page) -> list[Candidate]:
         for start, _end, typed in fieldtypes.find_dates(line.text):
             f = _position(page, line)
             f.update(_context(page, line, start))
+            rest = (line.text[:start] + line.text[_end:]).strip(" ,.:;-")
             f.update({"first": 1.0 if count == 0 else 0.0, "order": min(count, 5) / 5,
                       "with_time": 1.0 if fieldtypes.find_times(line.text) else 0.0,
-                      "four_digit_year": 1.0 if re.search(r"\d{4}", typed.text) else 0.0})
+                      "four_digit_year": 1.0 if re.search(r"\d{4}", typed.text) else 0.0,
+                      # a letter's date stands alone (or after its town); one inside a sentence is a term
+                      "alone": 1.0 if not rest or (len(rest.split()) <= 2 and not line.keywords) else 0.0,
+                      "in_prose": 1.0 if sum(1 for w in line.text.split() if w[:1].islower() and len(w) > 2) >= 3
+                      else 0.0})
             found.append(Candidate(typed, line.index, features=f))
             count += 1
     _same_value(found)
