@@ -102,6 +102,7 @@ def squash_ocr(text: str) -> str:
 # a tax named only to say an amount includes or excludes it ("Total incl. VAT", "Netto (exkl. USt.)")
 _TAX_QUALIFIER_BEFORE = re.compile(r"(?:inkl|exkl|incl|excl|including|excluding|inclusive|exclusive|ohne|hors|sans|"
                                    r"before|avant|w/o|without)\.?(?:\s+of)?\s*(?:\d+(?:[.,]\d+)?\s*%\s*)?$")
+_TAX_COMPOUND = re.compile(r"\b\w+steuer\b")  # German compounds: Umsatzsteuer, Versicherungsteuer
 _TAX_QUALIFIER_AFTER = re.compile(r"^\s*(?:incl|inkl|included|inclusive|enthalten)\b")
 
 
@@ -111,6 +112,7 @@ def keyword_spans(text: str) -> dict[str, list[tuple[int, int]]]:
     Umsatzsteuer", "Total VAT") is the tax, not the total."""
     low = squash_ocr(text)
     raw = {group: [(m.start(), m.end()) for m in pattern.finditer(low)] for group, pattern in _PATTERNS.items()}
+    raw["tax"] = sorted(set(raw["tax"]) | {m.span() for m in _TAX_COMPOUND.finditer(low)})
     raw["tax"] = [(a, b) for a, b in raw["tax"] if not _TAX_QUALIFIER_BEFORE.search(low[max(0, a - 16):a])
                   and not _TAX_QUALIFIER_AFTER.match(low[b:b + 12])]
     inside = raw["subtotal"] + [(a, b) for a, b in raw["tax"] if b - a > 4]
