@@ -123,6 +123,7 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
     if not page.lines:
         notes.append("no text was found to extract from (a blank page, or no document in the image)")
     taken_lines: set[int] = set()
+    taken_names: set[str] = set()  # the issuer's name printed again elsewhere is still not the customer
     if page.lines and not cands.money(page, currency) and not cands.dates(page):
         # no amount and no date anywhere: a photo or a page that is no receipt or invoice
         notes.append(f"no amounts or dates were found: this does not look like a {name}")
@@ -135,11 +136,12 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
             continue
         pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency))
         if fs.source in ("address", "party"):  # the issuer's name is neither its address nor the customer
-            pool = [c for c in pool if not taken_lines & set(c.indices())]
+            pool = [c for c in pool if not taken_lines & set(c.indices()) and _squash(c.value.value) not in taken_names]
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)
         if best is not None and field_name in NAME_FIELDS:
             taken_lines.update(best.indices())
+            taken_names.add(_squash(best.value.value))
         out[field_name] = _answer(best.value if best else None, p, best, page, currency)
         if alternatives and scorer is not None:
             out[field_name]["candidates"] = [_alternative(c, q, page, currency)
@@ -148,6 +150,10 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
         notes.append("none of the fields was found: the text may not be a " + name)
     ordered = {f: out[f] for f in wanted}
     return {"data": {f: v["value"] for f, v in ordered.items()}, "fields": ordered, "notes": notes}
+
+
+def _squash(value: Any) -> str:
+    return "".join(ch for ch in str(value).casefold() if ch.isalnum())
 
 
 def _answer(typed: fieldtypes.Typed | None, p: float, cand: cands.Candidate | None, page: layout.Page,
