@@ -19,8 +19,8 @@ from typing import Any
 # (language, label) choices; the extractor must read all of them, so each language's words are
 # drawn at random within one invoice's language
 LABELS = {
-    "de": {"title": ["Rechnung", "RECHNUNG", "Rechnung Nr."], "number": ["Rechnungsnummer", "Rechnungs-Nr.", "Rechnung Nr.",
-                                                                        "Belegnummer", "Beleg-Nr."],
+    "de": {"title": ["Rechnung", "RECHNUNG", "Rechnung Nr."],
+           "number": ["Rechnungsnummer", "Rechnungs-Nr.", "Rechnung Nr.", "Belegnummer", "Beleg-Nr."],
            "date": ["Rechnungsdatum", "Datum", "Belegdatum"], "due": ["Fällig am", "Zahlbar bis", "Fälligkeitsdatum"],
            "customer_no": ["Kundennummer", "Kunden-Nr."], "delivery": ["Lieferdatum", "Leistungsdatum"],
            "bill_to": ["Rechnungsempfänger", "Kunde", "Rechnungsadresse", "Käufer"],
@@ -38,7 +38,8 @@ LABELS = {
            "letter": ["Sehr geehrte Damen und Herren,", "wir bedanken uns für Ihren Auftrag und stellen Ihnen folgende "
                       "Leistungen in Rechnung:", "Sehr geehrter Herr Weber,", "für die Lieferung vom {date} berechnen "
                       "wir Ihnen:"],
-           "other_ids": ["Bestell-Nr.", "Lieferschein-Nr.", "Auftragsnummer", "USt-IdNr.", "Steuernummer", "Ihre Referenz"],
+           "other_ids": ["Bestell-Nr.", "Lieferschein-Nr.", "Auftragsnummer", "USt-IdNr.", "Steuernummer",
+                         "Ihre Referenz"],
            "notes": ["Verpackung: Karton", "Art.-Nr.: {n}", "GTIN: 40{n}{n}", "Lieferung in {k} Kartons",
                      "Leistungszeitraum {date}"]},
     "en": {"title": ["Invoice", "INVOICE", "Tax Invoice"], "number": ["Invoice No.", "Invoice number", "Invoice #",
@@ -206,8 +207,9 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     if rng.random() < 0.4:
         meta.append((pick(words["delivery"]), date_text(rng, issued - timedelta(days=rng.randint(0, 9)), style)))
     for label in rng.sample(words["other_ids"], k=rng.choice([0, 1, 1, 2, 3])):  # numbers that are not the invoice's
-        meta.append((label, pick([f"{rng.choice('ABLPK')}{rng.randint(10**5, 10**10)}", f"DE{rng.randint(10**8, 10**9)}",
-                                  f"{rng.randint(1000, 999999)}", f"{issued.year}-{rng.randint(10, 9999)}"])))
+        meta.append((label, pick([f"{rng.choice('ABLPK')}{rng.randint(10**5, 10**10)}",
+                                  f"DE{rng.randint(10**8, 10**9)}", f"{rng.randint(1000, 999999)}",
+                                  f"{issued.year}-{rng.randint(10, 9999)}"])))
     rng.shuffle(meta)
     mx = margin if vendor_right else right_col
     my = (cy + 20) if vendor_right else y + rng.uniform(60, 120)

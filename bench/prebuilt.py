@@ -410,7 +410,7 @@ def rows_for(name: str, docs: list[tuple[Doc, layout.Page]]) -> dict[str, list[t
         for field, fs in spec.items():
             if fs.source == "currency":
                 continue
-            pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency))
+            pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency, name))
             for c in pool:
                 rows[field].append((c.features, int(right(field, fs.type, c, doc.truth.get(field)))))
     return rows

@@ -81,9 +81,14 @@ def _weights(name: str) -> dict[str, Any]:
     return model.load(path)
 
 
-def _candidates(page: layout.Page, source: str, currency: str | None) -> list[cands.Candidate]:
+# invoices print cents on every amount, so whole numbers there (postcodes, quantities, ids) take
+# no part in the amounts' ranks and sums; receipts keep every number (some currencies have no cents)
+CENTS_RANK = {"invoice"}
+
+
+def _candidates(page: layout.Page, source: str, currency: str | None, kind: str) -> list[cands.Candidate]:
     if source == "money":
-        return cands.money(page, currency)
+        return cands.money(page, currency, cents_rank=kind in CENTS_RANK)
     if source == "address":
         return cands.runs(page)
     if source == "party":
@@ -134,7 +139,7 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
             out[field_name] = _answer(fieldtypes.Typed("string", currency, currency) if currency else None,
                                       0.9 if currency else 0.5, None, page)
             continue
-        pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency))
+        pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency, name))
         if fs.source in ("address", "party"):  # the issuer's name is neither its address nor the customer
             pool = [c for c in pool if not taken_lines & set(c.indices()) and _squash(c.value.value) not in taken_names]
         scorer = scorers.get(field_name)

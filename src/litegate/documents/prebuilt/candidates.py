@@ -136,8 +136,9 @@ _PAGE_NUMBER = re.compile(r"\b(?:page|seite|pag|p\.)\s*\d+\s*(?:/|of|von|sur|de)
                           re.IGNORECASE)
 
 
-def money(page: Page, default_currency: str | None = None) -> list[Candidate]:
-    """Every amount on the page that could be a subtotal, tax, tip or total."""
+def money(page: Page, default_currency: str | None = None, cents_rank: bool = False) -> list[Candidate]:
+    """Every amount on the page that could be a subtotal, tax, tip or total. ``cents_rank``: on
+    a page that prints cents, whole numbers take no part in the amounts' ranks and sums."""
     found: list[Candidate] = []
     for line in page.lines:
         on_line = fieldtypes.find_money(line.text, default_currency)
@@ -154,16 +155,16 @@ def money(page: Page, default_currency: str | None = None) -> list[Candidate]:
                       "percent_line": 1.0 if "%" in line.text else 0.0,
                       "short_line": 1.0 if len(line.text) < 24 else 0.0})
             found.append(Candidate(typed, line.index, features=f))
-    _relations(found)
+    _relations(found, cents_rank)
     return found
 
 
-def _relations(found: list[Candidate]) -> None:
+def _relations(found: list[Candidate], cents_rank: bool = False) -> None:
     """Features that compare an amount with the others on the page."""
     amounts = [Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01")) for c in found]
     with_cents = [a for a, c in zip(amounts, found) if c.features.get("decimals")]
     # on a page that prints cents, whole numbers are quantities, ids and years: no rank, no sums
-    ranked = with_cents if len(with_cents) >= 3 else amounts
+    ranked = with_cents if cents_rank and len(with_cents) >= 3 else amounts
     positive = sorted({a for a in ranked if a > 0}, reverse=True)
     counts: dict[Decimal, int] = {}
     for a in amounts:

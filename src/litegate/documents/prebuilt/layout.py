@@ -188,8 +188,8 @@ def _page(lines: list[Line]) -> Page:
     return page
 
 
-COLUMN_LOOKUP_ROWS = 4
-LABEL_CHARS = 40  # a longer piece is text of its own (a footer, a sentence), not a value's label  # how many rows up (or down) a piece's column neighbour may be
+COLUMN_LOOKUP_ROWS = 4  # how many rows up (or down) a piece's column neighbour may be
+LABEL_CHARS = 40  # a longer piece is text of its own (a footer, a sentence), not a value's label
 
 
 def _link(page: Page) -> None:
