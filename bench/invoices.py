@@ -16,11 +16,13 @@ hand. Two kinds of page are kept apart:
 
 The same invoice printed by several producers is kept once (by seller, number and total). Split: by
 producer family, so no layout is in both: ``dev`` (ZUGFeRD 1.0 package, Konik, 4s4u, the
-renderings of the 2.0 package) was looked at while working; ``test`` (FNFE, Mustang,
-gpFacturX, the renderings of the 2.1 and 2.2 packages) was not.
+renderings of the 2.0 package, and from ``--repos`` the Factur-X example generator's invoices
+and two single producers) was looked at while working; ``test`` (FNFE, Mustang, gpFacturX, the
+renderings of the 2.1 and 2.2 packages, and three single producers from ``--repos``) was not.
 
-A field is right when: names and addresses equal the data ignoring case, spacing and
-punctuation (an address is street, postcode and city; the country may be printed or not);
+A field is right when: names and addresses equal the data ignoring case, spacing, punctuation
+and a leading salutation (Herrn, Mr, Madame; an address is street, postcode and city, the
+country may be printed or not);
 numbers equal as strings of letters and digits; dates as dates; amounts to the cent; the
 currency as its ISO code. Fields the XML leaves empty are not scored. PDFs are read by their
 text layer (no OCR). Prints one JSON object.
@@ -57,6 +59,21 @@ FAMILIES = {
     "ZUGFeRDv2/correct/symtrax": ("rendering", "test"),
     "XML-Rechnung/FX": ("rendering", "test"),
 }
+# Invoices of other producers in the test files of e-invoicing libraries (``--repos``: a folder
+# holding copies of these repositories as owner+name/): repository, path in it -> (kind, split).
+# One layout (the Factur-X specification's example generator, "LE FOURNISSEUR") recurs in
+# several libraries: it is one producer, kept to PER_PRODUCER invoices so it cannot carry the mean.
+REPO_FAMILIES = {
+    ("FacturX-NET/FacturXDotNet", "src/Tests.FacturXDotNet/TestFiles/FacturX/3.EN16931"): ("layout", "dev"),
+    ("ZUGFeRD/mustangproject", "library/src/test/resources/ZTESTZUGFERD_1_INVDSS_012015738820PDF-1.pdf"):
+        ("layout", "dev"),
+    ("ZUGFeRD/mustangproject", "validator/src/test/resources/103767-Invoice-2026-03-24-1.pdf"): ("layout", "dev"),
+    ("ZUGFeRD/mustangproject", "library/src/test/resources/MustangBeispiel20221026.pdf"): ("layout", "test"),
+    ("ZUGFeRD/mustangproject", "library/src/test/resources/zugferd_invoice.pdf"): ("layout", "test"),
+    ("Securibox/facturx", "Securibox.FacturX.Tests/Invoices/Custom"): ("layout", "test"),
+}
+PER_PRODUCER = 6
+REPO_FAMILIES_BY_PATH = {f"{repo}/{sub}" for repo, sub in REPO_FAMILIES}
 FIELDS = ("vendor", "vendor_address", "invoice_number", "invoice_date", "due_date", "customer", "subtotal", "tax",
           "total", "currency")
 
@@ -137,30 +154,58 @@ def _xml_of(pdf: Path) -> bytes | None:
     return None
 
 
-def load(root: Path) -> list[Invoice]:
+def _pdfs(path: Path) -> list[Path]:
+    return [path] if path.is_file() else sorted(path.rglob("*.pdf"))
+
+
+def _sources(root: Path, repos: Path | None) -> list[tuple[str, Path, str, str]]:
+    """(producer, PDF, kind, split) for every file the families name, corpus first."""
+    out = [(family, pdf, kind, split) for family, (kind, split) in FAMILIES.items() for pdf in _pdfs(root / family)]
+    for (repo, sub), (kind, split) in REPO_FAMILIES.items():
+        base = repos / repo.replace("/", "+") if repos else None
+        if base is None or not base.is_dir():
+            print(f"skipped {repo}: no copy of it under --repos", file=sys.stderr)
+            continue
+        out.extend((f"{repo}/{sub}", pdf, kind, split) for pdf in _pdfs(base / sub))
+    return out
+
+
+def load(root: Path, repos: Path | None = None) -> list[Invoice]:
     if not (root / "ZUGFeRDv2").is_dir():
         raise SystemExit(f"{root} is not a copy of github.com/ZUGFeRD/corpus")
     seen: set[tuple[str, str]] = set()
+    per_producer: dict[str, int] = {}
     out = []
-    for family, (kind, split) in FAMILIES.items():
-        for pdf in sorted((root / family).rglob("*.pdf")):
-            xml = _xml_of(pdf)
-            if xml is None:
-                continue
-            try:
-                truth = labels(xml)
-            except ET.ParseError:
-                continue
-            key = (str(truth.get("vendor")), str(truth.get("invoice_number")), str(truth.get("total")))
-            if "vendor" not in truth or key in seen:
-                continue  # no seller in the data, or the same invoice from another producer
-            seen.add(key)
-            out.append(Invoice(str(pdf.relative_to(root)), pdf, kind, split, truth))
+    for producer, pdf, kind, split in _sources(root, repos):
+        xml = _xml_of(pdf)
+        if xml is None:
+            continue
+        try:
+            truth = labels(xml)
+        except ET.ParseError:
+            continue
+        key = (str(truth.get("vendor")), str(truth.get("invoice_number")), str(truth.get("total")))
+        if "vendor" not in truth or key in seen:
+            continue  # no seller in the data, or the same invoice from another producer
+        if producer in REPO_FAMILIES_BY_PATH and per_producer.get(producer, 0) >= PER_PRODUCER:
+            continue
+        seen.add(key)
+        per_producer[producer] = per_producer.get(producer, 0) + 1
+        name = str(pdf.relative_to(root)) if pdf.is_relative_to(root) else f"{producer.split('/')[1]}:{pdf.name}"
+        out.append(Invoice(name, pdf, kind, split, truth))
     return out
+
+
+SALUTATION = re.compile(r"^\s*(?:herrn?|frau|firma|mr|mrs|ms|monsieur|madame|mme)\.?\s+", re.IGNORECASE)
 
 
 def squash(text: Any) -> str:
     return re.sub(r"[^0-9a-z]", "", str(text or "").lower().replace("ß", "ss"))
+
+
+def squash_name(text: Any) -> str:
+    """A name without the salutation a letter's address puts before it (Herrn, Mr, Madame)."""
+    return squash(SALUTATION.sub("", str(text or "")))
 
 
 def field_right(name: str, truth: Any, got: dict[str, Any]) -> bool:
@@ -181,7 +226,7 @@ def field_right(name: str, truth: Any, got: dict[str, Any]) -> bool:
         return amount is not None and any(round(float(amount) * 100) == round(float(w) * 100) for w in wanted)
     if name == "currency":
         return str(value).upper() == str(truth).upper()
-    return squash(truth) == squash(value)
+    return squash_name(truth) == squash_name(value)
 
 
 def run(invoices: list[Invoice], rows_out: Any = None) -> dict[str, Any]:
@@ -217,10 +262,12 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--data", type=Path, required=True, help="a local copy of github.com/ZUGFeRD/corpus")
+    ap.add_argument("--repos", type=Path, help="a folder with copies of the other repositories REPO_FAMILIES names "
+                    "(owner+name/ each)")
     ap.add_argument("--split", default="dev", choices=["dev", "test", "all"])
     ap.add_argument("--rows", type=Path, help="write each invoice's fields (truth, answer, confidence) as JSON lines")
     args = ap.parse_args()
-    invoices = [i for i in load(args.data) if args.split == "all" or i.split == args.split]
+    invoices = [i for i in load(args.data, args.repos) if args.split == "all" or i.split == args.split]
     load_before = [round(x, 2) for x in os.getloadavg()]
     rows_out = args.rows.open("w") if args.rows else None
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from litegate.documents import Limits, Part, as_prompt, read
+from litegate.documents import Limits, Part, as_prompt, prebuilt, read
 from litegate.errors import InvalidRequest, PayloadTooLarge
 
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -159,6 +159,47 @@ def test_a_text_pdf_comes_back_exactly_without_ocr() -> None:
     assert doc.method == "text-layer" and doc.ocr_ms == 0
     assert doc.text == "\n".join(lines) + "\n\nPage two: terms and conditions"
     assert [s.page for s in doc.segments] == [1, 2]
+
+
+def placed_pdf(items: list[tuple[str, int, int, int]]) -> bytes:
+    """A one-page A4 PDF with text placed where an invoice prints it: (text, x, y from the top, size)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"]
+    ops = b"\n".join(b"BT /F1 %d Tf %d %d Td (%s) Tj ET" % (size, x, 842 - y, text.encode("cp1252"))
+                      for text, x, y, size in items)
+    objects.append(b"<< /Length %d >>\nstream\n%s\nendstream" % (len(ops), ops))
+    objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Contents 4 0 R "
+                   b"/Resources << /Font << /F1 3 0 R >> >> >>")
+    return _pdf(objects)
+
+
+TWO_COLUMN_INVOICE = [
+    ("Brunnbauer Metall GmbH", 50, 60, 14), ("Industriestraße 7", 50, 78, 10), ("70565 Stuttgart", 50, 91, 10),
+    ("Brunnbauer Metall GmbH · Industriestraße 7 · 70565 Stuttgart", 55, 140, 7),  # over the window envelope
+    ("Ostwind Handel KG", 55, 155, 10), ("Hafenweg 3", 55, 168, 10), ("20457 Hamburg", 55, 181, 10),
+    ("RECHNUNG", 360, 130, 14), ("Rechnungsnummer", 360, 150, 10), ("R2024-0815", 480, 150, 10),
+    ("Rechnungsdatum", 360, 163, 10), ("12.02.2024", 480, 163, 10), ("Bestell-Nr.", 360, 176, 10),
+    ("B-77120", 480, 176, 10), ("Zahlbar bis", 360, 189, 10), ("13.03.2024", 480, 189, 10),
+    ("Pos", 50, 240, 9), ("Bezeichnung", 80, 240, 9), ("Menge", 330, 240, 9), ("Betrag", 500, 240, 9),
+    ("1", 50, 255, 10), ("Schrauben M8", 80, 255, 10), ("200", 330, 255, 10), ("24,00", 500, 255, 10),
+    ("2", 50, 268, 10), ("Winkel 50mm", 80, 268, 10), ("40", 330, 268, 10), ("44,00", 500, 268, 10),
+    ("Nettobetrag", 330, 300, 10), ("68,00", 500, 300, 10), ("USt 19%", 330, 313, 10), ("12,92", 500, 313, 10),
+    ("Gesamtbetrag EUR", 330, 330, 11), ("80,92", 500, 330, 11)]
+
+
+def test_a_two_column_text_pdf_reads_as_lines_with_boxes_and_the_invoice_extractor_finds_its_fields() -> None:
+    doc = read(Part("application/pdf", placed_pdf(TWO_COLUMN_INVOICE), "p"))
+    assert doc.method == "text-layer" and len(doc.segments) == 1
+    lines = dict(doc.segments[0].lines or [])
+    # a row parted at the column gap: the label and its value are two pieces, each with its box
+    assert lines["Rechnungsnummer"][0] == 360 and lines["R2024-0815"][0] == 480
+    assert lines["R2024-0815"][1] == pytest.approx(lines["Rechnungsnummer"][1], abs=1)
+    data = prebuilt.extract("invoice", doc)["data"]
+    assert data["vendor"] == "Brunnbauer Metall GmbH" and data["customer"] == "Ostwind Handel KG"
+    assert data["vendor_address"] == "Industriestraße 7, 70565 Stuttgart"
+    assert data["invoice_number"] == "R2024-0815" and data["invoice_date"] == "2024-02-12"
+    assert data["due_date"] == "2024-03-13"
+    assert (data["subtotal"], data["tax"], data["total"], data["currency"]) == ("68.00", "12.92", "80.92", "EUR")
 
 
 def test_an_encrypted_pdf_is_refused_saying_so() -> None:

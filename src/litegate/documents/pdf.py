@@ -1,5 +1,7 @@
 """PDFs through pypdfium2: the text layer where a page has one, OCR of the rendered page where
-it does not (a scan), with the page count and the rendered size bounded.
+it does not (a scan), with the page count and the rendered size bounded. A text layer's
+characters are grouped into lines with boxes, a line split where a wide gap parts two columns,
+so extractors see where text sits as they do on OCR'd pages.
 
 PDFium is not thread-safe, so every call into it holds one process-wide lock; OCR runs
 outside it, page by page, so a long scan does not stall other requests' PDFs for long and
@@ -8,9 +10,11 @@ at most one rendered page per request is held in memory.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
+from litegate.documents import textlines
 from litegate.documents.images import ocr_image
 from litegate.documents.types import Document, Limits, Part, Segment
 from litegate.errors import InvalidRequest, ModelNotAvailable
@@ -18,6 +22,7 @@ from litegate.errors import InvalidRequest, ModelNotAvailable
 _PDFIUM = threading.Lock()
 _PASSWORD_ERROR = 4  # FPDF_ERR_PASSWORD
 MIN_TEXT_CHARS = 10  # fewer non-blank characters on a page: treat it as a scan
+UPRIGHT = 0.1  # radians a character may turn and still belong to a line
 MAX_RENDER_PIXELS = 12_000_000  # a rendered page is scaled down to stay under this (about A3 at 150 dpi)
 
 
@@ -66,11 +71,11 @@ def read_pdf(part: Part, limits: Limits) -> Document:
         segments: list[Segment] = []
         ocr_pages, ocr_ms, notes = 0, 0.0, []
         for number in range(1, count + 1):
-            text, image = _page(pdfium, pdf, number - 1, part, limits)
+            text, image, pieces = _page(pdfium, pdf, number - 1, part, limits)
             if image is None:
                 texts.append(text)
                 if text:
-                    segments.append(Segment(text, page=number))
+                    segments.append(Segment(text, page=number, lines=pieces or None))
                 continue
             ocr_pages += 1
             page_text, page_segments, ms = ocr_image(image, limits.ocr_engine, page=number)
@@ -92,8 +97,9 @@ def read_pdf(part: Part, limits: Limits) -> Document:
                     filename=part.filename)
 
 
-def _page(pdfium: Any, pdf: Any, index: int, part: Part, limits: Limits) -> tuple[str, Any]:
-    """(text layer, None) for a page with a usable text layer, else ("", rendered image)."""
+def _page(pdfium: Any, pdf: Any, index: int, part: Part, limits: Limits) -> tuple[str, Any, list[textlines.Piece]]:
+    """(text layer, None, its lines with boxes) for a page with a usable text layer, else ("",
+    rendered image, [])."""
     with _PDFIUM:
         try:
             page = pdf[index]
@@ -101,10 +107,11 @@ def _page(pdfium: Any, pdf: Any, index: int, part: Part, limits: Limits) -> tupl
                 textpage = page.get_textpage()
                 try:
                     text = _clean(textpage.get_text_range())
+                    pieces = textlines.pieces(_glyphs(textpage, page.get_size()[1])) if _usable(text) else []
                 finally:
                     textpage.close()
                 if _usable(text):
-                    return text, None
+                    return text, None, pieces
                 width, height = page.get_size()  # points (1/72 inch)
                 if not (width > 0 and height > 0):
                     raise InvalidRequest(f"{part.name} page {index + 1} has no size: the PDF is corrupt",
@@ -118,9 +125,31 @@ def _page(pdfium: Any, pdf: Any, index: int, part: Part, limits: Limits) -> tupl
                     image = bitmap.to_pil().convert("RGB")
                 finally:
                     bitmap.close()
-                return "", image
+                return "", image, []
             finally:
                 page.close()
         except pdfium.PdfiumError as e:
             raise InvalidRequest(f"{part.name} page {index + 1} cannot be read ({e}): the PDF is corrupt",
                                  param=part.name, code="invalid_document") from None
+
+
+def _glyphs(textpage: Any, page_height: float) -> list[textlines.Glyph]:
+    """The text layer's upright characters with their boxes, top-down in points (PDF y runs
+    upwards). Turned text (a margin note printed sideways) is left out of the lines: its
+    characters would each stand as a line of their own."""
+    import pypdfium2.raw as pdfium_c
+
+    out = []
+    spaced = False
+    for i in range(textpage.count_chars()):
+        ch = textpage.get_text_range(i, 1)
+        if not ch or ch.isspace():
+            spaced = True
+            continue
+        angle = pdfium_c.FPDFText_GetCharAngle(textpage.raw, i)
+        left, bottom, right, top = textpage.get_charbox(i, loose=True)
+        if right < left or top <= bottom or min(angle, 2 * math.pi - angle) > UPRIGHT:
+            continue
+        out.append(textlines.Glyph(ch, left, page_height - top, right, page_height - bottom, spaced))
+        spaced = False
+    return out

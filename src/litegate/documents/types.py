@@ -29,6 +29,9 @@ class Segment:
     box: list[float] | None = None
     start_s: float | None = None
     end_s: float | None = None
+    # a PDF text layer's page: its lines (text, box in points) for extractors that read layout;
+    # ``text`` stays the text layer as PDFium orders it
+    lines: list[tuple[str, list[float]]] | None = None
 
 
 @dataclass

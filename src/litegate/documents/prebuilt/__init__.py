@@ -81,9 +81,14 @@ def _weights(name: str) -> dict[str, Any]:
     return model.load(path)
 
 
-def _candidates(page: layout.Page, source: str, currency: str | None) -> list[cands.Candidate]:
+# invoices print cents on every amount, so whole numbers there (postcodes, quantities, ids) take
+# no part in the amounts' ranks and sums; receipts keep every number (some currencies have no cents)
+CENTS_RANK = {"invoice"}
+
+
+def _candidates(page: layout.Page, source: str, currency: str | None, kind: str) -> list[cands.Candidate]:
     if source == "money":
-        return cands.money(page, currency)
+        return cands.money(page, currency, cents_rank=kind in CENTS_RANK)
     if source == "address":
         return cands.runs(page)
     if source == "party":
@@ -123,6 +128,7 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
     if not page.lines:
         notes.append("no text was found to extract from (a blank page, or no document in the image)")
     taken_lines: set[int] = set()
+    taken_names: set[str] = set()  # the issuer's name printed again elsewhere is still not the customer
     if page.lines and not cands.money(page, currency) and not cands.dates(page):
         # no amount and no date anywhere: a photo or a page that is no receipt or invoice
         notes.append(f"no amounts or dates were found: this does not look like a {name}")
@@ -133,13 +139,14 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
             out[field_name] = _answer(fieldtypes.Typed("string", currency, currency) if currency else None,
                                       0.9 if currency else 0.5, None, page)
             continue
-        pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency))
-        if fs.source == "address":
-            pool = [c for c in pool if not taken_lines & set(range(c.line, c.line + c.lines))]
+        pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency, name))
+        if fs.source in ("address", "party"):  # the issuer's name is neither its address nor the customer
+            pool = [c for c in pool if not taken_lines & set(c.indices()) and _squash(c.value.value) not in taken_names]
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)
         if best is not None and field_name in NAME_FIELDS:
-            taken_lines.update(range(best.line, best.line + best.lines))
+            taken_lines.update(best.indices())
+            taken_names.add(_squash(best.value.value))
         out[field_name] = _answer(best.value if best else None, p, best, page, currency)
         if alternatives and scorer is not None:
             out[field_name]["candidates"] = [_alternative(c, q, page, currency)
@@ -150,6 +157,10 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
     return {"data": {f: v["value"] for f, v in ordered.items()}, "fields": ordered, "notes": notes}
 
 
+def _squash(value: Any) -> str:
+    return "".join(ch for ch in str(value).casefold() if ch.isalnum())
+
+
 def _answer(typed: fieldtypes.Typed | None, p: float, cand: cands.Candidate | None, page: layout.Page,
             currency: str | None = None) -> dict[str, Any]:
     if typed is None:
@@ -158,8 +169,9 @@ def _answer(typed: fieldtypes.Typed | None, p: float, cand: cands.Candidate | No
     if typed.type == "money":
         out["amount"], out["currency"] = typed.amount, typed.currency or currency
     if cand is not None and page.lines:
-        first, last = page.lines[cand.line], page.lines[min(cand.line + cand.lines, len(page.lines)) - 1]
-        x0, x1 = min(first.box[0], last.box[0]), max(first.box[2], last.box[2])
+        members = [page.lines[i] for i in cand.indices() if i < len(page.lines)] or [page.lines[cand.line]]
+        first, last = members[0], members[-1]
+        x0, x1 = min(m.box[0] for m in members), max(m.box[2] for m in members)
         out["line"] = cand.line
         out["line_text"] = first.text
         out["page"] = first.page
@@ -172,7 +184,7 @@ def _alternative(cand: cands.Candidate, p: float, page: layout.Page, currency: s
     """A candidate as an answer would give it, with where it stands among the page's lines."""
     out = _answer(cand.value, p, cand, page, currency)
     out["lines"] = len(page.lines)
-    out["line_text"] = "\n".join(line.text for line in page.lines[cand.line:cand.line + cand.lines])
+    out["line_text"] = "\n".join(page.lines[i].text for i in cand.indices() if i < len(page.lines))
     return out
 
 

@@ -30,6 +30,10 @@ class Candidate:
     line: int  # index of its (first) line
     lines: int = 1  # how many lines it spans
     features: dict[str, float] = field(default_factory=dict)
+    members: tuple[int, ...] = ()  # its lines when they are not consecutive (a block of a column)
+
+    def indices(self) -> tuple[int, ...]:
+        return self.members or tuple(range(self.line, self.line + self.lines))
 
 
 def _kw_features(prefix: str, groups: dict[str, list[tuple[int, int]]], before: int | None = None) -> dict[str, float]:
@@ -49,25 +53,99 @@ def _position(page: Page, line: Line) -> dict[str, float]:
             "centered": 1.0 - min(abs((line.box[0] + line.box[2]) / 2 / page.width - 0.5) * 2, 1.0)}
 
 
-def _context(page: Page, line: Line, start: int | None) -> dict[str, float]:
-    f = _kw_features("kw_", line.keywords)
-    if start is not None:
-        f.update(_kw_features("kwleft_", line.keywords, before=start))
-    if line.index > 0:
-        f.update(_kw_features("kwprev_", page.lines[line.index - 1].keywords))
-    if line.index + 1 < len(page.lines):
-        f.update(_kw_features("kwnext_", page.lines[line.index + 1].keywords))
+def columned(page: Page) -> bool:
+    """Whether the page's rows are parted into pieces (a PDF's text layer): then a block of
+    lines (an address, a party) runs down its column rather than through the next piece."""
+    return len(page.rows) < len(page.lines)
+
+
+def _chain(page: Page, line: Line, span: int, columns: bool) -> list[Line]:
+    """``span`` lines from ``line`` down: consecutive lines, or the column's pieces below it
+    while they stay within a line's spacing of each other (one block)."""
+    if not columns:
+        return page.lines[line.index:line.index + span]
+    group = [line]
+    while len(group) < span:
+        last = group[-1]
+        if last.below is None:
+            break
+        nxt = page.lines[last.below]
+        if nxt.box[1] - last.box[3] > 1.2 * page.median_height:
+            break
+        group.append(nxt)
+    return group
+
+
+COLUMN_LABEL_STEPS = 3
+
+
+def _column_label(page: Page, line: Line) -> dict[str, list[tuple[int, int]]]:
+    """The keyword groups of the nearest labelled piece up the line's column, a few pieces up
+    at most (a table's header over its rows, "Käufer" over a buyer's block)."""
+    at = line.above
+    for _ in range(COLUMN_LABEL_STEPS):
+        if at is None:
+            break
+        if page.lines[at].keywords:
+            return page.lines[at].keywords
+        at = page.lines[at].above
+    return {}
+
+
+def _block_features(page: Page, group: list[Line]) -> dict[str, float]:
+    """Where a run of lines stands in its column's block: its start, its end, what is above."""
+    first, last = group[0], group[-1]
+    above = page.lines[first.above] if first.above is not None else None
+    below = page.lines[last.below] if last.below is not None else None
+    near = 1.2 * page.median_height
+    f = {"block_start": 1.0 if above is None or first.box[1] - above.box[3] > near else 0.0,
+         "block_end": 1.0 if below is None or below.box[1] - last.box[3] > near else 0.0,
+         "right_half": 1.0 if page.x_rel(first.box[0]) > 0.45 else 0.0}
+    f.update(_kw_features("kwcol_", _column_label(page, first)))
+    if above is not None:
+        f.update(_kw_features("kwabove_", above.keywords))
+        if above.height < 0.8 * page.median_height and first.box[1] - above.box[3] < 2 * near:
+            f["small_above"] = 1.0  # a sender's line in small print over a window envelope's address
     return f
 
 
-def money(page: Page, default_currency: str | None = None) -> list[Candidate]:
-    """Every amount on the page that could be a subtotal, tax, tip or total."""
+def _context(page: Page, line: Line, start: int | None) -> dict[str, float]:
+    """Keyword groups around a value: on its line (pieces of its row left of it count, as they
+    would on an OCR'd row), left of it, on the rows above and below, and on the piece above it
+    in the same column (a table's header, a label printed over its value)."""
+    left = page.row_left(line)
+    f = _kw_features("kw_", line.keywords)
+    for piece in left:
+        f.update(_kw_features("kw_", piece.keywords))
+    if start is not None:
+        f.update(_kw_features("kwleft_", line.keywords, before=start))
+        for piece in left:
+            f.update(_kw_features("kwleft_", piece.keywords))
+    for prefix, row in (("kwprev_", line.row - 1), ("kwnext_", line.row + 1)):
+        for other in page.row_lines(row):
+            f.update(_kw_features(prefix, other.keywords))
+    if line.above is not None:
+        f.update(_kw_features("kwabove_", page.lines[line.above].keywords))
+    f.update(_kw_features("kwcol_", _column_label(page, line)))
+    if left:
+        f["after_gap"] = 1.0
+    return f
+
+
+_PAGE_NUMBER = re.compile(r"\b(?:page|seite|pag|p\.)\s*\d+\s*(?:/|of|von|sur|de)\s*\d+\b|^\s*\d+\s*/\s*\d+\s*$",
+                          re.IGNORECASE)
+
+
+def money(page: Page, default_currency: str | None = None, cents_rank: bool = False) -> list[Candidate]:
+    """Every amount on the page that could be a subtotal, tax, tip or total. ``cents_rank``: on
+    a page that prints cents, whole numbers take no part in the amounts' ranks and sums."""
     found: list[Candidate] = []
     for line in page.lines:
         on_line = fieldtypes.find_money(line.text, default_currency)
         for k, (start, end, typed) in enumerate(on_line):
-            if fieldtypes.find_dates(line.text[max(0, start - 3):end + 3]) or "%" in line.text[end:end + 2]:
-                continue  # part of a date, or a tax rate
+            if fieldtypes.find_dates(line.text[max(0, start - 3):end + 3]) or "%" in line.text[end:end + 2] or \
+                    _PAGE_NUMBER.search(line.text[max(0, start - 8):end + 6]):
+                continue  # part of a date, a tax rate, or a page number
             f = _position(page, line)
             f.update(_context(page, line, start))
             f.update({"last_on_line": 1.0 if k == len(on_line) - 1 else 0.0, "n_on_line": min(len(on_line), 4) / 4,
@@ -77,14 +155,17 @@ def money(page: Page, default_currency: str | None = None) -> list[Candidate]:
                       "percent_line": 1.0 if "%" in line.text else 0.0,
                       "short_line": 1.0 if len(line.text) < 24 else 0.0})
             found.append(Candidate(typed, line.index, features=f))
-    _relations(found)
+    _relations(found, cents_rank)
     return found
 
 
-def _relations(found: list[Candidate]) -> None:
+def _relations(found: list[Candidate], cents_rank: bool = False) -> None:
     """Features that compare an amount with the others on the page."""
     amounts = [Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01")) for c in found]
-    positive = sorted({a for a in amounts if a > 0}, reverse=True)
+    with_cents = [a for a, c in zip(amounts, found) if c.features.get("decimals")]
+    # on a page that prints cents, whole numbers are quantities, ids and years: no rank, no sums
+    ranked = with_cents if cents_rank and len(with_cents) >= 3 else amounts
+    positive = sorted({a for a in ranked if a > 0}, reverse=True)
     counts: dict[Decimal, int] = {}
     for a in amounts:
         counts[a] = counts.get(a, 0) + 1
@@ -97,6 +178,7 @@ def _relations(found: list[Candidate]) -> None:
         f.update({"max": 1.0 if rank == 0 else 0.0, "second": 1.0 if rank == 1 else 0.0,
                   "rank": min(rank, 10) / 10, "log_amount": math.log10(float(abs(a)) + 1) / 6,
                   "repeated": min(counts[a] - 1, 3) / 3, "zero": 1.0 if a == 0 else 0.0,
+                  "repeated_many": 1.0 if counts[a] >= 4 else 0.0,  # a quantity or price in every item row
                   "integer_big": 1.0 if a == a.to_integral_value() and a >= 1000 else 0.0,
                   "from_bottom": (len(found) - 1 - i) / max(len(found) - 1, 1),
                   "larger_later": 1.0 if any(x > a for x in later) else 0.0})
@@ -104,6 +186,9 @@ def _relations(found: list[Candidate]) -> None:
             f["sum_of_two"] = 1.0 if any(b > 0 and (a - b) in small and (a - b) != b for b in small if b < a) else 0.0
             f["plus_one_is_max"] = 1.0 if positive and any(a + b == positive[0] for b in small if b != a) else 0.0
             f["cash_minus_change"] = 1.0 if any(x > a and (x - a) in small for x in small) else 0.0
+            # net + tax = gross: the net is the larger addend of another amount, the tax the smaller
+            f["addend_large"] = 1.0 if any(b < a and (a + b) in small for b in small) else 0.0
+            f["addend_small"] = 1.0 if any(b > a and (a + b) in small for b in small) else 0.0
 
 
 def dates(page: Page) -> list[Candidate]:
@@ -113,9 +198,14 @@ def dates(page: Page) -> list[Candidate]:
         for start, _end, typed in fieldtypes.find_dates(line.text):
             f = _position(page, line)
             f.update(_context(page, line, start))
+            rest = (line.text[:start] + line.text[_end:]).strip(" ,.:;-")
             f.update({"first": 1.0 if count == 0 else 0.0, "order": min(count, 5) / 5,
                       "with_time": 1.0 if fieldtypes.find_times(line.text) else 0.0,
-                      "four_digit_year": 1.0 if re.search(r"\d{4}", typed.text) else 0.0})
+                      "four_digit_year": 1.0 if re.search(r"\d{4}", typed.text) else 0.0,
+                      # a letter's date stands alone (or after its town); one inside a sentence is a term
+                      "alone": 1.0 if not rest or (len(rest.split()) <= 2 and not line.keywords) else 0.0,
+                      "in_prose": 1.0 if sum(1 for w in line.text.split() if w[:1].islower() and len(w) > 2) >= 3
+                      else 0.0})
             found.append(Candidate(typed, line.index, features=f))
             count += 1
     _same_value(found)
@@ -169,27 +259,38 @@ def ids(page: Page) -> list[Candidate]:
 
 def _text_shape(text: str) -> dict[str, float]:
     letters = [ch for ch in text if ch.isalpha()]
+    lines = text.splitlines() or [text]
+    lower_words = sum(1 for w in text.split() if w[:1].islower() and len(w) > 2)
     return {"upper": sum(ch.isupper() for ch in letters) / max(len(letters), 1),
             "alpha": len(letters) / max(len(text), 1), "digit": sum(ch.isdigit() for ch in text) / max(len(text), 1),
-            "words": min(len(text.split()), 8) / 8, "chars": min(len(text), 40) / 40}
+            "words": min(len(text.split()), 8) / 8, "chars": min(len(text), 40) / 40,
+            # prose (a sentence of the letter) and "label: value" notes are no name or address
+            "long_line": 1.0 if max(len(line) for line in lines) > 48 else 0.0,
+            "prose": 1.0 if lower_words >= 4 or text.rstrip().endswith(".") and lower_words >= 2 else 0.0,
+            "label_colon": 1.0 if re.search(r"\w\s?:\s?\S", text) and not re.search(r"\d:\d", text) else 0.0}
 
 
 def names(page: Page) -> list[Candidate]:
     """The first lines of the page, one or two at a time, as a merchant's or vendor's name."""
     found = []
     seen_text = 0
-    for line in page.lines[:NAME_LINES]:
+    columns = columned(page)
+    top = [line for line in page.lines if line.row < NAME_LINES] if columns else page.lines[:NAME_LINES]
+    for line in top:
         if sum(ch.isalpha() for ch in line.text) < 2 or _currency_word(line.text):
             continue  # a column header "EUR" is no name
         for span in (1, 2):
-            if line.index + span > len(page.lines):
+            group = _chain(page, line, span, columns)
+            if len(group) < span:
                 break
-            group = page.lines[line.index:line.index + span]
             text = "\n".join(g.text for g in group)
             f = _position(page, line)
             f.update(_kw_features("kw_", line.keywords))
-            if line.index > 0:  # a label above the name (Seller, Lieferant)
-                f.update(_kw_features("kwprev_", page.lines[line.index - 1].keywords))
+            previous = line.above if columns else line.index - 1
+            if previous is not None and previous >= 0:  # a label above the name (Seller, Lieferant)
+                f.update(_kw_features("kwprev_", page.lines[previous].keywords))
+            if columns:
+                f.update(_block_features(page, group))
             f.update(_text_shape(text))
             f.update({"rank": seen_text / NAME_LINES, "first": 1.0 if seen_text == 0 else 0.0,
                       "two_lines": 1.0 if span == 2 else 0.0,
@@ -200,13 +301,13 @@ def names(page: Page) -> list[Candidate]:
                       else 0.0})
             if span == 2:
                 f.update(_kw_features("kw2_", group[1].keywords))
-            f.update(_followed_by_address(page, line.index + span))
+            f.update(_followed_by_address(page, group[-1].index + 1, group[-1] if columns else None))
             f["other_script"] = _other_script(text)
             f["currency_only"] = 1.0 if fieldtypes.currency_of(text) and len(text.strip()) <= 4 else 0.0
             found.append(Candidate(fieldtypes.Typed("string", " ".join(g.text for g in group), text), line.index,
-                                   span, f))
+                                   span, f, tuple(g.index for g in group) if columns else ()))
         seen_text += 1
-    for line in page.lines[NAME_LINES:]:  # a company line further down (the legal name printed at the foot)
+    for line in page.lines[len(top):]:  # a company line further down (the legal name printed at the foot)
         if "company" in line.keywords and sum(ch.isalpha() for ch in line.text) >= 4:
             f = _position(page, line)
             f.update(_kw_features("kw_", line.keywords))
@@ -219,14 +320,14 @@ def names(page: Page) -> list[Candidate]:
 _POSTCODE = re.compile(r"(?<![\d.,])\d{4,6}(?![\d.,])")
 
 
-def _followed_by_address(page: Page, after: int) -> dict[str, float]:
-    """Whether the lines after a name read like its address (a shop's name sits on top of it)."""
+def _followed_by_address(page: Page, after: int, column_of: Line | None = None) -> dict[str, float]:
+    """Whether the lines after a name read like its address (a shop's name sits on top of it):
+    the next lines, or with ``column_of`` the lines below that one in its column."""
     out = {}
-    for k, tag in ((0, "next"), (1, "next2")):
-        if after + k < len(page.lines):
-            nxt = page.lines[after + k]
-            if "street" in nxt.keywords or _POSTCODE.search(nxt.text):
-                out[f"{tag}_address"] = 1.0
+    following = _chain(page, column_of, 3, True)[1:] if column_of is not None else page.lines[after:after + 2]
+    for nxt, tag in zip(following, ("next", "next2")):
+        if "street" in nxt.keywords or _POSTCODE.search(nxt.text):
+            out[f"{tag}_address"] = 1.0
     return out
 
 
@@ -242,12 +343,14 @@ def _other_script(text: str) -> float:
 
 
 def runs(page: Page, first: int = 0, last: int = ADDRESS_LINES) -> list[Candidate]:
-    """Runs of one to ``MAX_RUN`` consecutive lines among the first lines: an address, a party."""
+    """Runs of one to ``MAX_RUN`` consecutive lines among the first lines (rows, when the page's
+    rows are parted into pieces: then a run goes down its column): an address, a party."""
     found = []
-    top = page.lines[first:last]
+    columns = columned(page)
+    top = [line for line in page.lines if first <= line.row < last] if columns else page.lines[first:last]
     for i, line in enumerate(top):
         for span in range(1, MAX_RUN + 1):
-            group = top[i:i + span]
+            group = _chain(page, line, span, True) if columns else top[i:i + span]
             if len(group) < span:
                 break
             text = "\n".join(g.text for g in group)
@@ -261,21 +364,42 @@ def runs(page: Page, first: int = 0, last: int = ADDRESS_LINES) -> list[Candidat
                       "date": 1.0 if fieldtypes.find_dates(text) else 0.0,
                       "money": 1.0 if re.search(r"\d[.,]\d{2}\b", text) else 0.0,
                       "url": 1.0 if re.search(r"www\.|https?:|@|\.com\b|\.de\b", text.lower()) else 0.0})
+            f.update(_street_shape(group))
             for k, g in enumerate(group):
                 for name in g.keywords:
                     f[f"kw_{name}"] = f.get(f"kw_{name}", 0.0) + 1.0 / span
                     if k == span - 1:
                         f[f"kwlast_{name}"] = 1.0
-            if line.index > 0:
-                f.update(_kw_features("kwprev_", page.lines[line.index - 1].keywords))
-            after = line.index + span
-            if after < len(page.lines):
+            previous = line.above if columns else line.index - 1
+            if previous is not None and previous >= 0:
+                f.update(_kw_features("kwprev_", page.lines[previous].keywords))
+            after = group[-1].below if columns else line.index + span
+            if after is not None and after < len(page.lines):
                 nxt = page.lines[after]
                 f["next_postcode"] = 1.0 if re.search(r"(?<![\d.,])\d{4,6}(?![\d.,])", nxt.text) else 0.0
                 f.update(_kw_features("kwafter_", nxt.keywords))
+            if columns:
+                f.update(_block_features(page, group))
+                f["rank"] = (line.row - first) / max(last - first, 1)
             found.append(Candidate(fieldtypes.Typed("address", ", ".join(g.text for g in group), text), line.index,
-                                   span, f))
+                                   span, f, tuple(g.index for g in group) if columns else ()))
     return found
+
+
+_STREET_WORD = re.compile(r"\w(?:straße|strasse|str\.|weg|platz|allee|gasse|damm|ring|ufer|chaussee)(?:\s|$|,)"
+                          r"|\b(?:rue|avenue|chemin|boulevard|bd|place|impasse|allée|via|calle|street|road|lane)\b",
+                          re.IGNORECASE)
+
+
+def _street_shape(group: list[Line]) -> dict[str, float]:
+    """Whether a run reads as street then place: the first line a street with a house number,
+    the last a postcode and a town (the order of postal addresses in most countries)."""
+    first, last = group[0].text, group[-1].text
+    street = bool(_STREET_WORD.search(first) or "street" in group[0].keywords) and bool(re.search(r"\d", first))
+    return {"street_first": 1.0 if street else 0.0,
+            "postcode_last": 1.0 if re.match(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+\w", last.strip()) or
+            re.search(r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", last) else 0.0,
+            "postcode_first": 1.0 if re.match(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+\w", first.strip()) else 0.0}
 
 
 def _same_value(found: list[Candidate]) -> None:

@@ -115,7 +115,7 @@ def _rows(base: str, examples: list[dict[str, Any]]) -> dict[str, list[tuple[lis
         for f in out:
             if f not in ex["data"]:
                 continue  # a field the example does not label teaches nothing about it
-            pool = pools.setdefault(spec[f].source, _candidates(page, spec[f].source, currency))
+            pool = pools.setdefault(spec[f].source, _candidates(page, spec[f].source, currency, base))
             out[f].append((pool, [int(matches(spec[f].type, c, ex["data"][f], currency)) for c in pool]))
     return out
 
