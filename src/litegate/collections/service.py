@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 import json
+import os
 import re
 import secrets
 import threading
@@ -38,6 +39,7 @@ from litegate.collections.vectors import CollectionVectors, VectorCache, build
 from litegate.documents import read
 from litegate.documents.types import Document, Limits, Part
 from litegate.errors import Conflict, InvalidRequest, NotFound
+from litegate.nano.minilm_int8 import fast_path
 from litegate.tenancy import current
 
 NAME_RE = re.compile(r"^[^\x00-\x1f/\\]{1,128}$")
@@ -122,9 +124,10 @@ class Collections:
 
     def __init__(self, engine: Engine, encoder: Callable[[], Any], *, files: Any = None,
                  encoder_name: str = "all-MiniLM-L6-v2", limits: Limits | None = None,
-                 fusion: str = DEFAULT_FUSION):
+                 fusion: str = DEFAULT_FUSION, int8: bool = True):
         """``limits`` bound each file read (default: the document layer's, with up to
-        ``MAX_PAGES`` pages: a collection takes whole manuals)."""
+        ``MAX_PAGES`` pages: a collection takes whole manuals); ``int8`` lets the encoder's
+        int8 fast path (nano/minilm_int8.py) encode chunks and queries when it is installed."""
         self.engine = engine
         self._encoder = encoder
         self.files_store = files  # litegate.jobs.files.FileStore: what add_stored_file reads
@@ -135,6 +138,9 @@ class Collections:
         self.vectors = VectorCache()
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # recent queries' vectors
         self._query_lock = threading.Lock()
+        self._int8 = int8
+        self._fast: Any = None  # the encoder that encodes: the int8 twin, or the encoder itself
+        self._fast_lock = threading.Lock()
         metadata.create_all(engine)
 
         self.jobs = IngestJobs(self)
@@ -352,8 +358,16 @@ class Collections:
             self._bump(conn, collection_id)
         return dict(self._file_body(row), replaced=replaces is not None)
 
+    def encoder(self) -> Any:
+        """What encodes chunks and queries (made on first use)."""
+        with self._fast_lock:
+            if self._fast is None:
+                base = self._encoder()
+                self._fast = fast_path(base, threads=min(4, len(os.sched_getaffinity(0)))) if self._int8 else base
+            return self._fast
+
     def embed(self, texts: builtins.list[str]) -> np.ndarray:
-        vectors = np.asarray(self._encoder().encode(texts), dtype=np.float32)
+        vectors = np.asarray(self.encoder().encode(texts), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
