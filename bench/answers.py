@@ -38,6 +38,7 @@ def fill(rt: Any, name: str, which: str) -> int:
     pages = sorted((ROOT / "docs").glob("*.md"))
     for page in pages:
         rt.collections.add_file(None, name, Part("text/markdown", page.read_bytes(), page.name, filename=page.name))
+    rt.collections.backfill.wait(rt.collections.get(None, name)["id"])  # every chunk's vector in
     return len(pages)
 
 
