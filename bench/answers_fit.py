@@ -45,7 +45,7 @@ def decide(model: AbstentionModel, items: list[dict[str, Any]]) -> list[dict[str
         p = model.p_right(o["signals"]) if said else 0.0
         found = bool(said) and p >= model.threshold
         out.append({"answer": said if found else NOT_IN_DOCUMENTS, "found": found,
-                    "confidence": p if found else 1 - (p if said else model.p_right(o["signals"])),
+                    "confidence": p if found else model.p_unanswerable(o["signals"]),
                     "sources": o.get("sources") if found else []})
     return out
 

@@ -77,8 +77,10 @@ def test_the_fit_learns_from_signals_and_keeps_abstentions_precise() -> None:
     assert model.features == FEATURES
     assert all(model.p_right(r) >= model.threshold for r, ok in zip(rows, right) if ok)
     assert all(model.p_right(r) < model.threshold for r, ok in zip(rows, right) if not ok)
+    assert model.p_unanswerable(rows[1]) > 0.5 > model.p_unanswerable(rows[0])  # an abstention's confidence
     again = AbstentionModel.from_dict(json.loads(model.to_json()))
     assert again.p_right(rows[0]) == pytest.approx(model.p_right(rows[0]))
+    assert again.p_unanswerable(rows[1]) == pytest.approx(model.p_unanswerable(rows[1]))
 
 
 def test_the_shipped_score_reads_every_signal() -> None:

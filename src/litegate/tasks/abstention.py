@@ -51,13 +51,16 @@ def answer_probability(result: dict[str, Any]) -> float | None:
 @dataclass
 class AbstentionModel:
     """P(right) = sigmoid(coef · (x - mean) / scale + intercept); answer when it reaches
-    ``threshold``. A missing signal counts as its training mean (no evidence either way)."""
+    ``threshold``. P(unanswerable), the same form with its own coefficients, is the confidence
+    of an abstention. A missing signal counts as its training mean (no evidence either way)."""
 
     coef: list[float]
     intercept: float
     mean: list[float]
     scale: list[float]
     threshold: float
+    unanswerable_coef: list[float] = field(default_factory=list)
+    unanswerable_intercept: float = 0.0
     features: tuple[str, ...] = FEATURES
     trained_on: dict[str, Any] = field(default_factory=dict)
 
@@ -65,9 +68,17 @@ class AbstentionModel:
         return np.array([m if signals.get(f) is None else float(signals[f])  # type: ignore[arg-type]
                          for f, m in zip(self.features, self.mean)])
 
-    def p_right(self, signals: dict[str, float | None]) -> float:
+    def _logistic(self, signals: dict[str, float | None], coef: list[float], intercept: float) -> float:
         z = (self.vector(signals) - np.array(self.mean)) / np.array(self.scale)
-        return float(1.0 / (1.0 + math.exp(-(float(z @ np.array(self.coef)) + self.intercept))))
+        return float(1.0 / (1.0 + math.exp(-(float(z @ np.array(coef)) + intercept))))
+
+    def p_right(self, signals: dict[str, float | None]) -> float:
+        return self._logistic(signals, self.coef, self.intercept)
+
+    def p_unanswerable(self, signals: dict[str, float | None]) -> float:
+        if not self.unanswerable_coef:
+            return 1.0 - self.p_right(signals)
+        return self._logistic(signals, self.unanswerable_coef, self.unanswerable_intercept)
 
     def to_json(self) -> str:
         return json.dumps(dict(asdict(self), features=list(self.features)), indent=1)
@@ -76,6 +87,8 @@ class AbstentionModel:
     def from_dict(cls, data: dict[str, Any]) -> AbstentionModel:
         return cls(coef=list(data["coef"]), intercept=float(data["intercept"]), mean=list(data["mean"]),
                    scale=list(data["scale"]), threshold=float(data["threshold"]),
+                   unanswerable_coef=list(data.get("unanswerable_coef", [])),
+                   unanswerable_intercept=float(data.get("unanswerable_intercept", 0.0)),
                    features=tuple(data.get("features", FEATURES)), trained_on=data.get("trained_on", {}))
 
 
@@ -105,9 +118,13 @@ def fit(rows: list[dict[str, float | None]], right: list[bool], unanswerable: li
     mean = np.where(present, raw, 0.0).sum(axis=0) / np.maximum(present.sum(axis=0), 1)  # a signal never seen: 0
     x = np.where(np.isnan(raw), mean, raw)
     scale = np.maximum(x.std(axis=0), 1e-6)
-    clf = LogisticRegression(C=c, max_iter=1000).fit((x - mean) / scale, np.array(right, dtype=int))
+    z = (x - mean) / scale
+    clf = LogisticRegression(C=c, max_iter=1000).fit(z, np.array(right, dtype=int))
     model = AbstentionModel(coef=clf.coef_[0].tolist(), intercept=float(clf.intercept_[0]), mean=mean.tolist(),
                             scale=scale.tolist(), threshold=0.5)
+    if 0 < sum(unanswerable) < len(unanswerable):
+        other = LogisticRegression(C=c, max_iter=1000).fit(z, np.array(unanswerable, dtype=int))
+        model.unanswerable_coef, model.unanswerable_intercept = other.coef_[0].tolist(), float(other.intercept_[0])
     p = np.array([model.p_right(r) for r in rows])
     unans, ok = np.array(unanswerable), np.array(right)
     best: tuple[float, float, float] | None = None

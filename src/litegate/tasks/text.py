@@ -182,7 +182,7 @@ def _unsure(question: str, passages: list[Passage], req: AnswerRequest, result: 
 def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     """A short span of one passage, chosen by the model and snapped to the passage's own words;
     "not in context" when the model finds none or the abstention score is below its threshold
-    (the confidence is that score: P(the answer is right), or 1 - it for an abstention)."""
+    (the confidence is that score, P(the answer is right), or for an abstention P(unanswerable))."""
     question = req.query or req.text
     if not question or not question.strip():
         raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
@@ -210,7 +210,7 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
         confidence = p_right
     else:
         out = {"answer": NOT_IN_DOCUMENTS if grounded else NOT_IN_CONTEXT, "found": False, "citations": []}
-        confidence = 1.0 - (model.p_right(signals) if cited is None else p_right)
+        confidence = model.p_unanswerable(signals)
         if text:
             out["unsure_answer"] = text  # what a reviewer checks
     out["signals"] = {k: None if v is None else round(v, 4) for k, v in signals.items()}
