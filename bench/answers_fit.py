@@ -17,6 +17,7 @@ from typing import Any
 
 from litegate.evals.answers import answer_metrics, gold_answers, token_f1
 from litegate.tasks.abstention import AbstentionModel, fit
+from litegate.tasks.spans import echo
 from litegate.tasks.text import NOT_IN_DOCUMENTS
 
 SHIPPED = Path(__file__).resolve().parent.parent / "src" / "litegate" / "tasks" / "abstention.json"
@@ -31,7 +32,9 @@ def rows(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[bool],
     signals, right, unanswerable = [], [], []
     for item in items:
         golds, said = gold_answers(item["record"]), candidate(item["output"])
-        signals.append(item["output"]["signals"])
+        # a signal added after the outputs were recorded is computed from what they hold
+        signals.append({"echo": echo(item["record"]["question"], said) if said else None,
+                        **item["output"]["signals"]})
         right.append(bool(golds and said and max(token_f1(said, g) for g in golds) >= 0.5))
         unanswerable.append(not golds)
     return signals, right, unanswerable
@@ -42,10 +45,11 @@ def decide(model: AbstentionModel, items: list[dict[str, Any]]) -> list[dict[str
     out = []
     for item in items:
         o, said = item["output"], candidate(item["output"])
-        p = model.p_right(o["signals"]) if said else 0.0
+        signals = {"echo": echo(item["record"]["question"], said) if said else None, **o["signals"]}
+        p = model.p_right(signals) if said else 0.0
         found = bool(said) and p >= model.threshold
         out.append({"answer": said if found else NOT_IN_DOCUMENTS, "found": found,
-                    "confidence": p if found else model.p_unanswerable(o["signals"]),
+                    "confidence": p if found else model.p_unanswerable(signals),
                     "sources": o.get("sources") if found else []})
     return out
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("logit_p_null", "answer_prob", "span_f1", "coverage", "retrieval")
+FEATURES = ("logit_p_null", "answer_prob", "span_f1", "coverage", "retrieval", "echo")
 SHIPPED = "abstention.json"
 
 

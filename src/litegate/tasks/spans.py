@@ -42,6 +42,16 @@ def _key(word: str) -> str:
     return word
 
 
+def echo(question: str, answer: str) -> float:
+    """The share of the answer's content words the question already says: "Midna" is rarely
+    the answer to "Who saves Midna?"."""
+    said = [_key(w) for w in content_words(answer)]
+    if not said:
+        return 0.0
+    asked = {_key(w) for w in content_words(question)}
+    return sum(w in asked for w in said) / len(said)
+
+
 def sentences(text: str) -> list[str]:
     return [s.strip() for s in SENTENCE_END.split(text) if s and s.strip()]
 

@@ -15,7 +15,7 @@ from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
 from litegate.tasks.abstention import answer_probability, logit_p_null, shipped
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec, TextRequest, check_size
-from litegate.tasks.spans import coverage, focus, snap, trim
+from litegate.tasks.spans import coverage, echo, focus, snap, trim
 from litegate.tenancy import current
 
 NOT_IN_CONTEXT = "not in context"
@@ -177,7 +177,9 @@ def _unsure(question: str, passages: list[Passage], req: AnswerRequest, result: 
         "retrieval": _retrieval_score(req, span.passage) if span else None}
     if span is None or span.f1 < 0.5:  # nothing in the passages says it
         return "", None, signals
-    return trim(span.text(texts), question), passages[span.passage], signals
+    text = trim(span.text(texts), question)
+    signals["echo"] = echo(question, text)
+    return text, passages[span.passage], signals
 
 def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     """A short span of one passage, chosen by the model and snapped to the passage's own words;
