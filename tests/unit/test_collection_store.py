@@ -3,6 +3,7 @@ ownership, replacing a changed file, nothing half-indexed, filters, fusion, bad 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -252,3 +253,47 @@ def test_a_key_cannot_index_another_keys_stored_file(tmp_path: Path) -> None:
         assert coll.add_stored_file("key-a", "ours", theirs.id)  # its owner indexes it
     finally:
         set_current(OPERATOR)
+
+
+def test_a_large_file_is_searchable_by_words_at_once_and_by_meaning_once_its_vectors_follow(
+        coll: Collections) -> None:
+    from litegate.collections.service import INLINE_VECTORS
+
+    coll.create(None, "big")
+    paragraphs = [f"Paragraph {i} is about topic{i} and nothing else." * 8 for i in range(INLINE_VECTORS + 20)]
+    release = threading.Event()
+    step = coll.backfill.step
+
+    def held(collection_id: str) -> int:  # the worker waits until the words-only state is checked
+        release.wait(30)
+        return step(collection_id)
+    coll.backfill.step = held  # type: ignore[method-assign]
+    added = coll.add_text(None, "big", "\n\n".join(paragraphs), filename="big.txt")
+    assert added["chunks"] > INLINE_VECTORS
+    assert coll.get(None, "big")["vectors_pending"] == added["chunks"]  # words first
+    hits = coll.search(None, "big", "topic7", top_k=3, mode="lexical")
+    assert hits and "topic7" in hits[0].text
+    assert coll.search(None, "big", "topic7", top_k=3, mode="dense") == []  # no vector yet: no dense hit
+    release.set()
+    assert coll.backfill.wait(coll.get(None, "big")["id"], timeout=60)
+    assert coll.get(None, "big")["vectors_pending"] == 0
+    hybrid = coll.search(None, "big", "topic7", top_k=3)
+    assert "topic7" in hybrid[0].text and "dense" in hybrid[0].scores
+
+
+def test_pending_vectors_left_by_a_crash_are_encoded_by_the_next_search(tmp_path: Path) -> None:
+    from litegate.collections.backfill import PENDING
+
+    encoder = FakeEncoder()
+    db = f"sqlite:///{tmp_path / 'crash.db'}"
+    first = Collections(create_engine(db), lambda: encoder)
+    first.create(None, "kb")
+    first.add_text(None, "kb", MANUAL, filename="manual.md")
+    with first.engine.begin() as conn:  # as if the process died before its vectors were written
+        conn.execute(chunks_table.update().values(vector=PENDING))
+    again = Collections(create_engine(db), lambda: encoder)
+    assert again.get(None, "kb")["vectors_pending"] > 0
+    again.search(None, "kb", "shipping", top_k=2)
+    assert again.backfill.wait(again.get(None, "kb")["id"], timeout=60)
+    assert again.get(None, "kb")["vectors_pending"] == 0
+    assert "dense" in again.search(None, "kb", "shipping days", top_k=1)[0].scores

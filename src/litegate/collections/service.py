@@ -15,7 +15,7 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from litegate.collections import filters as filter_rules
+from litegate.collections.backfill import PENDING, VectorBackfill, pending_count
 from litegate.collections.chunking import Chunk, chunk_document
 from litegate.collections.fusion import DEFAULT_FUSION, FUSIONS, Fusion
 from litegate.collections.ingest import IngestJobs
@@ -48,6 +49,7 @@ CANDIDATES = 100  # each side's list before fusion
 MAX_PAGES = 2000
 MAX_FILE_BYTES = 200 * 1024 * 1024
 QUERY_CACHE = 512
+INLINE_VECTORS = 64  # a file of more chunks gets its vectors in the background
 
 
 class _Background:
@@ -135,7 +137,10 @@ class Collections:
         self.vectors = VectorCache()
         self._query_vectors: OrderedDict[str, np.ndarray] = OrderedDict()  # recent queries' vectors
         self._query_lock = threading.Lock()
+        self._built: Any = None  # the encoder, made on first use
+        self._built_lock = threading.Lock()
         metadata.create_all(engine)
+        self.backfill = VectorBackfill(engine, self.embed)
 
         self.jobs = IngestJobs(self)
 
@@ -162,7 +167,8 @@ class Collections:
                                            .where(f.collection_id == row["id"])).one()
         return {"id": row["id"], "name": row["name"], "description": row["description"],
                 "metadata": _loads(row["metadata"]), "encoder": row["encoder"], "created_at": row["created_at"],
-                "files": int(files), "chunks": int(chunks), "bytes": int(size)}
+                "files": int(files), "chunks": int(chunks), "bytes": int(size),
+                "vectors_pending": pending_count(conn, row["id"])}
 
     def create(self, owner: str | None, name: str, *, description: str | None = None,
                attributes: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -326,7 +332,8 @@ class Collections:
                      file_id: str | None = None, attributes: dict[str, Any] | None = None,
                      replaces: str | None = None) -> dict[str, Any]:
         chunks = chunk_document(doc)
-        vectors = self.embed([c.indexed_text() for c in chunks]) if chunks else None
+        # a large file is searchable by its words at once; its vectors follow (backfill.py)
+        vectors = self.embed([c.indexed_text() for c in chunks]) if 0 < len(chunks) <= INLINE_VECTORS else None
         return self._write(collection_id, doc, chunks, vectors, source=source, sha256=sha256, size=size,
                            file_id=file_id, attributes=attributes, replaces=replaces)
 
@@ -350,19 +357,29 @@ class Collections:
             conn.execute(insert(collection_files_table).values(**row))
             self._insert_chunks(conn, collection_id, row["id"], chunks, vectors)
             self._bump(conn, collection_id)
+        if vectors is None:
+            self.backfill.schedule(collection_id)
         return dict(self._file_body(row), replaced=replaces is not None)
 
+    def encoder(self) -> Any:
+        """What encodes chunks and queries (made on first use)."""
+        with self._built_lock:
+            if self._built is None:
+                self._built = self._encoder()
+            return self._built
+
     def embed(self, texts: builtins.list[str]) -> np.ndarray:
-        vectors = np.asarray(self._encoder().encode(texts), dtype=np.float32)
+        vectors = np.asarray(self.encoder().encode(texts), dtype=np.float32)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
     def _insert_chunks(self, conn: Connection, collection_id: str, file_row: str, chunks: builtins.list[Chunk],
-                       vectors: np.ndarray) -> None:
+                       vectors: np.ndarray | None) -> None:
         rows = [{"collection_id": collection_id, "file_row": file_row, "ord": i, "text": c.text,
                  "section": c.section, "kind": c.kind, "page": c.page, "line_start": c.line_start,
                  "line_end": c.line_end, "start_s": c.start_s, "end_s": c.end_s,
-                 "vector": vectors[i].astype(np.float32).tobytes()} for i, c in enumerate(chunks)]
+                 "vector": PENDING if vectors is None else vectors[i].astype(np.float32).tobytes()}
+                for i, c in enumerate(chunks)]
         ids = conn.execute(insert(chunks_table).returning(chunks_table.c.id, sort_by_parameter_order=True),
                            rows).scalars().all()
         self.lexical.add(conn, collection_id, [(i, c.indexed_text()) for i, c in zip(ids, chunks)])
@@ -471,8 +488,18 @@ class Collections:
         c = chunks_table.c
         rows = conn.execution_options(stream_results=True, yield_per=8192).execute(
             select(c.id, c.file_row, c.vector).where(c.collection_id == coll["id"]).order_by(c.id))
-        built = build(coll["version"], ((r[0], r[1], r[2]) for r in rows))
+        pending = [0]
+
+        def with_vectors() -> Iterator[tuple[int, str, bytes]]:
+            for r in rows:
+                if r[2]:
+                    yield r[0], r[1], r[2]
+                else:
+                    pending[0] += 1
+        built = build(coll["version"], with_vectors())
         self.vectors.put(coll["id"], built)
+        if pending[0]:  # left by a crash, or still being encoded (then this is a no-op)
+            self.backfill.schedule(coll["id"])
         return built
 
     def _index_for(self, conn: Connection, coll: dict[str, Any], q: np.ndarray) -> CollectionVectors:

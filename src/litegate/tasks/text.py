@@ -13,29 +13,27 @@ from pydantic import BaseModel, Field, PrivateAttr, field_validator
 from litegate.chat.structured import compile_schema
 from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
+from litegate.tasks.abstention import answer_probability, logit_p_null, shipped
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec, TextRequest, check_size
+from litegate.tasks.spans import coverage, echo, focus, snap, trim
 from litegate.tenancy import current
 
 NOT_IN_CONTEXT = "not in context"
 NOT_IN_DOCUMENTS = "not in the documents"
 MAX_CANDIDATES = 200
 
-
 class SummarizeRequest(TextRequest):
     max_bullets: int = Field(default=5, ge=1, le=50, description="most bullet points")
     max_words: int = Field(default=120, ge=5, le=2000, description="most words in all")
-
 
 class TranslateRequest(TextRequest):
     cli = {"target_language": {"flag": "--to"}}
 
     target_language: str | None = Field(default=None, description="the target language, e.g. French or de")
 
-
 class Passage(BaseModel):
     id: str
     text: str
-
 
 class AnswerRequest(TextRequest):
     cli = {"context": {"lines_file": True}}
@@ -55,7 +53,6 @@ class AnswerRequest(TextRequest):
     def _query_size(cls, v: str | None) -> str | None:
         return check_size(v)
 
-
 class RankRequest(TaskRequest):
     cli = {"candidates": {"lines_file": True}}
 
@@ -68,7 +65,6 @@ class RankRequest(TaskRequest):
     def _query_size(cls, v: str | None) -> str | None:
         return check_size(v)
 
-
 def _mean_token_probability(result: dict[str, Any]) -> float:
     """exp(mean log-probability) of the generated tokens: the model's own certainty."""
     tokens = (result["choices"][0].get("logprobs") or {}).get("content") or []
@@ -76,12 +72,10 @@ def _mean_token_probability(result: dict[str, Any]) -> float:
         return 0.0
     return math.exp(sum(t.get("logprob", 0.0) for t in tokens) / len(tokens))
 
-
 def _generate(llm: Any, system: str, user: str, max_tokens: int) -> tuple[str, dict[str, Any], Any]:
     result = llm.chat({"messages": [{"role": "system", "content": system}, {"role": "user", "content": user}],
                        "temperature": 0.0, "max_tokens": max_tokens, "logprobs": True, "top_logprobs": 1})
     return result["choices"][0]["message"]["content"] or "", result, llm
-
 
 def summarize(ctx: TaskContext, llm: Any, req: SummarizeRequest) -> TaskOutput:
     text = req.require_text()
@@ -102,7 +96,6 @@ def summarize(ctx: TaskContext, llm: Any, req: SummarizeRequest) -> TaskOutput:
     return TaskOutput(result={"summary": "\n".join(f"- {b}" for b in bounded), "bullets": bounded},
                       confidence=_mean_token_probability(result), tier=llm.name, model=llm.model, usage=usage)
 
-
 def translate(ctx: TaskContext, llm: Any, req: TranslateRequest) -> TaskOutput:
     text = req.require_text()
     if not req.target_language or not req.target_language.strip():
@@ -115,7 +108,6 @@ def translate(ctx: TaskContext, llm: Any, req: TranslateRequest) -> TaskOutput:
     return TaskOutput(result={"translation": out.strip(), "target_language": req.target_language},
                       confidence=_mean_token_probability(result), tier=llm.name, model=llm.model, usage=usage)
 
-
 def _passages(req: AnswerRequest) -> list[Passage]:
     if not req.context:
         raise InvalidRequest("'context' must hold at least one passage (strings or {id, text})", param="context")
@@ -126,22 +118,6 @@ def _passages(req: AnswerRequest) -> list[Passage]:
     if any(not p.text.strip() for p in passages):
         raise InvalidRequest("'context' contains an empty passage", param="context")
     return passages
-
-
-def _supported(answer_text: str, passages: list[Passage]) -> bool:
-    """At least half of the answer's words occur in the cited passages, as words: a number
-    only as itself ("1" is not in "14 days"), a longer word also as another form of it
-    ("laptop" for "laptops")."""
-    words = re.findall(r"\w+", answer_text.lower())
-    if not words:
-        return False
-    source = set(re.findall(r"\w+", " ".join(p.text.lower() for p in passages)))
-    stems = {w[:5] for w in source if len(w) >= 5 and not w.isdigit()}
-
-    def found(word: str) -> bool:
-        return word in source or (len(word) >= 5 and not word.isdigit() and word[:5] in stems)
-    return sum(1 for w in words if found(w)) * 2 >= len(words)
-
 
 def retrieve(ctx: TaskContext, req: AnswerRequest, api_key: str | None) -> None:
     """With ``collection``: the question's best chunks become the passages (once per call,
@@ -162,7 +138,6 @@ def retrieve(ctx: TaskContext, req: AnswerRequest, api_key: str | None) -> None:
                                        filters=req.filters)
     req.context = [Passage(id=str(i + 1), text=hit.text) for i, hit in enumerate(req._hits)]
 
-
 def _sources(req: AnswerRequest, citations: list[str]) -> list[dict[str, Any]]:
     """The cited chunks with where they came from (file, page, lines, seconds)."""
     out = []
@@ -174,8 +149,42 @@ def _sources(req: AnswerRequest, citations: list[str]) -> list[dict[str, Any]]:
                     "text": hit.text})
     return out
 
+FOCUS_CHARS = 1200  # what the model reads of the passages: about 300 tokens keep a call short on 2 cores
+ANSWER_SCHEMA = {"type": "object", "properties": {"answer": {"type": ["string", "null"], "maxLength": 200}},
+                 "required": ["answer"], "additionalProperties": False}
+ANSWER_PROMPT = ("Answer the question with the shortest exact phrase copied from the passages below: a name, a "
+                 "number, a date or a few words, not a sentence. If the passages do not say, reply "
+                 '{"answer": null}. Reply with only the JSON object.\nPassages:\n')
+
+def _retrieval_score(req: AnswerRequest, index: int) -> float | None:
+    """The cited chunk's cosine with the question (collections only)."""
+    if index < len(req._hits):
+        value = req._hits[index].scores.get("dense")
+        return None if value is None else float(value)
+    return None
+
+def _unsure(question: str, passages: list[Passage], req: AnswerRequest, result: dict[str, Any]
+            ) -> tuple[str, Passage | None, dict[str, float | None]]:
+    """The model's answer as a span of a passage (trimmed of the question's own words), the
+    passage, and the signals the abstention score reads."""
+    raw = (json.loads(result["choices"][0]["message"]["content"]).get("answer") or "").strip()
+    texts = [p.text for p in passages]
+    span = snap(raw, texts) if raw else None
+    signals: dict[str, float | None] = {
+        "logit_p_null": logit_p_null(result), "answer_prob": answer_probability(result),
+        "span_f1": span.f1 if span else 0.0,
+        "coverage": coverage(question, texts[span.passage]) if span else 0.0,
+        "retrieval": _retrieval_score(req, span.passage) if span else None}
+    if span is None or span.f1 < 0.5:  # nothing in the passages says it
+        return "", None, signals
+    text = trim(span.text(texts), question)
+    signals["echo"] = echo(question, text)
+    return text, passages[span.passage], signals
 
 def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
+    """A short span of one passage, chosen by the model and snapped to the passage's own words;
+    "not in context" when the model finds none or the abstention score is below its threshold
+    (the confidence is that score, P(the answer is right), or for an abstention P(unanswerable))."""
     question = req.query or req.text
     if not question or not question.strip():
         raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
@@ -183,42 +192,33 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
         return TaskOutput(result={"answer": NOT_IN_DOCUMENTS, "found": False, "citations": [], "sources": []},
                           confidence=1.0, tier=llm.name, model=llm.model)
     passages = _passages(req)
-    ids = [p.id for p in passages]
-    schema = {"type": "object", "properties": {
-        "citations": {"type": "array", "items": {"enum": ids}, "maxItems": len(ids)},
-        "answer": {"type": ["string", "null"], "maxLength": 500},
-    }, "required": ["citations", "answer"], "additionalProperties": False}
-    compiled = compile_schema(schema)
-    listing = "\n".join(f"[{p.id}] {p.text}" for p in passages)
-    system = ("Answer the question using only the passages below. First list the ids of the passages that "
-              "contain the answer, then give a short answer taken from them. If no passage contains the "
-              'answer, reply {"citations": [], "answer": null}. Reply with only the JSON object.\n'
-              f"Passages:\n{listing}")
-    result = llm.chat({"messages": [{"role": "system", "content": system}, {"role": "user", "content": question}],
-                       "temperature": 0.0, "max_tokens": 300, "logprobs": True, "top_logprobs": 1},
-                      schema=compiled)
+    shown = focus(question, [p.text for p in passages], FOCUS_CHARS)
+    listing = "\n".join(f"[{p.id}] {text}" for p, text in zip(passages, shown) if text)
+    result = llm.chat({"messages": [{"role": "system", "content": ANSWER_PROMPT + listing},
+                                    {"role": "user", "content": question}],
+                       "temperature": 0.0, "max_tokens": 80, "logprobs": True, "top_logprobs": 5},
+                      schema=compile_schema(ANSWER_SCHEMA))
     usage = Usage()
     usage.add(result)
     if result["choices"][0].get("finish_reason") == "length":
         raise InvalidRequest("the answer did not fit its token budget", param="query", code="output_truncated")
-    data = json.loads(result["choices"][0]["message"]["content"])
-    citations = list(dict.fromkeys(data.get("citations") or []))
-    text = data.get("answer") or ""
-    if text.strip() and not citations:
-        # small models often skip the ids; cite the passages that contain the answer
-        citations = [p.id for p in passages if _supported(text, [p])]
-    cited = [p for p in passages if p.id in citations]
-    confidence = _mean_token_probability(result)
+    text, cited, signals = _unsure(question, passages, req, result)
+    model = shipped()
+    p_right = model.p_right(signals) if cited is not None else 0.0
     grounded = req.collection is not None
-    if not cited or not text.strip() or not _supported(text, cited):
-        # nothing cited, or an answer the cited passages do not contain: not in context
-        result = {"answer": NOT_IN_DOCUMENTS if grounded else NOT_IN_CONTEXT, "found": False, "citations": []}
+    out: dict[str, Any]
+    if cited is not None and p_right >= model.threshold:
+        out = {"answer": text, "found": True, "citations": [cited.id]}
+        confidence = p_right
     else:
-        result = {"answer": text, "found": True, "citations": citations}
+        out = {"answer": NOT_IN_DOCUMENTS if grounded else NOT_IN_CONTEXT, "found": False, "citations": []}
+        confidence = model.p_unanswerable(signals)
+        if text:
+            out["unsure_answer"] = text  # what a reviewer checks
+    out["signals"] = {k: None if v is None else round(v, 4) for k, v in signals.items()}
     if grounded:
-        result["sources"] = _sources(req, result["citations"])
-    return TaskOutput(result=result, confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
-
+        out["sources"] = _sources(req, out["citations"])
+    return TaskOutput(result=out, confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
 
 def _rank_inputs(req: RankRequest) -> tuple[str, list[str], int]:
     query = req.query
@@ -234,12 +234,10 @@ def _rank_inputs(req: RankRequest) -> tuple[str, list[str], int]:
         raise InvalidRequest("'candidates' contains an empty string", param="candidates")
     return query, candidates, min(req.top_k or len(candidates), len(candidates))
 
-
 def _ranking(scores: np.ndarray, candidates: list[str], top_k: int) -> dict[str, Any]:
     order = np.argsort(-scores, kind="stable")[:top_k]
     return {"ranking": [{"index": int(i), "score": round(float(scores[i]), 6), "text": candidates[int(i)]}
                         for i in order]}
-
 
 def rank_nano(ctx: TaskContext, tier: Any, req: RankRequest) -> TaskOutput:
     query, candidates, top_k = _rank_inputs(req)
@@ -249,7 +247,6 @@ def rank_nano(ctx: TaskContext, tier: Any, req: RankRequest) -> TaskOutput:
     soft = np.exp((scores - scores.max()) / 0.05)
     return TaskOutput(result=_ranking(scores, candidates, top_k), confidence=float(soft.max() / soft.sum()),
                       tier=tier.name, model=tier.model)
-
 
 def rank_llm(ctx: TaskContext, llm: Any, req: RankRequest) -> TaskOutput:
     query, candidates, top_k = _rank_inputs(req)
@@ -265,7 +262,6 @@ def rank_llm(ctx: TaskContext, llm: Any, req: RankRequest) -> TaskOutput:
     scores = np.array(values)
     return TaskOutput(result=_ranking(scores, candidates, top_k), confidence=float(scores.max()),
                       tier=llm.name, model=llm.model, usage=usage)
-
 
 SUMMARIZE = TaskSpec(name="summarize", request=SummarizeRequest, summary="Summarize within a bullet and word budget.",
                      runs={"chat": summarize})
