@@ -28,13 +28,14 @@ HERE = Path(__file__).parent
 @dataclass(frozen=True)
 class FieldSpec:
     type: str  # a documents.fieldtypes type
-    source: str  # which candidates: money, dates, times, phones, ids, names, address, party, currency
+    source: str  # which candidates: money, dates, times, phones, ids, names, address, shop_address,
+    # party, currency
     description: str
 
 
 RECEIPT = {
     "merchant_name": FieldSpec("string", "names", "the shop or business that issued the receipt"),
-    "merchant_address": FieldSpec("address", "address", "the merchant's street address, as printed"),
+    "merchant_address": FieldSpec("address", "shop_address", "the merchant's street address, as printed"),
     "merchant_phone": FieldSpec("phone", "phones", "the merchant's phone number"),
     "date": FieldSpec("date", "dates", "the date of purchase"),
     "time": FieldSpec("time", "times", "the time of purchase"),
@@ -86,6 +87,8 @@ def _candidates(page: layout.Page, source: str, currency: str | None) -> list[ca
         return cands.money(page, currency)
     if source == "address":
         return cands.runs(page)
+    if source == "shop_address":  # a receipt may print its shop's address at the foot
+        return cands.addresses(page)
     if source == "party":
         return cands.runs(page, 0, min(len(page.lines), 60))
     return {"dates": cands.dates, "times": cands.times, "phones": cands.phones, "ids": cands.ids,
@@ -134,7 +137,7 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
                                       0.9 if currency else 0.5, None, page)
             continue
         pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency))
-        if fs.source == "address":
+        if fs.source in ("address", "shop_address"):
             pool = [c for c in pool if not taken_lines & set(range(c.line, c.line + c.lines))]
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)
