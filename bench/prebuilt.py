@@ -235,7 +235,7 @@ def receipt(rng: random.Random) -> Doc:
     # where the shop's name and address are printed: the name on one line or over the kind of
     # business, a logo OCR reads as marks with the legal name at the foot, the address at the foot
     has_form = any(name.lower().endswith(" " + s.lower()) for s in SUFFIXES if s)
-    kind = rng.choice(KINDS) if rng.random() < 0.15 and not has_form else ""
+    kind = rng.choice(KINDS) if rng.random() < 0.3 and not has_form else ""
     if kind:
         doc.truth["merchant_name"] = f"{name} {kind}"
     legal = ""
@@ -295,8 +295,15 @@ def receipt(rng: random.Random) -> Doc:
     if rng.random() < 0.2:
         doc.add(rng.choice(["ITEM PRICE QTY TOTAL", "Qty Item Name Amount", "Artikel Menge Preis", "Description "
                             "Amount", "QTY DESCRIPTION PRICE"]))
+    prices: list[float] = []
+    repeats = rng.random() < 0.35  # the same item, or items at one price, bought more than once
     for _ in range(rng.randint(1, 18)):
         price = round(rng.uniform(0.3, 60) if style != "id" else rng.randint(2, 90) * 1000, 2)
+        if style != "id" and rng.random() < 0.15:
+            price = float(rng.choice([1, 2, 3, 5, 10, 12, 15]))
+        if repeats and prices and rng.random() < 0.4:
+            price = rng.choice(prices)
+        prices.append(price)
         qty = rng.choice([1, 1, 1, 2, 3])
         if qty > 1 and rng.random() < 0.5:
             doc.add(f"{qty} x {fmt(price, style)}")
