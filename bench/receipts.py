@@ -3,6 +3,7 @@ the fields a user asks for, on public scans with their own labels (not documents
 
     python bench/receipts.py --data path/to/vision-data [--split test] [--limit N]
                              [--engine rapidocr] [--no-fields] [--dump out.jsonl]
+    python bench/receipts.py --set wildreceipt --data path/to/wildreceipt --limit 90 --dump wild.jsonl
 
 Data sets (each read from a local copy; nothing is downloaded):
 
@@ -15,6 +16,12 @@ Data sets (each read from a local copy; nothing is downloaded):
   reading writes no diacritics (Stück as Stuck), so both sides are compared with accents folded;
   on a few thin receipts it also reads the print on the back showing through as mirrored
   gibberish, which counts against the OCR here (the median is printed beside the mean).
+
+- ``wildreceipt``: photos and scans of real receipts, mostly English-speaking shops and
+  restaurants (the set's test file, 472 receipts: ``test.txt`` beside ``image_files/``), each
+  run of text boxed by a person and typed with one of the set's classes (``class_list.txt``):
+  the name, address, date and total labels are the runs of their classes. No transcript is
+  compared here (bench/ocr.py measures its OCR).
 
 Split: a receipt is ``dev`` when the first byte of the sha1 of its file name is below 86 (a
 third), else ``test``. Only ``dev`` is looked at while changing the code; ``test`` is the
@@ -32,8 +39,12 @@ but letters and digits dropped (the key is a short name such as ``aldi``; receip
 is a kind of shop rather than a name, ``tanke`` and ``apotheke``, are left out of this field);
 a date when it is the same calendar day; a total when it is the same number of cents; an
 address when its street, postcode and city (labeled by hand from the images for this bench, in
-bench/data/softmatic-addresses.jsonl) are all in it and nothing else of substance. Prints one
-JSON object.
+bench/data/softmatic-addresses.jsonl) are all in it and nothing else of substance. On
+WildReceipt a name or an address is right when it equals its label ignoring case, spacing and
+punctuation (the set writes runs without spaces); a date when it is a reading of the labeled
+date (day and month in either order when the label is ambiguous, as the set does not say which);
+a total when it is one of the labeled totals. Each wrong field says where it comes from
+(``wrong_from``: ocr, candidates or choice). Prints one JSON object.
 """
 
 from __future__ import annotations

@@ -347,3 +347,26 @@ def test_a_name_over_its_kind_of_business_and_its_echo_in_the_legal_name() -> No
     assert names["GOLDEN LOTUS"]["echo"] == 1.0 and names["KOREAN RESTAURANT"]["echo"] == 0.0
     aldi = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(RECEIPT_FOOT), "names", None)}
     assert aldi["WUNSCHLOS GLÜCKLICH?"]["echo"] == 0.0
+
+
+def test_a_calibration_maps_confidences_only_and_a_stale_one_is_ignored(tmp_path) -> None:
+    import json
+
+    from litegate.documents.prebuilt import model
+
+    weights = {"fields": {"total": {"weights": {"kw_total": 6.0}, "bias": -1.0, "threshold": 0.0}}}
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(weights))
+    raw = model.load(path)["scorers"]["total"]
+    assert raw.calibration is None
+    cal = {"weights_sha1": model.weights_sha1(path), "fields": {"total": {"a": 0.2, "b": 0.5}}}
+    path.with_suffix(".calibration.json").write_text(json.dumps(cal))
+    scorer = model.load(path)["scorers"]["total"]
+    page = prebuilt.page_of("MILK 2.00\nTOTAL 9.50\nCASH 10.00")
+    pool = prebuilt._candidates(page, "money", None)
+    (best_raw, p_raw), (best, p) = raw.best(pool), scorer.best(pool)
+    assert best is best_raw and best.value.amount == 9.5  # the same answer, a humbler confidence
+    assert p_raw > 0.99 and 0.5 < p < p_raw
+    assert [c for _, c in scorer.ranked(pool, 3)] == [c for _, c in raw.ranked(pool, 3)]
+    path.write_text(json.dumps({"fields": {"total": {"weights": {"kw_total": 5.0}, "bias": -1.0}}}))
+    assert model.load(path)["scorers"]["total"].calibration is None  # fitted to other weights
