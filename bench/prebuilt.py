@@ -292,6 +292,8 @@ def receipt(rng: random.Random) -> Doc:
     doc.truth["time"] = clock if len(clock) > 5 else clock
     subtotal = 0.0
     item_codes = rng.random() < 0.15  # an article number before each item
+    modifier = rng.choice(["NO ONION", "EXTRA CHEESE", "TO GO", "PROMO", "Pfand", "YELP", "SIDE SALAD", "LARGE",
+                           "Mehrweg", "DISKON MEMBER"]) if rng.random() < 0.15 else ""
     if rng.random() < 0.2:
         doc.add(rng.choice(["ITEM PRICE QTY TOTAL", "Qty Item Name Amount", "Artikel Menge Preis", "Description "
                             "Amount", "QTY DESCRIPTION PRICE"]))
@@ -309,6 +311,8 @@ def receipt(rng: random.Random) -> Doc:
             doc.add(f"{qty} x {fmt(price, style)}")
         code = f"{rng.randint(1000, 999999)} " if item_codes else ""
         doc.row(f"{code}{rng.choice(ITEMS)}", money(price * qty) + rng.choice(["", "", " A", " B", " C", " *"]))
+        if modifier and rng.random() < 0.5:  # a line under the item without an amount
+            doc.add(modifier)
         subtotal += price * qty
     subtotal = round(subtotal, 2)
     discount = round(subtotal * rng.uniform(0.05, 0.2), 2) if rng.random() < 0.1 else 0.0
@@ -358,8 +362,10 @@ def receipt(rng: random.Random) -> Doc:
         else:
             doc.row(f"{rng.choice(LABELS['tax'])} {rate * 100:.0f}%", fmt(tax, style))
         doc.truth["tax"] = tax
-    if rng.random() < 0.25:  # a card slip repeats the amount
-        doc.add(rng.choice(["Kartenzahlung", "CARD PAYMENT", "girocard", "VISA CREDIT"]))
+    if rng.random() < 0.25:  # a card slip repeats the amount, and often the merchant
+        doc.add(rng.choice(["Kartenzahlung", "CARD PAYMENT", "girocard", "VISA CREDIT", "Kundenbeleg"]))
+        if rng.random() < 0.5:
+            doc.add(name, "center")
         doc.row(rng.choice(["Betrag EUR", "AMOUNT", "Amount", "Total"]), fmt(total, style))
         doc.add(f"Datum {date_text(rng, when, style)} {clock}" if rng.random() < 0.5 else "Terminal-ID 5123456")
     for _ in range(rng.randint(0, 3)):  # the register's numbers: transaction, terminal, till, store

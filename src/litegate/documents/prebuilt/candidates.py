@@ -199,7 +199,22 @@ def _echo(page: Page, group: list[Line]) -> dict[str, float]:
         if _LEGAL_FORM.search(other.text) and not _money_line(other):
             elsewhere |= _words(other.text)
     share = len(words & elsewhere) / len(words)
-    return {"echo": share, "echo_any": 1.0 if share else 0.0}
+    return {"echo": share, "echo_any": 1.0 if share else 0.0, "repeat_line": _repeat_line(page, group)}
+
+
+def _repeat_line(page: Page, group: list[Line]) -> float:
+    """1.0 when the candidate's text is printed again as a line of its own further down, away
+    from the items (a card slip names the merchant again); a word repeated among the items, a
+    modifier under each dish, is not."""
+    text = re.sub(r"\W", "", " ".join(g.text for g in group).lower())
+    last = max(g.index for g in group)
+    for other in page.lines[last + 3:]:
+        if re.sub(r"\W", "", other.text.lower()) != text:
+            continue
+        around = page.lines[max(other.index - 1, 0):other.index + 2]
+        if not any(_money_line(a) for a in around):
+            return 1.0
+    return 0.0
 
 
 def _name_features(page: Page, group: list[Line]) -> dict[str, float]:
@@ -360,6 +375,7 @@ def addresses(page: Page) -> list[Candidate]:
         if c.line >= ADDRESS_LINES:
             c.features["below_top"], c.features["rank"] = 1.0, 1.0
         group = page.lines[c.line:c.line + c.lines]
+        c.features["legal_form"] = 1.0 if any(_LEGAL_FORM.search(g.text) for g in group) else 0.0
         c.features["street_number"] = 1.0 if any(("street" in g.keywords and _STREET_NUMBER.search(g.text))
                                                  or _COMPOUND_STREET.search(g.text) for g in group) else 0.0
     return found
