@@ -360,7 +360,8 @@ _STREET_NUMBER = re.compile(r"(?<![\d.,])\d{1,5}[a-zA-Z]?(?![\d.,:])")
 def addresses(page: Page) -> list[Candidate]:
     """Runs among the first lines (``runs``), and further down the page the runs that read like
     an address: some receipts print the shop's address at the foot, under the last amounts.
-    A run there starts on a line with a street word or a postcode."""
+    A run there holds a line with a street word, a compound street or a postcode, and no
+    amount."""
     found = runs(page)
     for line in page.lines[ADDRESS_LINES:]:
         for span in range(1, MAX_RUN):
