@@ -125,6 +125,22 @@ def noisy(rng: random.Random, text: str, rate: float) -> str:
     return "".join(out)
 
 
+def logo_read(rng: random.Random, text: str) -> str:
+    """A name printed as a logo, as OCR reads it: letters dropped, doubled or swapped for
+    marks, the case mixed and spaces moved."""
+    out = []
+    for ch in text:
+        r = rng.random()
+        if r < 0.2:
+            continue
+        if r < 0.3:
+            out.append(rng.choice("ilI|.'aeo"))
+        out.append(ch.swapcase() if rng.random() < 0.3 else ch)
+        if rng.random() < 0.1:
+            out.append(" ")
+    return "".join(out).strip() or "~"
+
+
 class Doc:
     """Lines with boxes as an OCR engine would give them, and the truth."""
 
@@ -154,9 +170,24 @@ class Doc:
         self.y += h * self.rng.uniform(1.15, 1.6)
 
 
+# short lines printed among a receipt's first ones that are no name: service, order and policy
+TOP_MATTER = ["Table 12", "Table #7", "Tisch 4", "Server: Anna", "Serv: Tom", "Cashier: Mike", "Kassierer: Jan",
+              "Guests: 2", "Gst 3", "Dine In", "Take Away", "TO GO", "Medium", "General", "Order 23", "ORDER #118",
+              "Sale", "REPRINT", "DUPLICATE", "Member", "ALL SALES FINAL", "NO REFUNDS", "ALLOWED",
+              "Kein Umtausch", "Terminal 3", "POS 2", "Reg 04", "Drive Thru", "Pickup", "Lane 5", "Meja 6",
+              "Kasir: Dewi", "Station 2", "Counter", "Bar", "Express", "Self checkout"]
+ORIGINS = ["Korean", "Italian", "Thai", "Family", "Duty Free", "Seafood", "Organic", "Country", "Garden", "Express",
+           "Asian", "Steak", "Noodle", "Grand", "Old Town", "Station"]
+
+
 def merchant(rng: random.Random) -> str:
-    name = f"{rng.choice(WORDS)} {rng.choice(KINDS)}" if rng.random() < 0.7 else rng.choice(WORDS) + rng.choice(
-        ["", "mart", "markt", "shop", "'s"])
+    r = rng.random()
+    if r < 0.2:  # a longer name: several words before the kind of business
+        name = f"{rng.choice(WORDS)} {rng.choice(WORDS)} {rng.choice(ORIGINS)} {rng.choice(KINDS)}"
+    elif r < 0.7:
+        name = f"{rng.choice(WORDS)} {rng.choice(KINDS)}"
+    else:
+        name = rng.choice(WORDS) + rng.choice(["", "mart", "markt", "shop", "'s"])
     suffix = rng.choice(SUFFIXES)
     name = f"{name} {suffix}".strip()
     return name.upper() if rng.random() < 0.55 else name
@@ -169,8 +200,14 @@ def address(rng: random.Random) -> list[str]:
                         f"Lot {number}, {street}"])
     city = rng.choice(CITIES)
     zip5 = f"{rng.randint(10000, 99999)}"
+    letters = "ABCDEFGHJKLMNPRSTVWXY"
+    british = f"{rng.choice(letters)}{rng.choice(letters)}{rng.randint(1, 99)} {rng.randint(1, 9)}" \
+              f"{rng.choice(letters)}{rng.choice(letters)}"
+    canadian = f"{rng.choice(letters)}{rng.randint(0, 9)}{rng.choice(letters)} {rng.randint(0, 9)}" \
+               f"{rng.choice(letters)}{rng.randint(0, 9)}"
     second = rng.choice([f"{zip5} {city}", f"{city}, {rng.choice(STATES)} {zip5}", f"{city} {zip5}",
-                         f"D-{zip5} {city}", f"{zip5} {city}, {rng.choice(STATES)}"])
+                         f"D-{zip5} {city}", f"{zip5} {city}", f"{city} {rng.choice(STATES)} {zip5}",
+                         f"{city} {british}", f"{city} {rng.choice(STATES)} {canadian}", f"{city}-{zip5}"])
     lines = [first, second]
     if rng.random() < 0.15:
         lines.insert(1, rng.choice(["Unit 3", "2nd Floor", "Blok B", "Einkaufszentrum", "Plaza Mall"]))
@@ -199,6 +236,19 @@ def receipt(rng: random.Random) -> Doc:
                                                                      else "")
     name, addr, tel = merchant(rng), address(rng), phone(rng)
     doc.truth.update(merchant_name=name, merchant_address=", ".join(addr), date=when.isoformat(), currency=code)
+    # where the shop's name and address are printed: the name on one line or over the kind of
+    # business, a logo OCR reads as marks with the legal name at the foot, the address at the foot
+    has_form = any(name.lower().endswith(" " + s.lower()) for s in SUFFIXES if s)
+    kind = rng.choice(KINDS) if rng.random() < 0.3 and not has_form else ""
+    if kind:
+        doc.truth["merchant_name"] = f"{name} {kind}"
+    legal = ""
+    if rng.random() < 0.3:
+        legal = name if has_form else f"{name} {rng.choice([s for s in SUFFIXES if s])}"
+    logo = bool(legal) and rng.random() < 0.3
+    if logo:
+        doc.truth["merchant_name"] = legal
+    address_at_foot = rng.random() < 0.1
     if rng.random() < 0.2:
         doc.add(rng.choice(LABELS["header"]), "center")
     if rng.random() < 0.15:  # a logo or a QR code read as marks, often as CJK characters
@@ -206,14 +256,27 @@ def receipt(rng: random.Random) -> Doc:
     if rng.random() < 0.2:  # an advertisement printed above the shop's name
         for _ in range(rng.randint(1, 3)):
             doc.add(rng.choice(PROMOS), "center")
-    doc.add(name, rng.choice(["center", "center", "left"]), scale=rng.choice([1.0, 1.3, 1.8]))
+    doc.add(logo_read(rng, name) if logo else name, rng.choice(["center", "center", "left"]),
+            scale=rng.choice([1.0, 1.3, 1.8]))
+    if kind:
+        doc.add(kind.upper() if rng.random() < 0.5 else kind, "center")
     if rng.random() < 0.2:
         doc.add(rng.choice(["Filiale 1234", "Store #452", "Branch: Central", "Cabang Mall", "Outlet 07"]), "center")
-    for line in addr:
-        doc.add(line, "center" if rng.random() < 0.7 else "left")
+    if not address_at_foot:
+        for line in addr:
+            doc.add(line, "center" if rng.random() < 0.7 else "left")
     if rng.random() < 0.75:
         doc.add(f"{rng.choice(LABELS['phone'])} {tel}", "center")
         doc.truth["merchant_phone"] = ("+" if tel.startswith("+") else "") + re.sub(r"\D", "", tel)
+    for _ in range(rng.choice([0, 0, 1, 2, 3])):
+        doc.add(rng.choice(TOP_MATTER), rng.choice(["center", "left"]))
+    for _ in range(rng.choice([0, 0, 1, 2])):  # the register's numbers near the top
+        n = rng.randint(1000, 999999)
+        doc.add(rng.choice([f"Trans #: {n}", f"Register: {rng.randint(1, 9)} Trans #: {n}", f"CHECK # {n}",
+                            f"Order #: {n} DINE IN", f"TRAN #{n:012d} CASHIER # {rng.randint(1000, 9999)}",
+                            f"Store #{rng.randint(10, 9999)} Term {rng.randint(1, 99)}", f"Bon-Nr. {n}",
+                            f"Receipt No: {n}", f"Invoice {n}", f"Beleg {n} Kasse {rng.randint(1, 9)}"]),
+                rng.choice(["center", "left"]))
     if rng.random() < 0.4:
         doc.add(rng.choice([f"VAT No: GB{rng.randint(10**8, 10**9)}",
                             f"St.-Nr. {rng.randint(10, 99)}/{rng.randint(100, 999)}/{rng.randint(10000, 99999)}",
@@ -232,12 +295,28 @@ def receipt(rng: random.Random) -> Doc:
         doc.add(dt_line)
     doc.truth["time"] = clock if len(clock) > 5 else clock
     subtotal = 0.0
+    item_codes = rng.random() < 0.15  # an article number before each item
+    modifier = rng.choice(["NO ONION", "EXTRA CHEESE", "TO GO", "PROMO", "Pfand", "YELP", "SIDE SALAD", "LARGE",
+                           "Mehrweg", "DISKON MEMBER"]) if rng.random() < 0.15 else ""
+    if rng.random() < 0.2:
+        doc.add(rng.choice(["ITEM PRICE QTY TOTAL", "Qty Item Name Amount", "Artikel Menge Preis", "Description "
+                            "Amount", "QTY DESCRIPTION PRICE"]))
+    prices: list[float] = []
+    repeats = rng.random() < 0.35  # the same item, or items at one price, bought more than once
     for _ in range(rng.randint(1, 18)):
         price = round(rng.uniform(0.3, 60) if style != "id" else rng.randint(2, 90) * 1000, 2)
+        if style != "id" and rng.random() < 0.15:
+            price = float(rng.choice([1, 2, 3, 5, 10, 12, 15]))
+        if repeats and prices and rng.random() < 0.4:
+            price = rng.choice(prices)
+        prices.append(price)
         qty = rng.choice([1, 1, 1, 2, 3])
         if qty > 1 and rng.random() < 0.5:
             doc.add(f"{qty} x {fmt(price, style)}")
-        doc.row(f"{rng.choice(ITEMS)}", money(price * qty) + rng.choice(["", "", " A", " B", " C", " *"]))
+        code = f"{rng.randint(1000, 999999)} " if item_codes else ""
+        doc.row(f"{code}{rng.choice(ITEMS)}", money(price * qty) + rng.choice(["", "", " A", " B", " C", " *"]))
+        if modifier and rng.random() < 0.5:  # a line under the item without an amount
+            doc.add(modifier)
         subtotal += price * qty
     subtotal = round(subtotal, 2)
     discount = round(subtotal * rng.uniform(0.05, 0.2), 2) if rng.random() < 0.1 else 0.0
@@ -287,8 +366,10 @@ def receipt(rng: random.Random) -> Doc:
         else:
             doc.row(f"{rng.choice(LABELS['tax'])} {rate * 100:.0f}%", fmt(tax, style))
         doc.truth["tax"] = tax
-    if rng.random() < 0.25:  # a card slip repeats the amount
-        doc.add(rng.choice(["Kartenzahlung", "CARD PAYMENT", "girocard", "VISA CREDIT"]))
+    if rng.random() < 0.25:  # a card slip repeats the amount, and often the merchant
+        doc.add(rng.choice(["Kartenzahlung", "CARD PAYMENT", "girocard", "VISA CREDIT", "Kundenbeleg"]))
+        if rng.random() < 0.5:
+            doc.add(name, "center")
         doc.row(rng.choice(["Betrag EUR", "AMOUNT", "Amount", "Total"]), fmt(total, style))
         doc.add(f"Datum {date_text(rng, when, style)} {clock}" if rng.random() < 0.5 else "Terminal-ID 5123456")
     for _ in range(rng.randint(0, 3)):  # the register's numbers: transaction, terminal, till, store
@@ -302,8 +383,16 @@ def receipt(rng: random.Random) -> Doc:
         doc.add(dt_line)
     for _ in range(rng.randint(0, 3)):
         doc.add(rng.choice(LABELS["footer"]), "center")
-    if rng.random() < 0.3:
+    if legal:
+        doc.add(legal, "center")
+    elif rng.random() < 0.2:
         doc.add(f"{name} {rng.choice(['', '& Co. KG, ' + rng.choice(CITIES)])}".strip(), "center")
+    if address_at_foot:
+        for line in addr:
+            doc.add(line, "center")
+    if rng.random() < 0.15:  # a city and a tax number at the foot: no address
+        doc.add(f"{rng.choice(CITIES)} {rng.choice(['St.-Nr.', 'USt-IdNr', 'VAT', 'Tax ID'])} "
+                f"{rng.randint(10, 99)}/{rng.randint(100, 999)}/{rng.randint(10000, 99999)}", "center")
     return doc
 
 

@@ -291,3 +291,82 @@ def test_an_llm_tier_given_a_prebuilt_extractor_runs_it_and_chooses() -> None:
     assert llm.schemas and all("enum" in p for p in llm.schemas[0]["properties"].values())
     assert out.result["data"]["total"] == "2.75" and out.result["data"]["date"] == "2020-05-16"
     assert out.model == "fake" and set(out.result["field_confidence"]) == set(prebuilt.SPECS["receipt"])
+
+
+def test_a_postcode_beside_a_place_is_told_from_a_register_number() -> None:
+    from litegate.documents.prebuilt.candidates import _ZIP_PLACE
+
+    for printed in ("85630 Grasbrunn", "LAS VEGAS NV 89103", "Omaha, NE 68154", "CHENNAI-600096",
+                    "SURREY BC V3S 9N7", "London EC1N 2HT", "D-20095 Hamburg"):
+        assert _ZIP_PLACE.search(printed), printed
+    for printed in ("Trans #: 46704 Serv: Anna", "Order #68771 DINE IN", "Bon: 12345 Kasse 2", "02130"):
+        assert not _ZIP_PLACE.search(printed), printed
+
+
+RECEIPT_FOOT = """AdLabD neI
+WUNSCHLOS GLÜCKLICH?
+Datum 02.03.2020 19:02
+MILCH 0,99
+BROT 1,79
+SUMME EUR 2,78
+BAR 5,00
+RÜCKGELD 2,22
+Vielen Dank für Ihren Einkauf
+Bitte beachten Sie unsere Angebote
+Öffnungszeiten Mo-Sa 8-20 Uhr
+Kundenservice 0800 123 4567
+Steuer-Nr. 12/345/67890
+Bewahren Sie den Beleg auf
+Es bediente Sie Kasse 3
+Filiale 1234
+Aldi Nord GmbH & Co. KG
+Hauptstraße 5
+33100 Paderborn"""
+
+
+def test_an_address_printed_at_the_foot_is_a_candidate_and_the_legal_name_is_marked() -> None:
+    page = prebuilt.page_of(RECEIPT_FOOT)
+    pool = prebuilt._candidates(page, "shop_address", None)
+    foot = [c for c in pool if c.features.get("below_top")]
+    assert any(c.value.value == "Hauptstraße 5, 33100 Paderborn" for c in foot)
+    assert all(c.line >= 16 for c in foot) and not any("RÜCKGELD" in c.value.value for c in foot)
+    names = {c.value.value: c.features for c in prebuilt._candidates(page, "names", None)}
+    assert names["Aldi Nord GmbH & Co. KG"]["legal_form"] == 1.0
+    assert names["WUNSCHLOS GLÜCKLICH?"]["exclaim"] == 1.0
+    found = prebuilt.extract("receipt", RECEIPT_FOOT)["data"]
+    assert found["merchant_address"] == "Hauptstraße 5, 33100 Paderborn"
+    assert found["total"] == "2.78"
+
+
+def test_a_name_over_its_kind_of_business_and_its_echo_in_the_legal_name() -> None:
+    text = ("GOLDEN LOTUS\nKOREAN RESTAURANT\n2621 ORANGETHORPE AVE\nFULLERTON, CA 92833\nTOTAL $60.44\n"
+            "Golden Lotus Inc.")
+    names = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(text), "names", None)}
+    assert names["GOLDEN LOTUS KOREAN RESTAURANT"]["kind_second"] == 1.0
+    assert names["KOREAN RESTAURANT"]["kind_under_text"] == 1.0
+    assert names["GOLDEN LOTUS"]["echo"] == 1.0 and names["KOREAN RESTAURANT"]["echo"] == 0.0
+    aldi = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(RECEIPT_FOOT), "names", None)}
+    assert aldi["WUNSCHLOS GLÜCKLICH?"]["echo"] == 0.0
+
+
+def test_a_calibration_maps_confidences_only_and_a_stale_one_is_ignored(tmp_path) -> None:
+    import json
+
+    from litegate.documents.prebuilt import model
+
+    weights = {"fields": {"total": {"weights": {"kw_total": 6.0}, "bias": -1.0, "threshold": 0.0}}}
+    path = tmp_path / "receipt.json"
+    path.write_text(json.dumps(weights))
+    raw = model.load(path)["scorers"]["total"]
+    assert raw.calibration is None
+    cal = {"weights_sha1": model.weights_sha1(path), "fields": {"total": {"a": 0.2, "b": 0.5}}}
+    path.with_suffix(".calibration.json").write_text(json.dumps(cal))
+    scorer = model.load(path)["scorers"]["total"]
+    page = prebuilt.page_of("MILK 2.00\nTOTAL 9.50\nCASH 10.00")
+    pool = prebuilt._candidates(page, "money", None)
+    (best_raw, p_raw), (best, p) = raw.best(pool), scorer.best(pool)
+    assert best is best_raw and best.value.amount == 9.5  # the same answer, a humbler confidence
+    assert p_raw > 0.99 and 0.5 < p < p_raw
+    assert [c for _, c in scorer.ranked(pool, 3)] == [c for _, c in raw.ranked(pool, 3)]
+    path.write_text(json.dumps({"fields": {"total": {"weights": {"kw_total": 5.0}, "bias": -1.0}}}))
+    assert model.load(path)["scorers"]["total"].calibration is None  # fitted to other weights

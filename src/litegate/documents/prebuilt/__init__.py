@@ -28,13 +28,14 @@ HERE = Path(__file__).parent
 @dataclass(frozen=True)
 class FieldSpec:
     type: str  # a documents.fieldtypes type
-    source: str  # which candidates: money, dates, times, phones, ids, names, address, party, currency
+    source: str  # which candidates: money, dates, times, phones, ids, names, address, shop_address,
+    # party, currency
     description: str
 
 
 RECEIPT = {
     "merchant_name": FieldSpec("string", "names", "the shop or business that issued the receipt"),
-    "merchant_address": FieldSpec("address", "address", "the merchant's street address, as printed"),
+    "merchant_address": FieldSpec("address", "shop_address", "the merchant's street address, as printed"),
     "merchant_phone": FieldSpec("phone", "phones", "the merchant's phone number"),
     "date": FieldSpec("date", "dates", "the date of purchase"),
     "time": FieldSpec("time", "times", "the time of purchase"),
@@ -91,6 +92,8 @@ def _candidates(page: layout.Page, source: str, currency: str | None, kind: str)
         return cands.money(page, currency, cents_rank=kind in CENTS_RANK)
     if source == "address":
         return cands.runs(page)
+    if source == "shop_address":  # a receipt may print its shop's address at the foot
+        return cands.addresses(page)
     if source == "party":
         return cands.runs(page, 0, min(len(page.lines), 60))
     return {"dates": cands.dates, "times": cands.times, "phones": cands.phones, "ids": cands.ids,
@@ -140,7 +143,8 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
                                       0.9 if currency else 0.5, None, page)
             continue
         pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency, name))
-        if fs.source in ("address", "party"):  # the issuer's name is neither its address nor the customer
+        # the issuer's name is neither its address nor the customer
+        if fs.source in ("address", "shop_address", "party"):
             pool = [c for c in pool if not taken_lines & set(c.indices()) and _squash(c.value.value) not in taken_names]
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)

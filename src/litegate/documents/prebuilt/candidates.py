@@ -270,6 +270,67 @@ def _text_shape(text: str) -> dict[str, float]:
             "label_colon": 1.0 if re.search(r"\w\s?:\s?\S", text) and not re.search(r"\d:\d", text) else 0.0}
 
 
+# Legal forms of a business: a line holding one is the company's registered name (the name a
+# logo stands for is often printed again this way at the foot of the slip).
+_LEGAL_FORM = re.compile(r"(?<![a-z])(gmbh|mbh|ltd|limited|inc|llc|sdn\.? ?bhd|bhd|plc|pty|corp|s\.?a\.?r\.?l|"
+                         r"s\.?r\.?l|s\.a|s\.l|b\.?v|e\.k|ohg|kg|ag|& ?co|co\.)(?![a-z])", re.IGNORECASE)
+
+
+def _words(text: str) -> set[str]:
+    """The distinctive words of a line: four letters or more, lower case."""
+    return {w for w in re.findall(r"[^\W\d_]{4,}", text.lower())}
+
+
+def _echo(page: Page, group: list[Line]) -> dict[str, float]:
+    """Whether a candidate's words are printed again in a legal name further down the page
+    (``ALDI GmbH & Co. KG`` at the foot under an ``ALDI`` logo): an advertisement or a logo's
+    marks seldom are. ``echo`` is the share of its distinctive words found there (other lines
+    are no evidence: an item's or a discount's words repeat among the items)."""
+    words = _words(" ".join(g.text for g in group))
+    if not words:
+        return {"no_words": 1.0}
+    last = max(g.index for g in group)
+    elsewhere: set[str] = set()
+    for other in page.lines[last + 1:]:
+        if _LEGAL_FORM.search(other.text) and not _money_line(other):
+            elsewhere |= _words(other.text)
+    share = len(words & elsewhere) / len(words)
+    return {"echo": share, "echo_any": 1.0 if share else 0.0, "repeat_line": _repeat_line(page, group)}
+
+
+def _repeat_line(page: Page, group: list[Line]) -> float:
+    """1.0 when the candidate's text is printed again as a line of its own further down, away
+    from the items (a card slip names the merchant again); a word repeated among the items, a
+    modifier under each dish, is not."""
+    text = re.sub(r"\W", "", " ".join(g.text for g in group).lower())
+    last = max(g.index for g in group)
+    for other in page.lines[last + 3:]:
+        if re.sub(r"\W", "", other.text.lower()) != text:
+            continue
+        around = page.lines[max(other.index - 1, 0):other.index + 2]
+        if not any(_money_line(a) for a in around):
+            return 1.0
+    return 0.0
+
+
+def _name_features(page: Page, group: list[Line]) -> dict[str, float]:
+    text = " ".join(g.text for g in group)
+    f = _echo(page, group)
+    f["legal_form"] = 1.0 if _LEGAL_FORM.search(text) else 0.0
+    f["exclaim"] = 1.0 if re.search(r"[!?]", text) else 0.0
+    if len(group) == 2:  # "CHO EUN" over "KOREAN RESTAURANT": a name and the kind of business
+        f["kind_second"] = 1.0 if _kind_line(group[1]) else 0.0
+    elif group[0].index > 0 and _kind_line(group[0]):  # the kind of business alone, under the name
+        above = page.lines[group[0].index - 1]
+        f["kind_under_text"] = 1.0 if sum(ch.isalpha() for ch in above.text) >= 3 and not above.keywords else 0.0
+    return f
+
+
+def _kind_line(line: Line) -> bool:
+    """A short line naming a kind of business (RESTAURANT, Bäckerei, KOREAN RESTAURANT)."""
+    return "company" in line.keywords and len(line.text.split()) <= 3 and not _LEGAL_FORM.search(line.text)
+
+
 def names(page: Page) -> list[Candidate]:
     """The first lines of the page, one or two at a time, as a merchant's or vendor's name."""
     found = []
@@ -302,6 +363,7 @@ def names(page: Page) -> list[Candidate]:
             if span == 2:
                 f.update(_kw_features("kw2_", group[1].keywords))
             f.update(_followed_by_address(page, group[-1].index + 1, group[-1] if columns else None))
+            f.update(_name_features(page, group))
             f["other_script"] = _other_script(text)
             f["currency_only"] = 1.0 if fieldtypes.currency_of(text) and len(text.strip()) <= 4 else 0.0
             found.append(Candidate(fieldtypes.Typed("string", " ".join(g.text for g in group), text), line.index,
@@ -313,6 +375,7 @@ def names(page: Page) -> list[Candidate]:
             f.update(_kw_features("kw_", line.keywords))
             f.update(_text_shape(line.text))
             f.update({"rank": 1.0, "below_top": 1.0})
+            f.update(_name_features(page, [line]))
             found.append(Candidate(fieldtypes.Typed("string", line.text, line.text), line.index, 1, f))
     return found
 
@@ -342,6 +405,18 @@ def _other_script(text: str) -> float:
     return sum(ord(ch) > 0x2FF for ch in letters) / max(len(letters), 1)
 
 
+# A postcode as addresses write it: beside a place name (``85630 Grasbrunn``, ``D-20095
+# Hamburg``, ``Omaha, NE 68154``, ``CHENNAI-600096``; not a number after ``#`` or ``:``) or
+# in the British and Canadian letter-digit forms (``LE65 2FH``, ``V3S 9N7``); a bare number
+# of four to six digits is as often a transaction's or an item's.
+_ZIP_PLACE = re.compile(
+    r"(?<![\w.,#])(?<!#\s)(?<!:\s)(?:[A-Z]{1,2}-)?\d{4,6}(?:-\d{4})?\s+[^\W\d_]{3,}"
+    r"|[^\W\d_]{3,},?\s+[A-Z]{2}\.?,?\s+\d{5}(?:-\d{4})?(?![\d.,])"
+    r"|[^\W\d_]{3,}\s?-\s?\d{5,6}(?![\d.,])"
+    r"|(?<![A-Za-z0-9])[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}(?![A-Za-z0-9])"
+    r"|(?<![A-Za-z0-9])[A-Z]\d[A-Z]\s?\d[A-Z]\d(?![A-Za-z0-9])")
+
+
 def runs(page: Page, first: int = 0, last: int = ADDRESS_LINES) -> list[Candidate]:
     """Runs of one to ``MAX_RUN`` consecutive lines among the first lines (rows, when the page's
     rows are parted into pieces: then a run goes down its column): an address, a party."""
@@ -358,6 +433,7 @@ def runs(page: Page, first: int = 0, last: int = ADDRESS_LINES) -> list[Candidat
             f.update(_text_shape(text))
             f.update({"span": span / MAX_RUN, f"span{span}": 1.0, "rank": (line.index - first) / max(last - first, 1),
                       "postcode": 1.0 if re.search(r"(?<![\d.,])\d{4,6}(?![\d.,])", text) else 0.0,
+                      "zip_place": 1.0 if _ZIP_PLACE.search(text) else 0.0,
                       "house_number": 1.0 if re.search(r"(?<![\d.,])\d{1,4}[a-zA-Z]?(?![\d.,:])", text) else 0.0,
                       "comma": min(text.count(","), 3) / 3,
                       "phone": 1.0 if fieldtypes.find_phones(text) else 0.0,
@@ -400,6 +476,47 @@ def _street_shape(group: list[Line]) -> dict[str, float]:
             "postcode_last": 1.0 if re.match(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+\w", last.strip()) or
             re.search(r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", last) else 0.0,
             "postcode_first": 1.0 if re.match(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+\w", first.strip()) else 0.0}
+
+
+_STREET_NUMBER = re.compile(r"(?<![\d.,])\d{1,5}[a-zA-Z]?(?![\d.,:])")
+
+
+def addresses(page: Page) -> list[Candidate]:
+    """Runs among the first lines (``runs``), and further down the page the runs that read like
+    an address: some receipts print the shop's address at the foot, under the last amounts.
+    A run there holds a line with a street word, a compound street or a postcode, and no
+    amount."""
+    found = runs(page)
+    for line in page.lines[ADDRESS_LINES:]:
+        for span in range(1, MAX_RUN):
+            group = page.lines[line.index:line.index + span]
+            if len(group) < span or any(_money_line(g) for g in group):
+                break
+            if not any(_street_or_postcode(g) for g in group):
+                continue
+            cand = runs(page, line.index, line.index + span)
+            found.extend(c for c in cand if c.line == line.index and c.lines == span)
+    for c in found:
+        if c.line >= ADDRESS_LINES:
+            c.features["below_top"], c.features["rank"] = 1.0, 1.0
+        group = page.lines[c.line:c.line + c.lines]
+        c.features["legal_form"] = 1.0 if any(_LEGAL_FORM.search(g.text) for g in group) else 0.0
+        c.features["street_number"] = 1.0 if any(("street" in g.keywords and _STREET_NUMBER.search(g.text))
+                                                 or _COMPOUND_STREET.search(g.text) for g in group) else 0.0
+    return found
+
+
+# A street written as one word with its kind (Hauptstraße 5, Balkenweg 2, Lindenallee 12a)
+_COMPOUND_STREET = re.compile(r"[^\W\d_]{3,}(?:straße|strasse|str\.|weg|platz|allee|ring|damm|gasse|laan|straat)"
+                              r"\s*\d{1,4}", re.IGNORECASE)
+
+
+def _street_or_postcode(line: Line) -> bool:
+    return "street" in line.keywords or bool(_POSTCODE.search(line.text) or _COMPOUND_STREET.search(line.text))
+
+
+def _money_line(line: Line) -> bool:
+    return bool(re.search(r"\d[.,]\d{2}\b", line.text))
 
 
 def _same_value(found: list[Candidate]) -> None:

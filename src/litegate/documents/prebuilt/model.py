@@ -4,6 +4,7 @@ run time). ``fit`` trains one from labeled candidates (scikit-learn, used only w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -13,25 +14,40 @@ from litegate.documents.prebuilt.candidates import Candidate
 
 
 class FieldScorer:
-    def __init__(self, weights: dict[str, float], bias: float, threshold: float = 0.5):
+    """``calibration`` (a, b): the scorer's answer is right with probability
+    sigmoid(a * logit(p) + b), fitted on labeled real documents (``bench/receipt_calibration.py``):
+    trained on generated documents alone, the scorer is overconfident on real ones. It maps
+    confidences only; which candidate wins is the raw score's choice."""
+
+    def __init__(self, weights: dict[str, float], bias: float, threshold: float = 0.5,
+                 calibration: tuple[float, float] | None = None):
         self.weights = weights
         self.bias = bias
         self.threshold = threshold
+        self.calibration = calibration
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.bias + sum(self.weights.get(k, 0.0) * v for k, v in features.items())
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
 
+    def calibrated(self, p: float) -> float:
+        if self.calibration is None:
+            return p
+        a, b = self.calibration
+        p = min(max(p, 1e-9), 1 - 1e-9)
+        z = a * math.log(p / (1 - p)) + b
+        return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
     def best(self, candidates: list[Candidate]) -> tuple[Candidate | None, float]:
-        """The most probable candidate and its probability; (None, P(no candidate is right))
-        when none reaches the threshold."""
+        """The most probable candidate and its (calibrated) probability; (None, P(no
+        candidate is right)) when none reaches the threshold."""
         if not candidates:
             return None, 1.0
         scored = sorted(((self.probability(c.features), i) for i, c in enumerate(candidates)), reverse=True)
         p, i = scored[0]
         if p < self.threshold:
-            return None, 1.0 - p
-        return candidates[i], p
+            return None, 1.0 - self.calibrated(p)
+        return candidates[i], self.calibrated(p)
 
     def ranked(self, candidates: list[Candidate], k: int) -> list[tuple[float, Candidate]]:
         """The ``k`` most probable candidates with different values, most probable first (a
@@ -44,7 +60,7 @@ class FieldScorer:
             if key in seen:
                 continue
             seen.add(key)
-            out.append((p, candidates[i]))
+            out.append((self.calibrated(p), candidates[i]))
             if len(out) >= k:
                 break
         return out
@@ -55,10 +71,27 @@ class FieldScorer:
 
 
 def load(path: Path) -> dict[str, Any]:
+    """Weights from ``<name>.json`` and, when ``<name>.calibration.json`` lies beside it and
+    was fitted to these weights, each field's calibration."""
     data = json.loads(path.read_text())
-    data["scorers"] = {name: FieldScorer(f["weights"], f["bias"], f.get("threshold", 0.5))
+    calibration: dict[str, Any] = {}
+    cal_path = path.with_suffix(".calibration.json")
+    if cal_path.is_file():
+        cal = json.loads(cal_path.read_text())
+        if cal.get("weights_sha1") == weights_sha1(path):  # fitted to other weights: stale, not used
+            calibration = cal.get("fields", {})
+    data["scorers"] = {name: FieldScorer(f["weights"], f["bias"], f.get("threshold", 0.5),
+                                         _pair(calibration.get(name)))
                        for name, f in data.get("fields", {}).items()}
     return data
+
+
+def _pair(entry: dict[str, float] | None) -> tuple[float, float] | None:
+    return (float(entry["a"]), float(entry["b"])) if entry else None
+
+
+def weights_sha1(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
 def fit(rows: list[tuple[dict[str, float], int]], c: float = 1.0, threshold: float = 0.3) -> FieldScorer:
