@@ -198,6 +198,9 @@ def test_a_two_column_text_pdf_reads_as_lines_with_boxes_and_the_invoice_extract
     assert data["vendor"] == "Brunnbauer Metall GmbH" and data["customer"] == "Ostwind Handel KG"
     assert data["vendor_address"] == "Industriestraße 7, 70565 Stuttgart"
     assert data["invoice_number"] == "R2024-0815" and data["invoice_date"] == "2024-02-12"
+    # where only the text is wanted (collections' ingest) the characters' boxes are not read at all
+    plain = read(Part("application/pdf", placed_pdf(TWO_COLUMN_INVOICE), "p"), Limits(line_boxes=False))
+    assert plain.text == doc.text and plain.segments[0].lines is None
     assert data["due_date"] == "2024-03-13"
     assert (data["subtotal"], data["tax"], data["total"], data["currency"]) == ("68.00", "12.92", "80.92", "EUR")
 

@@ -131,7 +131,7 @@ class Collections:
         self._encoder = encoder
         self.files_store = files  # litegate.jobs.files.FileStore: what add_stored_file reads
         self.encoder_name = encoder_name
-        self.limits = limits or Limits(max_pages=MAX_PAGES, max_bytes=MAX_FILE_BYTES)
+        self.limits = limits or Limits(max_pages=MAX_PAGES, max_bytes=MAX_FILE_BYTES, line_boxes=False)
         self.fusion = fusion
         self.lexical = lexical_for(engine)
         self.vectors = VectorCache()

@@ -107,7 +107,8 @@ def _page(pdfium: Any, pdf: Any, index: int, part: Part, limits: Limits) -> tupl
                 textpage = page.get_textpage()
                 try:
                     text = _clean(textpage.get_text_range())
-                    pieces = textlines.pieces(_glyphs(textpage, page.get_size()[1])) if _usable(text) else []
+                    boxed = limits.line_boxes and _usable(text)
+                    pieces = textlines.pieces(_glyphs(textpage, page.get_size()[1])) if boxed else []
                 finally:
                     textpage.close()
                 if _usable(text):
