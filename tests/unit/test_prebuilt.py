@@ -326,11 +326,11 @@ Hauptstraße 5
 
 def test_an_address_printed_at_the_foot_is_a_candidate_and_the_legal_name_is_marked() -> None:
     page = prebuilt.page_of(RECEIPT_FOOT)
-    pool = prebuilt._candidates(page, "shop_address", None)
+    pool = prebuilt._candidates(page, "shop_address", None, "receipt")
     foot = [c for c in pool if c.features.get("below_top")]
     assert any(c.value.value == "Hauptstraße 5, 33100 Paderborn" for c in foot)
     assert all(c.line >= 16 for c in foot) and not any("RÜCKGELD" in c.value.value for c in foot)
-    names = {c.value.value: c.features for c in prebuilt._candidates(page, "names", None)}
+    names = {c.value.value: c.features for c in prebuilt._candidates(page, "names", None, "receipt")}
     assert names["Aldi Nord GmbH & Co. KG"]["legal_form"] == 1.0
     assert names["WUNSCHLOS GLÜCKLICH?"]["exclaim"] == 1.0
     found = prebuilt.extract("receipt", RECEIPT_FOOT)["data"]
@@ -341,11 +341,12 @@ def test_an_address_printed_at_the_foot_is_a_candidate_and_the_legal_name_is_mar
 def test_a_name_over_its_kind_of_business_and_its_echo_in_the_legal_name() -> None:
     text = ("GOLDEN LOTUS\nKOREAN RESTAURANT\n2621 ORANGETHORPE AVE\nFULLERTON, CA 92833\nTOTAL $60.44\n"
             "Golden Lotus Inc.")
-    names = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(text), "names", None)}
+    names = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(text), "names", None, "receipt")}
     assert names["GOLDEN LOTUS KOREAN RESTAURANT"]["kind_second"] == 1.0
     assert names["KOREAN RESTAURANT"]["kind_under_text"] == 1.0
     assert names["GOLDEN LOTUS"]["echo"] == 1.0 and names["KOREAN RESTAURANT"]["echo"] == 0.0
-    aldi = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(RECEIPT_FOOT), "names", None)}
+    foot = prebuilt.page_of(RECEIPT_FOOT)
+    aldi = {c.value.value: c.features for c in prebuilt._candidates(foot, "names", None, "receipt")}
     assert aldi["WUNSCHLOS GLÜCKLICH?"]["echo"] == 0.0
 
 
@@ -363,7 +364,7 @@ def test_a_calibration_maps_confidences_only_and_a_stale_one_is_ignored(tmp_path
     path.with_suffix(".calibration.json").write_text(json.dumps(cal))
     scorer = model.load(path)["scorers"]["total"]
     page = prebuilt.page_of("MILK 2.00\nTOTAL 9.50\nCASH 10.00")
-    pool = prebuilt._candidates(page, "money", None)
+    pool = prebuilt._candidates(page, "money", None, "receipt")
     (best_raw, p_raw), (best, p) = raw.best(pool), scorer.best(pool)
     assert best is best_raw and best.value.amount == 9.5  # the same answer, a humbler confidence
     assert p_raw > 0.99 and 0.5 < p < p_raw
