@@ -15,6 +15,7 @@ from litegate.collections.fusion import normalized_sum, reciprocal_rank
 from litegate.collections.store import chunks_table, collection_files_table
 from litegate.documents.types import Document, Part, Segment
 from litegate.errors import Conflict, InvalidRequest, LitegateError, NotFound
+from litegate.server.openai import vector_stores
 from litegate.tenancy import OPERATOR, Tenant, set_current
 
 MANUAL = """# Returns
@@ -270,13 +271,23 @@ def test_a_large_file_is_searchable_by_words_at_once_and_by_meaning_once_its_vec
     coll.backfill.step = held  # type: ignore[method-assign]
     added = coll.add_text(None, "big", "\n\n".join(paragraphs), filename="big.txt")
     assert added["chunks"] > INLINE_VECTORS
-    assert coll.get(None, "big")["vectors_pending"] == added["chunks"]  # words first
+    assert coll.get(None, "big")["vectors_pending"] == added["chunks"] == added["vectors_pending"]  # words first
+    assert coll.get(None, "big")["files_pending"] == 1
+    [listed] = coll.files(None, "big")
+    assert listed["vectors_pending"] == added["chunks"] == coll.file(None, "big", added["id"])["vectors_pending"]
+    # the OpenAI shapes say so: the file and its store are in progress until the vectors are in
+    assert vector_stores._file(listed, "vs_1")["status"] == "in_progress"
+    store = vector_stores._store(coll.get(None, "big"))
+    assert store["status"] == "in_progress" and store["file_counts"]["in_progress"] == 1
     hits = coll.search(None, "big", "topic7", top_k=3, mode="lexical")
     assert hits and "topic7" in hits[0].text
     assert coll.search(None, "big", "topic7", top_k=3, mode="dense") == []  # no vector yet: no dense hit
     release.set()
     assert coll.backfill.wait(coll.get(None, "big")["id"], timeout=60)
-    assert coll.get(None, "big")["vectors_pending"] == 0
+    assert coll.get(None, "big")["vectors_pending"] == 0 and coll.files(None, "big")[0]["vectors_pending"] == 0
+    assert vector_stores._store(coll.get(None, "big"))["file_counts"] == {
+        "in_progress": 0, "completed": 1, "failed": 0, "cancelled": 0, "total": 1}
+    assert vector_stores._file(coll.files(None, "big")[0], "vs_1")["status"] == "completed"
     hybrid = coll.search(None, "big", "topic7", top_k=3)
     assert "topic7" in hybrid[0].text and "dense" in hybrid[0].scores
 

@@ -27,6 +27,15 @@ def pending_count(conn: Any, collection_id: str) -> int:
                                                            func.length(c.vector) == 0)).scalar() or 0)
 
 
+def pending_by_file(conn: Any, collection_id: str) -> dict[str, int]:
+    """Each file's chunks still without a vector (files with none pending are left out)."""
+    c = chunks_table.c
+    rows = conn.execute(select(c.file_row, func.count(c.id)).where(c.collection_id == collection_id,
+                                                                    func.length(c.vector) == 0)
+                        .group_by(c.file_row)).all()
+    return {str(file_row): int(n) for file_row, n in rows}
+
+
 class VectorBackfill:
     """One worker per collection with pending vectors; ``embed`` turns texts into unit vectors."""
 

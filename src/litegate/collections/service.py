@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from litegate.collections import filters as filter_rules
-from litegate.collections.backfill import PENDING, VectorBackfill, pending_count
+from litegate.collections.backfill import PENDING, VectorBackfill, pending_by_file, pending_count
 from litegate.collections.chunking import Chunk, chunk_document
 from litegate.collections.fusion import DEFAULT_FUSION, FUSIONS, Fusion
 from litegate.collections.ingest import IngestJobs
@@ -168,7 +168,8 @@ class Collections:
         return {"id": row["id"], "name": row["name"], "description": row["description"],
                 "metadata": _loads(row["metadata"]), "encoder": row["encoder"], "created_at": row["created_at"],
                 "files": int(files), "chunks": int(chunks), "bytes": int(size),
-                "vectors_pending": pending_count(conn, row["id"])}
+                "vectors_pending": pending_count(conn, row["id"]),
+                "files_pending": len(pending_by_file(conn, row["id"]))}
 
     def create(self, owner: str | None, name: str, *, description: str | None = None,
                attributes: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -219,7 +220,8 @@ class Collections:
             coll = self._row(conn, owner, ref)
             rows = conn.execute(select(f).where(f.c.collection_id == coll["id"]).order_by(f.c.created_at)
                                 ).mappings().all()
-        return [self._file_body(dict(r)) for r in rows]
+            pending = pending_by_file(conn, coll["id"])
+        return [dict(self._file_body(dict(r)), vectors_pending=pending.get(r["id"], 0)) for r in rows]
 
     @staticmethod
     def _file_body(row: dict[str, Any]) -> dict[str, Any]:
@@ -238,7 +240,9 @@ class Collections:
             ).mappings().first()
         if row is None:
             raise NotFound(f"collection {ref!r} has no file {file_ref[:120]!r}", param="file_id")
-        return self._file_body(dict(row))
+        with self.engine.connect() as conn:
+            pending = pending_by_file(conn, coll["id"]).get(row["id"], 0)
+        return dict(self._file_body(dict(row)), vectors_pending=pending)
 
     def remove_file(self, owner: str | None, ref: str, file_ref: str) -> dict[str, Any]:
         found = self.file(owner, ref, file_ref)
@@ -359,7 +363,8 @@ class Collections:
             self._bump(conn, collection_id)
         if vectors is None:
             self.backfill.schedule(collection_id)
-        return dict(self._file_body(row), replaced=replaces is not None)
+        return dict(self._file_body(row), replaced=replaces is not None,
+                    vectors_pending=len(chunks) if vectors is None else 0)
 
     def encoder(self) -> Any:
         """What encodes chunks and queries (made on first use)."""

@@ -25,16 +25,20 @@ def _collections(request: Request) -> Any:
 
 
 def _store(c: dict[str, Any]) -> dict[str, Any]:
+    # a file whose chunks still wait for their vectors (collections/backfill.py) is in progress:
+    # searchable by its words, not yet by meaning
+    pending = int(c.get("files_pending") or 0)
     return {"id": c["id"], "object": "vector_store", "created_at": int(c["created_at"]), "name": c["name"],
-            "usage_bytes": c["bytes"], "status": "completed", "expires_after": None, "expires_at": None,
-            "last_active_at": int(c["created_at"]), "metadata": c["metadata"] or {},
-            "file_counts": {"in_progress": 0, "completed": c["files"], "failed": 0, "cancelled": 0,
+            "usage_bytes": c["bytes"], "status": "in_progress" if pending else "completed", "expires_after": None,
+            "expires_at": None, "last_active_at": int(c["created_at"]), "metadata": c["metadata"] or {},
+            "file_counts": {"in_progress": pending, "completed": c["files"] - pending, "failed": 0, "cancelled": 0,
                             "total": c["files"]}}
 
 
 def _file(row: dict[str, Any], store_id: str) -> dict[str, Any]:
+    status = "in_progress" if row.get("vectors_pending") else "completed"
     return {"id": row["file_id"] or row["id"], "object": "vector_store.file", "created_at": int(row["created_at"]),
-            "vector_store_id": store_id, "usage_bytes": row["bytes"], "status": "completed", "last_error": None,
+            "vector_store_id": store_id, "usage_bytes": row["bytes"], "status": status, "last_error": None,
             "attributes": row["attributes"], "chunking_strategy": {"type": "static", "static": {
                 "max_chunk_size_tokens": 128, "chunk_overlap_tokens": 32}}}
 
