@@ -47,7 +47,7 @@ from litegate.documents import images as doc_images
 from litegate.documents import ocr, preprocess
 
 sys.path.insert(0, str(Path(__file__).parent))
-from receipts import edit_distance, load_softmatic  # noqa: E402  (a sibling bench script)
+from receipts import edit_distance, load_softmatic, wildreceipt_rows  # noqa: E402  (a sibling bench script)
 
 
 @dataclass
@@ -70,12 +70,8 @@ def _quad_box(quad: list[float]) -> list[float]:
 
 
 def load_wildreceipt(root: Path) -> list[Page]:
-    ann = root / "test.txt"
-    if not ann.is_file():
-        raise SystemExit(f"{root} holds no test.txt: pass the folder of the set (test.txt beside image_files/)")
     pages = []
-    for line in ann.read_text().splitlines():
-        row = json.loads(line)
+    for row in wildreceipt_rows(root):
         words, ignore = [], []
         for a in row["annotations"]:
             box = _quad_box(a["box"])

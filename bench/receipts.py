@@ -132,6 +132,15 @@ def _addresses() -> dict[str, tuple[str, str, str]]:
     return {r["id"]: (r["street"], r["postcode"], r["city"]) for r in rows}
 
 
+def wildreceipt_rows(root: Path) -> list[dict[str, Any]]:
+    """The rows of WildReceipt's test file (one receipt each: its image's path and its boxed,
+    typed and labeled runs), shared by this bench and bench/ocr.py."""
+    ann = root / "test.txt"
+    if not ann.is_file():
+        raise SystemExit(f"{root} holds no test.txt: pass the folder of the set (test.txt beside image_files/)")
+    return [json.loads(line) for line in ann.read_text().splitlines() if line.strip()]
+
+
 WILD_CLASSES = {"merchant_name": 1, "merchant_address": 3, "date": 7, "total": 23}  # class_list.txt's numbers
 
 
@@ -143,12 +152,8 @@ def load_wildreceipt(root: Path) -> list[Sample]:
     name or address printed at two places (the name on top and again at the foot) is labeled
     at each: any one of these blocks, whole, is right (an address is all its runs: its lines
     may be parted by the phone's)."""
-    ann = root / "test.txt"
-    if not ann.is_file():
-        raise SystemExit(f"{root} holds no test.txt: pass the folder of the set (test.txt beside image_files/)")
     samples = []
-    for line in ann.read_text().splitlines():
-        row = json.loads(line)
+    for row in wildreceipt_rows(root):
         runs: dict[int, list[tuple[float, float, str, float]]] = {}
         for a in row["annotations"]:
             ys, xs = a["box"][1::2], a["box"][0::2]
