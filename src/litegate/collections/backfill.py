@@ -21,12 +21,6 @@ BATCH = 256  # chunks encoded and written per transaction
 PENDING = b""  # the vector of a chunk still waiting for one
 
 
-def pending_count(conn: Any, collection_id: str) -> int:
-    c = chunks_table.c
-    return int(conn.execute(select(func.count(c.id)).where(c.collection_id == collection_id,
-                                                           func.length(c.vector) == 0)).scalar() or 0)
-
-
 def pending_by_file(conn: Any, collection_id: str) -> dict[str, int]:
     """Each file's chunks still without a vector (files with none pending are left out)."""
     c = chunks_table.c

@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from litegate.collections import filters as filter_rules
-from litegate.collections.backfill import PENDING, VectorBackfill, pending_by_file, pending_count
+from litegate.collections.backfill import PENDING, VectorBackfill, pending_by_file
 from litegate.collections.chunking import Chunk, chunk_document
 from litegate.collections.fusion import DEFAULT_FUSION, FUSIONS, Fusion
 from litegate.collections.ingest import IngestJobs
@@ -165,11 +165,11 @@ class Collections:
         files, chunks, size = conn.execute(select(func.count(f.id), func.coalesce(func.sum(f.chunks), 0),
                                                   func.coalesce(func.sum(f.bytes), 0))
                                            .where(f.collection_id == row["id"])).one()
+        pending = pending_by_file(conn, row["id"])
         return {"id": row["id"], "name": row["name"], "description": row["description"],
                 "metadata": _loads(row["metadata"]), "encoder": row["encoder"], "created_at": row["created_at"],
                 "files": int(files), "chunks": int(chunks), "bytes": int(size),
-                "vectors_pending": pending_count(conn, row["id"]),
-                "files_pending": len(pending_by_file(conn, row["id"]))}
+                "vectors_pending": sum(pending.values()), "files_pending": len(pending)}
 
     def create(self, owner: str | None, name: str, *, description: str | None = None,
                attributes: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -238,10 +238,9 @@ class Collections:
             row = conn.execute(select(collection_files_table).where(
                 f.collection_id == coll["id"], (f.id == file_ref) | (f.file_id == file_ref) | (f.source == file_ref))
             ).mappings().first()
+            pending = pending_by_file(conn, coll["id"]).get(row["id"], 0) if row is not None else 0
         if row is None:
             raise NotFound(f"collection {ref!r} has no file {file_ref[:120]!r}", param="file_id")
-        with self.engine.connect() as conn:
-            pending = pending_by_file(conn, coll["id"]).get(row["id"], 0)
         return dict(self._file_body(dict(row)), vectors_pending=pending)
 
     def remove_file(self, owner: str | None, ref: str, file_ref: str) -> dict[str, Any]:
