@@ -34,7 +34,8 @@ def test_dashboard_html_has_charts_from_the_ledger(http: httpx.Client) -> None:
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is installed by the README's test command")
 def test_dashboard_screenshot_shows_the_charts(http: httpx.Client, server: str, tmp_path: Path) -> None:
     make_traffic(http)
-    pixels = screenshot(f"{server}/dashboard", tmp_path / "dashboard.png", tmp_path / "profile")
+    # a tall window: the latency card is the last one, and an escalated call adds rows above it
+    pixels = screenshot(f"{server}/dashboard", tmp_path / "dashboard.png", tmp_path / "profile", size="1200,2000")
     # each chart's bars are drawn in its own colour; all of them must be visible on screen
     assert pixels("#3b6fd4") > 400, "cost bars missing"
     assert pixels("#e07b39") > 50, "escalation or second-tier bars missing"
