@@ -8,7 +8,6 @@ search p50 at N synthetic chunks; ingest pages/s of a text PDF. Prints JSON.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import os
@@ -33,7 +32,7 @@ from litegate.documents.types import Limits, Part
 from litegate.nano.encoder import MiniLMEncoder
 
 sys.path.insert(0, str(Path(__file__).parent))
-from common import pct  # noqa: E402
+from common import pct, pdf_file  # noqa: E402
 
 
 def load_beir(folder: Path, split: str) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, int]]]:
@@ -323,17 +322,7 @@ def text_pdf(pages: list[list[str]]) -> bytes:
                        b"/Resources << /Font << /F1 3 0 R >> >> >>" % len(objects))
         kids.append(len(objects))
     objects[1] = b"<< /Type /Pages /Kids [%s] /Count %d >>" % (b" ".join(b"%d 0 R" % k for k in kids), len(kids))
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, 1):
-        offsets.append(out.tell())
-        out.write(b"%d 0 obj\n%s\nendobj\n" % (i, body))
-    xref = out.tell()
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1))
-    out.write(b"".join(b"%010d 00000 n \n" % off for off in offsets))
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref))
-    return out.getvalue()
+    return pdf_file(objects)
 
 
 def pdf_ingest(pages: int, encoder: Any, workdir: Path, source: Path | None, peer_pages: int = 8) -> dict[str, Any]:
