@@ -63,7 +63,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
                   "tender", "marché", "associated", "associée", "original invoice", "ursprungsrechnung"),
     "customer": ("bill to", "billed to", "sold to", "ship to", "customer", "client", "kunde", "rechnungsempfänger",
                  "invoice to", "to:", "attn", "buyer", "käufer", "kaeufer", "empfänger", "acheteur", "destinataire",
-                 "adresse de facturation", "facturé à", "cliente"),
+                 "adresse de facturation", "facturé à", "cliente", "warenempfänger", "lieferanschrift",
+                 "lieferadresse", "delivery address", "adresse de livraison", "deliver to"),
     # labels of the issuer's block on an invoice (the vendor's name follows them)
     "vendor": ("seller", "vendor", "supplier", "from:", "lieferant", "verkäufer", "verkaeufer", "rechnungssteller",
                "rechnungsersteller", "absender", "fournisseur", "vendeur", "émetteur", "proveedor", "vendedor"),
