@@ -97,8 +97,8 @@ COMPANY = ["Nordlicht", "Alpen", "Kestrel", "Meridian", "Lumen", "Atlas", "Bergm
            "Blauwal", "Granit", "Horizon", "Quercus", "Falken", "Ostwind", "Papillon", "Solaris", "Tannen", "Zephyr"]
 TRADE = ["Bau", "Technik", "Logistik", "Consulting", "Software", "Handel", "Druck", "Elektro", "Systems", "Services",
          "Solutions", "Bureau", "Distribution", "Medical", "Design", "Energie", "Immobilien", "Versand"]
-FORMS = {"de": ["GmbH", "AG", "GmbH & Co. KG", "e.K.", "KG", "UG"], "en": ["Ltd", "Ltd.", "Inc.", "LLC", "PLC"],
-         "fr": ["SARL", "SAS", "S.A.", "EURL"]}
+FORMS = {"de": ["GmbH", "AG", "GmbH & Co. KG", "e.K.", "KG", "UG", "a.G.", "e.V."],
+         "en": ["Ltd", "Ltd.", "Inc.", "LLC", "PLC"], "fr": ["SARL", "SAS", "S.A.", "EURL"]}
 STREETS = {"de": ["Hauptstraße", "Bahnhofstr.", "Lindenweg", "Industriestraße", "Am Markt", "Gartenallee",
                   "Ringstraße", "Kirchplatz"],
            "en": ["High Street", "Station Road", "Mill Lane", "King's Road", "Church Street", "Park Avenue"],
@@ -191,7 +191,14 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     else:
         if side or rng.random() < 0.25:
             vy = s.put(pick(words["seller"]), vx, vy, 0.85)
-        vy = s.put(vendor, vx, vy, rng.choice([1.0, 1.3, 1.6]))
+        scale = rng.choice([1.0, 1.3, 1.6])
+        words_of = vendor.split(" ")
+        if len(words_of) >= 3 and rng.random() < 0.15:  # a long name broken over two lines
+            cut = rng.randint(1, len(words_of) - 1)
+            vy = s.put(" ".join(words_of[:cut]), vx, vy, scale)
+            vy = s.put(" ".join(words_of[cut:]), vx, vy, scale)
+        else:
+            vy = s.put(vendor, vx, vy, scale)
         for line in vaddr + ([words["country"]] if rng.random() < 0.3 else []):
             vy = s.put(line, vx, vy)
     if rng.random() < 0.5:

@@ -40,6 +40,15 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "items": ("items", "item(s)", "artikel", "positionen", "article"),
     "date": ("date", "datum", "tanggal", "tgl", "fecha", "data", "dated", "invoice date", "rechnungsdatum",
              "date of issue", "issued"),
+    # labels only the invoice's own date carries (not a delivery's, an order's or a service period's)
+    "issued": ("invoice date", "rechnungsdatum", "rechnungs-datum", "belegdatum", "beleg-datum", "date of issue",
+               "issue date", "date de facture", "date d'émission", "date de la facture", "fecha de factura",
+               "fecha de emisión", "ausstellungsdatum", "invoice dated", "data fattura"),
+    # dates of a delivery or a service period, printed beside the invoice's own
+    "period": ("leistungsdatum", "leistungs-datum", "lieferdatum", "liefer-datum", "leistungszeitraum",
+               "abrechnungszeitraum", "rechnungszeitraum", "delivery date", "service date", "service period",
+               "date de livraison", "période", "period", "zeitraum", "fecha de entrega", "date of supply",
+               "tax point"),
     "due": ("due", "due date", "payment due", "fällig", "faellig", "zahlbar bis", "pay by", "échéance",
             "vencimiento", "jatuh tempo"),
     "expiry": ("exp", "expiry", "expires", "valid", "gültig", "gueltig", "until", "bis"),
