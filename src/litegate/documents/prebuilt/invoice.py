@@ -194,7 +194,7 @@ def tax_sums(page: Page, pool: list[cands.Candidate]) -> list[cands.Candidate]:
                 parts[c.line] = c
     if len(parts) < 2:
         return []
-    total = sum(Decimal(str(p.value.amount)) for p in parts.values()).quantize(Decimal("0.01"))
+    total = sum((Decimal(str(p.value.amount)) for p in parts.values()), Decimal(0)).quantize(Decimal("0.01"))
     printed = {Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01")) for c in pool}
     if total in printed:
         return []
