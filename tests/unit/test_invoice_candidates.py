@@ -91,3 +91,18 @@ def test_per_rate_taxes_give_one_sum_and_a_printed_sum_gives_none() -> None:
     assert [c.value.amount for c in sums] == [10.52] and sums[0].features["sum_closes"] == 1.0
     page = prebuilt.page_of(text + "\nUSt gesamt 10,52")
     assert not invoice.tax_sums(page, prebuilt.cands.money(page, "EUR"))
+
+
+def test_a_block_label_is_found_up_its_column_past_a_piece_spanning_both_columns() -> None:
+    # "Lieferant" and "Käufer" over their blocks, with one identifier line running under both
+    page = prebuilt.page_of(_page([
+        ("Lieferant", 40, 60, 8), ("Käufer", 210, 60, 8),
+        ("GLN 4000001000005 Lief-Nr: 5499 GLN 4000002000002", 40, 70, 8),
+        ("Brunnbauer Metall GmbH", 40, 80, 8), ("Ostwind Handel KG", 210, 80, 8),
+        ("Industriestraße 7", 40, 90, 8), ("Hafenweg 3", 210, 90, 8),
+        ("70565 Stuttgart", 40, 100, 8), ("20457 Hamburg", 210, 100, 8),
+        ("Rechnungsdatum 12.02.2024", 40, 140, 8), ("Gesamtbetrag 80,92", 40, 160, 8)]))
+    by_text = {c.value.value: c.features for c in invoice.customers(page)}
+    assert by_text["Ostwind Handel KG"].get("plab_customer") == 1.0
+    assert by_text["Brunnbauer Metall GmbH"].get("plab_vendor") == 1.0
+    assert "plab_customer" not in by_text["Brunnbauer Metall GmbH"]
