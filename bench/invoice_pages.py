@@ -26,6 +26,9 @@ LABELS = {
            "bill_to": ["Rechnungsempfänger", "Kunde", "Rechnungsadresse", "Käufer"],
            "seller": ["Rechnungssteller", "Lieferant", "Verkäufer", "Absender"],
            "salutation": ["Herrn", "Frau", "Firma", ""], "country": "Deutschland",
+           "contact": ["Ihr Ansprechpartner", "Kontakt", "Bearbeiter"],
+           "register": ["Sitz der Gesellschaft: {city}", "Amtsgericht {city} HRB {n}", "Geschäftsführer: {person}",
+                        "USt-IdNr. DE{n}{n}"],
            "subtotal": ["Nettobetrag", "Summe netto", "Zwischensumme", "Gesamt netto", "Rechnungssumme Netto"],
            "tax": ["USt.", "MwSt.", "Umsatzsteuer", "zzgl. MwSt.", "USt-Betrag"],
            "total": ["Gesamtbetrag", "Rechnungsbetrag", "Endbetrag", "Zahlbetrag", "Gesamtsumme brutto",
@@ -33,8 +36,9 @@ LABELS = {
            "table": [["Satz", "Netto", "USt", "Brutto"], ["USt-Satz", "Nettobetrag", "Steuerbetrag", "Bruttobetrag"],
                      ["MwSt %", "Basis", "MwSt", "Gesamt"]],
            "items": ["Pos", "Bezeichnung", "Menge", "Einzelpreis", "Betrag"],
-           "terms": ["Zahlbar innerhalb von 14 Tagen ohne Abzug.", "Bitte überweisen Sie den Betrag bis zum {due}.",
-                     "Vielen Dank für Ihren Auftrag."],
+           "terms": ["Zahlbar innerhalb von {days} Tagen ohne Abzug.", "Bitte überweisen Sie den Betrag bis zum {due}.",
+                     "Vielen Dank für Ihren Auftrag.", "Zahlungsziel: {days} Tage netto",
+                     "Zahlbar innerhalb {days} Tagen netto, 2% Skonto innerhalb 8 Tagen"],
            "letter": ["Sehr geehrte Damen und Herren,", "wir bedanken uns für Ihren Auftrag und stellen Ihnen folgende "
                       "Leistungen in Rechnung:", "Sehr geehrter Herr Weber,", "für die Lieferung vom {date} berechnen "
                       "wir Ihnen:"],
@@ -49,13 +53,17 @@ LABELS = {
            "bill_to": ["Bill to", "Billed to", "Invoice to", "Customer", "Buyer"],
            "seller": ["From", "Seller", "Supplier", "Vendor"],
            "salutation": ["Mr", "Ms", "Attn:", ""], "country": "United Kingdom",
+           "contact": ["Your contact", "Contact", "Questions?"],
+           "register": ["Registered in England No. {n}", "Registered office: {city}", "Director: {person}",
+                        "VAT Reg. No. GB{n}{n}"],
            "subtotal": ["Subtotal", "Net total", "Net amount", "Total excl. VAT", "Total before tax"],
            "tax": ["VAT", "Tax", "Sales tax", "VAT amount", "Total VAT"],
            "total": ["Total", "Total due", "Amount due", "Grand total", "Balance due", "Total incl. VAT"],
            "table": [["VAT rate", "Net", "VAT", "Gross"], ["Rate", "Net amount", "VAT amount", "Total"],
                      ["Tax %", "Taxable", "Tax", "Amount"]],
            "items": ["#", "Description", "Qty", "Unit price", "Amount"],
-           "terms": ["Payment due within 30 days.", "Please pay by {due}.", "Thank you for your business."],
+           "terms": ["Payment due within {days} days.", "Please pay by {due}.", "Thank you for your business.",
+                     "Terms: Net {days}", "Payable within {days} days of the invoice date."],
            "letter": ["Dear Sir or Madam,", "Thank you for your order. We invoice you for the following items:",
                       "Dear Ms Raman,", "as agreed we charge you for the work done on {date}:"],
            "other_ids": ["Order No.", "Delivery note", "PO number", "VAT ID", "Your reference", "Account No."],
@@ -68,12 +76,15 @@ LABELS = {
            "bill_to": ["Adresse de facturation", "Client", "Facturé à", "Acheteur", "Destinataire"],
            "seller": ["Fournisseur", "Vendeur", "Émetteur"],
            "salutation": ["Monsieur", "Madame", "M.", ""], "country": "France",
+           "contact": ["Votre contact", "Contact", "Interlocuteur"],
+           "register": ["SARL au capital de {n} €", "RCS {city} B {n}", "SIRET {n}{n}", "Gérant : {person}"],
            "subtotal": ["Total HT", "Montant HT", "Sous-total", "Total hors taxes"],
            "tax": ["TVA", "Total TVA", "Montant TVA", "Total taxes"],
            "total": ["Total TTC", "Net à payer", "Montant TTC", "Total à payer"],
            "table": [["Taux", "Base HT", "TVA", "Total TTC"], ["Taux TVA", "Montant HT", "Montant TVA", "TTC"]],
            "items": ["Réf.", "Désignation", "Qté", "Prix unitaire", "Montant HT"],
-           "terms": ["Paiement à 30 jours.", "À régler avant le {due}.", "Merci de votre confiance."],
+           "terms": ["Paiement à {days} jours.", "À régler avant le {due}.", "Merci de votre confiance.",
+                     "Conditions de paiement : {days} jours net"],
            "letter": ["Madame, Monsieur,", "Nous vous remercions de votre commande et vous facturons les prestations "
                       "suivantes :", "Suite à notre intervention du {date}, voici notre facture."],
            "other_ids": ["N° de commande", "Bon de livraison", "N° TVA", "SIRET", "Votre référence", "Réf. marché"],
@@ -86,8 +97,8 @@ COMPANY = ["Nordlicht", "Alpen", "Kestrel", "Meridian", "Lumen", "Atlas", "Bergm
            "Blauwal", "Granit", "Horizon", "Quercus", "Falken", "Ostwind", "Papillon", "Solaris", "Tannen", "Zephyr"]
 TRADE = ["Bau", "Technik", "Logistik", "Consulting", "Software", "Handel", "Druck", "Elektro", "Systems", "Services",
          "Solutions", "Bureau", "Distribution", "Medical", "Design", "Energie", "Immobilien", "Versand"]
-FORMS = {"de": ["GmbH", "AG", "GmbH & Co. KG", "e.K.", "KG", "UG"], "en": ["Ltd", "Ltd.", "Inc.", "LLC", "PLC"],
-         "fr": ["SARL", "SAS", "S.A.", "EURL"]}
+FORMS = {"de": ["GmbH", "AG", "GmbH & Co. KG", "e.K.", "KG", "UG", "a.G.", "e.V."],
+         "en": ["Ltd", "Ltd.", "Inc.", "LLC", "PLC"], "fr": ["SARL", "SAS", "S.A.", "EURL"]}
 STREETS = {"de": ["Hauptstraße", "Bahnhofstr.", "Lindenweg", "Industriestraße", "Am Markt", "Gartenallee",
                   "Ringstraße", "Kirchplatz"],
            "en": ["High Street", "Station Road", "Mill Lane", "King's Road", "Church Street", "Park Avenue"],
@@ -128,6 +139,7 @@ class Sheet:
         self.width = rng.uniform(560, 640)
         self.size = rng.uniform(8.5, 10.5)  # the body text's size in points
         self.pieces: list[tuple[str, list[float]]] = []
+        self.due_in_terms = False  # the due date printed only as payment terms ("within 30 days")
 
     def put(self, text: str, x: float, y: float, scale: float = 1.0, right: bool = False) -> float:
         """A piece at ``x`` (its right edge with ``right``) and top ``y``; returns the next line's y."""
@@ -170,37 +182,53 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     margin, right_col = rng.uniform(35, 60), s.width * rng.uniform(0.55, 0.65)
     y = rng.uniform(30, 60)
     vendor_right = rng.random() < 0.35  # the issuer's block in the right-hand column, else a letterhead at the left
+    side = not vendor_right and rng.random() < 0.3  # the issuer's and the recipient's blocks side by side, labelled
     # letterhead or issuer's block
     vx = right_col if vendor_right else margin
     vy = y
-    if rng.random() < 0.25:
-        vy = s.put(pick(words["seller"]), vx, vy, 0.85)
-    vy = s.put(vendor, vx, vy, rng.choice([1.0, 1.3, 1.6]))
-    for line in vaddr + ([words["country"]] if rng.random() < 0.3 else []):
-        vy = s.put(line, vx, vy)
+    if not side and rng.random() < 0.2:  # a one-line letterhead: the name, the street and the town on one line
+        vy = s.put(pick([" · ", " - ", " | ", ", "]).join([vendor] + vaddr), margin, vy, pick([0.8, 1.0, 1.2]))
+    else:
+        if side or rng.random() < 0.25:
+            vy = s.put(pick(words["seller"]), vx, vy, 0.85)
+        scale = rng.choice([1.0, 1.3, 1.6])
+        words_of = vendor.split(" ")
+        if len(words_of) >= 3 and rng.random() < 0.15:  # a long name broken over two lines
+            cut = rng.randint(1, len(words_of) - 1)
+            vy = s.put(" ".join(words_of[:cut]), vx, vy, scale)
+            vy = s.put(" ".join(words_of[cut:]), vx, vy, scale)
+        else:
+            vy = s.put(vendor, vx, vy, scale)
+        for line in vaddr + ([words["country"]] if rng.random() < 0.3 else []):
+            vy = s.put(line, vx, vy)
     if rng.random() < 0.5:
         vy = s.put(f"{pick(['Tel.', 'Phone', 'Tél.', 'Telefon'])} +{rng.randint(30, 49)} {rng.randint(100, 999)} "
                    f"{rng.randint(10000, 99999)}", vx, vy)
     # the recipient: under a label, or in a window envelope under the sender's small line
     cy = max(y + 100, vy + 12) if not vendor_right else y + rng.uniform(70, 110)
     cx = margin + rng.uniform(0, 20)
-    if rng.random() < 0.55:
-        cy = s.put(" · ".join([vendor] + vaddr), cx, cy, 0.65)
+    if side:
+        cx, cy = s.width * rng.uniform(0.28, 0.36), y
+        cy = s.put(pick(words["bill_to"]), cx, cy, 0.85)
+    elif rng.random() < 0.55:  # the sender's line, the name often without its legal form
+        short = vendor.rsplit(" ", 1)[0] if rng.random() < 0.4 and " " in vendor else vendor
+        cy = s.put(pick([" · ", ", ", " - "]).join([short] + vaddr), cx, cy, 0.65)
     elif rng.random() < 0.6:
         cy = s.put(pick(words["bill_to"]) + rng.choice(["", ":"]), cx, cy, 0.9)
     salutation = pick(words["salutation"])
     if salutation and rng.random() < 0.5:
         cy = s.put(salutation, cx, cy)
     cy = s.put(customer, cx, cy)
-    if rng.random() < 0.35 and customer[0] not in FIRST:
-        cy = s.put(_person(rng), cx, cy)
+    if rng.random() < 0.35 and customer[0] not in FIRST:  # a contact person under the company's name
+        cy = s.put(pick(["", "", "z. Hd. ", "Attn: ", "c/o "]) + _person(rng), cx, cy)
     for line in caddr + ([words["country"]] if rng.random() < 0.3 else []):
         cy = s.put(line, cx, cy)
     # the invoice's facts: a column of label/value pairs at the right (or under the title)
     letter_date = rng.random() < 0.2  # the date alone at the right, as a letter is dated
     meta = [(pick(words["number"]), number)] + ([] if letter_date else [(pick(words["date"]),
                                                                         date_text(rng, issued, style))])
-    if due:
+    s.due_in_terms = bool(due) and rng.random() < 0.3
+    if due and not s.due_in_terms:
         meta.append((pick(words["due"]), date_text(rng, due, style)))
     if rng.random() < 0.5:
         meta.append((pick(words["customer_no"]), f"{rng.randint(1000, 99999)}"))
@@ -228,7 +256,8 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
         for label, value in meta:
             my = s.pair(label, value, mx, my, value_x if value_x is None or value_x > mx + len(label) * s.size * 0.6
                         else None, colon)
-    table_y = max(cy, my, vy) + rng.uniform(25, 60)
+    ky = _contact_block(s, rng, words, right_col, (vy if vendor_right else my) + 12) if rng.random() < 0.35 else 0.0
+    table_y = max(cy, my, vy, ky) + rng.uniform(25, 60)
     if letter_date:
         town = f"{rng.choice(CITIES[lang])}, " if rng.random() < 0.5 else ""
         s.put(town + date_text(rng, issued, style), s.width - margin, table_y - 12, right=True)
@@ -238,6 +267,16 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
             table_y = s.put(text.format(date=date_text(rng, issued, style)), margin, table_y)
         table_y += s.size * 1.5
     return _body(s, rng, lang, truth, table_y, margin, fmt, style, sign, due, date_text)
+
+
+def _contact_block(s: Sheet, rng: random.Random, words: dict[str, Any], x: float, y: float) -> float:
+    """A contact's block beside the recipient's (a person, a phone, an e-mail): not the customer."""
+    first, last = rng.choice(FIRST), rng.choice(LAST)
+    y = s.put(rng.choice(words["contact"]) + rng.choice(["", ":"]), x, y, 0.9)
+    y = s.put(f"{first} {last}", x, y)
+    y = s.put(f"{rng.choice(['Tel.', 'Phone', 'Tél.'])} +{rng.randint(30, 49)} {rng.randint(100, 999)} "
+              f"{rng.randint(10000, 99999)}", x, y)
+    return s.put(f"{first.lower()}.{last.lower()}@{rng.choice(COMPANY).lower()}.example", x, y)
 
 
 def truth_date(truth: dict[str, Any]) -> date:
@@ -258,7 +297,7 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
     for k, x in enumerate(cols):
         s.put(head[k], x, y, 0.9, right=k >= 3)
     y += s.size * 1.8
-    rates = rng.choice([[0.19], [0.2], [0.07, 0.19], [0.1, 0.2], [0.0], [0.19], [0.055, 0.2], [0.21]])
+    rates = rng.choice([[0.19], [0.2], [0.07, 0.19], [0.1, 0.2], [0.0], [0.19], [0.055, 0.2], [0.21], [0.07, 0.19]])
     net: dict[float, float] = {}
     decimal_qty = rng.random() < 0.5  # quantities printed as amounts ("1,00", "20,0000 Stk.")
     unit = pick(["", "", " Stk.", " pcs", " h", " PCE", " Unit(s)"])
@@ -284,7 +323,10 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
     y += s.size * rng.uniform(1, 3)
     label_x = rng.choice([margin, s.width * 0.5, s.width * 0.6])
     rows = [(rng.choice(words["subtotal"]), subtotal)]
-    if tax:
+    if tax and len(taxes) > 1 and rng.random() < 0.5:  # tax printed per rate only, its sum nowhere
+        label = rng.choice(words["tax"])
+        rows.extend((f"{label} {r * 100:g}%", v) for r, v in taxes.items())
+    elif tax:
         rate_text = " / ".join(f"{r * 100:g}%" for r in taxes) if rng.random() < 0.5 else ""
         rows.append((f"{rng.choice(words['tax'])} {rate_text}".strip(), tax))
     rows.append((rng.choice(words["total"]), total))
@@ -321,10 +363,25 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
 def _footer(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: float, margin: float, style: str,
             due: date | None, date_text: Any) -> tuple[list, dict[str, Any]]:
     words = LABELS[lang]
-    for text in rng.sample(words["terms"], k=2):
-        y = s.put(text.format(due=date_text(rng, due, style) if due else ""), margin, y)
-    foot = [f"IBAN {truth['currency'][:2]}{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}",
-            f"{COUNTRY_LABEL[lang]}{rng.randint(100000000, 999999999)}",
+    # terms name days only when there is a due date, and its days; "{due}" only when it is printed
+    terms = [t for t in words["terms"] if due or "{" not in t]
+    if s.due_in_terms:
+        terms = [t for t in terms if "{days}" in t]
+    days = (due - truth_date(truth)).days if due else 0
+    for text in rng.sample(terms, k=1 if s.due_in_terms else min(2, len(terms))):
+        y = s.put(text.format(due=date_text(rng, due, style) if due else "", days=days), margin, y)
+    iban = f"IBAN {truth['currency'][:2]}{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+    if rng.random() < 0.5:  # a footer of columns: the legal name and address, the register, the bank
+        columns = [[truth["vendor"], *truth["vendor_address"].split(", ")],
+                   [t.format(city=rng.choice(CITIES[lang]), n=rng.randint(1000, 99999), person=_person(rng))
+                    for t in rng.sample(words["register"], k=rng.choice([2, 3]))],
+                   [iban, f"BIC {rng.choice(['DEUT', 'COBA', 'BNPA', 'BARC'])}{COUNTRY_LABEL[lang]}FFXXX"]]
+        for k, column in enumerate(columns):
+            fy = y + 30
+            for text in column:
+                fy = s.put(text, margin + k * (s.width - 2 * margin) / 3, fy, 0.7)
+        return s.pieces, truth
+    foot = [iban, f"{COUNTRY_LABEL[lang]}{rng.randint(100000000, 999999999)}",
             truth["vendor"] if rng.random() < 0.5 else "www.example.com"]
     for k, text in enumerate(foot):
         s.put(text, margin + k * (s.width - 2 * margin) / 3, y + 30, 0.75)

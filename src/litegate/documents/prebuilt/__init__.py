@@ -19,6 +19,7 @@ from typing import Any
 
 from litegate.documents import fieldtypes
 from litegate.documents.prebuilt import candidates as cands
+from litegate.documents.prebuilt import invoice as invoice_cands
 from litegate.documents.prebuilt import layout, model
 from litegate.errors import ExtractorNotFound
 
@@ -28,8 +29,8 @@ HERE = Path(__file__).parent
 @dataclass(frozen=True)
 class FieldSpec:
     type: str  # a documents.fieldtypes type
-    source: str  # which candidates: money, dates, times, phones, ids, names, address, shop_address,
-    # party, currency
+    source: str  # which candidates: money, dates, due_dates, times, phones, ids, names, address,
+    # shop_address, party, currency
     description: str
 
 
@@ -50,7 +51,7 @@ INVOICE = {
     "vendor_address": FieldSpec("address", "address", "the vendor's address, as printed"),
     "invoice_number": FieldSpec("id", "ids", "the invoice's number"),
     "invoice_date": FieldSpec("date", "dates", "the date the invoice was issued"),
-    "due_date": FieldSpec("date", "dates", "the date payment is due"),
+    "due_date": FieldSpec("date", "due_dates", "the date payment is due"),
     "customer": FieldSpec("string", "party", "who the invoice is addressed to"),
     "subtotal": FieldSpec("money", "money", "the amount before tax"),
     "tax": FieldSpec("money", "money", "the tax amount"),
@@ -89,15 +90,18 @@ CENTS_RANK = {"invoice"}
 
 def _candidates(page: layout.Page, source: str, currency: str | None, kind: str) -> list[cands.Candidate]:
     if source == "money":
-        return cands.money(page, currency, cents_rank=kind in CENTS_RANK)
+        pool = cands.money(page, currency, cents_rank=kind in CENTS_RANK)
+        return pool + invoice_cands.tax_sums(page, pool) if kind == "invoice" else pool
     if source == "address":
         return cands.runs(page)
     if source == "shop_address":  # a receipt may print its shop's address at the foot
         return cands.addresses(page)
     if source == "party":
-        return cands.runs(page, 0, min(len(page.lines), 60))
-    return {"dates": cands.dates, "times": cands.times, "phones": cands.phones, "ids": cands.ids,
-            "names": cands.names}[source](page)
+        return invoice_cands.customers(page)
+    if source == "names" and kind == "invoice":  # a vendor may be named only inside a one-line letterhead
+        return cands.names(page) + invoice_cands.letterhead_names(page)
+    return {"dates": cands.dates, "due_dates": invoice_cands.due_dates, "times": cands.times, "phones": cands.phones,
+            "ids": cands.ids, "names": cands.names}[source](page)
 
 
 def page_of(source: Any) -> layout.Page:

@@ -273,7 +273,8 @@ def _text_shape(text: str) -> dict[str, float]:
 # Legal forms of a business: a line holding one is the company's registered name (the name a
 # logo stands for is often printed again this way at the foot of the slip).
 _LEGAL_FORM = re.compile(r"(?<![a-z])(gmbh|mbh|ltd|limited|inc|llc|sdn\.? ?bhd|bhd|plc|pty|corp|s\.?a\.?r\.?l|"
-                         r"s\.?r\.?l|s\.a|s\.l|b\.?v|e\.k|ohg|kg|ag|& ?co|co\.)(?![a-z])", re.IGNORECASE)
+                         r"s\.?r\.?l|s\.a|s\.l|b\.?v|e\.k|ohg|kg|ag|& ?co|co\.|a\.g\.|e\.v\.|gbr|kgaa)(?![a-z])",
+                         re.IGNORECASE)
 
 
 def _words(text: str) -> set[str]:

@@ -40,6 +40,15 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "items": ("items", "item(s)", "artikel", "positionen", "article"),
     "date": ("date", "datum", "tanggal", "tgl", "fecha", "data", "dated", "invoice date", "rechnungsdatum",
              "date of issue", "issued"),
+    # labels only the invoice's own date carries (not a delivery's, an order's or a service period's)
+    "issued": ("invoice date", "rechnungsdatum", "rechnungs-datum", "belegdatum", "beleg-datum", "date of issue",
+               "issue date", "date de facture", "date d'émission", "date de la facture", "fecha de factura",
+               "fecha de emisión", "ausstellungsdatum", "invoice dated", "data fattura"),
+    # dates of a delivery or a service period, printed beside the invoice's own
+    "period": ("leistungsdatum", "leistungs-datum", "lieferdatum", "liefer-datum", "leistungszeitraum",
+               "abrechnungszeitraum", "rechnungszeitraum", "delivery date", "service date", "service period",
+               "date de livraison", "période", "period", "zeitraum", "fecha de entrega", "date of supply",
+               "tax point"),
     "due": ("due", "due date", "payment due", "fällig", "faellig", "zahlbar bis", "pay by", "échéance",
             "vencimiento", "jatuh tempo"),
     "expiry": ("exp", "expiry", "expires", "valid", "gültig", "gueltig", "until", "bis"),
@@ -63,7 +72,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
                   "tender", "marché", "associated", "associée", "original invoice", "ursprungsrechnung"),
     "customer": ("bill to", "billed to", "sold to", "ship to", "customer", "client", "kunde", "rechnungsempfänger",
                  "invoice to", "to:", "attn", "buyer", "käufer", "kaeufer", "empfänger", "acheteur", "destinataire",
-                 "adresse de facturation", "facturé à", "cliente"),
+                 "adresse de facturation", "facturé à", "cliente", "warenempfänger", "lieferanschrift",
+                 "lieferadresse", "delivery address", "adresse de livraison", "deliver to"),
     # labels of the issuer's block on an invoice (the vendor's name follows them)
     "vendor": ("seller", "vendor", "supplier", "from:", "lieferant", "verkäufer", "verkaeufer", "rechnungssteller",
                "rechnungsersteller", "absender", "fournisseur", "vendeur", "émetteur", "proveedor", "vendedor"),

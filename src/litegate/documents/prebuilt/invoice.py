@@ -1,0 +1,243 @@
+"""Candidates only invoices have: the recipient's block as the customer, a vendor named inside a
+one-line letterhead or footer, tax as the sum of per-rate amounts, and a due date written as
+payment terms ("payable within 30 days"). General layout and trade vocabulary, no producer's."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from decimal import Decimal
+
+from litegate.documents import fieldtypes
+from litegate.documents.prebuilt import candidates as cands
+from litegate.documents.prebuilt.layout import Line, Page
+
+PARTY_ROWS = 60  # the recipient's block is printed in the page's head
+LABEL_ROWS_UP = 8  # how many rows up a block's label may stand over the candidate
+
+
+def _overlap(a: Line, b: Line) -> float:
+    return min(a.box[2], b.box[2]) - max(a.box[0], b.box[0])
+
+
+def _column_up(page: Page, line: Line) -> list[Line]:
+    """The pieces above ``line`` in its column (the one overlapping it most on each row), nearest
+    first, while they stay one block (no gap of more than two lines between them). Unlike the
+    ``above`` link, a piece spanning two columns does not hide the label of the one below it."""
+    out: list[Line] = []
+    last = line
+    for r in range(line.row - 1, max(line.row - 1 - LABEL_ROWS_UP, -1), -1):
+        row = [o for o in page.row_lines(r) if o.page == line.page and _overlap(o, line) > -page.median_height / 2]
+        if not row:
+            continue
+        hit = max(row, key=lambda o: (_overlap(o, line), -abs(o.box[0] - line.box[0])))
+        if last.box[1] - hit.box[3] > 2.2 * page.median_height:
+            break
+        out.append(hit)
+        last = hit
+    return out
+
+
+def _column_down(page: Page, line: Line, limit: int = 4) -> list[Line]:
+    """Up to ``limit`` lines under ``line`` in its block (its column's pieces, or the next lines)."""
+    group = cands._chain(page, line, limit + 1, cands.columned(page))
+    return group[1:]
+
+
+def _label_only(line: Line) -> bool:
+    """A line that is a label and nothing more ("Rechnungsempfänger", "Bill to:")."""
+    rest = line.text.lower()
+    for spans in line.keywords.values():
+        for a, b in spans:
+            rest = rest[:a] + " " * (b - a) + rest[b:]
+    return sum(ch.isalpha() for ch in rest) < 3
+
+
+def _contact(text: str) -> bool:
+    return bool(fieldtypes.find_emails(text) or fieldtypes.find_phones(text) or
+                re.search(r"www\.|https?:|@", text.lower()))
+
+
+def _party_features(page: Page, first_page_height: float, group: list[Line]) -> dict[str, float]:
+    """Where a name stands as the first line of a recipient's block: the label over the block
+    (Bill to, Rechnungsempfänger, Kunde, Client) or left of it, a window envelope's place in
+    the page's upper left, the postal lines under it, and whether it is a contact's line."""
+    first, last = group[0], group[-1]
+    f: dict[str, float] = {}
+    up = _column_up(page, first)
+    for steps, piece in enumerate(up):
+        party = [g for g in ("customer", "vendor", "salutation") if g in piece.keywords]
+        # a line of the block itself (an identifier "GLN ...", a contact's name) is passed over
+        if party or (piece.keywords and _label_only(piece)):
+            f.update({f"plab_{g}": 1.0 for g in party} or {"plab_other": 1.0})
+            f["plab_steps"] = min(steps, 4) / 4
+            f["plab_only"] = 1.0 if _label_only(piece) else 0.0
+            break
+    f["pblock_top"] = 1.0 if not up or (up[0].keywords and _label_only(up[0])) or "salutation" in up[0].keywords \
+        else 0.0
+    for piece in page.row_left(first):
+        if "customer" in piece.keywords:
+            f["pleft_customer"] = 1.0
+    below = _column_down(page, last)
+    below_text = "\n".join(b.text for b in below)
+    f["pbelow_zip"] = 1.0 if cands._ZIP_PLACE.search(below_text) else 0.0
+    f["pbelow_street"] = 1.0 if any(cands._street_or_postcode(b) for b in below[:2]) else 0.0
+    f["pbelow_contact"] = 1.0 if below and _contact(below[0].text) else 0.0
+    f["pbelow_n"] = len(below) / 4
+    text = " ".join(g.text for g in group)
+    f["pcontact"] = 1.0 if _contact(text) else 0.0
+    f["plabel_only"] = 1.0 if all(_label_only(g) for g in group) else 0.0
+    f["plabel_in"] = 1.0 if any(_label_only(g) and g.keywords for g in group) else 0.0
+    # a contact person's line: "z. Hd. Herr Muster", "Attn: ...", not the recipient's name
+    f["psalutation"] = 1.0 if "salutation" in first.keywords and min(first.keywords["salutation"])[0] == 0 else 0.0
+    f["pref"] = 1.0 if any(k in first.keywords for k in ("other_ref", "number", "invoice_no", "date", "tax", "due",
+                                                          "total", "subtotal")) else 0.0
+    f["plegal"] = 1.0 if cands._LEGAL_FORM.search(text) else 0.0
+    y = first.page_y0 / max(first_page_height, 1.0)
+    x = page.x_rel(first.box[0])
+    f["pwindow"] = 1.0 if first.page == 1 and x < 0.5 and 0.08 < y < 0.4 else 0.0
+    f["pfirst_page"] = 1.0 if first.page == 1 else 0.0
+    # printed again among the page's last lines (a footer's legal name): the issuer, not the recipient;
+    # a recipient's name printed again higher up (a delivery address) says nothing
+    words = cands._words(text)
+    foot = set().union(*(cands._words(line.text) for line in page.lines[-10:] if line.index > last.index + 3))
+    f["pfoot_echo"] = len(words & foot) / len(words) if words else 0.0
+    return f
+
+
+# the runs' keyword features of the line and of the lines above it: a customer word inside a name
+# ("Muster-Kunde GmbH") is no label, and a block's label is found by ``_party_features`` instead
+_NAME_KEYWORDS = ("kw_customer", "kwlast_customer")
+_LABEL_PREFIXES = ("kwprev_", "kwabove_", "kwcol_")
+
+
+def customers(page: Page) -> list[cands.Candidate]:
+    """A recipient's name: runs of one or two lines in the page's head (``candidates.runs``),
+    and the text after a customer label on its line ("Bill to: ..."), each with the features
+    of the block it opens."""
+    first_page_height = max((line.page_y0 + line.height for line in page.lines if line.page == 1), default=1.0)
+    found = [c for c in cands.runs(page, 0, min(len(page.lines), PARTY_ROWS)) if c.lines <= 2]
+    for c in found:
+        for k in [k for k in c.features if k in _NAME_KEYWORDS or k.startswith(_LABEL_PREFIXES)]:
+            c.features.pop(k)
+        c.features.update(_party_features(page, first_page_height, [page.lines[i] for i in c.indices()]))
+    for line in page.lines:
+        if line.row >= PARTY_ROWS or "customer" not in line.keywords:
+            continue
+        start, end = min(line.keywords["customer"])
+        after = line.text[end:]
+        rest = after.strip(" :-–")
+        # "Bill to: Muster GmbH", "Kunde - Muster GmbH": a label that opens the line, then its value
+        if start == 0 and re.match(r"\s*[:\-–]", after) and sum(ch.isalpha() for ch in rest) >= 3:
+            f = cands._position(page, line)
+            f.update(cands._text_shape(rest))
+            f.update(_party_features(page, first_page_height, [line]))
+            f["after_label"] = 1.0
+            found.append(cands.Candidate(fieldtypes.Typed("string", rest, rest), line.index, 1, f))
+    return found
+
+
+_SEPARATOR = re.compile(r"\s+[-–|·•/]\s+|\s*[|·•]\s*|,\s+")
+
+
+def _squash(text: str) -> str:
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
+def letterhead_names(page: Page) -> list[cands.Candidate]:
+    """A vendor named inside a one-line letterhead or footer ("Muster GmbH · Hauptstr. 5 ·
+    12345 Ort", "Muster SARL - 12 rue ..."): the line's first part before a separator, as a
+    name candidate of its own."""
+    found = []
+    lines = [line for line in page.lines if line.row < cands.NAME_LINES] + \
+        [line for line in page.lines[-12:] if line.row >= cands.NAME_LINES]
+    full_names = [(line.index, _squash(line.text)) for line in page.lines if cands._LEGAL_FORM.search(line.text)]
+    for line in lines:
+        parts = _SEPARATOR.split(line.text)
+        if len(parts) < 2 or sum(ch.isalpha() for ch in parts[0]) < 3 or fieldtypes.find_dates(line.text) or \
+                cands._PAGE_NUMBER.search(line.text):
+            continue
+        head, rest = parts[0].strip(), " ".join(parts[1:])
+        if not (cands._ZIP_PLACE.search(rest) or _contact(rest) or cands._LEGAL_FORM.search(head)):
+            continue  # "Station Road, 21": a line of an address, no letterhead
+        short = _squash(head)
+        f = cands._position(page, line)
+        f.update(cands._text_shape(head))
+        f.update(cands._kw_features("kw_", line.keywords))
+        f.update({"segment": 1.0, "seg_legal": 1.0 if cands._LEGAL_FORM.search(head) else 0.0,
+                  "seg_rest_zip": 1.0 if cands._ZIP_PLACE.search(rest) else 0.0,
+                  "seg_rest_contact": 1.0 if _contact(rest) else 0.0,
+                  "seg_foot": 1.0 if line.row >= cands.NAME_LINES else 0.0, "rank": 1.0 if line.row >= 12 else 0.0,
+                  "legal_form": 1.0 if cands._LEGAL_FORM.search(head) else 0.0,
+                  # a short form of a name printed in full elsewhere (a window's sender line: "Muster, Str. 1, Ort")
+                  "seg_short_form": 1.0 if any(i != line.index and full.startswith(short) and len(full) > len(short)
+                                               for i, full in full_names) else 0.0,
+                  "seg_small": 1.0 if line.height < 0.8 * page.median_height else 0.0})
+        f.update(cands._echo(page, [line]))
+        found.append(cands.Candidate(fieldtypes.Typed("string", head, head), line.index, 1, f))
+    return found
+
+
+def tax_sums(page: Page, pool: list[cands.Candidate]) -> list[cands.Candidate]:
+    """Tax printed only per rate ("USt 7% 3,50" and "USt 19% 19,00", or a tax table's column):
+    the sum of the per-rate amounts as a candidate, when it is not printed itself."""
+    parts: dict[int, cands.Candidate] = {}
+    for c in pool:
+        f = c.features
+        taxed = f.get("kw_tax") or f.get("kwcol_tax") or f.get("kwleft_tax")
+        rate = f.get("percent_line") or any("%" in o.text for o in page.row_lines(page.lines[c.line].row))
+        if taxed and rate and not f.get("kw_total") and (c.value.amount or 0) > 0 and c.line not in parts:
+            # one per row: a table's row prints its tax beside its net and gross
+            row = page.lines[c.line].row
+            same_row = [p for p in parts.values() if page.lines[p.line].row == row]
+            if not same_row:
+                parts[c.line] = c
+    if len(parts) < 2:
+        return []
+    total = sum((Decimal(str(p.value.amount)) for p in parts.values()), Decimal(0)).quantize(Decimal("0.01"))
+    printed = {Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01")) for c in pool}
+    if total in printed:
+        return []
+    last = max(parts.values(), key=lambda p: p.line)
+    currency = last.value.currency
+    f = dict(last.features)
+    f.update({"synth_sum": 1.0, "sum_parts": min(len(parts), 4) / 4,
+              "sum_closes": 1.0 if any(a + total in printed for a in printed if a > 0) else 0.0})
+    typed = fieldtypes.Typed("money", str(total), f"{total}", currency=currency, amount=float(total))
+    return [cands.Candidate(typed, last.line, 1, f)]
+
+
+_TERMS = re.compile(r"(?:innerhalb|binnen|within|in|à|a|sous|dans|net|netto|zahlungsziel|payable|zahlbar)\D{0,12}?"
+                    r"(\d{1,3})\s*(?:tage|tagen|days|day|jours|días|dias|giorni)\b"
+                    r"|(?:net|netto)\s*(\d{1,3})\b", re.IGNORECASE)
+_DISCOUNT_TERM = re.compile(r"skonto|discount|escompte|%", re.IGNORECASE)
+
+
+def due_dates(page: Page) -> list[cands.Candidate]:
+    """The page's dates, and a due date written as payment terms: each distinct date the page
+    prints plus the days the terms give, with the features of the date it counts from (the
+    scorer learns which date is the invoice's)."""
+    found = cands.dates(page)
+    bases: dict[str, cands.Candidate] = {}
+    for c in found:
+        bases.setdefault(str(c.value.value), c)
+    terms = []
+    for line in page.lines:
+        for m in _TERMS.finditer(line.text):
+            days = int(m.group(1) or m.group(2))
+            if 0 < days <= 120:
+                discount = bool(_DISCOUNT_TERM.search(line.text[max(0, m.start() - 20):m.end()]))
+                terms.append((line, days, discount))
+    for line, days, discount in terms[:4]:
+        for value, base in list(bases.items())[:8]:
+            try:
+                due = date.fromisoformat(value) + timedelta(days=days)
+            except ValueError:
+                continue
+            f = cands._position(page, line)
+            f.update({f"base_{k}": v for k, v in base.features.items() if k.startswith(("kw", "first", "order"))})
+            f.update({"terms": 1.0, "terms_days": days / 90, "terms_discount": 1.0 if discount else 0.0,
+                      "terms_zero": 1.0 if days == 0 else 0.0})
+            text = line.text
+            found.append(cands.Candidate(fieldtypes.Typed("date", due.isoformat(), text), line.index, 1, f))
+    return found

@@ -1,0 +1,108 @@
+"""The invoice's own candidates on a laid-out page (a window envelope's recipient, a contact's
+block beside it, tax printed per rate, the due date as payment terms, a one-line letterhead),
+through the shipped invoice weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from litegate.documents import Document, Segment, prebuilt
+from litegate.documents.prebuilt import invoice
+
+pytestmark = pytest.mark.unit
+
+
+def _page(pieces: list[tuple[str, float, float, float]]) -> Document:
+    """A text-layer page from (text, x, y, size) pieces; a character is about half its size wide."""
+    segments = [Segment(text, 1, [x, y, x + len(text) * size * 0.5, y + size]) for text, x, y, size in pieces]
+    return Document("letter.pdf", "application/pdf", "pdf", "\n".join(p[0] for p in pieces), segments)
+
+
+LETTER = [
+    ("Kestrel Technik GmbH", 50, 40, 14), ("Lindenweg 4", 50, 58, 9), ("33100 Paderborn", 50, 70, 9),
+    ("Kestrel Technik GmbH · Lindenweg 4 · 33100 Paderborn", 50, 120, 6),
+    ("Firma", 50, 134, 9), ("Ostwind Handel KG", 50, 146, 9), ("Hafenweg 3", 50, 158, 9), ("20457 Hamburg", 50, 170, 9),
+    ("Ihr Ansprechpartner", 350, 134, 9), ("Lena Vogt", 350, 146, 9), ("Tel. +49 5251 12345", 350, 158, 9),
+    ("lena.vogt@kestrel.example", 350, 170, 9),
+    ("Rechnung", 50, 220, 12), ("Rechnungsnummer", 350, 222, 9), ("RE-2024117", 470, 222, 9),
+    ("Rechnungsdatum", 350, 234, 9), ("12.02.2024", 470, 234, 9),
+    ("Pos", 50, 270, 9), ("Bezeichnung", 90, 270, 9), ("Betrag", 500, 270, 9),
+    ("1", 50, 284, 9), ("Druckerpapier A4", 90, 284, 9), ("20,00", 500, 284, 9),
+    ("2", 50, 296, 9), ("Wartung", 90, 296, 9), ("48,00", 500, 296, 9),
+    ("Nettobetrag", 300, 330, 9), ("68,00", 500, 330, 9),
+    ("USt 7%", 300, 342, 9), ("1,40", 505, 342, 9),
+    ("USt 19%", 300, 354, 9), ("9,12", 505, 354, 9),
+    ("Gesamtbetrag", 300, 368, 10), ("78,52 EUR", 490, 368, 10),
+    ("Zahlbar innerhalb von 14 Tagen ohne Abzug.", 50, 400, 9),
+    ("Kestrel Technik GmbH", 50, 780, 7), ("Sitz der Gesellschaft: Paderborn", 230, 780, 7),
+    ("IBAN DE12 3456 7890", 420, 780, 7),
+]
+
+
+def test_the_window_address_is_the_customer_not_the_contact_block_beside_it() -> None:
+    got = prebuilt.extract("invoice", _page(LETTER))["data"]
+    assert got["customer"] == "Ostwind Handel KG"
+    assert got["vendor"] == "Kestrel Technik GmbH" and got["invoice_number"] == "RE-2024117"
+
+
+def test_tax_printed_per_rate_is_their_sum_and_terms_give_the_due_date() -> None:
+    got = prebuilt.extract("invoice", _page(LETTER))["data"]
+    assert got["tax"] == "10.52" and got["subtotal"] == "68.00" and got["total"] == "78.52"
+    assert got["invoice_date"] == "2024-02-12" and got["due_date"] == "2024-02-26"
+
+
+def test_party_candidates_say_which_lines_are_contacts_labels_and_window_blocks() -> None:
+    page = prebuilt.page_of(_page(LETTER))
+    by_text: dict[str, dict[str, float]] = {}
+    for c in invoice.customers(page):
+        by_text.setdefault(c.value.value, c.features)  # the first of a name printed twice
+    assert by_text["Ostwind Handel KG"]["pwindow"] == 1.0 and by_text["Ostwind Handel KG"]["pbelow_zip"] == 1.0
+    assert by_text["Ostwind Handel KG"]["plab_salutation"] == 1.0  # "Firma" over the name
+    assert by_text["lena.vogt@kestrel.example"]["pcontact"] == 1.0
+    assert by_text["Ihr Ansprechpartner"]["pfoot_echo"] == 0.0
+    assert by_text["Kestrel Technik GmbH"]["pfoot_echo"] == 1.0  # printed again in the footer: the issuer
+
+
+def test_a_label_then_its_value_on_one_line_gives_the_value_alone() -> None:
+    page = prebuilt.page_of("Bill to: Meridian Logistics Ltd\n12 Mill Lane\nLeeds LS1 4AP\nClient Services Team")
+    values = [c.value.value for c in invoice.customers(page) if c.features.get("after_label")]
+    assert values == ["Meridian Logistics Ltd"]  # "Client Services Team" holds a label word but no label
+
+
+def test_a_one_line_letterhead_names_its_vendor_and_an_address_line_is_no_letterhead() -> None:
+    page = prebuilt.page_of("Au bon moulin SARL - 1242 chemin des Vignes - 84000 Avignon\nStation Road, 21\n"
+                            "Facture N° F-2024-88\nDate 03.04.2024\nTotal TTC 120,00")
+    heads = {c.value.value: c.features for c in invoice.letterhead_names(page)}
+    assert set(heads) == {"Au bon moulin SARL"} and heads["Au bon moulin SARL"]["seg_legal"] == 1.0
+
+
+def test_payment_terms_count_from_each_printed_date_and_a_discount_term_is_marked() -> None:
+    page = prebuilt.page_of("Rechnungsdatum 01.03.2024\nZahlbar innerhalb 30 Tagen netto, 2% Skonto innerhalb 8 Tagen")
+    terms = {(c.value.value, c.features.get("terms_discount")) for c in invoice.due_dates(page)
+             if c.features.get("terms")}
+    assert terms == {("2024-03-31", 0.0), ("2024-03-09", 1.0)}
+
+
+def test_per_rate_taxes_give_one_sum_and_a_printed_sum_gives_none() -> None:
+    text = "Nettobetrag 68,00\nUSt 7% 1,40\nUSt 19% 9,12\nGesamtbetrag 78,52"
+    page = prebuilt.page_of(text)
+    pool = prebuilt._candidates(page, "money", "EUR", "invoice")
+    sums = [c for c in pool if c.features.get("synth_sum")]
+    assert [c.value.amount for c in sums] == [10.52] and sums[0].features["sum_closes"] == 1.0
+    page = prebuilt.page_of(text + "\nUSt gesamt 10,52")
+    assert not invoice.tax_sums(page, prebuilt.cands.money(page, "EUR"))
+
+
+def test_a_block_label_is_found_up_its_column_past_a_piece_spanning_both_columns() -> None:
+    # "Lieferant" and "Käufer" over their blocks, with one identifier line running under both
+    page = prebuilt.page_of(_page([
+        ("Lieferant", 40, 60, 8), ("Käufer", 210, 60, 8),
+        ("GLN 4000001000005 Lief-Nr: 5499 GLN 4000002000002", 40, 70, 8),
+        ("Brunnbauer Metall GmbH", 40, 80, 8), ("Ostwind Handel KG", 210, 80, 8),
+        ("Industriestraße 7", 40, 90, 8), ("Hafenweg 3", 210, 90, 8),
+        ("70565 Stuttgart", 40, 100, 8), ("20457 Hamburg", 210, 100, 8),
+        ("Rechnungsdatum 12.02.2024", 40, 140, 8), ("Gesamtbetrag 80,92", 40, 160, 8)]))
+    by_text = {c.value.value: c.features for c in invoice.customers(page)}
+    assert by_text["Ostwind Handel KG"].get("plab_customer") == 1.0
+    assert by_text["Brunnbauer Metall GmbH"].get("plab_vendor") == 1.0
+    assert "plab_customer" not in by_text["Brunnbauer Metall GmbH"]
