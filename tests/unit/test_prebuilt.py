@@ -287,10 +287,14 @@ def test_an_llm_tier_given_a_prebuilt_extractor_runs_it_and_chooses() -> None:
     from litegate.tasks.extract import extract_llm
 
     llm = _Chooser(lambda field, options: options[0])
-    out = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_DE, extractor="receipt"))
+    alone = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_DE, extractor="receipt"))
+    assert llm.bodies == [] and alone.model == "prebuilt:receipt"  # by default the extractor's own answers
+    out = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_DE, extractor="receipt", choose_below=1.0))
     assert llm.schemas and all("enum" in p for p in llm.schemas[0]["properties"].values())
     assert out.result["data"]["total"] == "2.75" and out.result["data"]["date"] == "2020-05-16"
     assert out.model == "fake" and set(out.result["field_confidence"]) == set(prebuilt.SPECS["receipt"])
+    with pytest.raises(ValueError):
+        ExtractRequest(text=RECEIPT_DE, extractor="receipt", choose_below=1.5)
 
 
 def test_a_postcode_beside_a_place_is_told_from_a_register_number() -> None:
@@ -424,3 +428,12 @@ def test_a_name_in_two_lines_of_large_print_is_taken_whole_and_a_sale_line_is_no
     assert names["SALE"]["kw_service"] == 1.0 and names["SALE"]["tallest"] == 0.0
     found = prebuilt.extract("receipt", doc)["data"]
     assert found["merchant_name"] == "VOLUME ONE BOOKSHOP" and found["total"] == "7.70"
+
+
+def test_an_address_run_that_goes_on_past_its_postcode_and_town_is_marked() -> None:
+    text = "LINDEN MARKT\nLindenallee 12\n20095 Hamburg\nUNSERE ÖFFNUNGSZEITEN\nMo-Sa 8-20 Uhr\nSUMME 2,00\n01.02.2020"
+    runs = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(text), "shop_address", "EUR",
+                                                                      "receipt")}
+    assert runs["Lindenallee 12, 20095 Hamburg"]["past_place"] == 0.0
+    assert runs["Lindenallee 12, 20095 Hamburg, UNSERE ÖFFNUNGSZEITEN"]["past_place"] == 1.0
+    assert prebuilt.extract("receipt", text)["data"]["merchant_address"] == "Lindenallee 12, 20095 Hamburg"

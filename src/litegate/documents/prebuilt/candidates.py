@@ -537,7 +537,11 @@ def _street_shape(group: list[Line]) -> dict[str, float]:
     the last a postcode and a town (the order of postal addresses in most countries)."""
     first, last = group[0].text, group[-1].text
     street = bool(_STREET_WORD.search(first) or "street" in group[0].keywords) and bool(re.search(r"\d", first))
-    return {"street_first": 1.0 if street else 0.0,
+    # the postcode and the town close an address in most countries: a run going on past them
+    # has taken the next line of the head (opening hours, a note, a register line)
+    place = [k for k, g in enumerate(group) if _ZIP_PLACE.search(g.text)]
+    return {"past_place": 1.0 if place and place[-1] < len(group) - 1 else 0.0,
+            "street_first": 1.0 if street else 0.0,
             "postcode_last": 1.0 if re.match(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+\w", last.strip()) or
             re.search(r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", last) else 0.0,
             "postcode_first": 1.0 if re.match(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+\w", first.strip()) else 0.0}
