@@ -431,7 +431,7 @@ def main() -> None:
     ap.add_argument("--choose", metavar="TIER", help="an LLM tier (lite, pro) chooses among the candidates of "
                                                      "the fields the extractor is unsure of")
     ap.add_argument("--threshold", type=float, default=None, help="with --choose: fields below this confidence "
-                                                                  "are asked (default: the extract task's)")
+                                                                  "are asked (default: the extract task's, none)")
     ap.add_argument("--rows", type=Path, help="write each receipt's fields (truth, answer, confidence) as JSON lines")
     ap.add_argument("--from-dump", type=Path, help="take each receipt's text (and its seconds) from an earlier "
                                                    "--dump instead of reading the image again")

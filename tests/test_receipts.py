@@ -124,13 +124,19 @@ RÜCKGELD 3,82
 
 
 def test_the_lite_tier_chooses_among_the_candidates_and_invents_nothing(http: httpx.Client) -> None:
-    """The real lite model, under the grammar: every field it was asked is a value printed on
-    the receipt or null, each with a confidence; the fields the scorer was sure of are its own."""
+    """The real lite model, under the grammar, when the request asks it to choose the fields below
+    a confidence: every field it was asked is a value printed on the receipt or null, each with a
+    confidence; the fields the scorer was sure of are its own."""
     nano = http.post("/v1/tasks/extract", json={"text": AD_RECEIPT, "extractor": "receipt", "tier": "nano"}).json()
-    r = http.post("/v1/tasks/extract", json={"text": AD_RECEIPT, "extractor": "receipt", "tier": "lite"}, timeout=600)
+    alone = http.post("/v1/tasks/extract", json={"text": AD_RECEIPT, "extractor": "receipt", "tier": "lite"}).json()
+    assert alone["data"] == nano["data"]  # by default nothing is asked: the extractor's own answers
+    r = http.post("/v1/tasks/extract", json={"text": AD_RECEIPT, "extractor": "receipt", "tier": "lite",
+                                             "choose_below": 0.9}, timeout=600)
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["tier"] == "lite"
+    assert http.post("/v1/tasks/extract", json={"text": AD_RECEIPT, "extractor": "receipt", "tier": "lite",
+                                                "choose_below": 2}).status_code == 400
     flat = " ".join(AD_RECEIPT.split())
     chosen = {f: t for f, t in out["typed"].items() if t.get("chosen_by") == "lite"}
     for field, typed in chosen.items():

@@ -287,10 +287,14 @@ def test_an_llm_tier_given_a_prebuilt_extractor_runs_it_and_chooses() -> None:
     from litegate.tasks.extract import extract_llm
 
     llm = _Chooser(lambda field, options: options[0])
-    out = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_DE, extractor="receipt"))
+    alone = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_DE, extractor="receipt"))
+    assert llm.bodies == [] and alone.model == "prebuilt:receipt"  # by default the extractor's own answers
+    out = extract_llm(TaskContext(), llm, ExtractRequest(text=RECEIPT_DE, extractor="receipt", choose_below=1.0))
     assert llm.schemas and all("enum" in p for p in llm.schemas[0]["properties"].values())
     assert out.result["data"]["total"] == "2.75" and out.result["data"]["date"] == "2020-05-16"
     assert out.model == "fake" and set(out.result["field_confidence"]) == set(prebuilt.SPECS["receipt"])
+    with pytest.raises(ValueError):
+        ExtractRequest(text=RECEIPT_DE, extractor="receipt", choose_below=1.5)
 
 
 def test_a_postcode_beside_a_place_is_told_from_a_register_number() -> None:
@@ -371,3 +375,65 @@ def test_a_calibration_maps_confidences_only_and_a_stale_one_is_ignored(tmp_path
     assert [c for _, c in scorer.ranked(pool, 3)] == [c for _, c in raw.ranked(pool, 3)]
     path.write_text(json.dumps({"fields": {"total": {"weights": {"kw_total": 5.0}, "bias": -1.0}}}))
     assert model.load(path)["scorers"]["total"].calibration is None  # fitted to other weights
+
+
+SERVICE_AND_CASH = """TRATTORIA SOLE
+VIA ROMA 12
+00100 ROMA
+22.03.2019
+PANE 2,00
+PESCE 300,00
+VINO 70,00
+Totale 372,00
+Servizio 37,20
+Totale EURO 409,20
+CONTANTI 500,00"""
+
+
+def test_the_total_is_the_last_total_and_neither_the_cash_given_nor_the_change() -> None:
+    money = prebuilt._candidates(prebuilt.page_of(SERVICE_AND_CASH), "money", "EUR", "receipt")
+    by_value = {c.value.value: c.features for c in money}
+    assert by_value["372.00"]["total_later_larger"] == 1.0 and by_value["409.20"]["last_total"] == 1.0
+    cash = prebuilt._candidates(prebuilt.page_of(RECEIPT_EN), "money", "MYR", "receipt")
+    by_value = {c.value.value: c.features for c in cash}
+    assert by_value["16.43"]["paid_less_change"] == 1.0 and by_value["16.43"]["net_plus_tax"] == 1.0
+    assert by_value["20.00"]["paid_less_change"] == 0.0
+    assert prebuilt.extract("receipt", SERVICE_AND_CASH)["data"]["total"] == "409.20"
+    no_change = "GOLDEN CHOPSTICKS\n88 Orchard Road\n12/03/2019\n1 SOUP 10.00\nSubtotal 33.00\n7% GST 2.31\n" \
+                "Total 35.31\nCASH 50.00"
+    paid = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(no_change), "money", None,
+                                                                      "receipt")}
+    assert paid["50.00"]["cash_over_total"] == 1.0 and paid["35.31"]["cash_over_total"] == 0.0
+    assert prebuilt.extract("receipt", no_change)["data"]["total"] == "35.31"
+
+
+def _boxed(rows: list[tuple[str, float]]) -> Document:
+    """A scanned page's lines: centred, each as tall as given, one under another."""
+    segments, y = [], 10.0
+    for text, height in rows:
+        width = len(text) * height * 0.55
+        segments.append(Segment(text, page=1, box=[(600 - width) / 2, y, (600 + width) / 2, y + height]))
+        y += height * 1.3
+    return Document("scan", "image/png", "image", "\n".join(t for t, _ in rows), segments, pages=1, method="ocr")
+
+
+def test_a_name_in_two_lines_of_large_print_is_taken_whole_and_a_sale_line_is_no_name() -> None:
+    doc = _boxed([("SALE", 18), ("VOLUME ONE", 40), ("BOOKSHOP", 40), ("417 Main Street", 18),
+                  ("Springfield, IL 62701", 18), ("03/14/2019 12:31", 18), ("NOTEBOOK 4.50", 18), ("PENS 3.20", 18),
+                  ("TOTAL 7.70", 18), ("CASH 10.00", 18), ("CHANGE 2.30", 18)])
+    names = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(doc), "names", None, "receipt")}
+    assert names["VOLUME ONE"]["cut_below"] == 1.0 and names["BOOKSHOP"]["cut_above"] == 1.0
+    whole = names["VOLUME ONE BOOKSHOP"]
+    assert whole["tallest"] == 1.0 and whole["cut_above"] == whole["cut_below"] == 0.0
+    assert names["SALE"]["kw_service"] == 1.0 and names["SALE"]["tallest"] == 0.0
+    found = prebuilt.extract("receipt", doc)["data"]
+    assert found["merchant_name"] == "VOLUME ONE BOOKSHOP" and found["total"] == "7.70"
+
+
+def test_an_address_run_that_goes_on_past_its_postcode_and_town_is_marked() -> None:
+    text = "LINDEN MARKT\nLindenallee 12\n20095 Hamburg\nUNSERE ÖFFNUNGSZEITEN\nMo-Sa 8-20 Uhr\nSUMME 2,00\n01.02.2020"
+    runs = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(text), "shop_address", "EUR",
+                                                                      "receipt")}
+    assert runs["Lindenallee 12, 20095 Hamburg"]["past_place"] == 0.0
+    assert runs["Lindenallee 12, 20095 Hamburg, UNSERE ÖFFNUNGSZEITEN"]["past_place"] == 1.0
+    assert prebuilt.extract("receipt", text)["data"]["merchant_address"] == "Lindenallee 12, 20095 Hamburg"

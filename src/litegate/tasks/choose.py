@@ -3,7 +3,7 @@ the candidates its detectors and layout scorer proposed, and the reply may only 
 them or null (an enum per field, enforced by the grammar on local tiers and by the schema check
 on remote ones), so a value is always one printed on the document.
 
-Fields the scorer is already sure of (confidence at or above ``UNSURE``) keep its answer and
+Fields the scorer is already sure of (confidence at or above the threshold) keep its answer and
 are not sent: a cascade that escalates a document pays the LLM only for its uncertain fields.
 A chosen field's confidence is the probability the model gave its choice's tokens.
 """
@@ -15,11 +15,12 @@ from typing import Any
 
 from litegate.documents import prebuilt
 
-# A field whose scorer confidence is below this is asked of the LLM. Chosen on the dev split
-# of the real receipts (bench/receipts.py --choose lite): at 0.9 lite fixed two names and a
-# date and broke nothing; at 0.99 more fields went into each prompt and the 0.5B model's
-# choices got worse (both name fixes lost, one address broken).
-UNSURE = 0.9
+# A field whose (calibrated) confidence is below this is asked of the LLM, unless the request
+# sets its own ``choose_below``. Off by default: on the dev splits of two real receipt sets with
+# the calibrated confidences (bench/receipts.py --choose lite --threshold 0.5), the embedded lite
+# model fixed no field in 50 receipts and broke an address; at 0.9 (chosen on raw confidences)
+# it lowered the held-out softmatic figures (bench/README.md, "Receipt fields, fourth round").
+UNSURE = 0.0
 OPTIONS = 6  # candidates shown per field
 CONTEXT_CHARS = 80  # of the line a candidate is printed on (and the one above it)
 

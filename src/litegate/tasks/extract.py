@@ -60,6 +60,10 @@ class ExtractRequest(TextRequest):
     types: dict[str, str] | None = Field(default=None, description="{field: type}: date, time, money, number, "
                                          "address, phone, email, id or string; values come back normalized "
                                          "(ISO 8601 dates, amounts with an ISO currency) beside the text as printed")
+    choose_below: float | None = Field(default=None, ge=0.0, le=1.0,
+                                       description="a prebuilt extractor on an LLM tier: the fields whose confidence "
+                                       "is below this are chosen by the LLM among their candidates (default: none, "
+                                       "the extractor's own answers)")
 
 
 class Grammar:
@@ -194,7 +198,8 @@ def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
     check_types(req)
     types = dict(req.types or {})
     if req.extractor is not None and is_prebuilt(ctx, req.extractor) and req.schema_ is None:
-        return apply_types(choose_prebuilt(ctx, llm, req), req.types)
+        threshold = choose.UNSURE if req.choose_below is None else req.choose_below
+        return apply_types(choose_prebuilt(ctx, llm, req, threshold), req.types)
     if req.extractor is not None and is_prebuilt(ctx, req.extractor):
         kind = prebuilt_of(ctx, req.extractor)[0]
         types = {n: s.type for n, s in prebuilt.SPECS[kind].items() if s.type != "string"} | types

@@ -156,7 +156,36 @@ def money(page: Page, default_currency: str | None = None, cents_rank: bool = Fa
                       "short_line": 1.0 if len(line.text) < 24 else 0.0})
             found.append(Candidate(typed, line.index, features=f))
     _relations(found, cents_rank)
+    _payment(found)
     return found
+
+
+def _payment(found: list[Candidate]) -> None:
+    """How an amount stands to the labelled amounts around the payment: the total is the last
+    amount labelled total (a card slip may repeat it; a service charge may come between two
+    totals), it is the cash given minus the change, or the subtotal plus the tax; the cash
+    given is more than a total printed above it."""
+    cents = [round((c.value.amount or 0) * 100) for c in found]
+
+    def labelled(group: str) -> list[int]:
+        return [i for i, c in enumerate(found) if c.features.get(f"kw_{group}")]
+
+    totals, cash, change = labelled("total"), labelled("cash"), labelled("change")
+    paid_less_change = {cents[i] - cents[j] for i in cash for j in change
+                        if found[j].line > found[i].line and cents[i] > cents[j] > 0}
+    net_plus_tax = {cents[i] + cents[j] for i in labelled("subtotal") for j in labelled("tax")
+                    if found[j].line > found[i].line and cents[j] > 0}
+    for k, c in enumerate(found):
+        a, f = cents[k], c.features
+        if a <= 0:
+            continue
+        later = [cents[i] for i in totals if found[i].line > c.line]
+        f["total_later_larger"] = 1.0 if any(x > a for x in later) else 0.0
+        f["last_total"] = 1.0 if k in totals and all(x == a for x in later) else 0.0
+        f["paid_less_change"] = 1.0 if a in paid_less_change else 0.0
+        f["net_plus_tax"] = 1.0 if a in net_plus_tax else 0.0
+        f["cash_over_total"] = 1.0 if k in cash and any(0 < cents[i] < a for i in totals if i != k) else 0.0
+        f["paid_same"] = 1.0 if k not in cash and any(cents[i] == a for i in cash) else 0.0
 
 
 def _relations(found: list[Candidate], cents_rank: bool = False) -> None:
@@ -296,7 +325,10 @@ def _echo(page: Page, group: list[Line]) -> dict[str, float]:
         if _LEGAL_FORM.search(other.text) and not _money_line(other):
             elsewhere |= _words(other.text)
     share = len(words & elsewhere) / len(words)
-    return {"echo": share, "echo_any": 1.0 if share else 0.0, "repeat_line": _repeat_line(page, group)}
+    # a legal name further down that does not repeat these words: they may be a logo's marks
+    unechoed = 1.0 if elsewhere and not share else 0.0
+    return {"echo": share, "echo_any": 1.0 if share else 0.0, "repeat_line": _repeat_line(page, group),
+            "legal_below_unechoed": unechoed}
 
 
 def _repeat_line(page: Page, group: list[Line]) -> float:
@@ -327,6 +359,35 @@ def _name_features(page: Page, group: list[Line]) -> dict[str, float]:
     return f
 
 
+_STORE_NUMBER = re.compile(r"#\s?\d{1,6}\b|\b(?:store|no|nr|unit|branch|outlet)\.?:?\s?#?\d{1,6}\b", re.IGNORECASE)
+
+
+def _name_block(page: Page, group: list[Line], tallest: float) -> dict[str, float]:
+    """A shop's name is the tallest print at the top and is printed whole: a candidate that
+    leaves out a line of the same print just above or below it holds part of the name (``CIR``
+    over ``CENTRAL``, ``VOLUME ONE`` over ``BOOKSHOP``)."""
+    first, last = group[0], group[-1]
+    height = max(g.height for g in group)
+    above = page.lines[first.index - 1] if first.index > 0 else None
+    below = page.lines[last.index + 1] if last.index + 1 < len(page.lines) else None
+    text = " ".join(g.text for g in group)
+    return {"tallest": 1.0 if height >= 0.9 * tallest else 0.0, "height_top": height / max(tallest, 1.0),
+            "cut_above": 1.0 if above is not None and _same_print(above, first) else 0.0,
+            "cut_below": 1.0 if below is not None and _same_print(last, below) else 0.0,
+            "store_number": 1.0 if _STORE_NUMBER.search(text) else 0.0}
+
+
+def _same_print(upper: Line, lower: Line) -> bool:
+    """Two lines of one block of print: about the same letter height, close under each other,
+    both mostly letters and neither a labelled line (an address, a total, a header)."""
+    ratio = upper.height / max(lower.height, 1.0)
+    gap = lower.box[1] - upper.box[3]
+    wordy = all(sum(ch.isalpha() for ch in g.text) >= 3 and sum(ch.isdigit() for ch in g.text) <= 2
+                for g in (upper, lower))
+    labelled = any(set(g.keywords) - {"company"} for g in (upper, lower))
+    return 0.8 <= ratio <= 1.25 and gap < 0.8 * max(upper.height, lower.height) and wordy and not labelled
+
+
 def _kind_line(line: Line) -> bool:
     """A short line naming a kind of business (RESTAURANT, Bäckerei, KOREAN RESTAURANT)."""
     return "company" in line.keywords and len(line.text.split()) <= 3 and not _LEGAL_FORM.search(line.text)
@@ -338,6 +399,7 @@ def names(page: Page) -> list[Candidate]:
     seen_text = 0
     columns = columned(page)
     top = [line for line in page.lines if line.row < NAME_LINES] if columns else page.lines[:NAME_LINES]
+    tallest = max((line.height for line in top if sum(ch.isalpha() for ch in line.text) >= 2), default=1.0)
     for line in top:
         if sum(ch.isalpha() for ch in line.text) < 2 or _currency_word(line.text):
             continue  # a column header "EUR" is no name
@@ -347,6 +409,7 @@ def names(page: Page) -> list[Candidate]:
                 break
             text = "\n".join(g.text for g in group)
             f = _position(page, line)
+            del f["bottom_half"]  # among the first lines of a short receipt, not a sign of the foot's legal name
             f.update(_kw_features("kw_", line.keywords))
             previous = line.above if columns else line.index - 1
             if previous is not None and previous >= 0:  # a label above the name (Seller, Lieferant)
@@ -365,6 +428,8 @@ def names(page: Page) -> list[Candidate]:
                 f.update(_kw_features("kw2_", group[1].keywords))
             f.update(_followed_by_address(page, group[-1].index + 1, group[-1] if columns else None))
             f.update(_name_features(page, group))
+            if not columns:
+                f.update(_name_block(page, group, tallest))
             f["other_script"] = _other_script(text)
             f["currency_only"] = 1.0 if fieldtypes.currency_of(text) and len(text.strip()) <= 4 else 0.0
             found.append(Candidate(fieldtypes.Typed("string", " ".join(g.text for g in group), text), line.index,
@@ -473,7 +538,11 @@ def _street_shape(group: list[Line]) -> dict[str, float]:
     the last a postcode and a town (the order of postal addresses in most countries)."""
     first, last = group[0].text, group[-1].text
     street = bool(_STREET_WORD.search(first) or "street" in group[0].keywords) and bool(re.search(r"\d", first))
-    return {"street_first": 1.0 if street else 0.0,
+    # the postcode and the town close an address in most countries: a run going on past them
+    # has taken the next line of the head (opening hours, a note, a register line)
+    place = [k for k, g in enumerate(group) if _ZIP_PLACE.search(g.text)]
+    return {"past_place": 1.0 if place and place[-1] < len(group) - 1 else 0.0,
+            "street_first": 1.0 if street else 0.0,
             "postcode_last": 1.0 if re.match(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+\w", last.strip()) or
             re.search(r"\b[A-Z]{1,2}\d[A-Z\d]?\s\d[A-Z]{2}\b", last) else 0.0,
             "postcode_first": 1.0 if re.match(r"^(?:[A-Z]{1,2}-)?\d{4,5}\s+\w", first.strip()) else 0.0}

@@ -20,7 +20,8 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "total": ("total", "grand total", "amount due", "balance due", "total due", "to pay", "summe", "gesamt",
               "gesamtbetrag", "zu zahlen", "endbetrag", "zahlbetrag", "rechnungsbetrag", "jumlah", "total bayar",
               "montant", "a payer", "à payer", "importe", "totale", "amount payable", "ttl", "total amount",
-              "brutto", "betrag", "invoice total", "net payable"),
+              "brutto", "betrag", "invoice total", "net payable", "totaal", "ukupno", "razem", "celkem", "toplam",
+              "yhteensä"),
     "tax": ("tax", "vat", "gst", "sst", "mwst", "mw st", "ust", "steuer", "ppn", "pajak", "tva", "iva", "pb1",
             "service tax", "sales tax", "tax amount",
             # a tax amount's label that holds a word of the total's ("total VAT", "MwSt-Betrag")
@@ -80,6 +81,12 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     # words that open a recipient's block on a letter (the name follows them)
     "salutation": ("herrn", "herr", "frau", "firma", "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "monsieur", "madame",
                    "mme", "z. hd.", "z.hd.", "c/o"),
+    # lines of a receipt's head that name the sale or the service, not the shop
+    "service": ("sale", "dine in", "dine-in", "eat in", "eat-in", "take out", "takeout", "take away", "carry out",
+                "to go", "drive thru", "pickup", "pick up", "table", "tisch", "meja", "guest", "guests", "server",
+                "cashier", "kasir", "kassierer", "seat", "order", "reprint", "duplicate", "customer copy",
+                "merchant copy", "void", "refund", "return", "class", "lane", "pump", "check", "chk", "terminal",
+                "register", "reg", "station", "trans", "transaction"),
     "header": ("receipt", "invoice", "tax invoice", "kassenbon", "rechnung", "quittung", "bill", "copy",
                "customer copy", "welcome", "willkommen", "thank you", "danke", "order", "struk", "nota", "facture",
                "factura", "bon", "beleg", "kassenbeleg"),
