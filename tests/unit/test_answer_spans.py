@@ -89,7 +89,9 @@ def test_the_fit_learns_from_signals_and_keeps_abstentions_precise() -> None:
 
 def test_the_shipped_score_reads_every_signal() -> None:
     model = shipped()
-    assert model.features == FEATURES and len(model.coef) == len(FEATURES) == len(model.mean)
+    # the shipped score reads a subset of the signals an answer gives (a refit that does not beat
+    # it on the held-out split is not shipped), each with its coefficient and mean
+    assert set(model.features) <= set(FEATURES) and len(model.coef) == len(model.features) == len(model.mean)
     assert 0 <= model.p_right({f: None for f in FEATURES}) <= 1
 
 
