@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from litegate.evals.answers import answer_metrics, gold_answers, token_f1
-from litegate.tasks.abstention import AbstentionModel, fit
+from litegate.tasks.abstention import FEATURES, AbstentionModel, fit
 from litegate.tasks.spans import echo
 from litegate.tasks.text import NOT_IN_DOCUMENTS
 
@@ -54,21 +54,62 @@ def decide(model: AbstentionModel, items: list[dict[str, Any]]) -> list[dict[str
     return out
 
 
+def separation(model: AbstentionModel, items: list[dict[str, Any]], min_precision: float) -> dict[str, Any]:
+    """How well P(right) tells unanswerable questions apart, whatever the threshold: the AUC of
+    1 - P(right) for "the documents do not say", and the best abstention recall at precision
+    >= ``min_precision`` over all thresholds (on a split not tuned on, an upper bound)."""
+    scored = []
+    for item in items:
+        said = candidate(item["output"])
+        signals = {"echo": echo(item["record"]["question"], said) if said else None, **item["output"]["signals"]}
+        scored.append((model.p_right(signals) if said else 0.0, not gold_answers(item["record"])))
+    pos = [p for p, u in scored if u]
+    neg = [p for p, u in scored if not u]
+    auc = sum((n > p) + 0.5 * (n == p) for p in pos for n in neg) / max(1, len(pos) * len(neg))
+    best = 0.0
+    for t in sorted({p for p, _ in scored} | {1.01}):
+        abstained = [u for p, u in scored if p < t]
+        if abstained and sum(abstained) / len(abstained) >= min_precision:
+            best = max(best, sum(abstained) / max(1, len(pos)))
+    return {"auc_unanswerable": round(auc, 4), "best_recall_at_precision": round(best, 4)}
+
+
+def cross_validated(signals: list[dict[str, Any]], right: list[bool], unanswerable: list[bool],
+                    features: tuple[str, ...], folds: int = 5) -> dict[str, Any]:
+    """The AUC of 1 - P(right) for unanswerable questions, each item scored by a fit on the other
+    folds of the tuning split: which signals carry over to questions not fit on."""
+    scored: list[tuple[float, bool]] = []
+    for k in range(folds):
+        train = [i for i in range(len(signals)) if i % folds != k]
+        model = fit([signals[i] for i in train], [right[i] for i in train], [unanswerable[i] for i in train],
+                    features=features)
+        scored += [(model.p_right(signals[i]), unanswerable[i]) for i in range(len(signals)) if i % folds == k]
+    pos = [p for p, u in scored if u]
+    neg = [p for p, u in scored if not u]
+    return {"features": list(features),
+            "cv_auc_unanswerable": round(sum((n > p) + 0.5 * (n == p) for p in pos for n in neg)
+                                         / max(1, len(pos) * len(neg)), 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("tune", type=Path, help="bench/answers.py --items output on the tuning split")
     ap.add_argument("--check", type=Path, help="score this split's recorded outputs under the fitted score")
     ap.add_argument("--min-precision", type=float, default=0.8)
     ap.add_argument("--no-write", action="store_true", help="do not replace the shipped score")
+    ap.add_argument("--features", help="comma-separated signals to fit on (default: all of FEATURES)")
     args = ap.parse_args()
     tune = json.loads(args.tune.read_text(encoding="utf-8"))
     signals, right, unanswerable = rows(tune)
-    model = fit(signals, right, unanswerable, min_precision=args.min_precision)
+    features = tuple(args.features.split(",")) if args.features else FEATURES
+    model = fit(signals, right, unanswerable, min_precision=args.min_precision, features=features)
     model.trained_on = {"items": len(tune), "unanswerable": sum(unanswerable), "right_if_answered": sum(right),
-                        "data": "SQuAD 2.0 train (CC BY-SA 4.0), the article The Legend of Zelda: Twilight "
-                                "Princess (bench/data/squad2_tune.jsonl); the signals of the embedded lite model",
+                        "data": "SQuAD 2.0 train (CC BY-SA 4.0), the tuning split (bench/data/squad2_tune.jsonl, "
+                                "the article The Legend of Zelda: Twilight Princess); the signals of the embedded "
+                                "lite model",
                         "min_precision": args.min_precision}
-    report: dict[str, Any] = {"model": json.loads(model.to_json())}
+    report: dict[str, Any] = {"model": json.loads(model.to_json()),
+                              "cross_validated": cross_validated(signals, right, unanswerable, features)}
     for name, path in (("tune", args.tune), ("check", args.check)):
         if path is None:
             continue
@@ -76,6 +117,7 @@ def main() -> None:
         metrics = answer_metrics([i["record"] for i in items], decide(model, items))
         report[name] = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()
                         if not k.startswith("_")}
+        report[name].update(separation(model, items, args.min_precision))
     if not args.no_write:
         SHIPPED.write_text(model.to_json() + "\n", encoding="utf-8")
     print(json.dumps(report, indent=1))

@@ -34,7 +34,7 @@ def questions(article: dict[str, Any], per_kind: int, seed: int) -> list[dict[st
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--source", type=Path, required=True, help="SQuAD 2.0 train-v2.0.json (not dev)")
-    ap.add_argument("--per-kind", type=int, default=60, help="answerable (and unanswerable) questions per split")
+    ap.add_argument("--per-kind", type=int, default=75, help="answerable (and unanswerable) questions per split")
     args = ap.parse_args()
     articles = {a["title"]: a for a in json.loads(args.source.read_text(encoding="utf-8"))["data"]}
     with (DATA / "squad2_paragraphs.jsonl").open("w", encoding="utf-8") as out:

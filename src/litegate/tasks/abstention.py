@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-FEATURES = ("logit_p_null", "answer_prob", "span_f1", "coverage", "retrieval", "echo")
+# the signals of one answer (tasks/text.py): the model's log-odds of null and its mean token
+# probability, how closely its phrase matched a span, how much of the question's rarer words the
+# cited chunk holds, the chunk's cosine, how much of the answer the question says; then the
+# model's yes/no on whether the span's sentence answers the question, that sentence's coverage
+# of the question, whether a span of the asked-for kind was shown, and whether the answer is one
+FEATURES = ("logit_p_null", "answer_prob", "span_f1", "coverage", "retrieval", "echo", "sentence_yes",
+            "sentence_coverage", "kind_found", "kind_match")
 SHIPPED = "abstention.json"
 
 
@@ -105,14 +111,14 @@ def shipped() -> AbstentionModel:
 
 
 def fit(rows: list[dict[str, float | None]], right: list[bool], unanswerable: list[bool],
-        min_precision: float = 0.8, c: float = 1.0) -> AbstentionModel:
+        min_precision: float = 0.8, c: float = 1.0, features: tuple[str, ...] = FEATURES) -> AbstentionModel:
     """A logistic regression of ``right`` (the answer would be right) on the signals, and the
     threshold that gets the most items right (a right answer, or an abstention on a question
     the documents do not answer) among those whose abstentions are at least ``min_precision``
     unanswerable questions; without one, the most precise threshold."""
     from sklearn.linear_model import LogisticRegression
 
-    raw = np.array([[np.nan if r.get(f) is None else float(r[f]) for f in FEATURES]  # type: ignore[arg-type]
+    raw = np.array([[np.nan if r.get(f) is None else float(r[f]) for f in features]  # type: ignore[arg-type]
                     for r in rows])
     present = ~np.isnan(raw)
     mean = np.where(present, raw, 0.0).sum(axis=0) / np.maximum(present.sum(axis=0), 1)  # a signal never seen: 0
@@ -121,7 +127,7 @@ def fit(rows: list[dict[str, float | None]], right: list[bool], unanswerable: li
     z = (x - mean) / scale
     clf = LogisticRegression(C=c, max_iter=1000).fit(z, np.array(right, dtype=int))
     model = AbstentionModel(coef=clf.coef_[0].tolist(), intercept=float(clf.intercept_[0]), mean=mean.tolist(),
-                            scale=scale.tolist(), threshold=0.5)
+                            scale=scale.tolist(), threshold=0.5, features=features)
     if 0 < sum(unanswerable) < len(unanswerable):
         other = LogisticRegression(C=c, max_iter=1000).fit(z, np.array(unanswerable, dtype=int))
         model.unanswerable_coef, model.unanswerable_intercept = other.coef_[0].tolist(), float(other.intercept_[0])

@@ -61,6 +61,11 @@ def _idf(docs: list[set[str]]) -> dict[str, float]:
     return {k: math.log((len(docs) + 1) / (n + 0.5)) for k, n in df.items()}
 
 
+def rarity(texts: list[str]) -> dict[str, float]:
+    """How rare each word form is among ``texts`` (the weights ``coverage`` takes)."""
+    return _idf([{_key(w) for w in words(t)} for t in texts])
+
+
 def coverage(question: str, text: str, idf: dict[str, float] | None = None) -> float:
     """The share of the question's content words (weighted by rarity) that ``text`` holds: a
     question about something the text never names is rarely answered by it."""

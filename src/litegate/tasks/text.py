@@ -15,7 +15,8 @@ from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
 from litegate.tasks.abstention import answer_probability, logit_p_null, shipped
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec, TextRequest, check_size
-from litegate.tasks.spans import coverage, echo, focus, snap, trim
+from litegate.tasks.candidates import candidates, expected_kind, matches, shown_sentences, span_kind
+from litegate.tasks.spans import coverage, echo, focus, rarity, sentences, snap, trim
 from litegate.tenancy import current
 
 NOT_IN_CONTEXT = "not in context"
@@ -163,10 +164,41 @@ def _retrieval_score(req: AnswerRequest, index: int) -> float | None:
         return None if value is None else float(value)
     return None
 
+CHECK_PROMPT = "Decide whether the sentence answers the question. Reply Yes or No."
+
+
+def _sentence_of(text: str, start: int) -> str:
+    """The sentence of ``text`` that holds the character at ``start``."""
+    for sentence in sentences(text):
+        at = text.find(sentence)
+        if at <= start < at + len(sentence):
+            return sentence
+    return text
+
+
+def _checks(llm: Any, question: str, shown: list[str], passage: str, span_start: int, answer: str,
+            usage: Usage) -> dict[str, float | None]:
+    """Signals read around a grounded answer: the model's yes/no on whether the answer's sentence
+    answers the question (one scored token), that sentence's coverage of the question's rarer
+    words, whether the shown sentences hold a span of the kind the question asks for ("When..." a
+    date) and whether the answer is one."""
+    sentence = _sentence_of(passage, span_start)
+    yes, result = llm.label_scores([{"role": "system", "content": CHECK_PROMPT},
+                                    {"role": "user", "content": f"Question: {question}\nSentence: {sentence}"}],
+                                   ["Yes", "No"], max_tokens=1)
+    usage.add(result)
+    kind = expected_kind(question)
+    weights = rarity([s for text in shown for s in shown_sentences(text)])
+    return {"sentence_yes": yes["Yes"], "sentence_coverage": coverage(question, sentence, weights),
+            "kind_found": None if kind is None else float(any(matches(kind, c.kind)
+                                                              for c in candidates(question, shown, shown))),
+            "kind_match": None if kind is None else float(bool(matches(kind, span_kind(answer))))}
+
+
 def _unsure(question: str, passages: list[Passage], req: AnswerRequest, result: dict[str, Any]
-            ) -> tuple[str, Passage | None, dict[str, float | None]]:
+            ) -> tuple[str, Passage | None, dict[str, float | None], int]:
     """The model's answer as a span of a passage (trimmed of the question's own words), the
-    passage, and the signals the abstention score reads."""
+    passage, the signals the abstention score reads, and where the span starts."""
     raw = (json.loads(result["choices"][0]["message"]["content"]).get("answer") or "").strip()
     texts = [p.text for p in passages]
     span = snap(raw, texts) if raw else None
@@ -176,10 +208,11 @@ def _unsure(question: str, passages: list[Passage], req: AnswerRequest, result: 
         "coverage": coverage(question, texts[span.passage]) if span else 0.0,
         "retrieval": _retrieval_score(req, span.passage) if span else None}
     if span is None or span.f1 < 0.5:  # nothing in the passages says it
-        return "", None, signals
+        return "", None, signals, 0
     text = trim(span.text(texts), question)
     signals["echo"] = echo(question, text)
-    return text, passages[span.passage], signals
+    return text, passages[span.passage], signals, span.start
+
 
 def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     """A short span of one passage, chosen by the model and snapped to the passage's own words;
@@ -202,7 +235,9 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     usage.add(result)
     if result["choices"][0].get("finish_reason") == "length":
         raise InvalidRequest("the answer did not fit its token budget", param="query", code="output_truncated")
-    text, cited, signals = _unsure(question, passages, req, result)
+    text, cited, signals, start = _unsure(question, passages, req, result)
+    if cited is not None:
+        signals.update(_checks(llm, question, shown, cited.text, start, text, usage))
     model = shipped()
     p_right = model.p_right(signals) if cited is not None else 0.0
     grounded = req.collection is not None
