@@ -47,6 +47,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from litegate.configfile import Config
     from litegate.evals.answers import answer_metrics, gold_answers, retrieval_metrics
     from litegate.runtime import build
+    from litegate.tasks import text as text_tasks
+
+    text_tasks.RECORD_ALL_SIGNALS = True  # every signal recorded, so bench/answers_fit.py can try them all
 
     records = load_jsonl(DATA / (f"squad2_{args.split}.jsonl" if args.set == "squad2" else "docs_qa.jsonl"))
     records = records[: args.limit] if args.limit else records

@@ -9,6 +9,7 @@ import math
 
 import pytest
 
+from litegate.tasks import text as text_tasks
 from litegate.tasks.abstention import FEATURES, AbstentionModel, answer_probability, fit, logit_p_null, shipped
 from litegate.tasks.candidates import candidates, expected_kind, matches, span_kind
 from litegate.tasks.spans import coverage, focus, sentences, snap, trim
@@ -142,7 +143,13 @@ class AnsweringTier:
         return {"Yes": self.yes, "No": 1 - self.yes}, {"choices": [{}]}
 
 
-def test_an_answer_is_checked_against_its_own_sentence_and_the_asked_for_kind() -> None:
+def test_an_answer_is_checked_against_its_own_sentence_and_the_asked_for_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the shipped score reads none of these signals, so the check call is made only when asked for
+    tier = AnsweringTier("30 days", yes=0.8)
+    answer(None, tier, AnswerRequest(query="How many days do I have to return an item?",
+                                     context=[{"id": "r", "text": "Items can be returned within 30 days."}]))
+    assert tier.checked == [] and not (text_tasks.CHECK_SIGNALS & set(shipped().features))
+    monkeypatch.setattr(text_tasks, "RECORD_ALL_SIGNALS", True)
     context = [{"id": "hours", "text": "The store opens at 8am and closes at 6pm."},
                {"id": "returns", "text": "Shipping is free. Items can be returned within 30 days with a receipt."}]
     tier = AnsweringTier("30 days", yes=0.8)

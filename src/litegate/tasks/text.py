@@ -165,6 +165,10 @@ def _retrieval_score(req: AnswerRequest, index: int) -> float | None:
     return None
 
 CHECK_PROMPT = "Decide whether the sentence answers the question. Reply Yes or No."
+# the signals _checks reads; its extra model call is made only when the shipped abstention score
+# reads one of them, or when bench/answers.py records every signal to fit a new score
+CHECK_SIGNALS = frozenset({"sentence_yes", "sentence_coverage", "kind_found", "kind_match"})
+RECORD_ALL_SIGNALS = False
 
 
 def _sentence_of(text: str, start: int) -> str:
@@ -236,9 +240,9 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     if result["choices"][0].get("finish_reason") == "length":
         raise InvalidRequest("the answer did not fit its token budget", param="query", code="output_truncated")
     text, cited, signals, start = _unsure(question, passages, req, result)
-    if cited is not None:
-        signals.update(_checks(llm, question, shown, cited.text, start, text, usage))
     model = shipped()
+    if cited is not None and (RECORD_ALL_SIGNALS or CHECK_SIGNALS & set(model.features)):
+        signals.update(_checks(llm, question, shown, cited.text, start, text, usage))
     p_right = model.p_right(signals) if cited is not None else 0.0
     grounded = req.collection is not None
     out: dict[str, Any]
