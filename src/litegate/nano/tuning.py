@@ -21,7 +21,7 @@ from litegate.nano.encoder import TransformerEncoder
 from litegate.nano.tuned import MATRICES, TunedLayers, frozen_states, innermost, to_8bit
 
 EXTRA_HINT = "pip install 'litegate[tune]' (PyTorch's CPU build, about 190 MB; needed to train only)"
-LOSSES = ("supcon", "pairs")
+LOSSES = ("pairs", "supcon")
 TUNABLE = ("fast", "accurate")  # the encoder kinds whose layers run here (TransformerEncoder): the others cannot tune
 
 
@@ -31,7 +31,7 @@ class TuneSettings:
 
     layers: int = 2  # the top layers tuned (the rest stay frozen)
     epochs: int = 3
-    loss: str = "supcon"  # supcon (supervised contrastive) or pairs (cosine pairs, as SetFit)
+    loss: str = "pairs"  # pairs (cosine pairs, as SetFit) or supcon (supervised contrastive)
     learning_rate: float = 5e-5
     temperature: float = 0.1  # supcon's
     labels_per_batch: int = 16
