@@ -4,7 +4,8 @@ serves them, the shipped encoder's lower layers and the tuned top ones. No torch
 
 Serving runs the shipped encoder's own graph for the frozen lower layers (shared by every
 tuned version) and a small graph of the tuned layers after it, so a tuned version adds only
-its own layers to memory (about 7 MB per layer of the accurate encoder, 1.8 MB of fast).
+its own layers to memory: per layer of the accurate encoder, 8 MB on disk, and in memory the
+float32 copy read back (28 MB, the NumPy path's and the graph's source) plus the graph's 8-bit one.
 """
 
 from __future__ import annotations
