@@ -127,3 +127,24 @@ def test_train_tuned_from_the_cli(tmp_path: Path) -> None:
     assert r.returncode == 1 and r.stderr.strip() == "error: --tune-layers and --tune-epochs go with --tune"
     r = run("train", "x", "--data", str(data), "--tune", "--tune-layers", "9")
     assert r.returncode == 1 and "'tune.layers' must be a whole number from 1 to 5" in r.stderr
+
+
+def test_a_distilled_version_keeps_the_tuned_layers(tmp_path: Path) -> None:
+    """Learning from corrections retrains the head on the tuned encoder's vectors: the new
+    version must carry the same tuned layers, or it would be served by the untuned encoder."""
+    from litegate.learning.adapters import ClassifierKind
+    from litegate.nano.classifier import ClassifierStore, NanoClassifier
+    from litegate.nano.encoders import EncoderRegistry
+
+    store = ClassifierStore(tmp_path, EncoderRegistry(Path(os.environ["LITEGATE_MODELS_DIR"])))
+    store.train("learns", EXAMPLES, learn=True, tune=TINY)
+    current = store.get("learns")
+    data = EXAMPLES + [{"text": "blast some rock music", "label": "music"}]
+    new = ClassifierKind().train("learns", current, data, calibrate=False, encoder=store.encoder_for(current),
+                                 version=2)
+    assert new.tuned is current.tuned and new.info.tuned == current.info.tuned
+    store.put("learns", 2, new)
+    again = NanoClassifier.load(tmp_path / "classifiers" / "learns" / "v2")
+    assert again.tuned is not None and len(again.tuned.layers) == 1
+    probs, _ = again.predict(["blast some rock music"], store.encoder_for(again))
+    assert again.labels[int(probs.argmax())] == "music"
