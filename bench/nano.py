@@ -4,6 +4,7 @@ plain logistic regression on the same vectors.
     python bench/nano.py [--encoders fast,accurate,multilingual] [--sets clinc150,nlupp,xsid]
                          [--regimes 10shot,full] [--test-per-label 10] [--xsid DIR] [--encode-only]
                          [--adapters linear-ce,linear-pairs,mlp-ce] [--runtimes onnx,numpy]
+                         [--tune default --tune layers=3,epochs=2,loss=pairs] [--clinc-test val]
 
 Prints JSON. Sets: CLINC150 (150 intents; train split, 10 per intent or all 100; scored on the
 test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banking read as
@@ -23,7 +24,15 @@ same rows over a cheap adapter fitted on the training examples (bench/nano_adapt
 ``ENCODER+ADAPTER``. ``--runtimes onnx,numpy``: beside each encoder as it serves (``onnx``, its
 layers in 8-bit onnxruntime), the same encoder on the float32 NumPy path as a peer, keyed
 ``ENCODER/numpy`` (fast and accurate), and ``ENCODER/numpy>onnx`` (trained on NumPy vectors, scored on onnx ones: a
-classifier trained before the 8-bit runtime, served after it).
+classifier trained before the 8-bit runtime, served after it). ``--tune SPEC`` (repeatable;
+``default`` or ``layers=2,epochs=3,loss=supcon,...``, nano.tuning.TuneSettings' fields): beside
+each encoder, the same rows with its top layers tuned on the training examples first, keyed
+``ENCODER+tuned:SPEC``, vectors from the tuned encoder as it serves (8-bit), with the tuning's
+seconds; the timed calls include it (with ``--latency-only``, ``ENCODER+tuned-shape:SPEC``: the
+shipped top layers served as tuned ones, the same shapes and graphs, no tuning run).
+``--clinc-test val`` scores CLINC150 on its validation split
+(``--test-per-label`` per intent) instead of test: where tuning settings are chosen; ``val,test``
+scores one tuning on both (set ``clinc150-val`` beside ``clinc150``).
 """
 
 from __future__ import annotations
@@ -47,6 +56,8 @@ from litegate.nano.classifier import NanoClassifier
 from litegate.nano.encoder import MiniLMEncoder
 from litegate.nano.encoders import KINDS, Encoder, EncoderRegistry
 from litegate.nano.mpnet import MPNetEncoder
+from litegate.nano.tuned import MATRICES, TunedLayers, frozen_states, to_8bit
+from litegate.nano.tuning import TuneSettings, tune
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nano_adapter  # noqa: E402 - a sibling script module, found once bench/ is on the path
@@ -144,12 +155,14 @@ def xsid_sets(folder: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
     return sets
 
 
-def load_sets(names: list[str], test_per_label: int, xsid: Path | None) -> dict[str, dict[str, list[dict]]]:
+def load_sets(names: list[str], test_per_label: int, xsid: Path | None,
+              clinc_test: str = "test") -> dict[str, dict[str, list[dict]]]:
     sets: dict[str, dict[str, list[dict]]] = {}
-    if "clinc150" in names:
-        test = clinc150("test")
-        sets["clinc150"] = {"full": clinc150("train"), "10shot": clinc150("train", per_label=10, seed=0),
-                            "test": per_label(test, test_per_label, 1) if test_per_label else test}
+    for split in clinc_test.split(",") if "clinc150" in names else []:
+        test = clinc150(split)
+        sets["clinc150" if split == "test" else f"clinc150-{split}"] = {
+            "full": clinc150("train"), "10shot": clinc150("train", per_label=10, seed=0),
+            "test": per_label(test, test_per_label, 1) if test_per_label else test}
     if "nlupp" in names:
         sets["nlupp-banking-intents"] = nlupp_intents()
     if "xsid" in names and xsid is not None:
@@ -196,6 +209,85 @@ def score_adapted(kind: str, train: list[dict], test: list[dict], encoder: Cache
     adapter = nano_adapter.fit(kind, encoder.encode([it["text"] for it in train]), [it["label"] for it in train])
     fitted = time.perf_counter() - started
     return {**score(train, test, nano_adapter.AdaptedEncoder(encoder, adapter)), "adapter_seconds": round(fitted, 1)}
+
+
+class MemoryVectors:
+    """The Encoder protocol over vectors computed once in this run (a tuned encoder's)."""
+
+    def __init__(self, name: str, texts: list[str], vectors: np.ndarray):
+        self.name = name
+        self.vectors = dict(zip(texts, vectors))
+        self.dim = vectors.shape[1]
+
+    def encode(self, texts: list[str], **_: Any) -> np.ndarray:
+        return np.stack([self.vectors[t] for t in texts]).astype(np.float32)
+
+
+# the word-piece vectors below the tuned layers, by (encoder, frozen layers, text): computed once
+# for every tuning setting with the same number of layers
+FROZEN: dict[tuple[str, int], dict[str, np.ndarray]] = {}
+
+
+TUNED: dict[tuple[str, str, tuple[str, ...]], tuple[Any, float]] = {}
+
+
+def frozen(base: Any, layers: int, texts: list[str]) -> list[np.ndarray]:
+    cache = FROZEN.setdefault((base.name, layers), {})
+    missing = [t for t in dict.fromkeys(texts) if t not in cache]
+    if missing:
+        started = time.perf_counter()
+        cache.update(zip(missing, frozen_states(base, missing, layers)))
+        log(f"{base.name}: {len(missing)} texts through its first {layers} layers in "
+            f"{time.perf_counter() - started:.0f} s")
+    return [cache[t] for t in texts]
+
+
+def parse_tune(spec: str) -> TuneSettings:
+    if spec == "default":
+        return TuneSettings()
+    fields: dict[str, Any] = {}
+    for part in spec.split(","):
+        name, _, value = part.partition("=")
+        default = getattr(TuneSettings, name)
+        fields[name] = type(default)(value)
+    return TuneSettings(**fields)
+
+
+def score_tuned(registry: EncoderRegistry, key: str, spec: str, train: list[dict], test: list[dict]
+                ) -> tuple[dict[str, Any], Any, NanoClassifier]:
+    """Tune ``key``'s top layers on ``train``, then score as ``score`` does on the tuned vectors."""
+    base = registry.get(key)
+    settings = parse_tune(spec)
+    layers = base.layers - settings.layers
+    train_texts = [it["text"] for it in train]
+    test_texts = list(dict.fromkeys(it["text"] for it in test))
+    started = time.perf_counter()
+    train_states = frozen(base, layers, train_texts)
+    frozen_seconds = time.perf_counter() - started  # 0 when an earlier setting computed them
+    started = time.perf_counter()
+    done = TUNED.get((key, spec, tuple(train_texts)))
+    if done is None:  # the same training set scored on two splits: tuned once
+        done = TUNED[(key, spec, tuple(train_texts))] = (
+            tune(base, train_texts, [it["label"] for it in train], settings, states=train_states),
+            time.perf_counter() - started)
+    tuned, tuned_seconds = done
+    encoder = tuned.encoder(base)
+    # the tuned layers over the frozen vectors: what encoder.encode computes, without the lower layers again
+    train_vectors = MemoryVectors(base.name, train_texts, encoder.encode_states(train_states))
+    vectors = MemoryVectors(base.name, test_texts, encoder.encode_states(frozen(base, layers, test_texts)))
+    vectors.vectors.update(train_vectors.vectors)
+    row = score(train, test, vectors)
+    row["tune"] = tuned.settings
+    row["tune_seconds"] = round(tuned_seconds, 1)
+    row["frozen_layers_seconds"] = round(frozen_seconds, 1)
+    return row, encoder, NanoClassifier.train("bench", train, train_vectors)
+
+
+def same_shape_tuned(base: Any, settings: TuneSettings) -> Any:
+    """A tuned encoder whose tuned layers are the shipped top layers in 8 bits: the served shape."""
+    top = [tuple(to_8bit(w) if j in MATRICES else w for j, w in enumerate(layer))
+           for layer in base._layers[base.layers - settings.layers:]]
+    return TunedLayers(base.name, base.layers, top, {}).encoder(base)
 
 
 def latency(models: dict[str, tuple[Any, NanoClassifier]], texts: list[str]) -> dict[str, Any]:
@@ -247,11 +339,15 @@ def main() -> None:
     ap.add_argument("--adapters", default="", help=f"also score over adapters: {', '.join(nano_adapter.KINDS)}")
     ap.add_argument("--latency-only", action="store_true", help="time the calls; score nothing")
     ap.add_argument("--runtimes", default="onnx", help="onnx (as served), numpy (the float32 peer), or both")
+    ap.add_argument("--tune", action="append", default=[], help="also tune the encoder's top layers first: "
+                                                                "'default' or 'layers=2,epochs=3,...' (repeatable)")
+    ap.add_argument("--clinc-test", default="test", help="CLINC150's splits to score on: test, val or val,test "
+                                                          "(one tuning scored on both)")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     registry = EncoderRegistry(Settings().model_cache_dir())
     regimes = args.regimes.split(",")
-    sets = load_sets(args.sets.split(","), args.test_per_label, args.xsid)
+    sets = load_sets(args.sets.split(","), args.test_per_label, args.xsid, args.clinc_test)
     if args.latency_only:
         sets, regimes = {args.latency_set: sets[args.latency_set]}, ["10shot"]
     out: dict[str, Any] = {"bench": "nano", "loadavg_start": [round(x, 2) for x in os.getloadavg()],
@@ -277,15 +373,28 @@ def main() -> None:
                 log(f"{key}: {name} {regime}")
                 rows = out["sets"].setdefault(name, {}).setdefault(regime, {})
                 rows[key] = score(data[regime], data["test"], encoder)
+                log(f"{key}: {json.dumps(rows[key])}")
                 served = encoders.get(key.split("/")[0])
                 if key.endswith("/numpy") and served is not None:
                     rows[key + ">onnx"] = score(data[regime], data["test"], encoder, served)
                 for kind in filter(None, args.adapters.split(",")):
                     log(f"{key}+{kind}: {name} {regime}")
                     rows[f"{key}+{kind}"] = score_adapted(kind, data[regime], data["test"], encoder)
+                for spec in args.tune if "/" not in key else []:
+                    log(f"{key}+tuned:{spec}: {name} {regime} (load {os.getloadavg()[0]:.1f})")
+                    rows[f"{key}+tuned:{spec}"], tuned_encoder, tuned_clf = score_tuned(
+                        registry, key, spec, data[regime], data["test"])
+                    if name == args.latency_set and regime == "10shot" and args.latency_calls:
+                        timed[f"{key}+tuned:{spec}"] = (tuned_encoder, tuned_clf)
+                    log(json.dumps(rows[f"{key}+tuned:{spec}"]))
         if args.latency_set in sets and args.latency_calls:
             timed[key] = (make_encoder(registry, key),
                           NanoClassifier.train("bench", sets[args.latency_set]["10shot"], encoder))
+            for spec in args.tune if args.latency_only and "/" not in key else []:
+                # the time of a call depends on the layers' shapes, not their values: the top layers as
+                # shipped, through the tuned encoder's two graphs (no tuning run)
+                timed[f"{key}+tuned-shape:{spec}"] = (same_shape_tuned(registry.get(key), parse_tune(spec)),
+                                                      timed[key][1])
     if timed:
         test = sets[args.latency_set]["test"]
         texts = [it["text"] for it in random.Random(2).sample(test, min(args.latency_calls, len(test)))]

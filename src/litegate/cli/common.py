@@ -71,6 +71,7 @@ class CountingEncoder:
 
     def __init__(self, inner: Any, on_texts: Callable[[int], None]):
         self._inner = inner
+        self.wrapped = inner  # the encoder itself (tuning reads its layers: litegate.nano.tuned)
         self._on_texts = on_texts
 
     def encode(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:

@@ -28,13 +28,16 @@ ModelOpt = Annotated[str, typer.Option("--model", "-m", help="the LLM behind the
 
 
 def _train(encoders: Any, task: str, name: str, examples: list[dict[str, Any]], fields: Path | None,
-           learn: bool, encoder: str | None) -> Any:
+           learn: bool, encoder: str | None, tune: dict[str, Any] | None = None) -> Any:
     from litegate.errors import InvalidRequest
     from litegate.nano.classifier import ClassifierStore
     from litegate.nano.extractor import ExtractorStore
 
     if task == "classify":
-        return ClassifierStore(settings().home, encoders).train(name, examples, learn=learn, encoder=encoder)
+        return ClassifierStore(settings().home, encoders).train(name, examples, learn=learn, encoder=encoder,
+                                                                tune=tune)
+    if tune is not None:
+        raise InvalidRequest("--tune is for classifiers (--task classify)")
     described = None
     if fields is not None:
         try:
@@ -63,8 +66,10 @@ def _extended(info: Any) -> str:
 def _trained(task: str, info: Any) -> str:
     """The result of a training in words, for the terminal (the JSON goes to stdout)."""
     if task == "classify":
+        tuned = (f" (its encoder's top {info.tuned['layers']} layers tuned in {info.tuned['seconds']:.0f} s)"
+                 if info.tuned else "")
         return (f"{info.name} v{info.version} trained: {info.examples:,} examples of {len(info.labels)} labels, "
-                f"cross-validated accuracy {info.cv_accuracy:.2f}, in {info.train_seconds:.1f} s")
+                f"cross-validated accuracy {info.cv_accuracy:.2f}, in {info.train_seconds:.1f} s{tuned}")
     f1 = f", out-of-fold slot F1 {info.oof_f1:.2f}" if info.oof_f1 is not None else ""
     return (f"{info.name} v{info.version} trained: {info.examples:,} examples of {len(info.fields)} fields{f1}, "
             f"in {info.train_seconds:.1f} s")
@@ -146,7 +151,14 @@ def train(name: Annotated[str, typer.Argument(help="the classifier's or extracto
                                                                    "GGUF)")] = "lite",
           base: Annotated[str | None, typer.Option(help="extend a prebuilt extractor (receipt, invoice) with "
                                                         "your examples: {\"text\", \"data\"} lines, text as "
-                                                        "litegate read prints it")] = None
+                                                        "litegate read prints it")] = None,
+          tune: Annotated[bool, typer.Option("--tune", help="classify: first tune the encoder's top layers on "
+                                                            "the examples (contrastive; needs litegate[tune], "
+                                                            "PyTorch, at training only)")] = False,
+          tune_layers: Annotated[int | None, typer.Option(help="--tune: how many top layers to tune "
+                                                                "(default 2)")] = None,
+          tune_epochs: Annotated[int | None, typer.Option(help="--tune: passes over the examples "
+                                                                "(default 3)")] = None
           ) -> None:
     """Train (or retrain, as a new version) a nano classifier or extractor."""
     from dataclasses import asdict
@@ -156,6 +168,8 @@ def train(name: Annotated[str, typer.Argument(help="the classifier's or extracto
     try:
         if task not in ("classify", "extract", "tool_decision"):
             fail("--task is classify, extract or tool_decision")
+        if not tune and (tune_layers is not None or tune_epochs is not None):
+            fail("--tune-layers and --tune-epochs go with --tune")
         examples = read_jsonl(data)
         if base is not None:
             extended = _extend(name, base, examples)
@@ -169,7 +183,8 @@ def train(name: Annotated[str, typer.Argument(help="the classifier's or extracto
         encoders = CountingEncoders(settings().model_cache_dir(), lambda n: counted[0](n))
         with work_progress(f"training {name} on {len(examples):,} examples") as advance:
             counted.append(advance)
-            info = _train(encoders, task, name, examples, fields, learn, encoder)
+            tuning = {k: v for k, v in (("layers", tune_layers), ("epochs", tune_epochs)) if v is not None}
+            info = _train(encoders, task, name, examples, fields, learn, encoder, tuning if tune else None)
     except LitegateError as e:
         fail(_by_line(e, data))
     err.print(_trained(task, info), highlight=False)

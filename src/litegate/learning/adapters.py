@@ -127,9 +127,10 @@ class ClassifierKind(ModelKind):
 
     def train(self, name: str, current: Any, data: list[dict[str, Any]], calibrate: bool, encoder: Any,
               version: int) -> Any:
+        # a tuned classifier's new version keeps its tuned layers: ``encoder`` serves them
         return NanoClassifier.train(name, data, encoder, version=version, calibrate=calibrate, learn=True,
                                     base_examples=current.info.base_examples or len(current.examples),
-                                    encoder_name=current.info.encoder)
+                                    encoder_name=current.info.encoder, tuned=getattr(current, "tuned", None))
 
     def tally(self, model: Any, texts: list[str], golds: list[dict[str, Any]], encoder: Any) -> np.ndarray:
         probs, _ = model.predict(texts, encoder)

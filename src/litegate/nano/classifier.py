@@ -28,7 +28,10 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ClassifierNotFound, InvalidRequest
-from litegate.nano.encoders import Encoder, EncoderRegistry
+from litegate.nano.encoders import Encoder, EncoderRegistry, MemoEncoder
+from litegate.nano.tuned import TunedLayers, frozen_states
+from litegate.nano.tuning import TuneSettings, check_tunable, require_torch, tunable
+from litegate.nano.tuning import tune as tune_encoder
 from litegate.nano.versions import VersionedStore
 
 MAX_LABELS = 1000
@@ -51,6 +54,7 @@ class ClassifierInfo:
     learn: bool = False  # keep the texts of calls made to it, to learn from corrections (litegate.learning.loop)
     base_examples: int | None = None  # how many of its examples were given by the user (the rest were learned)
     distilled: dict[str, Any] | None = None  # how a distilled version beat the one before (litegate.learning.loop)
+    tuned: dict[str, Any] | None = None  # how its encoder's top layers were tuned on its examples (nano.tuning)
 
 
 @dataclass
@@ -107,8 +111,10 @@ def check_examples(examples: list[dict[str, Any]]) -> tuple[list[str], list[str]
 
 class NanoClassifier:
     def __init__(self, info: ClassifierInfo, vectorizer: Any, model: Any, calibration: Calibration | None = None,
-                 train_embeddings: np.ndarray | None = None, examples: list[dict[str, str]] | None = None):
+                 train_embeddings: np.ndarray | None = None, examples: list[dict[str, str]] | None = None,
+                 tuned: TunedLayers | None = None):
         self.info = info
+        self.tuned = tuned  # its encoder's tuned top layers, stored with the version (None: the shipped encoder)
         self._vectorizer = vectorizer
         self._model = model
         self._calibration = calibration or Calibration(temperature=info.temperature)
@@ -126,9 +132,10 @@ class NanoClassifier:
     @classmethod
     def train(cls, name: str, examples: list[dict[str, Any]], encoder: Encoder, version: int = 1,
               calibrate: bool = True, learn: bool = False, base_examples: int | None = None,
-              encoder_name: str | None = None) -> NanoClassifier:
+              encoder_name: str | None = None, tuned: TunedLayers | None = None) -> NanoClassifier:
         """``encoder_name``: the encoder's key in the registry, recorded so the version loads
-        with it (default: the encoder's own name)."""
+        with it (default: the encoder's own name). ``tuned``: the tuned layers ``encoder``
+        serves, kept with the version (``encoder`` is then ``tuned.encoder(base)``)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
@@ -149,10 +156,11 @@ class NanoClassifier:
                               train_seconds=round(time.perf_counter() - started, 2),
                               calibration="temperature+typicality+isotonic" if calibration.isotonic is not None
                               else "temperature" if calibrate else "none",
-                              learn=learn, base_examples=base_examples)
+                              learn=learn, base_examples=base_examples,
+                              tuned=tuned.settings if tuned is not None else None)
         kept = [{"text": t, "label": lab, **({"weight": w} if w != 1.0 else {})}
                 for t, lab, w in zip(texts, labels, weights.tolist())]
-        return cls(info, vectorizer, model, calibration, embeddings.astype(np.float16), kept)
+        return cls(info, vectorizer, model, calibration, embeddings.astype(np.float16), kept, tuned)
 
     def similarity(self, text: str, encoder: Encoder) -> float | None:
         """Cosine of ``text`` to its nearest training example: how typical it is."""
@@ -188,6 +196,8 @@ class NanoClassifier:
             pickle.dump({"vectorizer": self._vectorizer, "model": self._model, "calibration": self._calibration,
                          "train_embeddings": self._train_embeddings, "examples": self.examples}, f)
         (tmp / "meta.json").write_text(json.dumps(asdict(self.info), indent=2))
+        if self.tuned is not None:
+            self.tuned.save(tmp)
         tmp.rename(directory)
 
     @staticmethod
@@ -200,7 +210,7 @@ class NanoClassifier:
         with open(directory / "model.pkl", "rb") as f:
             parts = pickle.load(f)  # noqa: S301 - files written by ClassifierStore.save only
         return cls(info, parts["vectorizer"], parts["model"], parts.get("calibration"),
-                   parts.get("train_embeddings"), parts.get("examples"))
+                   parts.get("train_embeddings"), parts.get("examples"), TunedLayers.load(directory))
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:
@@ -257,13 +267,29 @@ class ClassifierStore(VersionedStore):
         super().__init__(home, NanoClassifier.load, NanoClassifier.load_info, encoders)
 
     def train(self, name: str, examples: list[dict[str, Any]], learn: bool = False,
-              encoder: str | None = None) -> ClassifierInfo:
-        """``encoder``: a registry key, ``auto`` (by the examples' language) or None (the default)."""
+              encoder: str | None = None, tune: Any = None) -> ClassifierInfo:
+        """``encoder``: a registry key, ``auto`` (by the examples' language) or None (the default).
+        ``tune``: true or TuneSettings' fields tune the encoder's top layers on the examples
+        first (PyTorch needed, at training only)."""
         self.check_name(name)
-        texts, _ = check_examples(examples)  # fail fast, before loading the encoder
+        texts, labels = check_examples(examples)  # fail fast, before loading the encoder
+        settings = TuneSettings.from_request(tune)
         key = self.encoders.choose(encoder, texts)
+        if settings is not None:  # before the encoder loads (it may install its weights)
+            check_tunable(key)
+            require_torch()
         version = self.next_version(name)
-        clf = NanoClassifier.train(name, examples, self.encoders.get(key), version=version, learn=learn,
-                                   base_examples=len(examples), encoder_name=key)
+        encoder_used: Encoder = self.encoders.get(key)
+        tuned = None
+        if settings is not None:
+            base = tunable(encoder_used, key)
+            settings.check(base.layers)
+            states = frozen_states(base, texts, base.layers - settings.layers)  # once: for tuning and the head
+            tuned = tune_encoder(base, texts, labels, settings, states=states)
+            served = tuned.encoder(base)
+            encoder_used = MemoEncoder(served)
+            encoder_used.remember(texts, served.encode_states(states))
+        clf = NanoClassifier.train(name, examples, encoder_used, version=version, learn=learn,
+                                   base_examples=len(examples), encoder_name=key, tuned=tuned)
         self.put(name, version, clf)
         return clf.info

@@ -181,12 +181,15 @@ class TransformerEncoder:
     def _hidden(self, ids: np.ndarray, mask: np.ndarray, layers: int) -> np.ndarray:
         """Token vectors after the first ``layers`` layers, (n * t, dim)."""
         n, t = ids.shape
+        return self._numpy_layers(self._embed(ids), self._attention_bias(mask), self._layers[:layers], n, t)
+
+    def _numpy_layers(self, x: np.ndarray, bias: np.ndarray, weights: list[tuple[np.ndarray, ...]], n: int,
+                      t: int) -> np.ndarray:
+        """``x`` (n * t, dim) through the layers ``weights`` in float32 NumPy, (n * t, dim) out."""
         # dense layers work on a 2-D (tokens, dim) matrix: one GEMM each
-        x = self._embed(ids)
-        bias = self._attention_bias(mask)
         hd = self.dim // self.heads
         scale = 1.0 / float(np.sqrt(hd))  # a Python float: a NumPy float64 would make it all float64
-        for (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in self._layers[:layers]:
+        for (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in weights:
             qkv = x @ qkv_w + qkv_b
             q, k, v = (qkv[:, j * self.dim:(j + 1) * self.dim].reshape(n, t, self.heads, hd).transpose(0, 2, 1, 3)
                        for j in range(3))

@@ -210,6 +210,10 @@ class MemoEncoder:
             self._vectors.update(zip(missing, self._encoder.encode(missing, **kwargs)))
         return np.stack([self._vectors[t] for t in texts]) if texts else self._encoder.encode(texts, **kwargs)
 
+    def remember(self, texts: list[str], vectors: np.ndarray) -> None:
+        """Take the texts' sentence vectors as computed elsewhere (from the same encoder)."""
+        self._vectors.update(zip(texts, vectors))
+
     def encode_tokens(self, texts: list[str], layer: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         missing = list(dict.fromkeys(t for t in texts if (t, layer) not in self._tokens))
         if missing:

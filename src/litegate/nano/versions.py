@@ -51,8 +51,11 @@ class VersionedStore:
         return self.encoders.default
 
     def encoder_for(self, model: Any) -> Encoder:
-        """The encoder ``model`` was trained with: the one it must be run with."""
-        return self.encoders.get(model.info.encoder)
+        """The encoder ``model`` was trained with: the one it must be run with (with its own
+        tuned top layers when it was tuned)."""
+        base = self.encoders.get(model.info.encoder)
+        tuned = getattr(model, "tuned", None)
+        return base if tuned is None else tuned.encoder(base)
 
     def for_request(self, memo: RequestMemo) -> RequestStore:
         return RequestStore(self, memo)

@@ -108,6 +108,7 @@ class TrainRequest(BaseModel):
     examples: list[dict[str, Any]]
     learn: bool = False
     encoder: str | None = None  # fast (default), accurate, multilingual or auto (GET /v1/encoders)
+    tune: bool | dict[str, Any] = False  # tune the encoder's top layers first (nano.tuning.TuneSettings' fields)
 
 
 def _learning_is_the_operators(learn: bool, kind: str) -> None:
@@ -120,7 +121,7 @@ def _learning_is_the_operators(learn: bool, kind: str) -> None:
 async def train_classifier(body: TrainRequest, request: Request) -> dict[str, Any]:
     _learning_is_the_operators(body.learn, "classifier")
     info = await run_in_threadpool(request.app.state.runtime.classifiers.train, body.name, body.examples, body.learn,
-                                   body.encoder)
+                                   body.encoder, body.tune)
     return {"object": "classifier", **asdict(info)}
 
 
