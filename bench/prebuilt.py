@@ -26,7 +26,7 @@ from typing import Any
 
 import invoice_pages
 from litegate.documents import fieldtypes
-from litegate.documents.prebuilt import HERE, SPECS, _candidates, layout, model
+from litegate.documents.prebuilt import HERE, SPECS, candidates_for, layout, model
 from litegate.documents.prebuilt.candidates import Candidate
 
 WORDS = ["Sun", "Blue", "Green", "Golden", "Royal", "City", "Corner", "Family", "Happy", "Fresh", "Star", "Lucky",
@@ -537,7 +537,7 @@ def rows_for(name: str, docs: list[tuple[Doc, layout.Page]]) -> dict[str, list[t
         for field, fs in spec.items():
             if fs.source == "currency":
                 continue
-            pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency, name))
+            pool = pools.setdefault(fs.source, candidates_for(page, fs.source, currency, name))
             for c in pool:
                 rows[field].append((c.features, int(right(field, fs.type, c, doc.truth.get(field)))))
     return rows

@@ -368,7 +368,7 @@ def blame(doc: Any, name: str, truth: Any, whole_label: bool) -> str:
     page = prebuilt.page_of(doc)
     text = "\n".join(line.text for line in page.lines)
     source = prebuilt.RECEIPT[name].source
-    pool = prebuilt._candidates(page, source, fieldtypes.currency_of(text), "receipt")
+    pool = prebuilt.candidates_for(page, source, fieldtypes.currency_of(text), "receipt")
     if any(field_right(name, truth, c.value.value, whole_label) for c in pool):
         return "choice"
     if name in ("merchant_name", "merchant_address"):

@@ -86,7 +86,7 @@ def test_payment_terms_count_from_each_printed_date_and_a_discount_term_is_marke
 def test_per_rate_taxes_give_one_sum_and_a_printed_sum_gives_none() -> None:
     text = "Nettobetrag 68,00\nUSt 7% 1,40\nUSt 19% 9,12\nGesamtbetrag 78,52"
     page = prebuilt.page_of(text)
-    pool = prebuilt._candidates(page, "money", "EUR", "invoice")
+    pool = prebuilt.candidates_for(page, "money", "EUR", "invoice")
     sums = [c for c in pool if c.features.get("synth_sum")]
     assert [c.value.amount for c in sums] == [10.52] and sums[0].features["sum_closes"] == 1.0
     page = prebuilt.page_of(text + "\nUSt gesamt 10,52")

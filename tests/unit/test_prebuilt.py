@@ -330,11 +330,11 @@ Hauptstraße 5
 
 def test_an_address_printed_at_the_foot_is_a_candidate_and_the_legal_name_is_marked() -> None:
     page = prebuilt.page_of(RECEIPT_FOOT)
-    pool = prebuilt._candidates(page, "shop_address", None, "receipt")
+    pool = prebuilt.candidates_for(page, "shop_address", None, "receipt")
     foot = [c for c in pool if c.features.get("below_top")]
     assert any(c.value.value == "Hauptstraße 5, 33100 Paderborn" for c in foot)
     assert all(c.line >= 16 for c in foot) and not any("RÜCKGELD" in c.value.value for c in foot)
-    names = {c.value.value: c.features for c in prebuilt._candidates(page, "names", None, "receipt")}
+    names = {c.value.value: c.features for c in prebuilt.candidates_for(page, "names", None, "receipt")}
     assert names["Aldi Nord GmbH & Co. KG"]["legal_form"] == 1.0
     assert names["WUNSCHLOS GLÜCKLICH?"]["exclaim"] == 1.0
     found = prebuilt.extract("receipt", RECEIPT_FOOT)["data"]
@@ -345,12 +345,13 @@ def test_an_address_printed_at_the_foot_is_a_candidate_and_the_legal_name_is_mar
 def test_a_name_over_its_kind_of_business_and_its_echo_in_the_legal_name() -> None:
     text = ("GOLDEN LOTUS\nKOREAN RESTAURANT\n2621 ORANGETHORPE AVE\nFULLERTON, CA 92833\nTOTAL $60.44\n"
             "Golden Lotus Inc.")
-    names = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(text), "names", None, "receipt")}
+    page = prebuilt.page_of(text)
+    names = {c.value.value: c.features for c in prebuilt.candidates_for(page, "names", None, "receipt")}
     assert names["GOLDEN LOTUS KOREAN RESTAURANT"]["kind_second"] == 1.0
     assert names["KOREAN RESTAURANT"]["kind_under_text"] == 1.0
     assert names["GOLDEN LOTUS"]["echo"] == 1.0 and names["KOREAN RESTAURANT"]["echo"] == 0.0
     foot = prebuilt.page_of(RECEIPT_FOOT)
-    aldi = {c.value.value: c.features for c in prebuilt._candidates(foot, "names", None, "receipt")}
+    aldi = {c.value.value: c.features for c in prebuilt.candidates_for(foot, "names", None, "receipt")}
     assert aldi["WUNSCHLOS GLÜCKLICH?"]["echo"] == 0.0
 
 
@@ -368,7 +369,7 @@ def test_a_calibration_maps_confidences_only_and_a_stale_one_is_ignored(tmp_path
     path.with_suffix(".calibration.json").write_text(json.dumps(cal))
     scorer = model.load(path)["scorers"]["total"]
     page = prebuilt.page_of("MILK 2.00\nTOTAL 9.50\nCASH 10.00")
-    pool = prebuilt._candidates(page, "money", None, "receipt")
+    pool = prebuilt.candidates_for(page, "money", None, "receipt")
     (best_raw, p_raw), (best, p) = raw.best(pool), scorer.best(pool)
     assert best is best_raw and best.value.amount == 9.5  # the same answer, a humbler confidence
     assert p_raw > 0.99 and 0.5 < p < p_raw
@@ -391,17 +392,17 @@ CONTANTI 500,00"""
 
 
 def test_the_total_is_the_last_total_and_neither_the_cash_given_nor_the_change() -> None:
-    money = prebuilt._candidates(prebuilt.page_of(SERVICE_AND_CASH), "money", "EUR", "receipt")
+    money = prebuilt.candidates_for(prebuilt.page_of(SERVICE_AND_CASH), "money", "EUR", "receipt")
     by_value = {c.value.value: c.features for c in money}
     assert by_value["372.00"]["total_later_larger"] == 1.0 and by_value["409.20"]["last_total"] == 1.0
-    cash = prebuilt._candidates(prebuilt.page_of(RECEIPT_EN), "money", "MYR", "receipt")
+    cash = prebuilt.candidates_for(prebuilt.page_of(RECEIPT_EN), "money", "MYR", "receipt")
     by_value = {c.value.value: c.features for c in cash}
     assert by_value["16.43"]["paid_less_change"] == 1.0 and by_value["16.43"]["net_plus_tax"] == 1.0
     assert by_value["20.00"]["paid_less_change"] == 0.0
     assert prebuilt.extract("receipt", SERVICE_AND_CASH)["data"]["total"] == "409.20"
     no_change = "GOLDEN CHOPSTICKS\n88 Orchard Road\n12/03/2019\n1 SOUP 10.00\nSubtotal 33.00\n7% GST 2.31\n" \
                 "Total 35.31\nCASH 50.00"
-    paid = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(no_change), "money", None,
+    paid = {c.value.value: c.features for c in prebuilt.candidates_for(prebuilt.page_of(no_change), "money", None,
                                                                       "receipt")}
     assert paid["50.00"]["cash_over_total"] == 1.0 and paid["35.31"]["cash_over_total"] == 0.0
     assert prebuilt.extract("receipt", no_change)["data"]["total"] == "35.31"
@@ -421,7 +422,8 @@ def test_a_name_in_two_lines_of_large_print_is_taken_whole_and_a_sale_line_is_no
     doc = _boxed([("SALE", 18), ("VOLUME ONE", 40), ("BOOKSHOP", 40), ("417 Main Street", 18),
                   ("Springfield, IL 62701", 18), ("03/14/2019 12:31", 18), ("NOTEBOOK 4.50", 18), ("PENS 3.20", 18),
                   ("TOTAL 7.70", 18), ("CASH 10.00", 18), ("CHANGE 2.30", 18)])
-    names = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(doc), "names", None, "receipt")}
+    page = prebuilt.page_of(doc)
+    names = {c.value.value: c.features for c in prebuilt.candidates_for(page, "names", None, "receipt")}
     assert names["VOLUME ONE"]["cut_below"] == 1.0 and names["BOOKSHOP"]["cut_above"] == 1.0
     whole = names["VOLUME ONE BOOKSHOP"]
     assert whole["tallest"] == 1.0 and whole["cut_above"] == whole["cut_below"] == 0.0
@@ -432,7 +434,7 @@ def test_a_name_in_two_lines_of_large_print_is_taken_whole_and_a_sale_line_is_no
 
 def test_an_address_run_that_goes_on_past_its_postcode_and_town_is_marked() -> None:
     text = "LINDEN MARKT\nLindenallee 12\n20095 Hamburg\nUNSERE ÖFFNUNGSZEITEN\nMo-Sa 8-20 Uhr\nSUMME 2,00\n01.02.2020"
-    runs = {c.value.value: c.features for c in prebuilt._candidates(prebuilt.page_of(text), "shop_address", "EUR",
+    runs = {c.value.value: c.features for c in prebuilt.candidates_for(prebuilt.page_of(text), "shop_address", "EUR",
                                                                       "receipt")}
     assert runs["Lindenallee 12, 20095 Hamburg"]["past_place"] == 0.0
     assert runs["Lindenallee 12, 20095 Hamburg, UNSERE ÖFFNUNGSZEITEN"]["past_place"] == 1.0

@@ -88,7 +88,7 @@ def _weights(name: str) -> dict[str, Any]:
 CENTS_RANK = {"invoice"}
 
 
-def _candidates(page: layout.Page, source: str, currency: str | None, kind: str) -> list[cands.Candidate]:
+def candidates_for(page: layout.Page, source: str, currency: str | None, kind: str) -> list[cands.Candidate]:
     if source == "money":
         pool = cands.money(page, currency, cents_rank=kind in CENTS_RANK)
         return pool + invoice_cands.tax_sums(page, pool) if kind == "invoice" else pool
@@ -146,7 +146,7 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
             out[field_name] = _answer(fieldtypes.Typed("string", currency, currency) if currency else None,
                                       0.9 if currency else 0.5, None, page)
             continue
-        pool = pools.setdefault(fs.source, _candidates(page, fs.source, currency, name))
+        pool = pools.setdefault(fs.source, candidates_for(page, fs.source, currency, name))
         # the issuer's name is neither its address nor the customer
         if fs.source in ("address", "shop_address", "party"):
             pool = [c for c in pool if not taken_lines & set(c.indices()) and _squash(c.value.value) not in taken_names]

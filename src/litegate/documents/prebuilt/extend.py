@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from litegate.documents import fieldtypes
-from litegate.documents.prebuilt import SPECS, _candidates, _weights, layout, model
+from litegate.documents.prebuilt import SPECS, _weights, candidates_for, layout, model
 from litegate.documents.prebuilt.candidates import Candidate
 from litegate.errors import ExtractorNotFound, InvalidRequest
 from litegate.nano.versions import VersionedStore
@@ -115,7 +115,7 @@ def _rows(base: str, examples: list[dict[str, Any]]) -> dict[str, list[tuple[lis
         for f in out:
             if f not in ex["data"]:
                 continue  # a field the example does not label teaches nothing about it
-            pool = pools.setdefault(spec[f].source, _candidates(page, spec[f].source, currency, base))
+            pool = pools.setdefault(spec[f].source, candidates_for(page, spec[f].source, currency, base))
             out[f].append((pool, [int(matches(spec[f].type, c, ex["data"][f], currency)) for c in pool]))
     return out
 
