@@ -119,6 +119,20 @@ def openai_tools(functions: list[dict[str, Any]]) -> tuple[list[dict[str, Any]],
     return tools, names
 
 
+def ordered(data: Path, categories: list[str], split: str, limit: int, interleave: bool
+            ) -> list[tuple[str, int, dict[str, Any]]]:
+    """The items to run, as (category, index in its category, item): the first ``limit`` of each
+    category by id hash, category after category or (``interleave``) one of each in turn."""
+    groups = []
+    for category in categories:
+        items = [q for q in load(data, category) if split == "all" or q["split"] == split]
+        items.sort(key=lambda q: hashlib.sha256(q["id"].encode()).hexdigest())
+        groups.append([(category, k, q) for k, q in enumerate(items[:limit or None])])
+    if not interleave:
+        return [row for group in groups for row in group]
+    return [group[k] for k in range(max(map(len, groups), default=0)) for group in groups if k < len(group)]
+
+
 # -- the AST check (BFCL's rules, written here) ----------------------------------------------------
 
 def standard(text: str) -> str:
@@ -300,7 +314,7 @@ def summary(rows: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:
     return results
 
 
-def start_servers(threads: int | None) -> tuple[dict[str, str], list[subprocess.Popen]]:
+def start_servers(threads: int | None, raw: bool = True) -> tuple[dict[str, str], list[subprocess.Popen]]:
     from litegate.config import Settings
     from litegate.engine.catalog import LITE, ModelCache
 
@@ -314,10 +328,11 @@ def start_servers(threads: int | None) -> tuple[dict[str, str], list[subprocess.
     procs.append(subprocess.Popen([sys.executable, "-m", "litegate.cli", "serve", "--port", str(port), "--threads",
                                    str(threads), "--ctx", str(ctx), "--parallel", str(parallel)], **quiet))
     bases["litegate"] = f"http://127.0.0.1:{port}"
-    port = free_port()
-    procs.append(subprocess.Popen([sys.executable, str(Path(__file__).parent / "serve.py"), "--serve-raw", str(model),
-                                   str(port), str(threads), str(ctx), str(parallel), "4"], **quiet))
-    bases["llama.cpp"] = f"http://127.0.0.1:{port}"
+    if raw:
+        port = free_port()
+        procs.append(subprocess.Popen([sys.executable, str(Path(__file__).parent / "serve.py"), "--serve-raw",
+                                       str(model), str(port), str(threads), str(ctx), str(parallel), "4"], **quiet))
+        bases["llama.cpp"] = f"http://127.0.0.1:{port}"
     for (name, base), proc in zip(bases.items(), procs):
         wait_ready(base, proc, name)
     return bases, procs
@@ -335,10 +350,15 @@ def main() -> None:
     ap.add_argument("--raw", help="base URL of a running raw llama.cpp server (the peer)")
     ap.add_argument("--pro", type=int, default=0, metavar="N",
                     help="also run model 'pro' on the litegate server, on the first N items of each category")
+    ap.add_argument("--no-raw", action="store_true", help="with --start: litegate only (no raw llama.cpp peer)")
     ap.add_argument("--raw-limit", type=int, default=0, metavar="N",
                     help="run the raw llama.cpp peer on only the first N items of each category (0: all)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--max-tokens", type=int, default=384)
+    ap.add_argument("--interleave", action="store_true",
+                    help="one item of each category in turn (a run cut short still covers every category)")
+    ap.add_argument("--resume", action="store_true",
+                    help="append to --dump, leaving out the items it already holds (the summary covers this run)")
     ap.add_argument("--dump", type=Path, help="write every item's reply, verdict and decision signals (JSONL)")
     ap.add_argument("--summarize", type=Path, nargs="*", help="only summarize earlier --dump files (a cut-short run)")
     args = ap.parse_args()
@@ -361,7 +381,7 @@ def main() -> None:
     bases: dict[str, str] = {}
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stopped: the servers it started stop too
     if args.start:
-        bases, procs = start_servers(args.threads)
+        bases, procs = start_servers(args.threads, raw=not args.no_raw)
     if args.litegate:
         bases["litegate"] = args.litegate.rstrip("/")
     if args.raw:
@@ -374,37 +394,35 @@ def main() -> None:
     load_start = os.getloadavg()
     loads: list[float] = []
     rows: dict[str, dict[str, list[dict[str, Any]]]] = {p[0]: {} for p in peers}
-    dump = args.dump.open("w") if args.dump else None
+    done = set()
+    if args.resume and args.dump and args.dump.exists():  # the rows an earlier, cut-short run dumped
+        done = {(row["peer"], row["id"]) for row in map(json.loads, args.dump.read_text().splitlines()) if row}
+    dump = args.dump.open("a" if args.resume else "w") if args.dump else None
     try:
         with httpx.Client(timeout=900) as client:
-            for category in args.categories:
-                items = [q for q in load(args.data, category) if args.split == "all" or q["split"] == args.split]
-                items.sort(key=lambda q: hashlib.sha256(q["id"].encode()).hexdigest())
-                if args.limit:
-                    items = items[:args.limit]
-                for k, item in enumerate(items):
-                    _, names = openai_tools(item["function"])
-                    for peer, base, model in peers:
-                        if model == "pro" and k >= args.pro or peer == "llama.cpp" and args.raw_limit \
-                                and k >= args.raw_limit:
-                            continue
-                        message, ms, meta = ask(client, base, model, item, args.max_tokens)
-                        calls = calls_of(message, names)
-                        row = {"id": item["id"], "split": item["split"], "latency_ms": round(ms, 1),
-                               "n_calls": len(calls), "verdict": check(item, calls, category)}
-                        if peer == "llama.cpp":
-                            row["text_verdict"] = check(item, calls or text_calls(message.get("content"), names),
-                                                        category)
-                        rows[peer].setdefault(category, []).append(row)
-                        loads.append(os.getloadavg()[0])
-                        if dump:
-                            dump.write(json.dumps({"peer": peer, "category": category, **row, "calls": calls,
-                                                   "load_1m": round(loads[-1], 2),
-                                                   "content": (message.get("content") or "")[:300],
-                                                   "error": message.get("error"),
-                                                   "decision": meta.get("tool_decision")}) + "\n")
-                            dump.flush()
-                    print(f"{category} {item['id']} done", file=sys.stderr, flush=True)
+            for category, k, item in ordered(args.data, args.categories, args.split, args.limit, args.interleave):
+                _, names = openai_tools(item["function"])
+                for peer, base, model in peers:
+                    if model == "pro" and k >= args.pro or peer == "llama.cpp" and args.raw_limit \
+                            and k >= args.raw_limit or (peer, item["id"]) in done:
+                        continue
+                    message, ms, meta = ask(client, base, model, item, args.max_tokens)
+                    calls = calls_of(message, names)
+                    row = {"id": item["id"], "split": item["split"], "latency_ms": round(ms, 1),
+                           "n_calls": len(calls), "verdict": check(item, calls, category)}
+                    if peer == "llama.cpp":
+                        row["text_verdict"] = check(item, calls or text_calls(message.get("content"), names),
+                                                    category)
+                    rows[peer].setdefault(category, []).append(row)
+                    loads.append(os.getloadavg()[0])
+                    if dump:
+                        dump.write(json.dumps({"peer": peer, "category": category, **row, "calls": calls,
+                                               "load_1m": round(loads[-1], 2),
+                                               "content": (message.get("content") or "")[:300],
+                                               "error": message.get("error"),
+                                               "decision": meta.get("tool_decision")}) + "\n")
+                        dump.flush()
+                print(f"{category} {item['id']} done", file=sys.stderr, flush=True)
     finally:
         if dump:
             dump.close()

@@ -84,11 +84,12 @@ class Settings(BaseSettings):
                                           "training label at this confidence or above (when no calibrated policy "
                                           "sets its threshold)")
     tool_decision: Literal["rule", "learned"] = Field(
-        default="rule", description="tool_choice auto: the fixed thresholds (rule: 0.927 right decisions on the "
-                                    "project's 96 labeled prompts) or the shipped learned decision (learned: no call "
-                                    "on 0.825 of BFCL's untouched irrelevant questions, 0.75 on a third of the "
-                                    "project's sets; docs/agents.md); a "
-                                    "decision refit with `litegate train --task tool_decision` is used either way")
+        default="rule", description="tool_choice auto: the fixed thresholds (rule: p_call >= 0.5 or tool_match >= "
+                                    "0.16) or the shipped learned decision (learned: the request read against each "
+                                    "tool and its parameters, fitted on BFCL's tuning half and the project's tuning "
+                                    "set; as right as the rule on the project's held-out sets, fewer calls on BFCL's "
+                                    "irrelevant questions; docs/agents.md); a decision refit with `litegate train "
+                                    "--task tool_decision` is used either way")
     speculative: Literal["none", "draft", "ngram"] = Field(
         default="none", description="speculative decoding for the pro model: the lite model as draft, or n-gram "
                                     "lookup; off by default because on 2 cores it measured slower "

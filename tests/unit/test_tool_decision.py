@@ -19,6 +19,8 @@ from litegate.chat.decision import (
     load_for,
     read_cases,
     refit,
+    required_params,
+    supplied,
 )
 from litegate.chat.tools import parse_tools
 from litegate.errors import InvalidRequest
@@ -36,7 +38,7 @@ AREA = {"type": "function", "function": {"name": "triangle_area", "description":
 
 def _row(p_call: float, match: float, overlap: float) -> dict[str, float]:
     return {"logit_p_call": math.log(p_call / (1 - p_call)), "tool_match": match, "param_match": match,
-            "overlap": overlap, "fillable": 1.0}
+            "overlap": overlap, "fillable": 1.0, "param_mean": match, "param_min": match, "supplied": 1.0}
 
 
 def _toy() -> tuple[list[dict[str, float]], list[bool]]:
@@ -93,6 +95,22 @@ def test_signals_and_the_decision_reported() -> None:
     assert decide(None, 0.6, False, messages, functions, encoder)["call"] is True
     assert decide(None, 0.01, False, messages, functions, encoder, rule=(0.5, 1.01))["call"] is False
     assert decide(model, 0.6, True, messages, functions, encoder)["call"] is False
+
+
+def test_supplied_reads_the_request_against_each_required_parameter() -> None:
+    weather, area = parse_tools([WEATHER, AREA])
+    assert supplied("area of a triangle with base 10 and height 5", required_params(area)) == 1.0
+    assert supplied("area of a triangle with base 10", required_params(area)) == 0.5  # one number for two
+    assert supplied("area of a triangle", required_params(area)) == 0.0
+    assert supplied("what is the weather in Oslo?", required_params(weather)) == 1.0  # a name for the city
+    assert supplied("what is the weather like?", required_params(weather)) == 0.0  # no value a city could be
+    search = {"name": "search_docs", "description": "Search the docs", "parameters": {"type": "object", "properties": {
+        "query": {"type": "string", "description": "what to look for"}, "mode": {"type": "string",
+                                                                             "enum": ["fast", "thorough"]}}}}
+    docs = parse_tools([{"type": "function", "function": search}])[0]
+    assert [k for k, _ in required_params(docs)] == ["query", "mode"]  # none marked required: every one
+    assert supplied("find the travel policy, thorough please", required_params(docs)) == 1.0  # free text, an option
+    assert supplied("find the travel policy", required_params(docs)) == 0.5
 
 
 def test_labeled_cases_are_checked_before_any_is_measured() -> None:

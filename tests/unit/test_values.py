@@ -101,6 +101,20 @@ def test_currency_codes_derived_from_names_are_grounded_and_others_are_not() -> 
     assert wrong.invented == ["target"]
 
 
+def test_a_unit_the_conversation_does_not_state_becomes_the_one_it_states() -> None:
+    calls = [{"name": "route_distance", "arguments": {"origin": "Oslo", "destination": "Bergen", "unit": "mi"}}]
+    checks = check_calls(calls, FUNCTIONS, "How far is it from Oslo to Bergen in kilometres?")
+    assert checks[0].corrected == {"unit": "km"} and kept_calls(calls, checks)[0]["arguments"]["unit"] == "km"
+    # two units stated (a conversion): the model's choice stands, and so does a unit that is stated
+    assert check_calls(calls, FUNCTIONS, "Oslo to Bergen: 5 km or 3 miles?")[0].corrected == {}
+    assert check_calls(calls, FUNCTIONS, "How far is it from Oslo to Bergen in miles?")[0].corrected == {}
+    circle = parse_tools([_fn("circumference", "Circumference of a circle", ["radius"], radius={"type": "number"},
+                              unit={"type": "string", "enum": ["m", "cm", "in"]})])
+    call = [{"name": "circumference", "arguments": {"radius": 5, "unit": "m"}}]
+    fixed = check_calls(call, circle, "the circumference of a circle with a radius of 5cm")
+    assert kept_calls(call, fixed) == [{"name": "circumference", "arguments": {"radius": 5, "unit": "cm"}}]
+
+
 def test_optional_arguments_the_conversation_does_not_support_are_left_out() -> None:
     calls = [{"name": "route_distance", "arguments": {"origin": "Oslo", "destination": "Bergen", "unit": "miles"}}]
     checks = check_calls(calls, FUNCTIONS, "How far is it from Oslo to Bergen?")

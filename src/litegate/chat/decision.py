@@ -10,7 +10,12 @@ the last user message and the tools:
 - ``overlap``: the share of the best tool's own content words the message uses;
 - ``fillable``: whether the message states as many numbers as the best tool needs numeric
   arguments — a first look at whether its arguments can come from the conversation (the full
-  argument check runs on the generated call, chat/grounding.py).
+  argument check runs on the generated call, chat/grounding.py);
+- the request read against the best tool's required parameters one by one: ``param_mean`` and
+  ``param_min``, the encoder's cosine between the message and each parameter's name and
+  description, and ``supplied``, the share of them the message states a value for (a number
+  for a numeric one, one of its options for an enum, a name, quote, number, date or address for
+  a string, any message for free text such as a query or a message body).
 
 The shipped weights (``tool_decision.json`` beside this module) were fitted on public
 function-calling data whose license allows it plus generated hard negatives (a question paired
@@ -29,13 +34,14 @@ from typing import Any
 
 import numpy as np
 
+from litegate.chat.fanout import names_or_quotes
 from litegate.chat.request import ChatCompletionRequest, prepare_chat
 from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX
-from litegate.chat.values import numbers
+from litegate.chat.values import dates, numbers
 from litegate.errors import InvalidRequest
 from litegate.tiers.scoring import LabelScorer
 
-ENCODER_FEATURES = ("tool_match", "param_match", "overlap", "fillable")
+ENCODER_FEATURES = ("tool_match", "param_match", "overlap", "fillable", "param_mean", "param_min", "supplied")
 FEATURES = ("logit_p_call", *ENCODER_FEATURES)
 SHIPPED = Path(__file__).with_name("tool_decision.json")
 # right after a tool result the model answers unless it is sure it needs another call
@@ -45,6 +51,9 @@ _STOP = frozenset("""a an the and or of to in on at for from by with is are be t
 specific specified certain based using use get find return returns calculate compute provide information
 details data value values number list name type default optional required parameter function""".split())
 _NUMERIC = ("integer", "number", "float")
+# a string parameter any message can fill: what to search for, a message's text, a note
+_FREE_TEXT = re.compile(r"query|text|message|body|content|descri|topic|keyword|question|prompt|title|subject|term"
+                        r"|search|note|comment|summary|details|reason|issue|problem", re.IGNORECASE)
 
 
 def _content_words(text: str) -> set[str]:
@@ -68,6 +77,35 @@ def _numeric_required(fn: Any) -> int:
                and props[k].get("type") in _NUMERIC)
 
 
+def required_params(fn: Any) -> list[tuple[str, dict[str, Any]]]:
+    """The parameters a call must fill (every one when the tool marks none required)."""
+    params = fn.parameters or {}
+    props = params.get("properties") or {}
+    return [(k, props[k]) for k in params.get("required") or list(props) if isinstance(props.get(k), dict)]
+
+
+def supplied(request: str, params: list[tuple[str, dict[str, Any]]]) -> float:
+    """The share of ``params`` the request states a value for, by each parameter's kind."""
+    if not params:
+        return 1.0
+    spare_numbers, lowered = len(numbers(request)), request.lower()
+    value_like = names_or_quotes(request) or bool(re.search(r"\d|@|https?://", request)) or bool(dates(request))
+    got = 0.0
+    for name, spec in params:
+        if spec.get("type") in _NUMERIC:
+            got += spare_numbers > 0
+            spare_numbers -= 1
+        elif spec.get("type") == "boolean":
+            got += 1
+        elif spec.get("enum"):
+            got += any(str(option).lower()[:6] in lowered for option in spec["enum"])
+        elif _FREE_TEXT.search(name) or _FREE_TEXT.search(str(spec.get("description") or "")):
+            got += 1
+        else:
+            got += value_like
+    return got / len(params)
+
+
 def last_user_text(messages: list[dict[str, Any]]) -> str | None:
     for m in reversed(messages):
         if m.get("role") == "user":
@@ -88,9 +126,13 @@ def encoder_signals(encoder: Any, request: str, functions: list[Any]) -> dict[st
     words = _content_words(request)
     own = _content_words(tool_text(best))
     needed = _numeric_required(best)
+    params = required_params(best)
+    each = encoder.encode([f"{k.replace('_', ' ')}: {v.get('description', '')}" for k, v in params]) @ vectors[0] \
+        if params else np.array([short.max()])
     return {"tool_match": float(short.max()), "param_match": float(full.max()),
             "overlap": len(own & words) / max(len(own), 1),
-            "fillable": 1.0 if not needed else min(1.0, len(numbers(request)) / needed)}
+            "fillable": 1.0 if not needed else min(1.0, len(numbers(request)) / needed),
+            "param_mean": float(each.mean()), "param_min": float(each.min()), "supplied": supplied(request, params)}
 
 
 def features(p_call: float, signals: dict[str, float]) -> dict[str, float]:

@@ -27,6 +27,11 @@ _PROPER = re.compile(r"(?<=[a-z0-9,;:] )(?:[A-Z][\w'-]*)(?: (?:[A-Z][\w'-]*|of|d
 MAX_ROUNDS = 3
 
 
+def names_or_quotes(text: str) -> bool:
+    """Whether the text states a quoted string or a proper name (a value a string argument may take)."""
+    return bool(_QUOTED.search(text) or _PROPER.search(text))
+
+
 def _number(text: str) -> float | None:
     try:
         return float(text.replace(",", ""))

@@ -15,6 +15,8 @@ in any notation (chat/values.py): ``2000000`` for "$2,000,000", ``"USD"`` for "U
 their parts: ``"10:00"`` for "10am", ``"Lisboa"`` for "Lisbon". A value the model derived
 with no word in common counts against, so a call needs half its checkable arguments. A date
 or time written out in full passes when the conversation names a time ("tomorrow", "tonight").
+A unit the conversation does not state, where it states exactly one, becomes that one ("a radius
+of 5cm" sent with ``unit: "m"`` is sent with ``"cm"``).
 In scripts written without spaces (Chinese, Japanese, Thai) a value is looked for as a run of
 characters. Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py and
 bench/bfcl.py.
@@ -117,6 +119,7 @@ class Check:
     grounded: list[str]  # argument names whose values were found
     invented: list[str]  # argument names whose values were not
     left_out: list[str] = field(default_factory=list)  # optional arguments with made-up values, dropped
+    corrected: dict[str, Any] = field(default_factory=dict)  # arguments given the value the conversation states
 
     @property
     def kept(self) -> bool:
@@ -124,7 +127,8 @@ class Check:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "grounded": self.grounded, "invented": self.invented, "kept": self.kept,
-                **({"left_out": self.left_out} if self.left_out else {})}
+                **({"left_out": self.left_out} if self.left_out else {}),
+                **({"corrected": self.corrected} if self.corrected else {})}
 
 
 @dataclass
@@ -182,6 +186,21 @@ def _typed_verdict(value: Any, said: _Conversation, tool_numbers: set[float]) ->
     return None
 
 
+def _stated_unit(value: Any, spec: dict[str, Any], said: _Conversation) -> str | None:
+    """The one unit the conversation states, for a unit argument it does not state (None: leave
+    the value as it is). Small models keep a unit's default spelling ("m") over the request's ("5cm")."""
+    if not isinstance(value, str) or len(value.strip()) > 12 or len(said.units) != 1:
+        return None
+    unit = values.unit_symbol(value)
+    stated = next(iter(said.units))
+    if unit is None or unit == stated:
+        return None
+    allowed = spec.get("enum")
+    if isinstance(allowed, list):  # an enum: only an entry that names the stated unit
+        return next((a for a in allowed if isinstance(a, str) and values.unit_symbol(a) == stated), None)
+    return stated
+
+
 def _value_found(value: Any, said: _Conversation, tool_words: set[str], tool_numbers: set[float]) -> bool | None:
     """True when ``value`` comes from the conversation, False when it was made up, None when it
     cannot tell (a boolean, or only common or tool words)."""
@@ -218,8 +237,13 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
         grounded: list[str] = []
         invented: list[str] = []
         left_out: list[str] = []
+        corrected: dict[str, Any] = {}
         for key in args:
             spec: dict[str, Any] = given_spec if isinstance(given_spec := props.get(key), dict) else {}
+            unit = _stated_unit(args[key], spec, said)
+            if unit is not None:
+                corrected[key] = unit
+                continue
             if "enum" in spec or "const" in spec:
                 continue
             found = _value_found(args[key], said, tool_words, tool_numbers)
@@ -229,18 +253,20 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
                 (grounded if found else invented).append(key)
             elif not found:
                 left_out.append(key)
-        checks.append(Check(str(call.get("name")), grounded, invented, left_out))
+        checks.append(Check(str(call.get("name")), grounded, invented, left_out, corrected))
     return checks
 
 
 def kept_calls(calls: list[dict[str, Any]], checks: list[Check]) -> list[dict[str, Any]]:
-    """The calls worth making, without the optional arguments the conversation does not support."""
+    """The calls worth making, without the optional arguments the conversation does not support
+    and with the units it states."""
     out = []
     for call, check in zip(calls, checks):
         if check.kept:
             args = call.get("arguments")
-            if check.left_out and isinstance(args, dict):
-                call = {**call, "arguments": {k: v for k, v in args.items() if k not in check.left_out}}
+            if (check.left_out or check.corrected) and isinstance(args, dict):
+                call = {**call, "arguments": {k: check.corrected.get(k, v) for k, v in args.items()
+                                              if k not in check.left_out}}
             out.append(call)
     return out
 
