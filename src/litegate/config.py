@@ -84,12 +84,12 @@ class Settings(BaseSettings):
                                           "training label at this confidence or above (when no calibrated policy "
                                           "sets its threshold)")
     tool_decision: Literal["rule", "learned"] = Field(
-        default="rule", description="tool_choice auto: the fixed thresholds (rule: p_call >= 0.5 or tool_match >= "
-                                    "0.16) or the shipped learned decision (learned: the request read against each "
-                                    "tool and its parameters, fitted on BFCL's tuning half and the project's tuning "
-                                    "set; as right as the rule on the project's held-out sets, fewer calls on BFCL's "
-                                    "irrelevant questions; docs/agents.md); a decision refit with `litegate train "
-                                    "--task tool_decision` is used either way")
+        default="learned",
+        description="tool_choice auto: the shipped learned decision (learned: the request read against each tool "
+                    "and its parameters, fitted on BFCL's tuning half and the project's tuning set; as right as the "
+                    "rule on the project's held-out sets, fewer calls on BFCL's irrelevant questions; "
+                    "docs/agents.md) or the fixed thresholds (rule: p_call >= 0.5 or tool_match >= 0.16); a "
+                    "decision refit with `litegate train --task tool_decision` is used either way")
     speculative: Literal["none", "draft", "ngram"] = Field(
         default="none", description="speculative decoding for the pro model: the lite model as draft, or n-gram "
                                     "lookup; off by default because on 2 cores it measured slower "
