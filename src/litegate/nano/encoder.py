@@ -17,7 +17,9 @@ import contextlib
 import importlib.metadata as metadata
 import json
 import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +58,22 @@ def _model_files() -> dict[str, Path]:
     if missing:
         raise ModelFileError(f"{DISTRIBUTION} lacks {', '.join(sorted(missing))}; reinstall it: {INSTALL_HINT}")
     return found
+
+
+def padded_batches(encodings: list[Any], batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Tokenized texts in batches of similar length (less padding): each batch's text indices,
+    word-piece ids (b, t) and attention mask (b, t), padded to the batch's longest text."""
+    lengths = np.array([len(e.ids) for e in encodings])
+    order = np.argsort(lengths)
+    for start in range(0, len(encodings), batch_size):
+        idx = order[start:start + batch_size]
+        t = int(lengths[idx].max())
+        ids = np.zeros((len(idx), t), dtype=np.int64)
+        mask = np.zeros((len(idx), t), dtype=np.float32)
+        for row, i in enumerate(idx):
+            ids[row, :lengths[i]] = encodings[i].ids
+            mask[row, :lengths[i]] = 1.0
+        yield idx, ids, mask
 
 
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -214,19 +232,8 @@ class TransformerEncoder:
         return self._encode(texts, batch_size)
 
     def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        encodings = self._tokenizer.encode_batch(list(texts))
-        lengths = np.array([len(e.ids) for e in encodings])
-        order = np.argsort(lengths)  # batch similar lengths together: less padding
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(texts), batch_size):
-            idx = order[start:start + batch_size]
-            t = int(lengths[idx].max())
-            ids = np.zeros((len(idx), t), dtype=np.int64)
-            mask = np.zeros((len(idx), t), dtype=np.float32)
-            for row, i in enumerate(idx):
-                seq = encodings[i].ids
-                ids[row, :len(seq)] = seq
-                mask[row, :len(seq)] = 1.0
+        for idx, ids, mask in padded_batches(self._tokenizer.encode_batch(list(texts)), batch_size):
             out[idx] = self._forward(ids, mask, batch=len(texts) > SMALL_BATCH)
         return out
 

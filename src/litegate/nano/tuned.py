@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ModelFileError
-from litegate.nano.encoder import TransformerEncoder
+from litegate.nano.encoder import TransformerEncoder, padded_batches
 from litegate.nano.onnx_layers import OnnxLayers, quantize_blocks
 
 FILE = "tuned.npz"  # in the version's folder, beside model.pkl
@@ -189,19 +189,9 @@ def frozen_states(encoder: TransformerEncoder, texts: list[str], layers: int, ba
                   ) -> list[np.ndarray]:
     """Per text, the word-piece vectors (t, dim) of ``encoder`` after its first ``layers``
     layers, tokenized and truncated as ``encode`` does."""
-    encodings = encoder._tokenizer.encode_batch(list(texts))
-    lengths = np.array([len(e.ids) for e in encodings])
-    order = np.argsort(lengths)
     out: list[np.ndarray] = [np.zeros((0, encoder.dim), np.float32)] * len(texts)
-    for start in range(0, len(texts), batch_size):
-        idx = order[start:start + batch_size]
-        t = int(lengths[idx].max())
-        ids = np.zeros((len(idx), t), dtype=np.int64)
-        mask = np.zeros((len(idx), t), dtype=np.float32)
+    for idx, ids, mask in padded_batches(encoder._tokenizer.encode_batch(list(texts)), batch_size):
+        hidden = encoder._run_layers(ids, mask, layers, batch=True).reshape(len(idx), ids.shape[1], encoder.dim)
         for row, i in enumerate(idx):
-            ids[row, :lengths[i]] = encodings[i].ids
-            mask[row, :lengths[i]] = 1.0
-        hidden = encoder._run_layers(ids, mask, layers, batch=True).reshape(len(idx), t, encoder.dim)
-        for row, i in enumerate(idx):
-            out[i] = np.array(hidden[row, :lengths[i]], np.float32)
+            out[i] = np.array(hidden[row, :int(mask[row].sum())], np.float32)
     return out
