@@ -76,6 +76,13 @@ def padded_batches(encodings: list[Any], batch_size: int) -> Iterator[tuple[np.n
         yield idx, ids, mask
 
 
+def mean_pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Sentence vectors: the word-piece vectors ``hidden`` (n, t, dim) averaged over ``mask``
+    (n, t), unit length."""
+    pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
+    return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+
+
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
@@ -191,10 +198,7 @@ class TransformerEncoder:
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray, batch: bool = False) -> np.ndarray:
         n, t = ids.shape
-        x = self._run_layers(ids, mask, self.layers, batch)
-        summed = (x.reshape(n, t, self.dim) * mask[..., None]).sum(1)
-        pooled = summed / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-        return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+        return mean_pooled(self._run_layers(ids, mask, self.layers, batch).reshape(n, t, self.dim), mask)
 
     def _hidden(self, ids: np.ndarray, mask: np.ndarray, layers: int) -> np.ndarray:
         """Token vectors after the first ``layers`` layers, (n * t, dim)."""

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ModelFileError
-from litegate.nano.encoder import TransformerEncoder, padded_batches
+from litegate.nano.encoder import TransformerEncoder, mean_pooled, padded_batches
 from litegate.nano.onnx_layers import OnnxLayers, quantize_blocks
 
 FILE = "tuned.npz"  # in the version's folder, beside model.pkl
@@ -179,9 +179,7 @@ class TunedEncoder(TransformerEncoder):
                 hidden = self._numpy_layers(x.reshape(-1, self.dim), bias, self._tuned, len(idx), t)
             else:
                 hidden = self._top_graph().run(x, bias, batch=len(states) > 8)
-            hidden = hidden.reshape(len(idx), t, self.dim)
-            pooled = (hidden * mask[..., None]).sum(1) / np.maximum(mask.sum(1, keepdims=True), 1e-9)
-            out[idx] = pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
+            out[idx] = mean_pooled(hidden.reshape(len(idx), t, self.dim), mask)
         return out
 
 
