@@ -149,12 +149,13 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
         pool = pools.setdefault(fs.source, candidates_for(page, fs.source, currency, name))
         # the issuer's name is neither its address nor the customer
         if fs.source in ("address", "shop_address", "party"):
-            pool = [c for c in pool if not taken_lines & set(c.indices()) and _squash(c.value.value) not in taken_names]
+            pool = [c for c in pool
+                    if not taken_lines & set(c.indices()) and cands.squash(str(c.value.value)) not in taken_names]
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)
         if best is not None and field_name in NAME_FIELDS:
             taken_lines.update(best.indices())
-            taken_names.add(_squash(best.value.value))
+            taken_names.add(cands.squash(str(best.value.value)))
         out[field_name] = _answer(best.value if best else None, p, best, page, currency)
         if alternatives and scorer is not None:
             out[field_name]["candidates"] = [_alternative(c, q, page, currency)
@@ -163,10 +164,6 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
         notes.append("none of the fields was found: the text may not be a " + name)
     ordered = {f: out[f] for f in wanted}
     return {"data": {f: v["value"] for f, v in ordered.items()}, "fields": ordered, "notes": notes}
-
-
-def _squash(value: Any) -> str:
-    return "".join(ch for ch in str(value).casefold() if ch.isalnum())
 
 
 def _answer(typed: fieldtypes.Typed | None, p: float, cand: cands.Candidate | None, page: layout.Page,

@@ -311,6 +311,11 @@ def _words(text: str) -> set[str]:
     return {w for w in re.findall(r"[^\W\d_]{4,}", text.lower())}
 
 
+def squash(text: str) -> str:
+    """A name as compared across a page: letters and digits only, case folded."""
+    return "".join(ch for ch in text.casefold() if ch.isalnum())
+
+
 def _echo(page: Page, group: list[Line]) -> dict[str, float]:
     """Whether a candidate's words are printed again in a legal name further down the page
     (``ALDI GmbH & Co. KG`` at the foot under an ``ALDI`` logo): an advertisement or a logo's

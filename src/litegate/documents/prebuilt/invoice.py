@@ -140,10 +140,6 @@ def customers(page: Page) -> list[cands.Candidate]:
 _SEPARATOR = re.compile(r"\s+[-–|·•/]\s+|\s*[|·•]\s*|,\s+")
 
 
-def _squash(text: str) -> str:
-    return "".join(ch for ch in text.casefold() if ch.isalnum())
-
-
 def letterhead_names(page: Page) -> list[cands.Candidate]:
     """A vendor named inside a one-line letterhead or footer ("Muster GmbH · Hauptstr. 5 ·
     12345 Ort", "Muster SARL - 12 rue ..."): the line's first part before a separator, as a
@@ -151,7 +147,7 @@ def letterhead_names(page: Page) -> list[cands.Candidate]:
     found = []
     lines = [line for line in page.lines if line.row < cands.NAME_LINES] + \
         [line for line in page.lines[-12:] if line.row >= cands.NAME_LINES]
-    full_names = [(line.index, _squash(line.text)) for line in page.lines if cands._LEGAL_FORM.search(line.text)]
+    full_names = [(line.index, cands.squash(line.text)) for line in page.lines if cands._LEGAL_FORM.search(line.text)]
     for line in lines:
         parts = _SEPARATOR.split(line.text)
         if len(parts) < 2 or sum(ch.isalpha() for ch in parts[0]) < 3 or fieldtypes.find_dates(line.text) or \
@@ -160,7 +156,7 @@ def letterhead_names(page: Page) -> list[cands.Candidate]:
         head, rest = parts[0].strip(), " ".join(parts[1:])
         if not (cands._ZIP_PLACE.search(rest) or _contact(rest) or cands._LEGAL_FORM.search(head)):
             continue  # "Station Road, 21": a line of an address, no letterhead
-        short = _squash(head)
+        short = cands.squash(head)
         f = cands._position(page, line)
         f.update(cands._text_shape(head))
         f.update(cands._kw_features("kw_", line.keywords))
