@@ -173,10 +173,12 @@ RECORD_ALL_SIGNALS = False
 
 def _sentence_of(text: str, start: int) -> str:
     """The sentence of ``text`` that holds the character at ``start``."""
+    at = 0
     for sentence in sentences(text):
-        at = text.find(sentence)
+        at = text.find(sentence, at)  # past the sentences before it: a repeated sentence is found where it stands
         if at <= start < at + len(sentence):
             return sentence
+        at += len(sentence)
     return text
 
 
