@@ -73,6 +73,9 @@ def test_units_by_name_and_symbol() -> None:
     assert units("5 kilometres and 3kg, then 20 miles") == {"km", "kg", "mi"}
     assert unit_symbol("Kilometers") == "km" and unit_symbol("kg") == "kg" and unit_symbol("blue") is None
     assert "m" not in units("I am here")  # a lone letter is a unit only after a number
+    # unit names that are everyday words count only after a number
+    assert units("the first circle is 5cm wide, the second circle 10cm") == {"cm"}
+    assert units("within 5 seconds, a 10-minute clip") == {"s", "min"}
 
 
 def test_dates_written_out_and_relative() -> None:
@@ -113,6 +116,8 @@ def test_a_unit_the_conversation_does_not_state_becomes_the_one_it_states() -> N
     call = [{"name": "circumference", "arguments": {"radius": 5, "unit": "m"}}]
     fixed = check_calls(call, circle, "the circumference of a circle with a radius of 5cm")
     assert kept_calls(call, fixed) == [{"name": "circumference", "arguments": {"radius": 5, "unit": "cm"}}]
+    ordinal = check_calls(call, circle, "the first circle has a radius of 5cm, the second circle 10cm")
+    assert ordinal[0].corrected == {"unit": "cm"}  # "second" here is an ordinal, not a unit of time
 
 
 def test_optional_arguments_the_conversation_does_not_support_are_left_out() -> None:

@@ -153,12 +153,20 @@ def _alias_index(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
 
 _CURRENCY_INDEX = _alias_index(CURRENCIES)
 _UNIT_INDEX = _alias_index(UNITS)
+# unit names that are also everyday words ("the second circle", "a minute ago", "on foot"):
+# a unit only right after a number
+_UNIT_WORDS = frozenset({"second", "sec", "minute", "foot", "mole", "amp"})
 
 
-def _mentioned(text: str, index: dict[str, str], min_symbol: int) -> set[str]:
+def _mentioned(text: str, index: dict[str, str], min_symbol: int,
+               after_number: frozenset[str] = frozenset()) -> set[str]:
     folded = text.casefold()
     found = set()
     for alias, code in index.items():
+        if alias in after_number:
+            if re.search(r"\d\s*-?\s*" + re.escape(alias) + r"(?:s|es)?(?![a-z])", folded):
+                found.add(code)
+            continue
         if len(alias) < min_symbol and alias.isalpha():
             pattern = r"(?<![a-z])" + re.escape(alias) + r"(?![a-z])"  # "m" only as a word of its own
             if re.search(r"\d\s*" + re.escape(alias) + r"(?![a-z])", folded):
@@ -187,7 +195,7 @@ def currency_code(value: str) -> str | None:
 
 def units(text: str) -> set[str]:
     """Symbols of the units the text names ("5 kilometers" -> km; "5km" -> km)."""
-    return _mentioned(text, _UNIT_INDEX, 3)
+    return _mentioned(text, _UNIT_INDEX, 3, _UNIT_WORDS)
 
 
 def unit_symbol(value: str) -> str | None:
