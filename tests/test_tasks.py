@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 
 import httpx
 import pytest
@@ -165,6 +166,31 @@ def test_nano_classifier_train_version_and_classify(http: httpx.Client, nano_sli
 
     again = http.post("/v1/classifiers", json={"name": "clinc-slice", "examples": train}).json()
     assert again["version"] == version + 1
+
+
+def test_training_in_the_background_is_a_job_to_poll(http: httpx.Client, nano_slice) -> None:
+    train, _ = nano_slice
+    r = http.post("/v1/classifiers", json={"name": "clinc-later", "examples": train, "background": True})
+    assert r.status_code == 202, r.text
+    job = r.json()
+    assert job["object"] == "classifier.training_job" and job["status"] in ("queued", "in_progress", "succeeded")
+    assert "request" not in job and job["examples"] == len(train)  # the examples are not echoed back
+    deadline = time.monotonic() + 120
+    while job["status"] in ("queued", "in_progress") and time.monotonic() < deadline:
+        time.sleep(0.2)
+        job = http.get(f"/v1/classifiers/jobs/{job['id']}").json()
+    assert job["status"] == "succeeded", job
+    assert job["classifier"]["name"] == "clinc-later" and len(job["classifier"]["labels"]) == 20
+    out = task(http, "classify", {"text": train[0]["text"], "classifier": "clinc-later"})
+    assert out["model"] == f"clinc-later@v{job['classifier']['version']}"
+    # a bad request is refused at once, before a job is queued; an unknown job is a 404
+    r = http.post("/v1/classifiers", json={"name": "bad", "examples": train[:1], "background": True})
+    assert r.status_code == 400 and "two labels" in r.json()["error"]["message"], r.text
+    r = http.post("/v1/classifiers", json={"name": "bad", "examples": train, "tune": {"layers": 9},
+                                           "encoder": "fast"})
+    assert r.status_code == 400 and r.json()["error"]["param"] in ("tune.layers", "tune"), r.text
+    for missing in ("ctj_0123456789abcdef01234567", "ctj_a.b", "nope"):
+        assert http.get(f"/v1/classifiers/jobs/{missing}").status_code == 404
 
 
 def test_lite_confidence_ranks_right_above_wrong(http: httpx.Client) -> None:

@@ -112,6 +112,8 @@ def _objects_of_a(base: str) -> dict[str, Any]:
         "x-goog-upload-command": "upload, finalize", "x-goog-upload-offset": "0"}).json()
     assert stored["done"], stored
     assert a.post("/v1/classifiers", json={"name": "a-intent", "examples": INTENTS}).status_code == 201
+    trained = a.post("/v1/classifiers", json={"name": "a-later", "examples": INTENTS, "background": True})
+    assert trained.status_code == 202, trained.text
     assert a.post("/v1/extractors", json={"name": "a-fields", "examples": FIELDS}).status_code == 201
     store = a.post("/v1/vector_stores", json={"name": "a-store"}).json()
     assert a.post("/v1/collections", json={"name": "a-docs"}).status_code == 201
@@ -120,7 +122,7 @@ def _objects_of_a(base: str) -> dict[str, Any]:
             "gemini_file": gfile, "gemini_batch": gbatch, "cache": cache, "run_id": held["id"],
             "ping_run": pinged["id"], "delivery_id": dead[0]["id"], "file_search_store": fss,
             "file_search_document": stored["response"]["documentName"], "classifier": "a-intent",
-            "extractor": "a-fields"}
+            "extractor": "a-fields", "training_job": trained.json()["id"]}
 
 
 def _fill(path: str, ids: dict[str, Any]) -> str:
@@ -133,6 +135,7 @@ def _fill(path: str, ids: dict[str, Any]) -> str:
     out = out.replace("{store}", ids["file_search_store"].split("/")[1])
     out = out.replace("{doc}", ids["file_search_document"].split("/")[-1])
     out = out.replace("{op}", ids["file_search_document"].split("/")[-1])
+    out = out.replace("{job_id}", ids["training_job"])
     out = out.replace("{run_id}", ids["run_id"]).replace("{delivery_id}", ids["delivery_id"])
     if path.startswith("/v1/pipelines/"):
         return out.replace("{name}", "ping" if "dead-letters/" in path else "hold")
@@ -195,6 +198,7 @@ for _kind in ("classifiers", "extractors"):  # names are per key (a key trains i
     ROUTES.update({("get", f"/v1/{_kind}"): "list", ("post", f"/v1/{_kind}"): "create",
                    ("get", f"/v1/{_kind}/{{name}}"): "read", ("post", f"/v1/{_kind}/{{name}}/distill"): "learning",
                    ("post", f"/v1/{_kind}/{{name}}/rollback"): "learning"})
+ROUTES[("get", "/v1/classifiers/jobs/{job_id}")] = "read"  # a background training job
 
 
 def _a_ids(ids: dict[str, Any]) -> list[str]:
@@ -233,6 +237,8 @@ def test_no_route_reaches_another_keys_objects(tenants: tuple[str, dict[str, Any
     a, admin = httpx.Client(base_url=base, headers=headers("a")), httpx.Client(base_url=base, headers=headers("admin"))
     assert a.get(f"/v1/files/{ids['file_id']}/content").status_code == 200
     assert a.get(f"/v1/pipelines/hold/runs/{ids['run_id']}").json()["status"] == "human_review"
+    for client in (a, admin):  # A's training job is A's and the operator's to see
+        assert client.get(f"/v1/classifiers/jobs/{ids['training_job']}").json()["name"] == "a-later"
     for client in (a, admin):
         assert client.get(f"/v1/batches/{ids['batch_id']}").json()["metadata"] == {"team": "a-secret-project"}
         listed = client.get("/v1/files").text

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -84,9 +85,15 @@ def test_train_tuned_over_http_then_the_same_answers_after_a_restart(tuned_home:
     proc, base = start_server(tuned_home, "--ctx", "2048")
     try:
         r = httpx.post(f"{base}/v1/classifiers", json={"name": "tuned-intents", "examples": EXAMPLES,
-                                                        "encoder": "fast", "tune": TINY}, timeout=300)
-        assert r.status_code == 201, r.text
-        info = r.json()
+                                                        "encoder": "fast", "tune": TINY}, timeout=60)
+        assert r.status_code == 202, r.text  # tuning takes minutes: a job to poll
+        job = r.json()
+        deadline = time.monotonic() + 600
+        while job["status"] in ("queued", "in_progress") and time.monotonic() < deadline:
+            time.sleep(0.5)
+            job = httpx.get(f"{base}/v1/classifiers/jobs/{job['id']}", timeout=60).json()
+        assert job["status"] == "succeeded", job
+        info = job["classifier"]
         assert info["encoder"] == "fast" and info["tuned"]["layers"] == 1 and info["tuned"]["epochs"] == 1
         before = answers(base)
         assert [a["label"] for a in before[:3]] == ["weather", "music", "alarm"]

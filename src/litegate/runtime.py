@@ -29,6 +29,7 @@ from litegate.engine.registry import ModelRegistry
 from litegate.errors import ConfigError
 from litegate.jobs.batches import BatchStore
 from litegate.jobs.files import FileStore
+from litegate.jobs.training import TrainingJobs
 from litegate.learning.loop import Learner
 from litegate.ledger.accounting import Accountant
 from litegate.ledger.calls import Ledger
@@ -90,6 +91,7 @@ class Runtime:
     compute: ComputeBudget  # threads per engine
     documents: DocumentPool  # where files are read
     learner: Learner | None = None
+    training: TrainingJobs | None = None  # classifiers trained in the background (tuning takes minutes)
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:
@@ -166,7 +168,8 @@ def build(settings: Settings | None = None, config: Config | Path | str | None =
                    extractors=extractors, tiers=tiers, order=order, accountant=accountant, policies=policies,
                    chat=chat, tasks=runner, embeddings=embeddings, default_model=default_model, files=files,
                    batches=BatchStore(store_engine, files), learner=learner, encoders=encoders,
-                   collections=collections, compute=compute, documents=documents)
+                   collections=collections, compute=compute, documents=documents,
+                   training=TrainingJobs(settings.home, classifiers))
 
 
 def _tiers(config: Config, extra_tiers: list[TierConfig] | None, registry: ModelRegistry, default_model: str,

@@ -266,18 +266,26 @@ class ClassifierStore(VersionedStore):
     def __init__(self, home: Path, encoders: EncoderRegistry):
         super().__init__(home, NanoClassifier.load, NanoClassifier.load_info, encoders)
 
-    def train(self, name: str, examples: list[dict[str, Any]], learn: bool = False,
-              encoder: str | None = None, tune: Any = None) -> ClassifierInfo:
-        """``encoder``: a registry key, ``auto`` (by the examples' language) or None (the default).
-        ``tune``: true or TuneSettings' fields tune the encoder's top layers on the examples
-        first (PyTorch needed, at training only)."""
+    def plan(self, name: str, examples: list[dict[str, Any]], encoder: str | None = None,
+             tune: Any = None) -> tuple[str, TuneSettings | None]:
+        """The checks training makes before any work, so a bad request fails at once (and before
+        a background job is queued): the encoder's key and the tuning settings."""
         self.check_name(name)
-        texts, labels = check_examples(examples)  # fail fast, before loading the encoder
+        texts, _ = check_examples(examples)
         settings = TuneSettings.from_request(tune)
         key = self.encoders.choose(encoder, texts)
         if settings is not None:  # before the encoder loads (it may install its weights)
-            check_tunable(key)
+            check_tunable(key, settings)
             require_torch()
+        return key, settings
+
+    def train(self, name: str, examples: list[dict[str, Any]], learn: bool = False,
+              encoder: str | None = None, tune: Any = None, progress: Any = None) -> ClassifierInfo:
+        """``encoder``: a registry key, ``auto`` (by the examples' language) or None (the default).
+        ``tune``: true or TuneSettings' fields tune the encoder's top layers on the examples
+        first (PyTorch needed, at training only); ``progress(message)`` hears how tuning goes."""
+        key, settings = self.plan(name, examples, encoder, tune)
+        texts, labels = check_examples(examples)
         version = self.next_version(name)
         encoder_used: Encoder = self.encoders.get(key)
         tuned = None
@@ -285,7 +293,7 @@ class ClassifierStore(VersionedStore):
             base = tunable(encoder_used, key)
             settings.check(base.layers)
             states = frozen_states(base, texts, base.layers - settings.layers)  # once: for tuning and the head
-            tuned = tune_encoder(base, texts, labels, settings, states=states)
+            tuned = tune_encoder(base, texts, labels, settings, progress=progress, states=states)
             served = tuned.encoder(base)
             encoder_used = MemoEncoder(served)
             encoder_used.remember(texts, served.encode_states(states))

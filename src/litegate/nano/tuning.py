@@ -22,7 +22,8 @@ from litegate.nano.tuned import MATRICES, TunedLayers, frozen_states, innermost,
 
 EXTRA_HINT = "pip install 'litegate[tune]' (PyTorch's CPU build, about 190 MB; needed to train only)"
 LOSSES = ("pairs", "supcon")
-TUNABLE = ("fast", "accurate")  # the encoder kinds whose layers run here (TransformerEncoder): the others cannot tune
+# the encoder kinds whose layers run here (TransformerEncoder), with their layer counts: the others cannot tune
+TUNABLE = {"fast": 6, "accurate": 12}
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,13 @@ class TuneSettings:
             raise InvalidRequest(f"'tune.loss' must be one of {', '.join(LOSSES)}", param="tune.loss")
 
 
-def check_tunable(key: str) -> None:
+def check_tunable(key: str, settings: TuneSettings | None = None) -> None:
+    """That ``key``'s encoder can be tuned, with ``settings`` (before the encoder loads)."""
     if key not in TUNABLE:
         raise InvalidRequest(f"the {key} encoder cannot be tuned (it runs in its own engine); tune "
                              f"{' or '.join(TUNABLE)}", param="tune")
+    if settings is not None:
+        settings.check(TUNABLE[key])
 
 
 def require_torch() -> Any:

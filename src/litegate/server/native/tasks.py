@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from litegate.documents import prebuilt
-from litegate.errors import FeedbackNotFound, Forbidden, InvalidRequest
+from litegate.errors import FeedbackNotFound, Forbidden, InvalidRequest, NotFound
 from litegate.keys import request_feature, request_fingerprint, request_tenant
 from litegate.ledger.calls import OUTCOMES
 from litegate.tasks import TASKS, TaskRunner, TaskSpec
@@ -109,6 +109,8 @@ class TrainRequest(BaseModel):
     learn: bool = False
     encoder: str | None = None  # fast (default), accurate, multilingual or auto (GET /v1/encoders)
     tune: bool | dict[str, Any] = False  # tune the encoder's top layers first (nano.tuning.TuneSettings' fields)
+    # train in a background job (202 and the job to poll); the default when tuning, which takes minutes
+    background: bool | None = None
 
 
 def _learning_is_the_operators(learn: bool, kind: str) -> None:
@@ -118,11 +120,29 @@ def _learning_is_the_operators(learn: bool, kind: str) -> None:
 
 
 @router.post("/v1/classifiers", status_code=201)
-async def train_classifier(body: TrainRequest, request: Request) -> dict[str, Any]:
+async def train_classifier(body: TrainRequest, request: Request, response: Response) -> dict[str, Any]:
+    """Train (or retrain, as a new version) a nano classifier; with ``tune`` (or ``background``)
+    the answer is 202 and a training job to poll at GET /v1/classifiers/jobs/{id}."""
     _learning_is_the_operators(body.learn, "classifier")
-    info = await run_in_threadpool(request.app.state.runtime.classifiers.train, body.name, body.examples, body.learn,
+    runtime = request.app.state.runtime
+    background = body.background if body.background is not None else body.tune not in (False, None)
+    if background and runtime.training is not None:
+        response.status_code = 202
+        return await run_in_threadpool(runtime.training.submit, request_tenant(request), body.name, body.examples,
+                                       body.learn, body.encoder, body.tune)
+    info = await run_in_threadpool(runtime.classifiers.train, body.name, body.examples, body.learn,
                                    body.encoder, body.tune)
     return {"object": "classifier", **asdict(info)}
+
+
+@router.get("/v1/classifiers/jobs/{job_id}")
+async def get_training_job(job_id: str, request: Request) -> dict[str, Any]:
+    """A background training job: ``status`` queued, in_progress, succeeded (with ``classifier``)
+    or failed (with ``error``); ``progress`` while it tunes."""
+    training = request.app.state.runtime.training
+    if training is None:
+        raise NotFound(f"no training job {job_id[:80]!r}", param="job_id")
+    return await run_in_threadpool(training.get, request_tenant(request), job_id)
 
 
 @router.get("/v1/encoders")
