@@ -36,9 +36,11 @@ LABELS = {
            "table": [["Satz", "Netto", "USt", "Brutto"], ["USt-Satz", "Nettobetrag", "Steuerbetrag", "Bruttobetrag"],
                      ["MwSt %", "Basis", "MwSt", "Gesamt"]],
            "items": ["Pos", "Bezeichnung", "Menge", "Einzelpreis", "Betrag"],
+           "sum_row": ["Summe", "Gesamt", "Summe gesamt"],
            "terms": ["Zahlbar innerhalb von {days} Tagen ohne Abzug.", "Bitte überweisen Sie den Betrag bis zum {due}.",
                      "Vielen Dank für Ihren Auftrag.", "Zahlungsziel: {days} Tage netto",
-                     "Zahlbar innerhalb {days} Tagen netto, 2% Skonto innerhalb 8 Tagen"],
+                     "Zahlbar innerhalb {days} Tagen netto, 2% Skonto innerhalb 8 Tagen",
+                     "Zahlbar innerhalb {days} Tagen netto bis {due}."],
            "letter": ["Sehr geehrte Damen und Herren,", "wir bedanken uns für Ihren Auftrag und stellen Ihnen folgende "
                       "Leistungen in Rechnung:", "Sehr geehrter Herr Weber,", "für die Lieferung vom {date} berechnen "
                       "wir Ihnen:"],
@@ -61,9 +63,10 @@ LABELS = {
            "total": ["Total", "Total due", "Amount due", "Grand total", "Balance due", "Total incl. VAT"],
            "table": [["VAT rate", "Net", "VAT", "Gross"], ["Rate", "Net amount", "VAT amount", "Total"],
                      ["Tax %", "Taxable", "Tax", "Amount"]],
-           "items": ["#", "Description", "Qty", "Unit price", "Amount"],
+           "items": ["#", "Description", "Qty", "Unit price", "Amount"], "sum_row": ["Total", "Sum", "Totals"],
            "terms": ["Payment due within {days} days.", "Please pay by {due}.", "Thank you for your business.",
-                     "Terms: Net {days}", "Payable within {days} days of the invoice date."],
+                     "Terms: Net {days}", "Payable within {days} days of the invoice date.",
+                     "Payable within {days} days, by {due}."],
            "letter": ["Dear Sir or Madam,", "Thank you for your order. We invoice you for the following items:",
                       "Dear Ms Raman,", "as agreed we charge you for the work done on {date}:"],
            "other_ids": ["Order No.", "Delivery note", "PO number", "VAT ID", "Your reference", "Account No."],
@@ -82,9 +85,9 @@ LABELS = {
            "tax": ["TVA", "Total TVA", "Montant TVA", "Total taxes"],
            "total": ["Total TTC", "Net à payer", "Montant TTC", "Total à payer"],
            "table": [["Taux", "Base HT", "TVA", "Total TTC"], ["Taux TVA", "Montant HT", "Montant TVA", "TTC"]],
-           "items": ["Réf.", "Désignation", "Qté", "Prix unitaire", "Montant HT"],
+           "items": ["Réf.", "Désignation", "Qté", "Prix unitaire", "Montant HT"], "sum_row": ["Total", "Totaux"],
            "terms": ["Paiement à {days} jours.", "À régler avant le {due}.", "Merci de votre confiance.",
-                     "Conditions de paiement : {days} jours net"],
+                     "Conditions de paiement : {days} jours net", "Paiement à {days} jours, soit le {due}."],
            "letter": ["Madame, Monsieur,", "Nous vous remercions de votre commande et vous facturons les prestations "
                       "suivantes :", "Suite à notre intervention du {date}, voici notre facture."],
            "other_ids": ["N° de commande", "Bon de livraison", "N° TVA", "SIRET", "Votre référence", "Réf. marché"],
@@ -354,6 +357,11 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
             for k, x in enumerate(xs):
                 s.put(cells[k], x, y, right=k > 0)
             y += s.size * 1.5
+        if len(net) > 1 and rng.random() < 0.5:  # a sum row under the rates: the net, the tax and the gross
+            cells = [pick(words["sum_row"]), money(subtotal), money(tax), money(total)]
+            for k, x in enumerate(xs):
+                s.put(cells[k], x, y, right=k > 0)
+            y += s.size * 1.5
         if len(net) > 1 or rng.random() < 0.5:
             s.put(rows[-1][0], label_x, y + s.size * 0.5, 1.1)
             y = s.put(money(total), cols[4], y + s.size * 0.5, 1.1, right=True)
@@ -366,10 +374,12 @@ def _footer(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: f
     # terms name days only when there is a due date, and its days; "{due}" only when it is printed
     terms = [t for t in words["terms"] if due or "{" not in t]
     if s.due_in_terms:
-        terms = [t for t in terms if "{days}" in t]
+        terms = [t for t in terms if "{days}" in t and "{due}" not in t]
     days = (due - truth_date(truth)).days if due else 0
     for text in rng.sample(terms, k=1 if s.due_in_terms else min(2, len(terms))):
-        y = s.put(text.format(due=date_text(rng, due, style) if due else "", days=days), margin, y)
+        # beside the date it gives, a term's days may be counted differently (the printed date is the due date)
+        shown = days + 1 if "{due}" in text and rng.random() < 0.3 else days
+        y = s.put(text.format(due=date_text(rng, due, style) if due else "", days=shown), margin, y)
     iban = f"IBAN {truth['currency'][:2]}{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
     if rng.random() < 0.5:  # a footer of columns: the legal name and address, the register, the bank
         columns = [[truth["vendor"], *truth["vendor_address"].split(", ")],
