@@ -37,6 +37,8 @@ LABELS = {
                      ["MwSt %", "Basis", "MwSt", "Gesamt"]],
            "items": ["Pos", "Bezeichnung", "Menge", "Einzelpreis", "Betrag"],
            "sum_row": ["Summe", "Gesamt", "Summe gesamt"],
+           "printed": ["Datum: {date} Zeit: {time} Seite: 1", "Druckdatum {date} {time}",
+                       "Gedruckt am {date} um {time}"],
            "terms": ["Zahlbar innerhalb von {days} Tagen ohne Abzug.", "Bitte überweisen Sie den Betrag bis zum {due}.",
                      "Vielen Dank für Ihren Auftrag.", "Zahlungsziel: {days} Tage netto",
                      "Zahlbar innerhalb {days} Tagen netto, 2% Skonto innerhalb 8 Tagen",
@@ -64,6 +66,7 @@ LABELS = {
            "table": [["VAT rate", "Net", "VAT", "Gross"], ["Rate", "Net amount", "VAT amount", "Total"],
                      ["Tax %", "Taxable", "Tax", "Amount"]],
            "items": ["#", "Description", "Qty", "Unit price", "Amount"], "sum_row": ["Total", "Sum", "Totals"],
+           "printed": ["Printed {date} {time}", "Date: {date} Time: {time} Page 1", "Print date {date} {time}"],
            "terms": ["Payment due within {days} days.", "Please pay by {due}.", "Thank you for your business.",
                      "Terms: Net {days}", "Payable within {days} days of the invoice date.",
                      "Payable within {days} days, by {due}."],
@@ -86,6 +89,7 @@ LABELS = {
            "total": ["Total TTC", "Net à payer", "Montant TTC", "Total à payer"],
            "table": [["Taux", "Base HT", "TVA", "Total TTC"], ["Taux TVA", "Montant HT", "Montant TVA", "TTC"]],
            "items": ["Réf.", "Désignation", "Qté", "Prix unitaire", "Montant HT"], "sum_row": ["Total", "Totaux"],
+           "printed": ["Imprimé le {date} à {time}", "Date : {date} Heure : {time} Page 1"],
            "terms": ["Paiement à {days} jours.", "À régler avant le {due}.", "Merci de votre confiance.",
                      "Conditions de paiement : {days} jours net", "Paiement à {days} jours, soit le {due}."],
            "letter": ["Madame, Monsieur,", "Nous vous remercions de votre commande et vous facturons les prestations "
@@ -178,7 +182,7 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     due = issued + timedelta(days=pick([10, 14, 30, 60])) if rng.random() < 0.75 else None
     number = pick([f"{rng.randint(100000, 9999999)}", f"RE-{issued.year}{rng.randint(1000, 9999)}",
                    f"F{issued.year}-{rng.randint(10, 9999):04d}", f"INV-{rng.randint(1000, 99999)}",
-                   f"{issued.year}-{rng.randint(100, 9999)}"])
+                   f"{issued.year}-{rng.randint(100, 9999)}", f"{issued.year}{rng.randint(10**5, 10**7)}"])
     truth: dict[str, Any] = {"vendor": vendor, "vendor_address": ", ".join(vaddr), "customer": customer,
                              "invoice_number": number, "invoice_date": issued.isoformat(),
                              "due_date": due.isoformat() if due else None, "currency": code}
@@ -240,7 +244,7 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     for label in rng.sample(words["other_ids"], k=rng.choice([0, 1, 1, 2, 3])):  # numbers that are not the invoice's
         meta.append((label, pick([f"{rng.choice('ABLPK')}{rng.randint(10**5, 10**10)}",
                                   f"DE{rng.randint(10**8, 10**9)}", f"{rng.randint(1000, 999999)}",
-                                  f"{issued.year}-{rng.randint(10, 9999)}"])))
+                                  f"{issued.year}-{rng.randint(10, 9999)}", _long_reference(rng)])))
     rng.shuffle(meta)
     mx = margin if vendor_right else right_col
     my = (cy + 20) if vendor_right else y + rng.uniform(60, 120)
@@ -262,14 +266,28 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     ky = _contact_block(s, rng, words, right_col, (vy if vendor_right else my) + 12) if rng.random() < 0.35 else 0.0
     table_y = max(cy, my, vy, ky) + rng.uniform(25, 60)
     if letter_date:
-        town = f"{rng.choice(CITIES[lang])}, " if rng.random() < 0.5 else ""
-        s.put(town + date_text(rng, issued, style), s.width - margin, table_y - 12, right=True)
+        town = f"{rng.choice(CITIES[lang])}, " + ("den " if lang == "de" and rng.random() < 0.5 else "") \
+            if rng.random() < 0.5 else ""
+        if town and rng.random() < 0.4:  # the town and its date parted by a gap: two pieces
+            s.put(town.strip(), s.width * 0.55, table_y - 12)
+            s.put(date_text(rng, issued, style), s.width - margin, table_y - 12, right=True)
+        else:
+            s.put(town + date_text(rng, issued, style), s.width - margin, table_y - 12, right=True)
         table_y += 8
     if rng.random() < 0.4:  # the letter's opening words before the items
         for text in words["letter"][:2] if rng.random() < 0.6 else words["letter"][2:]:
             table_y = s.put(text.format(date=date_text(rng, issued, style)), margin, table_y)
         table_y += s.size * 1.5
     return _body(s, rng, lang, truth, table_y, margin, fmt, style, sign, due, date_text)
+
+
+def _long_reference(rng: random.Random) -> str:
+    """A long number printed among the invoice's facts that is not its number: an article's GTIN,
+    a vehicle's identification number, a bank's reference."""
+    letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+    return rng.choice([str(rng.randint(10**12, 10**13 - 1)),
+                       "".join(rng.choice(letters + "0123456789") for _ in range(17)),
+                       f"{rng.choice(letters)}{rng.randint(10**13, 10**15)}{rng.randint(100, 999)}"])
 
 
 def _contact_block(s: Sheet, rng: random.Random, words: dict[str, Any], x: float, y: float) -> float:
@@ -391,6 +409,11 @@ def _footer(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: f
             for text in column:
                 fy = s.put(text, margin + k * (s.width - 2 * margin) / 3, fy, 0.7)
         return s.pieces, truth
+    if rng.random() < 0.15:  # when the page was printed, in small print (not the invoice's date)
+        printed = truth_date(truth) - timedelta(days=rng.randint(1, 6))
+        clock = f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+        s.put(rng.choice(words["printed"]).format(date=date_text(rng, printed, style), time=clock),
+              s.width - margin, y + 50, 0.5, right=True)
     foot = [iban, f"{COUNTRY_LABEL[lang]}{rng.randint(100000000, 999999999)}",
             truth["vendor"] if rng.random() < 0.5 else "www.example.com"]
     for k, text in enumerate(foot):
