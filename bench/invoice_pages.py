@@ -42,7 +42,9 @@ LABELS = {
            "terms": ["Zahlbar innerhalb von {days} Tagen ohne Abzug.", "Bitte überweisen Sie den Betrag bis zum {due}.",
                      "Vielen Dank für Ihren Auftrag.", "Zahlungsziel: {days} Tage netto",
                      "Zahlbar innerhalb {days} Tagen netto, 2% Skonto innerhalb 8 Tagen",
-                     "Zahlbar innerhalb {days} Tagen netto bis {due}."],
+                     "Zahlbar innerhalb {days} Tagen netto bis {due}.",
+                     "Zahlbar innerhalb {days} Tagen netto bis {due}, {pct}% Skonto innerhalb {sdays} Tagen "
+                     "bis {sdue}"],
            "letter": ["Sehr geehrte Damen und Herren,", "wir bedanken uns für Ihren Auftrag und stellen Ihnen folgende "
                       "Leistungen in Rechnung:", "Sehr geehrter Herr Weber,", "für die Lieferung vom {date} berechnen "
                       "wir Ihnen:"],
@@ -69,7 +71,8 @@ LABELS = {
            "printed": ["Printed {date} {time}", "Date: {date} Time: {time} Page 1", "Print date {date} {time}"],
            "terms": ["Payment due within {days} days.", "Please pay by {due}.", "Thank you for your business.",
                      "Terms: Net {days}", "Payable within {days} days of the invoice date.",
-                     "Payable within {days} days, by {due}."],
+                     "Payable within {days} days, by {due}.",
+                     "Net {days} days (by {due}); {pct}% discount if paid within {sdays} days ({sdue})"],
            "letter": ["Dear Sir or Madam,", "Thank you for your order. We invoice you for the following items:",
                       "Dear Ms Raman,", "as agreed we charge you for the work done on {date}:"],
            "other_ids": ["Order No.", "Delivery note", "PO number", "VAT ID", "Your reference", "Account No."],
@@ -91,7 +94,8 @@ LABELS = {
            "items": ["Réf.", "Désignation", "Qté", "Prix unitaire", "Montant HT"], "sum_row": ["Total", "Totaux"],
            "printed": ["Imprimé le {date} à {time}", "Date : {date} Heure : {time} Page 1"],
            "terms": ["Paiement à {days} jours.", "À régler avant le {due}.", "Merci de votre confiance.",
-                     "Conditions de paiement : {days} jours net", "Paiement à {days} jours, soit le {due}."],
+                     "Conditions de paiement : {days} jours net", "Paiement à {days} jours, soit le {due}.",
+                     "Paiement à {days} jours ({due}), escompte {pct}% à {sdays} jours ({sdue})"],
            "letter": ["Madame, Monsieur,", "Nous vous remercions de votre commande et vous facturons les prestations "
                       "suivantes :", "Suite à notre intervention du {date}, voici notre facture."],
            "other_ids": ["N° de commande", "Bon de livraison", "N° TVA", "SIRET", "Votre référence", "Réf. marché"],
@@ -147,6 +151,9 @@ class Sheet:
         self.size = rng.uniform(8.5, 10.5)  # the body text's size in points
         self.pieces: list[tuple[str, list[float]]] = []
         self.due_in_terms = False  # the due date printed only as payment terms ("within 30 days")
+        # the day of the delivery or service the letter and the item notes name (before the invoice's
+        # date, and named as often as there are notes: a repeated date is not the invoice's for that)
+        self.served = date(2014, 1, 1)
 
     def put(self, text: str, x: float, y: float, scale: float = 1.0, right: bool = False) -> float:
         """A piece at ``x`` (its right edge with ``right``) and top ``y``; returns the next line's y."""
@@ -180,6 +187,7 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     vaddr, caddr = _address(rng, lang), _address(rng, lang)
     issued = date(2014, 1, 1) + timedelta(days=rng.randint(0, 4000))
     due = issued + timedelta(days=pick([10, 14, 30, 60])) if rng.random() < 0.75 else None
+    s.served = issued - timedelta(days=rng.randint(1, 40))
     number = pick([f"{rng.randint(100000, 9999999)}", f"RE-{issued.year}{rng.randint(1000, 9999)}",
                    f"F{issued.year}-{rng.randint(10, 9999):04d}", f"INV-{rng.randint(1000, 99999)}",
                    f"{issued.year}-{rng.randint(100, 9999)}", f"{issued.year}{rng.randint(10**5, 10**7)}"])
@@ -276,7 +284,7 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
         table_y += 8
     if rng.random() < 0.4:  # the letter's opening words before the items
         for text in words["letter"][:2] if rng.random() < 0.6 else words["letter"][2:]:
-            table_y = s.put(text.format(date=date_text(rng, issued, style)), margin, table_y)
+            table_y = s.put(text.format(date=date_text(rng, s.served, style)), margin, table_y)
         table_y += s.size * 1.5
     return _body(s, rng, lang, truth, table_y, margin, fmt, style, sign, due, date_text)
 
@@ -334,7 +342,7 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
         y = s.put(money(amount), cols[4], y, right=True)
         if rng.random() < 0.3:  # a note under the item's description
             note = pick(words["notes"]).format(n=rng.randint(1000, 99999), k=rng.randint(2, 9),
-                                               date=date_text(rng, truth_date(truth), style))
+                                               date=date_text(rng, s.served, style))
             y = s.put(note, cols[1] + rng.choice([0, 10]), y, 0.9)
     subtotal = round(sum(net.values()), 2)
     taxes = {r: round(v * r, 2) for r, v in net.items()}
@@ -397,7 +405,10 @@ def _footer(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: f
     for text in rng.sample(terms, k=1 if s.due_in_terms else min(2, len(terms))):
         # beside the date it gives, a term's days may be counted differently (the printed date is the due date)
         shown = days + 1 if "{due}" in text and rng.random() < 0.3 else days
-        y = s.put(text.format(due=date_text(rng, due, style) if due else "", days=shown), margin, y)
+        early = min(rng.choice([7, 8, 10, 14]), max(days - 1, 1))  # a cash discount's days, before the due date
+        y = s.put(text.format(due=date_text(rng, due, style) if due else "", days=shown, pct=rng.choice([2, 3]),
+                              sdays=early, sdue=date_text(rng, truth_date(truth) + timedelta(days=early), style)),
+                  margin, y)
     iban = f"IBAN {truth['currency'][:2]}{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
     if rng.random() < 0.5:  # a footer of columns: the legal name and address, the register, the bank
         columns = [[truth["vendor"], *truth["vendor_address"].split(", ")],

@@ -189,3 +189,11 @@ def test_an_amount_under_a_column_of_amounts_that_it_sums_is_marked() -> None:
     marked = sorted(c.value.amount for c in pool if c.features.get("column_sum"))
     assert marked == [56.87, 473.0]
     assert not [c for c in pool if c.features.get("synth_sum")]  # the tax's sum is printed
+
+
+def test_the_date_after_a_cash_discount_term_is_marked_as_the_discounts() -> None:
+    page = prebuilt.page_of("Rechnungsdatum 05.03.2013\nZahlbar innerhalb 30 Tagen netto bis 04.04.2013, "
+                            "3% Skonto innerhalb 10 Tagen bis 15.03.2013")
+    printed = {c.value.value: c.features["discount_date"] for c in invoice.due_dates(page)
+               if not c.features.get("terms")}
+    assert printed == {"2013-03-05": 0.0, "2013-04-04": 0.0, "2013-03-15": 1.0}

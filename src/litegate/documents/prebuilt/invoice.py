@@ -284,9 +284,20 @@ def due_dates(page: Page) -> list[cands.Candidate]:
                 terms.append((line, days, discount))
     # a date printed on the terms' own line ("within 30 days net, by 04.07.2013") is the due date as
     # the issuer counted it; the days added to a date are only an estimate of it
-    terms_lines = {line.index for line, _, _ in terms}
+    terms_lines = {line.index: line for line, _, _ in terms}
     for c in found:
         c.features["on_terms_line"] = 1.0 if c.line in terms_lines else 0.0
+        c.features["discount_date"] = 0.0
+    for index, line in terms_lines.items():
+        # "netto bis 04.04.2013, 3% Skonto innerhalb 10 Tagen bis 15.03.2013": the date after a
+        # cash-discount term is the discount's last day, not the due date
+        end = 0
+        for start, stop, typed in fieldtypes.find_dates(line.text):
+            if _DISCOUNT_TERM.search(line.text[end:start]):
+                for c in found:
+                    if c.line == index and c.value.value == typed.value:
+                        c.features["discount_date"] = 1.0
+            end = stop
     for line, days, discount in terms[:4]:
         dated_line = 1.0 if fieldtypes.find_dates(line.text) else 0.0
         for value, base in list(bases.items())[:8]:
