@@ -25,7 +25,8 @@ and a leading salutation (Herrn, Mr, Madame; an address is street, postcode and 
 country may be printed or not);
 numbers equal as strings of letters and digits; dates as dates; amounts to the cent; the
 currency as its ISO code. Fields the XML leaves empty are not scored. PDFs are read by their
-text layer (no OCR). Prints one JSON object.
+text layer (no OCR). Each wrong field says where it comes from (``wrong_from``: ``page``,
+``candidates`` or ``choice``, counted per group). Prints one JSON object.
 """
 
 from __future__ import annotations
