@@ -36,9 +36,15 @@ LABELS = {
            "table": [["Satz", "Netto", "USt", "Brutto"], ["USt-Satz", "Nettobetrag", "Steuerbetrag", "Bruttobetrag"],
                      ["MwSt %", "Basis", "MwSt", "Gesamt"]],
            "items": ["Pos", "Bezeichnung", "Menge", "Einzelpreis", "Betrag"],
+           "sum_row": ["Summe", "Gesamt", "Summe gesamt"],
+           "printed": ["Datum: {date} Zeit: {time} Seite: 1", "Druckdatum {date} {time}",
+                       "Gedruckt am {date} um {time}"],
            "terms": ["Zahlbar innerhalb von {days} Tagen ohne Abzug.", "Bitte überweisen Sie den Betrag bis zum {due}.",
                      "Vielen Dank für Ihren Auftrag.", "Zahlungsziel: {days} Tage netto",
-                     "Zahlbar innerhalb {days} Tagen netto, 2% Skonto innerhalb 8 Tagen"],
+                     "Zahlbar innerhalb {days} Tagen netto, 2% Skonto innerhalb 8 Tagen",
+                     "Zahlbar innerhalb {days} Tagen netto bis {due}.",
+                     "Zahlbar innerhalb {days} Tagen netto bis {due}, {pct}% Skonto innerhalb {sdays} Tagen "
+                     "bis {sdue}"],
            "letter": ["Sehr geehrte Damen und Herren,", "wir bedanken uns für Ihren Auftrag und stellen Ihnen folgende "
                       "Leistungen in Rechnung:", "Sehr geehrter Herr Weber,", "für die Lieferung vom {date} berechnen "
                       "wir Ihnen:"],
@@ -61,9 +67,12 @@ LABELS = {
            "total": ["Total", "Total due", "Amount due", "Grand total", "Balance due", "Total incl. VAT"],
            "table": [["VAT rate", "Net", "VAT", "Gross"], ["Rate", "Net amount", "VAT amount", "Total"],
                      ["Tax %", "Taxable", "Tax", "Amount"]],
-           "items": ["#", "Description", "Qty", "Unit price", "Amount"],
+           "items": ["#", "Description", "Qty", "Unit price", "Amount"], "sum_row": ["Total", "Sum", "Totals"],
+           "printed": ["Printed {date} {time}", "Date: {date} Time: {time} Page 1", "Print date {date} {time}"],
            "terms": ["Payment due within {days} days.", "Please pay by {due}.", "Thank you for your business.",
-                     "Terms: Net {days}", "Payable within {days} days of the invoice date."],
+                     "Terms: Net {days}", "Payable within {days} days of the invoice date.",
+                     "Payable within {days} days, by {due}.",
+                     "Net {days} days (by {due}); {pct}% discount if paid within {sdays} days ({sdue})"],
            "letter": ["Dear Sir or Madam,", "Thank you for your order. We invoice you for the following items:",
                       "Dear Ms Raman,", "as agreed we charge you for the work done on {date}:"],
            "other_ids": ["Order No.", "Delivery note", "PO number", "VAT ID", "Your reference", "Account No."],
@@ -82,9 +91,11 @@ LABELS = {
            "tax": ["TVA", "Total TVA", "Montant TVA", "Total taxes"],
            "total": ["Total TTC", "Net à payer", "Montant TTC", "Total à payer"],
            "table": [["Taux", "Base HT", "TVA", "Total TTC"], ["Taux TVA", "Montant HT", "Montant TVA", "TTC"]],
-           "items": ["Réf.", "Désignation", "Qté", "Prix unitaire", "Montant HT"],
+           "items": ["Réf.", "Désignation", "Qté", "Prix unitaire", "Montant HT"], "sum_row": ["Total", "Totaux"],
+           "printed": ["Imprimé le {date} à {time}", "Date : {date} Heure : {time} Page 1"],
            "terms": ["Paiement à {days} jours.", "À régler avant le {due}.", "Merci de votre confiance.",
-                     "Conditions de paiement : {days} jours net"],
+                     "Conditions de paiement : {days} jours net", "Paiement à {days} jours, soit le {due}.",
+                     "Paiement à {days} jours ({due}), escompte {pct}% à {sdays} jours ({sdue})"],
            "letter": ["Madame, Monsieur,", "Nous vous remercions de votre commande et vous facturons les prestations "
                       "suivantes :", "Suite à notre intervention du {date}, voici notre facture."],
            "other_ids": ["N° de commande", "Bon de livraison", "N° TVA", "SIRET", "Votre référence", "Réf. marché"],
@@ -140,6 +151,9 @@ class Sheet:
         self.size = rng.uniform(8.5, 10.5)  # the body text's size in points
         self.pieces: list[tuple[str, list[float]]] = []
         self.due_in_terms = False  # the due date printed only as payment terms ("within 30 days")
+        # the day of the delivery or service the letter and the item notes name (before the invoice's
+        # date, and named as often as there are notes: a repeated date is not the invoice's for that)
+        self.served = date(2014, 1, 1)
 
     def put(self, text: str, x: float, y: float, scale: float = 1.0, right: bool = False) -> float:
         """A piece at ``x`` (its right edge with ``right``) and top ``y``; returns the next line's y."""
@@ -173,9 +187,10 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     vaddr, caddr = _address(rng, lang), _address(rng, lang)
     issued = date(2014, 1, 1) + timedelta(days=rng.randint(0, 4000))
     due = issued + timedelta(days=pick([10, 14, 30, 60])) if rng.random() < 0.75 else None
+    s.served = issued - timedelta(days=rng.randint(1, 40))
     number = pick([f"{rng.randint(100000, 9999999)}", f"RE-{issued.year}{rng.randint(1000, 9999)}",
                    f"F{issued.year}-{rng.randint(10, 9999):04d}", f"INV-{rng.randint(1000, 99999)}",
-                   f"{issued.year}-{rng.randint(100, 9999)}"])
+                   f"{issued.year}-{rng.randint(100, 9999)}", f"{issued.year}{rng.randint(10**5, 10**7)}"])
     truth: dict[str, Any] = {"vendor": vendor, "vendor_address": ", ".join(vaddr), "customer": customer,
                              "invoice_number": number, "invoice_date": issued.isoformat(),
                              "due_date": due.isoformat() if due else None, "currency": code}
@@ -237,7 +252,7 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     for label in rng.sample(words["other_ids"], k=rng.choice([0, 1, 1, 2, 3])):  # numbers that are not the invoice's
         meta.append((label, pick([f"{rng.choice('ABLPK')}{rng.randint(10**5, 10**10)}",
                                   f"DE{rng.randint(10**8, 10**9)}", f"{rng.randint(1000, 999999)}",
-                                  f"{issued.year}-{rng.randint(10, 9999)}"])))
+                                  f"{issued.year}-{rng.randint(10, 9999)}", _long_reference(rng)])))
     rng.shuffle(meta)
     mx = margin if vendor_right else right_col
     my = (cy + 20) if vendor_right else y + rng.uniform(60, 120)
@@ -259,14 +274,28 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     ky = _contact_block(s, rng, words, right_col, (vy if vendor_right else my) + 12) if rng.random() < 0.35 else 0.0
     table_y = max(cy, my, vy, ky) + rng.uniform(25, 60)
     if letter_date:
-        town = f"{rng.choice(CITIES[lang])}, " if rng.random() < 0.5 else ""
-        s.put(town + date_text(rng, issued, style), s.width - margin, table_y - 12, right=True)
+        town = f"{rng.choice(CITIES[lang])}, " + ("den " if lang == "de" and rng.random() < 0.5 else "") \
+            if rng.random() < 0.5 else ""
+        if town and rng.random() < 0.4:  # the town and its date parted by a gap: two pieces
+            s.put(town.strip(), s.width * 0.55, table_y - 12)
+            s.put(date_text(rng, issued, style), s.width - margin, table_y - 12, right=True)
+        else:
+            s.put(town + date_text(rng, issued, style), s.width - margin, table_y - 12, right=True)
         table_y += 8
     if rng.random() < 0.4:  # the letter's opening words before the items
         for text in words["letter"][:2] if rng.random() < 0.6 else words["letter"][2:]:
-            table_y = s.put(text.format(date=date_text(rng, issued, style)), margin, table_y)
+            table_y = s.put(text.format(date=date_text(rng, s.served, style)), margin, table_y)
         table_y += s.size * 1.5
     return _body(s, rng, lang, truth, table_y, margin, fmt, style, sign, due, date_text)
+
+
+def _long_reference(rng: random.Random) -> str:
+    """A long number printed among the invoice's facts that is not its number: an article's GTIN,
+    a vehicle's identification number, a bank's reference."""
+    letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+    return rng.choice([str(rng.randint(10**12, 10**13 - 1)),
+                       "".join(rng.choice(letters + "0123456789") for _ in range(17)),
+                       f"{rng.choice(letters)}{rng.randint(10**13, 10**15)}{rng.randint(100, 999)}"])
 
 
 def _contact_block(s: Sheet, rng: random.Random, words: dict[str, Any], x: float, y: float) -> float:
@@ -313,7 +342,7 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
         y = s.put(money(amount), cols[4], y, right=True)
         if rng.random() < 0.3:  # a note under the item's description
             note = pick(words["notes"]).format(n=rng.randint(1000, 99999), k=rng.randint(2, 9),
-                                               date=date_text(rng, truth_date(truth), style))
+                                               date=date_text(rng, s.served, style))
             y = s.put(note, cols[1] + rng.choice([0, 10]), y, 0.9)
     subtotal = round(sum(net.values()), 2)
     taxes = {r: round(v * r, 2) for r, v in net.items()}
@@ -354,6 +383,11 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
             for k, x in enumerate(xs):
                 s.put(cells[k], x, y, right=k > 0)
             y += s.size * 1.5
+        if len(net) > 1 and rng.random() < 0.5:  # a sum row under the rates: the net, the tax and the gross
+            cells = [pick(words["sum_row"]), money(subtotal), money(tax), money(total)]
+            for k, x in enumerate(xs):
+                s.put(cells[k], x, y, right=k > 0)
+            y += s.size * 1.5
         if len(net) > 1 or rng.random() < 0.5:
             s.put(rows[-1][0], label_x, y + s.size * 0.5, 1.1)
             y = s.put(money(total), cols[4], y + s.size * 0.5, 1.1, right=True)
@@ -366,10 +400,15 @@ def _footer(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: f
     # terms name days only when there is a due date, and its days; "{due}" only when it is printed
     terms = [t for t in words["terms"] if due or "{" not in t]
     if s.due_in_terms:
-        terms = [t for t in terms if "{days}" in t]
+        terms = [t for t in terms if "{days}" in t and "{due}" not in t]
     days = (due - truth_date(truth)).days if due else 0
     for text in rng.sample(terms, k=1 if s.due_in_terms else min(2, len(terms))):
-        y = s.put(text.format(due=date_text(rng, due, style) if due else "", days=days), margin, y)
+        # beside the date it gives, a term's days may be counted differently (the printed date is the due date)
+        shown = days + 1 if "{due}" in text and rng.random() < 0.3 else days
+        early = min(rng.choice([7, 8, 10, 14]), max(days - 1, 1))  # a cash discount's days, before the due date
+        y = s.put(text.format(due=date_text(rng, due, style) if due else "", days=shown, pct=rng.choice([2, 3]),
+                              sdays=early, sdue=date_text(rng, truth_date(truth) + timedelta(days=early), style)),
+                  margin, y)
     iban = f"IBAN {truth['currency'][:2]}{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
     if rng.random() < 0.5:  # a footer of columns: the legal name and address, the register, the bank
         columns = [[truth["vendor"], *truth["vendor_address"].split(", ")],
@@ -381,6 +420,11 @@ def _footer(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: f
             for text in column:
                 fy = s.put(text, margin + k * (s.width - 2 * margin) / 3, fy, 0.7)
         return s.pieces, truth
+    if rng.random() < 0.15:  # when the page was printed, in small print (not the invoice's date)
+        printed = truth_date(truth) - timedelta(days=rng.randint(1, 6))
+        clock = f"{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:{rng.randint(0, 59):02d}"
+        s.put(rng.choice(words["printed"]).format(date=date_text(rng, printed, style), time=clock),
+              s.width - margin, y + 50, 0.5, right=True)
     foot = [iban, f"{COUNTRY_LABEL[lang]}{rng.randint(100000000, 999999999)}",
             truth["vendor"] if rng.random() < 0.5 else "www.example.com"]
     for k, text in enumerate(foot):

@@ -25,7 +25,8 @@ and a leading salutation (Herrn, Mr, Madame; an address is street, postcode and 
 country may be printed or not);
 numbers equal as strings of letters and digits; dates as dates; amounts to the cent; the
 currency as its ISO code. Fields the XML leaves empty are not scored. PDFs are read by their
-text layer (no OCR). Prints one JSON object.
+text layer (no OCR). Each wrong field says where it comes from (``wrong_from``: ``page``,
+``candidates`` or ``choice``, counted per group). Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -42,9 +43,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from litegate.documents import Limits, Part, read
+from litegate.documents import Limits, Part, fieldtypes, read
 from litegate.documents.fieldtypes import parse_date
-from litegate.documents.prebuilt import extract_document
+from litegate.documents.prebuilt import INVOICE, candidates_for, extract_document, page_of
 
 # producer folder -> (kind of page, split)
 FAMILIES = {
@@ -229,6 +230,28 @@ def field_right(name: str, truth: Any, got: dict[str, Any]) -> bool:
     return squash_name(truth) == squash_name(value)
 
 
+def blame(doc: Any, name: str, truth: Any) -> str:
+    """Where a wrong answer comes from: ``page`` (the value is not printed on the page as the
+    data has it: a name holding more than the page prints, an amount's other sign),
+    ``candidates`` (it is printed but no candidate is it) or ``choice`` (a candidate is right
+    and another was answered). Text layers only: no OCR takes part."""
+    page = page_of(doc)
+    text = "\n".join(line.text for line in page.lines)
+    pool = candidates_for(page, INVOICE[name].source, fieldtypes.currency_of(text), "invoice")
+    if any(field_right(name, truth, _as_answer(c.value)) for c in pool):
+        return "choice"
+    if name in ("vendor", "customer", "vendor_address", "invoice_number"):
+        parts = truth if isinstance(truth, list) else [truth]
+        printed = squash(text)
+        return "candidates" if all(squash_name(p) in printed for p in parts) else "page"
+    found = [d[2] for d in fieldtypes.find_dates(text)] + [m[2] for m in fieldtypes.find_money(text)]
+    return "candidates" if any(field_right(name, truth, _as_answer(t)) for t in found) else "page"
+
+
+def _as_answer(typed: Any) -> dict[str, Any]:
+    return {"value": typed.value, "amount": getattr(typed, "amount", None)}
+
+
 def run(invoices: list[Invoice], rows_out: Any = None) -> dict[str, Any]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for inv in invoices:
@@ -238,6 +261,9 @@ def run(invoices: list[Invoice], rows_out: Any = None) -> dict[str, Any]:
         seconds = time.perf_counter() - started
         fields = {n: {"truth": str(t), "got": found[n]["value"], "confidence": found[n]["confidence"],
                       "right": field_right(n, t, found[n])} for n, t in inv.truth.items() if n in FIELDS}
+        for n, f in fields.items():
+            if not f["right"] and n != "currency":
+                f["wrong_from"] = blame(doc, n, inv.truth[n])
         row = {"id": inv.id, "kind": inv.kind, "split": inv.split, "pages": doc.pages, "method": doc.method,
                "seconds": round(seconds, 3), "fields": fields}
         groups.setdefault(f"{inv.split}/{inv.kind}", []).append(row)
@@ -254,9 +280,15 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         if scored:
             acc[n] = round(sum(scored) / len(scored), 3)
     seconds = sorted(r["seconds"] for r in rows)
+    wrong: dict[str, dict[str, int]] = {}
+    for r in rows:
+        for n, f in r["fields"].items():
+            if f.get("wrong_from"):
+                wrong.setdefault(n, {}).setdefault(f["wrong_from"], 0)
+                wrong[n][f["wrong_from"]] += 1
     return {"invoices": len(rows), "pages": sum(r["pages"] for r in rows), "fields_right": acc,
             "fields_mean": round(sum(acc.values()) / len(acc), 3) if acc else None,
-            "seconds_p50": seconds[len(seconds) // 2]}
+            "wrong_from": wrong, "seconds_p50": seconds[len(seconds) // 2]}
 
 
 def main() -> None:

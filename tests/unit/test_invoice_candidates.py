@@ -106,3 +106,94 @@ def test_a_block_label_is_found_up_its_column_past_a_piece_spanning_both_columns
     assert by_text["Ostwind Handel KG"].get("plab_customer") == 1.0
     assert by_text["Brunnbauer Metall GmbH"].get("plab_vendor") == 1.0
     assert "plab_customer" not in by_text["Brunnbauer Metall GmbH"]
+
+
+def test_a_rate_row_gives_its_tax_not_its_base_and_the_sum_compares_as_itself() -> None:
+    # each rate's row prints its base and its tax: the tax is the smaller; the sum is no "largest amount"
+    text = ("Summe netto 473,00\nSteuerbasisbetrag USt. 7% 275,00 19,25\nSteuerbasisbetrag USt. 19% 198,00 37,62\n"
+            "Rechnungssumme Brutto 529,87")
+    pool = prebuilt.candidates_for(prebuilt.page_of(text), "money", "EUR", "invoice")
+    sums = [c for c in pool if c.features.get("synth_sum")]
+    assert [c.value.amount for c in sums] == [56.87]
+    assert sums[0].features["max"] == 0.0 and sums[0].features["addend_small"] == 1.0  # 473,00 + 56,87 = 529,87
+    net = next(c for c in pool if c.value.amount == 473.0)
+    assert net.features["addend_large"] == 1.0
+
+
+def test_a_per_rate_sum_larger_than_the_gross_is_no_candidate() -> None:
+    text = "Nettobetrag zzgl. 19% MwSt. 376,37\nUSt 19% 376,37 71,51\nSumme gesamt 447,88"
+    page = prebuilt.page_of(text)
+    assert "tax" not in page.lines[0].keywords and "subtotal" in page.lines[0].keywords  # "plus VAT" after a net
+    assert not [c for c in prebuilt.candidates_for(page, "money", "EUR", "invoice") if c.features.get("synth_sum")]
+    assert "tax" in prebuilt.page_of("zzgl. MwSt. 19% 71,51").lines[0].keywords  # a tax's own line
+
+
+def test_a_label_printed_over_a_date_labels_it() -> None:
+    page = prebuilt.page_of(_page([("Rechnung 4711", 50, 40, 12), ("Invoice Date", 300, 100, 9),
+                                   ("Due Date", 400, 100, 9), ("February 17, 2026", 300, 112, 9),
+                                   ("March 3, 2026", 400, 112, 9), ("Total 80,00", 300, 200, 9)]))
+    by_value = {c.value.value: c.features for c in invoice.dates(page)}
+    assert by_value["2026-03-03"].get("kw_due") == 1.0 and by_value["2026-03-03"].get("label_above") == 1.0
+    assert by_value["2026-02-17"].get("kw_issued") == 1.0 and "kw_due" not in by_value["2026-02-17"]
+
+
+def test_a_date_on_the_terms_line_is_marked_and_so_are_the_terms_counted_beside_it() -> None:
+    page = prebuilt.page_of("Rechnungsdatum 05.06.2013\nZahlbar innerhalb 30 Tagen netto bis 04.07.2013")
+    got = invoice.due_dates(page)
+    printed = next(c for c in got if c.value.value == "2013-07-04" and not c.features.get("terms"))
+    assert printed.features["on_terms_line"] == 1.0
+    assert all(c.features["terms_line_dated"] == 1.0 for c in got if c.features.get("terms"))
+
+
+def test_an_address_on_one_line_is_no_letterhead_and_a_name_broken_before_its_legal_form_goes_on() -> None:
+    page = prebuilt.page_of("Lilienthalallee 26, 80786 München\nRechnung 4711\nDatum 01.11.2024\nSumme 447,88")
+    assert not invoice.letterhead_names(page)
+    page = prebuilt.page_of(_page([("MVM Musterhafter", 70, 70, 10),
+                                   ("Versicherungsverein Musterstadt a.G.", 70, 81, 10),
+                                   ("Musterstr. 12", 70, 120, 10), ("12345 Musterstadt", 70, 131, 10),
+                                   ("24. Januar 2014", 400, 200, 10), ("Gesamt 59,50", 70, 300, 10)]))
+    by_text = {c.value.value: c.features for c in prebuilt.cands.names(page)}
+    assert by_text["MVM Musterhafter"]["legal_below"] == 1.0
+    assert by_text["MVM Musterhafter Versicherungsverein Musterstadt a.G."]["legal_last_only"] == 1.0
+
+
+def test_the_date_chosen_as_the_invoices_own_is_not_also_its_due_date() -> None:
+    # a due-date scorer that takes any date: only the rule keeps it off the invoice's own date
+    scorers = dict(prebuilt._weights("invoice")["scorers"])
+    scorers["due_date"] = prebuilt.model.FieldScorer({}, 3.0)
+    text = "Rechnung 4711\nRechnungsdatum 12.02.2024\nGesamtbetrag 80,92"
+    for fields in (None, ["due_date", "invoice_date"]):
+        got = prebuilt.extract("invoice", text, fields, scorers=scorers)["data"]
+        assert got["invoice_date"] == "2024-02-12" and got["due_date"] is None
+    got = prebuilt.extract("invoice", text + "\nZahlbar bis 26.02.2024", scorers=scorers)["data"]
+    assert got["due_date"] == "2024-02-26"
+
+
+def test_a_credit_notes_amounts_compare_by_size() -> None:
+    text = "Gutschrift\nArtikel A -5,00\nArtikel B -2,90\nNettobetrag -7,90\nUSt 19% -1,50\nEndbetrag -9,40"
+    pool = prebuilt.candidates_for(prebuilt.page_of(text), "money", "EUR", "invoice")
+    by_amount = {c.value.amount: c.features for c in pool}
+    assert by_amount[-9.4]["max"] == 1.0 and by_amount[-9.4]["negative"] == 0.0
+    assert by_amount[-7.9]["addend_large"] == 1.0 and by_amount[-1.5]["addend_small"] == 1.0
+    receipt = prebuilt.candidates_for(prebuilt.page_of(text), "money", "EUR", "receipt")
+    assert all(c.features["negative"] == 1.0 for c in receipt)  # receipts keep the sign as printed
+
+
+def test_an_amount_under_a_column_of_amounts_that_it_sums_is_marked() -> None:
+    page = prebuilt.page_of(_page([
+        ("Rechnung 4711", 50, 40, 12), ("Satz", 50, 100, 9), ("Netto", 200, 100, 9), ("USt", 300, 100, 9),
+        ("7 %", 50, 112, 9), ("275,00", 200, 112, 9), ("19,25", 300, 112, 9),
+        ("19 %", 50, 124, 9), ("198,00", 200, 124, 9), ("37,62", 300, 124, 9),
+        ("Summe", 50, 136, 9), ("473,00", 200, 136, 9), ("56,87", 300, 136, 9)]))
+    pool = prebuilt.candidates_for(page, "money", "EUR", "invoice")
+    marked = sorted(c.value.amount for c in pool if c.features.get("column_sum"))
+    assert marked == [56.87, 473.0]
+    assert not [c for c in pool if c.features.get("synth_sum")]  # the tax's sum is printed
+
+
+def test_the_date_after_a_cash_discount_term_is_marked_as_the_discounts() -> None:
+    page = prebuilt.page_of("Rechnungsdatum 05.03.2013\nZahlbar innerhalb 30 Tagen netto bis 04.04.2013, "
+                            "3% Skonto innerhalb 10 Tagen bis 15.03.2013")
+    printed = {c.value.value: c.features["discount_date"] for c in invoice.due_dates(page)
+               if not c.features.get("terms")}
+    assert printed == {"2013-03-05": 0.0, "2013-04-04": 0.0, "2013-03-15": 1.0}

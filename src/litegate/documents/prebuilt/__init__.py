@@ -60,6 +60,9 @@ INVOICE = {
 }
 SPECS = {"receipt": RECEIPT, "invoice": INVOICE}
 NAME_FIELDS = {"merchant_name", "vendor"}
+# a printed date answers one of these fields: the one chosen as the invoice's own date is not
+# also its due date (a due date printed elsewhere, or counted from terms, still is)
+ONE_ANSWER = {"due_date": "invoice_date"}
 
 
 def names() -> list[str]:
@@ -90,8 +93,12 @@ CENTS_RANK = {"invoice"}
 
 def candidates_for(page: layout.Page, source: str, currency: str | None, kind: str) -> list[cands.Candidate]:
     if source == "money":
-        pool = cands.money(page, currency, cents_rank=kind in CENTS_RANK)
-        return pool + invoice_cands.tax_sums(page, pool) if kind == "invoice" else pool
+        pool = cands.money(page, currency, cents_rank=kind in CENTS_RANK, credit_note=kind == "invoice")
+        if kind != "invoice":
+            return pool
+        pool = invoice_cands.with_tax_sums(page, pool)
+        invoice_cands.column_sums(page, pool)
+        return pool
     if source == "address":
         return cands.runs(page)
     if source == "shop_address":  # a receipt may print its shop's address at the foot
@@ -100,6 +107,8 @@ def candidates_for(page: layout.Page, source: str, currency: str | None, kind: s
         return invoice_cands.customers(page)
     if source == "names" and kind == "invoice":  # a vendor may be named only inside a one-line letterhead
         return cands.names(page) + invoice_cands.letterhead_names(page)
+    if source == "dates" and kind == "invoice":
+        return invoice_cands.dates(page)
     return {"dates": cands.dates, "due_dates": invoice_cands.due_dates, "times": cands.times, "phones": cands.phones,
             "ids": cands.ids, "names": cands.names}[source](page)
 
@@ -140,7 +149,8 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
         # no amount and no date anywhere: a photo or a page that is no receipt or invoice
         notes.append(f"no amounts or dates were found: this does not look like a {name}")
         page = layout.Page([], 1.0, 1.0, 1.0)
-    for field_name in sorted(wanted, key=lambda f: f not in NAME_FIELDS):  # names first: addresses skip their lines
+    # names first (addresses skip their lines); a field that ONE_ANSWER parts from another after it
+    for field_name in sorted(wanted, key=lambda f: (f not in NAME_FIELDS, f in ONE_ANSWER)):
         fs = spec[field_name]
         if fs.source == "currency":
             out[field_name] = _answer(fieldtypes.Typed("string", currency, currency) if currency else None,
@@ -151,6 +161,9 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
         if fs.source in ("address", "shop_address", "party"):
             pool = [c for c in pool
                     if not taken_lines & set(c.indices()) and cands.squash(str(c.value.value)) not in taken_names]
+        other = out.get(ONE_ANSWER.get(field_name, ""))
+        if other and other.get("line") is not None:
+            pool = [c for c in pool if (c.line, c.value.value) != (other["line"], other["value"])]
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)
         if best is not None and field_name in NAME_FIELDS:

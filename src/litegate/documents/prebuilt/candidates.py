@@ -136,9 +136,11 @@ _PAGE_NUMBER = re.compile(r"\b(?:page|seite|pag|p\.)\s*\d+\s*(?:/|of|von|sur|de)
                           re.IGNORECASE)
 
 
-def money(page: Page, default_currency: str | None = None, cents_rank: bool = False) -> list[Candidate]:
+def money(page: Page, default_currency: str | None = None, cents_rank: bool = False,
+          credit_note: bool = False) -> list[Candidate]:
     """Every amount on the page that could be a subtotal, tax, tip or total. ``cents_rank``: on
-    a page that prints cents, whole numbers take no part in the amounts' ranks and sums."""
+    a page that prints cents, whole numbers take no part in the amounts' ranks and sums;
+    ``credit_note``: a page printing its amounts negative is compared by their size (``relate``)."""
     found: list[Candidate] = []
     for line in page.lines:
         on_line = fieldtypes.find_money(line.text, default_currency)
@@ -155,17 +157,33 @@ def money(page: Page, default_currency: str | None = None, cents_rank: bool = Fa
                       "percent_line": 1.0 if "%" in line.text else 0.0,
                       "short_line": 1.0 if len(line.text) < 24 else 0.0})
             found.append(Candidate(typed, line.index, features=f))
-    _relations(found, cents_rank)
-    _payment(found)
+    relate(found, cents_rank, credit_note)
     return found
 
 
-def _payment(found: list[Candidate]) -> None:
+def relate(found: list[Candidate], cents_rank: bool = False, credit_note: bool = False) -> None:
+    """(Re)compute the features that compare each amount with the others, in page order (an
+    amount added after reading, a sum of printed parts, takes its place among them). With
+    ``credit_note`` the amounts of a page that prints most of them negative (a credit note) are
+    compared by size, as an invoice's are, and "negative" marks an amount of the other sign."""
+    sign = -1 if credit_note and _mostly_negative(found) else 1
+    for c in found:
+        c.features["negative"] = 1.0 if sign * (c.value.amount or 0) < 0 else 0.0
+    _relations(found, cents_rank, sign)
+    _payment(found, sign)
+
+
+def _mostly_negative(found: list[Candidate]) -> bool:
+    with_cents = [c.value.amount or 0 for c in found if c.features.get("decimals")]
+    return sum(a < 0 for a in with_cents) > max(sum(a > 0 for a in with_cents), 2)
+
+
+def _payment(found: list[Candidate], sign: int = 1) -> None:
     """How an amount stands to the labelled amounts around the payment: the total is the last
     amount labelled total (a card slip may repeat it; a service charge may come between two
     totals), it is the cash given minus the change, or the subtotal plus the tax; the cash
     given is more than a total printed above it."""
-    cents = [round((c.value.amount or 0) * 100) for c in found]
+    cents = [sign * round((c.value.amount or 0) * 100) for c in found]
 
     def labelled(group: str) -> list[int]:
         return [i for i, c in enumerate(found) if c.features.get(f"kw_{group}")]
@@ -188,9 +206,9 @@ def _payment(found: list[Candidate]) -> None:
         f["paid_same"] = 1.0 if k not in cash and any(cents[i] == a for i in cash) else 0.0
 
 
-def _relations(found: list[Candidate], cents_rank: bool = False) -> None:
+def _relations(found: list[Candidate], cents_rank: bool = False, sign: int = 1) -> None:
     """Features that compare an amount with the others on the page."""
-    amounts = [Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01")) for c in found]
+    amounts = [sign * Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01")) for c in found]
     with_cents = [a for a, c in zip(amounts, found) if c.features.get("decimals")]
     # on a page that prints cents, whole numbers are quantities, ids and years: no rank, no sums
     ranked = with_cents if cents_rank and len(with_cents) >= 3 else amounts
@@ -431,6 +449,7 @@ def names(page: Page) -> list[Candidate]:
                       else 0.0})
             if span == 2:
                 f.update(_kw_features("kw2_", group[1].keywords))
+            f.update(_name_goes_on(page, group, columns))
             f.update(_followed_by_address(page, group[-1].index + 1, group[-1] if columns else None))
             f.update(_name_features(page, group))
             if not columns:
@@ -449,6 +468,21 @@ def names(page: Page) -> list[Candidate]:
             f.update(_name_features(page, [line]))
             found.append(Candidate(fieldtypes.Typed("string", line.text, line.text), line.index, 1, f))
     return found
+
+
+def _name_goes_on(page: Page, group: list[Line], columns: bool) -> dict[str, float]:
+    """A company's name broken over two lines carries its legal form on the last ("MVM
+    Musterhafter" over "Versicherungsverein Musterstadt a.G."): a line without one whose next line
+    in the block, of the same print, has one holds only the name's start."""
+    below = _chain(page, group[-1], 2, columns)[1:]
+    last = group[-1]
+    same = bool(below) and abs(below[0].height - last.height) < 0.2 * last.height and \
+        below[0].box[1] - last.box[3] < 0.8 * last.height and not below[0].keywords.keys() - {"company"}
+    text = " ".join(g.text for g in group)
+    return {"legal_below": 1.0 if same and not _LEGAL_FORM.search(text) and _LEGAL_FORM.search(below[0].text)
+            else 0.0,
+            "legal_last_only": 1.0 if len(group) > 1 and _LEGAL_FORM.search(last.text) and
+            not _LEGAL_FORM.search(group[0].text) else 0.0}
 
 
 _POSTCODE = re.compile(r"(?<![\d.,])\d{4,6}(?![\d.,])")

@@ -156,6 +156,8 @@ def letterhead_names(page: Page) -> list[cands.Candidate]:
         head, rest = parts[0].strip(), " ".join(parts[1:])
         if not (cands._ZIP_PLACE.search(rest) or _contact(rest) or cands._LEGAL_FORM.search(head)):
             continue  # "Station Road, 21": a line of an address, no letterhead
+        if (cands._STREET_WORD.search(head) and re.search(r"\d", head)) or cands._COMPOUND_STREET.search(head):
+            continue  # "Lilienthalallee 26, 80786 München": an address on one line starts with its street
         short = cands.squash(head)
         f = cands._position(page, line)
         f.update(cands._text_shape(head))
@@ -176,25 +178,26 @@ def letterhead_names(page: Page) -> list[cands.Candidate]:
 
 def tax_sums(page: Page, pool: list[cands.Candidate]) -> list[cands.Candidate]:
     """Tax printed only per rate ("USt 7% 3,50" and "USt 19% 19,00", or a tax table's column):
-    the sum of the per-rate amounts as a candidate, when it is not printed itself."""
-    parts: dict[int, cands.Candidate] = {}
+    the sum of the per-rate amounts as a candidate, when it is not printed itself. Its features
+    that compare it with other amounts are still its last part's: ``with_tax_sums`` gives it its own."""
+    rows: dict[int, list[cands.Candidate]] = {}
     for c in pool:
         f = c.features
         taxed = f.get("kw_tax") or f.get("kwcol_tax") or f.get("kwleft_tax")
         rate = f.get("percent_line") or any("%" in o.text for o in page.row_lines(page.lines[c.line].row))
-        if taxed and rate and not f.get("kw_total") and (c.value.amount or 0) > 0 and c.line not in parts:
-            # one per row: a table's row prints its tax beside its net and gross
-            row = page.lines[c.line].row
-            same_row = [p for p in parts.values() if page.lines[p.line].row == row]
-            if not same_row:
-                parts[c.line] = c
+        # an invoice prints its amounts with cents: "7,0" after "MwSt.-%" is a rate, no part
+        if taxed and rate and f.get("decimals") and not f.get("kw_total") and (c.value.amount or 0) > 0:
+            rows.setdefault(page.lines[c.line].row, []).append(c)
+    # one per row: a rate's row prints its tax beside its net (and gross), and the tax is the
+    # smallest of them (no rate reaches 100%)
+    parts = [min(row, key=lambda c: (not c.features.get("decimals"), c.value.amount or 0)) for row in rows.values()]
     if len(parts) < 2:
         return []
-    total = sum((Decimal(str(p.value.amount)) for p in parts.values()), Decimal(0)).quantize(Decimal("0.01"))
+    total = sum((Decimal(str(p.value.amount)) for p in parts), Decimal(0)).quantize(Decimal("0.01"))
     printed = {Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01")) for c in pool}
-    if total in printed:
+    if total in printed or total >= max(printed):  # printed, or more than the gross: not this page's tax
         return []
-    last = max(parts.values(), key=lambda p: p.line)
+    last = max(parts, key=lambda p: p.line)
     currency = last.value.currency
     f = dict(last.features)
     f.update({"synth_sum": 1.0, "sum_parts": min(len(parts), 4) / 4,
@@ -203,17 +206,72 @@ def tax_sums(page: Page, pool: list[cands.Candidate]) -> list[cands.Candidate]:
     return [cands.Candidate(typed, last.line, 1, f)]
 
 
+def with_tax_sums(page: Page, pool: list[cands.Candidate], cents_rank: bool = True,
+                  credit_note: bool = True) -> list[cands.Candidate]:
+    """The page's amounts with the per-rate tax sum (``tax_sums``) placed after its last part,
+    and every amount's relations (largest, rank, net + tax = gross) computed again with it: the
+    sum's are its own, and a printed net and gross now see the tax that joins them."""
+    sums = tax_sums(page, pool)
+    if not sums:
+        return pool
+    out = list(pool)
+    for s in sums:
+        at = max((i for i, c in enumerate(out) if c.line <= s.line), default=len(out) - 1)
+        out.insert(at + 1, s)
+    cands.relate(out, cents_rank, credit_note)
+    return out
+
+
+def column_sums(page: Page, pool: list[cands.Candidate]) -> None:
+    """Mark an amount that is the sum of the amounts printed over it in its column (a table's
+    sum row under its rate or item rows: ``column_sum``), on a page whose rows are parted into
+    columns (a text layer). A sum built by ``tax_sums`` is printed nowhere and is no such sum."""
+    if not cands.columned(page):
+        return
+    for c in pool:
+        line = page.lines[c.line]
+        above: list[Decimal] = []
+        at = line.above
+        while at is not None and len(above) < 12:
+            found = fieldtypes.find_money(page.lines[at].text)
+            if len(found) != 1 or found[0][2].amount is None:
+                break
+            above.append(Decimal(str(found[0][2].amount)))
+            at = page.lines[at].above
+        own = Decimal(str(c.value.amount or 0)).quantize(Decimal("0.01"))
+        c.features["column_sum"] = 1.0 if len(above) >= 2 and not c.features.get("synth_sum") and \
+            sum(above, Decimal(0)).quantize(Decimal("0.01")) == own and own != 0 else 0.0
+
+
 _TERMS = re.compile(r"(?:innerhalb|binnen|within|in|à|a|sous|dans|net|netto|zahlungsziel|payable|zahlbar)\D{0,12}?"
                     r"(\d{1,3})\s*(?:tage|tagen|days|day|jours|días|dias|giorni)\b"
                     r"|(?:net|netto)\s*(\d{1,3})\b", re.IGNORECASE)
 _DISCOUNT_TERM = re.compile(r"skonto|discount|escompte|%", re.IGNORECASE)
 
 
+def dates(page: Page) -> list[cands.Candidate]:
+    """The page's dates, a label printed over a date read as its label on the line ("Due Date"
+    over "March 3, 2026" as "Due Date: March 3, 2026"): invoices print their facts as label and
+    value side by side or as a row of labels over a row of values."""
+    found = cands.dates(page)
+    for c in found:
+        line = page.lines[c.line]
+        if line.above is None or any(k.startswith(("kw_", "kwleft_")) for k in c.features):
+            continue
+        label = page.lines[line.above]
+        near = line.box[1] - label.box[3] < 1.5 * page.median_height
+        if label.keywords and _label_only(label) and near and _overlap(label, line) > 0:
+            c.features.update(cands._kw_features("kw_", label.keywords))
+            c.features.update(cands._kw_features("kwleft_", label.keywords))
+            c.features["label_above"] = 1.0
+    return found
+
+
 def due_dates(page: Page) -> list[cands.Candidate]:
     """The page's dates, and a due date written as payment terms: each distinct date the page
     prints plus the days the terms give, with the features of the date it counts from (the
     scorer learns which date is the invoice's)."""
-    found = cands.dates(page)
+    found = dates(page)
     bases: dict[str, cands.Candidate] = {}
     for c in found:
         bases.setdefault(str(c.value.value), c)
@@ -224,7 +282,24 @@ def due_dates(page: Page) -> list[cands.Candidate]:
             if 0 < days <= 120:
                 discount = bool(_DISCOUNT_TERM.search(line.text[max(0, m.start() - 20):m.end()]))
                 terms.append((line, days, discount))
+    # a date printed on the terms' own line ("within 30 days net, by 04.07.2013") is the due date as
+    # the issuer counted it; the days added to a date are only an estimate of it
+    terms_lines = {line.index: line for line, _, _ in terms}
+    for c in found:
+        c.features["on_terms_line"] = 1.0 if c.line in terms_lines else 0.0
+        c.features["discount_date"] = 0.0
+    for index, line in terms_lines.items():
+        # "netto bis 04.04.2013, 3% Skonto innerhalb 10 Tagen bis 15.03.2013": the date after a
+        # cash-discount term is the discount's last day, not the due date
+        end = 0
+        for start, stop, typed in fieldtypes.find_dates(line.text):
+            if _DISCOUNT_TERM.search(line.text[end:start]):
+                for c in found:
+                    if c.line == index and c.value.value == typed.value:
+                        c.features["discount_date"] = 1.0
+            end = stop
     for line, days, discount in terms[:4]:
+        dated_line = 1.0 if fieldtypes.find_dates(line.text) else 0.0
         for value, base in list(bases.items())[:8]:
             try:
                 due = date.fromisoformat(value) + timedelta(days=days)
@@ -233,7 +308,7 @@ def due_dates(page: Page) -> list[cands.Candidate]:
             f = cands._position(page, line)
             f.update({f"base_{k}": v for k, v in base.features.items() if k.startswith(("kw", "first", "order"))})
             f.update({"terms": 1.0, "terms_days": days / 90, "terms_discount": 1.0 if discount else 0.0,
-                      "terms_zero": 1.0 if days == 0 else 0.0})
+                      "terms_zero": 1.0 if days == 0 else 0.0, "terms_line_dated": dated_line})
             text = line.text
             found.append(cands.Candidate(fieldtypes.Typed("date", due.isoformat(), text), line.index, 1, f))
     return found

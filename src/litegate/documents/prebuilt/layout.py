@@ -49,7 +49,9 @@ KEYWORDS: dict[str, tuple[str, ...]] = {
     "period": ("leistungsdatum", "leistungs-datum", "lieferdatum", "liefer-datum", "leistungszeitraum",
                "abrechnungszeitraum", "rechnungszeitraum", "delivery date", "service date", "service period",
                "date de livraison", "période", "period", "zeitraum", "fecha de entrega", "date of supply",
-               "tax point"),
+               "tax point", "start date", "end date", "leistungsbeginn", "leistungsende", "date début",
+               "date de début", "date debut", "date de debut", "date fin", "date de fin", "fecha de inicio",
+               "fecha de fin"),
     "due": ("due", "due date", "payment due", "fällig", "faellig", "zahlbar bis", "pay by", "échéance",
             "vencimiento", "jatuh tempo"),
     "expiry": ("exp", "expiry", "expires", "valid", "gültig", "gueltig", "until", "bis"),
@@ -121,6 +123,9 @@ _TAX_QUALIFIER_BEFORE = re.compile(r"(?:inkl|exkl|incl|excl|including|excluding|
                                    r"before|avant|w/o|without)\.?(?:\s+of)?\s*(?:\d+(?:[.,]\d+)?\s*%\s*)?$")
 _TAX_COMPOUND = re.compile(r"\b\w+steuer\b")  # German compounds: Umsatzsteuer, Versicherungsteuer
 _TAX_QUALIFIER_AFTER = re.compile(r"^\s*(?:incl|inkl|included|inclusive|enthalten)\b")
+# "zzgl. MwSt." opens a tax's own line, but after a net's label ("Nettobetrag (zzgl. 19% MwSt.)") it
+# only says the net is before tax
+_TAX_PLUS_BEFORE = re.compile(r"(?:zzgl|zuzügl|zuzüglich|plus)\.?\s*(?:\d+(?:[.,]\d+)?\s*%\s*)?$")
 
 
 def keyword_spans(text: str) -> dict[str, list[tuple[int, int]]]:
@@ -131,7 +136,8 @@ def keyword_spans(text: str) -> dict[str, list[tuple[int, int]]]:
     raw = {group: [(m.start(), m.end()) for m in pattern.finditer(low)] for group, pattern in _PATTERNS.items()}
     raw["tax"] = sorted(set(raw["tax"]) | {m.span() for m in _TAX_COMPOUND.finditer(low)})
     raw["tax"] = [(a, b) for a, b in raw["tax"] if not _TAX_QUALIFIER_BEFORE.search(low[max(0, a - 16):a])
-                  and not _TAX_QUALIFIER_AFTER.match(low[b:b + 12])]
+                  and not _TAX_QUALIFIER_AFTER.match(low[b:b + 12])
+                  and not (_TAX_PLUS_BEFORE.search(low[max(0, a - 16):a]) and any(e <= a for _, e in raw["subtotal"]))]
     inside = raw["subtotal"] + [(a, b) for a, b in raw["tax"] if b - a > 4]
     raw["total"] = [] if raw["tax"] else [s for s in raw["total"] if not any(a <= s[0] < b for a, b in inside)]
     return {group: spans for group, spans in raw.items() if spans}
