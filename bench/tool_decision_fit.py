@@ -15,10 +15,11 @@ the measured cases' median (``--against`` scores an earlier saved decision the s
 ``--recall R`` sets the decision's threshold on the tuning cases: the highest that still calls
 on a share R of the due calls there (a missed call costs the user more than an extra one the
 argument check may still drop). ``--relevance-rows`` (``tool_decision_data.py --relevance``) adds the
-model's yes/no on the best tool to the mix, fitted on the tuning cases where it was measured (their
-call probability at the median where that was not measured); the threshold is then set on the due
-calls among them, and the decision is scored before (``--against``) and after on every case where it
-was measured, with the signal's own AUC. With ``--write`` the decision is saved as the package's shipped one
+model's yes/no on the best tool to the mix, fitted on the tuning cases where it was measured (with the
+call probability at its median where that was not measured); the recall rule still takes every due
+tuning call (the relevance at its median where it was not measured), and the decision is scored
+before (``--against``) and after on every case where the relevance was measured, with the signal's
+own AUC. With ``--write`` the decision is saved as the package's shipped one
 (src/litegate/chat/tool_decision.json).
 """
 
@@ -94,11 +95,10 @@ def fitted(tuning: list[dict[str, Any]], fill: float, own_weight: float, recall:
                 "generated related-tool negatives, litegate's own tuning set (chat/tool_cases.py); "
                 "the model's call probability measured on the lite model"})
     if recall:
-        due = [r for r in tuning if r["call"] and (not model.uses_relevance or "p_relevant" in r)]
+        due = [r for r in tuning if r["call"]]  # the relevance pass at its median where it was not measured
         model.threshold = threshold_for_recall(
             [model.probability({"logit_p_call": fill, **r["features"]}) for r in due], recall)
-        model.trained_on["threshold"] = f"highest keeping {recall:.0%} of the tuning half's due calls" + (
-            " (those with the relevance pass measured)" if model.uses_relevance else "")
+        model.trained_on["threshold"] = f"highest keeping {recall:.0%} of the tuning half's due calls"
     return model
 
 

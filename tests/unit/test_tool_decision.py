@@ -17,8 +17,8 @@ from litegate.chat.decision import (
     encoder_signals,
     fit,
     load_for,
-    read_cases,
     logit,
+    read_cases,
     refit,
     relevance_messages,
     required_params,
@@ -145,7 +145,7 @@ def test_the_relevance_pass_joins_the_mix_and_is_made_only_when_it_can_tip_the_d
     rows, labels = _toy()
     model = fit(_with_relevance(rows, labels), labels)
     assert model.uses_relevance and model.mix[3] > 0
-    assert model.relevance_range[0] == pytest.approx(logit(0.1)) and model.relevance_range[1] == pytest.approx(logit(0.8))
+    assert model.relevance_range == pytest.approx([logit(0.1), logit(0.8)])
     sure, unsure = _row(0.9, 0.95, 1.0), rows[2]
     assert model.settled(sure) is True  # no yes or no moves it: the pass is not made
     functions = parse_tools([WEATHER, AREA])
@@ -153,12 +153,13 @@ def test_the_relevance_pass_joins_the_mix_and_is_made_only_when_it_can_tip_the_d
     asked: list[str] = []
 
     def relevant(request: str, fn: object) -> float:
-        asked.append(getattr(fn, "name"))
+        asked.append(fn.name)
         return 0.05
 
     wide = ToolDecision(**{**model.__dict__, "mix": [*model.mix[:3], 50.0]})  # any yes or no tips it
     info = decide(wide, 0.3, False, messages, functions, FakeEncoder(), relevant=relevant)
-    assert asked == ["triangle_area"] and info["p_relevant"] == 0.05 and info["call"] is False
+    assert asked == ["triangle_area"] and info["p_relevant"] == 0.05 and info["relevance_ms"] >= 0
+    assert info["call"] is False
     faint = ToolDecision(**{**model.__dict__, "mix": [*model.mix[:3], 1e-9]})  # no answer can tip it
     info = decide(faint, 0.3, False, messages, functions, FakeEncoder(), relevant=relevant)
     assert asked == ["triangle_area"] and "p_relevant" not in info

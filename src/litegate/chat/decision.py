@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -358,8 +359,10 @@ def decide(model: ToolDecision | None, p_call: float, after_result: bool, messag
     else:
         feats = features(p_call, signals)
         if relevant is not None and model.settled(feats) is None:
+            started = time.perf_counter()
             p_relevant = relevant(request, best_function(encoder, request, functions))
-            info["p_relevant"] = round(p_relevant, 4)
+            info["p_relevant"], info["relevance_ms"] = round(p_relevant, 4), round(
+                (time.perf_counter() - started) * 1000)
             feats["logit_relevance"] = logit(p_relevant)
         due = model.probability(feats)
         info["p_due"] = round(due, 4)
