@@ -358,7 +358,7 @@ def decide(model: ToolDecision | None, p_call: float, after_result: bool, messag
         call = rule_of_thresholds(p_call, info["tool_match"], *rule)
     else:
         feats = features(p_call, signals)
-        if relevant is not None and model.settled(feats) is None:
+        if relevant is not None and request and model.settled(feats) is None:
             started = time.perf_counter()
             p_relevant = relevant(request, best_function(encoder, request, functions))
             info["p_relevant"], info["relevance_ms"] = round(p_relevant, 4), round(
