@@ -286,19 +286,20 @@ def fit(rows: list[dict[str, float]], labels: list[bool], weights: list[float] |
 
 
 def case_features(engine: Any, encoder: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
-                  scorer: LabelScorer | None = None) -> dict[str, float]:
+                  scorer: LabelScorer | None = None, with_relevance: bool = False) -> dict[str, float]:
     """The decision's features for one labeled case, measured the way a request is: the prompt
-    ``tool_choice: "auto"`` builds, its scoring pass and the relevance pass on ``engine``, the
-    encoder's signals."""
+    ``tool_choice: "auto"`` builds, its scoring pass on ``engine`` (and the relevance pass when
+    the decision to be refitted reads it), the encoder's signals."""
     prepared = prepare_chat(ChatCompletionRequest(messages=messages, tools=tools, tool_choice="auto",
                                                   temperature=0))
     scorer = scorer or LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
     scores, _ = scorer.score(prepared.body["messages"])
     request = last_user_text(messages) or ""
-    p_relevant = relevance(LabelScorer(engine, RELEVANCE_LABELS), request,
-                           best_function(encoder, request, prepared.functions))
-    return {**features(float(scores[CALL_PREFIX]), encoder_signals(encoder, request, prepared.functions)),
-            "logit_relevance": logit(p_relevant)}
+    row = features(float(scores[CALL_PREFIX]), encoder_signals(encoder, request, prepared.functions))
+    if with_relevance:
+        row["logit_relevance"] = logit(relevance(LabelScorer(engine, RELEVANCE_LABELS), request,
+                                                 best_function(encoder, request, prepared.functions)))
+    return row
 
 
 def read_cases(lines: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]], bool]]:
