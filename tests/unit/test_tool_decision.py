@@ -7,12 +7,13 @@ import math
 from pathlib import Path
 
 import pytest
-from fakes import FakeEncoder
+from fakes import FakeEncoder, FakeEngine
 
 from litegate.chat.decision import (
     FEATURES,
     SHIPPED,
     ToolDecision,
+    case_features,
     decide,
     encoder_signals,
     fit,
@@ -194,3 +195,14 @@ def test_the_relevance_question_names_the_tool_its_parameters_and_the_request() 
     text = relevance_messages("area of a triangle {with} base 10", area)[0]["content"]
     assert "Tool: triangle_area \u2014 Area of a triangle (parameters: base (number); height (number))" in text
     assert "Request: area of a triangle {with} base 10" in text and text.endswith("Answer yes or no.")
+
+
+def test_a_labeled_case_gets_the_relevance_pass_only_when_the_decision_reads_it() -> None:
+    engine = FakeEngine(lambda body: "x")
+    messages = [{"role": "user", "content": "area of a triangle with base 10 and height 5"}]
+    plain = case_features(engine, FakeEncoder(), messages, [WEATHER, AREA])
+    assert "logit_relevance" not in plain and len(engine.bodies) == 1
+    row = case_features(engine, FakeEncoder(), messages, [WEATHER, AREA], with_relevance=True)
+    asked = engine.bodies[-1]["messages"][-1]["content"]
+    assert "Tool: triangle_area" in asked and "Can this tool answer the request exactly?" in asked
+    assert engine.bodies[-1]["max_tokens"] == 1 and math.isfinite(row["logit_relevance"])
