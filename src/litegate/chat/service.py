@@ -276,16 +276,20 @@ class ChatService:
         request = plan.request_messages or []
         after_result = bool(request) and request[-1].get("role") == "tool"
         encoder = self.encoders.default if self.encoders is not None else None
-        yes_no = self._relevance.get(id(engine))
-        if yes_no is None or yes_no.engine is not engine:
-            yes_no = self._relevance[id(engine)] = LabelScorer(engine, RELEVANCE_LABELS)
         info = decide(self.tool_decision, float(scores[CALL_PREFIX]), after_result, request, prepared.functions,
                       encoder, rule=(self.tool_call_threshold, self.tool_match),
-                      relevant=lambda text, fn: relevance(yes_no, text, fn))
+                      relevant=lambda text, fn: relevance(self._yes_no(engine), text, fn))
         call = info["call"]
         prepared.choose("call" if call else "answer")
         plan.body = prepared.body
         return info
+
+    def _yes_no(self, engine: LlamaEngine) -> LabelScorer:
+        """The relevance pass's scorer for ``engine``, made the first time a decision asks for it."""
+        scorer = self._relevance.get(id(engine))
+        if scorer is None or scorer.engine is not engine:
+            scorer = self._relevance[id(engine)] = LabelScorer(engine, RELEVANCE_LABELS)
+        return scorer
 
     def _ground(self, plan: _Plan, result: dict[str, Any], decision: dict[str, Any] | None) -> bool:
         """After ``auto`` chose a call: drop the calls whose arguments were made up rather than
