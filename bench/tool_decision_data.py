@@ -14,6 +14,10 @@ and the encoder's signals). Cases:
   sets in ``untouched``. Cases right after a tool result are left out (a fixed rule decides those).
 
 The fit (bench/tool_decision_fit.py) uses only ``tuning`` lines.
+
+``--relevance WORDING ...`` measures only the relevance pass instead (the model's yes/no on whether
+the best-matching tool can answer the request, chat/decision.py), one probability per wording in
+``WORDINGS``; bench/tool_decision_fit.py joins these lines to the others by id.
 """
 
 from __future__ import annotations
@@ -31,7 +35,17 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bfcl import load, openai_tools, split_of  # noqa: E402
-from litegate.chat.decision import encoder_signals, features, last_user_text, tool_text  # noqa: E402
+from litegate.chat.decision import (  # noqa: E402
+    RELEVANCE_LABELS,
+    RELEVANCE_QUESTION,
+    best_function,
+    encoder_signals,
+    features,
+    last_user_text,
+    parameter_listing,
+    relevance,
+    tool_text,
+)
 from litegate.chat.request import ChatCompletionRequest, prepare_chat  # noqa: E402
 from litegate.chat.tool_cases import CASES, HELDOUT2_CASES, HELDOUT_CASES  # noqa: E402
 from litegate.chat.tools import ANSWER_PREFIX, CALL_PREFIX, parse_tools  # noqa: E402
@@ -39,6 +53,16 @@ from litegate.config import Settings  # noqa: E402
 from litegate.runtime import build  # noqa: E402
 from litegate.tiers.scoring import LabelScorer  # noqa: E402
 
+# wordings of the relevance question tried on the tuning half; "exact" is the shipped one
+WORDINGS = {
+    "exact": RELEVANCE_QUESTION,
+    "would": 'A user wrote: "{request}"\nA function is available: {name}: {description} Its parameters: '
+             "{parameters}.\nWould calling this function, with values from the user's message, give the user "
+             "what they asked for? Answer yes or no.",
+    # asked after the chat prompt itself (the tool listing and the request), so its prefix is cached
+    "followup": "Before you reply: can the function {name} do exactly what I asked, with values from my "
+                "message? Answer yes or no.",
+}
 NEAR_COPY = 0.6  # tools at least this similar to the item's own are not negatives
 LESS_SIMILAR = 0.75  # nor tools at least this close to the question, relative to its own tool
 
@@ -104,6 +128,27 @@ def interleave(groups: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
+def relevance_row(scorer: LabelScorer, encoder: Any, case: dict[str, Any], wordings: list[str]
+                  ) -> dict[str, Any]:
+    """The relevance pass's yes probability for each wording, on the best-matching tool."""
+    prepared = prepare_chat(ChatCompletionRequest(messages=case["messages"], tools=case["tools"],
+                                                  tool_choice="auto", temperature=0))
+    request = last_user_text(case["messages"]) or ""
+    fn = best_function(encoder, request, prepared.functions)
+    row: dict[str, Any] = {k: case[k] for k in ("source", "id", "split", "call")}
+    row.update(best=fn.name, relevance={}, ms={})
+    for name in wordings:
+        started = time.perf_counter()
+        if name == "followup":
+            question = WORDINGS[name].format(name=fn.name, parameters=parameter_listing(fn))
+            scores, _ = scorer.score(prepared.body["messages"] + [{"role": "user", "content": question}], max_tokens=1)
+            row["relevance"][name] = float(scores[RELEVANCE_LABELS[0]])
+        else:
+            row["relevance"][name] = relevance(scorer, request, fn, WORDINGS[name])
+        row["ms"][name] = round((time.perf_counter() - started) * 1000)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--bfcl", type=Path, required=True)
@@ -115,6 +160,10 @@ def main() -> None:
                     help="which halves to measure (the fit reads only the tuning half)")
     ap.add_argument("--encoder-only", action="store_true",
                     help="only the encoder's signals (no LLM pass: seconds, for every case; --per-category 0 = all)")
+    ap.add_argument("--sources", nargs="+", default=None,
+                    help="only cases of these sources (bfcl_irrelevance, generated_related_tool, project_heldout, ...)")
+    ap.add_argument("--relevance", nargs="+", choices=sorted(WORDINGS), default=None,
+                    help="measure only the relevance pass, in these wordings")
     args = ap.parse_args()
     done = set()
     if args.out.exists():  # resume
@@ -125,14 +174,19 @@ def main() -> None:
         encoder = rt.encoders.default
         engine = None if args.encoder_only else rt.registry.engine(rt.default_model)
         scorer = None if engine is None else LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
+        yes_no = None if engine is None else LabelScorer(engine, RELEVANCE_LABELS)
         by_source: dict[str, list[dict[str, Any]]] = {}
         cases = bfcl_cases(args.bfcl, args.per_category, tuple(args.splits)) \
             + hard_negatives(args.bfcl, encoder, args.negatives) + project_cases()
-        for case in [c for c in cases if c["split"] in args.splits]:
+        for case in [c for c in cases if c["split"] in args.splits and c["source"] in (args.sources or [c["source"]])]:
             by_source.setdefault(case["source"], []).append(case)
         with args.out.open("a") as out:
             for case in interleave(list(by_source.values())):
                 if case["id"] in done:
+                    continue
+                if args.relevance and yes_no is not None:
+                    out.write(json.dumps(relevance_row(yes_no, encoder, case, args.relevance)) + "\n")
+                    out.flush()
                     continue
                 started = time.perf_counter()
                 req = ChatCompletionRequest(messages=case["messages"], tools=case["tools"], tool_choice="auto",

@@ -2,6 +2,7 @@
 measure it against the fixed thresholds it replaces, on the tuning and the untouched cases.
 
     python bench/tool_decision_fit.py MEASURED.jsonl [--encoder-rows ENCODER.jsonl] [--own-weight W]
+                                     [--relevance-rows RELEVANCE.jsonl [--wording W]]
                                      [--recall R] [--against SAVED.json] [--write]
 
 ``MEASURED`` holds cases with the lite model's call probability (an LLM pass each);
@@ -13,7 +14,12 @@ per split and source, and of the learned decision on every case with the call pr
 the measured cases' median (``--against`` scores an earlier saved decision the same way).
 ``--recall R`` sets the decision's threshold on the tuning cases: the highest that still calls
 on a share R of the due calls there (a missed call costs the user more than an extra one the
-argument check may still drop). With ``--write`` the decision is saved as the package's shipped one
+argument check may still drop). ``--relevance-rows`` (``tool_decision_data.py --relevance``) adds the
+model's yes/no on the best tool to the mix, fitted on the tuning cases where it was measured (with the
+call probability at its median where that was not measured); the recall rule still takes every due
+tuning call (the relevance at its median where it was not measured), and the decision is scored
+before (``--against``) and after on every case where the relevance was measured, with the signal's
+own AUC. With ``--write`` the decision is saved as the package's shipped one
 (src/litegate/chat/tool_decision.json).
 """
 
@@ -26,7 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from litegate.chat.decision import FEATURES, SHIPPED, ToolDecision, fit, rule_of_thresholds
+from sklearn.metrics import roc_auc_score
+
+from litegate.chat.decision import FEATURES, SHIPPED, ToolDecision, fit, logit, rule_of_thresholds
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -57,10 +65,25 @@ def threshold_for_recall(probabilities: list[float], recall: float) -> float:
     return round(min(0.5, ordered[k]), 4)
 
 
-def fitted(tuning: list[dict[str, Any]], measured: list[dict[str, Any]], own_weight: float,
-           recall: float) -> tuple[ToolDecision, float]:
-    """The decision fitted on the tuning rows, and the call log-odds that stands in for cases
-    whose call probability was not measured (the measured tuning cases' median)."""
+def median_p_call(measured: list[dict[str, Any]]) -> float:
+    """The call log-odds that stands in for cases whose call probability was not measured."""
+    median = sorted(r["features"]["logit_p_call"] for r in measured if r["split"] == "tuning")
+    return median[len(median) // 2] if median else 0.0
+
+
+def with_relevance(rows: dict[str, dict[str, Any]], path: Path, wording: str, fill: float) -> None:
+    """Add the relevance pass's log-odds (one wording) to the rows measured in ``path``."""
+    for line in read(path):
+        row = rows.get(line["id"])
+        if row is None or wording not in line["relevance"]:
+            continue
+        row["features"] = {"logit_p_call": fill, **row["features"],
+                           "logit_relevance": logit(line["relevance"][wording])}
+        row["p_relevant"] = line["relevance"][wording]
+
+
+def fitted(tuning: list[dict[str, Any]], fill: float, own_weight: float, recall: float) -> ToolDecision:
+    """The decision fitted on the tuning rows."""
     sources: dict[str, int] = {}
     for r in tuning:
         sources[r["source"]] = sources.get(r["source"], 0) + 1
@@ -71,14 +94,37 @@ def fitted(tuning: list[dict[str, Any]], measured: list[dict[str, Any]], own_wei
         "data": "BFCL v4 non-live categories (Apache-2.0, gorilla repository; the tuning half by id hash), "
                 "generated related-tool negatives, litegate's own tuning set (chat/tool_cases.py); "
                 "the model's call probability measured on the lite model"})
-    median = sorted(r["features"]["logit_p_call"] for r in measured if r["split"] == "tuning")
-    fill = median[len(median) // 2] if median else 0.0
     if recall:
-        due = [r for r in tuning if r["call"]]
+        due = [r for r in tuning if r["call"]]  # the relevance pass at its median where it was not measured
         model.threshold = threshold_for_recall(
             [model.probability({"logit_p_call": fill, **r["features"]}) for r in due], recall)
         model.trained_on["threshold"] = f"highest keeping {recall:.0%} of the tuning half's due calls"
-    return model, fill
+    return model
+
+
+def relevance_report(rows: list[dict[str, Any]], models: dict[str, ToolDecision], fill: float
+                     ) -> dict[str, Any]:
+    """On the cases with the relevance pass measured: the signal's AUC alone, and each decision's
+    accuracy per split and source (with how often the new one needed the pass)."""
+    out: dict[str, Any] = {}
+    for split in ("tuning", "untouched"):
+        part = [r for r in rows if r["split"] == split and "p_relevant" in r]
+        if not part:
+            continue
+        auc = {}
+        for name, keep in (("all", lambda r: True), ("bfcl_and_generated", lambda r: not r["source"].startswith(
+                "project")), ("own", lambda r: r["source"].startswith("project"))):
+            sub = [r for r in part if keep(r)]
+            if len({r["call"] for r in sub}) == 2:
+                auc[name] = round(roc_auc_score([r["call"] for r in sub], [r["p_relevant"] for r in sub]), 3)
+        out[split] = {"auc_of_the_signal_alone": auc}
+        for name, model in models.items():
+            out[split][name] = accuracy(part, lambda r, m=model: m.probability({"logit_p_call": fill, **r["features"]})
+                                        >= m.threshold)
+        new = models["learned"]
+        out[split]["relevance_pass_needed"] = sum(
+            new.settled({"logit_p_call": fill, **r["features"]}) is None for r in part) / len(part)
+    return out
 
 
 def scored(model: ToolDecision, fill: float, measured: dict[str, list[dict[str, Any]]],
@@ -103,13 +149,17 @@ def main() -> None:
     ap.add_argument("--recall", type=float, default=0.0,
                     help="threshold: the highest keeping this share of the tuning half's due calls (0: 0.5)")
     ap.add_argument("--against", type=Path, help="also score this saved decision (a tool_decision.json) the same way")
+    ap.add_argument("--relevance-rows", type=Path, help="tool_decision_data.py --relevance lines to add to the mix")
+    ap.add_argument("--wording", default="exact", help="which wording of the relevance question to use")
     ap.add_argument("--write", action="store_true", help="save as the shipped decision")
     args = ap.parse_args()
     measured = read(args.measured)
     by_id = {r["id"]: r for r in (read(args.encoder_rows) if args.encoder_rows else [])}
     by_id.update({r["id"]: r for r in measured})  # a measured case replaces its encoder-only row
-    model, fill = fitted([r for r in by_id.values() if r["split"] == "tuning"], measured, args.own_weight,
-                         args.recall)
+    fill = median_p_call(measured)
+    if args.relevance_rows:
+        with_relevance(by_id, args.relevance_rows, args.wording, fill)
+    model = fitted([r for r in by_id.values() if r["split"] == "tuning"], fill, args.own_weight, args.recall)
     split = {s: [r for r in measured if r["split"] == s] for s in ("tuning", "untouched")}
     everything = {s: [r for r in by_id.values() if r["split"] == s] for s in ("tuning", "untouched")}
     print(json.dumps({
@@ -119,6 +169,10 @@ def main() -> None:
         "learned": scored(model, fill, split, everything),
         **({"against": {"path": str(args.against), **scored(ToolDecision.load(args.against), fill, split,
                                                               everything)}} if args.against else {}),
+        **({"relevance": {"wording": args.wording, "mix": model.mix, "range": model.relevance_range,
+                          **relevance_report(list(by_id.values()), {"learned": model, **(
+                              {"against": ToolDecision.load(args.against)} if args.against else {})}, fill)}}
+           if args.relevance_rows else {}),
     }, indent=2))
     if args.write:
         model.save(SHIPPED)

@@ -6,6 +6,7 @@ Driven through the real FastAPI app (in-process ASGI, no socket), the Python API
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from fakes import FakeEngine, ProviderError, ScriptedProvider, ScriptedTier, com
 from fastapi.testclient import TestClient
 
 from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
+from litegate.chat.decision import fit
 from litegate.errors import ContextLengthExceeded, EngineError, InvalidRequest, ModelNotFound
 from litegate.server import create_app
 from litegate.tiers import TIER_KINDS, TierConfig
@@ -181,6 +183,25 @@ def test_down_remote_falls_back_and_says_so(tmp_path: Path, monkeypatch) -> None
 TOOLS = [{"type": "function", "function": {"name": "get_weather", "description": "weather for a city",
                                            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                                                           "required": ["city"]}}}]
+
+
+def test_a_decision_that_reads_the_relevance_pass_asks_the_model_about_the_best_tool(tmp_path: Path) -> None:
+    rows = [{"logit_p_call": -2.0, "tool_match": m, "param_match": m, "overlap": m, "fillable": 1.0,
+             "param_mean": m, "param_min": m, "supplied": 1.0, "logit_relevance": r}
+            for m, r in ((0.8, 1.0), (0.7, 0.5), (0.2, -1.0), (0.3, -0.5))]
+    decision = fit(rows, [True, True, False, False])
+    decision.mix[3], decision.relevance_range = 50.0, [-1.0, 1.0]  # any yes or no tips it
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(lambda body: "x" if body.get("max_tokens", 99) < 10
+                                                       else '{"content": "I cannot tell."}')})
+    rt.chat.tool_decision = decision
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "weather in Oslo?"}], tools=TOOLS,
+                                tool_choice="auto")
+    out = rt.chat.run_sync(ChatCall(req))
+    asked = [b for b in rt.registry.engines["lite"].bodies if "Can this tool answer" in str(b["messages"])]
+    assert len(asked) == 1 and "Tool: get_weather" in asked[0]["messages"][-1]["content"]
+    reported = out["litegate"]["tool_decision"]
+    assert 0 <= reported["p_relevant"] <= 1 and reported["relevance_ms"] >= 0
+    assert reported["call"] == (reported["p_due"] >= decision.threshold) and math.isfinite(reported["p_due"])
 
 
 def test_auto_tool_choice_decides_first_then_generates_under_the_branch(tmp_path: Path) -> None:

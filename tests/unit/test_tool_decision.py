@@ -7,18 +7,21 @@ import math
 from pathlib import Path
 
 import pytest
-from fakes import FakeEncoder
+from fakes import FakeEncoder, FakeEngine
 
 from litegate.chat.decision import (
     FEATURES,
     SHIPPED,
     ToolDecision,
+    case_features,
     decide,
     encoder_signals,
     fit,
     load_for,
+    logit,
     read_cases,
     refit,
+    relevance_messages,
     required_params,
     supplied,
 )
@@ -84,7 +87,7 @@ def test_signals_and_the_decision_reported() -> None:
     functions = parse_tools([WEATHER, AREA])
     encoder = FakeEncoder()
     signals = encoder_signals(encoder, "area of a triangle with base 10 and height 5", functions)
-    assert set(signals) == set(FEATURES) - {"logit_p_call"} and signals["fillable"] == 1.0
+    assert set(signals) == set(FEATURES) - {"logit_p_call", "logit_relevance"} and signals["fillable"] == 1.0
     assert encoder_signals(encoder, "area of a triangle", functions)["fillable"] == 0.0  # no numbers to fill
     messages = [{"role": "user", "content": "area of a triangle with base 10 and height 5"}]
     model = fit(*_toy())
@@ -131,3 +134,75 @@ def test_the_encoder_stage_learns_from_rows_without_the_models_probability() -> 
     assert sum("logit_p_call" in r for r in model.rows) == len(rows)
     only_cheap = fit(cheap, labels * 3)
     assert only_cheap.mix == [0.0, 1.0, 0.0]  # nothing measured: the encoder stage alone decides
+
+
+def _with_relevance(rows: list[dict[str, float]], labels: list[bool]) -> list[dict[str, float]]:
+    # the model's yes leans the right way on every case but one of each kind
+    yes = [0.8, 0.7, 0.3, 0.75, 0.2, 0.35, 0.65, 0.1]
+    return [{**r, "logit_relevance": logit(p)} for r, p in zip(rows, yes)]
+
+
+def test_the_relevance_pass_joins_the_mix_and_is_made_only_when_it_can_tip_the_decision(tmp_path: Path) -> None:
+    rows, labels = _toy()
+    model = fit(_with_relevance(rows, labels), labels)
+    assert model.uses_relevance and model.mix[3] > 0
+    assert model.relevance_range == pytest.approx([logit(0.1), logit(0.8)])
+    sure, unsure = _row(0.9, 0.95, 1.0), rows[2]
+    assert model.settled(sure) is True  # no yes or no moves it: the pass is not made
+    functions = parse_tools([WEATHER, AREA])
+    messages = [{"role": "user", "content": "area of a triangle with base 10 and height 5"}]
+    asked: list[str] = []
+
+    def relevant(request: str, fn: object) -> float:
+        asked.append(fn.name)
+        return 0.05
+
+    wide = ToolDecision(**{**model.__dict__, "mix": [*model.mix[:3], 50.0]})  # any yes or no tips it
+    info = decide(wide, 0.3, False, messages, functions, FakeEncoder(), relevant=relevant)
+    assert asked == ["triangle_area"] and info["p_relevant"] == 0.05 and info["relevance_ms"] >= 0
+    assert info["call"] is False
+    faint = ToolDecision(**{**model.__dict__, "mix": [*model.mix[:3], 1e-9]})  # no answer can tip it
+    info = decide(faint, 0.3, False, messages, functions, FakeEncoder(), relevant=relevant)
+    assert asked == ["triangle_area"] and "p_relevant" not in info
+    # a clear no lowers P(due), clipped to the range it was fitted on
+    low, high = ({**unsure, "logit_relevance": logit(p)} for p in (0.01, 0.99))
+    assert model.probability(low) < model.probability(high)
+    assert model.probability(low) == pytest.approx(model.probability({**unsure, "logit_relevance": logit(0.1)}))
+    model.save(tmp_path / "d.json")
+    again = ToolDecision.load(tmp_path / "d.json")
+    assert again.relevance_range == model.relevance_range and again.probability(low) == pytest.approx(
+        model.probability(low))
+
+
+def test_a_decision_fitted_before_the_relevance_pass_never_asks_for_it(tmp_path: Path) -> None:
+    data = fit(*_toy()).as_dict()
+    data["features"] = [f for f in FEATURES if f != "logit_relevance"]
+    del data["relevance_fill"], data["relevance_range"]
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old = ToolDecision.load(tmp_path / "old.json")
+    assert not old.uses_relevance
+    messages = [{"role": "user", "content": "area of a triangle with base 10 and height 5"}]
+
+    def relevant(request: str, fn: object) -> float:
+        raise AssertionError("the pass was made for a decision that does not read it")
+
+    info = decide(old, 0.3, False, messages, parse_tools([WEATHER, AREA]), FakeEncoder(), relevant=relevant)
+    assert "p_relevant" not in info
+
+
+def test_the_relevance_question_names_the_tool_its_parameters_and_the_request() -> None:
+    area = parse_tools([AREA])[0]
+    text = relevance_messages("area of a triangle {with} base 10", area)[0]["content"]
+    assert "Tool: triangle_area \u2014 Area of a triangle (parameters: base (number); height (number))" in text
+    assert "Request: area of a triangle {with} base 10" in text and text.endswith("Answer yes or no.")
+
+
+def test_a_labeled_case_gets_the_relevance_pass_only_when_the_decision_reads_it() -> None:
+    engine = FakeEngine(lambda body: "x")
+    messages = [{"role": "user", "content": "area of a triangle with base 10 and height 5"}]
+    plain = case_features(engine, FakeEncoder(), messages, [WEATHER, AREA])
+    assert "logit_relevance" not in plain and len(engine.bodies) == 1
+    row = case_features(engine, FakeEncoder(), messages, [WEATHER, AREA], with_relevance=True)
+    asked = engine.bodies[-1]["messages"][-1]["content"]
+    assert "Tool: triangle_area" in asked and "Can this tool answer the request exactly?" in asked
+    assert engine.bodies[-1]["max_tokens"] == 1 and math.isfinite(row["logit_relevance"])

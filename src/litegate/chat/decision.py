@@ -15,7 +15,10 @@ the last user message and the tools:
   ``param_min``, the encoder's cosine between the message and each parameter's name and
   description, and ``supplied``, the share of them the message states a value for (a number
   for a numeric one, one of its options for an enum, a name, quote, number, date or address for
-  a string, any message for free text such as a query or a message body).
+  a string, any message for free text such as a query or a message body);
+- ``logit_relevance``: the model's own yes against no to "can this tool answer the request
+  exactly?" about the best-matching tool (one scored token on a short prompt of its own), asked
+  only when its answer can change the decision (``ToolDecision.settled``).
 
 The shipped weights (``tool_decision.json`` beside this module) were fitted on public
 function-calling data whose license allows it plus generated hard negatives (a question paired
@@ -28,6 +31,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,7 +47,10 @@ from litegate.errors import InvalidRequest
 from litegate.tiers.scoring import LabelScorer
 
 ENCODER_FEATURES = ("tool_match", "param_match", "overlap", "fillable", "param_mean", "param_min", "supplied")
-FEATURES = ("logit_p_call", *ENCODER_FEATURES)
+# the model's own signals, one LLM pass each: its probability of starting a call, and its yes to
+# "can this tool answer the request exactly?" about the best-matching tool
+MODEL_FEATURES = ("logit_p_call", "logit_relevance")
+FEATURES = ("logit_p_call", *ENCODER_FEATURES, "logit_relevance")
 SHIPPED = Path(__file__).with_name("tool_decision.json")
 # right after a tool result the model answers unless it is sure it needs another call
 AFTER_RESULT_P_CALL = 0.9
@@ -135,39 +143,97 @@ def encoder_signals(encoder: Any, request: str, functions: list[Any]) -> dict[st
             "param_mean": float(each.mean()), "param_min": float(each.min()), "supplied": supplied(request, params)}
 
 
+# the question the relevance pass asks the model about the best-matching tool (one scored token)
+RELEVANCE_QUESTION = ("Tool: {name} — {description} (parameters: {parameters})\nRequest: {request}\n"
+                      "Can this tool answer the request exactly? Answer yes or no.")
+RELEVANCE_LABELS = ["yes", "no"]
+
+
+def parameter_listing(fn: Any) -> str:
+    props = (fn.parameters or {}).get("properties") or {}
+    return "; ".join(f"{k} ({(v or {}).get('type', 'any')}): {(v or {}).get('description', '')}".rstrip(": ")
+                     for k, v in props.items() if isinstance(v, dict)) or "none"
+
+
+def relevance_messages(request: str, fn: Any, question: str = RELEVANCE_QUESTION) -> list[dict[str, Any]]:
+    return [{"role": "user", "content": question.format(name=fn.name, description=fn.description or "(none)",
+                                                        parameters=parameter_listing(fn), request=request)}]
+
+
+def relevance(scorer: LabelScorer, request: str, fn: Any, question: str = RELEVANCE_QUESTION) -> float:
+    """The model's probability that ``fn`` can answer ``request``: its yes against its no, priced
+    from one scored token (``scorer`` scores ``RELEVANCE_LABELS``)."""
+    scores, _ = scorer.score(relevance_messages(request, fn, question), max_tokens=1)
+    return float(scores[RELEVANCE_LABELS[0]])
+
+
+def best_function(encoder: Any, request: str, functions: list[Any]) -> Any:
+    """The tool whose name and description are closest to the request (the encoder's cosine)."""
+    vectors = encoder.encode([request] + [tool_text(f) for f in functions])
+    return functions[int(np.argmax(vectors[1:] @ vectors[0]))]
+
+
 def features(p_call: float, signals: dict[str, float]) -> dict[str, float]:
-    p = min(max(p_call, 1e-4), 1 - 1e-4)
-    return {"logit_p_call": math.log(p / (1 - p)), **signals}
+    return {"logit_p_call": logit(p_call), **signals}
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
 
 
 @dataclass
 class ToolDecision:
     """P(a call is due), in two stacked logistic regressions: one over the encoder's signals
     (``ENCODER_FEATURES``, standardized; cheap to measure, so fitted on many cases), then one
-    that mixes its log-odds with the model's own ``logit_p_call`` (an LLM pass per case, so
-    fitted on the cases where that was measured)."""
+    that mixes its log-odds with the model's own signals, ``MODEL_FEATURES`` (an LLM pass per
+    case each, so fitted on the cases where they were measured). A decision whose mix has no
+    weight for ``logit_relevance`` (one fitted before it existed) never asks for that pass."""
 
     coef: list[float]
     intercept: float
     mean: list[float]
     scale: list[float]
-    mix: list[float] = field(default_factory=lambda: [0.0, 1.0, 0.0])  # bias, encoder log-odds, logit_p_call
+    mix: list[float] = field(default_factory=lambda: [0.0, 1.0, 0.0])  # bias, encoder log-odds, MODEL_FEATURES...
     threshold: float = 0.5
     trained_on: dict[str, Any] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)  # the rows it was fitted on, labeled
+    # logit_relevance: the value that stands in where it was not measured, and the range it is clipped to
+    relevance_fill: float = 0.0
+    relevance_range: list[float] = field(default_factory=lambda: [-9.2, 9.2])
+
+    @property
+    def uses_relevance(self) -> bool:
+        return len(self.mix) > 3 and self.mix[3] != 0.0
 
     def encoder_logit(self, feats: dict[str, float]) -> float:
         x = (np.array([feats[k] for k in ENCODER_FEATURES]) - np.array(self.mean)) / np.array(self.scale)
         return float(x @ np.array(self.coef) + self.intercept)
 
-    def probability(self, feats: dict[str, float]) -> float:
+    def _z(self, feats: dict[str, float], relevance: float | None) -> float:
         z = self.mix[0] + self.mix[1] * self.encoder_logit(feats) + self.mix[2] * feats["logit_p_call"]
+        if self.uses_relevance:
+            lo, hi = self.relevance_range
+            z += self.mix[3] * min(max(self.relevance_fill if relevance is None else relevance, lo), hi)
+        return z
+
+    def probability(self, feats: dict[str, float]) -> float:
+        z = self._z(feats, feats.get("logit_relevance"))
         return 1.0 / (1.0 + math.exp(-max(min(z, 40.0), -40.0)))
+
+    def settled(self, feats: dict[str, float]) -> bool | None:
+        """The decision (call or not) when no value of ``logit_relevance`` can change it, else None:
+        the relevance pass is made only when it can tip the decision."""
+        if not self.uses_relevance:
+            return self.probability(feats) >= self.threshold
+        cut = logit(self.threshold)
+        ends = {self._z(feats, bound) >= cut for bound in self.relevance_range}
+        return ends.pop() if len(ends) == 1 else None
 
     def as_dict(self) -> dict[str, Any]:
         return {"features": list(FEATURES), "coef": self.coef, "intercept": self.intercept, "mean": self.mean,
                 "scale": self.scale, "mix": self.mix, "threshold": self.threshold, "trained_on": self.trained_on,
-                "rows": self.rows}
+                "relevance_fill": self.relevance_fill, "relevance_range": self.relevance_range, "rows": self.rows}
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.as_dict(), separators=(",", ":")) + "\n")
@@ -175,11 +241,12 @@ class ToolDecision:
     @classmethod
     def load(cls, path: Path = SHIPPED) -> ToolDecision:
         data = json.loads(path.read_text())
-        if list(data.get("features") or []) != list(FEATURES):
+        if list(data.get("features") or []) not in (list(FEATURES), [f for f in FEATURES if f != "logit_relevance"]):
             raise ValueError(f"{path}: a tool decision fitted on other features ({data.get('features')}); "
                              "refit it with `litegate train --task tool_decision`")
         return cls(data["coef"], data["intercept"], data["mean"], data["scale"], data["mix"],
-                   data.get("threshold", 0.5), data.get("trained_on") or {}, data.get("rows") or [])
+                   data.get("threshold", 0.5), data.get("trained_on") or {}, data.get("rows") or [],
+                   data.get("relevance_fill", 0.0), data.get("relevance_range") or [-9.2, 9.2])
 
 
 def _logistic(x: np.ndarray, y: list[bool], weights: list[float]) -> Any:
@@ -192,8 +259,9 @@ def _logistic(x: np.ndarray, y: list[bool], weights: list[float]) -> Any:
 def fit(rows: list[dict[str, float]], labels: list[bool], weights: list[float] | None = None,
         trained_on: dict[str, Any] | None = None) -> ToolDecision:
     """Fit the decision on feature rows and whether a call was due. Every row feeds the encoder
-    stage; the rows that carry ``logit_p_call`` also feed the mix. The rows are kept with the
-    decision, so a user's cases can be added later (``refit``)."""
+    stage; the rows that carry the model's signals (``logit_p_call``, and ``logit_relevance`` when
+    any row has it) also feed the mix. The rows are kept with the decision, so a user's cases can
+    be added later (``refit``)."""
     weights = weights or [1.0] * len(rows)
     if len(set(labels)) < 2:
         raise ValueError("the tool decision needs labeled cases of both kinds: calls due and answers due")
@@ -203,26 +271,35 @@ def fit(rows: list[dict[str, float]], labels: list[bool], weights: list[float] |
     stage = _logistic((x - mean) / scale, labels, weights)
     model = ToolDecision([float(c) for c in stage.coef_[0]], float(stage.intercept_[0]), mean.tolist(),
                          scale.tolist(), trained_on=trained_on or {"cases": len(rows)})
-    measured = [i for i, r in enumerate(rows) if r.get("logit_p_call") is not None]
-    if len({labels[i] for i in measured}) == 2:
-        z = np.array([[model.encoder_logit(rows[i]), rows[i]["logit_p_call"]] for i in measured])
+    mixed = [k for k in MODEL_FEATURES if any(r.get(k) is not None for r in rows)]
+    measured = [i for i, r in enumerate(rows) if mixed and all(r.get(k) is not None for k in mixed)]
+    if "logit_p_call" in mixed and len({labels[i] for i in measured}) == 2:
+        z = np.array([[model.encoder_logit(rows[i])] + [rows[i][k] for k in mixed] for i in measured])
         mix = _logistic(z, [labels[i] for i in measured], [weights[i] for i in measured])
-        model.mix = [float(mix.intercept_[0]), float(mix.coef_[0][0]), float(mix.coef_[0][1])]
+        model.mix = [float(mix.intercept_[0])] + [float(c) for c in mix.coef_[0]]
+        if "logit_relevance" in mixed:
+            seen = sorted(rows[i]["logit_relevance"] for i in measured)
+            model.relevance_fill, model.relevance_range = seen[len(seen) // 2], [seen[0], seen[-1]]
     model.rows = [{**{k: round(float(r[k]), 4) for k in FEATURES if r.get(k) is not None}, "call": bool(y),
                    **({"weight": w} if w != 1.0 else {})} for r, y, w in zip(rows, labels, weights)]
     return model
 
 
 def case_features(engine: Any, encoder: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]],
-                  scorer: LabelScorer | None = None) -> dict[str, float]:
+                  scorer: LabelScorer | None = None, with_relevance: bool = False) -> dict[str, float]:
     """The decision's features for one labeled case, measured the way a request is: the prompt
-    ``tool_choice: "auto"`` builds, one scoring pass on ``engine``, the encoder's signals."""
+    ``tool_choice: "auto"`` builds, its scoring pass on ``engine`` (and the relevance pass when
+    the decision to be refitted reads it), the encoder's signals."""
     prepared = prepare_chat(ChatCompletionRequest(messages=messages, tools=tools, tool_choice="auto",
                                                   temperature=0))
     scorer = scorer or LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
     scores, _ = scorer.score(prepared.body["messages"])
-    return features(float(scores[CALL_PREFIX]),
-                    encoder_signals(encoder, last_user_text(messages) or "", prepared.functions))
+    request = last_user_text(messages) or ""
+    row = features(float(scores[CALL_PREFIX]), encoder_signals(encoder, request, prepared.functions))
+    if with_relevance:
+        row["logit_relevance"] = logit(relevance(LabelScorer(engine, RELEVANCE_LABELS), request,
+                                                 best_function(encoder, request, prepared.functions)))
+    return row
 
 
 def read_cases(lines: list[dict[str, Any]]) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]], bool]]:
@@ -264,9 +341,12 @@ def load_for(home: Path | None, shipped: bool = True) -> ToolDecision | None:
 
 
 def decide(model: ToolDecision | None, p_call: float, after_result: bool, messages: list[dict[str, Any]],
-           functions: list[Any], encoder: Any, rule: tuple[float, float] = (0.5, 0.16)) -> dict[str, Any]:
+           functions: list[Any], encoder: Any, rule: tuple[float, float] = (0.5, 0.16),
+           relevant: Callable[[str, Any], float] | None = None) -> dict[str, Any]:
     """Call or answer, and the signals that said so (reported in the reply's ``litegate``);
-    without a learned model, the fixed ``rule`` (p_call, tool_match thresholds) decides."""
+    without a learned model, the fixed ``rule`` (p_call, tool_match thresholds) decides.
+    ``relevant(request, tool)`` is the relevance pass, made only when its answer can change the
+    learned decision (``p_relevant`` in the report when it was made)."""
     info: dict[str, Any] = {"p_call": round(p_call, 4), "tool_match": None, "after_result": after_result}
     request = last_user_text(messages)
     signals = encoder_signals(encoder, request, functions) if encoder is not None and request and functions \
@@ -278,7 +358,14 @@ def decide(model: ToolDecision | None, p_call: float, after_result: bool, messag
     elif model is None or signals is None:
         call = rule_of_thresholds(p_call, info["tool_match"], *rule)
     else:
-        due = model.probability(features(p_call, signals))
+        feats = features(p_call, signals)
+        if relevant is not None and request and model.settled(feats) is None:
+            started = time.perf_counter()
+            p_relevant = relevant(request, best_function(encoder, request, functions))
+            info["p_relevant"], info["relevance_ms"] = round(p_relevant, 4), round(
+                (time.perf_counter() - started) * 1000)
+            feats["logit_relevance"] = logit(p_relevant)
+        due = model.probability(feats)
         info["p_due"] = round(due, 4)
         call = due >= model.threshold
     info["call"] = call

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from litegate.chat import fanout
 from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
-from litegate.chat.decision import decide, last_user_text
+from litegate.chat.decision import RELEVANCE_LABELS, decide, last_user_text, relevance
 from litegate.chat.grounding import ask_for_missing, check_calls, conversation_text, kept_calls
 from litegate.chat.portal import Portal
 from litegate.chat.relay import relay_events
@@ -149,6 +149,7 @@ class ChatService:
         self.tool_match = TOOL_MATCH
         self.encoders = encoders  # the nano encoders, injected (the default one matches requests to tools)
         self._deciders: dict[int, LabelScorer] = {}
+        self._relevance: dict[int, LabelScorer] = {}  # yes/no on whether a tool answers the request
         # the learned call decision (chat/decision.py); None: the fixed thresholds above
         self.tool_decision = tool_decision
         self.tiers = tiers  # every tier by name (remote ones are served by name)
@@ -261,8 +262,10 @@ class ChatService:
         into prose for every request (0 of 18 due calls made), so the decision takes two
         signals: how close the request is to a tool's description (the nano encoder), and the
         probability the model gives each way the reply can start (one short constrained
-        pass). Right after a tool result the model answers unless it is sure it needs another
-        call. Returns what was decided, or None when there was nothing to decide."""
+        pass), and, only where it can tip the learned decision, the model's yes/no on whether the
+        best-matching tool can answer the request (a second one-token pass). Right after a tool
+        result the model answers unless it is sure it needs another call. Returns what was
+        decided, or None when there was nothing to decide."""
         prepared = plan.prepared
         if prepared is None or not prepared.branches:
             return None
@@ -274,11 +277,19 @@ class ChatService:
         after_result = bool(request) and request[-1].get("role") == "tool"
         encoder = self.encoders.default if self.encoders is not None else None
         info = decide(self.tool_decision, float(scores[CALL_PREFIX]), after_result, request, prepared.functions,
-                      encoder, rule=(self.tool_call_threshold, self.tool_match))
+                      encoder, rule=(self.tool_call_threshold, self.tool_match),
+                      relevant=lambda text, fn: relevance(self._yes_no(engine), text, fn))
         call = info["call"]
         prepared.choose("call" if call else "answer")
         plan.body = prepared.body
         return info
+
+    def _yes_no(self, engine: LlamaEngine) -> LabelScorer:
+        """The relevance pass's scorer for ``engine``, made the first time a decision asks for it."""
+        scorer = self._relevance.get(id(engine))
+        if scorer is None or scorer.engine is not engine:
+            scorer = self._relevance[id(engine)] = LabelScorer(engine, RELEVANCE_LABELS)
+        return scorer
 
     def _ground(self, plan: _Plan, result: dict[str, Any], decision: dict[str, Any] | None) -> bool:
         """After ``auto`` chose a call: drop the calls whose arguments were made up rather than

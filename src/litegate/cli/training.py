@@ -386,10 +386,12 @@ def _train_tool_decision(name: str, lines: list[dict[str, Any]], model: str = "l
     try:
         engine = rt.registry.engine(rt.default_model)
         encoder = rt.encoders.default
-        rows = [case_features(engine, encoder, messages, tools) for messages, tools, _ in cases]
+        base = ToolDecision.load(SHIPPED)
+        rows = [case_features(engine, encoder, messages, tools, with_relevance=base.uses_relevance)
+                for messages, tools, _ in cases]
     finally:
         rt.close()
-    decision = refit(ToolDecision.load(SHIPPED), rows, [call for _, _, call in cases])
+    decision = refit(base, rows, [call for _, _, call in cases])
     decision.trained_on.update(user_cases_name=name, user_cases_model=model)
     path = settings().home / "tool_decision.json"
     path.parent.mkdir(parents=True, exist_ok=True)
