@@ -136,10 +136,10 @@ def nlupp_intents(seeds: tuple[int, ...] = (0,)) -> dict[str, list[dict[str, Any
 
 def draws(pool: list[dict[str, Any]], seeds: tuple[int, ...]) -> dict[str, list[dict[str, Any]]]:
     """The 10-shot draws: seed 0 as ``10shot``, the others as ``10shot-seedN``."""
-    return {regime(seed): per_label(pool, 10, seed) for seed in dict.fromkeys((0, *seeds))}
+    return {draw_name(seed): per_label(pool, 10, seed) for seed in dict.fromkeys((0, *seeds))}
 
 
-def regime(seed: int) -> str:
+def draw_name(seed: int) -> str:
     return "10shot" if seed == 0 else f"10shot-seed{seed}"
 
 
@@ -386,7 +386,7 @@ def main() -> None:
     seeds = tuple(int(s) for s in args.seeds.split(","))
     regimes: list[str] = []
     for name in args.regimes.split(","):  # "10shot": every draw
-        regimes += [regime(s) for s in dict.fromkeys((0, *seeds))] if name == "10shot" else [name]
+        regimes += [draw_name(s) for s in dict.fromkeys((0, *seeds))] if name == "10shot" else [name]
     sets = load_sets(args.sets.split(","), args.test_per_label, args.xsid, args.clinc_test, seeds)
     if args.latency_only:
         sets, regimes = {args.latency_set: sets[args.latency_set]}, ["10shot"]
