@@ -5,6 +5,7 @@ plain logistic regression on the same vectors.
                          [--regimes 10shot,full] [--test-per-label 10] [--xsid DIR] [--encode-only]
                          [--adapters linear-ce,linear-pairs,mlp-ce] [--runtimes onnx,numpy]
                          [--tune default --tune layers=3,epochs=2,loss=pairs] [--clinc-test val]
+                         [--seeds 0,1,2] [--label-names on|both]
 
 Prints JSON. Sets: CLINC150 (150 intents; train split, 10 per intent or all 100; scored on the
 test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banking read as
@@ -32,7 +33,11 @@ seconds; the timed calls include it (with ``--latency-only``, ``ENCODER+tuned-sh
 shipped top layers served as tuned ones, the same shapes and graphs, no tuning run).
 ``--clinc-test val`` scores CLINC150 on its validation split
 (``--test-per-label`` per intent) instead of test: where tuning settings are chosen; ``val,test``
-scores one tuning on both (set ``clinc150-val`` beside ``clinc150``).
+scores one tuning on both (set ``clinc150-val`` beside ``clinc150``). ``--seeds 0,1,2``: beside
+the 10-shot draw of seed 0 (``10shot``, the one every earlier figure used), the draws of the other
+seeds (``10shot-seedN``), and per set ``10shot-draws``: each row's mean, standard deviation, lowest
+and highest over the draws. The nano classifier takes each label's name as one more example
+(nano.classifier.label_text); ``--label-names both`` adds its rows without them (``KEY:no-names``).
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ import numpy as np
 
 from litegate.config import Settings
 from litegate.evals.datasets import clinc150, shared_data_dir
-from litegate.nano.classifier import NanoClassifier
+from litegate.nano.classifier import NanoClassifier, label_text
 from litegate.nano.encoder import MiniLMEncoder
 from litegate.nano.encoders import KINDS, Encoder, EncoderRegistry
 from litegate.nano.mpnet import MPNetEncoder
@@ -115,7 +120,7 @@ def per_label(items: list[dict[str, Any]], n: int, seed: int) -> list[dict[str, 
     return [it for label in sorted(by) for it in rng.sample(by[label], min(n, len(by[label])))]
 
 
-def nlupp_intents() -> dict[str, list[dict[str, Any]]]:
+def nlupp_intents(seeds: tuple[int, ...] = (0,)) -> dict[str, list[dict[str, Any]]]:
     base = shared_data_dir() / "nlupp_banking"
     folds: dict[int, list[dict[str, Any]]] = {}
     for k in range(20):  # the label is the utterance's set of intents
@@ -126,7 +131,16 @@ def nlupp_intents() -> dict[str, list[dict[str, Any]]]:
     counts = Counter(it["label"] for it in pool)
     keep = {label for label, n in counts.items() if n >= 12}
     pool = [it for it in pool if it["label"] in keep]
-    return {"full": pool, "10shot": per_label(pool, 10, 0), "test": [it for it in test if it["label"] in keep]}
+    return {"full": pool, **draws(pool, seeds), "test": [it for it in test if it["label"] in keep]}
+
+
+def draws(pool: list[dict[str, Any]], seeds: tuple[int, ...]) -> dict[str, list[dict[str, Any]]]:
+    """The 10-shot draws: seed 0 as ``10shot``, the others as ``10shot-seedN``."""
+    return {draw_name(seed): per_label(pool, 10, seed) for seed in dict.fromkeys((0, *seeds))}
+
+
+def draw_name(seed: int) -> str:
+    return "10shot" if seed == 0 else f"10shot-seed{seed}"
 
 
 def read_xsid(path: Path) -> list[dict[str, Any]]:
@@ -141,7 +155,7 @@ def read_xsid(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def xsid_sets(folder: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def xsid_sets(folder: Path, seeds: tuple[int, ...] = (0,)) -> dict[str, dict[str, list[dict[str, Any]]]]:
     sets = {}
     for valid in sorted(folder.glob("*.valid.conll")):
         lang = valid.name.split(".")[0]
@@ -150,23 +164,23 @@ def xsid_sets(folder: Path) -> dict[str, dict[str, list[dict[str, Any]]]]:
             continue
         pool = read_xsid(valid)
         keep = {label for label, n in Counter(it["label"] for it in pool).items() if n >= 10}
-        sets[f"xsid-{lang}"] = {"10shot": per_label([it for it in pool if it["label"] in keep], 10, 0),
+        sets[f"xsid-{lang}"] = {**draws([it for it in pool if it["label"] in keep], seeds),
                                 "test": [it for it in read_xsid(test_path) if it["label"] in keep]}
     return sets
 
 
 def load_sets(names: list[str], test_per_label: int, xsid: Path | None,
-              clinc_test: str = "test") -> dict[str, dict[str, list[dict]]]:
+              clinc_test: str = "test", seeds: tuple[int, ...] = (0,)) -> dict[str, dict[str, list[dict]]]:
     sets: dict[str, dict[str, list[dict]]] = {}
     for split in clinc_test.split(",") if "clinc150" in names else []:
         test = clinc150(split)
         sets["clinc150" if split == "test" else f"clinc150-{split}"] = {
-            "full": clinc150("train"), "10shot": clinc150("train", per_label=10, seed=0),
+            "full": clinc150("train"), **draws(clinc150("train"), seeds),
             "test": per_label(test, test_per_label, 1) if test_per_label else test}
     if "nlupp" in names:
-        sets["nlupp-banking-intents"] = nlupp_intents()
+        sets["nlupp-banking-intents"] = nlupp_intents(seeds)
     if "xsid" in names and xsid is not None:
-        sets.update(xsid_sets(xsid))
+        sets.update(xsid_sets(xsid, seeds))
     return sets
 
 
@@ -181,15 +195,15 @@ def ece(confidence: np.ndarray, correct: np.ndarray) -> float:
 
 
 def score(train: list[dict], test: list[dict], encoder: CachedEncoder,
-          test_encoder: CachedEncoder | None = None) -> dict[str, Any]:
+          test_encoder: CachedEncoder | None = None, label_names: bool = True) -> dict[str, Any]:
     """Both classifiers trained on ``encoder``'s vectors, scored on ``test_encoder``'s (the same
-    by default)."""
+    by default); ``label_names``: the nano classifier's (the plain one never has them)."""
     from sklearn.linear_model import LogisticRegression
 
     test_encoder = test_encoder or encoder
     texts, gold = [it["text"] for it in test], np.array([it["label"] for it in test])
     started = time.perf_counter()
-    clf = NanoClassifier.train("bench", train, encoder)
+    clf = NanoClassifier.train("bench", train, encoder, label_names=label_names)
     seconds = time.perf_counter() - started
     probs, confidence = clf.predict(texts, test_encoder)
     right = np.array(clf.labels)[probs.argmax(1)] == gold
@@ -202,6 +216,26 @@ def score(train: list[dict], test: list[dict], encoder: CachedEncoder,
                      "train_seconds": round(seconds, 1)},
             "logreg": {"accuracy": round(float(plain_right.mean()), 4),
                        "ece": ece(plain_probs.max(1), plain_right.astype(float))}}
+
+
+def name_texts(items: list[dict]) -> list[str]:
+    """The texts the nano classifier reads from ``items``' label names (encoded beside the examples)."""
+    return [t for t in (label_text(label) for label in sorted({it["label"] for it in items})) if t]
+
+
+def summary(rows: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per row key, accuracy and ECE over the 10-shot draws: mean, standard deviation, lowest, highest."""
+    out: dict[str, Any] = {}
+    draws_ = [r for r in rows if r.startswith("10shot")]
+    for key in rows[draws_[0]]:
+        for model in ("nano", "logreg"):
+            accs = [rows[r][key][model]["accuracy"] for r in draws_ if key in rows[r]]
+            eces = [rows[r][key][model]["ece"] for r in draws_ if key in rows[r]]
+            out.setdefault(key, {})[model] = {
+                "draws": len(accs), "accuracy_mean": round(statistics.mean(accs), 4),
+                "accuracy_sd": round(statistics.pstdev(accs), 4), "accuracy_min": min(accs),
+                "accuracy_max": max(accs), "ece_mean": round(statistics.mean(eces), 4)}
+    return out
 
 
 def score_adapted(kind: str, train: list[dict], test: list[dict], encoder: CachedEncoder) -> dict[str, Any]:
@@ -260,7 +294,7 @@ def score_tuned(registry: EncoderRegistry, key: str, spec: str, train: list[dict
     settings = parse_tune(spec)
     layers = base.layers - settings.layers
     train_texts = [it["text"] for it in train]
-    test_texts = list(dict.fromkeys(it["text"] for it in test))
+    test_texts = list(dict.fromkeys([it["text"] for it in test] + name_texts(train)))
     started = time.perf_counter()
     train_states = frozen(base, layers, train_texts)
     frozen_seconds = time.perf_counter() - started  # 0 when an earlier setting computed them
@@ -341,13 +375,19 @@ def main() -> None:
     ap.add_argument("--runtimes", default="onnx", help="onnx (as served), numpy (the float32 peer), or both")
     ap.add_argument("--tune", action="append", default=[], help="also tune the encoder's top layers first: "
                                                                 "'default' or 'layers=2,epochs=3,...' (repeatable)")
+    ap.add_argument("--seeds", default="0", help="the 10-shot draws: seed 0 (10shot) and others (10shot-seedN)")
+    ap.add_argument("--label-names", default="on", choices=("on", "both"),
+                    help="both: also the nano rows without label names as examples (KEY:no-names)")
     ap.add_argument("--clinc-test", default="test", help="CLINC150's splits to score on: test, val or val,test "
                                                           "(one tuning scored on both)")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     registry = EncoderRegistry(Settings().model_cache_dir())
-    regimes = args.regimes.split(",")
-    sets = load_sets(args.sets.split(","), args.test_per_label, args.xsid, args.clinc_test)
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    regimes: list[str] = []
+    for name in args.regimes.split(","):  # "10shot": every draw
+        regimes += [draw_name(s) for s in dict.fromkeys((0, *seeds))] if name == "10shot" else [name]
+    sets = load_sets(args.sets.split(","), args.test_per_label, args.xsid, args.clinc_test, seeds)
     if args.latency_only:
         sets, regimes = {args.latency_set: sets[args.latency_set]}, ["10shot"]
     out: dict[str, Any] = {"bench": "nano", "loadavg_start": [round(x, 2) for x in os.getloadavg()],
@@ -364,7 +404,8 @@ def main() -> None:
         for data in sets.values():
             wanted = [r for r in regimes if r in data]
             parts = wanted if args.latency_only else [*wanted, "test"]
-            cache.fill([it["text"] for part in parts for it in data[part]])
+            cache.fill([it["text"] for part in parts for it in data[part]]
+                       + [t for r in wanted for t in name_texts(data[r])])
         if args.encode_only:
             continue
         encoder = encoders[key] = CachedEncoder(KINDS[key.split("/")[0]].model, cache)
@@ -374,6 +415,9 @@ def main() -> None:
                 rows = out["sets"].setdefault(name, {}).setdefault(regime, {})
                 rows[key] = score(data[regime], data["test"], encoder)
                 log(f"{key}: {json.dumps(rows[key])}")
+                if args.label_names == "both":
+                    rows[f"{key}:no-names"] = score(data[regime], data["test"], encoder, label_names=False)
+                    log(f"{key}:no-names: {json.dumps(rows[f'{key}:no-names'])}")
                 served = encoders.get(key.split("/")[0])
                 if key.endswith("/numpy") and served is not None:
                     rows[key + ">onnx"] = score(data[regime], data["test"], encoder, served)
@@ -395,6 +439,9 @@ def main() -> None:
                 # shipped, through the tuned encoder's two graphs (no tuning run)
                 timed[f"{key}+tuned-shape:{spec}"] = (same_shape_tuned(registry.get(key), parse_tune(spec)),
                                                       timed[key][1])
+    for rows in out["sets"].values():
+        if sum(r.startswith("10shot") for r in rows) > 1:
+            rows["10shot-draws"] = summary({r: v for r, v in rows.items() if r.startswith("10shot")})
     if timed:
         test = sets[args.latency_set]["test"]
         texts = [it["text"] for it in random.Random(2).sample(test, min(args.latency_calls, len(test)))]
