@@ -320,22 +320,31 @@ class ChatService:
         if prepared is None or not prepared.parallel or prepared.call_schema is None or not request \
                 or (decision is not None and decision["after_result"]):
             return result
-        calls, original = _reply_calls(result), prepared.compiled
+        calls, original, rounds = _reply_calls(result), prepared.compiled, []
         for _ in range(fanout.MAX_ROUNDS):
             want = fanout.calls_wanted(request, prepared.functions, calls or [], MAX_PARALLEL_CALLS)
             if not want:
                 break
-            prepared.at_least(want)
+            # exactly ``want``: asked only for "at least", the model went on repeating its calls
+            # until the token budget cut the reply, and a cut reply held no calls at all
+            prepared.at_least(want, at_most=want)
             plan.body = prepared.body
             again = await tier.arun(plan.kind, plan.body)  # type: ignore[attr-defined]
-            added = fanout.kept(calls or [], _reply_calls(again) or [], request, prepared.functions)
+            written = _reply_calls(again)
+            if written is None:  # cut short: the calls it completed still count
+                written = fanout.complete_calls(again["choices"][0]["message"].get("content") or "") or []
+            added = fanout.kept(calls or [], written, request, prepared.functions)
+            rounds.append({"wanted": want, "written": len(written), "kept": len(added) - len(calls or [])})
             if len(added) <= len(calls or []):
                 result = _spent_too(result, again)
                 break
-            again["choices"][0]["message"]["content"] = json.dumps({"tool_calls": added}, ensure_ascii=False)
+            again["choices"][0].update(message=dict(again["choices"][0]["message"], content=json.dumps(
+                {"tool_calls": added}, ensure_ascii=False)), finish_reason="stop")
             result, calls = _spent_too(again, result), added
             if decision is not None:
                 decision["fanned_out"] = len(added)
+        if decision is not None and rounds:
+            decision["fan_out_rounds"] = rounds
         if prepared.compiled is not original and original is not None:  # the reply is read by the usual grammar
             prepared.compiled = original
             plan.body = prepared.body = dict(prepared.body, grammar=original.grammar)
