@@ -267,7 +267,8 @@ def _list_items(request: str, value: str, fields: set[str]) -> set[str]:
     out: set[str] = set()
     for m in re.finditer(r"(?<![\w-])" + r"[\s_-]+".join(map(re.escape, words)) + r"(?![\w-])", lowered):
         # a list ends at the item after its "and": "nucleus, mitochondria, and cytoplasm, and can you"
-        found, joined, at, before = [], False, m.end(), lowered[:m.start()]
+        found: list[str] = []
+        joined, at, before = False, m.end(), lowered[:m.start()]
         while (left := re.search(r"(?<![\w-])(" + item + ")" + gap + "$", before)) is not None:
             if re.search(r"\b(?:and|or)\b", left.group()[left.end(1) - left.start():]):
                 if joined or found:  # only the gap next to the last item has the "and"
