@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from litegate.chat import fanout
+from litegate.chat import direction, fanout
 from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
 from litegate.chat.decision import decide, last_user_text
 from litegate.chat.grounding import ask_for_missing, check_calls, conversation_text, kept_calls
@@ -391,6 +391,7 @@ class ChatService:
             return run
         result = await tier.arun(plan.kind, plan.body)  # type: ignore[attr-defined]
         result = await self._fan_out(tier, plan, result, run.meta.get("tool_decision"))
+        _put_in_place(result, plan, run.meta.get("tool_decision"))
         if self._ground(plan, result, run.meta.get("tool_decision")):
             result = _spent_too(await tier.arun(plan.kind, plan.body), result)  # type: ignore[attr-defined]
         run.result = self._finish(result, call, plan, started, run)
@@ -558,6 +559,19 @@ def _reply_calls(result: dict[str, Any]) -> list[dict[str, Any]] | None:
     except (ValueError, KeyError, TypeError, IndexError):
         return None
     return calls if isinstance(calls, list) else None
+
+
+def _put_in_place(result: dict[str, Any], plan: _Plan, decision: dict[str, Any] | None) -> None:
+    """Numeric arguments exchanged where the request names each for the other's parameter
+    (chat/direction.py)."""
+    request, calls = last_user_text(plan.request_messages or []), _reply_calls(result)
+    if not request or not calls or (decision is not None and decision["after_result"]):
+        return
+    fixed = [direction.put_right(c, request) for c in calls]
+    if fixed != calls:
+        result["choices"][0]["message"]["content"] = json.dumps({"tool_calls": fixed}, ensure_ascii=False)
+        if decision is not None:
+            decision["put_in_place"] = sum(a != b for a, b in zip(fixed, calls))
 
 
 def _spent_too(result: dict[str, Any], dropped: dict[str, Any]) -> dict[str, Any]:
