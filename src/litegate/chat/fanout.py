@@ -4,12 +4,15 @@ A small model asked "the angle at 3:15, 8:20 and 11:50" writes the first call an
 list, however the instruction is worded (bench/bfcl.py, BFCL parallel: the count was wrong on
 9 of 10). Its own probability of a second call is no help either (0.02-0.04 where one was due).
 What tells is the request itself: values it states that no call has used yet, of the kinds the
-calls do take — numbers, quoted strings, proper names, and the choices a parameter lists (its
-``enum`` or the quoted options in its description). When such values are left over, the reply
-is generated again with the grammar asking for more calls (``minItems``); the model repeats its
-first calls word for word (greedy, same prefix) and goes on. A call added this way is kept only
-when it uses a value that was left over and repeats no earlier call, so a request that merely
-mentions a stray number keeps its single call.
+calls do take — numbers, quoted strings, proper names, the choices a parameter lists (its
+``enum`` or the quoted options in its description), the other items of a list a call took a
+word from, and a yes-or-no option stated both ways. When such values are left over, the reply
+is generated again with the grammar asking for exactly as many calls as they need; the model
+repeats its first calls word for word (greedy, same prefix) and goes on. Asked only for "at
+least" that many, it went on repeating until the token budget cut the reply, so a round asks
+for an exact count and keeps the calls a cut reply completed. A call added this way is kept
+only when it uses a value that was left over and repeats no earlier call, so a request that
+merely mentions a stray number keeps its single call.
 """
 
 from __future__ import annotations
