@@ -136,11 +136,13 @@ class PreparedChat:
     call_schema: dict[str, Any] | None = None  # a reply of tool calls, before compiling
     parallel: bool = False  # several calls in one reply allowed
 
-    def at_least(self, calls: int) -> None:
-        """Generate a reply of at least ``calls`` tool calls (chat/fanout.py)."""
+    def at_least(self, calls: int, at_most: int | None = None) -> None:
+        """Generate a reply of at least ``calls`` tool calls, and at most ``at_most`` (chat/fanout.py)."""
         assert self.call_schema is not None
         schema = json.loads(json.dumps(self.call_schema))
         schema["properties"]["tool_calls"]["minItems"] = calls
+        if at_most is not None:
+            schema["properties"]["tool_calls"]["maxItems"] = at_most
         self.compiled = compile_schema(schema, param="tools")
         self.body = dict(self.body, grammar=self.compiled.grammar)
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from litegate.chat import fanout
+from litegate.chat import direction, fanout
 from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
 from litegate.chat.decision import RELEVANCE_LABELS, decide, last_user_text, relevance
 from litegate.chat.grounding import ask_for_missing, check_calls, conversation_text, kept_calls
@@ -331,22 +331,31 @@ class ChatService:
         if prepared is None or not prepared.parallel or prepared.call_schema is None or not request \
                 or (decision is not None and decision["after_result"]):
             return result
-        calls, original = _reply_calls(result), prepared.compiled
+        calls, original, rounds = _reply_calls(result), prepared.compiled, []
         for _ in range(fanout.MAX_ROUNDS):
             want = fanout.calls_wanted(request, prepared.functions, calls or [], MAX_PARALLEL_CALLS)
             if not want:
                 break
-            prepared.at_least(want)
+            # exactly ``want``: asked only for "at least", the model went on repeating its calls
+            # until the token budget cut the reply, and a cut reply held no calls at all
+            prepared.at_least(want, at_most=want)
             plan.body = prepared.body
             again = await tier.arun(plan.kind, plan.body)  # type: ignore[attr-defined]
-            added = fanout.kept(calls or [], _reply_calls(again) or [], request, prepared.functions)
+            written = _reply_calls(again)
+            if written is None:  # cut short: the calls it completed still count
+                written = fanout.complete_calls(again["choices"][0]["message"].get("content") or "") or []
+            added = fanout.kept(calls or [], written, request, prepared.functions)
+            rounds.append({"wanted": want, "written": len(written), "kept": len(added) - len(calls or [])})
             if len(added) <= len(calls or []):
                 result = _spent_too(result, again)
                 break
-            again["choices"][0]["message"]["content"] = json.dumps({"tool_calls": added}, ensure_ascii=False)
+            again["choices"][0].update(message=dict(again["choices"][0]["message"], content=json.dumps(
+                {"tool_calls": added}, ensure_ascii=False)), finish_reason="stop")
             result, calls = _spent_too(again, result), added
             if decision is not None:
                 decision["fanned_out"] = len(added)
+        if decision is not None and rounds:
+            decision["fan_out_rounds"] = rounds
         if prepared.compiled is not original and original is not None:  # the reply is read by the usual grammar
             prepared.compiled = original
             plan.body = prepared.body = dict(prepared.body, grammar=original.grammar)
@@ -393,6 +402,7 @@ class ChatService:
             return run
         result = await tier.arun(plan.kind, plan.body)  # type: ignore[attr-defined]
         result = await self._fan_out(tier, plan, result, run.meta.get("tool_decision"))
+        _put_in_place(result, plan, run.meta.get("tool_decision"))
         if self._ground(plan, result, run.meta.get("tool_decision")):
             result = _spent_too(await tier.arun(plan.kind, plan.body), result)  # type: ignore[attr-defined]
         run.result = self._finish(result, call, plan, started, run)
@@ -560,6 +570,19 @@ def _reply_calls(result: dict[str, Any]) -> list[dict[str, Any]] | None:
     except (ValueError, KeyError, TypeError, IndexError):
         return None
     return calls if isinstance(calls, list) else None
+
+
+def _put_in_place(result: dict[str, Any], plan: _Plan, decision: dict[str, Any] | None) -> None:
+    """Numeric arguments exchanged where the request names each for the other's parameter
+    (chat/direction.py)."""
+    request, calls = last_user_text(plan.request_messages or []), _reply_calls(result)
+    if not request or not calls or (decision is not None and decision["after_result"]):
+        return
+    fixed = [direction.put_right(c, request) for c in calls]
+    if fixed != calls:
+        result["choices"][0]["message"]["content"] = json.dumps({"tool_calls": fixed}, ensure_ascii=False)
+        if decision is not None:
+            decision["put_in_place"] = sum(a != b for a, b in zip(fixed, calls))
 
 
 def _spent_too(result: dict[str, Any], dropped: dict[str, Any]) -> dict[str, Any]:
