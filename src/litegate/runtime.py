@@ -90,8 +90,8 @@ class Runtime:
     collections: Collections
     compute: ComputeBudget  # threads per engine
     documents: DocumentPool  # where files are read
+    training: TrainingJobs  # classifiers trained in the background (tuning takes minutes)
     learner: Learner | None = None
-    training: TrainingJobs | None = None  # classifiers trained in the background (tuning takes minutes)
     _closed: bool = field(default=False, repr=False)
 
     def close(self) -> None:

@@ -126,6 +126,12 @@ def last_user_text(messages: list[dict[str, Any]]) -> str | None:
 
 def encoder_signals(encoder: Any, request: str, functions: list[Any]) -> dict[str, float]:
     """The signals that need only the nano encoder (no LLM pass)."""
+    return tool_signals(encoder, request, functions)[0]
+
+
+def tool_signals(encoder: Any, request: str, functions: list[Any]) -> tuple[dict[str, float], Any]:
+    """``encoder_signals``, and the tool they read the request against: the closest by name and
+    description (``best_function``'s choice, from the same vectors)."""
     texts = [request] + [tool_text(f) for f in functions] + [tool_text(f, True) for f in functions]
     vectors = encoder.encode(texts)
     n = len(functions)
@@ -140,7 +146,8 @@ def encoder_signals(encoder: Any, request: str, functions: list[Any]) -> dict[st
     return {"tool_match": float(short.max()), "param_match": float(full.max()),
             "overlap": len(own & words) / max(len(own), 1),
             "fillable": 1.0 if not needed else min(1.0, len(numbers(request)) / needed),
-            "param_mean": float(each.mean()), "param_min": float(each.min()), "supplied": supplied(request, params)}
+            "param_mean": float(each.mean()), "param_min": float(each.min()),
+            "supplied": supplied(request, params)}, best
 
 
 # the question the relevance pass asks the model about the best-matching tool (one scored token)
@@ -295,10 +302,10 @@ def case_features(engine: Any, encoder: Any, messages: list[dict[str, Any]], too
     scorer = scorer or LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
     scores, _ = scorer.score(prepared.body["messages"])
     request = last_user_text(messages) or ""
-    row = features(float(scores[CALL_PREFIX]), encoder_signals(encoder, request, prepared.functions))
+    signals, best = tool_signals(encoder, request, prepared.functions)
+    row = features(float(scores[CALL_PREFIX]), signals)
     if with_relevance:
-        row["logit_relevance"] = logit(relevance(LabelScorer(engine, RELEVANCE_LABELS), request,
-                                                 best_function(encoder, request, prepared.functions)))
+        row["logit_relevance"] = logit(relevance(LabelScorer(engine, RELEVANCE_LABELS), request, best))
     return row
 
 
@@ -349,8 +356,8 @@ def decide(model: ToolDecision | None, p_call: float, after_result: bool, messag
     learned decision (``p_relevant`` in the report when it was made)."""
     info: dict[str, Any] = {"p_call": round(p_call, 4), "tool_match": None, "after_result": after_result}
     request = last_user_text(messages)
-    signals = encoder_signals(encoder, request, functions) if encoder is not None and request and functions \
-        else None
+    signals, best = tool_signals(encoder, request, functions) if encoder is not None and request and functions \
+        else (None, None)
     if signals is not None:
         info["tool_match"] = round(signals["tool_match"], 4)
     if after_result:
@@ -361,7 +368,7 @@ def decide(model: ToolDecision | None, p_call: float, after_result: bool, messag
         feats = features(p_call, signals)
         if relevant is not None and request and model.settled(feats) is None:
             started = time.perf_counter()
-            p_relevant = relevant(request, best_function(encoder, request, functions))
+            p_relevant = relevant(request, best)
             info["p_relevant"], info["relevance_ms"] = round(p_relevant, 4), round(
                 (time.perf_counter() - started) * 1000)
             feats["logit_relevance"] = logit(p_relevant)

@@ -253,9 +253,6 @@ def _field_words(functions: list[Any]) -> set[str]:
     return words
 
 
-_GAP = re.compile(r"\s*,\s*(?:(and|or)\s+)?|\s+(and|or)\s+")
-
-
 def _list_items(request: str, value: str, fields: set[str]) -> set[str]:
     """Other items of a list the request names ``value`` in, as many words long ("navy, purple
     and maroon"; "rock and jazz concerts": a list has an "and" or "or"), and for a value of several
@@ -266,20 +263,19 @@ def _list_items(request: str, value: str, fields: set[str]) -> set[str]:
         return set()
     lowered = request.lower()
     item = r"[a-z][a-z-]*" + r"\s+[a-z][a-z-]*" * (len(words) - 1)
-    gap = r"(?:\s*,\s*(?:(?:and|or)\s+)?|\s+(?:and|or)\s+)(?:then\s+)?(?:(?:a|an|the)\s+)?"
     out: set[str] = set()
     for m in re.finditer(r"(?<![\w-])" + r"[\s_-]+".join(map(re.escape, words)) + r"(?![\w-])", lowered):
         # a list ends at the item after its "and": "nucleus, mitochondria, and cytoplasm, and can you"
         found: list[str] = []
         joined, at, before = False, m.end(), lowered[:m.start()]
-        while (left := re.search(r"(?<![\w-])(" + item + ")" + gap + "$", before)) is not None:
+        while (left := re.search(r"(?<![\w-])(" + item + ")" + _LIST_GAP + "$", before)) is not None:
             if re.search(r"\b(?:and|or)\b", left.group()[left.end(1) - left.start():]):
                 if joined or found:  # only the gap next to the last item has the "and"
                     break
                 joined = True
             found.append(left.group(1))
             before = before[:left.start()]
-        while not joined and (right := re.match(gap + "(" + item + r")(?![\w-])", lowered[at:])) is not None:
+        while not joined and (right := re.match(_LIST_GAP + "(" + item + r")(?![\w-])", lowered[at:])) is not None:
             found.append(right.group(1))
             joined = bool(re.search(r"\b(?:and|or)\b", right.group()[:right.start(1)]))
             at += right.end()
@@ -322,10 +318,17 @@ def _consume(stated: Counter[tuple[str, Any]], taken: Counter[tuple[str, Any]]
 
 def left_over(request: str, functions: list[Any], calls: list[dict[str, Any]]) -> Counter[tuple[str, Any]]:
     """Stated values no call uses yet, of the kinds (number, text) the calls take from the request."""
-    stated, taken = _stated(request, functions, calls), used(calls, functions)
-    rest, _ = _consume(stated, taken)
+    return _left_over(request, functions, calls)[0]
+
+
+def _left_over(request: str, functions: list[Any], calls: list[dict[str, Any]]
+               ) -> tuple[Counter[tuple[str, Any]], int]:
+    """``left_over``, and how many stated values the calls use."""
+    stated = _stated(request, functions, calls)
+    rest, matched = _consume(stated, used(calls, functions))
     kinds = {"number" if kind == "percent" else kind for kind, _ in stated - rest}
-    return Counter({key: n for key, n in rest.items() if ("number" if key[0] == "percent" else key[0]) in kinds})
+    return Counter({key: n for key, n in rest.items()
+                    if ("number" if key[0] == "percent" else key[0]) in kinds}), matched
 
 
 def calls_wanted(request: str, functions: list[Any], calls: list[dict[str, Any]], limit: int) -> int:
@@ -333,10 +336,10 @@ def calls_wanted(request: str, functions: list[Any], calls: list[dict[str, Any]]
     over at the rate the calls so far used stated values; 0 when nothing is left over."""
     if not calls or len(calls) >= limit:
         return 0
-    rest = sum(left_over(request, functions, calls).values())
+    spare, matched = _left_over(request, functions, calls)
+    rest = sum(spare.values())
     if not rest:
         return 0
-    _, matched = _consume(_stated(request, functions, calls), used(calls, functions))
     per_call = matched / len(calls)
     return min(limit, len(calls) + max(1, math.ceil(rest / max(per_call, 1.0))))
 

@@ -269,27 +269,19 @@ class ChatService:
         prepared = plan.prepared
         if prepared is None or not prepared.branches:
             return None
-        scorer = self._deciders.get(id(engine))
-        if scorer is None or scorer.engine is not engine:
-            scorer = self._deciders[id(engine)] = LabelScorer(engine, [CALL_PREFIX, ANSWER_PREFIX])
+        scorer = _scorer(self._deciders, engine, [CALL_PREFIX, ANSWER_PREFIX])
         scores, _ = scorer.score(plan.body["messages"])
         request = plan.request_messages or []
         after_result = bool(request) and request[-1].get("role") == "tool"
         encoder = self.encoders.default if self.encoders is not None else None
         info = decide(self.tool_decision, float(scores[CALL_PREFIX]), after_result, request, prepared.functions,
                       encoder, rule=(self.tool_call_threshold, self.tool_match),
-                      relevant=lambda text, fn: relevance(self._yes_no(engine), text, fn))
+                      relevant=lambda text, fn: relevance(_scorer(self._relevance, engine, RELEVANCE_LABELS), text,
+                                                          fn))
         call = info["call"]
         prepared.choose("call" if call else "answer")
         plan.body = prepared.body
         return info
-
-    def _yes_no(self, engine: LlamaEngine) -> LabelScorer:
-        """The relevance pass's scorer for ``engine``, made the first time a decision asks for it."""
-        scorer = self._relevance.get(id(engine))
-        if scorer is None or scorer.engine is not engine:
-            scorer = self._relevance[id(engine)] = LabelScorer(engine, RELEVANCE_LABELS)
-        return scorer
 
     def _ground(self, plan: _Plan, result: dict[str, Any], decision: dict[str, Any] | None) -> bool:
         """After ``auto`` chose a call: drop the calls whose arguments were made up rather than
@@ -570,6 +562,15 @@ def _reply_calls(result: dict[str, Any]) -> list[dict[str, Any]] | None:
     except (ValueError, KeyError, TypeError, IndexError):
         return None
     return calls if isinstance(calls, list) else None
+
+
+def _scorer(cache: dict[int, LabelScorer], engine: LlamaEngine, labels: list[str]) -> LabelScorer:
+    """``cache``'s scorer of ``labels`` for ``engine``, made the first time it is asked for (and
+    again for a new engine at a reused id)."""
+    scorer = cache.get(id(engine))
+    if scorer is None or scorer.engine is not engine:
+        scorer = cache[id(engine)] = LabelScorer(engine, labels)
+    return scorer
 
 
 def _put_in_place(result: dict[str, Any], plan: _Plan, decision: dict[str, Any] | None) -> None:

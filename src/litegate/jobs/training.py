@@ -67,7 +67,7 @@ class TrainingJobs:
         return ids
 
     def wait(self, timeout: float | None = None) -> None:
-        """Until the queue is empty and the last job has finished (tests, the CLI)."""
+        """Until the queue is empty and the last job has finished (tests)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while self._queue.unfinished_tasks and (deadline is None or time.monotonic() < deadline):
             time.sleep(0.05)

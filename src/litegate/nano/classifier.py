@@ -304,22 +304,26 @@ class ClassifierStore(VersionedStore):
              tune: Any = None) -> tuple[str, TuneSettings | None]:
         """The checks training makes before any work, so a bad request fails at once (and before
         a background job is queued): the encoder's key and the tuning settings."""
+        return self._checked(name, examples, encoder, tune)[2:]
+
+    def _checked(self, name: str, examples: list[dict[str, Any]], encoder: str | None,
+                 tune: Any) -> tuple[list[str], list[str], str, TuneSettings | None]:
+        """``plan``'s checks, with the examples' texts and labels they read."""
         self.check_name(name)
-        texts, _ = check_examples(examples)
+        texts, labels = check_examples(examples)
         settings = TuneSettings.from_request(tune)
         key = self.encoders.choose(encoder, texts)
         if settings is not None:  # before the encoder loads (it may install its weights)
             check_tunable(key, settings)
             require_torch()
-        return key, settings
+        return texts, labels, key, settings
 
     def train(self, name: str, examples: list[dict[str, Any]], learn: bool = False,
               encoder: str | None = None, tune: Any = None, progress: Any = None) -> ClassifierInfo:
         """``encoder``: a registry key, ``auto`` (by the examples' language) or None (the default).
         ``tune``: true or TuneSettings' fields tune the encoder's top layers on the examples
         first (PyTorch needed, at training only); ``progress(message)`` hears how tuning goes."""
-        key, settings = self.plan(name, examples, encoder, tune)
-        texts, labels = check_examples(examples)
+        texts, labels, key, settings = self._checked(name, examples, encoder, tune)
         version = self.next_version(name)
         encoder_used: Encoder = self.encoders.get(key)
         tuned = None

@@ -73,8 +73,7 @@ def _lifespan(close_runtime: bool) -> Callable[[FastAPI], AbstractAsyncContextMa
         pipeline_service = app.state.pipelines
         resumed = runner.resume_all()  # jobs a previous process left unfinished
         runtime.collections.jobs.resume()
-        if runtime.training is not None:
-            runtime.training.resume()
+        runtime.training.resume()
         if resumed:
             log.info("resuming %d unfinished batch job(s): %s", len(resumed), ", ".join(resumed))
         if pipeline_service is not None:
@@ -87,8 +86,7 @@ def _lifespan(close_runtime: bool) -> Callable[[FastAPI], AbstractAsyncContextMa
             pipeline_service.close()
         await runner.close()
         runtime.collections.jobs.close()
-        if runtime.training is not None:
-            runtime.training.close()
+        runtime.training.close()
         await runtime.aclose()
         if close_runtime:
             runtime.close()

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from starlette.concurrency import run_in_threadpool
 
 from litegate.documents import prebuilt
-from litegate.errors import FeedbackNotFound, Forbidden, InvalidRequest, NotFound
+from litegate.errors import FeedbackNotFound, Forbidden, InvalidRequest
 from litegate.keys import request_feature, request_fingerprint, request_tenant
 from litegate.ledger.calls import OUTCOMES
 from litegate.tasks import TASKS, TaskRunner, TaskSpec
@@ -126,7 +126,7 @@ async def train_classifier(body: TrainRequest, request: Request, response: Respo
     _learning_is_the_operators(body.learn, "classifier")
     runtime = request.app.state.runtime
     background = body.background if body.background is not None else body.tune not in (False, None)
-    if background and runtime.training is not None:
+    if background:
         response.status_code = 202
         return await run_in_threadpool(runtime.training.submit, request_tenant(request), body.name, body.examples,
                                        body.learn, body.encoder, body.tune)
@@ -139,10 +139,7 @@ async def train_classifier(body: TrainRequest, request: Request, response: Respo
 async def get_training_job(job_id: str, request: Request) -> dict[str, Any]:
     """A background training job: ``status`` queued, in_progress, succeeded (with ``classifier``)
     or failed (with ``error``); ``progress`` while it tunes."""
-    training = request.app.state.runtime.training
-    if training is None:
-        raise NotFound(f"no training job {job_id[:80]!r}", param="job_id")
-    return await run_in_threadpool(training.get, request_tenant(request), job_id)
+    return await run_in_threadpool(request.app.state.runtime.training.get, request_tenant(request), job_id)
 
 
 @router.get("/v1/encoders")
