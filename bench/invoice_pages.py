@@ -50,6 +50,11 @@ LABELS = {
                       "wir Ihnen:"],
            "other_ids": ["Bestell-Nr.", "Lieferschein-Nr.", "Auftragsnummer", "USt-IdNr.", "Steuernummer",
                          "Ihre Referenz"],
+           "goods": ["Warenwert", "Summe Positionen", "Zwischensumme"], "discount": ["Rabatt", "Nachlass"],
+           "charge": ["Fracht", "Versandkosten", "Zuschlag"],
+           "again_other": ["Lieferung vom {date}", "Ihre Bestellung vom {date}", "Leistung erbracht am {date}"],
+           "again": ["Bitte geben Sie bei Zahlung die Rechnung {number} vom {date} an.", "Rechnung {number} vom {date}",
+                     "Datum: {date}", "Erstellt am {date}"],
            "notes": ["Verpackung: Karton", "Art.-Nr.: {n}", "GTIN: 40{n}{n}", "Lieferung in {k} Kartons",
                      "Leistungszeitraum {date}"]},
     "en": {"title": ["Invoice", "INVOICE", "Tax Invoice"], "number": ["Invoice No.", "Invoice number", "Invoice #",
@@ -76,6 +81,11 @@ LABELS = {
            "letter": ["Dear Sir or Madam,", "Thank you for your order. We invoice you for the following items:",
                       "Dear Ms Raman,", "as agreed we charge you for the work done on {date}:"],
            "other_ids": ["Order No.", "Delivery note", "PO number", "VAT ID", "Your reference", "Account No."],
+           "goods": ["Total items", "Goods value", "Subtotal"], "discount": ["Discount", "Rebate"],
+           "charge": ["Freight", "Shipping", "Surcharge"],
+           "again_other": ["Delivery of {date}", "Your order of {date}", "Work done on {date}"],
+           "again": ["Please quote invoice {number} of {date} with your payment.", "Invoice {number} dated {date}",
+                     "Date: {date}", "Issued on {date}"],
            "notes": ["Packaging: box", "Item no.: {n}", "EAN {n}{n}", "Delivered in {k} boxes", "Period from {date}"]},
     "fr": {"title": ["Facture", "FACTURE", "Facture N°"], "number": ["N° de facture", "Facture N°", "Numéro de facture",
                                                                      "Numéro"],
@@ -99,6 +109,11 @@ LABELS = {
            "letter": ["Madame, Monsieur,", "Nous vous remercions de votre commande et vous facturons les prestations "
                       "suivantes :", "Suite à notre intervention du {date}, voici notre facture."],
            "other_ids": ["N° de commande", "Bon de livraison", "N° TVA", "SIRET", "Votre référence", "Réf. marché"],
+           "goods": ["Total articles", "Montant brut HT", "Sous-total"], "discount": ["Remise", "Rabais"],
+           "charge": ["Frais de port", "Majoration"],
+           "again_other": ["Livraison du {date}", "Votre commande du {date}", "Prestation réalisée le {date}"],
+           "again": ["Merci de rappeler la facture {number} du {date} lors du paiement.", "Facture {number} du {date}",
+                     "Date : {date}", "Émise le {date}"],
            "notes": ["Conditionnement : carton", "Réf. : {n}", "Code article {n}", "Période du {date}",
                      "Livré en {k} colis"]},
 }
@@ -154,6 +169,7 @@ class Sheet:
         # the day of the delivery or service the letter and the item notes name (before the invoice's
         # date, and named as often as there are notes: a repeated date is not the invoice's for that)
         self.served = date(2014, 1, 1)
+        self.logo_only = False  # the letterhead is a logo: the issuer's name and address only in the footer's line
 
     def put(self, text: str, x: float, y: float, scale: float = 1.0, right: bool = False) -> float:
         """A piece at ``x`` (its right edge with ``right``) and top ``y``; returns the next line's y."""
@@ -201,7 +217,11 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
     # letterhead or issuer's block
     vx = right_col if vendor_right else margin
     vy = y
-    if not side and rng.random() < 0.2:  # a one-line letterhead: the name, the street and the town on one line
+    # a logo for a letterhead (no text): the issuer is named only in the footer's line, and perhaps the sender's line
+    s.logo_only = not side and not vendor_right and rng.random() < 0.12
+    if s.logo_only:
+        vy += rng.uniform(30, 60)
+    elif not side and rng.random() < 0.2:  # a one-line letterhead: the name, the street and the town on one line
         vy = s.put(pick([" · ", " - ", " | ", ", "]).join([vendor] + vaddr), margin, vy, pick([0.8, 1.0, 1.2]))
     else:
         if side or rng.random() < 0.25:
@@ -216,11 +236,13 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
             vy = s.put(vendor, vx, vy, scale)
         for line in vaddr + ([words["country"]] if rng.random() < 0.3 else []):
             vy = s.put(line, vx, vy)
-    if rng.random() < 0.5:
+    if rng.random() < 0.5 and not s.logo_only:
         vy = s.put(f"{pick(['Tel.', 'Phone', 'Tél.', 'Telefon'])} +{rng.randint(30, 49)} {rng.randint(100, 999)} "
                    f"{rng.randint(10000, 99999)}", vx, vy)
     # the recipient: under a label, or in a window envelope under the sender's small line
     cy = max(y + 100, vy + 12) if not vendor_right else y + rng.uniform(70, 110)
+    if vendor_right and rng.random() < 0.3:  # the two blocks side by side at the top, neither labelled
+        cy = y
     cx = margin + rng.uniform(0, 20)
     if side:
         cx, cy = s.width * rng.uniform(0.28, 0.36), y
@@ -344,6 +366,12 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
             note = pick(words["notes"]).format(n=rng.randint(1000, 99999), k=rng.randint(2, 9),
                                                date=date_text(rng, s.served, style))
             y = s.put(note, cols[1] + rng.choice([0, 10]), y, 0.9)
+    goods = round(sum(net.values()), 2)
+    # a discount or a charge on the whole invoice between the items' sum and the net the tax is on
+    adjust = round(goods * rng.choice([-0.1, -0.05, -0.03, 0.02]), 2) if rng.random() < 0.2 else 0.0
+    if adjust:
+        top = max(net, key=lambda r: net[r])
+        net[top] = round(net[top] + adjust, 2)
     subtotal = round(sum(net.values()), 2)
     taxes = {r: round(v * r, 2) for r, v in net.items()}
     tax = round(sum(taxes.values()), 2)
@@ -351,7 +379,9 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
     truth.update(subtotal=subtotal, tax=tax if tax else None, total=total)
     y += s.size * rng.uniform(1, 3)
     label_x = rng.choice([margin, s.width * 0.5, s.width * 0.6])
-    rows = [(rng.choice(words["subtotal"]), subtotal)]
+    rows = [(rng.choice(words["goods"]), goods), (rng.choice(words["discount" if adjust < 0 else "charge"]), adjust)] \
+        if adjust else []
+    rows.append((rng.choice(words["subtotal"]), subtotal))
     if tax and len(taxes) > 1 and rng.random() < 0.5:  # tax printed per rate only, its sum nowhere
         label = rng.choice(words["tax"])
         rows.extend((f"{label} {r * 100:g}%", v) for r, v in taxes.items())
@@ -367,7 +397,7 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
             s.put(money(amount), x, y + s.size * 1.5, right=True)
         return _footer(s, rng, lang, truth, y + s.size * 4, margin, style, due, date_text)
     table = tax and rng.random() < 0.45
-    for label, amount in (rows[:1] if table else rows):
+    for label, amount in (rows[:3 if adjust else 1] if table else rows):
         s.put(label, label_x, y, 1.1 if amount == total else 1.0)
         y = s.put(money(amount), cols[4], y, 1.1 if amount == total else 1.0, right=True)
     if table:  # a tax table: one row per rate with its net, tax and gross, then the total
@@ -409,7 +439,23 @@ def _footer(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: f
         y = s.put(text.format(due=date_text(rng, due, style) if due else "", days=shown, pct=rng.choice([2, 3]),
                               sdays=early, sdue=date_text(rng, truth_date(truth) + timedelta(days=early), style)),
                   margin, y)
+    if rng.random() < 0.3:  # a date printed again: the invoice's own (a payment reference), which is no due
+        # date, or as often the delivery's, so that a date printed twice is not the invoice's for that
+        own = rng.random() < 0.5
+        again = rng.choice(words["again" if own else "again_other"]).format(
+            number=truth["invoice_number"], date=date_text(rng, truth_date(truth) if own else s.served, style))
+        y = s.put(again, margin, y, rng.choice([1.0, 0.8]))
     iban = f"IBAN {truth['currency'][:2]}{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+    if s.logo_only or rng.random() < 0.15:  # the footer as one line: the legal name, its address, the register
+        register = [t.format(city=rng.choice(CITIES[lang]), n=rng.randint(1000, 99999), person=_person(rng))
+                    for t in rng.sample(words["register"], k=rng.choice([1, 2]))]
+        sep = rng.choice([" · ", " - ", " | ", ", ", " • "])
+        parts = [truth["vendor"], *truth["vendor_address"].split(", ")]
+        if rng.random() < 0.5:
+            parts += register
+        fy = s.put(sep.join(parts), margin, y + 30, rng.choice([0.6, 0.7, 0.8]))
+        s.put(sep.join((register if len(parts) == 3 else []) + [iban]), margin, fy, 0.7)
+        return s.pieces, truth
     if rng.random() < 0.5:  # a footer of columns: the legal name and address, the register, the bank
         columns = [[truth["vendor"], *truth["vendor_address"].split(", ")],
                    [t.format(city=rng.choice(CITIES[lang]), n=rng.randint(1000, 99999), person=_person(rng))

@@ -26,7 +26,7 @@ from typing import Any
 
 import invoice_pages
 from litegate.documents import fieldtypes
-from litegate.documents.prebuilt import HERE, SPECS, candidates_for, layout, model
+from litegate.documents.prebuilt import HERE, ONE_ANSWER, SPECS, apart_from, candidates_for, layout, model
 from litegate.documents.prebuilt.candidates import Candidate
 
 WORDS = ["Sun", "Blue", "Green", "Golden", "Royal", "City", "Corner", "Family", "Happy", "Fresh", "Star", "Lucky",
@@ -538,6 +538,9 @@ def rows_for(name: str, docs: list[tuple[Doc, layout.Page]]) -> dict[str, list[t
             if fs.source == "currency":
                 continue
             pool = pools.setdefault(fs.source, candidates_for(page, fs.source, currency, name))
+            other = doc.truth.get(ONE_ANSWER.get(field, ""))
+            if other is not None:  # as extraction parts them: here by the other field's true value
+                pool = apart_from(field, pool, other)
             for c in pool:
                 rows[field].append((c.features, int(right(field, fs.type, c, doc.truth.get(field)))))
     return rows

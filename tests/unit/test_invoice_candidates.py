@@ -74,6 +74,40 @@ def test_a_one_line_letterhead_names_its_vendor_and_an_address_line_is_no_letter
                             "Facture N° F-2024-88\nDate 03.04.2024\nTotal TTC 120,00")
     heads = {c.value.value: c.features for c in invoice.letterhead_names(page)}
     assert set(heads) == {"Au bon moulin SARL"} and heads["Au bon moulin SARL"]["seg_legal"] == 1.0
+    places = [c.value.value for c in invoice.letterhead_addresses(page)]
+    assert places == ["1242 chemin des Vignes, 84000 Avignon"]
+
+
+FOOTER_ONLY = [
+    ("RECHNUNG", 50, 60, 16), ("Ostwind Handel KG", 50, 130, 9), ("Hafenweg 3", 50, 142, 9),
+    ("20457 Hamburg", 50, 154, 9), ("Rechnungsnummer", 350, 200, 9), ("RE-2024117", 470, 200, 9),
+    ("Rechnungsdatum", 350, 212, 9), ("12.02.2024", 470, 212, 9),
+    ("Wartung", 90, 284, 9), ("68,00", 500, 284, 9),
+    ("Nettobetrag", 300, 330, 9), ("68,00", 500, 330, 9), ("USt 19%", 300, 342, 9), ("12,92", 505, 342, 9),
+    ("Gesamtbetrag", 300, 368, 10), ("80,92 EUR", 490, 368, 10),
+    ("Bitte geben Sie bei Zahlung die Rechnung RE-2024117 vom 12.02.2024 an.", 50, 400, 9),
+    ("Kestrel Technik GmbH · Lindenweg 4 · 33100 Paderborn · Amtsgericht Paderborn HRB 4711", 50, 780, 6),
+    ("USt-IdNr. DE123456789 · IBAN DE12 3456 7890", 50, 788, 6),
+]
+
+
+def test_a_vendor_named_only_in_a_one_line_footer_is_found_with_its_address() -> None:
+    page = prebuilt.page_of(_page(FOOTER_ONLY))
+    assert "Kestrel Technik GmbH" in {c.value.value for c in invoice.letterhead_names(page)}
+    addresses = {c.value.value: c.features for c in invoice.letterhead_addresses(page)}
+    assert set(addresses) == {"Lindenweg 4, 33100 Paderborn"}
+    assert addresses["Lindenweg 4, 33100 Paderborn"]["seg_foot"] == 1.0
+    got = prebuilt.extract("invoice", _page(FOOTER_ONLY))["data"]
+    assert got["vendor"] == "Kestrel Technik GmbH" and got["vendor_address"] == "Lindenweg 4, 33100 Paderborn"
+    assert got["customer"] == "Ostwind Handel KG"
+
+
+def test_a_later_part_with_a_legal_form_is_a_name_and_a_contact_part_is_not() -> None:
+    page = prebuilt.page_of("Tel. 0521 1234 · Kestrel Technik GmbH · Lindenweg 4 · 33100 Paderborn\nRechnung 4711\n"
+                            "Datum 01.11.2024\nSumme 447,88")
+    names = {c.value.value: c.features for c in invoice.letterhead_names(page)}
+    assert names["Kestrel Technik GmbH"]["seg_later"] == 1.0
+    assert all(not prebuilt.cands.squash(n).startswith("tel05") or f["seg_later"] == 0.0 for n, f in names.items())
 
 
 def test_payment_terms_count_from_each_printed_date_and_a_discount_term_is_marked() -> None:
@@ -167,6 +201,17 @@ def test_the_date_chosen_as_the_invoices_own_is_not_also_its_due_date() -> None:
         assert got["invoice_date"] == "2024-02-12" and got["due_date"] is None
     got = prebuilt.extract("invoice", text + "\nZahlbar bis 26.02.2024", scorers=scorers)["data"]
     assert got["due_date"] == "2024-02-26"
+    # the invoice's date printed again elsewhere is still its date, not a due date; a due label makes it one
+    again = text + "\nBitte geben Sie bei Zahlung die Rechnung 4711 vom 12.02.2024 an."
+    assert prebuilt.extract("invoice", again, scorers=scorers)["data"]["due_date"] is None
+    got = prebuilt.extract("invoice", text + "\nFällig am 12.02.2024", scorers=scorers)["data"]
+    assert got["due_date"] == "2024-02-12"
+
+
+def test_a_due_label_of_one_word_labels_its_date() -> None:
+    page = prebuilt.page_of("Rechnung 4711\nRechnungsdatum 11.03.2014\nFälligkeitstag: 01.04.2014\nSumme 447,88")
+    by_value = {c.value.value: c.features for c in invoice.dates(page)}
+    assert by_value["2014-04-01"].get("kwleft_due") == 1.0 and "kw_due" not in by_value["2014-03-11"]
 
 
 def test_a_credit_notes_amounts_compare_by_size() -> None:

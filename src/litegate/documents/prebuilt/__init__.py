@@ -61,8 +61,18 @@ INVOICE = {
 SPECS = {"receipt": RECEIPT, "invoice": INVOICE}
 NAME_FIELDS = {"merchant_name", "vendor"}
 # a printed date answers one of these fields: the one chosen as the invoice's own date is not
-# also its due date (a due date printed elsewhere, or counted from terms, still is)
+# also its due date, wherever the page prints that date again (a footer, a letter's line, a
+# service period), unless a due label says so ("Fällig am" beside it)
 ONE_ANSWER = {"due_date": "invoice_date"}
+OWN_LABEL = {"due_date": "due"}
+
+
+def apart_from(field_name: str, pool: list[cands.Candidate], other_value: Any) -> list[cands.Candidate]:
+    """``pool`` without the candidates holding the value chosen for the field ``ONE_ANSWER`` parts
+    ``field_name`` from, except those the field's own label marks (before them on their line, or
+    printed over them)."""
+    label = OWN_LABEL.get(field_name)
+    return [c for c in pool if str(c.value.value) != str(other_value) or (label and c.features.get(f"kwleft_{label}"))]
 
 
 def names() -> list[str]:
@@ -99,8 +109,8 @@ def candidates_for(page: layout.Page, source: str, currency: str | None, kind: s
         pool = invoice_cands.with_tax_sums(page, pool)
         invoice_cands.column_sums(page, pool)
         return pool
-    if source == "address":
-        return cands.runs(page)
+    if source == "address":  # an invoice may print its vendor's address only inside a one-line letterhead or footer
+        return cands.runs(page) + (invoice_cands.letterhead_addresses(page) if kind == "invoice" else [])
     if source == "shop_address":  # a receipt may print its shop's address at the foot
         return cands.addresses(page)
     if source == "party":
@@ -157,13 +167,14 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
                                       0.9 if currency else 0.5, None, page)
             continue
         pool = pools.setdefault(fs.source, candidates_for(page, fs.source, currency, name))
-        # the issuer's name is neither its address nor the customer
+        # the issuer's name is neither its address nor the customer (a part of a letterhead's line
+        # is not its name, the part before it)
         if fs.source in ("address", "shop_address", "party"):
-            pool = [c for c in pool
-                    if not taken_lines & set(c.indices()) and cands.squash(str(c.value.value)) not in taken_names]
+            pool = [c for c in pool if (not taken_lines & set(c.indices()) or c.features.get("segment"))
+                    and cands.squash(str(c.value.value)) not in taken_names]
         other = out.get(ONE_ANSWER.get(field_name, ""))
-        if other and other.get("line") is not None:
-            pool = [c for c in pool if (c.line, c.value.value) != (other["line"], other["value"])]
+        if other and other.get("value") is not None:
+            pool = apart_from(field_name, pool, other["value"])
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)
         if best is not None and field_name in NAME_FIELDS:

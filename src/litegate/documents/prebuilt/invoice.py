@@ -140,39 +140,92 @@ def customers(page: Page) -> list[cands.Candidate]:
 _SEPARATOR = re.compile(r"\s+[-–|·•/]\s+|\s*[|·•]\s*|,\s+")
 
 
-def letterhead_names(page: Page) -> list[cands.Candidate]:
-    """A vendor named inside a one-line letterhead or footer ("Muster GmbH · Hauptstr. 5 ·
-    12345 Ort", "Muster SARL - 12 rue ..."): the line's first part before a separator, as a
-    name candidate of its own."""
-    found = []
+def _letterhead_lines(page: Page) -> list[tuple[Line, list[str]]]:
+    """One-line letterheads and footers ("Muster GmbH · Hauptstr. 5 · 12345 Ort · USt-IdNr ...",
+    "Muster SARL - 12 rue ..."), each with its parts: lines of the page's head or foot that a
+    separator parts into a name, a place or a contact. A line of an address alone is none."""
+    out = []
     lines = [line for line in page.lines if line.row < cands.NAME_LINES] + \
         [line for line in page.lines[-12:] if line.row >= cands.NAME_LINES]
-    full_names = [(line.index, cands.squash(line.text)) for line in page.lines if cands._LEGAL_FORM.search(line.text)]
     for line in lines:
-        parts = _SEPARATOR.split(line.text)
+        parts = [p.strip() for p in _SEPARATOR.split(line.text) if p.strip()]
         if len(parts) < 2 or sum(ch.isalpha() for ch in parts[0]) < 3 or fieldtypes.find_dates(line.text) or \
                 cands._PAGE_NUMBER.search(line.text):
             continue
-        head, rest = parts[0].strip(), " ".join(parts[1:])
+        head, rest = parts[0], " ".join(parts[1:])
         if not (cands._ZIP_PLACE.search(rest) or _contact(rest) or cands._LEGAL_FORM.search(head)):
             continue  # "Station Road, 21": a line of an address, no letterhead
         if (cands._STREET_WORD.search(head) and re.search(r"\d", head)) or cands._COMPOUND_STREET.search(head):
             continue  # "Lilienthalallee 26, 80786 München": an address on one line starts with its street
-        short = cands.squash(head)
-        f = cands._position(page, line)
-        f.update(cands._text_shape(head))
-        f.update(cands._kw_features("kw_", line.keywords))
-        f.update({"segment": 1.0, "seg_legal": 1.0 if cands._LEGAL_FORM.search(head) else 0.0,
-                  "seg_rest_zip": 1.0 if cands._ZIP_PLACE.search(rest) else 0.0,
-                  "seg_rest_contact": 1.0 if _contact(rest) else 0.0,
-                  "seg_foot": 1.0 if line.row >= cands.NAME_LINES else 0.0, "rank": 1.0 if line.row >= 12 else 0.0,
-                  "legal_form": 1.0 if cands._LEGAL_FORM.search(head) else 0.0,
-                  # a short form of a name printed in full elsewhere (a window's sender line: "Muster, Str. 1, Ort")
-                  "seg_short_form": 1.0 if any(i != line.index and full.startswith(short) and len(full) > len(short)
-                                               for i, full in full_names) else 0.0,
-                  "seg_small": 1.0 if line.height < 0.8 * page.median_height else 0.0})
-        f.update(cands._echo(page, [line]))
-        found.append(cands.Candidate(fieldtypes.Typed("string", head, head), line.index, 1, f))
+        out.append((line, parts))
+    return out
+
+
+def _segment_features(page: Page, line: Line, part: str) -> dict[str, float]:
+    f = cands._position(page, line)
+    f.update(cands._text_shape(part))
+    f.update(cands._kw_features("kw_", line.keywords))
+    # a footer: past the page's head, or in its lower part (a short page has few rows)
+    foot = line.row >= cands.NAME_LINES or page.y_rel(line) > 0.6
+    f.update({"segment": 1.0, "seg_foot": 1.0 if foot else 0.0,
+              "seg_small": 1.0 if line.height < 0.8 * page.median_height else 0.0})
+    return f
+
+
+def letterhead_names(page: Page) -> list[cands.Candidate]:
+    """A vendor named inside a one-line letterhead or footer: the line's first part, and any
+    later part holding a legal form ("Tel. 0521 1234 · Muster GmbH · ..."), as name candidates
+    of their own."""
+    found = []
+    full_names = [(line.index, cands.squash(line.text)) for line in page.lines if cands._LEGAL_FORM.search(line.text)]
+    for line, parts in _letterhead_lines(page):
+        rest = " ".join(parts[1:])
+        for k, part in enumerate(parts):
+            legal = bool(cands._LEGAL_FORM.search(part))
+            if k and not (legal and sum(ch.isalpha() for ch in part) >= 4 and not _contact(part)
+                          and not cands._ZIP_PLACE.search(part)):
+                continue
+            short = cands.squash(part)
+            f = _segment_features(page, line, part)
+            f.update({"seg_legal": 1.0 if legal else 0.0, "seg_later": 1.0 if k else 0.0,
+                      "seg_rest_zip": 1.0 if cands._ZIP_PLACE.search(rest) else 0.0,
+                      "seg_rest_contact": 1.0 if _contact(rest) else 0.0,
+                      "rank": 1.0 if line.row >= 12 else 0.0, "legal_form": 1.0 if legal else 0.0,
+                      # a short form of a name printed in full elsewhere (a window's sender line: "Muster, Str. 1, Ort")
+                      "seg_short_form": 1.0 if any(i != line.index and full.startswith(short) and len(full) > len(short)
+                                                   for i, full in full_names) else 0.0})
+            f.update(cands._echo(page, [line]))
+            found.append(cands.Candidate(fieldtypes.Typed("string", part, part), line.index, 1, f))
+    return found
+
+
+def _street_part(part: str) -> bool:
+    return bool(re.search(r"\d", part)) and bool(re.search(r"[^\W\d_]{3,}", part)) and not _contact(part) and \
+        bool(cands._STREET_WORD.search(part) or cands._COMPOUND_STREET.search(part) or
+             re.match(r"^\d{1,5}[a-zA-Z]?,?\s+[^\W\d_]{3,}", part) or re.search(r"[^\W\d_]{3,}\s+\d{1,5}[a-zA-Z]?$", part))
+
+
+def letterhead_addresses(page: Page) -> list[cands.Candidate]:
+    """The vendor's address inside a one-line letterhead or footer: the part with a postcode and
+    its town, and the street part before it ("Hauptstr. 5 · 12345 Ort" of "Muster GmbH ·
+    Hauptstr. 5 · 12345 Ort · Tel ..."), as one address of the run's shape."""
+    found = []
+    for line, parts in _letterhead_lines(page):
+        for k, part in enumerate(parts):
+            if not k or not cands._ZIP_PLACE.search(part) or _contact(part):
+                continue
+            if _street_part(part) and k + 1 < len(parts) and cands._ZIP_PLACE.search(parts[k + 1]):
+                continue  # "1242 chemin des Vignes" before "84000 Avignon": a street, its place comes next
+            street = parts[k - 1] if _street_part(parts[k - 1]) else ""
+            text = f"{street}, {part}" if street else part
+            f = _segment_features(page, line, text)
+            f.update({"span": 2 / cands.MAX_RUN if street else 1 / cands.MAX_RUN, "span2" if street else "span1": 1.0,
+                      "postcode": 1.0, "zip_place": 1.0, "street_first": 1.0 if street else 0.0,
+                      "postcode_last": 1.0, "house_number": 1.0 if street else 0.0,
+                      "comma": min(text.count(","), 3) / 3, "rank": 1.0 if line.row >= cands.NAME_LINES else 0.0,
+                      "seg_after_name": 1.0 if k - (2 if street else 1) == 0 else 0.0,
+                      "seg_parts": min(len(parts), 8) / 8})
+            found.append(cands.Candidate(fieldtypes.Typed("address", text, text), line.index, 1, f))
     return found
 
 
