@@ -199,10 +199,13 @@ def letterhead_names(page: Page) -> list[cands.Candidate]:
     return found
 
 
+# a street as a part of a line: a house number before or after a word ("12 rue ...", "Am Markt 5")
+_HOUSE_NUMBER_ENDS = re.compile(r"^\d{1,5}[a-zA-Z]?,?\s+[^\W\d_]{3,}|[^\W\d_]{3,}\s+\d{1,5}[a-zA-Z]?$")
+
+
 def _street_part(part: str) -> bool:
     return bool(re.search(r"\d", part)) and bool(re.search(r"[^\W\d_]{3,}", part)) and not _contact(part) and \
-        bool(cands._STREET_WORD.search(part) or cands._COMPOUND_STREET.search(part) or
-             re.match(r"^\d{1,5}[a-zA-Z]?,?\s+[^\W\d_]{3,}", part) or re.search(r"[^\W\d_]{3,}\s+\d{1,5}[a-zA-Z]?$", part))
+        bool(cands._STREET_WORD.search(part) or cands._COMPOUND_STREET.search(part) or _HOUSE_NUMBER_ENDS.search(part))
 
 
 def letterhead_addresses(page: Page) -> list[cands.Candidate]:
