@@ -53,7 +53,7 @@ LABELS = {
            "goods": ["Warenwert", "Summe Positionen", "Zwischensumme"], "discount": ["Rabatt", "Nachlass"],
            "charge": ["Fracht", "Versandkosten", "Zuschlag"],
            "again_other": ["Lieferung vom {date}", "Ihre Bestellung vom {date}", "Leistung erbracht am {date}"],
-           "again": ["Bitte geben Sie bei Zahlung die Rechnung {number} vom {date} an.", "Rechnung {number} vom {date}",
+           "again": ["Bitte geben Sie bei Zahlung {number} vom {date} an.", "Rechnung {number} vom {date}",
                      "Datum: {date}", "Erstellt am {date}"],
            "notes": ["Verpackung: Karton", "Art.-Nr.: {n}", "GTIN: 40{n}{n}", "Lieferung in {k} Kartons",
                      "Leistungszeitraum {date}"]},
@@ -84,7 +84,7 @@ LABELS = {
            "goods": ["Total items", "Goods value", "Subtotal"], "discount": ["Discount", "Rebate"],
            "charge": ["Freight", "Shipping", "Surcharge"],
            "again_other": ["Delivery of {date}", "Your order of {date}", "Work done on {date}"],
-           "again": ["Please quote invoice {number} of {date} with your payment.", "Invoice {number} dated {date}",
+           "again": ["Please quote {number} of {date} with your payment.", "Invoice {number} dated {date}",
                      "Date: {date}", "Issued on {date}"],
            "notes": ["Packaging: box", "Item no.: {n}", "EAN {n}{n}", "Delivered in {k} boxes", "Period from {date}"]},
     "fr": {"title": ["Facture", "FACTURE", "Facture N°"], "number": ["N° de facture", "Facture N°", "Numéro de facture",
@@ -112,8 +112,8 @@ LABELS = {
            "goods": ["Total articles", "Montant brut HT", "Sous-total"], "discount": ["Remise", "Rabais"],
            "charge": ["Frais de port", "Majoration"],
            "again_other": ["Livraison du {date}", "Votre commande du {date}", "Prestation réalisée le {date}"],
-           "again": ["Merci de rappeler la facture {number} du {date} lors du paiement.", "Facture {number} du {date}",
-                     "Date : {date}", "Émise le {date}"],
+           "again": ["Merci de rappeler la référence {number} du {date} lors du paiement.",
+                     "Facture {number} du {date}", "Date : {date}", "Émise le {date}"],
            "notes": ["Conditionnement : carton", "Réf. : {n}", "Code article {n}", "Période du {date}",
                      "Livré en {k} colis"]},
 }
@@ -441,7 +441,7 @@ def _footer(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: f
                   margin, y)
     if rng.random() < 0.3:  # a date printed again: the invoice's own (a payment reference), which is no due
         # date, or as often the delivery's, so that a date printed twice is not the invoice's for that
-        own = rng.random() < 0.5
+        own = rng.random() < 0.35  # real pages repeat service, delivery and due dates more often than their own
         again = rng.choice(words["again" if own else "again_other"]).format(
             number=truth["invoice_number"], date=date_text(rng, truth_date(truth) if own else s.served, style))
         y = s.put(again, margin, y, rng.choice([1.0, 0.8]))

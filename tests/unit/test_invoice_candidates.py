@@ -242,3 +242,15 @@ def test_the_date_after_a_cash_discount_term_is_marked_as_the_discounts() -> Non
     printed = {c.value.value: c.features["discount_date"] for c in invoice.due_dates(page)
                if not c.features.get("terms")}
     assert printed == {"2013-03-05": 0.0, "2013-04-04": 0.0, "2013-03-15": 1.0}
+
+
+def test_the_vendors_address_is_not_taken_from_the_customers_block() -> None:
+    # an address scorer that prefers the lower of two address blocks: without the rule it answers
+    # the customer's postal lines under the customer's name
+    scorers = dict(prebuilt._weights("invoice")["scorers"])
+    scorers["vendor_address"] = prebuilt.model.FieldScorer({"kwprev_company": 5.0, "zip_place": 2.0, "y": 3.0}, -6.0)
+    pool = prebuilt.candidates_for(prebuilt.page_of(_page(LETTER)), "address", "EUR", "invoice")
+    best, _ = scorers["vendor_address"].best(pool)
+    assert best is not None and best.value.value == "Hafenweg 3, 20457 Hamburg"
+    got = prebuilt.extract("invoice", _page(LETTER), scorers=scorers)["data"]
+    assert got["customer"] == "Ostwind Handel KG" and got["vendor_address"] == "Lindenweg 4, 33100 Paderborn"

@@ -65,6 +65,9 @@ NAME_FIELDS = {"merchant_name", "vendor"}
 # service period), unless a due label says so ("Fällig am" beside it)
 ONE_ANSWER = {"due_date": "invoice_date"}
 OWN_LABEL = {"due_date": "due"}
+# a field whose answer is not inside the block of lines another field's answer opens: the
+# vendor's address is not the customer's postal lines under the customer's name
+OTHER_BLOCK = {"vendor_address": "customer"}
 
 
 def apart_from(field_name: str, pool: list[cands.Candidate], other_value: Any) -> list[cands.Candidate]:
@@ -160,7 +163,7 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
         notes.append(f"no amounts or dates were found: this does not look like a {name}")
         page = layout.Page([], 1.0, 1.0, 1.0)
     # names first (addresses skip their lines); a field that ONE_ANSWER parts from another after it
-    for field_name in sorted(wanted, key=lambda f: (f not in NAME_FIELDS, f in ONE_ANSWER)):
+    for field_name in sorted(wanted, key=lambda f: (f not in NAME_FIELDS, f in ONE_ANSWER or f in OTHER_BLOCK)):
         fs = spec[field_name]
         if fs.source == "currency":
             out[field_name] = _answer(fieldtypes.Typed("string", currency, currency) if currency else None,
@@ -172,6 +175,10 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
         if fs.source in ("address", "shop_address", "party"):
             pool = [c for c in pool if (not taken_lines & set(c.indices()) or c.features.get("segment"))
                     and cands.squash(str(c.value.value)) not in taken_names]
+        block = out.get(OTHER_BLOCK.get(field_name, ""))
+        if block and block.get("line") is not None:
+            inside = {line.index for line in invoice_cands.block_of(page, page.lines[block["line"]])}
+            pool = [c for c in pool if not inside & set(c.indices())]
         other = out.get(ONE_ANSWER.get(field_name, ""))
         if other and other.get("value") is not None:
             pool = apart_from(field_name, pool, other["value"])

@@ -44,6 +44,11 @@ def _column_down(page: Page, line: Line, limit: int = 4) -> list[Line]:
     return group[1:]
 
 
+def block_of(page: Page, line: Line) -> list[Line]:
+    """``line`` and the lines of its block under it (a recipient's name and its postal lines)."""
+    return [line, *_column_down(page, line, cands.MAX_RUN)]
+
+
 def _label_only(line: Line) -> bool:
     """A line that is a label and nothing more ("Rechnungsempfänger", "Bill to:")."""
     rest = line.text.lower()
