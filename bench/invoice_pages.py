@@ -50,6 +50,8 @@ LABELS = {
                       "wir Ihnen:"],
            "other_ids": ["Bestell-Nr.", "Lieferschein-Nr.", "Auftragsnummer", "USt-IdNr.", "Steuernummer",
                          "Ihre Referenz"],
+           # a number's label of a word the vocabulary does not know and "Nr." (not the invoice's either)
+           "plain_ids": ["Vorgangs-Nr.", "Akten-Nr.", "Kenn-Nr.", "Lfd. Nr.", "Serien-Nr."],
            "goods": ["Warenwert", "Summe Positionen", "Zwischensumme"], "discount": ["Rabatt", "Nachlass"],
            "charge": ["Fracht", "Versandkosten", "Zuschlag"],
            "again_other": ["Lieferung vom {date}", "Ihre Bestellung vom {date}", "Leistung erbracht am {date}"],
@@ -81,6 +83,7 @@ LABELS = {
            "letter": ["Dear Sir or Madam,", "Thank you for your order. We invoice you for the following items:",
                       "Dear Ms Raman,", "as agreed we charge you for the work done on {date}:"],
            "other_ids": ["Order No.", "Delivery note", "PO number", "VAT ID", "Your reference", "Account No."],
+           "plain_ids": ["Serial No.", "File No.", "Case #", "Unit No.", "Chassis No."],
            "goods": ["Total items", "Goods value", "Subtotal"], "discount": ["Discount", "Rebate"],
            "charge": ["Freight", "Shipping", "Surcharge"],
            "again_other": ["Delivery of {date}", "Your order of {date}", "Work done on {date}"],
@@ -109,6 +112,7 @@ LABELS = {
            "letter": ["Madame, Monsieur,", "Nous vous remercions de votre commande et vous facturons les prestations "
                       "suivantes :", "Suite à notre intervention du {date}, voici notre facture."],
            "other_ids": ["N° de commande", "Bon de livraison", "N° TVA", "SIRET", "Votre référence", "Réf. marché"],
+           "plain_ids": ["N° de dossier", "N° de série", "N° d'affaire", "N° de lot"],
            "goods": ["Total articles", "Montant brut HT", "Sous-total"], "discount": ["Remise", "Rabais"],
            "charge": ["Frais de port", "Majoration"],
            "again_other": ["Livraison du {date}", "Votre commande du {date}", "Prestation réalisée le {date}"],
@@ -271,7 +275,8 @@ def invoice_page(rng: random.Random, fmt: Any, date_text: Any) -> tuple[list[tup
         meta.append((pick(words["customer_no"]), f"{rng.randint(1000, 99999)}"))
     if rng.random() < 0.4:
         meta.append((pick(words["delivery"]), date_text(rng, issued - timedelta(days=rng.randint(0, 9)), style)))
-    for label in rng.sample(words["other_ids"], k=rng.choice([0, 1, 1, 2, 3])):  # numbers that are not the invoice's
+    others = words["other_ids"] + ([rng.choice(words["plain_ids"])] if rng.random() < 0.3 else [])
+    for label in rng.sample(others, k=rng.choice([0, 1, 1, 2, 3])):  # numbers that are not the invoice's
         meta.append((label, pick([f"{rng.choice('ABLPK')}{rng.randint(10**5, 10**10)}",
                                   f"DE{rng.randint(10**8, 10**9)}", f"{rng.randint(1000, 999999)}",
                                   f"{issued.year}-{rng.randint(10, 9999)}", _long_reference(rng)])))
@@ -397,7 +402,9 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
             s.put(money(amount), x, y + s.size * 1.5, right=True)
         return _footer(s, rng, lang, truth, y + s.size * 4, margin, style, due, date_text)
     table = tax and rng.random() < 0.45
-    for label, amount in (rows[:3 if adjust else 1] if table else rows):
+    # the totals printed only as the tax table's cells: net, tax and gross per rate, and a sum row under them
+    table_only = table and rng.random() < 0.3
+    for label, amount in ([] if table_only else rows[:3 if adjust else 1] if table else rows):
         s.put(label, label_x, y, 1.1 if amount == total else 1.0)
         y = s.put(money(amount), cols[4], y, 1.1 if amount == total else 1.0, right=True)
     if table:  # a tax table: one row per rate with its net, tax and gross, then the total
@@ -413,12 +420,12 @@ def _body(s: Sheet, rng: random.Random, lang: str, truth: dict[str, Any], y: flo
             for k, x in enumerate(xs):
                 s.put(cells[k], x, y, right=k > 0)
             y += s.size * 1.5
-        if len(net) > 1 and rng.random() < 0.5:  # a sum row under the rates: the net, the tax and the gross
+        if len(net) > 1 and (table_only or rng.random() < 0.5):  # a sum row under the rates: net, tax and gross
             cells = [pick(words["sum_row"]), money(subtotal), money(tax), money(total)]
             for k, x in enumerate(xs):
                 s.put(cells[k], x, y, right=k > 0)
             y += s.size * 1.5
-        if len(net) > 1 or rng.random() < 0.5:
+        if not table_only and (len(net) > 1 or rng.random() < 0.5):
             s.put(rows[-1][0], label_x, y + s.size * 0.5, 1.1)
             y = s.put(money(total), cols[4], y + s.size * 0.5, 1.1, right=True)
     return _footer(s, rng, lang, truth, y + s.size * 2, margin, style, due, date_text)
