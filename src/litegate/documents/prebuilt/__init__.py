@@ -170,18 +170,7 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
                                       0.9 if currency else 0.5, None, page)
             continue
         pool = pools.setdefault(fs.source, candidates_for(page, fs.source, currency, name))
-        # the issuer's name is neither its address nor the customer (a part of a letterhead's line
-        # is not its name, the part before it)
-        if fs.source in ("address", "shop_address", "party"):
-            pool = [c for c in pool if (not taken_lines & set(c.indices()) or c.features.get("segment"))
-                    and cands.squash(str(c.value.value)) not in taken_names]
-        block = out.get(OTHER_BLOCK.get(field_name, ""))
-        if block and block.get("line") is not None:
-            inside = {line.index for line in invoice_cands.block_of(page, page.lines[block["line"]])}
-            pool = [c for c in pool if not inside & set(c.indices())]
-        other = out.get(ONE_ANSWER.get(field_name, ""))
-        if other and other.get("value") is not None:
-            pool = apart_from(field_name, pool, other["value"])
+        pool = _left_over(field_name, fs.source, pool, page, out, taken_lines, taken_names)
         scorer = scorers.get(field_name)
         best, p = scorer.best(pool) if scorer is not None else (None, 0.0)
         if best is not None and field_name in NAME_FIELDS:
@@ -195,6 +184,24 @@ def extract(name: str, source: Any, fields: list[str] | None = None, alternative
         notes.append("none of the fields was found: the text may not be a " + name)
     ordered = {f: out[f] for f in wanted}
     return {"data": {f: v["value"] for f, v in ordered.items()}, "fields": ordered, "notes": notes}
+
+
+def _left_over(field_name: str, source: str, pool: list[cands.Candidate], page: layout.Page,
+               out: dict[str, dict[str, Any]], taken_lines: set[int], taken_names: set[str]) -> list[cands.Candidate]:
+    """The candidates a field may still answer with, given the fields answered before it."""
+    # the issuer's name is neither its address nor the customer (a part of a letterhead's line
+    # is not its name, the part before it)
+    if source in ("address", "shop_address", "party"):
+        pool = [c for c in pool if (not taken_lines & set(c.indices()) or c.features.get("segment"))
+                and cands.squash(str(c.value.value)) not in taken_names]
+    block = out.get(OTHER_BLOCK.get(field_name, ""))
+    if block and block.get("line") is not None:
+        inside = {line.index for line in invoice_cands.block_of(page, page.lines[block["line"]])}
+        pool = [c for c in pool if not inside & set(c.indices())]
+    other = out.get(ONE_ANSWER.get(field_name, ""))
+    if other and other.get("value") is not None:
+        pool = apart_from(field_name, pool, other["value"])
+    return pool
 
 
 def _answer(typed: fieldtypes.Typed | None, p: float, cand: cands.Candidate | None, page: layout.Page,
