@@ -68,6 +68,7 @@ class ExtractorInfo:
     base_examples: int | None = None  # how many of its examples were given by the user (the rest were learned)
     distilled: dict[str, Any] | None = None  # how a distilled version beat the one before (litegate.learning.loop)
     decoder: str = "crf"  # "spans": candidate spans scored per field (nano.span_scorer); "crf": the CRF's path
+    decoder_oof_f1: dict[str, float] | None = None  # each decoder's out-of-fold slot F1; the better one is kept
 
 
 def find_value(text: str, value: str) -> tuple[int, int] | None:
@@ -520,25 +521,35 @@ class NanoExtractor:
               version: int = 1, calibrate: bool = True, learn: bool = False,
               base_examples: int | None = None, encoder_name: str | None = None, spans: bool = True) -> NanoExtractor:
         """``spans``: choose among candidate spans with the second stage (``nano.span_scorer``;
-        needs at least 8 examples); off, the CRF's best path decides as in versions before it."""
+        needs at least 8 examples), kept when its out-of-fold slot F1 beats the CRF's best path,
+        which otherwise decides as in versions before the stage."""
         started = time.perf_counter()
         texts, golds, fields, warnings = check_examples(examples, fields)
         docs = _prepare(texts, encoder)
         calibration: dict[str, Any] = {}
         oof_f1 = None
         tagger = _Tagger.fit(docs, golds, fields, encoder)
-        stage = None
-        if spans and len(docs) >= 2 * OOF_FOLDS:
-            stage, oof_f1 = _fit_span_stage(docs, golds, fields, encoder, tagger)
-        if stage is None and calibrate and len(docs) >= 2 * OOF_FOLDS:
-            calibration, oof_f1 = _calibrate(docs, golds, fields, encoder)
+        stage, measured = None, {}
+        if (calibrate or spans) and len(docs) >= 2 * OOF_FOLDS:
+            folds = _oof_taggers(docs, golds, fields, encoder)
+            calibration, oof_f1 = _calibrate(docs, golds, fields, encoder, folds)
+            measured["crf"] = oof_f1
+            if spans:
+                stage, stage_f1 = _fit_span_stage(docs, golds, fields, folds, tagger)
+                if stage is not None and stage_f1 is not None:
+                    measured["spans"] = stage_f1
+                if stage is not None and (stage_f1 or 0.0) > oof_f1:  # kept only where it measures better
+                    oof_f1 = stage_f1
+                else:
+                    stage = None
         counts = Counter(n for g in golds for n in g)
         info = ExtractorInfo(name=name, version=version, fields=fields, examples=len(texts),
                              encoder=encoder_name or str(getattr(encoder, "name", "encoder")),
                              trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              train_seconds=round(time.perf_counter() - started, 2),
                              field_examples={n: counts[n] for n in fields}, warnings=warnings, oof_f1=oof_f1,
-                             learn=learn, base_examples=base_examples, decoder="spans" if stage else "crf")
+                             learn=learn, base_examples=base_examples, decoder="spans" if stage else "crf",
+                             decoder_oof_f1=measured or None)
         kept = [{"text": t, "data": {n: t[a:b] for n, (a, b) in g.items()}} for t, g in zip(texts, golds)]
         return cls(info, tagger, calibration, kept, encoder.encode(texts).astype(np.float16), stage)
 
@@ -596,36 +607,40 @@ def _span_doc(doc: _Doc, tagger: _Tagger | None) -> SpanDoc:
     return SpanDoc(doc.text, doc.offsets, _unit(doc.vectors), table, path)
 
 
-def _fit_span_stage(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str], encoder: Any,
-                    final: _Tagger) -> tuple[SpanStage | None, float | None]:
-    """The span stage learns from CRFs that did not see the examples they tag (out of fold), so
-    it weighs the CRF's marginals as they behave on new text."""
+def _oof_taggers(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
+                 encoder: Any) -> list[tuple[list[int], list[int], _Tagger]]:
+    """Per fold: the examples a CRF trained on, the ones held out of it, and the CRF."""
     order = np.random.default_rng(0).permutation(len(docs))
-    held_out = []
+    folds = []
     for k in range(OOF_FOLDS):
         held = sorted(order[k::OOF_FOLDS].tolist())
         rest = [i for i in range(len(docs)) if i not in set(held)]
-        tagger = _Tagger.fit([docs[i] for i in rest], [golds[i] for i in rest], fields, encoder)
-        held_out.append((rest, held, [_span_doc(docs[i], tagger) for i in held],
-                         {t: j for j, t in enumerate(tagger.tags)}, tagger.descriptions))
+        folds.append((rest, held, _Tagger.fit([docs[i] for i in rest], [golds[i] for i in rest], fields, encoder)))
+    return folds
+
+
+def _fit_span_stage(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
+                    folds: list[tuple[list[int], list[int], _Tagger]],
+                    final: _Tagger) -> tuple[SpanStage | None, float | None]:
+    """The span stage learns from CRFs that did not see the examples they tag (out of fold), so
+    it weighs the CRF's marginals as they behave on new text."""
+    held_out = [(rest, held, [_span_doc(docs[i], tagger) for i in held], {t: j for j, t in enumerate(tagger.tags)},
+                 tagger.descriptions) for rest, held, tagger in folds]
     return fit_stage([_span_doc(d, None) for d in docs], golds, fields, held_out,
                      {t: j for j, t in enumerate(final.tags)}, final.descriptions)
 
 
 def _calibrate(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
-               encoder: Any) -> tuple[dict[str, Any], float]:
-    """Isotonic maps from raw scores to P(correct), fitted on out-of-fold predictions; and the
-    out-of-fold slot F1 (an honest estimate of what to expect)."""
+               encoder: Any, folds: list[tuple[list[int], list[int], _Tagger]] | None = None
+               ) -> tuple[dict[str, Any], float]:
+    """Isotonic maps from the CRF's raw scores to P(correct), fitted on out-of-fold predictions;
+    and the out-of-fold slot F1 (an honest estimate of what to expect)."""
     from sklearn.isotonic import IsotonicRegression
 
     found: list[tuple[float, float]] = []
     absent: list[tuple[float, float]] = []
     tp = fp = fn = 0
-    order = np.random.default_rng(0).permutation(len(docs))
-    for k in range(OOF_FOLDS):
-        held = sorted(order[k::OOF_FOLDS].tolist())
-        train = [i for i in range(len(docs)) if i not in set(held)]
-        tagger = _Tagger.fit([docs[i] for i in train], [golds[i] for i in train], fields, encoder)
+    for _, held, tagger in folds if folds is not None else _oof_taggers(docs, golds, fields, encoder):
         for i in held:
             raw = tagger.spans(docs[i])
             for name in fields:
