@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from fakes import FakeEncoder
+from test_extractor import examples as payments
 
 from litegate.nano.extractor import WORD, NanoExtractor
 from litegate.nano.spans import candidates, name_kinds
@@ -69,7 +70,8 @@ def booked() -> NanoExtractor:
 
 def test_the_span_stage_is_the_default_and_tells_the_ends_of_a_period_apart(booked: NanoExtractor) -> None:
     assert booked.info.decoder == "spans" and booked.span_stage is not None
-    assert booked.info.oof_f1 is not None and booked.info.oof_f1 > 0.8
+    measured = booked.info.decoder_oof_f1 or {}
+    assert booked.info.oof_f1 == measured["spans"] > measured["crf"]  # kept because it measured better
     [out] = booked.predict(["book Ivo Marsh from Wednesday until July 2nd"], FakeEncoder())
     assert out["data"] == {"guest": "Ivo Marsh", "date": None, "date_from": "Wednesday", "date_to": "July 2nd"}
     assert all(0.0 <= c <= 1.0 for c in out["field_confidence"].values())
@@ -97,3 +99,10 @@ def test_versions_before_the_stage_load_and_answer_as_before(booked: NanoExtract
 def test_too_few_examples_for_the_stage_fall_back_to_the_crf() -> None:
     small = NanoExtractor.train("book", bookings(6), FakeEncoder())
     assert small.info.decoder == "crf" and small.span_stage is None
+
+
+def test_where_the_stage_measures_no_better_the_crf_path_is_kept() -> None:
+    # amounts and names in three fixed phrasings: the CRF's path is already right out of fold
+    plain = NanoExtractor.train("pay", payments(), FakeEncoder(), fields={"amount": "money", "person": "who"})
+    measured = plain.info.decoder_oof_f1 or {}
+    assert plain.info.decoder == "crf" and plain.span_stage is None and measured["spans"] <= measured["crf"]
