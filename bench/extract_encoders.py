@@ -2,13 +2,19 @@
 training utterances, beside a plain CRF on the same data.
 
     python bench/extract_encoders.py [--encoders fast,accurate] [--sets nlupp,xsid-en] [--xsid DIR]
-                                     [--train 100] [--test-limit 300]
+                                     [--train 100] [--test-limit 300] [--decoders spans,crf]
+                                     [--nlupp-folds 15-19 --draws 3]
 
 Sets: NLU++ banking (the first ``--train`` utterances of fold 0 train; a fixed random sample of
 ``--test-limit`` utterances of folds 1-19 scores) and xSID English (``--xsid``: a folder with
 xSID 0.5's ``en.valid.conll`` and ``en.test.conll``; a fixed random ``--train`` of valid
 trains, test scores; slot names have '/' read as '.'; a slot stated twice keeps its first
-value). Slot F1 is micro over the test utterances, as in bench/extract.py. Latency: one text
+value). ``--nlupp-folds A-B --draws N``: N draws instead, draw k training on the first
+``--train`` utterances of fold A+k and scored on the other folds of A-B (a split kept apart from
+the folds the extractor's design was chosen on), with each row's mean and spread over the draws.
+``--decoders``: the extractor as shipped (``spans``: candidate spans scored per field) and as
+before it (``crf``: the CRF's own best path), side by side as ``ENCODER`` and ``ENCODER/crf``.
+Slot F1 is micro over the test utterances, as in bench/extract.py. Latency: one text
 per ``predict`` call, the encoders taking turns text by text so a busy moment of the machine
 falls on all of them alike. Prints one JSON object.
 """
@@ -19,6 +25,7 @@ import argparse
 import json
 import os
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -54,10 +61,17 @@ def read_xsid_slots(path: Path) -> list[dict[str, Any]]:
     return out
 
 
-def load_sets(names: list[str], train_n: int, test_limit: int, xsid: Path | None) -> dict[str, dict[str, Any]]:
+def load_sets(names: list[str], train_n: int, test_limit: int, xsid: Path | None, nlupp_folds: list[int] | None = None,
+              draws: int = 1) -> dict[str, dict[str, Any]]:
     sets: dict[str, dict[str, Any]] = {}
     rng = random.Random(0)
-    if "nlupp" in names:
+    if "nlupp" in names and nlupp_folds:
+        for k in nlupp_folds[:draws]:
+            test = nlupp_banking([f for f in nlupp_folds if f != k])
+            sets[f"nlupp-banking-draw{k}"] = {
+                "train": nlupp_banking([k])[:train_n], "fields": nlupp_fields(),
+                "test": rng.sample(test, min(test_limit, len(test))) if test_limit else test}
+    elif "nlupp" in names:
         test = nlupp_banking(range(1, 20))
         sets["nlupp-banking"] = {"train": nlupp_banking([0])[:train_n], "fields": nlupp_fields(),
                                  "test": rng.sample(test, min(test_limit, len(test))) if test_limit else test}
@@ -68,7 +82,7 @@ def load_sets(names: list[str], train_n: int, test_limit: int, xsid: Path | None
     return sets
 
 
-def run_set(data: dict[str, Any], encoders: dict[str, Any]) -> dict[str, Any]:
+def run_set(data: dict[str, Any], encoders: dict[str, Any], decoders: list[str]) -> dict[str, Any]:
     train, test = data["train"], data["test"]
     fields = sorted({k for r in train for k in r["data"]} | {k for r in test for k in r["data"]})
     gold = [r["data"] for r in test]
@@ -77,23 +91,27 @@ def run_set(data: dict[str, Any], encoders: dict[str, Any]) -> dict[str, Any]:
                            "crf": {**scores(gold, crf_pred, fields), "train_seconds": round(crf_s, 2),
                                    "predict_ms_p50": p(crf_lat, 50)}}
     seen = sorted({k for r in train for k in r["data"]})
-    models = {}
-    for key, encoder in encoders.items():
-        log(f"train {key}")
-        t0 = time.perf_counter()
-        models[key] = NanoExtractor.train("bench", train, encoder, fields={k: data["fields"].get(k, "") for k in seen})
-        row[key] = {"train_seconds": round(time.perf_counter() - t0, 1), "out_of_fold_f1": models[key].info.oof_f1}
-    preds: dict[str, list[dict[str, Any]]] = {key: [] for key in encoders}
-    lat: dict[str, list[float]] = {key: [] for key in encoders}
+    models, encoder_of = {}, {}
+    for name, encoder in encoders.items():
+        for decoder in decoders:
+            key = name if decoder == "spans" else f"{name}/{decoder}"
+            log(f"train {key}")
+            t0 = time.perf_counter()
+            models[key] = NanoExtractor.train("bench", train, encoder, spans=decoder == "spans",
+                                              fields={k: data["fields"].get(k, "") for k in seen})
+            encoder_of[key] = encoder
+            row[key] = {"train_seconds": round(time.perf_counter() - t0, 1), "out_of_fold_f1": models[key].info.oof_f1}
+    preds: dict[str, list[dict[str, Any]]] = {key: [] for key in models}
+    lat: dict[str, list[float]] = {key: [] for key in models}
     load = os.getloadavg()[0]
     for i, r in enumerate(test):
-        for key, encoder in encoders.items():
+        for key, model in models.items():
             t0 = time.perf_counter()
-            preds[key].append(models[key].predict([r["text"]], encoder)[0]["data"])
+            preds[key].append(model.predict([r["text"]], encoder_of[key])[0]["data"])
             lat[key].append((time.perf_counter() - t0) * 1000)
         if (i + 1) % 50 == 0:
             log(f"{i + 1}/{len(test)} scored")
-    for key in encoders:
+    for key in models:
         row[key].update({**scores(gold, preds[key], fields), "predict_ms_p50": p(lat[key], 50),
                          "predict_ms_p95": p(lat[key], 95),
                          "loadavg_1m": [round(load, 2), round(os.getloadavg()[0], 2)]})
@@ -107,17 +125,30 @@ def main() -> None:
     ap.add_argument("--xsid", type=Path, default=None, help="a folder with xSID 0.5's en.valid.conll and en.test.conll")
     ap.add_argument("--train", type=int, default=100, help="training utterances")
     ap.add_argument("--test-limit", type=int, default=300, help="test utterances (a fixed random sample; 0: all)")
+    ap.add_argument("--decoders", default="spans,crf", help="spans (as shipped), crf (the CRF's path, as before)")
+    ap.add_argument("--nlupp-folds", default=None, help="A-B: draws within these NLU++ folds (see above)")
+    ap.add_argument("--draws", type=int, default=3, help="with --nlupp-folds: how many training draws")
     args = ap.parse_args()
     out: dict[str, Any] = {"bench": "extract_encoders", "cpus": os.cpu_count(),
                            "loadavg_start": [round(x, 2) for x in os.getloadavg()], "sets": {}}
-    sets = load_sets(args.sets.split(","), args.train, args.test_limit, args.xsid)
+    folds = None
+    if args.nlupp_folds:
+        first, last = (int(x) for x in args.nlupp_folds.split("-"))
+        folds = list(range(first, last + 1))
+    sets = load_sets(args.sets.split(","), args.train, args.test_limit, args.xsid, folds, args.draws)
     with tempfile.TemporaryDirectory() as tmp:
         rt = build(Settings(home=Path(tmp)), record=False)
         encoders = {key: rt.encoders.get(key) for key in args.encoders.split(",")}
         for name, data in sets.items():
             log(name)
-            out["sets"][name] = run_set(data, encoders)
+            out["sets"][name] = run_set(data, encoders, args.decoders.split(","))
         rt.close()
+    drawn = [row for name, row in out["sets"].items() if name.startswith("nlupp-banking-draw")]
+    if len(drawn) > 1:
+        keys = [k for k, v in drawn[0].items() if isinstance(v, dict) and "f1" in v]
+        out["nlupp_draws"] = {k: {"f1_mean": round(statistics.mean(r[k]["f1"] for r in drawn), 4),
+                                  "f1_sd": round(statistics.stdev(r[k]["f1"] for r in drawn), 4),
+                                  "f1": [r[k]["f1"] for r in drawn]} for k in keys}
     out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=1))
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from litegate.errors import ExtractorNotFound, InvalidRequest
 from litegate.nano.encoders import EncoderRegistry
+from litegate.nano.span_scorer import SpanDoc, SpanStage, fit_stage
 from litegate.nano.versions import VersionedStore
 
 FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -66,6 +67,8 @@ class ExtractorInfo:
     learn: bool = False  # keep the texts of calls made to it, to learn from corrections (litegate.learning.loop)
     base_examples: int | None = None  # how many of its examples were given by the user (the rest were learned)
     distilled: dict[str, Any] | None = None  # how a distilled version beat the one before (litegate.learning.loop)
+    decoder: str = "crf"  # "spans": candidate spans scored per field (nano.span_scorer); "crf": the CRF's path
+    decoder_oof_f1: dict[str, float] | None = None  # each decoder's out-of-fold slot F1; the better one is kept
 
 
 def find_value(text: str, value: str) -> tuple[int, int] | None:
@@ -427,21 +430,31 @@ class _Tagger:
             self._tagger = tagger
         return self._tagger
 
-    def spans(self, doc: _Doc) -> dict[str, tuple[tuple[int, int] | None, float]]:
-        """field -> (character span or None, raw score): the best path's spans (the likeliest
-        one when a field has several), scored by the CRF's marginals."""
+    def marginals(self, doc: _Doc) -> tuple[list[str], np.ndarray]:
+        """The best tag path and each tag's marginal probability at each word (words x tags)."""
         import pycrfsuite
 
-        fields = [t[2:] for t in self.tags if t.startswith("B-")]
+        table = np.zeros((len(doc.offsets), len(self.tags)))
         if not len(doc.offsets):
-            return {name: (None, 1.0) for name in fields}
+            return [], table
         features = pycrfsuite.ItemSequence(self.features(doc))
         with self._lock:  # a crfsuite tagger holds one sequence at a time
             tagger = self._open()
             path = tagger.tag(features)
             known = set(tagger.labels())
-            marginal = {t: [tagger.marginal(t, i) if t in known else 0.0 for i in range(len(path))]
-                        for t in self.tags if t != "O"}
+            for k, t in enumerate(self.tags):
+                if t in known:
+                    table[:, k] = [tagger.marginal(t, i) for i in range(len(path))]
+        return list(path), table
+
+    def spans(self, doc: _Doc) -> dict[str, tuple[tuple[int, int] | None, float]]:
+        """field -> (character span or None, raw score): the best path's spans (the likeliest
+        one when a field has several), scored by the CRF's marginals."""
+        fields = [t[2:] for t in self.tags if t.startswith("B-")]
+        if not len(doc.offsets):
+            return {name: (None, 1.0) for name in fields}
+        path, table = self.marginals(doc)
+        marginal = {t: table[:, k].tolist() for k, t in enumerate(self.tags) if t != "O"}
         best: dict[str, tuple[tuple[int, int] | None, float]] = {}
         i = 0
         while i < len(path):
@@ -465,9 +478,11 @@ class _Tagger:
 
 class NanoExtractor:
     def __init__(self, info: ExtractorInfo, tagger: _Tagger, calibration: dict[str, Any] | None = None,
-                 examples: list[dict[str, Any]] | None = None, embeddings: np.ndarray | None = None):
+                 examples: list[dict[str, Any]] | None = None, embeddings: np.ndarray | None = None,
+                 span_stage: SpanStage | None = None):
         self.info = info
         self.tagger = tagger
+        self.span_stage = span_stage  # None: the CRF's own path decides (versions trained before the stage)
         self.calibration = calibration or {}  # "found" / "absent": isotonic maps raw score -> P(correct)
         self.examples = examples or []  # the training examples, for LLM tiers to learn from
         self.embeddings = embeddings  # their sentence vectors (float16), for retrieval
@@ -504,37 +519,53 @@ class NanoExtractor:
     @classmethod
     def train(cls, name: str, examples: list[dict[str, Any]], encoder: Any, fields: dict[str, str] | None = None,
               version: int = 1, calibrate: bool = True, learn: bool = False,
-              base_examples: int | None = None, encoder_name: str | None = None) -> NanoExtractor:
+              base_examples: int | None = None, encoder_name: str | None = None, spans: bool = True) -> NanoExtractor:
+        """``spans``: choose among candidate spans with the second stage (``nano.span_scorer``;
+        needs at least 8 examples), kept when its out-of-fold slot F1 beats the CRF's best path,
+        which otherwise decides as in versions before the stage."""
         started = time.perf_counter()
         texts, golds, fields, warnings = check_examples(examples, fields)
         docs = _prepare(texts, encoder)
         calibration: dict[str, Any] = {}
         oof_f1 = None
-        if calibrate and len(docs) >= 2 * OOF_FOLDS:
-            calibration, oof_f1 = _calibrate(docs, golds, fields, encoder)
         tagger = _Tagger.fit(docs, golds, fields, encoder)
+        stage, measured = None, {}
+        if (calibrate or spans) and len(docs) >= 2 * OOF_FOLDS:
+            folds = _oof_taggers(docs, golds, fields, encoder)
+            calibration, oof_f1 = _calibrate(docs, golds, fields, encoder, folds)
+            measured["crf"] = oof_f1
+            if spans:
+                stage, stage_f1 = _fit_span_stage(docs, golds, fields, folds, tagger)
+                if stage is not None and stage_f1 is not None:
+                    measured["spans"] = stage_f1
+                if stage is not None and (stage_f1 or 0.0) > oof_f1:  # kept only where it measures better
+                    oof_f1 = stage_f1
+                else:
+                    stage = None
         counts = Counter(n for g in golds for n in g)
         info = ExtractorInfo(name=name, version=version, fields=fields, examples=len(texts),
                              encoder=encoder_name or str(getattr(encoder, "name", "encoder")),
                              trained_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                              train_seconds=round(time.perf_counter() - started, 2),
                              field_examples={n: counts[n] for n in fields}, warnings=warnings, oof_f1=oof_f1,
-                             learn=learn, base_examples=base_examples)
+                             learn=learn, base_examples=base_examples, decoder="spans" if stage else "crf",
+                             decoder_oof_f1=measured or None)
         kept = [{"text": t, "data": {n: t[a:b] for n, (a, b) in g.items()}} for t, g in zip(texts, golds)]
-        return cls(info, tagger, calibration, kept, encoder.encode(texts).astype(np.float16))
+        return cls(info, tagger, calibration, kept, encoder.encode(texts).astype(np.float16), stage)
 
     def predict(self, texts: list[str], encoder: Any) -> list[dict[str, Any]]:
         """Per text: ``data`` (every field; null when not stated), ``spans``, ``field_confidence``
         (calibrated P(correct)) and ``confidence`` (the weakest field)."""
         results = []
         for doc in _prepare(texts, encoder):
-            raw = self.tagger.spans(doc)
+            stage = self.span_stage
+            raw = stage.spans(_span_doc(doc, self.tagger)) if stage is not None else self.tagger.spans(doc)
             data, spans, conf = {}, {}, {}
             for name in self.fields:
                 span, score = raw[name]
                 data[name] = doc.text[span[0]:span[1]] if span else None
                 spans[name] = list(span) if span else None
-                iso = self.calibration.get("found" if span else "absent")
+                iso = None if stage is not None else self.calibration.get("found" if span else "absent")
                 conf[name] = round(float(iso.predict([score])[0]) if iso is not None else score, 6)
             results.append({"data": data, "spans": spans, "field_confidence": conf,
                             "confidence": min(conf.values()) if conf else 1.0})
@@ -550,7 +581,8 @@ class NanoExtractor:
             for ex in self.examples:
                 f.write(json.dumps(ex, ensure_ascii=False) + "\n")
         with open(tmp / "model.pkl", "wb") as f:
-            pickle.dump({"tagger": self.tagger, "calibration": self.calibration, "embeddings": self.embeddings}, f)
+            pickle.dump({"tagger": self.tagger, "calibration": self.calibration, "embeddings": self.embeddings,
+                         "span_stage": self.span_stage}, f)
         tmp.rename(directory)
 
     @staticmethod
@@ -564,23 +596,51 @@ class NanoExtractor:
             state = pickle.load(f)  # written by this class, under the user's own home
         examples = [json.loads(line) for line in (directory / "examples.jsonl").read_text(encoding="utf-8")
                     .splitlines() if line.strip()]
-        return cls(info, state["tagger"], state["calibration"], examples, state.get("embeddings"))
+        return cls(info, state["tagger"], state["calibration"], examples, state.get("embeddings"),
+                   state.get("span_stage"))
+
+
+def _span_doc(doc: _Doc, tagger: _Tagger | None) -> SpanDoc:
+    """What the span stage reads of a text: its words, vectors and (given a tagger) the CRF's
+    marginals and best path."""
+    path, table = tagger.marginals(doc) if tagger is not None else ([], np.zeros((len(doc.offsets), 0)))
+    return SpanDoc(doc.text, doc.offsets, _unit(doc.vectors), table, path)
+
+
+def _oof_taggers(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
+                 encoder: Any) -> list[tuple[list[int], list[int], _Tagger]]:
+    """Per fold: the examples a CRF trained on, the ones held out of it, and the CRF."""
+    order = np.random.default_rng(0).permutation(len(docs))
+    folds = []
+    for k in range(OOF_FOLDS):
+        held = sorted(order[k::OOF_FOLDS].tolist())
+        rest = [i for i in range(len(docs)) if i not in set(held)]
+        folds.append((rest, held, _Tagger.fit([docs[i] for i in rest], [golds[i] for i in rest], fields, encoder)))
+    return folds
+
+
+def _fit_span_stage(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
+                    folds: list[tuple[list[int], list[int], _Tagger]],
+                    final: _Tagger) -> tuple[SpanStage | None, float | None]:
+    """The span stage learns from CRFs that did not see the examples they tag (out of fold), so
+    it weighs the CRF's marginals as they behave on new text."""
+    held_out = [(rest, held, [_span_doc(docs[i], tagger) for i in held], {t: j for j, t in enumerate(tagger.tags)},
+                 tagger.descriptions) for rest, held, tagger in folds]
+    return fit_stage([_span_doc(d, None) for d in docs], golds, fields, held_out,
+                     {t: j for j, t in enumerate(final.tags)}, final.descriptions)
 
 
 def _calibrate(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
-               encoder: Any) -> tuple[dict[str, Any], float]:
-    """Isotonic maps from raw scores to P(correct), fitted on out-of-fold predictions; and the
-    out-of-fold slot F1 (an honest estimate of what to expect)."""
+               encoder: Any, folds: list[tuple[list[int], list[int], _Tagger]] | None = None
+               ) -> tuple[dict[str, Any], float]:
+    """Isotonic maps from the CRF's raw scores to P(correct), fitted on out-of-fold predictions;
+    and the out-of-fold slot F1 (an honest estimate of what to expect)."""
     from sklearn.isotonic import IsotonicRegression
 
     found: list[tuple[float, float]] = []
     absent: list[tuple[float, float]] = []
     tp = fp = fn = 0
-    order = np.random.default_rng(0).permutation(len(docs))
-    for k in range(OOF_FOLDS):
-        held = sorted(order[k::OOF_FOLDS].tolist())
-        train = [i for i in range(len(docs)) if i not in set(held)]
-        tagger = _Tagger.fit([docs[i] for i in train], [golds[i] for i in train], fields, encoder)
+    for _, held, tagger in folds if folds is not None else _oof_taggers(docs, golds, fields, encoder):
         for i in held:
             raw = tagger.spans(docs[i])
             for name in fields:

@@ -1,0 +1,370 @@
+"""The nano extractor's second stage: each candidate span (the CRF's spans and the typed
+recognizers' dates, times, durations, amounts and numbers) is scored against each field by one
+logistic model whose weights every field shares.
+
+Why shared weights: ~100 training utterances hold one or two examples of a field such as
+``time_to``; a per-field model learns nothing from them, while features that say how a span
+relates to *a* field (the CRF's marginal for it, the span's likeness to its training values and
+description, whether the span's kinds are the words its name is made of, what kinds its training
+values were) are learned from every field's examples at once and carry to fields never seen.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from litegate.nano.spans import KINDS, TEMPORAL_PART, Candidate, candidates, name_kinds, word_kinds
+
+_BOUNDARY_OPENERS = ("in", "the", "a", "an", "within", "on", "at", "for", "from", "last", "next", "this")
+_CONNECTORS = {"and", "to", "until", "till", "-", "through", "or", ","}
+MARGINAL_FLOOR = 0.1  # a word whose B marginal for a field is over this opens a candidate span
+THRESHOLD = 0.15  # a pair is a value at this raw score or more (chosen on development data: NLU++ banking)
+PROPER = True  # a span is a field's value when the model gives it at least this
+SCORER_C = 3.0
+
+
+def normalize(s: str) -> str:
+    return " ".join(s.split()).strip(" .,;:!?\"'").lower()
+
+
+@dataclass
+class SpanDoc:
+    """What the scorer reads of one text: words, unit word vectors, the CRF's marginals."""
+
+    text: str
+    offsets: np.ndarray  # (t, 2) character ranges of the words
+    vectors: np.ndarray  # (t, dim) unit rows
+    marginals: np.ndarray  # (t, tags) the CRF's marginal probability of each tag at each word
+    path: list[str]  # the CRF's best tag sequence
+
+    @property
+    def words(self) -> list[str]:
+        return [self.text[a:b] for a, b in self.offsets]
+
+    def span_text(self, a: int, b: int) -> str:
+        return self.text[int(self.offsets[a][0]):int(self.offsets[b - 1][1])]
+
+
+@dataclass
+class FieldStats:
+    """What the training examples say about each field."""
+
+    fields: list[str]
+    values: list[set[str]]  # normalized training values
+    centroids: np.ndarray  # (fields, dim) unit mean of the values' word vectors (zero: none)
+    value_vectors: list[np.ndarray]  # per field (n, dim) unit mean vector of each value
+    profiles: np.ndarray  # (fields, kinds) mean kinds of the values the recognizers read
+    typed_share: np.ndarray  # (fields,) the share of values a recognizer finds exactly
+    prior: np.ndarray  # (fields,) log of the share of texts that state the field
+    name_kinds: list[set[str]]
+    description_kinds: list[set[str]]
+    descriptions: np.ndarray  # (fields, dim) unit description vectors (zero: no description)
+    left: np.ndarray  # (fields, dim) unit mean vector of the word before each value (zero: none)
+    right: np.ndarray  # (fields, dim) the same for the word after
+
+
+def _kind_vector(kinds: frozenset[str] | set[str]) -> np.ndarray:
+    return np.array([float(k in kinds) for k in KINDS])
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    n = float(np.linalg.norm(v))
+    return v / n if n > 1e-9 else v * 0.0
+
+
+def word_span(offsets: np.ndarray, span: tuple[int, int]) -> tuple[int, int] | None:
+    inside = [i for i, (s, e) in enumerate(offsets) if s < span[1] and e > span[0]]
+    return (inside[0], inside[-1] + 1) if inside else None
+
+
+def fit_stats(docs: list[SpanDoc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
+              descriptions: np.ndarray) -> FieldStats:
+    names = list(fields)
+    dim = docs[0].vectors.shape[1] if docs else 0
+    values: list[set[str]] = [set() for _ in names]
+    vecs: list[list[np.ndarray]] = [[] for _ in names]
+    kinds: list[list[np.ndarray]] = [[] for _ in names]
+    found = np.zeros(len(names))
+    counts = np.zeros(len(names))
+    left, right = np.zeros((len(names), dim), np.float32), np.zeros((len(names), dim), np.float32)
+    for d, gold in zip(docs, golds):
+        typed = {(c.start, c.end): c for c in candidates(d.words)}
+        for k, name in enumerate(names):
+            if name not in gold:
+                continue
+            counts[k] += 1
+            values[k].add(normalize(d.text[gold[name][0]:gold[name][1]]))
+            ws = word_span(d.offsets, gold[name])
+            if ws is None:
+                continue
+            vecs[k].append(_unit(d.vectors[ws[0]:ws[1]].mean(0)))
+            if ws[0]:
+                left[k] += d.vectors[ws[0] - 1]
+            if ws[1] < len(d.offsets):
+                right[k] += d.vectors[ws[1]]
+            if ws in typed:
+                found[k] += 1
+                kinds[k].append(_kind_vector(typed[ws].kinds))
+    centroids = np.zeros((len(names), dim), np.float32)
+    for k in range(len(names)):
+        if vecs[k]:
+            centroids[k] = _unit(np.mean(vecs[k], 0))
+    profiles = np.array([np.mean(kinds[k], 0) if kinds[k] else np.zeros(len(KINDS)) for k in range(len(names))])
+    read = [name_kinds(n, fields[n]) for n in names]
+    return FieldStats(names, values, centroids,
+                      [np.array(v, np.float32).reshape(-1, dim) for v in vecs], profiles,
+                      found / np.maximum(counts, 1), np.log((counts + 1) / (len(docs) + 2)),
+                      [r[0] for r in read], [r[1] for r in read], descriptions,
+                      np.array([_unit(r) for r in left]).reshape(-1, dim),
+                      np.array([_unit(r) for r in right]).reshape(-1, dim))
+
+
+def _crf_spans(doc: SpanDoc, tag_index: dict[str, int], fields: list[str]) -> set[tuple[int, int]]:
+    """Spans the CRF proposes: its best path's, and where a field's B marginal is high."""
+    out: set[tuple[int, int]] = set()
+    path, t = doc.path, len(doc.path)
+    i = 0
+    while i < t:
+        if path[i].startswith("B-"):
+            j = i + 1
+            while j < t and path[j] == "I-" + path[i][2:]:
+                j += 1
+            out.add((i, j))
+            i = j
+        else:
+            i += 1
+    for name in fields:
+        b, inside = tag_index.get("B-" + name), tag_index.get("I-" + name)
+        if b is None or inside is None:
+            continue
+        for start in np.flatnonzero(doc.marginals[:, b] > MARGINAL_FLOOR).tolist():
+            j = start + 1
+            while j < t and doc.marginals[j, inside] > 0.3:
+                j += 1
+            out.add((start, j))
+    return out
+
+
+def _proper_runs(words: list[str]) -> list[tuple[int, int]]:
+    """Runs of capitalised words past the first word ("Amazon Prime Video"): names of things."""
+    out, i = [], 1
+    while i < len(words):
+        if words[i][:1].isupper() and words[i] != "I":
+            j = i
+            while j < len(words) and (words[j][:1].isupper() or words[j] in ("&", "'s")) and words[j] != "I":
+                j += 1
+            out.append((i, j))
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def spans_of(doc: SpanDoc, tag_index: dict[str, int], fields: list[str]) -> list[Candidate]:
+    found = {(c.start, c.end): c for c in candidates(doc.words)}
+    for a, b in _proper_runs(doc.words) if PROPER else []:
+        found.setdefault((a, b), Candidate(a, b, frozenset({"name"}), "proper"))
+    for a, b in _crf_spans(doc, tag_index, fields):
+        found.setdefault((a, b), Candidate(a, b, frozenset(), "crf"))
+    return sorted(found.values(), key=lambda c: (c.start, c.end))
+
+
+def _span_features(doc: SpanDoc, c: Candidate, crf: set[tuple[int, int]], kinds: list[set[str]]) -> list[float]:
+    """What a span is, whatever the field: its source, edges, length, and whether it stops
+    short of a date or number next to it (a value cut in two)."""
+    words = [w.lower() for w in doc.words[c.start:c.end]]
+    n = len(words)
+    before = kinds[c.start - 1] if c.start else set()
+    after = kinds[c.end] if c.end < len(kinds) else set()
+    typed = c.source != "crf"
+    return [float(c.source == "temporal"), float(c.source in ("amount", "number")), float((c.start, c.end) in crf),
+            float(c.source == "proper"),
+            float(words[0] in _BOUNDARY_OPENERS), float(words[0] == "the"), float(words[-1] == "ago"),
+            float(any(w in _CONNECTORS for w in words[1:-1])), float(n == 1), float(n == 2), float(n >= 4),
+            float(all(w[:1].isupper() for w in doc.words[c.start:c.end])),
+            float(not words[-1][:1].isalnum() and not typed), float(not words[0][:1].isalnum()),
+            float(bool(before & TEMPORAL_PART)), float(bool(after & TEMPORAL_PART)),
+            float("digits" in before or "digits" in after)]
+
+
+def pair_features(doc: SpanDoc, cands: list[Candidate], stats: FieldStats,
+                  tag_index: dict[str, int]) -> np.ndarray:
+    """(candidates x fields, features): rows in candidate-major order."""
+    crf = _crf_spans(doc, tag_index, stats.fields)
+    t = len(doc.path)
+    kinds = word_kinds(doc.words)
+    zero = np.zeros(doc.vectors.shape[1], np.float32)
+    rows = []
+    for c in cands:
+        a, b = c.start, c.end
+        shared = _span_features(doc, c, crf, kinds)
+        to_left = stats.left @ (doc.vectors[a - 1] if a else zero)
+        to_right = stats.right @ (doc.vectors[b] if b < t else zero)
+        v = _unit(doc.vectors[a:b].mean(0))
+        kv = _kind_vector(c.kinds)
+        text = normalize(doc.span_text(a, b))
+        in_any = [text in vals for vals in stats.values]
+        for k, name in enumerate(stats.fields):
+            bi, ii = tag_index.get("B-" + name), tag_index.get("I-" + name)
+            mb = float(doc.marginals[a, bi]) if bi is not None else 0.0
+            mi = float(np.mean(doc.marginals[a + 1:b, ii])) if ii is not None and b > a + 1 else 1.0
+            mout = 1.0 - (float(doc.marginals[b, ii]) if ii is not None and b < t else 0.0)
+            mspan = mb * (float(np.prod(doc.marginals[a + 1:b, ii])) if ii is not None else 0.0) * mout
+            on_path = float(doc.path[a] == "B-" + name and all(p == "I-" + name for p in doc.path[a + 1:b])
+                            and (b >= t or doc.path[b] != "I-" + name))
+            nk, dk = stats.name_kinds[k], stats.description_kinds[k]
+            near = float((stats.value_vectors[k] @ v).max()) if len(stats.value_vectors[k]) else 0.0
+            prof = stats.profiles[k]
+            rows.append(shared + [
+                mb, mi, mout, math.log(max(mspan, 1e-4)), on_path,
+                float(stats.centroids[k] @ v), near,
+                float(stats.descriptions[k] @ v) if len(stats.descriptions) else 0.0,
+                len(c.kinds & nk) / max(1, len(nk)), len(nk - c.kinds) / max(1, len(nk)) if c.kinds else 0.0,
+                len(c.kinds & dk) / max(1, len(dk)), float(bool(nk or dk)),
+                float(prof @ kv / max(1e-9, float(np.linalg.norm(prof) * np.linalg.norm(kv)))) if c.kinds else 0.0,
+                stats.typed_share[k] * float(c.source != "crf"), (1 - stats.typed_share[k]) * float(c.source == "crf"),
+                float(in_any[k]), float(any(in_any[:k] + in_any[k + 1:])), float(stats.prior[k]),
+                float(to_left[k]), float(to_right[k])])
+    return np.array(rows, np.float32).reshape(len(cands) * len(stats.fields), -1)
+
+
+def labels_for(doc: SpanDoc, cands: list[Candidate], gold: dict[str, tuple[int, int]], fields: list[str]) -> np.ndarray:
+    want = {name: normalize(doc.text[s:e]) for name, (s, e) in gold.items()}
+    return np.array([float(name in want and normalize(doc.span_text(c.start, c.end)) == want[name])
+                     for c in cands for name in fields])
+
+
+class SpanScorer:
+    """A logistic model over (span, field) pairs, its feature scaling, and an isotonic map from
+    its scores to P(correct) fitted on cross-validated scores of the training pairs."""
+
+    def __init__(self, model: Any, mean: np.ndarray, scale: np.ndarray, calibration: Any = None,
+                 held: np.ndarray | None = None):
+        self.model, self.mean, self.scale, self.calibration = model, mean, scale, calibration
+        self.held = held  # the training pairs' cross-validated scores (not kept when saved)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "held": None}
+
+    @classmethod
+    def fit(cls, x: np.ndarray, y: np.ndarray, groups: np.ndarray) -> SpanScorer | None:
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.isotonic import IsotonicRegression
+        from sklearn.linear_model import LogisticRegression
+
+        if len(set(y.tolist())) < 2:
+            return None
+        mean, scale = x.mean(0), np.maximum(x.std(0), 1e-6)
+        z = (x - mean) / scale
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = LogisticRegression(C=SCORER_C, max_iter=1000).fit(z, y)
+            held = np.zeros(len(y))
+            folds = np.unique(groups)
+            for g in folds:
+                part = groups == g
+                if len(set(y[~part].tolist())) == 2:
+                    held[part] = LogisticRegression(C=SCORER_C, max_iter=1000).fit(z[~part], y[~part]) \
+                        .predict_proba(z[part])[:, 1]
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(held, y) if len(folds) > 1 else None
+        return cls(model, mean, scale, iso, held)
+
+    def scores(self, x: np.ndarray) -> np.ndarray:
+        if not len(x):
+            return np.zeros(0)
+        return np.asarray(self.model.predict_proba((x - self.mean) / self.scale)[:, 1])
+
+
+def choose(doc: SpanDoc, cands: list[Candidate], fields: list[str], scores: np.ndarray,
+           threshold: float = THRESHOLD) -> dict[str, tuple[tuple[int, int] | None, float]]:
+    """Field -> (character span or None, score): the best pairs first, one span per field, no
+    two fields on overlapping words; a field with no pair over ``threshold`` is absent, scored
+    by how sure the model is that none of its pairs is right."""
+    grid = scores.reshape(len(cands), len(fields)) if len(cands) else np.zeros((0, len(fields)))
+    out: dict[str, tuple[tuple[int, int] | None, float]] = {}
+    taken = np.zeros(len(doc.path), bool)
+    for flat in np.argsort(-grid, axis=None, kind="stable"):
+        ci, k = divmod(int(flat), len(fields))
+        if grid[ci, k] < threshold:
+            break
+        c = cands[ci]
+        if fields[k] in out or taken[c.start:c.end].any():
+            continue
+        taken[c.start:c.end] = True
+        out[fields[k]] = ((int(doc.offsets[c.start][0]), int(doc.offsets[c.end - 1][1])), float(grid[ci, k]))
+    for k, name in enumerate(fields):
+        if name not in out:
+            out[name] = (None, float(1.0 - grid[:, k].max()) if len(grid) else 1.0)
+    return out
+
+
+class SpanStage:
+    """The fitted second stage: the field statistics of all training examples, the scorer, and
+    the threshold its raw scores are read at."""
+
+    def __init__(self, fields: list[str], tag_index: dict[str, int], stats: FieldStats, scorer: SpanScorer,
+                 threshold: float = THRESHOLD):
+        self.fields, self.tag_index, self.stats = fields, tag_index, stats
+        self.scorer, self.threshold = scorer, threshold
+
+    def spans(self, doc: SpanDoc) -> dict[str, tuple[tuple[int, int] | None, float]]:
+        """Field -> (character span or None, calibrated P(correct))."""
+        cands = spans_of(doc, self.tag_index, self.fields) if len(doc.path) else []
+        raw = self.scorer.scores(pair_features(doc, cands, self.stats, self.tag_index)) if cands else np.zeros(0)
+        chosen = choose(doc, cands, self.fields, raw, self.threshold)
+        iso = self.scorer.calibration
+        out: dict[str, tuple[tuple[int, int] | None, float]] = {}
+        for name, (span, score) in chosen.items():
+            if iso is None:
+                out[name] = (span, score)
+            elif span is not None:
+                out[name] = (span, float(iso.predict([score])[0]))
+            else:  # sure it is absent as far as its likeliest pair is unlikely
+                out[name] = (None, float(1.0 - iso.predict([1.0 - score])[0]))
+        return out
+
+
+def fit_stage(train_docs: list[SpanDoc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
+              held_out: list[tuple[list[int], list[int], list[SpanDoc], dict[str, int], np.ndarray]],
+              final_tags: dict[str, int], final_descriptions: np.ndarray) -> tuple[SpanStage | None, float | None]:
+    """The stage from out-of-fold CRF outputs: ``held_out`` holds per fold (the examples it
+    trained on, the examples it tagged, their SpanDocs with that fold's marginals, its tag index
+    and description vectors). Returns the stage (None when the examples hold no value at all)
+    and the out-of-fold slot F1 of its choices."""
+    names = list(fields)
+    xs, ys, groups, items = [], [], [], []
+    for fold, (rest, held, docs, tag_index, descriptions) in enumerate(held_out):
+        stats = fit_stats([train_docs[i] for i in rest], [golds[i] for i in rest], fields, descriptions)
+        for i, doc in zip(held, docs):
+            cands = spans_of(doc, tag_index, names)
+            items.append((i, doc, cands))
+            if cands:
+                xs.append(pair_features(doc, cands, stats, tag_index))
+                ys.append(labels_for(doc, cands, golds[i], names))
+                groups.append(np.full(len(cands) * len(names), fold))
+    if not xs:
+        return None, None
+    x, y = np.vstack(xs), np.concatenate(ys)
+    scorer = SpanScorer.fit(x, y, np.concatenate(groups))
+    if scorer is None:
+        return None, None
+    held_scores = scorer.held if scorer.held is not None else scorer.scores(x)
+    tp = fp = fn = 0
+    at = 0
+    for i, doc, cands in items:
+        n = len(cands) * len(names)
+        chosen = choose(doc, cands, names, held_scores[at:at + n], THRESHOLD)
+        at += n
+        for name in names:
+            span, gold = chosen[name][0], golds[i].get(name)
+            right = span is not None and gold is not None and \
+                normalize(doc.text[span[0]:span[1]]) == normalize(doc.text[gold[0]:gold[1]])
+            tp, fp, fn = tp + right, fp + (span is not None and not right), fn + (gold is not None and not right)
+    stats = fit_stats(train_docs, golds, fields, final_descriptions)
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    return SpanStage(names, final_tags, stats, scorer), round(f1, 4)
