@@ -6,9 +6,10 @@ measure it against the fixed thresholds it replaces, on the tuning and the untou
                                      [--recall R] [--against SAVED.json] [--write]
 
 ``MEASURED`` holds cases with the lite model's call probability (an LLM pass each);
-``ENCODER`` (``--encoder-only``) every case with the encoder's signals alone. The encoder
-stage is fitted on every tuning case, the mix with the model's probability on the measured
-ones. Prints JSON: decision accuracy (a call when one is due, none when none is) of the fixed
+``ENCODER`` (``--encoder-only``) every case with the encoder's signals alone (a measured case
+takes its encoder signals from there, so a signal added since its LLM pass is read too). The
+encoder stage is fitted on every tuning case, the mix with the model's probability on the
+measured ones. Prints JSON: decision accuracy (a call when one is due, none when none is) of the fixed
 rule (p_call >= 0.5 or tool_match >= 0.16) and of the learned decision on the measured cases,
 per split and source, and of the learned decision on every case with the call probability at
 the measured cases' median (``--against`` scores an earlier saved decision the same way).
@@ -63,6 +64,14 @@ def threshold_for_recall(probabilities: list[float], recall: float) -> float:
     ordered = sorted(probabilities, reverse=True)
     k = max(0, min(len(ordered) - 1, math.ceil(recall * len(ordered)) - 1))
     return round(min(0.5, ordered[k]), 4)
+
+
+def with_encoder_signals(row: dict[str, Any], encoder_row: dict[str, Any] | None) -> dict[str, Any]:
+    """A measured case with the encoder's signals of its encoder-only row (measured by the current
+    code, so a signal added since the call probability was measured is there too)."""
+    if encoder_row is None:
+        return row
+    return {**row, "features": {**encoder_row["features"], "logit_p_call": row["features"]["logit_p_call"]}}
 
 
 def median_p_call(measured: list[dict[str, Any]]) -> float:
@@ -153,8 +162,8 @@ def main() -> None:
     ap.add_argument("--wording", default="exact", help="which wording of the relevance question to use")
     ap.add_argument("--write", action="store_true", help="save as the shipped decision")
     args = ap.parse_args()
-    measured = read(args.measured)
     by_id = {r["id"]: r for r in (read(args.encoder_rows) if args.encoder_rows else [])}
+    measured = [with_encoder_signals(r, by_id.get(r["id"])) for r in read(args.measured)]
     by_id.update({r["id"]: r for r in measured})  # a measured case replaces its encoder-only row
     fill = median_p_call(measured)
     if args.relevance_rows:
