@@ -9,8 +9,9 @@ measure it against the fixed thresholds it replaces, on the tuning and the untou
 ``ENCODER`` (``--encoder-only``) every case with the encoder's signals alone (a measured case
 takes its encoder signals from there, so a signal added since its LLM pass is read too). The
 encoder stage is fitted on every tuning case, the mix with the model's probability on the
-measured ones. Prints JSON: decision accuracy (a call when one is due, none when none is) of the fixed
-rule (p_call >= 0.5 or tool_match >= 0.16) and of the learned decision on the measured cases,
+measured ones. Prints JSON: each encoder signal's AUC alone, and decision accuracy (a call when
+one is due, none when none is) of the fixed rule (p_call >= 0.5 or tool_match >= 0.16) and of the
+learned decision on the measured cases,
 per split and source, and of the learned decision on every case with the call probability at
 the measured cases' median (``--against`` scores an earlier saved decision the same way).
 ``--recall R`` sets the decision's threshold on the tuning cases: the highest that still calls
@@ -136,6 +137,19 @@ def relevance_report(rows: list[dict[str, Any]], models: dict[str, ToolDecision]
     return out
 
 
+def signal_auc(everything: dict[str, list[dict[str, Any]]], names: list[str]) -> dict[str, Any]:
+    """Each signal's AUC alone against "a call is due", per split, on BFCL with the generated negatives
+    and on the project's own cases apart (where the encoder is weakest)."""
+    out: dict[str, Any] = {}
+    for split, rows in everything.items():
+        for part, keep in (("bfcl_and_generated", False), ("own", True)):
+            sub = [r for r in rows if r["source"].startswith("project") == keep]
+            if len({r["call"] for r in sub}) == 2:
+                out.setdefault(split, {})[part] = {k: round(roc_auc_score(
+                    [r["call"] for r in sub], [r["features"][k] for r in sub]), 3) for k in names}
+    return out
+
+
 def scored(model: ToolDecision, fill: float, measured: dict[str, list[dict[str, Any]]],
            everything: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     def on_measured(r: dict[str, Any]) -> bool:
@@ -174,6 +188,7 @@ def main() -> None:
     print(json.dumps({
         "bench": "tool_decision_fit", "features": list(FEATURES),
         "encoder_coef": [round(c, 3) for c in model.coef], "mix": [round(c, 3) for c in model.mix],
+        "auc_per_signal": signal_auc(everything, model.encoder_features),
         "fixed_thresholds_measured_cases": {s: accuracy(rows, rule_call) for s, rows in split.items()},
         "learned": scored(model, fill, split, everything),
         **({"against": {"path": str(args.against), **scored(ToolDecision.load(args.against), fill, split,
