@@ -162,7 +162,8 @@ def tool_signals(encoder: Any, request: str, functions: list[Any]) -> tuple[dict
     # the parameters, the tool's name words and the request's words in one encoder batch
     param_texts = [f"{k.replace('_', ' ')}: {v.get('description', '')}" for k, v in params]
     named, said = name_words(best), sorted({w for w in _REQUEST_WORD.findall(request.lower()) if len(w) > 2})
-    more = encoder.encode(param_texts + named + said) if param_texts or (named and said) else None
+    batch = param_texts + named + said
+    more = encoder.encode(batch) if batch else np.zeros((0, 1))
     each = more[:len(params)] @ vectors[0] if params else np.array([short.max()])
     return {"tool_match": float(short.max()), "param_match": float(full.max()),
             "overlap": len(own & words) / max(len(own), 1),
