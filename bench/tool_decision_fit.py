@@ -36,7 +36,7 @@ from typing import Any
 
 from sklearn.metrics import roc_auc_score
 
-from litegate.chat.decision import FEATURES, SHIPPED, ToolDecision, fit, logit, rule_of_thresholds
+from litegate.chat.decision import ENCODER_FEATURES, FEATURES, SHIPPED, ToolDecision, fit, logit, rule_of_thresholds
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -98,12 +98,15 @@ def fitted(tuning: list[dict[str, Any]], fill: float, own_weight: float, recall:
     for r in tuning:
         sources[r["source"]] = sources.get(r["source"], 0) + 1
     weights = [own_weight if r["source"].startswith("project") else 1.0 for r in tuning]
-    model = fit([r["features"] for r in tuning], [r["call"] for r in tuning], weights, trained_on={
+    trained_on = {
         "cases": len(tuning), "with_p_call": sum("p_call" in r for r in tuning), "sources": sources,
         "own_weight": own_weight,
         "data": "BFCL v4 non-live categories (Apache-2.0, gorilla repository; the tuning half by id hash), "
                 "generated related-tool negatives, litegate's own tuning set (chat/tool_cases.py); "
-                "the model's call probability measured on the lite model"})
+                "the model's call probability measured on the lite model"}
+    # the encoder signals every row carries (rows recorded before a signal was added lack it)
+    present = tuple(k for k in ENCODER_FEATURES if all(k in r["features"] for r in tuning))
+    model = fit([r["features"] for r in tuning], [r["call"] for r in tuning], weights, trained_on, present)
     if recall:
         due = [r for r in tuning if r["call"]]  # the relevance pass at its median where it was not measured
         model.threshold = threshold_for_recall(
