@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fakes import FakeEncoder, FakeEngine
 
@@ -125,6 +126,18 @@ def test_a_decision_fitted_before_a_signal_was_added_still_loads_and_reads_its_o
     assert again.probability(rows[0]) == pytest.approx(old.probability(rows[0]))
     mine = refit(again, rows[:2], labels[:2])
     assert mine.encoder_features == ["tool_match", "overlap"]
+    encoded: list[str] = []
+
+    class Recording(FakeEncoder):
+        def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+            encoded.extend(texts)
+            return super().encode(texts, batch_size)
+
+    messages = [{"role": "user", "content": "area of a triangle with base 10 and height 5"}]
+    info = decide(again, 0.3, False, messages, parse_tools([WEATHER, AREA]), Recording())
+    assert "p_due" in info and "triangle" not in encoded  # name_cover's words are not encoded for it
+    decide(fit(rows, labels), 0.3, False, messages, parse_tools([WEATHER, AREA]), Recording())
+    assert "triangle" in encoded and "height" in encoded
 
 
 def test_supplied_reads_the_request_against_each_required_parameter() -> None:

@@ -147,9 +147,11 @@ def name_words(fn: Any) -> list[str]:
     return [w.lower() for w in words if len(w) > 2 and w.lower() not in _GENERIC_NAME_WORDS]
 
 
-def tool_signals(encoder: Any, request: str, functions: list[Any]) -> tuple[dict[str, float], Any]:
+def tool_signals(encoder: Any, request: str, functions: list[Any], name_cover: bool = True
+                 ) -> tuple[dict[str, float], Any]:
     """``encoder_signals``, and the tool they read the request against: the closest by name and
-    description (``best_function``'s choice, from the same vectors)."""
+    description (``best_function``'s choice, from the same vectors). Without ``name_cover`` that
+    signal is left out (its words are not encoded: a decision that does not read it)."""
     texts = [request] + [tool_text(f) for f in functions] + [tool_text(f, True) for f in functions]
     vectors = encoder.encode(texts)
     n = len(functions)
@@ -161,16 +163,19 @@ def tool_signals(encoder: Any, request: str, functions: list[Any]) -> tuple[dict
     params = required_params(best)
     # the parameters, the tool's name words and the request's words in one encoder batch
     param_texts = [f"{k.replace('_', ' ')}: {v.get('description', '')}" for k, v in params]
-    named, said = name_words(best), sorted({w for w in _REQUEST_WORD.findall(request.lower()) if len(w) > 2})
+    named = name_words(best) if name_cover else []
+    said = sorted({w for w in _REQUEST_WORD.findall(request.lower()) if len(w) > 2}) if name_cover else []
     batch = param_texts + named + said
     more = encoder.encode(batch) if batch else np.zeros((0, 1))
     each = more[:len(params)] @ vectors[0] if params else np.array([short.max()])
-    return {"tool_match": float(short.max()), "param_match": float(full.max()),
-            "overlap": len(own & words) / max(len(own), 1),
-            "fillable": 1.0 if not needed else min(1.0, len(numbers(request)) / needed),
-            "param_mean": float(each.mean()), "param_min": float(each.min()),
-            "supplied": supplied(request, params),
-            "name_cover": _name_cover(more, len(params), len(named), len(said))}, best
+    signals = {"tool_match": float(short.max()), "param_match": float(full.max()),
+               "overlap": len(own & words) / max(len(own), 1),
+               "fillable": 1.0 if not needed else min(1.0, len(numbers(request)) / needed),
+               "param_mean": float(each.mean()), "param_min": float(each.min()),
+               "supplied": supplied(request, params)}
+    if name_cover:
+        signals["name_cover"] = _name_cover(more, len(params), len(named), len(said))
+    return signals, best
 
 
 def _name_cover(vectors: Any, skip: int, named: int, said: int) -> float:
@@ -399,8 +404,9 @@ def decide(model: ToolDecision | None, p_call: float, after_result: bool, messag
     learned decision (``p_relevant`` in the report when it was made)."""
     info: dict[str, Any] = {"p_call": round(p_call, 4), "tool_match": None, "after_result": after_result}
     request = last_user_text(messages)
-    signals, best = tool_signals(encoder, request, functions) if encoder is not None and request and functions \
-        else (None, None)
+    reads_cover = model is not None and "name_cover" in model.encoder_features
+    signals, best = tool_signals(encoder, request, functions, reads_cover) \
+        if encoder is not None and request and functions else (None, None)
     if signals is not None:
         info["tool_match"] = round(signals["tool_match"], 4)
     if after_result:
