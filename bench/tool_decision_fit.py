@@ -6,10 +6,12 @@ measure it against the fixed thresholds it replaces, on the tuning and the untou
                                      [--recall R] [--against SAVED.json] [--write]
 
 ``MEASURED`` holds cases with the lite model's call probability (an LLM pass each);
-``ENCODER`` (``--encoder-only``) every case with the encoder's signals alone. The encoder
-stage is fitted on every tuning case, the mix with the model's probability on the measured
-ones. Prints JSON: decision accuracy (a call when one is due, none when none is) of the fixed
-rule (p_call >= 0.5 or tool_match >= 0.16) and of the learned decision on the measured cases,
+``ENCODER`` (``--encoder-only``) every case with the encoder's signals alone (a measured case
+takes its encoder signals from there, so a signal added since its LLM pass is read too). The
+encoder stage is fitted on every tuning case, the mix with the model's probability on the
+measured ones. Prints JSON: each encoder signal's AUC alone, and decision accuracy (a call when
+one is due, none when none is) of the fixed rule (p_call >= 0.5 or tool_match >= 0.16) and of the
+learned decision on the measured cases,
 per split and source, and of the learned decision on every case with the call probability at
 the measured cases' median (``--against`` scores an earlier saved decision the same way).
 ``--recall R`` sets the decision's threshold on the tuning cases: the highest that still calls
@@ -34,7 +36,7 @@ from typing import Any
 
 from sklearn.metrics import roc_auc_score
 
-from litegate.chat.decision import FEATURES, SHIPPED, ToolDecision, fit, logit, rule_of_thresholds
+from litegate.chat.decision import ENCODER_FEATURES, FEATURES, SHIPPED, ToolDecision, fit, logit, rule_of_thresholds
 
 
 def read(path: Path) -> list[dict[str, Any]]:
@@ -65,6 +67,14 @@ def threshold_for_recall(probabilities: list[float], recall: float) -> float:
     return round(min(0.5, ordered[k]), 4)
 
 
+def with_encoder_signals(row: dict[str, Any], encoder_row: dict[str, Any] | None) -> dict[str, Any]:
+    """A measured case with the encoder's signals of its encoder-only row (measured by the current
+    code, so a signal added since the call probability was measured is there too)."""
+    if encoder_row is None:
+        return row
+    return {**row, "features": {**encoder_row["features"], "logit_p_call": row["features"]["logit_p_call"]}}
+
+
 def median_p_call(measured: list[dict[str, Any]]) -> float:
     """The call log-odds that stands in for cases whose call probability was not measured."""
     median = sorted(r["features"]["logit_p_call"] for r in measured if r["split"] == "tuning")
@@ -88,12 +98,15 @@ def fitted(tuning: list[dict[str, Any]], fill: float, own_weight: float, recall:
     for r in tuning:
         sources[r["source"]] = sources.get(r["source"], 0) + 1
     weights = [own_weight if r["source"].startswith("project") else 1.0 for r in tuning]
-    model = fit([r["features"] for r in tuning], [r["call"] for r in tuning], weights, trained_on={
+    trained_on = {
         "cases": len(tuning), "with_p_call": sum("p_call" in r for r in tuning), "sources": sources,
         "own_weight": own_weight,
         "data": "BFCL v4 non-live categories (Apache-2.0, gorilla repository; the tuning half by id hash), "
                 "generated related-tool negatives, litegate's own tuning set (chat/tool_cases.py); "
-                "the model's call probability measured on the lite model"})
+                "the model's call probability measured on the lite model"}
+    # the encoder signals every row carries (rows recorded before a signal was added lack it)
+    present = tuple(k for k in ENCODER_FEATURES if all(k in r["features"] for r in tuning))
+    model = fit([r["features"] for r in tuning], [r["call"] for r in tuning], weights, trained_on, present)
     if recall:
         due = [r for r in tuning if r["call"]]  # the relevance pass at its median where it was not measured
         model.threshold = threshold_for_recall(
@@ -127,6 +140,19 @@ def relevance_report(rows: list[dict[str, Any]], models: dict[str, ToolDecision]
     return out
 
 
+def signal_auc(everything: dict[str, list[dict[str, Any]]], names: list[str]) -> dict[str, Any]:
+    """Each signal's AUC alone against "a call is due", per split, on BFCL with the generated negatives
+    and on the project's own cases apart (where the encoder is weakest)."""
+    out: dict[str, Any] = {}
+    for split, rows in everything.items():
+        for part, keep in (("bfcl_and_generated", False), ("own", True)):
+            sub = [r for r in rows if r["source"].startswith("project") == keep]
+            if len({r["call"] for r in sub}) == 2:
+                out.setdefault(split, {})[part] = {k: round(roc_auc_score(
+                    [r["call"] for r in sub], [r["features"][k] for r in sub]), 3) for k in names}
+    return out
+
+
 def scored(model: ToolDecision, fill: float, measured: dict[str, list[dict[str, Any]]],
            everything: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     def on_measured(r: dict[str, Any]) -> bool:
@@ -153,8 +179,8 @@ def main() -> None:
     ap.add_argument("--wording", default="exact", help="which wording of the relevance question to use")
     ap.add_argument("--write", action="store_true", help="save as the shipped decision")
     args = ap.parse_args()
-    measured = read(args.measured)
     by_id = {r["id"]: r for r in (read(args.encoder_rows) if args.encoder_rows else [])}
+    measured = [with_encoder_signals(r, by_id.get(r["id"])) for r in read(args.measured)]
     by_id.update({r["id"]: r for r in measured})  # a measured case replaces its encoder-only row
     fill = median_p_call(measured)
     if args.relevance_rows:
@@ -165,6 +191,7 @@ def main() -> None:
     print(json.dumps({
         "bench": "tool_decision_fit", "features": list(FEATURES),
         "encoder_coef": [round(c, 3) for c in model.coef], "mix": [round(c, 3) for c in model.mix],
+        "auc_per_signal": signal_auc(everything, model.encoder_features),
         "fixed_thresholds_measured_cases": {s: accuracy(rows, rule_call) for s, rows in split.items()},
         "learned": scored(model, fill, split, everything),
         **({"against": {"path": str(args.against), **scored(ToolDecision.load(args.against), fill, split,

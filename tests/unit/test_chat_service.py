@@ -187,7 +187,7 @@ TOOLS = [{"type": "function", "function": {"name": "get_weather", "description":
 
 def test_a_decision_that_reads_the_relevance_pass_asks_the_model_about_the_best_tool(tmp_path: Path) -> None:
     rows = [{"logit_p_call": -2.0, "tool_match": m, "param_match": m, "overlap": m, "fillable": 1.0,
-             "param_mean": m, "param_min": m, "supplied": 1.0, "logit_relevance": r}
+             "param_mean": m, "param_min": m, "supplied": 1.0, "name_cover": m, "logit_relevance": r}
             for m, r in ((0.8, 1.0), (0.7, 0.5), (0.2, -1.0), (0.3, -0.5))]
     decision = fit(rows, [True, True, False, False])
     decision.mix[3], decision.relevance_range = 50.0, [-1.0, 1.0]  # any yes or no tips it

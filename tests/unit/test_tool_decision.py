@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fakes import FakeEncoder, FakeEngine
 
@@ -19,6 +20,7 @@ from litegate.chat.decision import (
     fit,
     load_for,
     logit,
+    name_words,
     read_cases,
     refit,
     relevance_messages,
@@ -41,7 +43,8 @@ AREA = {"type": "function", "function": {"name": "triangle_area", "description":
 
 def _row(p_call: float, match: float, overlap: float) -> dict[str, float]:
     return {"logit_p_call": math.log(p_call / (1 - p_call)), "tool_match": match, "param_match": match,
-            "overlap": overlap, "fillable": 1.0, "param_mean": match, "param_min": match, "supplied": 1.0}
+            "overlap": overlap, "fillable": 1.0, "param_mean": match, "param_min": match, "supplied": 1.0,
+            "name_cover": match}
 
 
 def _toy() -> tuple[list[dict[str, float]], list[bool]]:
@@ -98,6 +101,43 @@ def test_signals_and_the_decision_reported() -> None:
     assert decide(None, 0.6, False, messages, functions, encoder)["call"] is True
     assert decide(None, 0.01, False, messages, functions, encoder, rule=(0.5, 1.01))["call"] is False
     assert decide(model, 0.6, True, messages, functions, encoder)["call"] is False
+
+
+def test_name_cover_is_the_least_covered_word_of_the_tools_name() -> None:
+    weather, area = parse_tools([WEATHER, AREA])
+    assert name_words(weather) == ["weather"]  # "get" says how, not what
+    camel = parse_tools([{"type": "function", "function": {"name": "calculateFinalPrice", "parameters": {}}}])[0]
+    assert name_words(camel) == ["final", "price"]
+    encoder = FakeEncoder()  # one bucket per word: a word of the request covers a name word or not
+    assert encoder_signals(encoder, "the triangle area with base 10 and height 5", [area])["name_cover"] \
+        == pytest.approx(1.0)
+    # "area" is stated, "triangle" is not: the name is covered only as well as its least covered word
+    assert encoder_signals(encoder, "the area of a square with side 10", [area])["name_cover"] < 0.5
+    generic = parse_tools([{"type": "function", "function": {"name": "get_info", "parameters": {}}}])
+    assert encoder_signals(encoder, "anything at all", generic)["name_cover"] == 1.0  # nothing to cover
+
+
+def test_a_decision_fitted_before_a_signal_was_added_still_loads_and_reads_its_own(tmp_path: Path) -> None:
+    rows, labels = _toy()
+    old = fit(rows, labels, encoder_features=("tool_match", "overlap"))
+    old.save(tmp_path / "old.json")
+    again = ToolDecision.load(tmp_path / "old.json")
+    assert again.encoder_features == ["tool_match", "overlap"] and len(again.coef) == 2
+    assert again.probability(rows[0]) == pytest.approx(old.probability(rows[0]))
+    mine = refit(again, rows[:2], labels[:2])
+    assert mine.encoder_features == ["tool_match", "overlap"]
+    encoded: list[str] = []
+
+    class Recording(FakeEncoder):
+        def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+            encoded.extend(texts)
+            return super().encode(texts, batch_size)
+
+    messages = [{"role": "user", "content": "area of a triangle with base 10 and height 5"}]
+    info = decide(again, 0.3, False, messages, parse_tools([WEATHER, AREA]), Recording())
+    assert "p_due" in info and "triangle" not in encoded  # name_cover's words are not encoded for it
+    decide(fit(rows, labels), 0.3, False, messages, parse_tools([WEATHER, AREA]), Recording())
+    assert "triangle" in encoded and "height" in encoded
 
 
 def test_supplied_reads_the_request_against_each_required_parameter() -> None:

@@ -16,6 +16,11 @@ the last user message and the tools:
   description, and ``supplied``, the share of them the message states a value for (a number
   for a numeric one, one of its options for an enum, a name, quote, number, date or address for
   a string, any message for free text such as a query or a message body);
+- ``name_cover``: how well the request covers the best tool's name, word by word: for each
+  content word of the name (generic verbs such as get or calculate left out), the encoder's
+  closest word of the request; the least covered one. An on-topic question the tool cannot
+  answer usually leaves one word of what the tool computes unmatched ("rate of return" beside
+  ``calculate_profit``, "assist average" beside ``average_scoring``);
 - ``logit_relevance``: the model's own yes against no to "can this tool answer the request
   exactly?" about the best-matching tool (one scored token on a short prompt of its own), asked
   only when its answer can change the decision (``ToolDecision.settled``).
@@ -46,7 +51,8 @@ from litegate.chat.values import dates, numbers
 from litegate.errors import InvalidRequest
 from litegate.tiers.scoring import LabelScorer
 
-ENCODER_FEATURES = ("tool_match", "param_match", "overlap", "fillable", "param_mean", "param_min", "supplied")
+ENCODER_FEATURES = ("tool_match", "param_match", "overlap", "fillable", "param_mean", "param_min", "supplied",
+                    "name_cover")
 # the model's own signals, one LLM pass each: its probability of starting a call, and its yes to
 # "can this tool answer the request exactly?" about the best-matching tool
 MODEL_FEATURES = ("logit_p_call", "logit_relevance")
@@ -58,6 +64,12 @@ _WORD = re.compile(r"[^\W\d_]+")
 _STOP = frozenset("""a an the and or of to in on at for from by with is are be this that it as into given
 specific specified certain based using use get find return returns calculate compute provide information
 details data value values number list name type default optional required parameter function""".split())
+# words of a tool's name that say how it works, not what it is about (left out of name_cover)
+_GENERIC_NAME_WORDS = frozenset("""get calculate calc compute find fetch search lookup look retrieve check create
+generate make analyze analysis estimate predict determine convert info information details data tool api by for
+of the and with from to in on at list show display query""".split())
+_NAME_WORD = re.compile(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])")  # camelCase and snake_case alike
+_REQUEST_WORD = re.compile(r"[a-z]+")
 _NUMERIC = ("integer", "number", "float")
 # a string parameter any message can fill: what to search for, a message's text, a note
 _FREE_TEXT = re.compile(r"query|text|message|body|content|descri|topic|keyword|question|prompt|title|subject|term"
@@ -129,9 +141,17 @@ def encoder_signals(encoder: Any, request: str, functions: list[Any]) -> dict[st
     return tool_signals(encoder, request, functions)[0]
 
 
-def tool_signals(encoder: Any, request: str, functions: list[Any]) -> tuple[dict[str, float], Any]:
+def name_words(fn: Any) -> list[str]:
+    """The content words of a tool's name: what it is about, not how it works."""
+    words = _NAME_WORD.findall(fn.name.replace("_", " ").replace(".", " "))
+    return [w.lower() for w in words if len(w) > 2 and w.lower() not in _GENERIC_NAME_WORDS]
+
+
+def tool_signals(encoder: Any, request: str, functions: list[Any], name_cover: bool = True
+                 ) -> tuple[dict[str, float], Any]:
     """``encoder_signals``, and the tool they read the request against: the closest by name and
-    description (``best_function``'s choice, from the same vectors)."""
+    description (``best_function``'s choice, from the same vectors). Without ``name_cover`` that
+    signal is left out (its words are not encoded: a decision that does not read it)."""
     texts = [request] + [tool_text(f) for f in functions] + [tool_text(f, True) for f in functions]
     vectors = encoder.encode(texts)
     n = len(functions)
@@ -141,13 +161,31 @@ def tool_signals(encoder: Any, request: str, functions: list[Any]) -> tuple[dict
     own = _content_words(tool_text(best))
     needed = _numeric_required(best)
     params = required_params(best)
-    each = encoder.encode([f"{k.replace('_', ' ')}: {v.get('description', '')}" for k, v in params]) @ vectors[0] \
-        if params else np.array([short.max()])
-    return {"tool_match": float(short.max()), "param_match": float(full.max()),
-            "overlap": len(own & words) / max(len(own), 1),
-            "fillable": 1.0 if not needed else min(1.0, len(numbers(request)) / needed),
-            "param_mean": float(each.mean()), "param_min": float(each.min()),
-            "supplied": supplied(request, params)}, best
+    # the parameters, the tool's name words and the request's words in one encoder batch
+    param_texts = [f"{k.replace('_', ' ')}: {v.get('description', '')}" for k, v in params]
+    named = name_words(best) if name_cover else []
+    said = sorted({w for w in _REQUEST_WORD.findall(request.lower()) if len(w) > 2}) if name_cover else []
+    batch = param_texts + named + said
+    more = encoder.encode(batch) if batch else np.zeros((0, 1))
+    each = more[:len(params)] @ vectors[0] if params else np.array([short.max()])
+    signals = {"tool_match": float(short.max()), "param_match": float(full.max()),
+               "overlap": len(own & words) / max(len(own), 1),
+               "fillable": 1.0 if not needed else min(1.0, len(numbers(request)) / needed),
+               "param_mean": float(each.mean()), "param_min": float(each.min()),
+               "supplied": supplied(request, params)}
+    if name_cover:
+        signals["name_cover"] = _name_cover(more, len(params), len(named), len(said))
+    return signals, best
+
+
+def _name_cover(vectors: Any, skip: int, named: int, said: int) -> float:
+    """The least covered of the tool's name words: each one's best cosine to a request word."""
+    if not named:
+        return 1.0  # a name of generic words only: nothing to cover
+    if not said:
+        return 0.0
+    name_vectors, said_vectors = vectors[skip:skip + named], vectors[skip + named:skip + named + said]
+    return float((name_vectors @ said_vectors.T).max(axis=1).min())
 
 
 # the question the relevance pass asks the model about the best-matching tool (one scored token)
@@ -208,13 +246,16 @@ class ToolDecision:
     # logit_relevance: the value that stands in where it was not measured, and the range it is clipped to
     relevance_fill: float = 0.0
     relevance_range: list[float] = field(default_factory=lambda: [-9.2, 9.2])
+    # the encoder's signals it reads, in the order of ``coef`` (a decision fitted before one was
+    # added reads fewer)
+    encoder_features: list[str] = field(default_factory=lambda: list(ENCODER_FEATURES))
 
     @property
     def uses_relevance(self) -> bool:
         return len(self.mix) > 3 and self.mix[3] != 0.0
 
     def encoder_logit(self, feats: dict[str, float]) -> float:
-        x = (np.array([feats[k] for k in ENCODER_FEATURES]) - np.array(self.mean)) / np.array(self.scale)
+        x = (np.array([feats[k] for k in self.encoder_features]) - np.array(self.mean)) / np.array(self.scale)
         return float(x @ np.array(self.coef) + self.intercept)
 
     def _z(self, feats: dict[str, float], relevance: float | None) -> float:
@@ -238,8 +279,9 @@ class ToolDecision:
         return ends.pop() if len(ends) == 1 else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"features": list(FEATURES), "coef": self.coef, "intercept": self.intercept, "mean": self.mean,
-                "scale": self.scale, "mix": self.mix, "threshold": self.threshold, "trained_on": self.trained_on,
+        return {"features": ["logit_p_call", *self.encoder_features, "logit_relevance"], "coef": self.coef,
+                "intercept": self.intercept, "mean": self.mean, "scale": self.scale, "mix": self.mix,
+                "threshold": self.threshold, "trained_on": self.trained_on,
                 "relevance_fill": self.relevance_fill, "relevance_range": self.relevance_range, "rows": self.rows}
 
     def save(self, path: Path) -> None:
@@ -248,12 +290,15 @@ class ToolDecision:
     @classmethod
     def load(cls, path: Path = SHIPPED) -> ToolDecision:
         data = json.loads(path.read_text())
-        if list(data.get("features") or []) not in (list(FEATURES), [f for f in FEATURES if f != "logit_relevance"]):
+        named = list(data.get("features") or [])
+        encoder_features = [f for f in named if f in ENCODER_FEATURES]
+        if not named or named[0] != "logit_p_call" or set(named) - set(FEATURES) \
+                or len(encoder_features) != len(data.get("coef") or []):
             raise ValueError(f"{path}: a tool decision fitted on other features ({data.get('features')}); "
                              "refit it with `litegate train --task tool_decision`")
         return cls(data["coef"], data["intercept"], data["mean"], data["scale"], data["mix"],
                    data.get("threshold", 0.5), data.get("trained_on") or {}, data.get("rows") or [],
-                   data.get("relevance_fill", 0.0), data.get("relevance_range") or [-9.2, 9.2])
+                   data.get("relevance_fill", 0.0), data.get("relevance_range") or [-9.2, 9.2], encoder_features)
 
 
 def _logistic(x: np.ndarray, y: list[bool], weights: list[float]) -> Any:
@@ -264,20 +309,22 @@ def _logistic(x: np.ndarray, y: list[bool], weights: list[float]) -> Any:
 
 
 def fit(rows: list[dict[str, float]], labels: list[bool], weights: list[float] | None = None,
-        trained_on: dict[str, Any] | None = None) -> ToolDecision:
+        trained_on: dict[str, Any] | None = None, encoder_features: tuple[str, ...] = ENCODER_FEATURES
+        ) -> ToolDecision:
     """Fit the decision on feature rows and whether a call was due. Every row feeds the encoder
-    stage; the rows that carry the model's signals (``logit_p_call``, and ``logit_relevance`` when
-    any row has it) also feed the mix. The rows are kept with the decision, so a user's cases can
-    be added later (``refit``)."""
+    stage (``encoder_features``: every row must carry them); the rows that carry the model's
+    signals (``logit_p_call``, and ``logit_relevance`` when any row has it) also feed the mix. The
+    rows are kept with the decision, so a user's cases can be added later (``refit``)."""
     weights = weights or [1.0] * len(rows)
     if len(set(labels)) < 2:
         raise ValueError("the tool decision needs labeled cases of both kinds: calls due and answers due")
-    x = np.array([[r[k] for k in ENCODER_FEATURES] for r in rows], dtype=float)
+    x = np.array([[r[k] for k in encoder_features] for r in rows], dtype=float)
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     stage = _logistic((x - mean) / scale, labels, weights)
     model = ToolDecision([float(c) for c in stage.coef_[0]], float(stage.intercept_[0]), mean.tolist(),
-                         scale.tolist(), trained_on=trained_on or {"cases": len(rows)})
+                         scale.tolist(), trained_on=trained_on or {"cases": len(rows)},
+                         encoder_features=list(encoder_features))
     mixed = [k for k in MODEL_FEATURES if any(r.get(k) is not None for r in rows)]
     measured = [i for i, r in enumerate(rows) if mixed and all(r.get(k) is not None for k in mixed)]
     if "logit_p_call" in mixed and len({labels[i] for i in measured}) == 2:
@@ -333,7 +380,8 @@ def refit(base: ToolDecision, rows: list[dict[str, float]], labels: list[bool], 
     old_labels = [bool(r["call"]) for r in base.rows]
     old_weights = [float(r.get("weight", 1.0)) for r in base.rows]
     trained_on = {**base.trained_on, "user_cases": len(rows)}
-    model = fit(base.rows + rows, old_labels + labels, old_weights + [weight] * len(rows), trained_on)
+    model = fit(base.rows + rows, old_labels + labels, old_weights + [weight] * len(rows), trained_on,
+                tuple(base.encoder_features))
     model.threshold = base.threshold  # the shipped trade between missed and extra calls
     return model
 
@@ -356,8 +404,9 @@ def decide(model: ToolDecision | None, p_call: float, after_result: bool, messag
     learned decision (``p_relevant`` in the report when it was made)."""
     info: dict[str, Any] = {"p_call": round(p_call, 4), "tool_match": None, "after_result": after_result}
     request = last_user_text(messages)
-    signals, best = tool_signals(encoder, request, functions) if encoder is not None and request and functions \
-        else (None, None)
+    reads_cover = model is not None and "name_cover" in model.encoder_features
+    signals, best = tool_signals(encoder, request, functions, reads_cover) \
+        if encoder is not None and request and functions else (None, None)
     if signals is not None:
         info["tool_match"] = round(signals["tool_match"], 4)
     if after_result:
