@@ -110,7 +110,7 @@ def test_the_memo_keeps_each_reading_apart() -> None:
 
 def test_the_version_records_its_reading_and_an_old_record_answers_as_before(tmp_path: Path) -> None:
     store = ClassifierStore(tmp_path, EncoderRegistry(tmp_path, factory=FakeEncoder))
-    assert KINDS["accurate"].reading == (12, 10) and KINDS["fast"].reading is None
+    assert KINDS["accurate"].reading == (12, 10) and KINDS["fast"].reading == (6, 4)
     info = store.train("intents", EXAMPLES, encoder="accurate")
     assert info.vector_layers == [12, 10]
     saved = json.loads((tmp_path / "classifiers/intents/v1/meta.json").read_text())
@@ -120,7 +120,9 @@ def test_the_version_records_its_reading_and_an_old_record_answers_as_before(tmp
     assert np.array_equal(clf.vectors(["rain"], encoder), FakeEncoder().features(["rain"], (12, 10)))
     probs, _ = clf.predict(["will it snow", "play a tune"], encoder)
     assert [clf.labels[i] for i in probs.argmax(1)] == ["weather", "music"]
-    assert store.train("plain", EXAMPLES).vector_layers is None  # fast: its sentence vector, as before
+    assert store.train("fast", EXAMPLES).vector_layers == [6, 4]
+    # an encoder without layers to read (the multilingual engine): its sentence vector
+    assert store.train("plain", EXAMPLES, encoder="multilingual").vector_layers is None
 
     # a version written before readings were recorded: no such field in its meta.json
     old = NanoClassifier.train("old", EXAMPLES, FakeEncoder())

