@@ -5,7 +5,7 @@ plain logistic regression on the same vectors.
                          [--regimes 10shot,full] [--test-per-label 10] [--xsid DIR] [--encode-only]
                          [--adapters linear-ce,linear-pairs,mlp-ce] [--runtimes onnx,numpy]
                          [--tune default --tune layers=3,epochs=2,loss=pairs] [--clinc-test val]
-                         [--seeds 0,1,2] [--label-names on|both]
+                         [--seeds 0,1,2] [--label-names on|both] [--readings final,default,6+4]
 
 Prints JSON. Sets: CLINC150 (150 intents; train split, 10 per intent or all 100; scored on the
 test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banking read as
@@ -38,6 +38,11 @@ the 10-shot draw of seed 0 (``10shot``, the one every earlier figure used), the 
 seeds (``10shot-seedN``), and per set ``10shot-draws``: each row's mean, standard deviation, lowest
 and highest over the draws. The nano classifier takes each label's name as one more example
 (nano.classifier.label_text); ``--label-names both`` adds its rows without them (``KEY:no-names``).
+``--readings``: which vectors each encoder's classifiers read (``TransformerEncoder.features``):
+``final`` the sentence vector (rows ``KEY``), ``default`` what a new classifier of that encoder
+reads (``EncoderKind.reading``; the same as final for encoders without one), ``12+10`` those
+layers' pooled word pieces joined (rows ``KEY@12+10``; skipped for an encoder with fewer layers).
+The timed calls then run each reading through the real encoder (one pass either way).
 """
 
 from __future__ import annotations
@@ -59,7 +64,7 @@ from litegate.config import Settings
 from litegate.evals.datasets import clinc150, shared_data_dir
 from litegate.nano.classifier import NanoClassifier, label_text
 from litegate.nano.encoder import MiniLMEncoder
-from litegate.nano.encoders import KINDS, Encoder, EncoderRegistry
+from litegate.nano.encoders import KINDS, Encoder, EncoderRegistry, features
 from litegate.nano.mpnet import MPNetEncoder
 from litegate.nano.tuned import MATRICES, TunedLayers, frozen_states, to_8bit
 from litegate.nano.tuning import TuneSettings, tune
@@ -77,9 +82,10 @@ def log(message: str) -> None:
 class VectorCache:
     """Sentence vectors of one encoder, by text, saved as it goes (an interrupted run resumes)."""
 
-    def __init__(self, path: Path, encoder: Any):
+    def __init__(self, path: Path, encoder: Any, reading: tuple[int, ...] | None = None):
         self.path = path
         self.encoder = encoder
+        self.reading = reading
         self.vectors: dict[str, np.ndarray] = {}
         if path.exists():
             with np.load(path, allow_pickle=False) as data:
@@ -89,7 +95,7 @@ class VectorCache:
         missing = [t for t in dict.fromkeys(texts) if t not in self.vectors]
         for start in range(0, len(missing), chunk):
             part = missing[start:start + chunk]
-            self.vectors.update(zip(part, self.encoder().encode(part)))
+            self.vectors.update(zip(part, features(self.encoder(), part, self.reading)))
             self.save()
             log(f"{self.path.stem}: {min(start + chunk, len(missing))}/{len(missing)} new texts encoded")
 
@@ -106,10 +112,14 @@ class CachedEncoder:
     def __init__(self, name: str, cache: VectorCache):
         self.name = name
         self.cache = cache
+        self.reading = cache.reading  # what the cached vectors are: a classifier trained on them records it
         self.dim = len(next(iter(cache.vectors.values())))
 
     def encode(self, texts: list[str], **_: Any) -> np.ndarray:
         return np.stack([self.cache.vectors[t] for t in texts]).astype(np.float32)
+
+    def features(self, texts: list[str], layers: Any = None) -> np.ndarray:
+        return self.encode(texts)
 
 
 def per_label(items: list[dict[str, Any]], n: int, seed: int) -> list[dict[str, Any]]:
@@ -203,7 +213,8 @@ def score(train: list[dict], test: list[dict], encoder: CachedEncoder,
     test_encoder = test_encoder or encoder
     texts, gold = [it["text"] for it in test], np.array([it["label"] for it in test])
     started = time.perf_counter()
-    clf = NanoClassifier.train("bench", train, encoder, label_names=label_names)
+    clf = NanoClassifier.train("bench", train, encoder, label_names=label_names,
+                               vector_layers=getattr(encoder, "reading", None))
     seconds = time.perf_counter() - started
     probs, confidence = clf.predict(texts, test_encoder)
     right = np.array(clf.labels)[probs.argmax(1)] == gold
@@ -246,15 +257,20 @@ def score_adapted(kind: str, train: list[dict], test: list[dict], encoder: Cache
 
 
 class MemoryVectors:
-    """The Encoder protocol over vectors computed once in this run (a tuned encoder's)."""
+    """The Encoder protocol over vectors computed once in this run (a tuned encoder's), read at
+    ``reading``."""
 
-    def __init__(self, name: str, texts: list[str], vectors: np.ndarray):
+    def __init__(self, name: str, texts: list[str], vectors: np.ndarray, reading: tuple[int, ...] | None = None):
         self.name = name
         self.vectors = dict(zip(texts, vectors))
         self.dim = vectors.shape[1]
+        self.reading = reading
 
     def encode(self, texts: list[str], **_: Any) -> np.ndarray:
         return np.stack([self.vectors[t] for t in texts]).astype(np.float32)
+
+    def features(self, texts: list[str], layers: Any = None) -> np.ndarray:
+        return self.encode(texts)
 
 
 # the word-piece vectors below the tuned layers, by (encoder, frozen layers, text): computed once
@@ -287,9 +303,10 @@ def parse_tune(spec: str) -> TuneSettings:
     return TuneSettings(**fields)
 
 
-def score_tuned(registry: EncoderRegistry, key: str, spec: str, train: list[dict], test: list[dict]
-                ) -> tuple[dict[str, Any], Any, NanoClassifier]:
-    """Tune ``key``'s top layers on ``train``, then score as ``score`` does on the tuned vectors."""
+def score_tuned(registry: EncoderRegistry, key: str, spec: str, train: list[dict], test: list[dict],
+                reading: tuple[int, ...] | None = None) -> tuple[dict[str, Any], Any, NanoClassifier]:
+    """Tune ``key``'s top layers on ``train``, then score as ``score`` does on the tuned vectors
+    read at ``reading`` (layers at or above the frozen ones)."""
     base = registry.get(key)
     settings = parse_tune(spec)
     layers = base.layers - settings.layers
@@ -307,14 +324,16 @@ def score_tuned(registry: EncoderRegistry, key: str, spec: str, train: list[dict
     tuned, tuned_seconds = done
     encoder = tuned.encoder(base)
     # the tuned layers over the frozen vectors: what encoder.encode computes, without the lower layers again
-    train_vectors = MemoryVectors(base.name, train_texts, encoder.encode_states(train_states))
-    vectors = MemoryVectors(base.name, test_texts, encoder.encode_states(frozen(base, layers, test_texts)))
+    train_vectors = MemoryVectors(base.name, train_texts, encoder.encode_states(train_states, layers=reading),
+                                  reading)
+    vectors = MemoryVectors(base.name, test_texts,
+                            encoder.encode_states(frozen(base, layers, test_texts), layers=reading), reading)
     vectors.vectors.update(train_vectors.vectors)
     row = score(train, test, vectors)
     row["tune"] = tuned.settings
     row["tune_seconds"] = round(tuned_seconds, 1)
     row["frozen_layers_seconds"] = round(frozen_seconds, 1)
-    return row, encoder, NanoClassifier.train("bench", train, train_vectors)
+    return row, encoder, NanoClassifier.train("bench", train, vectors, vector_layers=reading)
 
 
 def same_shape_tuned(base: Any, settings: TuneSettings) -> Any:
@@ -336,7 +355,7 @@ def latency(models: dict[str, tuple[Any, NanoClassifier]], texts: list[str]) -> 
     for text in texts:
         for key, (encoder, clf) in models.items():
             t0 = time.perf_counter()
-            encoder.encode([text])
+            clf.vectors([text], encoder)  # the encoder's pass as the classifier reads it (its layers)
             t1 = time.perf_counter()
             clf.predict([text], encoder)
             call_ms[key].append((time.perf_counter() - t1) * 1000)
@@ -344,6 +363,21 @@ def latency(models: dict[str, tuple[Any, NanoClassifier]], texts: list[str]) -> 
     return {key: {"encode_p50_ms": round(statistics.median(encode_ms[key]), 2),
                   "call_p50_ms": round(statistics.median(call_ms[key]), 2), "calls": len(texts),
                   "loadavg_1m": [round(load, 2), round(os.getloadavg()[0], 2)]} for key in models}
+
+
+def readings(key: str, specs: list[str]) -> list[tuple[str, tuple[int, ...] | None]]:
+    """(row key, layers read) for encoder ``key`` (``KEY`` or ``KEY/numpy``) per ``--readings`` spec."""
+    kind = KINDS[key.split("/")[0]]
+    layers = {"fast": 6, "accurate": 12}.get(kind.key, 0)
+    out: dict[str, tuple[int, ...] | None] = {}
+    for spec in specs:
+        reading = kind.reading if spec == "default" else None if spec == "final" else \
+            tuple(int(k) for k in spec.split("+"))
+        if reading and (max(reading) > layers or min(reading) < 1):
+            log(f"{key}: no layers {spec}; skipped")
+            continue
+        out[key if not reading else f"{key}@{'+'.join(map(str, reading))}"] = reading
+    return list(out.items())
 
 
 NUMPY_PEERS = ("fast", "accurate")  # the encoders with a float32 NumPy path (multilingual runs its own engine)
@@ -356,6 +390,35 @@ def make_encoder(registry: EncoderRegistry, key: str) -> Encoder:
     if key == "fast/numpy":
         return MiniLMEncoder(runtime="numpy")
     return MPNetEncoder(registry.models_dir, runtime="numpy")
+
+
+def score_rows(args: argparse.Namespace, registry: EncoderRegistry, encoders: dict[str, CachedEncoder], key: str,
+               name: str, regime: str, data: dict[str, list[dict]], sets: dict[str, Any],
+               timed: dict[str, tuple[Any, NanoClassifier]]) -> None:
+    """Every row of encoder ``key`` (``KEY[/numpy][@layers]``) for one set and regime: the nano
+    classifier and the plain peer, and beside them as asked: no names, served runtime, adapters, tunings."""
+    encoder = encoders[key]
+    log(f"{key}: {name} {regime}")
+    rows = sets.setdefault(name, {}).setdefault(regime, {})
+    rows[key] = score(data[regime], data["test"], encoder)
+    log(f"{key}: {json.dumps(rows[key])}")
+    if args.label_names == "both":
+        rows[f"{key}:no-names"] = score(data[regime], data["test"], encoder, label_names=False)
+        log(f"{key}:no-names: {json.dumps(rows[f'{key}:no-names'])}")
+    base_key, _, at = key.partition("@")
+    served = encoders.get(base_key.split("/")[0] + (f"@{at}" if at else ""))
+    if base_key.endswith("/numpy") and served is not None:
+        rows[key + ">onnx"] = score(data[regime], data["test"], encoder, served)
+    for kind in filter(None, args.adapters.split(",")):
+        log(f"{key}+{kind}: {name} {regime}")
+        rows[f"{key}+{kind}"] = score_adapted(kind, data[regime], data["test"], encoder)
+    for spec in args.tune if "/" not in key else []:
+        log(f"{key}+tuned:{spec}: {name} {regime} (load {os.getloadavg()[0]:.1f})")
+        rows[f"{key}+tuned:{spec}"], tuned_encoder, tuned_clf = score_tuned(
+            registry, base_key, spec, data[regime], data["test"], encoder.reading)
+        if name == args.latency_set and regime == "10shot" and args.latency_calls:
+            timed[f"{key}+tuned:{spec}"] = (tuned_encoder, tuned_clf)
+        log(json.dumps(rows[f"{key}+tuned:{spec}"]))
 
 
 def main() -> None:
@@ -378,6 +441,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0", help="the 10-shot draws: seed 0 (10shot) and others (10shot-seedN)")
     ap.add_argument("--label-names", default="on", choices=("on", "both"),
                     help="both: also the nano rows without label names as examples (KEY:no-names)")
+    ap.add_argument("--readings", default="final", help="final, default, or layers joined (12+10), comma-separated")
     ap.add_argument("--clinc-test", default="test", help="CLINC150's splits to score on: test, val or val,test "
                                                           "(one tuning scored on both)")
     args = ap.parse_args()
@@ -397,10 +461,12 @@ def main() -> None:
     keys = [key + ("" if runtime == "onnx" else "/" + runtime) for key in args.encoders.split(",")
             for runtime in runtimes if runtime == "onnx" or key in NUMPY_PEERS]
     encoders: dict[str, CachedEncoder] = {}
-    for key in keys:
+    rows_to_score = [row for encoder_key in keys for row in readings(encoder_key, args.readings.split(","))]
+    for key, reading in rows_to_score:
         # "-served": the vectors as the registry serves them (before the 8-bit runtime, "KEY.npz" held NumPy's)
-        stem = key.replace("/", "-") if "/" in key else key + "-served"
-        cache = VectorCache(args.cache / f"{stem}.npz", lambda key=key: make_encoder(registry, key))
+        base_key, _, at = key.partition("@")
+        stem = (base_key.replace("/", "-") if "/" in base_key else base_key + "-served") + (f"@{at}" if at else "")
+        cache = VectorCache(args.cache / f"{stem}.npz", lambda k=base_key: make_encoder(registry, k), reading)
         for data in sets.values():
             wanted = [r for r in regimes if r in data]
             parts = wanted if args.latency_only else [*wanted, "test"]
@@ -408,36 +474,18 @@ def main() -> None:
                        + [t for r in wanted for t in name_texts(data[r])])
         if args.encode_only:
             continue
-        encoder = encoders[key] = CachedEncoder(KINDS[key.split("/")[0]].model, cache)
+        encoder = encoders[key] = CachedEncoder(KINDS[key.split("/")[0].split("@")[0]].model, cache)
         for name, data in (sets if not args.latency_only else {}).items():
             for regime in (r for r in regimes if r in data):
-                log(f"{key}: {name} {regime}")
-                rows = out["sets"].setdefault(name, {}).setdefault(regime, {})
-                rows[key] = score(data[regime], data["test"], encoder)
-                log(f"{key}: {json.dumps(rows[key])}")
-                if args.label_names == "both":
-                    rows[f"{key}:no-names"] = score(data[regime], data["test"], encoder, label_names=False)
-                    log(f"{key}:no-names: {json.dumps(rows[f'{key}:no-names'])}")
-                served = encoders.get(key.split("/")[0])
-                if key.endswith("/numpy") and served is not None:
-                    rows[key + ">onnx"] = score(data[regime], data["test"], encoder, served)
-                for kind in filter(None, args.adapters.split(",")):
-                    log(f"{key}+{kind}: {name} {regime}")
-                    rows[f"{key}+{kind}"] = score_adapted(kind, data[regime], data["test"], encoder)
-                for spec in args.tune if "/" not in key else []:
-                    log(f"{key}+tuned:{spec}: {name} {regime} (load {os.getloadavg()[0]:.1f})")
-                    rows[f"{key}+tuned:{spec}"], tuned_encoder, tuned_clf = score_tuned(
-                        registry, key, spec, data[regime], data["test"])
-                    if name == args.latency_set and regime == "10shot" and args.latency_calls:
-                        timed[f"{key}+tuned:{spec}"] = (tuned_encoder, tuned_clf)
-                    log(json.dumps(rows[f"{key}+tuned:{spec}"]))
+                score_rows(args, registry, encoders, key, name, regime, data, out["sets"], timed)
         if args.latency_set in sets and args.latency_calls:
-            timed[key] = (make_encoder(registry, key),
-                          NanoClassifier.train("bench", sets[args.latency_set]["10shot"], encoder))
+            timed[key] = (make_encoder(registry, base_key),
+                          NanoClassifier.train("bench", sets[args.latency_set]["10shot"], encoder,
+                                               vector_layers=reading))
             for spec in args.tune if args.latency_only and "/" not in key else []:
                 # the time of a call depends on the layers' shapes, not their values: the top layers as
                 # shipped, through the tuned encoder's two graphs (no tuning run)
-                timed[f"{key}+tuned-shape:{spec}"] = (same_shape_tuned(registry.get(key), parse_tune(spec)),
+                timed[f"{key}+tuned-shape:{spec}"] = (same_shape_tuned(registry.get(base_key), parse_tune(spec)),
                                                       timed[key][1])
     for rows in out["sets"].values():
         if sum(r.startswith("10shot") for r in rows) > 1:

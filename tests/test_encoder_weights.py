@@ -68,6 +68,22 @@ def test_served_vectors_match_the_float32_numpy_path(encoders: EncoderRegistry, 
         assert np.array_equal(offsets, want_offsets) and cosine.min() > 0.99
 
 
+def test_the_accurate_encoder_reads_layer_10_in_the_same_pass(encoders: EncoderRegistry) -> None:
+    """What an accurate classifier reads: the final sentence vector and layer 10's pooled word
+    pieces, joined at unit length, from one pass; the 8-bit graph's within reach of float32's."""
+    served = encoders.get("accurate")
+    reference = MPNetEncoder(MODELS, runtime="numpy")
+    texts = ["how do I reset my password", "hi", "what's the weather in Paris tomorrow",
+             *(f"transfer {n} dollars to my savings account" for n in range(10, 18))]  # 11: the batch session
+    got, want = served.features(texts, [12, 10]), reference.features(texts, [12, 10])
+    assert got.shape == (11, 1536) and np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-4)
+    final, lower = got[:, :768] * np.sqrt(2), got[:, 768:] * np.sqrt(2)
+    assert np.allclose(final, served.encode(texts), atol=1e-5)  # the top half is the sentence vector itself
+    assert (lower * want[:, 768:] * 2).sum(1).min() > 0.995 and (got * want).sum(1).min() > 0.995
+    assert (final * lower).sum(1).max() < 0.95  # layer 10 is not the final layer again
+    assert np.allclose(served.features(texts[:1], [12, 10])[0], got[0], atol=2e-3)  # one text alone
+
+
 def test_train_with_the_accurate_encoder_and_classify_from_the_cli(home: Path, tmp_path: Path) -> None:
     data = tmp_path / "intents.jsonl"
     rows = [("what's my balance", "balance"), ("how much money do I have", "balance"),
@@ -77,6 +93,7 @@ def test_train_with_the_accurate_encoder_and_classify_from_the_cli(home: Path, t
     r = run(home, "train", "acc-intents", "--data", str(data), "--encoder", "accurate")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["encoder"] == "accurate"
+    assert json.loads((home / "classifiers/acc-intents/v1/meta.json").read_text())["vector_layers"] == [12, 10]
     r = run(home, "classify", "--classifier", "acc-intents", "--tier", "nano", "pay my sister fifty bucks")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["label"] == "transfer"

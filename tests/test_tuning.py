@@ -155,3 +155,31 @@ def test_a_distilled_version_keeps_the_tuned_layers(tmp_path: Path) -> None:
     assert again.tuned is not None and len(again.tuned.layers) == 1
     probs, _ = again.predict(["blast some rock music"], store.encoder_for(again))
     assert again.labels[int(probs.argmax())] == "music"
+
+
+@pytest.mark.parametrize("reading", [(6, 5), (6, 4)])
+def test_a_tuned_version_reads_a_lower_layer_beside_its_tuned_ones(tmp_path: Path, reading: tuple[int, ...],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reading at the frozen layer comes from the states tuning computed once; one below them
+    is read again; either way the head trained on what the served version reads."""
+    import dataclasses
+
+    from litegate.nano import encoders as encoder_kinds
+    from litegate.nano.classifier import ClassifierStore, NanoClassifier
+    from litegate.nano.encoders import EncoderRegistry
+
+    monkeypatch.setitem(encoder_kinds.KINDS, "fast", dataclasses.replace(encoder_kinds.KINDS["fast"], reading=reading))
+    store = ClassifierStore(tmp_path, EncoderRegistry(Path(os.environ["LITEGATE_MODELS_DIR"])))
+    info = store.train("read", EXAMPLES, tune=TINY)
+    assert info.vector_layers == list(reading) and info.tuned["layers"] == 1
+    clf = NanoClassifier.load(tmp_path / "classifiers" / "read" / "v1")
+    served = store.encoder_for(clf)
+    texts = [t for t, _ in ROWS]
+    vectors = clf.vectors(texts, served)
+    assert vectors.shape == (len(texts), 2 * 384)
+    # the stored typicality vectors are the training texts as the served version reads them
+    assert np.allclose(clf._train_matrix.T, vectors, atol=2e-3)
+    lower = served.features(texts, reading[1:])  # the lower layer alone, unit length
+    assert np.allclose(vectors[:, 384:] * np.sqrt(2), lower, atol=1e-5)
+    probs, _ = clf.predict(ASKED[:3], served)
+    assert [clf.labels[i] for i in probs.argmax(1)] == ["weather", "music", "alarm"]

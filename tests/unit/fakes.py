@@ -174,6 +174,15 @@ class FakeEncoder:
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         return out / np.where(norms == 0, 1, norms)
 
+    def features(self, texts: list[str], layers: list[int] | tuple[int, ...] | None = None,
+                 batch_size: int = 64) -> np.ndarray:
+        """``encode``'s vectors read "at" each layer: the words' buckets shifted by the layer,
+        joined and scaled back to unit length as the real encoders join them."""
+        if not layers:
+            return self.encode(texts)
+        base = self.encode(texts)
+        return np.concatenate([np.roll(base, k, axis=1) for k in layers], axis=1) / np.sqrt(len(layers))
+
     def encode_tokens(self, texts: list[str], layer: int | None = None,
                       window: int = 510) -> list[tuple[np.ndarray, np.ndarray]]:
         """Word pieces = words; each vector mixes the word's own bucket with its neighbours'."""

@@ -16,7 +16,7 @@ PAIRS = [
     (FakeEngine, LlamaEngine, ["tokenize", "count_tokens", "count_chat_tokens", "run", "stream", "arun",
                                "astream_started", "acall", "close"]),
     (FakeRegistry, ModelRegistry, ["add", "names", "served", "lookup", "engine", "aengine", "loaded", "close"]),
-    (FakeEncoder, MiniLMEncoder, ["encode", "encode_tokens"]),
+    (FakeEncoder, MiniLMEncoder, ["encode", "encode_tokens", "features"]),
 ]
 
 

@@ -79,6 +79,11 @@ class CountingEncoder:
         self._on_texts(len(texts))
         return out
 
+    def features(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:
+        out = self._inner.features(texts, *args, **kwargs)
+        self._on_texts(len(texts))
+        return out
+
     def encode_tokens(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:
         out = self._inner.encode_tokens(texts, *args, **kwargs)
         self._on_texts(len(texts))

@@ -130,7 +130,8 @@ class ClassifierKind(ModelKind):
         # a tuned classifier's new version keeps its tuned layers: ``encoder`` serves them
         return NanoClassifier.train(name, data, encoder, version=version, calibrate=calibrate, learn=True,
                                     base_examples=current.info.base_examples or len(current.examples),
-                                    encoder_name=current.info.encoder, tuned=getattr(current, "tuned", None))
+                                    encoder_name=current.info.encoder, tuned=getattr(current, "tuned", None),
+                                    vector_layers=current.info.vector_layers)
 
     def tally(self, model: Any, texts: list[str], golds: list[dict[str, Any]], encoder: Any) -> np.ndarray:
         probs, _ = model.predict(texts, encoder)

