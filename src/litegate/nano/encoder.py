@@ -189,6 +189,11 @@ class TransformerEncoder:
         """The onnxruntime graph of the first ``layers`` layers (all for sentences, fewer for an
         extractor's words), with outputs after each of ``taps`` too, built once on first use;
         batches get the budget's BLAS threads."""
+        return self._cached_graph(self._layers, layers, taps)
+
+    def _cached_graph(self, weights: list[tuple[np.ndarray, ...]], layers: int, taps: tuple[int, ...]) -> OnnxLayers:
+        """The graph of ``weights[:layers]`` with outputs after each of ``taps``, kept in
+        ``_graphs`` by (layers, taps): one cache per encoder, one weight list per cache."""
         graph = self._graphs.get((layers, taps))
         if graph is None:
             with self._graph_lock:
@@ -196,7 +201,7 @@ class TransformerEncoder:
                 if graph is None:
                     threads = [p.get("num_threads") or 1 for p in self._blas.info() if p.get("user_api") == "blas"]
                     graph = self._graphs[(layers, taps)] = OnnxLayers(
-                        self._layers[:layers], self.dim, self.heads, self.eps,
+                        weights[:layers], self.dim, self.heads, self.eps,
                         threads=max(1, min(threads, default=1)), taps=taps)
         return graph
 
@@ -227,14 +232,10 @@ class TransformerEncoder:
         return joined([mean_pooled(states[k].reshape(n, t, self.dim), mask) for k in reading])
 
     def _hidden(self, ids: np.ndarray, mask: np.ndarray, layers: int) -> np.ndarray:
-        """Token vectors after the first ``layers`` layers, (n * t, dim)."""
+        """Token vectors after the first ``layers`` layers in float32 NumPy, (n * t, dim): the
+        reference the graph is checked against, whatever this encoder's runtime."""
         n, t = ids.shape
-        return self._numpy_layers(self._embed(ids), self._attention_bias(mask), self._layers[:layers], n, t)
-
-    def _numpy_layers(self, x: np.ndarray, bias: np.ndarray, weights: list[tuple[np.ndarray, ...]], n: int,
-                      t: int) -> np.ndarray:
-        """``x`` (n * t, dim) through the layers ``weights`` in float32 NumPy, (n * t, dim) out."""
-        return self._numpy_tapped(x, bias, weights, n, t)[0]
+        return self._numpy_tapped(self._embed(ids), self._attention_bias(mask), self._layers[:layers], n, t)[0]
 
     def _numpy_tapped(self, x: np.ndarray, bias: np.ndarray, weights: list[tuple[np.ndarray, ...]], n: int,
                       t: int, taps: tuple[int, ...] = ()) -> list[np.ndarray]:

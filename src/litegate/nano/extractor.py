@@ -532,7 +532,7 @@ class NanoExtractor:
         stage, measured = None, {}
         if (calibrate or spans) and len(docs) >= 2 * OOF_FOLDS:
             folds = _oof_taggers(docs, golds, fields, encoder)
-            calibration, oof_f1 = _calibrate(docs, golds, fields, encoder, folds)
+            calibration, oof_f1 = _calibrate(docs, golds, fields, folds)
             measured["crf"] = oof_f1
             if spans:
                 stage, stage_f1 = _fit_span_stage(docs, golds, fields, folds, tagger)
@@ -614,7 +614,8 @@ def _oof_taggers(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fiel
     folds = []
     for k in range(OOF_FOLDS):
         held = sorted(order[k::OOF_FOLDS].tolist())
-        rest = [i for i in range(len(docs)) if i not in set(held)]
+        out = set(held)
+        rest = [i for i in range(len(docs)) if i not in out]
         folds.append((rest, held, _Tagger.fit([docs[i] for i in rest], [golds[i] for i in rest], fields, encoder)))
     return folds
 
@@ -631,16 +632,16 @@ def _fit_span_stage(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], f
 
 
 def _calibrate(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
-               encoder: Any, folds: list[tuple[list[int], list[int], _Tagger]] | None = None
-               ) -> tuple[dict[str, Any], float]:
-    """Isotonic maps from the CRF's raw scores to P(correct), fitted on out-of-fold predictions;
-    and the out-of-fold slot F1 (an honest estimate of what to expect)."""
+               folds: list[tuple[list[int], list[int], _Tagger]]) -> tuple[dict[str, Any], float]:
+    """Isotonic maps from the CRF's raw scores to P(correct), fitted on the predictions of the
+    out-of-fold CRFs ``folds`` (``_oof_taggers``); and the out-of-fold slot F1 (an honest
+    estimate of what to expect)."""
     from sklearn.isotonic import IsotonicRegression
 
     found: list[tuple[float, float]] = []
     absent: list[tuple[float, float]] = []
     tp = fp = fn = 0
-    for _, held, tagger in folds if folds is not None else _oof_taggers(docs, golds, fields, encoder):
+    for _, held, tagger in folds:
         for i in held:
             raw = tagger.spans(docs[i])
             for name in fields:

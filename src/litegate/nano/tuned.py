@@ -140,16 +140,7 @@ class TunedEncoder(TransformerEncoder):
     def _top_graph(self, layers: int | None = None, taps: tuple[int, ...] = ()) -> OnnxLayers:
         """The graph of the first ``layers`` tuned layers (default: all), with outputs after each
         of ``taps`` (counted within the tuned layers), made once."""
-        key = (len(self._tuned) if layers is None else layers, taps)
-        graph = self._graphs.get(key)
-        if graph is None:
-            with self._graph_lock:
-                graph = self._graphs.get(key)
-                if graph is None:
-                    threads = [p.get("num_threads") or 1 for p in self._blas.info() if p.get("user_api") == "blas"]
-                    graph = self._graphs[key] = OnnxLayers(self._tuned[:key[0]], self.dim, self.heads, self.eps,
-                                                           threads=max(1, min(threads, default=1)), taps=taps)
-        return graph
+        return self._cached_graph(self._tuned, len(self._tuned) if layers is None else layers, taps)
 
     def _hidden_states(self, ids: np.ndarray, mask: np.ndarray, layers: tuple[int, ...],
                        batch: bool) -> dict[int, np.ndarray]:
