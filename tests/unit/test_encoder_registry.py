@@ -116,6 +116,7 @@ def test_a_classifier_records_its_encoder_and_answers_with_it(tmp_path: Path) ->
         assert r.status_code == 400 and "sentence vectors only" in r.json()["error"]["message"]
         listed = client.get("/v1/encoders").json()["data"]
         assert [e["name"] for e in listed] == ["fast", "accurate", "multilingual"] and listed[0]["default"]
+        assert [e["classifier_layers"] for e in listed] == [[6, 4], [12, 10], None]
     finally:
         rt.close()
 

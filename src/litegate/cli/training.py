@@ -199,14 +199,20 @@ def encoders_command(as_json: Annotated[bool, typer.Option("--json", help="print
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    print(f"{'name':<13}{'model':<24}{'dims':>5}{'MB':>6}  {'speed':<10}{'extractors':<11}{'installed':<10}"
-          "languages")
+    print(f"{'name':<13}{'model':<24}{'dims':>5}{'MB':>6}  {'speed':<10}{'classifiers read':<18}{'extractors':<11}"
+          f"{'installed':<10}languages")
     for r in rows:
         print(f"{r['name'] + (' *' if r['default'] else ''):<13}{r['model']:<24}{r['dimensions']:>5}"
-              f"{r['size_mb']:>6}  {r['speed']:<10}{'yes' if r['extractors'] else 'no':<11}"
+              f"{r['size_mb']:>6}  {r['speed']:<10}{_reading(r['classifier_layers']):<18}"
+              f"{'yes' if r['extractors'] else 'no':<11}"
               f"{'yes' if r['installed'] else 'no':<10}{r['languages']}")
-    print("* the default. speed: one text per call, against fast, side by side (bench/nano.py); weights not "
+    print("* the default. speed: one text per call, against fast, side by side (bench/nano.py); classifiers read: "
+          "the layers a new classifier joins (the sentence vector and a lower layer, one pass); weights not "
           "installed are installed on first use.")
+
+
+def _reading(layers: list[int] | None) -> str:
+    return "sentence vector" if not layers else f"layers {' + '.join(map(str, layers))}"
 
 @app.command("eval")
 def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract, answer")],

@@ -175,6 +175,7 @@ class EncoderRegistry:
         return [{"name": k.key, "model": k.model, "dimensions": k.dim, "size_mb": k.size_mb,
                  "languages": k.languages, "extractors": k.words, "package": k.package, "license": k.license,
                  "note": k.note, "speed": k.speed, "default": k.key == DEFAULT, "installed": _installed(k),
+                 "classifier_layers": list(k.reading) if k.reading else None,
                  "loaded": k.key in self._built}
                 for k in KINDS.values()]
 
