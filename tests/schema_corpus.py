@@ -109,5 +109,6 @@ HAND_WRITTEN: list[tuple[str, str, dict[str, Any]]] = [
 ]
 
 
-def corpus() -> list[tuple[str, str, dict[str, Any]]]:
-    return nlupp_cases() + clinc_cases() + HAND_WRITTEN
+def corpus(nlupp_items: int = 5) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every schema once or more: ``nlupp_items`` utterances share the one 14-slot schema."""
+    return nlupp_cases(nlupp_items) + clinc_cases() + HAND_WRITTEN

@@ -34,7 +34,7 @@ def test_calibrate_then_auto_tier_follows_the_policy(home: Path, http: httpx.Cli
     run = lambda *a: subprocess.run(litegate_cmd(*a), env=env, capture_output=True, text=True, timeout=900)  # noqa: E731
     assert run("train", "cascade12", "--data", str(train)).returncode == 0
     r = run("calibrate", "--task", "classify", "--data", str(val), "--tiers", "nano,lite", "--classifier",
-            "cascade12", "--target-accuracy", "0.97", "--feature", "cascade-test")
+            "cascade12", "--target-accuracy", "0.97", "--feature", "cascade-test", "--limit", "36")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
     assert summary["accuracy_on_answered"] >= 0.97

@@ -164,18 +164,22 @@ def test_cli_collection_commands(tmp_path: Path) -> None:
 
 
 def test_cli_summarizes_a_document_longer_than_one_window(tmp_path: Path) -> None:
-    """Three pages of about 3,000 characters: two map windows, then the final merge, on the
-    lite model; every point cites pages of the PDF."""
+    """Three pages of about 900 characters read through windows of 2,000 (the same map-reduce
+    as 6,000-character windows over a long book, at a third of the prefill): two map windows,
+    then the final merge, on the lite model; every point cites pages of the PDF."""
     facts = ["The warehouse in Lyon stores spare parts for the assembly line.",
              "Shipments from the Lyon warehouse leave every Tuesday morning.",
              "The safety audit of the paint shop found two blocked fire exits."]
-    pages = [[facts[p]] + [f"{facts[p][:-1]} according to report {p + 1}-{i}." for i in range(40)]
+    pages = [[facts[p]] + [f"{facts[p][:-1]} according to report {p + 1}-{i}." for i in range(12)]
              for p in range(3)]
     (tmp_path / "book.pdf").write_bytes(text_pdf(pages))
     (tmp_path / "blank.txt").write_text(" \n")
     env = dict(os.environ, LITEGATE_HOME=str(tmp_path / "home"))
-    done = subprocess.run(litegate_cmd("collection", "summarize", str(tmp_path / "book.pdf"), "--max-points", "3"),
-                          env=env, capture_output=True, text=True, timeout=1200)
+    too_small = subprocess.run(litegate_cmd("collection", "summarize", str(tmp_path / "book.pdf"), "--window-chars",
+                                            "50"), env=env, capture_output=True, text=True, timeout=300)
+    assert too_small.returncode == 1 and "'window_chars' must be from 500" in too_small.stderr
+    done = subprocess.run(litegate_cmd("collection", "summarize", str(tmp_path / "book.pdf"), "--max-points", "3",
+                                       "--window-chars", "2000"), env=env, capture_output=True, text=True, timeout=1200)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["pages"] == 3 and result["windows"] >= 2 and result["calls"] >= 3

@@ -72,7 +72,7 @@ def test_calibrate_then_auto_then_eval(trained: dict, home: Path, tmp_path: Path
     with open(test, "w") as f:
         write_jsonl(records([3]), f)
     r = run(home, "calibrate", "--task", "extract", "--extractor", "bank", "--tiers", "nano,lite", "--data",
-            str(val), "--limit", "12", "--target-accuracy", "0.5", "--feature", "bank-intake")
+            str(val), "--limit", "8", "--target-accuracy", "0.5", "--feature", "bank-intake")
     assert r.returncode == 0, r.stderr
     policy = json.loads(r.stdout)
     assert [s["tier"] for s in policy["steps"]][0] == "nano"

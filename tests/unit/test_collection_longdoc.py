@@ -73,3 +73,5 @@ def test_a_document_with_no_text_and_a_bad_budget_are_refused() -> None:
         LongSummary(EchoLLM()).run(Document(name="blank.pdf", mime_type="application/pdf", kind="pdf", text=""))
     with pytest.raises(InvalidRequest, match="max_points"):
         LongSummary(EchoLLM(), max_points=0)
+    with pytest.raises(InvalidRequest, match="'window_chars' must be from 500"):
+        LongSummary(EchoLLM(), window_chars=100)

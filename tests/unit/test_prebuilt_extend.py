@@ -62,7 +62,7 @@ def test_a_few_examples_teach_the_extractor_the_users_documents() -> None:
 
 
 def test_extended_weights_stay_near_the_shipped_ones_on_documents_they_already_read() -> None:
-    from tests.unit.test_prebuilt import RECEIPT_EN  # an ordinary receipt the shipped weights read right
+    from test_prebuilt import RECEIPT_EN  # an ordinary receipt the shipped weights read right
 
     ext = extend.train("mine", "receipt", [user_receipt(random.Random(2)) for _ in range(12)])
     data = prebuilt.extract("receipt", RECEIPT_EN, scorers=ext.scorers)["data"]

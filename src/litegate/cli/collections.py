@@ -165,11 +165,15 @@ def summarize(path: Annotated[Path, typer.Argument(help="a document of any lengt
               tier: Annotated[str, typer.Option(help="the LLM tier that reads it: lite, pro or one of the config "
                                                      "file")] = "lite",
               model: Annotated[str, typer.Option("--model", "-m", help="the LLM behind the lite tier: lite, pro or a "
-                                                                      "GGUF file")] = "lite") -> None:
+                                                                      "GGUF file")] = "lite",
+              window_chars: Annotated[int | None, typer.Option(help="characters of the document per call "
+                                                                    "(default 6,000): fewer for a model with a short "
+                                                                    "context")] = None
+              ) -> None:
     """Summarize a document longer than the model's context (map-reduce over its chunks, in this
     process), every point citing the pages and lines it came from; a bar shows the calls."""
     from litegate.cli.common import runtime
-    from litegate.collections.longdoc import LongSummary, readable_chunks
+    from litegate.collections.longdoc import WINDOW_CHARS, LongSummary, readable_chunks
     from litegate.collections.service import MAX_FILE_BYTES, MAX_PAGES, guess_type
     from litegate.documents import Limits, Part
     from litegate.documents import read as read_document
@@ -182,11 +186,13 @@ def summarize(path: Annotated[Path, typer.Argument(help="a document of any lengt
     try:
         doc = read_document(Part(guess_type(path.name, None), data, str(path), filename=path.name),
                             Limits(max_pages=MAX_PAGES, max_bytes=MAX_FILE_BYTES))
+        window = WINDOW_CHARS if window_chars is None else window_chars
+        LongSummary(None, max_points=max_points, window_chars=window)  # bad options fail here, before any work
         readable_chunks(doc)  # a blank file fails here, before the model loads
         rt = runtime(model, record=False)
         with item_progress(None, "summarizing") as progress:
             bar = progress.add_task("summarizing", total=None)
-            result = LongSummary(rt.tasks.tier(tier), max_points=max_points,
+            result = LongSummary(rt.tasks.tier(tier), max_points=max_points, window_chars=window,
                                  progress=lambda done, total: progress.update(bar, completed=done, total=total)
                                  ).run(doc)
     except LitegateError as e:

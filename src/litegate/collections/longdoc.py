@@ -18,6 +18,7 @@ from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
 
 WINDOW_CHARS = 6000  # about 1,500 tokens of English: with the prompt and the reply, well inside 8K
+MIN_WINDOW_CHARS, MAX_WINDOW_CHARS = 500, 200_000  # below, points would outweigh the text they summarize
 POINTS_PER_CALL = 3
 MAX_POINT_CHARS = 300
 _WORD = re.compile(r"\w+")
@@ -77,6 +78,9 @@ class LongSummary:
                  progress: Callable[[int, int], None] | None = None, min_grounding: float = 0.5):
         if not 1 <= max_points <= 50:
             raise InvalidRequest("'max_points' must be from 1 to 50", param="max_points")
+        if not MIN_WINDOW_CHARS <= window_chars <= MAX_WINDOW_CHARS:
+            raise InvalidRequest(f"'window_chars' must be from {MIN_WINDOW_CHARS} to {MAX_WINDOW_CHARS} "
+                                 "(characters of the document the model reads per call)", param="window_chars")
         self.llm = llm
         self.max_points = max_points
         self.window_chars = window_chars
