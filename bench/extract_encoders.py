@@ -12,8 +12,10 @@ trains, test scores; slot names have '/' read as '.'; a slot stated twice keeps 
 value). ``--nlupp-folds A-B --draws N``: N draws instead, draw k training on the first
 ``--train`` utterances of fold A+k and scored on the other folds of A-B (a split kept apart from
 the folds the extractor's design was chosen on), with each row's mean and spread over the draws.
-``--decoders``: the extractor as shipped (``spans``: candidate spans scored per field) and as
-before it (``crf``: the CRF's own best path), side by side as ``ENCODER`` and ``ENCODER/crf``.
+``--decoders``: the extractor as shipped (``spans``: candidate spans scored per field), with the
+first span stage (``spans1``: its candidates and features, a logistic scorer) and as before the
+stage (``crf``: the CRF's own best path), side by side as ``ENCODER``, ``ENCODER/spans1`` and
+``ENCODER/crf``.
 Slot F1 is micro over the test utterances, as in bench/extract.py. Latency: one text
 per ``predict`` call, the encoders taking turns text by text so a busy moment of the machine
 falls on all of them alike. Prints one JSON object.
@@ -34,6 +36,7 @@ from typing import Any
 
 from litegate.config import Settings
 from litegate.evals.datasets import nlupp_banking, nlupp_fields
+from litegate.nano import span_scorer
 from litegate.nano.extractor import NanoExtractor
 from litegate.runtime import build
 
@@ -97,8 +100,14 @@ def run_set(data: dict[str, Any], encoders: dict[str, Any], decoders: list[str])
             key = name if decoder == "spans" else f"{name}/{decoder}"
             log(f"train {key}")
             t0 = time.perf_counter()
-            models[key] = NanoExtractor.train("bench", train, encoder, spans=decoder == "spans",
-                                              fields={k: data["fields"].get(k, "") for k in seen})
+            shipped = span_scorer.FEATURES, span_scorer.SCORER
+            if decoder == "spans1":  # the first span stage: its candidates and features, the logistic scorer
+                span_scorer.FEATURES, span_scorer.SCORER = 1, "logistic"
+            try:
+                models[key] = NanoExtractor.train("bench", train, encoder, spans=decoder != "crf",
+                                                  fields={k: data["fields"].get(k, "") for k in seen})
+            finally:
+                span_scorer.FEATURES, span_scorer.SCORER = shipped
             encoder_of[key] = encoder
             row[key] = {"train_seconds": round(time.perf_counter() - t0, 1), "out_of_fold_f1": models[key].info.oof_f1}
     preds: dict[str, list[dict[str, Any]]] = {key: [] for key in models}
@@ -125,7 +134,8 @@ def main() -> None:
     ap.add_argument("--xsid", type=Path, default=None, help="a folder with xSID 0.5's en.valid.conll and en.test.conll")
     ap.add_argument("--train", type=int, default=100, help="training utterances")
     ap.add_argument("--test-limit", type=int, default=300, help="test utterances (a fixed random sample; 0: all)")
-    ap.add_argument("--decoders", default="spans,crf", help="spans (as shipped), crf (the CRF's path, as before)")
+    ap.add_argument("--decoders", default="spans,crf",
+                    help="spans (as shipped), spans1 (the first span stage), crf (the CRF's path, as before)")
     ap.add_argument("--nlupp-folds", default=None, help="A-B: draws within these NLU++ folds (see above)")
     ap.add_argument("--draws", type=int, default=3, help="with --nlupp-folds: how many training draws")
     args = ap.parse_args()

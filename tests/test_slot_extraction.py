@@ -37,3 +37,9 @@ def test_slot_f1_on_an_unseen_fold(trained: dict, server: str) -> None:
     scores = extraction_metrics([r["data"] for r in test], answers, sorted(nlupp_fields()))
     # the CRF's own path scores 0.38-0.47 from such 100 utterances (bench/README.md, "Extraction")
     assert scores["slot_f1"] >= 0.5, scores
+
+
+def test_a_name_written_in_lower_case_after_a_preposition_is_read(trained: dict, server: str) -> None:
+    # no capital letter, no recognizer: the span stage's candidates after "to" / "from" (features 2)
+    out = extract(server, "please send 40 euros to mirela voss tomorrow")
+    assert out["data"]["person_name"] == "mirela voss" and out["data"]["amount_of_money"] == "40 euros"

@@ -7,11 +7,14 @@ import pickle
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fakes import FakeEncoder
 from test_extractor import examples as payments
 
+from litegate.nano import span_scorer
 from litegate.nano.extractor import WORD, NanoExtractor
+from litegate.nano.span_scorer import SpanDoc, spans_of
 from litegate.nano.spans import candidates, name_kinds
 
 pytestmark = pytest.mark.unit
@@ -77,6 +80,44 @@ def test_the_span_stage_is_the_default_and_tells_the_ends_of_a_period_apart(book
     assert all(0.0 <= c <= 1.0 for c in out["field_confidence"].values())
     [none] = booked.predict(["what is my balance"], FakeEncoder())
     assert none["data"] == {"guest": None, "date": None, "date_from": None, "date_to": None}
+
+
+def staged(text: str, features: int, values: list[set[str]] | None = None) -> dict[str, str]:
+    found = list(WORD.finditer(text))
+    offsets = np.array([(m.start(), m.end()) for m in found])
+    doc = SpanDoc(text, offsets, np.zeros((len(found), 4)), np.zeros((len(found), 1)), ["O"] * len(found))
+    return {doc.span_text(c.start, c.end): c.source for c in spans_of(doc, {"O": 0}, [], features, values)}
+
+
+def test_names_after_a_preposition_and_known_values_are_candidates_in_any_case() -> None:
+    text = "any payments to elia greek restaurant between May 22 and May 29th?"
+    got = staged(text, 2)
+    assert {"elia", "elia greek", "elia greek restaurant"} <= {k for k, v in got.items() if v == "phrase"}
+    assert "May 22" in got and "payments" not in got and "between" not in got
+    assert staged("how much did I spend on my delivery?", 2)["delivery"] == "phrase"  # past "my"
+    assert "my" not in staged("send it to my mum", 2)
+    assert staged("pay hat and tun now", 2, [{"hat and tun"}])["hat and tun"] == "known"
+    assert "elia" not in staged(text, 1)  # the first stage's candidates are as they were
+
+
+def test_the_stage_records_what_it_reads_and_stages_saved_before_read_as_the_first(booked: NanoExtractor) -> None:
+    stage = booked.span_stage
+    assert stage is not None and stage.features == span_scorer.FEATURES == 2
+    state = dict(stage.__dict__)
+    del state["features"]  # as pickled before the stage had versions
+    old = span_scorer.SpanStage.__new__(span_scorer.SpanStage)
+    old.__setstate__(state)
+    assert old.features == 1
+
+
+def test_the_first_stage_still_fits_and_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(span_scorer, "FEATURES", 1)
+    monkeypatch.setattr(span_scorer, "SCORER", "logistic")
+    first = NanoExtractor.train("book", bookings(), FakeEncoder(),
+                                fields={"guest": "who stays", "date": "", "date_from": "", "date_to": ""})
+    assert first.span_stage is not None and first.span_stage.features == 1
+    [out] = first.predict(["book Ivo Marsh from Wednesday until July 2nd"], FakeEncoder())
+    assert out["data"]["date_to"] == "July 2nd"
 
 
 def test_versions_before_the_stage_load_and_answer_as_before(booked: NanoExtractor, tmp_path: Path) -> None:
