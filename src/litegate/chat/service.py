@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from litegate.chat import direction, fanout
+from litegate.chat import direction, fanout, pairing
 from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
 from litegate.chat.decision import RELEVANCE_LABELS, decide, last_user_text, relevance
 from litegate.chat.grounding import ask_for_missing, check_calls, conversation_text, kept_calls
@@ -575,11 +575,12 @@ def _scorer(cache: dict[int, LabelScorer], engine: LlamaEngine, labels: list[str
 
 def _put_in_place(result: dict[str, Any], plan: _Plan, decision: dict[str, Any] | None) -> None:
     """Numeric arguments exchanged where the request names each for the other's parameter
-    (chat/direction.py)."""
+    (chat/direction.py), and values a "respectively" request pairs put in their calls
+    (chat/pairing.py)."""
     request, calls = last_user_text(plan.request_messages or []), _reply_calls(result)
     if not request or not calls or (decision is not None and decision["after_result"]):
         return
-    fixed = [direction.put_right(c, request) for c in calls]
+    fixed = pairing.pair_respectively([direction.put_right(c, request) for c in calls], request)
     if fixed != calls:
         result["choices"][0]["message"]["content"] = json.dumps({"tool_calls": fixed}, ensure_ascii=False)
         if decision is not None:
