@@ -300,6 +300,9 @@ class ChatService:
                              conversation_text(plan.body["messages"], leave_out=prepared.instruction))
         decision["grounding"] = [c.as_dict() for c in checks]
         kept = kept_calls(calls, checks)
+        if self.tool_decision is not None and self.tool_decision.declines_made_up(
+                decision.get("p_due"), sum(c.made_up for c in checks)):
+            kept, decision["declined_made_up"] = [], True  # a due call rarely needs values the user never gave
         if kept:
             if kept != calls:
                 choice["message"]["content"] = json.dumps({"tool_calls": kept}, ensure_ascii=False)
@@ -307,7 +310,7 @@ class ChatService:
         decision["call"] = False
         prepared.choose("answer")
         plan.body = prepared.body
-        question = ask_for_missing(calls, checks, prepared.functions)
+        question = None if decision.get("declined_made_up") else ask_for_missing(calls, checks, prepared.functions)
         if question:  # values the user did not give are asked for, not invented
             choice["message"]["content"] = json.dumps({"content": question}, ensure_ascii=False)
             return False
