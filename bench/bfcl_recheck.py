@@ -5,7 +5,7 @@ dumps, so a change to either is compared with the run that made the dump on the 
 
 For each litegate row that called: the calls as the dump holds them (after the check of the run)
 go through the current check (chat/grounding.py) and the "respectively" pairing (chat/pairing.py);
-the values the run's check had already made up (its ``grounding`` report) still count. A call that
+the optional values the run's check had already left out (its ``grounding`` report) still count. A call that
 made up values is declined where its ``p_due`` (reported by the run) is below the threshold, and the
 reply is then no call (right on irrelevance only). The rest is scored again with BFCL's rules
 (bench/bfcl.py). Prints JSON: per category, the run's accuracy and the re-checked one for each
@@ -37,8 +37,9 @@ def recheck(row: dict[str, Any], item: dict[str, Any]) -> tuple[list[dict[str, A
     request = item["question"][0][-1]["content"]
     text = "\n".join(m["content"] for m in item["question"][0] if isinstance(m.get("content"), str))
     checks = check_calls(calls, parse_tools(tools), text)
-    before = sum(len(g.get("invented") or []) + len(g.get("left_out") or [])
-                 for g in (row.get("decision") or {}).get("grounding") or [])
+    # optional values the run's check already left out are no longer in the calls; required ones
+    # it found made up still are, and are judged again
+    before = sum(len(g.get("left_out") or []) for g in (row.get("decision") or {}).get("grounding") or [])
     kept = pair_respectively(kept_calls(calls, checks), request)
     return [{names.get(c["name"], c["name"]): c["arguments"]} for c in kept], before + sum(c.made_up for c in checks)
 

@@ -122,3 +122,20 @@ def test_a_required_value_copied_from_the_listing_counts_as_made_up() -> None:
     copied = check_calls([{"name": "p_value", "arguments": {"sample_mean": 0.05, "sample_size": 40}}], STATS,
                          "What is the p-value of 40 samples?")[0]
     assert copied.invented == ["sample_mean"] and copied.grounded == ["sample_size"]
+
+
+def test_a_description_sent_as_the_value_is_made_up_and_a_dict_is_judged_by_its_parts() -> None:
+    echo = stats("What is a sample of 40?", sample_mean=1.0, sample_size=40,
+                 state="The state of the board")
+    assert echo.left_out == ["state"]
+    books = parse_tools([{"type": "function", "function": {
+        "name": "find_homes", "description": "Homes for sale", "parameters": {
+            "type": "object", "required": ["budget"], "properties": {"budget": {"type": "object"}, "extras": {
+                "type": "array", "items": {"type": "string", "enum": ["Garage", "Garden", "Pool"]}}}}}}])
+    call = {"name": "find_homes", "arguments": {"budget": {"min": 300000, "max": 400000},
+                                                "extras": ["Garages", "Pool"]}}
+    said = check_calls([call], books, "a house within $300,000 to $400,000 with a garage")[0]
+    assert said.grounded == ["budget"] and said.left_out == ["extras"]  # a pool was never asked for
+    call["arguments"]["extras"] = ["Garages"]
+    assert check_calls([call], books, "a house within $300,000 to $400,000 with a garage")[0].left_out == []
+    assert check_calls([call], books, "a house for $300,000 to $400,000")[0].left_out == ["extras"]

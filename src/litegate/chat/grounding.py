@@ -265,19 +265,24 @@ def _from_listing(value: Any, said: _Conversation, tool_words: set[str], tool_nu
 
 
 def _option_named(value: Any, said: _Conversation) -> bool | None:
-    """Whether the conversation names an enum option (by its words: "two_sided" for "two sided")."""
+    """Whether the conversation names an enum option by one of its words, in any number
+    ("two_sided" for "two sided", "Goals Scored" for "goal", "Backstage Pass" for "backstage")."""
     words = set(_words(str(value))) - _COMMON if isinstance(value, str) else set()
     if not words:
         return None
-    return all(_found(w, said.seen, said.prefixes) for w in words) or values.unit_symbol(value) in said.units \
+    return any(_found(w, said.seen, said.prefixes) or any(len(s) >= 4 and w.startswith(s) for s in said.seen)
+               for w in words) or values.unit_symbol(value) in said.units \
         or values.currency_code(value) in said.currencies
 
 
 def _value_found(value: Any, said: _Conversation, tool_words: set[str], tool_numbers: set[float]) -> bool | None:
     """True when ``value`` comes from the conversation, False when it was made up, None when it
     cannot tell (a boolean, or only common or tool words)."""
-    if isinstance(value, list) and value and all(not isinstance(v, (dict, list)) for v in value):
-        verdicts = [_value_found(v, said, tool_words, tool_numbers) for v in value]
+    if isinstance(value, dict) and value or (
+            isinstance(value, list) and value and all(not isinstance(v, (dict, list)) for v in value)):
+        # each part on its own: {"min": 300000, "max": 400000} for "$300,000 to $400,000"
+        verdicts = [_value_found(v, said, tool_words, tool_numbers)
+                    for v in (value.values() if isinstance(value, dict) else value)]
         judged = [v for v in verdicts if v is not None]
         return None if not judged else any(judged)
     typed = _typed_verdict(value, said, tool_numbers)
@@ -332,13 +337,29 @@ def _verdict(value: Any, spec: dict[str, Any], required: bool, said: _Conversati
     """One argument's verdict: True from the conversation, False made up, None not judged."""
     if _is_default(value, spec):
         return None  # the schema's own default: sending it or not changes nothing
-    if "enum" in spec or "const" in spec:
+    items = spec.get("items") if isinstance(spec.get("items"), dict) else {}
+    if "enum" in spec or "const" in spec or ("enum" in items and isinstance(value, list)):
         # a required option had to be chosen; an optional one is sent only when the conversation names it
-        return None if required else _option_named(value, said)
+        if required:
+            return None
+        named = [_option_named(v, said) for v in (value if isinstance(value, list) else [value])]
+        judged = [n for n in named if n is not None]
+        return all(judged) if judged else None
+    if _copies_description(value, spec):
+        return False  # the parameter's own description sent as its value
     found = _value_found(value, said, tool_words, tool_numbers)
     if found is None and _from_listing(value, said, tool_words, tool_numbers):
         return False
     return found
+
+
+def _copies_description(value: Any, spec: dict[str, Any]) -> bool:
+    """Whether a string value is its parameter's description, or the description's opening words
+    ("The name of the holy book." for ``book``): what the model read, not what the user said."""
+    if not isinstance(value, str):
+        return False
+    said, described = _words(value), _words(str(spec.get("description") or ""))
+    return len(said) >= 3 and described[:len(said)] == said
 
 
 def kept_calls(calls: list[dict[str, Any]], checks: list[Check]) -> list[dict[str, Any]]:
