@@ -337,7 +337,7 @@ def _verdict(value: Any, spec: dict[str, Any], required: bool, said: _Conversati
     """One argument's verdict: True from the conversation, False made up, None not judged."""
     if _is_default(value, spec):
         return None  # the schema's own default: sending it or not changes nothing
-    items = spec.get("items") if isinstance(spec.get("items"), dict) else {}
+    items: dict[str, Any] = given if isinstance(given := spec.get("items"), dict) else {}
     if "enum" in spec or "const" in spec or ("enum" in items and isinstance(value, list)):
         # a required option had to be chosen; an optional one is sent only when the conversation names it
         if required:

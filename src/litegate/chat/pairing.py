@@ -51,14 +51,14 @@ def _located(values: list[Any], request: str) -> list[int] | None:
 def _pair_group(calls: list[dict[str, Any]], request: str) -> list[dict[str, Any]]:
     """Calls of one tool (two or more), with their values paired by the request's order."""
     k = len(calls)
-    args = [c.get("arguments") if isinstance(c.get("arguments"), dict) else None for c in calls]
-    if any(a is None for a in args):
+    args: list[dict[str, Any]] = [a for c in calls if isinstance(a := c.get("arguments"), dict)]
+    if len(args) != k:
         return calls
-    shared = [key for key in args[0] if all(key in a for a in args)]  # type: ignore[union-attr]
+    shared = [key for key in args[0] if all(key in a for a in args)]
     varying: dict[str, list[int]] = {}
     whole: dict[str, list[Any]] = {}
     for key in shared:
-        column = [a[key] for a in args]  # type: ignore[index]
+        column = [a[key] for a in args]
         first = column[0]
         if isinstance(first, list) and len(first) == k and all(c == first for c in column) \
                 and all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in first):
@@ -69,11 +69,11 @@ def _pair_group(calls: list[dict[str, Any]], request: str) -> list[dict[str, Any
         return calls
     anchor = next(iter(varying))
     order = sorted(range(k), key=lambda i: varying[anchor][i])  # the calls in the anchor's order
-    fixed = [dict(a) for a in args]  # type: ignore[arg-type]
+    fixed = [dict(a) for a in args]
     for key, where in varying.items():
         if key == anchor:
             continue
-        values = [args[i][key] for i in sorted(range(k), key=lambda i: where[i])]  # type: ignore[index]
+        values = [args[i][key] for i in sorted(range(k), key=lambda i: where[i])]
         for rank, i in enumerate(order):
             fixed[i][key] = values[rank]
     for key, items in whole.items():
