@@ -316,3 +316,37 @@ def test_a_meant_call_missing_required_values_asks_for_them_instead_of_inventing
     assert out["litegate"]["tool_decision"]["call"] is False
     assert len(rt.registry.engines["lite"].bodies) == 2  # asked without generating again
     rt.close()
+
+
+def test_a_call_that_made_up_values_is_declined_below_the_learned_bar(tmp_path: Path) -> None:
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "weather for a city",
+                                               "parameters": {"type": "object", "required": ["city"], "properties": {
+                                                   "city": {"type": "string"},
+                                                   "units": {"type": "string", "enum": ["metric", "imperial"]}}}}}]
+    made_up = '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Oslo", "units": "imperial"}}]}'
+    rows = [{"logit_p_call": -2.0, "tool_match": m, "param_match": m, "overlap": m, "fillable": 1.0,
+             "param_mean": m, "param_min": m, "supplied": 1.0} for m in (0.8, 0.7, 0.2, 0.3)]
+    decision = fit(rows, [True, True, False, False], encoder_features=("tool_match", "param_match", "overlap",
+                                                                       "fillable", "param_mean", "param_min",
+                                                                       "supplied"))
+    decision.threshold = 0.0  # always a call first
+
+    def reply(body):
+        if body.get("max_tokens", 99) < 10:  # the decision pass
+            return "x"
+        return made_up if '"tool_calls"' in body.get("grammar", "") else '{"content": "It is cold."}'
+
+    rt = runtime(tmp_path, engines={"lite": FakeEngine(reply)})
+    rt.chat.tool_decision = decision
+    req = ChatCompletionRequest(messages=[{"role": "user", "content": "weather in Oslo?"}], tools=tools,
+                                tool_choice="auto")
+    out = rt.chat.run_sync(ChatCall(req))  # no bar: the call is sent without the option never named
+    assert json.loads(out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]) == {"city": "Oslo"}
+    reported = out["litegate"]["tool_decision"]
+    assert reported["grounding"][0]["left_out"] == ["units"] and "declined_made_up" not in reported
+    decision.made_up_threshold = 1.01  # no P(due) clears it: a call that made up a value becomes an answer
+    out = rt.chat.run_sync(ChatCall(req))
+    reported = out["litegate"]["tool_decision"]
+    assert reported["declined_made_up"] is True and reported["call"] is False
+    assert out["choices"][0]["message"] == {"role": "assistant", "content": "It is cold."}
+    rt.close()

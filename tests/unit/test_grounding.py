@@ -84,3 +84,58 @@ def test_values_in_scripts_without_spaces_are_looked_for_as_characters() -> None
     assert not check("今天天气怎么样", "book_table", restaurant="北京饭店").kept
     assert check("จองโต๊ะที่ร้านบ้านไทย", "book_table", restaurant="บ้านไทย").kept
     assert check("Ресторан «Пушкин», на двоих", "book_table", restaurant="Пушкин", people=2).kept
+
+
+STATS = parse_tools([{"type": "function", "function": {
+    "name": "p_value", "description": "The p-value of a test on a sample",
+    "parameters": {"type": "object", "required": ["sample_mean", "sample_size"], "properties": {
+        "sample_mean": {"type": "number"}, "sample_size": {"type": "integer"},
+        "tax_rate": {"type": "number", "description": "The tax rate, default is 0.2."},
+        "alpha": {"type": "number", "description": "Significance level, e.g. 0.01 or 0.05."},
+        "alternative": {"type": "string", "enum": ["less", "greater", "two_sided"]},
+        "database": {"type": "string", "description": "The database to search.", "default": "GenBank"},
+        "state": {"type": "string", "description": "The state of the board, e.g. pieces and positions."}}}}}])
+
+
+def stats(text: str, **args):
+    return check_calls([{"name": "p_value", "arguments": args}], STATS, text)[0]
+
+
+def test_optional_values_copied_from_the_listing_or_options_never_named_are_left_out() -> None:
+    made_up = stats("The p-value for a sample mean of 98.2 with 40 samples", sample_mean=98.2, sample_size=40,
+                    alpha=0.05, alternative="less", state="pieces and positions")
+    assert made_up.kept and made_up.grounded == ["sample_mean", "sample_size"]
+    assert made_up.left_out == ["alpha", "alternative", "state"] and made_up.made_up == 3
+    said = stats("p-value of mean 98.2, 40 samples, alpha 0.05, two sided, pieces on e4", sample_mean=98.2,
+                 sample_size=40, alpha=0.05, alternative="two_sided", state="pieces on e4")
+    assert said.left_out == [] and said.made_up == 0
+
+
+def test_the_schema_default_passes_as_given_or_as_the_description_states_it() -> None:
+    defaults = stats("p-value for mean 98.2 and 40 samples", sample_mean=98.2, sample_size=40, tax_rate=0.2,
+                     database="GenBank")
+    assert defaults.left_out == [] and defaults.invented == [] and defaults.made_up == 0
+    assert stats("mean 98.2, 40 samples", sample_mean=98.2, sample_size=40, tax_rate=0.3).left_out == ["tax_rate"]
+
+
+def test_a_required_value_copied_from_the_listing_counts_as_made_up() -> None:
+    copied = check_calls([{"name": "p_value", "arguments": {"sample_mean": 0.05, "sample_size": 40}}], STATS,
+                         "What is the p-value of 40 samples?")[0]
+    assert copied.invented == ["sample_mean"] and copied.grounded == ["sample_size"]
+
+
+def test_a_description_sent_as_the_value_is_made_up_and_a_dict_is_judged_by_its_parts() -> None:
+    echo = stats("What is a sample of 40?", sample_mean=1.0, sample_size=40,
+                 state="The state of the board")
+    assert echo.left_out == ["state"]
+    books = parse_tools([{"type": "function", "function": {
+        "name": "find_homes", "description": "Homes for sale", "parameters": {
+            "type": "object", "required": ["budget"], "properties": {"budget": {"type": "object"}, "extras": {
+                "type": "array", "items": {"type": "string", "enum": ["Garage", "Garden", "Pool"]}}}}}}])
+    call = {"name": "find_homes", "arguments": {"budget": {"min": 300000, "max": 400000},
+                                                "extras": ["Garages", "Pool"]}}
+    said = check_calls([call], books, "a house within $300,000 to $400,000 with a garage")[0]
+    assert said.grounded == ["budget"] and said.left_out == ["extras"]  # a pool was never asked for
+    call["arguments"]["extras"] = ["Garages"]
+    assert check_calls([call], books, "a house within $300,000 to $400,000 with a garage")[0].left_out == []
+    assert check_calls([call], books, "a house for $300,000 to $400,000")[0].left_out == ["extras"]

@@ -66,6 +66,18 @@ def test_a_fitted_decision_separates_due_calls_and_round_trips(tmp_path: Path) -
         fit(rows[:4], labels[:4])
 
 
+def test_the_bar_for_calls_that_made_up_values_round_trips_and_survives_a_refit(tmp_path: Path) -> None:
+    model = fit(*_toy())
+    assert model.made_up_threshold is None and not model.declines_made_up(0.1, 3)  # no bar: nothing declined
+    model.made_up_threshold = 0.9
+    assert model.declines_made_up(0.85, 1) and not model.declines_made_up(0.95, 1)
+    assert not model.declines_made_up(0.5, 0) and not model.declines_made_up(None, 2)  # nothing made up / no p_due
+    model.save(tmp_path / "d.json")
+    again = ToolDecision.load(tmp_path / "d.json")
+    assert again.made_up_threshold == 0.9
+    assert refit(again, [_row(0.5, 0.9, 0.9)], [True]).made_up_threshold == 0.9
+
+
 def test_a_decision_on_other_features_is_refused(tmp_path: Path) -> None:
     data = fit(*_toy()).as_dict()
     data["features"] = ["tool_match"]

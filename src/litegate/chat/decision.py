@@ -249,6 +249,14 @@ class ToolDecision:
     # the encoder's signals it reads, in the order of ``coef`` (a decision fitted before one was
     # added reads fewer)
     encoder_features: list[str] = field(default_factory=lambda: list(ENCODER_FEATURES))
+    # once the call is written: a call that had to make up values (chat/grounding.py, Check.made_up)
+    # is kept only at this P(due) or above (None: made-up values do not weigh on the decision)
+    made_up_threshold: float | None = None
+
+    def declines_made_up(self, p_due: float | None, made_up: int) -> bool:
+        """Whether a written call that made up ``made_up`` values is declined after all."""
+        return made_up > 0 and p_due is not None and self.made_up_threshold is not None \
+            and p_due < self.made_up_threshold
 
     @property
     def uses_relevance(self) -> bool:
@@ -282,7 +290,9 @@ class ToolDecision:
         return {"features": ["logit_p_call", *self.encoder_features, "logit_relevance"], "coef": self.coef,
                 "intercept": self.intercept, "mean": self.mean, "scale": self.scale, "mix": self.mix,
                 "threshold": self.threshold, "trained_on": self.trained_on,
-                "relevance_fill": self.relevance_fill, "relevance_range": self.relevance_range, "rows": self.rows}
+                "relevance_fill": self.relevance_fill, "relevance_range": self.relevance_range,
+                **({"made_up_threshold": self.made_up_threshold} if self.made_up_threshold is not None else {}),
+                "rows": self.rows}
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.as_dict(), separators=(",", ":")) + "\n")
@@ -298,7 +308,8 @@ class ToolDecision:
                              "refit it with `litegate train --task tool_decision`")
         return cls(data["coef"], data["intercept"], data["mean"], data["scale"], data["mix"],
                    data.get("threshold", 0.5), data.get("trained_on") or {}, data.get("rows") or [],
-                   data.get("relevance_fill", 0.0), data.get("relevance_range") or [-9.2, 9.2], encoder_features)
+                   data.get("relevance_fill", 0.0), data.get("relevance_range") or [-9.2, 9.2], encoder_features,
+                   data.get("made_up_threshold"))
 
 
 def _logistic(x: np.ndarray, y: list[bool], weights: list[float]) -> Any:
@@ -383,6 +394,7 @@ def refit(base: ToolDecision, rows: list[dict[str, float]], labels: list[bool], 
     model = fit(base.rows + rows, old_labels + labels, old_weights + [weight] * len(rows), trained_on,
                 tuple(base.encoder_features))
     model.threshold = base.threshold  # the shipped trade between missed and extra calls
+    model.made_up_threshold = base.made_up_threshold
     return model
 
 

@@ -8,12 +8,18 @@ argument is checked against the conversation's words — not counting words that
 the tool's own name and descriptions, or words too common to tell anything — and a call whose
 checkable arguments are mostly not found there is dropped; with no call left, the reply is an
 answer. An optional argument whose value the conversation does not support is left out of the
-call rather than sent. Values the check cannot judge (booleans, enums, a value made only of
-common or tool words) do not count either way. Numbers, currencies, units and dates are read
-in any notation (chat/values.py): ``2000000`` for "$2,000,000", ``"USD"`` for "US dollars",
-``"km"`` for "kilometres", ``"2026-12-04"`` for "Friday"; other normalised values pass on
-their parts: ``"10:00"`` for "10am", ``"Lisboa"`` for "Lisbon". A value the model derived
-with no word in common counts against, so a call needs half its checkable arguments. A date
+call rather than sent: a value the model copied from the tool's own listing (an example in a
+description, a number of its range) or an option of an enum the conversation never names. The
+schema's default passes either way (``default``, or "Default is 0.2" in the description): sending
+it changes nothing. Values the check cannot judge (booleans, a required enum, a value made only
+of common words or of tool words the conversation also uses) do not count either way. How many
+values a call had to make up (``Check.made_up``) is also a relevance signal: a due call rarely
+needs a value the user never gave, while a call on a question the tool cannot answer often does.
+Numbers, currencies, units and dates are read in any notation (chat/values.py): ``2000000``
+for "$2,000,000", ``"USD"`` for "US dollars", ``"km"`` for "kilometres", ``"2026-12-04"`` for
+"Friday"; other normalised values pass on their parts: ``"10:00"`` for "10am", ``"Lisboa"``
+for "Lisbon". A value the model derived with no word in common counts against, so a call needs
+half its checkable arguments. A date
 or time written out in full passes when the conversation names a time ("tomorrow", "tonight").
 A unit the conversation does not state, where it states exactly one, becomes that one ("a radius
 of 5cm" sent with ``unit: "m"`` is sent with ``"cm"``).
@@ -125,6 +131,11 @@ class Check:
     def kept(self) -> bool:
         return 2 * len(self.grounded) >= len(self.invented) + len(self.grounded)
 
+    @property
+    def made_up(self) -> int:
+        """How many values the call made up: required ones not found, optional ones left out."""
+        return len(self.invented) + len(self.left_out)
+
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "grounded": self.grounded, "invented": self.invented, "kept": self.kept,
                 **({"left_out": self.left_out} if self.left_out else {}),
@@ -201,11 +212,77 @@ def _stated_unit(value: Any, spec: dict[str, Any], said: _Conversation) -> str |
     return stated
 
 
+_DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?:value|values|setting))?(?:\s+(?:is|are|to|of|will\s+be))?\s*[:=]?"
+                      r"\s*((?:[^.;\n]|\.(?=\d)){1,60})", re.IGNORECASE)
+
+
+def _is_default(value: Any, spec: dict[str, Any]) -> bool:
+    """Whether ``value`` is the parameter's default: its schema ``default``, or the one its
+    description states ("Default is 0.2", "default: 'USA'", "If not provided, default is true")."""
+    if value is None or isinstance(value, (dict, list)):
+        return False
+    if "default" in spec and _same_value(value, spec["default"]):
+        return True
+    for m in _DEFAULT.finditer(str(spec.get("description") or "")):
+        stated = m.group(1).strip().strip("'\"“”‘’` ")
+        if isinstance(value, bool):
+            if str(value).lower() in _words(stated)[:2]:
+                return True
+            continue
+        number = values.as_number(value)
+        if number is not None:
+            if values.number_stated(number, values.numbers(stated)):
+                return True
+            continue
+        text = str(value).strip().casefold()
+        if text and (stated.casefold() == text or stated.casefold().startswith(text + " ")
+                     or _words(stated)[:len(_words(text))] == _words(text)):
+            return True
+    return False
+
+
+def _same_value(value: Any, default: Any) -> bool:
+    if isinstance(value, bool) or isinstance(default, bool):
+        return str(value).lower() == str(default).lower()
+    number, other = values.as_number(value), values.as_number(default)
+    if number is not None and other is not None:
+        return values.number_stated(number, {other})
+    return str(value).strip().casefold() == str(default).strip().casefold()
+
+
+def _from_listing(value: Any, said: _Conversation, tool_words: set[str], tool_numbers: set[float]) -> bool:
+    """Whether ``value`` was copied from the tool's own listing (its words or numbers) with nothing
+    of it in the conversation: an example or a range the description gives, not the user's value."""
+    if isinstance(value, list):
+        return bool(value) and all(_from_listing(v, said, tool_words, tool_numbers) for v in value)
+    if isinstance(value, bool) or isinstance(value, dict) or value is None:
+        return False
+    number = values.as_number(value)
+    if number is not None:
+        return values.number_stated(number, tool_numbers) and not values.number_stated(number, said.numbers)
+    words = set(_words(str(value))) - _COMMON
+    return bool(words) and words <= tool_words and not any(_found(w, said.seen, said.prefixes) for w in words)
+
+
+def _option_named(value: Any, said: _Conversation) -> bool | None:
+    """Whether the conversation names an enum option by one of its words, in any number
+    ("two_sided" for "two sided", "Goals Scored" for "goal", "Backstage Pass" for "backstage")."""
+    words = set(_words(str(value))) - _COMMON if isinstance(value, str) else set()
+    if not words:
+        return None
+    return any(_found(w, said.seen, said.prefixes) or any(len(s) >= 4 and w.startswith(s) for s in said.seen)
+               for w in words) or values.unit_symbol(value) in said.units \
+        or values.currency_code(value) in said.currencies
+
+
 def _value_found(value: Any, said: _Conversation, tool_words: set[str], tool_numbers: set[float]) -> bool | None:
     """True when ``value`` comes from the conversation, False when it was made up, None when it
     cannot tell (a boolean, or only common or tool words)."""
-    if isinstance(value, list) and value and all(not isinstance(v, (dict, list)) for v in value):
-        verdicts = [_value_found(v, said, tool_words, tool_numbers) for v in value]
+    if isinstance(value, dict) and value or (
+            isinstance(value, list) and value and all(not isinstance(v, (dict, list)) for v in value)):
+        # each part on its own: {"min": 300000, "max": 400000} for "$300,000 to $400,000"
+        verdicts = [_value_found(v, said, tool_words, tool_numbers)
+                    for v in (value.values() if isinstance(value, dict) else value)]
         judged = [v for v in verdicts if v is not None]
         return None if not judged else any(judged)
     typed = _typed_verdict(value, said, tool_numbers)
@@ -244,9 +321,7 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
             if unit is not None:
                 corrected[key] = unit
                 continue
-            if "enum" in spec or "const" in spec:
-                continue
-            found = _value_found(args[key], said, tool_words, tool_numbers)
+            found = _verdict(args[key], spec, key in required, said, tool_words, tool_numbers)
             if found is None:
                 continue
             if key in required:
@@ -255,6 +330,36 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
                 left_out.append(key)
         checks.append(Check(str(call.get("name")), grounded, invented, left_out, corrected))
     return checks
+
+
+def _verdict(value: Any, spec: dict[str, Any], required: bool, said: _Conversation, tool_words: set[str],
+             tool_numbers: set[float]) -> bool | None:
+    """One argument's verdict: True from the conversation, False made up, None not judged."""
+    if _is_default(value, spec):
+        return None  # the schema's own default: sending it or not changes nothing
+    items: dict[str, Any] = given if isinstance(given := spec.get("items"), dict) else {}
+    if "enum" in spec or "const" in spec or ("enum" in items and isinstance(value, list)):
+        # a required option had to be chosen; an optional one is sent only when the conversation names it
+        if required:
+            return None
+        named = [_option_named(v, said) for v in (value if isinstance(value, list) else [value])]
+        judged = [n for n in named if n is not None]
+        return all(judged) if judged else None
+    if _copies_description(value, spec):
+        return False  # the parameter's own description sent as its value
+    found = _value_found(value, said, tool_words, tool_numbers)
+    if found is None and _from_listing(value, said, tool_words, tool_numbers):
+        return False
+    return found
+
+
+def _copies_description(value: Any, spec: dict[str, Any]) -> bool:
+    """Whether a string value is its parameter's description, or the description's opening words
+    ("The name of the holy book." for ``book``): what the model read, not what the user said."""
+    if not isinstance(value, str):
+        return False
+    said, described = _words(value), _words(str(spec.get("description") or ""))
+    return len(said) >= 3 and described[:len(said)] == said
 
 
 def kept_calls(calls: list[dict[str, Any]], checks: list[Check]) -> list[dict[str, Any]]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from litegate.chat import direction, fanout
+from litegate.chat import direction, fanout, pairing
 from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
 from litegate.chat.decision import RELEVANCE_LABELS, decide, last_user_text, relevance
 from litegate.chat.grounding import ask_for_missing, check_calls, conversation_text, kept_calls
@@ -300,6 +300,9 @@ class ChatService:
                              conversation_text(plan.body["messages"], leave_out=prepared.instruction))
         decision["grounding"] = [c.as_dict() for c in checks]
         kept = kept_calls(calls, checks)
+        if self.tool_decision is not None and self.tool_decision.declines_made_up(
+                decision.get("p_due"), sum(c.made_up for c in checks)):
+            kept, decision["declined_made_up"] = [], True  # a due call rarely needs values the user never gave
         if kept:
             if kept != calls:
                 choice["message"]["content"] = json.dumps({"tool_calls": kept}, ensure_ascii=False)
@@ -307,7 +310,7 @@ class ChatService:
         decision["call"] = False
         prepared.choose("answer")
         plan.body = prepared.body
-        question = ask_for_missing(calls, checks, prepared.functions)
+        question = None if decision.get("declined_made_up") else ask_for_missing(calls, checks, prepared.functions)
         if question:  # values the user did not give are asked for, not invented
             choice["message"]["content"] = json.dumps({"content": question}, ensure_ascii=False)
             return False
@@ -575,11 +578,12 @@ def _scorer(cache: dict[int, LabelScorer], engine: LlamaEngine, labels: list[str
 
 def _put_in_place(result: dict[str, Any], plan: _Plan, decision: dict[str, Any] | None) -> None:
     """Numeric arguments exchanged where the request names each for the other's parameter
-    (chat/direction.py)."""
+    (chat/direction.py), and values a "respectively" request pairs put in their calls
+    (chat/pairing.py)."""
     request, calls = last_user_text(plan.request_messages or []), _reply_calls(result)
     if not request or not calls or (decision is not None and decision["after_result"]):
         return
-    fixed = [direction.put_right(c, request) for c in calls]
+    fixed = pairing.pair_respectively([direction.put_right(c, request) for c in calls], request)
     if fixed != calls:
         result["choices"][0]["message"]["content"] = json.dumps({"tool_calls": fixed}, ensure_ascii=False)
         if decision is not None:
