@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -53,7 +54,7 @@ class SpanDoc:
     marginals: np.ndarray  # (t, tags) the CRF's marginal probability of each tag at each word
     path: list[str]  # the CRF's best tag sequence
 
-    @property
+    @cached_property  # read per candidate and per field while the features are built
     def words(self) -> list[str]:
         return [self.text[a:b] for a, b in self.offsets]
 
