@@ -343,10 +343,10 @@ def test_a_call_that_made_up_values_is_declined_below_the_learned_bar(tmp_path: 
     out = rt.chat.run_sync(ChatCall(req))  # no bar: the call is sent without the option never named
     assert json.loads(out["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]) == {"city": "Oslo"}
     reported = out["litegate"]["tool_decision"]
-    assert reported["grounding"][0]["left_out"] == ["units"] and "declined_made_up" not in reported
+    assert reported["grounding"][0]["left_out"] == ["units"] and "declined_after_call" not in reported
     decision.made_up_threshold = 1.01  # no P(due) clears it: a call that made up a value becomes an answer
     out = rt.chat.run_sync(ChatCall(req))
     reported = out["litegate"]["tool_decision"]
-    assert reported["declined_made_up"] is True and reported["call"] is False
+    assert reported["declined_after_call"] is True and reported["call"] is False
     assert out["choices"][0]["message"] == {"role": "assistant", "content": "It is cold."}
     rt.close()

@@ -135,7 +135,24 @@ def test_a_description_sent_as_the_value_is_made_up_and_a_dict_is_judged_by_its_
     call = {"name": "find_homes", "arguments": {"budget": {"min": 300000, "max": 400000},
                                                 "extras": ["Garages", "Pool"]}}
     said = check_calls([call], books, "a house within $300,000 to $400,000 with a garage")[0]
-    assert said.grounded == ["budget"] and said.left_out == ["extras"]  # a pool was never asked for
+    assert said.grounded == ["budget"] and said.corrected == {"extras": ["Garages"]}  # a pool was never asked for
     call["arguments"]["extras"] = ["Garages"]
     assert check_calls([call], books, "a house within $300,000 to $400,000 with a garage")[0].left_out == []
     assert check_calls([call], books, "a house for $300,000 to $400,000")[0].left_out == ["extras"]
+
+
+def test_a_list_of_options_keeps_the_ones_the_conversation_names() -> None:
+    finder = parse_tools([{"type": "function", "function": {
+        "name": "find_restaurant", "description": "Restaurants for a group",
+        "parameters": {"type": "object", "required": ["location"], "properties": {
+            "location": {"type": "string"},
+            "cuisine": {"type": "array", "items": {"type": "string", "enum": ["Seafood", "Italian", "Indian"]}}}}}}])
+    text = "A seafood restaurant in Seattle for five"
+
+    def cuisine(value):
+        return check_calls([{"name": "find_restaurant", "arguments": {"location": "Seattle", "cuisine": value}}],
+                           finder, text)[0]
+
+    assert cuisine(["Seafood", "Italian"]).corrected == {"cuisine": ["Seafood"]}  # the one asked for
+    assert cuisine(["Seafood"]).corrected == {} and cuisine(["Seafood"]).made_up == 0
+    assert cuisine(["Italian", "Indian"]).left_out == ["cuisine"]  # none named: left out whole, as before

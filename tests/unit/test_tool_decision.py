@@ -13,7 +13,9 @@ from fakes import FakeEncoder, FakeEngine
 from litegate.chat.decision import (
     FEATURES,
     SHIPPED,
+    AfterCall,
     ToolDecision,
+    call_name_cover,
     case_features,
     decide,
     encoder_signals,
@@ -76,6 +78,40 @@ def test_the_bar_for_calls_that_made_up_values_round_trips_and_survives_a_refit(
     again = ToolDecision.load(tmp_path / "d.json")
     assert again.made_up_threshold == 0.9
     assert refit(again, [_row(0.5, 0.9, 0.9)], [True]).made_up_threshold == 0.9
+
+
+def test_the_after_call_mix_replaces_the_bar_reads_the_cover_only_when_it_weighs_and_round_trips(
+        tmp_path: Path) -> None:
+    model = fit(*_toy())
+    model.made_up_threshold = 0.9
+    # made-up values weigh -2, the name's cover +3: a call that made up a value needs a well covered name
+    model.after_call = AfterCall([0.5, -2.0, 3.0], -1.0, 0.0)
+    asked: list[int] = []
+
+    def cover(value: float):
+        return lambda: asked.append(1) or value
+
+    assert model.declines_written(0.95, 1, cover(0.4)) and not model.declines_written(0.95, 1, cover(0.9))
+    assert model.declines_written(0.6, 0, cover(0.2)) and not model.declines_written(0.6, 0, cover(0.5))
+    assert not model.declines_written(None, 3, cover(0.0)) and len(asked) == 4  # no p_due: nothing to weigh
+    model.save(tmp_path / "d.json")
+    again = ToolDecision.load(tmp_path / "d.json")
+    assert again.after_call == model.after_call and refit(again, [_row(0.5, 0.9, 0.9)], [True]).after_call
+    without_cover = AfterCall([1.0, -3.0], 0.0, 0.0, ["logit_p_due", "made_up"])
+    model.after_call = without_cover
+    assert model.declines_written(0.7, 1, cover(1.0)) and len(asked) == 4  # the cover is never computed
+    with pytest.raises(ValueError, match="other features"):
+        AfterCall.from_dict({"features": ["logit_p_due", "tool_match"], "coef": [1.0, 1.0], "intercept": 0,
+                             "cut": 0})
+
+
+def test_the_called_tool_name_cover_is_the_least_covered_name_word() -> None:
+    fn = parse_tools([{"type": "function", "function": {"name": "get_museum_artists", "description": "",
+                                                        "parameters": {"type": "object", "properties": {}}}}])[0]
+    encoder = FakeEncoder()
+    assert call_name_cover(encoder, "Which artists are shown at the museum?", fn) \
+        > call_name_cover(encoder, "Who are the famous dancers of the 19th century?", fn)
+    assert call_name_cover(encoder, "", fn) == 0.0  # no word of the request to cover the name
 
 
 def test_a_decision_on_other_features_is_refused(tmp_path: Path) -> None:

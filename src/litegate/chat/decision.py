@@ -21,6 +21,9 @@ the last user message and the tools:
   closest word of the request; the least covered one. An on-topic question the tool cannot
   answer usually leaves one word of what the tool computes unmatched ("rate of return" beside
   ``calculate_profit``, "assist average" beside ``average_scoring``);
+- once a call is written, ``AfterCall`` may decline it after all: a logistic regression over the
+  decision's log-odds, whether the call had to make up values (chat/grounding.py,
+  ``Check.made_up``) and ``name_cover`` for the called tool (``AFTER_CALL_FEATURES``);
 - ``logit_relevance``: the model's own yes against no to "can this tool answer the request
   exactly?" about the best-matching tool (one scored token on a short prompt of its own), asked
   only when its answer can change the decision (``ToolDecision.settled``).
@@ -57,6 +60,9 @@ ENCODER_FEATURES = ("tool_match", "param_match", "overlap", "fillable", "param_m
 # "can this tool answer the request exactly?" about the best-matching tool
 MODEL_FEATURES = ("logit_p_call", "logit_relevance")
 FEATURES = ("logit_p_call", *ENCODER_FEATURES, "logit_relevance")
+# once a call is written: the decision's log-odds, whether the call made up any value, and how
+# well the request covers the called tool's name
+AFTER_CALL_FEATURES = ("logit_p_due", "made_up", "name_cover")
 SHIPPED = Path(__file__).with_name("tool_decision.json")
 # right after a tool result the model answers unless it is sure it needs another call
 AFTER_RESULT_P_CALL = 0.9
@@ -164,7 +170,7 @@ def tool_signals(encoder: Any, request: str, functions: list[Any], name_cover: b
     # the parameters, the tool's name words and the request's words in one encoder batch
     param_texts = [f"{k.replace('_', ' ')}: {v.get('description', '')}" for k, v in params]
     named = name_words(best) if name_cover else []
-    said = sorted({w for w in _REQUEST_WORD.findall(request.lower()) if len(w) > 2}) if name_cover else []
+    said = request_words(request) if name_cover else []
     batch = param_texts + named + said
     more = encoder.encode(batch) if batch else np.zeros((0, 1))
     each = more[:len(params)] @ vectors[0] if params else np.array([short.max()])
@@ -176,6 +182,17 @@ def tool_signals(encoder: Any, request: str, functions: list[Any], name_cover: b
     if name_cover:
         signals["name_cover"] = _name_cover(more, len(params), len(named), len(said))
     return signals, best
+
+
+def request_words(request: str) -> list[str]:
+    return sorted({w for w in _REQUEST_WORD.findall(request.lower()) if len(w) > 2})
+
+
+def call_name_cover(encoder: Any, request: str, fn: Any) -> float:
+    """``name_cover`` for one tool (the one a written call chose), in an encoder batch of its own."""
+    named, said = name_words(fn), request_words(request)
+    vectors = encoder.encode(named + said) if named and said else np.zeros((0, 1))
+    return _name_cover(vectors, 0, len(named), len(said))
 
 
 def _name_cover(vectors: Any, skip: int, named: int, said: int) -> float:
@@ -228,6 +245,45 @@ def logit(p: float) -> float:
 
 
 @dataclass
+class AfterCall:
+    """Whether a written call is kept after all: one logistic regression over
+    ``AFTER_CALL_FEATURES`` (the decision's log-odds, whether the call made up any value, and how
+    well the request covers the called tool's name); the call is kept when its score is at
+    ``cut`` or above. A bar on made-up values alone left most on-topic calls the tool cannot
+    answer standing; the name's cover tells them from due calls that made up one value."""
+
+    coef: list[float]
+    intercept: float
+    cut: float
+    features: list[str] = field(default_factory=lambda: list(AFTER_CALL_FEATURES))
+
+    def score(self, feats: dict[str, float]) -> float:
+        return float(self.intercept + sum(c * feats[k] for c, k in zip(self.coef, self.features)))
+
+    def keeps(self, feats: dict[str, float]) -> bool:
+        return self.score(feats) >= self.cut
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"features": self.features, "coef": self.coef, "intercept": self.intercept, "cut": self.cut}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AfterCall:
+        features = list(data.get("features") or [])
+        if set(features) - set(AFTER_CALL_FEATURES) or len(features) != len(data.get("coef") or []):
+            raise ValueError(f"an after-call check fitted on other features ({features}); refit it")
+        return cls([float(c) for c in data["coef"]], float(data["intercept"]), float(data["cut"]), features)
+
+
+def after_call_features(p_due: float, made_up: int, name_cover: Callable[[], float] | None = None,
+                        reads: list[str] | tuple[str, ...] = AFTER_CALL_FEATURES) -> dict[str, float]:
+    """The after-call features of a written call; ``name_cover`` is computed only when read."""
+    feats = {"logit_p_due": logit(p_due), "made_up": float(made_up > 0)}
+    if "name_cover" in reads:
+        feats["name_cover"] = name_cover() if name_cover is not None else 1.0
+    return feats
+
+
+@dataclass
 class ToolDecision:
     """P(a call is due), in two stacked logistic regressions: one over the encoder's signals
     (``ENCODER_FEATURES``, standardized; cheap to measure, so fitted on many cases), then one
@@ -252,11 +308,24 @@ class ToolDecision:
     # once the call is written: a call that had to make up values (chat/grounding.py, Check.made_up)
     # is kept only at this P(due) or above (None: made-up values do not weigh on the decision)
     made_up_threshold: float | None = None
+    # once the call is written, a fitted mix in place of that bar (None: the bar decides)
+    after_call: AfterCall | None = None
 
     def declines_made_up(self, p_due: float | None, made_up: int) -> bool:
-        """Whether a written call that made up ``made_up`` values is declined after all."""
+        """Whether a written call that made up ``made_up`` values is declined by the bar."""
         return made_up > 0 and p_due is not None and self.made_up_threshold is not None \
             and p_due < self.made_up_threshold
+
+    def declines_written(self, p_due: float | None, made_up: int,
+                         name_cover: Callable[[], float] | None = None) -> bool:
+        """Whether a written call is declined after all: by the after-call mix when the decision
+        has one (``name_cover`` computes the called tool's cover, asked only when the mix reads
+        it), else by the bar on made-up values."""
+        if p_due is None:
+            return False
+        if self.after_call is None:
+            return self.declines_made_up(p_due, made_up)
+        return not self.after_call.keeps(after_call_features(p_due, made_up, name_cover, self.after_call.features))
 
     @property
     def uses_relevance(self) -> bool:
@@ -292,6 +361,7 @@ class ToolDecision:
                 "threshold": self.threshold, "trained_on": self.trained_on,
                 "relevance_fill": self.relevance_fill, "relevance_range": self.relevance_range,
                 **({"made_up_threshold": self.made_up_threshold} if self.made_up_threshold is not None else {}),
+                **({"after_call": self.after_call.as_dict()} if self.after_call is not None else {}),
                 "rows": self.rows}
 
     def save(self, path: Path) -> None:
@@ -309,7 +379,8 @@ class ToolDecision:
         return cls(data["coef"], data["intercept"], data["mean"], data["scale"], data["mix"],
                    data.get("threshold", 0.5), data.get("trained_on") or {}, data.get("rows") or [],
                    data.get("relevance_fill", 0.0), data.get("relevance_range") or [-9.2, 9.2], encoder_features,
-                   data.get("made_up_threshold"))
+                   data.get("made_up_threshold"),
+                   AfterCall.from_dict(data["after_call"]) if data.get("after_call") else None)
 
 
 def _logistic(x: np.ndarray, y: list[bool], weights: list[float]) -> Any:
@@ -394,7 +465,7 @@ def refit(base: ToolDecision, rows: list[dict[str, float]], labels: list[bool], 
     model = fit(base.rows + rows, old_labels + labels, old_weights + [weight] * len(rows), trained_on,
                 tuple(base.encoder_features))
     model.threshold = base.threshold  # the shipped trade between missed and extra calls
-    model.made_up_threshold = base.made_up_threshold
+    model.made_up_threshold, model.after_call = base.made_up_threshold, base.after_call
     return model
 
 

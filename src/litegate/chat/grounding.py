@@ -22,7 +22,9 @@ for "Lisbon". A value the model derived with no word in common counts against, s
 half its checkable arguments. A date
 or time written out in full passes when the conversation names a time ("tomorrow", "tonight").
 A unit the conversation does not state, where it states exactly one, becomes that one ("a radius
-of 5cm" sent with ``unit: "m"`` is sent with ``"cm"``).
+of 5cm" sent with ``unit: "m"`` is sent with ``"cm"``); a list of enum options keeps only the
+ones the conversation names when it names some ("a seafood restaurant" sent with
+``["Seafood", "Italian"]`` is sent with ``["Seafood"]``).
 In scripts written without spaces (Chinese, Japanese, Thai) a value is looked for as a run of
 characters. Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py and
 bench/bfcl.py.
@@ -275,6 +277,17 @@ def _option_named(value: Any, said: _Conversation) -> bool | None:
         or values.currency_code(value) in said.currencies
 
 
+def _named_options(value: Any, spec: dict[str, Any], said: _Conversation) -> list[Any] | None:
+    """The options of a list of enum options that the conversation names, when it names some of
+    them and not others (a small model sends the whole list of options with the one asked for:
+    ["Seafood", "Italian"] for "a seafood restaurant"); None otherwise (the list is judged whole)."""
+    items = spec.get("items")
+    if not isinstance(value, list) or len(value) < 2 or not isinstance(items, dict) or "enum" not in items:
+        return None
+    named = [v for v in value if _option_named(v, said)]
+    return named if named and len(named) < len(value) else None
+
+
 def _value_found(value: Any, said: _Conversation, tool_words: set[str], tool_numbers: set[float]) -> bool | None:
     """True when ``value`` comes from the conversation, False when it was made up, None when it
     cannot tell (a boolean, or only common or tool words)."""
@@ -320,6 +333,10 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
             unit = _stated_unit(args[key], spec, said)
             if unit is not None:
                 corrected[key] = unit
+                continue
+            named = _named_options(args[key], spec, said)
+            if named is not None:  # a list of options: the ones the conversation names
+                corrected[key] = named
                 continue
             found = _verdict(args[key], spec, key in required, said, tool_words, tool_numbers)
             if found is None:

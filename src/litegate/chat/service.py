@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from litegate.chat import direction, fanout, pairing
 from litegate.chat.budget import check_budget, check_max_tokens, completion_body, surely_fits
-from litegate.chat.decision import RELEVANCE_LABELS, decide, last_user_text, relevance
+from litegate.chat.decision import RELEVANCE_LABELS, call_name_cover, decide, last_user_text, relevance
 from litegate.chat.grounding import ask_for_missing, check_calls, conversation_text, kept_calls
 from litegate.chat.portal import Portal
 from litegate.chat.relay import relay_events
@@ -300,9 +300,10 @@ class ChatService:
                              conversation_text(plan.body["messages"], leave_out=prepared.instruction))
         decision["grounding"] = [c.as_dict() for c in checks]
         kept = kept_calls(calls, checks)
-        if self.tool_decision is not None and self.tool_decision.declines_made_up(
-                decision.get("p_due"), sum(c.made_up for c in checks)):
-            kept, decision["declined_made_up"] = [], True  # a due call rarely needs values the user never gave
+        made_up = sum(c.made_up for c in checks)
+        if self.tool_decision is not None and self.tool_decision.declines_written(
+                decision.get("p_due"), made_up, lambda: self._called_cover(plan, calls, decision)):
+            kept, decision["declined_after_call"] = [], True  # a due call rarely made up values or misses the name
         if kept:
             if kept != calls:
                 choice["message"]["content"] = json.dumps({"tool_calls": kept}, ensure_ascii=False)
@@ -310,11 +311,21 @@ class ChatService:
         decision["call"] = False
         prepared.choose("answer")
         plan.body = prepared.body
-        question = None if decision.get("declined_made_up") else ask_for_missing(calls, checks, prepared.functions)
+        question = None if decision.get("declined_after_call") else ask_for_missing(calls, checks, prepared.functions)
         if question:  # values the user did not give are asked for, not invented
             choice["message"]["content"] = json.dumps({"content": question}, ensure_ascii=False)
             return False
         return True
+
+    def _called_cover(self, plan: _Plan, calls: list[dict[str, Any]], decision: dict[str, Any]) -> float:
+        """How well the request covers the name of the tool the first call chose (decision.py)."""
+        request = last_user_text(plan.request_messages or [])
+        fn = next((f for f in plan.prepared.functions if f.name == calls[0].get("name")), None) \
+            if plan.prepared is not None and calls else None
+        if self.encoders is None or fn is None or not request:
+            return 1.0  # nothing to read: the cover does not count against the call
+        decision["name_cover"] = round(call_name_cover(self.encoders.default, request, fn), 4)
+        return float(decision["name_cover"])
 
     async def _fan_out(self, tier: Tier, plan: _Plan, result: dict[str, Any],
                        decision: dict[str, Any] | None) -> dict[str, Any]:
