@@ -157,8 +157,7 @@ def fit_after(rows: list[dict[str, Any]], names: list[str], budget: float, own_w
     due = np.sort(scores[(y == 1) & (weights == 1.0)])
     own_due = scores[(y == 1) & (weights != 1.0)]
     cut = min(due[int(budget * len(due))], own_due.min() if len(own_due) else np.inf) - 1e-6
-    return AfterCall([round(float(c), 4) for c in model.coef_[0]], round(float(model.intercept_[0]), 4),
-                     round(float(cut), 4), list(names))
+    return AfterCall([float(c) for c in model.coef_[0]], float(model.intercept_[0]), float(cut), list(names))
 
 
 def declined(check: AfterCall | None, row: dict[str, Any], bar: float) -> bool:

@@ -156,3 +156,12 @@ def test_a_list_of_options_keeps_the_ones_the_conversation_names() -> None:
     assert cuisine(["Seafood", "Italian"]).corrected == {"cuisine": ["Seafood"]}  # the one asked for
     assert cuisine(["Seafood"]).corrected == {} and cuisine(["Seafood"]).made_up == 0
     assert cuisine(["Italian", "Indian"]).left_out == ["cuisine"]  # none named: left out whole, as before
+    library = parse_tools([{"type": "function", "function": {
+        "name": "find_library", "description": "Public libraries nearby",
+        "parameters": {"type": "object", "required": ["location", "facilities"], "properties": {
+            "location": {"type": "string"}, "facilities": {"type": "array", "items": {
+                "type": "string", "enum": ["Wi-Fi", "Reading Room", "Fiction", "Children Section", "Cafe"]}}}}}}])
+    every = check_calls([{"name": "find_library", "arguments": {"location": "Boston", "facilities": [
+        "Wi-Fi", "Reading Room", "Fiction", "Children Section", "Cafe"]}}], library,
+        "The nearest library in Boston with an English fiction section and free Wi-Fi")[0]
+    assert every.corrected == {"facilities": ["Wi-Fi", "Fiction"]}  # required too; each option by all its words

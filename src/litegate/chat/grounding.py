@@ -266,14 +266,16 @@ def _from_listing(value: Any, said: _Conversation, tool_words: set[str], tool_nu
     return bool(words) and words <= tool_words and not any(_found(w, said.seen, said.prefixes) for w in words)
 
 
-def _option_named(value: Any, said: _Conversation) -> bool | None:
-    """Whether the conversation names an enum option by one of its words, in any number
-    ("two_sided" for "two sided", "Goals Scored" for "goal", "Backstage Pass" for "backstage")."""
+def _option_named(value: Any, said: _Conversation, every_word: bool = False) -> bool | None:
+    """Whether the conversation names an enum option by one of its words (``every_word``: by all
+    of them), in any number ("two_sided" for "two sided", "Goals Scored" for "goal", "Backstage
+    Pass" for "backstage")."""
     words = set(_words(str(value))) - _COMMON if isinstance(value, str) else set()
     if not words:
         return None
-    return any(_found(w, said.seen, said.prefixes) or any(len(s) >= 4 and w.startswith(s) for s in said.seen)
-               for w in words) or values.unit_symbol(value) in said.units \
+    found = [_found(w, said.seen, said.prefixes) or any(len(s) >= 4 and w.startswith(s) for s in said.seen)
+             for w in words]
+    return (all(found) if every_word else any(found)) or values.unit_symbol(value) in said.units \
         or values.currency_code(value) in said.currencies
 
 
@@ -284,7 +286,9 @@ def _named_options(value: Any, spec: dict[str, Any], said: _Conversation) -> lis
     items = spec.get("items")
     if not isinstance(value, list) or len(value) < 2 or not isinstance(items, dict) or "enum" not in items:
         return None
-    named = [v for v in value if _option_named(v, said)]
+    # every word of an option: "Children Section" is not asked for by "a fiction section"; an
+    # option the check cannot judge (one letter, "G") stays
+    named = [v for v in value if _option_named(v, said, every_word=True) is not False]
     return named if named and len(named) < len(value) else None
 
 
