@@ -2,7 +2,7 @@
 one logistic regression over the decision's log-odds, whether the call made up any value and how
 well the request covers the called tool's name, in place of a bar on made-up values alone.
 
-    python bench/tool_decision_after.py --data DIR --own OWN.json DUMP [DUMP ...] [--write]
+    python bench/tool_decision_after.py --data DIR --own OWN.json DUMP [DUMP ...] [--write [--out PATH]]
 
 Rows, all from the tuning half (BFCL's split by id hash, bench/bfcl.py) and the own tuning set:
 
@@ -16,8 +16,9 @@ Rows, all from the tuning half (BFCL's split by id hash, bench/bfcl.py) and the 
 
 Each feature set is scored by cross-validation (irrelevance rows one left out at a time, due rows
 in 10 folds): its cut is the lowest score that declines at most ``--budget`` of the due calls
-(BFCL's) and none of the own tuning set's. Prints JSON; ``--write`` stores the chosen set's fit in
-the shipped decision (``--features``).
+(BFCL's) and none of the own tuning set's (with a margin). Prints JSON; ``--write`` stores the
+chosen set's fit (``--features``) in the shipped decision, or with ``--out`` in a server's home
+(``$LITEGATE_HOME/tool_decision.json``, which a server loads before the shipped one).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from litegate.config import Settings  # noqa: E402
 from litegate.runtime import build  # noqa: E402
 
 DUE_CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple")
+OWN_MARGIN = 0.1  # on the mix's log-odds
 CANDIDATES = {"made_up": ["logit_p_due", "made_up"], "name_cover": ["logit_p_due", "name_cover"],
               "made_up+name_cover": list(AFTER_CALL_FEATURES)}
 
@@ -156,7 +158,9 @@ def fit_after(rows: list[dict[str, Any]], names: list[str], budget: float, own_w
     scores = model.decision_function(x)
     due = np.sort(scores[(y == 1) & (weights == 1.0)])
     own_due = scores[(y == 1) & (weights != 1.0)]
-    cut = min(due[int(budget * len(due))], own_due.min() if len(own_due) else np.inf) - 1e-6
+    # a margin below the own tuning calls: the encoder's cosines move by a few thousandths with the
+    # batch a text is encoded in, and one own call sat on the cut and fell below it end to end
+    cut = min(due[int(budget * len(due))], own_due.min() - OWN_MARGIN if len(own_due) else np.inf)
     return AfterCall([float(c) for c in model.coef_[0]], float(model.intercept_[0]), float(cut), list(names))
 
 
@@ -209,7 +213,9 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=0.02, help="the share of due calls the check may decline")
     ap.add_argument("--own-weight", type=float, default=10.0)
     ap.add_argument("--features", default="made_up+name_cover", choices=list(CANDIDATES))
-    ap.add_argument("--write", action="store_true", help="store the chosen fit in the shipped decision")
+    ap.add_argument("--write", action="store_true", help="store the chosen fit in the decision (--out)")
+    ap.add_argument("--out", type=Path, default=SHIPPED,
+                    help="where --write stores it: the shipped decision, or $LITEGATE_HOME/tool_decision.json")
     args = ap.parse_args()
     model = ToolDecision.load(SHIPPED)
     with tempfile.TemporaryDirectory() as tmp:
@@ -238,7 +244,7 @@ def main() -> None:
             f"{args.features}: BFCL's tuning half (the lite model's calls and the possible answers standing in "
             f"for due calls) and the own tuning set (weight {args.own_weight:g}); cut declining at most "
             f"{args.budget:.0%} of the due calls and none of the own tuning set's")
-        model.save(SHIPPED)
+        model.save(args.out)
 
 
 if __name__ == "__main__":

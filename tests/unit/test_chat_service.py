@@ -14,7 +14,7 @@ from fakes import FakeEngine, ProviderError, ScriptedProvider, ScriptedTier, com
 from fastapi.testclient import TestClient
 
 from litegate.chat import ChatCall, ChatCompletionRequest, CompletionRequest
-from litegate.chat.decision import fit
+from litegate.chat.decision import AfterCall, fit
 from litegate.errors import ContextLengthExceeded, EngineError, InvalidRequest, ModelNotFound
 from litegate.server import create_app
 from litegate.tiers import TIER_KINDS, TierConfig
@@ -349,4 +349,13 @@ def test_a_call_that_made_up_values_is_declined_below_the_learned_bar(tmp_path: 
     reported = out["litegate"]["tool_decision"]
     assert reported["declined_after_call"] is True and reported["call"] is False
     assert out["choices"][0]["message"] == {"role": "assistant", "content": "It is cold."}
+    # an after-call mix in place of the bar: it reads the called tool's name cover, and a
+    # cut no call reaches declines it whatever it made up
+    decision.after_call = AfterCall([0.0, 0.0, 1.0], 0.0, 2.0)
+    reported = rt.chat.run_sync(ChatCall(req))["litegate"]["tool_decision"]
+    assert reported["declined_after_call"] is True and 0.0 <= reported["name_cover"] <= 1.0
+    decision.after_call = AfterCall([0.0, 0.0, 1.0], 0.0, -2.0)  # every call kept
+    out = rt.chat.run_sync(ChatCall(req))
+    assert "declined_after_call" not in out["litegate"]["tool_decision"]
+    assert out["choices"][0]["message"]["tool_calls"][0]["function"]["name"] == "get_weather"
     rt.close()
