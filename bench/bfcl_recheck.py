@@ -2,7 +2,7 @@
 dumps, so a change to either is compared with the run that made the dump on the same replies.
 
     python bench/bfcl_recheck.py --data DIR DUMP [DUMP ...] [--thresholds 0.5 0.9 ...] [--split tuning]
-                                 [--decision]
+                                 [--decision [--decision-file PATH]]
 
 For each litegate row that called: the calls as the dump holds them (after the check of the run)
 go through the current check (chat/grounding.py) and the "respectively" pairing (chat/pairing.py);
@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bfcl import CATEGORIES, check, load, openai_tools  # noqa: E402
-from litegate.chat.decision import call_name_cover, load_for  # noqa: E402
+from litegate.chat.decision import ToolDecision, call_name_cover, load_for  # noqa: E402
 from litegate.chat.grounding import check_calls, kept_calls  # noqa: E402
 from litegate.chat.pairing import pair_respectively  # noqa: E402
 from litegate.chat.tools import parse_tools  # noqa: E402
@@ -76,8 +76,10 @@ def main() -> None:
     ap.add_argument("--thresholds", type=float, nargs="*", default=[0.5, 0.7, 0.8, 0.9, 0.95, 0.97, 0.99])
     ap.add_argument("--split", choices=["tuning", "untouched", "all"], default="all")
     ap.add_argument("--decision", action="store_true", help="also decline as the decision in use does")
+    ap.add_argument("--decision-file", type=Path, help="with --decision: this decision instead of the shipped one")
     args = ap.parse_args()
-    decision, encoder, rt = load_for(None), None, None
+    decision = ToolDecision.load(args.decision_file) if args.decision_file else load_for(None)
+    encoder, rt = None, None
     if args.decision:
         rt = build(Settings(home=Path(tempfile.mkdtemp())), model="lite", record=False)
         encoder = rt.encoders.default
