@@ -260,20 +260,18 @@ class _FieldTable:
         self.n_desc = self.desc_kinds.sum(1)
         self.named = ((self.n_name + self.n_desc) > 0).astype(float)
         self.profile_norm = np.linalg.norm(stats.profiles, axis=1) if n else np.zeros(0)
-        rows = [v for v in stats.value_vectors if len(v)]
-        self.values = np.vstack(rows) if rows else np.zeros((0, stats.centroids.shape[1]), np.float32)
-        self.value_field = np.concatenate([np.full(len(v), k) for k, v in enumerate(stats.value_vectors)]) \
-            if n else np.zeros(0, int)
-        self.has_values = np.array([len(v) > 0 for v in stats.value_vectors], bool)
         self.describe = len(stats.descriptions) > 0
 
 
-def _near(table: _FieldTable, v: np.ndarray, n: int) -> np.ndarray:
+def _rows_dot(rows: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Each row's dot product with ``v``, one row at a time: the same float32 sums the features
+    were fitted with (a matrix product adds in another order and moves the last bit)."""
+    return np.array([float(r @ v) for r in rows])
+
+
+def _near(stats: FieldStats, v: np.ndarray) -> np.ndarray:
     """Per field, the best cosine of ``v`` to one of its training values (0: none)."""
-    out = np.full(n, -np.inf)
-    if len(table.values):
-        np.maximum.at(out, table.value_field, table.values @ v)
-    return np.where(table.has_values, out, 0.0)
+    return np.array([float((vals @ v).max()) if len(vals) else 0.0 for vals in stats.value_vectors])
 
 
 def pair_features(doc: SpanDoc, cands: list[Candidate], stats: FieldStats,
@@ -319,8 +317,8 @@ def pair_features(doc: SpanDoc, cands: list[Candidate], stats: FieldStats,
         typed = float(c.source not in _UNTYPED)
         per_field = np.column_stack([
             mb, mi, mout, np.log(np.maximum(mspan, 1e-4)), on_path,
-            stats.centroids @ v, _near(table, v, n),
-            stats.descriptions @ v if table.describe else np.zeros(n),
+            _rows_dot(stats.centroids, v), _near(stats, v),
+            _rows_dot(stats.descriptions, v) if table.describe else np.zeros(n),
             over_name / np.maximum(1, table.n_name), missing, over_desc / np.maximum(1, table.n_desc), table.named,
             profile, typed_share * typed, (1 - typed_share) * (1.0 - typed),
             in_any, (in_any.sum() - in_any > 0).astype(float), prior, to_left, to_right])
