@@ -1,13 +1,22 @@
 """The nano extractor as shipped (the span stage), trained over HTTP on ~100 utterances of NLU++
-banking with the real encoder, scored on another fold through the extract task, as a user would."""
+banking with the real encoder, scored on another fold through the extract task, as a user would;
+and the stage's features, read for every field at once, against the per-field code."""
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import httpx
+import numpy as np
 import pytest
 
+from litegate.config import Settings
 from litegate.evals.datasets import nlupp_banking, nlupp_fields
 from litegate.evals.metrics import extraction_metrics
+from litegate.nano.extractor import NanoExtractor, _prepare, _span_doc
+from litegate.nano.span_scorer import pair_features, spans_of
+from litegate.runtime import build
 
 
 @pytest.fixture(scope="module")
@@ -43,3 +52,30 @@ def test_a_name_written_in_lower_case_after_a_preposition_is_read(trained: dict,
     # no capital letter, no recognizer: the span stage's candidates after "to" / "from" (features 2)
     out = extract(server, "please send 40 euros to mirela voss tomorrow")
     assert out["data"]["person_name"] == "mirela voss" and out["data"]["amount_of_money"] == "40 euros"
+
+
+def test_the_stage_reads_every_field_at_once_as_it_read_them_one_by_one(tmp_path: Path) -> None:
+    # the real encoder's word vectors and a real CRF's marginals: the features read for every field
+    # at once and the one calibration call per text give what the per-field code gave (its copy
+    # lives in bench/span_features.py, which times both)
+    spec = importlib.util.spec_from_file_location("span_features_bench",
+                                                  Path(__file__).resolve().parents[1] / "bench" / "span_features.py")
+    assert spec is not None and spec.loader is not None
+    peer = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(peer)
+    rt = build(Settings(home=tmp_path), record=False)  # the encoder with the runtime's thread budget
+    encoder = rt.encoders.get("fast")
+    model = NanoExtractor.train("slots", nlupp_banking([0])[:48], encoder, fields=nlupp_fields())
+    stage = model.span_stage
+    assert stage is not None and model.info.decoder == "spans"
+    compared = 0
+    for doc in (_span_doc(d, model.tagger) for d in _prepare([r["text"] for r in nlupp_banking([1])[:40]], encoder)):
+        cands = spans_of(doc, stage.tag_index, stage.fields, stage.features, stage.stats.values)
+        if not cands:
+            continue
+        compared += 1
+        got = pair_features(doc, cands, stage.stats, stage.tag_index, stage.features)
+        assert np.array_equal(got, peer.per_field(doc, cands, stage.stats, stage.tag_index, stage.features))
+        assert stage.spans(doc) == peer.before_spans(stage, doc)
+    rt.close()
+    assert compared >= 30

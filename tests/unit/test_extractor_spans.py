@@ -3,6 +3,7 @@ weights every field shares), and versions trained before the stage: fake encoder
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import random
 from pathlib import Path
@@ -18,6 +19,12 @@ from litegate.nano.span_scorer import SpanDoc, spans_of
 from litegate.nano.spans import candidates, name_kinds
 
 pytestmark = pytest.mark.unit
+# bench/span_features.py keeps the pair features as computed one field at a time (its peer)
+_spec = importlib.util.spec_from_file_location("span_features_bench",
+                                               Path(__file__).resolve().parents[2] / "bench" / "span_features.py")
+assert _spec is not None and _spec.loader is not None
+_peer = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_peer)
 
 
 def read(text: str) -> dict[str, set[str]]:
@@ -147,3 +154,26 @@ def test_where_the_stage_measures_no_better_the_crf_path_is_kept() -> None:
     plain = NanoExtractor.train("pay", payments(), FakeEncoder(), fields={"amount": "money", "person": "who"})
     measured = plain.info.decoder_oof_f1 or {}
     assert plain.info.decoder == "crf" and plain.span_stage is None and measured["spans"] <= measured["crf"]
+
+
+def test_pair_features_for_every_field_at_once_equal_the_per_field_reference(booked: NanoExtractor) -> None:
+    from litegate.nano.extractor import _prepare, _span_doc
+
+    stage = booked.span_stage
+    assert stage is not None
+    texts = ["book Ivo Marsh from Wednesday until July 2nd", "I arrive on May 3rd", "what is my balance",
+             "is there a room for Ann Lee"]
+    checked = 0
+    for doc in (_span_doc(d, booked.tagger) for d in _prepare(texts, FakeEncoder())):
+        for features in (1, 2):
+            cands = spans_of(doc, stage.tag_index, stage.fields, features, stage.stats.values)
+            if not cands:  # the stage scores nothing then
+                continue
+            checked += 1
+            got = span_scorer.pair_features(doc, cands, stage.stats, stage.tag_index, features)
+            want = _peer.per_field(doc, cands, stage.stats, stage.tag_index, features)
+            assert got.shape == want.shape and np.allclose(got, want, atol=1e-6)
+        now, before = stage.spans(doc), _peer.before_spans(stage, doc)  # one calibration call, or one per field
+        assert {k: v[0] for k, v in now.items()} == {k: v[0] for k, v in before.items()}
+        assert all(abs(now[k][1] - before[k][1]) < 1e-4 for k in now)
+    assert checked >= 6
