@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from litegate.nano.encoder import MiniLMEncoder
+from litegate.nano.onnx_layers import OnnxLayers
 from litegate.nano.tuned import MATRICES, to_8bit
 
 MAX_QUESTION = 48  # word pieces of the question kept
@@ -212,6 +213,16 @@ def numpy_logits(encoder: MiniLMEncoder, weights: tuple[list[Any], np.ndarray, n
     return logits[:, 0], logits[:, 1]
 
 
+def onnx_logits(encoder: MiniLMEncoder, graph: OnnxLayers, head: tuple[np.ndarray, np.ndarray], ids: list[int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The forward pass on the graph the nano encoders serve with (onnxruntime, 8-bit weights)."""
+    a = np.array([ids], np.int64)
+    mask = np.ones(a.shape, np.float32)
+    x = graph.run(encoder._embed(a).reshape(1, a.shape[1], encoder.dim), encoder._attention_bias(mask))[0]
+    logits = x @ head[0] + head[1]
+    return logits[:, 0], logits[:, 1]
+
+
 def best_span(start: np.ndarray, end: np.ndarray, first: int, last: int) -> tuple[float, int, int]:
     """The best (score, i, j) with first <= i <= j < last and j - i < MAX_ANSWER."""
     s, e = start[first:last], end[first:last]
@@ -329,6 +340,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--numpy-limit", type=int, default=60, help="eval questions also run on the NumPy path")
+    ap.add_argument("--train-on-calib", action="store_true",
+                    help="also train on the calibration article (its threshold is then in-sample)")
     ap.add_argument("--save", type=Path, help="write the tuned layers and head here (.npz)")
     return ap.parse_args()
 
@@ -341,7 +354,8 @@ def split(args: argparse.Namespace, rng: np.random.Generator
     for name in (args.eval_article, args.calib_article):
         if name not in by_title:
             sys.exit(f"no article {name!r} in {args.source}; articles: {', '.join(sorted(by_title))}")
-    train_articles = [a for a in articles if a["title"] not in (args.eval_article, args.calib_article)]
+    held_out = (args.eval_article,) if args.train_on_calib else (args.eval_article, args.calib_article)
+    train_articles = [a for a in articles if a["title"] not in held_out]
     train_items = [it for a in train_articles for it in items_of(a)]
     train_items += [it for a in train_articles for it in synthetic_negatives(a, rng, args.negatives)]
 
@@ -364,8 +378,12 @@ def serve_checks(encoder: MiniLMEncoder, reader: Reader, windows: Windows, items
           weights[1], weights[2])
     sub = items[:args.numpy_limit]
     report = {f"eval_torch_first_{len(sub)}": score(sub, torch_out[:len(sub)], threshold)}
-    for name, w in (("numpy_float32", weights), ("numpy_8bit", q8)):
-        out, p50 = run_eval(sub, windows, lambda ids, w=w: numpy_logits(encoder, w, ids))
+    graph = OnnxLayers(weights[0], encoder.dim, encoder.heads, encoder.eps)
+    paths = {"numpy_float32": lambda ids: numpy_logits(encoder, weights, ids),
+             "numpy_8bit": lambda ids: numpy_logits(encoder, q8, ids),
+             "onnx_8bit": lambda ids: onnx_logits(encoder, graph, weights[1:], ids)}
+    for name, logits_of in paths.items():
+        out, p50 = run_eval(sub, windows, logits_of)
         same = float(np.mean([o["answer"] == t["answer"] for o, t in zip(out, torch_out)]))
         report[f"eval_{name}_first_{len(sub)}"] = {**score(sub, out, threshold), "p50_ms": p50,
                                                    "same_answer_as_torch": round(same, 3)}
