@@ -1,0 +1,431 @@
+"""Pilot of a nano extractive reader: the fast encoder (all-MiniLM-L6-v2) fine-tuned with a
+start/end head on SQuAD-2-style (question, paragraph) pairs, [CLS] standing for "no answer".
+
+Torch trains (one thread, a bounded time); the tuned layers and head are then also run on the
+encoder's own NumPy path (float32 and 8-bit weights) to show serving needs no torch. Data: a
+SQuAD 2.0 *train* file given by path (never its dev set, which is reserved); nothing is
+downloaded. Articles are split: training articles, one calibration article (picks the
+abstention threshold, never trained on) and one evaluation article (never tuned on).
+
+    nice -n 5 python bench/reader_pilot.py --source /path/to/train-v2.0.json --minutes 15
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import re
+import string
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from litegate.nano.encoder import MiniLMEncoder
+from litegate.nano.onnx_layers import OnnxLayers
+from litegate.nano.tuned import MATRICES, to_8bit
+
+MAX_QUESTION = 48  # word pieces of the question kept
+MAX_ANSWER = 30  # word pieces a span may hold
+
+
+def load_articles(path: Path) -> list[dict[str, Any]]:
+    data = json.loads(path.read_text())["data"]
+    if not data or "paragraphs" not in data[0]:
+        sys.exit(f"{path} is not a SQuAD-format file (data[].paragraphs[].qas[])")
+    return data
+
+
+def items_of(article: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for p in article["paragraphs"]:
+        for qa in p["qas"]:
+            answers = [] if qa.get("is_impossible") else [(a["text"], a["answer_start"]) for a in qa["answers"]]
+            out.append({"question": qa["question"], "context": p["context"], "answers": answers})
+    return out
+
+
+def synthetic_negatives(article: dict[str, Any], rng: np.random.Generator, share: float) -> list[dict[str, Any]]:
+    """Answerable questions paired with another paragraph of their article that holds none of
+    their answers: a cheap stand-in for SQuAD 2.0's written unanswerables."""
+    paragraphs = [p["context"] for p in article["paragraphs"]]
+    out = []
+    for item in items_of(article):
+        if not item["answers"] or rng.random() > share or len(paragraphs) < 2:
+            continue
+        other = paragraphs[int(rng.integers(len(paragraphs)))]
+        if other != item["context"] and not any(a.lower() in other.lower() for a, _ in item["answers"]):
+            out.append({"question": item["question"], "context": other, "answers": []})
+    return out
+
+
+class Windows:
+    """[CLS] question [SEP] paragraph-window [SEP] in word pieces, with each piece's characters."""
+
+    def __init__(self, encoder: MiniLMEncoder, max_tokens: int, stride: int):
+        self.tok = encoder._untruncated
+        self.cls, self.sep = self.tok.token_to_id("[CLS]"), self.tok.token_to_id("[SEP]")
+        self.max_tokens, self.stride = max_tokens, stride
+
+    def __call__(self, question: str, context: str) -> list[dict[str, Any]]:
+        q = self.tok.encode(question, add_special_tokens=False).ids[:MAX_QUESTION]
+        c = self.tok.encode(context, add_special_tokens=False)
+        room = self.max_tokens - len(q) - 3
+        out, start = [], 0
+        while True:
+            ids = c.ids[start:start + room]
+            offsets = [None] * (len(q) + 2) + list(c.offsets[start:start + room]) + [None]
+            out.append({"ids": [self.cls, *q, self.sep, *ids, self.sep], "offsets": offsets,
+                        "first": len(q) + 2})
+            if start + room >= len(c.ids):
+                return out
+            start += self.stride
+
+
+def training_rows(items: list[dict[str, Any]], windows: Windows) -> list[tuple[list[int], int, int]]:
+    """(ids, start, end) per item: the first window holding its first answer, or the first
+    window with (0, 0) for no answer."""
+    rows = []
+    for item in items:
+        wins = windows(item["question"], item["context"])
+        if not item["answers"]:
+            rows.append((wins[0]["ids"], 0, 0))
+            continue
+        text, char = item["answers"][0]
+        lo, hi = char, char + len(text)
+        for w in wins:
+            pieces = [i for i, o in enumerate(w["offsets"]) if o is not None and o[1] > lo and o[0] < hi]
+            if pieces and w["offsets"][pieces[0]][0] <= lo and w["offsets"][pieces[-1]][1] >= hi:
+                rows.append((w["ids"], pieces[0], pieces[-1]))
+                break
+    return rows
+
+
+class Reader:
+    """The encoder's layers and embeddings as torch tensors plus a start/end head."""
+
+    def __init__(self, torch: Any, encoder: MiniLMEncoder, tuned_layers: int):
+        self.torch, self.enc = torch, encoder
+        word, pos, tok_type, ln_w, ln_b = encoder._emb
+        t = lambda a, grad=False: torch.nn.Parameter(torch.from_numpy(np.array(a, np.float32)), requires_grad=grad)  # noqa: E731
+        self.emb = [t(word), t(pos), t(tok_type), t(ln_w), t(ln_b)]
+        self.frozen = encoder.layers - tuned_layers
+        self.layers = [[t(w, i >= self.frozen) for w in layer] for i, layer in enumerate(encoder._layers)]
+        self.head_w = t(np.random.default_rng(0).normal(0, 0.02, (encoder.dim, 2)), True)
+        self.head_b = t(np.zeros(2), True)
+
+    def parameters(self) -> list[Any]:
+        return [p for layer in self.layers[self.frozen:] for p in layer] + [self.head_w, self.head_b]
+
+    def _block(self, x: Any, bias: Any, layer: list[Any]) -> Any:
+        f = self.torch.nn.functional
+        qkv_w, qkv_b, o_w, o_b, ln1_w, ln1_b, i_w, i_b, f_w, f_b, ln2_w, ln2_b = layer
+        n, t, dim = x.shape
+        heads = self.enc.heads
+        q, k, v = (part.reshape(n, t, heads, dim // heads).transpose(1, 2)
+                   for part in (x @ qkv_w + qkv_b).split(dim, dim=-1))
+        probs = f.softmax(q @ k.transpose(-1, -2) / (dim // heads) ** 0.5 + bias, dim=-1)
+        ctx = (probs @ v).transpose(1, 2).reshape(n, t, dim)
+        x = f.layer_norm(x + ctx @ o_w + o_b, (dim,), ln1_w, ln1_b, self.enc.eps)
+        return f.layer_norm(x + f.gelu(x @ i_w + i_b) @ f_w + f_b, (dim,), ln2_w, ln2_b, self.enc.eps)
+
+    def __call__(self, ids: Any, mask: Any) -> tuple[Any, Any]:
+        torch, f = self.torch, self.torch.nn.functional
+        word, pos, tok_type, ln_w, ln_b = self.emb
+        n, t = ids.shape
+        bias = ((1.0 - mask) * -1e9)[:, None, None, :]
+        with torch.no_grad():
+            x = f.layer_norm(word[ids] + pos[:t][None] + tok_type, (self.enc.dim,), ln_w, ln_b, self.enc.eps)
+            for layer in self.layers[:self.frozen]:
+                x = self._block(x, bias, layer)
+        for layer in self.layers[self.frozen:]:
+            x = self._block(x, bias, layer)
+        logits = x @ self.head_w + self.head_b
+        return logits[..., 0], logits[..., 1]
+
+    def export(self) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray, np.ndarray]:
+        layers = [tuple(p.detach().numpy().copy() for p in layer) for layer in self.layers]
+        return layers, self.head_w.detach().numpy().copy(), self.head_b.detach().numpy().copy()
+
+
+def train(torch: Any, reader: Reader, rows: list[tuple[list[int], int, int]], args: argparse.Namespace
+          ) -> dict[str, Any]:
+    rng = np.random.default_rng(args.seed)
+    optimizer = torch.optim.AdamW(reader.parameters(), lr=args.lr, weight_decay=0.01)
+    planned = max(1, args.examples // args.batch)
+    warmup = max(1, planned // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.05, (planned - s) / max(1, planned - warmup))))
+    # batches of similar lengths (less padding), in random order
+    order = list(rng.permutation(len(rows)))
+    while len(order) < args.examples:
+        order += list(rng.permutation(len(rows)))
+    order = order[:args.examples]
+    chunks = [order[i:i + args.batch * 8] for i in range(0, len(order), args.batch * 8)]
+    batches = []
+    for chunk in chunks:
+        chunk = sorted(chunk, key=lambda i: len(rows[i][0]))
+        batches += [chunk[i:i + args.batch] for i in range(0, len(chunk), args.batch)]
+    batches = [batches[i] for i in rng.permutation(len(batches))]
+    started, seen, losses = time.perf_counter(), 0, []
+    for step, batch in enumerate(batches):
+        if time.perf_counter() - started > args.minutes * 60:
+            break
+        t = max(len(rows[i][0]) for i in batch)
+        ids = np.zeros((len(batch), t), np.int64)
+        mask = np.zeros((len(batch), t), np.float32)
+        for r, i in enumerate(batch):
+            ids[r, :len(rows[i][0])], mask[r, :len(rows[i][0])] = rows[i][0], 1.0
+        start_logits, end_logits = reader(torch.from_numpy(ids), torch.from_numpy(mask))
+        pad = torch.from_numpy((1.0 - mask) * -1e4)
+        y_start = torch.tensor([rows[i][1] for i in batch])
+        y_end = torch.tensor([rows[i][2] for i in batch])
+        f = torch.nn.functional
+        loss = (f.cross_entropy(start_logits + pad, y_start) + f.cross_entropy(end_logits + pad, y_end)) / 2
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        seen += len(batch)
+        losses.append(float(loss.detach()))
+        if step % 20 == 0:
+            print(f"step {step}/{len(batches)} examples {seen} loss {np.mean(losses[-20:]):.3f} "
+                  f"{seen / (time.perf_counter() - started):.2f} ex/s", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - started
+    return {"examples_seen": seen, "steps": len(losses), "seconds": round(seconds, 1),
+            "examples_per_s": round(seen / seconds, 2), "loss_first_20": round(float(np.mean(losses[:20])), 3),
+            "loss_last_20": round(float(np.mean(losses[-20:])), 3)}
+
+
+def numpy_logits(encoder: MiniLMEncoder, weights: tuple[list[Any], np.ndarray, np.ndarray], ids: list[int]
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """The same forward pass on the encoder's own NumPy path: no torch."""
+    layers, head_w, head_b = weights
+    a = np.array([ids], np.int64)
+    mask = np.ones(a.shape, np.float32)
+    x = encoder._numpy_tapped(encoder._embed(a), encoder._attention_bias(mask), layers, 1, a.shape[1])[0]
+    logits = x @ head_w + head_b
+    return logits[:, 0], logits[:, 1]
+
+
+def onnx_logits(encoder: MiniLMEncoder, graph: OnnxLayers, head: tuple[np.ndarray, np.ndarray], ids: list[int]
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The forward pass on the graph the nano encoders serve with (onnxruntime, 8-bit weights)."""
+    a = np.array([ids], np.int64)
+    mask = np.ones(a.shape, np.float32)
+    x = graph.run(encoder._embed(a).reshape(1, a.shape[1], encoder.dim), encoder._attention_bias(mask))[0]
+    logits = x @ head[0] + head[1]
+    return logits[:, 0], logits[:, 1]
+
+
+def best_span(start: np.ndarray, end: np.ndarray, first: int, last: int) -> tuple[float, int, int]:
+    """The best (score, i, j) with first <= i <= j < last and j - i < MAX_ANSWER."""
+    s, e = start[first:last], end[first:last]
+    top_s = np.argsort(-s)[:20]
+    top_e = np.argsort(-e)[:20]
+    best = (-1e9, first, first)
+    for i in top_s:
+        for j in top_e:
+            if i <= j < i + MAX_ANSWER and s[i] + e[j] > best[0]:
+                best = (float(s[i] + e[j]), int(i) + first, int(j) + first)
+    return best
+
+
+def read(item: dict[str, Any], windows: Windows, logits_of: Any) -> dict[str, Any]:
+    """The best span over the paragraph's windows and the no-answer margin (null score minus the
+    best span's: higher means "not in the paragraph")."""
+    best = (-1e9, "", 0.0)
+    null = 1e9
+    for w in windows(item["question"], item["context"]):
+        start, end = logits_of(w["ids"])
+        null = min(null, float(start[0] + end[0]))
+        score, i, j = best_span(np.asarray(start), np.asarray(end), w["first"], len(w["ids"]) - 1)
+        if score > best[0]:
+            text = item["context"][w["offsets"][i][0]:w["offsets"][j][1]]
+            best = (score, text, score)
+    return {"answer": best[1], "margin": null - best[0]}
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def f1(pred: str, gold: str) -> float:
+    p, g = normalize(pred).split(), normalize(gold).split()
+    common = sum((collections.Counter(p) & collections.Counter(g)).values())
+    if common == 0:
+        return 0.0
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def auc(scores: np.ndarray, positive: np.ndarray) -> float:
+    """P(a positive's score > a negative's), ties halved."""
+    pos, neg = scores[positive], scores[~positive]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    greater = (pos[:, None] > neg[None, :]).mean()
+    return float(greater + 0.5 * (pos[:, None] == neg[None, :]).mean())
+
+
+def abstention(margins: np.ndarray, unanswerable: np.ndarray, threshold: float) -> tuple[float, float]:
+    refused = margins > threshold
+    if not refused.any():
+        return 0.0, 0.0
+    return float(unanswerable[refused].mean()), float(refused[unanswerable].mean())
+
+
+def threshold_for(margins: np.ndarray, unanswerable: np.ndarray, precision: float = 0.8) -> float:
+    """The lowest margin threshold whose abstentions are at least ``precision`` unanswerable
+    (the most recall at that precision)."""
+    best = float(margins.max()) + 1
+    for th in np.sort(margins)[::-1]:
+        p, _ = abstention(margins, unanswerable, th - 1e-9)
+        if p >= precision:
+            best = float(th) - 1e-9
+    return best
+
+
+def score(items: list[dict[str, Any]], outputs: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
+    unanswerable = np.array([not it["answers"] for it in items])
+    margins = np.array([o["margin"] for o in outputs])
+    answerable = [(it, o) for it, o in zip(items, outputs) if it["answers"]]
+    em_all = [max(float(normalize(o["answer"]) == normalize(a)) for a, _ in it["answers"]) for it, o in answerable]
+    f1_all = [max(f1(o["answer"], a) for a, _ in it["answers"]) for it, o in answerable]
+    kept = [o["margin"] <= threshold for _, o in answerable]
+    p, r = abstention(margins, unanswerable, threshold)
+    oracle = threshold_for(margins, unanswerable)
+    op, orr = abstention(margins, unanswerable, oracle)
+    return {"questions": len(items), "answerable": len(answerable), "unanswerable": int(unanswerable.sum()),
+            "span_em_f1_always_answering": [round(float(np.mean(em_all)), 3), round(float(np.mean(f1_all)), 3)],
+            "em_f1_at_threshold": [round(float(np.mean([e * k for e, k in zip(em_all, kept)])), 3),
+                                   round(float(np.mean([x * k for x, k in zip(f1_all, kept)])), 3)],
+            "answered_answerable": round(float(np.mean(kept)), 3),
+            "no_answer_auc": round(auc(margins, unanswerable), 3),
+            "abstention_p_r_at_threshold": [round(p, 3), round(r, 3)],
+            "abstention_p_r_best_at_p0.8_on_this_set": [round(op, 3), round(orr, 3)]}
+
+
+def run_eval(items: list[dict[str, Any]], windows: Windows, logits_of: Any) -> tuple[list[dict[str, Any]], float]:
+    outputs, times = [], []
+    for item in items:
+        t0 = time.perf_counter()
+        outputs.append(read(item, windows, logits_of))
+        times.append(time.perf_counter() - t0)
+    return outputs, round(float(np.median(times)) * 1000, 1)
+
+
+def parse_args() -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("--source", type=Path, required=True, help="a SQuAD 2.0 train-format JSON file")
+    ap.add_argument("--eval-article", default="Spectre_(2015_film)")
+    ap.add_argument("--calib-article", default="The_Legend_of_Zelda:_Twilight_Princess")
+    ap.add_argument("--eval-limit", type=int, default=300)
+    ap.add_argument("--calib-limit", type=int, default=200)
+    ap.add_argument("--minutes", type=float, default=15.0, help="training time bound")
+    ap.add_argument("--examples", type=int, default=6000, help="training examples planned (the schedule's length)")
+    ap.add_argument("--tuned-layers", type=int, default=6)
+    ap.add_argument("--negatives", type=float, default=0.35,
+                    help="share of questions also paired with another paragraph (no answer)")
+    ap.add_argument("--max-tokens", type=int, default=256)
+    ap.add_argument("--stride", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=1e-4)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--numpy-limit", type=int, default=60, help="eval questions also run on the NumPy path")
+    ap.add_argument("--train-on-calib", action="store_true",
+                    help="also train on the calibration article (its threshold is then in-sample)")
+    ap.add_argument("--save", type=Path, help="write the tuned layers and head here (.npz)")
+    return ap.parse_args()
+
+
+def split(args: argparse.Namespace, rng: np.random.Generator
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], int]:
+    """Training items (with synthetic negatives), calibration and evaluation items, by article."""
+    articles = load_articles(args.source)
+    by_title = {a["title"]: a for a in articles}
+    for name in (args.eval_article, args.calib_article):
+        if name not in by_title:
+            sys.exit(f"no article {name!r} in {args.source}; articles: {', '.join(sorted(by_title))}")
+    held_out = (args.eval_article,) if args.train_on_calib else (args.eval_article, args.calib_article)
+    train_articles = [a for a in articles if a["title"] not in held_out]
+    train_items = [it for a in train_articles for it in items_of(a)]
+    train_items += [it for a in train_articles for it in synthetic_negatives(a, rng, args.negatives)]
+
+    def pick(items: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+        return [items[i] for i in sorted(rng.permutation(len(items))[:n])]
+
+    eval_items = pick(items_of(by_title[args.eval_article]), args.eval_limit)
+    calib_items = pick(items_of(by_title[args.calib_article]), args.calib_limit)
+    return train_items, calib_items, eval_items, len(train_articles)
+
+
+def serve_checks(encoder: MiniLMEncoder, reader: Reader, windows: Windows, items: list[dict[str, Any]],
+                 torch_out: list[dict[str, Any]], threshold: float, args: argparse.Namespace) -> dict[str, Any]:
+    """The tuned reader on the encoder's NumPy path (float32, then 8-bit matrices): no torch."""
+    weights = reader.export()
+    if args.save:
+        arrays = {f"l{i}_{j}": w for i, layer in enumerate(weights[0]) for j, w in enumerate(layer)}
+        np.savez(args.save, head_w=weights[1], head_b=weights[2], **arrays)  # type: ignore[arg-type]
+    q8 = ([tuple(to_8bit(w) if j in MATRICES else w for j, w in enumerate(layer)) for layer in weights[0]],
+          weights[1], weights[2])
+    sub = items[:args.numpy_limit]
+    report = {f"eval_torch_first_{len(sub)}": score(sub, torch_out[:len(sub)], threshold)}
+    graph = OnnxLayers(weights[0], encoder.dim, encoder.heads, encoder.eps)
+    paths = {"numpy_float32": lambda ids: numpy_logits(encoder, weights, ids),
+             "numpy_8bit": lambda ids: numpy_logits(encoder, q8, ids),
+             "onnx_8bit": lambda ids: onnx_logits(encoder, graph, weights[1:], ids)}
+    for name, logits_of in paths.items():
+        out, p50 = run_eval(sub, windows, logits_of)
+        same = float(np.mean([o["answer"] == t["answer"] for o, t in zip(out, torch_out)]))
+        report[f"eval_{name}_first_{len(sub)}"] = {**score(sub, out, threshold), "p50_ms": p50,
+                                                   "same_answer_as_torch": round(same, 3)}
+    return report
+
+
+def main() -> None:
+    args = parse_args()
+    import torch  # training only: serving runs on NumPy
+
+    torch.set_num_threads(1)
+    torch.manual_seed(args.seed)
+    rng = np.random.default_rng(args.seed)
+    train_items, calib_items, eval_items, train_articles = split(args, rng)
+    encoder = MiniLMEncoder(runtime="numpy")
+    windows = Windows(encoder, args.max_tokens, args.stride)
+    rows = training_rows(train_items, windows)
+    reader = Reader(torch, encoder, args.tuned_layers)
+
+    def torch_logits(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        with torch.no_grad():
+            s, e = reader(torch.tensor([ids]), torch.ones((1, len(ids))))
+        return s[0].numpy(), e[0].numpy()
+
+    report: dict[str, Any] = {
+        "data": {"source": args.source.name, "train_articles": train_articles, "train_rows": len(rows),
+                 "train_no_answer_rows": sum(1 for r in rows if r[1] == 0),
+                 "calib_article": args.calib_article, "eval_article": args.eval_article},
+        "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "source"}}
+    base_out, _ = run_eval(eval_items[:60], windows, torch_logits)
+    report["untrained_eval_first_60"] = score(eval_items[:60], base_out, 0.0)
+    report["training"] = train(torch, reader, rows, args)
+    calib_out, _ = run_eval(calib_items, windows, torch_logits)
+    threshold = threshold_for(np.array([o["margin"] for o in calib_out]),
+                              np.array([not it["answers"] for it in calib_items]))
+    report["threshold_from_calib"] = round(threshold, 3)
+    report["calib"] = score(calib_items, calib_out, threshold)
+    eval_out, p50 = run_eval(eval_items, windows, torch_logits)
+    report["eval_torch"] = {**score(eval_items, eval_out, threshold), "p50_ms": p50}
+    report.update(serve_checks(encoder, reader, windows, eval_items, eval_out, threshold, args))
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
