@@ -214,6 +214,7 @@ def encoders_command(as_json: Annotated[bool, typer.Option("--json", help="print
 def _reading(layers: list[int] | None) -> str:
     return "sentence vector" if not layers else f"layers {' + '.join(map(str, layers))}"
 
+
 @app.command("eval")
 def eval_command(task: Annotated[str, typer.Option(help="a task with a metric: classify, route, extract, answer")],
                  data: Annotated[Path, typer.Option(help="JSONL records")],
