@@ -103,6 +103,11 @@ def test_the_after_call_mix_replaces_the_bar_reads_the_cover_only_when_it_weighs
     with pytest.raises(ValueError, match="other features"):
         AfterCall.from_dict({"features": ["logit_p_due", "tool_match"], "coef": [1.0, 1.0], "intercept": 0,
                              "cut": 0})
+    saved = json.loads((tmp_path / "d.json").read_text())
+    saved["after_call"]["features"] = ["logit_p_due", "tool_match", "name_cover"]
+    (tmp_path / "bad.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match=r"bad\.json: an after-call check fitted on other features"):
+        ToolDecision.load(tmp_path / "bad.json")
 
 
 def test_the_called_tool_name_cover_is_the_least_covered_name_word() -> None:

@@ -376,11 +376,14 @@ class ToolDecision:
                 or len(encoder_features) != len(data.get("coef") or []):
             raise ValueError(f"{path}: a tool decision fitted on other features ({data.get('features')}); "
                              "refit it with `litegate train --task tool_decision`")
+        try:
+            after_call = AfterCall.from_dict(data["after_call"]) if data.get("after_call") else None
+        except ValueError as e:  # say which file, as for the decision's own features
+            raise ValueError(f"{path}: {e}") from None
         return cls(data["coef"], data["intercept"], data["mean"], data["scale"], data["mix"],
                    data.get("threshold", 0.5), data.get("trained_on") or {}, data.get("rows") or [],
                    data.get("relevance_fill", 0.0), data.get("relevance_range") or [-9.2, 9.2], encoder_features,
-                   data.get("made_up_threshold"),
-                   AfterCall.from_dict(data["after_call"]) if data.get("after_call") else None)
+                   data.get("made_up_threshold"), after_call)
 
 
 def _logistic(x: np.ndarray, y: list[bool], weights: list[float]) -> Any:
