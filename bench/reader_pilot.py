@@ -2,12 +2,19 @@
 start/end head on SQuAD-2-style (question, paragraph) pairs, [CLS] standing for "no answer".
 
 Torch trains (one thread, a bounded time); the tuned layers and head are then also run on the
-encoder's own NumPy path (float32 and 8-bit weights) to show serving needs no torch. Data: a
-SQuAD 2.0 *train* file given by path (never its dev set, which is reserved); nothing is
-downloaded. Articles are split: training articles, one calibration article (picks the
-abstention threshold, never trained on) and one evaluation article (never tuned on).
+encoder's own NumPy path (float32 and 8-bit weights) to show serving needs no torch. Data:
+SQuAD-format *train* files given by path (never a dev set, which is reserved): a SQuAD 2.0 one
+first (it holds the calibration and evaluation articles and their written unanswerables), then
+more (SQuAD 1.1's train set, made by bench/squad_pages.py); nothing is downloaded. Articles are
+split: training articles, one calibration article (picks the abstention threshold, never
+trained on) and one evaluation article (never tuned on), left out of training in every file.
+No-answer rows for training are made: the question with another paragraph (easy), with its own
+paragraph less the answer's sentence, or with one of its anchors swapped for one the paragraph
+lacks (hard).
 
     nice -n 5 python bench/reader_pilot.py --source /path/to/train-v2.0.json --minutes 15
+    nice -n 10 python bench/reader_pilot.py --source /path/to/train-v2.0.json /path/to/train-v1.1.json \
+        --negatives 0.05 --removed-negatives 0.15 --swapped-negatives 0.15 --minutes 42 --examples 11000
 
 Prints one JSON object.
 """
@@ -35,10 +42,25 @@ MAX_ANSWER = 30  # word pieces a span may hold
 
 
 def load_articles(path: Path) -> list[dict[str, Any]]:
-    data = json.loads(path.read_text())["data"]
+    try:
+        data = json.loads(path.read_text())["data"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"{path} is not a readable SQuAD-format file (data[].paragraphs[].qas[]): {e}")
     if not data or "paragraphs" not in data[0]:
         sys.exit(f"{path} is not a SQuAD-format file (data[].paragraphs[].qas[])")
     return data
+
+
+def load_sources(paths: list[Path]) -> list[list[dict[str, Any]]]:
+    """Each file's articles, an article already read from an earlier file left out (SQuAD 2.0's
+    train file holds SQuAD 1.1's train articles with unanswerables added: give it first)."""
+    seen: set[str] = set()
+    out = []
+    for path in paths:
+        articles = [a for a in load_articles(path) if a["title"] not in seen]
+        seen.update(a["title"] for a in articles)
+        out.append(articles)
+    return out
 
 
 def items_of(article: dict[str, Any]) -> list[dict[str, Any]]:
@@ -62,6 +84,86 @@ def synthetic_negatives(article: dict[str, Any], rng: np.random.Generator, share
         if other != item["context"] and not any(a.lower() in other.lower() for a, _ in item["answers"]):
             out.append({"question": item["question"], "context": other, "answers": []})
     return out
+
+
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+NAME = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'-]*)*")
+NUMBER = re.compile(r"\b\d[\d,.]*\b")
+WORD = re.compile(r"\b[a-z]{5,}\b")
+
+
+def answer_sentence_removed(item: dict[str, Any]) -> dict[str, Any] | None:
+    """The question with its own paragraph less the sentence(s) its first answer sits in; None
+    when the paragraph still holds one of its answers (or nothing is left)."""
+    text, char = item["answers"][0]
+    context = item["context"]
+    bounds = [0] + [m.end() for m in SENTENCE_END.finditer(context)] + [len(context)]
+    kept = [context[a:b] for a, b in zip(bounds, bounds[1:]) if not (a < char + len(text) and char < b)]
+    rest = "".join(kept).strip()
+    if len(rest) < 80 or any(a.lower() in rest.lower() for a, _ in item["answers"]):
+        return None
+    return {"question": item["question"], "context": rest, "answers": []}
+
+
+class Swaps:
+    """Questions with one of their anchors (a name, a number, a longer word that the paragraph
+    also holds) replaced by one of the same kind that the paragraph does not hold: the question
+    reads as before but asks about something the paragraph never mentions."""
+
+    def __init__(self, contexts: list[str], rng: np.random.Generator):
+        self.rng = rng
+        names: dict[int, set[str]] = collections.defaultdict(set)
+        words: set[str] = set()
+        for c in contexts:
+            for m in NAME.finditer(c):
+                names[len(m.group().split())].add(m.group())
+            words.update(WORD.findall(c))
+        self.names = {k: sorted(v) for k, v in names.items()}
+        self.words = sorted(words)
+
+    def _number(self, value: str) -> str:
+        digits = value.replace(",", "")
+        if re.fullmatch(r"1[5-9]\d\d|20\d\d", digits):  # a year: another year nearby
+            return str(int(digits) + int(self.rng.choice([-1, 1])) * int(self.rng.integers(2, 40)))
+        if digits.isdigit():
+            return str(max(1, int(digits) * int(self.rng.integers(2, 9)) + int(self.rng.integers(1, 9))))
+        return str(int(self.rng.integers(2, 999)))
+
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        question, low = item["question"], item["context"].lower()
+        spots = [(m, "number") for m in NUMBER.finditer(question) if m.group() in item["context"]]
+        spots += [(m, "name") for m in NAME.finditer(question) if m.start() > 0 and m.group().lower() in low]
+        if not spots:
+            spots = [(m, "word") for m in WORD.finditer(question) if m.group() in low]
+        if not spots:
+            return None
+        m, kind = spots[int(self.rng.integers(len(spots)))]
+        for _ in range(8):
+            if kind == "number":
+                new = self._number(m.group())
+            elif kind == "name":
+                pool = self.names.get(len(m.group().split())) or self.names[1]
+                new = pool[int(self.rng.integers(len(pool)))]
+            else:
+                new = self.words[int(self.rng.integers(len(self.words)))]
+            if new.lower() not in low and new.lower() != m.group().lower():
+                swapped = question[:m.start()] + new + question[m.end():]
+                return {"question": swapped, "context": item["context"], "answers": []}
+        return None
+
+
+def hard_negatives(items: list[dict[str, Any]], rng: np.random.Generator, removed: float, swapped: float
+                   ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """No-answer rows close to the answerable ones: (answer sentence removed, anchor swapped)."""
+    answerable = [it for it in items if it["answers"]]
+    swaps = Swaps(sorted({it["context"] for it in answerable}), rng)
+    out_removed, out_swapped = [], []
+    for item in answerable:
+        if rng.random() < removed and (neg := answer_sentence_removed(item)):
+            out_removed.append(neg)
+        if rng.random() < swapped and (neg := swaps(item)):
+            out_swapped.append(neg)
+    return out_removed, out_swapped
 
 
 class Windows:
@@ -324,7 +426,8 @@ def run_eval(items: list[dict[str, Any]], windows: Windows, logits_of: Any) -> t
 
 def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--source", type=Path, required=True, help="a SQuAD 2.0 train-format JSON file")
+    ap.add_argument("--source", type=Path, nargs="+", required=True,
+                    help="SQuAD-format train JSON files; the first holds the evaluation and calibration articles")
     ap.add_argument("--eval-article", default="Spectre_(2015_film)")
     ap.add_argument("--calib-article", default="The_Legend_of_Zelda:_Twilight_Princess")
     ap.add_argument("--eval-limit", type=int, default=300)
@@ -334,6 +437,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--tuned-layers", type=int, default=6)
     ap.add_argument("--negatives", type=float, default=0.35,
                     help="share of questions also paired with another paragraph (no answer)")
+    ap.add_argument("--removed-negatives", type=float, default=0.0,
+                    help="share of answerable questions also given their paragraph less the answer's sentence")
+    ap.add_argument("--swapped-negatives", type=float, default=0.0,
+                    help="share of answerable questions also asked with an anchor swapped for one the paragraph lacks")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--stride", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
@@ -347,24 +454,58 @@ def parse_args() -> argparse.Namespace:
 
 
 def split(args: argparse.Namespace, rng: np.random.Generator
-          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], int]:
-    """Training items (with synthetic negatives), calibration and evaluation items, by article."""
-    articles = load_articles(args.source)
-    by_title = {a["title"]: a for a in articles}
+          ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], dict[str, Any]]:
+    """Training items (with no-answer rows), calibration and evaluation items, by article.
+
+    The evaluation and calibration questions are drawn from the first source as the pilot drew
+    them (its seeded generator after its synthetic negatives over that file's other articles), so
+    runs on more data are scored on the same questions."""
+    sources = load_sources(args.source)
+    by_title = {a["title"]: a for a in sources[0]}
     for name in (args.eval_article, args.calib_article):
         if name not in by_title:
-            sys.exit(f"no article {name!r} in {args.source}; articles: {', '.join(sorted(by_title))}")
+            sys.exit(f"no article {name!r} in {args.source[0]} (the first --source); "
+                     f"articles: {', '.join(sorted(by_title))}")
     held_out = (args.eval_article,) if args.train_on_calib else (args.eval_article, args.calib_article)
-    train_articles = [a for a in articles if a["title"] not in held_out]
-    train_items = [it for a in train_articles for it in items_of(a)]
-    train_items += [it for a in train_articles for it in synthetic_negatives(a, rng, args.negatives)]
+    pilot_rng = np.random.default_rng(args.seed)
+    for a in sources[0]:
+        if a["title"] not in held_out:
+            synthetic_negatives(a, pilot_rng, 0.35)
 
     def pick(items: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-        return [items[i] for i in sorted(rng.permutation(len(items))[:n])]
+        return [items[i] for i in sorted(pilot_rng.permutation(len(items))[:n])]
 
     eval_items = pick(items_of(by_title[args.eval_article]), args.eval_limit)
     calib_items = pick(items_of(by_title[args.calib_article]), args.calib_limit)
-    return train_items, calib_items, eval_items, len(train_articles)
+    # held out by title from every source, whichever file holds them
+    train_articles = [a for articles in sources for a in articles
+                      if a["title"] not in (args.eval_article, args.calib_article)
+                      or (args.train_on_calib and a["title"] == args.calib_article)]
+    train_items = [it for a in train_articles for it in items_of(a)]
+    easy = [it for a in train_articles for it in synthetic_negatives(a, rng, args.negatives)]
+    removed, swapped = hard_negatives(train_items, rng, args.removed_negatives, args.swapped_negatives)
+    counts = {"train_articles": len(train_articles), "train_questions": len(train_items),
+              "train_written_unanswerable": sum(1 for it in train_items if not it["answers"]),
+              "no_answer_other_paragraph": len(easy), "no_answer_sentence_removed": len(removed),
+              "no_answer_anchor_swapped": len(swapped)}
+    return train_items + easy + removed + swapped, calib_items, eval_items, counts
+
+
+def made_negatives_check(items: list[dict[str, Any]], outputs: list[dict[str, Any]], windows: Windows,
+                         logits_of: Any, seed: int) -> dict[str, Any]:
+    """How the no-answer margin ranks the made no-answer rows of the evaluation article's own
+    answerable questions above those questions: what the made rows teach, against what SQuAD's
+    written unanswerables ask."""
+    answerable = [(it, o) for it, o in zip(items, outputs) if it["answers"]]
+    removed, swapped = hard_negatives([it for it, _ in answerable], np.random.default_rng(seed), 1.0, 1.0)
+    base = np.array([o["margin"] for _, o in answerable])
+    report = {}
+    for name, negs in (("sentence_removed", removed), ("anchor_swapped", swapped)):
+        margins = np.array([read(n, windows, logits_of)["margin"] for n in negs])
+        both = np.concatenate([margins, base])
+        report[name] = {"rows": len(negs), "no_answer_auc_against_the_answerable": round(
+            auc(both, np.arange(len(both)) < len(negs)), 3)}
+    return report
 
 
 def serve_checks(encoder: MiniLMEncoder, reader: Reader, windows: Windows, items: list[dict[str, Any]],
@@ -397,7 +538,7 @@ def main() -> None:
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
-    train_items, calib_items, eval_items, train_articles = split(args, rng)
+    train_items, calib_items, eval_items, counts = split(args, rng)
     encoder = MiniLMEncoder(runtime="numpy")
     windows = Windows(encoder, args.max_tokens, args.stride)
     rows = training_rows(train_items, windows)
@@ -409,7 +550,7 @@ def main() -> None:
         return s[0].numpy(), e[0].numpy()
 
     report: dict[str, Any] = {
-        "data": {"source": args.source.name, "train_articles": train_articles, "train_rows": len(rows),
+        "data": {"source": [p.name for p in args.source], **counts, "train_rows": len(rows),
                  "train_no_answer_rows": sum(1 for r in rows if r[1] == 0),
                  "calib_article": args.calib_article, "eval_article": args.eval_article},
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "source"}}
@@ -423,6 +564,7 @@ def main() -> None:
     report["calib"] = score(calib_items, calib_out, threshold)
     eval_out, p50 = run_eval(eval_items, windows, torch_logits)
     report["eval_torch"] = {**score(eval_items, eval_out, threshold), "p50_ms": p50}
+    report["eval_made_negatives"] = made_negatives_check(eval_items, eval_out, windows, torch_logits, args.seed)
     report.update(serve_checks(encoder, reader, windows, eval_items, eval_out, threshold, args))
     print(json.dumps(report, indent=1))
 
