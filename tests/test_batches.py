@@ -30,8 +30,8 @@ def _wait(get, done=("completed", "failed", "cancelled", "expired"), timeout: fl
 
 
 def _until_generating(server: str, running: Callable[[], bool], timeout: float = 120.0) -> None:
-    """Until the batch just created runs and the engine decodes one of its lines: a cancel then
-    stops real work."""
+    """Wait until the batch just created runs and the engine decodes one of its lines, so that a
+    cancel stops real work."""
     def generating() -> bool:
         return running() and httpx.get(server + "/healthz").json()["active_requests"] > 0
 
