@@ -8,6 +8,7 @@ import io
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -26,6 +27,18 @@ def _wait(get, done=("completed", "failed", "cancelled", "expired"), timeout: fl
         time.sleep(0.3)
         job = get()
     return job
+
+
+def _until_generating(server: str, running: Callable[[], bool], timeout: float = 120.0) -> None:
+    """Wait until the batch just created runs and the engine decodes one of its lines, so that a
+    cancel stops real work."""
+    def generating() -> bool:
+        return running() and httpx.get(server + "/healthz").json()["active_requests"] > 0
+
+    deadline = time.monotonic() + timeout
+    while not generating() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert generating()
 
 
 def _jsonl(lines: list[dict | str]) -> bytes:
@@ -110,13 +123,13 @@ def test_openai_batch_of_tasks_and_embeddings(oai: openai.OpenAI) -> None:
     assert len(vectors) == 20 and all(len(v) == 384 for v in vectors)
 
 
-def test_cancel_stops_within_seconds(oai: openai.OpenAI) -> None:
+def test_cancel_stops_within_seconds(oai: openai.OpenAI, server: str) -> None:
     lines = [{"custom_id": f"c{i}", "method": "POST", "url": "/v1/chat/completions",
               "body": {"model": "lite", "max_tokens": 200, "messages": [
                   {"role": "user", "content": f"Write a long story about the number {i}."}]}} for i in range(60)]
     f = oai.files.create(file=("long.jsonl", io.BytesIO(_jsonl(lines))), purpose="batch")
     batch = oai.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
-    time.sleep(2)
+    _until_generating(server, lambda: oai.batches.retrieve(batch.id).status == "in_progress")
     started = time.monotonic()
     cancelled = oai.batches.cancel(batch.id)
     batch = _wait(lambda: oai.batches.retrieve(batch.id), timeout=10)
@@ -197,11 +210,11 @@ def test_gemini_files_and_file_batch(gclient: genai.Client, tmp_path: Path) -> N
         gclient.files.get(name=uploaded.name)
 
 
-def test_gemini_batch_cancel(gclient: genai.Client) -> None:
+def test_gemini_batch_cancel(gclient: genai.Client, server: str) -> None:
     src = [{"contents": [{"role": "user", "parts": [{"text": f"Write a long story about {i}."}]}],
             "config": {"max_output_tokens": 200}} for i in range(30)]
     job = gclient.batches.create(model="lite", src=src)
-    time.sleep(1.5)
+    _until_generating(server, lambda: gclient.batches.get(name=job.name).state.name.endswith("_RUNNING"))
     gclient.batches.cancel(name=job.name)
     deadline = time.monotonic() + 10
     while job.state.name != "JOB_STATE_CANCELLED" and time.monotonic() < deadline:

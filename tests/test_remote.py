@@ -241,6 +241,13 @@ def test_cascade_escalates_to_the_remote_pro_tier(gateway, home: Path) -> None:
                         {"tier": "pro-remote", "threshold": 0.0}])
 
 
+def circuits(base: str) -> set[str]:
+    """The pro-remote breakers' states: the chat model's and the task tier's."""
+    health = httpx.get(base + "/healthz").json()
+    tier = next(t for t in health["tiers"] if t["name"] == "pro-remote")
+    return {health["remotes"]["pro-remote"]["circuit"], tier["circuit"]}
+
+
 def test_killed_remote_falls_back_and_opens_the_breaker(gateway, home: Path) -> None:
     base, state = gateway
     stop_server(state["remote_proc"])
@@ -271,10 +278,14 @@ def test_killed_remote_falls_back_and_opens_the_breaker(gateway, home: Path) -> 
     r = httpx.post(base + "/v1/chat/completions", json=body, timeout=60)
     assert r.status_code == 200 and r.json()["litegate"]["fallback_from"] == "pro-remote"
     assert "circuit open" in r.json()["litegate"]["fallback_reason"]
-    # bring the remote back: after the reset window a half-open probe closes the circuit
+    # bring the remote back: after the reset window (8 s from each breaker's opening, partly
+    # spent restarting the remote) a half-open probe closes the circuit
     proc, _ = start_server(state["remote_home"], "--ctx", "2048", port=state["remote_port"])
     state["remote_proc"] = proc
-    time.sleep(8.2)
+    deadline = time.monotonic() + 30
+    while "open" in circuits(base) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert circuits(base) == {"half-open"}
     r = httpx.post(base + "/v1/chat/completions", json=body, timeout=60)
     assert r.status_code == 200 and "fallback_from" not in r.json().get("litegate", {})
     assert httpx.get(base + "/healthz").json()["remotes"]["pro-remote"]["circuit"] == "closed"

@@ -14,7 +14,7 @@ import pytest
 from litegate.config import Settings
 from litegate.evals.datasets import nlupp_banking, nlupp_fields
 from litegate.evals.metrics import extraction_metrics
-from litegate.nano.extractor import NanoExtractor, _prepare, _span_doc
+from litegate.nano.extractor import _prepare, _span_doc
 from litegate.nano.span_scorer import pair_features, spans_of
 from litegate.runtime import build
 
@@ -54,18 +54,20 @@ def test_a_name_written_in_lower_case_after_a_preposition_is_read(trained: dict,
     assert out["data"]["person_name"] == "mirela voss" and out["data"]["amount_of_money"] == "40 euros"
 
 
-def test_the_stage_reads_every_field_at_once_as_it_read_them_one_by_one(tmp_path: Path) -> None:
+def test_the_stage_reads_every_field_at_once_as_it_read_them_one_by_one(trained: dict, home: Path) -> None:
     # the real encoder's word vectors and a real CRF's marginals: the features read for every field
     # at once and the one calibration call per text give what the per-field code gave (its copy
-    # lives in bench/span_features.py, which times both)
+    # lives in bench/span_features.py, which times both); the extractor is the module's own, as
+    # the server saved it under the session's home, read back rather than trained a second time
     spec = importlib.util.spec_from_file_location("span_features_bench",
                                                   Path(__file__).resolve().parents[1] / "bench" / "span_features.py")
     assert spec is not None and spec.loader is not None
     peer = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(peer)
-    rt = build(Settings(home=tmp_path), record=False)  # the encoder with the runtime's thread budget
-    encoder = rt.encoders.get("fast")
-    model = NanoExtractor.train("slots", nlupp_banking([0])[:48], encoder, fields=nlupp_fields())
+    rt = build(Settings(home=home), record=False)  # the encoder with the runtime's thread budget
+    model = rt.extractors.get("slots")
+    assert model.info.trained_at == trained["trained_at"] and model.info.examples == 100
+    encoder = rt.extractors.encoder_for(model)
     stage = model.span_stage
     assert stage is not None and model.info.decoder == "spans"
     compared = 0

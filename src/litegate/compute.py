@@ -141,7 +141,9 @@ class ComputeBudget:
 
     def apply_blas(self) -> dict[str, Any]:
         """Limit the BLAS library behind NumPy (OpenBLAS, MKL) to ``blas_threads``, for the
-        whole process; returns what threadpoolctl found, for ``litegate doctor``."""
+        whole process; returns what threadpoolctl found, for ``litegate doctor``. NumPy is
+        imported first: threadpoolctl finds only the libraries already loaded."""
+        import numpy  # noqa: F401
         from threadpoolctl import threadpool_info, threadpool_limits
 
         threadpool_limits(limits=self.blas_threads, user_api="blas")

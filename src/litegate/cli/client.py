@@ -4,8 +4,10 @@ loading the models in their own process, and say on stderr which they do."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import ssl
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,9 +19,16 @@ DEFAULT_URL = "http://127.0.0.1:8080"
 PROBE_TIMEOUT_S = 0.5  # a server on loopback answers /healthz in milliseconds; nothing there fails at once
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """httpx's default TLS context, made once a process: loading its CA bundle takes about 50 ms,
+    and the probe and the client of one command would each load it."""
+    return httpx.create_ssl_context()
+
+
 def _litegate_at(url: str, timeout: float) -> bool:
     try:
-        r = httpx.get(url.rstrip("/") + "/healthz", timeout=timeout)
+        r = httpx.get(url.rstrip("/") + "/healthz", timeout=timeout, verify=_tls())
         return r.status_code == 200 and isinstance(r.json(), dict) and "models" in r.json()
     except (httpx.HTTPError, ValueError):
         return False
@@ -60,7 +69,7 @@ class ServerClient:
     def __init__(self, url: str, timeout: float = 600.0):
         key = os.environ.get("LITEGATE_API_KEY")
         self.url = url
-        self.http = httpx.Client(base_url=url, timeout=timeout,
+        self.http = httpx.Client(base_url=url, timeout=timeout, verify=_tls(),
                                  headers={"Authorization": f"Bearer {key}"} if key else {})
 
     def __enter__(self) -> ServerClient:

@@ -7,7 +7,7 @@ import contextlib
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -26,8 +26,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from litegate.config import Settings
-from litegate.nano.encoders import EncoderRegistry
+if TYPE_CHECKING:
+    from litegate.config import Settings
 
 err = Console(stderr=True)
 out = Console()
@@ -65,49 +65,6 @@ def item_progress(total: int | None, description: str) -> Progress:
                     console=err, transient=False, disable=not err.is_terminal and total is None)
 
 
-class CountingEncoder:
-    """The encoder, reporting how many texts it has encoded: most of a nano model's training
-    time, so the count and its rate are what a progress line can honestly show."""
-
-    def __init__(self, inner: Any, on_texts: Callable[[int], None]):
-        self._inner = inner
-        self.wrapped = inner  # the encoder itself (tuning reads its layers: litegate.nano.tuned)
-        self._on_texts = on_texts
-
-    def encode(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:
-        out = self._inner.encode(texts, *args, **kwargs)
-        self._on_texts(len(texts))
-        return out
-
-    def features(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:
-        out = self._inner.features(texts, *args, **kwargs)
-        self._on_texts(len(texts))
-        return out
-
-    def encode_tokens(self, texts: list[str], *args: Any, **kwargs: Any) -> Any:
-        out = self._inner.encode_tokens(texts, *args, **kwargs)
-        self._on_texts(len(texts))
-        return out
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-
-class CountingEncoders(EncoderRegistry):
-    """The encoder registry, its encoders counting the texts they encode (``CountingEncoder``)."""
-
-    def __init__(self, models_dir: Path, on_texts: Callable[[int], None]):
-        super().__init__(models_dir)
-        self._on_texts = on_texts
-        self._counting: dict[int, CountingEncoder] = {}
-
-    def get(self, name: str | None = None) -> Any:
-        inner = super().get(name)
-        if id(inner) not in self._counting:
-            self._counting[id(inner)] = CountingEncoder(inner, self._on_texts)
-        return self._counting[id(inner)]
-
-
 @contextlib.contextmanager
 def work_progress(description: str) -> Iterator[Callable[[int], None]]:
     """Work whose total is not known ahead (training): a spinner, the texts encoded so far,
@@ -120,6 +77,8 @@ def work_progress(description: str) -> Iterator[Callable[[int], None]]:
 
 
 def settings(**overrides: object) -> Settings:
+    from litegate.config import Settings  # pydantic-settings: only for the commands that read the settings
+
     base = Settings()
     updates = {k: v for k, v in overrides.items() if v is not None}
     return base.model_copy(update=updates) if updates else base

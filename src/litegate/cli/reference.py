@@ -104,10 +104,12 @@ def cli_page() -> str:
     from litegate.cli import app
 
     root = typer.main.get_command(app)
-    assert isinstance(root, typer.core.TyperGroup)  # an app with commands is a group: it has .commands
-    toc = [f"- [`litegate {n}`](#litegate-{n})" for n in root.commands]
+    assert isinstance(root, typer.core.TyperGroup)  # an app with commands is a group
+    ctx = typer.Context(root)
+    commands = {name: root.get_command(ctx, name) for name in root.list_commands(ctx)}  # the task commands too
+    toc = [f"- [`litegate {n}`](#litegate-{n})" for n in commands]
     body: list[str] = []
-    for name, command in root.commands.items():
+    for name, command in commands.items():
         body += _command_section(f"litegate {name}", command, 2)
     return (HEADER.format(source="the typer commands in litegate.cli") + "# Command line\n\n"
             "Every command prints a one-line `error: ...` and exits 1 on bad input; `--help` on any command shows "

@@ -10,17 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from litegate.cli.common import (
-    CountingEncoders,
-    err,
-    fail,
-    item_progress,
-    runtime,
-    sample,
-    settings,
-    split_pairs,
-    work_progress,
-)
+from litegate.cli.common import err, fail, item_progress, runtime, sample, settings, split_pairs, work_progress
 from litegate.errors import LitegateError
 
 TierOpt = Annotated[str, typer.Option(help="auto (the cascade), nano, lite, pro or a tier of the config file")]
@@ -163,6 +153,7 @@ def train(name: Annotated[str, typer.Argument(help="the classifier's or extracto
     """Train (or retrain, as a new version) a nano classifier or extractor."""
     from dataclasses import asdict
 
+    from litegate.cli.counting import CountingEncoders
     from litegate.evals.datasets import read_jsonl
 
     try:

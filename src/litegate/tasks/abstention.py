@@ -8,9 +8,10 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy loads where a score is computed: reading TASKS (the CLI's commands) should not load it
+    import numpy as np
 
 # the signals of one answer (tasks/text.py): the model's log-odds of null and its mean token
 # probability, how closely its phrase matched a span, how much of the question's rarer words the
@@ -71,10 +72,14 @@ class AbstentionModel:
     trained_on: dict[str, Any] = field(default_factory=dict)
 
     def vector(self, signals: dict[str, float | None]) -> np.ndarray:
+        import numpy as np
+
         return np.array([m if signals.get(f) is None else float(signals[f])  # type: ignore[arg-type]
                          for f, m in zip(self.features, self.mean)])
 
     def _logistic(self, signals: dict[str, float | None], coef: list[float], intercept: float) -> float:
+        import numpy as np
+
         z = (self.vector(signals) - np.array(self.mean)) / np.array(self.scale)
         return float(1.0 / (1.0 + math.exp(-(float(z @ np.array(coef)) + intercept))))
 
@@ -116,6 +121,7 @@ def fit(rows: list[dict[str, float | None]], right: list[bool], unanswerable: li
     threshold that gets the most items right (a right answer, or an abstention on a question
     the documents do not answer) among those whose abstentions are at least ``min_precision``
     unanswerable questions; without one, the most precise threshold."""
+    import numpy as np
     from sklearn.linear_model import LogisticRegression
 
     raw = np.array([[np.nan if r.get(f) is None else float(r[f]) for f in features]  # type: ignore[arg-type]

@@ -17,7 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
-from litegate.nano.encoders import RequestMemo
 
 MAX_TEXT_CHARS = 100_000
 
@@ -125,6 +124,8 @@ class TaskContext:
     def for_request(self) -> TaskContext:
         """This context as one request sees it: each model read once, each text encoded once
         (its cascade steps, an escalation and the observers after share the work)."""
+        from litegate.nano.encoders import RequestMemo  # numpy and the encoders: not for reading TASKS
+
         memo = RequestMemo()
         return TaskContext(classifiers=self.classifiers.for_request(memo) if self.classifiers is not None else None,
                            extractors=self.extractors.for_request(memo) if self.extractors is not None else None,

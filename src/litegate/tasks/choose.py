@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from litegate.documents import prebuilt
-
 # A field whose (calibrated) confidence is below this is asked of the LLM, unless the request
 # sets its own ``choose_below``. Off by default: on the dev splits of two real receipt sets with
 # the calibrated confidences (bench/receipts.py --choose lite --threshold 0.5), the embedded lite
@@ -60,6 +58,8 @@ def _where(c: dict[str, Any], lines: list[str]) -> str:
 
 def messages_for(kind: str, found: dict[str, Any], options: dict[str, dict[str, dict[str, Any]]],
                  lines: list[str]) -> list[dict[str, Any]]:
+    from litegate.documents import prebuilt  # the document layer: not for reading TASKS (the CLI's commands)
+
     spec = prebuilt.SPECS[kind]
     blocks = []
     for f, opts in options.items():

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from pydantic import Field
 
 from litegate.errors import InvalidRequest
@@ -97,6 +96,8 @@ def classify_llm(ctx: TaskContext, tier: Any, req: ClassifyRequest) -> TaskOutpu
 
 
 def classify_nano(ctx: TaskContext, tier: Any, req: ClassifyRequest) -> TaskOutput:
+    import numpy as np  # here, not at the top: reading TASKS (the CLI's commands) should not load numpy
+
     text = req.require_text()
     clf, scores, calibrated = tier.predict(text, req.classifier)
     if req.labels:

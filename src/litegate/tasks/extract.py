@@ -35,11 +35,13 @@ from typing import Any
 from pydantic import Field
 
 from litegate.chat.structured import MAX_COUNT, compile_schema
-from litegate.documents import fieldtypes, prebuilt
 from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
 from litegate.tasks import choose
 from litegate.tasks.base import Example, TaskContext, TaskOutput, TaskSpec, TextRequest
+
+# the document layer (its settings, OCR and speech) loads in the functions that read documents:
+# reading TASKS, as the CLI does to make its commands, should not pay for it
 
 RETRIEVED = 4  # training examples shown to an LLM tier when an extractor is named
 VALUES_SHOWN = 3  # a named extractor's most common training values per field, shown in its description
@@ -158,6 +160,8 @@ def _token_offsets(choice: dict[str, Any]) -> list[tuple[int, int, float]]:
 def _examples_for(ctx: TaskContext, req: ExtractRequest, text: str) -> tuple[dict[str, str] | None, list[Example]]:
     """The request's fields (or the extractor's) and its worked examples (or the extractor's
     training examples most like the text)."""
+    from litegate.documents import prebuilt
+
     fields = req.fields
     examples = list(req.examples or [])
     if req.extractor is not None and is_prebuilt(ctx, req.extractor):
@@ -195,6 +199,8 @@ def _with_values(fields: dict[str, str], common: dict[str, list[str]]) -> dict[s
 
 
 def extract_llm(ctx: TaskContext, llm: Any, req: ExtractRequest) -> TaskOutput:
+    from litegate.documents import prebuilt
+
     check_types(req)
     types = dict(req.types or {})
     if req.extractor is not None and is_prebuilt(ctx, req.extractor) and req.schema_ is None:
@@ -321,6 +327,8 @@ def _output(data: dict[str, Any], confidences: dict[str, float], spans: dict[str
 def is_prebuilt(ctx: TaskContext, name: str | None) -> bool:
     """A prebuilt extractor's name, shipped or extended by the user (``--base``), that no
     trained extractor of the user's shadows."""
+    from litegate.documents import prebuilt
+
     if not name:
         return False
     shipped = name in prebuilt.names()
@@ -332,6 +340,8 @@ def is_prebuilt(ctx: TaskContext, name: str | None) -> bool:
 
 def prebuilt_of(ctx: TaskContext, name: str) -> tuple[str, dict[str, Any] | None]:
     """(the prebuilt kind, the extended weights or None for the shipped ones) of an extractor name."""
+    from litegate.documents import prebuilt
+
     if name in prebuilt.names():
         return name, None
     ext = ctx.prebuilts.get(name)
@@ -346,6 +356,8 @@ def _check_fields(req: ExtractRequest, known: list[str]) -> None:
 
 
 def check_types(req: ExtractRequest) -> None:
+    from litegate.documents import fieldtypes
+
     for name, kind in (req.types or {}).items():
         if kind not in fieldtypes.TYPES:
             raise InvalidRequest(f"'types.{name}' is {kind!r}; a field's type is one of {', '.join(fieldtypes.TYPES)}",
@@ -355,6 +367,8 @@ def check_types(req: ExtractRequest) -> None:
 def apply_types(out: TaskOutput, types: dict[str, str] | None) -> TaskOutput:
     """Typed fields normalized in place: ``data`` gets the normalized value, ``typed`` the value,
     the text as printed and its type; a value that is no value of its type becomes null."""
+    from litegate.documents import fieldtypes
+
     if not types:
         return out
     data, confidences = out.result["data"], out.result["field_confidence"]
@@ -382,6 +396,8 @@ def _prebuilt_source(req: ExtractRequest) -> Any:
 
 
 def _prebuilt_result(req: ExtractRequest, kind: str, found: dict[str, Any]) -> dict[str, Any]:
+    from litegate.documents import prebuilt
+
     spec = prebuilt.SPECS[kind]
     text = req.text or ""
     spans = {}
@@ -408,6 +424,8 @@ def _prebuilt_result(req: ExtractRequest, kind: str, found: dict[str, Any]) -> d
 
 def extract_prebuilt(ctx: TaskContext, tier: Any, req: ExtractRequest) -> TaskOutput:
     """A prebuilt extractor over the files' lines (with their boxes) or the text's lines."""
+    from litegate.documents import prebuilt
+
     name = req.extractor
     if name is None:
         raise InvalidRequest("the prebuilt extractors need 'extractor' (receipt or invoice)", param="extractor")
@@ -424,6 +442,8 @@ def choose_prebuilt(ctx: TaskContext, llm: Any, req: ExtractRequest, threshold: 
     """A prebuilt extractor whose uncertain fields an LLM tier chooses among their candidates
     (``tasks.choose``): the fields the scorer is sure of are kept, the others are one of the
     values printed on the document or null."""
+    from litegate.documents import prebuilt
+
     kind, scorers = prebuilt_of(ctx, req.extractor or "")
     _check_fields(req, list(prebuilt.SPECS[kind]))
     source = _prebuilt_source(req)

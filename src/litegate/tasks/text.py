@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, Field, PrivateAttr, field_validator
 
 from litegate.chat.structured import compile_schema
@@ -18,6 +17,9 @@ from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec, 
 from litegate.tasks.candidates import candidates, expected_kind, matches, shown_sentences, span_kind
 from litegate.tasks.spans import coverage, echo, focus, rarity, sentences, snap, trim
 from litegate.tenancy import current
+
+if TYPE_CHECKING:  # numpy loads where ranks are scored: reading TASKS (the CLI's commands) should not load it
+    import numpy as np
 
 NOT_IN_CONTEXT = "not in context"
 NOT_IN_DOCUMENTS = "not in the documents"
@@ -276,11 +278,15 @@ def _rank_inputs(req: RankRequest) -> tuple[str, list[str], int]:
     return query, candidates, min(req.top_k or len(candidates), len(candidates))
 
 def _ranking(scores: np.ndarray, candidates: list[str], top_k: int) -> dict[str, Any]:
+    import numpy as np
+
     order = np.argsort(-scores, kind="stable")[:top_k]
     return {"ranking": [{"index": int(i), "score": round(float(scores[i]), 6), "text": candidates[int(i)]}
                         for i in order]}
 
 def rank_nano(ctx: TaskContext, tier: Any, req: RankRequest) -> TaskOutput:
+    import numpy as np
+
     query, candidates, top_k = _rank_inputs(req)
     vectors = tier.embed([query, *candidates])
     scores = vectors[1:] @ vectors[0]
@@ -290,6 +296,8 @@ def rank_nano(ctx: TaskContext, tier: Any, req: RankRequest) -> TaskOutput:
                       tier=tier.name, model=tier.model)
 
 def rank_llm(ctx: TaskContext, llm: Any, req: RankRequest) -> TaskOutput:
+    import numpy as np
+
     query, candidates, top_k = _rank_inputs(req)
     usage = Usage()
     values = []
