@@ -35,7 +35,7 @@ import numpy as np
 
 from litegate.nano.encoder import MiniLMEncoder
 from litegate.nano.onnx_layers import OnnxLayers
-from litegate.nano.tuned import MATRICES, to_8bit
+from litegate.nano.tuned import MATRICES, NAMES, to_8bit
 
 MAX_QUESTION = 48  # word pieces of the question kept
 MAX_ANSWER = 30  # word pieces a span may hold
@@ -325,6 +325,25 @@ def onnx_logits(encoder: MiniLMEncoder, graph: OnnxLayers, head: tuple[np.ndarra
     return logits[:, 0], logits[:, 1]
 
 
+def load_weights(path: Path, layers: int) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray, np.ndarray]:
+    """The tuned layers and head written by ``--save`` (keys l{layer}_{matrix}, head_w, head_b)."""
+    try:
+        with np.load(path) as z:
+            tuned = [tuple(z[f"l{i}_{j}"] for j in range(len(NAMES))) for i in range(layers)]
+            return tuned, z["head_w"], z["head_b"]
+    except (OSError, ValueError, KeyError) as e:
+        sys.exit(f"{path} is not a reader saved by bench/reader_pilot.py --save ({layers} layers and a head): {e}")
+
+
+def onnx_reader(path: Path, max_tokens: int = 256, stride: int = 128) -> tuple[Windows, Any]:
+    """A saved reader served as the nano encoders serve (onnxruntime, 8-bit weights, one thread):
+    its windows and its logits function, for ``read``."""
+    encoder = MiniLMEncoder(runtime="numpy")
+    layers, head_w, head_b = load_weights(path, encoder.layers)
+    graph = OnnxLayers(layers, encoder.dim, encoder.heads, encoder.eps)
+    return Windows(encoder, max_tokens, stride), lambda ids: onnx_logits(encoder, graph, (head_w, head_b), ids)
+
+
 def best_span(start: np.ndarray, end: np.ndarray, first: int, last: int) -> tuple[float, int, int]:
     """The best (score, i, j) with first <= i <= j < last and j - i < MAX_ANSWER."""
     s, e = start[first:last], end[first:last]
@@ -341,16 +360,15 @@ def best_span(start: np.ndarray, end: np.ndarray, first: int, last: int) -> tupl
 def read(item: dict[str, Any], windows: Windows, logits_of: Any) -> dict[str, Any]:
     """The best span over the paragraph's windows and the no-answer margin (null score minus the
     best span's: higher means "not in the paragraph")."""
-    best = (-1e9, "", 0.0)
+    best = (-1e9, "")
     null = 1e9
     for w in windows(item["question"], item["context"]):
         start, end = logits_of(w["ids"])
         null = min(null, float(start[0] + end[0]))
         score, i, j = best_span(np.asarray(start), np.asarray(end), w["first"], len(w["ids"]) - 1)
         if score > best[0]:
-            text = item["context"][w["offsets"][i][0]:w["offsets"][j][1]]
-            best = (score, text, score)
-    return {"answer": best[1], "margin": null - best[0]}
+            best = (score, item["context"][w["offsets"][i][0]:w["offsets"][j][1]])
+    return {"answer": best[1], "margin": null - best[0], "score": best[0], "null": null}
 
 
 def normalize(text: str) -> str:
