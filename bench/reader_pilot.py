@@ -25,7 +25,6 @@ import argparse
 import collections
 import json
 import re
-import string
 import sys
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from litegate.evals.answers import normalize, token_f1
 from litegate.nano.encoder import MiniLMEncoder
 from litegate.nano.onnx_layers import OnnxLayers
 from litegate.nano.tuned import MATRICES, NAMES, to_8bit
@@ -371,21 +371,6 @@ def read(item: dict[str, Any], windows: Windows, logits_of: Any) -> dict[str, An
     return {"answer": best[1], "margin": null - best[0], "score": best[0], "null": null}
 
 
-def normalize(text: str) -> str:
-    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
-    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
-
-
-def f1(pred: str, gold: str) -> float:
-    p, g = normalize(pred).split(), normalize(gold).split()
-    common = sum((collections.Counter(p) & collections.Counter(g)).values())
-    if common == 0:
-        return 0.0
-    precision, recall = common / len(p), common / len(g)
-    return 2 * precision * recall / (precision + recall)
-
-
 def auc(scores: np.ndarray, positive: np.ndarray) -> float:
     """P(a positive's score > a negative's), ties halved."""
     pos, neg = scores[positive], scores[~positive]
@@ -418,7 +403,7 @@ def score(items: list[dict[str, Any]], outputs: list[dict[str, Any]], threshold:
     margins = np.array([o["margin"] for o in outputs])
     answerable = [(it, o) for it, o in zip(items, outputs) if it["answers"]]
     em_all = [max(float(normalize(o["answer"]) == normalize(a)) for a, _ in it["answers"]) for it, o in answerable]
-    f1_all = [max(f1(o["answer"], a) for a, _ in it["answers"]) for it, o in answerable]
+    f1_all = [max(token_f1(o["answer"], a) for a, _ in it["answers"]) for it, o in answerable]
     kept = [o["margin"] <= threshold for _, o in answerable]
     p, r = abstention(margins, unanswerable, threshold)
     oracle = threshold_for(margins, unanswerable)
