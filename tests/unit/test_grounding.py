@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from litegate.chat.grounding import check_calls, conversation_text
+from litegate.chat.grounding import check_calls, conversation_text, kept_calls
 from litegate.chat.tools import parse_tools
 
 pytestmark = pytest.mark.unit
@@ -116,6 +116,38 @@ def test_the_schema_default_passes_as_given_or_as_the_description_states_it() ->
                      database="GenBank")
     assert defaults.left_out == [] and defaults.invented == [] and defaults.made_up == 0
     assert stats("mean 98.2, 40 samples", sample_mean=98.2, sample_size=40, tax_rate=0.3).left_out == ["tax_rate"]
+
+
+def test_an_optional_default_the_request_does_not_ask_for_is_dropped_without_counting_as_made_up() -> None:
+    defaults = stats("p-value for mean 98.2 and 40 samples", sample_mean=98.2, sample_size=40, tax_rate=0.2,
+                     database="GenBank")
+    assert defaults.defaults == ["tax_rate", "database"] and defaults.made_up == 0
+    assert kept_calls([{"name": "p_value", "arguments": {"sample_mean": 98.2, "sample_size": 40, "tax_rate": 0.2}}],
+                      [defaults]) == [{"name": "p_value", "arguments": {"sample_mean": 98.2, "sample_size": 40}}]
+    asked = stats("mean 98.2, 40 samples, a tax rate of 0.2, in GenBank", sample_mean=98.2, sample_size=40,
+                  tax_rate=0.2, database="GenBank")  # stated by the user: sent as asked
+    assert asked.defaults == [] and asked.made_up == 0
+
+
+RATES = parse_tools([{"type": "function", "function": {
+    "name": "future_value", "description": "The future value of a deposit",
+    "parameters": {"type": "object", "required": ["deposit", "rate"], "properties": {
+        "deposit": {"type": "integer"}, "rate": {"type": "number", "description": "The annual interest rate."},
+        "fee": {"type": "number", "description": "The fee in percent."},
+        "share": {"type": "number", "description": "Share of the deposit, as a decimal between 0 and 1."},
+        "years": {"type": "integer", "description": "The growth rate period in years."}}}}}])
+
+
+def test_a_stated_percentage_takes_the_form_of_its_parameter() -> None:
+    text = "A deposit of $1,000 at 3% a year, a fee of 0.5% and 40% of it, for 5 years"
+    call = {"name": "future_value", "arguments": {"deposit": 1000, "rate": 3, "fee": 0.005, "share": 40, "years": 5}}
+    done = check_calls([call], RATES, text)[0]
+    assert done.corrected == {"rate": 0.03, "fee": 0.5, "share": 0.4} and done.grounded == ["deposit", "rate"]
+    assert kept_calls([call], [done])[0]["arguments"] == {"deposit": 1000, "rate": 0.03, "fee": 0.5, "share": 0.4,
+                                                          "years": 5}
+    as_given = {"name": "future_value", "arguments": {"deposit": 1000, "rate": 0.03, "fee": 0.5, "share": 0.4}}
+    assert check_calls([as_given], RATES, text)[0].corrected == {}  # already in its form
+    assert check_calls([call], RATES, "A deposit of 1000 at a rate of 3, for 5 years")[0].corrected == {}  # no "%"
 
 
 def test_a_required_value_copied_from_the_listing_counts_as_made_up() -> None:

@@ -18,6 +18,7 @@ from litegate.chat.values import (
     currency_code,
     dates,
     numbers,
+    percents,
     unit_symbol,
     units,
 )
@@ -55,6 +56,11 @@ def test_numbers_in_every_notation() -> None:
     assert 0.75 in numbers("3/4 of it") and 1_200_000 in numbers("1'200'000 inhabitants")
     assert -3 in numbers("b = -3") and 0.5 in numbers("a probability of .5")
     assert numbers("no figures here") == set()
+
+
+def test_percentages_as_stated() -> None:
+    assert percents("a rate of 15%, 7 percent, 2.5 per cent and 3 pct") == {15, 7, 2.5, 3}
+    assert percents("15 people, 0.15 of them") == set()
 
 
 def test_a_value_as_a_number() -> None:

@@ -1,30 +1,32 @@
 """Whether a tool call's arguments come from the conversation or were made up.
 
-Under ``tool_choice: "auto"`` a small model asked a general question on a tool's topic ("How
-fast do high-speed trains go?" with a train-times tool) calls the tool anyway and invents the
-arguments (``origin: "London"``). A call that is due takes its arguments from what the user
-said: a city, a name, an order number, a topic. So after a call is generated, each required
-argument is checked against the conversation's words — not counting words that only repeat
-the tool's own name and descriptions, or words too common to tell anything — and a call whose
-checkable arguments are mostly not found there is dropped; with no call left, the reply is an
-answer. An optional argument whose value the conversation does not support is left out of the
-call rather than sent: a value the model copied from the tool's own listing (an example in a
-description, a number of its range) or an option of an enum the conversation never names. The
-schema's default passes either way (``default``, or "Default is 0.2" in the description): sending
-it changes nothing. Values the check cannot judge (booleans, a required enum, a value made only
-of common words or of tool words the conversation also uses) do not count either way. How many
-values a call had to make up (``Check.made_up``) is also a relevance signal: a due call rarely
-needs a value the user never gave, while a call on a question the tool cannot answer often does.
-Numbers, currencies, units and dates are read in any notation (chat/values.py): ``2000000``
-for "$2,000,000", ``"USD"`` for "US dollars", ``"km"`` for "kilometres", ``"2026-12-04"`` for
-"Friday"; other normalised values pass on their parts: ``"10:00"`` for "10am", ``"Lisboa"``
-for "Lisbon". A value the model derived with no word in common counts against, so a call needs
-half its checkable arguments. A date
-or time written out in full passes when the conversation names a time ("tomorrow", "tonight").
-A unit the conversation does not state, where it states exactly one, becomes that one ("a radius
-of 5cm" sent with ``unit: "m"`` is sent with ``"cm"``); a list of enum options keeps only the
-ones the conversation names when it names some ("a seafood restaurant" sent with
-``["Seafood", "Italian"]`` is sent with ``["Seafood"]``).
+Under ``tool_choice: "auto"`` a small model asked a general question on a tool's topic ("How fast do
+high-speed trains go?" with a train-times tool) calls the tool anyway and invents the arguments
+(``origin: "London"``). A call that is due takes its arguments from what the user said: a city, a
+name, an order number, a topic. So after a call is generated, each required argument is checked
+against the conversation's words — not counting words that only repeat the tool's own name and
+descriptions, or words too common to tell anything — and a call whose checkable arguments are mostly
+not found there is dropped; with no call left, the reply is an answer. An optional argument whose
+value the conversation does not support is left out of the call rather than sent: a value the model
+copied from the tool's own listing (an example in a description, a number of its range) or an option
+of an enum the conversation never names. The schema's default (``default``, or "Default is 0.2" in
+the description) is never held against a call; an optional one the conversation does not state is
+dropped (``Check.defaults``: the call means the same without it, and "all teams" sent for a team the
+user never named reads as a choice). Values the check cannot judge (booleans, a required enum, a
+value made only of common words or of tool words the conversation also uses) do not count either
+way. How many values a call had to make up (``Check.made_up``) is also a relevance signal: a due
+call rarely needs a value the user never gave, while a call on a question the tool cannot answer
+often does. Numbers, currencies, units and dates are read in any notation (chat/values.py):
+``2000000`` for "$2,000,000", ``"USD"`` for "US dollars", ``"km"`` for "kilometres",
+``"2026-12-04"`` for "Friday"; a percentage takes its parameter's form (``0.03`` for "3%" in a rate,
+a return, a yield or a probability, unless described as a percentage); other normalised values pass
+on their parts: ``"10:00"`` for "10am", ``"Lisboa"`` for "Lisbon". A value the model derived with no
+word in common counts against, so a call needs half its checkable arguments. A date or time written
+out in full passes when the conversation names a time ("tomorrow", "tonight"). A unit the
+conversation does not state, where it states exactly one, becomes that one ("a radius of 5cm" sent
+with ``unit: "m"`` is sent with ``"cm"``); a list of enum options keeps only the ones the
+conversation names when it names some ("a seafood restaurant" sent with ``["Seafood", "Italian"]``
+is sent with ``["Seafood"]``).
 In scripts written without spaces (Chinese, Japanese, Thai) a value is looked for as a run of
 characters. Measured with bench/tool_choice.py on the labeled sets in chat/tool_cases.py and
 bench/bfcl.py.
@@ -128,6 +130,7 @@ class Check:
     invented: list[str]  # argument names whose values were not
     left_out: list[str] = field(default_factory=list)  # optional arguments with made-up values, dropped
     corrected: dict[str, Any] = field(default_factory=dict)  # arguments given the value the conversation states
+    defaults: list[str] = field(default_factory=list)  # optional arguments sent with their own default, dropped
 
     @property
     def kept(self) -> bool:
@@ -141,7 +144,8 @@ class Check:
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "grounded": self.grounded, "invented": self.invented, "kept": self.kept,
                 **({"left_out": self.left_out} if self.left_out else {}),
-                **({"corrected": self.corrected} if self.corrected else {})}
+                **({"corrected": self.corrected} if self.corrected else {}),
+                **({"defaults": self.defaults} if self.defaults else {})}
 
 
 @dataclass
@@ -163,6 +167,10 @@ class _Conversation:
     @cached_property
     def numbers(self) -> set[float]:
         return values.numbers(self.text)
+
+    @cached_property
+    def percents(self) -> set[float]:
+        return values.percents(self.text)
 
     @cached_property
     def currencies(self) -> set[str]:
@@ -214,6 +222,33 @@ def _stated_unit(value: Any, spec: dict[str, Any], said: _Conversation) -> str |
     return stated
 
 
+# a number parameter taken as a fraction (0.05 for "5%") or as a percentage (5), by its name and description
+_AS_DECIMAL = re.compile(r"decimal|fraction|between 0(?:\.0)? and 1|0(?:\.0)? (?:to|and) 1\b", re.IGNORECASE)
+_AS_PERCENT = re.compile(r"percent|percentage", re.IGNORECASE)
+_RATIO = re.compile(r"rate|return|yield|probab|ratio", re.IGNORECASE)
+
+
+def _percent_form(value: Any, key: str, spec: dict[str, Any], said: _Conversation) -> float | None:
+    """The form a percentage the conversation states takes in a number parameter (None: leave the
+    value as it is). A rate, yield, return or probability is a fraction unless its description says
+    percent ("an annual interest rate of 3%" is sent as 0.03); one described as a percentage takes
+    the number as said (5 for "5%"). Small models copy the number as written either way."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or spec.get("type") not in ("number", "float"):
+        return None
+    stated = said.percents
+    if not stated:
+        return None
+    described = f"{key.replace('_', ' ')} {spec.get('description') or ''}"
+    as_decimal = bool(_AS_DECIMAL.search(described)) or (
+        bool(_RATIO.search(described)) and not _AS_PERCENT.search(described))
+    if as_decimal and abs(value) > 1 and values.number_stated(float(value), stated):
+        return round(value / 100, 10)
+    if not as_decimal and _AS_PERCENT.search(described) and 0 < abs(value) < 1 \
+            and values.number_stated(value * 100, stated):
+        return round(value * 100, 10)
+    return None
+
+
 _DEFAULT = re.compile(r"\bdefaults?\b(?:\s+(?:value|values|setting))?(?:\s+(?:is|are|to|of|will\s+be))?\s*[:=]?"
                       r"\s*((?:[^.;\n]|\.(?=\d)){1,60})", re.IGNORECASE)
 
@@ -241,6 +276,15 @@ def _is_default(value: Any, spec: dict[str, Any]) -> bool:
                      or _words(stated)[:len(_words(text))] == _words(text)):
             return True
     return False
+
+
+def _said(value: Any, said: _Conversation) -> bool:
+    """Whether the conversation states ``value`` itself: the number, or every word of the text."""
+    number = values.as_number(value)
+    if number is not None:
+        return values.number_stated(number, said.numbers)
+    words = set(_words(str(value))) - _COMMON if isinstance(value, str) else set()
+    return bool(words) and all(_found(w, said.seen, said.prefixes) for w in words)
 
 
 def _same_value(value: Any, default: Any) -> bool:
@@ -332,11 +376,21 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
         invented: list[str] = []
         left_out: list[str] = []
         corrected: dict[str, Any] = {}
+        defaults: list[str] = []
         for key in args:
             spec: dict[str, Any] = given_spec if isinstance(given_spec := props.get(key), dict) else {}
+            if key not in required and _is_default(args[key], spec) and not _said(args[key], said):
+                defaults.append(key)  # the tool's own default, not asked for: the call means the same without it
+                continue
             unit = _stated_unit(args[key], spec, said)
             if unit is not None:
                 corrected[key] = unit
+                continue
+            fraction = _percent_form(args[key], key, spec, said)
+            if fraction is not None:  # a number the conversation states, in the parameter's form
+                corrected[key] = fraction
+                if key in required:
+                    grounded.append(key)
                 continue
             named = _named_options(args[key], spec, said)
             if named is not None:  # a list of options: the ones the conversation names
@@ -349,7 +403,7 @@ def check_calls(calls: list[dict[str, Any]], functions: list[Any], conversation:
                 (grounded if found else invented).append(key)
             elif not found:
                 left_out.append(key)
-        checks.append(Check(str(call.get("name")), grounded, invented, left_out, corrected))
+        checks.append(Check(str(call.get("name")), grounded, invented, left_out, corrected, defaults))
     return checks
 
 
@@ -390,9 +444,9 @@ def kept_calls(calls: list[dict[str, Any]], checks: list[Check]) -> list[dict[st
     for call, check in zip(calls, checks):
         if check.kept:
             args = call.get("arguments")
-            if (check.left_out or check.corrected) and isinstance(args, dict):
+            if (check.left_out or check.corrected or check.defaults) and isinstance(args, dict):
                 call = {**call, "arguments": {k: check.corrected.get(k, v) for k, v in args.items()
-                                              if k not in check.left_out}}
+                                              if k not in check.left_out and k not in check.defaults}}
             out.append(call)
     return out
 

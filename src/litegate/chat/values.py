@@ -61,6 +61,9 @@ def _word_numbers(text: str) -> set[float]:
     return out
 
 
+_PERCENT = re.compile(r"\s*(?:%|percent\b|per cent\b|pct\b)", re.IGNORECASE)
+
+
 def numbers(text: str) -> set[float]:
     """Every number the text states, and the forms a value taken from it may have: "2.5 million"
     is 2.5 and 2500000; "15%" is 15 and 0.15; "3/4" is 3, 4 and 0.75."""
@@ -77,12 +80,24 @@ def numbers(text: str) -> set[float]:
             # a lone "m" or "b" after a number is a scale only when nothing but an end follows
             if word not in ("m", "b") or re.match(r"\s*(?:[^\w]|$)", text[scale.end():]):
                 out.add(value * _SCALES[word])
-        if re.match(r"\s*(?:%|percent\b|per cent\b|pct\b)", text[m.end():], re.IGNORECASE):
+        if _PERCENT.match(text, m.end()):
             out.add(value / 100)
     for m in _FRACTION.finditer(text):
         if int(m.group(2)):
             out.add(int(m.group(1)) / int(m.group(2)))
     out |= _word_numbers(text)
+    return out
+
+
+def percents(text: str) -> set[float]:
+    """The numbers the text states as percentages: 15 for "15%" or "15 percent"."""
+    out: set[float] = set()
+    for m in _DIGITS.finditer(text):
+        if _PERCENT.match(text, m.end()):
+            try:
+                out.add(_parse_digits(m.group()))
+            except ValueError:
+                continue
     return out
 
 
