@@ -35,6 +35,7 @@ import numpy as np
 from litegate.evals.answers import normalize, token_f1
 from litegate.nano.encoder import MiniLMEncoder
 from litegate.nano.onnx_layers import OnnxLayers
+from litegate.nano.reader import ReaderWeights
 from litegate.nano.tuned import MATRICES, NAMES, to_8bit
 
 MAX_QUESTION = 48  # word pieces of the question kept
@@ -379,13 +380,19 @@ def onnx_logits(encoder: MiniLMEncoder, graph: OnnxLayers, head: tuple[np.ndarra
 
 
 def load_weights(path: Path, layers: int) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray, np.ndarray]:
-    """The tuned layers and head written by ``--save`` (keys l{layer}_{matrix}, head_w, head_b)."""
+    """The layers and head written by ``--save`` (keys l{layer}_{matrix}, head_w, head_b), or
+    of a reader as the package ships it (bench/reader_ship.py), its layers made whole again."""
     try:
         with np.load(path) as z:
-            tuned = [tuple(z[f"l{i}_{j}"] for j in range(len(NAMES))) for i in range(layers)]
-            return tuned, z["head_w"], z["head_b"]
+            if "meta" not in z:
+                tuned = [tuple(z[f"l{i}_{j}"] for j in range(len(NAMES))) for i in range(layers)]
+                return tuned, z["head_w"], z["head_b"]
     except (OSError, ValueError, KeyError) as e:
         sys.exit(f"{path} is not a reader saved by bench/reader_pilot.py --save ({layers} layers and a head): {e}")
+    encoder = MiniLMEncoder(runtime="numpy")
+    shipped = ReaderWeights.load(path, encoder._layers)
+    frozen = encoder.layers - len(shipped.tuned.layers)
+    return encoder._layers[:frozen] + shipped.tuned.layers, shipped.head_w, shipped.head_b
 
 
 def onnx_reader(path: Path, max_tokens: int = 256, stride: int = 128) -> tuple[Windows, Any]:
