@@ -15,6 +15,8 @@ from litegate.errors import InvalidRequest, ModelFileError
 from litegate.nano import reader as reader_module
 from litegate.nano.encoder import MiniLMEncoder
 from litegate.nano.reader import Reader, ReaderWeights, shipped, shipped_path
+from litegate.tasks.abstention import SHIPPED_READER
+from litegate.tasks.abstention import shipped as shipped_score
 
 # from docs/collections.md and docs/keys.md, as a user's documents would read
 RETENTION = ("Collections are stored in the ledger's database: SQLite under LITEGATE_HOME by default, or "
@@ -94,11 +96,13 @@ def test_the_answer_task_on_the_nano_tier_cites_the_passage_or_says_not_in_conte
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["tier"] == "nano" and out["found"] is True and "Gustave Eiffel" in out["answer"]
-    assert out["citations"] == ["tower"] and 0.5 <= out["confidence"] <= 1.0
+    # the confidence is the fitted P(right), at least the score's threshold when it answers
+    assert out["citations"] == ["tower"] and shipped_score(SHIPPED_READER).threshold <= out["confidence"] <= 1.0
     assert set(out["signals"]) >= {"reader_margin", "coverage"}
     r = answer(server, {"query": "Who is the chief executive and what is her salary?", "context": context[:1]})
     out = r.json()
     assert out["found"] is False and out["answer"] == "not in context" and out["citations"] == []
+    assert out["unsure_answer"] and out["signals"]["reader_margin"] > 0  # the span it would have given
     assert 0.5 <= out["confidence"] <= 1.0  # P(unanswerable)
     r = answer(server, {"query": "", "context": context})
     assert r.status_code == 400 and "query" in r.text
