@@ -15,6 +15,13 @@ lacks (hard).
     nice -n 5 python bench/reader_pilot.py --source /path/to/train-v2.0.json --minutes 15
     nice -n 10 python bench/reader_pilot.py --source /path/to/train-v2.0.json /path/to/train-v1.1.json \
         --negatives 0.05 --removed-negatives 0.15 --swapped-negatives 0.15 --minutes 42 --examples 11000
+    nice -n 10 python bench/reader_pilot.py --source ... --tuned-layers 2 --lr 2e-4 --examples 20000 \
+        --peer /tmp/reader.npz
+
+With --tuned-layers below the encoder's 6, the frozen layers' outputs are computed once per
+training row on the encoder's 8-bit serving graph and kept (float16), and only the top layers
+train on them; --peer scores another saved reader (or a shipped one) on the same questions in
+the same run.
 
 Prints one JSON object.
 """
