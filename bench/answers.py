@@ -6,12 +6,18 @@ the citation holds the answer, ECE of the confidence, retrieval recall@k. Prints
     python bench/answers.py --set squad2 --split test
     python bench/answers.py --set docs            # litegate's own docs, bench/data/docs_qa.jsonl
     python bench/answers.py --reader /tmp/reader.npz --peer-limit 40   # the nano reader beside lite
+    python bench/answers.py --nano                # the answer task on the nano tier (the shipped reader) too
 
 With --reader (a reader saved by bench/reader_pilot.py --save), every question is also answered by
 the nano extractive reader over the same top-k chunks lite is given: each chunk read, the best
 span over them (start + end logits) taken, with its no-answer margin; and, on the SQuAD set, by
 the reader given the question's own paragraph (the upper bound). Lite, the peer, answers the
 first --peer-limit questions in the same run.
+
+With --nano, every question is also answered by the product's own path on the nano tier (the
+answer task with ``tier: "nano"``: the shipped reader over the same top-k chunks, its abstention
+score), scored like lite's; with --items, its outputs go to ITEMS.nano.json (what
+bench/answers_fit.py --reader fits the reader's abstention from).
 """
 
 from __future__ import annotations
@@ -126,6 +132,35 @@ def run_reader(rt: Any, records: list[dict[str, Any]], args: argparse.Namespace,
     return report
 
 
+def scored(records: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, Any]:
+    """answer_metrics' figures, p50, and the F1 had every unsure answer been given."""
+    from litegate.evals.answers import answer_metrics, gold_answers, token_f1
+
+    m = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in answer_metrics(records, outputs).items()
+         if not k.startswith("_")}
+    said = [o["answer"] if o.get("found") else o.get("unsure_answer", "") for o in outputs]
+    f1 = [max(token_f1(s, g) for g in gold_answers(r)) if s else 0.0
+          for r, s in zip(records, said) if gold_answers(r)]
+    latencies = sorted(o["latency_ms"] for o in outputs)
+    return {**m, "f1_always_answering": round(float(np.mean(f1)), 4) if f1 else None,
+            "p50_ms": round(latencies[len(latencies) // 2]) if latencies else None}
+
+
+def run_nano(rt: Any, records: list[dict[str, Any]], args: argparse.Namespace) -> dict[str, Any]:
+    """The answer task on the nano tier (the shipped reader), every question."""
+    outputs = []
+    for i, rec in enumerate(records):
+        out = rt.tasks.run("answer", {"query": rec["question"], "collection": "bench", "tier": "nano",
+                                      "top_k": args.top_k})
+        outputs.append(out)
+        print(f"nano {i + 1}/{len(records)} {out['latency_ms']:.0f} ms found={out['found']} "
+              f"{str(out['answer'])[:60]!r} gold={rec['answers'][:1]}", file=sys.stderr, flush=True)
+    if args.items:
+        args.items.with_suffix(".nano.json").write_text(
+            json.dumps([{"record": r, "output": o} for r, o in zip(records, outputs)], indent=1), encoding="utf-8")
+    return {"nano_reader_task": scored(records, outputs)}
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from litegate.config import Settings
     from litegate.configfile import Config
@@ -152,6 +187,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             outputs.append(out)
             print(f"{i + 1}/{peer} {out['latency_ms']:.0f} ms found={out['found']} "
                   f"{str(out['answer'])[:60]!r} gold={rec['answers'][:1]}", file=sys.stderr, flush=True)
+        nano = run_nano(rt, records, args) if args.nano else {}
         retrieved = [[h.text for h in rt.collections.search(None, "bench", r["question"], top_k=10)]
                      for r in records]
     finally:
@@ -164,11 +200,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             args.items.write_text(json.dumps([{"record": r, "output": o} for r, o in zip(records, outputs)],
                                              indent=1), encoding="utf-8")
         latencies.sort()
+        result["f1_always_answering"] = scored(records[:peer], outputs)["f1_always_answering"]
         result.update({"questions": peer, "p50_ms": round(latencies[len(latencies) // 2]),
                        **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in metrics.items()
                           if not k.startswith("_")}})
     result.update({k: round(v, 4) for k, v in retrieval_metrics([gold_answers(r) for r in records], retrieved).items()})
-    return {**result, **readers}
+    return {**result, **readers, **nano}
 
 
 def main() -> None:
@@ -182,13 +219,14 @@ def main() -> None:
     ap.add_argument("--items", type=Path, help="write every question's output here (JSON)")
     ap.add_argument("--reader", type=Path, help="also answer with this nano reader (bench/reader_pilot.py --save)")
     ap.add_argument("--peer-limit", type=int, help="lite answers the first N questions only (0: none; default all)")
+    ap.add_argument("--nano", action="store_true", help="also the answer task on the nano tier (the shipped reader)")
     args = ap.parse_args()
     if args.peer_limit is not None and args.peer_limit < 0:
         ap.error("--peer-limit must be 0 or more")
     if args.reader is not None and not args.reader.is_file():
         ap.error(f"--reader {args.reader}: no such file")
-    if args.peer_limit == 0 and not args.reader:
-        ap.error("--peer-limit 0 leaves nothing to answer without --reader")
+    if args.peer_limit == 0 and not args.reader and not args.nano:
+        ap.error("--peer-limit 0 leaves nothing to answer without --reader or --nano")
     os.environ.setdefault("LITEGATE_HOME", tempfile.mkdtemp(prefix="litegate-answers-"))
     load = [round(x, 2) for x in os.getloadavg()]
     result = run(args)

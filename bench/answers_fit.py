@@ -6,6 +6,9 @@ follow from the recorded signals alone: the model's call is deterministic). Prin
     python bench/answers.py --split tune --items /tmp/tune.json
     python bench/answers_fit.py /tmp/tune.json
     python bench/answers_fit.py /tmp/tune.json --check /tmp/test.json --no-write
+
+With --reader, the nano reader's score instead (its signals, READER_FEATURES), from
+bench/answers.py --nano --items outputs (ITEMS.nano.json), written to abstention_reader.json.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from litegate.evals.answers import answer_metrics, gold_answers, token_f1
-from litegate.tasks.abstention import FEATURES, AbstentionModel, fit
+from litegate.tasks.abstention import FEATURES, READER_FEATURES, SHIPPED_READER, AbstentionModel, fit
 from litegate.tasks.spans import echo
 from litegate.tasks.text import NOT_IN_DOCUMENTS
 
-SHIPPED = Path(__file__).resolve().parent.parent / "src" / "litegate" / "tasks" / "abstention.json"
+TASKS = Path(__file__).resolve().parent.parent / "src" / "litegate" / "tasks"
+SHIPPED = TASKS / "abstention.json"
 
 
 def candidate(output: dict[str, Any]) -> str:
@@ -98,15 +102,16 @@ def main() -> None:
     ap.add_argument("--min-precision", type=float, default=0.8)
     ap.add_argument("--no-write", action="store_true", help="do not replace the shipped score")
     ap.add_argument("--features", help="comma-separated signals to fit on (default: all of FEATURES)")
+    ap.add_argument("--reader", action="store_true", help="the nano reader's outputs and score (READER_FEATURES)")
     args = ap.parse_args()
     tune = json.loads(args.tune.read_text(encoding="utf-8"))
     signals, right, unanswerable = rows(tune)
-    features = tuple(args.features.split(",")) if args.features else FEATURES
+    features = tuple(args.features.split(",")) if args.features else READER_FEATURES if args.reader else FEATURES
     model = fit(signals, right, unanswerable, min_precision=args.min_precision, features=features)
     model.trained_on = {"items": len(tune), "unanswerable": sum(unanswerable), "right_if_answered": sum(right),
                         "data": "SQuAD 2.0 train (CC BY-SA 4.0), the tuning split (bench/data/squad2_tune.jsonl, "
-                                "the article The Legend of Zelda: Twilight Princess); the signals of the embedded "
-                                "lite model",
+                                "the article The Legend of Zelda: Twilight Princess); the signals of "
+                                + ("the nano reader" if args.reader else "the embedded lite model"),
                         "min_precision": args.min_precision}
     report: dict[str, Any] = {"model": json.loads(model.to_json()),
                               "cross_validated": cross_validated(signals, right, unanswerable, features)}
@@ -119,7 +124,7 @@ def main() -> None:
                         if not k.startswith("_")}
         report[name].update(separation(model, items, args.min_precision))
     if not args.no_write:
-        SHIPPED.write_text(model.to_json() + "\n", encoding="utf-8")
+        (TASKS / SHIPPED_READER if args.reader else SHIPPED).write_text(model.to_json() + "\n", encoding="utf-8")
     print(json.dumps(report, indent=1))
 
 

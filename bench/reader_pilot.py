@@ -15,6 +15,13 @@ lacks (hard).
     nice -n 5 python bench/reader_pilot.py --source /path/to/train-v2.0.json --minutes 15
     nice -n 10 python bench/reader_pilot.py --source /path/to/train-v2.0.json /path/to/train-v1.1.json \
         --negatives 0.05 --removed-negatives 0.15 --swapped-negatives 0.15 --minutes 42 --examples 11000
+    nice -n 10 python bench/reader_pilot.py --source ... --tuned-layers 2 --lr 2e-4 --examples 20000 \
+        --peer /tmp/reader.npz
+
+With --tuned-layers below the encoder's 6, the frozen layers' outputs are computed once per
+training row on the encoder's 8-bit serving graph and kept (float16), and only the top layers
+train on them; --peer scores another saved reader (or a shipped one) on the same questions in
+the same run.
 
 Prints one JSON object.
 """
@@ -35,6 +42,7 @@ import numpy as np
 from litegate.evals.answers import normalize, token_f1
 from litegate.nano.encoder import MiniLMEncoder
 from litegate.nano.onnx_layers import OnnxLayers
+from litegate.nano.reader import ReaderWeights
 from litegate.nano.tuned import MATRICES, NAMES, to_8bit
 
 MAX_QUESTION = 48  # word pieces of the question kept
@@ -236,6 +244,15 @@ class Reader:
         x = f.layer_norm(x + ctx @ o_w + o_b, (dim,), ln1_w, ln1_b, self.enc.eps)
         return f.layer_norm(x + f.gelu(x @ i_w + i_b) @ f_w + f_b, (dim,), ln2_w, ln2_b, self.enc.eps)
 
+    def top(self, x: Any, mask: Any) -> tuple[Any, Any]:
+        """Start and end logits from the frozen layers' outputs ``x`` (n, t, dim): the tuned
+        layers and the head only (what training on cached states runs)."""
+        bias = ((1.0 - mask) * -1e9)[:, None, None, :]
+        for layer in self.layers[self.frozen:]:
+            x = self._block(x, bias, layer)
+        logits = x @ self.head_w + self.head_b
+        return logits[..., 0], logits[..., 1]
+
     def __call__(self, ids: Any, mask: Any) -> tuple[Any, Any]:
         torch, f = self.torch, self.torch.nn.functional
         word, pos, tok_type, ln_w, ln_b = self.emb
@@ -255,15 +272,10 @@ class Reader:
         return layers, self.head_w.detach().numpy().copy(), self.head_b.detach().numpy().copy()
 
 
-def train(torch: Any, reader: Reader, rows: list[tuple[list[int], int, int]], args: argparse.Namespace
-          ) -> dict[str, Any]:
+def plan_batches(rows: list[tuple[list[int], int, int]], args: argparse.Namespace) -> list[list[int]]:
+    """``args.examples`` row indices (passes over the rows in random order) in batches of
+    similar lengths (less padding), the batches in random order."""
     rng = np.random.default_rng(args.seed)
-    optimizer = torch.optim.AdamW(reader.parameters(), lr=args.lr, weight_decay=0.01)
-    planned = max(1, args.examples // args.batch)
-    warmup = max(1, planned // 20)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.05, (planned - s) / max(1, planned - warmup))))
-    # batches of similar lengths (less padding), in random order
     order = list(rng.permutation(len(rows)))
     while len(order) < args.examples:
         order += list(rng.permutation(len(rows)))
@@ -273,17 +285,66 @@ def train(torch: Any, reader: Reader, rows: list[tuple[list[int], int, int]], ar
     for chunk in chunks:
         chunk = sorted(chunk, key=lambda i: len(rows[i][0]))
         batches += [chunk[i:i + args.batch] for i in range(0, len(chunk), args.batch)]
-    batches = [batches[i] for i in rng.permutation(len(batches))]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def frozen_cache(encoder: MiniLMEncoder, frozen: int, rows: list[tuple[list[int], int, int]], needed: set[int]
+                 ) -> tuple[dict[int, np.ndarray], dict[str, Any]]:
+    """Each needed row's word-piece vectors after the ``frozen`` lower layers, computed once on
+    the graph the encoder serves with (onnxruntime, 8-bit weights, one thread), kept in float16:
+    the tuned layers train on what they will read when served."""
+    graph = OnnxLayers(encoder._layers[:frozen], encoder.dim, encoder.heads, encoder.eps)
+    started = time.perf_counter()
+    order = sorted(needed, key=lambda i: len(rows[i][0]))
+    cache: dict[int, np.ndarray] = {}
+    for b in range(0, len(order), 16):
+        idx = order[b:b + 16]
+        t = max(len(rows[i][0]) for i in idx)
+        ids = np.zeros((len(idx), t), np.int64)
+        mask = np.zeros((len(idx), t), np.float32)
+        for r, i in enumerate(idx):
+            ids[r, :len(rows[i][0])], mask[r, :len(rows[i][0])] = rows[i][0], 1.0
+        x = graph.run(encoder._embed(ids).reshape(len(idx), t, encoder.dim), encoder._attention_bias(mask))
+        for r, i in enumerate(idx):
+            cache[i] = x[r, :len(rows[i][0])].astype(np.float16)
+        if b % 3200 == 0:
+            print(f"cache {b}/{len(order)} rows", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - started
+    size = sum(a.nbytes for a in cache.values())
+    return cache, {"rows": len(cache), "layers": frozen, "seconds": round(seconds, 1),
+                   "rows_per_s": round(len(cache) / seconds, 1), "megabytes_float16": round(size / 1e6)}
+
+
+def train(torch: Any, reader: Reader, rows: list[tuple[list[int], int, int]], args: argparse.Namespace,
+          encoder: MiniLMEncoder) -> dict[str, Any]:
+    optimizer = torch.optim.AdamW(reader.parameters(), lr=args.lr, weight_decay=0.01)
+    planned = max(1, args.examples // args.batch)
+    warmup = max(1, planned // 20)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warmup, max(0.05, (planned - s) / max(1, planned - warmup))))
+    batches = plan_batches(rows, args)
+    cached = reader.frozen > 0 and not args.no_cache
+    report: dict[str, Any] = {}
+    if cached:
+        cache, report["frozen_cache"] = frozen_cache(encoder, reader.frozen, rows, {i for b in batches for i in b})
     started, seen, losses = time.perf_counter(), 0, []
     for step, batch in enumerate(batches):
         if time.perf_counter() - started > args.minutes * 60:
             break
         t = max(len(rows[i][0]) for i in batch)
-        ids = np.zeros((len(batch), t), np.int64)
         mask = np.zeros((len(batch), t), np.float32)
         for r, i in enumerate(batch):
-            ids[r, :len(rows[i][0])], mask[r, :len(rows[i][0])] = rows[i][0], 1.0
-        start_logits, end_logits = reader(torch.from_numpy(ids), torch.from_numpy(mask))
+            mask[r, :len(rows[i][0])] = 1.0
+        if cached:
+            x = np.zeros((len(batch), t, encoder.dim), np.float32)
+            for r, i in enumerate(batch):
+                x[r, :len(rows[i][0])] = cache[i]
+            start_logits, end_logits = reader.top(torch.from_numpy(x), torch.from_numpy(mask))
+        else:
+            ids = np.zeros((len(batch), t), np.int64)
+            for r, i in enumerate(batch):
+                ids[r, :len(rows[i][0])] = rows[i][0]
+            start_logits, end_logits = reader(torch.from_numpy(ids), torch.from_numpy(mask))
         pad = torch.from_numpy((1.0 - mask) * -1e4)
         y_start = torch.tensor([rows[i][1] for i in batch])
         y_end = torch.tensor([rows[i][2] for i in batch])
@@ -299,7 +360,7 @@ def train(torch: Any, reader: Reader, rows: list[tuple[list[int], int, int]], ar
             print(f"step {step}/{len(batches)} examples {seen} loss {np.mean(losses[-20:]):.3f} "
                   f"{seen / (time.perf_counter() - started):.2f} ex/s", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - started
-    return {"examples_seen": seen, "steps": len(losses), "seconds": round(seconds, 1),
+    return {**report, "examples_seen": seen, "steps": len(losses), "seconds": round(seconds, 1),
             "examples_per_s": round(seen / seconds, 2), "loss_first_20": round(float(np.mean(losses[:20])), 3),
             "loss_last_20": round(float(np.mean(losses[-20:])), 3)}
 
@@ -326,13 +387,19 @@ def onnx_logits(encoder: MiniLMEncoder, graph: OnnxLayers, head: tuple[np.ndarra
 
 
 def load_weights(path: Path, layers: int) -> tuple[list[tuple[np.ndarray, ...]], np.ndarray, np.ndarray]:
-    """The tuned layers and head written by ``--save`` (keys l{layer}_{matrix}, head_w, head_b)."""
+    """The layers and head written by ``--save`` (keys l{layer}_{matrix}, head_w, head_b), or
+    of a reader as the package ships it (bench/reader_ship.py), its layers made whole again."""
     try:
         with np.load(path) as z:
-            tuned = [tuple(z[f"l{i}_{j}"] for j in range(len(NAMES))) for i in range(layers)]
-            return tuned, z["head_w"], z["head_b"]
+            if "meta" not in z:
+                tuned = [tuple(z[f"l{i}_{j}"] for j in range(len(NAMES))) for i in range(layers)]
+                return tuned, z["head_w"], z["head_b"]
     except (OSError, ValueError, KeyError) as e:
         sys.exit(f"{path} is not a reader saved by bench/reader_pilot.py --save ({layers} layers and a head): {e}")
+    encoder = MiniLMEncoder(runtime="numpy")
+    shipped = ReaderWeights.load(path, encoder._layers)
+    frozen = encoder.layers - len(shipped.tuned.layers)
+    return encoder._layers[:frozen] + shipped.tuned.layers, shipped.head_w, shipped.head_b
 
 
 def onnx_reader(path: Path, max_tokens: int = 256, stride: int = 128) -> tuple[Windows, Any]:
@@ -437,7 +504,10 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--calib-limit", type=int, default=200)
     ap.add_argument("--minutes", type=float, default=15.0, help="training time bound")
     ap.add_argument("--examples", type=int, default=6000, help="training examples planned (the schedule's length)")
-    ap.add_argument("--tuned-layers", type=int, default=6)
+    ap.add_argument("--tuned-layers", type=int, default=6,
+                    help="layers tuned, the top ones; below them the encoder's outputs are computed once per row")
+    ap.add_argument("--no-cache", action="store_true",
+                    help="run the frozen layers at every step instead of caching their outputs")
     ap.add_argument("--negatives", type=float, default=0.35,
                     help="share of questions also paired with another paragraph (no answer)")
     ap.add_argument("--removed-negatives", type=float, default=0.0,
@@ -453,6 +523,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--train-on-calib", action="store_true",
                     help="also train on the calibration article (its threshold is then in-sample)")
     ap.add_argument("--save", type=Path, help="write the tuned layers and head here (.npz)")
+    ap.add_argument("--peer", type=Path,
+                    help="a reader saved by --save (all layers) scored on the same questions in the same run")
     return ap.parse_args()
 
 
@@ -534,6 +606,19 @@ def serve_checks(encoder: MiniLMEncoder, reader: Reader, windows: Windows, items
     return report
 
 
+def peer_scores(path: Path, calib_items: list[dict[str, Any]], eval_items: list[dict[str, Any]],
+                args: argparse.Namespace) -> dict[str, Any]:
+    """A saved reader on the same calibration and evaluation questions, served on the
+    onnxruntime 8-bit graph (its threshold from the calibration article, as for the one trained)."""
+    windows, logits_of = onnx_reader(path, args.max_tokens, args.stride)
+    calib_out, _ = run_eval(calib_items, windows, logits_of)
+    threshold = threshold_for(np.array([o["margin"] for o in calib_out]),
+                              np.array([not it["answers"] for it in calib_items]))
+    eval_out, p50 = run_eval(eval_items, windows, logits_of)
+    return {"reader": path.name, "calib": score(calib_items, calib_out, threshold),
+            "eval_onnx_8bit": {**score(eval_items, eval_out, threshold), "p50_ms": p50}}
+
+
 def main() -> None:
     args = parse_args()
     import torch  # training only: serving runs on NumPy
@@ -559,7 +644,7 @@ def main() -> None:
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "source"}}
     base_out, _ = run_eval(eval_items[:60], windows, torch_logits)
     report["untrained_eval_first_60"] = score(eval_items[:60], base_out, 0.0)
-    report["training"] = train(torch, reader, rows, args)
+    report["training"] = train(torch, reader, rows, args, encoder)
     calib_out, _ = run_eval(calib_items, windows, torch_logits)
     threshold = threshold_for(np.array([o["margin"] for o in calib_out]),
                               np.array([not it["answers"] for it in calib_items]))
@@ -569,6 +654,8 @@ def main() -> None:
     report["eval_torch"] = {**score(eval_items, eval_out, threshold), "p50_ms": p50}
     report["eval_made_negatives"] = made_negatives_check(eval_items, eval_out, windows, torch_logits, args.seed)
     report.update(serve_checks(encoder, reader, windows, eval_items, eval_out, threshold, args))
+    if args.peer:
+        report["peer"] = peer_scores(args.peer, calib_items, eval_items, args)
     print(json.dumps(report, indent=1))
 
 

@@ -184,7 +184,7 @@ def test_rank_runs_on_the_encoder_by_default_and_on_an_llm_by_name(tmp_path: Pat
 def test_every_declared_task_has_a_request_model_and_a_capability() -> None:
     for name, spec in TASKS.items():
         assert spec.name == name and spec.runs and spec.summary
-        assert set(spec.runs) <= {"chat", "labels", "classifier", "extractor", "embed"}
+        assert set(spec.runs) <= {"chat", "labels", "classifier", "extractor", "embed", "reader"}
         assert {"tier", "feature"} <= set(spec.request.model_fields)
 
 

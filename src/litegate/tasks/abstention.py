@@ -20,7 +20,11 @@ if TYPE_CHECKING:  # numpy loads where a score is computed: reading TASKS (the C
 # of the question, whether a span of the asked-for kind was shown, and whether the answer is one
 FEATURES = ("logit_p_null", "answer_prob", "span_f1", "coverage", "retrieval", "echo", "sentence_yes",
             "sentence_coverage", "kind_found", "kind_match")
+# the nano reader's answer (tasks/text.py, answer_read): its no-answer margin, the cited chunk's
+# coverage of the question's rarer words and its cosine, how much of the answer the question says
+READER_FEATURES = ("reader_margin", "coverage", "retrieval", "echo")
 SHIPPED = "abstention.json"
+SHIPPED_READER = "abstention_reader.json"
 
 
 def logit_p_null(result: dict[str, Any]) -> float | None:
@@ -103,16 +107,17 @@ class AbstentionModel:
                    features=tuple(data.get("features", FEATURES)), trained_on=data.get("trained_on", {}))
 
 
-_shipped: AbstentionModel | None = None
+_shipped: dict[str, AbstentionModel] = {}
 
 
-def shipped() -> AbstentionModel:
-    """The model fit for the embedded lite tier (read once)."""
-    global _shipped
-    if _shipped is None:
-        text = resources.files("litegate.tasks").joinpath(SHIPPED).read_text(encoding="utf-8")
-        _shipped = AbstentionModel.from_dict(json.loads(text))
-    return _shipped
+def shipped(name: str = SHIPPED) -> AbstentionModel:
+    """The model fit for the embedded lite tier, or (``SHIPPED_READER``) for the nano reader
+    (each read once)."""
+    model = _shipped.get(name)
+    if model is None:
+        text = resources.files("litegate.tasks").joinpath(name).read_text(encoding="utf-8")
+        model = _shipped[name] = AbstentionModel.from_dict(json.loads(text))
+    return model
 
 
 def fit(rows: list[dict[str, float | None]], right: list[bool], unanswerable: list[bool],

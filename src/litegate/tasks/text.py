@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, PrivateAttr, field_validator
 from litegate.chat.structured import compile_schema
 from litegate.errors import InvalidRequest
 from litegate.ledger.pricing import Usage
-from litegate.tasks.abstention import answer_probability, logit_p_null, shipped
+from litegate.tasks.abstention import SHIPPED_READER, answer_probability, logit_p_null, shipped
 from litegate.tasks.base import TaskContext, TaskOutput, TaskRequest, TaskSpec, TextRequest, check_size
 from litegate.tasks.candidates import candidates, expected_kind, matches, shown_sentences, span_kind
 from litegate.tasks.spans import coverage, echo, focus, rarity, sentences, snap, trim
@@ -263,6 +263,42 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
         out["sources"] = _sources(req, out["citations"])
     return TaskOutput(result=out, confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
 
+def answer_read(ctx: TaskContext, tier: Any, req: AnswerRequest) -> TaskOutput:
+    """The nano reader's answer: the best span over the passages, verbatim, citing its passage;
+    "not in the documents" (or "not in context") when the abstention score over its no-answer
+    margin and the cited passage's signals is below its threshold (fit for the reader)."""
+    question = req.query or req.text
+    if not question or not question.strip():
+        raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
+    grounded = req.collection is not None
+    if grounded and not req._hits:  # the filters left nothing to read
+        return TaskOutput(result={"answer": NOT_IN_DOCUMENTS, "found": False, "citations": [], "sources": []},
+                          confidence=1.0, tier=tier.name, model=tier.model)
+    passages = _passages(req)
+    reading = tier.read(question, [p.text for p in passages])
+    span = reading.best
+    cited = passages[span.passage]
+    text = span.text.strip()
+    signals: dict[str, float | None] = {
+        "reader_margin": reading.margin, "reader_score": span.score,
+        "coverage": coverage(question, cited.text), "retrieval": _retrieval_score(req, span.passage),
+        "echo": echo(question, text) if text else None}
+    model = shipped(SHIPPED_READER)
+    p_right = model.p_right(signals) if text else 0.0
+    out: dict[str, Any]
+    if text and p_right >= model.threshold:
+        out = {"answer": text, "found": True, "citations": [cited.id]}
+        confidence = p_right
+    else:
+        out = {"answer": NOT_IN_DOCUMENTS if grounded else NOT_IN_CONTEXT, "found": False, "citations": []}
+        confidence = model.p_unanswerable(signals)
+        if text:
+            out["unsure_answer"] = text  # what a reviewer checks
+    out["signals"] = {k: None if v is None else round(v, 4) for k, v in signals.items()}
+    if grounded:
+        out["sources"] = _sources(req, out["citations"])
+    return TaskOutput(result=out, confidence=confidence, tier=tier.name, model=f"{tier.model} reader")
+
 def _rank_inputs(req: RankRequest) -> tuple[str, list[str], int]:
     query = req.query
     if not query or not query.strip():
@@ -316,10 +352,15 @@ SUMMARIZE = TaskSpec(name="summarize", request=SummarizeRequest, summary="Summar
                      runs={"chat": summarize})
 TRANSLATE = TaskSpec(name="translate", request=TranslateRequest, summary="Translate into a target language.",
                      runs={"chat": translate}, answer_keys=("translation",))
+def _answer_in_cascade(tier: Any, req: Any) -> bool:
+    """The default cascade answers on the LLM tiers; the nano reader answers when named (tier "nano")."""
+    return "chat" in tier.capabilities
+
 ANSWER = TaskSpec(name="answer", request=AnswerRequest,
                   summary="Answer from the given passages (or a collection's) only, citing them; 'not in context' "
                           "otherwise.",
-                  runs={"chat": answer}, answer_keys=("answer", "citations"), positional=None, prepare=retrieve,
+                  runs={"chat": answer, "reader": answer_read}, answer_keys=("answer", "citations"), positional=None,
+                  prepare=retrieve, accepts=_answer_in_cascade,
                   metric="answer", gold=("answers",))
 RANK = TaskSpec(name="rank", request=RankRequest, summary="Rank candidates for a query (top-k with scores).",
                 runs={"embed": rank_nano, "labels": rank_llm}, answer_keys=("ranking",), positional=None)

@@ -1,7 +1,8 @@
-"""``kind = "nano"``: trained nano classifiers and extractors, and the sentence encoder.
+"""``kind = "nano"``: trained nano classifiers and extractors, the sentence encoder and the reader.
 
 No LLM: classify asks a trained classifier (the request's, else the tier's ``classifier``),
-extract a trained extractor; rank compares sentence embeddings. Priced by compute time.
+extract a trained extractor; rank compares sentence embeddings; answer asks the shipped reader
+(``nano.reader``) for each passage's best span. Priced by compute time.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from litegate.nano.coalesce import Coalescer
 from litegate.nano.encoders import Encoder
 from litegate.tiers.base import BaseTier, TierConfig
 
+READER_ENCODER = "fast"  # the encoder whose top layers the shipped reader tuned
+
 
 class NanoTier(BaseTier):
     kind = "nano"
-    capabilities = frozenset({"classifier", "extractor", "embed"})
+    capabilities = frozenset({"classifier", "extractor", "embed", "reader"})
     default_usd_per_hour = NANO_USD_PER_HOUR
 
     def __init__(self, config: TierConfig, deps: Any):
@@ -109,3 +112,11 @@ class NanoTier(BaseTier):
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self._default_encoder().encode(texts)
+
+    def read(self, question: str, passages: list[str]) -> Any:
+        """The shipped reader's ``Reading`` of the passages (it runs on the fast encoder)."""
+        from litegate.nano.reader import shipped
+
+        if self.encoders is None:
+            raise TierUnavailable(f"the {self.name} tier was built without sentence encoders")
+        return shipped(self.encoders.get(READER_ENCODER)).read(question, passages)
