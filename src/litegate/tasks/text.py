@@ -248,9 +248,17 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     if cited is not None and (RECORD_ALL_SIGNALS or CHECK_SIGNALS & set(model.features)):
         signals.update(_checks(llm, question, shown, cited.text, start, text, usage))
     p_right = model.p_right(signals) if cited is not None else 0.0
+    out, confidence = _answer_out(req, text, cited, p_right, model, signals)
+    return TaskOutput(result=out, confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
+
+
+def _answer_out(req: AnswerRequest, text: str, cited: Any, p_right: float, model: Any,
+                signals: dict[str, float | None]) -> tuple[dict[str, Any], float]:
+    """The answer (citing ``cited``) when its P(right) reaches the abstention model's threshold,
+    else "not in the documents" / "not in context" with the unsure answer kept for review."""
     grounded = req.collection is not None
     out: dict[str, Any]
-    if cited is not None and p_right >= model.threshold:
+    if cited is not None and text and p_right >= model.threshold:
         out = {"answer": text, "found": True, "citations": [cited.id]}
         confidence = p_right
     else:
@@ -261,7 +269,8 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     out["signals"] = {k: None if v is None else round(v, 4) for k, v in signals.items()}
     if grounded:
         out["sources"] = _sources(req, out["citations"])
-    return TaskOutput(result=out, confidence=confidence, tier=llm.name, model=llm.model, usage=usage)
+    return out, confidence
+
 
 def answer_read(ctx: TaskContext, tier: Any, req: AnswerRequest) -> TaskOutput:
     """The nano reader's answer: the best span over the passages, verbatim, citing its passage;
@@ -285,19 +294,9 @@ def answer_read(ctx: TaskContext, tier: Any, req: AnswerRequest) -> TaskOutput:
         "echo": echo(question, text) if text else None}
     model = shipped(SHIPPED_READER)
     p_right = model.p_right(signals) if text else 0.0
-    out: dict[str, Any]
-    if text and p_right >= model.threshold:
-        out = {"answer": text, "found": True, "citations": [cited.id]}
-        confidence = p_right
-    else:
-        out = {"answer": NOT_IN_DOCUMENTS if grounded else NOT_IN_CONTEXT, "found": False, "citations": []}
-        confidence = model.p_unanswerable(signals)
-        if text:
-            out["unsure_answer"] = text  # what a reviewer checks
-    out["signals"] = {k: None if v is None else round(v, 4) for k, v in signals.items()}
-    if grounded:
-        out["sources"] = _sources(req, out["citations"])
+    out, confidence = _answer_out(req, text, cited, p_right, model, signals)
     return TaskOutput(result=out, confidence=confidence, tier=tier.name, model=f"{tier.model} reader")
+
 
 def _rank_inputs(req: RankRequest) -> tuple[str, list[str], int]:
     query = req.query
