@@ -122,6 +122,22 @@ def _passages(req: AnswerRequest) -> list[Passage]:
         raise InvalidRequest("'context' contains an empty passage", param="context")
     return passages
 
+def _question(req: AnswerRequest) -> str:
+    """The question an answer request asks (``query``, or the text given in its place)."""
+    question = req.query or req.text
+    if not question or not question.strip():
+        raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
+    return question
+
+
+def _nothing_to_read(req: AnswerRequest, tier: Any) -> TaskOutput | None:
+    """The reply when a collection's search (with its filters) left no chunk to read."""
+    if req.collection is None or req._hits:
+        return None
+    return TaskOutput(result={"answer": NOT_IN_DOCUMENTS, "found": False, "citations": [], "sources": []},
+                      confidence=1.0, tier=tier.name, model=tier.model)
+
+
 def retrieve(ctx: TaskContext, req: AnswerRequest, api_key: str | None) -> None:
     """With ``collection``: the question's best chunks become the passages (once per call,
     as the caller's tenant: a key searches only its own collections)."""
@@ -133,9 +149,7 @@ def retrieve(ctx: TaskContext, req: AnswerRequest, api_key: str | None) -> None:
         raise InvalidRequest("give either 'context' (passages) or 'collection', not both", param="context")
     if ctx.collections is None:
         raise InvalidRequest("this runner has no collections", param="collection")
-    question = req.query or req.text
-    if not question or not question.strip():
-        raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
+    question = _question(req)
     # the caller's tenant owns collections (one anonymous owner on a server without keys)
     req._hits = ctx.collections.search(current().owner, req.collection, question, top_k=req.top_k,
                                        filters=req.filters)
@@ -226,12 +240,9 @@ def answer(ctx: TaskContext, llm: Any, req: AnswerRequest) -> TaskOutput:
     """A short span of one passage, chosen by the model and snapped to the passage's own words;
     "not in context" when the model finds none or the abstention score is below its threshold
     (the confidence is that score, P(the answer is right), or for an abstention P(unanswerable))."""
-    question = req.query or req.text
-    if not question or not question.strip():
-        raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
-    if req.collection is not None and not req._hits:  # the filters left nothing to read
-        return TaskOutput(result={"answer": NOT_IN_DOCUMENTS, "found": False, "citations": [], "sources": []},
-                          confidence=1.0, tier=llm.name, model=llm.model)
+    question = _question(req)
+    if (nothing := _nothing_to_read(req, llm)) is not None:
+        return nothing
     passages = _passages(req)
     shown = focus(question, [p.text for p in passages], FOCUS_CHARS)
     listing = "\n".join(f"[{p.id}] {text}" for p, text in zip(passages, shown) if text)
@@ -258,7 +269,7 @@ def _answer_out(req: AnswerRequest, text: str, cited: Any, p_right: float, model
     else "not in the documents" / "not in context" with the unsure answer kept for review."""
     grounded = req.collection is not None
     out: dict[str, Any]
-    if cited is not None and text and p_right >= model.threshold:
+    if cited is not None and p_right >= model.threshold:
         out = {"answer": text, "found": True, "citations": [cited.id]}
         confidence = p_right
     else:
@@ -276,13 +287,9 @@ def answer_read(ctx: TaskContext, tier: Any, req: AnswerRequest) -> TaskOutput:
     """The nano reader's answer: the best span over the passages, verbatim, citing its passage;
     "not in the documents" (or "not in context") when the abstention score over its no-answer
     margin and the cited passage's signals is below its threshold (fit for the reader)."""
-    question = req.query or req.text
-    if not question or not question.strip():
-        raise InvalidRequest("'query' (the question) must be a non-empty string", param="query")
-    grounded = req.collection is not None
-    if grounded and not req._hits:  # the filters left nothing to read
-        return TaskOutput(result={"answer": NOT_IN_DOCUMENTS, "found": False, "citations": [], "sources": []},
-                          confidence=1.0, tier=tier.name, model=tier.model)
+    question = _question(req)
+    if (nothing := _nothing_to_read(req, tier)) is not None:
+        return nothing
     passages = _passages(req)
     reading = tier.read(question, [p.text for p in passages])
     span = reading.best
@@ -294,7 +301,8 @@ def answer_read(ctx: TaskContext, tier: Any, req: AnswerRequest) -> TaskOutput:
         "echo": echo(question, text) if text else None}
     model = shipped(SHIPPED_READER)
     p_right = model.p_right(signals) if text else 0.0
-    out, confidence = _answer_out(req, text, cited, p_right, model, signals)
+    # an empty span is no answer: abstain, as for an LLM answer citing nothing
+    out, confidence = _answer_out(req, text, cited if text else None, p_right, model, signals)
     return TaskOutput(result=out, confidence=confidence, tier=tier.name, model=f"{tier.model} reader")
 
 
