@@ -243,6 +243,9 @@ def main() -> None:
     ap.add_argument("--det-letter-height", type=int, default=-1,
                     help="letters' height in pixels on the copy text lines are detected on; 0: size by the "
                          "sides only (default: the engine's)")
+    ap.add_argument("--shape-ratio", type=float, default=-1,
+                    help="a character breaking its word's shape (Lew1s) is read as the likeliest one keeping it "
+                         "from this share of its probability; 0: off (default: the engine's)")
     ap.add_argument("--dump", type=Path, help="write each page's scores and text as JSON lines")
     args = ap.parse_args()
     pages = LOADERS[args.set](args.data)
@@ -263,6 +266,8 @@ def main() -> None:
         ocr.DET_MAX_SIDE = args.det_max_side
     if args.det_letter_height >= 0:
         ocr.DET_LETTER_HEIGHT = args.det_letter_height
+    if args.shape_ratio >= 0:
+        ocr.SHAPE_RATIO = args.shape_ratio
     if args.param:
         extra = {k: _value(v) for k, v in (p.split("=", 1) for p in args.param)}
         ocr.register("rapidocr-tuned", lambda: ocr.RapidOcrEngine(extra=extra))
@@ -289,7 +294,8 @@ def main() -> None:
     print(json.dumps({"set": args.set, "engine": args.engine or ocr.DEFAULT_ENGINE, "cpus": os.cpu_count(),
                       "ocr_threads": ocr.threads(), "params": args.param,
                       "det_max_side": getattr(ocr, "DET_MAX_SIDE", None),
-                      "det_letter_height": getattr(ocr, "DET_LETTER_HEIGHT", None), "load_before": load_before,
+                      "det_letter_height": getattr(ocr, "DET_LETTER_HEIGHT", None),
+                      "shape_ratio": ocr.SHAPE_RATIO, "load_before": load_before,
                       "load_after": [round(x, 2) for x in os.getloadavg()],
                       "splits": {s: summarise(rows) for s, rows in sorted(per_split.items())}}, indent=2))
 

@@ -90,3 +90,35 @@ def test_printed_rules_are_left_out_of_the_lines_and_text_next_to_them_is_kept()
              ocr.Word("**ORDER#0011**", [10, 190, 200, 210]), ocr.Word("...", [10, 220, 40, 236])]
     assert [text for text, _ in ocr.layout(words)] == ["TOTAL 12,50", "**ORDER#0011**", "..."]
     assert ocr.is_rule("*学****************") and not ocr.is_rule("12.50") and not ocr.is_rule("-5.00")
+
+
+def _decoded(readings: list[list[tuple[str, float]]], ratio: float = 0.03) -> str:
+    """What ``ShapeDecode`` reads from one line: each time step's characters and their
+    probabilities (the rest of the step's mass on the CTC blank)."""
+    chars = ["blank", *"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,", " "]
+    preds = np.zeros((1, len(readings), len(chars)), dtype=np.float32)
+    for t, step in enumerate(readings):
+        for c, p in step:
+            preds[0, t, chars.index(c)] = p
+        preds[0, t, 0] = max(0.0, 1.0 - sum(p for _, p in step))
+    text, score = ocr.ShapeDecode(chars, ratio)(preds)[0][0]
+    assert 0.0 <= score <= 1.0
+    return text
+
+
+def test_a_character_that_breaks_its_words_shape_is_read_as_the_likeliest_one_that_keeps_it() -> None:
+    sure = [[("L", 0.99)], [("e", 0.99)], [("w", 0.99)]]
+    # a 1 between letters, where the recogniser also saw an i: Lewis
+    assert _decoded([*sure, [("1", 0.6), ("i", 0.3)], [("s", 0.99)]]) == "Lewis"
+    # ... but not when the i was only a trace (a code such as EC1N keeps its digit)
+    assert _decoded([*sure, [("1", 0.95), ("i", 0.01)], [("s", 0.99)]]) == "Lew1s"
+    # a letter O between digits: 2019
+    assert _decoded([[("2", 0.99)], [("O", 0.5), ("0", 0.4)], [("1", 0.99)], [("9", 0.99)]]) == "2019"
+    # a digit ending a word after two letters (Mal1), a letter O starting one before two letters
+    assert _decoded([[("M", 0.99)], [("a", 0.99)], [("l", 0.99)], [("1", 0.7), ("l", 0.2)]]) == "Mall"
+    assert _decoded([[("0", 0.6), ("O", 0.3)], [("c", 0.99)], [("h", 0.99)], [("a", 0.99)]]) == "Ocha"
+    # a letter after digits is a unit or an ordinal, kept: 12TH, 30ml
+    assert _decoded([[("1", 0.99)], [("2", 0.99)], [("T", 0.6), ("7", 0.3)], [("H", 0.99)]]) == "12TH"
+    assert _decoded([[("3", 0.99)], [("0", 0.99)], [("m", 0.5), ("8", 0.4)]]) == "30m"
+    # words apart keep their own shapes: a price beside a word
+    assert _decoded([[("a", 0.99)], [(" ", 0.99)], [("1", 0.9), ("l", 0.08)], [(".", 0.99)], [("5", 0.99)]]) == "a 1.5"

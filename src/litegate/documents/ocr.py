@@ -226,6 +226,9 @@ class RapidOcrEngine:
             params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         params.update(extra or {})  # settings under test (bench/ocr.py --param)
         self._ocr = RapidOCR(params=params)
+        if SHAPE_RATIO:
+            rec = self._ocr._load_rec_model()
+            rec.postprocess_op = ShapeDecode(rec.postprocess_op.character, SHAPE_RATIO)
         self._text_score = float(self._ocr.cfg.Global.text_score)  # lines read with less confidence are dropped
         self.last_seconds: dict[str, float] = {}
         self.last_detect_size: tuple[int, int] = (0, 0)  # (width, height) of the copy lines were detected on
@@ -296,6 +299,70 @@ class RapidOcrEngine:
         return [str(t) for t in read.txts], [float(v) for v in read.scores]
 
 
+class ShapeDecode:
+    """The recogniser's greedy CTC decoding, with a character that breaks the shape of its
+    word read as the likeliest character that keeps it: a digit between letters (``Lew1s``,
+    ``Mal1``) as a letter, a letter between digits (``2O19``) as a digit, when the recogniser
+    gave that one at least ``ratio`` times the probability of what it read. Words of mixed
+    shape where the read character is sure (``EC1N``, ``V6M``, ``12TH``) stay as read."""
+
+    def __init__(self, character: list[str], ratio: float) -> None:
+        import numpy as np
+
+        self.character = character
+        self.ratio = ratio
+        # one character each (index 0 is the CTC blank, spelt "blank")
+        kinds = np.array([0 if len(c) != 1 or i == 0 else 2 if c.isdigit() and c.isascii() else 1 if c.isalpha() else 0
+                          for i, c in enumerate(character)])
+        self.letters = np.where(kinds == 1)[0]
+        self.digits = np.where(kinds == 2)[0]
+
+    def __call__(self, preds: Any, return_word_box: bool = False, **kwargs: Any) -> tuple[list[Any], list[Any]]:
+        idx = preds.argmax(axis=2)
+        lines = []
+        for b in range(len(idx)):
+            keep = [t for t in range(len(idx[b])) if idx[b][t] != 0 and (t == 0 or idx[b][t] != idx[b][t - 1])]
+            chars = [self.character[idx[b][t]] for t in keep]
+            probs = [float(preds[b, t, idx[b][t]]) for t in keep]
+            for i, t in enumerate(keep):
+                want = self._wanted(chars, i)
+                if want is None:
+                    continue
+                pool = self.letters if want == "letter" else self.digits
+                j = int(pool[preds[b, t, pool].argmax()])
+                if preds[b, t, j] >= self.ratio * probs[i]:
+                    chars[i], probs[i] = self.character[j], float(preds[b, t, j])
+            lines.append(("".join(chars), round(sum(probs) / len(probs), 5) if probs else 0.0))
+        return lines, []
+
+    @staticmethod
+    def _wanted(chars: list[str], i: int) -> str | None:
+        c = chars[i]
+        if not c.isalnum():
+            return None
+        kind = "digit" if c.isdigit() else "letter"
+        other = "letter" if kind == "digit" else "digit"
+
+        def shape(k: int) -> str | None:
+            if k < 0 or k >= len(chars) or not chars[k].isalnum():
+                return None
+            return "digit" if chars[k].isdigit() else "letter"
+
+        left, right = shape(i - 1), shape(i + 1)
+        if left == other and right == other:
+            return other
+        # at a word's end or start, two of the other kind beside it
+        if left is None and right == other and shape(i + 2) == other:
+            return other if kind == "digit" else None  # a leading letter before digits is a unit or a code: kept
+        if right is None and left == other and shape(i - 2) == other:
+            return other if kind == "digit" else None  # 30ml, 12TH: a trailing letter after digits is kept
+        return None
+
+
+# a character that breaks its word's shape is read as the likeliest one that keeps it when that
+# one had at least this share of the read one's probability (0: off). WildReceipt dev, 40 pages:
+# CER 3.75% -> 3.66%, word recall 0.902 -> 0.911 at 0.03; 0.001 also turned codes (C8C9 -> CBC9)
+SHAPE_RATIO = 0.03
 REC_HEIGHT = 48  # pixels: the recogniser's input height
 REC_MIN_WIDTH = 192  # pixels: the narrowest input it gets (96 misread more short lines: `$` as `S`)
 DET_MAX_SIDE = 2000  # pixels: the longer side of the copy text is detected on, at most ...

@@ -94,8 +94,10 @@ def weights_sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 
 
-def fit(rows: list[tuple[dict[str, float], int]], c: float = 1.0, threshold: float = 0.3) -> FieldScorer:
-    """A scorer from (features, 1 if this candidate is the right value else 0) rows."""
+def fit(rows: list[tuple[dict[str, float], int]], c: float = 1.0, threshold: float = 0.3,
+        sample_weights: list[float] | None = None) -> FieldScorer:
+    """A scorer from (features, 1 if this candidate is the right value else 0) rows; ``sample_weights``:
+    how much each row counts (real documents' rows beside many generated ones)."""
     from sklearn.feature_extraction import DictVectorizer
     from sklearn.linear_model import LogisticRegression
 
@@ -105,6 +107,6 @@ def fit(rows: list[tuple[dict[str, float], int]], c: float = 1.0, threshold: flo
     if len(set(y)) < 2:
         return FieldScorer({}, -5.0 if not any(y) else 5.0, threshold)
     model = LogisticRegression(C=c, max_iter=2000, class_weight="balanced")
-    model.fit(x, y)
+    model.fit(x, y, sample_weight=sample_weights)
     weights = {name: float(w) for name, w in zip(vec.get_feature_names_out(), model.coef_[0])}
     return FieldScorer(weights, float(model.intercept_[0]), threshold)
