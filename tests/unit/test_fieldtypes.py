@@ -80,3 +80,11 @@ def test_times_phones_emails_ids_and_addresses() -> None:
 def test_the_currency_of_a_document_is_the_one_it_names_most() -> None:
     assert fieldtypes.currency_of("Total RM 12.00\nCash RM 20.00\nUSD rate") == "MYR"
     assert fieldtypes.currency_of("Summe 12,00\nno sign") is None
+
+
+def test_a_word_that_is_no_month_does_not_hide_the_date_after_it() -> None:
+    # "3 CLOSED 23" reads like day, month, year until CLOSED is found to be no month
+    found = fieldtypes.find_dates("--3 CLOSED 23 Nov 17 12:19:48-")
+    assert [(t.value, t.text) for _, _, t in found] == [("2017-11-23", "23 Nov 17")]
+    found = fieldtypes.find_dates("Paid 3 Items 12 Dec 2023")
+    assert [t.value for _, _, t in found] == ["2023-12-12"]

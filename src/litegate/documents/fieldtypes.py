@@ -111,17 +111,26 @@ def find_dates(text: str, day_first: bool = True) -> list[tuple[int, int, Typed]
 
     for m in _NUMERIC_DATE.finditer(text):
         add(m, *_numeric(m.group(1), m.group(3), m.group(4), day_first))
-    for m in _WORD_DATE.finditer(text):
-        month = MONTHS.get(m.group(2).lower())
-        if month:
-            add(m, _make(_year(m.group(3)), month, int(m.group(1))))
-    for m in _WORD_DATE_US.finditer(text):
-        month = MONTHS.get(m.group(1).lower())
-        if month:
-            add(m, _make(int(m.group(3)), month, int(m.group(2))))
+    for m in _month_matches(_WORD_DATE, text, 2):
+        add(m, _make(_year(m.group(3)), MONTHS[m.group(2).lower()], int(m.group(1))))
+    for m in _month_matches(_WORD_DATE_US, text, 1):
+        add(m, _make(int(m.group(3)), MONTHS[m.group(1).lower()], int(m.group(2))))
     for m in _COMPACT_DATE.finditer(text):
         add(m, _make(int(m.group(1)), int(m.group(2)), int(m.group(3))))
     return sorted(found, key=lambda f: f[0])
+
+
+def _month_matches(pattern: re.Pattern[str], text: str, group: int) -> list[re.Match[str]]:
+    """``pattern``'s matches whose word ``group`` is a month. A word that is no month does not
+    hide a date that overlaps it: in "3 CLOSED 23 Nov 17" the search goes on from "CLOSED"."""
+    out, pos = [], 0
+    while (m := pattern.search(text, pos)) is not None:
+        if m.group(group).lower() in MONTHS:
+            out.append(m)
+            pos = m.end()
+        else:
+            pos = m.start() + 1
+    return out
 
 
 @dataclass
