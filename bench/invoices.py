@@ -86,6 +86,7 @@ class Invoice:
     kind: str
     split: str
     truth: dict[str, Any] = field(default_factory=dict)
+    producer: str = ""  # the family (FAMILIES, REPO_FAMILIES) the PDF came from
 
 
 def _local(tag: str) -> str:
@@ -193,7 +194,7 @@ def load(root: Path, repos: Path | None = None) -> list[Invoice]:
         seen.add(key)
         per_producer[producer] = per_producer.get(producer, 0) + 1
         name = str(pdf.relative_to(root)) if pdf.is_relative_to(root) else f"{producer.split('/')[1]}:{pdf.name}"
-        out.append(Invoice(name, pdf, kind, split, truth))
+        out.append(Invoice(name, pdf, kind, split, truth, producer))
     return out
 
 
