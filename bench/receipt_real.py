@@ -134,7 +134,12 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="train on every real dev receipt at the (one) weight given "
                                                          "and write receipt.json and its calibration")
     args = ap.parse_args()
-    weights = [float(w) for w in args.weights.split(",")]
+    try:
+        weights = [float(w) for w in args.weights.split(",")]
+    except ValueError:
+        raise SystemExit(f"--weights takes numbers separated by commas, not {args.weights!r}") from None
+    if any(w < 0 for w in weights):
+        raise SystemExit("--weights must not be negative")
     if args.write and len(weights) != 1:
         raise SystemExit("--write takes one weight: --weights W")
     real = load_real(args.dump)
