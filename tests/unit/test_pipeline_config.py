@@ -106,11 +106,23 @@ def test_the_shipped_example_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTAKE_WEBHOOK_SECRET", "s3cret")
     p = load_pipeline(EXAMPLE)
     assert p.name == "intake"
-    assert [s.kind for s in p.steps] == ["ingest", "extract", "classify", "classify", "review", "summarize", "write",
-                                        "notify"]
+    assert [s.kind for s in p.steps] == ["ingest", "classify", "extract", "extract", "extract", "classify", "review",
+                                        "summarize", "write", "notify"]
     summary = p.step("summary")
     assert summary.tier == "lite" and summary.when is not None and summary.feature == "intake.summary"
-    assert p.step("extract").prepared["text"] == "{{ steps.ingest.text }}"  # the text comes from ingest
+    # the type first; then the prebuilt extractor of that type, on the text (and the files' lines) ingest read
+    assert [p.step(f"extract_{k}").prepared.get("extractor") for k in ("invoice", "receipt", "contract")] == [
+        "invoice", "receipt", None]
+    assert all(p.step(f"extract_{k}").prepared["text"] == "{{ steps.ingest.text }}"
+               for k in ("invoice", "receipt", "contract"))
+    # one row whichever extract step ran
+    scope = {"steps": {"doc_type": {"label": "receipt"}, "extract_invoice": None, "extract_contract": None,
+                       "extract_receipt": {"data": {"merchant_name": "KIOSK 24", "date": "2024-05-02"},
+                                           "typed": {"total": {"text": "£12.40", "value": "12.40"}},
+                                           "confidence": 0.0}}}
+    columns = {c.name: c.value(scope) for c in p.step("store").prepared.columns}
+    assert {k: columns[k] for k in ("vendor", "number", "date", "total", "extract_confidence")} == {
+        "vendor": "KIOSK 24", "number": None, "date": "2024-05-02", "total": "£12.40", "extract_confidence": 0.0}
 
 
 def _pipeline(steps: str, head: str = "") -> dict:
