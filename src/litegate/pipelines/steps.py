@@ -82,7 +82,7 @@ def task_kind(task: str) -> StepKind:
         req = validate(spec, body)
         documents = _ingested(ctx)
         if documents:
-            req._documents = documents
+            req._documents = documents  # type: ignore[attr-defined]
         result = ctx.runtime.tasks.run(task, req, ctx.api_key)
         review = None
         if result.get("outcome") == "human_review":
