@@ -98,8 +98,10 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         assert run["status"] == "succeeded", run
         steps = {s["step"]: s for s in run["steps"]}
         assert steps["doc_type"]["output"]["label"] == "invoice"
-        # the prebuilt invoice extractor read it; the receipt's and the contract's steps were skipped
+        # the prebuilt invoice extractor read the fields the table keeps; the receipt's and the contract's
+        # steps were skipped
         invoice = steps["extract_invoice"]["output"]
+        assert list(invoice["data"]) == ["vendor", "invoice_number", "invoice_date", "total"]
         assert invoice["data"]["invoice_number"] == "INV-40917" and invoice["data"]["total"] == "1284.50"
         assert invoice["typed"]["total"]["text"] == "$1,284.50" and invoice["data"]["invoice_date"] == "2024-05-02"
         assert "Kestrel" in (invoice["data"]["vendor"] or "")
@@ -107,10 +109,7 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         sure = steps["doc_type"]["output"]["confidence"] >= 0.7
         # only contracts, and documents whose type lite is unsure of, get a summary
         assert (steps["summary"]["status"] == "skipped") == sure
-        # the example runs without the pro extra; the prebuilt extractor on nano, no LLM call
-        assert run["tiers"] == ["lite", "nano"] and run["cost_usd"] > 0
-        assert steps["extract_invoice"]["tier"] == "nano"
-        assert steps["extract_invoice"]["output"]["usage"]["completion_tokens"] == 0
+        assert run["tiers"] == ["lite"] and run["cost_usd"] > 0  # the example runs without the pro extra
         # a text layer costs nothing; the extractor's seconds on the CPU do
         assert all(steps[s]["cost_usd"] > 0 for s in ("extract_invoice", "doc_type", "priority"))
         # the same upload again: the same run, no second row or webhook
@@ -128,8 +127,7 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         listed = http.get("/v1/pipelines/intake/runs").json()["data"]
         assert {x["id"] for x in listed} == {run["id"], contract["id"]}
         stats = http.get("/v1/pipelines/intake/stats").json()
-        # a contract's fields are read by lite, not by a prebuilt extractor on nano
-        assert stats["share_by_tier"] == {"lite": 1.0, "nano": 0.5 if kind["label"] == "contract" else 1.0}
+        assert stats["share_by_tier"] == {"lite": 1.0}
         assert stats["steps"]["summary"]["ran"] == (1 if sure else 2)
         assert stats["steps"]["summary"]["skipped"] == (1 if sure else 0)
         page = http.get("/dashboard/pipelines")
@@ -172,7 +170,7 @@ def test_the_intake_example_from_the_cli_on_a_folder(tmp_path: Path, intake_env:
     listed = subprocess.run(litegate_cmd("pipeline", "runs", "intake", "--json"), env=env, capture_output=True,
                             text=True, timeout=60)
     runs = json.loads(listed.stdout)
-    assert len(runs) == 2 and all(r["status"] == "succeeded" and r["tiers"] == ["lite", "nano"] for r in runs)
+    assert len(runs) == 2 and all(r["status"] == "succeeded" and r["tiers"] == ["lite"] for r in runs)
     shown = json.loads(subprocess.run(litegate_cmd("pipeline", "show", runs[0]["id"]), env=env, capture_output=True,
                                       text=True, timeout=60).stdout)
     assert [s["step"] for s in shown["steps"]][:3] == ["ingest", "doc_type", "extract_invoice"]
