@@ -96,6 +96,9 @@ def task_kind(task: str) -> StepKind:
     return StepKind(frozenset(fields), check, run, task=True)
 
 
+DOCUMENTS = "documents"  # the scope's key for what ingest steps read (not a root expressions reach)
+
+
 def _ingested(ctx: StepContext) -> list[Any] | None:
     """The documents the ingest step before a task step read, with their lines' boxes (what
     the prebuilt extractors place fields by), when the step's text is that ingest's text. They
@@ -108,8 +111,6 @@ def _ingested(ctx: StepContext) -> list[Any] | None:
 
 
 # -- ingest ---------------------------------------------------------------------------------
-
-DOCUMENTS = "documents"  # the scope's key for what ingest steps read (not a root expressions reach)
 
 def check_ingest(step: StepConfig, before: list[StepConfig], earlier: Any) -> None:
     if step.options:
