@@ -97,15 +97,24 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         run = r.json()
         assert run["status"] == "succeeded", run
         steps = {s["step"]: s for s in run["steps"]}
-        data = steps["extract"]["output"]["data"]
-        assert data["number"] == "INV-40917" and data["total"] == "$1,284.50"
-        assert "Kestrel" in (data["vendor"] or "")
         assert steps["doc_type"]["output"]["label"] == "invoice"
+        # the prebuilt invoice extractor read the fields the table keeps; the receipt's and the contract's
+        # steps were skipped
+        invoice = steps["extract_invoice"]["output"]
+        assert list(invoice["data"]) == ["vendor", "invoice_number", "invoice_date", "total"]
+        assert invoice["data"]["invoice_number"] == "INV-40917" and invoice["data"]["total"] == "1284.50"
+        assert invoice["typed"]["total"]["text"] == "$1,284.50" and invoice["data"]["invoice_date"] == "2024-05-02"
+        assert "Kestrel" in (invoice["data"]["vendor"] or "")
+        assert steps["extract_receipt"]["status"] == steps["extract_contract"]["status"] == "skipped"
         sure = steps["doc_type"]["output"]["confidence"] >= 0.7
         # only contracts, and documents whose type lite is unsure of, get a summary
         assert (steps["summary"]["status"] == "skipped") == sure
         assert run["tiers"] == ["lite"] and run["cost_usd"] > 0  # the example runs without the pro extra
-        assert all(steps[s]["cost_usd"] > 0 for s in ("extract", "doc_type", "priority"))  # a text layer costs nothing
+        assert all(steps[s]["cost_usd"] > 0 for s in ("doc_type", "priority"))  # a text layer costs nothing
+        # lite is asked only for a field the extractor is unsure of: otherwise no tokens and no cost
+        asked = invoice["model"] != "prebuilt:invoice"
+        assert (invoice["usage"]["completion_tokens"] > 0) == asked
+        assert (steps["extract_invoice"]["cost_usd"] > 0) == asked
         # the same upload again: the same run, no second row or webhook
         again = http.post("/v1/pipelines/intake/runs?wait=600", files={"file": ("kestrel.pdf", pdf, "application/pdf")})
         assert again.status_code == 200 and again.json()["id"] == run["id"] and again.json()["replayed"]
@@ -121,7 +130,8 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         listed = http.get("/v1/pipelines/intake/runs").json()["data"]
         assert {x["id"] for x in listed} == {run["id"], contract["id"]}
         stats = http.get("/v1/pipelines/intake/stats").json()
-        assert stats["share_by_tier"] == {"lite": 1.0} and stats["steps"]["summary"]["ran"] == (1 if sure else 2)
+        assert stats["share_by_tier"] == {"lite": 1.0}
+        assert stats["steps"]["summary"]["ran"] == (1 if sure else 2)
         assert stats["steps"]["summary"]["skipped"] == (1 if sure else 0)
         page = http.get("/dashboard/pipelines")
         assert page.status_code == 200 and "intake" in page.text and "Share of runs reaching each tier" in page.text
@@ -131,7 +141,8 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
             assert pixels("#e07b39") > 200, "tier-share bars missing"
     rows = table_rows(home / "ledger.db")
     assert [r["run_id"] for r in rows] == [run["id"], contract["id"]]
-    assert rows[0]["total"] == "$1,284.50" and rows[0]["doc_type"] == "invoice"
+    assert rows[0]["total"] == "$1,284.50" and rows[0]["doc_type"] == "invoice"  # the total as printed
+    assert rows[0]["number"] == "INV-40917" and rows[0]["date"] == "2024-05-02"
     assert (rows[0]["summary"] is None) == sure and rows[1]["summary"]
     hooks = wait_for(lambda: [json.loads(h["body"]) for h in receiver.delivered
                               if json.loads(h["body"])["run_id"] in (run["id"], contract["id"])])
@@ -165,7 +176,7 @@ def test_the_intake_example_from_the_cli_on_a_folder(tmp_path: Path, intake_env:
     assert len(runs) == 2 and all(r["status"] == "succeeded" and r["tiers"] == ["lite"] for r in runs)
     shown = json.loads(subprocess.run(litegate_cmd("pipeline", "show", runs[0]["id"]), env=env, capture_output=True,
                                       text=True, timeout=60).stdout)
-    assert [s["step"] for s in shown["steps"]][:3] == ["ingest", "extract", "doc_type"]
+    assert [s["step"] for s in shown["steps"]][:3] == ["ingest", "doc_type", "extract_invoice"]
     assert shown["deliveries"][0]["status"] == "delivered"
 
 

@@ -3,6 +3,7 @@ refusal is one line naming the step and the key."""
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -39,6 +40,10 @@ SCOPE = {"steps": {"extract": {"data": {"total": "$1,234.50", "vendor": "Acme", 
     ("steps.doc_type.label", True),  # a value alone is its truth
     ("steps.extract.data.vendor < 5", False),  # incomparable: false
     ("true and not false", True),
+    ("first(steps.skipped.confidence, steps.extract.confidence) < 0.5", True),  # whichever step ran
+    ("first(steps.skipped.label, steps.doc_type.label) == 'contract'", True),
+    ("first(steps.skipped.label, steps.extract.data.date)", False),  # both null: null
+    ("steps.skipped.confidence or steps.extract.confidence", True),  # or and and stay true or false
 ])
 def test_expressions_evaluate_over_the_run(source: str, expected: bool) -> None:
     assert bool(Expression(source)(SCOPE)) is expected
@@ -59,6 +64,35 @@ def test_expressions_that_do_not_parse_say_why(source: str, needle: str) -> None
         Expression(source)
 
 
+def test_first_is_the_first_value_that_is_not_null() -> None:
+    scope = {"steps": {"invoice": None, "receipt": {"data": {"merchant_name": "Kiosk", "tip": 0, "note": ""},
+                                                     "confidence": 0.0}}}
+    assert Expression("first(steps.invoice.data.vendor, steps.receipt.data.merchant_name)")(scope) == "Kiosk"
+    # a 0 or an empty string is a value: first keeps it where or would pass over it
+    assert Expression("first(steps.receipt.data.tip, 5)")(scope) == 0
+    assert Expression("first(steps.receipt.data.note, 'none')")(scope) == ""
+    assert Expression("first(steps.invoice.confidence, steps.receipt.confidence)")(scope) == 0.0
+    assert Expression("first(steps.invoice.confidence, steps.receipt.confidence) < 0.2")(scope) is True
+    assert Expression("steps.invoice.confidence or steps.receipt.confidence")(scope) is False
+    assert Expression("first(steps.invoice.x, null)")(scope) is None
+    assert Expression("first(steps.invoice.x, 'a' in ['a'], 3)")(scope) is True  # each operand a full expression
+    assert render("{{ first(steps.invoice.confidence, steps.receipt.confidence) }}", scope) == 0.0  # keeps its type
+    assert Expression("first(steps.a.x, steps.b.y, input.text)").paths() == [("steps", "a", "x"), ("steps", "b", "y"),
+                                                                            ("input", "text")]
+
+
+@pytest.mark.parametrize("source, needle", [
+    ("first()", "calls first() with nothing in it"),
+    ("coalesce(steps.a.x, 1)", "calls coalesce(...); the only function is first(...)"),
+    ("first(steps.a.x, 1", "ends where ')' is expected"),
+    ("first(steps.a.x 1)", "expected ')', found '1'"),
+    ("first == 1", "names 'first'; paths start with"),
+])
+def test_first_that_does_not_parse_says_why(source: str, needle: str) -> None:
+    with pytest.raises(ExprError, match=re.escape(needle)):
+        Expression(source)
+
+
 def test_numbers_in_text_and_templates() -> None:
     assert as_number("$1,234.50") == 1234.5 and as_number("12 EUR") == 12 and as_number("abc") is None
     assert as_number(True) is None and as_number(3) == 3.0
@@ -72,11 +106,23 @@ def test_the_shipped_example_parses(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("INTAKE_WEBHOOK_SECRET", "s3cret")
     p = load_pipeline(EXAMPLE)
     assert p.name == "intake"
-    assert [s.kind for s in p.steps] == ["ingest", "extract", "classify", "classify", "review", "summarize", "write",
-                                        "notify"]
+    assert [s.kind for s in p.steps] == ["ingest", "classify", "extract", "extract", "extract", "classify", "review",
+                                        "summarize", "write", "notify"]
     summary = p.step("summary")
     assert summary.tier == "lite" and summary.when is not None and summary.feature == "intake.summary"
-    assert p.step("extract").prepared["text"] == "{{ steps.ingest.text }}"  # the text comes from ingest
+    # the type first; then the prebuilt extractor of that type, on the text (and the files' lines) ingest read
+    assert [p.step(f"extract_{k}").prepared.get("extractor") for k in ("invoice", "receipt", "contract")] == [
+        "invoice", "receipt", None]
+    assert all(p.step(f"extract_{k}").prepared["text"] == "{{ steps.ingest.text }}"
+               for k in ("invoice", "receipt", "contract"))
+    # one row whichever extract step ran
+    scope = {"steps": {"doc_type": {"label": "receipt"}, "extract_invoice": None, "extract_contract": None,
+                       "extract_receipt": {"data": {"merchant_name": "KIOSK 24", "date": "2024-05-02"},
+                                           "typed": {"total": {"text": "£12.40", "value": "12.40"}},
+                                           "confidence": 0.0}}}
+    columns = {c.name: c.value(scope) for c in p.step("store").prepared.columns}
+    assert {k: columns[k] for k in ("vendor", "number", "date", "total", "extract_confidence")} == {
+        "vendor": "KIOSK 24", "number": None, "date": "2024-05-02", "total": "£12.40", "extract_confidence": 0.0}
 
 
 def _pipeline(steps: str, head: str = "") -> dict:
@@ -93,6 +139,9 @@ OK_HEAD = '[[step]]\nname = "ingest"\nkind = "ingest"\n'
      "p.toml: step 'c': when: names steps.later, which comes later (step #3)"),
     (OK_HEAD + '[[step]]\nname = "c"\nkind = "classify"\nlabels = ["a", "b"]\nwhen = "steps.c.label == \'a\'"\n',
      "p.toml: step 'c': when: names steps.c, its own output (a cycle)"),
+    (OK_HEAD + '[[step]]\nname = "w"\nkind = "write"\ntable = "t"\n'
+               'columns = { a = "first(steps.ingest.text, steps.nope.x)" }\n',
+     "p.toml: step 'w': columns.a: names steps.nope, but there is no such step"),
     (OK_HEAD + '[[step]]\nname = "c"\nkind = "classify"\nlabels = ["a", "b"]\nwhen = "steps.nope.label == \'a\'"\n',
      "p.toml: step 'c': when: names steps.nope, but there is no such step (earlier steps: ingest)"),
     (OK_HEAD + '[[step]]\nname = "c"\nkind = "classify"\nlabels = ["a", "b"]\nwhen = "steps.ingest.text =="\n',

@@ -372,3 +372,32 @@ def test_a_finished_run_keeps_what_it_found_not_the_documents_text(setup) -> Non
     svc.review(held["id"], approve=False)
     assert stored(held["id"])[0]["text"] is None  # rejected: done with it
     assert svc.run("docs", doc("Acme", "$5.00"))["id"] == done["id"]  # the same document still names the run
+
+
+def test_an_extract_step_reads_the_ingested_files_lines_with_their_places_on_the_page(tmp_path: Path) -> None:
+    """A prebuilt extractor after an ingest step gets the document it read (each line with its
+    box on the page), not only its text; a step given its own text reads that text's lines."""
+    from test_documents import text_pdf
+
+    path = tmp_path / "layout.toml"
+    path.write_text('[[step]]\nname = "ingest"\nkind = "ingest"\n'
+                    '[[step]]\nname = "fields"\nkind = "extract"\ntier = "nano"\nextractor = "invoice"\n'
+                    '[[step]]\nname = "from_text"\nkind = "extract"\ntier = "nano"\nextractor = "invoice"\n'
+                    'text = "{{ steps.ingest.text }}"\n')
+    rt = runtime(tmp_path / "home")
+    svc = PipelineService(rt, {"layout": load_pipeline(path)}, poll_s=0.05)
+    try:
+        pdf = text_pdf([["Kestrel Office Supply", "INVOICE", "Invoice No: INV-40917", "Date: 2024-05-02",
+                         "Printer paper A4   4   $51.96", "Total due: $1,284.50"]])
+        run = svc.run("layout", RunInput(files=[{"data": pdf, "filename": "kestrel.pdf",
+                                                 "mime_type": "application/pdf"}]))
+        assert run["status"] == "succeeded", run
+        steps = {s["step"]: s["output"] for s in run["steps"]}
+        paged, plain = steps["fields"]["typed"]["total"], steps["from_text"]["typed"]["total"]
+        assert paged["text"] == plain["text"] == "$1,284.50" and paged["value"] == "1284.50"
+        # the PDF's lines start 72 points from the left edge; the text's lines have no place but their order
+        assert paged["box"]["x"] >= 72 and plain["box"]["x"] == 0
+        assert steps["fields"]["data"]["invoice_number"] == "INV-40917"
+    finally:
+        svc.close()
+        rt.close()

@@ -9,7 +9,10 @@ knows:
     comparisons  == != < <= > >=   (a number against a string like "$1,234.50" compares the
                  string's number; anything else incomparable is false, never an error)
     membership   x in [..]  'word' in steps.ingest.text  x not in ...
-    logic        and or not ( )
+    logic        and or not ( )   (true or false, whatever the operands are)
+    first(a, b, ...)   the first operand that is not null, else null: "this or else that",
+                 e.g. the vendor of whichever extract step ran (a confidence of 0 or an
+                 empty string is a value, so it is kept; ``or`` would pass over it)
 
 A path that names a missing key (a skipped step, a field the text did not state) is ``null``.
 Paths are checked when the pipeline is loaded: ``steps.NAME`` must name an earlier step.
@@ -32,6 +35,7 @@ _TOKEN = re.compile(r"""
   | (?P<name>[A-Za-z_][A-Za-z0-9_\-]*(?:\.[A-Za-z0-9_\-]+)*)
 """, re.VERBOSE)
 KEYWORDS = {"and", "or", "not", "in", "true", "false", "null", "none"}
+FUNCTIONS = ("first",)
 MAX_LENGTH = 2000
 
 
@@ -41,7 +45,7 @@ class ExprError(ConfigError):
 
 @dataclass(frozen=True)
 class Node:
-    op: str  # lit, path, list, not, and, or, cmp
+    op: str  # lit, path, list, not, and, or, cmp, first
     args: tuple[Any, ...]
 
 
@@ -67,7 +71,8 @@ def tokenize(source: str) -> list[tuple[str, str]]:
 
 class _Parser:
     """expr := or ; or := and ('or' and)* ; and := not ('and' not)* ; not := 'not' not | cmp ;
-    cmp := atom (OP atom | 'in' atom | 'not' 'in' atom)? ; atom := literal | path | list | '(' expr ')'"""
+    cmp := atom (OP atom | 'in' atom | 'not' 'in' atom)? ;
+    atom := literal | path | list | 'first' '(' expr (',' expr)* ')' | '(' expr ')'"""
 
     def __init__(self, tokens: list[tuple[str, str]]):
         self.tokens = tokens
@@ -145,6 +150,10 @@ class _Parser:
             return Node("lit", (text == "true",))
         if kind == "kw" and text in ("null", "none"):
             return Node("lit", (None,))
+        if kind == "name" and self.peek() == ("op", "("):
+            if text not in FUNCTIONS:
+                raise ExprError(f"calls {text}(...); the only function is {', '.join(FUNCTIONS)}(...)")
+            return self.call(text)
         if kind == "name":
             parts = text.split(".")
             if parts[0] not in ROOTS:
@@ -163,6 +172,17 @@ class _Parser:
             self.expect("]")
             return Node("list", tuple(items))
         raise ExprError(f"has {text!r} where a value should be")
+
+    def call(self, name: str) -> Node:
+        self.expect("(")
+        if self.peek() == ("op", ")"):
+            raise ExprError(f"calls {name}() with nothing in it; give it one value or more")
+        args = [self.or_()]
+        while self.peek() == ("op", ","):
+            self.take()
+            args.append(self.or_())
+        self.expect(")")
+        return Node(name, tuple(args))
 
 
 MAX_DEPTH = 64  # brackets within one another: far past any condition a person writes
@@ -269,6 +289,12 @@ def evaluate(node: Node, scope: dict[str, Any]) -> Any:
         return truthy(evaluate(node.args[0], scope)) and truthy(evaluate(node.args[1], scope))
     if op == "or":
         return truthy(evaluate(node.args[0], scope)) or truthy(evaluate(node.args[1], scope))
+    if op == "first":
+        for arg in node.args:
+            value = evaluate(arg, scope)
+            if value is not None:
+                return value
+        return None
     if op == "cmp":
         cmp, left, right = node.args
         return _compare(cmp, evaluate(left, scope), evaluate(right, scope))

@@ -79,7 +79,11 @@ def task_kind(task: str) -> StepKind:
         if "text" in body and not isinstance(body["text"], str):
             body["text"] = "" if body["text"] is None else str(body["text"])
         body.update(tier=ctx.step.tier or "auto", feature=ctx.step.feature)
-        result = ctx.runtime.tasks.run(task, body, ctx.api_key)
+        req = validate(spec, body)
+        documents = _ingested(ctx)
+        if documents:
+            req._documents = documents  # type: ignore[attr-defined]
+        result = ctx.runtime.tasks.run(task, req, ctx.api_key)
         review = None
         if result.get("outcome") == "human_review":
             review = f"the {task} cascade sent it to human review"
@@ -90,6 +94,20 @@ def task_kind(task: str) -> StepKind:
                           escalated=bool(result.get("escalated")), call_id=result.get("id"), review=review)
 
     return StepKind(frozenset(fields), check, run, task=True)
+
+
+DOCUMENTS = "documents"  # the scope's key for what ingest steps read (not a root expressions reach)
+
+
+def _ingested(ctx: StepContext) -> list[Any] | None:
+    """The documents the ingest step before a task step read, with their lines' boxes (what
+    the prebuilt extractors place fields by), when the step's text is that ingest's text. They
+    live only while the run runs: a run taken up again later gives the text alone (the
+    extractors then read its lines)."""
+    if "text" in ctx.step.options:
+        return None
+    ingest = next((s for s in reversed(ctx.pipeline.steps[:ctx.step.index]) if s.kind == "ingest"), None)
+    return ctx.scope.get(DOCUMENTS, {}).get(ingest.name) if ingest is not None else None
 
 
 # -- ingest ---------------------------------------------------------------------------------
@@ -136,6 +154,8 @@ def run_ingest(ctx: StepContext) -> StepResult:
                                      "latency_ms": round((time.perf_counter() - started) * 1000, 2),
                                      "cost_usd": round(cost, 9), "confidence": None, "documents": summary},
                                     api_key=ctx.api_key)
+    if read is not None:
+        ctx.scope.setdefault(DOCUMENTS, {})[ctx.step.name] = read.documents
     output = {"text": full, "chars": len(full), "files": len(summary),
               "pages": sum(d["pages"] for d in summary), "documents": summary}
     return StepResult(output=output, tier="documents" if read else None, cost_usd=cost, call_id=call_id)
