@@ -35,6 +35,7 @@ from litegate.documents.prebuilt import model
 
 sys.path.insert(0, str(Path(__file__).parent))
 from invoices import FIELDS, _as_answer, field_right, load  # noqa: E402  (sibling bench script)
+from receipt_real import weight_list  # noqa: E402
 
 TRAINED = tuple(f for f, s in pb.INVOICE.items() if s.source != "currency")
 
@@ -138,12 +139,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="train on every real dev page at the (one) weight given "
                                                          "and write invoice.json")
     args = ap.parse_args()
-    try:
-        weights = [float(w) for w in args.weights.split(",")]
-    except ValueError:
-        raise SystemExit(f"--weights takes numbers separated by commas, not {args.weights!r}") from None
-    if any(w < 0 for w in weights):
-        raise SystemExit("--weights must not be negative")
+    weights = weight_list(args.weights)
     if args.write and len(weights) != 1:
         raise SystemExit("--write takes one weight: --weights W")
     real = load_real(args.data, args.repos)

@@ -121,6 +121,17 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def weight_list(text: str) -> list[float]:
+    """``--weights``: comma-separated, none negative (bench/invoice_real.py reads it too)."""
+    try:
+        weights = [float(w) for w in text.split(",")]
+    except ValueError:
+        raise SystemExit(f"--weights takes numbers separated by commas, not {text!r}") from None
+    if any(w < 0 for w in weights):
+        raise SystemExit("--weights must not be negative")
+    return weights
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dump", action="append", required=True, metavar="SET=DUMP:DATA")
@@ -134,12 +145,7 @@ def main() -> None:
     ap.add_argument("--write", action="store_true", help="train on every real dev receipt at the (one) weight given "
                                                          "and write receipt.json and its calibration")
     args = ap.parse_args()
-    try:
-        weights = [float(w) for w in args.weights.split(",")]
-    except ValueError:
-        raise SystemExit(f"--weights takes numbers separated by commas, not {args.weights!r}") from None
-    if any(w < 0 for w in weights):
-        raise SystemExit("--weights must not be negative")
+    weights = weight_list(args.weights)
     if args.write and len(weights) != 1:
         raise SystemExit("--write takes one weight: --weights W")
     real = load_real(args.dump)
