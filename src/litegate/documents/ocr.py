@@ -318,12 +318,15 @@ class ShapeDecode:
         self.digits = np.where(kinds == 2)[0]
 
     def __call__(self, preds: Any, return_word_box: bool = False, **kwargs: Any) -> tuple[list[Any], list[Any]]:
+        import numpy as np
+
         idx = preds.argmax(axis=2)
         lines = []
-        for b in range(len(idx)):
-            keep = [t for t in range(len(idx[b])) if idx[b][t] != 0 and (t == 0 or idx[b][t] != idx[b][t - 1])]
-            chars = [self.character[idx[b][t]] for t in keep]
-            probs = [float(preds[b, t, idx[b][t]]) for t in keep]
+        for b, row in enumerate(idx):
+            # greedy CTC: a step's character when it is no blank and not the step before's again
+            keep = np.flatnonzero((row != 0) & np.concatenate(([True], row[1:] != row[:-1])))
+            chars = [self.character[k] for k in row[keep]]
+            probs = preds[b, keep, row[keep]].astype(float).tolist()
             for i, t in enumerate(keep):
                 want = self._wanted(chars, i)
                 if want is None:
@@ -337,17 +340,15 @@ class ShapeDecode:
 
     @staticmethod
     def _wanted(chars: list[str], i: int) -> str | None:
-        c = chars[i]
-        if not c.isalnum():
-            return None
-        kind = "digit" if c.isdigit() else "letter"
-        other = "letter" if kind == "digit" else "digit"
-
         def shape(k: int) -> str | None:
             if k < 0 or k >= len(chars) or not chars[k].isalnum():
                 return None
             return "digit" if chars[k].isdigit() else "letter"
 
+        kind = shape(i)
+        if kind is None:
+            return None
+        other = "letter" if kind == "digit" else "digit"
         left, right = shape(i - 1), shape(i + 1)
         if left == other and right == other:
             return other

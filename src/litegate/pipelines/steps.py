@@ -61,7 +61,7 @@ def task_kind(task: str) -> StepKind:
         for key, value in options.items():
             _check_templates(value, step.where, key, earlier)
         if "text" in fields and "text" not in options:
-            ingest = next((s for s in reversed(before) if s.kind == "ingest"), None)
+            ingest = _last_ingest(before)
             options["text"] = f"{{{{ steps.{ingest.name}.text }}}}" if ingest else "{{ input.text }}"
         sample = {k: v for k, v in options.items() if not _has_template(v)}
         if "text" in fields:
@@ -96,6 +96,12 @@ def task_kind(task: str) -> StepKind:
     return StepKind(frozenset(fields), check, run, task=True)
 
 
+def _last_ingest(before: list[StepConfig]) -> StepConfig | None:
+    """The last ingest step among ``before``: a task step with no text of its own reads its text
+    (and its documents)."""
+    return next((s for s in reversed(before) if s.kind == "ingest"), None)
+
+
 DOCUMENTS = "documents"  # the scope's key for what ingest steps read (not a root expressions reach)
 
 
@@ -106,7 +112,7 @@ def _ingested(ctx: StepContext) -> list[Any] | None:
     extractors then read its lines)."""
     if "text" in ctx.step.options:
         return None
-    ingest = next((s for s in reversed(ctx.pipeline.steps[:ctx.step.index]) if s.kind == "ingest"), None)
+    ingest = _last_ingest(ctx.pipeline.steps[:ctx.step.index])
     return ctx.scope.get(DOCUMENTS, {}).get(ingest.name) if ingest is not None else None
 
 
