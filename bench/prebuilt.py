@@ -546,6 +546,7 @@ def rows_for(name: str, docs: list[tuple[Doc, layout.Page]]) -> dict[str, list[t
     return rows
 
 
+PLAIN = 0.5  # the share of generated receipts given as plain text (bench/receipt_real.py --plain)
 LAID_OUT = 0.6  # the share of generated invoices laid out on a page (bench/invoice_pages.py)
 
 
@@ -560,8 +561,11 @@ def laid_out_invoice(rng: random.Random) -> tuple[Doc, bool]:
     return doc, ocr
 
 
-def generate(kind: str, count: int, seed: int) -> list[tuple[Doc, layout.Page]]:
-    rng = random.Random(seed)
+def generate(kind: str, count: int, seed: int, plain: float = 0.0) -> list[tuple[Doc, layout.Page]]:
+    """``count`` documents; ``plain``: the share of receipts given as their lines' plain text
+    (no boxes: text pasted or read without positions), drawn apart so the documents are the
+    same ones at any share."""
+    rng, as_text = random.Random(seed), random.Random(seed + 1)
     out = []
     for _ in range(count):
         if kind == "invoice" and rng.random() < LAID_OUT:
@@ -569,7 +573,10 @@ def generate(kind: str, count: int, seed: int) -> list[tuple[Doc, layout.Page]]:
             out.append((doc, finish(doc, rng, rng.choice([0.0, 0.01, 0.02]) if ocr else 0.0)))
             continue
         doc = (receipt if kind == "receipt" else invoice)(rng)
-        out.append((doc, finish(doc, rng, rng.choice([0.0, 0.0, 0.01, 0.03]))))
+        page = finish(doc, rng, rng.choice([0.0, 0.0, 0.01, 0.03]))
+        if kind == "receipt" and as_text.random() < plain:
+            page = layout.from_text("\n".join(line.text for line in page.lines))
+        out.append((doc, page))
     return out
 
 
@@ -598,15 +605,18 @@ def main() -> None:
                     help="generated receipts to train on (with fewer, the weights move more with the draw)")
     ap.add_argument("--invoices", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--plain", type=float, default=PLAIN, help="the share of generated receipts given as plain text")
     ap.add_argument("--check", type=int, default=300, help="generated documents of another seed to score")
     ap.add_argument("--c", type=float, default=1.0, help="inverse regularization strength of the scorers")
     ap.add_argument("--only", choices=sorted(SPECS), help="train one extractor, leave the other's weights as they are")
     args = ap.parse_args()
+    if not 0.0 <= args.plain <= 1.0:
+        raise SystemExit("--plain is a share: 0 to 1")
     report: dict[str, Any] = {}
     for name, count in (("receipt", args.receipts), ("invoice", args.invoices)):
         if args.only and name != args.only:
             continue
-        docs = generate(name, count, args.seed)
+        docs = generate(name, count, args.seed, args.plain)
         fields = {}
         for field, rows in rows_for(name, docs).items():
             # a field every document has is answered whenever it has a candidate (its confidence

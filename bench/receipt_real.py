@@ -78,10 +78,11 @@ def real_rows(receipts: list[Real], field: str) -> list[tuple[dict[str, float], 
     return rows
 
 
-def generated_rows(count: int, seed: int, cache: Path | None) -> dict[str, list[tuple[dict[str, float], int]]]:
+def generated_rows(count: int, seed: int, cache: Path | None, plain: float = 0.0
+                   ) -> dict[str, list[tuple[dict[str, float], int]]]:
     if cache and cache.is_file():
         return pickle.loads(cache.read_bytes())
-    rows = gen.rows_for("receipt", gen.generate("receipt", count, seed))
+    rows = gen.rows_for("receipt", gen.generate("receipt", count, seed, plain))
     if cache:
         cache.write_bytes(pickle.dumps(rows))
     return rows
@@ -140,6 +141,8 @@ def main() -> None:
                                                         "one's (comma-separated: each is cross-validated)")
     ap.add_argument("--receipts", type=int, default=4000)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--plain", type=float, default=gen.PLAIN, help="the share of generated receipts given as plain "
+                                                                     "text (no boxes)")
     ap.add_argument("--c", type=float, default=1.0)
     ap.add_argument("--cache", type=Path, help="keep the generated receipts' rows here (they take minutes)")
     ap.add_argument("--write", action="store_true", help="train on every real dev receipt at the (one) weight given "
@@ -148,8 +151,10 @@ def main() -> None:
     weights = weight_list(args.weights)
     if args.write and len(weights) != 1:
         raise SystemExit("--write takes one weight: --weights W")
+    if not 0.0 <= args.plain <= 1.0:
+        raise SystemExit("--plain is a share: 0 to 1")
     real = load_real(args.dump)
-    generated = generated_rows(args.receipts, args.seed, args.cache)
+    generated = generated_rows(args.receipts, args.seed, args.cache, args.plain)
     print(f"{len(real)} real dev receipts; generated rows: {sum(map(len, generated.values()))}", file=sys.stderr)
     report: dict[str, Any] = {"real_receipts": len(real), "folds": args.folds, "cv": {}}
     held_out: dict[float, list[dict[str, Any]]] = {}
@@ -169,9 +174,10 @@ def main() -> None:
         scorers = train(generated, real, w, args.c, every)
         sets = sorted({r.set for r in real})
         out = {"name": "receipt", "version": 1, "fields": {f: s.as_json() for f, s in scorers.items()},
-               "trained_on": f"{args.receipts} generated receipts (bench/prebuilt.py, seed {args.seed}) and the dev "
-                             f"split of real receipts ({', '.join(sets)}; {len(real)} receipts, rows weighted {w:g}; "
-                             "bench/receipt_real.py)"}
+               "trained_on": f"{args.receipts} generated receipts (bench/prebuilt.py, seed {args.seed}, "
+                             f"{args.plain:g} of them as plain text)" +
+                             (f" and the dev split of real receipts ({', '.join(sets)}; {len(real)} receipts, rows "
+                              f"weighted {w:g}; bench/receipt_real.py)" if w else "; no real documents")}
         path = pb.HERE / "receipt.json"
         path.write_text(json.dumps(out, indent=1, sort_keys=True) + "\n")
         calibration = {}

@@ -439,3 +439,28 @@ def test_an_address_run_that_goes_on_past_its_postcode_and_town_is_marked() -> N
     assert runs["Lindenallee 12, 20095 Hamburg"]["past_place"] == 0.0
     assert runs["Lindenallee 12, 20095 Hamburg, UNSERE ÖFFNUNGSZEITEN"]["past_place"] == 1.0
     assert prebuilt.extract("receipt", text)["data"]["merchant_address"] == "Lindenallee 12, 20095 Hamburg"
+
+
+PRINT_FEATURES = {"height", "tallest", "height_top", "cut_above", "cut_below", "same_height", "legal_below"}
+
+
+def test_plain_text_carries_no_print_size_or_spacing_and_measured_boxes_do() -> None:
+    rows = [("VOLUME ONE", 40), ("BOOKSHOP", 40), ("417 Main Street", 18), ("03/14/2019", 18), ("TOTAL 7.70", 18)]
+    text = "\n".join(t for t, _ in rows)
+    plain, scan = prebuilt.page_of(text), prebuilt.page_of(_boxed(rows))
+    assert not plain.boxed and scan.boxed
+    assert not layout.from_document(Document("t", "text/plain", "text", text, [Segment(text, 1)])).boxed
+    for page in (plain, scan):
+        names = prebuilt.candidates_for(page, "names", None, "receipt")
+        money = prebuilt.candidates_for(page, "money", None, "receipt")
+        kept = {k for c in names for k in c.features}
+        if page.boxed:
+            assert PRINT_FEATURES <= kept and all("height" in c.features for c in money)
+        else:
+            assert not kept & PRINT_FEATURES and not any("height" in c.features for c in money)
+        # what does not read print is the same on both: keywords, text shape, the store number
+        by_value = {c.value.value: c.features for c in names}
+        assert by_value["VOLUME ONE BOOKSHOP"]["two_lines"] == 1.0 and "store_number" in by_value["BOOKSHOP"]
+    # "the same print" on a scan: the name's two lines of large print, not the street under them
+    scan_names = {c.value.value: c.features for c in prebuilt.candidates_for(scan, "names", None, "receipt")}
+    assert scan_names["VOLUME ONE"]["cut_below"] == 1.0 and scan_names["BOOKSHOP"]["cut_below"] == 0.0

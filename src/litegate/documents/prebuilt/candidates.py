@@ -45,12 +45,15 @@ def _kw_features(prefix: str, groups: dict[str, list[tuple[int, int]]], before: 
 
 
 def _position(page: Page, line: Line) -> dict[str, float]:
+    """Where a line sits; its print size only when the page's boxes were measured (``boxed``)."""
     y = page.y_rel(line)
-    return {"y": y, "y2": y * y, "top": 1.0 if line.index < 3 else 0.0,
-            "bottom_half": 1.0 if y > 0.5 else 0.0,
-            "height": min(line.height / max(page.median_height, 1.0), 3.0),
-            "x1": page.x_rel(line.box[2]), "x0": page.x_rel(line.box[0]),
-            "centered": 1.0 - min(abs((line.box[0] + line.box[2]) / 2 / page.width - 0.5) * 2, 1.0)}
+    f = {"y": y, "y2": y * y, "top": 1.0 if line.index < 3 else 0.0,
+         "bottom_half": 1.0 if y > 0.5 else 0.0,
+         "x1": page.x_rel(line.box[2]), "x0": page.x_rel(line.box[0]),
+         "centered": 1.0 - min(abs((line.box[0] + line.box[2]) / 2 / page.width - 0.5) * 2, 1.0)}
+    if page.boxed:
+        f["height"] = min(line.height / max(page.median_height, 1.0), 3.0)
+    return f
 
 
 def columned(page: Page) -> bool:
@@ -388,16 +391,20 @@ _STORE_NUMBER = re.compile(r"#\s?\d{1,6}\b|\b(?:store|no|nr|unit|branch|outlet)\
 def _name_block(page: Page, group: list[Line], tallest: float) -> dict[str, float]:
     """A shop's name is the tallest print at the top and is printed whole: a candidate that
     leaves out a line of the same print just above or below it holds part of the name (``CIR``
-    over ``CENTRAL``, ``VOLUME ONE`` over ``BOOKSHOP``)."""
+    over ``CENTRAL``, ``VOLUME ONE`` over ``BOOKSHOP``). Print is known only on a ``boxed`` page:
+    plain text's lines are all alike, so there only the store number is told."""
     first, last = group[0], group[-1]
+    text = " ".join(g.text for g in group)
+    f = {"store_number": 1.0 if _STORE_NUMBER.search(text) else 0.0}
+    if not page.boxed:
+        return f
     height = max(g.height for g in group)
     above = page.lines[first.index - 1] if first.index > 0 else None
     below = page.lines[last.index + 1] if last.index + 1 < len(page.lines) else None
-    text = " ".join(g.text for g in group)
-    return {"tallest": 1.0 if height >= 0.9 * tallest else 0.0, "height_top": height / max(tallest, 1.0),
-            "cut_above": 1.0 if above is not None and _same_print(above, first) else 0.0,
-            "cut_below": 1.0 if below is not None and _same_print(last, below) else 0.0,
-            "store_number": 1.0 if _STORE_NUMBER.search(text) else 0.0}
+    f.update({"tallest": 1.0 if height >= 0.9 * tallest else 0.0, "height_top": height / max(tallest, 1.0),
+              "cut_above": 1.0 if above is not None and _same_print(above, first) else 0.0,
+              "cut_below": 1.0 if below is not None and _same_print(last, below) else 0.0})
+    return f
 
 
 def _same_print(upper: Line, lower: Line) -> bool:
@@ -444,9 +451,10 @@ def names(page: Page) -> list[Candidate]:
                       "two_lines": 1.0 if span == 2 else 0.0,
                       "typed": 1.0 if any(fieldtypes.find(k, text) for k in ("date", "phone", "email")) else 0.0,
                       "money": 1.0 if fieldtypes.find_money(text) and re.search(r"[.,]\d{2}\b", text) else 0.0,
-                      "postcode": 1.0 if re.search(r"(?<!\d)\d{4,6}(?!\d)", text) else 0.0,
-                      "same_height": 1.0 if span == 2 and abs(group[0].height - group[1].height) < 0.2 * group[0].height
-                      else 0.0})
+                      "postcode": 1.0 if re.search(r"(?<!\d)\d{4,6}(?!\d)", text) else 0.0})
+            if page.boxed:
+                f["same_height"] = 1.0 if span == 2 and abs(group[0].height - group[1].height) < 0.2 * group[0].height \
+                    else 0.0
             if span == 2:
                 f.update(_kw_features("kw2_", group[1].keywords))
             f.update(_name_goes_on(page, group, columns))
@@ -473,16 +481,18 @@ def names(page: Page) -> list[Candidate]:
 def _name_goes_on(page: Page, group: list[Line], columns: bool) -> dict[str, float]:
     """A company's name broken over two lines carries its legal form on the last ("MVM
     Musterhafter" over "Versicherungsverein Musterstadt a.G."): a line without one whose next line
-    in the block, of the same print, has one holds only the name's start."""
-    below = _chain(page, group[-1], 2, columns)[1:]
+    in the block, of the same print, has one holds only the name's start (told on ``boxed`` pages
+    only: plain text's lines are all of one print)."""
     last = group[-1]
-    same = bool(below) and abs(below[0].height - last.height) < 0.2 * last.height and \
-        below[0].box[1] - last.box[3] < 0.8 * last.height and not below[0].keywords.keys() - {"company"}
     text = " ".join(g.text for g in group)
-    return {"legal_below": 1.0 if same and not _LEGAL_FORM.search(text) and _LEGAL_FORM.search(below[0].text)
-            else 0.0,
-            "legal_last_only": 1.0 if len(group) > 1 and _LEGAL_FORM.search(last.text) and
-            not _LEGAL_FORM.search(group[0].text) else 0.0}
+    f = {"legal_last_only": 1.0 if len(group) > 1 and _LEGAL_FORM.search(last.text) and
+         not _LEGAL_FORM.search(group[0].text) else 0.0}
+    if page.boxed:
+        below = _chain(page, group[-1], 2, columns)[1:]
+        same = bool(below) and abs(below[0].height - last.height) < 0.2 * last.height and \
+            below[0].box[1] - last.box[3] < 0.8 * last.height and not below[0].keywords.keys() - {"company"}
+        f["legal_below"] = 1.0 if same and not _LEGAL_FORM.search(text) and _LEGAL_FORM.search(below[0].text) else 0.0
+    return f
 
 
 _POSTCODE = re.compile(r"(?<![\d.,])\d{4,6}(?![\d.,])")

@@ -169,13 +169,16 @@ class Line:
 
 @dataclass
 class Page:
-    """The lines of a document with the page sizes they are measured against."""
+    """The lines of a document with the page sizes they are measured against. ``boxed``: the
+    boxes were measured on the page (OCR, a text layer); plain text's boxes are made up, one unit
+    per line, so every line looks the same size and the same distance from the next."""
 
     lines: list[Line]
     width: float
     height: float
     median_height: float
     rows: list[tuple[int, int]] = field(default_factory=list)  # (first, end) line index of each row
+    boxed: bool = True
 
     def row_left(self, line: Line) -> list[Line]:
         """The piece of the line's row just left of it (a label parted from its value by a gap),
@@ -199,15 +202,15 @@ class Page:
 _MARKER = re.compile(r"^\[(?:file \d+|end of file \d+|note)[:\]]", re.IGNORECASE)
 
 
-def _page(lines: list[Line]) -> Page:
+def _page(lines: list[Line], boxed: bool = True) -> Page:
     for i, line in enumerate(lines):
         line.index = i
         line.keywords = keyword_spans(line.text)
     if not lines:
-        return Page([], 1.0, 1.0, 1.0)
+        return Page([], 1.0, 1.0, 1.0, boxed=boxed)
     heights = sorted(line.height for line in lines)
     page = Page(lines, max(max(line.box[2] for line in lines), 1.0), max(max(line.box[3] for line in lines), 1.0),
-                heights[len(heights) // 2])
+                heights[len(heights) // 2], boxed=boxed)
     _link(page)
     return page
 
@@ -249,7 +252,8 @@ def _same_row(prev: Line, line: Line) -> bool:
 
 def from_text(text: str) -> Page:
     """Lines of plain text, each given a box of one unit per line and character: without real
-    boxes, position on the page is the line's place in the text."""
+    boxes, position on the page is the line's place in the text, and the page is not ``boxed``
+    (no line's print size or spacing is known)."""
     lines: list[Line] = []
     for raw in text.splitlines():
         if not raw.strip() or _MARKER.match(raw.strip()):
@@ -257,7 +261,7 @@ def from_text(text: str) -> Page:
         y = float(len(lines))
         indent = len(raw) - len(raw.lstrip())
         lines.append(Line(raw.strip(), [float(indent), y, float(len(raw.rstrip())), y + 1.0], page_y0=y))
-    return _page(lines)
+    return _page(lines, boxed=False)
 
 
 def from_document(doc: Any) -> Page:
