@@ -472,16 +472,13 @@ class SpanStage:
         return {n: (chosen[n][0], float(p[k] if found[k] else 1.0 - p[k])) for k, n in enumerate(names)}
 
 
-def fit_stage(train_docs: list[SpanDoc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
-              held_out: list[tuple[list[int], list[int], list[SpanDoc], dict[str, int], np.ndarray]],
-              final_tags: dict[str, int], final_descriptions: np.ndarray,
-              features: int | None = None) -> tuple[SpanStage | None, float | None]:
-    """The stage from out-of-fold CRF outputs: ``held_out`` holds per fold (the examples it
-    trained on, the examples it tagged, their SpanDocs with that fold's marginals, its tag index
-    and description vectors). Returns the stage (None when the examples hold no value at all)
-    and the out-of-fold slot F1 of its choices."""
+def stage_rows(train_docs: list[SpanDoc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
+               held_out: list[tuple[list[int], list[int], list[SpanDoc], dict[str, int], np.ndarray]],
+               features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, SpanDoc, list[Candidate]]]] | None:
+    """The (span, field) pairs of the held-out examples of each fold, read against the field
+    statistics of that fold's own training examples: features, labels, fold, and per example its
+    candidates. None when no example has a candidate."""
     names = list(fields)
-    features = features or FEATURES
     xs, ys, groups, items = [], [], [], []
     for fold, (rest, held, docs, tag_index, descriptions) in enumerate(held_out):
         stats = fit_stats([train_docs[i] for i in rest], [golds[i] for i in rest], fields, descriptions)
@@ -493,9 +490,25 @@ def fit_stage(train_docs: list[SpanDoc], golds: list[dict[str, tuple[int, int]]]
                 ys.append(labels_for(doc, cands, golds[i], names))
                 groups.append(np.full(len(cands) * len(names), fold))
     if not xs:
+        return None
+    return np.vstack(xs), np.concatenate(ys), np.concatenate(groups), items
+
+
+def fit_stage(train_docs: list[SpanDoc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
+              held_out: list[tuple[list[int], list[int], list[SpanDoc], dict[str, int], np.ndarray]],
+              final_tags: dict[str, int], final_descriptions: np.ndarray,
+              features: int | None = None) -> tuple[SpanStage | None, float | None]:
+    """The stage from out-of-fold CRF outputs: ``held_out`` holds per fold (the examples it
+    trained on, the examples it tagged, their SpanDocs with that fold's marginals, its tag index
+    and description vectors). Returns the stage (None when the examples hold no value at all)
+    and the out-of-fold slot F1 of its choices."""
+    names = list(fields)
+    features = features or FEATURES
+    rows = stage_rows(train_docs, golds, fields, held_out, features)
+    if rows is None:
         return None, None
-    x, y = np.vstack(xs), np.concatenate(ys)
-    scorer = SpanScorer.fit(x, y, np.concatenate(groups))
+    x, y, groups, items = rows
+    scorer = SpanScorer.fit(x, y, groups)
     if scorer is None:
         return None, None
     held_scores = scorer.held if scorer.held is not None else scorer.scores(x)
