@@ -59,7 +59,8 @@ KINDS = {
            ("SUPPLY AGREEMENT", "the Supplier", "the Buyer", "the goods listed in Annex 1"),
            ("MUTUAL NON-DISCLOSURE AGREEMENT", "the Disclosing Party", "the Receiving Party",
             "confidential information exchanged for {purpose}")],
-    "de": [("DIENSTLEISTUNGSVERTRAG", "der Auftragnehmer", "der Auftraggeber", "die in Anlage A beschriebenen Leistungen"),
+    "de": [("DIENSTLEISTUNGSVERTRAG", "der Auftragnehmer", "der Auftraggeber",
+            "die in Anlage A beschriebenen Leistungen"),
            ("MIETVERTRAG", "der Vermieter", "der Mieter", "die Wohnung in {addr}"),
            ("ARBEITSVERTRAG", "der Arbeitgeber", "der Arbeitnehmer", "die Stelle als {role}")],
 }
@@ -110,7 +111,8 @@ def contract_text(rng: random.Random) -> str:
     subject = subject.format(addr=rng.choice(ADDRESSES), role=rng.choice(ROLES), purpose=rng.choice(PURPOSES))
     lines = [title]
     if rng.random() < 0.5:
-        lines.append(f"{'Nr.' if lang == 'de' else 'No.'} {rng.choice(['SA', 'C', 'LV', 'AV'])}-{y}-{rng.randint(10, 999)}")
+        prefix = rng.choice(["SA", "C", "LV", "AV"])
+        lines.append(f"{'Nr.' if lang == 'de' else 'No.'} {prefix}-{y}-{rng.randint(10, 999)}")
     if lang == "de":
         lines += [f"zwischen {a}, nachfolgend {role_a},", f"und {b}, nachfolgend {role_b}.",
                   f"Gegenstand des Vertrages: {subject}."]
@@ -181,9 +183,9 @@ def main() -> None:
     args = ap.parse_args()
     if args.write:
         examples = training_examples()
-        with gzip.open(SHIPPED, "wt", encoding="utf-8") as f:
-            for ex in examples:
-                f.write(json.dumps(ex, ensure_ascii=False) + "\n")
+        body = "".join(json.dumps(ex, ensure_ascii=False) + "\n" for ex in examples).encode()
+        with open(SHIPPED, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as gz:
+            gz.write(body)  # no time in the header: the same examples give the same bytes
         print(json.dumps({"written": str(SHIPPED), "examples": len(examples), "bytes": SHIPPED.stat().st_size}))
         return
     from litegate.config import Settings

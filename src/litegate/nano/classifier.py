@@ -25,6 +25,7 @@ litegate; load classifiers only from a home directory you trust) and ``meta.json
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import re
@@ -311,6 +312,13 @@ def _calibrate(features: Any, labels: np.ndarray, embeddings: np.ndarray,
 PREBUILT = {"document_type": Path(__file__).resolve().parents[1] / "documents" / "prebuilt" / "document_type.jsonl.gz"}
 
 
+@functools.cache
+def _digest(path: Path, encoder: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes() + encoder.encode()).hexdigest()[:12]
+
+
 def prebuilt_examples(name: str) -> list[dict[str, Any]]:
     import gzip
 
@@ -341,10 +349,8 @@ class ClassifierStore(VersionedStore):
         return sorted(set(super().names()) | {n for n in PREBUILT if (self._prebuilt_dir(n) / "v1").is_dir()})
 
     def _prebuilt_dir(self, name: str) -> Path:
-        import hashlib
-
-        digest = hashlib.sha256(PREBUILT[name].read_bytes() + DEFAULT_ENCODER.encode()).hexdigest()[:12]
-        return self.encoders.models_dir / "prebuilt" / f"classifier-{name}-{digest}"
+        """Named by the shipped examples' and the encoder's digest: a new release's examples train anew."""
+        return self.encoders.models_dir / "prebuilt" / f"classifier-{name}-{_digest(PREBUILT[name], DEFAULT_ENCODER)}"
 
     def _prebuilt(self, name: str) -> Path:
         import fcntl
