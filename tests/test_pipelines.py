@@ -44,6 +44,12 @@ def contract_pdf() -> bytes:
                       "Signed for Granite Peak Software: ______", "Signed for Northwind Traders: ______"]])
 
 
+def receipt_pdf() -> bytes:
+    return text_pdf([["CORNER CAFE", "12 High Street, Leeds LS1 4AB", "Tel 0113 496 0000", "05/02/2024 08:41",
+                      "2 LATTE 6.40", "CROISSANT 2.10", "TOTAL 8.50", "VISA 8.50", "CHANGE 0.00",
+                      "Thank you for your visit!"]])
+
+
 def table_rows(db: Path) -> list[dict]:
     with sqlite3.connect(db) as conn:
         conn.row_factory = sqlite3.Row
@@ -97,7 +103,7 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         run = r.json()
         assert run["status"] == "succeeded", run
         steps = {s["step"]: s for s in run["steps"]}
-        assert steps["doc_type"]["output"]["label"] == "invoice"
+        assert steps["doc_type"]["output"]["label"] == "invoice" and steps["doc_type"]["tier"] == "nano"
         # the prebuilt invoice extractor read the fields the table keeps; the receipt's and the contract's
         # steps were skipped
         invoice = steps["extract_invoice"]["output"]
@@ -107,9 +113,9 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         assert "Kestrel" in (invoice["data"]["vendor"] or "")
         assert steps["extract_receipt"]["status"] == steps["extract_contract"]["status"] == "skipped"
         sure = steps["doc_type"]["output"]["confidence"] >= 0.7
-        # only contracts, and documents whose type lite is unsure of, get a summary
+        # only contracts, and documents whose type the classifier is unsure of, get a summary
         assert (steps["summary"]["status"] == "skipped") == sure
-        assert run["tiers"] == ["lite"] and run["cost_usd"] > 0  # the example runs without the pro extra
+        assert sorted(run["tiers"]) == ["lite", "nano"] and run["cost_usd"] > 0  # no pro extra needed
         assert all(steps[s]["cost_usd"] > 0 for s in ("doc_type", "priority"))  # a text layer costs nothing
         # lite is asked only for a field the extractor is unsure of: otherwise no tokens and no cost
         asked = invoice["model"] != "prebuilt:invoice"
@@ -127,12 +133,19 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         kind = csteps["doc_type"]["output"]
         assert kind["label"] == "contract" or kind["confidence"] < 0.7  # told apart, or unsure: either way, summarised
         assert csteps["summary"]["tier"] == "lite" and csteps["summary"]["output"]["summary"]
+        # a receipt: the prebuilt document_type classifier tells it from an invoice, and the receipt
+        # extractor reads it on the nano tier
+        rr = http.post("/v1/pipelines/intake/runs?wait=600",
+                       files={"file": ("cafe.pdf", receipt_pdf(), "application/pdf")}).json()
+        assert rr["status"] == "succeeded", rr
+        rsteps = {s["step"]: s for s in rr["steps"]}
+        assert rsteps["doc_type"]["output"]["label"] == "receipt"
+        assert rsteps["extract_invoice"]["status"] == "skipped" and rsteps["extract_receipt"]["tier"] == "nano"
+        assert rsteps["extract_receipt"]["output"]["data"]["total"] == "8.50"
         listed = http.get("/v1/pipelines/intake/runs").json()["data"]
-        assert {x["id"] for x in listed} == {run["id"], contract["id"]}
+        assert {x["id"] for x in listed} == {run["id"], contract["id"], rr["id"]}
         stats = http.get("/v1/pipelines/intake/stats").json()
-        assert stats["share_by_tier"] == {"lite": 1.0}
-        assert stats["steps"]["summary"]["ran"] == (1 if sure else 2)
-        assert stats["steps"]["summary"]["skipped"] == (1 if sure else 0)
+        assert stats["share_by_tier"]["nano"] == 1.0 and set(stats["share_by_tier"]) == {"nano", "lite"}
         page = http.get("/dashboard/pipelines")
         assert page.status_code == 200 and "intake" in page.text and "Share of runs reaching each tier" in page.text
         if CHROMIUM:  # what a person sees: the cost-per-step bars and the tier-share bars, drawn
@@ -140,7 +153,8 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
             assert pixels("#3b6fd4") > 200, "cost-per-step bars missing"
             assert pixels("#e07b39") > 200, "tier-share bars missing"
     rows = table_rows(home / "ledger.db")
-    assert [r["run_id"] for r in rows] == [run["id"], contract["id"]]
+    assert [r["run_id"] for r in rows] == [run["id"], contract["id"], rr["id"]]
+    assert rows[2]["doc_type"] == "receipt" and rows[2]["vendor"] == "CORNER CAFE" and rows[2]["total"] == "8.50"
     assert rows[0]["total"] == "$1,284.50" and rows[0]["doc_type"] == "invoice"  # the total as printed
     assert rows[0]["number"] == "INV-40917" and rows[0]["date"] == "2024-05-02"
     assert (rows[0]["summary"] is None) == sure and rows[1]["summary"]
@@ -173,7 +187,7 @@ def test_the_intake_example_from_the_cli_on_a_folder(tmp_path: Path, intake_env:
     listed = subprocess.run(litegate_cmd("pipeline", "runs", "intake", "--json"), env=env, capture_output=True,
                             text=True, timeout=60)
     runs = json.loads(listed.stdout)
-    assert len(runs) == 2 and all(r["status"] == "succeeded" and r["tiers"] == ["lite"] for r in runs)
+    assert len(runs) == 2 and all(r["status"] == "succeeded" and sorted(r["tiers"]) == ["lite", "nano"] for r in runs)
     shown = json.loads(subprocess.run(litegate_cmd("pipeline", "show", runs[0]["id"]), env=env, capture_output=True,
                                       text=True, timeout=60).stdout)
     assert [s["step"] for s in shown["steps"]][:3] == ["ingest", "doc_type", "extract_invoice"]

@@ -25,6 +25,7 @@ litegate; load classifiers only from a home directory you trust) and ``meta.json
 
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import re
@@ -38,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ClassifierNotFound, InvalidRequest
+from litegate.nano.encoders import DEFAULT as DEFAULT_ENCODER
 from litegate.nano.encoders import KINDS, Encoder, EncoderRegistry, MemoEncoder, features
 from litegate.nano.tuned import TunedLayers, frozen_states
 from litegate.nano.tuning import TuneSettings, check_tunable, require_torch, tunable
@@ -70,6 +72,7 @@ class ClassifierInfo:
     # the encoder layers whose pooled word pieces, joined, are its vectors (nano.encoders.features);
     # None: the encoder's own sentence vector, as every version before readings were recorded
     vector_layers: list[int] | None = None
+    prebuilt: bool = False  # trained on first use from examples shipped in the package (PREBUILT)
 
 
 @dataclass
@@ -304,6 +307,25 @@ def _calibrate(features: Any, labels: np.ndarray, embeddings: np.ndarray,
     return calibration
 
 
+# classifiers shipped as their training examples (generated documents, nothing real: see
+# bench/document_types.py), trained on the default encoder the first time a name is asked for
+PREBUILT = {"document_type": Path(__file__).resolve().parents[1] / "documents" / "prebuilt" / "document_type.jsonl.gz"}
+
+
+@functools.cache
+def _digest(path: Path, encoder: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes() + encoder.encode()).hexdigest()[:12]
+
+
+def prebuilt_examples(name: str) -> list[dict[str, Any]]:
+    import gzip
+
+    with gzip.open(PREBUILT[name], "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
 class ClassifierStore(VersionedStore):
     """Named, versioned classifiers under ``<home>/classifiers``, each run with the encoder it
     was trained with (from the injected registry)."""
@@ -314,6 +336,40 @@ class ClassifierStore(VersionedStore):
 
     def __init__(self, home: Path, encoders: EncoderRegistry):
         super().__init__(home, NanoClassifier.load, NanoClassifier.load_info, encoders)
+
+    def folder(self, name: str) -> Path:
+        """A prebuilt name (``PREBUILT``) nobody here has trained answers from the machine's model
+        cache, where it is trained once from its shipped examples (on its first use)."""
+        if name in PREBUILT and not self._own(name).is_dir() and not (self.dir / name).is_dir():
+            return self._prebuilt(name)
+        return super().folder(name)
+
+    def names(self) -> list[str]:
+        """The caller's and the shared names, and the prebuilt ones once trained on this machine."""
+        return sorted(set(super().names()) | {n for n in PREBUILT if (self._prebuilt_dir(n) / "v1").is_dir()})
+
+    def _prebuilt_dir(self, name: str) -> Path:
+        """Named by the shipped examples' and the encoder's digest: a new release's examples train anew."""
+        return self.encoders.models_dir / "prebuilt" / f"classifier-{name}-{_digest(PREBUILT[name], DEFAULT_ENCODER)}"
+
+    def _prebuilt(self, name: str) -> Path:
+        import fcntl
+
+        folder = self._prebuilt_dir(name)
+        if (folder / "v1").is_dir():
+            return folder
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be training it right now
+            if not (folder / "v1").is_dir():
+                examples = prebuilt_examples(name)
+                clf = NanoClassifier.train(name, examples, self.encoders.get(DEFAULT_ENCODER),
+                                           base_examples=len(examples), encoder_name=DEFAULT_ENCODER,
+                                           vector_layers=KINDS[DEFAULT_ENCODER].reading)
+                clf.info.prebuilt = True
+                folder.mkdir(exist_ok=True)
+                clf.save(folder / "v1")
+        return folder
 
     def plan(self, name: str, examples: list[dict[str, Any]], encoder: str | None = None,
              tune: Any = None) -> tuple[str, TuneSettings | None]:
