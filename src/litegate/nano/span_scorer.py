@@ -472,9 +472,12 @@ class SpanStage:
         return {n: (chosen[n][0], float(p[k] if found[k] else 1.0 - p[k])) for k, n in enumerate(names)}
 
 
+Items = list[tuple[int, SpanDoc, list[Candidate]]]  # per held-out example: its index, its SpanDoc, its candidates
+
+
 def stage_rows(train_docs: list[SpanDoc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
                held_out: list[tuple[list[int], list[int], list[SpanDoc], dict[str, int], np.ndarray]],
-               features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[int, SpanDoc, list[Candidate]]]] | None:
+               features: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, Items] | None:
     """The (span, field) pairs of the held-out examples of each fold, read against the field
     statistics of that fold's own training examples: features, labels, fold, and per example its
     candidates. None when no example has a candidate."""
