@@ -44,10 +44,14 @@ def few(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_it_is_trained_once_per_model_folder_on_first_use(tmp_path: Path) -> None:
     models = tmp_path / "models"
     store = ClassifierStore(tmp_path / "home-a", EncoderRegistry(models, factory=FakeEncoder))
-    assert store.names() == []  # listed once trained
+    assert store.names() == []  # no name to answer with until trained; listed as it will be
+    [listed] = store.list()
+    assert (listed.name, listed.version, listed.prebuilt) == ("document_type", 0, True)
+    assert listed.labels == ["contract", "invoice", "receipt"] and not (models / "prebuilt").exists()
     clf = store.get("document_type")
     assert clf.info.prebuilt and clf.info.labels == ["contract", "invoice", "receipt"] and clf.info.version == 1
     assert store.names() == ["document_type"] and store.versions("document_type") == [1]
+    assert [(i.name, i.version) for i in store.list()] == [("document_type", 1)]
     folder = store.folder("document_type")
     assert folder.parent == models / "prebuilt" and not (tmp_path / "home-a" / "classifiers").exists()
     saved = (folder / "v1" / "model.pkl").stat().st_mtime_ns

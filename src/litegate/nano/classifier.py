@@ -319,6 +319,13 @@ def _digest(path: Path, encoder: str) -> str:
     return hashlib.sha256(path.read_bytes() + encoder.encode()).hexdigest()[:12]
 
 
+def _untrained(name: str) -> ClassifierInfo:
+    examples = prebuilt_examples(name)
+    return ClassifierInfo(name=name, version=0, labels=sorted({ex["label"] for ex in examples}), examples=len(examples),
+                          encoder=DEFAULT_ENCODER, temperature=1.0, cv_accuracy=None, trained_at="",
+                          train_seconds=0.0, base_examples=len(examples), prebuilt=True)
+
+
 def prebuilt_examples(name: str) -> list[dict[str, Any]]:
     import gzip
 
@@ -347,6 +354,13 @@ class ClassifierStore(VersionedStore):
     def names(self) -> list[str]:
         """The caller's and the shared names, and the prebuilt ones once trained on this machine."""
         return sorted(set(super().names()) | {n for n in PREBUILT if (self._prebuilt_dir(n) / "v1").is_dir()})
+
+    def list(self) -> list[Any]:
+        """Every classifier the caller sees, and each prebuilt one not trained on this machine yet
+        as it will be (version 0 until its first use trains it)."""
+        infos = super().list()
+        listed = {info.name for info in infos}
+        return sorted(infos + [_untrained(n) for n in PREBUILT if n not in listed], key=lambda info: info.name)
 
     def _prebuilt_dir(self, name: str) -> Path:
         """Named by the shipped examples' and the encoder's digest: a new release's examples train anew."""
