@@ -355,13 +355,6 @@ class ClassifierStore(VersionedStore):
         """The caller's and the shared names, and the prebuilt ones once trained on this machine."""
         return sorted(set(super().names()) | {n for n in PREBUILT if (self._prebuilt_dir(n) / "v1").is_dir()})
 
-    def list(self) -> list[Any]:
-        """Every classifier the caller sees, and each prebuilt one not trained on this machine yet
-        as it will be (version 0 until its first use trains it)."""
-        infos = super().list()
-        listed = {info.name for info in infos}
-        return sorted(infos + [_untrained(n) for n in PREBUILT if n not in listed], key=lambda info: info.name)
-
     def _prebuilt_dir(self, name: str) -> Path:
         """Named by the shipped examples' and the encoder's digest: a new release's examples train anew."""
         return self.encoders.models_dir / "prebuilt" / f"classifier-{name}-{_digest(PREBUILT[name], DEFAULT_ENCODER)}"
@@ -429,3 +422,11 @@ class ClassifierStore(VersionedStore):
                                    vector_layers=reading)
         self.put(name, version, clf)
         return clf.info
+
+    # last in the class: a method named list would shadow the builtin in the annotations after it
+    def list(self) -> list[Any]:
+        """Every classifier the caller sees, and each prebuilt one not trained on this machine yet
+        as it will be (version 0 until its first use trains it)."""
+        infos = super().list()
+        listed = {info.name for info in infos}
+        return sorted(infos + [_untrained(n) for n in PREBUILT if n not in listed], key=lambda info: info.name)
