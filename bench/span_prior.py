@@ -100,9 +100,11 @@ def episode(train: list[dict[str, Any]], score: list[dict[str, Any]], descriptio
 
 
 def cached(path: Path, make: Any) -> Any:
+    """``make()``'s value, kept in ``path`` (the episode's CRFs are trained once); logged when made."""
     if path.is_file():
         with open(path, "rb") as f:
             return pickle.load(f)
+    log(f"making {path.stem}")
     value = make()
     tmp = path.with_suffix(".tmp")
     with open(tmp, "wb") as f:
@@ -136,12 +138,13 @@ class Prior:
         return 1.0 / (1.0 + np.exp(-self.logit(x)))
 
 
-def _pooled(x: np.ndarray, y: np.ndarray, pool: tuple[np.ndarray, np.ndarray]) -> Any:
-    """The stage's scorer fitted on the draw's pairs and the sources' pairs at ``POOL_WEIGHT``."""
+def _pooled(x: np.ndarray, y: np.ndarray, pool: tuple[np.ndarray, np.ndarray, float]) -> Any:
+    """The stage's scorer fitted on the draw's pairs and the sources' pairs (``pool``: their
+    features, labels, and how much one counts against one of the draw's own)."""
     from threadpoolctl import threadpool_limits
 
     xx, yy = np.vstack([x, pool[0]]), np.concatenate([y, pool[1]])
-    w = np.concatenate([np.ones(len(y)), np.full(len(pool[1]), POOL_WEIGHT)])
+    w = np.concatenate([np.ones(len(y)), np.full(len(pool[1]), pool[2])])
     mean, scale = x.mean(0), np.maximum(x.std(0), 1e-6)
     model = ss._model()
     with threadpool_limits(1, user_api="openmp"):
@@ -152,7 +155,7 @@ def _pooled(x: np.ndarray, y: np.ndarray, pool: tuple[np.ndarray, np.ndarray]) -
 
 
 def slot_f1(ep: dict[str, Any], variant: str, prior: Prior | None, threshold: float,
-            pool: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
+            pool: tuple[np.ndarray, np.ndarray, float] | None = None) -> dict[str, Any]:
     fields = ep["fields"]
     names = list(fields)
     made = rows(ep)
@@ -204,7 +207,7 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=100)
     ap.add_argument("--c", type=float, default=0.3, help="the prior's logistic C")
     ap.add_argument("--variants", default=",".join(VARIANTS))
-    ap.add_argument("--pool-weight", type=float, default=0.2)
+    ap.add_argument("--pool-weight", type=float, default=POOL_WEIGHT)
     ap.add_argument("--threshold", type=float, default=ss.THRESHOLD)
     ap.add_argument("--nlupp-dev", default="0,1,2,3,4,10,11,12", help="dev draws: training folds")
     ap.add_argument("--nlupp-test", action="store_true", help="also the test draws (folds 15-19; once, at the end)")
@@ -212,7 +215,6 @@ def main() -> None:
     ap.add_argument("--write", type=Path, default=None, help="write the prior fitted on every source episode here")
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
-    globals()["POOL_WEIGHT"] = args.pool_weight
     out: dict[str, Any] = {"bench": "span_prior", "loadavg_start": [round(x, 2) for x in os.getloadavg()],
                            "features": ss.FEATURES, "c": args.c, "threshold": args.threshold}
     with tempfile.TemporaryDirectory() as tmp:
@@ -224,32 +226,29 @@ def main() -> None:
             for k in range(args.episodes):
                 key = f"src-{domain.replace('/', '-')}-{k}"
                 train = random.Random(k).sample(pool, args.train)
-                sources.append(cached(args.cache / f"{key}.pkl", lambda t=train, d=key: (log(f"episode {d}"), episode(
-                    t, [], {}, encoder))[1]))
+                sources.append(cached(args.cache / f"{key}.pkl", lambda t=train: episode(t, [], {}, encoder)))
         checks: dict[str, dict[str, Any]] = {}
         descriptions = nlupp_fields()
         dev_folds = [int(f) for f in args.nlupp_dev.split(",") if f]
         for k in dev_folds:
-            checks[f"nlupp-dev-{k}"] = cached(args.cache / f"nlupp-dev-{k}.pkl", lambda k=k: (log(f"draw {k}"), episode(
-                nlupp_banking([k])[:args.train], nlupp_banking(range(5, 10)), descriptions, encoder))[1])
+            checks[f"nlupp-dev-{k}"] = cached(args.cache / f"nlupp-dev-{k}.pkl", lambda k=k: episode(
+                nlupp_banking([k])[:args.train], nlupp_banking(range(5, 10)), descriptions, encoder))
         if args.nlupp_test:
             for k in (15, 16, 17):
                 others = [f for f in range(15, 20) if f != k]
-                checks[f"nlupp-test-{k}"] = cached(args.cache / f"nlupp-test-{k}.pkl", lambda k=k, o=others: (
-                    log(f"test draw {k}"), episode(nlupp_banking([k])[:args.train], nlupp_banking(o), descriptions,
-                                                   encoder))[1])
+                checks[f"nlupp-test-{k}"] = cached(args.cache / f"nlupp-test-{k}.pkl", lambda k=k, o=others: episode(
+                    nlupp_banking([k])[:args.train], nlupp_banking(o), descriptions, encoder))
         if args.xsid:
             rng = random.Random(0)
             valid, test = read_xsid_slots(args.xsid / "en.valid.conll"), read_xsid_slots(args.xsid / "en.test.conll")
             train = rng.sample(valid, args.train)
-            checks["xsid-en"] = cached(args.cache / "xsid-en.pkl", lambda: (log("xsid"), episode(
-                train, test, {}, encoder))[1])
+            checks["xsid-en"] = cached(args.cache / "xsid-en.pkl", lambda: episode(train, test, {}, encoder))
         rt.close()
     made = [rows(ep) for ep in sources]
     xs = [m[0] for m in made if m is not None]
     ys = [m[1] for m in made if m is not None]
     prior = Prior.fit(np.vstack(xs), np.concatenate(ys), args.c) if xs else None
-    pool = (np.vstack(xs), np.concatenate(ys)) if xs else None
+    pool = (np.vstack(xs), np.concatenate(ys), args.pool_weight) if xs else None
     out["source_pairs"] = int(sum(len(y) for y in ys))
     out["source_positives"] = int(sum(y.sum() for y in ys))
     if args.write and prior is not None:
