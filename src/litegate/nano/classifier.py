@@ -319,17 +319,28 @@ def _digest(path: Path, encoder: str) -> str:
     return hashlib.sha256(path.read_bytes() + encoder.encode()).hexdigest()[:12]
 
 
+@functools.cache
+def _shipped(path: Path) -> tuple[list[str], int]:
+    """The labels and the number of a prebuilt classifier's shipped examples (read once: listings ask often)."""
+    examples = _read_examples(path)
+    return sorted({ex["label"] for ex in examples}), len(examples)
+
+
 def _untrained(name: str) -> ClassifierInfo:
-    examples = prebuilt_examples(name)
-    return ClassifierInfo(name=name, version=0, labels=sorted({ex["label"] for ex in examples}), examples=len(examples),
-                          encoder=DEFAULT_ENCODER, temperature=1.0, cv_accuracy=None, trained_at="",
-                          train_seconds=0.0, base_examples=len(examples), prebuilt=True)
+    labels, count = _shipped(PREBUILT[name])
+    return ClassifierInfo(name=name, version=0, labels=list(labels), examples=count, encoder=DEFAULT_ENCODER,
+                          temperature=1.0, cv_accuracy=None, trained_at="", train_seconds=0.0, base_examples=count,
+                          prebuilt=True)
 
 
 def prebuilt_examples(name: str) -> list[dict[str, Any]]:
+    return _read_examples(PREBUILT[name])
+
+
+def _read_examples(path: Path) -> list[dict[str, Any]]:
     import gzip
 
-    with gzip.open(PREBUILT[name], "rt", encoding="utf-8") as f:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
