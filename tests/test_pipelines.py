@@ -142,10 +142,14 @@ def test_the_intake_example_over_http(intake_server: tuple[str, Path], receiver:
         assert rsteps["doc_type"]["output"]["label"] == "receipt"
         assert rsteps["extract_invoice"]["status"] == "skipped" and rsteps["extract_receipt"]["tier"] == "nano"
         assert rsteps["extract_receipt"]["output"]["data"]["total"] == "8.50"
+        rsure = rsteps["doc_type"]["output"]["confidence"] >= 0.7
+        assert (rsteps["summary"]["status"] == "skipped") == rsure
         listed = http.get("/v1/pipelines/intake/runs").json()["data"]
         assert {x["id"] for x in listed} == {run["id"], contract["id"], rr["id"]}
         stats = http.get("/v1/pipelines/intake/stats").json()
         assert stats["share_by_tier"]["nano"] == 1.0 and set(stats["share_by_tier"]) == {"nano", "lite"}
+        summarised = 1 + (not sure) + (not rsure)  # the contract, and an invoice or receipt of unsure type
+        assert stats["steps"]["summary"]["ran"] == summarised and stats["steps"]["summary"]["skipped"] == 3 - summarised
         page = http.get("/dashboard/pipelines")
         assert page.status_code == 200 and "intake" in page.text and "Share of runs reaching each tier" in page.text
         if CHROMIUM:  # what a person sees: the cost-per-step bars and the tier-share bars, drawn
