@@ -229,6 +229,15 @@ class Reader:
         self.head_w = t(np.random.default_rng(0).normal(0, 0.02, (encoder.dim, 2)), True)
         self.head_b = t(np.zeros(2), True)
 
+    def load(self, layers: list[tuple[np.ndarray, ...]], head_w: np.ndarray, head_b: np.ndarray) -> None:
+        """Start from a reader made before (its layers and head)."""
+        with self.torch.no_grad():
+            for mine, theirs in zip(self.layers, layers):
+                for p, w in zip(mine, theirs):
+                    p.copy_(self.torch.from_numpy(np.array(w, np.float32)))
+            self.head_w.copy_(self.torch.from_numpy(np.array(head_w, np.float32)))
+            self.head_b.copy_(self.torch.from_numpy(np.array(head_b, np.float32)))
+
     def parameters(self) -> list[Any]:
         return [p for layer in self.layers[self.frozen:] for p in layer] + [self.head_w, self.head_b]
 
@@ -523,6 +532,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--train-on-calib", action="store_true",
                     help="also train on the calibration article (its threshold is then in-sample)")
     ap.add_argument("--save", type=Path, help="write the tuned layers and head here (.npz)")
+    ap.add_argument("--init", type=Path,
+                    help="start from this reader (saved by --save, or as the package ships it) instead of the "
+                         "encoder with a new head: more training on a reader already made")
     ap.add_argument("--peer", type=Path,
                     help="a reader saved by --save (all layers) scored on the same questions in the same run")
     return ap.parse_args()
@@ -631,6 +643,8 @@ def main() -> None:
     windows = Windows(encoder, args.max_tokens, args.stride)
     rows = training_rows(train_items, windows)
     reader = Reader(torch, encoder, args.tuned_layers)
+    if args.init:
+        reader.load(*load_weights(args.init, encoder.layers))
 
     def torch_logits(ids: list[int]) -> tuple[np.ndarray, np.ndarray]:
         with torch.no_grad():

@@ -39,6 +39,9 @@ def test_the_span_answering_the_question_is_read_from_the_passage_that_holds_it(
     assert reading.best.passage == 1 and "Gustave Eiffel" in reading.best.text
     assert TOWER[reading.best.start:reading.best.end] == reading.best.text  # verbatim, with its characters
     assert [s.passage for s in reading.spans] == [0, 1, 2] and reading.margin < 0
+    # each span's probability within its window: the answering one likely, the others less so
+    others = [s.log_p for s in reading.spans if s is not reading.best]
+    assert -2.0 < reading.best.log_p < 0 and max(others) < reading.best.log_p
     reading = reader.read("What status code does a key over its daily budget get?", [RETENTION, TOWER, KEYS])
     assert reading.best.passage == 2 and "429" in reading.best.text
 

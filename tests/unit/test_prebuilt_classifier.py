@@ -72,3 +72,16 @@ def test_a_keys_own_classifier_of_that_name_comes_first(tmp_path: Path) -> None:
         assert store.get("document_type").info.prebuilt  # the other key still has the prebuilt one
     with pytest.raises(ClassifierNotFound):
         store.get("no_such_classifier")
+
+
+@pytest.mark.usefixtures("few")
+def test_a_model_folder_that_cannot_take_a_write_is_a_clear_507_before_any_training(tmp_path: Path) -> None:
+    from litegate.errors import StorageError
+
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the model folder should be")
+    store = ClassifierStore(tmp_path / "home", EncoderRegistry(blocker / "models", factory=FakeEncoder))
+    with pytest.raises(StorageError, match="LITEGATE_MODELS_DIR") as caught:
+        store.get("document_type")
+    assert caught.value.status_code == 507 and "document_type" in str(caught.value)
+    assert [(i.name, i.version) for i in store.list()] == [("document_type", 0)]  # still listed, untrained

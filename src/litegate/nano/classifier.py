@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from litegate.errors import ClassifierNotFound, InvalidRequest
+from litegate.errors import ClassifierNotFound, InvalidRequest, StorageError
 from litegate.nano.encoders import DEFAULT as DEFAULT_ENCODER
 from litegate.nano.encoders import KINDS, Encoder, EncoderRegistry, MemoEncoder, features
 from litegate.nano.tuned import TunedLayers, frozen_states
@@ -376,8 +376,14 @@ class ClassifierStore(VersionedStore):
         folder = self._prebuilt_dir(name)
         if (folder / "v1").is_dir():
             return folder
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        with open(folder.parent / f".{folder.name}.lock", "w") as lock:
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(folder.parent / f".{folder.name}.lock", "w")
+        except OSError as e:  # checked before the training, which would be lost
+            raise StorageError(f"the prebuilt classifier {name!r} is trained once into {folder.parent}, which "
+                               f"cannot take a write ({e.strerror or e}); make it writable or point "
+                               "LITEGATE_MODELS_DIR at a folder that is") from None
+        with lock:
             fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be training it right now
             if not (folder / "v1").is_dir():
                 examples = prebuilt_examples(name)

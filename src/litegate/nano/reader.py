@@ -47,6 +47,7 @@ class Span:
     text: str
     score: float  # start + end logits
     null: float  # the passage's no-answer score (the lowest over its windows)
+    log_p: float = float("-inf")  # the span's log-probability within its window (start and end softmaxes)
 
 
 @dataclass
@@ -184,6 +185,9 @@ class Reader:
                 best[p] = seen or Span(p, 0, 0, "", float("-inf"), null)
                 best[p].null = min(best[p].null, null)
                 continue
+            # the softmaxes run over the window's passage pieces and [CLS] (no answer)
+            norm = float(np.logaddexp.reduce(np.append(start[first:last], start[0]))
+                         + np.logaddexp.reduce(np.append(end[first:last], end[0])))
             pair = start[first:last, None] + end[None, first:last]
             i, j = np.indices(pair.shape)
             pair = np.where((j >= i) & (j < i + MAX_ANSWER), pair, -np.inf)
@@ -191,7 +195,8 @@ class Reader:
             score = float(pair[a, b])
             lo, hi = offsets[first + a][0], offsets[first + b][1]
             if seen is None or score > seen.score:
-                best[p] = Span(p, lo, hi, passages[p][lo:hi], score, min(null, seen.null) if seen else null)
+                best[p] = Span(p, lo, hi, passages[p][lo:hi], score, min(null, seen.null) if seen else null,
+                               score - norm)
             else:
                 seen.null = min(seen.null, null)
         spans = [best[p] for p in range(len(passages))]
