@@ -197,13 +197,42 @@ class Windows:
             start += self.stride
 
 
-def training_rows(items: list[dict[str, Any]], windows: Windows) -> list[tuple[list[int], int, int]]:
+def attach_distractors(article: dict[str, Any], items: list[dict[str, Any]], k: int) -> None:
+    """Each answerable item's ``k`` other paragraphs of its article most like its question
+    (TF-IDF cosine) that hold none of its answers: what retrieval puts beside the right one."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    paragraphs = [p["context"] for p in article["paragraphs"]]
+    if len(paragraphs) < 2 or not items:
+        return
+    vectorizer = TfidfVectorizer(stop_words="english").fit(paragraphs)
+    likeness = (vectorizer.transform([it["question"] for it in items]) @ vectorizer.transform(paragraphs).T).toarray()
+    for item, row in zip(items, likeness):
+        if not item["answers"]:
+            continue
+        picked: list[str] = []
+        for j in np.argsort(-row, kind="stable"):
+            other = paragraphs[int(j)]
+            if other != item["context"] and not any(a.lower() in other.lower() for a, _ in item["answers"]):
+                picked.append(other)
+                if len(picked) == k:
+                    break
+        item["distractors"] = picked
+
+
+def training_rows(items: list[dict[str, Any]], windows: Windows
+                  ) -> tuple[list[tuple[list[int], int, int]], list[list[int]]]:
     """(ids, start, end) per item: the first window holding its first answer, or the first
-    window with (0, 0) for no answer."""
-    rows = []
+    window with (0, 0) for no answer; and the units the loss normalizes over: the item's row
+    alone, or (with distractors) its row first and then its distractors' first windows, whose
+    spans and no-answer positions compete with its answer in one softmax (shared
+    normalization, Clark and Gardner 2018), so scores of separately read passages compare."""
+    rows: list[tuple[list[int], int, int]] = []
+    units = []
     for item in items:
         wins = windows(item["question"], item["context"])
         if not item["answers"]:
+            units.append([len(rows)])
             rows.append((wins[0]["ids"], 0, 0))
             continue
         text, char = item["answers"][0]
@@ -211,9 +240,14 @@ def training_rows(items: list[dict[str, Any]], windows: Windows) -> list[tuple[l
         for w in wins:
             pieces = [i for i, o in enumerate(w["offsets"]) if o is not None and o[1] > lo and o[0] < hi]
             if pieces and w["offsets"][pieces[0]][0] <= lo and w["offsets"][pieces[-1]][1] >= hi:
+                unit = [len(rows)]
                 rows.append((w["ids"], pieces[0], pieces[-1]))
+                for other in item.get("distractors", ()):
+                    unit.append(len(rows))
+                    rows.append((windows(item["question"], other)[0]["ids"], 0, 0))
+                units.append(unit)
                 break
-    return rows
+    return rows, units
 
 
 class Reader:
@@ -281,19 +315,22 @@ class Reader:
         return layers, self.head_w.detach().numpy().copy(), self.head_b.detach().numpy().copy()
 
 
-def plan_batches(rows: list[tuple[list[int], int, int]], args: argparse.Namespace) -> list[list[int]]:
-    """``args.examples`` row indices (passes over the rows in random order) in batches of
-    similar lengths (less padding), the batches in random order."""
+def plan_batches(rows: list[tuple[list[int], int, int]], units: list[list[int]], args: argparse.Namespace
+                 ) -> list[list[int]]:
+    """``args.examples`` unit indices (passes over the units in random order) in batches of
+    similar lengths (less padding), the batches in random order; a batch holds ``args.batch``
+    units, or as many units of ``args.shared`` rows as make about ``args.batch`` rows."""
     rng = np.random.default_rng(args.seed)
-    order = list(rng.permutation(len(rows)))
+    order = list(rng.permutation(len(units)))
     while len(order) < args.examples:
-        order += list(rng.permutation(len(rows)))
+        order += list(rng.permutation(len(units)))
     order = order[:args.examples]
-    chunks = [order[i:i + args.batch * 8] for i in range(0, len(order), args.batch * 8)]
+    per = max(1, args.batch // max(1, args.shared))
+    chunks = [order[i:i + per * 8] for i in range(0, len(order), per * 8)]
     batches = []
     for chunk in chunks:
-        chunk = sorted(chunk, key=lambda i: len(rows[i][0]))
-        batches += [chunk[i:i + args.batch] for i in range(0, len(chunk), args.batch)]
+        chunk = sorted(chunk, key=lambda i: len(rows[units[i][0]][0]))
+        batches += [chunk[i:i + per] for i in range(0, len(chunk), per)]
     return [batches[i] for i in rng.permutation(len(batches))]
 
 
@@ -324,20 +361,38 @@ def frozen_cache(encoder: MiniLMEncoder, frozen: int, rows: list[tuple[list[int]
                    "rows_per_s": round(len(cache) / seconds, 1), "megabytes_float16": round(size / 1e6)}
 
 
-def train(torch: Any, reader: Reader, rows: list[tuple[list[int], int, int]], args: argparse.Namespace,
-          encoder: MiniLMEncoder) -> dict[str, Any]:
+def unit_loss(torch: Any, start_logits: Any, end_logits: Any, pad: Any, sizes: list[int],
+              targets: list[tuple[int, int]]) -> Any:
+    """Cross-entropy of each unit's answer over all its rows' positions at once (a unit of one
+    row: over that row's), averaged over the units. The answer's row comes first in its unit."""
+    f = torch.nn.functional
+    s, e = start_logits + pad, end_logits + pad
+    if all(k == 1 for k in sizes):
+        y_start, y_end = torch.tensor([t[0] for t in targets]), torch.tensor([t[1] for t in targets])
+        return (f.cross_entropy(s, y_start) + f.cross_entropy(e, y_end)) / 2
+    losses, at = [], 0
+    for k, (a, b) in zip(sizes, targets):
+        losses.append((f.cross_entropy(s[at:at + k].reshape(1, -1), torch.tensor([a]))
+                       + f.cross_entropy(e[at:at + k].reshape(1, -1), torch.tensor([b]))) / 2)
+        at += k
+    return torch.stack(losses).mean()
+
+
+def train(torch: Any, reader: Reader, rows: list[tuple[list[int], int, int]], units: list[list[int]],
+          args: argparse.Namespace, encoder: MiniLMEncoder) -> dict[str, Any]:
     optimizer = torch.optim.AdamW(reader.parameters(), lr=args.lr, weight_decay=0.01)
-    planned = max(1, args.examples // args.batch)
+    unit_batches = plan_batches(rows, units, args)
+    planned = max(1, len(unit_batches))
     warmup = max(1, planned // 20)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.05, (planned - s) / max(1, planned - warmup))))
-    batches = plan_batches(rows, args)
+    batches = [[i for u in b for i in units[u]] for b in unit_batches]
     cached = reader.frozen > 0 and not args.no_cache
     report: dict[str, Any] = {}
     if cached:
         cache, report["frozen_cache"] = frozen_cache(encoder, reader.frozen, rows, {i for b in batches for i in b})
-    started, seen, losses = time.perf_counter(), 0, []
-    for step, batch in enumerate(batches):
+    started, seen, questions, losses = time.perf_counter(), 0, 0, []
+    for step, (batch, unit_batch) in enumerate(zip(batches, unit_batches)):
         if time.perf_counter() - started > args.minutes * 60:
             break
         t = max(len(rows[i][0]) for i in batch)
@@ -355,21 +410,21 @@ def train(torch: Any, reader: Reader, rows: list[tuple[list[int], int, int]], ar
                 ids[r, :len(rows[i][0])] = rows[i][0]
             start_logits, end_logits = reader(torch.from_numpy(ids), torch.from_numpy(mask))
         pad = torch.from_numpy((1.0 - mask) * -1e4)
-        y_start = torch.tensor([rows[i][1] for i in batch])
-        y_end = torch.tensor([rows[i][2] for i in batch])
-        f = torch.nn.functional
-        loss = (f.cross_entropy(start_logits + pad, y_start) + f.cross_entropy(end_logits + pad, y_end)) / 2
+        loss = unit_loss(torch, start_logits, end_logits, pad, [len(units[u]) for u in unit_batch],
+                         [rows[units[u][0]][1:] for u in unit_batch])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
         schedule.step()
         seen += len(batch)
+        questions += len(unit_batch)
         losses.append(float(loss.detach()))
         if step % 20 == 0:
             print(f"step {step}/{len(batches)} examples {seen} loss {np.mean(losses[-20:]):.3f} "
                   f"{seen / (time.perf_counter() - started):.2f} ex/s", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - started
-    return {**report, "examples_seen": seen, "steps": len(losses), "seconds": round(seconds, 1),
+    return {**report, "examples_seen": seen, "units_seen": questions, "steps": len(losses),
+            "seconds": round(seconds, 1),
             "examples_per_s": round(seen / seconds, 2), "loss_first_20": round(float(np.mean(losses[:20])), 3),
             "loss_last_20": round(float(np.mean(losses[-20:])), 3)}
 
@@ -526,6 +581,9 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--stride", type=int, default=128)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--shared", type=int, default=1,
+                    help="with K > 1, each answerable question is trained with its K-1 most similar other paragraphs "
+                         "of its article in one softmax (shared normalization); --examples then counts questions")
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--numpy-limit", type=int, default=60, help="eval questions also run on the NumPy path")
@@ -568,7 +626,12 @@ def split(args: argparse.Namespace, rng: np.random.Generator
     train_articles = [a for articles in sources for a in articles
                       if a["title"] not in (args.eval_article, args.calib_article)
                       or (args.train_on_calib and a["title"] == args.calib_article)]
-    train_items = [it for a in train_articles for it in items_of(a)]
+    train_items = []
+    for a in train_articles:
+        items = items_of(a)
+        if args.shared > 1:
+            attach_distractors(a, items, args.shared - 1)
+        train_items += items
     easy = [it for a in train_articles for it in synthetic_negatives(a, rng, args.negatives)]
     removed, swapped = hard_negatives(train_items, rng, args.removed_negatives, args.swapped_negatives)
     counts = {"train_articles": len(train_articles), "train_questions": len(train_items),
@@ -641,7 +704,7 @@ def main() -> None:
     train_items, calib_items, eval_items, counts = split(args, rng)
     encoder = MiniLMEncoder(runtime="numpy")
     windows = Windows(encoder, args.max_tokens, args.stride)
-    rows = training_rows(train_items, windows)
+    rows, units = training_rows(train_items, windows)
     reader = Reader(torch, encoder, args.tuned_layers)
     if args.init:
         reader.load(*load_weights(args.init, encoder.layers))
@@ -652,13 +715,13 @@ def main() -> None:
         return s[0].numpy(), e[0].numpy()
 
     report: dict[str, Any] = {
-        "data": {"source": [p.name for p in args.source], **counts, "train_rows": len(rows),
-                 "train_no_answer_rows": sum(1 for r in rows if r[1] == 0),
+        "data": {"source": [p.name for p in args.source], **counts, "train_rows": len(rows), "train_units": len(units),
+                 "train_no_answer_units": sum(1 for u in units if rows[u[0]][1] == 0),
                  "calib_article": args.calib_article, "eval_article": args.eval_article},
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items() if k != "source"}}
     base_out, _ = run_eval(eval_items[:60], windows, torch_logits)
     report["untrained_eval_first_60"] = score(eval_items[:60], base_out, 0.0)
-    report["training"] = train(torch, reader, rows, args, encoder)
+    report["training"] = train(torch, reader, rows, units, args, encoder)
     calib_out, _ = run_eval(calib_items, windows, torch_logits)
     threshold = threshold_for(np.array([o["margin"] for o in calib_out]),
                               np.array([not it["answers"] for it in calib_items]))
