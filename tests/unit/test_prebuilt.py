@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from pydantic import ValidationError
 
 from litegate.documents import Document, Segment, prebuilt, preprocess
 from litegate.documents.prebuilt import layout
@@ -154,6 +155,13 @@ def test_the_extract_task_runs_a_prebuilt_extractor_and_checks_its_fields() -> N
     with pytest.raises(InvalidRequest, match="types.when"):
         extract_nano(TaskContext(), _Tier(), ExtractRequest(text=RECEIPT_EN, extractor="receipt",
                                                            types={"when": "moment"}))
+    # the fields by name alone, as a list: the extractor's own descriptions
+    named = extract_nano(TaskContext(), _Tier(), ExtractRequest(text=RECEIPT_EN, extractor="receipt",
+                                                               fields=["total", "date"]))
+    assert named.result["data"] == out.result["data"]
+    for bad, message in ((["total", "total"], "names a field twice"), (["total", 3], "field names")):
+        with pytest.raises(ValidationError, match=message):
+            ExtractRequest(text=RECEIPT_EN, extractor="receipt", fields=bad)
 
 
 def test_typed_fields_are_normalized_and_an_untyped_value_is_dropped() -> None:

@@ -32,7 +32,7 @@ import math
 import re
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from litegate.chat.structured import MAX_COUNT, compile_schema
 from litegate.errors import InvalidRequest
@@ -54,7 +54,8 @@ VALUE_FLOOR = 0.1
 class ExtractRequest(TextRequest):
     cli = {"schema_": {"json_file": True}}
 
-    fields: dict[str, str] | None = Field(default=None, description="{field: description}; values come from the text")
+    fields: dict[str, str] | None = Field(default=None, description="{field: description}, or a list of names "
+                                          "(a named extractor's own descriptions); values come from the text")
     schema_: dict[str, Any] | None = Field(default=None, alias="schema", description="an object JSON Schema")
     examples: list[Example] | None = Field(default=None, description="examples with 'text' and 'output'")
     extractor: str | None = Field(default=None, description="a trained nano extractor (also teaches LLM tiers), "
@@ -66,6 +67,19 @@ class ExtractRequest(TextRequest):
                                        description="a prebuilt extractor on an LLM tier: the fields whose confidence "
                                        "is below this are chosen by the LLM among their candidates (default: none, "
                                        "the extractor's own answers)")
+
+
+    @field_validator("fields", mode="before")
+    @classmethod
+    def _names(cls, value: Any) -> Any:
+        """A list of names: the fields without descriptions (a named extractor has its own)."""
+        if not isinstance(value, list):
+            return value
+        if not all(isinstance(n, str) for n in value):
+            raise ValueError("'fields' as a list holds field names (strings)")
+        if len(set(value)) != len(value):
+            raise ValueError("'fields' names a field twice")
+        return {n: "" for n in value}
 
 
 class Grammar:
