@@ -160,6 +160,114 @@ class Swaps:
         return None
 
 
+# a passive or progressive verb after its auxiliary: "were killed", "was born", "is being"
+PARTICIPLE = re.compile(r"\b(is|are|was|were|been|be)\s+(?!between\b|often\b|even\b|when\b|then\b|seven\b|eleven\b)"
+                        r"([a-z]+(?:ed|en|ing|wn|ught))\b")
+FUNCTION_WORDS = frozenset("a an the in on at of for by to from with as it this that these those his her its their "
+                           "he she they we i you".split())
+ANTONYMS = dict(pair for a, b in (
+    ("first", "last"), ("largest", "smallest"), ("biggest", "smallest"), ("most", "least"), ("highest", "lowest"),
+    ("before", "after"), ("earliest", "latest"), ("early", "late"), ("increase", "decrease"),
+    ("increased", "decreased"), ("win", "lose"), ("won", "lost"), ("north", "south"), ("east", "west"),
+    ("northern", "southern"), ("eastern", "western"), ("began", "ended"), ("start", "end"), ("started", "ended"),
+    ("older", "younger"), ("oldest", "youngest"), ("longest", "shortest"), ("best", "worst"), ("more", "fewer"),
+    ("positive", "negative"), ("upper", "lower"), ("inside", "outside"), ("open", "closed"), ("rich", "poor"),
+    ("major", "minor"), ("public", "private"), ("internal", "external"), ("import", "export"),
+    ("imported", "exported"), ("successful", "unsuccessful"), ("allowed", "forbidden"), ("accepted", "rejected"),
+    ("supported", "opposed"), ("maximum", "minimum"), ("male", "female"), ("modern", "ancient"))
+    for pair in ((a, b), (b, a)) if pair[0] not in ("last", "end", "lower", "open"))  # verbs too
+
+
+class Rewrites:
+    """Questions rewritten the ways SQuAD 2.0's writers made unanswerable ones from a paragraph:
+    a name the paragraph holds swapped for another of its names (the relation is not stated
+    for that one), a name blended with a word of another ("Twilight Princess" -> "Radar
+    Princess"), a word turned into its antonym the paragraph does not use, or negated
+    ("What did X do?" -> "What did X not do?"). Cheap, noisy (a swap can land on a stated
+    relation), and written from the paragraph alone, with no data set's own questions."""
+
+    KINDS = ("name_swap", "name_blend", "antonym", "negation")
+
+    def __init__(self, rng: np.random.Generator):
+        self.rng = rng
+
+    def __call__(self, item: dict[str, Any]) -> dict[str, Any] | None:
+        question, context = item["question"], item["context"]
+        answers = [a.lower() for a, _ in item["answers"]]
+        for kind in self.rng.permutation(len(self.KINDS)):
+            made = getattr(self, self.KINDS[int(kind)])(question, context, answers)
+            if made and made != question:
+                return {"question": made, "context": context, "answers": [], "kind": self.KINDS[int(kind)]}
+        return None
+
+    def _names(self, question: str, context: str) -> tuple[list[re.Match[str]], list[str]]:
+        """The question's names the paragraph holds, and the paragraph's names: a capitalised
+        word that also occurs in lower case, or starts a sentence only, is no name."""
+        low = set(re.findall(r"\b[a-z][\w'-]*", context))
+        starts = {m.group(1) for m in re.finditer(r"(?:^|[.!?]\s+)([A-Z][\w'-]*)", context)}
+
+        def is_name(text: str) -> bool:
+            words = text.split()
+            if words[0].lower() in FUNCTION_WORDS or len(words[-1]) < 2:
+                return False
+            return len(words) > 1 or (text.lower() not in low and text not in starts and len(text) > 2)
+
+        asked = [m for m in NAME.finditer(question) if m.start() > 0 and m.group() in context and is_name(m.group())]
+        named = sorted({m.group() for m in NAME.finditer(context) if is_name(m.group())})
+        return asked, named
+
+    def name_swap(self, question: str, context: str, answers: list[str]) -> str | None:
+        asked, named = self._names(question, context)
+        if not asked:
+            return None
+        m = asked[int(self.rng.integers(len(asked)))]
+        pool = [n for n in named if n not in question and n.lower() not in answers
+                and not any(n.lower() in a or a in n.lower() for a in answers)]
+        if not pool:
+            return None
+        return question[:m.start()] + pool[int(self.rng.integers(len(pool)))] + question[m.end():]
+
+    def name_blend(self, question: str, context: str, answers: list[str]) -> str | None:
+        asked, named = self._names(question, context)
+        asked = [m for m in asked if len(m.group().split()) > 1]
+        words = sorted({w for n in named for w in n.split() if len(w) > 3})
+        if not asked or not words:
+            return None
+        m = asked[int(self.rng.integers(len(asked)))]
+        parts = m.group().split()
+        at = int(self.rng.integers(len(parts)))
+        new = " ".join(parts[:at] + [words[int(self.rng.integers(len(words)))]] + parts[at + 1:])
+        if new in context:
+            return None
+        return question[:m.start()] + new + question[m.end():]
+
+    def antonym(self, question: str, context: str, answers: list[str]) -> str | None:
+        low = context.lower()
+        spots = [m for m in re.finditer(r"\b[a-z]+\b", question) if m.group() in ANTONYMS
+                 and not re.search(rf"\b{ANTONYMS[m.group()]}\b", low)]
+        if not spots:
+            return None
+        m = spots[int(self.rng.integers(len(spots)))]
+        return question[:m.start()] + ANTONYMS[m.group()] + question[m.end():]
+
+    def negation(self, question: str, context: str, answers: list[str]) -> str | None:
+        m = PARTICIPLE.search(question)
+        if m is None or " not " in question or "n't" in question:
+            return None
+        return question[:m.end(1)] + " not" + question[m.end(1):]
+
+
+def rewritten(items: list[dict[str, Any]], rng: np.random.Generator, share: float) -> list[dict[str, Any]]:
+    """A ``share`` of the answerable questions rewritten to ask what their paragraph does not say
+    (``Rewrites``), as no-answer rows."""
+    rewrite = Rewrites(rng)
+    out = []
+    for item in items:
+        if item["answers"] and rng.random() < share and (neg := rewrite(item)):
+            out.append(neg)
+    return out
+
+
 def hard_negatives(items: list[dict[str, Any]], rng: np.random.Generator, removed: float, swapped: float
                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """No-answer rows close to the answerable ones: (answer sentence removed, anchor swapped)."""
@@ -576,6 +684,9 @@ def parse_args() -> argparse.Namespace:
                     help="share of questions also paired with another paragraph (no answer)")
     ap.add_argument("--removed-negatives", type=float, default=0.0,
                     help="share of answerable questions also given their paragraph less the answer's sentence")
+    ap.add_argument("--written-negatives", type=float, default=0.0,
+                    help="share of answerable questions also rewritten the ways written unanswerables are made "
+                         "(a name swapped or blended, an antonym, a negation)")
     ap.add_argument("--swapped-negatives", type=float, default=0.0,
                     help="share of answerable questions also asked with an anchor swapped for one the paragraph lacks")
     ap.add_argument("--max-tokens", type=int, default=256)
@@ -634,11 +745,13 @@ def split(args: argparse.Namespace, rng: np.random.Generator
         train_items += items
     easy = [it for a in train_articles for it in synthetic_negatives(a, rng, args.negatives)]
     removed, swapped = hard_negatives(train_items, rng, args.removed_negatives, args.swapped_negatives)
-    counts = {"train_articles": len(train_articles), "train_questions": len(train_items),
+    written = rewritten(train_items, np.random.default_rng(args.seed + 1000), args.written_negatives)
+    counts = {"no_answer_rewritten": dict(collections.Counter(it["kind"] for it in written)),
+              "train_articles": len(train_articles), "train_questions": len(train_items),
               "train_written_unanswerable": sum(1 for it in train_items if not it["answers"]),
               "no_answer_other_paragraph": len(easy), "no_answer_sentence_removed": len(removed),
               "no_answer_anchor_swapped": len(swapped)}
-    return train_items + easy + removed + swapped, calib_items, eval_items, counts
+    return train_items + easy + removed + swapped + written, calib_items, eval_items, counts
 
 
 def made_negatives_check(items: list[dict[str, Any]], outputs: list[dict[str, Any]], windows: Windows,
@@ -649,8 +762,9 @@ def made_negatives_check(items: list[dict[str, Any]], outputs: list[dict[str, An
     answerable = [(it, o) for it, o in zip(items, outputs) if it["answers"]]
     removed, swapped = hard_negatives([it for it, _ in answerable], np.random.default_rng(seed), 1.0, 1.0)
     base = np.array([o["margin"] for _, o in answerable])
+    written = rewritten([it for it, _ in answerable], np.random.default_rng(seed + 1000), 1.0)
     report = {}
-    for name, negs in (("sentence_removed", removed), ("anchor_swapped", swapped)):
+    for name, negs in (("sentence_removed", removed), ("anchor_swapped", swapped), ("rewritten", written)):
         margins = np.array([read(n, windows, logits_of)["margin"] for n in negs])
         both = np.concatenate([margins, base])
         report[name] = {"rows": len(negs), "no_answer_auc_against_the_answerable": round(
