@@ -175,16 +175,17 @@ ANTONYMS = dict(pair for a, b in (
     ("major", "minor"), ("public", "private"), ("internal", "external"), ("import", "export"),
     ("imported", "exported"), ("successful", "unsuccessful"), ("allowed", "forbidden"), ("accepted", "rejected"),
     ("supported", "opposed"), ("maximum", "minimum"), ("male", "female"), ("modern", "ancient"))
-    for pair in ((a, b), (b, a)) if pair[0] not in ("last", "end", "lower", "open"))  # verbs too
+    for pair in ((a, b), (b, a)) if pair[0] not in ("last", "end", "lower", "open"))  # these are verbs too
 
 
 class Rewrites:
     """Questions rewritten the ways SQuAD 2.0's writers made unanswerable ones from a paragraph:
     a name the paragraph holds swapped for another of its names (the relation is not stated
     for that one), a name blended with a word of another ("Twilight Princess" -> "Radar
-    Princess"), a word turned into its antonym the paragraph does not use, or negated
-    ("What did X do?" -> "What did X not do?"). Cheap, noisy (a swap can land on a stated
-    relation), and written from the paragraph alone, with no data set's own questions."""
+    Princess"), a word turned into its antonym the paragraph does not use, or a passive or
+    progressive verb negated ("How many were killed?" -> "How many were not killed?"). Cheap,
+    noisy (a swap can land on a stated relation), and written from the paragraph alone, with no
+    data set's own questions."""
 
     KINDS = ("name_swap", "name_blend", "antonym", "negation")
 

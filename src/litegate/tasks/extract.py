@@ -68,7 +68,6 @@ class ExtractRequest(TextRequest):
                                        "is below this are chosen by the LLM among their candidates (default: none, "
                                        "the extractor's own answers)")
 
-
     @field_validator("fields", mode="before")
     @classmethod
     def _names(cls, value: Any) -> Any:
