@@ -58,6 +58,8 @@ def test_task_command_errors_are_one_line(home: Path) -> None:
     assert r.exit_code == 1 and "needs at least 2 entries" in r.output
     r = CliRunner().invoke(app, ["rank", "--query", "q", "--candidates", str(home / "missing.txt")])
     assert r.exit_code == 1 and "cannot read" in r.output
+    r = CliRunner().invoke(app, ["extract", "--extractor", "receipt", "--fields", "total,total", "TOTAL 8.50"])
+    assert r.exit_code == 1 and "--fields names 'total' twice" in r.output
 
 
 def test_report_piped_is_never_cut(tmp_path: Path, monkeypatch) -> None:

@@ -73,6 +73,9 @@ def _option(name: str, field: Any, settings: dict[str, Any]) -> tuple[Any, Any, 
     def parse(v: str | None) -> Any:
         value = split_pairs(v)
         if isinstance(value, list) and origin is dict:  # names without descriptions
+            twice = sorted({n for n in value if value.count(n) > 1})
+            if twice:  # a dict would keep one silently; the request refuses a name given twice
+                raise InvalidRequest(f"{flag} names {', '.join(map(repr, twice))} twice")
             return {n: "" for n in value}
         return value
     return Annotated[str | None, typer.Option(flag, help=f"{help_text} ({shape})")], None, parse
