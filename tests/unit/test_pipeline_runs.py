@@ -401,3 +401,52 @@ def test_an_extract_step_reads_the_ingested_files_lines_with_their_places_on_the
     finally:
         svc.close()
         rt.close()
+
+
+def test_a_run_taken_up_again_reads_its_files_again_for_the_lines_places(tmp_path: Path) -> None:
+    """The documents an ingest step read live only while its run runs: a failed run taken up again
+    after its ingest step reads the same files once more, so a prebuilt extractor still places
+    fields by their boxes; with the files deleted by then, the ingest's text lines stand in."""
+    from test_documents import text_pdf
+
+    path = tmp_path / "resume.toml"
+    path.write_text('[[step]]\nname = "ingest"\nkind = "ingest"\n'
+                    '[[step]]\nname = "gate"\nkind = "write"\ntable = "gate_rows"\n'
+                    '[step.columns]\nchars = { value = "steps.ingest.chars", type = "integer" }\n'
+                    '[[step]]\nname = "fields"\nkind = "extract"\ntier = "nano"\nextractor = "invoice"\n')
+    rt = runtime(tmp_path / "home")
+    svc = PipelineService(rt, {"resume": load_pipeline(path)}, poll_s=0.05)
+
+    def blocked_then_open(lines: list[str]) -> dict[str, Any]:
+        with sqlite3.connect(rt.settings.home / "ledger.db") as conn:
+            conn.execute("drop table if exists gate_rows")
+            conn.execute("create table gate_rows (run_id text primary key, other text)")
+        inp = RunInput(files=[{"data": text_pdf([lines]), "filename": "inv.pdf", "mime_type": "application/pdf"}])
+        first = svc.run("resume", inp)
+        assert first["status"] == "failed" and first["failed_step"] == "gate", first
+        with sqlite3.connect(rt.settings.home / "ledger.db") as conn:
+            conn.execute("drop table gate_rows")
+        svc.sinks._tables.clear()
+        return first
+
+    try:
+        lines = ["Kestrel Office Supply", "INVOICE", "Invoice No: INV-40917", "Total due: $1,284.50"]
+        first = blocked_then_open(lines)
+        again = svc.run("resume", RunInput(files=[{"data": text_pdf([lines]), "filename": "inv.pdf",
+                                                   "mime_type": "application/pdf"}]))
+        assert again["id"] == first["id"] and again["status"] == "succeeded" and again["attempts"] == 2, again
+        total = {s["step"]: s["output"] for s in again["steps"]}["fields"]["typed"]["total"]
+        assert total["value"] == "1284.50" and total["box"]["x"] >= 72  # the PDF's place, not line order
+        # the stored file deleted before the run is taken up again: the text's lines, no failure
+        other = ["Osprey Traders", "INVOICE", "Invoice No: OT-118", "Total due: $310.00"]
+        first = blocked_then_open(other)
+        [stored] = json.loads(svc.store.get(first["id"])["input"])["files"]
+        rt.files.delete(stored["file_id"])
+        again = svc.run("resume", RunInput(files=[{"data": text_pdf([other]), "filename": "inv.pdf",
+                                                   "mime_type": "application/pdf"}]))
+        assert again["status"] == "succeeded", again
+        total = {s["step"]: s["output"] for s in again["steps"]}["fields"]["typed"]["total"]
+        assert total["value"] == "310.00" and total["box"]["x"] == 0
+    finally:
+        svc.close()
+        rt.close()

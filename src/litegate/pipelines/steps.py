@@ -108,12 +108,41 @@ DOCUMENTS = "documents"  # the scope's key for what ingest steps read (not a roo
 def _ingested(ctx: StepContext) -> list[Any] | None:
     """The documents the ingest step before a task step read, with their lines' boxes (what
     the prebuilt extractors place fields by), when the step's text is that ingest's text. They
-    live only while the run runs: a run taken up again later gives the text alone (the
-    extractors then read its lines)."""
+    live in the run's memory, not its record: a run taken up again after a stop reads the
+    input's files once more (the same bytes, the same reading) rather than lose the boxes; if
+    they are gone by then, the text's lines stand in."""
     if "text" in ctx.step.options:
         return None
     ingest = _last_ingest(ctx.pipeline.steps[:ctx.step.index])
-    return ctx.scope.get(DOCUMENTS, {}).get(ingest.name) if ingest is not None else None
+    if ingest is None:
+        return None
+    read: dict[str, list[Any] | None] = ctx.scope.setdefault(DOCUMENTS, {})
+    if ingest.name not in read and (ctx.scope["steps"].get(ingest.name) or {}).get("files"):
+        try:
+            again = _read_input(ctx)
+        except LitegateError:  # a file deleted since: the ingest's text (its lines) is what is left
+            again = None
+        read[ingest.name] = again.documents if again is not None else None
+    return read.get(ingest.name)
+
+
+def _read_input(ctx: StepContext) -> Any:
+    """The run's files read by the document layer (None when it has none)."""
+    from pathlib import Path
+
+    att = ctx.runtime.tasks.context.attachments
+    parts = []
+    for i, f in enumerate(ctx.scope["input"].get("files") or []):
+        where = f"files.{i}"
+        if f.get("path"):  # local runs (litegate pipeline run --input DIR) name files by path
+            try:
+                data = Path(f["path"]).read_bytes()
+            except OSError as e:
+                raise InvalidRequest(f"{where}: cannot read {f['path']}: {e.strerror or e}") from None
+            parts.append(Part(f.get("mime_type"), data, where, f.get("filename")))
+        else:
+            parts.append(att.task_part({"file_id": f["file_id"], "filename": f.get("filename")}, where))
+    return att.read(parts) if parts else None
 
 
 # -- ingest ---------------------------------------------------------------------------------
@@ -125,27 +154,11 @@ def check_ingest(step: StepConfig, before: list[StepConfig], earlier: Any) -> No
 
 def run_ingest(ctx: StepContext) -> StepResult:
     """The run's files as text (the document layer), after the input's own text."""
-    from pathlib import Path
-
-
-    att = ctx.runtime.tasks.context.attachments
-    files = ctx.scope["input"].get("files") or []
     text = ctx.scope["input"].get("text") or ""
-    if not files and not text.strip():
+    if not ctx.scope["input"].get("files") and not text.strip():
         raise InvalidRequest("the input has no files and no text to ingest")
-    parts = []
-    for i, f in enumerate(files):
-        where = f"files.{i}"
-        if f.get("path"):  # local runs (litegate pipeline run --input DIR) name files by path
-            try:
-                data = Path(f["path"]).read_bytes()
-            except OSError as e:
-                raise InvalidRequest(f"{where}: cannot read {f['path']}: {e.strerror or e}") from None
-            parts.append(Part(f.get("mime_type"), data, where, f.get("filename")))
-        else:
-            parts.append(att.task_part({"file_id": f["file_id"], "filename": f.get("filename")}, where))
     started = time.perf_counter()
-    read = att.read(parts) if parts else None
+    read = _read_input(ctx)
     docs_text = as_prompt(read.documents) if read else ""
     full = "\n\n".join(t for t in (text.strip(), docs_text) if t)
     summary = read.summary() if read else []
