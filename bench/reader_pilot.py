@@ -426,14 +426,15 @@ class Reader:
 
 def plan_batches(rows: list[tuple[list[int], int, int]], units: list[list[int]], args: argparse.Namespace
                  ) -> list[list[int]]:
-    """``args.examples`` unit indices (passes over the units in random order) in batches of
+    """``args.examples`` unit indices (passes over the units in random order, the first
+    ``args.skip`` of them left out) in batches of
     similar lengths (less padding), the batches in random order; a batch holds ``args.batch``
     units, or as many units of ``args.shared`` rows as make about ``args.batch`` rows."""
     rng = np.random.default_rng(args.seed)
     order = list(rng.permutation(len(units)))
-    while len(order) < args.examples:
+    while len(order) < args.skip + args.examples:
         order += list(rng.permutation(len(units)))
-    order = order[:args.examples]
+    order = order[args.skip:args.skip + args.examples]
     per = max(1, args.batch // max(1, args.shared))
     chunks = [order[i:i + per * 8] for i in range(0, len(order), per * 8)]
     batches = []
@@ -698,6 +699,9 @@ def parse_args() -> argparse.Namespace:
                          "of its article in one softmax (shared normalization); --examples then counts questions")
     ap.add_argument("--lr", type=float, default=1e-4)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip", type=int, default=0,
+                    help="leave out the first N units of the seed's order: with --init and the seed of the run "
+                         "that made that reader, train on the rows it did not see")
     ap.add_argument("--numpy-limit", type=int, default=60, help="eval questions also run on the NumPy path")
     ap.add_argument("--train-on-calib", action="store_true",
                     help="also train on the calibration article (its threshold is then in-sample)")
