@@ -85,3 +85,29 @@ def test_a_model_folder_that_cannot_take_a_write_is_a_clear_507_before_any_train
         store.get("document_type")
     assert caught.value.status_code == 507 and "document_type" in str(caught.value)
     assert [(i.name, i.version) for i in store.list()] == [("document_type", 0)]  # still listed, untrained
+
+
+@pytest.mark.usefixtures("few")
+def test_a_pipeline_service_trains_the_prebuilt_classifiers_its_steps_name_when_it_starts(tmp_path: Path) -> None:
+    """So the first run's call is not the one that waits for (and is timed with) the training."""
+    import time
+
+    from fakes import runtime
+
+    from litegate.pipelines import PipelineService, load_pipeline
+
+    path = tmp_path / "sort.toml"
+    path.write_text('[[step]]\nname = "kind"\nkind = "classify"\ntier = "nano"\nclassifier = "document_type"\n')
+    rt = runtime(tmp_path / "home")
+    svc = PipelineService(rt, {"sort": load_pipeline(path)}, poll_s=0.05)
+    try:
+        assert rt.classifiers.names() == []
+        svc.start()
+        deadline = time.monotonic() + 30
+        while rt.classifiers.names() != ["document_type"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert rt.classifiers.names() == ["document_type"]
+        assert rt.classifiers.get("document_type").info.prebuilt
+    finally:
+        svc.close()
+        rt.close()

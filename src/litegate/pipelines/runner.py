@@ -168,6 +168,20 @@ class PipelineService:
 
     def start(self) -> None:
         self.outbox.start()
+        self.pool.submit(self._prebuilt_ready)
+
+    def _prebuilt_ready(self) -> None:
+        """The prebuilt classifiers the steps name, trained now (once per machine, from the examples
+        the package ships) rather than inside the first run's call; a run that comes first waits
+        on the same lock. A failure here is the first call's to report."""
+        from litegate.nano.classifier import PREBUILT
+
+        names = {s.options.get("classifier") for p in self.pipelines.values() for s in p.steps}
+        for name in sorted(n for n in names if isinstance(n, str) and n in PREBUILT):
+            try:
+                self.runtime.classifiers.folder(name)
+            except Exception as e:  # noqa: BLE001 - the first run that asks for it reports it
+                log.warning("prebuilt classifier %s not trained ahead: %s", name, e)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=False)
