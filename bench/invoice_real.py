@@ -102,7 +102,7 @@ def train(generated: dict[str, list], real: list[Real], weight: float, c: float)
     for field in TRAINED:
         rows = generated[field]
         extra = real_rows(real, field) if weight > 0 else []
-        threshold = gen.OFTEN_PRINTED.get(("invoice", field), 0.5) if field in gen.OPTIONAL else 0.0
+        threshold = gen.answer_threshold("invoice", field)
         weights = [1.0] * len(rows) + [weight] * len(extra) if extra else None
         scorers[field] = model.fit(rows + extra, c=c, threshold=threshold, sample_weights=weights)
     return scorers

@@ -94,7 +94,7 @@ def train(generated: dict[str, list], real: list[Real], weight: float, c: float,
     for field in fields:
         rows = generated[field]
         extra = real_rows(real, field) if weight > 0 and field in FIELDS else []
-        threshold = gen.OFTEN_PRINTED.get(("receipt", field), 0.5) if field in gen.OPTIONAL else 0.0
+        threshold = gen.answer_threshold("receipt", field)
         scorers[field] = model.fit(rows + extra, c=c, threshold=threshold,
                                    sample_weights=[1.0] * len(rows) + [weight] * len(extra))
     return scorers

@@ -82,6 +82,18 @@ def test_a_german_receipt_takes_the_total_not_the_cash_or_the_tax_table() -> Non
     assert data["merchant_name"] == "Bäckerei Linden"
 
 
+def test_a_receipt_answers_its_subtotal_and_tax_only_where_it_prints_them() -> None:
+    """A receipt that prints no subtotal or tax line gets neither (not an item's price read as
+    one); the same shop's receipt that prints them gets both."""
+    bare = prebuilt.extract("receipt", "MAPLE GROCERY\n88 Elm Road, Springfield\n2024-03-09 17:02\nMILK 1L 1.99\n"
+                                       "BREAD 2.49\nEGGS 12 3.89\nAPPLES 4.12\nTOTAL 12.49\nCASH 20.00\nCHANGE 7.51")
+    assert bare["data"]["total"] == "12.49"
+    assert bare["data"]["subtotal"] is None and bare["data"]["tax"] is None and bare["data"]["tip"] is None
+    full = prebuilt.extract("receipt", "MAPLE GROCERY\n88 Elm Road, Springfield\n2024-03-09 17:02\nMILK 1L 1.99\n"
+                                       "BREAD 2.49\nSUBTOTAL 4.48\nTAX 0.36\nTOTAL 4.84\nCASH 5.00\nCHANGE 0.16")
+    assert (full["data"]["subtotal"], full["data"]["tax"], full["data"]["total"]) == ("4.48", "0.36", "4.84")
+
+
 def test_an_invoice_separates_its_dates_number_parties_and_amounts() -> None:
     data = prebuilt.extract("invoice", INVOICE)["data"]
     assert data["invoice_number"] == "INV-20931"
