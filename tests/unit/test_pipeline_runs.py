@@ -374,18 +374,26 @@ def test_a_finished_run_keeps_what_it_found_not_the_documents_text(setup) -> Non
     assert svc.run("docs", doc("Acme", "$5.00"))["id"] == done["id"]  # the same document still names the run
 
 
+INGEST = '[[step]]\nname = "ingest"\nkind = "ingest"\n'
+
+
+def one_pipeline(tmp_path: Path, name: str, toml: str) -> tuple[Any, PipelineService]:
+    """A service running one pipeline (``toml``) on a fake runtime of its own."""
+    path = tmp_path / f"{name}.toml"
+    path.write_text(toml)
+    rt = runtime(tmp_path / "home")
+    return rt, PipelineService(rt, {name: load_pipeline(path)}, poll_s=0.05)
+
+
 def test_an_extract_step_reads_the_ingested_files_lines_with_their_places_on_the_page(tmp_path: Path) -> None:
     """A prebuilt extractor after an ingest step gets the document it read (each line with its
     box on the page), not only its text; a step given its own text reads that text's lines."""
     from test_documents import text_pdf
 
-    path = tmp_path / "layout.toml"
-    path.write_text('[[step]]\nname = "ingest"\nkind = "ingest"\n'
-                    '[[step]]\nname = "fields"\nkind = "extract"\ntier = "nano"\nextractor = "invoice"\n'
-                    '[[step]]\nname = "from_text"\nkind = "extract"\ntier = "nano"\nextractor = "invoice"\n'
-                    'text = "{{ steps.ingest.text }}"\n')
-    rt = runtime(tmp_path / "home")
-    svc = PipelineService(rt, {"layout": load_pipeline(path)}, poll_s=0.05)
+    rt, svc = one_pipeline(tmp_path, "layout", INGEST +
+                           '[[step]]\nname = "fields"\nkind = "extract"\ntier = "nano"\nextractor = "invoice"\n'
+                           '[[step]]\nname = "from_text"\nkind = "extract"\ntier = "nano"\nextractor = "invoice"\n'
+                           'text = "{{ steps.ingest.text }}"\n')
     try:
         pdf = text_pdf([["Kestrel Office Supply", "INVOICE", "Invoice No: INV-40917", "Date: 2024-05-02",
                          "Printer paper A4   4   $51.96", "Total due: $1,284.50"]])
@@ -409,13 +417,10 @@ def test_a_run_taken_up_again_reads_its_files_again_for_the_lines_places(tmp_pat
     fields by their boxes; with the files deleted by then, the ingest's text lines stand in."""
     from test_documents import text_pdf
 
-    path = tmp_path / "resume.toml"
-    path.write_text('[[step]]\nname = "ingest"\nkind = "ingest"\n'
-                    '[[step]]\nname = "gate"\nkind = "write"\ntable = "gate_rows"\n'
-                    '[step.columns]\nchars = { value = "steps.ingest.chars", type = "integer" }\n'
-                    '[[step]]\nname = "fields"\nkind = "extract"\ntier = "nano"\nextractor = "invoice"\n')
-    rt = runtime(tmp_path / "home")
-    svc = PipelineService(rt, {"resume": load_pipeline(path)}, poll_s=0.05)
+    rt, svc = one_pipeline(tmp_path, "resume", INGEST +
+                           '[[step]]\nname = "gate"\nkind = "write"\ntable = "gate_rows"\n'
+                           '[step.columns]\nchars = { value = "steps.ingest.chars", type = "integer" }\n'
+                           '[[step]]\nname = "fields"\nkind = "extract"\ntier = "nano"\nextractor = "invoice"\n')
 
     def blocked_then_open(lines: list[str]) -> dict[str, Any]:
         with sqlite3.connect(rt.settings.home / "ledger.db") as conn:
