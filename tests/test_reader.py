@@ -62,6 +62,25 @@ def test_an_answer_past_the_first_window_of_a_long_passage_is_found(reader: Read
     assert reading.best.text == "March 2021"
 
 
+SETTINGS_TABLE = ("| setting | type | default | meaning |\n|---|---|---|---|\n"
+                  "| `LITEGATE_DISTILL_MIN_CONFIDENCE` | float | `0.9` | a stronger tier's answer becomes a training "
+                  "example at this confidence or more |\n"
+                  "| `LITEGATE_QUEUE` | int | `16` | requests waiting for a slot before a 429 |")
+
+
+def test_a_markdown_table_is_read_by_its_cells_and_quoted_as_written(reader: Reader) -> None:
+    """The reader reads a passage's plain view (no pipes, backticks, link targets), so a cell is
+    answered alone; the span is still the passage's own characters."""
+    reading = reader.read("What is the default minimum confidence for a stronger tier's answer to become a "
+                          "training example?", [SETTINGS_TABLE])
+    assert reading.best.text == "0.9"  # read with its pipes: "float | `0.9"
+    assert SETTINGS_TABLE[reading.best.start:reading.best.end] == "0.9"
+    assert reader.read("How many requests may wait for a slot?", [SETTINGS_TABLE]).best.text == "16"  # not "429"
+    linked = "Any API key works unless [keys](keys.md) are set; each [key](keys.md#budgets) has a budget of 5 USD."
+    reading = reader.read("What is the budget of a key?", [linked])
+    assert reading.best.text == "5 USD" and linked[reading.best.start:reading.best.end] == "5 USD"
+
+
 def test_bad_input_is_refused_clearly(reader: Reader) -> None:
     with pytest.raises(InvalidRequest, match="non-empty question"):
         reader.read("  ", [TOWER])

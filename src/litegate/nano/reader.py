@@ -1,7 +1,8 @@
 """The nano reader: the fast encoder (all-MiniLM-L6-v2) with its top layers tuned for extractive
 question answering and a start/end head over ``[CLS] question [SEP] passage-window [SEP]``,
 ``[CLS]`` standing for "no answer" (BERT's SQuAD 2.0 recipe). It reads a question against
-passages and gives each passage's best span (at most 30 word pieces) with its score (start +
+passages (their plain view: markdown markup left out, ``nano.plain``) and gives each passage's
+best span (at most 30 word pieces), quoted from the passage as written, with its score (start +
 end logits) and the passage's no-answer score; the margin (the lowest no-answer score less the
 best span's) is its evidence that the passages do not say.
 
@@ -27,6 +28,7 @@ import numpy as np
 
 from litegate.errors import InvalidRequest, ModelFileError
 from litegate.nano.onnx_layers import quantize_blocks
+from litegate.nano.plain import plain_view
 from litegate.nano.tuned import MATRICES, NAMES, TunedLayers, _from_blocks, innermost
 from litegate.packages import file_sha256
 
@@ -167,7 +169,8 @@ class Reader:
             raise InvalidRequest("the reader needs a non-empty question", param="query")
         if not passages or any(not p.strip() for p in passages):
             raise InvalidRequest("the reader needs non-empty passages", param="context")
-        windows = self._windows(question, passages)
+        views = [plain_view(p) for p in passages]  # markdown markup left out, mapped back below
+        windows = self._windows(question, [v[0] for v in views])
         t = max(len(w[1]) for w in windows)
         ids = np.zeros((len(windows), t), np.int64)
         mask = np.zeros((len(windows), t), np.float32)
@@ -194,7 +197,8 @@ class Reader:
             pair = np.where((j >= i) & (j < i + MAX_ANSWER), pair, -np.inf)
             a, b = np.unravel_index(int(np.argmax(pair)), pair.shape)
             score = float(pair[a, b])
-            lo, hi = offsets[first + a][0], offsets[first + b][1]
+            where = views[p][1]
+            lo, hi = int(where[offsets[first + a][0]]), int(where[offsets[first + b][1] - 1]) + 1
             if seen is None or score > seen.score:
                 best[p] = Span(p, lo, hi, passages[p][lo:hi], score, min(null, seen.null) if seen else null,
                                score - norm)
