@@ -1,16 +1,19 @@
 """Invoices made elsewhere through the document layer and the prebuilt ``invoice`` extractor,
 scored against the structured data each PDF carries.
 
-    python bench/invoices.py --data path/to/ZUGFeRD-corpus [--split dev|test|all] [--rows out.jsonl]
+    python bench/invoices.py --data path/to/ZUGFeRD-corpus [--repos path/to/repos] [--split dev|test|all]
+        [--rows out.jsonl]
 
-The set: the PDFs of github.com/ZUGFeRD/corpus (Apache-2.0) that validate ("correct" folders).
+The set: the PDFs of github.com/ZUGFeRD/corpus (Apache-2.0) that validate ("correct" folders),
+and with ``--repos`` those of the test files of e-invoicing libraries REPO_FAMILIES names.
 Each is a ZUGFeRD / Factur-X invoice: a PDF with the invoice's data embedded as XML (seller,
 addresses, number, dates, amounts), which gives every field's right value without labeling by
 hand. Two kinds of page are kept apart:
 
 - ``layout``: invoices laid out by invoicing software as a customer receives them (the ZUGFeRD
   1.0 information package's examples, the French FNFE examples, Mustang's GnuAccounting
-  invoices, and single examples of three other producers);
+  invoices, the Factur-X example generator's, factur-x-kit's pages, and single examples of
+  other producers, listed with the split below);
 - ``rendering``: the 2.x examples whose PDF page is the standard's generic stylesheet view of
   the XML ("Verkäufer: ... Käufer: ..."), one layout for every invoice.
 
@@ -18,7 +21,10 @@ The same invoice printed by several producers is kept once (by seller, number an
 producer family, so no layout is in both: ``dev`` (ZUGFeRD 1.0 package, Konik, 4s4u, the
 renderings of the 2.0 package, and from ``--repos`` the Factur-X example generator's invoices
 and two single producers) was looked at while working; ``test`` (FNFE, Mustang, gpFacturX, the
-renderings of the 2.1 and 2.2 packages, and three single producers from ``--repos``) was not.
+renderings of the 2.1 and 2.2 packages, and from ``--repos`` factur-x-kit's own pages and
+single invoices of PDFlib, weclapp, Securibox's hotel, obwyse ZUGFeRD-Tools,
+tulo.eInvoiceCreatorZUGFeRD, facturx-php's FPDF invoice, a ReportLab page of facturx-cas-limites
+and audrenbdb/facturx) was not.
 
 A field is right when: names and addresses equal the data ignoring case, spacing, punctuation
 and a leading salutation (Herrn, Mr, Madame; an address is street, postcode and city, the
@@ -61,7 +67,8 @@ FAMILIES = {
     "XML-Rechnung/FX": ("rendering", "test"),
 }
 # Invoices of other producers in the test files of e-invoicing libraries (``--repos``: a folder
-# holding copies of these repositories as owner+name/): repository, path in it -> (kind, split).
+# holding copies of these repositories as owner+name/): repository, path in it (a file, a folder, or
+# a glob pattern when one producer's pages share a folder with others) -> (kind, split).
 # One layout (the Factur-X specification's example generator, "LE FOURNISSEUR") recurs in
 # several libraries: it is one producer, kept to PER_PRODUCER invoices so it cannot carry the mean.
 REPO_FAMILIES = {
@@ -72,6 +79,17 @@ REPO_FAMILIES = {
     ("ZUGFeRD/mustangproject", "library/src/test/resources/MustangBeispiel20221026.pdf"): ("layout", "test"),
     ("ZUGFeRD/mustangproject", "library/src/test/resources/zugferd_invoice.pdf"): ("layout", "test"),
     ("Securibox/facturx", "Securibox.FacturX.Tests/Invoices/Custom"): ("layout", "test"),
+    # factur-x-kit's own pages (pdf-lib; MIT), not its one-line MINIMUM page or the FeRD renderings
+    ("NikolaiMe/factur-x-kit", "test/**/createdPDFs/*_[BCD]*.pdf"): ("layout", "test"),
+    # obwyse ZUGFeRD-Tools, kept in factur-x-kit's tests (MIT)
+    ("NikolaiMe/factur-x-kit", "test/pdfs/ZFdemo_2p1_en16931_67b499beca63e.pdf"): ("layout", "test"),
+    # tulo.eInvoiceCreatorZUGFeRD's example (Apache-2.0)
+    ("TuloSharp/tulo.eInvoiceCreatorZUGFeRD", "ReadMeAsserts/6063636771001_PdfA3.pdf"): ("layout", "test"),
+    # MIT; removed from the repository after commit ad3a9395340bc0a6a7861f97e59473d0b9c4843c (copy that one)
+    ("mahdiabderraouf/facturx-php", "Facture_F-20240000014.pdf"): ("layout", "test"),
+    # MIT; the other cases there are this invoice with defects put in
+    ("VALENTINDML/facturx-cas-limites", "cas/OK-001/facture.pdf"): ("layout", "test"),
+    ("audrenbdb/facturx", "facture-test.pdf"): ("layout", "test"),  # MIT
 }
 PER_PRODUCER = 6
 REPO_FAMILIES_BY_PATH = {f"{repo}/{sub}" for repo, sub in REPO_FAMILIES}
@@ -168,7 +186,8 @@ def _sources(root: Path, repos: Path | None) -> list[tuple[str, Path, str, str]]
         if base is None or not base.is_dir():
             print(f"skipped {repo}: no copy of it under --repos", file=sys.stderr)
             continue
-        out.extend((f"{repo}/{sub}", pdf, kind, split) for pdf in _pdfs(base / sub))
+        pdfs = sorted(base.glob(sub)) if any(c in sub for c in "*?[") else _pdfs(base / sub)
+        out.extend((f"{repo}/{sub}", pdf, kind, split) for pdf in pdfs)
     return out
 
 
