@@ -94,6 +94,30 @@ def synthetic_negatives(article: dict[str, Any], rng: np.random.Generator, share
     return out
 
 
+def retrieved_negatives(article: dict[str, Any], rng: np.random.Generator, share: float) -> list[dict[str, Any]]:
+    """Answerable questions paired with the other paragraph of their article that retrieval would
+    bring them (the most of the question's words, each weighted by its rarity in the article)
+    when it holds none of their answers: the chunks the reader must score low behind retrieval."""
+    paragraphs = [p["context"] for p in article["paragraphs"]]
+    if len(paragraphs) < 2 or share <= 0:
+        return []
+    words = [set(re.findall(r"[a-z0-9]{3,}", p.lower())) for p in paragraphs]
+    df = collections.Counter(w for ws in words for w in ws)
+    idf = {w: float(np.log((len(paragraphs) + 1) / (c + 0.5))) for w, c in df.items()}
+    out = []
+    for item in items_of(article):
+        if not item["answers"] or rng.random() > share:
+            continue
+        asked = set(re.findall(r"[a-z0-9]{3,}", item["question"].lower()))
+        scored = sorted(((sum(idf.get(w, 0.0) for w in asked & ws), i) for i, ws in enumerate(words)
+                         if paragraphs[i] != item["context"]), reverse=True)
+        for _, i in scored[:1]:
+            other = paragraphs[i]
+            if not any(a.lower() in other.lower() for a, _ in item["answers"]):
+                out.append({"question": item["question"], "context": other, "answers": []})
+    return out
+
+
 SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
 NAME = re.compile(r"\b[A-Z][\w'-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'-]*)*")
 NUMBER = re.compile(r"\b\d[\d,.]*\b")
@@ -684,6 +708,9 @@ def parse_args() -> argparse.Namespace:
                     help="run the frozen layers at every step instead of caching their outputs")
     ap.add_argument("--negatives", type=float, default=0.35,
                     help="share of questions also paired with another paragraph (no answer)")
+    ap.add_argument("--retrieved-negatives", type=float, default=0.0,
+                    help="share of answerable questions also paired with the other paragraph of their article "
+                         "retrieval would rank first for them (no answer)")
     ap.add_argument("--removed-negatives", type=float, default=0.0,
                     help="share of answerable questions also given their paragraph less the answer's sentence")
     ap.add_argument("--written-negatives", type=float, default=0.0,
@@ -749,14 +776,17 @@ def split(args: argparse.Namespace, rng: np.random.Generator
             attach_distractors(a, items, args.shared - 1)
         train_items += items
     easy = [it for a in train_articles for it in synthetic_negatives(a, rng, args.negatives)]
+    near_rng = np.random.default_rng(args.seed + 2000)  # its own draws: the other rows stay as they were
+    near = [it for a in train_articles for it in retrieved_negatives(a, near_rng, args.retrieved_negatives)]
     removed, swapped = hard_negatives(train_items, rng, args.removed_negatives, args.swapped_negatives)
     written = rewritten(train_items, np.random.default_rng(args.seed + 1000), args.written_negatives)
     counts = {"no_answer_rewritten": dict(collections.Counter(it["kind"] for it in written)),
               "train_articles": len(train_articles), "train_questions": len(train_items),
               "train_written_unanswerable": sum(1 for it in train_items if not it["answers"]),
-              "no_answer_other_paragraph": len(easy), "no_answer_sentence_removed": len(removed),
+              "no_answer_other_paragraph": len(easy), "no_answer_retrieved_paragraph": len(near),
+              "no_answer_sentence_removed": len(removed),
               "no_answer_anchor_swapped": len(swapped)}
-    return train_items + easy + removed + swapped + written, calib_items, eval_items, counts
+    return train_items + easy + removed + swapped + written + near, calib_items, eval_items, counts
 
 
 def made_negatives_check(items: list[dict[str, Any]], outputs: list[dict[str, Any]], windows: Windows,
