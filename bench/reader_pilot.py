@@ -817,6 +817,8 @@ def serve_checks(encoder: MiniLMEncoder, reader: Reader, windows: Windows, items
     q8 = ([tuple(to_8bit(w) if j in MATRICES else w for j, w in enumerate(layer)) for layer in weights[0]],
           weights[1], weights[2])
     sub = items[:args.numpy_limit]
+    if not sub:  # --numpy-limit 0: the reader saved, no serving paths compared
+        return {}
     report = {f"eval_torch_first_{len(sub)}": score(sub, torch_out[:len(sub)], threshold)}
     graph = OnnxLayers(weights[0], encoder.dim, encoder.heads, encoder.eps)
     paths = {"numpy_float32": lambda ids: numpy_logits(encoder, weights, ids),
