@@ -80,6 +80,12 @@ def items_of(article: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def holds_answer(item: dict[str, Any], text: str) -> bool:
+    """Whether ``text`` holds any of the item's answers (case aside)."""
+    lower = text.lower()
+    return any(a.lower() in lower for a, _ in item["answers"])
+
+
 def synthetic_negatives(article: dict[str, Any], rng: np.random.Generator, share: float) -> list[dict[str, Any]]:
     """Answerable questions paired with another paragraph of their article that holds none of
     their answers: a cheap stand-in for SQuAD 2.0's written unanswerables."""
@@ -89,7 +95,7 @@ def synthetic_negatives(article: dict[str, Any], rng: np.random.Generator, share
         if not item["answers"] or rng.random() > share or len(paragraphs) < 2:
             continue
         other = paragraphs[int(rng.integers(len(paragraphs)))]
-        if other != item["context"] and not any(a.lower() in other.lower() for a, _ in item["answers"]):
+        if other != item["context"] and not holds_answer(item, other):
             out.append({"question": item["question"], "context": other, "answers": []})
     return out
 
@@ -109,12 +115,10 @@ def retrieved_negatives(article: dict[str, Any], rng: np.random.Generator, share
         if not item["answers"] or rng.random() > share:
             continue
         asked = set(re.findall(r"[a-z0-9]{3,}", item["question"].lower()))
-        scored = sorted(((sum(idf.get(w, 0.0) for w in asked & ws), i) for i, ws in enumerate(words)
-                         if paragraphs[i] != item["context"]), reverse=True)
-        for _, i in scored[:1]:
-            other = paragraphs[i]
-            if not any(a.lower() in other.lower() for a, _ in item["answers"]):
-                out.append({"question": item["question"], "context": other, "answers": []})
+        nearest = max(((sum(idf.get(w, 0.0) for w in asked & ws), i) for i, ws in enumerate(words)
+                       if paragraphs[i] != item["context"]), default=None)
+        if nearest is not None and not holds_answer(item, paragraphs[nearest[1]]):
+            out.append({"question": item["question"], "context": paragraphs[nearest[1]], "answers": []})
     return out
 
 
@@ -132,7 +136,7 @@ def answer_sentence_removed(item: dict[str, Any]) -> dict[str, Any] | None:
     bounds = [0] + [m.end() for m in SENTENCE_END.finditer(context)] + [len(context)]
     kept = [context[a:b] for a, b in zip(bounds, bounds[1:]) if not (a < char + len(text) and char < b)]
     rest = "".join(kept).strip()
-    if len(rest) < 80 or any(a.lower() in rest.lower() for a, _ in item["answers"]):
+    if len(rest) < 80 or holds_answer(item, rest):
         return None
     return {"question": item["question"], "context": rest, "answers": []}
 
@@ -346,7 +350,7 @@ def attach_distractors(article: dict[str, Any], items: list[dict[str, Any]], k: 
         picked: list[str] = []
         for j in np.argsort(-row, kind="stable"):
             other = paragraphs[int(j)]
-            if other != item["context"] and not any(a.lower() in other.lower() for a, _ in item["answers"]):
+            if other != item["context"] and not holds_answer(item, other):
                 picked.append(other)
                 if len(picked) == k:
                     break
@@ -814,11 +818,11 @@ def serve_checks(encoder: MiniLMEncoder, reader: Reader, windows: Windows, items
     if args.save:
         arrays = {f"l{i}_{j}": w for i, layer in enumerate(weights[0]) for j, w in enumerate(layer)}
         np.savez(args.save, head_w=weights[1], head_b=weights[2], **arrays)  # type: ignore[arg-type]
-    q8 = ([tuple(to_8bit(w) if j in MATRICES else w for j, w in enumerate(layer)) for layer in weights[0]],
-          weights[1], weights[2])
     sub = items[:args.numpy_limit]
     if not sub:  # --numpy-limit 0: the reader saved, no serving paths compared
         return {}
+    q8 = ([tuple(to_8bit(w) if j in MATRICES else w for j, w in enumerate(layer)) for layer in weights[0]],
+          weights[1], weights[2])
     report = {f"eval_torch_first_{len(sub)}": score(sub, torch_out[:len(sub)], threshold)}
     graph = OnnxLayers(weights[0], encoder.dim, encoder.heads, encoder.eps)
     paths = {"numpy_float32": lambda ids: numpy_logits(encoder, weights, ids),
