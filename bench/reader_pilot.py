@@ -742,7 +742,12 @@ def parse_args() -> argparse.Namespace:
                          "encoder with a new head: more training on a reader already made")
     ap.add_argument("--peer", type=Path,
                     help="a reader saved by --save (all layers) scored on the same questions in the same run")
-    return ap.parse_args()
+    args = ap.parse_args()
+    if args.skip < 0:
+        ap.error("--skip is a count of units: 0 or more")
+    if not 0.0 <= args.retrieved_negatives <= 1.0:
+        ap.error("--retrieved-negatives is a share: 0 to 1")
+    return args
 
 
 def split(args: argparse.Namespace, rng: np.random.Generator
