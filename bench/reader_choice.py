@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-FEATURES = ("score", "score_gap", "log_p", "log_p_gap", "null_gap", "rank", "fused", "dense")
+FEATURES = ("score", "score_gap", "log_p", "log_p_gap", "null_gap", "rank", "fused", "dense", "rerank")
 
 
 def questions(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
@@ -79,8 +79,30 @@ def features(rows: list[dict[str, Any]]) -> np.ndarray:
     null = np.array([r["null"] for r in rows])
     cols = {"score": score, "score_gap": score - score.max(), "log_p": log_p, "log_p_gap": log_p - log_p.max(),
             "null_gap": null - score, "rank": np.array([float(r["rank"]) for r in rows]),
-            "fused": np.array([r["fused"] for r in rows]), "dense": np.array([r["dense"] for r in rows])}
+            "fused": np.array([r["fused"] for r in rows]), "dense": np.array([r["dense"] for r in rows]),
+            "rerank": np.array([rerank_logit(r) for r in rows])}
     return np.stack([cols[f] for f in FEATURES], axis=1)
+
+
+def rerank_logit(row: dict[str, Any]) -> float:
+    """The LLM's P(Yes) for the chunk (``--rerank``) as a logit; 0 where it was not asked."""
+    p = min(max(row.get("rerank", 0.5), 1e-6), 1 - 1e-6)
+    return float(np.log(p / (1 - p)))
+
+
+def rerank(rt: Any, tier_name: str, records: list[dict[str, Any]], data: list[list[dict[str, Any]]],
+           label: str) -> list[list[float]]:
+    """Per question, per chunk: the tier's P(Yes) that the chunk helps answer (the search's
+    ``rerank``, collections.service.rerank_score)."""
+    from litegate.collections.service import rerank_score
+
+    tier = rt.tiers[tier_name]
+    out = []
+    for n, (rec, rows) in enumerate(zip(records, data)):
+        out.append([round(rerank_score(tier, rec["question"], r["chunk"]), 6) for r in rows])
+        if n % 50 == 0:
+            print(f"rerank {label} {n + 1}/{len(records)}", file=sys.stderr, flush=True)
+    return out
 
 
 def fit(data: list[list[dict[str, Any]]], names: tuple[str, ...], l2: float) -> np.ndarray:
@@ -170,6 +192,23 @@ def with_lite(data: list[list[dict[str, Any]]], picks: list[dict[str, Any]], bar
     return round(float(np.mean(chosen)), 4)
 
 
+def paired(data: dict[str, list[list[dict[str, Any]]]], other: Path) -> dict[str, Any]:
+    """F1 when this reader's highest score chooses the chunk and the other reader's best span in
+    that chunk is the answer (questions whose searches differ between the two readings left out)."""
+    out: dict[str, Any] = {}
+    for name, sets in data.items():
+        theirs = json.loads((other / f"{name}.json").read_text())
+        same = [(a, b) for a, b in zip(sets, theirs)
+                if len(a) == len(b) and all(x["chunk"] == y["chunk"] for x, y in zip(a, b))]
+        chosen = [b[int(np.argmax([r["score"] for r in a]))] for a, b in same]
+        out[name] = {"questions": len(same), "f1": round(float(np.mean([r["f1"] for r in chosen])), 4),
+                     "this reader alone": round(float(np.mean([max(a, key=lambda r: r["score"])["f1"]
+                                                               for a, _ in same])), 4),
+                     "theirs alone": round(float(np.mean([max(b, key=lambda r: r["score"])["f1"]
+                                                          for _, b in same])), 4)}
+    return out
+
+
 def scored(data: list[list[dict[str, Any]]], pick: Any) -> dict[str, float]:
     chosen = [rows[pick(rows)] for rows in data]
     return {"f1": round(float(np.mean([r["f1"] for r in chosen])), 4),
@@ -184,6 +223,11 @@ def main() -> None:
     ap.add_argument("--l2", type=float, default=0.01)
     ap.add_argument("--lite", type=int, default=0, help="lite also chooses, on the first N questions of each set")
     ap.add_argument("--cache", type=Path, help="keep the readings here (JSON per set) for the next run")
+    ap.add_argument("--span-cache", type=Path, help="another reader's readings (its --cache) of the same searches: "
+                                                    "also score this reader choosing the chunk and that one "
+                                                    "quoting the span (the shipped pair)")
+    ap.add_argument("--rerank", metavar="TIER", help="also ask this LLM tier whether each chunk helps answer (the "
+                                                     "search's rerank), as a rule and a feature")
     args = ap.parse_args()
     os.environ.setdefault("LITEGATE_HOME", tempfile.mkdtemp(prefix="litegate-choice-"))
     from answers import fill
@@ -204,7 +248,7 @@ def main() -> None:
         else:
             todo[name] = path
     timing = {}
-    rt = build(Settings(), Config(), record=False) if todo or args.lite else None
+    rt = build(Settings(), Config(), record=False) if todo or args.lite or args.rerank else None
     try:
         if rt is not None and todo:
             base = rt.encoders.get("fast")
@@ -222,7 +266,21 @@ def main() -> None:
                 if path is not None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(json.dumps(data[name]))
+        if rt is not None and args.rerank:
+            if args.rerank not in rt.tiers:
+                raise SystemExit(f"--rerank: no tier {args.rerank!r} (have {', '.join(sorted(rt.tiers))})")
+            for name in sets:
+                path = args.cache / f"{name}.rerank-{args.rerank}.json" if args.cache else None
+                probs = (json.loads(path.read_text()) if path is not None and path.is_file()
+                         else rerank(rt, args.rerank, sets[name], data[name], name))
+                if path is not None:
+                    path.write_text(json.dumps(probs))
+                for rows, ps in zip(data[name], probs):
+                    for r, p in zip(rows, ps):
+                        r["rerank"] = p
         report = scored_rules(data, args)
+        if args.span_cache:
+            report["choice by this reader, span by --span-cache's"] = paired(data, args.span_cache)
         rules = report.pop("rules")  # the rules themselves, not for the JSON
         report.update({"load_start": load, "reader": str(args.reader or "shipped"), "ms_per_question": timing})
         if rt is not None and args.lite:
@@ -240,10 +298,12 @@ def scored_rules(data: dict[str, list[list[dict[str, Any]]]], args: argparse.Nam
         "shipped (highest score)": lambda rows: int(np.argmax([r["score"] for r in rows])),
         "highest log_p": lambda rows: int(np.argmax([r["log_p"] for r in rows])),
         "top chunk": lambda rows: 0,
+        "top chunk by rerank": lambda rows: int(np.argmax([r.get("rerank", 0.0) for r in rows])),
         "oracle": lambda rows: int(np.argmax([r["f1"] for r in rows]))}
     fitted = {}
     for names in (("score", "log_p"), ("score", "log_p", "rank"), ("score", "log_p", "rank", "null_gap"),
-                  ("score", "log_p", "rank", "null_gap", "fused", "dense"), FEATURES):
+                  ("score", "log_p", "rank", "null_gap", "fused", "dense"), ("score", "log_p", "rerank"),
+                  ("score", "log_p", "rank", "rerank"), FEATURES):
         w = fit(data["tune"], names, args.l2)
         cols = [FEATURES.index(n) for n in names]
         label = "fit: " + " + ".join(names)

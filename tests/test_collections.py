@@ -123,6 +123,21 @@ def test_answer_from_a_collection_cites_the_chunk_or_abstains(server: str) -> No
         assert long.status_code == 400 and long.json()["error"]["code"] == "query_too_long"
 
 
+def test_search_reranked_by_lite(server: str) -> None:
+    """``rerank: "lite"`` orders the hits by the model's P(Yes) that a chunk helps answer, each
+    hit carrying that probability beside its lexical and dense scores."""
+    name = _name("rerank")
+    with httpx.Client(base_url=server, timeout=300) as http:
+        assert http.post("/v1/collections", json={"name": name}).status_code == 201
+        http.post(f"/v1/collections/{name}/files", json={"text": HANDBOOK, "filename": "handbook.md"})
+        query = "When are travel expenses paid back?"
+        hits = http.post(f"/v1/collections/{name}/search", json={"query": query, "top_k": 3, "rerank": "lite"}).json()
+        probs = [h["scores"]["rerank"] for h in hits["data"]]
+        assert len(probs) == 3 and all(0.0 <= p <= 1.0 for p in probs)
+        assert probs == sorted(probs, reverse=True)
+        assert hits["data"][0]["section"] == "Expenses", hits
+
+
 def test_cli_collection_commands(tmp_path: Path) -> None:
     env = dict(os.environ, LITEGATE_HOME=str(tmp_path / "home"))
     docs = tmp_path / "docs"

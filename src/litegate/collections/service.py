@@ -566,12 +566,17 @@ def check_query(query: Any) -> str:
 RERANK_PROMPT = "Decide whether the passage helps answer the query. Reply Yes or No."
 
 
+def rerank_score(tier: Any, query: str, passage: str) -> float:
+    """The LLM's P(Yes) for "does this passage help answer the query?" (the shared system prompt
+    stays cached, so a passage costs the pair's tokens and one decoding step)."""
+    probs, _ = tier.label_scores([{"role": "system", "content": RERANK_PROMPT},
+                                  {"role": "user", "content": f"Query: {query}\nPassage: {passage[:1500]}\n"
+                                                              "Relevant?"}], ["Yes", "No"], max_tokens=1)
+    return float(probs["Yes"])
+
+
 def rerank_hits(tier: Any, query: str, hits: list[Hit]) -> list[Hit]:
-    """Reorder by the LLM's P(Yes) for "does this passage answer the query?" (the shared system
-    prompt stays cached, so each hit costs the pair's tokens and one decoding step)."""
+    """Reorder by the LLM's P(Yes) for each hit (``rerank_score``)."""
     for hit in hits:
-        probs, _ = tier.label_scores([{"role": "system", "content": RERANK_PROMPT},
-                                      {"role": "user", "content": f"Query: {query}\nPassage: {hit.text[:1500]}\n"
-                                                                  "Relevant?"}], ["Yes", "No"], max_tokens=1)
-        hit.scores["rerank"] = round(float(probs["Yes"]), 6)
+        hit.scores["rerank"] = round(rerank_score(tier, query, hit.text), 6)
     return sorted(hits, key=lambda h: -h.scores["rerank"])
