@@ -71,14 +71,36 @@ SETTINGS_TABLE = ("| setting | type | default | meaning |\n|---|---|---|---|\n"
 def test_a_markdown_table_is_read_by_its_cells_and_quoted_as_written(reader: Reader) -> None:
     """The reader reads a passage's plain view (no pipes, backticks, link targets), so a cell is
     answered alone; the span is still the passage's own characters."""
-    reading = reader.read("What is the default minimum confidence for a stronger tier's answer to become a "
-                          "training example?", [SETTINGS_TABLE])
+    chooser = Reader(MiniLMEncoder(), reader.weights)  # the passage reader alone, without its span reader
+    question = "What is the default minimum confidence for a stronger tier's answer to become a training example?"
+    reading = chooser.read(question, [SETTINGS_TABLE])
     assert reading.best.text == "0.9"  # read with its pipes: "float | `0.9"
     assert SETTINGS_TABLE[reading.best.start:reading.best.end] == "0.9"
-    assert reader.read("How many requests may wait for a slot?", [SETTINGS_TABLE]).best.text == "16"  # not "429"
+    # the span reader reads the same view, and no span crosses a cell's pipe (it read "float | `0.9")
+    quoted = reader.read(question, [SETTINGS_TABLE]).best
+    assert quoted.text == "0.9" and SETTINGS_TABLE[quoted.start:quoted.end] == "0.9"
+    for one in (reader, chooser):
+        assert one.read("How many requests may wait for a slot?", [SETTINGS_TABLE]).best.text == "16"  # not "429"
     linked = "Any API key works unless [keys](keys.md) are set; each [key](keys.md#budgets) has a budget of 5 USD."
-    reading = reader.read("What is the budget of a key?", [linked])
-    assert reading.best.text == "5 USD" and linked[reading.best.start:reading.best.end] == "5 USD"
+    for one in (reader, chooser):
+        reading = one.read("What is the budget of a key?", [linked])
+        assert reading.best.text == "5 USD" and linked[reading.best.start:reading.best.end] == "5 USD"
+
+
+def test_the_chosen_passage_is_quoted_by_the_span_reader(reader: Reader) -> None:
+    """The shipped reader chooses the passage by its own scores and no-answer margin; its span
+    reader, trained longer, quotes the span of that passage."""
+    assert reader.span_reader is not None and reader.span_reader.weights is not reader.weights
+    chooser = Reader(MiniLMEncoder(), reader.weights)  # the same weights without a span reader
+    question = "When was the tower built?"
+    passages = [RETENTION, TOWER, KEYS]
+    alone, paired = chooser.read(question, passages), reader.read(question, passages)
+    assert paired.best.passage == alone.best.passage == 1
+    assert (paired.best.score, paired.best.null, paired.margin) == (alone.best.score, alone.best.null, alone.margin)
+    quoted = reader.span_reader.read(question, [TOWER]).best
+    assert (paired.best.start, paired.best.end, paired.best.text) == (quoted.start, quoted.end, quoted.text)
+    assert TOWER[paired.best.start:paired.best.end] == paired.best.text and "1887" in paired.best.text
+    assert paired.spans[1] is paired.best and paired.spans[0] == alone.spans[0]
 
 
 def test_bad_input_is_refused_clearly(reader: Reader) -> None:
@@ -97,7 +119,9 @@ def test_weights_that_do_not_match_their_pinned_sha256_are_refused(tmp_path: Pat
         byte = f.read(1)
         f.seek(-100, 2)
         f.write(bytes([byte[0] ^ 0xFF]))
-    monkeypatch.setattr(reader_module, "shipped_path", lambda: copy)
+    original = reader_module.shipped_path
+    monkeypatch.setattr(reader_module, "shipped_path",
+                        lambda name=reader_module.FILE: copy if name == reader_module.FILE else original(name))
     monkeypatch.setattr(reader_module, "_readers", {})
     with pytest.raises(ModelFileError, match="sha256"):
         shipped(MiniLMEncoder())

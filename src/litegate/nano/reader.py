@@ -4,15 +4,20 @@ question answering and a start/end head over ``[CLS] question [SEP] passage-wind
 passages (their plain view: markdown markup left out, ``nano.plain``) and gives each passage's
 best span (at most 30 word pieces), quoted from the passage as written, with its score (start +
 end logits) and the passage's no-answer score; the margin (the lowest no-answer score less the
-best span's) is its evidence that the passages do not say.
+best span's) is its evidence that the passages do not say. The shipped reader is two: the first
+reads every passage and chooses the one to answer from (its scores compare across passages
+best), the second, trained longer, quotes the span of that passage (it finds better spans but
+chooses worse; bench/README.md, "the span reader").
 
 No torch here: the tuned layers run as one onnxruntime graph (``nano.tuned``; with only the top
 layers tuned, the shipped encoder's own graph runs the lower ones), NumPy the head. What ships
-in this package (``reader.npz``, pinned sha256) is the head and each tuned weight matrix's
-difference from the installed encoder's as two rank-128 factors in 8 bits (made by
-bench/reader_pilot.py and bench/reader_ship.py from SQuAD 1.1's train set and the first ten
-articles of SQuAD 2.0's, 46,344 examples in two runs; Rajpurkar et al. 2016, 2018; CC BY-SA 4.0;
-never their dev sets).
+in this package (``reader.npz``, the passage reader, and ``reader_span.npz``, the span reader;
+pinned sha256) is, for each, the head and each tuned weight matrix's difference from the
+installed encoder's as two rank-128 factors in 8 bits (made by bench/reader_pilot.py and
+bench/reader_ship.py from SQuAD 1.1's train set and the first ten articles of SQuAD 2.0's: the
+passage reader 46,344 examples in two runs, the span reader 30,000 more from it in a third;
+Rajpurkar et al. 2016, 2018; CC BY-SA 4.0; never their dev sets). A span never crosses a table
+cell's pipe.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from litegate.packages import file_sha256
 
 FILE = "reader.npz"
 SHA256 = "491e352bf98e3294c1bf6560c9ac82b99a66d6f2637439cc407e1c47468a5e75"
+SPAN_FILE = "reader_span.npz"  # the span reader: trained longer, it quotes better and chooses worse
+SPAN_SHA256 = "7fb84d04fe630dfb088fccc9a3f292151e946a6308104abb6c9deaa8f4d81423"
 MAX_TOKENS = 256  # word pieces a window holds, question and specials included
 STRIDE = 128  # word pieces between the starts of a long passage's windows
 MAX_QUESTION = 48  # word pieces of the question kept
@@ -137,8 +144,9 @@ class ReaderWeights:
 class Reader:
     """The reader over ``base`` (the fast encoder, whose lower layers it shares)."""
 
-    def __init__(self, base: Any, weights: ReaderWeights):
+    def __init__(self, base: Any, weights: ReaderWeights, span_reader: Reader | None = None):
         self.weights = weights
+        self.span_reader = span_reader  # a second reader that quotes the span of the passage this one chooses
         self.encoder = weights.tuned.encoder(base)  # checks the base is the encoder the layers were tuned on
         tok = self.encoder._untruncated
         self._tok = tok
@@ -170,6 +178,8 @@ class Reader:
         if not passages or any(not p.strip() for p in passages):
             raise InvalidRequest("the reader needs non-empty passages", param="context")
         views = [plain_view(p) for p in passages]  # markdown markup left out, mapped back below
+        # a span stays inside one table cell: each character's count of the pipes before it
+        cells = [np.cumsum([c == "|" for c in p]) if "|" in p else None for p in passages]
         windows = self._windows(question, [v[0] for v in views])
         t = max(len(w[1]) for w in windows)
         ids = np.zeros((len(windows), t), np.int64)
@@ -194,10 +204,15 @@ class Reader:
                          + np.logaddexp.reduce(np.append(end[first:last], end[0])))
             pair = start[first:last, None] + end[None, first:last]
             i, j = np.indices(pair.shape)
-            pair = np.where((j >= i) & (j < i + MAX_ANSWER), pair, -np.inf)
+            allowed = (j >= i) & (j < i + MAX_ANSWER)
+            where = views[p][1]
+            cell = cells[p]
+            if cell is not None:
+                piece_cell = cell[where[[offsets[k][0] for k in range(first, last)]]]
+                allowed &= piece_cell[:, None] == piece_cell[None, :]
+            pair = np.where(allowed, pair, -np.inf)
             a, b = np.unravel_index(int(np.argmax(pair)), pair.shape)
             score = float(pair[a, b])
-            where = views[p][1]
             lo, hi = int(where[offsets[first + a][0]]), int(where[offsets[first + b][1] - 1]) + 1
             if seen is None or score > seen.score:
                 best[p] = Span(p, lo, hi, passages[p][lo:hi], score, min(null, seen.null) if seen else null,
@@ -206,31 +221,49 @@ class Reader:
                 seen.null = min(seen.null, null)
         spans = [best[p] for p in range(len(passages))]
         top = max(spans, key=lambda s: s.score)
-        return Reading(spans, top, min(s.null for s in spans) - top.score)
+        margin = min(s.null for s in spans) - top.score
+        if self.span_reader is not None:
+            top = spans[top.passage] = self._respan(question, passages[top.passage], top)
+        return Reading(spans, top, margin)
+
+    def _respan(self, question: str, passage: str, chosen: Span) -> Span:
+        """The span reader's best span in the chosen passage (its logits alone: summed with this
+        reader's they quote worse, bench/README.md). The score and no-answer score stay this
+        reader's: they chose the passage and are what the abstention reads."""
+        assert self.span_reader is not None
+        quoted = self.span_reader.read(question, [passage]).best
+        if not quoted.text.strip():
+            return chosen
+        return Span(chosen.passage, quoted.start, quoted.end, quoted.text, chosen.score, chosen.null, quoted.log_p)
 
 
 _readers: dict[int, Reader] = {}
 _lock = threading.Lock()
 
 
-def shipped_path() -> Path:
-    return Path(str(resources.files("litegate.nano").joinpath(FILE)))
+def shipped_path(name: str = FILE) -> Path:
+    return Path(str(resources.files("litegate.nano").joinpath(name)))
+
+
+def _checked(name: str, sha256: str) -> Path:
+    path = shipped_path(name)
+    if not path.is_file():
+        raise ModelFileError(f"the nano reader's weights are missing ({path}); reinstall litegate")
+    if file_sha256(path) != sha256:
+        raise ModelFileError(f"{path} does not match its pinned sha256; refusing to load it. Reinstall litegate")
+    return path
 
 
 def shipped(base: Any) -> Reader:
     """The shipped reader over ``base`` (made once per encoder; the weights checked against
-    their pinned sha256 first)."""
+    their pinned sha256 first): it chooses the passage, its span reader quotes the span."""
     key = id(innermost(base))
     reader = _readers.get(key)
     if reader is None:
         with _lock:
             reader = _readers.get(key)
             if reader is None:
-                path = shipped_path()
-                if not path.is_file():
-                    raise ModelFileError(f"the nano reader's weights are missing ({path}); reinstall litegate")
-                if file_sha256(path) != SHA256:
-                    raise ModelFileError(f"{path} does not match its pinned sha256; refusing to load it. "
-                                         "Reinstall litegate")
-                reader = _readers[key] = Reader(base, ReaderWeights.load(path, innermost(base)._layers))
+                layers = innermost(base)._layers
+                quoter = Reader(base, ReaderWeights.load(_checked(SPAN_FILE, SPAN_SHA256), layers))
+                reader = _readers[key] = Reader(base, ReaderWeights.load(_checked(FILE, SHA256), layers), quoter)
     return reader
