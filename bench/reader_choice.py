@@ -229,6 +229,11 @@ def main() -> None:
     ap.add_argument("--rerank", metavar="TIER", help="also ask this LLM tier whether each chunk helps answer (the "
                                                      "search's rerank), as a rule and a feature")
     args = ap.parse_args()
+    if args.span_cache:  # checked before minutes of reading, not after
+        missing = [n for n in ("tune", "test", "docs") if not (args.span_cache / f"{n}.json").is_file()]
+        if missing:
+            ap.error(f"--span-cache {args.span_cache} has no readings for {', '.join(missing)} "
+                     "(make them with --cache first)")
     os.environ.setdefault("LITEGATE_HOME", tempfile.mkdtemp(prefix="litegate-choice-"))
     from answers import fill
     from litegate.config import Settings
@@ -250,6 +255,8 @@ def main() -> None:
     timing = {}
     rt = build(Settings(), Config(), record=False) if todo or args.lite or args.rerank else None
     try:
+        if rt is not None and args.rerank and args.rerank not in rt.tiers:
+            raise SystemExit(f"--rerank: no tier {args.rerank!r} (have {', '.join(sorted(rt.tiers))})")
         if rt is not None and todo:
             base = rt.encoders.get("fast")
             reader = (Reader(base, ReaderWeights.load(args.reader, innermost(base)._layers)) if args.reader
@@ -267,14 +274,14 @@ def main() -> None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     path.write_text(json.dumps(data[name]))
         if rt is not None and args.rerank:
-            if args.rerank not in rt.tiers:
-                raise SystemExit(f"--rerank: no tier {args.rerank!r} (have {', '.join(sorted(rt.tiers))})")
             for name in sets:
                 path = args.cache / f"{name}.rerank-{args.rerank}.json" if args.cache else None
-                probs = (json.loads(path.read_text()) if path is not None and path.is_file()
-                         else rerank(rt, args.rerank, sets[name], data[name], name))
-                if path is not None:
-                    path.write_text(json.dumps(probs))
+                if path is not None and path.is_file():
+                    probs = json.loads(path.read_text())
+                else:
+                    probs = rerank(rt, args.rerank, sets[name], data[name], name)
+                    if path is not None:
+                        path.write_text(json.dumps(probs))
                 for rows, ps in zip(data[name], probs):
                     for r, p in zip(rows, ps):
                         r["rerank"] = p
