@@ -16,8 +16,8 @@ pinned sha256) is, for each, the head and each tuned weight matrix's difference 
 installed encoder's as two rank-128 factors in 8 bits (made by bench/reader_pilot.py and
 bench/reader_ship.py from SQuAD 1.1's train set and the first ten articles of SQuAD 2.0's: the
 passage reader 46,344 examples in two runs, the span reader 30,000 more from it in a third;
-Rajpurkar et al. 2016, 2018; CC BY-SA 4.0; never their dev sets). A span never crosses a table
-cell's pipe.
+Rajpurkar et al. 2016, 2018; CC BY-SA 4.0; never their dev sets). A span never crosses a pipe
+(a table cell's edge).
 """
 
 from __future__ import annotations
