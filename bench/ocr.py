@@ -147,14 +147,14 @@ def illegible(word: ocr.Word, page: Page) -> bool:
 def score(page: Page, words: list[ocr.Word]) -> dict[str, Any]:
     if page.ignore:
         words = [w for w in words if not illegible(w, page)]
-    # the transcript's boxes are upright rectangles: give them the tilt the OCR measured on the
-    # same photo (and the height of their letters, not of the tilted run), so one reading order
+    # the transcript's boxes are upright rectangles: give each the tilt the OCR measured at its
+    # height on the same photo (and the height of their letters, not of the tilted run), so one reading order
     # applies to both sides
-    tilt = ocr.skew(words)
+    tilts = ocr.tilts_at(words, [(w.box[1] + w.box[3]) / 2 for w in page.words])
     truth_words = [ocr.Word(w.text, w.box, slope=tilt,
                             height=max((w.box[3] - w.box[1]) - abs(tilt) * (w.box[2] - w.box[0]),
                                        0.5 * (w.box[3] - w.box[1])))
-                   for w in page.words] if tilt else page.words
+                   if tilt else w for w, tilt in zip(page.words, tilts)]
     ref = (page_text([(line, []) for line in page.reference.splitlines()], page.spaced) if page.reference is not None
            else page_text(ocr.layout(truth_words), page.spaced))
     hyp = page_text(ocr.layout(words), page.spaced)

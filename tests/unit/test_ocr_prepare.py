@@ -1,5 +1,5 @@
 """Page preparation and line layout before and after OCR: a page in shadow is not cut, a tilted
-photo's rows stay rows, and the rapidocr settings the engine is built with."""
+or bent photo's rows stay rows, and the rapidocr settings the engine is built with."""
 
 from __future__ import annotations
 
@@ -90,6 +90,32 @@ def test_printed_rules_are_left_out_of_the_lines_and_text_next_to_them_is_kept()
              ocr.Word("**ORDER#0011**", [10, 190, 200, 210]), ocr.Word("...", [10, 220, 40, 236])]
     assert [text for text, _ in ocr.layout(words)] == ["TOTAL 12,50", "**ORDER#0011**", "..."]
     assert ocr.is_rule("*学****************") and not ocr.is_rule("12.50") and not ocr.is_rule("-5.00")
+
+
+def _sloped(text: str, x0: float, x1: float, y_left: float, slope: float, h: float = 40.0) -> ocr.Word:
+    """A word as the engine gives it on a tilted line: the upright box around its slanted run,
+    its baseline's slope and its letters' height."""
+    y_right = y_left + slope * (x1 - x0)
+    return ocr.Word(text, [x0, min(y_left, y_right), x1, max(y_left, y_right) + h], slope=slope, height=h)
+
+
+def test_a_bent_photo_keeps_each_label_with_its_own_amount() -> None:
+    # the receipt's head slopes down to the right, its foot up: one slope for the page (the
+    # head's, where most words are) put each amount at the foot beside the next line's label
+    head = [_sloped(f"ITEM {k} ..... 1.00", 50, 1650, 100 + 80 * k, 0.06) for k in range(8)]
+    foot_y, rise = 900.0, -0.05
+    foot = []
+    for k, (label, amount) in enumerate([("Tender:", "504.00"), ("Balance Return:", "150.00"),
+                                          ("Pay Mode: Cash 504.00 thank you", "")]):
+        y = foot_y + 75 * k
+        foot.append(_sloped(label, 60, 60 + 40 * len(label), y, rise))
+        if amount:
+            foot.append(_sloped(amount, 1500, 1700, y + rise * 1440, rise))
+    lines = [text for text, _ in ocr.layout(head + foot)]
+    assert lines[8:] == ["Tender: 504.00", "Balance Return: 150.00", "Pay Mode: Cash 504.00 thank you"]
+    assert lines[:2] == ["ITEM 0 ..... 1.00", "ITEM 1 ..... 1.00"]
+    # where the page has no slope to go by, nothing is turned
+    assert ocr.tilts_at([ocr.Word("a", [0, 0, 10, 10])], [5.0]) == [0.0]
 
 
 def _decoded(readings: list[list[tuple[str, float]]], ratio: float = 0.03) -> str:

@@ -17,6 +17,8 @@ the same time per page (1.2-1.4 s on 2 busy cores); hence the default.
 
 from __future__ import annotations
 
+import bisect
+
 import shutil
 import subprocess
 import threading
@@ -101,13 +103,37 @@ def engine(name: str | None = None) -> OcrEngine:
 
 # ---- reading order ---------------------------------------------------------------------------
 
-def skew(words: list[Word]) -> float:
-    """The page's skew (dy/dx): the median baseline slope of the words wide enough to tell."""
-    slopes = sorted(w.slope for w in words if w.slope is not None and w.box[2] - w.box[0] > 3 * (w.height or 1.0))
-    if len(slopes) < 3:
-        return 0.0
-    middle = slopes[len(slopes) // 2]
-    return middle if abs(middle) < 0.2 else 0.0  # past ~11 degrees it is no scan; don't guess
+NEAR_TILT = 6  # wide words whose median slope gives the page's tilt at a height (bench/ocr.py: 4-7 alike)
+
+
+def _wide(w: Word) -> bool:
+    return w.slope is not None and w.box[2] - w.box[0] > 3 * (w.height or 1.0)
+
+
+def tilts_at(words: list[Word], heights: list[float], near: int = NEAR_TILT) -> list[float]:
+    """The page's skew (dy/dx) at each of ``heights`` (y in the page's pixels): the median
+    baseline slope of the ``near`` words wide enough to tell whose centres are nearest that
+    height. A photographed receipt bends: its head may slope one way and its foot the other,
+    and one slope for the page put a price beside the label of the next line (WildReceipt dev,
+    100 photos: CER 5.46% -> 5.05% against one median slope per page). Past ~11 degrees it is
+    no scan: 0 is given."""
+    sloped = sorted(((w.box[1] + w.box[3]) / 2, float(w.slope)) for w in words if _wide(w))  # type: ignore[arg-type]
+    if len(sloped) < 3:
+        return [0.0] * len(heights)
+    ys = [y for y, _ in sloped]
+    out = []
+    for y in heights:
+        # the ``near`` nearest by height: a window grown from where y falls in the sorted list
+        lo = hi = bisect.bisect_left(ys, y)
+        while hi - lo < min(near, len(ys)):
+            if lo > 0 and (hi >= len(ys) or y - ys[lo - 1] <= ys[hi] - y):
+                lo -= 1
+            else:
+                hi += 1
+        slopes = sorted(s for _, s in sloped[lo:hi])
+        middle = (slopes[(len(slopes) - 1) // 2] + slopes[len(slopes) // 2]) / 2
+        out.append(middle if abs(middle) < 0.2 else 0.0)
+    return out
 
 
 RULE_CHARS = frozenset("*-=_~#.·•+")  # what a printed rule or a dotted leader is drawn with
@@ -124,18 +150,20 @@ def is_rule(text: str) -> bool:
 def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
     """Words grouped into lines, in reading order: (line text, line box).
 
-    The page is first straightened (each word's centre moved by the page's skew), so a row
-    of a slightly rotated scan stays one row across the page. A word then joins the line it
+    The page is first straightened (each word's centre moved by the page's skew where it
+    stands, ``tilts_at``), so a row of a slightly rotated or bent page stays one row across it. A word then joins the line it
     overlaps most vertically (at least half the smaller height); lines run top to bottom and
     words left to right, joined by a space. The cells of a table row therefore come out as
     one line, which is how a reader (and a model) expects them. Printed rules are left out."""
     words = [w for w in words if not is_rule(w.text)]
-    tilt = skew(words)
+    tilts = tilts_at(words, [(w.box[1] + w.box[3]) / 2 for w in words])
+    centres = sorted((w.box[0] + w.box[2]) / 2 for w in words)
+    middle = centres[len(centres) // 2] if centres else 0.0  # turned about the page's middle, not its edge
     placed = []
-    for w in words:
+    for w, tilt in zip(words, tilts):
         x0, y0, x1, y1 = w.box
         h = max(w.height or (y1 - y0), 1.0)
-        yc = (y0 + y1) / 2 - tilt * (x0 + x1) / 2
+        yc = (y0 + y1) / 2 - tilt * ((x0 + x1) / 2 - middle)
         placed.append((yc - h / 2, yc + h / 2, h, w))
     lines: list[dict[str, Any]] = []
     for y0, y1, h, w in sorted(placed, key=lambda p: p[0] + p[1]):
