@@ -92,6 +92,17 @@ def test_printed_rules_are_left_out_of_the_lines_and_text_next_to_them_is_kept()
     assert ocr.is_rule("*学****************") and not ocr.is_rule("12.50") and not ocr.is_rule("-5.00")
 
 
+def test_a_rule_misread_as_ideographs_is_left_out_and_cjk_text_is_kept() -> None:
+    # the recogniser reads CJK too: a row of asterisks comes out as a few ideographs repeated
+    words = [ocr.Word("THANK YOU", [10, 100, 200, 120]), ocr.Word("本本车车本本车本*本本车车本本", [10, 130, 300, 150]),
+             ocr.Word("FUEL TOTAL 55.19 本车本本车车", [10, 160, 300, 180]),
+             ocr.Word("十二十二十二十=十二", [10, 190, 300, 210]),
+             ocr.Word("谢谢惠顾 欢迎再来", [10, 220, 200, 240]), ocr.Word("水鸡面 1 $10.80", [10, 250, 200, 270]),
+             ocr.Word("*** 本店 ***", [10, 280, 200, 300])]
+    assert [text for text, _ in ocr.layout(words)] == [
+        "THANK YOU", "FUEL TOTAL 55.19", "谢谢惠顾 欢迎再来", "水鸡面 1 $10.80", "*** 本店 ***"]
+
+
 def _sloped(text: str, x0: float, x1: float, y_left: float, slope: float, h: float = 40.0) -> ocr.Word:
     """A word as the engine gives it on a tilted line: the upright box around its slanted run,
     its baseline's slope and its letters' height."""

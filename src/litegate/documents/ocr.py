@@ -141,10 +141,37 @@ RULE_CHARS = frozenset("*-=_~#.·•+")  # what a printed rule or a dotted leade
 
 def is_rule(text: str) -> bool:
     """Whether a run of text is a printed rule (``*****``, ``-------``, ``.......``): five or
-    more characters, nearly all of them rule characters (a stray misread is allowed). A rule
-    separates blocks but carries no text, and read as text it only adds noise."""
+    more characters, nearly all of them rule characters (a stray misread is allowed), or a rule
+    the recogniser took for ideographs (``_misread_rule``). A rule separates blocks but carries
+    no text, and read as text it only adds noise."""
     run = "".join(text.split())
-    return len(run) >= 5 and sum(ch in RULE_CHARS for ch in run) >= 0.8 * len(run)
+    if len(run) < 5:
+        return False
+    return sum(ch in RULE_CHARS for ch in run) >= 0.8 * len(run) or _misread_rule(run)
+
+
+def _ideograph(ch: str) -> bool:
+    return "\u2e80" <= ch <= "\u9fff" or "\uac00" <= ch <= "\ud7af"
+
+
+def _misread_rule(run: str) -> bool:
+    """The recogniser reads CJK as well as Latin, and a row of asterisks or of ``+=+=`` often
+    comes out as ideographs: ``本本本本本本水水``, ``*冰冰**冰***本**``, ``十二十二十=十二``.
+    Such a run is ideographs and rule characters only, and a few ideographs repeated over and
+    over (at most 40% of them distinct), where a line of CJK text rarely repeats a character.
+    WildReceipt (Latin-script receipts): 25 such runs in 510 pages, every one a rule."""
+    ideographs = [ch for ch in run if _ideograph(ch)]
+    rule = sum(ch in RULE_CHARS for ch in run)
+    return (len(ideographs) >= 3 and rule + len(ideographs) >= 0.8 * len(run)
+            and len(set(ideographs)) <= max(2, 0.4 * len(ideographs)))
+
+
+def without_rules(text: str) -> str:
+    """``text`` less its runs (between spaces) that are rules misread as ideographs: a line
+    such as ``FUEL TOTAL 55.19 本车本本车车`` keeps its words."""
+    runs = text.split()
+    kept = [run for run in runs if not (len(run) >= 5 and _misread_rule(run))]
+    return text if len(kept) == len(runs) else " ".join(kept)
 
 
 def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
@@ -154,8 +181,10 @@ def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
     stands, ``tilts_at``), so a row of a slightly rotated or bent page stays one row across it. A word then joins the line it
     overlaps most vertically (at least half the smaller height); lines run top to bottom and
     words left to right, joined by a space. The cells of a table row therefore come out as
-    one line, which is how a reader (and a model) expects them. Printed rules are left out."""
-    words = [w for w in words if not is_rule(w.text)]
+    one line, which is how a reader (and a model) expects them. Printed rules are left out,
+    read as rule characters or misread as ideographs (``is_rule``, ``without_rules``)."""
+    words = [w if text == w.text else Word(text, w.box, w.score, w.slope, w.height)
+             for w in words if not is_rule(w.text) and (text := without_rules(w.text))]
     tilts = tilts_at(words, [(w.box[1] + w.box[3]) / 2 for w in words])
     centres = sorted((w.box[0] + w.box[2]) / 2 for w in words)
     middle = centres[len(centres) // 2] if centres else 0.0  # turned about the page's middle, not its edge
