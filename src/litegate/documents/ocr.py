@@ -18,7 +18,6 @@ the same time per page (1.2-1.4 s on 2 busy cores); hence the default.
 from __future__ import annotations
 
 import bisect
-
 import shutil
 import subprocess
 import threading
@@ -178,11 +177,12 @@ def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
     """Words grouped into lines, in reading order: (line text, line box).
 
     The page is first straightened (each word's centre moved by the page's skew where it
-    stands, ``tilts_at``), so a row of a slightly rotated or bent page stays one row across it. A word then joins the line it
-    overlaps most vertically (at least half the smaller height); lines run top to bottom and
-    words left to right, joined by a space. The cells of a table row therefore come out as
-    one line, which is how a reader (and a model) expects them. Printed rules are left out,
-    read as rule characters or misread as ideographs (``is_rule``, ``without_rules``)."""
+    stands, ``tilts_at``), so a row of a slightly rotated or bent page stays one row across it.
+    A word then joins the line it overlaps most vertically (at least half the smaller
+    height); lines run top to bottom and words left to right, joined by a space. The cells of
+    a table row therefore come out as one line, which is how a reader (and a model) expects
+    them. Printed rules are left out, read as rule characters or misread as ideographs
+    (``is_rule``, ``without_rules``)."""
     words = [w if text == w.text else Word(text, w.box, w.score, w.slope, w.height)
              for w in words if not is_rule(w.text) and (text := without_rules(w.text))]
     tilts = tilts_at(words, [(w.box[1] + w.box[3]) / 2 for w in words])
