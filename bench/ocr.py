@@ -79,8 +79,7 @@ def load_wildreceipt(root: Path) -> list[Page]:
                 words.append(ocr.Word(a["text"], box))
             else:
                 ignore.append(box)
-        if (root / row["file_name"]).is_file():  # one image of the file is missing from the set (as bench/receipts.py)
-            pages.append(Page(row["file_name"], root / row["file_name"], words, ignore, spaced=False))
+        pages.append(Page(row["file_name"], root / row["file_name"], words, ignore, spaced=False))
     return pages
 
 
@@ -148,8 +147,8 @@ def score(page: Page, words: list[ocr.Word]) -> dict[str, Any]:
     if page.ignore:
         words = [w for w in words if not illegible(w, page)]
     # the transcript's boxes are upright rectangles: give each the tilt the OCR measured at its
-    # height on the same photo (and the height of their letters, not of the tilted run), so one reading order
-    # applies to both sides
+    # height on the same photo (and the height of its letters, not of the tilted run), so one
+    # reading order applies to both sides
     tilts = ocr.tilts_at(words, [(w.box[1] + w.box[3]) / 2 for w in page.words])
     truth_words = [ocr.Word(w.text, w.box, slope=tilt,
                             height=max((w.box[3] - w.box[1]) - abs(tilt) * (w.box[2] - w.box[0]),

@@ -134,11 +134,13 @@ def _addresses() -> dict[str, tuple[str, str, str]]:
 
 def wildreceipt_rows(root: Path) -> list[dict[str, Any]]:
     """The rows of WildReceipt's test file (one receipt each: its image's path and its boxed,
-    typed and labeled runs), shared by this bench and bench/ocr.py."""
+    typed and labeled runs) whose image the set holds, shared by this bench, bench/ocr.py and
+    bench/receipt_optional.py."""
     ann = root / "test.txt"
     if not ann.is_file():
         raise SystemExit(f"{root} holds no test.txt: pass the folder of the set (test.txt beside image_files/)")
-    return [json.loads(line) for line in ann.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in ann.read_text().splitlines() if line.strip()]
+    return [r for r in rows if (root / r["file_name"]).is_file()]  # one row names an image the set lacks
 
 
 WILD_CLASSES = {"merchant_name": 1, "merchant_address": 3, "date": 7, "total": 23}  # class_list.txt's numbers
@@ -176,8 +178,7 @@ def load_wildreceipt(root: Path) -> list[Sample]:
                 fields[name] = frozenset(" ".join(r[2] for r in block) for block in _blocks(ordered))
             else:  # an address's lines may be parted by its phone's: all of them, joined
                 fields[name] = " ".join(texts)
-        if (root / row["file_name"]).is_file():  # one image of the file is missing from the set
-            samples.append(Sample(row["file_name"], root / row["file_name"], None, fields, "wildreceipt"))
+        samples.append(Sample(row["file_name"], root / row["file_name"], None, fields, "wildreceipt"))
     return samples
 
 

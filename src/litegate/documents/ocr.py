@@ -23,7 +23,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -183,7 +183,7 @@ def layout(words: list[Word]) -> list[tuple[str, list[float]]]:
     a table row therefore come out as one line, which is how a reader (and a model) expects
     them. Printed rules are left out, read as rule characters or misread as ideographs
     (``is_rule``, ``without_rules``)."""
-    words = [w if text == w.text else Word(text, w.box, w.score, w.slope, w.height)
+    words = [w if text == w.text else replace(w, text=text)
              for w in words if not is_rule(w.text) and (text := without_rules(w.text))]
     tilts = tilts_at(words, [(w.box[1] + w.box[3]) / 2 for w in words])
     centres = sorted((w.box[0] + w.box[2]) / 2 for w in words)
