@@ -3,7 +3,8 @@ training utterances, beside a plain CRF on the same data.
 
     python bench/extract_encoders.py [--encoders fast,accurate] [--sets nlupp,xsid-en] [--xsid DIR]
                                      [--train 100] [--test-limit 300] [--decoders spans,crf]
-                                     [--nlupp-folds 15-19 --draws 3]
+                                     [--nlupp-folds 15-19 --draws 3] [--nlupp-dev 0,1,2,3]
+                                     [--values on|off|both]
 
 Sets: NLU++ banking (the first ``--train`` utterances of fold 0 train; a fixed random sample of
 ``--test-limit`` utterances of folds 1-19 scores) and xSID English (``--xsid``: a folder with
@@ -15,7 +16,9 @@ the folds the extractor's design was chosen on), with each row's mean and spread
 ``--decoders``: the extractor as shipped (``spans``: candidate spans scored per field), with the
 first span stage (``spans1``: its candidates and features, a logistic scorer) and as before the
 stage (``crf``: the CRF's own best path), side by side as ``ENCODER``, ``ENCODER/spans1`` and
-``ENCODER/crf``.
+``ENCODER/crf``. ``--nlupp-dev K,K,...``: the development draws (the first ``--train`` of fold K
+trains, folds 5-9 score; the folds the extractor's design is chosen on). ``--values both``: each
+also trained without the value tagger's features (``nano.value_tagger``), as ``ENCODER/novalues``.
 Slot F1 is micro over the test utterances, as in bench/extract.py. Latency: one text
 per ``predict`` call, the encoders taking turns text by text so a busy moment of the machine
 falls on all of them alike. Prints one JSON object.
@@ -36,12 +39,14 @@ from typing import Any
 
 from litegate.config import Settings
 from litegate.evals.datasets import nlupp_banking, nlupp_fields
-from litegate.nano import span_scorer
+from litegate.nano import extractor, span_scorer
 from litegate.nano.extractor import NanoExtractor
 from litegate.runtime import build
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from extract import crf_baseline, p, scores  # noqa: E402 - a sibling script module
+
+DEV_SCORED = range(5, 10)  # the folds the development draws are scored on (bench/README.md, "Extraction")
 
 
 def log(message: str) -> None:
@@ -65,10 +70,16 @@ def read_xsid_slots(path: Path) -> list[dict[str, Any]]:
 
 
 def load_sets(names: list[str], train_n: int, test_limit: int, xsid: Path | None, nlupp_folds: list[int] | None = None,
-              draws: int = 1) -> dict[str, dict[str, Any]]:
+              draws: int = 1, nlupp_dev: list[int] | None = None) -> dict[str, dict[str, Any]]:
     sets: dict[str, dict[str, Any]] = {}
     rng = random.Random(0)
-    if "nlupp" in names and nlupp_folds:
+    if "nlupp" in names and nlupp_dev:
+        test = nlupp_banking(DEV_SCORED)
+        for k in nlupp_dev:
+            sets[f"nlupp-banking-draw{k}"] = {
+                "train": nlupp_banking([k])[:train_n], "fields": nlupp_fields(),
+                "test": rng.sample(test, min(test_limit, len(test))) if test_limit else test}
+    elif "nlupp" in names and nlupp_folds:
         for k in nlupp_folds[:draws]:
             test = nlupp_banking([f for f in nlupp_folds if f != k])
             sets[f"nlupp-banking-draw{k}"] = {
@@ -85,7 +96,8 @@ def load_sets(names: list[str], train_n: int, test_limit: int, xsid: Path | None
     return sets
 
 
-def run_set(data: dict[str, Any], encoders: dict[str, Any], decoders: list[str]) -> dict[str, Any]:
+def run_set(data: dict[str, Any], encoders: dict[str, Any], decoders: list[str],
+            values: tuple[bool, ...] = (True,)) -> dict[str, Any]:
     train, test = data["train"], data["test"]
     fields = sorted({k for r in train for k in r["data"]} | {k for r in test for k in r["data"]})
     gold = [r["data"] for r in test]
@@ -96,18 +108,19 @@ def run_set(data: dict[str, Any], encoders: dict[str, Any], decoders: list[str])
     seen = sorted({k for r in train for k in r["data"]})
     models, encoder_of = {}, {}
     for name, encoder in encoders.items():
-        for decoder in decoders:
-            key = name if decoder == "spans" else f"{name}/{decoder}"
+        for decoder, valued in ((d, v) for d in decoders for v in values):
+            key = (name if decoder == "spans" else f"{name}/{decoder}") + ("" if valued else "/novalues")
             log(f"train {key}")
             t0 = time.perf_counter()
-            shipped = span_scorer.FEATURES, span_scorer.SCORER
+            shipped = span_scorer.FEATURES, span_scorer.SCORER, extractor.VALUE_TAGGER
             if decoder == "spans1":  # the first span stage: its candidates and features, the logistic scorer
                 span_scorer.FEATURES, span_scorer.SCORER = 1, "logistic"
+            extractor.VALUE_TAGGER = valued
             try:
                 models[key] = NanoExtractor.train("bench", train, encoder, spans=decoder != "crf",
                                                   fields={k: data["fields"].get(k, "") for k in seen})
             finally:
-                span_scorer.FEATURES, span_scorer.SCORER = shipped
+                span_scorer.FEATURES, span_scorer.SCORER, extractor.VALUE_TAGGER = shipped
             encoder_of[key] = encoder
             row[key] = {"train_seconds": round(time.perf_counter() - t0, 1), "out_of_fold_f1": models[key].info.oof_f1}
     preds: dict[str, list[dict[str, Any]]] = {key: [] for key in models}
@@ -138,6 +151,10 @@ def main() -> None:
                     help="spans (as shipped), spans1 (the first span stage), crf (the CRF's path, as before)")
     ap.add_argument("--nlupp-folds", default=None, help="A-B: draws within these NLU++ folds (see above)")
     ap.add_argument("--draws", type=int, default=3, help="with --nlupp-folds: how many training draws")
+    ap.add_argument("--nlupp-dev", default=None, metavar="K,K,...",
+                    help="development draws instead: each trains on the first --train of fold K, scored on folds 5-9")
+    ap.add_argument("--values", default="on", choices=["on", "off", "both"],
+                    help="the value tagger's features in the CRF (both: side by side, the other as ENCODER/novalues)")
     args = ap.parse_args()
     out: dict[str, Any] = {"bench": "extract_encoders", "cpus": os.cpu_count(),
                            "loadavg_start": [round(x, 2) for x in os.getloadavg()], "sets": {}}
@@ -145,13 +162,15 @@ def main() -> None:
     if args.nlupp_folds:
         first, last = (int(x) for x in args.nlupp_folds.split("-"))
         folds = list(range(first, last + 1))
-    sets = load_sets(args.sets.split(","), args.train, args.test_limit, args.xsid, folds, args.draws)
+    dev = [int(k) for k in args.nlupp_dev.split(",")] if args.nlupp_dev else None
+    sets = load_sets(args.sets.split(","), args.train, args.test_limit, args.xsid, folds, args.draws, dev)
+    values = {"on": (True,), "off": (False,), "both": (True, False)}[args.values]
     with tempfile.TemporaryDirectory() as tmp:
         rt = build(Settings(home=Path(tmp)), record=False)
         encoders = {key: rt.encoders.get(key) for key in args.encoders.split(",")}
         for name, data in sets.items():
             log(name)
-            out["sets"][name] = run_set(data, encoders, args.decoders.split(","))
+            out["sets"][name] = run_set(data, encoders, args.decoders.split(","), values)
         rt.close()
     drawn = [row for name, row in out["sets"].items() if name.startswith("nlupp-banking-draw")]
     if len(drawn) > 1:

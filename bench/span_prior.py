@@ -66,17 +66,21 @@ def log(message: str) -> None:
 
 
 def read_polyai(path: Path) -> list[dict[str, Any]]:
-    """PolyAI span-extraction records as extraction examples (a slot stated twice keeps its first value)."""
+    """PolyAI span-extraction records as extraction examples (a slot stated twice keeps its first
+    value), each with ``spans``: the character ranges of every labelled value (bench/value_tagger.py)."""
     out = []
     for item in json.loads(path.read_text(encoding="utf-8")):
         text = item["userInput"]["text"]
         data: dict[str, str] = {}
+        spans: list[tuple[int, int]] = []
         for label in item.get("labels") or []:
             span = label.get("valueSpan") or {}
-            value = text[span.get("startIndex", 0):span.get("endIndex", len(text))].strip()
+            start, end = span.get("startIndex", 0), span.get("endIndex", len(text))
+            value = text[start:end].strip()
             if value:
                 data.setdefault(label["slot"], value)
-        out.append({"text": text, "data": data})
+                spans.append((start, end))
+        out.append({"text": text, "data": data, "spans": spans})
     return out
 
 

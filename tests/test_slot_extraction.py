@@ -81,3 +81,20 @@ def test_the_stage_reads_every_field_at_once_as_it_read_them_one_by_one(trained:
         assert stage.spans(doc) == peer.before_spans(stage, doc)
     rt.close()
     assert compared >= 30
+
+
+def test_the_crf_reads_the_value_tagger_learned_from_other_domains(trained: dict, home: Path) -> None:
+    # trained with the fast encoder, the extractor's CRF reads the shipped value tagger's two
+    # probabilities; the tagger, which never saw banking, marks a lower-case name and an amount
+    # as values and the words around them as none
+    rt = build(Settings(home=home), record=False)
+    model = rt.extractors.get("slots")
+    encoder = rt.extractors.encoder_for(model)
+    assert model.tagger.values is True
+    [doc] = _prepare(["transfer 50 pounds to greogry please"], encoder)
+    features = model.tagger.features(doc)
+    assert all("value=B" in f and "value=I" in f for f in features)
+    starts = {doc.text[a:b]: f["value=B"] / 2 for (a, b), f in zip(doc.offsets, features)}
+    rt.close()
+    assert starts["greogry"] > 0.5 and starts["50"] > 0.5
+    assert max(starts["transfer"], starts["to"], starts["please"]) < 0.1

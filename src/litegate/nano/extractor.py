@@ -10,7 +10,9 @@ in the training data, to its nearest training word of each tag, and to the field
 description. Values are always copied from the text. A linear probe (logistic regression on
 the word's contextual vector and its two neighbours') reads each tag's probability straight
 from the encoder; the CRF sees those probabilities as features, learned from out-of-fold
-probe outputs so it weighs them as they behave on unseen text.
+probe outputs so it weighs them as they behave on unseen text. With the fast encoder it also
+reads the shipped value tagger's (``nano.value_tagger``): how much each word looks like the start
+or the inside of some slot value, learned from other domains' slot sets.
 
 Each field's confidence is a calibrated P(correct): the CRF's marginal probability of the
 chosen span (or of no span at all) mapped through isotonic regression fitted on out-of-fold
@@ -38,6 +40,7 @@ import numpy as np
 
 from litegate.errors import ExtractorNotFound, InvalidRequest
 from litegate.nano.encoders import EncoderRegistry
+from litegate.nano import value_tagger
 from litegate.nano.span_scorer import SpanDoc, SpanStage, fit_stage
 from litegate.nano.versions import VersionedStore
 
@@ -50,6 +53,9 @@ ENCODER_LAYER = 4  # of MiniLM's 6; deeper encoders are read at the same share o
 OOF_FOLDS = 4
 PROBE_C = 100.0  # the probe's inverse regularisation: the vectors carry the signal; the CRF smooths
 PROBE_FOLDS = 4  # out-of-fold probe outputs for the CRF to learn from
+# the value tagger's P(a value starts here) and P(a value goes on) as two more CRF features, for
+# extractors trained with the encoder it reads (nano.value_tagger; off: bench before/after runs)
+VALUE_TAGGER = True
 
 
 @dataclass
@@ -301,6 +307,7 @@ class _Tagger:
         self.neighbour_tags = neighbour_tags  # (n,) tag index
         self.descriptions = descriptions  # (fields, dim) unit rows (zero without a description)
         self.probe: Any = None  # the linear probe (None in versions trained before it, or without tags)
+        self.values = False  # reads the value tagger (False in versions trained before it, or with other encoders)
         self._tagger: Any = None
         self._lock = threading.Lock()
 
@@ -308,7 +315,7 @@ class _Tagger:
         return {k: v for k, v in self.__dict__.items() if k not in ("_tagger", "_lock")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update({"probe": None, **state}, _tagger=None, _lock=threading.Lock())
+        self.__dict__.update({"probe": None, "values": False, **state}, _tagger=None, _lock=threading.Lock())
 
     def features(self, doc: _Doc, own: int = -1, owners: np.ndarray | None = None,
                  probed: np.ndarray | None = None) -> list[dict[str, float]]:
@@ -330,6 +337,7 @@ class _Tagger:
         fields = [t[2:] for t in self.tags if t.startswith("B-")]
         if probed is None:
             probed = _probe_probabilities(self.probe, v, len(self.tags))
+        valued = value_tagger.shipped().probabilities(_probe_inputs(v)) if self.values and len(v) else None
         out = []
         for i, lexical in enumerate(doc.lexical):
             f = dict(lexical)
@@ -346,6 +354,8 @@ class _Tagger:
                 for t in range(1, len(self.tags)):
                     if probed[i, t] > 0.02:
                         f["probe=" + self.tags[t]] = float(probed[i, t]) * 2
+            if valued is not None:
+                f["value=B"], f["value=I"] = float(valued[i, 1]) * 2, float(valued[i, 2]) * 2
             out.append(f)
         return out
 
@@ -385,6 +395,7 @@ class _Tagger:
                 c = vec.mean(0)
                 descriptions[k] = c / max(float(np.linalg.norm(c)), 1e-9)
         tagger = cls(tags, b"", centroids, neighbours, neighbour_tags, descriptions)
+        tagger.values = VALUE_TAGGER and value_tagger.shipped().applies(encoder, word_layer(encoder))
         # with too few examples to hold any out, the CRF learns without a probe
         tagger.probe = _fit_probe(docs, labels) if len(docs) >= 2 * PROBE_FOLDS else None
         probed: list[np.ndarray | None] = [None] * len(docs)
