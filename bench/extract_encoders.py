@@ -16,7 +16,8 @@ the folds the extractor's design was chosen on), with each row's mean and spread
 ``--decoders``: the extractor as shipped (``spans``: candidate spans scored per field), with the
 first span stage (``spans1``: its candidates and features, a logistic scorer) and as before the
 stage (``crf``: the CRF's own best path), side by side as ``ENCODER``, ``ENCODER/spans1`` and
-``ENCODER/crf``. ``--nlupp-dev K,K,...``: the development draws (the first ``--train`` of fold K
+``ENCODER/crf``; ``spans2``, the second stage (all but the value tagger's reading of a span's
+edges), as ``ENCODER/spans2``. ``--nlupp-dev K,K,...``: the development draws (the first ``--train`` of fold K
 trains, folds 5-9 score; the folds the extractor's design is chosen on). ``--values both``: each
 also trained without the value tagger's features (``nano.value_tagger``), as ``ENCODER/novalues``.
 Slot F1 is micro over the test utterances, as in bench/extract.py. Latency: one text
@@ -115,6 +116,8 @@ def run_set(data: dict[str, Any], encoders: dict[str, Any], decoders: list[str],
             shipped = span_scorer.FEATURES, span_scorer.SCORER, extractor.VALUE_TAGGER
             if decoder == "spans1":  # the first span stage: its candidates and features, the logistic scorer
                 span_scorer.FEATURES, span_scorer.SCORER = 1, "logistic"
+            elif decoder == "spans2":  # the second: not reading the value tagger's edges of a span
+                span_scorer.FEATURES = 2
             extractor.VALUE_TAGGER = valued
             try:
                 models[key] = NanoExtractor.train("bench", train, encoder, spans=decoder != "crf",
@@ -148,7 +151,7 @@ def main() -> None:
     ap.add_argument("--train", type=int, default=100, help="training utterances")
     ap.add_argument("--test-limit", type=int, default=300, help="test utterances (a fixed random sample; 0: all)")
     ap.add_argument("--decoders", default="spans,crf",
-                    help="spans (as shipped), spans1 (the first span stage), crf (the CRF's path, as before)")
+                    help="spans (as shipped), spans1 / spans2 (the first / second span stage), crf (the CRF's path)")
     ap.add_argument("--nlupp-folds", default=None, help="A-B: draws within these NLU++ folds (see above)")
     ap.add_argument("--draws", type=int, default=3, help="with --nlupp-folds: how many training draws")
     ap.add_argument("--nlupp-dev", default=None, metavar="K,K,...",

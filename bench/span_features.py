@@ -52,6 +52,8 @@ def per_field(doc: SpanDoc, cands: list[Candidate], stats: FieldStats, tag_index
             shared += [float(c.source == "phrase"), float(c.source == "known"),
                        float(b < t and ss._content(doc.words[b], kinds[b])),
                        float(a > 0 and ss._content(doc.words[a - 1], kinds[a - 1]))]
+        if features >= 3:
+            shared += ss._value_edges(doc.values, a, b)
         to_left = stats.left @ (doc.vectors[a - 1] if a else zero)
         to_right = stats.right @ (doc.vectors[b] if b < t else zero)
         v = ss._unit(doc.vectors[a:b].mean(0))

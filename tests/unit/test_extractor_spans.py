@@ -109,12 +109,29 @@ def test_names_after_a_preposition_and_known_values_are_candidates_in_any_case()
 
 def test_the_stage_records_what_it_reads_and_stages_saved_before_read_as_the_first(booked: NanoExtractor) -> None:
     stage = booked.span_stage
-    assert stage is not None and stage.features == span_scorer.FEATURES == 2
+    assert stage is not None and stage.features == span_scorer.FEATURES == 3
     state = dict(stage.__dict__)
     del state["features"]  # as pickled before the stage had versions
     old = span_scorer.SpanStage.__new__(span_scorer.SpanStage)
     old.__setstate__(state)
     assert old.features == 1
+
+
+def test_the_value_taggers_reading_of_a_spans_edges() -> None:
+    # P(O), P(B), P(I) of five words: a value over words 1-2 that goes on into word 3
+    values = np.array([[1, 0, 0], [0.1, 0.8, 0.1], [0.2, 0.1, 0.7], [0.4, 0, 0.6], [1, 0, 0]], float)
+    assert span_scorer._value_edges(values, 1, 3) == pytest.approx([0.8, 0.1, 0.7, 0.6])
+    assert span_scorer._value_edges(values, 4, 5) == pytest.approx([0.0, 0.0, 1.0, 0.0])  # one word, at the end
+    assert span_scorer._value_edges(None, 1, 3) == [0.0] * 4  # an extractor without the tagger
+
+
+def test_a_second_version_stage_still_fits_and_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(span_scorer, "FEATURES", 2)
+    second = NanoExtractor.train("book", bookings(), FakeEncoder(),
+                                 fields={"guest": "who stays", "date": "", "date_from": "", "date_to": ""})
+    assert second.span_stage is not None and second.span_stage.features == 2
+    [out] = second.predict(["book Ivo Marsh from Wednesday until July 2nd"], FakeEncoder())
+    assert out["data"]["date_to"] == "July 2nd"
 
 
 def test_the_first_stage_still_fits_and_answers(monkeypatch: pytest.MonkeyPatch) -> None:

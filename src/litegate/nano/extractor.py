@@ -615,7 +615,10 @@ def _span_doc(doc: _Doc, tagger: _Tagger | None) -> SpanDoc:
     """What the span stage reads of a text: its words, vectors and (given a tagger) the CRF's
     marginals and best path."""
     path, table = tagger.marginals(doc) if tagger is not None else ([], np.zeros((len(doc.offsets), 0)))
-    return SpanDoc(doc.text, doc.offsets, _unit(doc.vectors), table, path)
+    v = _unit(doc.vectors)
+    values = value_tagger.shipped().probabilities(_probe_inputs(v)) if tagger is not None and tagger.values \
+        and len(v) else None
+    return SpanDoc(doc.text, doc.offsets, v, table, path, values)
 
 
 def _oof_taggers(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],

@@ -28,8 +28,9 @@ THRESHOLD = 0.15  # a pair is a value at this raw score or more (chosen on devel
 PROPER = True  # runs of capitalised words are candidates
 SCORER_C = 3.0
 # what a stage reads: 1 (the first stage), 2 (also the words after a preposition and the training
-# values written again, as candidates); a stage keeps the version it was fitted with
-FEATURES = 2
+# values written again, as candidates), 3 (also the value tagger's reading of the span's edges);
+# a stage keeps the version it was fitted with
+FEATURES = 3
 _CUES = {"to", "from", "on", "at", "for", "in", "with", "by", "via", "into", "towards", "toward", "about"}
 _DETERMINERS = {"the", "my", "a", "an", "our", "his", "her", "their", "your", "this", "that", "some", "any"}
 _FUNCTION_WORDS = set("""i me my you your he him his she her it its we us our they them their this that these those
@@ -52,6 +53,7 @@ class SpanDoc:
     vectors: np.ndarray  # (t, dim) unit rows
     marginals: np.ndarray  # (t, tags) the CRF's marginal probability of each tag at each word
     path: list[str]  # the CRF's best tag sequence
+    values: np.ndarray | None = None  # (t, 3) the value tagger's P(O), P(B), P(I) (nano.value_tagger), if read
 
     @cached_property  # read per candidate and per field while the features are built
     def words(self) -> list[str]:
@@ -243,6 +245,16 @@ def _span_features(doc: SpanDoc, c: Candidate, crf: set[tuple[int, int]], kinds:
             float("digits" in before or "digits" in after)]
 
 
+def _value_edges(values: np.ndarray | None, a: int, b: int) -> list[float]:
+    """How the value tagger reads the span's edges: a value starting at its first word, its first
+    word rather the inside of one (the span starts late), its other words inside one, and the word
+    after it still inside one (the span stops short). Zeros without the tagger."""
+    if values is None:
+        return [0.0] * 4
+    inner = float(values[a + 1:b, 2].mean()) if b > a + 1 else 1.0
+    return [float(values[a, 1]), float(values[a, 2]), inner, float(values[b, 2]) if b < len(values) else 0.0]
+
+
 class _FieldTable:
     """The field statistics as arrays, so each candidate's features are read for every field at
     once (a Python loop over the fields took ~1.5x as long)."""
@@ -292,6 +304,8 @@ def pair_features(doc: SpanDoc, cands: list[Candidate], stats: FieldStats,
             shared += [float(c.source == "phrase"), float(c.source == "known"),
                        float(b < t and _content(doc.words[b], kinds[b])),
                        float(a > 0 and _content(doc.words[a - 1], kinds[a - 1]))]
+        if features >= 3:
+            shared += _value_edges(doc.values, a, b)
         to_left = stats.left @ (doc.vectors[a - 1] if a else zero)
         to_right = stats.right @ (doc.vectors[b] if b < t else zero)
         v = _unit(doc.vectors[a:b].mean(0))
