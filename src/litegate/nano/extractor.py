@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ExtractorNotFound, InvalidRequest
-from litegate.nano.encoders import EncoderRegistry
 from litegate.nano import value_tagger
+from litegate.nano.encoders import EncoderRegistry
 from litegate.nano.span_scorer import SpanDoc, SpanStage, fit_stage
 from litegate.nano.versions import VersionedStore
 
