@@ -2,7 +2,7 @@
 plain logistic regression on the same vectors.
 
     python bench/nano.py [--encoders fast,accurate,multilingual] [--sets clinc150,nlupp,xsid]
-                         [--regimes 10shot,full] [--test-per-label 10] [--xsid DIR] [--encode-only]
+                         [--regimes 10shot,full] [--test-per-label 10] [--xsid DIR] [--hwu DIR] [--encode-only]
                          [--adapters linear-ce,linear-pairs,mlp-ce] [--runtimes onnx,numpy]
                          [--tune default --tune layers=3,epochs=2,loss=pairs] [--clinc-test val]
                          [--seeds 0,1,2] [--label-names on|both] [--readings final,default,6+4]
@@ -12,7 +12,11 @@ test split, ``--test-per-label`` items per intent, 0 for all 4,500), NLU++ banki
 classification of each utterance's set of intents (sets with at least 12 utterances in folds
 0-14, which train; folds 16-19 test; fold 15 is held for tuning and never scored), and xSID
 (``--xsid``: a folder of xSID 0.5 ``LANG.valid.conll`` / ``LANG.test.conll`` files; 10 per
-intent from valid, scored on test; intents with fewer than 10 in valid are left out). The
+intent from valid, scored on test; intents with fewer than 10 in valid are left out), and
+HWU64 (``--hwu``, set ``hwu64``: NLU-Evaluation-Data, Liu et al. 2019, CC BY-SA 3.0; the
+BANKING77-class fine-grained check, 64 intents; its CrossValidation folder: KFold_1's testset is
+the test split (``--test-per-label`` per intent, 0 for all), the other nine folds' testsets the
+pool, exact texts once, none also in the test split). The
 vectors of every text are computed once per encoder and kept in ``--cache`` (one .npz per
 encoder), so a second run only trains and scores. ``--encode-only`` fills the cache and stops.
 
@@ -179,8 +183,30 @@ def xsid_sets(folder: Path, seeds: tuple[int, ...] = (0,)) -> dict[str, dict[str
     return sets
 
 
+def hwu_fold(folder: Path, k: int) -> list[dict[str, Any]]:
+    """HWU64's KFold_k testset: one JSON file per annotation batch, in a folder per intent."""
+    return [{"text": it["text"].strip(), "label": it["intent"]}
+            for path in sorted(folder.glob(f"KFold_{k}/testset/annotated/*/*.json"))
+            for it in json.loads(path.read_text(encoding="utf-8"))["test_data_annotation"] if it["text"].strip()]
+
+
+def hwu64(folder: Path, test_per_label: int, seeds: tuple[int, ...] = (0,)) -> dict[str, list[dict[str, Any]]]:
+    if not (folder / "KFold_1").exists():  # the archive's outer folder: find the one holding the folds
+        folder = next(folder.rglob("KFold_1")).parent
+    test = hwu_fold(folder, 1)
+    seen = {it["text"] for it in test}
+    pool: dict[str, dict[str, Any]] = {}
+    for k in range(2, 11):  # a text once (the first fold's label), none that is also a test text
+        for it in hwu_fold(folder, k):
+            pool.setdefault(it["text"], it)
+    train = [it for text, it in pool.items() if text not in seen]
+    return {"full": train, **draws(train, seeds),
+            "test": per_label(test, test_per_label, 1) if test_per_label else test}
+
+
 def load_sets(names: list[str], test_per_label: int, xsid: Path | None,
-              clinc_test: str = "test", seeds: tuple[int, ...] = (0,)) -> dict[str, dict[str, list[dict]]]:
+              clinc_test: str = "test", seeds: tuple[int, ...] = (0,),
+              hwu: Path | None = None) -> dict[str, dict[str, list[dict]]]:
     sets: dict[str, dict[str, list[dict]]] = {}
     for split in clinc_test.split(",") if "clinc150" in names else []:
         test = clinc150(split)
@@ -191,6 +217,8 @@ def load_sets(names: list[str], test_per_label: int, xsid: Path | None,
         sets["nlupp-banking-intents"] = nlupp_intents(seeds)
     if "xsid" in names and xsid is not None:
         sets.update(xsid_sets(xsid, seeds))
+    if "hwu64" in names and hwu is not None:
+        sets["hwu64"] = hwu64(hwu, test_per_label, seeds)
     return sets
 
 
@@ -428,6 +456,7 @@ def main() -> None:
     ap.add_argument("--regimes", default="10shot,full")
     ap.add_argument("--test-per-label", type=int, default=10)
     ap.add_argument("--xsid", type=Path, default=None)
+    ap.add_argument("--hwu", type=Path, default=None, help="HWU64's CrossValidation folder (set hwu64)")
     ap.add_argument("--cache", type=Path, default=Settings().home / "bench-nano-cache")
     ap.add_argument("--latency-calls", type=int, default=40)
     ap.add_argument("--latency-set", default="clinc150", help="the set whose 10-shot classifier and test texts "
@@ -451,7 +480,7 @@ def main() -> None:
     regimes: list[str] = []
     for name in args.regimes.split(","):  # "10shot": every draw
         regimes += [draw_name(s) for s in dict.fromkeys((0, *seeds))] if name == "10shot" else [name]
-    sets = load_sets(args.sets.split(","), args.test_per_label, args.xsid, args.clinc_test, seeds)
+    sets = load_sets(args.sets.split(","), args.test_per_label, args.xsid, args.clinc_test, seeds, args.hwu)
     if args.latency_only:
         sets, regimes = {args.latency_set: sets[args.latency_set]}, ["10shot"]
     out: dict[str, Any] = {"bench": "nano", "loadavg_start": [round(x, 2) for x in os.getloadavg()],
