@@ -192,7 +192,10 @@ def hwu_fold(folder: Path, k: int) -> list[dict[str, Any]]:
 
 def hwu64(folder: Path, test_per_label: int, seeds: tuple[int, ...] = (0,)) -> dict[str, list[dict[str, Any]]]:
     if not (folder / "KFold_1").exists():  # the archive's outer folder: find the one holding the folds
-        folder = next(folder.rglob("KFold_1")).parent
+        found = next(folder.rglob("KFold_1"), None)
+        if found is None:
+            raise SystemExit(f"{folder} holds no KFold_1: pass HWU64's CrossValidation folder")
+        folder = found.parent
     test = hwu_fold(folder, 1)
     seen = {it["text"] for it in test}
     pool: dict[str, dict[str, Any]] = {}
