@@ -20,6 +20,9 @@ stage (``crf``: the CRF's own best path), side by side as ``ENCODER``, ``ENCODER
 edges), as ``ENCODER/spans2``. ``--nlupp-dev K,K,...``: the development draws (the first ``--train`` of fold K
 trains, folds 5-9 score; the folds the extractor's design is chosen on). ``--values both``: each
 also trained without the value tagger's features (``nano.value_tagger``), as ``ENCODER/novalues``.
+``--sets sgd-Hotels_2 --sgd DIR``: a Schema-Guided Dialogue service (github.com/google-research-
+datasets/dstc8-schema-guided-dialogue, CC BY-SA 4.0; ``DIR`` its ``train`` folder): its user turns
+shuffled (seed 0), the first 600 scored, ``--draws`` draws of the next ``--train`` each.
 Slot F1 is micro over the test utterances, as in bench/extract.py. Latency: one text
 per ``predict`` call, the encoders taking turns text by text so a busy moment of the machine
 falls on all of them alike. Prints one JSON object.
@@ -70,8 +73,29 @@ def read_xsid_slots(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def read_sgd(folder: Path, service: str) -> list[dict[str, Any]]:
+    """The user turns of one Schema-Guided Dialogue service (``Hotels_2``; a prefix such as
+    ``Hotels`` takes all of its services) as extraction records: its frame's non-categorical
+    slots, whose values the set marks by their characters (a slot stated twice keeps its first)."""
+    out: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("dialogues_*.json")):
+        for dialogue in json.loads(path.read_text(encoding="utf-8")):
+            for turn in dialogue["turns"]:
+                frames = [f for f in turn["frames"] if f["service"].startswith(service)]
+                if turn["speaker"] != "USER" or not frames:
+                    continue
+                text, data = turn["utterance"], {}
+                for slot in frames[0]["slots"]:
+                    value = text[slot["start"]:slot["exclusive_end"]].strip()
+                    if value:
+                        data.setdefault(slot["slot"], value)
+                out.append({"text": text, "data": data})
+    return out
+
+
 def load_sets(names: list[str], train_n: int, test_limit: int, xsid: Path | None, nlupp_folds: list[int] | None = None,
-              draws: int = 1, nlupp_dev: list[int] | None = None) -> dict[str, dict[str, Any]]:
+              draws: int = 1, nlupp_dev: list[int] | None = None, sgd: Path | None = None,
+              sgd_test: int = 600) -> dict[str, dict[str, Any]]:
     sets: dict[str, dict[str, Any]] = {}
     rng = random.Random(0)
     if "nlupp" in names and nlupp_dev:
@@ -90,6 +114,12 @@ def load_sets(names: list[str], train_n: int, test_limit: int, xsid: Path | None
         test = nlupp_banking(range(1, 20))
         sets["nlupp-banking"] = {"train": nlupp_banking([0])[:train_n], "fields": nlupp_fields(),
                                  "test": rng.sample(test, min(test_limit, len(test))) if test_limit else test}
+    for service in [n[4:] for n in names if n.startswith("sgd-")] if sgd is not None else []:
+        rows = read_sgd(sgd, service)
+        random.Random(0).shuffle(rows)
+        for k in range(draws):  # the first sgd_test utterances score; each draw trains on the next train_n
+            sets[f"sgd-{service}-draw{k}"] = {"train": rows[sgd_test + train_n * k:sgd_test + train_n * (k + 1)],
+                                              "fields": {}, "test": rows[:sgd_test]}
     if "xsid-en" in names and xsid is not None:
         valid, test = read_xsid_slots(xsid / "en.valid.conll"), read_xsid_slots(xsid / "en.test.conll")
         sets["xsid-en"] = {"train": rng.sample(valid, min(train_n, len(valid))), "fields": {},
@@ -156,6 +186,8 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=3, help="with --nlupp-folds: how many training draws")
     ap.add_argument("--nlupp-dev", default=None, metavar="K,K,...",
                     help="development draws instead: each trains on the first --train of fold K, scored on folds 5-9")
+    ap.add_argument("--sgd", type=Path, default=None,
+                    help="Schema-Guided Dialogue's train folder (dialogues_*.json), for sets sgd-SERVICE")
     ap.add_argument("--values", default="on", choices=["on", "off", "both"],
                     help="the value tagger's features in the CRF (both: side by side, the other as ENCODER/novalues)")
     args = ap.parse_args()
@@ -166,7 +198,7 @@ def main() -> None:
         first, last = (int(x) for x in args.nlupp_folds.split("-"))
         folds = list(range(first, last + 1))
     dev = [int(k) for k in args.nlupp_dev.split(",")] if args.nlupp_dev else None
-    sets = load_sets(args.sets.split(","), args.train, args.test_limit, args.xsid, folds, args.draws, dev)
+    sets = load_sets(args.sets.split(","), args.train, args.test_limit, args.xsid, folds, args.draws, dev, args.sgd)
     values = {"on": (True,), "off": (False,), "both": (True, False)}[args.values]
     with tempfile.TemporaryDirectory() as tmp:
         rt = build(Settings(home=Path(tmp)), record=False)
@@ -175,12 +207,15 @@ def main() -> None:
             log(name)
             out["sets"][name] = run_set(data, encoders, args.decoders.split(","), values)
         rt.close()
-    drawn = [row for name, row in out["sets"].items() if name.startswith("nlupp-banking-draw")]
-    if len(drawn) > 1:
-        keys = [k for k, v in drawn[0].items() if isinstance(v, dict) and "f1" in v]
-        out["nlupp_draws"] = {k: {"f1_mean": round(statistics.mean(r[k]["f1"] for r in drawn), 4),
-                                  "f1_sd": round(statistics.stdev(r[k]["f1"] for r in drawn), 4),
-                                  "f1": [r[k]["f1"] for r in drawn]} for k in keys}
+    drawn_sets = [("nlupp-banking-draw", "nlupp_draws")]
+    drawn_sets += [(f"{n}-draw", f"{n}_draws") for n in args.sets.split(",") if n.startswith("sgd-")]
+    for prefix, key in drawn_sets:
+        drawn = [row for name, row in out["sets"].items() if name.startswith(prefix)]
+        if len(drawn) > 1:  # each row's mean and spread over the draws
+            keys = [k for k, v in drawn[0].items() if isinstance(v, dict) and "f1" in v]
+            out[key] = {k: {"f1_mean": round(statistics.mean(r[k]["f1"] for r in drawn), 4),
+                            "f1_sd": round(statistics.stdev(r[k]["f1"] for r in drawn), 4),
+                            "f1": [r[k]["f1"] for r in drawn]} for k in keys}
     out["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     print(json.dumps(out, indent=1))
 
