@@ -161,6 +161,12 @@ class _Doc:
     vectors: np.ndarray  # (t, dim)
     lexical: list[dict[str, float]]
 
+    @functools.cached_property
+    def value_probabilities(self) -> np.ndarray:
+        """(t, 3) the shipped value tagger's P(O), P(B), P(I) of each word: read once per text by
+        every CRF fitted or run on it and by the span stage (only for taggers that read it)."""
+        return value_tagger.shipped().probabilities(_probe_inputs(_unit(self.vectors)))
+
 
 # small general-language word lists: what dates, times, numbers and amounts are made of
 _WORD_LISTS = {
@@ -337,7 +343,7 @@ class _Tagger:
         fields = [t[2:] for t in self.tags if t.startswith("B-")]
         if probed is None:
             probed = _probe_probabilities(self.probe, v, len(self.tags))
-        valued = value_tagger.shipped().probabilities(_probe_inputs(v)) if self.values and len(v) else None
+        valued = doc.value_probabilities if self.values and len(v) else None
         out = []
         for i, lexical in enumerate(doc.lexical):
             f = dict(lexical)
@@ -615,10 +621,8 @@ def _span_doc(doc: _Doc, tagger: _Tagger | None) -> SpanDoc:
     """What the span stage reads of a text: its words, vectors and (given a tagger) the CRF's
     marginals and best path."""
     path, table = tagger.marginals(doc) if tagger is not None else ([], np.zeros((len(doc.offsets), 0)))
-    v = _unit(doc.vectors)
-    values = value_tagger.shipped().probabilities(_probe_inputs(v)) if tagger is not None and tagger.values \
-        and len(v) else None
-    return SpanDoc(doc.text, doc.offsets, v, table, path, values)
+    values = doc.value_probabilities if tagger is not None and tagger.values and len(doc.offsets) else None
+    return SpanDoc(doc.text, doc.offsets, _unit(doc.vectors), table, path, values)
 
 
 def _oof_taggers(docs: list[_Doc], golds: list[dict[str, tuple[int, int]]], fields: dict[str, str],
