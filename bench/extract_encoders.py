@@ -77,8 +77,11 @@ def read_sgd(folder: Path, service: str) -> list[dict[str, Any]]:
     """The user turns of one Schema-Guided Dialogue service (``Hotels_2``; a prefix such as
     ``Hotels`` takes all of its services) as extraction records: its frame's non-categorical
     slots, whose values the set marks by their characters (a slot stated twice keeps its first)."""
+    paths = sorted(folder.glob("dialogues_*.json"))
+    if not paths:
+        raise SystemExit(f"{folder} holds no dialogues_*.json: pass the set's train folder")
     out: list[dict[str, Any]] = []
-    for path in sorted(folder.glob("dialogues_*.json")):
+    for path in paths:
         for dialogue in json.loads(path.read_text(encoding="utf-8")):
             for turn in dialogue["turns"]:
                 frames = [f for f in turn["frames"] if f["service"].startswith(service)]
