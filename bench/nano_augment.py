@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 
+from litegate.config import Settings
+from litegate.nano.classifier import NanoClassifier
+from litegate.nano.encoders import KINDS, EncoderRegistry
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import nano  # noqa: E402 - the sibling bench script: sets, vector caches, scoring
-
-from litegate.config import Settings  # noqa: E402
-from litegate.nano.classifier import NanoClassifier  # noqa: E402
-from litegate.nano.encoders import KINDS, EncoderRegistry  # noqa: E402
 
 PROMPT = ("Here are requests people said to a virtual assistant, all with the intent \"{label}\":\n{examples}\n\n"
           "Write {n} new, different requests with exactly this intent, one per line, starting with \"- \". "
@@ -131,8 +131,9 @@ def main() -> None:
     if data is None:
         raise SystemExit(f"set {args.set} could not be read (its folder?)")
     args.cache.mkdir(parents=True, exist_ok=True)
-    written = {s: write(args.tier, data[nano.draw_name(s)], args.cache / f"{name}-{args.tier}-n{args.per_label}-s{s}.jsonl",
-                        args.per_label, s) for s in seeds}
+    written = {s: write(args.tier, data[nano.draw_name(s)],
+                        args.cache / f"{name}-{args.tier}-n{args.per_label}-s{s}.jsonl", args.per_label, s)
+               for s in seeds}
     registry = EncoderRegistry(Settings().model_cache_dir())
     out: dict[str, Any] = {"bench": "nano_augment", "set": name, "tier": args.tier, "per_label": args.per_label,
                            "loadavg_start": [round(x, 2) for x in os.getloadavg()], "rows": {}}

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
+from bench_scripts import load
 
 pytestmark = pytest.mark.unit
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-_spec = importlib.util.spec_from_file_location("bfcl_bench", BENCH / "bfcl.py")
-bfcl = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bfcl)
+bfcl = load("bfcl")
 
 AREA = {"name": "geometry.area", "description": "Area of a triangle", "parameters": {
     "type": "dict", "required": ["base", "height"], "properties": {

@@ -3,13 +3,13 @@ weights every field shares), and versions trained before the stage: fake encoder
 
 from __future__ import annotations
 
-import importlib.util
 import pickle
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
+from bench_scripts import load
 from fakes import FakeEncoder
 from test_extractor import examples as payments
 
@@ -20,11 +20,7 @@ from litegate.nano.spans import candidates, name_kinds
 
 pytestmark = pytest.mark.unit
 # bench/span_features.py keeps the pair features as computed one field at a time (its peer)
-_spec = importlib.util.spec_from_file_location("span_features_bench",
-                                               Path(__file__).resolve().parents[2] / "bench" / "span_features.py")
-assert _spec is not None and _spec.loader is not None
-_peer = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_peer)
+_peer = load("span_features")
 
 
 def read(text: str) -> dict[str, set[str]]:

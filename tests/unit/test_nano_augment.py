@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
+from bench_scripts import load
 
 pytestmark = pytest.mark.unit
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-sys.path.insert(0, str(BENCH))
-_spec = importlib.util.spec_from_file_location("nano_augment_bench", BENCH / "nano_augment.py")
-augment = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(augment)
+augment = load("nano_augment")
 
 
 def test_written_lines_take_list_marks_off_and_drop_repeats() -> None:
