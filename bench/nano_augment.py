@@ -12,7 +12,8 @@ on the examples alone assigns to their label), ``agree-unsure`` (of those, the o
 under 0.9: the informative ones), ``agree-half`` (every other agreed one), ``centroid`` (those
 nearer their label's mean example vector than any other label's: the ambiguity check of
 DDAIR). The written requests are kept in ``--cache`` (one JSON line per label and draw), so a
-second run only trains and scores. Sets as in bench/nano.py. Prints one JSON object.
+second run only trains and scores. Sets as in bench/nano.py, scored on every test item. Prints
+one JSON object.
 """
 
 from __future__ import annotations
@@ -80,7 +81,9 @@ def write(tier: str, draw: list[dict[str, Any]], path: Path, n: int, seed: int) 
 
 
 def filtered(kind: str, draw: list[dict[str, Any]], written: list[dict[str, Any]], encoder: Any,
-             clf: NanoClassifier) -> list[dict[str, Any]]:
+             clf: NanoClassifier | None) -> list[dict[str, Any]]:
+    """The written requests ``kind`` keeps; ``clf``, the classifier of the draw alone, is read by
+    the ``agree`` filters only."""
     if kind == "all" or not written:
         return written
     texts = [it["text"] for it in written]
@@ -94,6 +97,7 @@ def filtered(kind: str, draw: list[dict[str, Any]], written: list[dict[str, Any]
         centres = np.stack([base[gold == label].mean(0) for label in labels])
         nearest = (vecs @ (centres / np.linalg.norm(centres, axis=1, keepdims=True)).T).argmax(1)
         return [it for it, k in zip(written, nearest) if labels[k] == it["label"]]
+    assert clf is not None, f"the {kind} filter reads the classifier of the examples alone"
     probs, _ = clf.predict(texts, encoder)
     top = np.array(clf.labels)[probs.argmax(1)]
     own = probs[np.arange(len(written)), [clf.labels.index(it["label"]) for it in written]]
@@ -146,7 +150,9 @@ def main() -> None:
         encoder = nano.CachedEncoder(KINDS[key].model, cache)
         for s, draw in zip(seeds, draws):
             row: dict[str, Any] = {"written": len(written[s]), "base": nano.score(draw, data["test"], encoder)}
-            clf = NanoClassifier.train("bench", draw, encoder, vector_layers=reading)
+            # the classifier of the examples alone, for the filters that ask it (the base row trained its twin)
+            clf = NanoClassifier.train("bench", draw, encoder, vector_layers=reading) \
+                if any(kind.startswith("agree") for kind in filters) else None
             for kind in filters:
                 extra = filtered(kind, draw, written[s], encoder, clf)
                 row[kind] = {**nano.score(draw + extra, data["test"], encoder), "added": len(extra)}
