@@ -246,6 +246,9 @@ def main() -> None:
     ap.add_argument("--shape-ratio", type=float, default=-1,
                     help="a character breaking its word's shape (Lew1s) is read as the likeliest one keeping it "
                          "from this share of its probability; 0: off (default: the engine's)")
+    ap.add_argument("--word-ratio", type=float, default=-1,
+                    help="a word read that is no word, one letter from one that is, is read as that word when the "
+                         "letter had this share of the read one's probability; 0: off (default: the engine's)")
     ap.add_argument("--dump", type=Path, help="write each page's scores and text as JSON lines")
     args = ap.parse_args()
     pages = LOADERS[args.set](args.data)
@@ -268,6 +271,8 @@ def main() -> None:
         ocr.DET_LETTER_HEIGHT = args.det_letter_height
     if args.shape_ratio >= 0:
         ocr.SHAPE_RATIO = args.shape_ratio
+    if args.word_ratio >= 0:
+        ocr.WORD_RATIO = args.word_ratio
     if args.param:
         extra = {k: _value(v) for k, v in (p.split("=", 1) for p in args.param)}
         ocr.register("rapidocr-tuned", lambda: ocr.RapidOcrEngine(extra=extra))
@@ -295,7 +300,7 @@ def main() -> None:
                       "ocr_threads": ocr.threads(), "params": args.param,
                       "det_max_side": getattr(ocr, "DET_MAX_SIDE", None),
                       "det_letter_height": getattr(ocr, "DET_LETTER_HEIGHT", None),
-                      "shape_ratio": ocr.SHAPE_RATIO, "load_before": load_before,
+                      "shape_ratio": ocr.SHAPE_RATIO, "word_ratio": ocr.WORD_RATIO, "load_before": load_before,
                       "load_after": [round(x, 2) for x in os.getloadavg()],
                       "splits": {s: summarise(rows) for s, rows in sorted(per_split.items())}}, indent=2))
 

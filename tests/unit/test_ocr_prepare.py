@@ -129,7 +129,8 @@ def test_a_bent_photo_keeps_each_label_with_its_own_amount() -> None:
     assert ocr.tilts_at([ocr.Word("a", [0, 0, 10, 10])], [5.0]) == [0.0]
 
 
-def _decoded(readings: list[list[tuple[str, float]]], ratio: float = 0.03) -> str:
+def _decoded(readings: list[list[tuple[str, float]]], ratio: float = 0.03, words: frozenset[str] | None = None,
+             word_ratio: float = 0.05) -> str:
     """What ``ShapeDecode`` reads from one line: each time step's characters and their
     probabilities (the rest of the step's mass on the CTC blank)."""
     chars = ["blank", *"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.,", " "]
@@ -138,7 +139,7 @@ def _decoded(readings: list[list[tuple[str, float]]], ratio: float = 0.03) -> st
         for c, p in step:
             preds[0, t, chars.index(c)] = p
         preds[0, t, 0] = max(0.0, 1.0 - sum(p for _, p in step))
-    text, score = ocr.ShapeDecode(chars, ratio)(preds)[0][0]
+    text, score = ocr.ShapeDecode(chars, ratio, (lambda: words) if words else None, word_ratio)(preds)[0][0]
     assert 0.0 <= score <= 1.0
     return text
 
@@ -159,3 +160,42 @@ def test_a_character_that_breaks_its_words_shape_is_read_as_the_likeliest_one_th
     assert _decoded([[("3", 0.99)], [("0", 0.99)], [("m", 0.5), ("8", 0.4)]]) == "30m"
     # words apart keep their own shapes: a price beside a word
     assert _decoded([[("a", 0.99)], [(" ", 0.99)], [("1", 0.9), ("l", 0.08)], [(".", 0.99)], [("5", 0.99)]]) == "a 1.5"
+
+
+def _steps(text: str, alternatives: dict[int, tuple[str, float]] | None = None) -> list[list[tuple[str, float]]]:
+    """One sure time step per character of ``text``; at the given places a second letter the
+    recogniser also saw, with its probability."""
+    alternatives = alternatives or {}
+    return [[(c, 0.9), *([alternatives[i]] if i in alternatives else [])] for i, c in enumerate(text)]
+
+
+def test_a_word_that_is_no_word_is_read_as_the_word_one_letter_away_the_recogniser_also_saw() -> None:
+    words = frozenset({"received", "visit", "with", "cashier", "blackpool"})
+    # Recelved: the recogniser also saw an i where it read the l
+    assert _decoded(_steps("Recelved", {4: ("i", 0.2)}), words=words) == "Received"
+    assert _decoded(_steps("RECELVED", {4: ("I", 0.2)}), words=words) == "RECEIVED"
+    # the case of the word is kept when the other letter came in the other case
+    assert _decoded(_steps("Uisit", {0: ("v", 0.3)}), words=words) == "Visit"
+    # only a trace of the other letter (under the share): left as read
+    assert _decoded(_steps("Recelved", {4: ("i", 0.01)}), words=words) == "Recelved"
+    # a letter the recogniser did not see there is never put in, though the word is one away
+    assert _decoded(_steps("Blackpoal"), words=words) == "Blackpoal"
+    assert _decoded(_steps("Blackpoal", {7: ("o", 0.1)}), words=words) == "Blackpool"
+    # words in the lexicon, short words, and words touching a digit (codes) are left alone
+    assert _decoded(_steps("With", {0: ("v", 0.5)}), words=words | {"vith"}) == "With"
+    assert _decoded(_steps("Wit", {2: ("n", 0.5)}), words=frozenset({"win"})) == "Wit"
+    assert _decoded(_steps("Cashter2", {4: ("i", 0.5)}), words=words) == "Cashter2"
+    assert _decoded(_steps("12 Cashter", {7: ("i", 0.5)}), words=words) == "12 Cashier"
+    # off without a lexicon or a share
+    assert _decoded(_steps("Recelved", {4: ("i", 0.2)})) == "Recelved"
+    assert _decoded(_steps("Recelved", {4: ("i", 0.2)}), words=words, word_ratio=0.0) == "Recelved"
+
+
+def test_the_lexicon_comes_from_the_installed_packages_words_and_places() -> None:
+    from litegate.documents import lexicon
+
+    words = lexicon.words()
+    # common words of several languages, a place, and a word written with accents, known without them
+    assert {"received", "cashier", "vielen", "blackpool", "philadelphia", "cafe", "café"} <= words
+    assert not {"recelved", "philadelphta", "cashter"} & words
+    assert all(len(w) >= lexicon.MIN_LETTERS and w == w.lower() for w in list(words)[:1000])

@@ -18,6 +18,7 @@ the same time per page (1.2-1.4 s on 2 busy cores); hence the default.
 from __future__ import annotations
 
 import bisect
+import re
 import shutil
 import subprocess
 import threading
@@ -27,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from litegate.documents import preprocess
+from litegate.documents import lexicon, preprocess
 from litegate.errors import ModelFileError, ModelNotAvailable
 from litegate.packages import file_sha256
 
@@ -287,9 +288,11 @@ class RapidOcrEngine:
             params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         params.update(extra or {})  # settings under test (bench/ocr.py --param)
         self._ocr = RapidOCR(params=params)
-        if SHAPE_RATIO:
+        if SHAPE_RATIO or WORD_RATIO:
+            if WORD_RATIO:
+                lexicon.words()  # read once, with the models, rather than on the first page
             rec = self._ocr._load_rec_model()
-            rec.postprocess_op = ShapeDecode(rec.postprocess_op.character, SHAPE_RATIO)
+            rec.postprocess_op = ShapeDecode(rec.postprocess_op.character, SHAPE_RATIO, lexicon.words, WORD_RATIO)
         self._text_score = float(self._ocr.cfg.Global.text_score)  # lines read with less confidence are dropped
         self.last_seconds: dict[str, float] = {}
         self.last_detect_size: tuple[int, int] = (0, 0)  # (width, height) of the copy lines were detected on
@@ -367,16 +370,21 @@ class ShapeDecode:
     gave that one at least ``ratio`` times the probability of what it read. Words of mixed
     shape where the read character is sure (``EC1N``, ``V6M``, ``12TH``) stay as read."""
 
-    def __init__(self, character: list[str], ratio: float) -> None:
+    def __init__(self, character: list[str], ratio: float, words: Callable[[], frozenset[str]] | None = None,
+                 word_ratio: float = 0.0) -> None:
         import numpy as np
 
         self.character = character
         self.ratio = ratio
+        self.words = words
+        self.word_ratio = word_ratio
         # one character each (index 0 is the CTC blank, spelt "blank")
         kinds = np.array([0 if len(c) != 1 or i == 0 else 2 if c.isdigit() and c.isascii() else 1 if c.isalpha() else 0
                           for i, c in enumerate(character)])
         self.letters = np.where(kinds == 1)[0]
         self.digits = np.where(kinds == 2)[0]
+        # the letters a word of the lexicon may hold (Latin, accented ones included)
+        self.latin = np.array([i for i in self.letters if ord(character[i]) < 0x250], dtype=int)
 
     def __call__(self, preds: Any, return_word_box: bool = False, **kwargs: Any) -> tuple[list[Any], list[Any]]:
         import numpy as np
@@ -390,14 +398,52 @@ class ShapeDecode:
             probs = preds[b, keep, row[keep]].astype(float).tolist()
             for i, t in enumerate(keep):
                 want = self._wanted(chars, i)
-                if want is None:
+                if want is None or not self.ratio:
                     continue
                 pool = self.letters if want == "letter" else self.digits
                 j = int(pool[preds[b, t, pool].argmax()])
                 if preds[b, t, j] >= self.ratio * probs[i]:
                     chars[i], probs[i] = self.character[j], float(preds[b, t, j])
+            if self.words is not None and self.word_ratio:
+                self._spell(preds[b], keep, chars, probs)
             lines.append(("".join(chars), round(sum(probs) / len(probs), 5) if probs else 0.0))
         return lines, []
+
+    def _spell(self, steps: Any, keep: Any, chars: list[str], probs: list[float]) -> None:
+        """Each word of ``MIN_WORD_LETTERS`` letters or more that is not in the lexicon and is
+        one letter away from a word that is, where the recogniser gave that letter at least
+        ``word_ratio`` times the probability of the one it read, is read as that word
+        (``Recelved``, ``Philadelphta``); the likeliest such letter wins. Words touching a digit
+        (codes, ``Randa11``) are left alone, and so is a word with no such neighbour."""
+        import numpy as np
+
+        assert self.words is not None
+        known = self.words()
+        for m in _WORD_RUN.finditer("".join(c if len(c) == 1 else "\0" for c in chars)):
+            start, end = m.span()
+            if end - start < MIN_WORD_LETTERS or (start > 0 and chars[start - 1].isdigit()) \
+                    or (end < len(chars) and chars[end].isdigit()):
+                continue
+            word = m.group().lower()
+            if word in known:
+                continue
+            best: tuple[float, int, str] | None = None
+            for i in range(start, end):
+                row = steps[keep[i]]
+                for j in np.argsort(row[self.latin])[::-1][:SPELL_ALTERNATIVES]:
+                    c = self.character[int(self.latin[j])]
+                    share = float(row[self.latin[j]]) / max(probs[i], 1e-9)
+                    if share < self.word_ratio:
+                        break
+                    low = c.lower()
+                    if low == chars[i].lower() or word[:i - start] + low + word[i - start + 1:] not in known:
+                        continue
+                    if best is None or share > best[0]:
+                        best = (share, i, c)
+            if best is not None:
+                share, i, c = best
+                chars[i] = c.upper() if chars[i].isupper() else c.lower() if chars[i].islower() else c
+                probs[i] = min(1.0, share * probs[i])
 
     @staticmethod
     def _wanted(chars: list[str], i: int) -> str | None:
@@ -425,6 +471,12 @@ class ShapeDecode:
 # one had at least this share of the read one's probability (0: off). WildReceipt dev, 40 pages:
 # CER 3.75% -> 3.66%, word recall 0.902 -> 0.911 at 0.03; 0.001 also turned codes (C8C9 -> CBC9)
 SHAPE_RATIO = 0.03
+# a word not in documents.lexicon, one letter from a word that is, is read as that word when the
+# recogniser gave the letter at least this share of the read one's probability (0: off)
+WORD_RATIO = 0.05
+MIN_WORD_LETTERS = 4  # shorter words are left as read
+SPELL_ALTERNATIVES = 4  # the likeliest letters tried at each place of a word
+_WORD_RUN = re.compile(r"[^\W\d_]+")
 REC_HEIGHT = 48  # pixels: the recogniser's input height
 REC_MIN_WIDTH = 192  # pixels: the narrowest input it gets (96 misread more short lines: `$` as `S`)
 DET_MAX_SIDE = 2000  # pixels: the longer side of the copy text is detected on, at most ...
