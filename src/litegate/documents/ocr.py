@@ -441,9 +441,10 @@ class ShapeDecode:
                     if best is None or share > best[0]:
                         best = (share, i, c)
             if best is not None:
-                share, i, c = best
+                _, i, c = best
+                # the place's probability stays the read letter's: the word is surer, not less sure,
+                # and a line's mean decides whether it is kept and whether the page is read turned
                 chars[i] = c.upper() if chars[i].isupper() else c.lower() if chars[i].islower() else c
-                probs[i] = min(1.0, share * probs[i])
 
     @staticmethod
     def _wanted(chars: list[str], i: int) -> str | None:

@@ -44,6 +44,7 @@ from litegate.nano.encoders import KINDS, Encoder, EncoderRegistry, MemoEncoder,
 from litegate.nano.tuned import TunedLayers, frozen_states
 from litegate.nano.tuning import TuneSettings, check_tunable, require_torch, tunable
 from litegate.nano.tuning import tune as tune_encoder
+from litegate.nano.vectors import softmax as _softmax
 from litegate.nano.versions import VersionedStore
 
 MAX_LABELS = 1000
@@ -256,12 +257,6 @@ class NanoClassifier:
             parts = pickle.load(f)  # noqa: S301 - files written by ClassifierStore.save only
         return cls(info, parts["vectorizer"], parts["model"], parts.get("calibration"),
                    parts.get("train_embeddings"), parts.get("examples"), TunedLayers.load(directory))
-
-
-def _softmax(z: np.ndarray) -> np.ndarray:
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def _calibrate(features: Any, labels: np.ndarray, embeddings: np.ndarray,

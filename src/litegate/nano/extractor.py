@@ -42,6 +42,7 @@ from litegate.errors import ExtractorNotFound, InvalidRequest
 from litegate.nano import value_tagger
 from litegate.nano.encoders import EncoderRegistry
 from litegate.nano.span_scorer import SpanDoc, SpanStage, fit_stage
+from litegate.nano.vectors import unit as _unit
 from litegate.nano.versions import VersionedStore
 
 FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -257,11 +258,6 @@ def _tags(doc: _Doc, spans: dict[str, tuple[int, int]], tag_index: dict[str, int
         for k, i in enumerate(inside):
             tags[i] = tag_index[("B-" if k == 0 else "I-") + name]
     return tags
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (zero rows stay zero)."""
-    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-9)
 
 
 def _probe_inputs(v: np.ndarray) -> np.ndarray:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from litegate.nano.spans import KINDS, TEMPORAL_PART, Candidate, candidates, name_kinds, word_kinds
+from litegate.nano.vectors import unit as _unit
 
 _BOUNDARY_OPENERS = ("in", "the", "a", "an", "within", "on", "at", "for", "from", "last", "next", "this")
 _CONNECTORS = {"and", "to", "until", "till", "-", "through", "or", ","}
@@ -83,11 +84,6 @@ class FieldStats:
 
 def _kind_vector(kinds: frozenset[str] | set[str]) -> np.ndarray:
     return np.array([float(k in kinds) for k in KINDS])
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    n = float(np.linalg.norm(v))
-    return v / n if n > 1e-9 else v * 0.0
 
 
 def word_span(offsets: np.ndarray, span: tuple[int, int]) -> tuple[int, int] | None:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from litegate.errors import ModelFileError
+from litegate.nano.vectors import softmax
 from litegate.packages import file_sha256
 
 FILE = "value_tagger.npz"
@@ -55,10 +56,7 @@ class ValueTagger:
         unit vectors: each word beside its two neighbours)."""
         if inputs.shape[1] != self.weights.shape[1]:
             raise ValueError(f"the value tagger reads {self.weights.shape[1]} inputs a word, got {inputs.shape[1]}")
-        z = inputs.astype(np.float32) @ self.weights.T + self.bias
-        z -= z.max(axis=1, keepdims=True)
-        e = np.exp(z)
-        return e / e.sum(axis=1, keepdims=True)
+        return softmax(inputs.astype(np.float32) @ self.weights.T + self.bias)
 
     def save(self, path: Path) -> None:
         meta = {**self.meta, "encoder": self.encoder, "layer": self.layer, "dim": self.dim, "tags": list(TAGS)}
