@@ -163,10 +163,14 @@ def test_a_character_that_breaks_its_words_shape_is_read_as_the_likeliest_one_th
 
 
 def _steps(text: str, alternatives: dict[int, tuple[str, float]] | None = None) -> list[list[tuple[str, float]]]:
-    """One sure time step per character of ``text``; at the given places a second letter the
-    recogniser also saw, with its probability."""
+    """One sure time step per character of ``text``, each followed by a blank; at the given
+    places a second letter the recogniser also saw, with its probability."""
     alternatives = alternatives or {}
-    return [[(c, 0.9), *([alternatives[i]] if i in alternatives else [])] for i, c in enumerate(text)]
+    steps: list[list[tuple[str, float]]] = []
+    for i, c in enumerate(text):
+        # a blank step between characters, as the recogniser puts between a letter and its double
+        steps += [[(c, 0.9), *([alternatives[i]] if i in alternatives else [])], []]
+    return steps
 
 
 def test_a_word_that_is_no_word_is_read_as_the_word_one_letter_away_the_recogniser_also_saw() -> None:
@@ -199,3 +203,16 @@ def test_the_lexicon_comes_from_the_installed_packages_words_and_places() -> Non
     assert {"received", "cashier", "vielen", "blackpool", "philadelphia", "cafe", "café"} <= words
     assert not {"recelved", "philadelphta", "cashter"} & words
     assert all(len(w) >= lexicon.MIN_LETTERS and w == w.lower() for w in list(words)[:1000])
+
+
+def test_digits_in_a_run_of_letters_are_read_as_letters_when_that_makes_a_word() -> None:
+    words = frozenset({"hill", "willow", "sale"})
+    # Signal H111: the recogniser also saw an l at each 1
+    assert _decoded(_steps("H111", {1: ("i", 0.3), 2: ("l", 0.3), 3: ("l", 0.3)}), words=words) == "Hill"
+    assert _decoded(_steps("W1LLOW", {1: ("I", 0.3)}), words=words) == "WILLOW"
+    assert _decoded(_steps("5ALE", {0: ("S", 0.4)}), words=words) == "SALE"
+    # every digit must have its letter: one without leaves the run as read
+    assert _decoded(_steps("H111", {1: ("i", 0.3), 2: ("l", 0.3)}), words=words) == "H111"
+    # a run that does not become a word (a code, an amount) stays
+    assert _decoded(_steps("B100", {1: ("l", 0.3), 2: ("o", 0.3), 3: ("o", 0.3)}), words=words) == "B100"
+    assert _decoded(_steps("1100", {0: ("l", 0.3)}), words=words | {"lloo"}) == "1100"

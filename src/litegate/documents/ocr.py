@@ -419,6 +419,7 @@ class ShapeDecode:
 
         assert self.words is not None
         known = self.words()
+        self._letters_for_digits(steps, keep, chars, probs, known)
         for m in _WORD_RUN.finditer("".join(c if len(c) == 1 else "\0" for c in chars)):
             start, end = m.span()
             if end - start < MIN_WORD_LETTERS or (start > 0 and chars[start - 1].isdigit()) \
@@ -445,6 +446,38 @@ class ShapeDecode:
                 # the place's probability stays the read letter's: the word is surer, not less sure,
                 # and a line's mean decides whether it is kept and whether the page is read turned
                 chars[i] = c.upper() if chars[i].isupper() else c.lower() if chars[i].islower() else c
+
+    def _letters_for_digits(self, steps: Any, keep: Any, chars: list[str], probs: list[float],
+                            known: frozenset[str]) -> None:
+        """A run of letters and digits (``H111``, ``W1LLOW``, ``5ALE``) that becomes a word when each
+        digit is read as the likeliest letter the recogniser also saw there (at least
+        ``word_ratio`` of the digit's probability) is read as that word (``Hill``). Runs that do
+        not become a word, codes and amounts among them, stay as read."""
+        import numpy as np
+
+        for m in _ALNUM_RUN.finditer("".join(c if len(c) == 1 else "\0" for c in chars)):
+            start, end = m.span()
+            run = m.group()
+            if end - start < MIN_WORD_LETTERS or run.isdigit() or run.isalpha():
+                continue
+            letters = [c for c in run if c.isalpha()]
+            # the case of the letters read: W1LLOW stays in capitals, H111 becomes Hill
+            upper = len(letters) > 1 and all(c.isupper() for c in letters)
+            read = list(run)
+            for i in range(start, end):
+                if not chars[i].isdigit():
+                    continue
+                row = steps[keep[i]]
+                j = int(self.latin[int(np.argmax(row[self.latin]))])
+                if float(row[j]) < self.word_ratio * max(probs[i], 1e-9):
+                    break
+                read[i - start] = self.character[j]
+            else:
+                if "".join(read).lower() in known:
+                    for i in range(start, end):
+                        if chars[i].isdigit():
+                            c = read[i - start]
+                            chars[i] = c.upper() if upper else c.lower()
 
     @staticmethod
     def _wanted(chars: list[str], i: int) -> str | None:
@@ -478,6 +511,7 @@ WORD_RATIO = 0.05
 MIN_WORD_LETTERS = 4  # shorter words are left as read
 SPELL_ALTERNATIVES = 4  # the likeliest letters tried at each place of a word
 _WORD_RUN = re.compile(r"[^\W\d_]+")
+_ALNUM_RUN = re.compile(r"[^\W_]+")
 REC_HEIGHT = 48  # pixels: the recogniser's input height
 REC_MIN_WIDTH = 192  # pixels: the narrowest input it gets (96 misread more short lines: `$` as `S`)
 DET_MAX_SIDE = 2000  # pixels: the longer side of the copy text is detected on, at most ...
