@@ -1,5 +1,6 @@
 """The words OCR checks its readings against: a word it read that is no word, one letter away
-from one the recogniser also saw there, is read as that word (``ocr.ShapeDecode``).
+from one the recogniser also saw there, is read as that word, and so is a run of letters and
+digits that becomes a word with each digit read as a letter it also saw (``ocr.ShapeDecode``).
 
 The words come from installed packages, read once per process and never downloaded:
 ``pyspellchecker``'s word-frequency lists (MIT; English, German, Spanish, French, Italian,

@@ -368,7 +368,9 @@ class ShapeDecode:
     word read as the likeliest character that keeps it: a digit between letters (``Lew1s``,
     ``Mal1``) as a letter, a letter between digits (``2O19``) as a digit, when the recogniser
     gave that one at least ``ratio`` times the probability of what it read. Words of mixed
-    shape where the read character is sure (``EC1N``, ``V6M``, ``12TH``) stay as read."""
+    shape where the read character is sure (``EC1N``, ``V6M``, ``12TH``) stay as read. Given a
+    lexicon (``words``) and ``word_ratio``, words it does not hold are then spelt against it
+    (``_spell``)."""
 
     def __init__(self, character: list[str], ratio: float, words: Callable[[], frozenset[str]] | None = None,
                  word_ratio: float = 0.0) -> None:
@@ -413,8 +415,9 @@ class ShapeDecode:
         """Each word of ``MIN_WORD_LETTERS`` letters or more that is not in the lexicon and is
         one letter away from a word that is, where the recogniser gave that letter at least
         ``word_ratio`` times the probability of the one it read, is read as that word
-        (``Recelved``, ``Philadelphta``); the likeliest such letter wins. Words touching a digit
-        (codes, ``Randa11``) are left alone, and so is a word with no such neighbour."""
+        (``Recelved``, ``Philadelphta``); the likeliest such letter wins. Runs of letters and
+        digits go to ``_letters_for_digits`` first; letters touching a digit are not spelt
+        further, and a word with no such neighbour stays as read."""
         import numpy as np
 
         assert self.words is not None
