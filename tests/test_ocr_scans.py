@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from litegate.documents import Part, ocr, read
+from litegate.documents import Limits, Part, ocr, read
 
 MONO = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
 ITEMS = [("BREAD RYE", "2,49"), ("MILK 1L", "1,19"), ("APPLES 1KG", "3,20"), ("COFFEE BEANS", "7,99"),
@@ -50,3 +50,14 @@ def test_a_small_low_resolution_photo_is_still_detected_enlarged() -> None:
     found = doc.text.splitlines()
     assert sum(line in found for line in lines) >= len(lines) - 1, doc.text
     assert min(ocr.engine().last_detect_size) >= ocr.DET_MIN_SHORT_SIDE - 32  # type: ignore[attr-defined]
+
+
+def test_the_verbatim_engine_reads_the_recognisers_own_text_without_mending_words() -> None:
+    data, lines = _receipt(size=40, width=900)
+    doc = read(Part("image/png", data, "file", "receipt.png"), Limits(ocr_engine="rapidocr-verbatim"))
+    assert [line for line in doc.text.splitlines() if line] == lines, doc.text
+    # the default mends shapes and spellings in its decoding; the verbatim engine keeps rapidocr's own
+    mended = ocr.engine("rapidocr")._ocr._load_rec_model().postprocess_op  # type: ignore[attr-defined]
+    plain = ocr.engine("rapidocr-verbatim")._ocr._load_rec_model().postprocess_op  # type: ignore[attr-defined]
+    assert isinstance(mended, ocr.ShapeDecode) and mended.words is not None
+    assert not isinstance(plain, ocr.ShapeDecode)

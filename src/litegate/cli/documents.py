@@ -18,7 +18,8 @@ app = typer.Typer()  # this module's commands; cli/__init__ adds them to the lit
 def read(path: Annotated[Path, typer.Argument(help="an image, scan, PDF, audio or video file")],
          as_json: Annotated[bool, typer.Option("--json", help="the text and each line with its page and box "
                                                               "{x, y, w, h}, as JSON")] = False,
-         ocr_engine: Annotated[str | None, typer.Option(help="rapidocr (the default) or tesseract")] = None
+         ocr_engine: Annotated[str | None, typer.Option(help="rapidocr (the default), rapidocr-verbatim (no word "
+                                                                         "mended) or tesseract")] = None
          ) -> None:
     """Print the text a file becomes, exactly as tasks and chats read it."""
     from litegate.documents import Limits, Part

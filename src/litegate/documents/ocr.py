@@ -7,6 +7,8 @@ guards its own inference with a lock, so worker threads can share it. Built in:
 - ``rapidocr`` (the default): PP-OCRv6 small detection and recognition run by onnxruntime,
   the ONNX files shipped inside the ``rapidocr`` wheel. They are passed by path and checked
   against pinned sha256s, so the library never reaches for its model download.
+- ``rapidocr-verbatim``: the same models, the recogniser's own greedy reading with no word
+  mended (``ShapeDecode`` off), for codes and names that must stay exactly as read.
 - ``tesseract``: Debian's ``tesseract-ocr`` (+ ``tesseract-ocr-eng``), run as a process.
 
 bench/documents.py measures them on the same rendered invoices, receipts and letters: rapidocr
@@ -255,7 +257,10 @@ class RapidOcrEngine:
 
     name = "rapidocr"
 
-    def __init__(self, threads: int | None = None, extra: dict[str, Any] | None = None) -> None:
+    def __init__(self, threads: int | None = None, extra: dict[str, Any] | None = None, mend: bool = True) -> None:
+        """``mend``: read words whose shape or spelling breaks as the recogniser's likeliest
+        alternative (``ShapeDecode``); off, the text is the recogniser's own greedy reading
+        (the ``rapidocr-verbatim`` engine, for codes and names that must stay as printed)."""
         threads = threads or _THREADS["intra_op"]
         try:
             import rapidocr
@@ -288,7 +293,7 @@ class RapidOcrEngine:
             params["EngineConfig.onnxruntime.inter_op_num_threads"] = 1
         params.update(extra or {})  # settings under test (bench/ocr.py --param)
         self._ocr = RapidOCR(params=params)
-        if SHAPE_RATIO or WORD_RATIO:
+        if mend and (SHAPE_RATIO or WORD_RATIO):
             if WORD_RATIO:
                 lexicon.words()  # read once, with the models, rather than on the first page
             rec = self._ocr._load_rec_model()
@@ -596,4 +601,5 @@ class TesseractEngine:
 
 
 register("rapidocr", RapidOcrEngine)
+register("rapidocr-verbatim", lambda: RapidOcrEngine(mend=False))
 register("tesseract", TesseractEngine)
