@@ -176,7 +176,7 @@ def test_layout_straightens_a_skewed_page_before_grouping_rows() -> None:
 
 
 def test_an_unknown_ocr_engine_names_the_available_ones() -> None:
-    with pytest.raises(ModelNotAvailable, match="available: rapidocr, tesseract"):
+    with pytest.raises(ModelNotAvailable, match="available: rapidocr, rapidocr-verbatim, tesseract"):
         ocr.engine("no-such-engine")
 
 
