@@ -139,7 +139,7 @@ def _decoded(readings: list[list[tuple[str, float]]], ratio: float = 0.03, words
         for c, p in step:
             preds[0, t, chars.index(c)] = p
         preds[0, t, 0] = max(0.0, 1.0 - sum(p for _, p in step))
-    text, score = ocr.ShapeDecode(chars, ratio, (lambda: words) if words else None, word_ratio)(preds)[0][0]
+    text, score = ocr.ShapeDecode(chars, ratio, words, word_ratio)(preds)[0][0]
     assert 0.0 <= score <= 1.0
     return text
 

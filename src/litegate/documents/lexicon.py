@@ -27,7 +27,7 @@ OTHER_MIN_COUNT = 200
 OTHER_LANGUAGES = ("de", "es", "fr", "it", "nl", "pt")
 MIN_LETTERS = 3
 
-_WORD = re.compile(r"[^\W\d_]+")
+WORD = re.compile(r"[^\W\d_]+")  # a run of letters (what OCR spells, and what a place name is cut into)
 
 
 def _frequency_lists() -> set[str]:
@@ -56,7 +56,7 @@ def _places() -> set[str]:
     names: list[str] = [c["name"] for c in cache.get_cities().values()]
     names += [c["name"] for c in cache.get_countries().values()]
     names += [s["name"] for s in cache.get_us_states().values()]
-    return {w for name in names for w in _WORD.findall(name.lower()) if len(w) >= MIN_LETTERS}
+    return {w for name in names for w in WORD.findall(name.lower()) if len(w) >= MIN_LETTERS}
 
 
 def _plain(word: str) -> str:

@@ -294,10 +294,10 @@ class RapidOcrEngine:
         params.update(extra or {})  # settings under test (bench/ocr.py --param)
         self._ocr = RapidOCR(params=params)
         if mend and (SHAPE_RATIO or WORD_RATIO):
-            if WORD_RATIO:
-                lexicon.words()  # read once, with the models, rather than on the first page
             rec = self._ocr._load_rec_model()
-            rec.postprocess_op = ShapeDecode(rec.postprocess_op.character, SHAPE_RATIO, lexicon.words, WORD_RATIO)
+            # the lexicon is read here, with the models, rather than on the first page
+            rec.postprocess_op = ShapeDecode(rec.postprocess_op.character, SHAPE_RATIO,
+                                             lexicon.words() if WORD_RATIO else None, WORD_RATIO)
         self._text_score = float(self._ocr.cfg.Global.text_score)  # lines read with less confidence are dropped
         self.last_seconds: dict[str, float] = {}
         self.last_detect_size: tuple[int, int] = (0, 0)  # (width, height) of the copy lines were detected on
@@ -377,7 +377,7 @@ class ShapeDecode:
     lexicon (``words``) and ``word_ratio``, words it does not hold are then spelt against it
     (``_spell``)."""
 
-    def __init__(self, character: list[str], ratio: float, words: Callable[[], frozenset[str]] | None = None,
+    def __init__(self, character: list[str], ratio: float, words: frozenset[str] | None = None,
                  word_ratio: float = 0.0) -> None:
         import numpy as np
 
@@ -411,12 +411,12 @@ class ShapeDecode:
                 j = int(pool[preds[b, t, pool].argmax()])
                 if preds[b, t, j] >= self.ratio * probs[i]:
                     chars[i], probs[i] = self.character[j], float(preds[b, t, j])
-            if self.words is not None and self.word_ratio:
-                self._spell(preds[b], keep, chars, probs)
+            if self.words and self.word_ratio:
+                self._spell(preds[b], keep, chars, probs, self.words)
             lines.append(("".join(chars), round(sum(probs) / len(probs), 5) if probs else 0.0))
         return lines, []
 
-    def _spell(self, steps: Any, keep: Any, chars: list[str], probs: list[float]) -> None:
+    def _spell(self, steps: Any, keep: Any, chars: list[str], probs: list[float], known: frozenset[str]) -> None:
         """Each word of ``MIN_WORD_LETTERS`` letters or more that is not in the lexicon and is
         one letter away from a word that is, where the recogniser gave that letter at least
         ``word_ratio`` times the probability of the one it read, is read as that word
@@ -425,10 +425,8 @@ class ShapeDecode:
         further, and a word with no such neighbour stays as read."""
         import numpy as np
 
-        assert self.words is not None
-        known = self.words()
         self._letters_for_digits(steps, keep, chars, probs, known)
-        for m in _WORD_RUN.finditer("".join(c if len(c) == 1 else "\0" for c in chars)):
+        for m in lexicon.WORD.finditer(_one_each(chars)):
             start, end = m.span()
             if end - start < MIN_WORD_LETTERS or (start > 0 and chars[start - 1].isdigit()) \
                     or (end < len(chars) and chars[end].isdigit()):
@@ -463,7 +461,7 @@ class ShapeDecode:
         not become a word, codes and amounts among them, stay as read."""
         import numpy as np
 
-        for m in _ALNUM_RUN.finditer("".join(c if len(c) == 1 else "\0" for c in chars)):
+        for m in _ALNUM_RUN.finditer(_one_each(chars)):
             start, end = m.span()
             run = m.group()
             if end - start < MIN_WORD_LETTERS or run.isdigit() or run.isalpha():
@@ -518,7 +516,6 @@ SHAPE_RATIO = 0.03
 WORD_RATIO = 0.05
 MIN_WORD_LETTERS = 4  # shorter words are left as read
 SPELL_ALTERNATIVES = 4  # the likeliest letters tried at each place of a word
-_WORD_RUN = re.compile(r"[^\W\d_]+")
 _ALNUM_RUN = re.compile(r"[^\W_]+")
 REC_HEIGHT = 48  # pixels: the recogniser's input height
 REC_MIN_WIDTH = 192  # pixels: the narrowest input it gets (96 misread more short lines: `$` as `S`)
@@ -530,6 +527,12 @@ DET_LETTER_HEIGHT = 18  # pixels: taller letters are shrunk to this for detectio
 # WildReceipt dev, 100 pages: CER 5.61% -> 5.46% mean, 5.14% -> 4.93% pooled (0.3 and 0.35 the
 # same within 0.02 points; 0.2 worse); softmatic dev unchanged. Lowering it only adds boxes.
 DET_BOX_THRESH = 0.4
+
+
+def _one_each(chars: list[str]) -> str:
+    """The decoded characters as one string, a character per place (so a match's span indexes
+    ``chars``): a multi-character entry of the recogniser's alphabet stands as ``\\0``."""
+    return "".join(c if len(c) == 1 else "\0" for c in chars)
 
 
 def line_crop(bgr: Any, quad: list[tuple[float, float]], height: int) -> Any:
